@@ -1,0 +1,96 @@
+/** The Function custom resource, `nimbus.dev/v1alpha1`, as both the cluster and local mode read it. */
+
+export const GROUP = 'nimbus.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'Function';
+export const PLURAL = 'functions';
+export const SHORT_NAME = 'fn';
+export const DEFAULT_NAMESPACE = 'default';
+
+export type Runtime = 'node20';
+export type HttpAuth = 'none' | 'key';
+
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+export interface FunctionSource {
+  /** Module text, stored in a ConfigMap in a cluster; written to `<module>.mjs` (ES module). */
+  inline?: string;
+  /** A directory relative to the Function's YAML file. Local mode only: a cluster cannot see it. */
+  path?: string;
+}
+
+export interface ResourceList {
+  cpu?: string;
+  memory?: string;
+}
+
+export interface FunctionScale {
+  min: number;
+  max: number;
+  /** Concurrent requests per replica that the autoscaler aims for. */
+  target: number;
+  scaleToZeroAfter: string;
+}
+
+export interface NatsTrigger {
+  nats: { subject: string; maxDeliver?: number; backoff?: string[] };
+}
+
+export interface ScheduleTrigger {
+  schedule: { cron: string; timezone?: string; body?: string };
+}
+
+export type Trigger = NatsTrigger | ScheduleTrigger;
+
+export interface FunctionSpec {
+  runtime: Runtime;
+  image?: string;
+  source?: FunctionSource;
+  handler: string;
+  env?: EnvVar[];
+  secrets?: string[];
+  resources?: { requests?: ResourceList; limits?: ResourceList };
+  timeout: string;
+  concurrency: number;
+  scale: FunctionScale;
+  http: { auth: HttpAuth };
+  triggers?: Trigger[];
+  state?: { enabled: boolean };
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+export interface FunctionStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  replicas?: number;
+  readyReplicas?: number;
+  url?: string;
+}
+
+export interface FunctionMetadata {
+  name: string;
+  namespace: string;
+  generation?: number;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface FunctionResource {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: FunctionMetadata;
+  spec: FunctionSpec;
+  status?: FunctionStatus;
+}

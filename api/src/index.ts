@@ -1,0 +1,6 @@
+export * from './function.js';
+export * from './duration.js';
+export * from './names.js';
+export * from './rules.js';
+export * from './schema.js';
+export * from './validate.js';

@@ -1,0 +1,72 @@
+import { isDuration, parseDuration } from './duration.js';
+import type { EnvVar, FunctionSource, FunctionSpec, Trigger } from './function.js';
+
+/**
+ * Rules that a JSON schema cannot say. Each carries the CEL expression the CRD declares (so
+ * the API server enforces it) and the same rule in TypeScript (so local mode, which has no
+ * API server, enforces it too). One list keeps the two from drifting apart.
+ */
+export interface CrossFieldRule {
+  /** Schema properties under `spec` to the node the rule sits on ('' is spec); on a list, each item. */
+  at: string;
+  /** The field the message names, relative to the node; '' names the node. */
+  field: string;
+  cel: string;
+  message: string;
+  holds(self: unknown): boolean;
+}
+
+function rule<T>(r: Omit<CrossFieldRule, 'holds'> & { holds(self: T): boolean }): CrossFieldRule {
+  return r as CrossFieldRule;
+}
+
+const MAX_TIMEOUT_MS = 3_600_000;
+
+export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
+  rule<FunctionSpec>({
+    at: '',
+    field: 'source',
+    cel: 'has(self.image) != has(self.source)',
+    message: 'exactly one of image and source must be set',
+    holds: (spec) => (spec.image === undefined) !== (spec.source === undefined),
+  }),
+  rule<FunctionSpec>({
+    at: '',
+    field: 'timeout',
+    cel: "duration(self.timeout) > duration('0s') && duration(self.timeout) <= duration('1h')",
+    message: 'must be more than 0s and at most 1h',
+    holds: (spec) => {
+      if (!isDuration(spec.timeout)) return true; // the schema's pattern reports it
+      const ms = parseDuration(spec.timeout);
+      return ms > 0 && ms <= MAX_TIMEOUT_MS;
+    },
+  }),
+  rule<FunctionSource>({
+    at: 'source',
+    field: '',
+    cel: 'has(self.inline) != has(self.path)',
+    message: 'exactly one of inline and path must be set',
+    holds: (source) => (source.inline === undefined) !== (source.path === undefined),
+  }),
+  rule<FunctionSpec['scale']>({
+    at: 'scale',
+    field: 'min',
+    cel: 'self.min <= self.max',
+    message: 'min must not exceed max',
+    holds: (scale) => scale.min <= scale.max,
+  }),
+  rule<EnvVar>({
+    at: 'env',
+    field: 'name',
+    cel: "!self.name.startsWith('NIMBUS_')",
+    message: 'names starting with NIMBUS_ are reserved',
+    holds: (variable) => !variable.name.startsWith('NIMBUS_'),
+  }),
+  rule<Trigger>({
+    at: 'triggers',
+    field: '',
+    cel: 'has(self.nats) != has(self.schedule)',
+    message: 'exactly one of nats and schedule must be set',
+    holds: (trigger) => 'nats' in trigger !== 'schedule' in trigger,
+  }),
+];

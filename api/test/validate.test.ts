@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { validateFunction } from '../src/validate.js';
+
+const base = () => ({
+  apiVersion: 'nimbus.dev/v1alpha1',
+  kind: 'Function',
+  metadata: { name: 'hello' },
+  spec: { source: { inline: 'export default () => "hi"' } },
+});
+
+type Doc = ReturnType<typeof base> & Record<string, unknown>;
+
+describe('validateFunction', () => {
+  it('applies the defaults a cluster would', () => {
+    const result = validateFunction(base());
+    assert.ok(result.ok, JSON.stringify(result));
+    const { spec, metadata } = result.value;
+    assert.equal(metadata.namespace, 'default');
+    assert.equal(spec.runtime, 'node20');
+    assert.equal(spec.handler, 'index.default');
+    assert.equal(spec.timeout, '30s');
+    assert.equal(spec.concurrency, 50);
+    assert.deepEqual(spec.scale, { min: 0, max: 20, target: 10, scaleToZeroAfter: '60s' });
+    assert.deepEqual(spec.http, { auth: 'none' });
+  });
+
+  it('does not modify its input', () => {
+    const doc = base();
+    validateFunction(doc);
+    assert.deepEqual(doc, base());
+  });
+
+  const refused: [string, (d: Doc) => void, string, RegExp][] = [
+    ['a name that is not a DNS label', (d) => (d.metadata.name = 'Hello_World'), 'metadata.name', /RFC 1035/],
+    ['a name with ..', (d) => (d.metadata.name = '..'), 'metadata.name', /RFC 1035/],
+    ['a wrong kind', (d) => (d.kind = 'Deployment'), 'kind', /must be one of: Function/],
+    ['a missing spec', (d) => delete (d as Partial<Doc>).spec, 'spec', /is required/],
+    [
+      'an unknown field (a typo)',
+      (d) => Object.assign(d.spec, { timout: '5s' }),
+      'spec.timout',
+      /not a known field/,
+    ],
+    ['a malformed duration', (d) => Object.assign(d.spec, { timeout: 'soon' }), 'spec.timeout', /duration/],
+    ['a timeout over an hour', (d) => Object.assign(d.spec, { timeout: '2h' }), 'spec.timeout', /at most 1h/],
+    ['a zero timeout', (d) => Object.assign(d.spec, { timeout: '0s' }), 'spec.timeout', /more than 0s/],
+    [
+      'min above max',
+      (d) => Object.assign(d.spec, { scale: { min: 5, max: 2 } }),
+      'spec.scale.min',
+      /exceed max/,
+    ],
+    ['concurrency 0', (d) => Object.assign(d.spec, { concurrency: 0 }), 'spec.concurrency', />= 1/],
+    ['both image and source', (d) => Object.assign(d.spec, { image: 'x/y:1' }), 'spec.source', /exactly one/],
+    [
+      'neither image nor source',
+      (d) => delete (d.spec as Partial<Doc['spec']>).source,
+      'spec.source',
+      /exactly one/,
+    ],
+    [
+      'both inline and path',
+      (d) => Object.assign(d.spec, { source: { inline: 'x', path: './x' } }),
+      'spec.source',
+      /exactly one of inline and path/,
+    ],
+    [
+      'a bad handler',
+      (d) => Object.assign(d.spec, { handler: '../x.default' }),
+      'spec.handler',
+      /<module>.<export>/,
+    ],
+    [
+      'a reserved env name',
+      (d) => Object.assign(d.spec, { env: [{ name: 'A', value: '1' }, { name: 'NIMBUS_X' }] }),
+      'spec.env[1].name',
+      /reserved/,
+    ],
+    [
+      'an unknown auth mode',
+      (d) => Object.assign(d.spec, { http: { auth: 'oauth' } }),
+      'spec.http.auth',
+      /none, key/,
+    ],
+    [
+      'a trigger of two kinds',
+      (d) =>
+        Object.assign(d.spec, { triggers: [{ nats: { subject: 'a.b' }, schedule: { cron: '* * * * *' } }] }),
+      'spec.triggers[0]',
+      /exactly one of nats and schedule/,
+    ],
+  ];
+  for (const [name, mutate, field, message] of refused) {
+    it(`refuses ${name}, naming ${field}`, () => {
+      const doc = base() as Doc;
+      mutate(doc);
+      const result = validateFunction(doc);
+      assert.equal(result.ok, false);
+      if (result.ok) return;
+      const hit = result.errors.find((e) => e.field === field);
+      assert.ok(hit, `no error for ${field} in ${JSON.stringify(result.errors)}`);
+      assert.match(hit.message, message);
+    });
+  }
+
+  it('refuses a document that is not a mapping', () => {
+    const result = validateFunction(['a']);
+    assert.deepEqual(result, {
+      ok: false,
+      errors: [{ field: '(document)', message: 'must be a YAML mapping' }],
+    });
+  });
+});
