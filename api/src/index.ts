@@ -4,3 +4,4 @@ export * from './names.js';
 export * from './rules.js';
 export * from './schema.js';
 export * from './validate.js';
+export * from './log.js';

@@ -31,9 +31,30 @@ describe('validateFunction', () => {
   });
 
   const refused: [string, (d: Doc) => void, string, RegExp][] = [
-    ['a name that is not a DNS label', (d) => (d.metadata.name = 'Hello_World'), 'metadata.name', /RFC 1035/],
-    ['a name with ..', (d) => (d.metadata.name = '..'), 'metadata.name', /RFC 1035/],
-    ['a wrong kind', (d) => (d.kind = 'Deployment'), 'kind', /must be one of: Function/],
+    [
+      'a name that is not a DNS label',
+      (d) => {
+        d.metadata.name = 'Hello_World';
+      },
+      'metadata.name',
+      /RFC 1035/,
+    ],
+    [
+      'a name with ..',
+      (d) => {
+        d.metadata.name = '..';
+      },
+      'metadata.name',
+      /RFC 1035/,
+    ],
+    [
+      'a wrong kind',
+      (d) => {
+        d.kind = 'Deployment';
+      },
+      'kind',
+      /must be one of: Function/,
+    ],
     ['a missing spec', (d) => delete (d as Partial<Doc>).spec, 'spec', /is required/],
     [
       'an unknown field (a typo)',

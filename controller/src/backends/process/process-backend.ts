@@ -1,0 +1,243 @@
+import type { Logger } from '@nimbus/api';
+import type { EndpointAddress } from '@nimbus/gateway';
+import { inject, injectable } from 'tsyringe';
+import type { Clock } from '../../clock.js';
+import { TOKENS } from '../../tokens.js';
+import { Replica, type ReplicaListener, type Spawn } from './replica.js';
+import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
+
+/** What a function should be running: the process backend's counterpart of a Deployment spec. */
+export interface ReplicaSetSpec {
+  key: string;
+  /** Changes with anything that needs new processes (code, env, settings). */
+  revision: string;
+  env: Record<string, string>;
+  replicas: number;
+  /** How long a stopping replica may take to finish its work before it is killed. */
+  stopGraceMs: number;
+}
+
+export interface ReplicaSetStatus {
+  revision: string;
+  replicas: number;
+  readyReplicas: number;
+  endpoints: EndpointAddress[];
+  /** Why the newest revision is not serving, when it is not. */
+  problem: string | undefined;
+}
+
+/** One place a replica belongs: it survives the replica, so crash counts carry over restarts. */
+interface Slot {
+  replica: Replica | undefined;
+  crashes: number;
+  restartTimer: unknown;
+  nextRestartAt: number | undefined;
+}
+
+interface Revision {
+  spec: ReplicaSetSpec;
+  slots: Slot[];
+}
+
+/** A function's processes: the revision serving now, and the one rolling out to replace it. */
+interface Group {
+  current: Revision;
+  next: Revision | undefined;
+}
+
+/**
+ * Runs each function's replicas as runtime-node child processes on loopback. Like a
+ * Deployment's rolling update, a new revision serves beside the old one until all its
+ * replicas are ready; one that never gets ready leaves the old one serving. A crashed
+ * replica is restarted with exponential backoff.
+ */
+@injectable()
+export class ProcessBackend implements ReplicaListener {
+  private readonly groups = new Map<string, Group>();
+  private readonly listeners: ((key: string) => void)[] = [];
+  private sequence = 0;
+  private shuttingDown = false;
+
+  constructor(
+    @inject(TOKENS.RuntimeEntry) private readonly entry: string,
+    @inject(TOKENS.Clock) private readonly clock: Clock,
+    @inject(TOKENS.Logger) private readonly log: Logger,
+    @inject(TOKENS.Backoff) private readonly backoff: BackoffPolicy,
+    @inject(TOKENS.Spawn) private readonly spawnFn: Spawn,
+  ) {}
+
+  /** Called with a function's key whenever its endpoints or status may have changed. */
+  onChange(listener: (key: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  apply(spec: ReplicaSetSpec): void {
+    const group = this.groups.get(spec.key);
+    if (group === undefined) {
+      this.groups.set(spec.key, { current: this.startRevision(spec), next: undefined });
+    } else if (group.current.spec.revision === spec.revision) {
+      if (group.next !== undefined) this.retire(group.next); // an edit was undone before it rolled out
+      group.next = undefined;
+      this.resize(group.current, spec);
+    } else if (group.next?.spec.revision === spec.revision) {
+      this.resize(group.next, spec);
+    } else {
+      if (group.next !== undefined) this.retire(group.next);
+      this.log.info('rolling out a new revision', { function: spec.key, revision: spec.revision });
+      group.next = this.startRevision(spec);
+    }
+    this.notify(spec.key);
+  }
+
+  async remove(key: string): Promise<void> {
+    const group = this.groups.get(key);
+    if (group === undefined) return;
+    this.groups.delete(key);
+    this.notify(key);
+    await Promise.all([this.retire(group.current), group.next && this.retire(group.next)]);
+  }
+
+  status(key: string): ReplicaSetStatus | undefined {
+    const group = this.groups.get(key);
+    if (group === undefined) return undefined;
+    const revisions = group.next === undefined ? [group.current] : [group.current, group.next];
+    const replicas = revisions.flatMap((r) => r.slots.map((s) => s.replica)).filter((r) => r !== undefined);
+    const ready = replicas.filter((r) => r.state === 'ready' && r.port !== undefined);
+    const newest = group.next ?? group.current;
+    return {
+      revision: newest.spec.revision,
+      replicas: replicas.length,
+      readyReplicas: ready.length,
+      endpoints: ready.map((r) => ({ id: r.id, host: '127.0.0.1', port: r.port as number })),
+      problem: this.problemOf(newest),
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    const groups = [...this.groups.values()];
+    this.groups.clear();
+    await Promise.all(groups.flatMap((g) => [this.retire(g.current), g.next && this.retire(g.next)]));
+  }
+
+  // ReplicaListener
+  changed(replica: Replica): void {
+    const found = this.find(replica);
+    if (found === undefined) return;
+    const [key, group] = found;
+    if (replica.state === 'failed') {
+      this.log.error('handler failed to load', {
+        function: key,
+        replica: replica.id,
+        reason: replica.reason,
+      });
+    }
+    this.promoteIfReady(group);
+    this.notify(key);
+  }
+
+  exited(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void {
+    const found = this.find(replica);
+    if (found === undefined || this.shuttingDown) return;
+    const [key, group] = found;
+    const slot = [group.current, group.next]
+      .flatMap((r) => r?.slots ?? [])
+      .find((s) => s.replica === replica);
+    if (slot === undefined) return;
+    const revision = group.next?.slots.includes(slot) ? group.next : group.current;
+    slot.replica = undefined;
+    slot.crashes = crashesAfter(slot.crashes, replica.readySince, this.clock.now(), this.backoff);
+    const delay = restartDelay(slot.crashes, this.backoff);
+    slot.nextRestartAt = this.clock.now() + delay;
+    this.log.warn('replica exited; restarting', {
+      function: key,
+      replica: replica.id,
+      code,
+      signal,
+      reason: replica.reason,
+      crashes: slot.crashes,
+      restartInMs: delay,
+    });
+    slot.restartTimer = this.clock.setTimeout(() => {
+      slot.restartTimer = undefined;
+      slot.nextRestartAt = undefined;
+      slot.replica = this.spawnReplica(revision.spec);
+      this.notify(key);
+    }, delay);
+    this.notify(key);
+  }
+
+  private startRevision(spec: ReplicaSetSpec): Revision {
+    const revision: Revision = { spec, slots: [] };
+    this.resize(revision, spec);
+    return revision;
+  }
+
+  private resize(revision: Revision, spec: ReplicaSetSpec): void {
+    revision.spec = spec;
+    while (revision.slots.length < spec.replicas) {
+      revision.slots.push({
+        replica: this.spawnReplica(spec),
+        crashes: 0,
+        restartTimer: undefined,
+        nextRestartAt: undefined,
+      });
+    }
+    const surplus = revision.slots.splice(spec.replicas);
+    for (const slot of surplus) void this.stopSlot(slot, spec.stopGraceMs);
+  }
+
+  private spawnReplica(spec: ReplicaSetSpec): Replica {
+    const id = `${spec.key}#${spec.revision.slice(0, 8)}-${++this.sequence}`;
+    return new Replica(id, this.entry, spec.env, this, this.clock, this.spawnFn);
+  }
+
+  private promoteIfReady(group: Group): void {
+    const next = group.next;
+    if (next === undefined || !next.slots.every((s) => s.replica?.state === 'ready')) return;
+    const old = group.current;
+    group.current = next;
+    group.next = undefined;
+    this.log.info('new revision is ready; retiring the old one', { revision: next.spec.revision });
+    void this.retire(old);
+  }
+
+  private retire(revision: Revision): Promise<void> {
+    return Promise.all(revision.slots.map((slot) => this.stopSlot(slot, revision.spec.stopGraceMs))).then(
+      () => {},
+    );
+  }
+
+  private async stopSlot(slot: Slot, graceMs: number): Promise<void> {
+    if (slot.restartTimer !== undefined) this.clock.clearTimeout(slot.restartTimer);
+    slot.restartTimer = undefined;
+    const replica = slot.replica;
+    slot.replica = undefined;
+    await replica?.stop(graceMs);
+  }
+
+  private problemOf(revision: Revision): string | undefined {
+    for (const slot of revision.slots) {
+      if (slot.replica?.state === 'failed') return `handler failed to load: ${slot.replica.reason}`;
+    }
+    const waiting = revision.slots.find((s) => s.nextRestartAt !== undefined);
+    if (waiting?.nextRestartAt !== undefined) {
+      const inMs = Math.max(0, waiting.nextRestartAt - this.clock.now());
+      return `replica crashed ${waiting.crashes} time(s) in a row; restarting in ${inMs} ms`;
+    }
+    return undefined;
+  }
+
+  private find(replica: Replica): [string, Group] | undefined {
+    for (const [key, group] of this.groups) {
+      for (const revision of [group.current, group.next]) {
+        if (revision?.slots.some((s) => s.replica === replica)) return [key, group];
+      }
+    }
+    return undefined;
+  }
+
+  private notify(key: string): void {
+    for (const listener of this.listeners) listener(key);
+  }
+}

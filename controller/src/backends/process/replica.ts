@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Clock } from '../../clock.js';
+
+export type ReplicaState = 'starting' | 'ready' | 'failed' | 'stopping' | 'exited';
+
+/** What a runtime-node replica says over its IPC channel. */
+type RuntimeMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'ready' }
+  | { type: 'load-failed'; reason: string };
+
+export interface ReplicaListener {
+  changed(replica: Replica): void;
+  exited(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+export type Spawn = (entry: string, env: Record<string, string>) => ChildProcess;
+
+export const spawnRuntime: Spawn = (entry, env) =>
+  spawn(process.execPath, [entry], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
+/** One runtime-node child process, and what it has told us about itself. */
+export class Replica {
+  state: ReplicaState = 'starting';
+  port: number | undefined;
+  /** Why it is not ready: the handler's load error. */
+  reason: string | undefined;
+  readySince: number | undefined;
+  private readonly child: ChildProcess;
+  private readonly exit: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    entry: string,
+    env: Record<string, string>,
+    private readonly listener: ReplicaListener,
+    private readonly clock: Clock,
+    spawnFn: Spawn = spawnRuntime,
+  ) {
+    this.child = spawnFn(entry, env);
+    this.child.on('message', (message: RuntimeMessage) => this.heard(message));
+    this.exit = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        const wasStopping = this.state === 'stopping';
+        this.state = 'exited';
+        if (!wasStopping) this.listener.exited(this, code, signal);
+        resolve();
+      });
+    });
+    // A spawn failure (for example a missing node binary) surfaces as an exit too.
+    this.child.once('error', (err) => {
+      this.reason = `cannot start the runtime: ${err.message}`;
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  private heard(message: RuntimeMessage): void {
+    if (this.state === 'stopping' || this.state === 'exited') return;
+    switch (message.type) {
+      case 'listening':
+        this.port = message.port;
+        return;
+      case 'ready':
+        this.state = 'ready';
+        this.readySince = this.clock.now();
+        this.reason = undefined;
+        break;
+      case 'load-failed':
+        this.state = 'failed';
+        this.reason = message.reason;
+        break;
+      default:
+        return;
+    }
+    this.listener.changed(this);
+  }
+
+  /** SIGTERM lets the runtime finish its in-flight work; SIGKILL follows after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.state === 'exited') return;
+    this.state = 'stopping';
+    this.child.kill('SIGTERM');
+    const timer = this.clock.setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exit;
+    this.clock.clearTimeout(timer);
+  }
+}

@@ -1,0 +1,37 @@
+import { resolve } from 'node:path';
+import { type LogLevel, isLogLevel } from '@nimbus/api';
+import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt } from '@nimbus/gateway';
+import type { BackoffPolicy } from '../backends/process/restart-backoff.js';
+
+export interface LocalConfig {
+  /** The folder of Function YAML files. */
+  readonly functionsDir: string;
+  /** Where local mode keeps what it writes: inline sources, the generated admin key. */
+  readonly stateDir: string;
+  readonly logLevel: LogLevel;
+  readonly backoff: BackoffPolicy;
+  readonly gateway: GatewayConfig;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Local mode's settings, from the environment and an optional folder argument
+ * (`npm start -- ./my-functions`). The gateway listens on loopback unless HOST says otherwise.
+ */
+export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = process.cwd()): LocalConfig {
+  if (args.length > 1) throw new ConfigError('arguments', `expected at most one folder, got ${args.length}`);
+  const logLevel = env.NIMBUS_LOG_LEVEL || 'info';
+  if (!isLogLevel(logLevel)) {
+    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${logLevel}"`);
+  }
+  const baseMs = readInt(env, 'NIMBUS_RESTART_BACKOFF_MS', 250, 1, 60_000);
+  const maxMs = readInt(env, 'NIMBUS_RESTART_BACKOFF_MAX_MS', 30_000, baseMs, 3_600_000);
+  return Object.freeze({
+    functionsDir: resolve(cwd, args[0] ?? (env.NIMBUS_FUNCTIONS_DIR || 'examples')),
+    stateDir: resolve(cwd, env.NIMBUS_STATE_DIR || '.nimbus'),
+    logLevel,
+    backoff: Object.freeze({ baseMs, maxMs, stableAfterMs: 10_000 }),
+    gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }),
+  });
+}

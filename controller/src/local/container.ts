@@ -1,0 +1,38 @@
+import 'reflect-metadata';
+import { type Logger, createLogger } from '@nimbus/api';
+import { RouteTable } from '@nimbus/gateway';
+import { runtimeEntryPath } from '@nimbus/runtime-node';
+import { type DependencyContainer, container as root } from 'tsyringe';
+import { ProcessBackend } from '../backends/process/process-backend.js';
+import { type Spawn, spawnRuntime } from '../backends/process/replica.js';
+import { type Clock, systemClock } from '../clock.js';
+import { TOKENS } from '../tokens.js';
+import type { LocalConfig } from './config.js';
+import { LocalPlatform } from './local-platform.js';
+
+export interface LocalOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  spawn?: Spawn;
+  runtimeEntry?: string;
+}
+
+/** Local mode's composition root: the process backend and the folder-driven controller. */
+export function createLocalContainer(
+  config: LocalConfig,
+  overrides: LocalOverrides = {},
+): DependencyContainer {
+  const c = root.createChildContainer();
+  c.register(TOKENS.LocalConfig, { useValue: config });
+  c.register(TOKENS.Clock, { useValue: overrides.clock ?? systemClock });
+  c.register(TOKENS.Logger, {
+    useValue: overrides.logger ?? createLogger({ component: 'local' }, config.logLevel),
+  });
+  c.register(TOKENS.RouteTable, { useValue: new RouteTable() });
+  c.register(TOKENS.RuntimeEntry, { useValue: overrides.runtimeEntry ?? runtimeEntryPath() });
+  c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
+  c.register(TOKENS.Backoff, { useValue: config.backoff });
+  c.registerSingleton(TOKENS.ProcessBackend, ProcessBackend);
+  c.registerSingleton(TOKENS.LocalPlatform, LocalPlatform);
+  return c;
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '@nimbus/api';
+import { TOKENS as GATEWAY, type GatewayServer, createGatewayContainer } from '@nimbus/gateway';
+import type { Clock } from '../clock.js';
+import { TOKENS } from '../tokens.js';
+import type { LocalConfig } from './config.js';
+import { type LocalOverrides, createLocalContainer } from './container.js';
+import { FolderWatcher } from './folder-watcher.js';
+import type { LocalPlatform } from './local-platform.js';
+
+export interface LocalMode {
+  url: string;
+  platform: LocalPlatform;
+  close(): Promise<void>;
+}
+
+/**
+ * When no admin key is configured, makes one for this run and writes it where the user can
+ * read it: /system stays closed to anyone without it, even on a laptop.
+ */
+async function ensureAdminKey(config: LocalConfig, log: Logger): Promise<LocalConfig> {
+  if (config.gateway.apiKeys.some((k) => k.scope === 'admin')) return config;
+  const key = randomBytes(24).toString('base64url');
+  const file = join(config.stateDir, 'admin-key');
+  await mkdir(config.stateDir, { recursive: true });
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  log.info('generated an admin API key for /system; it is in the file named here', { file });
+  const apiKeys = Object.freeze([...config.gateway.apiKeys, { scope: 'admin' as const, key }]);
+  return { ...config, gateway: Object.freeze({ ...config.gateway, apiKeys }) };
+}
+
+/** The whole platform in one process: the gateway, and a controller with a process backend. */
+export async function startLocalMode(
+  initial: LocalConfig,
+  overrides: LocalOverrides = {},
+): Promise<LocalMode> {
+  const local = createLocalContainer(initial, overrides);
+  const log = local.resolve<Logger>(TOKENS.Logger);
+  const config = await ensureAdminKey(initial, log);
+  log.info('local mode: no cluster; replicas run as child processes on loopback', {
+    dir: config.functionsDir,
+  });
+  const platform = local.resolve<LocalPlatform>(TOKENS.LocalPlatform);
+  const gateway = createGatewayContainer(config.gateway, {
+    routes: local.resolve(TOKENS.RouteTable),
+    directory: platform,
+    readiness: platform,
+    logger: log.child({ component: 'gateway' }),
+    info: { version: '0.1.0', mode: 'local' },
+  });
+  const server = gateway.resolve<GatewayServer>(GATEWAY.Server);
+  const address = await server.listen();
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  platform.setGatewayUrl(url);
+  await platform.reload();
+  const watcher = new FolderWatcher(
+    config.functionsDir,
+    () => void platform.reload(),
+    local.resolve<Clock>(TOKENS.Clock),
+    log,
+  );
+  watcher.start();
+  log.info('gateway listening', { url, try: `curl -s '${url}/function/hello?name=Ada'` });
+  return {
+    url,
+    platform,
+    async close() {
+      watcher.stop();
+      await server.close();
+      await platform.shutdown();
+    },
+  };
+}

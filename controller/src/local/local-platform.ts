@@ -1,0 +1,191 @@
+import { relative } from 'node:path';
+import { type Condition, type FunctionResource, type Logger, functionKey, parseDuration } from '@nimbus/api';
+import type { FunctionDirectory, Readiness, RouteTable } from '@nimbus/gateway';
+import { inject, injectable } from 'tsyringe';
+import type { ProcessBackend, ReplicaSetSpec } from '../backends/process/process-backend.js';
+import { buildReplicaEnv } from '../backends/process/replica-env.js';
+import { specHash } from '../spec-hash.js';
+import { TOKENS } from '../tokens.js';
+import type { LocalConfig } from './config.js';
+import { type LoadedFunction, readFunctionFolder } from './function-files.js';
+import { SourceError, materializeSource } from './source.js';
+
+interface Deployed {
+  loaded: LoadedFunction;
+  revision: string;
+  generation: number;
+}
+
+/**
+ * Local mode's controller: makes the running processes match the folder of Function files.
+ * Each reload reads every file, and a function whose file has become invalid keeps running
+ * its last good version, as a cluster keeps an object whose update it refused.
+ */
+@injectable()
+export class LocalPlatform implements FunctionDirectory, Readiness {
+  readonly readOnlyReason: string;
+  private readonly deployed = new Map<string, Deployed>();
+  private loaded = false;
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private gatewayUrl = '';
+
+  constructor(
+    @inject(TOKENS.LocalConfig) private readonly config: LocalConfig,
+    @inject(TOKENS.RouteTable) private readonly routes: RouteTable,
+    @inject(TOKENS.ProcessBackend) private readonly backend: ProcessBackend,
+    @inject(TOKENS.Logger) private readonly log: Logger,
+  ) {
+    this.readOnlyReason = `local mode reads Functions from the files in ${config.functionsDir}; change them there`;
+    backend.onChange((key) => this.publish(key));
+  }
+
+  /** The gateway's own address, handed to replicas for ctx.invoke; known once it listens. */
+  setGatewayUrl(url: string): void {
+    this.gatewayUrl = url;
+  }
+
+  /** Reads the folder and applies it. Calls during a reload run once more after it, never twice at once. */
+  reload(): Promise<void> {
+    if (this.running !== undefined) {
+      this.rerun = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.rerun = false;
+        try {
+          await this.sync();
+        } catch (err) {
+          this.log.error('reading the functions folder failed', { dir: this.config.functionsDir, err });
+        }
+      } while (this.rerun);
+      this.running = undefined;
+    })();
+    return this.running;
+  }
+
+  private async sync(): Promise<void> {
+    const folder = await readFunctionFolder(this.config.functionsDir);
+    const troubled = new Set(folder.problems.flatMap((p) => p.files));
+    for (const problem of folder.problems) {
+      this.log.error(`${problem.where}: ${problem.message}`, { file: problem.where });
+    }
+    const seen = new Set<string>();
+    for (const fn of folder.functions) {
+      const { name, namespace } = fn.resource.metadata;
+      const key = functionKey(namespace, name);
+      seen.add(key);
+      try {
+        await this.deploy(key, fn);
+      } catch (err) {
+        if (!(err instanceof SourceError)) throw err;
+        troubled.add(fn.file);
+        this.log.error(`${relative(process.cwd(), fn.file)}: ${err.message}`, { function: key });
+      }
+    }
+    for (const [key, deployed] of this.deployed) {
+      if (seen.has(key)) continue;
+      if (troubled.has(deployed.loaded.file)) {
+        this.log.warn('keeping the last good version while its file has errors', { function: key });
+        continue;
+      }
+      this.deployed.delete(key);
+      const { name, namespace } = deployed.loaded.resource.metadata;
+      this.routes.remove(namespace, name);
+      this.log.info('function removed', { function: key });
+      await this.backend.remove(key);
+    }
+    if (!this.loaded) {
+      this.loaded = true;
+      this.log.info('functions loaded', { dir: this.config.functionsDir, count: this.deployed.size });
+    }
+  }
+
+  private async deploy(key: string, fn: LoadedFunction): Promise<void> {
+    const source = await materializeSource(fn, this.config.stateDir);
+    const { spec, metadata } = fn.resource;
+    const revision = specHash(spec, source.fingerprint);
+    const previous = this.deployed.get(key);
+    const generation =
+      previous === undefined ? 1 : previous.generation + (previous.revision === revision ? 0 : 1);
+    this.deployed.set(key, { loaded: fn, revision, generation });
+    if (previous?.revision === revision) return;
+    const timeoutMs = parseDuration(spec.timeout);
+    this.routes.upsert({
+      name: metadata.name,
+      namespace: metadata.namespace,
+      timeoutMs,
+      concurrency: spec.concurrency,
+      auth: spec.http.auth,
+    });
+    const replicaSet: ReplicaSetSpec = {
+      key,
+      revision,
+      env: buildReplicaEnv(fn.resource, source.dir, { gatewayUrl: this.gatewayUrl, inherited: process.env }),
+      // Until autoscaling arrives, a function keeps its minimum, and at least one replica.
+      replicas: Math.min(spec.scale.max, Math.max(1, spec.scale.min)),
+      stopGraceMs: timeoutMs + 2000,
+    };
+    this.log.info(previous === undefined ? 'function added' : 'function changed', {
+      function: key,
+      revision,
+    });
+    this.backend.apply(replicaSet);
+  }
+
+  private publish(key: string): void {
+    const deployed = this.deployed.get(key);
+    const status = this.backend.status(key);
+    if (deployed === undefined || status === undefined) return;
+    const { name, namespace } = deployed.loaded.resource.metadata;
+    const reason =
+      status.problem ?? (status.replicas === 0 ? 'no replica is running' : 'replicas are starting');
+    this.routes.setEndpoints(namespace, name, status.endpoints, reason);
+  }
+
+  // FunctionDirectory
+  list(): FunctionResource[] {
+    return [...this.deployed.keys()].map((key) => this.describe(key)).filter((fn) => fn !== undefined);
+  }
+
+  get(namespace: string, name: string): FunctionResource | undefined {
+    return this.describe(functionKey(namespace, name));
+  }
+
+  private describe(key: string): FunctionResource | undefined {
+    const deployed = this.deployed.get(key);
+    if (deployed === undefined) return undefined;
+    const { resource } = deployed.loaded;
+    const status = this.backend.status(key);
+    const readyReplicas = status?.readyReplicas ?? 0;
+    const ready: Condition =
+      status?.problem !== undefined
+        ? { type: 'Ready', status: 'False', reason: 'ReplicaFailure', message: status.problem }
+        : readyReplicas > 0
+          ? { type: 'Ready', status: 'True', reason: 'ReplicasReady' }
+          : { type: 'Ready', status: 'False', reason: 'ReplicasStarting', message: 'replicas are starting' };
+    const { name, namespace } = resource.metadata;
+    return {
+      ...resource,
+      metadata: { ...resource.metadata, generation: deployed.generation },
+      status: {
+        observedGeneration: deployed.generation,
+        conditions: [ready],
+        replicas: status?.replicas ?? 0,
+        readyReplicas,
+        url: `${this.gatewayUrl}/function/${name}.${namespace}`,
+      },
+    };
+  }
+
+  // Readiness
+  notReadyReason(): string | undefined {
+    return this.loaded ? undefined : 'reading the functions folder';
+  }
+
+  async shutdown(): Promise<void> {
+    await this.running;
+    await this.backend.shutdown();
+  }
+}

@@ -1,0 +1,81 @@
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { specHash } from '../spec-hash.js';
+import type { LoadedFunction } from './function-files.js';
+
+/** A function's code, on disk where a replica can load it. */
+export interface MaterializedSource {
+  dir: string;
+  /** Changes whenever the code does, so an edit rolls out a new revision. */
+  fingerprint: string;
+}
+
+export class SourceError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${field}: ${message}`, options);
+    this.name = 'SourceError';
+  }
+}
+
+/** `index.default` → `index`; `lib/main.cjs.handle` → `lib/main.cjs`. */
+export function handlerModule(handler: string): string {
+  return handler.slice(0, handler.lastIndexOf('.'));
+}
+
+/** Inline code is written as an ES module unless the handler names a .cjs or .js file. */
+export function inlineFileName(handler: string): string {
+  const module = handlerModule(handler);
+  return /\.(mjs|cjs|js)$/.test(module) ? module : `${module}.mjs`;
+}
+
+const SKIP = new Set(['node_modules', '.git']);
+
+/** Path, size and mtime of every file below `dir`: cheap to take, and it changes when code does. */
+async function listing(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    if (SKIP.has(entry.name)) continue;
+    const rel = join(prefix, entry.name);
+    if (entry.isDirectory()) out.push(...(await listing(dir, rel)));
+    else if (entry.isFile()) {
+      const info = await stat(join(dir, rel));
+      out.push(`${rel}:${info.size}:${info.mtimeMs}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Puts a function's code where a runtime can load it: inline text is written under the state
+ * folder, one folder per version of the text; a `source.path` is used where it is.
+ */
+export async function materializeSource(fn: LoadedFunction, stateDir: string): Promise<MaterializedSource> {
+  const { spec, metadata } = fn.resource;
+  if (spec.image !== undefined) {
+    throw new SourceError('spec.image', 'local mode runs code from spec.source; images need a cluster');
+  }
+  const inline = spec.source?.inline;
+  if (inline !== undefined) {
+    const fingerprint = specHash(inline, spec.handler);
+    const dir = join(stateDir, 'functions', metadata.namespace, metadata.name, fingerprint);
+    const file = join(dir, inlineFileName(spec.handler));
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, inline);
+    return { dir, fingerprint };
+  }
+  const path = spec.source?.path as string;
+  const dir = isAbsolute(path) ? path : resolve(fn.baseDir, path);
+  let entries: string[];
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
+    entries = await listing(dir);
+  } catch (err) {
+    const shown = relative(process.cwd(), dir) || dir;
+    throw new SourceError('spec.source.path', `${shown} is not a readable directory`, { cause: err });
+  }
+  return { dir, fingerprint: specHash(dir, entries) };
+}

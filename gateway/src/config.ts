@@ -1,0 +1,90 @@
+import { DEFAULT_NAMESPACE, isNamespace } from '@nimbus/api';
+
+export type Scope = 'admin' | 'invoke';
+
+export interface ApiKeyConfig {
+  scope: Scope;
+  key: string;
+}
+
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Largest request body accepted on the invoke path; larger gets 413. */
+  readonly maxBodyBytes: number;
+  /** Added to a function's own timeout, so the replica's 504 reaches the caller before the gateway gives up. */
+  readonly timeoutGraceMs: number;
+  readonly defaultNamespace: string;
+  readonly apiKeys: readonly ApiKeyConfig[];
+  /** Connections kept open to each replica. */
+  readonly upstreamMaxSockets: number;
+  /** A client must send its request headers within this time. */
+  readonly headersTimeoutMs: number;
+  /** A client must send its whole request (headers and body) within this time. */
+  readonly requestTimeoutMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  constructor(key: string, problem: string) {
+    super(`${key}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function readInt(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(key, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+/**
+ * `NIMBUS_API_KEYS`: comma-separated `scope:key` pairs, for example `admin:3f9…,invoke:8c1…`.
+ * An admin key may also invoke.
+ */
+export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((entry, index) => {
+    const colon = entry.indexOf(':');
+    const scope = entry.slice(0, colon).trim();
+    const key = entry.slice(colon + 1).trim();
+    if (colon === -1 || (scope !== 'admin' && scope !== 'invoke')) {
+      throw new ConfigError('NIMBUS_API_KEYS', `entry ${index + 1} must be admin:<key> or invoke:<key>`);
+    }
+    if (key.length < 16) {
+      throw new ConfigError('NIMBUS_API_KEYS', `entry ${index + 1}: a key must have at least 16 characters`);
+    }
+    return { scope, key };
+  });
+}
+
+export function loadGatewayConfig(env: Env): GatewayConfig {
+  const defaultNamespace = env.NIMBUS_DEFAULT_NAMESPACE || DEFAULT_NAMESPACE;
+  if (!isNamespace(defaultNamespace)) {
+    throw new ConfigError('NIMBUS_DEFAULT_NAMESPACE', `"${defaultNamespace}" is not an RFC 1123 label`);
+  }
+  const headersTimeoutMs = readInt(env, 'NIMBUS_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
+  const requestTimeoutMs = readInt(env, 'NIMBUS_REQUEST_TIMEOUT_MS', 120_000, 100, 3_600_000);
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError(
+      'NIMBUS_REQUEST_TIMEOUT_MS',
+      `must be at least NIMBUS_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`,
+    );
+  }
+  return Object.freeze({
+    host: env.HOST || '0.0.0.0',
+    port: readInt(env, 'PORT', 8080, 0, 65535),
+    maxBodyBytes: readInt(env, 'NIMBUS_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+    timeoutGraceMs: readInt(env, 'NIMBUS_TIMEOUT_GRACE_MS', 1000, 0, 60_000),
+    defaultNamespace,
+    apiKeys: Object.freeze(parseApiKeys(env.NIMBUS_API_KEYS)),
+    upstreamMaxSockets: readInt(env, 'NIMBUS_UPSTREAM_MAX_SOCKETS', 256, 1, 65535),
+    headersTimeoutMs,
+    requestTimeoutMs,
+  });
+}

@@ -1,0 +1,39 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/** Headers that describe one connection, not the message: a proxy must not pass them on (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Copies headers without the hop-by-hop ones, including any the Connection header names.
+ * `drop` removes more (for example the Authorization header the gateway itself consumed).
+ */
+export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): OutgoingHttpHeaders {
+  const named = headers.connection;
+  const listed =
+    named === undefined || named === 'keep-alive' || named === 'close'
+      ? undefined
+      : new Set(named.split(',').map((h) => h.trim().toLowerCase()));
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name === drop || listed?.has(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+const CALL_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** A caller's own X-Call-Id is kept when it is safe to log and pass on; otherwise one is made. */
+export function callIdFrom(header: string | string[] | undefined, generate: () => string): string {
+  return typeof header === 'string' && CALL_ID.test(header) ? header : generate();
+}

@@ -1,0 +1,133 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from '@nimbus/api';
+import type { Registry } from 'prom-client';
+import { inject, injectable } from 'tsyringe';
+import type { GatewayConfig } from '../config.js';
+import { INVOKE_PREFIX } from '../invoke/function-path.js';
+import type { Invoker } from '../invoke/invoker.js';
+import { TOKENS } from '../tokens.js';
+import { problems, sendProblem } from './problems.js';
+
+/** Says whether the gateway has what it needs to route (for example its first list of functions). */
+export interface Readiness {
+  notReadyReason(): string | undefined;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const json = (res: ServerResponse, status: number, body: unknown) => {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+};
+
+/**
+ * The gateway's HTTP server. The invoke path is matched first and served by plain node:http;
+ * the management API behind /system is an express app, where a few microseconds do not matter.
+ */
+@injectable()
+export class GatewayServer {
+  private readonly server: Server;
+
+  constructor(
+    @inject(TOKENS.Config) private readonly config: GatewayConfig,
+    @inject(TOKENS.Invoker) private readonly invoker: Invoker,
+    @inject(TOKENS.Registry) private readonly registry: Registry,
+    @inject(TOKENS.SystemApp) private readonly system: Handler,
+    @inject(TOKENS.Readiness) private readonly readiness: Readiness,
+    @inject(TOKENS.Logger) private readonly log: Logger,
+  ) {
+    this.server = createServer(
+      {
+        // A client that trickles its headers is cut off instead of holding a socket.
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: config.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+        keepAliveTimeout: 65_000,
+      },
+      (req, res) => this.dispatch(req, res),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
+      this.clientError(err, socket),
+    );
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url as string;
+    if (url.startsWith(INVOKE_PREFIX)) {
+      this.invoker.handle(req, res);
+      return;
+    }
+    const path = url.split('?', 1)[0] as string;
+    switch (path) {
+      case '/healthz':
+        json(res, 200, { status: 'ok' });
+        return;
+      case '/readyz': {
+        const reason = this.readiness.notReadyReason();
+        json(
+          res,
+          reason === undefined ? 200 : 503,
+          reason === undefined ? { status: 'ready' } : { status: 'not ready', reason },
+        );
+        return;
+      }
+      case '/metrics':
+        this.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': this.registry.contentType });
+            res.end(text);
+          },
+          (err: unknown) => sendProblem(res, err),
+        );
+        return;
+    }
+    if (path === '/system' || path.startsWith('/system/')) {
+      this.system(req, res);
+      return;
+    }
+    sendProblem(res, problems.routeNotFound(path));
+  }
+
+  /** Requests the HTTP parser refuses (control characters, oversized headers) get JSON, not silence. */
+  private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({
+      error: `malformed request: ${err.code ?? err.message}`,
+      code: 'MalformedRequest',
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 408 ? 'Request Timeout' : 'Request Header Fields Too Large'}\r\n` +
+        `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    this.log.debug('refused a malformed request', { code: err.code });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.port, this.config.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+    this.invoker.close();
+  }
+}

@@ -1,0 +1,16 @@
+export * from './config.js';
+export * from './tokens.js';
+export * from './container.js';
+export { GatewayServer, type Readiness } from './http/server.js';
+export { Problem, problems, sendProblem } from './http/problems.js';
+export {
+  RouteTable,
+  type Endpoint,
+  type EndpointAddress,
+  type FunctionRoute,
+  type RouteSettings,
+} from './routing/route-table.js';
+export { pickEndpoint } from './routing/balancer.js';
+export { parseInvokePath } from './invoke/function-path.js';
+export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
+export type { FunctionDirectory, SystemInfo } from './system/system-app.js';

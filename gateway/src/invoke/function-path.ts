@@ -1,0 +1,31 @@
+import { type FunctionRef, parseFunctionRef } from '@nimbus/api';
+
+export const INVOKE_PREFIX = '/function/';
+
+export interface InvokeTarget extends FunctionRef {
+  /** The path and query the replica receives: what followed the name, or `/`. */
+  upstreamPath: string;
+}
+
+/**
+ * Splits `/function/{name}[.{namespace}][/rest][?query]`. The name is matched as sent, not
+ * percent-decoded, so `%2e%2e` or an encoded slash can never name anything.
+ * Returns the raw name segment as `invalid` when it is not a valid name.
+ */
+export function parseInvokePath(url: string, defaultNamespace: string): InvokeTarget | { invalid: string } {
+  const rest = url.slice(INVOKE_PREFIX.length);
+  let end = rest.length;
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest.charCodeAt(i);
+    if (c === 47 /* / */ || c === 63 /* ? */) {
+      end = i;
+      break;
+    }
+  }
+  const segment = rest.slice(0, end);
+  const ref = parseFunctionRef(segment, defaultNamespace);
+  if (ref === undefined) return { invalid: segment };
+  const tail = rest.slice(end);
+  const upstreamPath = tail === '' ? '/' : tail.charCodeAt(0) === 63 ? `/${tail}` : tail;
+  return { ...ref, upstreamPath };
+}

@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { inject, injectable } from 'tsyringe';
+import type { RouteTable } from '../routing/route-table.js';
+import { TOKENS } from '../tokens.js';
+
+interface FunctionSeries {
+  duration: { observe(value: number): void };
+  byCode: Map<number, { inc(): void }>;
+}
+
+/**
+ * The invoke path's metrics. Label children are cached per function so a request does no
+ * label hashing; the in-flight gauge is read from the route table when scraped, so it costs
+ * the hot path nothing.
+ */
+@injectable()
+export class GatewayMetrics {
+  private readonly requests: Counter<'function' | 'code'>;
+  private readonly duration: Histogram<'function'>;
+  private readonly series = new Map<string, FunctionSeries>();
+
+  constructor(@inject(TOKENS.Registry) registry: Registry, @inject(TOKENS.RouteTable) routes: RouteTable) {
+    this.requests = new Counter({
+      name: 'nimbus_gateway_requests_total',
+      help: 'Invocations answered by the gateway, by function and HTTP status code.',
+      labelNames: ['function', 'code'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'nimbus_gateway_request_duration_seconds',
+      help: 'Time from a request reaching the gateway to its response headers being sent.',
+      labelNames: ['function'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'nimbus_gateway_inflight_requests',
+      help: 'Invocations in flight through this gateway, by function.',
+      labelNames: ['function'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const route of routes.list()) this.set({ function: route.key }, route.inflight);
+      },
+    });
+  }
+
+  /** `fn` is the function's key, or '' for requests that named no known function. */
+  record(fn: string, code: number, seconds: number): void {
+    let series = this.series.get(fn);
+    if (series === undefined) {
+      series = { duration: this.duration.labels(fn), byCode: new Map() };
+      this.series.set(fn, series);
+    }
+    let counter = series.byCode.get(code);
+    if (counter === undefined) {
+      counter = this.requests.labels(fn, String(code));
+      series.byCode.set(code, counter);
+    }
+    counter.inc();
+    series.duration.observe(seconds);
+  }
+}

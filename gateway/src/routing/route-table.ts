@@ -1,0 +1,97 @@
+import { type HttpAuth, functionKey } from '@nimbus/api';
+
+/** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
+export interface Endpoint {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  inflight: number;
+}
+
+export interface EndpointAddress {
+  id: string;
+  host: string;
+  port: number;
+}
+
+/** What the invoke path needs to know about a function, kept ready so a request does one map lookup. */
+export interface FunctionRoute {
+  readonly key: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly timeoutMs: number;
+  /** Requests in flight per replica that the replica serves without queueing. */
+  readonly concurrency: number;
+  readonly auth: HttpAuth;
+  /** Ready replicas only. */
+  endpoints: Endpoint[];
+  /** Why there is no ready replica, when there is none (for example the handler's load error). */
+  unavailableReason: string | undefined;
+  /** Requests for this function in flight through this gateway. */
+  inflight: number;
+}
+
+export interface RouteSettings {
+  name: string;
+  namespace: string;
+  timeoutMs: number;
+  concurrency: number;
+  auth: HttpAuth;
+}
+
+/**
+ * The gateway's view of every function and its ready replicas. Sources (the local process
+ * backend, or Kubernetes informers) write into it; the invoke path only reads.
+ */
+export class RouteTable {
+  private readonly routes = new Map<string, FunctionRoute>();
+
+  get(namespace: string, name: string): FunctionRoute | undefined {
+    return this.routes.get(functionKey(namespace, name));
+  }
+
+  list(): FunctionRoute[] {
+    return [...this.routes.values()];
+  }
+
+  /** Adds a function or changes its settings, keeping its endpoints and counters. */
+  upsert(settings: RouteSettings): FunctionRoute {
+    const key = functionKey(settings.namespace, settings.name);
+    const existing = this.routes.get(key);
+    const route: FunctionRoute = {
+      key,
+      ...settings,
+      endpoints: existing?.endpoints ?? [],
+      unavailableReason: existing?.unavailableReason,
+      inflight: existing?.inflight ?? 0,
+    };
+    this.routes.set(key, route);
+    return route;
+  }
+
+  /**
+   * Replaces a function's ready replicas. A replica that stays keeps its in-flight count,
+   * so balancing is not thrown off by a change elsewhere.
+   */
+  setEndpoints(
+    namespace: string,
+    name: string,
+    addresses: readonly EndpointAddress[],
+    unavailableReason?: string,
+  ): void {
+    const route = this.routes.get(functionKey(namespace, name));
+    if (route === undefined) return;
+    const previous = new Map(route.endpoints.map((e) => [e.id, e]));
+    route.endpoints = addresses.map((a) => {
+      const kept = previous.get(a.id);
+      return kept !== undefined && kept.host === a.host && kept.port === a.port
+        ? kept
+        : { ...a, inflight: 0 };
+    });
+    route.unavailableReason = addresses.length === 0 ? unavailableReason : undefined;
+  }
+
+  remove(namespace: string, name: string): void {
+    this.routes.delete(functionKey(namespace, name));
+  }
+}
