@@ -160,7 +160,6 @@ class Exchange {
     res.once('close', () => {
       if (!this.done) this.finish(499); // the caller went away: stop the replica's work too
     });
-    if (this.hasBody && length === undefined) this.limitStreamedBody();
   }
 
   attempt(): void {
@@ -198,6 +197,8 @@ class Exchange {
   private sendBody(upstream: ReturnType<typeof request>): void {
     if (this.done || upstream !== this.upstream) return;
     this.bodyStarted = true;
+    // Counting attaches a 'data' listener, which sets the body flowing: only once it has somewhere to go.
+    if (this.req.headers['content-length'] === undefined) this.limitStreamedBody();
     this.req.pipe(upstream);
   }
 
