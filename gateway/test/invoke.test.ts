@@ -199,7 +199,17 @@ describe('gateway invoke path (real sockets)', function () {
 
   it("times out from the function's own timeout with 504 JSON, and the replica sees the request cancelled", async () => {
     let cancelled = false;
-    route('stuck', [await serve((req) => req.on('close', () => (cancelled = true)))], { timeoutMs: 200 });
+    route(
+      'stuck',
+      [
+        await serve((req) => {
+          req.on('close', () => {
+            cancelled = true;
+          });
+        }),
+      ],
+      { timeoutMs: 200 },
+    );
     const started = Date.now();
     const reply = await send(`${base}/function/stuck`);
     const took = Date.now() - started;
@@ -215,7 +225,9 @@ describe('gateway invoke path (real sockets)', function () {
     route('slow', [
       await serve((req) => {
         arrived = true;
-        req.on('close', () => (cancelled = true));
+        req.on('close', () => {
+          cancelled = true;
+        });
       }),
     ]);
     const abort = new AbortController();
@@ -228,7 +240,12 @@ describe('gateway invoke path (real sockets)', function () {
 
   it('refuses a declared body over the limit with 413 before any replica sees it', async () => {
     let called = false;
-    route('small', [await serve((_req, res) => ((called = true), res.end()))]);
+    route('small', [
+      await serve((_req, res) => {
+        called = true;
+        res.end();
+      }),
+    ]);
     const reply = await send(`${base}/function/small`, { method: 'POST', body: Buffer.alloc(64 * 1024 + 1) });
     assert.equal(reply.status, 413);
     assert.equal(reply.json().code, 'BodyTooLarge');
