@@ -20,14 +20,18 @@ import type { Endpoint, FunctionRoute, RouteTable } from '../routing/route-table
 import { TOKENS } from '../tokens.js';
 import { parseInvokePath } from './function-path.js';
 
-/** Errors that mean the replica never saw the request, so another replica may take it. */
-const NOT_DELIVERED = new Set([
+/**
+ * Errors of a connection that was never established: the replica never saw the request, so
+ * another replica may take it. Once connected, a failure may mean the replica ran the call,
+ * and it is not repeated.
+ */
+const NEVER_CONNECTED = new Set([
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EADDRNOTAVAIL',
+  'ETIMEDOUT',
   'ECONNRESET',
-  'EPIPE',
 ]);
 const MAX_ATTEMPTS = 3;
 
@@ -136,7 +140,7 @@ class Exchange {
   private readonly hasBody: boolean;
   private endpoint: Endpoint | undefined;
   private upstream: ReturnType<typeof request> | undefined;
-  private bodyStarted = false;
+  private connected = false;
   private answered = false;
   private done = false;
   private timer: NodeJS.Timeout | undefined;
@@ -182,21 +186,21 @@ class Exchange {
     this.upstream = upstream;
     upstream.on('response', (reply) => this.relay(reply));
     upstream.on('error', (err) => this.upstreamFailed(endpoint, err));
-    if (!this.hasBody) {
-      upstream.end();
-      return;
-    }
-    // Hold the body until the socket is connected: a refused connection has then consumed
-    // nothing, and the request can go to another replica.
     upstream.once('socket', (socket: Socket) => {
-      if (socket.connecting) socket.once('connect', () => this.sendBody(upstream));
-      else this.sendBody(upstream);
+      if (socket.connecting) socket.once('connect', () => this.onConnected(upstream));
+      else this.onConnected(upstream);
     });
+    if (!this.hasBody) upstream.end();
   }
 
-  private sendBody(upstream: ReturnType<typeof request>): void {
+  /**
+   * The body is held until the socket is connected: a refused connection has then consumed
+   * nothing of it, and the request can go to another replica.
+   */
+  private onConnected(upstream: ReturnType<typeof request>): void {
     if (this.done || upstream !== this.upstream) return;
-    this.bodyStarted = true;
+    this.connected = true;
+    if (!this.hasBody) return;
     // Counting attaches a 'data' listener, which sets the body flowing: only once it has somewhere to go.
     if (this.req.headers['content-length'] === undefined) this.limitStreamedBody();
     this.req.pipe(upstream);
@@ -229,7 +233,7 @@ class Exchange {
     }
     endpoint.inflight--;
     this.endpoint = undefined;
-    const undelivered = !this.bodyStarted && err.code !== undefined && NOT_DELIVERED.has(err.code);
+    const undelivered = !this.connected && err.code !== undefined && NEVER_CONNECTED.has(err.code);
     if (undelivered && this.tried.size < MAX_ATTEMPTS) {
       this.deps.log.warn('replica refused the connection; trying another', {
         function: this.route.key,

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
+import { eventually, send } from '../harness/http.js';
+import { LocalModeProcess, alive } from '../harness/local-mode-process.js';
+
+const greeter = (greeting: string) =>
+  inlineFunction('greeter', `export default async () => ({ greeting: '${greeting}', pid: process.pid });`);
+
+describe('local mode applies file changes without a restart', function () {
+  this.timeout(30_000);
+  let platform: LocalModeProcess;
+  let dir: string;
+
+  before(async () => {
+    dir = await functionsFolder({ 'greeter.yaml': greeter('hello') });
+    platform = await LocalModeProcess.start(dir);
+  });
+
+  after(async () => {
+    await platform?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const greeting = async () => {
+    const reply = await send(platform.url, '/function/greeter');
+    return reply.status === 200 ? reply.json<{ greeting: string; pid: number }>() : undefined;
+  };
+
+  it('serves the first version', async () => {
+    const first = await eventually(greeting, 10_000, 'the first version');
+    assert.equal(first.greeting, 'hello');
+  });
+
+  it('rolls an edited function to a new replica, and the old one goes away', async () => {
+    const before = await eventually(greeting, 10_000, 'the first version');
+    await writeFile(join(dir, 'greeter.yaml'), greeter('bonjour'));
+    const after = await eventually(
+      async () => ((await greeting())?.greeting === 'bonjour' ? greeting() : undefined),
+      10_000,
+      'the edited version',
+    );
+    assert.notEqual(after.pid, before.pid);
+    await eventually(() => (alive(before.pid) ? undefined : true), 10_000, 'the old replica to exit');
+  });
+
+  it('keeps the last good version while the file is invalid, and says which field is wrong', async () => {
+    const serving = await eventually(greeting, 10_000, 'a serving version');
+    await writeFile(join(dir, 'greeter.yaml'), greeter('hola').replace('spec:', 'spec:\n  concurrency: 0'));
+    const logged = await platform.waitForLog(
+      (l) => l.level === 'error' && /greeter\.yaml: spec\.concurrency: must be >= 1/.test(String(l.msg)),
+      5000,
+    );
+    assert.ok(logged);
+    await platform.waitForLog(
+      (l) => l.msg === 'keeping the last good version while its file has errors',
+      5000,
+    );
+    const still = await greeting();
+    assert.equal(still?.greeting, serving.greeting);
+    assert.equal(still?.pid, serving.pid);
+  });
+
+  it('adds a function from a new file and removes one whose file is deleted', async () => {
+    await writeFile(
+      join(dir, 'added.yaml'),
+      inlineFunction('added', "export default async () => 'new here';"),
+    );
+    const added = await eventually(
+      async () => {
+        const reply = await send(platform.url, '/function/added');
+        return reply.status === 200 ? reply.text : undefined;
+      },
+      10_000,
+      'the added function',
+    );
+    assert.equal(added, 'new here');
+    await unlink(join(dir, 'added.yaml'));
+    await eventually(
+      async () => ((await send(platform.url, '/function/added')).status === 404 ? true : undefined),
+      10_000,
+      'the removed function to answer 404',
+    );
+  });
+
+  it('stops every replica it started when it stops', async () => {
+    const { pid } = await eventually(greeting, 10_000, 'a serving version');
+    assert.equal(alive(pid), true);
+    assert.equal(await platform.stop(), 0);
+    assert.equal(alive(pid), false, 'a replica outlived local mode');
+  });
+});
