@@ -91,3 +91,27 @@ describe('local mode applies file changes without a restart', function () {
     assert.equal(alive(pid), false, 'a replica outlived local mode');
   });
 });
+
+describe('replicas of a local mode that dies', function () {
+  this.timeout(30_000);
+
+  it('exit by themselves when local mode is killed without a chance to stop them', async () => {
+    const dir = await functionsFolder({ 'greeter.yaml': greeter('hello') });
+    const platform = await LocalModeProcess.start(dir);
+    try {
+      const { pid } = await eventually(
+        async () => {
+          const reply = await send(platform.url, '/function/greeter');
+          return reply.status === 200 ? reply.json<{ pid: number }>() : undefined;
+        },
+        10_000,
+        'a serving replica',
+      );
+      process.kill(platform.pid as number, 'SIGKILL');
+      await eventually(() => (alive(pid) ? undefined : true), 10_000, 'the orphaned replica to exit');
+    } finally {
+      await platform.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,81 @@
+import { type DependencyContainer, Lifecycle, container } from 'tsyringe';
+import { type Clock, systemClock } from './clock.js';
+import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import type { RuntimeConfig } from './config.js';
+import { ContextFactory } from './context.js';
+import type { FunctionState } from './contract.js';
+import { type EventPublisher, UnconfiguredPublisher } from './event-publisher.js';
+import { type FunctionInvoker, GatewayInvoker } from './function-invoker.js';
+import { DisabledFunctionState } from './function-state.js';
+import { type HandlerLoader, ModuleHandlerLoader } from './handler-loader.js';
+import { HandlerSlot } from './handler-slot.js';
+import { InvocationRunner } from './invocation-runner.js';
+import { JsonLogger, type LogSink } from './logger.js';
+import { createUuidGenerator } from './random-uuid.js';
+import { Readiness } from './readiness.js';
+import { RuntimeMetrics } from './runtime-metrics.js';
+import { RuntimeServer } from './runtime-server.js';
+import { Runtime } from './runtime.js';
+import { type SupervisorChannel, ipcSupervisorChannel } from './supervisor-channel.js';
+import { TOKENS } from './tokens.js';
+
+/** Adapters a test (or a future Redis/NATS-enabled build) can swap in. */
+export interface RuntimeOverrides {
+  readonly clock?: Clock;
+  readonly logSink?: LogSink;
+  readonly idGenerator?: () => string;
+  readonly handlerLoader?: HandlerLoader;
+  readonly stateStore?: FunctionState;
+  readonly publisher?: EventPublisher;
+  readonly invoker?: FunctionInvoker;
+  readonly supervisor?: SupervisorChannel;
+}
+
+const stdoutSink: LogSink = (line) => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** The composition root: one child container per runtime, every service a singleton within it. */
+export function createContainer(
+  config: RuntimeConfig,
+  overrides: RuntimeOverrides = {},
+): DependencyContainer {
+  const c = container.createChildContainer();
+  const clock = overrides.clock ?? systemClock;
+  c.register(TOKENS.Config, { useValue: config });
+  c.register(TOKENS.Clock, { useValue: clock });
+  c.register(TOKENS.Logger, {
+    useValue: new JsonLogger(overrides.logSink ?? stdoutSink, clock, config.logLevel, {
+      function: config.functionName,
+    }),
+  });
+  c.register(TOKENS.IdGenerator, { useValue: overrides.idGenerator ?? createUuidGenerator() });
+  c.register(TOKENS.StateStore, { useValue: overrides.stateStore ?? new DisabledFunctionState() });
+  c.register(TOKENS.Publisher, { useValue: overrides.publisher ?? new UnconfiguredPublisher() });
+  c.register(TOKENS.Supervisor, { useValue: overrides.supervisor ?? ipcSupervisorChannel(process) });
+  if (overrides.invoker) c.register(TOKENS.Invoker, { useValue: overrides.invoker });
+  else singleton(c, TOKENS.Invoker, GatewayInvoker);
+  if (overrides.handlerLoader) c.register(TOKENS.HandlerLoader, { useValue: overrides.handlerLoader });
+  else singleton(c, TOKENS.HandlerLoader, ModuleHandlerLoader);
+  singleton(c, TOKENS.Limiter, ConcurrencyLimiter);
+  singleton(c, TOKENS.HandlerSlot, HandlerSlot);
+  singleton(c, TOKENS.Readiness, Readiness);
+  singleton(c, TOKENS.Metrics, RuntimeMetrics);
+  singleton(c, TOKENS.ContextFactory, ContextFactory);
+  singleton(c, TOKENS.InvocationRunner, InvocationRunner);
+  singleton(c, TOKENS.RuntimeServer, RuntimeServer);
+  singleton(c, TOKENS.Runtime, Runtime);
+  return c;
+}
+
+/** The server factory: a runtime ready to `start()`. */
+export function createRuntime(config: RuntimeConfig, overrides?: RuntimeOverrides): Runtime {
+  return createContainer(config, overrides).resolve<Runtime>(TOKENS.Runtime);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tsyringe's constructor type takes any arguments.
+type Constructor<T> = new (...args: any[]) => T;
+
+function singleton<T>(c: DependencyContainer, token: symbol, type: Constructor<T>): void {
+  c.register(token, { useClass: type }, { lifecycle: Lifecycle.ContainerScoped });
+}

@@ -1,0 +1,194 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import { inject, injectable } from 'tsyringe';
+import { clientErrorResponse } from './client-error.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { RuntimeConfig } from './config.js';
+import { buildEvent } from './event.js';
+import { errorResponse } from './http-errors.js';
+import { invocationIdFor } from './invocation-id.js';
+import type { InvocationOutcome, InvocationRequest } from './invocation-runner.js';
+import type { Logger } from './logger.js';
+import { readBody } from './read-body.js';
+import type { ReadinessReport } from './readiness.js';
+import { RequestTracker } from './request-tracker.js';
+import { writeError, writeJson, writeResponse } from './response-writer.js';
+import { isSystemPath, systemReply } from './system-routes.js';
+import { TOKENS } from './tokens.js';
+
+export interface Runner {
+  run(request: InvocationRequest): Promise<InvocationOutcome>;
+}
+
+export interface ReadinessState {
+  readonly draining: boolean;
+  markDraining(): void;
+  report(): ReadinessReport;
+}
+
+export interface InvocationMetrics {
+  observe(statusCode: number, seconds: number): void;
+  render(): string;
+}
+
+/** Recorded for an invocation whose client left before the response (nginx's convention). */
+const CLIENT_CLOSED_STATUS = 499;
+
+/** The HTTP face of the runtime: /_/ endpoints, invocations, and the drain on shutdown. */
+@injectable()
+export class RuntimeServer {
+  private readonly server: Server;
+  private readonly tracker = new RequestTracker();
+
+  constructor(
+    @inject(TOKENS.Config)
+    private readonly config: Pick<RuntimeConfig, 'port' | 'host' | 'maxBodyBytes' | 'debug'>,
+    @inject(TOKENS.Clock) private readonly clock: Clock,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.IdGenerator) private readonly newId: () => string,
+    @inject(TOKENS.Metrics) private readonly metrics: InvocationMetrics,
+    @inject(TOKENS.Readiness) private readonly readiness: ReadinessState,
+    @inject(TOKENS.InvocationRunner) private readonly runner: Runner,
+  ) {
+    // Longer than typical client idle timeouts, so the gateway closes idle connections first and
+    // never sends a request on a socket this side is closing.
+    this.server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000 }, (req, res) =>
+      this.onRequest(req, res, false),
+    );
+    this.server.on('checkContinue', (req, res) => this.onRequest(req, res, true));
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const response = clientErrorResponse(error.code);
+      if (response !== undefined && socket.writable && (socket as Socket).bytesWritten === 0)
+        socket.write(response);
+      socket.destroy();
+    });
+  }
+
+  /** Resolves with the bound port (the real one when PORT=0). */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port: this.config.port, host: this.config.host }, () => {
+        this.server.off('error', reject);
+        // After start-up a server error (e.g. too many open files on accept) is logged, not fatal.
+        this.server.on('error', (error) => this.logger.error('http server error', { error }));
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /**
+   * Stops taking connections and waits up to `timeoutMs` for requests in flight or queued to be
+   * answered; resolves whether all of them were.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.readiness.markDraining();
+    this.server.close(() => {});
+    this.server.closeIdleConnections();
+    let timer: TimerHandle | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = this.clock.setTimeout(() => resolve(false), timeoutMs);
+    });
+    const drained = await Promise.race([this.tracker.idle().then(() => true), timedOut]);
+    if (timer) this.clock.clearTimeout(timer);
+    if (!drained) this.logger.warn('drain timed out', { timeoutMs, unfinished: this.tracker.count });
+    this.server.closeAllConnections();
+    return drained;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    const url = req.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    if (isSystemPath(path)) {
+      this.serveSystem(req, res, path);
+      return;
+    }
+    this.serveInvocation(req, res, expectsContinue).catch((error: unknown) => {
+      // Only a bug in the runtime itself gets here; the handler's failures are outcomes.
+      this.logger.error('request failed in the runtime', {
+        error: error instanceof Error ? error : String(error),
+      });
+      if (!res.headersSent && !res.destroyed) {
+        writeJson(res, 500, { error: 'internal runtime error' }, { invocationId: undefined, close: true });
+      }
+    });
+  }
+
+  private serveSystem(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const reply = systemReply(req.method ?? 'GET', path, {
+      report: () => this.readiness.report(),
+      renderMetrics: () => this.metrics.render(),
+    });
+    const options = { invocationId: undefined, close: this.readiness.draining };
+    if (reply.kind === 'json') {
+      writeJson(res, reply.statusCode, reply.body, options, reply.headers);
+    } else {
+      const body = Buffer.from(reply.body, 'utf8');
+      writeResponse(
+        res,
+        { statusCode: reply.statusCode, headers: { 'content-type': reply.contentType }, body },
+        options,
+      );
+    }
+  }
+
+  private async serveInvocation(
+    req: IncomingMessage,
+    res: ServerResponse,
+    expectsContinue: boolean,
+  ): Promise<void> {
+    const started = performance.now();
+    const done = this.tracker.start();
+    const invocationId = invocationIdFor(req.headers, this.newId);
+    const client = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) client.abort();
+      done();
+    });
+    const traceparent = req.headers.traceparent;
+    const maxBodyBytes = this.config.maxBodyBytes;
+    const outcome = await this.runner.run({
+      invocationId,
+      traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+      clientSignal: client.signal,
+      readEvent: async (signal) => {
+        const declared = Number(req.headers['content-length'] ?? 0);
+        // 100 Continue only for a body that will be accepted; an oversized one is refused unsent.
+        if (expectsContinue && !(declared > maxBodyBytes)) res.writeContinue();
+        const rawBody = await readBody(req, maxBodyBytes, signal);
+        return buildEvent({
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          headers: req.headers,
+          rawBody,
+        });
+      },
+    });
+    const statusCode = this.respond(req, res, outcome, invocationId);
+    this.metrics.observe(statusCode, (performance.now() - started) / 1000);
+  }
+
+  private respond(
+    req: IncomingMessage,
+    res: ServerResponse,
+    outcome: InvocationOutcome,
+    invocationId: string,
+  ): number {
+    if (outcome.kind === 'disconnected' || res.destroyed) {
+      res.destroy();
+      return CLIENT_CLOSED_STATUS;
+    }
+    // An unread request body (e.g. after a 413) cannot be skipped safely, so the connection ends.
+    const options = { invocationId, close: this.readiness.draining || !req.complete };
+    if (outcome.kind === 'response') {
+      writeResponse(res, outcome.response, options);
+      return outcome.response.statusCode;
+    }
+    const error = errorResponse(outcome.error, invocationId, this.config.debug);
+    writeError(res, error, options);
+    return error.statusCode;
+  }
+}

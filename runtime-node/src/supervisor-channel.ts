@@ -1,0 +1,35 @@
+/** Messages for the local-mode supervisor that spawned this process with an 'ipc' stdio channel. */
+export type SupervisorMessage =
+  | { readonly type: 'listening'; readonly port: number }
+  | { readonly type: 'ready' }
+  | { readonly type: 'load-failed'; readonly reason: string };
+
+export interface SupervisorChannel {
+  /** Best effort: never throws, and does nothing without a channel. */
+  send(message: SupervisorMessage): void;
+}
+
+/** The narrow slice of `process` used to talk to a parent over IPC. */
+export interface IpcProcess {
+  send?: (
+    message: unknown,
+    sendHandle?: undefined,
+    options?: undefined,
+    callback?: (error: Error | null) => void,
+  ) => boolean;
+  readonly connected?: boolean;
+}
+
+export function ipcSupervisorChannel(proc: IpcProcess): SupervisorChannel {
+  return {
+    send(message) {
+      if (typeof proc.send !== 'function' || proc.connected === false) return;
+      try {
+        // The callback swallows a send on a channel that closed meanwhile; the supervisor is gone.
+        proc.send(message, undefined, undefined, () => {});
+      } catch {
+        // Closed between the check and the send: same as above.
+      }
+    },
+  };
+}

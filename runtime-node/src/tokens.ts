@@ -1,0 +1,20 @@
+/** Injection tokens for the runtime's composition root (src/container.ts). */
+export const TOKENS = {
+  Config: Symbol('RuntimeConfig'),
+  Clock: Symbol('Clock'),
+  Logger: Symbol('Logger'),
+  IdGenerator: Symbol('IdGenerator'),
+  Metrics: Symbol('RuntimeMetrics'),
+  Limiter: Symbol('ConcurrencyLimiter'),
+  HandlerSlot: Symbol('HandlerSlot'),
+  HandlerLoader: Symbol('HandlerLoader'),
+  Readiness: Symbol('Readiness'),
+  StateStore: Symbol('StateStore'),
+  Publisher: Symbol('Publisher'),
+  Invoker: Symbol('FunctionInvoker'),
+  ContextFactory: Symbol('ContextFactory'),
+  InvocationRunner: Symbol('InvocationRunner'),
+  Supervisor: Symbol('SupervisorChannel'),
+  RuntimeServer: Symbol('RuntimeServer'),
+  Runtime: Symbol('Runtime'),
+} as const;

@@ -1,0 +1,135 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ContextFactory } from '../src/context.js';
+import { UnconfiguredPublisher } from '../src/event-publisher.js';
+import { GatewayInvoker } from '../src/function-invoker.js';
+import { DisabledFunctionState } from '../src/function-state.js';
+import { JsonLogger } from '../src/logger.js';
+import { FakeClock } from './support/fake-clock.js';
+
+function contextWith(gatewayUrl: string | undefined, lines: string[] = []) {
+  const clock = new FakeClock(1_000_000);
+  const factory = new ContextFactory(
+    { functionName: 'fn', namespace: 'team' },
+    clock,
+    new JsonLogger((line) => lines.push(line), clock, 'debug', { function: 'fn' }),
+    new DisabledFunctionState(),
+    new UnconfiguredPublisher(),
+    new GatewayInvoker({ gatewayUrl }),
+  );
+  const controller = new AbortController();
+  const ctx = factory.create({
+    invocationId: 'call-7',
+    deadline: 1_000_000 + 5000,
+    signal: controller.signal,
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  });
+  return { ctx, clock, controller };
+}
+
+describe('the handler context', () => {
+  it('carries the function identity, the deadline and the remaining time from the clock', () => {
+    const { ctx, clock } = contextWith(undefined);
+    assert.equal(ctx.functionName, 'fn');
+    assert.equal(ctx.namespace, 'team');
+    assert.equal(ctx.invocationId, 'call-7');
+    assert.equal(ctx.deadline, 1_005_000);
+    assert.equal(ctx.getRemainingTimeInMillis(), 5000);
+    clock.advance(4000);
+    assert.equal(ctx.getRemainingTimeInMillis(), 1000);
+    clock.advance(2000);
+    assert.equal(ctx.getRemainingTimeInMillis(), 0);
+  });
+
+  it('tags ctx.log lines with the invocation id', () => {
+    const lines: string[] = [];
+    const { ctx } = contextWith(undefined, lines);
+    ctx.log.info('from handler', { n: 1 });
+    assert.deepEqual(JSON.parse(lines[0] ?? ''), {
+      level: 'info',
+      time: new Date(1_000_000).toISOString(),
+      msg: 'from handler',
+      function: 'fn',
+      invocationId: 'call-7',
+      n: 1,
+    });
+  });
+
+  for (const method of ['get', 'set', 'delete', 'incr', 'compareAndSet'] as const) {
+    it(`rejects ctx.state.${method} clearly while state is not enabled`, async () => {
+      const { ctx } = contextWith(undefined);
+      const call = (ctx.state[method] as (...args: unknown[]) => Promise<unknown>)('k', 'v');
+      await assert.rejects(call, {
+        message: 'function state is not enabled for this function (spec.state.enabled)',
+      });
+    });
+  }
+
+  it('rejects ctx.publish clearly without NATS', async () => {
+    const { ctx } = contextWith(undefined);
+    await assert.rejects(ctx.publish('orders', {}), /NATS is not configured for this runtime/);
+  });
+
+  it('rejects ctx.invoke clearly without a gateway URL', async () => {
+    const { ctx } = contextWith(undefined);
+    await assert.rejects(ctx.invoke('other', {}), /NIMBUS_GATEWAY_URL is not set/);
+  });
+
+  it('rejects ctx.invoke of a name that is not a function name', async () => {
+    const { ctx } = contextWith('http://127.0.0.1:1');
+    await assert.rejects(ctx.invoke('../admin', {}), /needs a function name/);
+  });
+
+  describe('ctx.invoke through a gateway', () => {
+    let server: http.Server;
+    let seen: { url?: string; method?: string; headers: http.IncomingHttpHeaders; body: string }[];
+    let gatewayUrl: string;
+
+    before(async () => {
+      seen = [];
+      server = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (chunk) => {
+          body += chunk;
+        });
+        req.on('end', () => {
+          seen.push({ url: req.url, method: req.method, headers: req.headers, body });
+          if (req.url?.startsWith('/function/text')) {
+            res.writeHead(202, { 'content-type': 'text/plain' }).end('plain');
+          } else {
+            res.writeHead(200, { 'content-type': 'application/json', 'x-from': 'gw' }).end('{"sum":3}');
+          }
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      gatewayUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    it('POSTs JSON with the call id and traceparent and parses a JSON answer', async () => {
+      const { ctx } = contextWith(gatewayUrl);
+      const response = await ctx.invoke('adder', { a: 1, b: 2 });
+      assert.equal(response.statusCode, 200);
+      assert.deepEqual(response.body, { sum: 3 });
+      assert.equal(response.headers['x-from'], 'gw');
+      const request = seen.at(-1);
+      assert.equal(request?.method, 'POST');
+      assert.equal(request?.url, '/function/adder.team', "a bare name resolves in the caller's namespace");
+      assert.equal(request?.headers['x-call-id'], 'call-7');
+      assert.equal(request?.headers.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+      assert.equal(request?.headers['content-type'], 'application/json');
+      assert.equal(request?.body, '{"a":1,"b":2}');
+    });
+
+    it('keeps an explicit namespace and hands back text as a string', async () => {
+      const { ctx } = contextWith(gatewayUrl);
+      const response = await ctx.invoke('text.other');
+      assert.equal(seen.at(-1)?.url, '/function/text.other');
+      assert.equal(seen.at(-1)?.body, '');
+      assert.deepEqual([response.statusCode, response.body], [202, 'plain']);
+    });
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * Handler sources for the integration tests. The kitchen-sink handler routes on event.path so one
+ * replica can exercise many behaviours; the others each need a replica of their own.
+ */
+
+export const KITCHEN_SINK = `
+let slowStarted = 0;
+let lastAbort;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export default async function (event, ctx) {
+  switch (event.path) {
+    case '/echo':
+      return {
+        method: event.method,
+        path: event.path,
+        query: event.query,
+        headers: event.headers,
+        body: Buffer.isBuffer(event.body) ? { base64: event.body.toString('base64') } : event.body,
+        bodyType: Buffer.isBuffer(event.body) ? 'buffer' : typeof event.body,
+        rawBody: event.rawBody.toString('base64'),
+        cloudEvent: event.cloudEvent === undefined ? null : {
+          ...event.cloudEvent,
+          data: Buffer.isBuffer(event.cloudEvent.data) ? { base64: event.cloudEvent.data.toString('base64') } : event.cloudEvent.data,
+        },
+        ctx: {
+          functionName: ctx.functionName,
+          namespace: ctx.namespace,
+          invocationId: ctx.invocationId,
+          deadlineAhead: ctx.deadline - Date.now(),
+          remaining: ctx.getRemainingTimeInMillis(),
+          aborted: ctx.signal.aborted,
+        },
+      };
+    case '/text': return 'hello';
+    case '/bytes': return Buffer.from([1, 2, 3]);
+    case '/nothing': return undefined;
+    case '/number': return 42;
+    case '/explicit': return { statusCode: 201, headers: { 'X-Custom': 'yes', 'x-call-id': 'forged' }, body: { created: true } };
+    case '/bad-status': return { statusCode: 700 };
+    case '/throw': throw new Error('boom from handler');
+    case '/hang':
+      ctx.signal.addEventListener('abort', () => { lastAbort = { id: ctx.invocationId, reason: String(ctx.signal.reason) }; });
+      return new Promise(() => {});
+    case '/last-abort': return lastAbort ?? null;
+    case '/slow':
+      slowStarted += 1;
+      await sleep(Number(event.query.ms ?? 200));
+      return 'slow done';
+    case '/slow-count': return slowStarted;
+    case '/leak':
+      Promise.reject(new Error('leaked rejection'));
+      setTimeout(() => { throw new Error('thrown from a timer'); }, 0);
+      return 'leaked';
+    case '/log':
+      ctx.log.info('hello from the handler', { extra: 1 });
+      return 'logged';
+    case '/invoke':
+      return await ctx.invoke('adder', { a: 1, b: 2 });
+    case '/state':
+      return await ctx.state.get('k').then(() => 'unexpected', (error) => ({ error: error.message }));
+    default:
+      return { statusCode: 404, body: { error: 'no route ' + event.path } };
+  }
+}
+`;
+
+export const ESM_DEFAULT = `export default async (event) => ({ kind: 'esm-default', method: event.method });\n`;
+export const ESM_NAMED = `export const handle = async () => 'esm-named';\nexport default () => 'wrong export';\n`;
+export const CJS_DEFAULT = `module.exports = async function (event, ctx) { return 'cjs-default ' + ctx.functionName; };\n`;
+export const CJS_NAMED = `exports.handle = async () => ({ kind: 'cjs-named' });\n`;
+export const THROWS_ON_LOAD = "throw new Error('cannot start: DATABASE_URL is not set');\n";
+export const SYNTAX_ERROR = 'export default async function (event {\n';
