@@ -1,0 +1,72 @@
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { runtimeEntryPath } from '@nimbus/runtime-node/entry-path';
+import { reportedPort } from './child-ipc.js';
+import type { Children } from './processes.js';
+
+/** How to start one of the servers the benchmarks measure: `node <args>` with `env` added. */
+export interface ServerCommand {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Whether the server says `ready` after `listening` (only the runtime does). */
+  readonly saysReady: boolean;
+}
+
+/**
+ * The floor: a bare node:http server answering "ok". It reports its port over IPC when it has a
+ * channel, like the runtime, and says nothing otherwise.
+ */
+const BARE_SERVER_SOURCE = `const server = require('node:http').createServer((req, res) => res.end('ok'));
+server.listen(Number(process.env.PORT), '127.0.0.1', () => {
+  if (process.send) process.send({ type: 'listening', port: server.address().port });
+});`;
+
+export function bareServer(port: number): ServerCommand {
+  return {
+    name: 'bare node:http',
+    args: ['-e', BARE_SERVER_SOURCE],
+    env: { PORT: String(port) },
+    saysReady: false,
+  };
+}
+
+export function runtimeReplica(functionDir: string, port: number): ServerCommand {
+  return {
+    name: 'runtime-node replica',
+    args: [runtimeEntryPath()],
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NIMBUS_FUNCTION_DIR: functionDir,
+      NIMBUS_HANDLER: 'index.default',
+      NIMBUS_FUNCTION_NAME: 'hello',
+    },
+    saysReady: true,
+  };
+}
+
+/** The real gateway in its own process, routing `hello` to the replica on `replicaPort`. */
+export function staticGateway(replicaPort: number): ServerCommand {
+  return {
+    name: 'gateway',
+    args: [fileURLToPath(new URL('./gateway-static.js', import.meta.url)), String(replicaPort)],
+    env: {},
+    saysReady: false,
+  };
+}
+
+export interface RunningServer {
+  readonly child: ChildProcess;
+  readonly port: number;
+}
+
+/** Starts a server with an IPC channel and waits until it reports the port it listens on. */
+export async function startServer(children: Children, command: ServerCommand): Promise<RunningServer> {
+  const child = children.spawn(process.execPath, command.args, {
+    env: { ...process.env, ...command.env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await reportedPort(child, command.name, { awaitReady: command.saysReady, timeoutMs: 10_000 });
+  return { child, port };
+}

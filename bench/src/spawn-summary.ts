@@ -1,0 +1,47 @@
+import { percentile } from './stats.js';
+
+/** What a cold start of the runtime is held to. */
+export const SPAWN_TARGETS = Object.freeze({
+  /** Runtime p50 from spawn() to the first 200, in ms, at most. */
+  maxP50Ms: 150,
+});
+
+interface Distribution {
+  readonly p50: number;
+  readonly p90: number;
+  readonly max: number;
+}
+
+export interface SpawnSummary {
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly max_ms: number;
+  readonly baseline_p50_ms: number;
+  readonly baseline_p90_ms: number;
+  readonly baseline_max_ms: number;
+  readonly ratio_to_baseline: number;
+  readonly pass_p50_ms: boolean;
+}
+
+function distribution(samples: readonly number[]): Distribution {
+  return {
+    p50: percentile(samples, 50),
+    p90: percentile(samples, 90),
+    max: Math.max(...samples),
+  };
+}
+
+export function summarizeSpawn(runtimeMs: readonly number[], baselineMs: readonly number[]): SpawnSummary {
+  const runtime = distribution(runtimeMs);
+  const baseline = distribution(baselineMs);
+  return {
+    p50_ms: runtime.p50,
+    p90_ms: runtime.p90,
+    max_ms: runtime.max,
+    baseline_p50_ms: baseline.p50,
+    baseline_p90_ms: baseline.p90,
+    baseline_max_ms: baseline.max,
+    ratio_to_baseline: runtime.p50 / baseline.p50,
+    pass_p50_ms: runtime.p50 <= SPAWN_TARGETS.maxP50Ms,
+  };
+}
