@@ -35,6 +35,7 @@ const echoRequest: Handler = (req, res) => {
   req.on('end', () => {
     res.setHeader('content-type', 'application/json');
     res.setHeader('x-upstream', 'yes');
+    res.setHeader('x-call-id', 'the replica may echo it');
     res.end(
       JSON.stringify({
         method: req.method,
@@ -118,7 +119,7 @@ describe('gateway invoke path (real sockets)', function () {
     assert.equal(seen.headers['x-hop'], undefined);
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(reply.headers['x-upstream'], 'yes');
-    assert.equal(reply.headers['x-call-id'], 'caller-chose-this');
+    assert.equal(reply.headers['x-call-id'], 'caller-chose-this', 'one call id, the one the gateway sets');
     assert.match(String(reply.headers['x-duration-seconds']), /^\d+\.\d{6}$/);
   });
 

@@ -26,7 +26,7 @@ describe('parseInvokePath', () => {
 
 describe('pickEndpoint', () => {
   const endpoints = (...inflight: number[]): Endpoint[] =>
-    inflight.map((n, i) => ({ id: `e${i}`, host: '127.0.0.1', port: 1000 + i, inflight: n }));
+    inflight.map((n, i) => ({ id: `e${i}`, host: '127.0.0.1', port: 1000 + i, origin: '', inflight: n }));
 
   it('picks the replica with the fewest requests in flight', () => {
     assert.equal(pickEndpoint(endpoints(3, 1, 2), 0)?.id, 'e1');

@@ -11,7 +11,13 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // Node answers `Expect: 100-continue` itself; the replica must not wait for a second one.
+  'expect',
 ]);
+
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
 
 /**
  * Copies headers without the hop-by-hop ones, including any the Connection header names.

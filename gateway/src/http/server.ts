@@ -128,6 +128,6 @@ export class GatewayServer {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
     });
-    this.invoker.close();
+    await this.invoker.close();
   }
 }

@@ -5,6 +5,8 @@ export interface Endpoint {
   readonly id: string;
   readonly host: string;
   readonly port: number;
+  /** `http://host:port`, made once rather than per request. */
+  readonly origin: string;
   inflight: number;
 }
 
@@ -86,7 +88,7 @@ export class RouteTable {
       const kept = previous.get(a.id);
       return kept !== undefined && kept.host === a.host && kept.port === a.port
         ? kept
-        : { ...a, inflight: 0 };
+        : { ...a, origin: `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`, inflight: 0 };
     });
     route.unavailableReason = addresses.length === 0 ? unavailableReason : undefined;
   }
