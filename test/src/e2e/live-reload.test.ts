@@ -3,7 +3,7 @@ import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { eventually, send } from '../harness/http.js';
-import { LocalModeProcess, alive } from '../harness/local-mode-process.js';
+import { ADMIN_KEY, LocalModeProcess, alive } from '../harness/local-mode-process.js';
 
 const greeter = (greeting: string) =>
   inlineFunction('greeter', `export default async () => ({ greeting: '${greeting}', pid: process.pid });`);
@@ -60,6 +60,35 @@ describe('local mode applies file changes without a restart', function () {
     const still = await greeting();
     assert.equal(still?.greeting, serving.greeting);
     assert.equal(still?.pid, serving.pid);
+  });
+
+  it('keeps the old revision serving when the new one fails to load', async () => {
+    await writeFile(join(dir, 'greeter.yaml'), greeter('hello'));
+    const serving = await eventually(
+      async () => ((await greeting())?.greeting === 'hello' ? greeting() : undefined),
+      10_000,
+      'a valid version',
+    );
+    await writeFile(
+      join(dir, 'greeter.yaml'),
+      inlineFunction('greeter', "export default async () => { throw new Error('unreachable') ) };"),
+    );
+    await platform.waitForLog(
+      (l) => l.msg === 'handler failed to load' && l.function === 'default/greeter',
+      10_000,
+    );
+    for (let i = 0; i < 5; i++) {
+      const reply = await greeting();
+      assert.equal(reply?.greeting, 'hello', 'the last good revision answers');
+      assert.equal(reply?.pid, serving.pid);
+    }
+    const status = (
+      await send(platform.url, '/system/functions/greeter', {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      })
+    ).json<{ status: { conditions: { status: string; message: string }[] } }>().status;
+    assert.equal(status.conditions[0]?.status, 'False', 'the status says the newest revision is failing');
+    assert.match(status.conditions[0]?.message ?? '', /handler failed to load/);
   });
 
   it('adds a function from a new file and removes one whose file is deleted', async () => {
