@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '@nimbus/api';
+import { eventually, send } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
 import type { GatewayServer } from '../src/http/server.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { TOKENS } from '../src/tokens.js';
-import { eventually, send } from './http-client.js';
 
 const ADMIN = 'admin-key-0123456789';
 const INVOKER = 'invoke-key-0123456789';
@@ -98,7 +98,7 @@ describe('gateway invoke path (real sockets)', function () {
 
   it('passes method, rest of the path, query, headers and body, and answers with call id and duration', async () => {
     route('echo', [await serve(echoRequest)]);
-    const reply = await send(`${base}/function/echo/a/b?x=1&x=2`, {
+    const reply = await send(base, '/function/echo/a/b?x=1&x=2', {
       method: 'PUT',
       headers: {
         'content-type': 'text/plain',
@@ -125,7 +125,7 @@ describe('gateway invoke path (real sockets)', function () {
 
   it('makes a call id when the caller sends none', async () => {
     route('echo', [await serve(echoRequest)]);
-    const reply = await send(`${base}/function/echo`);
+    const reply = await send(base, '/function/echo');
     const id = String(reply.headers['x-call-id']);
     assert.match(id, /^[0-9a-f-]{36}$/);
     assert.equal(reply.json<{ headers: Record<string, string> }>().headers['x-call-id'], id);
@@ -146,7 +146,7 @@ describe('gateway invoke path (real sockets)', function () {
     async function* body() {
       for (let i = 0; i < 16; i++) yield chunk;
     }
-    const reply = await send(`${base}/function/pipe`, { method: 'POST', body: body() });
+    const reply = await send(base, '/function/pipe', { method: 'POST', body: body() });
     assert.equal(reply.status, 200);
     assert.equal(reply.body.length, 16 * chunk.length);
     assert.ok(reply.body.subarray(5 * chunk.length, 6 * chunk.length).equals(chunk));
@@ -163,7 +163,7 @@ describe('gateway invoke path (real sockets)', function () {
         held.push(res);
       };
     route('busy', [await serve(holder(0)), await serve(holder(1))]);
-    const replies = Array.from({ length: 10 }, () => send(`${base}/function/busy`));
+    const replies = Array.from({ length: 10 }, () => send(base, '/function/busy'));
     await eventually(() => (held.length === 10 ? true : undefined), 5000, '10 held requests');
     assert.deepEqual(counts, [5, 5]);
     for (const res of held) res.end('ok');
@@ -176,7 +176,7 @@ describe('gateway invoke path (real sockets)', function () {
   it('retries a refused connection on another replica, with or without a body', async () => {
     route('flaky', [await closedPort(), await serve(echoRequest)]);
     for (let i = 0; i < 6; i++) {
-      const reply = await send(`${base}/function/flaky`, { method: 'POST', body: `n=${i}` });
+      const reply = await send(base, '/function/flaky', { method: 'POST', body: `n=${i}` });
       assert.equal(reply.status, 200);
       assert.equal(reply.json<{ body: string }>().body, `n=${i}`);
     }
@@ -184,7 +184,7 @@ describe('gateway invoke path (real sockets)', function () {
 
   it('answers 503 JSON when no replica accepts the connection', async () => {
     route('gone', [await closedPort()]);
-    const reply = await send(`${base}/function/gone`);
+    const reply = await send(base, '/function/gone');
     assert.equal(reply.status, 503);
     assert.equal(reply.json().code, 'FunctionUnavailable');
   });
@@ -192,7 +192,7 @@ describe('gateway invoke path (real sockets)', function () {
   it('answers 503 with the reason when a function has no ready replica', async () => {
     route('cold', []);
     routes.setEndpoints('default', 'cold', [], 'handler failed to load: SyntaxError: Unexpected token');
-    const reply = await send(`${base}/function/cold`);
+    const reply = await send(base, '/function/cold');
     assert.equal(reply.status, 503);
     assert.match(String(reply.json().error), /handler failed to load: SyntaxError/);
     assert.equal(reply.headers['retry-after'], '1');
@@ -212,7 +212,7 @@ describe('gateway invoke path (real sockets)', function () {
       { timeoutMs: 200 },
     );
     const started = Date.now();
-    const reply = await send(`${base}/function/stuck`);
+    const reply = await send(base, '/function/stuck');
     const took = Date.now() - started;
     assert.equal(reply.status, 504);
     assert.equal(reply.json().code, 'FunctionTimeout');
@@ -232,7 +232,7 @@ describe('gateway invoke path (real sockets)', function () {
       }),
     ]);
     const abort = new AbortController();
-    const pending = send(`${base}/function/slow`, { signal: abort.signal }).catch((err: Error) => err);
+    const pending = send(base, '/function/slow', { signal: abort.signal }).catch((err: Error) => err);
     await eventually(() => (arrived ? true : undefined), 2000, 'the request to arrive');
     abort.abort();
     assert.ok((await pending) instanceof Error);
@@ -247,7 +247,7 @@ describe('gateway invoke path (real sockets)', function () {
         res.end();
       }),
     ]);
-    const reply = await send(`${base}/function/small`, { method: 'POST', body: Buffer.alloc(64 * 1024 + 1) });
+    const reply = await send(base, '/function/small', { method: 'POST', body: Buffer.alloc(64 * 1024 + 1) });
     assert.equal(reply.status, 413);
     assert.equal(reply.json().code, 'BodyTooLarge');
     assert.equal(called, false);
@@ -258,7 +258,7 @@ describe('gateway invoke path (real sockets)', function () {
     async function* body() {
       for (let i = 0; i < 8; i++) yield Buffer.alloc(16 * 1024);
     }
-    const reply = await send(`${base}/function/small`, { method: 'POST', body: body() }).catch(
+    const reply = await send(base, '/function/small', { method: 'POST', body: body() }).catch(
       (err: Error) => err,
     );
     // The gateway may close while the client is still writing; either way no 200 gets through.
@@ -271,13 +271,13 @@ describe('gateway invoke path (real sockets)', function () {
 
   it('needs an invoke key for a function with http.auth: key, and does not pass the key on', async () => {
     route('private', [await serve(echoRequest)], { auth: 'key' });
-    assert.equal((await send(`${base}/function/private`)).status, 401);
+    assert.equal((await send(base, '/function/private')).status, 401);
     assert.equal(
-      (await send(`${base}/function/private`, { headers: { authorization: 'Bearer not-a-key-0000000' } }))
+      (await send(base, '/function/private', { headers: { authorization: 'Bearer not-a-key-0000000' } }))
         .status,
       401,
     );
-    const ok = await send(`${base}/function/private`, { headers: { authorization: `Bearer ${INVOKER}` } });
+    const ok = await send(base, '/function/private', { headers: { authorization: `Bearer ${INVOKER}` } });
     assert.equal(ok.status, 200);
     assert.equal(ok.json<{ headers: Record<string, string> }>().headers.authorization, undefined);
   });
@@ -290,31 +290,31 @@ describe('gateway invoke path (real sockets)', function () {
       '/function/UPPER',
       '/function/',
     ]) {
-      const reply = await send(`${base}${path}`);
+      const reply = await send(base, path);
       assert.equal(reply.status, 400, path);
       assert.equal(reply.json().code, 'InvalidFunctionName', path);
     }
-    const missing = await send(`${base}/function/missing.team`);
+    const missing = await send(base, '/function/missing.team');
     assert.equal(missing.status, 404);
     assert.equal(missing.json().error, 'function missing not found in namespace team');
-    assert.equal((await send(`${base}/nowhere`)).json().code, 'RouteNotFound');
+    assert.equal((await send(base, '/nowhere')).json().code, 'RouteNotFound');
   });
 
   it('keeps /system for admin keys and counts requests in /metrics', async () => {
     route('echo', [await serve(echoRequest)]);
-    await send(`${base}/function/echo`);
-    await send(`${base}/function/echo`);
-    assert.equal((await send(`${base}/system/functions`)).status, 401);
+    await send(base, '/function/echo');
+    await send(base, '/function/echo');
+    assert.equal((await send(base, '/system/functions')).status, 401);
     assert.equal(
-      (await send(`${base}/system/functions`, { headers: { authorization: `Bearer ${INVOKER}` } })).status,
+      (await send(base, '/system/functions', { headers: { authorization: `Bearer ${INVOKER}` } })).status,
       403,
     );
-    const listed = await send(`${base}/system/functions`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const listed = await send(base, '/system/functions', { headers: { authorization: `Bearer ${ADMIN}` } });
     assert.equal(listed.status, 200);
     assert.deepEqual(listed.json(), []);
-    const metrics = (await send(`${base}/metrics`)).text;
+    const metrics = (await send(base, '/metrics')).text;
     assert.match(metrics, /nimbus_gateway_requests_total\{function="default\/echo",code="200"\} 2/);
     assert.match(metrics, /nimbus_gateway_inflight_requests\{function="default\/echo"\} 0/);
-    assert.equal((await send(`${base}/healthz`)).json().status, 'ok');
+    assert.equal((await send(base, '/healthz')).json().status, 'ok');
   });
 });

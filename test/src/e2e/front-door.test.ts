@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { once503Clears } from '../harness/http.js';
+import { once503Clears } from '../harness/replicas.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { eventually, send } from '@nimbus/testkit';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
-import { eventually, send } from '../harness/http.js';
 import { ADMIN_KEY, LocalModeProcess, alive } from '../harness/local-mode-process.js';
 
 const greeter = (greeting: string) =>

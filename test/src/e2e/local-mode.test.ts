@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
+import { eventually, rawExchange, send } from '@nimbus/testkit';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
-import { eventually, rawExchange, send } from '../harness/http.js';
 import { ADMIN_KEY, INVOKE_KEY, LocalModeProcess, alive } from '../harness/local-mode-process.js';
 
 const FIXTURES = {
