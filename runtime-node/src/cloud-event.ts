@@ -7,6 +7,9 @@ export const REQUIRED_ATTRIBUTES = ['specversion', 'id', 'source', 'type'] as co
 
 export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json';
 
+/** Binary mode is recognised by any of these; spelled out once rather than built on every request. */
+const REQUIRED_HEADERS = REQUIRED_ATTRIBUTES.map((name) => `ce-${name}`);
+
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
@@ -18,7 +21,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 export function readCloudEvent(headers: Headers, body: unknown): CloudEvent | undefined {
   const contentType = headerValue(headers['content-type']);
   if (mediaType(contentType) === STRUCTURED_CONTENT_TYPE) return structured(body);
-  if (REQUIRED_ATTRIBUTES.some((name) => headers[`ce-${name}`] !== undefined)) {
+  if (REQUIRED_HEADERS.some((name) => headers[name] !== undefined)) {
     return binary(headers, body, contentType);
   }
   return undefined;

@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import type { Cancellation } from './cancellation.js';
 import type { RuntimeConfig } from './config.js';
 import type { LimiterStats } from './runtime-metrics.js';
 import { TOKENS } from './tokens.js';
@@ -14,7 +15,7 @@ interface Waiter {
 
 /**
  * At most `concurrency` holders, then a FIFO queue of at most `queueSize` waiters. A waiter whose
- * signal aborts (client gone, deadline passed) leaves the queue at once.
+ * invocation is cancelled (client gone, deadline passed) leaves the queue at once.
  */
 @injectable()
 export class ConcurrencyLimiter implements LimiterStats {
@@ -38,51 +39,66 @@ export class ConcurrencyLimiter implements LimiterStats {
   }
 
   /**
-   * A permit now, a place in the queue, or `undefined` when slots and queue are both full (429).
-   * The promise rejects with `signal.reason` if the signal aborts before a slot is granted.
+   * A permit if a slot is free, else `undefined`. Never jumps the queue: waiters only exist while
+   * every slot is held, because a freed slot goes straight to the oldest of them.
    */
-  acquire(signal: AbortSignal): Promise<Permit> | undefined {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.active < this.concurrency) {
-      this.active += 1;
-      return Promise.resolve(this.permit());
-    }
+  tryAcquire(): Permit | undefined {
+    if (this.active >= this.concurrency) return undefined;
+    this.active += 1;
+    return this.permit();
+  }
+
+  /**
+   * A permit now, a place in the queue, or `undefined` when slots and queue are both full (429).
+   * The promise rejects with the cancellation's reason if it is cancelled before a slot is granted.
+   */
+  acquire(cancellation: Cancellation): Promise<Permit> | undefined {
+    if (cancellation.aborted) return Promise.reject(cancellation.reason);
+    const permit = this.tryAcquire();
+    if (permit !== undefined) return Promise.resolve(permit);
     if (this.waiters.size >= this.queueSize) return undefined;
     return new Promise<Permit>((resolve, reject) => {
       const onAbort = () => {
         this.waiters.delete(waiter);
-        reject(signal.reason);
+        reject(cancellation.reason);
       };
       const waiter: Waiter = {
         grant: (permit) => {
-          signal.removeEventListener('abort', onAbort);
+          cancellation.offAbort(onAbort);
           resolve(permit);
         },
       };
       this.waiters.add(waiter);
-      signal.addEventListener('abort', onAbort, { once: true });
+      cancellation.onAbort(onAbort);
     });
   }
 
   private permit(): Permit {
-    let held = true;
-    return {
-      release: () => {
-        if (!held) return;
-        held = false;
-        this.handOver();
-      },
-    };
+    return new SlotPermit(this.handOver);
   }
 
   /** The freed slot goes straight to the oldest waiter, so `active` only drops when nobody waits. */
-  private handOver(): void {
-    const next = this.waiters.values().next();
-    if (next.done) {
+  private readonly handOver = (): void => {
+    if (this.waiters.size === 0) {
       this.active -= 1;
       return;
     }
+    const next = this.waiters.values().next();
+    if (next.done) return;
     this.waiters.delete(next.value);
     next.value.grant(this.permit());
+  };
+}
+
+/** One object per permit, not a closure and its scope: every invocation takes one. */
+class SlotPermit implements Permit {
+  private held = true;
+
+  constructor(private readonly handOver: () => void) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.handOver();
   }
 }

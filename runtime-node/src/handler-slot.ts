@@ -27,6 +27,11 @@ export class HandlerSlot implements HandlerStatus {
     return this.current.status === 'ready';
   }
 
+  /** The handler once loaded, else `undefined`: lets an invocation skip awaiting `handler()`. */
+  get loadedHandler(): Handler | undefined {
+    return this.current.status === 'ready' ? this.current.handler : undefined;
+  }
+
   /** Starts loading once; resolves to the final state and never rejects. */
   async load(): Promise<LoadState> {
     this.loading ??= this.loader.load();

@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import type { Cancellation } from './cancellation.js';
 import type { Clock } from './clock.js';
 import type { Permit } from './concurrency-limiter.js';
 import type { RuntimeConfig } from './config.js';
@@ -6,15 +7,19 @@ import type { InvocationInfo } from './context.js';
 import type { FunctionContext, FunctionEvent, Handler } from './contract.js';
 import { FunctionTimeoutError, HttpError, QueueFullError } from './http-errors.js';
 import type { Logger } from './logger.js';
+import { type MaybePromise, isPromiseLike } from './maybe-async.js';
 import { type ResponseSpec, mapHandlerResult } from './response-mapping.js';
 import { TOKENS } from './tokens.js';
 
 /** The ports the runner needs, declared here so tests can pass small fakes. */
 export interface SlotLimiter {
-  acquire(signal: AbortSignal): Promise<Permit> | undefined;
+  tryAcquire(): Permit | undefined;
+  acquire(cancellation: Cancellation): Promise<Permit> | undefined;
 }
 
 export interface HandlerSource {
+  /** The handler if it is loaded already. */
+  readonly loadedHandler: Handler | undefined;
   handler(): Promise<Handler>;
 }
 
@@ -25,10 +30,13 @@ export interface ContextSource {
 export interface InvocationRequest {
   readonly invocationId: string;
   readonly traceparent: string | undefined;
-  /** Aborts when the client goes away. */
-  readonly clientSignal: AbortSignal;
-  /** Reads and parses the request; may throw an HttpError (400, 413). */
-  readEvent(signal: AbortSignal): Promise<FunctionEvent>;
+  /**
+   * Cancelled by the caller with a ClientDisconnectedError when the client goes away; the runner
+   * cancels it at the deadline. It becomes the handler's `ctx.signal`.
+   */
+  readonly cancellation: Cancellation;
+  /** Reads and parses the request, stopping if it is cancelled; may throw an HttpError (400, 413). */
+  readEvent(): MaybePromise<FunctionEvent>;
 }
 
 export type InvocationOutcome =
@@ -41,6 +49,12 @@ export class ClientDisconnectedError extends Error {
     super('client disconnected before the response was sent');
     this.name = 'ClientDisconnectedError';
   }
+}
+
+/** The slot an invocation holds, and whether the invocation has ended (a late grant is handed back). */
+interface SlotHold {
+  permit: Permit | undefined;
+  ended: boolean;
 }
 
 /**
@@ -64,54 +78,78 @@ export class InvocationRunner {
   }
 
   async run(request: InvocationRequest): Promise<InvocationOutcome> {
-    const { invocationId, clientSignal } = request;
+    const { invocationId, cancellation } = request;
     const deadline = this.clock.now() + this.timeoutMs;
-    const controller = new AbortController();
-    const signal = controller.signal;
-    const onClientGone = () => controller.abort(new ClientDisconnectedError());
-    if (clientSignal.aborted) onClientGone();
-    else clientSignal.addEventListener('abort', onClientGone, { once: true });
     const timer = this.clock.setTimeout(
-      () => controller.abort(new FunctionTimeoutError(this.timeoutMs)),
+      () => cancellation.abort(new FunctionTimeoutError(this.timeoutMs)),
       this.timeoutMs,
     );
-
-    let permit: Permit | undefined;
-    let finished = false;
-    const work = (async () => {
-      const event = await request.readEvent(signal);
-      const handler = await this.handlers.handler();
-      signal.throwIfAborted();
-      const acquired = this.limiter.acquire(signal);
-      if (acquired === undefined) throw new QueueFullError();
-      permit = await acquired;
-      // The race below may already have ended the invocation while the slot was being granted.
-      if (finished) permit.release();
-      signal.throwIfAborted();
-      const ctx = this.contexts.create({ invocationId, deadline, signal, traceparent: request.traceparent });
-      return handler(event, ctx);
-    })();
-
+    const hold: SlotHold = { permit: undefined, ended: false };
+    let work: unknown;
     try {
-      const value = await untilAborted(work, signal);
+      work = this.start(request, deadline, hold);
+      const value = isPromiseLike(work) ? await untilCancelled(work, cancellation) : work;
       return { kind: 'response', response: mapHandlerResult(value) };
     } catch (error) {
-      return this.outcomeOf(error, signal, invocationId);
+      return this.outcomeOf(error, cancellation, invocationId);
     } finally {
-      finished = true;
+      hold.ended = true;
       this.clock.clearTimeout(timer);
-      clientSignal.removeEventListener('abort', onClientGone);
       // Released as soon as the invocation ends, even on timeout while the handler still runs:
       // JavaScript cannot stop it, and holding the slot until it returns would let a handler that
       // never returns take the replica out of service. ctx.signal tells the handler to stop.
-      permit?.release();
-      if (signal.aborted) this.reportLateFailure(work, invocationId);
+      hold.permit?.release();
+      if (cancellation.aborted && isPromiseLike(work)) this.reportLateFailure(work, invocationId);
     }
   }
 
-  private outcomeOf(error: unknown, signal: AbortSignal, invocationId: string): InvocationOutcome {
+  /**
+   * Calls the handler and returns what it returned. Synchronous when nothing needs waiting for
+   * (event read, handler loaded, slot free), which is most requests; otherwise a promise.
+   */
+  private start(request: InvocationRequest, deadline: number, hold: SlotHold): unknown {
+    const event = request.readEvent();
+    const handler = this.handlers.loadedHandler;
+    if (handler !== undefined && !isPromiseLike(event)) {
+      hold.permit = this.limiter.tryAcquire();
+      if (hold.permit !== undefined) return this.call(handler, event, request, deadline);
+    }
+    return this.startWhenReady(event, request, deadline, hold);
+  }
+
+  private async startWhenReady(
+    pendingEvent: MaybePromise<FunctionEvent>,
+    request: InvocationRequest,
+    deadline: number,
+    hold: SlotHold,
+  ): Promise<unknown> {
+    const { cancellation } = request;
+    const event = await pendingEvent;
+    const handler = await this.handlers.handler();
+    cancellation.throwIfAborted();
+    const acquired = this.limiter.acquire(cancellation);
+    if (acquired === undefined) throw new QueueFullError();
+    const permit = await acquired;
+    hold.permit = permit;
+    // The race in run() may already have ended the invocation while the slot was being granted.
+    if (hold.ended) permit.release();
+    cancellation.throwIfAborted();
+    return this.call(handler, event, request, deadline);
+  }
+
+  private call(
+    handler: Handler,
+    event: FunctionEvent,
+    request: InvocationRequest,
+    deadline: number,
+  ): unknown {
+    const { invocationId, cancellation, traceparent } = request;
+    return handler(event, this.contexts.create({ invocationId, deadline, cancellation, traceparent }));
+  }
+
+  private outcomeOf(error: unknown, cancellation: Cancellation, invocationId: string): InvocationOutcome {
     const log = this.logger.child({ invocationId });
-    if (signal.aborted && error === signal.reason) {
+    if (cancellation.aborted && error === cancellation.reason) {
       if (error instanceof ClientDisconnectedError) {
         log.info('client disconnected; invocation abandoned');
         return { kind: 'disconnected' };
@@ -128,8 +166,8 @@ export class InvocationRunner {
   }
 
   /** After a timeout or disconnect the handler's result is discarded, but a late failure is still worth a line. */
-  private reportLateFailure(work: Promise<unknown>, invocationId: string): void {
-    work.catch((error: unknown) => {
+  private reportLateFailure(work: PromiseLike<unknown>, invocationId: string): void {
+    Promise.resolve(work).catch((error: unknown) => {
       if (error instanceof FunctionTimeoutError || error instanceof ClientDisconnectedError) return;
       this.logger.child({ invocationId }).warn('handler failed after its invocation had ended', {
         error: error instanceof Error ? error : String(error),
@@ -138,21 +176,12 @@ export class InvocationRunner {
   }
 }
 
-/** `work`'s result, or a rejection with the signal's reason as soon as it aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+/** `work`'s result, or a rejection with the cancellation's reason as soon as it is cancelled. */
+function untilCancelled<T>(work: PromiseLike<T>, cancellation: Cancellation): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+    if (cancellation.aborted) reject(cancellation.reason);
+    // Never removed: the cancellation goes with the invocation, and rejecting a settled promise is a no-op.
+    else cancellation.onAbort(() => reject(cancellation.reason));
+    work.then(resolve, reject);
   });
 }

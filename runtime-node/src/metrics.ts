@@ -25,13 +25,6 @@ abstract class LabelledMetric implements Metric {
     assertName(name);
   }
 
-  protected add(labels: Labels, delta: number): void {
-    const key = seriesKey(labels);
-    const entry = this.series.get(key);
-    if (entry) entry.value += delta;
-    else this.series.set(key, { labels: { ...labels }, value: delta });
-  }
-
   protected currentSeries(): Iterable<{ labels: Labels; value: number }> {
     return this.series.values();
   }
@@ -45,14 +38,31 @@ abstract class LabelledMetric implements Metric {
   }
 }
 
+export interface CounterSeries {
+  inc(by?: number): void;
+}
+
 export class Counter extends LabelledMetric {
   constructor(name: string, help: string) {
     super(name, help, 'counter');
   }
 
   inc(labels: Labels = {}, by = 1): void {
-    if (!(by >= 0)) throw new Error(`counter ${this.name} can only increase, got ${by}`);
-    this.add(labels, by);
+    this.labels(labels).inc(by);
+  }
+
+  /** One series, its key worked out once: for a caller that counts the same labels over and over. */
+  labels(labels: Labels): CounterSeries {
+    const key = seriesKey(labels);
+    const own = { ...labels };
+    return {
+      inc: (by = 1) => {
+        if (!(by >= 0)) throw new Error(`counter ${this.name} can only increase, got ${by}`);
+        const entry = this.series.get(key);
+        if (entry) entry.value += by;
+        else this.series.set(key, { labels: own, value: by });
+      },
+    };
   }
 
   get(labels: Labels = {}): number {
@@ -104,8 +114,13 @@ export class Histogram implements Metric {
 
   observe(value: number): void {
     // Buckets are cumulative at render time; here each observation lands in its first bucket only.
-    const index = this.buckets.findIndex((upper) => value <= upper);
-    if (index >= 0) this.counts[index] = (this.counts[index] ?? 0) + 1;
+    const { buckets, counts } = this;
+    for (let index = 0; index < buckets.length; index++) {
+      if (value <= (buckets[index] as number)) {
+        counts[index] = (counts[index] ?? 0) + 1;
+        break;
+      }
+    }
     this.sum += value;
     this.count += 1;
   }

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
 import type { ErrorResponse } from './http-errors.js';
 import { CALL_ID_HEADER } from './invocation-id.js';
 import { JSON_TYPE, type ResponseSpec } from './response-mapping.js';
@@ -22,15 +22,19 @@ export interface WriteOptions {
 
 export function writeResponse(res: ServerResponse, spec: ResponseSpec, options: WriteOptions): void {
   if (res.headersSent || res.destroyed) return;
-  for (const [name, value] of Object.entries(spec.headers)) {
-    if (!FRAMING_HEADERS.has(name)) res.setHeader(name, value);
+  // One writeHead with a flat [name, value, ...] list: each setHeader would validate the header and
+  // copy it into the response's header map, only for writeHead to read it back out.
+  const headers: OutgoingHttpHeader[] = [];
+  for (const name of Object.keys(spec.headers)) {
+    const value = spec.headers[name];
+    if (value !== undefined && !FRAMING_HEADERS.has(name)) headers.push(name, value);
   }
-  if (options.invocationId !== undefined) res.setHeader(CALL_ID_HEADER, options.invocationId);
-  if (options.close) res.setHeader('connection', 'close');
+  if (options.invocationId !== undefined) headers.push(CALL_ID_HEADER, options.invocationId);
+  if (options.close) headers.push('connection', 'close');
   const bodyAllowed = spec.statusCode !== 204 && spec.statusCode !== 304;
   const body = bodyAllowed ? spec.body : undefined;
-  if (bodyAllowed) res.setHeader('content-length', body?.length ?? 0);
-  res.writeHead(spec.statusCode);
+  if (bodyAllowed) headers.push('content-length', byteLength(body));
+  res.writeHead(spec.statusCode, headers);
   // A HEAD response carries the headers of the GET, content-length included, but no body.
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
@@ -42,14 +46,18 @@ export function writeJson(
   options: WriteOptions,
   headers: Readonly<Record<string, string>> = {},
 ): void {
-  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
   writeResponse(
     res,
-    { statusCode, headers: { ...headers, 'content-type': JSON_TYPE }, body: bytes },
+    { statusCode, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(body) },
     options,
   );
 }
 
 export function writeError(res: ServerResponse, error: ErrorResponse, options: WriteOptions): void {
   writeJson(res, error.statusCode, error.body, options, error.headers);
+}
+
+function byteLength(body: Buffer | string | undefined): number {
+  if (body === undefined) return 0;
+  return typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
 }

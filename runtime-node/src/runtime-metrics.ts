@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { inject, injectable } from 'tsyringe';
-import { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
+import { Counter, type CounterSeries, Gauge, Histogram, MetricsRegistry } from './metrics.js';
 import { TOKENS } from './tokens.js';
 
 export const DURATION_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -21,6 +21,7 @@ export class RuntimeMetrics {
   readonly registry = new MetricsRegistry();
   readonly requests: Counter;
   readonly duration: Histogram;
+  private readonly requestsByCode = new Map<number, CounterSeries>();
 
   constructor(
     @inject(TOKENS.Limiter) limiter: LimiterStats,
@@ -68,7 +69,12 @@ export class RuntimeMetrics {
 
   /** Records one finished invocation; `statusCode` 499 means the client went away first. */
   observe(statusCode: number, seconds: number): void {
-    this.requests.inc({ code: String(statusCode) });
+    let series = this.requestsByCode.get(statusCode);
+    if (series === undefined) {
+      series = this.requests.labels({ code: String(statusCode) });
+      this.requestsByCode.set(statusCode, series);
+    }
+    series.inc();
     this.duration.observe(seconds);
   }
 

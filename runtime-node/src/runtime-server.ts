@@ -6,12 +6,15 @@ import { inject, injectable } from 'tsyringe';
 import { clientErrorResponse } from './client-error.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { RuntimeConfig } from './config.js';
-import { buildEvent } from './event.js';
 import { errorResponse } from './http-errors.js';
+import { HttpInvocation } from './http-invocation.js';
 import { invocationIdFor } from './invocation-id.js';
-import type { InvocationOutcome, InvocationRequest } from './invocation-runner.js';
+import {
+  ClientDisconnectedError,
+  type InvocationOutcome,
+  type InvocationRequest,
+} from './invocation-runner.js';
 import type { Logger } from './logger.js';
-import { readBody } from './read-body.js';
 import type { ReadinessReport } from './readiness.js';
 import { RequestTracker } from './request-tracker.js';
 import { writeError, writeJson, writeResponse } from './response-writer.js';
@@ -106,15 +109,7 @@ export class RuntimeServer {
       this.serveSystem(req, res, path);
       return;
     }
-    this.serveInvocation(req, res, expectsContinue).catch((error: unknown) => {
-      // Only a bug in the runtime itself gets here; the handler's failures are outcomes.
-      this.logger.error('request failed in the runtime', {
-        error: error instanceof Error ? error : String(error),
-      });
-      if (!res.headersSent && !res.destroyed) {
-        writeJson(res, 500, { error: 'internal runtime error' }, { invocationId: undefined, close: true });
-      }
-    });
+    void this.serveInvocation(req, res, expectsContinue);
   }
 
   private serveSystem(req: IncomingMessage, res: ServerResponse, path: string): void {
@@ -126,49 +121,46 @@ export class RuntimeServer {
     if (reply.kind === 'json') {
       writeJson(res, reply.statusCode, reply.body, options, reply.headers);
     } else {
-      const body = Buffer.from(reply.body, 'utf8');
       writeResponse(
         res,
-        { statusCode: reply.statusCode, headers: { 'content-type': reply.contentType }, body },
+        { statusCode: reply.statusCode, headers: { 'content-type': reply.contentType }, body: reply.body },
         options,
       );
     }
   }
 
+  /** Never rejects: the handler's failures are outcomes, and a failure of the runtime's own is answered here. */
   private async serveInvocation(
     req: IncomingMessage,
     res: ServerResponse,
     expectsContinue: boolean,
   ): Promise<void> {
-    const started = performance.now();
-    const done = this.tracker.start();
-    const invocationId = invocationIdFor(req.headers, this.newId);
-    const client = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) client.abort();
-      done();
-    });
-    const traceparent = req.headers.traceparent;
-    const maxBodyBytes = this.config.maxBodyBytes;
-    const outcome = await this.runner.run({
-      invocationId,
-      traceparent: typeof traceparent === 'string' ? traceparent : undefined,
-      clientSignal: client.signal,
-      readEvent: async (signal) => {
-        const declared = Number(req.headers['content-length'] ?? 0);
-        // 100 Continue only for a body that will be accepted; an oversized one is refused unsent.
-        if (expectsContinue && !(declared > maxBodyBytes)) res.writeContinue();
-        const rawBody = await readBody(req, maxBodyBytes, signal);
-        return buildEvent({
-          method: req.method ?? 'GET',
-          url: req.url ?? '/',
-          headers: req.headers,
-          rawBody,
-        });
-      },
-    });
-    const statusCode = this.respond(req, res, outcome, invocationId);
-    this.metrics.observe(statusCode, (performance.now() - started) / 1000);
+    try {
+      const started = performance.now();
+      const done = this.tracker.start();
+      const invocationId = invocationIdFor(req.headers, this.newId);
+      const invocation = new HttpInvocation(
+        invocationId,
+        req,
+        res,
+        expectsContinue,
+        this.config.maxBodyBytes,
+      );
+      res.on('close', () => {
+        if (!res.writableFinished) invocation.cancellation.abort(new ClientDisconnectedError());
+        done();
+      });
+      const outcome = await this.runner.run(invocation);
+      const statusCode = this.respond(req, res, outcome, invocationId);
+      this.metrics.observe(statusCode, (performance.now() - started) / 1000);
+    } catch (error) {
+      this.logger.error('request failed in the runtime', {
+        error: error instanceof Error ? error : String(error),
+      });
+      if (!res.headersSent && !res.destroyed) {
+        writeJson(res, 500, { error: 'internal runtime error' }, { invocationId: undefined, close: true });
+      }
+    }
   }
 
   private respond(

@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { Cancellation } from '../src/cancellation.js';
 import { ConcurrencyLimiter, type Permit } from '../src/concurrency-limiter.js';
 import { flush } from './support/fake-clock.js';
 
-const never = new AbortController().signal;
+const never = new Cancellation();
 
 describe('ConcurrencyLimiter', () => {
   it('grants up to the concurrency at once', async () => {
@@ -59,11 +60,11 @@ describe('ConcurrencyLimiter', () => {
   it('drops a queued waiter whose signal aborts, rejecting with the reason', async () => {
     const limiter = new ConcurrencyLimiter({ concurrency: 1, queueSize: 1 });
     const holder = (await limiter.acquire(never)) as Permit;
-    const controller = new AbortController();
-    const queued = limiter.acquire(controller.signal);
+    const cancellation = new Cancellation();
+    const queued = limiter.acquire(cancellation);
     assert.equal(limiter.queued, 1);
     const reason = new Error('client gone');
-    controller.abort(reason);
+    cancellation.abort(reason);
     await assert.rejects(queued as Promise<Permit>, (error) => error === reason);
     assert.equal(limiter.queued, 0);
     assert.ok(limiter.acquire(never), 'the freed queue place is usable again');
@@ -72,9 +73,22 @@ describe('ConcurrencyLimiter', () => {
 
   it('rejects at once for an already aborted signal', async () => {
     const limiter = new ConcurrencyLimiter({ concurrency: 1, queueSize: 1 });
-    const controller = new AbortController();
-    controller.abort(new Error('late'));
-    await assert.rejects(limiter.acquire(controller.signal) as Promise<Permit>, /late/);
+    const cancellation = new Cancellation();
+    cancellation.abort(new Error('late'));
+    await assert.rejects(limiter.acquire(cancellation) as Promise<Permit>, /late/);
+    assert.equal(limiter.inflight, 0);
+  });
+
+  it('grants a free slot synchronously with tryAcquire, and never ahead of a waiter', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 1, queueSize: 1 });
+    const first = limiter.tryAcquire();
+    assert.ok(first);
+    assert.equal(limiter.inflight, 1);
+    assert.equal(limiter.tryAcquire(), undefined, 'no free slot');
+    const waiting = limiter.acquire(never);
+    first.release();
+    assert.equal(limiter.tryAcquire(), undefined, 'the freed slot went to the waiter');
+    (await waiting)?.release();
     assert.equal(limiter.inflight, 0);
   });
 });

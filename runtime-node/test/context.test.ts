@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Cancellation } from '../src/cancellation.js';
 import { ContextFactory } from '../src/context.js';
 import { UnconfiguredPublisher } from '../src/event-publisher.js';
 import { GatewayInvoker } from '../src/function-invoker.js';
@@ -19,14 +20,14 @@ function contextWith(gatewayUrl: string | undefined, lines: string[] = []) {
     new UnconfiguredPublisher(),
     new GatewayInvoker({ gatewayUrl }),
   );
-  const controller = new AbortController();
+  const cancellation = new Cancellation();
   const ctx = factory.create({
     invocationId: 'call-7',
     deadline: 1_000_000 + 5000,
-    signal: controller.signal,
+    cancellation,
     traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
   });
-  return { ctx, clock, controller };
+  return { ctx, clock, cancellation };
 }
 
 describe('the handler context', () => {
@@ -55,6 +56,36 @@ describe('the handler context', () => {
       invocationId: 'call-7',
       n: 1,
     });
+  });
+
+  it('keeps one ctx.log per invocation, and a frozen ctx', () => {
+    const { ctx } = contextWith(undefined);
+    assert.equal(ctx.log, ctx.log);
+    assert.ok(Object.isFrozen(ctx));
+    assert.throws(() => {
+      (ctx as { deadline: number }).deadline = 0;
+    }, TypeError);
+    const { invoke, getRemainingTimeInMillis, signal, log } = ctx;
+    assert.equal(typeof invoke, 'function', 'the functions work when taken off ctx');
+    assert.equal(getRemainingTimeInMillis(), 5000);
+    assert.equal(signal.aborted, false);
+    assert.equal(log, ctx.log);
+  });
+
+  it("aborts ctx.signal with the invocation's reason, whether read before or after the abort", () => {
+    const before = contextWith(undefined);
+    const early = before.ctx.signal;
+    assert.equal(early.aborted, false);
+    const reason = new Error('deadline');
+    before.cancellation.abort(reason);
+    assert.equal(early.aborted, true);
+    assert.equal(early.reason, reason);
+    assert.equal(before.ctx.signal, early, 'the same signal every time');
+
+    const after = contextWith(undefined);
+    after.cancellation.abort(reason);
+    assert.equal(after.ctx.signal.aborted, true);
+    assert.equal(after.ctx.signal.reason, reason);
   });
 
   for (const method of ['get', 'set', 'delete', 'incr', 'compareAndSet'] as const) {
