@@ -4,8 +4,8 @@
  */
 export async function eventually<T>(
   probe: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-  what: string,
+  ms = 5_000,
+  what = 'a condition',
 ): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
