@@ -41,8 +41,8 @@ export class Invoker {
     @inject(TOKENS.Config) private readonly config: GatewayConfig,
     @inject(TOKENS.RouteTable) private readonly routes: RouteTable,
     @inject(TOKENS.ApiKeys) private readonly keys: ApiKeyVerifier,
-    @inject(TOKENS.Metrics) private readonly metrics: GatewayMetrics,
-    @inject(TOKENS.Logger) private readonly log: Logger,
+    @inject(TOKENS.Metrics) metrics: GatewayMetrics,
+    @inject(TOKENS.Logger) log: Logger,
   ) {
     // undici rather than node:http's client: measured 25-40% more requests per second through
     // the gateway, and its dispatch API hands us the response without a stream in between.
@@ -65,7 +65,7 @@ export class Invoker {
     const admitted = this.admit(req, res);
     if (admitted instanceof Refused) {
       sendProblem(res, admitted.error);
-      this.metrics.record(admitted.fn, admitted.error.status, (performance.now() - started) / 1000);
+      this.deps.record(admitted.fn, admitted.error.status, started);
       return;
     }
     const { route, upstreamPath, consumedHeader } = admitted;
