@@ -1,5 +1,5 @@
+import { freePort } from '@nimbus/testkit';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
-import { freePort } from './free-port.js';
 import { writeHelloFunction } from './hello-function.js';
 import { firstOk } from './http-probe.js';
 import type { Children } from './processes.js';

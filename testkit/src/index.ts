@@ -1,2 +1,3 @@
 export * from './http.js';
 export * from './eventually.js';
+export * from './free-port.js';

@@ -1,8 +1,9 @@
 import { createServer } from 'node:net';
 
 /**
- * A port that was free a moment ago: bound on 127.0.0.1:0 and released. Another process could
- * take it before the child binds it; on a quiet bench machine that does not happen.
+ * A port that was free a moment ago: bound on 127.0.0.1:0 and released. For servers that must
+ * be told their port before they start (etcd, kube-apiserver, a timed spawn). Another process
+ * could take it in between; where a server can report its own port, PORT=0 is better.
  */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
