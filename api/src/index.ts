@@ -5,3 +5,4 @@ export * from './rules.js';
 export * from './schema.js';
 export * from './validate.js';
 export * from './log.js';
+export * from './crd.js';

@@ -49,6 +49,16 @@ const duration = (defaultValue?: string): SchemaNode => ({
   ...(defaultValue === undefined ? {} : { default: defaultValue }),
 });
 
+/**
+ * An object whose default is made of its properties' defaults. The API server checks a default
+ * against the object's CEL rules before filling in nested defaults, so `default: {}` would fail
+ * `self.min <= self.max`; spelling the values out here keeps them in one place.
+ */
+function withDefaults(node: SchemaNode): SchemaNode {
+  const values = Object.entries(node.properties ?? {}).filter(([, p]) => p.default !== undefined);
+  return { ...node, default: Object.fromEntries(values.map(([k, p]) => [k, p.default])) };
+}
+
 const resourceList: SchemaNode = {
   type: 'object',
   additionalProperties: false,
@@ -119,23 +129,21 @@ const specProperties: Record<string, SchemaNode> = {
     default: 50,
     description: 'Requests in flight per replica; beyond it requests queue, then get 429.',
   },
-  scale: {
+  scale: withDefaults({
     type: 'object',
     additionalProperties: false,
-    default: {},
     properties: {
       min: { type: 'integer', minimum: 0, maximum: 1000, default: 0 },
       max: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
       target: { type: 'integer', minimum: 1, maximum: 10000, default: 10 },
       scaleToZeroAfter: duration('60s'),
     },
-  },
-  http: {
+  }),
+  http: withDefaults({
     type: 'object',
     additionalProperties: false,
-    default: {},
     properties: { auth: { type: 'string', enum: ['none', 'key'], default: 'none' } },
-  },
+  }),
   triggers: {
     type: 'array',
     maxItems: 16,

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { functionCrd } from '@nimbus/api';
+import { eventually } from '@nimbus/testkit';
+import { ControlPlane } from '../harness/control-plane/control-plane.js';
+
+interface Crd {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+interface Failure {
+  message?: string;
+}
+
+const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces/default/functions';
+
+const fn = (name: string, spec: Record<string, unknown>) => ({
+  apiVersion: 'nimbus.dev/v1alpha1',
+  kind: 'Function',
+  metadata: { name },
+  spec: { source: { inline: 'export default () => "hi"' }, ...spec },
+});
+
+describe('the Function CRD on a real API server', function () {
+  this.timeout(45 * 60_000);
+  let plane: ControlPlane;
+
+  before(async () => {
+    plane = await ControlPlane.start();
+    const created = await plane.request<Failure>(
+      'POST',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      functionCrd(),
+    );
+    assert.equal(created.status, 201, created.body.message);
+    await eventually(
+      async () => {
+        const crd = await plane.request<Crd>(
+          'GET',
+          '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/functions.nimbus.dev',
+        );
+        const established = crd.body.status?.conditions?.find((c) => c.type === 'Established');
+        return established?.status === 'True' ? true : undefined;
+      },
+      30_000,
+      'the CRD to be established',
+    );
+  });
+
+  after(async () => {
+    await plane?.stop();
+  });
+
+  it('serves functions under the short name fn', async () => {
+    // Discovery catches up with an established CRD a moment later.
+    const functions = await eventually(
+      async () => {
+        const list = await plane.request<{ resources?: { name: string; shortNames?: string[] }[] }>(
+          'GET',
+          '/apis/nimbus.dev/v1alpha1',
+        );
+        return list.body.resources?.find((r) => r.name === 'functions');
+      },
+      15_000,
+      'discovery to list functions',
+    );
+    assert.deepEqual(functions.shortNames, ['fn']);
+  });
+
+  it('accepts a valid Function and applies the defaults', async () => {
+    const created = await plane.request<{ spec: Record<string, unknown> }>(
+      'POST',
+      FUNCTIONS,
+      fn('hello', {}),
+    );
+    assert.equal(created.status, 201);
+    const { spec } = created.body;
+    assert.equal(spec.runtime, 'node20');
+    assert.equal(spec.handler, 'index.default');
+    assert.equal(spec.timeout, '30s');
+    assert.equal(spec.concurrency, 50);
+    assert.deepEqual(spec.scale, { min: 0, max: 20, target: 10, scaleToZeroAfter: '60s' });
+    assert.deepEqual(spec.http, { auth: 'none' });
+  });
+
+  const refused: [string, string, Record<string, unknown>, RegExp][] = [
+    ['min above max', 'f1', { scale: { min: 5, max: 2 } }, /spec\.scale\.min: .*min must not exceed max/],
+    ['both image and source', 'f2', { image: 'x/y:1' }, /spec\.source: .*exactly one of image and source/],
+    ['a malformed duration', 'f3', { timeout: 'soon' }, /spec\.timeout: .*should match/],
+    ['a timeout over an hour', 'f4', { timeout: '2h' }, /spec\.timeout: .*at most 1h/],
+    ['concurrency 0', 'f5', { concurrency: 0 }, /spec\.concurrency: .*greater than or equal to 1/],
+    [
+      'a reserved env name',
+      'f6',
+      { env: [{ name: 'NIMBUS_X', value: '1' }] },
+      /spec\.env\[0\]\.name: .*reserved/,
+    ],
+    [
+      'an unknown auth mode',
+      'f7',
+      { http: { auth: 'oauth' } },
+      /spec\.http\.auth: Unsupported value: "oauth"/,
+    ],
+    [
+      'a trigger of two kinds',
+      'f8',
+      { triggers: [{ nats: { subject: 'a.b' }, schedule: { cron: '* * * * *' } }] },
+      /spec\.triggers\[0\]: .*exactly one of nats and schedule/,
+    ],
+    [
+      'a name that is not an RFC 1035 label',
+      '1abc',
+      {},
+      /metadata\.name must be a lower-case RFC 1035 label/,
+    ],
+  ];
+  for (const [what, name, spec, message] of refused) {
+    it(`refuses ${what}, naming the field`, async () => {
+      const reply = await plane.request<Failure>('POST', FUNCTIONS, fn(name, spec));
+      assert.equal(reply.status, 422, JSON.stringify(reply.body));
+      assert.match(reply.body.message ?? '', message);
+    });
+  }
+
+  it('refuses an unknown field under strict field validation, as kubectl sends it', async () => {
+    const reply = await plane.request<Failure>(
+      'POST',
+      `${FUNCTIONS}?fieldValidation=Strict`,
+      fn('typo', { timout: '5s' }),
+    );
+    assert.equal(reply.status, 400);
+    assert.match(reply.body.message ?? '', /unknown field "spec\.timout"/);
+  });
+});
