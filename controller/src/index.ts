@@ -9,3 +9,4 @@ export * from './local/source.js';
 export * from './backends/process/replica-env.js';
 export * from './backends/process/restart-backoff.js';
 export * from './backends/process/process-backend.js';
+export * from './resources/builders.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { functionCrd } from '@nimbus/api';
+import { type FunctionResource, functionCrd } from '@nimbus/api';
+import { buildDeployment, buildService, buildSourceConfigMap } from '@nimbus/controller/resources/builders';
 import { eventually } from '@nimbus/testkit';
 import { ControlPlane } from '../harness/control-plane/control-plane.js';
 
@@ -128,5 +129,26 @@ describe('the Function CRD on a real API server', function () {
     );
     assert.equal(reply.status, 400);
     assert.match(reply.body.message ?? '', /unknown field "spec\.timout"/);
+  });
+
+  it('builds a ConfigMap, Deployment and Service the API server accepts for a Function it stored', async () => {
+    const stored = await plane.request<FunctionResource>('GET', `${FUNCTIONS}/hello`);
+    assert.equal(stored.status, 200);
+    const fn = stored.body;
+    const settings = {
+      runtimeImage: 'nimbus/runtime-node:0.1.0',
+      gatewayUrl: 'http://gateway',
+      runAsUser: 10001,
+    };
+    const objects: [string, unknown][] = [
+      ['/api/v1/namespaces/default/configmaps', buildSourceConfigMap(fn)],
+      ['/apis/apps/v1/namespaces/default/deployments', buildDeployment(fn, settings, 1, 'hash')],
+      ['/api/v1/namespaces/default/services', buildService(fn)],
+    ];
+    for (const [path, object] of objects) {
+      // A server-side dry run: every field checked by the real API server, nothing stored.
+      const reply = await plane.request<Failure>('POST', `${path}?dryRun=All&fieldValidation=Strict`, object);
+      assert.equal(reply.status, 201, `${path}: ${reply.body.message}`);
+    }
   });
 });

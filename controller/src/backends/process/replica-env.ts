@@ -1,4 +1,5 @@
-import { type FunctionResource, parseDuration } from '@nimbus/api';
+import type { FunctionResource } from '@nimbus/api';
+import { runtimeSettings } from '../../resources/runtime-settings.js';
 
 export interface ReplicaEnvSettings {
   /** Where ctx.invoke reaches other functions. */
@@ -25,17 +26,10 @@ export function buildReplicaEnv(
     if (value !== undefined) env[name] = value;
   }
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
-  const timeoutMs = parseDuration(fn.spec.timeout);
-  Object.assign(env, {
+  Object.assign(env, runtimeSettings(fn), {
     HOST: '127.0.0.1',
     PORT: '0',
-    NIMBUS_FUNCTION_NAME: fn.metadata.name,
-    NIMBUS_FUNCTION_NAMESPACE: fn.metadata.namespace,
     NIMBUS_FUNCTION_DIR: sourceDir,
-    NIMBUS_HANDLER: fn.spec.handler,
-    NIMBUS_TIMEOUT_MS: String(timeoutMs),
-    NIMBUS_CONCURRENCY: String(fn.spec.concurrency),
-    NIMBUS_QUEUE_SIZE: String(fn.spec.concurrency * 2),
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
   });
   return env;

@@ -1,0 +1,115 @@
+import { type FunctionResource, parseDuration } from '@nimbus/api';
+import { inlineFileName } from '../local/source.js';
+import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
+import type { Deployment, EnvVar, Volume } from './objects.js';
+import { runtimeSettings } from './runtime-settings.js';
+import { sourceConfigMapName } from './source-configmap.js';
+
+export interface DeploymentSettings {
+  /** The runtime-node image for `runtime: node20` functions without an image of their own. */
+  runtimeImage: string;
+  /** Where ctx.invoke reaches other functions: the gateway's Service. */
+  gatewayUrl: string;
+  /** The pod's UID; images built FROM the runtime run as this non-root user. */
+  runAsUser: number;
+}
+
+const FUNCTION_DIR = '/var/nimbus/function';
+const SECRETS_DIR = '/var/nimbus/secrets';
+const PORT = 8080;
+
+/**
+ * A Function's Deployment. Pure: no clock, no API calls. `specHash` goes into the pod template,
+ * so pods roll exactly when something that shapes them changed, and never otherwise.
+ */
+export function buildDeployment(
+  fn: FunctionResource,
+  settings: DeploymentSettings,
+  replicas: number,
+  specHash: string,
+): Deployment {
+  const { spec, metadata } = fn;
+  const timeoutSeconds = Math.ceil(parseDuration(spec.timeout) / 1000);
+  const inline = spec.source?.inline !== undefined;
+  const volumes: Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }];
+  const mounts = [{ name: 'tmp', mountPath: '/tmp', readOnly: false }];
+  if (inline) {
+    const file = inlineFileName(spec.handler);
+    volumes.push({
+      name: 'source',
+      configMap: { name: sourceConfigMapName(fn), items: [{ key: file.replaceAll('/', '__'), path: file }] },
+    });
+    mounts.push({ name: 'source', mountPath: FUNCTION_DIR, readOnly: true });
+  }
+  for (const [i, secret] of (spec.secrets ?? []).entries()) {
+    volumes.push({ name: `secret-${i}`, secret: { secretName: secret } });
+    mounts.push({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${secret}`, readOnly: true });
+  }
+  // The function's own variables first: for a repeated name Kubernetes keeps the last, so the
+  // platform's settings win.
+  const env: EnvVar[] = [
+    ...(spec.env ?? []),
+    ...Object.entries({
+      ...runtimeSettings(fn),
+      HOST: '0.0.0.0',
+      PORT: String(PORT),
+      NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
+      NIMBUS_GATEWAY_URL: settings.gatewayUrl,
+    }).map(([name, value]) => ({ name, value })),
+  ];
+  const resources = {
+    ...(spec.resources?.requests === undefined ? {} : { requests: { ...spec.resources.requests } }),
+    ...(spec.resources?.limits === undefined ? {} : { limits: { ...spec.resources.limits } }),
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMetadata(fn, metadata.name),
+    spec: {
+      replicas,
+      selector: { matchLabels: { [FUNCTION_LABEL]: metadata.name } },
+      template: {
+        metadata: { labels: functionLabels(fn), annotations: { [SPEC_HASH_ANNOTATION]: specHash } },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          // Room to drain in-flight calls up to the function's timeout after SIGTERM.
+          terminationGracePeriodSeconds: timeoutSeconds + 5,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: settings.runAsUser,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'function',
+              image: spec.image ?? settings.runtimeImage,
+              ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
+              env,
+              // Probed every second: a replica waking from zero takes traffic the moment it can.
+              readinessProbe: {
+                httpGet: { path: '/_/ready', port: 'http' },
+                periodSeconds: 1,
+                failureThreshold: 1,
+              },
+              livenessProbe: {
+                httpGet: { path: '/_/health', port: 'http' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+              resources,
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+}

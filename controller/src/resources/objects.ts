@@ -1,0 +1,98 @@
+/**
+ * The shapes of the Kubernetes objects the builders return: only the fields Nimbus sets.
+ * Plain objects, applied with server-side apply, so what is not here is not owned.
+ */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: true;
+  blockOwnerDeletion: true;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences: OwnerReference[];
+}
+
+export interface ConfigMap {
+  apiVersion: 'v1';
+  kind: 'ConfigMap';
+  metadata: ObjectMeta;
+  data: Record<string, string>;
+}
+
+export interface Service {
+  apiVersion: 'v1';
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: {
+    type: 'ClusterIP';
+    selector: Record<string, string>;
+    ports: { name: string; port: number; targetPort: string; protocol: 'TCP' }[];
+  };
+}
+
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+export interface Volume {
+  name: string;
+  configMap?: { name: string; items?: { key: string; path: string }[] };
+  secret?: { secretName: string };
+  emptyDir?: { medium?: 'Memory'; sizeLimit?: string };
+}
+
+export interface Container {
+  name: string;
+  image: string;
+  ports: { name: string; containerPort: number; protocol: 'TCP' }[];
+  env: EnvVar[];
+  readinessProbe: Probe;
+  livenessProbe: Probe;
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: {
+    allowPrivilegeEscalation: false;
+    readOnlyRootFilesystem: true;
+    runAsNonRoot: true;
+    capabilities: { drop: ['ALL'] };
+  };
+  volumeMounts: { name: string; mountPath: string; readOnly: boolean }[];
+}
+
+export interface Probe {
+  httpGet: { path: string; port: string };
+  periodSeconds: number;
+  failureThreshold: number;
+}
+
+export interface Deployment {
+  apiVersion: 'apps/v1';
+  kind: 'Deployment';
+  metadata: ObjectMeta;
+  spec: {
+    replicas: number;
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: {
+        automountServiceAccountToken: false;
+        enableServiceLinks: false;
+        terminationGracePeriodSeconds: number;
+        securityContext: {
+          runAsNonRoot: true;
+          runAsUser: number;
+          seccompProfile: { type: 'RuntimeDefault' };
+        };
+        containers: Container[];
+        volumes: Volume[];
+      };
+    };
+  };
+}

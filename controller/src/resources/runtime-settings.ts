@@ -1,0 +1,17 @@
+import { type FunctionResource, parseDuration } from '@nimbus/api';
+
+/**
+ * The runtime-node settings a Function implies, whatever runs the replica (a local process
+ * or a pod): one mapping, so the two backends cannot disagree about the contract.
+ */
+export function runtimeSettings(fn: FunctionResource): Record<string, string> {
+  return {
+    NIMBUS_FUNCTION_NAME: fn.metadata.name,
+    NIMBUS_FUNCTION_NAMESPACE: fn.metadata.namespace,
+    NIMBUS_HANDLER: fn.spec.handler,
+    NIMBUS_TIMEOUT_MS: String(parseDuration(fn.spec.timeout)),
+    NIMBUS_CONCURRENCY: String(fn.spec.concurrency),
+    // Room for a burst twice the concurrency before the replica answers 429.
+    NIMBUS_QUEUE_SIZE: String(fn.spec.concurrency * 2),
+  };
+}

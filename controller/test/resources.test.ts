@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { type FunctionResource, validateFunction } from '@nimbus/api';
+import { buildDeployment } from '../src/resources/deployment.js';
+import { SPEC_HASH_ANNOTATION } from '../src/resources/metadata.js';
+import { buildService } from '../src/resources/service.js';
+import { SourceTooLargeError, buildSourceConfigMap } from '../src/resources/source-configmap.js';
+
+const settings = {
+  runtimeImage: 'nimbus/runtime-node:0.1.0',
+  gatewayUrl: 'http://gateway.nimbus.svc',
+  runAsUser: 10001,
+};
+
+function fn(spec: Record<string, unknown>, uid: string | null = 'uid-1'): FunctionResource {
+  const result = validateFunction({
+    apiVersion: 'nimbus.dev/v1alpha1',
+    kind: 'Function',
+    metadata: { name: 'hello', namespace: 'team', ...(uid === null ? {} : { uid }) },
+    spec: { source: { inline: 'export default () => 1' }, ...spec },
+  });
+  assert.ok(result.ok, JSON.stringify(result));
+  return result.value;
+}
+
+describe('buildDeployment', () => {
+  it('runs the runtime image with the contract, probes and a locked-down container', () => {
+    const d = buildDeployment(fn({ timeout: '30s', concurrency: 4 }), settings, 2, 'abc123');
+    const pod = d.spec.template.spec;
+    const container = pod.containers[0];
+    assert.equal(d.metadata.name, 'hello');
+    assert.equal(d.metadata.namespace, 'team');
+    assert.deepEqual(
+      d.metadata.ownerReferences.map((o) => [o.kind, o.name, o.uid, o.controller]),
+      [['Function', 'hello', 'uid-1', true]],
+    );
+    assert.equal(d.spec.replicas, 2);
+    assert.deepEqual(d.spec.selector.matchLabels, { 'nimbus.dev/function': 'hello' });
+    assert.equal(d.spec.template.metadata.annotations[SPEC_HASH_ANNOTATION], 'abc123');
+    assert.equal(container?.image, 'nimbus/runtime-node:0.1.0');
+    assert.equal(pod.terminationGracePeriodSeconds, 35);
+    assert.equal(container?.readinessProbe.httpGet.path, '/_/ready');
+    assert.equal(container?.livenessProbe.httpGet.path, '/_/health');
+    assert.deepEqual(container?.securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
+    const env = Object.fromEntries(container?.env.map((e) => [e.name, e.value]) ?? []);
+    assert.equal(env.NIMBUS_TIMEOUT_MS, '30000');
+    assert.equal(env.NIMBUS_CONCURRENCY, '4');
+    assert.equal(env.NIMBUS_FUNCTION_DIR, '/var/nimbus/function');
+    assert.equal(env.PORT, '8080');
+  });
+
+  it("puts the function's variables first, so the platform's win a repeated name", () => {
+    const d = buildDeployment(
+      fn({
+        env: [
+          { name: 'PORT', value: '1' },
+          { name: 'GREETING', value: 'hi' },
+        ],
+      }),
+      settings,
+      1,
+      'h',
+    );
+    const names = d.spec.template.spec.containers[0]?.env.map((e) => `${e.name}=${e.value}`) ?? [];
+    assert.deepEqual(names.slice(0, 2), ['PORT=1', 'GREETING=hi']);
+    assert.equal(names.filter((n) => n.startsWith('PORT=')).at(-1), 'PORT=8080');
+  });
+
+  it('mounts inline code read-only where the handler names it, and each secret under its name', () => {
+    const d = buildDeployment(fn({ handler: 'lib/main.handle', secrets: ['api-token'] }), settings, 1, 'h');
+    const pod = d.spec.template.spec;
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'source')?.configMap, {
+      name: 'hello-source',
+      items: [{ key: 'lib__main.mjs', path: 'lib/main.mjs' }],
+    });
+    assert.deepEqual(
+      pod.containers[0]?.volumeMounts.map((m) => [m.mountPath, m.readOnly]),
+      [
+        ['/tmp', false],
+        ['/var/nimbus/function', true],
+        ['/var/nimbus/secrets/api-token', true],
+      ],
+    );
+  });
+
+  it('runs a custom image without a source volume', () => {
+    const d = buildDeployment(fn({ source: undefined, image: 'acme/fn:1' }), settings, 1, 'h');
+    assert.equal(d.spec.template.spec.containers[0]?.image, 'acme/fn:1');
+    assert.equal(
+      d.spec.template.spec.volumes.some((v) => v.name === 'source'),
+      false,
+    );
+  });
+
+  it('is pure: the same inputs give the same object, and only the hash moves the template', () => {
+    const input = fn({});
+    assert.deepEqual(buildDeployment(input, settings, 1, 'h1'), buildDeployment(input, settings, 1, 'h1'));
+    const a = buildDeployment(input, settings, 1, 'h1').spec.template;
+    const b = buildDeployment(input, settings, 1, 'h2').spec.template;
+    assert.deepEqual({ ...a, metadata: undefined }, { ...b, metadata: undefined });
+    assert.notDeepEqual(a.metadata, b.metadata);
+  });
+
+  it('needs the Function as read from the API, with its uid', () => {
+    assert.throws(() => buildDeployment(fn({}, null), settings, 1, 'h'), /has no uid/);
+  });
+});
+
+describe('buildSourceConfigMap', () => {
+  it('holds inline code under the handler file name', () => {
+    assert.deepEqual(buildSourceConfigMap(fn({}))?.data, { 'index.mjs': 'export default () => 1' });
+    assert.equal(buildSourceConfigMap(fn({ handler: 'index.cjs.default' }))?.metadata.name, 'hello-source');
+  });
+  it('is absent for an image', () => {
+    assert.equal(buildSourceConfigMap(fn({ source: undefined, image: 'acme/fn:1' })), undefined);
+  });
+  it('refuses code over the ConfigMap limit with a reason that names the field', () => {
+    assert.throws(
+      () => buildSourceConfigMap(fn({ source: { inline: 'x'.repeat(1024 * 1024 + 1) } })),
+      (err: Error) =>
+        err instanceof SourceTooLargeError && /spec\.source\.inline is 1048577 bytes/.test(err.message),
+    );
+  });
+});
+
+describe('buildService', () => {
+  it('selects the function pods and maps port 80 to the runtime', () => {
+    const s = buildService(fn({}));
+    assert.deepEqual(s.spec.selector, { 'nimbus.dev/function': 'hello' });
+    assert.deepEqual(s.spec.ports, [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
+  });
+});
