@@ -10,7 +10,7 @@ import { writeHelloFunction } from './hello-function.js';
 import { probe } from './http-probe.js';
 import type { Children } from './processes.js';
 import { bareServer, runtimeReplica, startServer, staticGateway } from './servers.js';
-import { formatNumber, formatTable, verdict } from './table.js';
+import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 import { ensureWrk, runWrk } from './wrk.js';
 
 interface Target {
@@ -97,31 +97,23 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       formatNumber(m.result.p99Us, 0),
     ]),
   );
-  const ratios = formatTable(
+  const ratios = formatTable(VERDICT_COLUMNS, [
+    ['c/a req/s, 1 conn', formatNumber(s.ratio_c_a_1, 3), '', ''],
+    ['c/b req/s, 1 conn', formatNumber(s.ratio_c_b_1, 3), '', ''],
     [
-      { title: 'comparison', align: 'left' },
-      { title: 'value', align: 'right' },
-      { title: 'target', align: 'right' },
-      { title: 'verdict', align: 'left' },
+      'c/a req/s, 32 conns',
+      formatNumber(s.ratio_c_a_32, 3),
+      `≥ ${GATEWAY_TARGETS.minRatioCA32}`,
+      verdict(s.pass_ratio_c_a_32),
     ],
+    ['c/b req/s, 32 conns', formatNumber(s.ratio_c_b_32, 3), '', ''],
     [
-      ['c/a req/s, 1 conn', formatNumber(s.ratio_c_a_1, 3), '', ''],
-      ['c/b req/s, 1 conn', formatNumber(s.ratio_c_b_1, 3), '', ''],
-      [
-        'c/a req/s, 32 conns',
-        formatNumber(s.ratio_c_a_32, 3),
-        `≥ ${GATEWAY_TARGETS.minRatioCA32}`,
-        verdict(s.pass_ratio_c_a_32),
-      ],
-      ['c/b req/s, 32 conns', formatNumber(s.ratio_c_b_32, 3), '', ''],
-      [
-        'added p50 µs (c − a), 1 conn',
-        formatNumber(s.added_p50_us_1, 0),
-        `≤ ${GATEWAY_TARGETS.maxAddedP50Us1}`,
-        verdict(s.pass_added_p50_us_1),
-      ],
+      'added p50 µs (c − a), 1 conn',
+      formatNumber(s.added_p50_us_1, 0),
+      `≤ ${GATEWAY_TARGETS.maxAddedP50Us1}`,
+      verdict(s.pass_added_p50_us_1),
     ],
-  );
+  ]);
   return `${results}\n\n${ratios}`;
 }
 

@@ -5,7 +5,7 @@ import { firstOk } from './http-probe.js';
 import type { Children } from './processes.js';
 import { type ServerCommand, bareServer, runtimeReplica } from './servers.js';
 import { SPAWN_TARGETS, type SpawnSummary, summarizeSpawn } from './spawn-summary.js';
-import { formatNumber, formatTable, verdict } from './table.js';
+import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 
 const RUNS = 20;
 const POLL_INTERVAL_MS = 2;
@@ -79,18 +79,10 @@ function render(runs: number, s: SpawnSummary): string {
       row('bare node:http (baseline)', s.baseline_p50_ms, s.baseline_p90_ms, s.baseline_max_ms),
     ],
   );
-  const verdicts = formatTable(
-    [
-      { title: 'comparison', align: 'left' },
-      { title: 'value', align: 'right' },
-      { title: 'target', align: 'right' },
-      { title: 'verdict', align: 'left' },
-    ],
-    [
-      ['runtime p50 / baseline p50', formatNumber(s.ratio_to_baseline, 2), '', ''],
-      ['runtime p50 ms', formatNumber(s.p50_ms, 1), `≤ ${SPAWN_TARGETS.maxP50Ms}`, verdict(s.pass_p50_ms)],
-    ],
-  );
+  const verdicts = formatTable(VERDICT_COLUMNS, [
+    ['runtime p50 / baseline p50', formatNumber(s.ratio_to_baseline, 2), '', ''],
+    ['runtime p50 ms', formatNumber(s.p50_ms, 1), `≤ ${SPAWN_TARGETS.maxP50Ms}`, verdict(s.pass_p50_ms)],
+  ]);
   return `${samples}\n\n${verdicts}`;
 }
 

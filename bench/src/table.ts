@@ -31,3 +31,11 @@ export function formatNumber(value: number, decimals: number): string {
 export function verdict(pass: boolean): 'PASS' | 'MISS' {
   return pass ? 'PASS' : 'MISS';
 }
+
+/** The columns of a benchmark's closing table: each measured figure against its target. */
+export const VERDICT_COLUMNS: readonly Column[] = [
+  { title: 'comparison', align: 'left' },
+  { title: 'value', align: 'right' },
+  { title: 'target', align: 'right' },
+  { title: 'verdict', align: 'left' },
+];

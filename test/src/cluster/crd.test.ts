@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type FunctionResource, functionCrd } from '@nimbus/api';
+import { type FunctionResource, functionCrd, validateFunction } from '@nimbus/api';
 import { buildDeployment, buildService, buildSourceConfigMap } from '@nimbus/controller/resources/builders';
 import { eventually } from '@nimbus/testkit';
 import { ControlPlane } from '../harness/control-plane/control-plane.js';
