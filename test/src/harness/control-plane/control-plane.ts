@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort } from '@nimbus/testkit';
+import { eventually, freePorts } from '@nimbus/testkit';
 import { controlPlaneBinaries } from './assets.js';
 
 export interface ApiReply<T = Record<string, unknown>> {
@@ -37,7 +37,7 @@ export class ControlPlane {
     const dir = await mkdtemp(join(tmpdir(), 'nimbus-control-plane-'));
     const processes: ChildProcess[] = [];
     try {
-      const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+      const [etcdClient, etcdPeer, apiPort] = (await freePorts(3)) as [number, number, number];
       const adminToken = randomBytes(24).toString('hex');
       await writeFile(
         join(dir, 'tokens.csv'),
@@ -75,17 +75,27 @@ export class ControlPlane {
         ]),
       );
       const url = `https://127.0.0.1:${apiPort}`;
-      const caCert = await eventually(
-        () => readFile(join(dir, 'certs', 'apiserver.crt'), 'utf8'),
-        60_000,
-        'the API server to write its serving certificate',
-      );
+      // Waiting stops at once when a process dies (a port taken, a bad flag), naming why.
+      const died = firstExit(processes, dir);
+      // Once started, processes exit at stop(): nobody waits on this any more.
+      died.catch(() => {});
+      const caCert = await Promise.race([
+        eventually(
+          () => readFile(join(dir, 'certs', 'apiserver.crt'), 'utf8'),
+          60_000,
+          'the API server to write its serving certificate',
+        ),
+        died,
+      ]);
       const plane = new ControlPlane(processes, dir, url, adminToken, caCert, join(dir, 'kubeconfig'));
-      await eventually(
-        async () => ((await plane.request('GET', '/readyz')).status === 200 ? true : undefined),
-        90_000,
-        `the API server at ${url} to be ready (logs in ${dir})`,
-      );
+      await Promise.race([
+        eventually(
+          async () => ((await plane.request('GET', '/readyz')).status === 200 ? true : undefined),
+          90_000,
+          `the API server at ${url} to be ready (logs in ${dir})`,
+        ),
+        died,
+      ]);
       await writeFile(plane.kubeconfigPath, JSON.stringify(plane.kubeconfig(), null, 2));
       return plane;
     } catch (err) {
@@ -157,6 +167,20 @@ export class ControlPlane {
     await stopAll([...this.processes].reverse());
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Rejects when any of the processes exits, with the end of its log. */
+function firstExit(processes: ChildProcess[], dir: string): Promise<never> {
+  return new Promise((_, reject) => {
+    for (const child of processes) {
+      child.once('exit', async (code, signal) => {
+        const name = child.spawnfile.split('/').at(-1) ?? 'a process';
+        const log = await readFile(join(dir, `${name}.log`), 'utf8').catch(() => '');
+        const tail = log.trim().split('\n').slice(-5).join('\n');
+        reject(new Error(`${name} exited (${signal ?? code}) while the control plane started:\n${tail}`));
+      });
+    }
+  });
 }
 
 function launch(binary: string, dir: string, name: string, args: string[]): ChildProcess {
