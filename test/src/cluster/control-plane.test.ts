@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { KUBERNETES_VERSION } from '../harness/control-plane/assets.js';
-import { ControlPlane } from '../harness/control-plane/control-plane.js';
+import type { ControlPlane } from '../harness/control-plane/control-plane.js';
+import { sharedControlPlane } from '../harness/control-plane/shared.js';
 
 interface Status {
   status?: { token?: string };
@@ -14,11 +15,7 @@ describe('the test control plane (real etcd and kube-apiserver)', function () {
   let plane: ControlPlane;
 
   before(async () => {
-    plane = await ControlPlane.start();
-  });
-
-  after(async () => {
-    await plane?.stop();
+    plane = await sharedControlPlane();
   });
 
   it(`serves Kubernetes ${KUBERNETES_VERSION}`, async () => {

@@ -2,16 +2,12 @@ import assert from 'node:assert/strict';
 import { type FunctionResource, functionCrd, validateFunction } from '@nimbus/api';
 import { buildDeployment, buildService, buildSourceConfigMap } from '@nimbus/controller/resources/builders';
 import { eventually } from '@nimbus/testkit';
-import { ControlPlane } from '../harness/control-plane/control-plane.js';
+import type { ControlPlane } from '../harness/control-plane/control-plane.js';
+import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 
-interface Crd {
-  status?: { conditions?: { type: string; status: string }[] };
-}
 interface Failure {
   message?: string;
 }
-
-const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces/default/functions';
 
 const fn = (name: string, spec: Record<string, unknown>) => ({
   apiVersion: 'nimbus.dev/v1alpha1',
@@ -23,31 +19,13 @@ const fn = (name: string, spec: Record<string, unknown>) => ({
 describe('the Function CRD on a real API server', function () {
   this.timeout(45 * 60_000);
   let plane: ControlPlane;
+  let namespace: string;
+  let FUNCTIONS: string;
 
   before(async () => {
-    plane = await ControlPlane.start();
-    const created = await plane.request<Failure>(
-      'POST',
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      functionCrd(),
-    );
-    assert.equal(created.status, 201, created.body.message);
-    await eventually(
-      async () => {
-        const crd = await plane.request<Crd>(
-          'GET',
-          '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/functions.nimbus.dev',
-        );
-        const established = crd.body.status?.conditions?.find((c) => c.type === 'Established');
-        return established?.status === 'True' ? true : undefined;
-      },
-      30_000,
-      'the CRD to be established',
-    );
-  });
-
-  after(async () => {
-    await plane?.stop();
+    plane = await sharedControlPlane();
+    namespace = await freshNamespace(plane, 'crd');
+    FUNCTIONS = `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`;
   });
 
   it('serves functions under the short name fn', async () => {
@@ -139,9 +117,9 @@ describe('the Function CRD on a real API server', function () {
       runAsUser: 10001,
     };
     const objects: [string, unknown][] = [
-      ['/api/v1/namespaces/default/configmaps', buildSourceConfigMap(fn)],
-      ['/apis/apps/v1/namespaces/default/deployments', buildDeployment(fn, settings, 1, 'hash')],
-      ['/api/v1/namespaces/default/services', buildService(fn)],
+      [`/api/v1/namespaces/${namespace}/configmaps`, buildSourceConfigMap(fn)],
+      [`/apis/apps/v1/namespaces/${namespace}/deployments`, buildDeployment(fn, settings, 1, 'hash')],
+      [`/api/v1/namespaces/${namespace}/services`, buildService(fn)],
     ];
     for (const [path, object] of objects) {
       // A server-side dry run: every field checked by the real API server, nothing stored.

@@ -21,6 +21,7 @@ export interface ApiReply<T = Record<string, unknown>> {
 export class ControlPlane {
   private constructor(
     private readonly processes: ChildProcess[],
+    private readonly relaunchApiServer: () => ChildProcess,
     private readonly dir: string,
     readonly url: string,
     /** A bearer token in system:masters. */
@@ -59,21 +60,21 @@ export class ControlPlane {
           '--unsafe-no-fsync=true',
         ]),
       );
-      processes.push(
-        launch(binaries.kubeApiserver, dir, 'kube-apiserver', [
-          `--etcd-servers=${etcdUrl}`,
-          '--bind-address=127.0.0.1',
-          `--secure-port=${apiPort}`,
-          `--cert-dir=${join(dir, 'certs')}`,
-          `--token-auth-file=${join(dir, 'tokens.csv')}`,
-          '--authorization-mode=RBAC',
-          '--service-account-issuer=https://kubernetes.default.svc',
-          `--service-account-key-file=${join(dir, 'sa.pub')}`,
-          `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-          '--service-cluster-ip-range=10.96.0.0/16',
-          '--allow-privileged=true',
-        ]),
-      );
+      const apiServerArgs = [
+        `--etcd-servers=${etcdUrl}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${join(dir, 'certs')}`,
+        `--token-auth-file=${join(dir, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc',
+        `--service-account-key-file=${join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+        '--service-cluster-ip-range=10.96.0.0/16',
+        '--allow-privileged=true',
+      ];
+      const relaunchApiServer = () => launch(binaries.kubeApiserver, dir, 'kube-apiserver', apiServerArgs);
+      processes.push(relaunchApiServer());
       const url = `https://127.0.0.1:${apiPort}`;
       // Waiting stops at once when a process dies (a port taken, a bad flag), naming why.
       const died = firstExit(processes, dir);
@@ -87,21 +88,53 @@ export class ControlPlane {
         ),
         died,
       ]);
-      const plane = new ControlPlane(processes, dir, url, adminToken, caCert, join(dir, 'kubeconfig'));
-      await Promise.race([
-        eventually(
-          async () => ((await plane.request('GET', '/readyz')).status === 200 ? true : undefined),
-          90_000,
-          `the API server at ${url} to be ready (logs in ${dir})`,
-        ),
-        died,
-      ]);
+      const plane = new ControlPlane(
+        processes,
+        relaunchApiServer,
+        dir,
+        url,
+        adminToken,
+        caCert,
+        join(dir, 'kubeconfig'),
+      );
+      await Promise.race([plane.ready(90_000), died]);
       await writeFile(plane.kubeconfigPath, JSON.stringify(plane.kubeconfig(), null, 2));
       return plane;
     } catch (err) {
       await stopAll(processes);
       throw err;
     }
+  }
+
+  private ready(ms: number): Promise<true> {
+    return eventually(
+      async () =>
+        (await this.request('GET', '/readyz').catch(() => undefined))?.status === 200 ? true : undefined,
+      ms,
+      `the API server at ${this.url} to be ready (logs in ${this.dir})`,
+    );
+  }
+
+  /**
+   * Stops kube-apiserver and starts it again on the same port and etcd, as an upgrade or a crash
+   * does: clients see their connections drop and their watches' resource versions expire.
+   * `whileDown` runs between the two, with the server gone.
+   */
+  async restartApiServer(whileDown: () => Promise<void> = async () => {}): Promise<void> {
+    const index = this.processes.findIndex((p) => p.spawnfile.endsWith('kube-apiserver'));
+    const old = this.processes[index];
+    if (old === undefined) throw new Error('no kube-apiserver in this control plane');
+    await stopAll([old]);
+    await whileDown();
+    const fresh = this.relaunchApiServer();
+    this.processes[index] = fresh;
+    const died = new Promise<never>((_, reject) =>
+      fresh.once('exit', (code, signal) =>
+        reject(new Error(`kube-apiserver exited (${signal ?? code}) on restart`)),
+      ),
+    );
+    died.catch(() => {});
+    await Promise.race([this.ready(90_000), died]);
   }
 
   /** A kubeconfig (JSON is YAML) for clients such as @kubernetes/client-node and kubectl. */
@@ -185,7 +218,7 @@ function firstExit(processes: ChildProcess[], dir: string): Promise<never> {
 
 function launch(binary: string, dir: string, name: string, args: string[]): ChildProcess {
   const child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = createWriteStream(join(dir, `${name}.log`));
+  const log = createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   return child;
