@@ -83,6 +83,11 @@ export interface FunctionMetadata {
   namespace: string;
   generation?: number;
   uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  /** Set once deletion was asked for; the object stays while finalizers remain. */
+  deletionTimestamp?: string;
+  finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }

@@ -23,6 +23,7 @@ export class ControlPlane {
     private readonly processes: ChildProcess[],
     private readonly relaunchApiServer: () => ChildProcess,
     private readonly dir: string,
+    private readonly etcdUrl: string,
     readonly url: string,
     /** A bearer token in system:masters. */
     readonly adminToken: string,
@@ -92,6 +93,7 @@ export class ControlPlane {
         processes,
         relaunchApiServer,
         dir,
+        etcdUrl,
         url,
         adminToken,
         caCert,
@@ -135,6 +137,25 @@ export class ControlPlane {
     );
     died.catch(() => {});
     await Promise.race([this.ready(90_000), died]);
+  }
+
+  /**
+   * Compacts etcd's history up to its current revision, as the API server does every few minutes:
+   * a watch that resumes from an older resource version then gets 410 Gone and must list again.
+   */
+  async compactEtcd(): Promise<number> {
+    const range = await fetch(`${this.etcdUrl}/v3/kv/range`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from('/').toString('base64') }),
+    });
+    const revision = ((await range.json()) as { header: { revision: string } }).header.revision;
+    const compacted = await fetch(`${this.etcdUrl}/v3/kv/compaction`, {
+      method: 'POST',
+      body: JSON.stringify({ revision, physical: true }),
+    });
+    if (!compacted.ok)
+      throw new Error(`etcd compaction to ${revision}: ${compacted.status} ${await compacted.text()}`);
+    return Number(revision);
   }
 
   /** A kubeconfig (JSON is YAML) for clients such as @kubernetes/client-node and kubectl. */

@@ -1,0 +1,6 @@
+export * from './backoff.js';
+export * from './errors.js';
+export * from './informer.js';
+export * from './kube-client.js';
+export * from './kubeconfig.js';
+export * from './resources.js';
