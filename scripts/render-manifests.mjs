@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// `npm run manifests`: writes the generated manifests (the Function CRD) where kubectl and Helm
-// read them. A test fails when the committed files differ from what this writes.
+// `npm run manifests`: writes the generated manifests where kubectl and Helm read them: the
+// Function CRD, then the install bundle rendered from the chart (which includes that CRD). Tests
+// fail when the committed files differ from what this writes.
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CRD_FILES, functionCrdYaml } from '@nimbus/controller/manifests/crd-yaml';
+import { INSTALL_BUNDLE, renderInstallBundle } from '@nimbus/test/harness/install-bundle';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const text = functionCrdYaml();
@@ -12,3 +14,5 @@ for (const file of CRD_FILES) {
   writeFileSync(join(root, file), text);
   console.log(`wrote ${file}`);
 }
+writeFileSync(join(root, INSTALL_BUNDLE), await renderInstallBundle());
+console.log(`wrote ${INSTALL_BUNDLE}`);

@@ -1,0 +1,133 @@
+{{/* The chart name, as the app.kubernetes.io/name label. */}}
+{{- define "nimbus.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of every resource name: the release name, plus the chart name when the release name
+lacks it. Truncated to leave room for suffixes such as "-controller-leader-election".
+*/}}
+{{- define "nimbus.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "nimbus.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of one component; call with (dict "ctx" $ "component" "gateway"). */}}
+{{- define "nimbus.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "nimbus.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Every label of one component's objects; call with (dict "ctx" $ "component" "gateway"). */}}
+{{- define "nimbus.labels" -}}
+{{ include "nimbus.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: nimbus
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+helm.sh/chart: {{ include "nimbus.chart" .ctx }}
+{{- end }}
+
+{{/* An image reference from {repository, tag}; the tag defaults to the appVersion. */}}
+{{- define "nimbus.image" -}}
+{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}
+{{- end }}
+
+{{/* "true" when the chart runs its own Redis: enabled, and no external URL given. */}}
+{{- define "nimbus.redis.bundled" -}}
+{{- if and .Values.redis.enabled (not .Values.redis.externalUrl) }}true{{ end }}
+{{- end }}
+
+{{- define "nimbus.nats.bundled" -}}
+{{- if and .Values.nats.enabled (not .Values.nats.externalUrl) }}true{{ end }}
+{{- end }}
+
+{{- define "nimbus.redis.url" -}}
+{{- if .Values.redis.externalUrl }}
+{{- .Values.redis.externalUrl }}
+{{- else if include "nimbus.redis.bundled" . }}
+{{- printf "redis://%s-redis.%s.svc:6379" (include "nimbus.fullname" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{- define "nimbus.nats.url" -}}
+{{- if .Values.nats.externalUrl }}
+{{- .Values.nats.externalUrl }}
+{{- else if include "nimbus.nats.bundled" . }}
+{{- printf "nats://%s-nats.%s.svc:4222" (include "nimbus.fullname" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{- define "nimbus.gateway.url" -}}
+{{- printf "http://%s-gateway.%s.svc:8080" (include "nimbus.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "nimbus.apiKeysSecretName" -}}
+{{- default (printf "%s-api-keys" (include "nimbus.fullname" .)) .Values.gateway.apiKeys.existingSecret }}
+{{- end }}
+
+{{/* Environment the controller and the gateway share. */}}
+{{- define "nimbus.commonEnv" -}}
+- name: NIMBUS_WATCH_NAMESPACES
+  value: {{ join "," .Values.watchNamespaces | quote }}
+- name: NIMBUS_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- with include "nimbus.redis.url" . }}
+- name: NIMBUS_REDIS_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with include "nimbus.nats.url" . }}
+- name: NIMBUS_NATS_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+
+{{/* The pod security context of the Nimbus components (UID 10001, as the images' USER). */}}
+{{- define "nimbus.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The container security context every container in the chart gets. */}}
+{{- define "nimbus.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop:
+    - ALL
+{{- end }}
+
+{{/*
+Spreads a component's replicas over nodes when it can; call with (dict "ctx" $ "component" "gateway").
+*/}}
+{{- define "nimbus.topologySpread" -}}
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "nimbus.selectorLabels" . | nindent 6 }}
+{{- end }}

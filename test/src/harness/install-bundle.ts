@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import { helm } from './helm.js';
+
+/** The repository's root, from test/dist/src/harness/. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export const CHART_DIR = 'charts/nimbus';
+export const INSTALL_BUNDLE = 'manifests/install.yaml';
+export const INSTALL_NAMESPACE = 'nimbus';
+export const API_KEYS_SECRET = 'nimbus-api-keys';
+
+const HEADER = `# Nimbus install bundle: charts/nimbus rendered by \`npm run manifests\` (helm template nimbus
+# charts/nimbus --namespace ${INSTALL_NAMESPACE} --include-crds). Do not edit; a test fails when it drifts from the chart.
+#
+# The gateway reads its API keys from the Secret ${API_KEYS_SECRET} (key api-keys, value
+# admin:<key>,invoke:<key>, keys of 16 characters or more), which this file does not contain:
+#
+#   kubectl apply --server-side -f manifests/install.yaml
+#   kubectl -n ${INSTALL_NAMESPACE} create secret generic ${API_KEYS_SECRET} \\
+#     --from-literal=api-keys="admin:$(openssl rand -hex 16),invoke:$(openssl rand -hex 16)"
+#
+# Gateway pods wait for the Secret and start once it exists.
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${INSTALL_NAMESPACE}
+  labels:
+    app.kubernetes.io/part-of: nimbus
+`;
+
+/**
+ * Renders the chart with arguments that make the output the same on every run: a fixed release
+ * and namespace, and API keys from a Secret the operator makes rather than random ones.
+ */
+export async function renderInstallBundle(): Promise<string> {
+  const rendered = await helm(
+    [
+      'template',
+      'nimbus',
+      CHART_DIR,
+      '--namespace',
+      INSTALL_NAMESPACE,
+      '--include-crds',
+      '--set',
+      `gateway.apiKeys.existingSecret=${API_KEYS_SECRET}`,
+    ],
+    { cwd: REPO_ROOT },
+  );
+  if (rendered.code !== 0) throw new Error(`helm template failed (${rendered.code}): ${rendered.stderr}`);
+  return `${HEADER}${rendered.stdout}`;
+}
