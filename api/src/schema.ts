@@ -225,6 +225,7 @@ export const functionStatusSchema: SchemaNode = {
           reason: { type: 'string' },
           message: { type: 'string' },
           lastTransitionTime: { type: 'string' },
+          observedGeneration: { type: 'integer', minimum: 0 },
         },
       },
     },

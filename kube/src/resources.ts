@@ -27,7 +27,7 @@ export interface ObjectMeta {
   finalizers?: string[];
   deletionTimestamp?: string;
   ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-  [key: string]: unknown;
+  creationTimestamp?: string;
 }
 
 export interface KubeList<T> {

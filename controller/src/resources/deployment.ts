@@ -45,18 +45,17 @@ export function buildDeployment(
     volumes.push({ name: `secret-${i}`, secret: { secretName: secret } });
     mounts.push({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${secret}`, readOnly: true });
   }
-  // The function's own variables first: for a repeated name Kubernetes keeps the last, so the
-  // platform's settings win.
-  const env: EnvVar[] = [
-    ...(spec.env ?? []),
-    ...Object.entries({
-      ...runtimeSettings(fn),
-      HOST: '0.0.0.0',
-      PORT: String(PORT),
-      NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
-      NIMBUS_GATEWAY_URL: settings.gatewayUrl,
-    }).map(([name, value]) => ({ name, value })),
-  ];
+  const platform = Object.entries({
+    ...runtimeSettings(fn),
+    HOST: '0.0.0.0',
+    PORT: String(PORT),
+    NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
+    NIMBUS_GATEWAY_URL: settings.gatewayUrl,
+  }).map(([name, value]) => ({ name, value }));
+  // The platform's settings win a name the function also sets. Each name appears once: env is a
+  // list keyed by name, and server-side apply refuses a key given twice.
+  const reserved = new Set(platform.map((e) => e.name));
+  const env: EnvVar[] = [...(spec.env ?? []).filter((e) => !reserved.has(e.name)), ...platform];
   const resources = {
     ...(spec.resources?.requests === undefined ? {} : { requests: { ...spec.resources.requests } }),
     ...(spec.resources?.limits === undefined ? {} : { limits: { ...spec.resources.limits } }),

@@ -1,0 +1,86 @@
+import { hostname } from 'node:os';
+import { type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
+import { ConfigError, readInt } from '@nimbus/gateway';
+import type { LeaseSettings } from '../leader/lease-elector.js';
+
+export interface ClusterConfig {
+  /** Namespaces whose Functions this controller reconciles; empty: all of them. */
+  readonly namespaces: readonly string[];
+  readonly runtimeImage: string;
+  /** The gateway's in-cluster URL: the base of each Function's status.url, and where ctx.invoke goes. */
+  readonly gatewayUrl: string;
+  readonly runAsUser: number;
+  readonly workers: number;
+  readonly resyncMs: number;
+  /** Undefined when leader election is off (one replica only). */
+  readonly lease: LeaseSettings | undefined;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
+  /** How long shutdown waits for reconciles in flight. */
+  readonly drainMs: number;
+  readonly logLevel: LogLevel;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The cluster controller's settings, parsed once; a bad value stops start-up naming the key. */
+export function loadClusterConfig(env: Env): ClusterConfig {
+  const namespaces = (env.NIMBUS_WATCH_NAMESPACES ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const namespace of namespaces) {
+    if (!isNamespace(namespace))
+      throw new ConfigError('NIMBUS_WATCH_NAMESPACES', `"${namespace}" is not a namespace name`);
+  }
+  const logLevel = env.NIMBUS_LOG_LEVEL || 'info';
+  if (!isLogLevel(logLevel)) {
+    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${logLevel}"`);
+  }
+  const runtimeImage = env.NIMBUS_RUNTIME_IMAGE ?? '';
+  if (runtimeImage === '') throw new ConfigError('NIMBUS_RUNTIME_IMAGE', 'must name the runtime-node image');
+  const gatewayUrl = env.NIMBUS_GATEWAY_URL ?? '';
+  if (!/^https?:\/\/[^/]+/.test(gatewayUrl)) {
+    throw new ConfigError(
+      'NIMBUS_GATEWAY_URL',
+      `must be an http(s) URL of the gateway's Service, got "${gatewayUrl}"`,
+    );
+  }
+  const election = env.NIMBUS_LEADER_ELECTION ?? 'true';
+  if (election !== 'true' && election !== 'false') {
+    throw new ConfigError('NIMBUS_LEADER_ELECTION', `must be true or false, got "${election}"`);
+  }
+  let lease: LeaseSettings | undefined;
+  if (election === 'true') {
+    const leaseNamespace = env.NIMBUS_LEASE_NAMESPACE || env.POD_NAMESPACE || '';
+    if (!isNamespace(leaseNamespace)) {
+      throw new ConfigError(
+        'NIMBUS_LEASE_NAMESPACE',
+        'leader election needs the namespace of its Lease (or POD_NAMESPACE)',
+      );
+    }
+    const leaseDurationMs = readInt(env, 'NIMBUS_LEASE_DURATION_MS', 15_000, 1000, 600_000);
+    const renewDeadlineMs = readInt(env, 'NIMBUS_LEASE_RENEW_DEADLINE_MS', 10_000, 500, leaseDurationMs - 1);
+    lease = Object.freeze({
+      name: env.NIMBUS_LEASE_NAME || 'nimbus-controller',
+      namespace: leaseNamespace,
+      identity: env.POD_NAME || hostname(),
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs: readInt(env, 'NIMBUS_LEASE_RETRY_MS', 2000, 100, renewDeadlineMs - 1),
+    });
+  }
+  return Object.freeze({
+    namespaces: Object.freeze(namespaces),
+    runtimeImage,
+    gatewayUrl,
+    runAsUser: readInt(env, 'NIMBUS_RUN_AS_USER', 10001, 1, 2_147_483_647),
+    workers: readInt(env, 'NIMBUS_WORKERS', 4, 1, 64),
+    resyncMs: readInt(env, 'NIMBUS_RESYNC_MS', 10 * 60_000, 1000, 24 * 3_600_000),
+    lease,
+    metricsHost: env.NIMBUS_METRICS_HOST || '0.0.0.0',
+    metricsPort: readInt(env, 'NIMBUS_METRICS_PORT', 9090, 0, 65535),
+    drainMs: readInt(env, 'NIMBUS_DRAIN_MS', 20_000, 0, 600_000),
+    logLevel,
+  });
+}

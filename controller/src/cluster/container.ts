@@ -1,0 +1,81 @@
+import 'reflect-metadata';
+import { type Logger, createLogger } from '@nimbus/api';
+import type { KubeClient } from '@nimbus/kube';
+import { Registry } from 'prom-client';
+import { type DependencyContainer, container as root } from 'tsyringe';
+import { type Clock, systemClock } from '../clock.js';
+import { EventRecorder, type EventSink } from '../events/event-recorder.js';
+import { LeaseElector } from '../leader/lease-elector.js';
+import { ControllerMetrics } from '../reconcile/controller-metrics.js';
+import { FunctionController } from '../reconcile/function-controller.js';
+import type { FunctionCleanup } from '../reconcile/object-cache.js';
+import { TOKENS } from '../tokens.js';
+import { ClusterController } from './cluster-controller.js';
+import type { ClusterConfig } from './config.js';
+import { HealthServer } from './health-server.js';
+
+/** What a test (or another host) swaps in the cluster controller's composition root. */
+export interface ClusterOverrides {
+  logger?: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  events?: EventSink;
+  /**
+   * What a Function's finalizer cleans up. None yet: JetStream consumers and Redis users join
+   * with triggers and state, and with none, Functions get no finalizer.
+   */
+  cleanups?: readonly FunctionCleanup[];
+}
+
+/** The cluster controller's composition root: one per process. */
+export function createClusterContainer(
+  config: ClusterConfig,
+  client: KubeClient,
+  overrides: ClusterOverrides = {},
+): DependencyContainer {
+  const c = root.createChildContainer();
+  const clock = overrides.clock ?? systemClock;
+  const log = overrides.logger ?? createLogger({ component: 'controller' }, config.logLevel);
+  c.register(TOKENS.ClusterConfig, { useValue: config });
+  c.register(TOKENS.KubeClient, { useValue: client });
+  c.register(TOKENS.Clock, { useValue: clock });
+  c.register(TOKENS.Logger, { useValue: log });
+  c.register(TOKENS.Registry, { useValue: overrides.registry ?? new Registry() });
+  c.register(TOKENS.Cleanups, { useValue: overrides.cleanups ?? [] });
+  c.register(TOKENS.ControllerMetrics, { useValue: new ControllerMetrics(c.resolve(TOKENS.Registry)) });
+  c.register(TOKENS.EventSink, {
+    useValue:
+      overrides.events ??
+      new EventRecorder(client, clock, log, config.lease?.identity ?? 'nimbus-controller'),
+  });
+  const functions = new FunctionController(
+    client,
+    {
+      namespaces: config.namespaces,
+      workers: config.workers,
+      resyncMs: config.resyncMs,
+      runtimeImage: config.runtimeImage,
+      gatewayUrl: config.gatewayUrl,
+      runAsUser: config.runAsUser,
+    },
+    c.resolve(TOKENS.EventSink),
+    c.resolve(TOKENS.Cleanups),
+    c.resolve(TOKENS.ControllerMetrics),
+    clock,
+    log,
+  );
+  c.register(TOKENS.FunctionController, { useValue: functions });
+  const elector =
+    config.lease === undefined
+      ? undefined
+      : new LeaseElector(client, config.lease, functions, clock, log.child({ part: 'leader-election' }));
+  c.register(TOKENS.LeaseElector, { useValue: elector });
+  const health = new HealthServer(c.resolve(TOKENS.Registry), () =>
+    functions.synced ? undefined : 'the informers have not listed Functions and their objects yet',
+  );
+  c.register(TOKENS.HealthServer, { useValue: health });
+  c.register(TOKENS.ClusterController, {
+    useValue: new ClusterController(functions, elector, health, clock, log),
+  });
+  return c;
+}

@@ -1,0 +1,68 @@
+import type { FunctionResource } from '@nimbus/api';
+import { type DeploymentSettings, buildDeployment } from '../resources/deployment.js';
+import { SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
+import type { ConfigMap, Deployment, Service } from '../resources/objects.js';
+import { buildService } from '../resources/service.js';
+import { SourceTooLargeError, buildSourceConfigMap } from '../resources/source-configmap.js';
+import { specHash } from '../spec-hash.js';
+
+/** A spec the cluster cannot run as written; reported on the Function, never retried as is. */
+export class NotDeployableError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NotDeployableError';
+  }
+}
+
+export interface DesiredObjects {
+  /** Absent when the code comes from an image. */
+  configMap: ConfigMap | undefined;
+  deployment: Deployment;
+  service: Service;
+}
+
+/**
+ * Replicas until the autoscaler decides them: the Function's minimum, and at least one, since
+ * nothing wakes a function from zero yet.
+ */
+export function initialReplicas(fn: FunctionResource): number {
+  return Math.max(1, fn.spec.scale.min);
+}
+
+/**
+ * Everything the cluster should hold for a Function. Pure. The spec hash is taken over the
+ * built pod template itself, so pods roll exactly when what they run would change (the
+ * Function's spec or the platform's settings) and never otherwise.
+ */
+export function desiredObjects(fn: FunctionResource, settings: DeploymentSettings): DesiredObjects {
+  if (fn.spec.source?.path !== undefined) {
+    throw new NotDeployableError(
+      'SourcePathNotSupported',
+      'spec.source.path names a folder on the machine running local mode; in a cluster use spec.source.inline or spec.image',
+    );
+  }
+  let configMap: ConfigMap | undefined;
+  try {
+    configMap = buildSourceConfigMap(fn);
+  } catch (err) {
+    if (err instanceof SourceTooLargeError) throw new NotDeployableError('SourceTooLarge', err.message);
+    throw err;
+  }
+  const draft = buildDeployment(fn, settings, initialReplicas(fn), '');
+  const hash = specHash(draft.spec.template, configMap?.data);
+  const deployment: Deployment = {
+    ...draft,
+    metadata: { ...draft.metadata, annotations: { [SPEC_HASH_ANNOTATION]: hash } },
+    spec: {
+      ...draft.spec,
+      template: {
+        ...draft.spec.template,
+        metadata: { ...draft.spec.template.metadata, annotations: { [SPEC_HASH_ANNOTATION]: hash } },
+      },
+    },
+  };
+  return { configMap, deployment, service: buildService(fn) };
+}

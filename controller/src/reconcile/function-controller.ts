@@ -1,0 +1,187 @@
+import { type FunctionResource, KIND, type Logger } from '@nimbus/api';
+import { type InformerEvent, type KubeClient, type KubeObject, RESOURCES, objectKey } from '@nimbus/kube';
+import type { Clock } from '../clock.js';
+import type { EventSink } from '../events/event-recorder.js';
+import type { LeadershipListener } from '../leader/lease-elector.js';
+import type { ControllerMetrics } from './controller-metrics.js';
+import { FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
+import { NamespacedInformers } from './namespaced-informers.js';
+import type { FunctionCleanup } from './object-cache.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface FunctionControllerSettings extends ReconcilerSettings {
+  /** Empty: every namespace. */
+  namespaces: readonly string[];
+  /** Functions reconciled at once (one key is never reconciled twice at once). */
+  workers: number;
+  /** Every Function is reconciled again this often, to put back what drifted unseen. */
+  resyncMs: number;
+}
+
+type Fn = FunctionResource & KubeObject;
+
+/** What Nimbus made: the informers of owned objects watch only these. */
+const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=nimbus';
+
+/**
+ * Informers on Functions and the objects made for them, a work queue, and workers that run the
+ * reconciler. Informers run on every replica, so a standby takes over with a warm cache; the
+ * queue and workers run only while this replica leads.
+ */
+export class FunctionController implements LeadershipListener {
+  readonly functions: NamespacedInformers<Fn>;
+  private readonly deployments: NamespacedInformers<KubeObject>;
+  private readonly services: NamespacedInformers<KubeObject>;
+  private readonly configMaps: NamespacedInformers<KubeObject>;
+  private readonly reconciler: FunctionReconciler;
+  private queue: WorkQueue | undefined;
+  private workers: Promise<void>[] = [];
+  private resyncTimer: unknown;
+
+  constructor(
+    client: KubeClient,
+    private readonly settings: FunctionControllerSettings,
+    events: EventSink,
+    cleanups: readonly FunctionCleanup[],
+    private readonly metrics: ControllerMetrics,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    const { namespaces } = settings;
+    this.functions = new NamespacedInformers<Fn>(client, RESOURCES.functions, namespaces, log);
+    this.deployments = new NamespacedInformers(
+      client,
+      RESOURCES.deployments,
+      namespaces,
+      log,
+      OWNED_SELECTOR,
+    );
+    this.services = new NamespacedInformers(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
+    this.configMaps = new NamespacedInformers(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    this.reconciler = new FunctionReconciler(
+      client,
+      {
+        functions: this.functions,
+        deployments: this.deployments,
+        services: this.services,
+        configMaps: this.configMaps,
+      },
+      settings,
+      events,
+      cleanups,
+      metrics,
+      clock,
+      log,
+    );
+    this.functions.on((event) => {
+      if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;
+      this.enqueue(objectKey(event.object));
+    });
+    for (const owned of [this.deployments, this.services, this.configMaps]) {
+      owned.on((event) => {
+        const owner = ownerKey(event.object);
+        if (owner !== undefined) this.enqueue(owner);
+      });
+    }
+  }
+
+  /** True once every informer holds its first list. */
+  get synced(): boolean {
+    return [this.functions, this.deployments, this.services, this.configMaps].every((i) => i.hasSynced);
+  }
+
+  /** The work queue of the current leadership term, for tests and metrics. */
+  get workQueue(): WorkQueue | undefined {
+    return this.queue;
+  }
+
+  start(): void {
+    for (const informer of [this.functions, this.deployments, this.services, this.configMaps])
+      informer.start();
+  }
+
+  startedLeading(): void {
+    this.metrics.leader.set(1);
+    const queue = new WorkQueue(this.clock, { baseDelayMs: 200, maxDelayMs: 5 * 60_000 });
+    this.queue = queue;
+    void (async () => {
+      await Promise.all([
+        this.functions.synced(),
+        this.deployments.synced(),
+        this.services.synced(),
+        this.configMaps.synced(),
+      ]);
+      if (this.queue !== queue) return;
+      for (const fn of this.functions.list()) this.enqueue(objectKey(fn));
+      this.workers = Array.from({ length: this.settings.workers }, () => this.work(queue));
+      this.scheduleResync(queue);
+    })();
+  }
+
+  stoppedLeading(): void {
+    this.metrics.leader.set(0);
+    this.queue?.shutDown();
+    this.queue = undefined;
+    this.clock.clearTimeout(this.resyncTimer);
+  }
+
+  /** Stops acting, lets reconciles in flight finish, then stops the informers. */
+  async stop(): Promise<void> {
+    this.stoppedLeading();
+    await Promise.all(this.workers);
+    await Promise.all(
+      [this.functions, this.deployments, this.services, this.configMaps].map((i) => i.stop()),
+    );
+  }
+
+  private enqueue(key: string): void {
+    if (this.queue === undefined) return;
+    this.queue.add(key);
+    this.metrics.queueDepth.set(this.queue.depth);
+  }
+
+  private scheduleResync(queue: WorkQueue): void {
+    this.resyncTimer = this.clock.setTimeout(() => {
+      if (this.queue !== queue) return;
+      for (const fn of this.functions.list()) this.enqueue(objectKey(fn));
+      this.scheduleResync(queue);
+    }, this.settings.resyncMs);
+  }
+
+  private async work(queue: WorkQueue): Promise<void> {
+    for (let key = await queue.next(); key !== undefined; key = await queue.next()) {
+      this.metrics.queueDepth.set(queue.depth);
+      const stopTimer = this.metrics.reconcileSeconds.startTimer();
+      try {
+        await this.reconciler.reconcile(key);
+        queue.forget(key);
+        this.metrics.reconciles.inc({ result: 'success' });
+      } catch (err) {
+        const delay = queue.addRateLimited(key);
+        this.metrics.reconciles.inc({ result: 'error' });
+        this.metrics.reconcileErrors.inc();
+        this.log.warn('reconcile failed; retrying', { function: key, retryInMs: delay, err });
+      } finally {
+        stopTimer();
+        queue.done(key);
+      }
+    }
+  }
+}
+
+/** Status writes (ours) change neither the generation nor the lifecycle: they need no reconcile. */
+function specOrLifecycleChanged(event: InformerEvent<Fn> & { type: 'updated' }): boolean {
+  const now = event.object.metadata;
+  const before = event.old.metadata;
+  return (
+    now.generation !== before.generation ||
+    now.deletionTimestamp !== before.deletionTimestamp ||
+    JSON.stringify(now.finalizers) !== JSON.stringify(before.finalizers) ||
+    now.uid !== before.uid
+  );
+}
+
+function ownerKey(object: KubeObject): string | undefined {
+  const owner = object.metadata.ownerReferences?.find((o) => o.kind === KIND && o.controller === true);
+  return owner === undefined ? undefined : `${object.metadata.namespace}/${owner.name}`;
+}

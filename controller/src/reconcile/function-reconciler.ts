@@ -1,0 +1,212 @@
+import { API_VERSION, type FunctionResource, KIND, type Logger } from '@nimbus/api';
+import {
+  KubeApiError,
+  type KubeClient,
+  type KubeObject,
+  RESOURCES,
+  type ResourceType,
+  isNotFound,
+  splitKey,
+} from '@nimbus/kube';
+import type { Clock } from '../clock.js';
+import type { EventSink } from '../events/event-recorder.js';
+import type { DeploymentSettings } from '../resources/deployment.js';
+import { sourceConfigMapName } from '../resources/source-configmap.js';
+import type { ControllerMetrics } from './controller-metrics.js';
+import { NotDeployableError, desiredObjects } from './desired-objects.js';
+import { firstDifference } from './drift.js';
+import type { FunctionCleanup, ObjectCache } from './object-cache.js';
+import { type ApplyOutcome, type ObservedDeployment, computeStatus, sameStatus } from './status.js';
+
+export const FIELD_MANAGER = 'nimbus-controller';
+export const FINALIZER = 'nimbus.dev/cleanup';
+
+export interface ReconcilerSettings extends DeploymentSettings {}
+
+export interface ReconcilerCaches {
+  functions: ObjectCache<FunctionResource & KubeObject>;
+  deployments: ObjectCache<KubeObject>;
+  services: ObjectCache<KubeObject>;
+  configMaps: ObjectCache<KubeObject>;
+}
+
+type Fn = FunctionResource & KubeObject;
+
+/**
+ * Brings one Function's objects and status in line with its spec. Called with one key at a
+ * time per key (the work queue sees to that). A failure that may pass (the API server away, a
+ * conflict) is thrown, so the key comes back with backoff; a spec the cluster cannot run is
+ * reported on the Function's status and in an Event, and waits for the spec to change.
+ */
+export class FunctionReconciler {
+  constructor(
+    private readonly client: KubeClient,
+    private readonly caches: ReconcilerCaches,
+    private readonly settings: ReconcilerSettings,
+    private readonly events: EventSink,
+    private readonly cleanups: readonly FunctionCleanup[],
+    private readonly metrics: ControllerMetrics,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  async reconcile(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    let fn = this.caches.functions.get(namespace, name);
+    // Gone: owner references let garbage collection remove what was made for it.
+    if (fn === undefined) return;
+    if (fn.metadata.deletionTimestamp !== undefined) {
+      await this.finalize(fn);
+      return;
+    }
+    if (this.needsFinalizer(fn) && !fn.metadata.finalizers?.includes(FINALIZER)) {
+      fn = await this.addFinalizer(fn);
+      if (fn === undefined) return;
+    }
+
+    let outcome: ApplyOutcome = { ok: true };
+    let deployment: ObservedDeployment | undefined = this.caches.deployments.get(namespace, name) as
+      | ObservedDeployment
+      | undefined;
+    try {
+      const desired = desiredObjects(fn, this.settings);
+      if (desired.configMap !== undefined)
+        await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
+      deployment = (await this.applyIfChanged(
+        RESOURCES.deployments,
+        this.caches.deployments,
+        desired.deployment,
+      )) as ObservedDeployment | undefined;
+      await this.applyIfChanged(RESOURCES.services, this.caches.services, desired.service);
+      if (desired.configMap === undefined) await this.deleteStaleSource(fn);
+    } catch (err) {
+      if (err instanceof NotDeployableError) {
+        outcome = { ok: false, reason: err.reason, message: err.message };
+      } else if (err instanceof KubeApiError && (err.code === 400 || err.code === 422)) {
+        // The API server refused what the Function asks for (a malformed quantity, say): the
+        // same apply would be refused again, so it waits for the spec to change.
+        outcome = { ok: false, reason: 'ApplyRefused', message: err.message };
+      } else if (isNotFound(err)) {
+        // The namespace is going away, or the Function was deleted meanwhile.
+        return;
+      } else {
+        this.events.emit(fn, 'Warning', 'ApplyFailed', errorMessage(err));
+        throw err;
+      }
+      this.events.emit(fn, 'Warning', outcome.reason, outcome.message);
+    }
+    await this.writeStatus(fn, outcome, deployment);
+  }
+
+  /** Applies `desired` unless every field Nimbus sets already holds its value; returns the object as stored. */
+  private async applyIfChanged(
+    resource: ResourceType,
+    cache: ObjectCache<KubeObject>,
+    desired: KubeObject,
+  ): Promise<KubeObject> {
+    const { namespace = '', name = '' } = desired.metadata;
+    const observed = cache.get(namespace, name);
+    const { apiVersion: _, kind: __, ...content } = desired;
+    const difference = observed === undefined ? 'the whole object' : firstDifference(content, observed);
+    if (difference === undefined) return observed as KubeObject;
+    this.log.debug('applying', { kind: resource.kind, namespace, name, difference });
+    this.metrics.applies.inc({ kind: resource.kind });
+    return this.client.apply(resource, desired, FIELD_MANAGER);
+  }
+
+  /** The source ConfigMap of a Function that now runs an image. */
+  private async deleteStaleSource(fn: Fn): Promise<void> {
+    const stale = this.caches.configMaps.get(fn.metadata.namespace, sourceConfigMapName(fn));
+    if (stale === undefined || !ownedBy(stale, fn)) return;
+    await this.client
+      .delete(RESOURCES.configMaps, fn.metadata.namespace, sourceConfigMapName(fn), {
+        uid: stale.metadata.uid,
+      })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+  }
+
+  private async writeStatus(
+    fn: Fn,
+    outcome: ApplyOutcome,
+    deployment: ObservedDeployment | undefined,
+  ): Promise<void> {
+    const status = computeStatus(
+      fn,
+      outcome,
+      deployment,
+      this.settings.gatewayUrl,
+      new Date(this.clock.now()),
+    );
+    if (sameStatus(fn.status, status)) return;
+    try {
+      await this.client.apply(
+        RESOURCES.functions,
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: fn.metadata.name, namespace: fn.metadata.namespace },
+          status,
+        } as KubeObject,
+        FIELD_MANAGER,
+        { subresource: 'status' },
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  }
+
+  private needsFinalizer(fn: Fn): boolean {
+    return this.cleanups.some((c) => c.appliesTo(fn));
+  }
+
+  private async addFinalizer(fn: Fn): Promise<Fn | undefined> {
+    const finalizers = fn.metadata.finalizers;
+    try {
+      return await this.client.jsonPatch<Fn>(RESOURCES.functions, fn.metadata.namespace, fn.metadata.name, [
+        { op: 'test', path: '/metadata/resourceVersion', value: fn.metadata.resourceVersion },
+        finalizers === undefined
+          ? { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }
+          : { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER },
+      ]);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletion asked for: clean up what garbage collection cannot reach, then let the Function go. */
+  private async finalize(fn: Fn): Promise<void> {
+    const finalizers = fn.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) return;
+    for (const cleanup of this.cleanups) {
+      if (!cleanup.appliesTo(fn)) continue;
+      try {
+        await cleanup.cleanup(fn);
+      } catch (err) {
+        this.events.emit(fn, 'Warning', 'CleanupFailed', `${cleanup.name}: ${errorMessage(err)}`);
+        throw new Error(`cleanup ${cleanup.name} of ${fn.metadata.namespace}/${fn.metadata.name} failed`, {
+          cause: err,
+        });
+      }
+    }
+    try {
+      // Conditional on the list as read, so a finalizer another controller added meanwhile stays.
+      await this.client.jsonPatch(RESOURCES.functions, fn.metadata.namespace, fn.metadata.name, [
+        { op: 'test', path: '/metadata/finalizers', value: finalizers },
+        { op: 'replace', path: '/metadata/finalizers', value: finalizers.filter((f) => f !== FINALIZER) },
+      ]);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  }
+}
+
+function ownedBy(object: KubeObject, fn: Fn): boolean {
+  return (object.metadata.ownerReferences ?? []).some((o) => o.kind === KIND && o.uid === fn.metadata.uid);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,129 @@
+import type { Clock } from '../clock.js';
+
+export interface WorkQueueOptions {
+  /** First retry delay after a failure; doubles with each further failure of the same key. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/**
+ * Keys waiting to be reconciled, in the manner of client-go's rate-limited work queue:
+ * a key is queued at most once however often it is added; a key being processed is never handed
+ * to a second worker, and one added meanwhile is handed out again once the first is done;
+ * a failed key comes back after a per-key exponential delay until `forget` clears its count.
+ */
+export class WorkQueue {
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  /** Added while processing: goes back in the queue when `done` is called. */
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly delayed = new Map<string, { at: number; timer: unknown }>();
+  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private shuttingDown = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly options: WorkQueueOptions,
+  ) {}
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  /** Queued, waiting out a retry delay, or being processed. */
+  has(key: string): boolean {
+    return this.queued.has(key) || this.processing.has(key) || this.delayed.has(key);
+  }
+
+  /** How many times in a row the key has failed. */
+  failureCount(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** True while the key waits out a retry delay. */
+  isWaitingToRetry(key: string): boolean {
+    return this.delayed.has(key);
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      this.queued.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.queue.push(key);
+    }
+  }
+
+  /** Adds the key after `ms`; an earlier pending add for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = this.clock.now() + ms;
+    const pending = this.delayed.get(key);
+    if (pending !== undefined && pending.at <= at) return;
+    if (pending !== undefined) this.clock.clearTimeout(pending.timer);
+    const timer = this.clock.setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, ms);
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Adds the key again after its failure delay, and counts the failure. */
+  addRateLimited(key: string): number {
+    const count = this.failureCount(key) + 1;
+    this.failures.set(key, count);
+    const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (count - 1));
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** The key succeeded (or is gone): its next failure starts from the base delay again. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  /** The next key to work on; resolves undefined once the queue shuts down. */
+  next(): Promise<string | undefined> {
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.queued.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** A worker finished the key (whatever the outcome). */
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.delete(key)) this.add(key);
+  }
+
+  /** Stops handing out keys: waiting workers get undefined; pending retries are dropped. */
+  shutDown(): void {
+    this.shuttingDown = true;
+    for (const { timer } of this.delayed.values()) this.clock.clearTimeout(timer);
+    this.delayed.clear();
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+}
