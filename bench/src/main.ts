@@ -1,12 +1,13 @@
 // `npm run bench -- <name>`: runs one benchmark, prints its tables and writes bench/results/<name>.json.
 import type { Benchmark } from './benchmark.js';
+import { controllerBenchmark } from './controller-bench.js';
 import { gatewayBenchmark } from './gateway-bench.js';
 import { describeMachine, machineLine } from './machine.js';
 import { Children } from './processes.js';
 import { writeResult } from './results.js';
 import { spawnBenchmark } from './spawn-bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [gatewayBenchmark, spawnBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [gatewayBenchmark, spawnBenchmark, controllerBenchmark];
 
 function usage(): string {
   const width = Math.max(...BENCHMARKS.map((b) => b.name.length));

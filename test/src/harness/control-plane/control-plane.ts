@@ -217,6 +217,12 @@ export class ControlPlane {
     });
   }
 
+  /** For exit handlers, where nothing can be awaited: SIGKILL each process by its PID. */
+  killNow(): void {
+    for (const child of this.processes)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+
   async stop(): Promise<void> {
     await stopAll([...this.processes].reverse());
     await rm(this.dir, { recursive: true, force: true });

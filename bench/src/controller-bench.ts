@@ -1,0 +1,247 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { ControlPlane } from '@nimbus/test/harness/control-plane/control-plane';
+import { freshNamespace, installFunctionCrd } from '@nimbus/test/harness/control-plane/shared';
+import { freePort } from '@nimbus/testkit';
+import { type BenchReport, type Benchmark, progress } from './benchmark.js';
+import type { Children } from './processes.js';
+import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
+
+const FUNCTIONS = 500;
+/** Requests the bench keeps in flight while creating objects, for both series alike. */
+const IN_FLIGHT = 16;
+const CONVERGE_DEADLINE_MS = 180_000;
+const POLL_MS = 100;
+export const CONTROLLER_TARGETS = { maxConvergeS: 60, maxPeakRssMib: 200 } as const;
+
+const MAIN = fileURLToPath(new URL('../../../controller/dist/src/cluster/main.js', import.meta.url));
+
+interface Listed {
+  items: { metadata: { name: string; generation?: number }; status?: { observedGeneration?: number } }[];
+}
+
+const fnDoc = (i: number) => ({
+  apiVersion: 'nimbus.dev/v1alpha1',
+  kind: 'Function',
+  metadata: { name: `fn-${i}` },
+  spec: { source: { inline: `export default () => "hello from ${i}"` } },
+});
+
+/** Runs `count` jobs with at most IN_FLIGHT at once; fails on the first failure. */
+async function pool(count: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: IN_FLIGHT }, async () => {
+    for (let i = next++; i < count; i = next++) await job(i);
+  });
+  await Promise.all(lanes);
+}
+
+async function expectCreated(plane: ControlPlane, path: string, body: unknown): Promise<void> {
+  const reply = await plane.request<{ message?: string }>('POST', path, body);
+  if (reply.status !== 201) throw new Error(`POST ${path}: ${reply.status} ${reply.body.message}`);
+}
+
+/**
+ * The baseline: the same ConfigMap, Deployment and Service for each of 500 names, created
+ * directly by this process with the same number of requests in flight. The controller cannot
+ * converge faster than the API server stores its objects; the ratio says how close it comes.
+ */
+async function directCreates(plane: ControlPlane, namespace: string): Promise<number> {
+  const started = performance.now();
+  await pool(FUNCTIONS, async (i) => {
+    const name = `direct-${i}`;
+    const labels = { 'nimbus.dev/function': name };
+    await expectCreated(plane, `/api/v1/namespaces/${namespace}/configmaps`, {
+      metadata: { name: `${name}-source`, labels },
+      data: { 'index.mjs': `export default () => "hello from ${i}"` },
+    });
+    await expectCreated(plane, `/apis/apps/v1/namespaces/${namespace}/deployments`, {
+      metadata: { name, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: { containers: [{ name: 'function', image: 'nimbus/runtime-node:bench' }] },
+        },
+      },
+    });
+    await expectCreated(plane, `/api/v1/namespaces/${namespace}/services`, {
+      metadata: { name, labels },
+      spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    });
+  });
+  return (performance.now() - started) / 1000;
+}
+
+async function peakRssMib(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
+  return kib / 1024;
+}
+
+async function counter(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
+}
+
+async function run(children: Children): Promise<BenchReport> {
+  progress('starting etcd and kube-apiserver (the first run on a machine builds them with Go)');
+  const plane = await ControlPlane.start((line) => progress(line));
+  const killPlane = () => plane.killNow();
+  process.once('exit', killPlane);
+  try {
+    await installFunctionCrd(plane);
+    const baselineNs = await freshNamespace(plane, 'bench-direct');
+    progress(`baseline: ${FUNCTIONS} × ConfigMap, Deployment and Service created directly`);
+    const directS = await directCreates(plane, baselineNs);
+
+    const namespace = await freshNamespace(plane, 'bench-controller');
+    const port = await freePort();
+    const controller = children.spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH,
+        KUBECONFIG: plane.kubeconfigPath,
+        NIMBUS_WATCH_NAMESPACES: namespace,
+        NIMBUS_RUNTIME_IMAGE: 'nimbus/runtime-node:bench',
+        NIMBUS_GATEWAY_URL: 'http://nimbus-gateway.nimbus.svc:8080',
+        POD_NAMESPACE: namespace,
+        POD_NAME: 'bench-controller',
+        NIMBUS_METRICS_HOST: '127.0.0.1',
+        NIMBUS_METRICS_PORT: String(port),
+        NIMBUS_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = performance.now() + 30_000;
+    while (
+      (await fetch(`${base}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
+      if (performance.now() > deadline || controller.exitCode !== null)
+        throw new Error('the controller did not get ready');
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    const pid = controller.pid as number;
+    const rssIdle = await peakRssMib(pid);
+
+    progress(`creating ${FUNCTIONS} Functions`);
+    const started = performance.now();
+    await pool(FUNCTIONS, (i) =>
+      expectCreated(plane, `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`, fnDoc(i)),
+    );
+    const createdS = (performance.now() - started) / 1000;
+    progress('waiting until every Function has its Deployment and a current observedGeneration');
+    let convergeS = Number.NaN;
+    for (;;) {
+      const elapsed = performance.now() - started;
+      if (elapsed > CONVERGE_DEADLINE_MS)
+        throw new Error(`not converged after ${CONVERGE_DEADLINE_MS / 1000} s`);
+      const [fns, deployments] = await Promise.all([
+        plane.request<Listed>('GET', `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`),
+        plane.request<Listed>('GET', `/apis/apps/v1/namespaces/${namespace}/deployments`),
+      ]);
+      const current = fns.body.items.filter(
+        (f) => f.status?.observedGeneration === f.metadata.generation,
+      ).length;
+      if (current === FUNCTIONS && deployments.body.items.length === FUNCTIONS) {
+        convergeS = elapsed / 1000;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    const reconciles = await counter(base, 'nimbus_controller_reconciles_total');
+    const errors = await counter(base, 'nimbus_controller_reconcile_errors_total');
+    const applies = await counter(base, 'nimbus_controller_applies_total');
+    const peak = await peakRssMib(pid);
+    const result = {
+      functions: FUNCTIONS,
+      in_flight: IN_FLIGHT,
+      converge_s: round(convergeS, 2),
+      create_s: round(createdS, 2),
+      baseline_direct_s: round(directS, 2),
+      ratio_to_baseline: round(convergeS / directS, 2),
+      reconciles,
+      reconciles_per_s: round(reconciles / convergeS, 1),
+      reconcile_errors: errors,
+      applies,
+      idle_rss_mib: round(rssIdle, 1),
+      peak_rss_mib: round(peak, 1),
+      pass_converge: convergeS <= CONTROLLER_TARGETS.maxConvergeS,
+      pass_peak_rss: peak <= CONTROLLER_TARGETS.maxPeakRssMib,
+      targets: CONTROLLER_TARGETS,
+    };
+    return { text: render(result), result };
+  } finally {
+    await children.stopAll();
+    await plane.stop();
+    process.off('exit', killPlane);
+  }
+}
+
+function round(value: number, decimals: number): number {
+  return Number(value.toFixed(decimals));
+}
+
+function render(r: {
+  functions: number;
+  converge_s: number;
+  create_s: number;
+  baseline_direct_s: number;
+  ratio_to_baseline: number;
+  reconciles: number;
+  reconciles_per_s: number;
+  reconcile_errors: number;
+  applies: number;
+  idle_rss_mib: number;
+  peak_rss_mib: number;
+  pass_converge: boolean;
+  pass_peak_rss: boolean;
+}): string {
+  const figures = formatTable(
+    [
+      { title: `${r.functions} Functions`, align: 'left' },
+      { title: 'value', align: 'right' },
+    ],
+    [
+      ['created by the bench (s)', formatNumber(r.create_s, 2)],
+      ['converged: Deployments + observedGeneration (s)', formatNumber(r.converge_s, 2)],
+      ['baseline: same objects created directly (s)', formatNumber(r.baseline_direct_s, 2)],
+      ['reconciles', String(r.reconciles)],
+      ['reconciles/s', formatNumber(r.reconciles_per_s, 1)],
+      ['applies', String(r.applies)],
+      ['reconcile errors', String(r.reconcile_errors)],
+      ['controller RSS when ready (MiB)', formatNumber(r.idle_rss_mib, 1)],
+    ],
+  );
+  const verdicts = formatTable(VERDICT_COLUMNS, [
+    ['converge / direct creates', formatNumber(r.ratio_to_baseline, 2), '', ''],
+    [
+      'converge s',
+      formatNumber(r.converge_s, 2),
+      `≤ ${CONTROLLER_TARGETS.maxConvergeS}`,
+      verdict(r.pass_converge),
+    ],
+    [
+      'peak RSS MiB',
+      formatNumber(r.peak_rss_mib, 1),
+      `≤ ${CONTROLLER_TARGETS.maxPeakRssMib}`,
+      verdict(r.pass_peak_rss),
+    ],
+  ]);
+  return `${figures}\n\n${verdicts}`;
+}
+
+export const controllerBenchmark: Benchmark = {
+  name: 'controller',
+  description: `${FUNCTIONS} Functions on a real API server: time until all have Deployments and a current observedGeneration, and the controller's peak RSS`,
+  // The first run on a machine builds kube-apiserver and etcd with Go.
+  limitMs: 45 * 60_000,
+  run,
+};
