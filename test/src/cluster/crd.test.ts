@@ -83,6 +83,12 @@ describe('the Function CRD on a real API server', function () {
       /spec\.triggers\[0\]: .*exactly one of nats and schedule/,
     ],
     [
+      'an empty image',
+      'f9',
+      { source: undefined, image: '' },
+      /spec\.image: Invalid value: "": spec\.image in body should be at least 1 chars long/,
+    ],
+    [
       'a name that is not an RFC 1035 label',
       '1abc',
       {},
