@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeClient, loadKubeConfig } from '@nimbus/kube';
+import { eventually } from '@nimbus/testkit';
+import type { ControlPlane } from '../harness/control-plane/control-plane.js';
+import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
+import { type RunningController, startController } from '../harness/controller.js';
+import { helm } from '../harness/helm.js';
+import { CHART_DIR, REPO_ROOT } from '../harness/install-bundle.js';
+
+interface Stored {
+  status?: { observedGeneration?: number; conditions?: { type: string; reason?: string }[] };
+}
+
+/**
+ * The chart's RBAC in use, not only rendered: the chart is installed, and the controller runs
+ * with a token of the chart's own ServiceAccount, so a permission the chart forgot fails here.
+ */
+describe("the controller with the chart's service account and RBAC", function () {
+  this.timeout(10 * 60_000);
+  let plane: ControlPlane;
+  let release: string;
+  let releaseNs: string;
+  let functionsNs: string;
+  let dir: string;
+  let running: RunningController | undefined;
+
+  before(async () => {
+    plane = await sharedControlPlane();
+    releaseNs = await freshNamespace(plane, 'rbac');
+    functionsNs = await freshNamespace(plane, 'rbac-fns');
+    release = releaseNs.replace('rbac-', 'nimbus-');
+    const installed = await helm(
+      [
+        'install',
+        release,
+        CHART_DIR,
+        '--skip-crds',
+        '--namespace',
+        releaseNs,
+        '--kubeconfig',
+        plane.kubeconfigPath,
+      ],
+      { cwd: REPO_ROOT },
+    );
+    assert.equal(installed.code, 0, installed.stderr);
+    dir = await mkdtemp(join(tmpdir(), 'nimbus-rbac-'));
+  });
+
+  after(async () => {
+    await running?.stop();
+    await helm(['uninstall', release, '--namespace', releaseNs, '--kubeconfig', plane.kubeconfigPath], {
+      cwd: REPO_ROOT,
+    });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A kubeconfig that authenticates as the chart's ServiceAccount, with a token the API server issued. */
+  async function kubeconfigFor(serviceAccount: string): Promise<string> {
+    const issued = await plane.request<{ status?: { token?: string } }>(
+      'POST',
+      `/api/v1/namespaces/${releaseNs}/serviceaccounts/${serviceAccount}/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+    );
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const admin = plane.kubeconfig() as { users: { user: { token: string } }[] };
+    const config = structuredClone(admin);
+    const user = config.users[0];
+    assert.ok(user !== undefined);
+    user.user.token = issued.body.status?.token as string;
+    const path = join(dir, `${serviceAccount}.kubeconfig`);
+    await writeFile(path, JSON.stringify(config));
+    return path;
+  }
+
+  it('reconciles, writes status and Events, and holds the Lease with only what the chart grants', async () => {
+    const client = new KubeClient(
+      loadKubeConfig({ KUBECONFIG: await kubeconfigFor(`${release}-controller`) }),
+    );
+    running = await startController(
+      plane,
+      functionsNs,
+      {
+        NIMBUS_LEADER_ELECTION: 'true',
+        NIMBUS_LEASE_NAMESPACE: releaseNs,
+        NIMBUS_LEASE_NAME: `${release}-controller`,
+        POD_NAME: 'controller-0',
+      },
+      {},
+      client,
+    );
+    await eventually(() => (running?.controller.isLeader ? true : undefined), 15_000, 'the lease');
+    const functions = `/apis/nimbus.dev/v1alpha1/namespaces/${functionsNs}/functions`;
+    const doc = (name: string, inline: string) => ({
+      apiVersion: 'nimbus.dev/v1alpha1',
+      kind: 'Function',
+      metadata: { name },
+      spec: { source: { inline } },
+    });
+    assert.equal(
+      (await plane.request('POST', functions, doc('granted', 'export default () => 1'))).status,
+      201,
+    );
+    // Too large for a ConfigMap: the controller must be allowed to record a Warning Event.
+    assert.equal(
+      (await plane.request('POST', functions, doc('too-big', `// ${'x'.repeat(1_100_000)}`))).status,
+      201,
+    );
+    await eventually(
+      async () => {
+        const fn = (await plane.request<Stored>('GET', `${functions}/granted`)).body;
+        return fn.status?.conditions?.some((c) => c.type === 'Deployed' && c.reason === 'Applied')
+          ? true
+          : undefined;
+      },
+      15_000,
+      'the Function to be deployed under the chart RBAC',
+    );
+    for (const path of [
+      `/api/v1/namespaces/${functionsNs}/configmaps/granted-source`,
+      `/apis/apps/v1/namespaces/${functionsNs}/deployments/granted`,
+      `/api/v1/namespaces/${functionsNs}/services/granted`,
+    ]) {
+      assert.equal((await plane.request('GET', path)).status, 200, path);
+    }
+    await eventually(
+      async () => {
+        const events = await plane.request<{ items: { reason: string; involvedObject: { name: string } }[] }>(
+          'GET',
+          `/api/v1/namespaces/${functionsNs}/events`,
+        );
+        return events.body.items.some(
+          (e) => e.involvedObject.name === 'too-big' && e.reason === 'SourceTooLarge',
+        )
+          ? true
+          : undefined;
+      },
+      15_000,
+      'the Warning Event',
+    );
+    const errors = await running.registry.getSingleMetric('nimbus_controller_reconcile_errors_total')?.get();
+    assert.equal(
+      errors?.values.reduce((sum, v) => sum + v.value, 0),
+      0,
+      'no request was forbidden',
+    );
+  });
+});
