@@ -27,8 +27,13 @@ export interface GatewayConfig {
 type Env = Readonly<Record<string, string | undefined>>;
 
 export class ConfigError extends Error {
-  constructor(key: string, problem: string) {
-    super(`${key}: ${problem}`);
+  constructor(
+    /** The variable at fault, so a start-up failure can name it on its own. */
+    readonly key: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${key}: ${problem}`, options);
     this.name = 'ConfigError';
   }
 }

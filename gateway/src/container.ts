@@ -48,6 +48,7 @@ export function createGatewayContainer(
         d.resolve(TOKENS.Directory),
         d.resolve(TOKENS.SystemInfo),
         config.defaultNamespace,
+        d.resolve(TOKENS.Logger),
       ),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);

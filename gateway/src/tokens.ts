@@ -12,4 +12,13 @@ export const TOKENS = {
   SystemInfo: Symbol('SystemInfo'),
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
+  // In a cluster (kubernetes/, cluster/):
+  ClusterConfig: Symbol('ClusterConfig'),
+  KubeClient: Symbol('KubeClient'),
+  FunctionInformers: Symbol('Function informers'),
+  EndpointSliceInformers: Symbol('EndpointSlice informers'),
+  EndpointSliceSource: Symbol('EndpointSliceSource'),
+  FunctionSource: Symbol('FunctionSource'),
+  KubernetesDirectory: Symbol('KubernetesFunctionDirectory'),
+  InformerReadiness: Symbol('InformerReadiness'),
 } as const;

@@ -1,19 +1,29 @@
 import type { ServerResponse } from 'node:http';
+import { type FieldError, formatFieldErrors } from '@nimbus/api';
+// The errors module alone: the package index would load @kubernetes/client-node into local mode.
+import { KubeApiError } from '@nimbus/kube/errors';
+
+/** One field a refusal names, as `spec.scale.min`. */
+export type ProblemField = FieldError;
 
 /**
  * A failure the caller should hear about, with the status it maps to. Every error the gateway
  * answers with goes through here, so the JSON shape and the status codes live in one place.
  */
 export class Problem extends Error {
+  /** The fields a refused body got wrong, sent as `fields` so a client can point at them. */
+  readonly fields: readonly ProblemField[] | undefined;
+
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
-    options?: ErrorOptions,
+    options?: ErrorOptions & { fields?: readonly ProblemField[] },
   ) {
     super(message, options);
     this.name = 'Problem';
+    this.fields = options?.fields;
   }
 }
 
@@ -25,6 +35,27 @@ export const problems = {
       `"${printable(raw)}" is not a function name: use a lower-case RFC 1035 label, optionally followed by .<namespace>`,
     ),
   malformedRequest: (why: string) => new Problem(400, 'MalformedRequest', why),
+  invalidNamespace: (raw: string) =>
+    new Problem(
+      400,
+      'InvalidNamespace',
+      `"${printable(raw)}" is not a namespace: use a lower-case RFC 1123 label`,
+    ),
+  namespaceNotWatched: (namespace: string, watched: readonly string[]) =>
+    new Problem(
+      400,
+      'NamespaceNotWatched',
+      `this gateway serves Functions in ${watched.join(', ')} only (NIMBUS_WATCH_NAMESPACES), not in ${namespace}`,
+    ),
+  invalidFunction: (fields: readonly ProblemField[]) =>
+    new Problem(
+      422,
+      'InvalidFunction',
+      `the Function is not valid: ${formatFieldErrors(fields)}`,
+      {},
+      { fields },
+    ),
+  methodNotAllowed: (why: string, allow: string) => new Problem(405, 'MethodNotAllowed', why, { allow }),
   unauthenticated: () =>
     new Problem(401, 'Unauthenticated', 'an API key is required: send Authorization: Bearer <key>', {
       'www-authenticate': 'Bearer realm="nimbus"',
@@ -68,18 +99,96 @@ function printable(text: string): string {
   return out;
 }
 
-/** Writes a problem as JSON; an error that is not a Problem becomes a 500 without its stack. */
+/**
+ * What the caller hears when the API server refuses or fails a request the gateway made for it.
+ * The server's own message is kept (it names the object and the field); the status says whose
+ * fault it is: the caller's request (4xx as the server gave it), the gateway's own permissions
+ * (502: the caller's key is fine, so a 403 would send them looking in the wrong place), or the
+ * API server's availability (503, worth retrying).
+ */
+export function problemFromKube(err: KubeApiError): Problem {
+  const options = { cause: err };
+  const { code, reason, message } = err;
+  if (code === 0 || code >= 500 || code === 429) {
+    return new Problem(
+      503,
+      'KubernetesUnavailable',
+      code === 429
+        ? 'the Kubernetes API is overloaded; try again'
+        : 'the Kubernetes API is unreachable; try again',
+      { 'retry-after': '5' },
+      options,
+    );
+  }
+  switch (code) {
+    case 400:
+      return new Problem(400, 'MalformedRequest', message, {}, options);
+    case 401:
+      return new Problem(
+        502,
+        'KubernetesCredentials',
+        `the Kubernetes API refused the gateway's credentials: ${message}`,
+        {},
+        options,
+      );
+    case 403:
+      return new Problem(
+        502,
+        'KubernetesForbidden',
+        `the gateway's service account lacks the permission for this; grant it in the gateway's RBAC role: ${message}`,
+        {},
+        options,
+      );
+    case 404:
+      return new Problem(404, 'NotFound', message, {}, options);
+    case 409:
+      return new Problem(
+        409,
+        reason === 'AlreadyExists' ? 'AlreadyExists' : 'Conflict',
+        message,
+        {},
+        options,
+      );
+    case 413:
+      return new Problem(413, 'BodyTooLarge', message, {}, options);
+    case 422: {
+      const fields = err.causes.map((c) => ({
+        field: c.field ?? '(document)',
+        message: c.message ?? c.reason ?? 'is not valid',
+      }));
+      return new Problem(422, 'InvalidFunction', message, {}, { ...options, fields });
+    }
+    default:
+      return new Problem(
+        502,
+        'KubernetesError',
+        `the Kubernetes API answered ${code} ${reason}: ${message}`,
+        {},
+        options,
+      );
+  }
+}
+
+/** The problem an error is answered with; anything unforeseen is a 500 that shows no internals. */
+export function problemOf(error: unknown): Problem {
+  if (error instanceof Problem) return error;
+  if (error instanceof KubeApiError) return problemFromKube(error);
+  return new Problem(500, 'InternalError', 'internal error', {}, { cause: error });
+}
+
+/** Writes a problem as JSON; an error that is not a Problem is mapped by `problemOf`, never with a stack. */
 export function sendProblem(
   res: ServerResponse,
   error: unknown,
   extra: Readonly<Record<string, string>> = {},
 ): void {
-  const problem = error instanceof Problem ? error : new Problem(500, 'InternalError', 'internal error');
+  const problem = problemOf(error);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: problem.message, code: problem.code, ...extra });
+  const fields = problem.fields === undefined ? {} : { fields: problem.fields };
+  const body = JSON.stringify({ error: problem.message, code: problem.code, ...fields, ...extra });
   res.writeHead(problem.status, {
     ...problem.headers,
     'content-type': 'application/json; charset=utf-8',

@@ -123,11 +123,19 @@ export class GatewayServer {
     return this.server.address() as AddressInfo;
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+  /**
+   * Stops accepting connections and waits for requests in flight. Keep-alive connections are
+   * closed as soon as they fall idle; after `graceMs` (when given) the rest are cut.
+   */
+  async close(graceMs?: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 100);
+    const cut =
+      graceMs === undefined ? undefined : setTimeout(() => this.server.closeAllConnections(), graceMs);
+    this.server.closeIdleConnections();
+    await closed;
+    clearInterval(sweep);
+    clearTimeout(cut);
     await this.invoker.close();
   }
 }

@@ -41,6 +41,8 @@ export interface RouteSettings {
   auth: HttpAuth;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /**
  * The gateway's view of every function and its ready replicas. Sources (the local process
  * backend, or Kubernetes informers) write into it; the invoke path only reads.
@@ -56,16 +58,20 @@ export class RouteTable {
     return [...this.routes.values()];
   }
 
-  /** Adds a function or changes its settings, keeping its endpoints and counters. */
+  /**
+   * Adds a function or changes its settings, keeping its endpoints and counters. The route object
+   * is changed in place: requests in flight hold it and count themselves out of it when done.
+   */
   upsert(settings: RouteSettings): FunctionRoute {
     const key = functionKey(settings.namespace, settings.name);
     const existing = this.routes.get(key);
+    if (existing !== undefined) return Object.assign(existing as Mutable<FunctionRoute>, settings);
     const route: FunctionRoute = {
       key,
       ...settings,
-      endpoints: existing?.endpoints ?? [],
-      unavailableReason: existing?.unavailableReason,
-      inflight: existing?.inflight ?? 0,
+      endpoints: [],
+      unavailableReason: undefined,
+      inflight: 0,
     };
     this.routes.set(key, route);
     return route;

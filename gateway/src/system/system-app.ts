@@ -1,15 +1,25 @@
-import type { FunctionResource } from '@nimbus/api';
+import type { FunctionResource, Logger } from '@nimbus/api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
-import { Problem, problems, sendProblem } from '../http/problems.js';
+import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
 
-/** Where the management API reads Functions from: the cluster, or local mode's folder. */
+/**
+ * Where the management API reads Functions from: the cluster, or local mode's folder. The
+ * write methods are there when Functions can be changed through the API; without them, writes
+ * answer 405 with `readOnlyReason`.
+ */
 export interface FunctionDirectory {
   list(): FunctionResource[];
   get(namespace: string, name: string): FunctionResource | undefined;
   /** Set when Functions cannot be changed through the API, saying where to change them. */
   readonly readOnlyReason?: string;
+  /** Creates the Function; resolves with what the store kept (defaults applied). */
+  create?(fn: FunctionResource): Promise<FunctionResource>;
+  /** Replaces the Function; a `metadata.resourceVersion` in `fn` makes the write conditional. */
+  replace?(namespace: string, name: string, fn: FunctionResource): Promise<FunctionResource>;
+  remove?(namespace: string, name: string): Promise<void>;
 }
 
 export interface SystemInfo {
@@ -17,16 +27,23 @@ export interface SystemInfo {
   mode: 'local' | 'kubernetes';
 }
 
+/** The API server refuses requests over 3 MiB; a Function is at most that. */
+const MAX_FUNCTION_BYTES = 3 * 1024 * 1024;
+
 /** `/system/*`: the management API. Every route needs a key with the admin scope. */
 export function createSystemApp(
   keys: ApiKeyVerifier,
   directory: FunctionDirectory,
   info: SystemInfo,
   defaultNamespace: string,
+  log?: Logger,
 ): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  const writable = directory.create !== undefined;
+  // Any content type is read as JSON, so `curl -d @fn.json` works without a header.
+  const jsonBody = express.json({ limit: MAX_FUNCTION_BYTES, strict: true, type: () => true });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const denied = checkScope(keys, req.headers.authorization, 'admin');
@@ -51,9 +68,41 @@ export function createSystemApp(
     else res.json(fn);
   });
 
-  app.all(['/system/functions', '/system/functions/:name'], (_req, res) => {
-    const why = directory.readOnlyReason ?? 'this gateway cannot change Functions';
-    sendProblem(res, new Problem(405, 'MethodNotAllowed', why, { allow: 'GET' }));
+  if (writable) {
+    const writes = directory as Required<Pick<FunctionDirectory, 'create' | 'replace' | 'remove'>>;
+    app.post('/system/functions', requireBody, jsonBody, async (req, res) => {
+      const fn = functionToCreate(req.body, req.query.namespace, defaultNamespace);
+      const created = await writes.create(fn);
+      const { name, namespace } = created.metadata;
+      res.status(201).location(`/system/functions/${name}?namespace=${namespace}`).json(created);
+    });
+
+    app.put('/system/functions/:name', requireBody, jsonBody, async (req, res) => {
+      const fn = functionToReplace(
+        req.body,
+        req.params.name as string,
+        req.query.namespace,
+        defaultNamespace,
+      );
+      const { name, namespace } = fn.metadata;
+      res.json(await writes.replace(namespace, name, fn));
+    });
+
+    app.delete('/system/functions/:name', async (req, res) => {
+      const { name, namespace } = targetOf(req.params.name as string, req.query.namespace, defaultNamespace);
+      await writes.remove(namespace, name);
+      // Accepted, not done: the Function goes once its finalizers (the controller's clean-up) finish.
+      res.status(202).end();
+    });
+  }
+
+  app.all('/system/functions', (_req, res) => {
+    const allow = writable ? 'GET, POST' : 'GET';
+    sendProblem(res, problems.methodNotAllowed(readOnly(directory, writable), allow));
+  });
+  app.all('/system/functions/:name', (_req, res) => {
+    const allow = writable ? 'GET, PUT, DELETE' : 'GET';
+    sendProblem(res, problems.methodNotAllowed(readOnly(directory, writable), allow));
   });
 
   app.use((req: Request, res: Response) => {
@@ -61,14 +110,41 @@ export function createSystemApp(
   });
 
   // Express needs all four parameters to know this is the error handler.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = (err as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      sendProblem(res, problems.malformedRequest((err as Error).message));
-    } else {
-      sendProblem(res, err);
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const problem = bodyParserProblem(err) ?? problemOf(err);
+    if (problem.status >= 500) {
+      log?.error('management request failed', {
+        method: req.method,
+        path: req.path,
+        err: problem.cause ?? err,
+      });
     }
+    sendProblem(res, problem);
   });
 
   return app;
+}
+
+/** body-parser reads an empty body as `{}`; here that is a request without a Function. */
+function requireBody(req: Request, _res: Response, next: NextFunction): void {
+  const length = req.headers['content-length'];
+  const empty = length === undefined ? req.headers['transfer-encoding'] === undefined : Number(length) === 0;
+  next(empty ? problems.malformedRequest('the body must be a JSON object: a Function resource') : undefined);
+}
+
+function readOnly(directory: FunctionDirectory, writable: boolean): string {
+  if (writable) return 'use GET, POST, PUT or DELETE';
+  return directory.readOnlyReason ?? 'this gateway cannot change Functions';
+}
+
+/** Express's and body-parser's refusals (malformed JSON, too large, a bad URL) carry a 4xx `status`. */
+function bodyParserProblem(err: unknown): Problem | undefined {
+  if (err instanceof Problem || typeof err !== 'object' || err === null) return undefined;
+  const { status, type } = err as { status?: unknown; type?: unknown };
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  if (status === 413) return problems.bodyTooLarge(MAX_FUNCTION_BYTES);
+  const message = (err as Error).message;
+  return problems.malformedRequest(
+    type === 'entity.parse.failed' ? `the body is not JSON: ${message}` : message,
+  );
 }

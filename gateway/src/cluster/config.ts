@@ -1,0 +1,50 @@
+import { type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
+import { loadKubeConfig } from '@nimbus/kube';
+import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt } from '../config.js';
+
+type KubeConfig = ReturnType<typeof loadKubeConfig>;
+
+/** The gateway's settings in a cluster: the gateway's own, plus where the cluster is and what to watch. */
+export interface ClusterConfig {
+  readonly gateway: GatewayConfig;
+  /** Namespaces whose Functions this gateway serves; undefined for all. */
+  readonly watchNamespaces: readonly string[] | undefined;
+  readonly logLevel: LogLevel;
+  /** On SIGTERM, requests in flight get this long to finish before their connections are cut. */
+  readonly drainTimeoutMs: number;
+  /** The API server and credentials: KUBECONFIG, else the pod's service account. */
+  readonly kubeConfig: KubeConfig;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** `NIMBUS_WATCH_NAMESPACES`: a comma-separated list of namespaces; empty or unset means all. */
+export function parseWatchNamespaces(raw: string | undefined): readonly string[] | undefined {
+  const names = (raw ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  if (names.length === 0) return undefined;
+  for (const name of names) {
+    if (!isNamespace(name))
+      throw new ConfigError('NIMBUS_WATCH_NAMESPACES', `"${name}" is not an RFC 1123 label`);
+  }
+  return Object.freeze([...new Set(names)]);
+}
+
+export function loadClusterConfig(env: Env): ClusterConfig {
+  const logLevel = env.NIMBUS_LOG_LEVEL || 'info';
+  if (!isLogLevel(logLevel)) {
+    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${logLevel}"`);
+  }
+  const gateway = loadGatewayConfig(env);
+  const watchNamespaces = parseWatchNamespaces(env.NIMBUS_WATCH_NAMESPACES);
+  const drainTimeoutMs = readInt(env, 'NIMBUS_DRAIN_TIMEOUT_MS', 25_000, 0, 3_600_000);
+  let kubeConfig: KubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(env);
+  } catch (err) {
+    throw new ConfigError('KUBECONFIG', (err as Error).message, { cause: err });
+  }
+  return Object.freeze({ gateway, watchNamespaces, logLevel, drainTimeoutMs, kubeConfig });
+}

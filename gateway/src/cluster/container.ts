@@ -1,0 +1,98 @@
+import 'reflect-metadata';
+import { type FunctionResource, type Logger, createLogger } from '@nimbus/api';
+import { KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
+import type { Registry } from 'prom-client';
+import { type DependencyContainer, container as root } from 'tsyringe';
+import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import { createGatewayContainer } from '../container.js';
+import type { GatewayServer } from '../http/server.js';
+import { EndpointSliceSource } from '../kubernetes/endpoint-slice-source.js';
+import { type EndpointSlice, NIMBUS_SLICES } from '../kubernetes/endpoint-slice.js';
+import { KubernetesFunctionDirectory } from '../kubernetes/function-directory.js';
+import { FunctionSource } from '../kubernetes/function-source.js';
+import { InformerReadiness } from '../kubernetes/informer-readiness.js';
+import { InformerSet } from '../kubernetes/informer-set.js';
+import { RouteTable } from '../routing/route-table.js';
+import { TOKENS } from '../tokens.js';
+import type { ClusterConfig } from './config.js';
+
+/** What a test may swap in the cluster gateway. */
+export interface ClusterOverrides {
+  client?: KubeClient;
+  routes?: RouteTable;
+  logger?: Logger;
+  registry?: Registry;
+  apiKeys?: ApiKeyVerifier;
+}
+
+/** The gateway of a cluster, assembled: its HTTP server and the informers that feed it. */
+export interface ClusterGateway {
+  readonly container: DependencyContainer;
+  readonly server: GatewayServer;
+  readonly log: Logger;
+  /** Starts listing and watching Functions and EndpointSlices; `/readyz` turns 200 once both are in. */
+  start(): void;
+  /** Stops accepting, lets requests in flight finish (at most `drainMs`), then stops watching. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+type Fn = FunctionResource & KubeObject;
+
+/**
+ * The composition root of the gateway in a cluster: Kubernetes informers and the sources that
+ * turn them into routes, handed to the gateway's own container as overrides.
+ */
+export function createClusterGateway(
+  config: ClusterConfig,
+  overrides: ClusterOverrides = {},
+): ClusterGateway {
+  const c = root.createChildContainer();
+  const log = overrides.logger ?? createLogger({ component: 'gateway' }, config.logLevel);
+  const client = overrides.client ?? new KubeClient(config.kubeConfig);
+  const kubeLog = log.child({ component: 'gateway-informer' });
+  const functions = new InformerSet<Fn>(client, RESOURCES.functions, config.watchNamespaces, kubeLog);
+  const slices = new InformerSet<EndpointSlice>(
+    client,
+    RESOURCES.endpointSlices,
+    config.watchNamespaces,
+    kubeLog,
+    NIMBUS_SLICES,
+  );
+  c.register(TOKENS.ClusterConfig, { useValue: config });
+  c.register(TOKENS.Logger, { useValue: log });
+  c.register(TOKENS.KubeClient, { useValue: client });
+  c.register(TOKENS.RouteTable, { useValue: overrides.routes ?? new RouteTable() });
+  c.register(TOKENS.FunctionInformers, { useValue: functions });
+  c.register(TOKENS.EndpointSliceInformers, { useValue: slices });
+  c.registerSingleton(TOKENS.EndpointSliceSource, EndpointSliceSource);
+  c.registerSingleton(TOKENS.FunctionSource, FunctionSource);
+  c.registerSingleton(TOKENS.KubernetesDirectory, KubernetesFunctionDirectory);
+  c.registerSingleton(TOKENS.InformerReadiness, InformerReadiness);
+  // Resolved now, so the sources are subscribed before the informers deliver anything.
+  c.resolve(TOKENS.FunctionSource);
+
+  const gateway = createGatewayContainer(config.gateway, {
+    routes: c.resolve(TOKENS.RouteTable),
+    directory: c.resolve(TOKENS.KubernetesDirectory),
+    readiness: c.resolve(TOKENS.InformerReadiness),
+    logger: log,
+    registry: overrides.registry,
+    apiKeys: overrides.apiKeys,
+    info: { version: '0.1.0', mode: 'kubernetes' },
+  });
+  const server = gateway.resolve<GatewayServer>(TOKENS.Server);
+  return {
+    container: gateway,
+    server,
+    log,
+    start() {
+      functions.start();
+      slices.start();
+    },
+    async stop(drainMs) {
+      await server.close(drainMs);
+      await Promise.all([functions.stop(), slices.stop()]);
+      client.close();
+    },
+  };
+}

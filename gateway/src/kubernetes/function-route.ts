@@ -1,0 +1,35 @@
+import { type FunctionResource, type FunctionSpec, isDuration, parseDuration } from '@nimbus/api';
+import type { RouteSettings } from '../routing/route-table.js';
+
+/**
+ * The CRD's own defaults. The API server fills them in, so these only matter for an object that
+ * predates a default; a route is still better than none.
+ */
+const FALLBACK = { timeout: '30s', concurrency: 50, auth: 'none' } as const;
+
+export const NOT_READY_YET = 'the function has no ready replicas yet';
+
+/** What the invoke path needs from a Function: its timeout, concurrency and auth. Pure. */
+export function routeSettingsOf(fn: FunctionResource): RouteSettings {
+  const spec: Partial<FunctionSpec> = fn.spec ?? {};
+  const timeout =
+    typeof spec.timeout === 'string' && isDuration(spec.timeout) ? spec.timeout : FALLBACK.timeout;
+  return {
+    name: fn.metadata.name,
+    namespace: fn.metadata.namespace,
+    timeoutMs: parseDuration(timeout),
+    concurrency: spec.concurrency ?? FALLBACK.concurrency,
+    auth: spec.http?.auth ?? FALLBACK.auth,
+  };
+}
+
+/**
+ * Why a function has no ready replica, from what the controller wrote in its status: the Ready
+ * condition's message when it is not True (for example a source too large for a ConfigMap),
+ * otherwise that replicas are still coming. Pure.
+ */
+export function unavailableReasonOf(fn: FunctionResource): string {
+  const ready = fn.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready !== undefined && ready.status !== 'True' && ready.message) return ready.message;
+  return NOT_READY_YET;
+}

@@ -1,0 +1,146 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { type FunctionResource, createLogger } from '@nimbus/api';
+import type { InformerEvent } from '@nimbus/kube';
+import { EndpointSliceSource } from '../src/kubernetes/endpoint-slice-source.js';
+import type { EndpointSlice } from '../src/kubernetes/endpoint-slice.js';
+import { NOT_READY_YET } from '../src/kubernetes/function-route.js';
+import { FunctionSource } from '../src/kubernetes/function-source.js';
+import { RouteTable } from '../src/routing/route-table.js';
+
+const quiet = createLogger({}, 'error', () => {});
+
+/** An informer stand-in: a cache and its events, driven by the test. */
+class FakeInformer<T extends { metadata: { namespace?: string; name?: string } }> {
+  private readonly items = new Map<string, T>();
+  private readonly handlers: ((event: InformerEvent<T>) => void)[] = [];
+  on(handler: (event: InformerEvent<T>) => void): this {
+    this.handlers.push(handler);
+    return this;
+  }
+  get(namespace: string, name: string): T | undefined {
+    return this.items.get(`${namespace}/${name}`);
+  }
+  put(object: T): void {
+    const key = `${object.metadata.namespace}/${object.metadata.name}`;
+    const old = this.items.get(key);
+    this.items.set(key, object);
+    this.emit(old === undefined ? { type: 'added', object } : { type: 'updated', object, old });
+  }
+  remove(object: T): void {
+    this.items.delete(`${object.metadata.namespace}/${object.metadata.name}`);
+    this.emit({ type: 'deleted', object });
+  }
+  private emit(event: InformerEvent<T>): void {
+    for (const h of this.handlers) h(event);
+  }
+}
+
+const fn = (name: string, extra: Partial<FunctionResource> = {}): FunctionResource => ({
+  apiVersion: 'nimbus.dev/v1alpha1',
+  kind: 'Function',
+  metadata: { name, namespace: 'ns', resourceVersion: String(Math.random()) },
+  spec: {
+    runtime: 'node20',
+    handler: 'index.default',
+    source: { inline: 'x' },
+    timeout: '2s',
+    concurrency: 7,
+    scale: { min: 0, max: 1, target: 1, scaleToZeroAfter: '60s' },
+    http: { auth: 'key' },
+  },
+  ...extra,
+});
+
+const slice = (name: string, service: string, addresses: string[], ready = true): EndpointSlice => ({
+  metadata: { name, namespace: 'ns', labels: { 'kubernetes.io/service-name': service } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port: 8080 }],
+  endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready } })),
+});
+
+describe('the Kubernetes sources feeding the route table', () => {
+  let functions: FakeInformer<FunctionResource>;
+  let slices: FakeInformer<EndpointSlice>;
+  let routes: RouteTable;
+
+  beforeEach(() => {
+    functions = new FakeInformer();
+    slices = new FakeInformer();
+    routes = new RouteTable();
+    const endpoints = new EndpointSliceSource(slices);
+    new FunctionSource(functions, endpoints, routes, quiet);
+  });
+
+  const hosts = (name: string) => routes.get('ns', name)?.endpoints.map((e) => e.host);
+
+  it('routes a Function with the settings of its spec, and no replicas until a slice says so', () => {
+    functions.put(fn('hello'));
+    const route = routes.get('ns', 'hello');
+    assert.equal(route?.timeoutMs, 2000);
+    assert.equal(route?.concurrency, 7);
+    assert.equal(route?.auth, 'key');
+    assert.deepEqual(route?.endpoints, []);
+    assert.equal(route?.unavailableReason, NOT_READY_YET);
+    slices.put(slice('hello-a', 'hello', ['10.0.0.1']));
+    assert.deepEqual(hosts('hello'), ['10.0.0.1']);
+    assert.equal(route?.unavailableReason, undefined);
+  });
+
+  it('keeps slices that come before their Function and applies them when it appears', () => {
+    slices.put(slice('early-a', 'early', ['10.0.0.1']));
+    assert.equal(routes.get('ns', 'early'), undefined);
+    functions.put(fn('early'));
+    assert.deepEqual(hosts('early'), ['10.0.0.1']);
+  });
+
+  it('uses the union of all slices, and follows their changes and deletions', () => {
+    functions.put(fn('hello'));
+    slices.put(slice('hello-a', 'hello', ['10.0.0.1']));
+    slices.put(slice('hello-b', 'hello', ['10.0.0.2']));
+    slices.put(slice('other-a', 'other', ['10.0.0.9']));
+    assert.deepEqual(hosts('hello'), ['10.0.0.1', '10.0.0.2']);
+    slices.put(slice('hello-a', 'hello', ['10.0.0.1'], false));
+    assert.deepEqual(hosts('hello'), ['10.0.0.2']);
+    slices.remove(slice('hello-b', 'hello', []));
+    assert.deepEqual(hosts('hello'), []);
+  });
+
+  it('moves a relabelled slice to its new function', () => {
+    functions.put(fn('one'));
+    functions.put(fn('two'));
+    slices.put(slice('s', 'one', ['10.0.0.1']));
+    slices.put(slice('s', 'two', ['10.0.0.1']));
+    assert.deepEqual(hosts('one'), []);
+    assert.deepEqual(hosts('two'), ['10.0.0.1']);
+  });
+
+  it("gives the Ready condition's message as the reason while no replica is ready", () => {
+    const message = 'spec.source.inline is 1200000 bytes; a ConfigMap holds at most 1048576';
+    functions.put(
+      fn('big', {
+        status: { conditions: [{ type: 'Ready', status: 'False', reason: 'SourceTooLarge', message }] },
+      }),
+    );
+    assert.equal(routes.get('ns', 'big')?.unavailableReason, message);
+  });
+
+  it('keeps the route object (and its in-flight count) when the Function changes', () => {
+    functions.put(fn('hello'));
+    const route = routes.get('ns', 'hello');
+    if (route === undefined) throw new Error('no route');
+    route.inflight = 3;
+    functions.put(fn('hello', { status: { readyReplicas: 1 } }));
+    assert.equal(routes.get('ns', 'hello'), route);
+    assert.equal(route.inflight, 3);
+  });
+
+  it('removes the route when the Function goes, and a later Function starts from its slices', () => {
+    functions.put(fn('hello'));
+    slices.put(slice('hello-a', 'hello', ['10.0.0.1']));
+    functions.remove(fn('hello'));
+    assert.equal(routes.get('ns', 'hello'), undefined);
+    functions.put(fn('hello'));
+    assert.deepEqual(hosts('hello'), ['10.0.0.1']);
+  });
+});
