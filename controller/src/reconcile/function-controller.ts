@@ -1,11 +1,17 @@
 import { type FunctionResource, KIND, type Logger } from '@nimbus/api';
-import { type InformerEvent, type KubeClient, type KubeObject, RESOURCES, objectKey } from '@nimbus/kube';
+import {
+  type InformerEvent,
+  InformerSet,
+  type KubeClient,
+  type KubeObject,
+  RESOURCES,
+  objectKey,
+} from '@nimbus/kube';
 import type { Clock } from '../clock.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
-import { NamespacedInformers } from './namespaced-informers.js';
 import type { FunctionCleanup } from './object-cache.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -29,10 +35,10 @@ const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=nimbus';
  * queue and workers run only while this replica leads.
  */
 export class FunctionController implements LeadershipListener {
-  readonly functions: NamespacedInformers<Fn>;
-  private readonly deployments: NamespacedInformers<KubeObject>;
-  private readonly services: NamespacedInformers<KubeObject>;
-  private readonly configMaps: NamespacedInformers<KubeObject>;
+  readonly functions: InformerSet<Fn>;
+  private readonly deployments: InformerSet<KubeObject>;
+  private readonly services: InformerSet<KubeObject>;
+  private readonly configMaps: InformerSet<KubeObject>;
   private readonly reconciler: FunctionReconciler;
   private queue: WorkQueue | undefined;
   private workers: Promise<void>[] = [];
@@ -48,16 +54,10 @@ export class FunctionController implements LeadershipListener {
     private readonly log: Logger,
   ) {
     const { namespaces } = settings;
-    this.functions = new NamespacedInformers<Fn>(client, RESOURCES.functions, namespaces, log);
-    this.deployments = new NamespacedInformers(
-      client,
-      RESOURCES.deployments,
-      namespaces,
-      log,
-      OWNED_SELECTOR,
-    );
-    this.services = new NamespacedInformers(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
-    this.configMaps = new NamespacedInformers(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    this.functions = new InformerSet<Fn>(client, RESOURCES.functions, namespaces, log);
+    this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
+    this.services = new InformerSet(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
+    this.configMaps = new InformerSet(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
     this.reconciler = new FunctionReconciler(
       client,
       {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { type FunctionResource, type Logger, createLogger } from '@nimbus/api';
-import { KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
+import { InformerSet, KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
 import type { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
@@ -11,7 +11,6 @@ import { type EndpointSlice, NIMBUS_SLICES } from '../kubernetes/endpoint-slice.
 import { KubernetesFunctionDirectory } from '../kubernetes/function-directory.js';
 import { FunctionSource } from '../kubernetes/function-source.js';
 import { InformerReadiness } from '../kubernetes/informer-readiness.js';
-import { InformerSet } from '../kubernetes/informer-set.js';
 import { RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
 import type { ClusterConfig } from './config.js';

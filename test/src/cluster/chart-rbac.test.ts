@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '@nimbus/api';
+import { loadClusterConfig } from '@nimbus/gateway/cluster/config';
+import { createClusterGateway } from '@nimbus/gateway/cluster/container';
 import { KubeClient, loadKubeConfig } from '@nimbus/kube';
-import { eventually } from '@nimbus/testkit';
+import { eventually, send } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { type RunningController, startController } from '../harness/controller.js';
@@ -18,7 +21,7 @@ interface Stored {
  * The chart's RBAC in use, not only rendered: the chart is installed, and the controller runs
  * with a token of the chart's own ServiceAccount, so a permission the chart forgot fails here.
  */
-describe("the controller with the chart's service account and RBAC", function () {
+describe("the controller and the gateway with the chart's service accounts and RBAC", function () {
   this.timeout(10 * 60_000);
   let plane: ControlPlane;
   let release: string;
@@ -146,5 +149,57 @@ describe("the controller with the chart's service account and RBAC", function ()
       0,
       'no request was forbidden',
     );
+  });
+
+  it('serves and changes Functions through the gateway with only what the chart grants', async () => {
+    const adminKey = 'admin-key-for-the-rbac-suite';
+    const config = loadClusterConfig({
+      KUBECONFIG: await kubeconfigFor(`${release}-gateway`),
+      NIMBUS_WATCH_NAMESPACES: functionsNs,
+      NIMBUS_API_KEYS: `admin:${adminKey}`,
+      HOST: '127.0.0.1',
+      PORT: '0',
+    });
+    const gateway = createClusterGateway(config, { logger: createLogger({}, 'error', () => {}) });
+    const { port } = await gateway.server.listen();
+    gateway.start();
+    const base = `http://127.0.0.1:${port}`;
+    const admin = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+    try {
+      // Ready means both informers listed: Functions and EndpointSlices may be listed and watched.
+      await eventually(
+        async () => ((await send(base, '/readyz')).status === 200 ? true : undefined),
+        15_000,
+        '/readyz',
+      );
+      const created = await send(base, `/system/functions?namespace=${functionsNs}`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({
+          apiVersion: 'nimbus.dev/v1alpha1',
+          kind: 'Function',
+          metadata: { name: 'via-gateway' },
+          spec: { source: { inline: 'export default () => 1' } },
+        }),
+      });
+      assert.equal(created.status, 201, created.body.toString());
+      const listed = await eventually(
+        async () => {
+          const reply = await send(base, `/system/functions?namespace=${functionsNs}`, { headers: admin });
+          const names = reply.json<{ metadata: { name: string } }[]>().map((f) => f.metadata.name);
+          return names.includes('via-gateway') ? names : undefined;
+        },
+        10_000,
+        'the created Function in the list',
+      );
+      assert.ok(listed.includes('granted'));
+      const deleted = await send(base, `/system/functions/via-gateway?namespace=${functionsNs}`, {
+        method: 'DELETE',
+        headers: admin,
+      });
+      assert.ok(deleted.status === 202 || deleted.status === 204, `DELETE answered ${deleted.status}`);
+    } finally {
+      await gateway.stop(1000);
+    }
   });
 });

@@ -1,15 +1,11 @@
 import type { Logger } from '@nimbus/api';
-import {
-  Informer,
-  type InformerEvent,
-  type KubeClient,
-  type KubeObject,
-  type ResourceType,
-} from '@nimbus/kube';
+import { Informer, type InformerEvent } from './informer.js';
+import type { KubeClient } from './kube-client.js';
+import type { KubeObject, ResourceType } from './resources.js';
 
 /**
  * One kind of object watched in every namespace, or in each of a list of namespaces (one informer
- * each, so a gateway whose RBAC Roles cover only those namespaces can still list and watch).
+ * each, so a component whose RBAC Roles cover only those namespaces can still list and watch).
  * Reads and events look like those of a single informer.
  */
 export class InformerSet<T extends KubeObject> {
@@ -18,11 +14,13 @@ export class InformerSet<T extends KubeObject> {
   constructor(
     client: KubeClient,
     resource: ResourceType,
+    /** Undefined or empty: every namespace. */
     namespaces: readonly string[] | undefined,
     log: Logger,
     labelSelector?: string,
   ) {
-    const scopes = namespaces ?? [undefined];
+    const scopes: (string | undefined)[] =
+      namespaces === undefined || namespaces.length === 0 ? [undefined] : [...namespaces];
     this.byNamespace = new Map(
       scopes.map((namespace) => [
         namespace,
