@@ -10,7 +10,12 @@ export interface ClusterConfig {
   /** Namespaces whose Functions this gateway serves; undefined for all. */
   readonly watchNamespaces: readonly string[] | undefined;
   readonly logLevel: LogLevel;
-  /** On SIGTERM, requests in flight get this long to finish before their connections are cut. */
+  /**
+   * After SIGTERM the gateway reports not ready and goes on serving this long, while the pod is
+   * taken out of the Service's endpoints, so clients routed to it meanwhile are not refused.
+   */
+  readonly shutdownDelayMs: number;
+  /** Then requests in flight get this long to finish before their connections are cut. */
   readonly drainTimeoutMs: number;
   /** The API server and credentials: KUBECONFIG, else the pod's service account. */
   readonly kubeConfig: KubeConfig;
@@ -40,11 +45,12 @@ export function loadClusterConfig(env: Env): ClusterConfig {
   const gateway = loadGatewayConfig(env);
   const watchNamespaces = parseWatchNamespaces(env.NIMBUS_WATCH_NAMESPACES);
   const drainTimeoutMs = readInt(env, 'NIMBUS_DRAIN_TIMEOUT_MS', 25_000, 0, 3_600_000);
+  const shutdownDelayMs = readInt(env, 'NIMBUS_SHUTDOWN_DELAY_MS', 5000, 0, 120_000);
   let kubeConfig: KubeConfig;
   try {
     kubeConfig = loadKubeConfig(env);
   } catch (err) {
     throw new ConfigError('KUBECONFIG', (err as Error).message, { cause: err });
   }
-  return Object.freeze({ gateway, watchNamespaces, logLevel, drainTimeoutMs, kubeConfig });
+  return Object.freeze({ gateway, watchNamespaces, logLevel, shutdownDelayMs, drainTimeoutMs, kubeConfig });
 }

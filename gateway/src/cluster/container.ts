@@ -31,6 +31,8 @@ export interface ClusterGateway {
   readonly log: Logger;
   /** Starts listing and watching Functions and EndpointSlices; `/readyz` turns 200 once both are in. */
   start(): void;
+  /** Reports not ready from now on (/readyz 503), while still serving. */
+  beginShutdown(): void;
   /** Stops accepting, lets requests in flight finish (at most `drainMs`), then stops watching. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -87,6 +89,9 @@ export function createClusterGateway(
     start() {
       functions.start();
       slices.start();
+    },
+    beginShutdown() {
+      c.resolve<InformerReadiness>(TOKENS.InformerReadiness).markShuttingDown();
     },
     async stop(drainMs) {
       await server.close(drainMs);

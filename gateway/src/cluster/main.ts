@@ -31,17 +31,24 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('stopping: finishing requests in flight', { signal, drainTimeoutMs: config.drainTimeoutMs });
-    gateway.stop(config.drainTimeoutMs).then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error('stopping failed', { err });
-        process.exit(1);
-      },
-    );
+    log.info('stopping: not ready, still serving while the endpoints catch up', {
+      signal,
+      shutdownDelayMs: config.shutdownDelayMs,
+      drainTimeoutMs: config.drainTimeoutMs,
+    });
+    gateway.beginShutdown();
+    new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs))
+      .then(() => gateway.stop(config.drainTimeoutMs))
+      .then(
+        () => {
+          log.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error('stopping failed', { err });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -13,12 +13,20 @@ export interface Syncable {
  */
 @injectable()
 export class InformerReadiness implements Readiness {
+  private shuttingDown = false;
+
   constructor(
     @inject(TOKENS.FunctionInformers) private readonly functions: Syncable,
     @inject(TOKENS.EndpointSliceInformers) private readonly slices: Syncable,
   ) {}
 
+  /** From SIGTERM on, /readyz says so, and load balancers stop sending before the gateway stops listening. */
+  markShuttingDown(): void {
+    this.shuttingDown = true;
+  }
+
   notReadyReason(): string | undefined {
+    if (this.shuttingDown) return 'shutting down: finishing requests in flight';
     const waiting = [
       ...(this.functions.hasSynced ? [] : ['Functions']),
       ...(this.slices.hasSynced ? [] : ['EndpointSlices']),

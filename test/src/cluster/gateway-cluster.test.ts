@@ -641,6 +641,7 @@ describe('gateway/dist/src/cluster/main.js as a process', function () {
       HOST: '127.0.0.1',
       NIMBUS_API_KEYS: `admin:${ADMIN_KEY}`,
       NIMBUS_WATCH_NAMESPACES: ns,
+      NIMBUS_SHUTDOWN_DELAY_MS: '1000',
     });
     await withLog(gateway.lines, async () => {
       const base = `http://127.0.0.1:${await listeningPort(gateway.lines)}`;
@@ -674,6 +675,21 @@ describe('gateway/dist/src/cluster/main.js as a process', function () {
         'the slow call to be in flight',
       );
       gateway.child.kill('SIGTERM');
+      // Not ready at once, but still serving new calls while the endpoints catch up.
+      const readyz = await eventually(
+        async () => {
+          const r = await send(base, '/readyz');
+          return r.status === 503 ? r : undefined;
+        },
+        900,
+        '/readyz to turn 503 after SIGTERM',
+      );
+      assert.match(String(readyz.json().reason), /shutting down/);
+      assert.equal(
+        (await send(base, `/function/slow.${ns}`)).status,
+        200,
+        'served during the shutdown delay',
+      );
       const reply = await inFlight;
       assert.equal(reply.status, 200);
       assert.equal(replicaOf(reply), 'p');
