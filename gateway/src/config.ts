@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, isNamespace } from '@nimbus/api';
+import { DEFAULT_NAMESPACE, type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
 
 export type Scope = 'admin' | 'invoke';
 
@@ -46,6 +46,29 @@ export function readInt(env: Env, key: string, fallback: number, min: number, ma
     throw new ConfigError(key, `must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+/** `NIMBUS_WATCH_NAMESPACES`: a comma-separated list of namespaces; empty or unset means all. */
+export function parseWatchNamespaces(raw: string | undefined): readonly string[] | undefined {
+  const names = (raw ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  if (names.length === 0) return undefined;
+  for (const name of names) {
+    if (!isNamespace(name))
+      throw new ConfigError('NIMBUS_WATCH_NAMESPACES', `"${name}" is not an RFC 1123 label`);
+  }
+  return Object.freeze([...new Set(names)]);
+}
+
+/** `NIMBUS_LOG_LEVEL`: debug, info (the default), warn or error. */
+export function readLogLevel(env: Env): LogLevel {
+  const level = env.NIMBUS_LOG_LEVEL || 'info';
+  if (!isLogLevel(level)) {
+    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${level}"`);
+  }
+  return level;
 }
 
 /**

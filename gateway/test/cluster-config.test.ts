@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { loadClusterConfig, parseWatchNamespaces } from '../src/cluster/config.js';
+import { loadClusterConfig } from '../src/cluster/config.js';
+import { parseWatchNamespaces } from '../src/config.js';
 import { ConfigError } from '../src/config.js';
 
 describe('parseWatchNamespaces (NIMBUS_WATCH_NAMESPACES)', () => {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
-import { ConfigError, readInt } from '@nimbus/gateway';
+import { type LogLevel, isNamespace } from '@nimbus/api';
+import { ConfigError, parseWatchNamespaces, readInt, readLogLevel } from '@nimbus/gateway';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 
 export interface ClusterConfig {
@@ -25,18 +25,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** The cluster controller's settings, parsed once; a bad value stops start-up naming the key. */
 export function loadClusterConfig(env: Env): ClusterConfig {
-  const namespaces = (env.NIMBUS_WATCH_NAMESPACES ?? '')
-    .split(',')
-    .map((n) => n.trim())
-    .filter((n) => n !== '');
-  for (const namespace of namespaces) {
-    if (!isNamespace(namespace))
-      throw new ConfigError('NIMBUS_WATCH_NAMESPACES', `"${namespace}" is not a namespace name`);
-  }
-  const logLevel = env.NIMBUS_LOG_LEVEL || 'info';
-  if (!isLogLevel(logLevel)) {
-    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${logLevel}"`);
-  }
+  const namespaces = parseWatchNamespaces(env.NIMBUS_WATCH_NAMESPACES) ?? [];
+  const logLevel = readLogLevel(env);
   const runtimeImage = env.NIMBUS_RUNTIME_IMAGE ?? '';
   if (runtimeImage === '') throw new ConfigError('NIMBUS_RUNTIME_IMAGE', 'must name the runtime-node image');
   const gatewayUrl = env.NIMBUS_GATEWAY_URL ?? '';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { type LogLevel, isLogLevel } from '@nimbus/api';
-import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt } from '@nimbus/gateway';
+import type { LogLevel } from '@nimbus/api';
+import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt, readLogLevel } from '@nimbus/gateway';
 import type { BackoffPolicy } from '../backends/process/restart-backoff.js';
 
 export interface LocalConfig {
@@ -21,10 +21,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = process.cwd()): LocalConfig {
   if (args.length > 1) throw new ConfigError('arguments', `expected at most one folder, got ${args.length}`);
-  const logLevel = env.NIMBUS_LOG_LEVEL || 'info';
-  if (!isLogLevel(logLevel)) {
-    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${logLevel}"`);
-  }
+  const logLevel = readLogLevel(env);
   const baseMs = readInt(env, 'NIMBUS_RESTART_BACKOFF_MS', 250, 1, 60_000);
   const maxMs = readInt(env, 'NIMBUS_RESTART_BACKOFF_MAX_MS', 30_000, baseMs, 3_600_000);
   return Object.freeze({

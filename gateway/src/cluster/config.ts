@@ -1,6 +1,13 @@
-import { type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
+import { type LogLevel, isNamespace } from '@nimbus/api';
 import { loadKubeConfig } from '@nimbus/kube';
-import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt } from '../config.js';
+import {
+  ConfigError,
+  type GatewayConfig,
+  loadGatewayConfig,
+  parseWatchNamespaces,
+  readInt,
+  readLogLevel,
+} from '../config.js';
 
 type KubeConfig = ReturnType<typeof loadKubeConfig>;
 
@@ -23,25 +30,8 @@ export interface ClusterConfig {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** `NIMBUS_WATCH_NAMESPACES`: a comma-separated list of namespaces; empty or unset means all. */
-export function parseWatchNamespaces(raw: string | undefined): readonly string[] | undefined {
-  const names = (raw ?? '')
-    .split(',')
-    .map((n) => n.trim())
-    .filter((n) => n !== '');
-  if (names.length === 0) return undefined;
-  for (const name of names) {
-    if (!isNamespace(name))
-      throw new ConfigError('NIMBUS_WATCH_NAMESPACES', `"${name}" is not an RFC 1123 label`);
-  }
-  return Object.freeze([...new Set(names)]);
-}
-
 export function loadClusterConfig(env: Env): ClusterConfig {
-  const logLevel = env.NIMBUS_LOG_LEVEL || 'info';
-  if (!isLogLevel(logLevel)) {
-    throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${logLevel}"`);
-  }
+  const logLevel = readLogLevel(env);
   const gateway = loadGatewayConfig(env);
   const watchNamespaces = parseWatchNamespaces(env.NIMBUS_WATCH_NAMESPACES);
   const drainTimeoutMs = readInt(env, 'NIMBUS_DRAIN_TIMEOUT_MS', 25_000, 0, 3_600_000);
