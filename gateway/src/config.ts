@@ -41,7 +41,8 @@ export class ConfigError extends Error {
 export function readInt(env: Env, key: string, fallback: number, min: number, max: number): number {
   const raw = env[key];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
+  // Digits only: Number() would also take "0x10", "1e3" and " 4".
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(key, `must be a whole number from ${min} to ${max}, got "${raw}"`);
   }

@@ -46,6 +46,15 @@ describe('gateway config', () => {
       },
     );
   });
+  for (const raw of ['0x10', '1e3', ' 80', '8080.0', '-1', '']) {
+    it(`takes only plain digits for a number: ${JSON.stringify(raw)}`, () => {
+      if (raw === '') {
+        assert.equal(loadGatewayConfig({ PORT: raw }).port, 8080, 'empty means unset');
+        return;
+      }
+      assert.throws(() => loadGatewayConfig({ PORT: raw }), /^ConfigError: PORT: must be a whole number/);
+    });
+  }
   it('refuses a request timeout shorter than the headers timeout', () => {
     assert.throws(
       () => loadGatewayConfig({ NIMBUS_HEADERS_TIMEOUT_MS: '5000', NIMBUS_REQUEST_TIMEOUT_MS: '1000' }),

@@ -36,28 +36,46 @@ export function loadClusterConfig(env: Env): ClusterConfig {
       `must be an http(s) URL of the gateway's Service, got "${gatewayUrl}"`,
     );
   }
-  const election = env.NIMBUS_LEADER_ELECTION ?? 'true';
+  const election = env.NIMBUS_LEADER_ELECTION || 'true';
   if (election !== 'true' && election !== 'false') {
     throw new ConfigError('NIMBUS_LEADER_ELECTION', `must be true or false, got "${election}"`);
   }
   let lease: LeaseSettings | undefined;
   if (election === 'true') {
-    const leaseNamespace = env.NIMBUS_LEASE_NAMESPACE || env.POD_NAMESPACE || '';
+    // The key the namespace came from, to name it when it is bad; with neither, the first.
+    const namespaceKey =
+      !env.NIMBUS_LEASE_NAMESPACE && env.POD_NAMESPACE ? 'POD_NAMESPACE' : 'NIMBUS_LEASE_NAMESPACE';
+    const leaseNamespace = env[namespaceKey] ?? '';
     if (!isNamespace(leaseNamespace)) {
       throw new ConfigError(
-        'NIMBUS_LEASE_NAMESPACE',
-        'leader election needs the namespace of its Lease (or POD_NAMESPACE)',
+        namespaceKey,
+        `leader election needs the namespace of its Lease (NIMBUS_LEASE_NAMESPACE, or POD_NAMESPACE), got "${leaseNamespace}"`,
       );
     }
+    // As client-go: retry < renew deadline < lease duration. Defaults follow the values given,
+    // so shortening the lease alone keeps the three in order.
     const leaseDurationMs = readInt(env, 'NIMBUS_LEASE_DURATION_MS', 15_000, 1000, 600_000);
-    const renewDeadlineMs = readInt(env, 'NIMBUS_LEASE_RENEW_DEADLINE_MS', 10_000, 500, leaseDurationMs - 1);
+    const renewDeadlineMs = readInt(
+      env,
+      'NIMBUS_LEASE_RENEW_DEADLINE_MS',
+      Math.min(10_000, Math.floor((leaseDurationMs * 2) / 3)),
+      500,
+      leaseDurationMs - 1,
+    );
+    const retryPeriodMs = readInt(
+      env,
+      'NIMBUS_LEASE_RETRY_MS',
+      Math.min(2000, Math.floor(renewDeadlineMs / 2)),
+      100,
+      renewDeadlineMs - 1,
+    );
     lease = Object.freeze({
       name: env.NIMBUS_LEASE_NAME || 'nimbus-controller',
       namespace: leaseNamespace,
       identity: env.POD_NAME || hostname(),
       leaseDurationMs,
       renewDeadlineMs,
-      retryPeriodMs: readInt(env, 'NIMBUS_LEASE_RETRY_MS', 2000, 100, renewDeadlineMs - 1),
+      retryPeriodMs,
     });
   }
   return Object.freeze({

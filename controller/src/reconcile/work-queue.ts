@@ -69,6 +69,9 @@ export class WorkQueue {
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) {
+      const pending = this.delayed.get(key);
+      if (pending !== undefined) this.clock.clearTimeout(pending.timer);
+      this.delayed.delete(key);
       this.add(key);
       return;
     }
@@ -99,13 +102,14 @@ export class WorkQueue {
 
   /** The next key to work on; resolves undefined once the queue shuts down. */
   next(): Promise<string | undefined> {
+    // A replica that lost the lease must stop at once: what is still queued is the new leader's.
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
       this.queued.delete(key);
       this.processing.add(key);
       return Promise.resolve(key);
     }
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
