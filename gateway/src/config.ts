@@ -22,6 +22,10 @@ export interface GatewayConfig {
   readonly headersTimeoutMs: number;
   /** A client must send its whole request (headers and body) within this time. */
   readonly requestTimeoutMs: number;
+  /** Requests held per function while it has no ready replica; beyond it, 503. 0: none held. */
+  readonly holdQueueSize: number;
+  /** How long a held request waits for a ready replica before it gets 503 with the reason. */
+  readonly wakeTimeoutMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -115,5 +119,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     upstreamMaxSockets: readInt(env, 'NIMBUS_UPSTREAM_MAX_SOCKETS', 256, 1, 65535),
     headersTimeoutMs,
     requestTimeoutMs,
+    holdQueueSize: readInt(env, 'NIMBUS_HOLD_QUEUE_SIZE', 1000, 0, 1_000_000),
+    wakeTimeoutMs: readInt(env, 'NIMBUS_WAKE_TIMEOUT_MS', 30_000, 1, 600_000),
   });
 }

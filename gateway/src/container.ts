@@ -8,6 +8,7 @@ import { GatewayServer, type Readiness } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { RouteTable } from './routing/route-table.js';
+import { type Waker, noWaker } from './routing/waker.js';
 import { type FunctionDirectory, type SystemInfo, createSystemApp } from './system/system-app.js';
 import { TOKENS } from './tokens.js';
 
@@ -20,6 +21,7 @@ export interface GatewayOverrides {
   logger?: Logger;
   registry?: Registry;
   info?: SystemInfo;
+  waker?: Waker;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -39,6 +41,7 @@ export function createGatewayContainer(
   c.register(TOKENS.Directory, { useValue: overrides.directory ?? emptyDirectory });
   c.register(TOKENS.Readiness, { useValue: overrides.readiness ?? { notReadyReason: () => undefined } });
   c.register(TOKENS.SystemInfo, { useValue: overrides.info ?? { version: '0.1.0', mode: 'kubernetes' } });
+  c.register(TOKENS.Waker, { useValue: overrides.waker ?? noWaker });
   c.registerSingleton(TOKENS.Metrics, GatewayMetrics);
   c.registerSingleton(TOKENS.Invoker, Invoker);
   c.register(TOKENS.SystemApp, {

@@ -12,6 +12,7 @@ export const TOKENS = {
   SystemInfo: Symbol('SystemInfo'),
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
+  Waker: Symbol('Waker'),
   // In a cluster (kubernetes/, cluster/):
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),

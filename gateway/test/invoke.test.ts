@@ -53,6 +53,8 @@ describe('gateway invoke path (real sockets)', function () {
   let gateway: GatewayServer;
   let base: string;
   const servers: Server[] = [];
+  /** The functions the gateway woke, in order. */
+  let woken: string[];
 
   const route = (
     name: string,
@@ -81,8 +83,15 @@ describe('gateway invoke path (real sockets)', function () {
       NIMBUS_API_KEYS: `admin:${ADMIN},invoke:${INVOKER}`,
       NIMBUS_MAX_BODY_BYTES: String(64 * 1024),
       NIMBUS_TIMEOUT_GRACE_MS: '100',
+      NIMBUS_HOLD_QUEUE_SIZE: '2',
+      NIMBUS_WAKE_TIMEOUT_MS: '400',
     });
-    const container = createGatewayContainer(config, { routes, logger: createLogger({}, 'error') });
+    woken = [];
+    const container = createGatewayContainer(config, {
+      routes,
+      logger: createLogger({}, 'error'),
+      waker: { wake: (r) => woken.push(r.key) },
+    });
     gateway = container.resolve<GatewayServer>(TOKENS.Server);
     const address = await gateway.listen();
     base = `http://127.0.0.1:${address.port}`;
@@ -189,13 +198,111 @@ describe('gateway invoke path (real sockets)', function () {
     assert.equal(reply.json().code, 'FunctionUnavailable');
   });
 
-  it('answers 503 with the reason when a function has no ready replica', async () => {
-    route('cold', []);
-    routes.setEndpoints('default', 'cold', [], 'handler failed to load: SyntaxError: Unexpected token');
-    const reply = await send(base, '/function/cold');
+  it('answers 503 at once with the reason when no replica can come up (a handler that fails to load)', async () => {
+    route('broken', []);
+    routes.setEndpoints(
+      'default',
+      'broken',
+      [],
+      'handler failed to load: SyntaxError: Unexpected token',
+      true,
+    );
+    const started = Date.now();
+    const reply = await send(base, '/function/broken');
     assert.equal(reply.status, 503);
+    assert.ok(Date.now() - started < 400, 'not held until the wake timeout');
     assert.match(String(reply.json().error), /handler failed to load: SyntaxError/);
     assert.equal(reply.headers['retry-after'], '1');
+  });
+
+  it('holds a request while no replica is ready, wakes the function, and sends it the moment one is', async () => {
+    route('cold', []);
+    const pending = send(base, '/function/cold', { method: 'POST', body: 'held body' });
+    const held = routes.get('default', 'cold');
+    await eventually(() => (held?.held.size === 1 ? true : undefined), 2000, 'the request to be held');
+    assert.deepEqual(woken, ['default/cold']);
+    const port = await serve(echoRequest);
+    routes.setEndpoints('default', 'cold', [{ id: 'cold-0', host: '127.0.0.1', port }]);
+    const reply = await pending;
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers['x-nimbus-cold-start'], 'true');
+    assert.equal(
+      reply.json<{ body: string }>().body,
+      'held body',
+      'the body waited unread and arrived whole',
+    );
+    assert.equal(held?.held.size, 0);
+    const warm = await send(base, '/function/cold');
+    assert.equal(warm.headers['x-nimbus-cold-start'], undefined, 'only a request that waited says so');
+    const metrics = (
+      await send(base, '/metrics', { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).body.toString();
+    assert.match(metrics, /nimbus_cold_start_seconds_count\{function="default\/cold"\} 1/);
+  });
+
+  it('answers a held request 503 with the reason when no replica is ready within the wake timeout', async () => {
+    route('slow-start', []);
+    const started = Date.now();
+    const reply = await send(base, '/function/slow-start');
+    assert.equal(reply.status, 503);
+    assert.ok(Date.now() - started >= 390, 'held until the wake timeout');
+    assert.match(String(reply.json().error), /starting \(waited 400 ms\)/);
+    assert.equal(routes.get('default', 'slow-start')?.held.size, 0);
+  });
+
+  it('refuses beyond the hold bound with 503 and Retry-After, and holds no more', async () => {
+    route('busy', []);
+    const first = send(base, '/function/busy');
+    const second = send(base, '/function/busy');
+    await eventually(
+      () => (routes.get('default', 'busy')?.held.size === 2 ? true : undefined),
+      2000,
+      'two held',
+    );
+    const third = await send(base, '/function/busy');
+    assert.equal(third.status, 503);
+    assert.equal(third.json().code, 'HoldQueueFull');
+    assert.equal(third.headers['retry-after'], '1');
+    routes.setEndpoints('default', 'busy', [
+      { id: 'busy-0', host: '127.0.0.1', port: await serve(echoRequest) },
+    ]);
+    assert.deepEqual([(await first).status, (await second).status], [200, 200]);
+  });
+
+  it('lets a held request whose caller hung up leave the queue, so it never reaches a replica', async () => {
+    route('abandoned', []);
+    const controller = new AbortController();
+    const gone = send(base, '/function/abandoned', { signal: controller.signal }).catch((err: Error) => err);
+    const route_ = routes.get('default', 'abandoned');
+    await eventually(() => (route_?.held.size === 1 ? true : undefined), 2000, 'the request to be held');
+    controller.abort();
+    assert.ok((await gone) instanceof Error);
+    await eventually(
+      () => (route_?.held.size === 0 ? true : undefined),
+      2000,
+      'the request to leave the queue',
+    );
+    let reached = 0;
+    const port = await serve((_req, res) => {
+      reached++;
+      res.end('ok');
+    });
+    routes.setEndpoints('default', 'abandoned', [{ id: 'a-0', host: '127.0.0.1', port }]);
+    assert.equal((await send(base, '/function/abandoned')).status, 200);
+    assert.equal(reached, 1, 'only the second request reached the replica');
+  });
+
+  it('answers a held request 404 when its function is removed meanwhile', async () => {
+    route('vanishing', []);
+    const pending = send(base, '/function/vanishing');
+    await eventually(
+      () => (routes.get('default', 'vanishing')?.held.size === 1 ? true : undefined),
+      2000,
+      'held',
+    );
+    routes.remove('default', 'vanishing');
+    const reply = await pending;
+    assert.equal(reply.status, 404);
   });
 
   it("times out from the function's own timeout with 504 JSON, and the replica sees the request cancelled", async () => {

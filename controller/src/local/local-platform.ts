@@ -141,7 +141,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
     const { name, namespace } = deployed.loaded.resource.metadata;
     const reason =
       status.problem ?? (status.replicas === 0 ? 'no replica is running' : 'replicas are starting');
-    this.routes.setEndpoints(namespace, name, status.endpoints, reason);
+    this.routes.setEndpoints(namespace, name, status.endpoints, reason, status.problemIsTerminal);
   }
 
   // FunctionDirectory

@@ -78,6 +78,13 @@ export const problems = {
     new Problem(503, 'FunctionUnavailable', `function ${name} has no ready replica: ${reason}`, {
       'retry-after': '1',
     }),
+  holdQueueFull: (name: string, size: number) =>
+    new Problem(
+      503,
+      'HoldQueueFull',
+      `function ${name} has no ready replica and ${size} requests already wait for one`,
+      { 'retry-after': '1' },
+    ),
   timeout: (name: string, ms: number) =>
     new Problem(504, 'FunctionTimeout', `function ${name} did not answer within ${ms} ms`),
 };

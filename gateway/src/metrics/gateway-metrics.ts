@@ -18,6 +18,7 @@ export class GatewayMetrics {
   private readonly requests: Counter<'function' | 'code'>;
   private readonly duration: Histogram<'function'>;
   private readonly series = new Map<string, FunctionSeries>();
+  private readonly coldStart: Histogram<'function'>;
 
   constructor(@inject(TOKENS.Registry) registry: Registry, @inject(TOKENS.RouteTable) routes: RouteTable) {
     this.requests = new Counter({
@@ -33,6 +34,24 @@ export class GatewayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     });
+    this.coldStart = new Histogram({
+      name: 'nimbus_cold_start_seconds',
+      help: 'How long requests were held for a ready replica (a wake from zero, a start) before going out.',
+      labelNames: ['function'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'nimbus_gateway_held_requests',
+      help: 'Requests held for a ready replica, by function.',
+      labelNames: ['function'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const route of routes.list())
+          if (route.held.size > 0) this.set({ function: route.key }, route.held.size);
+      },
+    });
     new Gauge({
       name: 'nimbus_gateway_inflight_requests',
       help: 'Invocations in flight through this gateway, by function.',
@@ -43,6 +62,10 @@ export class GatewayMetrics {
         for (const route of routes.list()) this.set({ function: route.key }, route.inflight);
       },
     });
+  }
+
+  recordColdStart(fn: string, seconds: number): void {
+    this.coldStart.observe({ function: fn }, seconds);
   }
 
   /** `fn` is the function's key, or '' for requests that named no known function. */

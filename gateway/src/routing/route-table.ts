@@ -29,8 +29,20 @@ export interface FunctionRoute {
   endpoints: Endpoint[];
   /** Why there is no ready replica, when there is none (for example the handler's load error). */
   unavailableReason: string | undefined;
+  /** Set when no replica can become ready as things stand (a handler that fails to load): no holding. */
+  failure: string | undefined;
   /** Requests for this function in flight through this gateway. */
   inflight: number;
+  /** Requests waiting for a ready replica (a wake from zero, a start, a restart). */
+  readonly held: Set<HeldRequest>;
+}
+
+/** A request the gateway holds until the function has a ready replica. */
+export interface HeldRequest {
+  /** A replica is ready: go. */
+  release(): void;
+  /** It will not be: answer with why. `gone` when the function itself was removed. */
+  drop(reason: string, gone: boolean): void;
 }
 
 export interface RouteSettings {
@@ -71,7 +83,9 @@ export class RouteTable {
       ...settings,
       endpoints: [],
       unavailableReason: undefined,
+      failure: undefined,
       inflight: 0,
+      held: new Set(),
     };
     this.routes.set(key, route);
     return route;
@@ -79,13 +93,16 @@ export class RouteTable {
 
   /**
    * Replaces a function's ready replicas. A replica that stays keeps its in-flight count,
-   * so balancing is not thrown off by a change elsewhere.
+   * so balancing is not thrown off by a change elsewhere. Held requests go the moment a replica
+   * is ready; with none, a `terminal` reason (a handler that cannot load) answers them at once
+   * rather than at the end of their wait.
    */
   setEndpoints(
     namespace: string,
     name: string,
     addresses: readonly EndpointAddress[],
     unavailableReason?: string,
+    terminal = false,
   ): void {
     const route = this.routes.get(functionKey(namespace, name));
     if (route === undefined) return;
@@ -97,9 +114,24 @@ export class RouteTable {
         : { ...a, origin: `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`, inflight: 0 };
     });
     route.unavailableReason = addresses.length === 0 ? unavailableReason : undefined;
+    route.failure = addresses.length === 0 && terminal ? unavailableReason : undefined;
+    if (route.held.size === 0) return;
+    if (route.endpoints.length > 0) for (const held of takeAll(route.held)) held.release();
+    else if (route.failure !== undefined)
+      for (const held of takeAll(route.held)) held.drop(route.failure, false);
   }
 
   remove(namespace: string, name: string): void {
-    this.routes.delete(functionKey(namespace, name));
+    const key = functionKey(namespace, name);
+    const route = this.routes.get(key);
+    this.routes.delete(key);
+    if (route !== undefined)
+      for (const held of takeAll(route.held)) held.drop('the function was removed', true);
   }
+}
+
+function takeAll<T>(set: Set<T>): T[] {
+  const all = [...set];
+  set.clear();
+  return all;
 }

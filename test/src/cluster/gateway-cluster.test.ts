@@ -98,6 +98,8 @@ async function inProcessGateway(
     NIMBUS_API_KEYS: `admin:${ADMIN_KEY},invoke:${INVOKE_KEY}`,
     HOST: '127.0.0.1',
     PORT: '0',
+    // Requests without a ready replica are held this long, then answered 503 with the reason.
+    NIMBUS_WAKE_TIMEOUT_MS: '300',
   });
   const cluster = createClusterGateway(config, { logger: quiet });
   const address = await cluster.server.listen();

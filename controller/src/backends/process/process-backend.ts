@@ -24,6 +24,8 @@ export interface ReplicaSetStatus {
   endpoints: EndpointAddress[];
   /** Why the newest revision is not serving, when it is not. */
   problem: string | undefined;
+  /** The problem will not pass by waiting (a handler that fails to load); a crash being restarted will. */
+  problemIsTerminal: boolean;
 }
 
 /** One place a replica belongs: it survives the replica, so crash counts carry over restarts. */
@@ -110,6 +112,7 @@ export class ProcessBackend implements ReplicaListener {
       readyReplicas: ready.length,
       endpoints: ready.map((r) => ({ id: r.id, host: '127.0.0.1', port: r.port as number })),
       problem: this.problemOf(newest),
+      problemIsTerminal: this.loadFailure(newest) !== undefined,
     };
   }
 
@@ -216,10 +219,16 @@ export class ProcessBackend implements ReplicaListener {
     await replica?.stop(graceMs);
   }
 
-  private problemOf(revision: Revision): string | undefined {
+  private loadFailure(revision: Revision): string | undefined {
     for (const slot of revision.slots) {
       if (slot.replica?.state === 'failed') return `handler failed to load: ${slot.replica.reason}`;
     }
+    return undefined;
+  }
+
+  private problemOf(revision: Revision): string | undefined {
+    const failure = this.loadFailure(revision);
+    if (failure !== undefined) return failure;
     const waiting = revision.slots.find((s) => s.nextRestartAt !== undefined);
     if (waiting?.nextRestartAt !== undefined) {
       const inMs = Math.max(0, waiting.nextRestartAt - this.clock.now());

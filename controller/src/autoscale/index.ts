@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './window.js';
+export * from './decider.js';
