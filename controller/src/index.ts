@@ -24,3 +24,4 @@ export * from './reconcile/desired-objects.js';
 export * from './leader/lease-decision.js';
 export * from './leader/lease-elector.js';
 export * from './events/event-recorder.js';
+export * from './autoscale/index.js';

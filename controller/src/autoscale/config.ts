@@ -37,7 +37,10 @@ export const AUTOSCALER_DEFAULTS: Readonly<AutoscalerTuning> = Object.freeze({
 });
 
 /** A Function's `spec.scale` with the platform's tuning (defaults unless given), checked and frozen. */
-export function configFromSpec(scale: FunctionScale, tuning: Partial<AutoscalerTuning> = {}): AutoscalerConfig {
+export function configFromSpec(
+  scale: FunctionScale,
+  tuning: Partial<AutoscalerTuning> = {},
+): AutoscalerConfig {
   return autoscalerConfig({
     ...AUTOSCALER_DEFAULTS,
     ...tuning,
@@ -63,7 +66,11 @@ export function autoscalerConfig(config: AutoscalerConfig): AutoscalerConfig {
   check('target', (v) => v > 0, 'above 0');
   check('utilisation', (v) => v > 0 && v <= 1, 'above 0 and at most 1');
   check('min', (v) => Number.isInteger(v) && v >= 0, 'a whole number, 0 or more');
-  check('max', (v) => Number.isInteger(v) && v >= Math.max(1, config.min), 'a whole number, at least 1 and min');
+  check(
+    'max',
+    (v) => Number.isInteger(v) && v >= Math.max(1, config.min),
+    'a whole number, at least 1 and min',
+  );
   check('scaleToZeroAfterMs', (v) => v >= 0, '0 or more');
   check('stableWindowMs', (v) => v > 0, 'above 0');
   check('panicWindowMs', (v) => v > 0 && v <= config.stableWindowMs, 'above 0 and at most stableWindowMs');

@@ -90,7 +90,16 @@ export function decideScale(
     step = { desired: prior.desired, reason: previous ? 'no-data' : 'initial-scale', panic: prior.panic };
   } else {
     const freshDemand = busyAt !== undefined && (previous === undefined || busyAt > previous.lastBusyAt);
-    step = fromWindows(config, prior, readyReplicas, stableConcurrency, panicConcurrency, lastBusy, freshDemand, now);
+    step = fromWindows(
+      config,
+      prior,
+      readyReplicas,
+      stableConcurrency,
+      panicConcurrency,
+      lastBusy,
+      freshDemand,
+      now,
+    );
     if (previous === undefined && step.desired <= prior.desired) {
       step = { ...step, desired: prior.desired, reason: 'initial-scale' };
     }
@@ -122,7 +131,8 @@ export function decideScale(
  */
 function firstSight(config: AutoscalerConfig, readyReplicas: number, now: number): AutoscalerState {
   const desired = Math.max(config.initialScale, readyReplicas);
-  const panic = readyReplicas > 1 ? { since: now, lastOverThresholdAt: now, floor: readyReplicas } : undefined;
+  const panic =
+    readyReplicas > 1 ? { since: now, lastOverThresholdAt: now, floor: readyReplicas } : undefined;
   return { desired, decidedAt: now, lastBusyAt: now, panic };
 }
 

@@ -45,10 +45,18 @@ export function windowAverage(
 }
 
 /** When the window last saw a request in flight, or undefined if it saw none. */
-export function lastBusyAt(samples: readonly ConcurrencySample[], now: number, windowMs: number): number | undefined {
+export function lastBusyAt(
+  samples: readonly ConcurrencySample[],
+  now: number,
+  windowMs: number,
+): number | undefined {
   let latest: number | undefined;
   for (const sample of samples) {
-    if (sample.concurrency > 0 && inWindow(sample, now, windowMs) && (latest === undefined || sample.at > latest)) {
+    if (
+      sample.concurrency > 0 &&
+      inWindow(sample, now, windowMs) &&
+      (latest === undefined || sample.at > latest)
+    ) {
       latest = sample.at;
     }
   }
