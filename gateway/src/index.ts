@@ -11,6 +11,7 @@ export {
   type RouteSettings,
 } from './routing/route-table.js';
 export { pickEndpoint } from './routing/balancer.js';
+export { type Waker, noWaker } from './routing/waker.js';
 export { parseInvokePath } from './invoke/function-path.js';
 export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
 export type { FunctionDirectory, SystemInfo } from './system/system-app.js';

@@ -47,6 +47,7 @@ export async function startLocalMode(
     routes: local.resolve(TOKENS.RouteTable),
     directory: platform,
     readiness: platform,
+    waker: platform,
     logger: log.child({ component: 'gateway' }),
     info: { version: '0.1.0', mode: 'local' },
   });
@@ -55,6 +56,7 @@ export async function startLocalMode(
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   platform.setGatewayUrl(url);
   await platform.reload();
+  platform.startAutoscaling();
   const watcher = new FolderWatcher(
     config.functionsDir,
     () => void platform.reload(),

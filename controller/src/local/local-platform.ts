@@ -1,19 +1,24 @@
 import { relative } from 'node:path';
 import { type Condition, type FunctionResource, type Logger, functionKey, parseDuration } from '@nimbus/api';
-import type { FunctionDirectory, Readiness, RouteTable } from '@nimbus/gateway';
+import type { FunctionDirectory, FunctionRoute, Readiness, RouteTable, Waker } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
+import { configFromSpec } from '../autoscale/config.js';
 import type { ProcessBackend, ReplicaSetSpec } from '../backends/process/process-backend.js';
 import { buildReplicaEnv } from '../backends/process/replica-env.js';
+import type { Clock } from '../clock.js';
 import { specHash } from '../spec-hash.js';
 import { TOKENS } from '../tokens.js';
 import type { LocalConfig } from './config.js';
 import { type LoadedFunction, readFunctionFolder } from './function-files.js';
+import { LocalAutoscaler } from './local-autoscaler.js';
 import { SourceError, materializeSource } from './source.js';
 
 interface Deployed {
   loaded: LoadedFunction;
   revision: string;
   generation: number;
+  /** What the backend runs for it, at the size the autoscaler last chose. */
+  replicaSet: ReplicaSetSpec | undefined;
 }
 
 /**
@@ -22,22 +27,50 @@ interface Deployed {
  * its last good version, as a cluster keeps an object whose update it refused.
  */
 @injectable()
-export class LocalPlatform implements FunctionDirectory, Readiness {
+export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
   readonly readOnlyReason: string;
   private readonly deployed = new Map<string, Deployed>();
   private loaded = false;
   private running: Promise<void> | undefined;
   private rerun = false;
   private gatewayUrl = '';
+  private readonly autoscaler: LocalAutoscaler;
 
   constructor(
     @inject(TOKENS.LocalConfig) private readonly config: LocalConfig,
     @inject(TOKENS.RouteTable) private readonly routes: RouteTable,
     @inject(TOKENS.ProcessBackend) private readonly backend: ProcessBackend,
     @inject(TOKENS.Logger) private readonly log: Logger,
+    @inject(TOKENS.Clock) clock: Clock,
   ) {
     this.readOnlyReason = `local mode reads Functions from the files in ${config.functionsDir}; change them there`;
     backend.onChange((key) => this.publish(key));
+    this.autoscaler = new LocalAutoscaler(
+      routes,
+      {
+        readyReplicas: (key) => backend.status(key)?.readyReplicas ?? 0,
+        scaleTo: (key, replicas) => this.scaleTo(key, replicas),
+      },
+      clock,
+      log.child({ component: 'autoscaler' }),
+    );
+  }
+
+  /** Starts sampling concurrency and scaling each function between its min and max, to zero included. */
+  startAutoscaling(): void {
+    this.autoscaler.start();
+  }
+
+  // Waker: the gateway holds a request for a function without a ready replica.
+  wake(route: FunctionRoute): void {
+    this.autoscaler.wake(route);
+  }
+
+  private scaleTo(key: string, replicas: number): void {
+    const deployed = this.deployed.get(key);
+    if (deployed?.replicaSet === undefined) return;
+    deployed.replicaSet = { ...deployed.replicaSet, replicas };
+    this.backend.apply(deployed.replicaSet);
   }
 
   /** The gateway's own address, handed to replicas for ctx.invoke; known once it listens. */
@@ -91,6 +124,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
         continue;
       }
       this.deployed.delete(key);
+      this.autoscaler.untrack(key);
       const { name, namespace } = deployed.loaded.resource.metadata;
       this.routes.remove(namespace, name);
       this.log.info('function removed', { function: key });
@@ -109,7 +143,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
     const previous = this.deployed.get(key);
     const generation =
       previous === undefined ? 1 : previous.generation + (previous.revision === revision ? 0 : 1);
-    this.deployed.set(key, { loaded: fn, revision, generation });
+    this.deployed.set(key, { loaded: fn, revision, generation, replicaSet: previous?.replicaSet });
     if (previous?.revision === revision) return;
     const timeoutMs = parseDuration(spec.timeout);
     this.routes.upsert({
@@ -123,10 +157,10 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
       key,
       revision,
       env: buildReplicaEnv(fn.resource, source.dir, { gatewayUrl: this.gatewayUrl, inherited: process.env }),
-      // Until autoscaling arrives, a function keeps its minimum, and at least one replica.
-      replicas: Math.min(spec.scale.max, Math.max(1, spec.scale.min)),
+      replicas: this.autoscaler.track(key, configFromSpec(spec.scale)),
       stopGraceMs: timeoutMs + 2000,
     };
+    (this.deployed.get(key) as Deployed).replicaSet = replicaSet;
     this.log.info(previous === undefined ? 'function added' : 'function changed', {
       function: key,
       revision,
@@ -140,7 +174,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
     if (deployed === undefined || status === undefined) return;
     const { name, namespace } = deployed.loaded.resource.metadata;
     const reason =
-      status.problem ?? (status.replicas === 0 ? 'no replica is running' : 'replicas are starting');
+      status.problem ?? (status.replicas === 0 ? 'scaled to zero; waking' : 'replicas are starting');
     this.routes.setEndpoints(namespace, name, status.endpoints, reason, status.problemIsTerminal);
   }
 
@@ -164,7 +198,19 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
         ? { type: 'Ready', status: 'False', reason: 'ReplicaFailure', message: status.problem }
         : readyReplicas > 0
           ? { type: 'Ready', status: 'True', reason: 'ReplicasReady' }
-          : { type: 'Ready', status: 'False', reason: 'ReplicasStarting', message: 'replicas are starting' };
+          : deployed.replicaSet?.replicas === 0
+            ? {
+                type: 'Ready',
+                status: 'True',
+                reason: 'ScaledToZero',
+                message: 'no replica runs; a request wakes the function',
+              }
+            : {
+                type: 'Ready',
+                status: 'False',
+                reason: 'ReplicasStarting',
+                message: 'replicas are starting',
+              };
     const { name, namespace } = resource.metadata;
     return {
       ...resource,
@@ -185,6 +231,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness {
   }
 
   async shutdown(): Promise<void> {
+    this.autoscaler.stop();
     await this.running;
     await this.backend.shutdown();
   }
