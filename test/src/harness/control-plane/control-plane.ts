@@ -13,6 +13,41 @@ export interface ApiReply<T = Record<string, unknown>> {
   body: T;
 }
 
+export interface ControlPlaneOptions {
+  progress?: (line: string) => void;
+  /**
+   * Also run kube-controller-manager, so Deployments make ReplicaSets and Pods, Services get
+   * EndpointSlices, and deleting an owner deletes what it owns. Off by default: most suites test
+   * against the bare API server and start faster without it. Nothing here runs pods: see
+   * `PodRunner` (../pod-runner.ts) for the kubelet's part.
+   */
+  controllerManager?: boolean;
+  /**
+   * Runs once the API server is ready, before kube-controller-manager starts. The garbage
+   * collector discovers resources when it starts and then only every 30 s, so CRDs whose objects
+   * own others (the Function CRD) belong here: installed later, their owners' deletions can go
+   * unseen for that long.
+   */
+  beforeControllerManager?: (plane: ControlPlane) => Promise<void>;
+}
+
+/**
+ * The kube-controller-manager controllers Nimbus's objects need, and no more: the rest watch
+ * objects no test makes, and each costs start-up time and log noise.
+ */
+export const CONTROLLER_MANAGER_CONTROLLERS = [
+  // Function → Deployment → ReplicaSet → Pods.
+  'deployment-controller',
+  'replicaset-controller',
+  // Service + ready pods → the EndpointSlices the gateway routes by.
+  'endpointslice-controller',
+  // Deleting a Function deletes what it owns, down to the pods; deleting a namespace empties it.
+  'garbage-collector-controller',
+  'namespace-controller',
+  // The ServiceAccount admission plugin refuses pods in a namespace that has no `default` one yet.
+  'serviceaccount-controller',
+] as const;
+
 /**
  * A real etcd and kube-apiserver on free loopback ports (DESIGN.md §9): token authentication,
  * RBAC, and a service-account key pair, so tests meet the same refusals a cluster gives.
@@ -32,18 +67,25 @@ export class ControlPlane {
     readonly kubeconfigPath: string,
   ) {}
 
-  static async start(
-    progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
-  ): Promise<ControlPlane> {
-    const binaries = await controlPlaneBinaries(progress);
+  /** Options, or (as older callers pass it) just the progress callback. */
+  static async start(options: ControlPlaneOptions | ((line: string) => void) = {}): Promise<ControlPlane> {
+    const {
+      progress = (l: string) => process.stderr.write(`${l}\n`),
+      controllerManager = false,
+      beforeControllerManager,
+    } = typeof options === 'function' ? { progress: options } : options;
+    const binaries = await controlPlaneBinaries(progress, { controllerManager });
     const dir = await mkdtemp(join(tmpdir(), 'nimbus-control-plane-'));
     const processes: ChildProcess[] = [];
     try {
       const [etcdClient, etcdPeer, apiPort] = (await freePorts(3)) as [number, number, number];
       const adminToken = randomBytes(24).toString('hex');
+      // kube-controller-manager signs in as the user the default RBAC policy grants its role to.
+      const controllerManagerToken = randomBytes(24).toString('hex');
       await writeFile(
         join(dir, 'tokens.csv'),
-        `${adminToken},nimbus-test-admin,nimbus-test-admin,system:masters\n`,
+        `${adminToken},nimbus-test-admin,nimbus-test-admin,system:masters\n` +
+          `${controllerManagerToken},system:kube-controller-manager,system:kube-controller-manager\n`,
       );
       const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       await writeFile(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -101,11 +143,42 @@ export class ControlPlane {
       );
       await Promise.race([plane.ready(90_000), died]);
       await writeFile(plane.kubeconfigPath, JSON.stringify(plane.kubeconfig(), null, 2));
+      if (controllerManager) {
+        await beforeControllerManager?.(plane);
+        const kubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
+        await writeFile(kubeconfig, JSON.stringify(plane.kubeconfig(controllerManagerToken), null, 2));
+        const manager = launch(
+          binaries.kubeControllerManager as string,
+          dir,
+          'kube-controller-manager',
+          controllerManagerArgs(kubeconfig),
+        );
+        processes.push(manager);
+        const managerDied = firstExit([manager], dir);
+        managerDied.catch(() => {});
+        await Promise.race([plane.controllersRunning(60_000), managerDied, died]);
+      }
       return plane;
     } catch (err) {
       await stopAll(processes);
       throw err;
     }
+  }
+
+  /**
+   * kube-controller-manager serves nothing here (`--secure-port=0`); that the ServiceAccount
+   * controller has made `default/default` shows it signed in, was authorized, synced its
+   * informers and runs its controllers.
+   */
+  private controllersRunning(ms: number): Promise<true> {
+    return eventually(
+      async () =>
+        (await this.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200
+          ? true
+          : undefined,
+      ms,
+      `kube-controller-manager to run its controllers (logs in ${this.dir})`,
+    );
   }
 
   private ready(ms: number): Promise<true> {
@@ -158,8 +231,11 @@ export class ControlPlane {
     return Number(revision);
   }
 
-  /** A kubeconfig (JSON is YAML) for clients such as @kubernetes/client-node and kubectl. */
-  kubeconfig(): Record<string, unknown> {
+  /**
+   * A kubeconfig (JSON is YAML) for clients such as @kubernetes/client-node and kubectl, as the
+   * admin unless another bearer token is given.
+   */
+  kubeconfig(token: string = this.adminToken): Record<string, unknown> {
     return {
       apiVersion: 'v1',
       kind: 'Config',
@@ -172,7 +248,7 @@ export class ControlPlane {
           },
         },
       ],
-      users: [{ name: 'nimbus-test-admin', user: { token: this.adminToken } }],
+      users: [{ name: 'nimbus-test-admin', user: { token } }],
       contexts: [{ name: 'nimbus-test', context: { cluster: 'nimbus-test', user: 'nimbus-test-admin' } }],
       'current-context': 'nimbus-test',
     };
@@ -227,6 +303,28 @@ export class ControlPlane {
     await stopAll([...this.processes].reverse());
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * kube-controller-manager as a cluster runs it: leader election off (one replica), and each
+ * controller with its own service account's token (`--use-service-account-credentials`), so the
+ * default RBAC policy's per-controller roles are what they act under, as in kubeadm clusters,
+ * rather than the broad role of the manager's own user. Those tokens come from the TokenRequest
+ * API, so neither `--service-account-private-key-file` nor `--root-ca-file` is needed: they serve
+ * only the legacy token Secrets of serviceaccount-token-controller, which is not run.
+ */
+function controllerManagerArgs(kubeconfig: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    '--leader-elect=false',
+    '--use-service-account-credentials=true',
+    `--controllers=${CONTROLLER_MANAGER_CONTROLLERS.join(',')}`,
+    // Nothing scrapes or probes it; readiness is judged from what it does (controllersRunning).
+    '--secure-port=0',
+    // The defaults (20 and 30) are for sharing a production API server; a test wants speed.
+    '--kube-api-qps=200',
+    '--kube-api-burst=400',
+  ];
 }
 
 /** Rejects when any of the processes exits, with the end of its log. */

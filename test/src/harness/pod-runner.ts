@@ -1,0 +1,443 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@nimbus/api';
+import { Informer, KubeClient, isConflict, isNotFound, loadKubeConfig, resourcePath } from '@nimbus/kube';
+import { runtimeEntryPath } from '@nimbus/runtime-node';
+import type { ControlPlane } from './control-plane/control-plane.js';
+import { PodAddresses } from './pod-addresses.js';
+import { POD_RESOURCES, type Pod, type PodContainer, apiTime } from './pod-objects.js';
+import { type ContainerRun, podStatus } from './pod-status.js';
+import { containerEnv, materializeVolumes } from './pod-volumes.js';
+
+export interface PodRunnerOptions {
+  /** The pods it runs; others it leaves alone. Nimbus's by default. */
+  labelSelector?: string;
+  /** One namespace, or every namespace when undefined. */
+  namespace?: string;
+  /** Added to every process's environment (NIMBUS_LOG_LEVEL, say). */
+  env?: Record<string, string>;
+}
+
+/** One pod the runner runs, as a test sees it. */
+export interface RunningPod {
+  namespace: string;
+  name: string;
+  uid: string;
+  ip: string;
+  port: number;
+  /** The process's PID; undefined between a crash and its restart. */
+  pid: number | undefined;
+  ready: boolean;
+  /** The process's stdout and stderr. */
+  logFile: string;
+}
+
+interface Run extends ContainerRun {
+  key: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  container: PodContainer;
+  port: number;
+  env: Record<string, string>;
+  root: string;
+  logFile: string;
+  child: ChildProcess | undefined;
+  stopping: boolean;
+  timer: NodeJS.Timeout | undefined;
+  successes: number;
+  failures: number;
+}
+
+const RESTART_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
+
+/**
+ * The kubelet and scheduler for the pods of a test control plane, in miniature. It registers a
+ * Node, binds every matching pod to it, and runs each pod's container as a local runtime-node
+ * process on an address of the pod's own (see PodAddresses for why not loopback), whatever image
+ * the pod names. It probes readiness as the pod spec says and writes the pod's status, so the
+ * Deployment and EndpointSlice controllers of kube-controller-manager see ready pods. When a pod
+ * is deleted it SIGTERMs the process, waits up to the grace period, and then removes the pod
+ * (grace 0), as the kubelet does; a process that dies is restarted with backoff. It has no
+ * liveness probe, resource limits or image, and runs one container per pod.
+ */
+export class PodRunner {
+  private readonly runs = new Map<string, Run>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private stopped = false;
+  /** Failures of pod work, each retried; a test can assert there were none. */
+  readonly errors: Error[] = [];
+
+  private constructor(
+    private readonly client: KubeClient,
+    private readonly informer: Informer<Pod>,
+    private readonly addresses: PodAddresses,
+    private readonly dir: string,
+    readonly nodeName: string,
+    private readonly extraEnv: Record<string, string>,
+  ) {}
+
+  static async start(plane: ControlPlane, options: PodRunnerOptions = {}): Promise<PodRunner> {
+    const client = new KubeClient(loadKubeConfig({ KUBECONFIG: plane.kubeconfigPath }));
+    const addresses = await PodAddresses.open();
+    const dir = await mkdtemp(join(tmpdir(), 'nimbus-pods-'));
+    const nodeName = `nimbus-test-node-${randomBytes(3).toString('hex')}`;
+    await registerNode(client, nodeName);
+    const informer = new Informer<Pod>(
+      client,
+      {
+        resource: POD_RESOURCES.pods,
+        namespace: options.namespace,
+        labelSelector: options.labelSelector ?? 'app.kubernetes.io/managed-by=nimbus',
+      },
+      createLogger({}, 'error', () => {}),
+    );
+    const runner = new PodRunner(client, informer, addresses, dir, nodeName, options.env ?? {});
+    informer.on((event) =>
+      runner.enqueue(`${event.object.metadata.namespace}/${event.object.metadata.name}`),
+    );
+    informer.start();
+    await informer.synced();
+    return runner;
+  }
+
+  /** The pods running now, in no particular order. */
+  pods(): RunningPod[] {
+    return [...this.runs.values()].map((run) => ({
+      namespace: run.namespace,
+      name: run.name,
+      uid: run.uid,
+      ip: run.podIP,
+      port: run.port,
+      pid: run.child?.pid,
+      ready: run.ready,
+      logFile: run.logFile,
+    }));
+  }
+
+  /** Stops every process (by its PID), gives back the addresses and removes the Node. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    await this.informer.stop();
+    // Work still under way may start a process meanwhile: the second pass stops that one.
+    for (let pass = 0; pass < 2; pass++) {
+      await Promise.all([...this.runs.values()].map((run) => this.terminate(run, 5)));
+      await Promise.allSettled([...this.chains.values()]);
+    }
+    this.runs.clear();
+    await this.addresses.releaseAll();
+    await this.client.delete(POD_RESOURCES.nodes, undefined, this.nodeName).catch(() => {});
+    this.client.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * For exit handlers, where nothing can be awaited: SIGKILL each process by its PID. The
+   * addresses stay; the next runner on this machine sweeps them (they name a dead PID).
+   */
+  killNow(): void {
+    this.stopped = true;
+    for (const run of this.runs.values()) {
+      run.stopping = true;
+      clearTimeout(run.timer);
+      run.child?.kill('SIGKILL');
+    }
+  }
+
+  /** Work on one pod runs in order, one piece at a time; different pods proceed in parallel. */
+  private enqueue(key: string, work: () => Promise<void> = () => this.sync(key)): void {
+    if (this.stopped) return;
+    const next = (this.chains.get(key) ?? Promise.resolve())
+      .then(() => (this.stopped ? undefined : work()))
+      .catch((err: unknown) => this.failed(key, err));
+    this.chains.set(key, next);
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+
+  private failed(key: string, err: unknown): void {
+    if (this.stopped) return;
+    const error = new Error(`pod runner: ${key}: ${(err as Error).message ?? err}`, { cause: err });
+    this.errors.push(error);
+    process.stderr.write(`${error.message}\n`);
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      this.enqueue(key);
+    }, 1_000);
+    this.retries.add(timer);
+  }
+
+  /** Brings one pod's process in line with the pod as the informer last saw it. */
+  private async sync(key: string): Promise<void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const pod = this.informer.get(namespace, name);
+    const run = this.runs.get(key);
+    if (run !== undefined && pod?.metadata.uid !== run.uid) {
+      // Gone, or replaced by a pod of the same name: the old process goes now.
+      await this.terminate(run, 0);
+      this.runs.delete(key);
+    }
+    if (pod === undefined || this.stopped) return;
+    const bound = pod.spec.nodeName;
+    if (bound !== undefined && bound !== this.nodeName) return;
+    if (pod.metadata.deletionTimestamp !== undefined) {
+      const current = this.runs.get(key);
+      if (current !== undefined) {
+        const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds;
+        await this.terminate(current, grace ?? 30);
+        this.runs.delete(key);
+      }
+      await this.removePod(pod);
+      return;
+    }
+    if (bound === undefined) return this.bind(pod);
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
+    if (!this.runs.has(key)) {
+      const started = await this.launch(key, pod);
+      this.runs.set(key, started);
+      await this.writeStatus(started);
+    }
+  }
+
+  /** The scheduler's part: the binding subresource, conditional on the pod's UID. */
+  private async bind(pod: Pod): Promise<void> {
+    const { namespace, name, uid } = pod.metadata;
+    try {
+      await this.client.request('POST', resourcePath(POD_RESOURCES.pods, namespace, name, 'binding'), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Binding',
+          metadata: { name, namespace, uid },
+          target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName },
+        },
+      });
+    } catch (err) {
+      // Bound already, or gone: the informer brings the news.
+      if (!isConflict(err) && !isNotFound(err)) throw err;
+    }
+  }
+
+  private async launch(key: string, pod: Pod): Promise<Run> {
+    const { namespace = '', name = '', uid = '' } = pod.metadata;
+    const [container, ...others] = pod.spec.containers;
+    if (container === undefined || others.length > 0)
+      throw new Error(`pod ${key} has ${pod.spec.containers.length} containers; the runner runs exactly one`);
+    const port = container.ports?.[0]?.containerPort;
+    if (port === undefined) throw new Error(`pod ${key}: its container has no port`);
+    const root = join(this.dir, uid);
+    await mkdir(root, { recursive: true });
+    const podIP = await this.addresses.claim();
+    try {
+      const mounts = await materializeVolumes(this.client, pod, container, root);
+      const now = new Date();
+      const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled')?.lastTransitionTime;
+      const run: Run = {
+        key,
+        namespace,
+        name,
+        uid,
+        container,
+        port,
+        env: { ...containerEnv(container, mounts, podIP, port), ...this.extraEnv },
+        root,
+        logFile: join(this.dir, `${namespace}_${name}.log`),
+        child: undefined,
+        stopping: false,
+        timer: undefined,
+        successes: 0,
+        failures: 0,
+        podIP,
+        scheduledAt: scheduled === undefined ? now : new Date(scheduled),
+        startedAt: now,
+        process: undefined,
+        ready: false,
+        readySince: now,
+        restartCount: 0,
+        lastExit: undefined,
+      };
+      this.startProcess(run);
+      return run;
+    } catch (err) {
+      await this.addresses.release(podIP);
+      await rm(root, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private startProcess(run: Run): void {
+    const log = createWriteStream(run.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, [runtimeEntryPath()], {
+      env: { PATH: process.env.PATH, ...run.env },
+      cwd: run.root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Two sources, one log: it is closed once both are, never by whichever ends first.
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('close', () => log.end());
+    child.on('error', (err) => this.failed(run.key, err));
+    const startedAt = new Date();
+    run.child = child;
+    run.process = { pid: child.pid ?? 0, startedAt };
+    run.successes = 0;
+    run.failures = 0;
+    child.once('exit', (code, signal) => {
+      if (run.child === child) run.child = undefined;
+      if (run.stopping || this.stopped) return;
+      // A crash: not ready until a new process says so, restarted after a backoff as the kubelet
+      // does (shorter here, so a test sees the restart).
+      clearTimeout(run.timer);
+      run.process = undefined;
+      run.lastExit = { exitCode: code ?? (signal === null ? 1 : 128), startedAt, finishedAt: new Date() };
+      if (run.ready) run.readySince = new Date();
+      run.ready = false;
+      this.enqueue(run.key, () => this.writeStatus(run));
+      const delay = RESTART_BACKOFF_MS[Math.min(run.restartCount, RESTART_BACKOFF_MS.length - 1)] as number;
+      run.timer = setTimeout(() => {
+        if (run.stopping || this.stopped) return;
+        run.restartCount++;
+        this.startProcess(run);
+        this.enqueue(run.key, () => this.writeStatus(run));
+      }, delay);
+    });
+    this.scheduleProbe(run, (run.container.readinessProbe?.initialDelaySeconds ?? 0) * 1000);
+  }
+
+  /** The readiness probe as the pod spec gives it: HTTP GET, its period, timeout and thresholds. */
+  private scheduleProbe(run: Run, delayMs: number): void {
+    const spec = run.container.readinessProbe;
+    if (spec?.httpGet === undefined) {
+      // No probe: ready once started, as the kubelet has it.
+      if (!run.ready) this.setReady(run, true);
+      return;
+    }
+    const { path = '/', port: named } = spec.httpGet;
+    const port =
+      typeof named === 'number'
+        ? named
+        : (run.container.ports?.find((p) => p.name === named)?.containerPort ?? run.port);
+    run.timer = setTimeout(async () => {
+      if (run.stopping || run.child === undefined) return;
+      const ok = await probe(run.podIP, port, path, (spec.timeoutSeconds ?? 1) * 1000);
+      if (run.stopping || run.child === undefined) return;
+      if (ok) {
+        run.failures = 0;
+        run.successes++;
+        if (!run.ready && run.successes >= (spec.successThreshold ?? 1)) this.setReady(run, true);
+      } else {
+        run.successes = 0;
+        run.failures++;
+        if (run.ready && run.failures >= (spec.failureThreshold ?? 3)) this.setReady(run, false);
+      }
+      this.scheduleProbe(run, (spec.periodSeconds ?? 10) * 1000);
+    }, delayMs);
+  }
+
+  private setReady(run: Run, ready: boolean): void {
+    run.ready = ready;
+    run.readySince = new Date();
+    this.enqueue(run.key, () => this.writeStatus(run));
+  }
+
+  private async writeStatus(run: Run): Promise<void> {
+    if (run.stopping || this.runs.get(run.key) !== run) return;
+    try {
+      await this.client.mergePatch(
+        POD_RESOURCES.pods,
+        run.namespace,
+        run.name,
+        { status: podStatus(run.container, run) },
+        'status',
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL once `graceSeconds` have passed; then the address and files go. */
+  private async terminate(run: Run, graceSeconds: number): Promise<void> {
+    run.stopping = true;
+    clearTimeout(run.timer);
+    const child = run.child;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceSeconds * 1000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.addresses.release(run.podIP);
+    await rm(run.root, { recursive: true, force: true });
+  }
+
+  /** What the kubelet does once the containers are gone: the pod object goes too. */
+  private async removePod(pod: Pod): Promise<void> {
+    const { namespace, name, uid } = pod.metadata;
+    try {
+      await this.client.request('DELETE', resourcePath(POD_RESOURCES.pods, namespace, name), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          gracePeriodSeconds: 0,
+          preconditions: { uid },
+        },
+      });
+    } catch (err) {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
+  }
+}
+
+/** A Ready node, registered once; nothing in the test plane watches its heartbeat. */
+async function registerNode(client: KubeClient, name: string): Promise<void> {
+  await client.create(POD_RESOURCES.nodes, {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
+  });
+  const now = apiTime(new Date());
+  await client.mergePatch(
+    POD_RESOURCES.nodes,
+    undefined,
+    name,
+    {
+      status: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'the Nimbus test pod runner is running pods',
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
+        addresses: [{ type: 'Hostname', address: name }],
+      },
+    },
+    'status',
+  );
+}
+
+/** One HTTP GET; a 2xx or 3xx answer within the timeout is success, as for the kubelet. */
+function probe(host: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path, agent: false, timeout: timeoutMs });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.on('response', (res) => {
+      res.resume();
+      const code = res.statusCode ?? 0;
+      resolve(code >= 200 && code < 400);
+    });
+    req.end();
+  });
+}
