@@ -1,5 +1,6 @@
 // `npm run bench -- <name>`: runs one benchmark, prints its tables and writes bench/results/<name>.json.
 import type { Benchmark } from './benchmark.js';
+import { coldstartBenchmark } from './coldstart-bench.js';
 import { controllerBenchmark } from './controller-bench.js';
 import { gatewayBenchmark } from './gateway-bench.js';
 import { describeMachine, machineLine } from './machine.js';
@@ -7,7 +8,12 @@ import { Children } from './processes.js';
 import { writeResult } from './results.js';
 import { spawnBenchmark } from './spawn-bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [gatewayBenchmark, spawnBenchmark, controllerBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [
+  gatewayBenchmark,
+  spawnBenchmark,
+  controllerBenchmark,
+  coldstartBenchmark,
+];
 
 function usage(): string {
   const width = Math.max(...BENCHMARKS.map((b) => b.name.length));

@@ -16,7 +16,7 @@ const START_DEADLINE_MS = 5_000;
  * Milliseconds from just before spawn() to the first 200 of `GET path`, on a port chosen
  * beforehand; the server is then killed and reaped before this returns.
  */
-async function coldStart(children: Children, command: (port: number) => ServerCommand, path: string) {
+export async function coldStart(children: Children, command: (port: number) => ServerCommand, path: string) {
   const port = await freePort();
   const { args, env } = command(port);
   const started = performance.now();

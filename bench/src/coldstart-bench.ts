@@ -1,0 +1,194 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@nimbus/testkit';
+import { type BenchReport, type Benchmark, progress } from './benchmark.js';
+import type { Children } from './processes.js';
+import { bareServer } from './servers.js';
+import { coldStart } from './spawn-bench.js';
+import { percentile } from './stats.js';
+import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
+
+const RUNS = 30;
+const ADMIN_KEY = 'bench-admin-key-0123456789';
+/** A function at zero must answer within this, or the run fails. */
+const REQUEST_DEADLINE_MS = 10_000;
+const POLL_MS = 20;
+export const COLDSTART_TARGETS = { maxP50MsNoPool: 200, maxP50MsPool: 30 } as const;
+
+const LOCAL_MAIN = fileURLToPath(new URL('../../../controller/dist/src/local/main.js', import.meta.url));
+
+// examples/hello.yaml's code, at min 0, scaled to zero after a second without traffic.
+const COLD_FUNCTION = `apiVersion: nimbus.dev/v1alpha1
+kind: Function
+metadata:
+  name: cold
+spec:
+  scale:
+    min: 0
+    scaleToZeroAfter: 1s
+  source:
+    inline: |
+      export default async function (event) {
+        const name = typeof event.query.name === 'string' ? event.query.name : 'world';
+        return \`Hello, \${name}!\\n\`;
+      }
+`;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One request on a fresh connection. */
+function get(base: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { agent: false, headers, timeout: REQUEST_DEADLINE_MS }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${REQUEST_DEADLINE_MS} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+async function replicasOf(base: string): Promise<number | undefined> {
+  const reply = await get(base, '/system/functions', { authorization: `Bearer ${ADMIN_KEY}` });
+  const list = JSON.parse(reply.body) as { metadata: { name: string }; status: { replicas: number } }[];
+  return list.find((f) => f.metadata.name === 'cold')?.status.replicas;
+}
+
+async function run(children: Children): Promise<BenchReport> {
+  const dir = await mkdtemp(join(tmpdir(), 'nimbus-coldstart-'));
+  const state = await mkdtemp(join(tmpdir(), 'nimbus-coldstart-state-'));
+  await writeFile(join(dir, 'cold.yaml'), COLD_FUNCTION);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const noPool: number[] = [];
+  const baseline: number[] = [];
+  try {
+    children.spawn(process.execPath, [LOCAL_MAIN, dir], {
+      env: {
+        PATH: process.env.PATH,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        NIMBUS_STATE_DIR: state,
+        NIMBUS_API_KEYS: `admin:${ADMIN_KEY}`,
+        NIMBUS_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await until('local mode to be ready', 20_000, async () =>
+      (await get(base, '/readyz')).status === 200 ? true : undefined,
+    );
+    for (let i = 0; i < RUNS; i++) {
+      progress(`cold start ${i + 1}/${RUNS}: waiting for zero replicas`);
+      await until('the function to scale to zero', 20_000, async () =>
+        (await replicasOf(base)) === 0 ? true : undefined,
+      );
+      const started = performance.now();
+      const reply = await get(base, '/function/cold?name=Ada');
+      const took = performance.now() - started;
+      if (reply.status !== 200 || reply.headers['x-nimbus-cold-start'] !== 'true') {
+        throw new Error(
+          `cold request ${i + 1}: ${reply.status}, cold-start header ${reply.headers['x-nimbus-cold-start']}: ${reply.body}`,
+        );
+      }
+      noPool.push(took);
+      // Interleaved, so a drift in machine load touches both series alike.
+      baseline.push(await coldStart(children, bareServer, '/'));
+    }
+  } finally {
+    await children.stopAll();
+    await rm(dir, { recursive: true, force: true });
+    await rm(state, { recursive: true, force: true });
+  }
+  const result = {
+    runs: RUNS,
+    p50_ms_no_pool: round(percentile(noPool, 50)),
+    p99_ms_no_pool: round(percentile(noPool, 99)),
+    // The warm pool is not built yet: these stay null until it is.
+    p50_ms_pool: null,
+    p99_ms_pool: null,
+    baseline_p50_ms: round(percentile(baseline, 50)),
+    baseline_p99_ms: round(percentile(baseline, 99)),
+    ratio_no_pool_to_baseline: round(percentile(noPool, 50) / percentile(baseline, 50)),
+    pass_p50_no_pool: percentile(noPool, 50) <= COLDSTART_TARGETS.maxP50MsNoPool,
+    targets: COLDSTART_TARGETS,
+    no_pool_ms: noPool.map(round),
+    baseline_ms: baseline.map(round),
+  };
+  return { text: render(result), result };
+}
+
+const round = (v: number) => Number(v.toFixed(1));
+
+function render(r: {
+  runs: number;
+  p50_ms_no_pool: number;
+  p99_ms_no_pool: number;
+  baseline_p50_ms: number;
+  baseline_p99_ms: number;
+  ratio_no_pool_to_baseline: number;
+  pass_p50_no_pool: boolean;
+}): string {
+  const samples = formatTable(
+    [
+      { title: 'request sent → response received', align: 'left' },
+      { title: 'n', align: 'right' },
+      { title: 'p50 ms', align: 'right' },
+      { title: 'p99 ms', align: 'right' },
+    ],
+    [
+      [
+        'local mode, function at zero, no pool',
+        String(r.runs),
+        formatNumber(r.p50_ms_no_pool, 1),
+        formatNumber(r.p99_ms_no_pool, 1),
+      ],
+      [
+        'bare node:http, spawn → first 200 (baseline)',
+        String(r.runs),
+        formatNumber(r.baseline_p50_ms, 1),
+        formatNumber(r.baseline_p99_ms, 1),
+      ],
+    ],
+  );
+  const verdicts = formatTable(VERDICT_COLUMNS, [
+    ['no pool p50 / baseline p50', formatNumber(r.ratio_no_pool_to_baseline, 2), '', ''],
+    [
+      'no pool p50 ms',
+      formatNumber(r.p50_ms_no_pool, 1),
+      `≤ ${COLDSTART_TARGETS.maxP50MsNoPool}`,
+      verdict(r.pass_p50_no_pool),
+    ],
+    ['warm pool p50 ms', 'not built', `≤ ${COLDSTART_TARGETS.maxP50MsPool}`, ''],
+  ]);
+  return `${samples}\n\n${verdicts}`;
+}
+
+export const coldstartBenchmark: Benchmark = {
+  name: 'coldstart',
+  description:
+    'local mode: a function at zero, from request sent to response received, against spawning bare node',
+  limitMs: 5 * 60_000,
+  run,
+};
