@@ -11,9 +11,21 @@ export interface HandlerRef {
   readonly exportName: string;
 }
 
-export interface RuntimeConfig {
+/** Settings of the process itself, fixed when it starts. */
+export interface ProcessConfig {
   readonly port: number;
   readonly host: string;
+  /** NIMBUS_POOL: start as a generic warm-pool replica that takes on a function later. */
+  readonly pool: boolean;
+  /** NIMBUS_POOL_TOKEN: the Bearer token `POST /_/specialise` needs; unset means loopback only. */
+  readonly poolToken: string | undefined;
+}
+
+/**
+ * Settings of the function a process serves: read from the environment at a normal start, or from
+ * the env map of a `specialise` command by a pool replica.
+ */
+export interface FunctionConfig {
   /** Absolute path of the function's code. */
   readonly functionDir: string;
   readonly handler: HandlerRef;
@@ -30,20 +42,67 @@ export interface RuntimeConfig {
   readonly logLevel: LogLevel;
 }
 
+export interface RuntimeConfig extends ProcessConfig, FunctionConfig {}
+
 export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The keys {@link loadFunctionConfig} reads. */
+export const FUNCTION_SETTINGS = [
+  'NIMBUS_FUNCTION_DIR',
+  'NIMBUS_HANDLER',
+  'NIMBUS_FUNCTION_NAME',
+  'NIMBUS_FUNCTION_NAMESPACE',
+  'NIMBUS_TIMEOUT_MS',
+  'NIMBUS_CONCURRENCY',
+  'NIMBUS_QUEUE_SIZE',
+  'NIMBUS_MAX_BODY_BYTES',
+  'NIMBUS_DRAIN_TIMEOUT_MS',
+  'NIMBUS_GATEWAY_URL',
+  'NIMBUS_DEBUG',
+  'NIMBUS_LOG_LEVEL',
+] as const;
+
+/** The keys {@link loadProcessConfig} reads: a function's env map cannot change them. */
+export const PROCESS_SETTINGS = ['PORT', 'HOST', 'NIMBUS_POOL', 'NIMBUS_POOL_TOKEN'] as const;
+
+/** A setting that cannot be used; the message names the key and what it accepts. */
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
 
 const MAX_TIMEOUT_MS = 3_600_000;
 const EXPORT_NAME = /^[A-Za-z_$][\w$]*$/;
+const MIN_TOKEN_LENGTH = 16;
+// Visible ASCII: a token must fit an Authorization header unchanged.
+const TOKEN = /^[\x21-\x7e]+$/;
 
 /**
- * Parses the runtime's environment once, at start-up. Throws an Error naming the key and what it
- * accepts; an empty value counts as unset so templated manifests can leave a key blank.
+ * Parses the runtime's environment once, at start-up. Throws a ConfigError naming the key and what
+ * it accepts; an empty value counts as unset so templated manifests can leave a key blank.
  */
 export function loadConfig(env: Env): RuntimeConfig {
-  const timeoutMs = integer(env, 'NIMBUS_TIMEOUT_MS', 30_000, 1, MAX_TIMEOUT_MS);
+  return Object.freeze({ ...loadProcessConfig(env), ...loadFunctionConfig(env) });
+}
+
+export function loadProcessConfig(env: Env): ProcessConfig {
   return Object.freeze({
     port: integer(env, 'PORT', 8080, 0, 65_535),
     host: text(env, 'HOST', '0.0.0.0'),
+    pool: boolean(env, 'NIMBUS_POOL', false),
+    poolToken: poolToken(env),
+  });
+}
+
+export function loadFunctionConfig(env: Env): FunctionConfig {
+  const timeoutMs = integer(env, 'NIMBUS_TIMEOUT_MS', 30_000, 1, MAX_TIMEOUT_MS);
+  return Object.freeze({
     functionDir: path.resolve(text(env, 'NIMBUS_FUNCTION_DIR', '/var/nimbus/function')),
     handler: Object.freeze(handlerRef(text(env, 'NIMBUS_HANDLER', 'index.default'))),
     functionName: text(env, 'NIMBUS_FUNCTION_NAME', 'function'),
@@ -73,7 +132,7 @@ function integer(env: Env, key: string, fallback: number, min: number, max: numb
   if (raw === undefined) return fallback;
   const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new Error(`${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(key, `${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -83,7 +142,7 @@ function boolean(env: Env, key: string, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
-  throw new Error(`${key} must be true or false, got ${JSON.stringify(env[key])}`);
+  throw new ConfigError(key, `${key} must be true or false, got ${JSON.stringify(env[key])}`);
 }
 
 function oneOf<T extends string>(env: Env, key: string, allowed: readonly T[], fallback: T): T {
@@ -91,7 +150,7 @@ function oneOf<T extends string>(env: Env, key: string, allowed: readonly T[], f
   if (raw === undefined) return fallback;
   const value = allowed.find((candidate) => candidate === raw.toLowerCase());
   if (value === undefined) {
-    throw new Error(`${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(key, `${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -103,11 +162,17 @@ function handlerRef(raw: string): HandlerRef {
   const exportName = dot > 0 ? raw.slice(dot + 1) : '';
   const expected = 'NIMBUS_HANDLER must be <module>.<export> with the module a relative path inside';
   if (module === '' || !EXPORT_NAME.test(exportName)) {
-    throw new Error(`${expected} the function directory (e.g. index.default), got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      'NIMBUS_HANDLER',
+      `${expected} the function directory (e.g. index.default), got ${JSON.stringify(raw)}`,
+    );
   }
   const segments = module.split(/[\\/]/);
   if (path.isAbsolute(module) || segments.includes('..') || module.includes('\0')) {
-    throw new Error(`${expected} the function directory, without "..", got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      'NIMBUS_HANDLER',
+      `${expected} the function directory, without "..", got ${JSON.stringify(raw)}`,
+    );
   }
   return { module, exportName };
 }
@@ -119,12 +184,30 @@ function gatewayUrl(env: Env): string | undefined {
   try {
     url = new URL(raw);
   } catch (error) {
-    throw new Error(`NIMBUS_GATEWAY_URL must be an http(s) URL, got ${JSON.stringify(raw)}`, {
-      cause: error,
-    });
+    throw new ConfigError(
+      'NIMBUS_GATEWAY_URL',
+      `NIMBUS_GATEWAY_URL must be an http(s) URL, got ${JSON.stringify(raw)}`,
+      { cause: error },
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`NIMBUS_GATEWAY_URL must be an http(s) URL, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      'NIMBUS_GATEWAY_URL',
+      `NIMBUS_GATEWAY_URL must be an http(s) URL, got ${JSON.stringify(raw)}`,
+    );
   }
   return url.href.replace(/\/+$/, '');
+}
+
+/** Never echoed in an error: it is a secret. */
+function poolToken(env: Env): string | undefined {
+  const raw = read(env, 'NIMBUS_POOL_TOKEN');
+  if (raw === undefined) return undefined;
+  if (raw.length < MIN_TOKEN_LENGTH || !TOKEN.test(raw)) {
+    throw new ConfigError(
+      'NIMBUS_POOL_TOKEN',
+      `NIMBUS_POOL_TOKEN must be at least ${MIN_TOKEN_LENGTH} visible ASCII characters without spaces`,
+    );
+  }
+  return raw;
 }

@@ -1,7 +1,8 @@
+import type { Server } from 'node:http';
 import { type DependencyContainer, Lifecycle, container } from 'tsyringe';
 import { type Clock, systemClock } from './clock.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
-import type { RuntimeConfig } from './config.js';
+import type { ProcessConfig, RuntimeConfig } from './config.js';
 import { ContextFactory } from './context.js';
 import type { FunctionState } from './contract.js';
 import { type EventPublisher, UnconfiguredPublisher } from './event-publisher.js';
@@ -9,13 +10,16 @@ import { type FunctionInvoker, GatewayInvoker } from './function-invoker.js';
 import { DisabledFunctionState } from './function-state.js';
 import { type HandlerLoader, ModuleHandlerLoader } from './handler-loader.js';
 import { HandlerSlot } from './handler-slot.js';
+import { createHttpServer } from './http-server.js';
 import { InvocationRunner } from './invocation-runner.js';
-import { JsonLogger, type LogSink } from './logger.js';
+import { JsonLogger, type LogSink, type Logger } from './logger.js';
+import { PoolReplica } from './pool-replica.js';
 import { createUuidGenerator } from './random-uuid.js';
 import { Readiness } from './readiness.js';
 import { RuntimeMetrics } from './runtime-metrics.js';
-import { RuntimeServer } from './runtime-server.js';
+import { RuntimeServer, type SpecialiseRoute } from './runtime-server.js';
 import { Runtime } from './runtime.js';
+import { noSpecialiseRoute } from './specialise-endpoint.js';
 import { type SupervisorChannel, ipcSupervisorChannel } from './supervisor-channel.js';
 import { TOKENS } from './tokens.js';
 
@@ -29,6 +33,15 @@ export interface RuntimeOverrides {
   readonly publisher?: EventPublisher;
   readonly invoker?: FunctionInvoker;
   readonly supervisor?: SupervisorChannel;
+  /** The server to serve on; a pool replica hands its listening one to the function it takes on. */
+  readonly httpServer?: Server;
+  /** Who answers /_/specialise: a pool replica's endpoint, else a 404. */
+  readonly specialiseRoute?: SpecialiseRoute;
+}
+
+export interface PoolOverrides extends RuntimeOverrides {
+  /** Where a specialised function's env lands instead of `process.env`. */
+  readonly environment?: Record<string, string | undefined>;
 }
 
 const stdoutSink: LogSink = (line) => {
@@ -53,6 +66,8 @@ export function createContainer(
   c.register(TOKENS.StateStore, { useValue: overrides.stateStore ?? new DisabledFunctionState() });
   c.register(TOKENS.Publisher, { useValue: overrides.publisher ?? new UnconfiguredPublisher() });
   c.register(TOKENS.Supervisor, { useValue: overrides.supervisor ?? ipcSupervisorChannel(process) });
+  c.register(TOKENS.HttpServer, { useValue: overrides.httpServer ?? createHttpServer() });
+  c.register(TOKENS.SpecialiseRoute, { useValue: overrides.specialiseRoute ?? noSpecialiseRoute });
   if (overrides.invoker) c.register(TOKENS.Invoker, { useValue: overrides.invoker });
   else singleton(c, TOKENS.Invoker, GatewayInvoker);
   if (overrides.handlerLoader) c.register(TOKENS.HandlerLoader, { useValue: overrides.handlerLoader });
@@ -71,6 +86,37 @@ export function createContainer(
 /** The server factory: a runtime ready to `start()`. */
 export function createRuntime(config: RuntimeConfig, overrides?: RuntimeOverrides): Runtime {
   return createContainer(config, overrides).resolve<Runtime>(TOKENS.Runtime);
+}
+
+/**
+ * A generic warm-pool replica (NIMBUS_POOL=1). Its own adapters are made now; the function's
+ * container is composed at specialise, from the settings that come with it, around the same
+ * server, supervisor channel, clock and log sink.
+ */
+export function createPoolReplica(config: ProcessConfig, overrides: PoolOverrides = {}): PoolReplica {
+  const { environment = process.env, ...runtimeOverrides } = overrides;
+  const clock = overrides.clock ?? systemClock;
+  const logSink = overrides.logSink ?? stdoutSink;
+  const supervisor = overrides.supervisor ?? ipcSupervisorChannel(process);
+  const httpServer = overrides.httpServer ?? createHttpServer();
+  const logger = new JsonLogger(logSink, clock, 'info', {});
+  const shared = { ...runtimeOverrides, clock, logSink, supervisor, httpServer };
+  return new PoolReplica(
+    config,
+    httpServer,
+    supervisor,
+    logger,
+    environment,
+    (functionConfig, specialiseRoute) => {
+      const c = createContainer(functionConfig, { ...shared, specialiseRoute });
+      const runtime = c.resolve<Runtime>(TOKENS.Runtime);
+      return {
+        logger: c.resolve<Logger>(TOKENS.Logger),
+        load: () => runtime.load(),
+        shutdown: () => runtime.shutdown(),
+      };
+    },
+  );
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: tsyringe's constructor type takes any arguments.

@@ -56,6 +56,49 @@ export class HandlerUnavailableError extends HttpError {
   }
 }
 
+export const NOT_SPECIALISED = 'generic pool replica: not specialised';
+
+/** A generic pool replica has no function yet; the caller should not have routed here. */
+export class NotSpecialisedError extends HttpError {
+  constructor() {
+    super(503, NOT_SPECIALISED, { code: 'NotSpecialised' });
+  }
+}
+
+/** `POST /_/specialise` without the Bearer token NIMBUS_POOL_TOKEN asks for. */
+export class UnauthorizedError extends HttpError {
+  constructor(message: string) {
+    super(401, message);
+  }
+
+  override get headers(): Readonly<Record<string, string>> {
+    return { 'www-authenticate': 'Bearer' };
+  }
+}
+
+export class ForbiddenError extends HttpError {
+  constructor(message: string) {
+    super(403, message);
+  }
+}
+
+export class MethodNotAllowedError extends HttpError {
+  constructor(private readonly allow: string) {
+    super(405, `method not allowed; use ${allow}`);
+  }
+
+  override get headers(): Readonly<Record<string, string>> {
+    return { allow: this.allow };
+  }
+}
+
+/** A request that contradicts the replica's state, e.g. a second specialise. */
+export class ConflictError extends HttpError {
+  constructor(message: string) {
+    super(409, message);
+  }
+}
+
 export class FunctionTimeoutError extends HttpError {
   constructor(timeoutMs: number) {
     super(504, `function timed out after ${timeoutMs}ms`);

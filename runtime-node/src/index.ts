@@ -1,5 +1,23 @@
-export { loadConfig, type Env, type HandlerRef, type LogLevel, type RuntimeConfig } from './config.js';
-export { createContainer, createRuntime, type RuntimeOverrides } from './container.js';
+export {
+  ConfigError,
+  FUNCTION_SETTINGS,
+  loadConfig,
+  loadFunctionConfig,
+  loadProcessConfig,
+  type Env,
+  type FunctionConfig,
+  type HandlerRef,
+  type LogLevel,
+  type ProcessConfig,
+  type RuntimeConfig,
+} from './config.js';
+export {
+  createContainer,
+  createPoolReplica,
+  createRuntime,
+  type PoolOverrides,
+  type RuntimeOverrides,
+} from './container.js';
 export type {
   CloudEvent,
   FunctionContext,
@@ -11,5 +29,6 @@ export type {
 } from './contract.js';
 export { runtimeEntryPath } from './entry-path.js';
 export type { Runtime, Started } from './runtime.js';
-export type { SupervisorMessage } from './supervisor-channel.js';
+export type { PoolReplica } from './pool-replica.js';
+export type { SupervisorCommand, SupervisorMessage } from './supervisor-channel.js';
 export { TOKENS } from './tokens.js';

@@ -1,16 +1,53 @@
 import 'reflect-metadata';
-import { loadConfig } from './config.js';
-import { createContainer } from './container.js';
+import {
+  FUNCTION_SETTINGS,
+  type ProcessConfig,
+  type RuntimeConfig,
+  loadConfig,
+  loadProcessConfig,
+} from './config.js';
+import { createContainer, createPoolReplica } from './container.js';
 import type { Logger } from './logger.js';
+import { warmUp } from './pool-warmup.js';
 import { installProcessGuards } from './process-guards.js';
 import type { Runtime } from './runtime.js';
 import { TOKENS } from './tokens.js';
 
 /** Process entry: `node dist/runtime-node.cjs` (bundled) or `node dist/src/main.js`. */
 function main(): void {
-  let config: ReturnType<typeof loadConfig>;
+  const settings = configOrExit(() => loadProcessConfig(process.env));
+  if (settings.pool) startPool(settings);
+  else startFunction(configOrExit(() => loadConfig(process.env)));
+}
+
+/** The normal start: one function, named by the environment, from the first moment. */
+function startFunction(config: RuntimeConfig): void {
+  // A reader that goes away must not turn every later log line into an uncaught EPIPE.
+  process.stdout.on('error', () => {});
+  const container = createContainer(config);
+  const logger = container.resolve<Logger>(TOKENS.Logger);
+  installProcessGuards(process, logger);
+  const runtime = container.resolve<Runtime>(TOKENS.Runtime);
+  stopOnSignals(runtime, () => logger);
+  runtime.start().catch(exitUnlistened(logger));
+}
+
+/** A generic warm-pool replica: listens now, takes on a function when the supervisor says which. */
+function startPool(config: ProcessConfig): void {
+  process.stdout.on('error', () => {});
+  // The function's settings and env come with specialise; the handler must not see the pool's own
+  // leftovers, nor the token that guards specialise.
+  for (const key of [...FUNCTION_SETTINGS, 'NIMBUS_POOL_TOKEN']) delete process.env[key];
+  const pool = createPoolReplica(config);
+  installProcessGuards(process, { error: (msg, fields) => pool.logger.error(msg, fields) });
+  stopOnSignals(pool, () => pool.logger);
+  process.on('message', (message) => pool.receive(message));
+  pool.listen().then((port) => warmUp(config.host, port), exitUnlistened(pool.logger));
+}
+
+function configOrExit<T>(parse: () => T): T {
   try {
-    config = loadConfig(process.env);
+    return parse();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(
@@ -18,22 +55,18 @@ function main(): void {
     );
     process.exit(1);
   }
-  // A reader that goes away must not turn every later log line into an uncaught EPIPE.
-  process.stdout.on('error', () => {});
-  const container = createContainer(config);
-  const logger = container.resolve<Logger>(TOKENS.Logger);
-  installProcessGuards(process, logger);
-  const runtime = container.resolve<Runtime>(TOKENS.Runtime);
+}
 
+function stopOnSignals(target: { shutdown(): Promise<boolean> }, logger: () => Logger): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals | 'disconnect') => {
     if (stopping) return;
     stopping = true;
-    logger.info('shutting down', { signal });
-    runtime.shutdown().then(
+    logger().info('shutting down', { signal });
+    target.shutdown().then(
       () => process.exit(0),
       (error: unknown) => {
-        logger.error('shutdown failed', { error: error instanceof Error ? error : String(error) });
+        logger().error('shutdown failed', { error: error instanceof Error ? error : String(error) });
         process.exit(0);
       },
     );
@@ -43,11 +76,13 @@ function main(): void {
   // A supervisor that dies without stopping its replicas (SIGKILL, a crash) closes the IPC
   // channel: drain and exit rather than live on as an orphan nobody routes to.
   if (process.send !== undefined) process.on('disconnect', () => stop('disconnect'));
+}
 
-  runtime.start().catch((error: unknown) => {
+function exitUnlistened(logger: Logger): (error: unknown) => void {
+  return (error) => {
     logger.error('could not start listening', { error: error instanceof Error ? error : String(error) });
     process.exit(1);
-  });
+  };
 }
 
 main();

@@ -9,7 +9,7 @@ export interface GuardedProcess {
  * Handler code that leaks a rejection or throws from a timer must not take down a replica serving
  * other invocations: log it with its stack and keep serving.
  */
-export function installProcessGuards(proc: GuardedProcess, logger: Logger): void {
+export function installProcessGuards(proc: GuardedProcess, logger: Pick<Logger, 'error'>): void {
   proc.on('unhandledRejection', (reason) => {
     logger.error('unhandled promise rejection', { error: reason instanceof Error ? reason : String(reason) });
   });

@@ -23,7 +23,7 @@ export function readBody(
 }
 
 /** An HTTP/1 request carries a body only with Content-Length or Transfer-Encoding (RFC 9112 §6.3). */
-function declaresBody(headers: IncomingHttpHeaders): boolean {
+export function declaresBody(headers: IncomingHttpHeaders): boolean {
   const length = headers['content-length'];
   return headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
 }

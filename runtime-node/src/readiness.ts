@@ -6,7 +6,9 @@ export type ReadinessReport =
   | { readonly status: 'ready' }
   | { readonly status: 'loading' }
   | { readonly status: 'failed'; readonly reason: string }
-  | { readonly status: 'draining' };
+  | { readonly status: 'draining' }
+  /** A generic pool replica that has not taken on a function yet. */
+  | { readonly status: 'unspecialised'; readonly reason: string };
 
 export interface LoadStateSource {
   readonly state: LoadState;

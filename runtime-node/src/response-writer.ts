@@ -2,6 +2,7 @@ import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
 import type { ErrorResponse } from './http-errors.js';
 import { CALL_ID_HEADER } from './invocation-id.js';
 import { JSON_TYPE, type ResponseSpec } from './response-mapping.js';
+import type { SystemReply } from './system-routes.js';
 
 // Set by the runtime for the body and connection it sends; a handler's own values (say, copied from
 // a ctx.invoke response) would be wrong or unsafe.
@@ -60,4 +61,17 @@ export function writeError(res: ServerResponse, error: ErrorResponse, options: W
 function byteLength(body: Buffer | string | undefined): number {
   if (body === undefined) return 0;
   return typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+}
+
+/** The answer from one of the runtime's own endpoints (/_/health, /_/ready, /_/metrics). */
+export function writeSystemReply(res: ServerResponse, reply: SystemReply, options: WriteOptions): void {
+  if (reply.kind === 'json') {
+    writeJson(res, reply.statusCode, reply.body, options, reply.headers);
+  } else {
+    writeResponse(
+      res,
+      { statusCode: reply.statusCode, headers: { 'content-type': reply.contentType }, body: reply.body },
+      options,
+    );
+  }
 }

@@ -1,9 +1,7 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
-import { clientErrorResponse } from './client-error.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { RuntimeConfig } from './config.js';
 import { errorResponse } from './http-errors.js';
@@ -17,8 +15,8 @@ import {
 import type { Logger } from './logger.js';
 import type { ReadinessReport } from './readiness.js';
 import { RequestTracker } from './request-tracker.js';
-import { writeError, writeJson, writeResponse } from './response-writer.js';
-import { isSystemPath, systemReply } from './system-routes.js';
+import { writeError, writeJson, writeResponse, writeSystemReply } from './response-writer.js';
+import { SPECIALISE_PATH, isSystemPath, systemReply } from './system-routes.js';
 import { TOKENS } from './tokens.js';
 
 export interface Runner {
@@ -36,13 +34,24 @@ export interface InvocationMetrics {
   render(): string;
 }
 
+export interface RouteOptions {
+  /** Ask the client not to reuse the connection (the replica is draining). */
+  readonly close: boolean;
+  /** The client sent `Expect: 100-continue` and waits for it before the body. */
+  readonly expectsContinue: boolean;
+}
+
+/** Answers `/_/specialise`: a pool replica's endpoint, or a 404 in a replica started for its function. */
+export interface SpecialiseRoute {
+  serve(req: IncomingMessage, res: ServerResponse, options: RouteOptions): void;
+}
+
 /** Recorded for an invocation whose client left before the response (nginx's convention). */
 const CLIENT_CLOSED_STATUS = 499;
 
 /** The HTTP face of the runtime: /_/ endpoints, invocations, and the drain on shutdown. */
 @injectable()
 export class RuntimeServer {
-  private readonly server: Server;
   private readonly tracker = new RequestTracker();
 
   constructor(
@@ -54,19 +63,11 @@ export class RuntimeServer {
     @inject(TOKENS.Metrics) private readonly metrics: InvocationMetrics,
     @inject(TOKENS.Readiness) private readonly readiness: ReadinessState,
     @inject(TOKENS.InvocationRunner) private readonly runner: Runner,
+    @inject(TOKENS.HttpServer) private readonly server: Server,
+    @inject(TOKENS.SpecialiseRoute) private readonly specialise: SpecialiseRoute,
   ) {
-    // Longer than typical client idle timeouts, so the gateway closes idle connections first and
-    // never sends a request on a socket this side is closing.
-    this.server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000 }, (req, res) =>
-      this.onRequest(req, res, false),
-    );
-    this.server.on('checkContinue', (req, res) => this.onRequest(req, res, true));
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      const response = clientErrorResponse(error.code);
-      if (response !== undefined && socket.writable && (socket as Socket).bytesWritten === 0)
-        socket.write(response);
-      socket.destroy();
-    });
+    server.on('request', (req, res) => this.onRequest(req, res, false));
+    server.on('checkContinue', (req, res) => this.onRequest(req, res, true));
   }
 
   /** Resolves with the bound port (the real one when PORT=0). */
@@ -106,27 +107,27 @@ export class RuntimeServer {
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     if (isSystemPath(path)) {
-      this.serveSystem(req, res, path);
+      this.serveSystem(req, res, path, expectsContinue);
       return;
     }
     void this.serveInvocation(req, res, expectsContinue);
   }
 
-  private serveSystem(req: IncomingMessage, res: ServerResponse, path: string): void {
+  private serveSystem(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    expectsContinue: boolean,
+  ): void {
+    if (path === SPECIALISE_PATH) {
+      this.specialise.serve(req, res, { close: this.readiness.draining, expectsContinue });
+      return;
+    }
     const reply = systemReply(req.method ?? 'GET', path, {
       report: () => this.readiness.report(),
       renderMetrics: () => this.metrics.render(),
     });
-    const options = { invocationId: undefined, close: this.readiness.draining };
-    if (reply.kind === 'json') {
-      writeJson(res, reply.statusCode, reply.body, options, reply.headers);
-    } else {
-      writeResponse(
-        res,
-        { statusCode: reply.statusCode, headers: { 'content-type': reply.contentType }, body: reply.body },
-        options,
-      );
-    }
+    writeSystemReply(res, reply, { invocationId: undefined, close: this.readiness.draining });
   }
 
   /** Never rejects: the handler's failures are outcomes, and a failure of the runtime's own is answered here. */

@@ -44,7 +44,19 @@ export class Runtime {
     this.supervisor.send({ type: 'listening', port });
     this.logger.info('listening', { port, startupMs: sinceProcessStart() });
     // Reported after 'listening' so the supervisor always sees the port first.
-    const loaded = loading.then((state) => {
+    return { port, loaded: this.report(loading) };
+  }
+
+  /**
+   * Loads the handler of a pool replica that has just taken on this function: its server listens
+   * already, and the supervisor has its port. Reports `ready` or `load-failed` as start() does.
+   */
+  load(): Promise<LoadState> {
+    return this.report(this.handler.load());
+  }
+
+  private report(loading: Promise<LoadState>): Promise<LoadState> {
+    return loading.then((state) => {
       if (state.status === 'ready') {
         this.logger.info('handler loaded', { handler: this.handlerName(), startupMs: sinceProcessStart() });
         this.supervisor.send({ type: 'ready' });
@@ -58,7 +70,6 @@ export class Runtime {
       }
       return state;
     });
-    return { port, loaded };
   }
 
   /** Drains for up to NIMBUS_DRAIN_TIMEOUT_MS; resolves whether every request was answered. */

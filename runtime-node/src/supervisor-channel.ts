@@ -2,7 +2,19 @@
 export type SupervisorMessage =
   | { readonly type: 'listening'; readonly port: number }
   | { readonly type: 'ready' }
-  | { readonly type: 'load-failed'; readonly reason: string };
+  | { readonly type: 'load-failed'; readonly reason: string }
+  /** A pool replica turned a `specialise` down: it has a function already, or the settings are bad. */
+  | { readonly type: 'specialise-refused'; readonly reason: string };
+
+/**
+ * What the supervisor may send a pool replica (NIMBUS_POOL=1): take on a function. `env` holds the
+ * function settings a normal start reads from its environment (NIMBUS_FUNCTION_DIR, NIMBUS_HANDLER,
+ * ...) and the function's own variables; all of it lands in `process.env` before the handler loads.
+ */
+export type SupervisorCommand = {
+  readonly type: 'specialise';
+  readonly env: Readonly<Record<string, string>>;
+};
 
 export interface SupervisorChannel {
   /** Best effort: never throws, and does nothing without a channel. */

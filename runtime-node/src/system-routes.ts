@@ -4,6 +4,11 @@ import type { ReadinessReport } from './readiness.js';
 /** Paths under this prefix belong to the runtime and never reach the handler. */
 export const SYSTEM_PREFIX = '/_/';
 
+/** Where a pool replica takes on a function over HTTP (POST). */
+export const SPECIALISE_PATH = '/_/specialise';
+
+const READ_ONLY_PATHS = new Set(['/_/health', '/_/ready', '/_/metrics']);
+
 export interface SystemSources {
   report(): ReadinessReport;
   renderMetrics(): string;
@@ -29,6 +34,7 @@ export function isSystemPath(path: string): boolean {
 
 /** The reply to a request for one of the runtime's own endpoints. */
 export function systemReply(method: string, path: string, sources: SystemSources): SystemReply {
+  if (!READ_ONLY_PATHS.has(path)) return notFound(path);
   if (method !== 'GET' && method !== 'HEAD') {
     return {
       kind: 'json',
@@ -52,6 +58,10 @@ export function systemReply(method: string, path: string, sources: SystemSources
         contentType: EXPOSITION_CONTENT_TYPE,
       };
     default:
-      return { kind: 'json', statusCode: 404, body: { error: `no runtime endpoint at ${path}` } };
+      return notFound(path);
   }
+}
+
+export function notFound(path: string): Extract<SystemReply, { kind: 'json' }> {
+  return { kind: 'json', statusCode: 404, body: { error: `no runtime endpoint at ${path}` } };
 }

@@ -15,6 +15,8 @@ export const TOKENS = {
   ContextFactory: Symbol('ContextFactory'),
   InvocationRunner: Symbol('InvocationRunner'),
   Supervisor: Symbol('SupervisorChannel'),
+  HttpServer: Symbol('HttpServer'),
+  SpecialiseRoute: Symbol('SpecialiseRoute'),
   RuntimeServer: Symbol('RuntimeServer'),
   Runtime: Symbol('Runtime'),
 } as const;

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { loadConfig } from '../src/config.js';
+import {
+  ConfigError,
+  FUNCTION_SETTINGS,
+  PROCESS_SETTINGS,
+  loadConfig,
+  loadFunctionConfig,
+  loadProcessConfig,
+} from '../src/config.js';
 
 describe('loadConfig', () => {
   it('applies the documented defaults to an empty environment', () => {
@@ -19,6 +26,8 @@ describe('loadConfig', () => {
       debug: false,
       gatewayUrl: undefined,
       logLevel: 'info',
+      pool: false,
+      poolToken: undefined,
     });
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.handler));
@@ -40,8 +49,12 @@ describe('loadConfig', () => {
       NIMBUS_DEBUG: 'true',
       NIMBUS_GATEWAY_URL: 'http://gateway.nimbus:8080/',
       NIMBUS_LOG_LEVEL: 'DEBUG',
+      NIMBUS_POOL: '1',
+      NIMBUS_POOL_TOKEN: 'a-token-of-24-characters',
     });
     assert.equal(config.port, 0);
+    assert.equal(config.pool, true);
+    assert.equal(config.poolToken, 'a-token-of-24-characters');
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.functionDir, '/srv/fn');
     assert.deepEqual(config.handler, { module: 'lib/main.mjs', exportName: 'handle' });
@@ -134,10 +147,76 @@ describe('loadConfig', () => {
     ['a handler that climbs out of the directory', { NIMBUS_HANDLER: '../secret.default' }, /without "\.\."/],
     ['a handler with an absolute path', { NIMBUS_HANDLER: '/etc/passwd.default' }, /without "\.\."/],
     ['a handler climbing out mid-path', { NIMBUS_HANDLER: 'lib/../../x.default' }, /without "\.\."/],
+    ['a pool flag that is not a boolean', { NIMBUS_POOL: 'maybe' }, /^NIMBUS_POOL must be true or false/],
+    [
+      'a pool token too short to be a secret',
+      { NIMBUS_POOL_TOKEN: 'short' },
+      /^NIMBUS_POOL_TOKEN must be at least 16 visible ASCII characters without spaces$/,
+    ],
+    [
+      'a pool token with a space in it',
+      { NIMBUS_POOL_TOKEN: 'sixteen chars and more' },
+      /^NIMBUS_POOL_TOKEN must be at least 16/,
+    ],
   ];
   for (const [name, env, message] of bad) {
     it(`rejects ${name}, naming the key`, () => {
-      assert.throws(() => loadConfig(env), { message });
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          assert.ok(error.message.startsWith(`${error.key} `), `${error.message} starts with its key`);
+          assert.ok(Object.keys(env).includes(error.key));
+          return true;
+        },
+      );
     });
   }
+
+  it('never echoes a rejected pool token', () => {
+    assert.throws(
+      () => loadConfig({ NIMBUS_POOL_TOKEN: 'secret!' }),
+      (error: unknown) => error instanceof Error && !error.message.includes('secret!'),
+    );
+  });
+});
+
+describe('loadFunctionConfig and loadProcessConfig', () => {
+  /** The keys a parser reads from an env map. */
+  function keysRead(parse: (env: Record<string, string | undefined>) => unknown): string[] {
+    const read = new Set<string>();
+    parse(
+      new Proxy({} as Record<string, string | undefined>, {
+        get: (_target, key) => {
+          if (typeof key === 'string') read.add(key);
+          return undefined;
+        },
+      }),
+    );
+    return [...read].sort();
+  }
+
+  it('split the keys between them: the function part reads exactly FUNCTION_SETTINGS', () => {
+    assert.deepEqual(keysRead(loadFunctionConfig), [...FUNCTION_SETTINGS].sort());
+    assert.deepEqual(keysRead(loadProcessConfig), [...PROCESS_SETTINGS].sort());
+  });
+
+  it('make up loadConfig together', () => {
+    const env = { PORT: '0', NIMBUS_POOL: 'true', NIMBUS_CONCURRENCY: '3', NIMBUS_FUNCTION_NAME: 'f' };
+    assert.deepEqual(loadConfig(env), { ...loadProcessConfig(env), ...loadFunctionConfig(env) });
+  });
+
+  it('reads the function part from an env map alone, ignoring process settings in it', () => {
+    const config = loadFunctionConfig({
+      NIMBUS_FUNCTION_NAME: 'resize',
+      NIMBUS_TIMEOUT_MS: '900',
+      PORT: 'x',
+    });
+    assert.equal(config.functionName, 'resize');
+    assert.equal(config.timeoutMs, 900);
+    assert.equal(config.drainTimeoutMs, 900);
+    assert.ok(!('port' in config));
+    assert.ok(Object.isFrozen(config));
+  });
 });

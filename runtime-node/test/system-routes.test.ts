@@ -32,6 +32,7 @@ describe('system routes', () => {
     [{ status: 'loading' }, 503],
     [{ status: 'failed', reason: 'SyntaxError' }, 503],
     [{ status: 'draining' }, 503],
+    [{ status: 'unspecialised', reason: 'generic pool replica: not specialised' }, 503],
   ];
   for (const [report, status] of readiness) {
     it(`answers /_/ready ${status} when ${report.status}`, () => {
@@ -43,8 +44,9 @@ describe('system routes', () => {
     });
   }
 
-  it('answers 404 for an unknown reserved path and 405 for other methods', () => {
+  it('answers 404 for an unknown reserved path, whatever the method, and 405 for other methods', () => {
     assert.equal(systemReply('GET', '/_/nope', sources({ status: 'ready' })).statusCode, 404);
+    assert.equal(systemReply('POST', '/_/specialise', sources({ status: 'ready' })).statusCode, 404);
     assert.equal(systemReply('POST', '/_/health', sources({ status: 'ready' })).statusCode, 405);
   });
 });

@@ -71,3 +71,21 @@ export const CJS_DEFAULT = `module.exports = async function (event, ctx) { retur
 export const CJS_NAMED = `exports.handle = async () => ({ kind: 'cjs-named' });\n`;
 export const THROWS_ON_LOAD = "throw new Error('cannot start: DATABASE_URL is not set');\n";
 export const SYNTAX_ERROR = 'export default async function (event {\n';
+
+/** Reads the function's env at import time and per call: a pool replica must set it before the import. */
+export const ESM_ENV = `const atImport = process.env.GREETING ?? null;
+export default async (event, ctx) => {
+  if (event.path === '/hang') return new Promise(() => {});
+  return {
+    kind: 'esm',
+    atImport,
+    now: process.env.GREETING ?? null,
+    functionName: ctx.functionName,
+    namespace: ctx.namespace,
+    token: process.env.NIMBUS_POOL_TOKEN ?? null,
+  };
+};
+`;
+export const CJS_ENV = `const atImport = process.env.GREETING ?? null;
+exports.handle = async (event, ctx) => ({ kind: 'cjs', atImport, functionName: ctx.functionName });
+`;

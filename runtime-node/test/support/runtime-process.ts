@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtimeEntryPath } from '../../src/entry-path.js';
-import type { SupervisorMessage } from '../../src/supervisor-channel.js';
+import type { SupervisorCommand, SupervisorMessage } from '../../src/supervisor-channel.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let bundled = false;
@@ -81,6 +81,23 @@ export class RuntimeProcess {
       throw error;
     }
     return runtime;
+  }
+
+  /** Spawns a generic pool replica (NIMBUS_POOL=1) and waits for it to report its port. */
+  static async startPool(env: Record<string, string> = {}, timeoutMs = 5_000): Promise<RuntimeProcess> {
+    const runtime = RuntimeProcess.spawn({ NIMBUS_POOL: '1', ...env });
+    try {
+      await runtime.waitFor((m) => m.type === 'listening', timeoutMs);
+    } catch (error) {
+      runtime.kill();
+      throw error;
+    }
+    return runtime;
+  }
+
+  /** Sends a command over the IPC channel, as the local-mode supervisor does. */
+  send(command: SupervisorCommand): void {
+    this.child.send(command);
   }
 
   get alive(): boolean {

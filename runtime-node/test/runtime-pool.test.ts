@@ -1,0 +1,289 @@
+import assert from 'node:assert/strict';
+import type { SupervisorCommand, SupervisorMessage } from '../src/supervisor-channel.js';
+import { CJS_ENV, ESM_DEFAULT, ESM_ENV, THROWS_ON_LOAD } from './support/fixtures.js';
+import { removeFunctionDirs, writeFunctionDir } from './support/function-dir.js';
+import { eventually, request } from './support/http-client.js';
+import { RuntimeProcess } from './support/runtime-process.js';
+
+const NOT_SPECIALISED = { status: 'unspecialised', reason: 'generic pool replica: not specialised' };
+const TOKEN = 'pool-token-for-the-tests-0123';
+
+describe('runtime process: warm pool replicas (bundled runtime)', function () {
+  this.timeout(15_000);
+  const started: RuntimeProcess[] = [];
+
+  async function startPool(env: Record<string, string> = {}): Promise<RuntimeProcess> {
+    const runtime = await RuntimeProcess.startPool(env);
+    started.push(runtime);
+    return runtime;
+  }
+
+  /** Sends `specialise` over IPC and waits for the runtime's answer to it. */
+  async function specialise(
+    runtime: RuntimeProcess,
+    env: SupervisorCommand['env'],
+    answer: SupervisorMessage['type'] = 'ready',
+  ): Promise<SupervisorMessage> {
+    const before = runtime.messages.length;
+    runtime.send({ type: 'specialise', env });
+    return runtime.waitFor((m) => runtime.messages.indexOf(m) >= before && m.type === answer);
+  }
+
+  const types = (runtime: RuntimeProcess) => runtime.messages.map((m) => m.type);
+
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((runtime) => runtime.stop()));
+  });
+  after(removeFunctionDirs);
+
+  it('reports only its port, is alive, not ready, and answers every invocation 503 NotSpecialised', async () => {
+    const pool = await startPool();
+    const health = await request(pool.port, '/_/health');
+    assert.deepEqual([health.status, health.json()], [200, { status: 'ok' }]);
+    const ready = await request(pool.port, '/_/ready');
+    assert.deepEqual([ready.status, ready.json()], [503, NOT_SPECIALISED]);
+
+    for (const [method, path, body] of [
+      ['GET', '/', undefined],
+      ['POST', '/orders?id=1', '{"a":1}'],
+    ] as const) {
+      const res = await request(pool.port, path, { method, body });
+      assert.equal(res.status, 503, `${method} ${path}`);
+      assert.equal(res.headers['content-type'], 'application/json');
+      assert.deepEqual(res.json(), {
+        error: 'generic pool replica: not specialised',
+        code: 'NotSpecialised',
+      });
+    }
+    const metrics = await request(pool.port, '/_/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /^nimbus_runtime_handler_loaded 0$/m);
+    const wrongMethod = await request(pool.port, '/_/specialise');
+    assert.deepEqual([wrongMethod.status, wrongMethod.headers.allow], [405, 'POST']);
+
+    const listening = await pool.waitForLog((l) => l.msg === 'listening');
+    assert.equal(listening.pool, true);
+    assert.deepEqual(types(pool), ['listening']);
+  });
+
+  it('takes on an ES module function over IPC: its env is set before the import, its settings apply', async () => {
+    const pool = await startPool();
+    const port = pool.port;
+    await specialise(pool, {
+      NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_ENV }),
+      NIMBUS_FUNCTION_NAME: 'greeter',
+      NIMBUS_FUNCTION_NAMESPACE: 'team',
+      NIMBUS_TIMEOUT_MS: '300',
+      GREETING: 'hello',
+    });
+    assert.deepEqual(types(pool), ['listening', 'ready']);
+    assert.equal(pool.port, port);
+
+    const ready = await request(port, '/_/ready');
+    assert.deepEqual([ready.status, ready.json()], [200, { status: 'ready' }]);
+    const res = await request(port, '/');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), {
+      kind: 'esm',
+      atImport: 'hello',
+      now: 'hello',
+      functionName: 'greeter',
+      namespace: 'team',
+      token: null,
+    });
+    // NIMBUS_TIMEOUT_MS from the specialise, not the default of 30 s.
+    const hang = await request(port, '/hang');
+    assert.deepEqual([hang.status, hang.json().error], [504, 'function timed out after 300ms']);
+
+    const specialised = await pool.waitForLog((l) => l.msg === 'specialised');
+    assert.deepEqual([specialised.function, specialised.status], ['greeter', 'ready']);
+    assert.equal(typeof specialised.specialiseMs, 'number');
+  });
+
+  it('takes on a CommonJS function over IPC', async () => {
+    const pool = await startPool();
+    await specialise(pool, {
+      NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'main.cjs': CJS_ENV }),
+      NIMBUS_HANDLER: 'main.handle',
+      NIMBUS_FUNCTION_NAME: 'cjs-fn',
+      GREETING: 'hej',
+    });
+    const res = await request(pool.port, '/');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { kind: 'cjs', atImport: 'hej', functionName: 'cjs-fn' });
+  });
+
+  it('reports a handler that fails to load as load-failed, and /_/ready stays 503 with the reason', async () => {
+    const pool = await startPool();
+    const failed = await specialise(
+      pool,
+      { NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': THROWS_ON_LOAD }) },
+      'load-failed',
+    );
+    assert.ok(failed.type === 'load-failed');
+    assert.equal(
+      failed.reason,
+      'handler module index.mjs failed to load: cannot start: DATABASE_URL is not set',
+    );
+
+    const ready = await request(pool.port, '/_/ready');
+    assert.deepEqual([ready.status, ready.json()], [503, { status: 'failed', reason: failed.reason }]);
+    const invoke = await request(pool.port, '/');
+    assert.deepEqual([invoke.status, invoke.json().reason], [503, failed.reason]);
+    assert.deepEqual(types(pool), ['listening', 'load-failed']);
+    assert.ok(pool.alive);
+  });
+
+  it('refuses a second specialise and keeps serving the first function', async () => {
+    const pool = await startPool();
+    await specialise(pool, {
+      NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_DEFAULT }),
+      NIMBUS_FUNCTION_NAME: 'first',
+    });
+    const refused = await specialise(
+      pool,
+      { NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.cjs': CJS_ENV }), NIMBUS_FUNCTION_NAME: 'second' },
+      'specialise-refused',
+    );
+    assert.ok(refused.type === 'specialise-refused');
+    assert.equal(
+      refused.reason,
+      'this replica has taken on function first; a process serves one function for life',
+    );
+    const logged = await pool.waitForLog((l) => l.msg === 'specialise refused');
+    assert.deepEqual([logged.level, logged.function], ['warn', 'first']);
+
+    const res = await request(pool.port, '/');
+    assert.deepEqual([res.status, res.text], [200, '{"kind":"esm-default","method":"GET"}']);
+    assert.deepEqual(types(pool), ['listening', 'ready', 'specialise-refused']);
+  });
+
+  it('refuses invalid settings over IPC and stays generic, so a valid specialise still works', async () => {
+    const pool = await startPool();
+    const badNumber = await specialise(pool, { NIMBUS_CONCURRENCY: '0' }, 'specialise-refused');
+    assert.deepEqual(badNumber, {
+      type: 'specialise-refused',
+      reason: 'invalid configuration: NIMBUS_CONCURRENCY must be an integer from 1 to 10000, got "0"',
+    });
+    const before = pool.messages.length;
+    pool.child.send({ type: 'specialise', env: ['NIMBUS_HANDLER=index.default'] });
+    const badShape = await pool.waitFor((m) => pool.messages.indexOf(m) >= before);
+    assert.deepEqual(badShape, {
+      type: 'specialise-refused',
+      reason: 'invalid configuration: env must be an object of environment variables (name to string)',
+    });
+    const ready = await request(pool.port, '/_/ready');
+    assert.deepEqual([ready.status, ready.json()], [503, NOT_SPECIALISED]);
+
+    await specialise(pool, { NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_DEFAULT }) });
+    assert.equal((await request(pool.port, '/')).status, 200);
+  });
+
+  describe('POST /_/specialise', () => {
+    const specialiseOverHttp = (port: number, body: unknown, authorization?: string) =>
+      request(port, '/_/specialise', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(authorization === undefined ? {} : { authorization }),
+        },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+
+    it('takes on a function with the pool token, and refuses without it (401) or with another (403)', async () => {
+      const pool = await startPool({ NIMBUS_POOL_TOKEN: TOKEN });
+      const env = {
+        NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_ENV }),
+        NIMBUS_FUNCTION_NAME: 'over-http',
+        GREETING: 'hi',
+      };
+
+      const missing = await specialiseOverHttp(pool.port, { env });
+      assert.deepEqual([missing.status, missing.headers['www-authenticate']], [401, 'Bearer']);
+      assert.deepEqual(missing.json(), { error: 'specialise needs an Authorization: Bearer token' });
+      const wrong = await specialiseOverHttp(pool.port, { env }, 'Bearer not-the-pool-token-at-all');
+      assert.equal(wrong.status, 403);
+      assert.deepEqual((await request(pool.port, '/_/ready')).json(), NOT_SPECIALISED);
+
+      const accepted = await specialiseOverHttp(pool.port, { env }, `Bearer ${TOKEN}`);
+      assert.deepEqual([accepted.status, accepted.json()], [202, { status: 'specialising' }]);
+      await eventually(async () =>
+        (await request(pool.port, '/_/ready')).status === 200 ? true : undefined,
+      );
+      await pool.waitFor((m) => m.type === 'ready');
+      const res = await request(pool.port, '/');
+      assert.deepEqual(
+        [res.json().functionName, res.json().atImport, res.json().token],
+        ['over-http', 'hi', null],
+      );
+
+      const again = await specialiseOverHttp(pool.port, { env }, `Bearer ${TOKEN}`);
+      assert.deepEqual(
+        [again.status, again.json().error],
+        [409, 'this replica has taken on function over-http; a process serves one function for life'],
+      );
+      // The token is checked before anything about the replica's state is said.
+      assert.equal((await specialiseOverHttp(pool.port, { env })).status, 401);
+    });
+
+    const badRequests: [string, unknown, string][] = [
+      ['a setting out of range', { env: { NIMBUS_TIMEOUT_MS: '0' } }, 'NIMBUS_TIMEOUT_MS'],
+      ['a handler outside the directory', { env: { NIMBUS_HANDLER: '../x.default' } }, 'NIMBUS_HANDLER'],
+      ['a value that is not a string', { env: { NIMBUS_CONCURRENCY: 4 } }, 'env.NIMBUS_CONCURRENCY'],
+      ['no env', {}, 'env'],
+      ['a body that is not JSON', '{"env":', 'body'],
+      ['a JSON array', '[]', 'body'],
+    ];
+    for (const [name, body, field] of badRequests) {
+      it(`answers 400 naming ${field} for ${name}, and stays generic`, async () => {
+        const pool = await startPool({ NIMBUS_POOL_TOKEN: TOKEN });
+        const res = await specialiseOverHttp(pool.port, body, `Bearer ${TOKEN}`);
+        assert.equal(res.status, 400);
+        const answer = res.json();
+        assert.equal(answer.field, field);
+        assert.equal(typeof answer.error, 'string');
+        if (field.startsWith('NIMBUS_')) assert.match(String(answer.error), new RegExp(`^${field} must be`));
+        assert.deepEqual((await request(pool.port, '/_/ready')).json(), NOT_SPECIALISED);
+      });
+    }
+
+    it('lets in a loopback caller when no token is configured', async () => {
+      const pool = await startPool();
+      const env = { NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_DEFAULT }) };
+      const accepted = await specialiseOverHttp(pool.port, { env });
+      assert.equal(accepted.status, 202);
+      await pool.waitFor((m) => m.type === 'ready');
+      assert.equal((await request(pool.port, '/')).status, 200);
+    });
+
+    it('does not exist in a replica started for its function (404)', async () => {
+      const runtime = await RuntimeProcess.start({
+        NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_DEFAULT }),
+        NIMBUS_POOL_TOKEN: TOKEN,
+      });
+      started.push(runtime);
+      const res = await specialiseOverHttp(runtime.port, { env: {} }, `Bearer ${TOKEN}`);
+      assert.deepEqual([res.status, res.json()], [404, { error: 'no runtime endpoint at /_/specialise' }]);
+      assert.equal((await request(runtime.port, '/')).status, 200);
+    });
+  });
+
+  it('exits 0 at once on SIGTERM before it has a function', async () => {
+    const pool = await startPool();
+    pool.kill('SIGTERM');
+    assert.deepEqual(await pool.exited, { code: 0, signal: null });
+  });
+
+  it('exits when the supervisor goes away (IPC channel closed)', async () => {
+    const pool = await startPool();
+    pool.child.disconnect();
+    assert.deepEqual(await pool.exited, { code: 0, signal: null });
+  });
+
+  it('exits 1 naming the key for a pool token too short to be a secret', async () => {
+    const pool = RuntimeProcess.spawn({ NIMBUS_POOL: '1', NIMBUS_POOL_TOKEN: 'short' });
+    started.push(pool);
+    assert.equal((await pool.exited).code, 1);
+    assert.match(pool.stderr, /invalid configuration: NIMBUS_POOL_TOKEN must be at least 16/);
+  });
+});
