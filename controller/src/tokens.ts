@@ -8,6 +8,7 @@ export const TOKENS = {
   Spawn: Symbol('Spawn'),
   Backoff: Symbol('BackoffPolicy'),
   ProcessBackend: Symbol('ProcessBackend'),
+  WarmPool: Symbol('WarmPool'),
   LocalPlatform: Symbol('LocalPlatform'),
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),

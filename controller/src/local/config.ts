@@ -10,6 +10,8 @@ export interface LocalConfig {
   readonly stateDir: string;
   readonly logLevel: LogLevel;
   readonly backoff: BackoffPolicy;
+  /** Generic runtime processes kept started, so a function at zero takes one over (0: none). */
+  readonly warmPoolSize: number;
   readonly gateway: GatewayConfig;
 }
 
@@ -29,6 +31,7 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     stateDir: resolve(cwd, env.NIMBUS_STATE_DIR || '.nimbus'),
     logLevel,
     backoff: Object.freeze({ baseMs, maxMs, stableAfterMs: 10_000 }),
+    warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 1, 0, 64),
     gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }),
   });
 }

@@ -4,7 +4,9 @@ import { RouteTable } from '@nimbus/gateway';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import { ProcessBackend } from '../backends/process/process-backend.js';
+import { inheritedEnv } from '../backends/process/replica-env.js';
 import { type Spawn, spawnRuntime } from '../backends/process/replica.js';
+import { WarmPool } from '../backends/process/warm-pool.js';
 import { type Clock, systemClock } from '../clock.js';
 import { TOKENS } from '../tokens.js';
 import type { LocalConfig } from './config.js';
@@ -32,6 +34,16 @@ export function createLocalContainer(
   c.register(TOKENS.RuntimeEntry, { useValue: overrides.runtimeEntry ?? runtimeEntryPath() });
   c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
   c.register(TOKENS.Backoff, { useValue: config.backoff });
+  c.register(TOKENS.WarmPool, {
+    useValue: new WarmPool(
+      config.warmPoolSize,
+      overrides.runtimeEntry ?? runtimeEntryPath(),
+      inheritedEnv(process.env),
+      overrides.spawn ?? spawnRuntime,
+      c.resolve(TOKENS.Clock),
+      c.resolve<Logger>(TOKENS.Logger).child({ component: 'warm-pool' }),
+    ),
+  });
   c.registerSingleton(TOKENS.ProcessBackend, ProcessBackend);
   c.registerSingleton(TOKENS.LocalPlatform, LocalPlatform);
   return c;

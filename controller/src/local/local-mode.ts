@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@nimbus/api';
 import { TOKENS as GATEWAY, type GatewayServer, createGatewayContainer } from '@nimbus/gateway';
+import type { WarmPool } from '../backends/process/warm-pool.js';
 import type { Clock } from '../clock.js';
 import { TOKENS } from '../tokens.js';
 import type { LocalConfig } from './config.js';
@@ -55,6 +56,8 @@ export async function startLocalMode(
   const address = await server.listen();
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   platform.setGatewayUrl(url);
+  const pool = local.resolve<WarmPool>(TOKENS.WarmPool);
+  pool.start();
   await platform.reload();
   platform.startAutoscaling();
   const watcher = new FolderWatcher(
@@ -71,6 +74,7 @@ export async function startLocalMode(
     async close() {
       watcher.stop();
       await server.close();
+      await pool.stop();
       await platform.shutdown();
     },
   };

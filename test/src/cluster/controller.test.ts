@@ -188,10 +188,9 @@ describe('the controller on a real API server', function () {
     assert.equal(unchanged?.metadata.labels?.['team.example/owner'], 'ops', "another manager's field stays");
     assert.equal(await counterValue(running.registry, 'nimbus_controller_applies_total'), appliesBefore);
 
-    const fn = await getFn('hello');
-    const patched = await plane.request('PUT', `${FUNCTIONS()}/hello`, {
-      ...fn,
-      spec: { ...fn.spec, env: [{ name: 'GREETING', value: 'hej' }] },
+    // A merge patch: the controller's own status writes move the resourceVersion under a PUT.
+    const patched = await mergePatch(plane, `${FUNCTIONS()}/hello`, {
+      spec: { env: [{ name: 'GREETING', value: 'hej' }] },
     });
     assert.equal(patched.status, 200, JSON.stringify(patched.body));
     const rolled = await eventually(
@@ -276,11 +275,8 @@ describe('the controller on a real API server', function () {
       10_000,
       'the ConfigMap',
     );
-    const fn = await getFn('mover');
-    const { source: _, ...spec } = fn.spec;
-    const replaced = await plane.request('PUT', `${FUNCTIONS()}/mover`, {
-      ...fn,
-      spec: { ...spec, image: 'acme/mover:1' },
+    const replaced = await mergePatch(plane, `${FUNCTIONS()}/mover`, {
+      spec: { source: null, image: 'acme/mover:1' },
     });
     assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
     await eventually(

@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.js';
 import { TOKENS } from '../../tokens.js';
 import { Replica, type ReplicaListener, type Spawn } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
+import type { WarmPool } from './warm-pool.js';
 
 /** What a function should be running: the process backend's counterpart of a Deployment spec. */
 export interface ReplicaSetSpec {
@@ -66,6 +67,7 @@ export class ProcessBackend implements ReplicaListener {
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.Backoff) private readonly backoff: BackoffPolicy,
     @inject(TOKENS.Spawn) private readonly spawnFn: Spawn,
+    @inject(TOKENS.WarmPool) private readonly pool: WarmPool,
   ) {}
 
   /** Called with a function's key whenever its endpoints or status may have changed. */
@@ -192,7 +194,13 @@ export class ProcessBackend implements ReplicaListener {
 
   private spawnReplica(spec: ReplicaSetSpec): Replica {
     const id = `${spec.key}#${spec.revision.slice(0, 8)}-${++this.sequence}`;
-    return new Replica(id, this.entry, spec.env, this, this.clock, this.spawnFn);
+    // A warm pool process, when one is ready, saves starting one: it only loads the code.
+    const member = this.pool.take();
+    const start =
+      member === undefined
+        ? { spawn: this.spawnFn, entry: this.entry, env: spec.env }
+        : { adopt: member, env: spec.env };
+    return new Replica(id, start, this, this.clock);
   }
 
   private promoteIfReady(group: Group): void {

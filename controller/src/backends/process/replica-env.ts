@@ -11,6 +11,16 @@ export interface ReplicaEnvSettings {
 /** Passed through from the platform's environment; everything else a function sees it declares. */
 const INHERITED = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS'];
 
+/** The variables of the platform's own process that every runtime process inherits. */
+export function inheritedEnv(from: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED) {
+    const value = from[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 /**
  * The environment of a runtime-node replica, built from the Function alone: the process
  * backend's counterpart of a Deployment's pod template. Pure, so it is tested as a table.
@@ -20,11 +30,7 @@ export function buildReplicaEnv(
   sourceDir: string,
   settings: ReplicaEnvSettings,
 ): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of INHERITED) {
-    const value = settings.inherited[name];
-    if (value !== undefined) env[name] = value;
-  }
+  const env = inheritedEnv(settings.inherited);
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
   Object.assign(env, runtimeSettings(fn), {
     HOST: '127.0.0.1',

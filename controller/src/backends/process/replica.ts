@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Clock } from '../../clock.js';
+import type { PoolMember } from './warm-pool.js';
 
 export type ReplicaState = 'starting' | 'ready' | 'failed' | 'stopping' | 'exited';
 
@@ -7,7 +8,9 @@ export type ReplicaState = 'starting' | 'ready' | 'failed' | 'stopping' | 'exite
 type RuntimeMessage =
   | { type: 'listening'; port: number }
   | { type: 'ready' }
-  | { type: 'load-failed'; reason: string };
+  | { type: 'load-failed'; reason: string }
+  /** A pool process refused the function's settings: it serves nothing. */
+  | { type: 'specialise-refused'; reason: string };
 
 export interface ReplicaListener {
   changed(replica: Replica): void;
@@ -29,15 +32,26 @@ export class Replica {
   private readonly child: ChildProcess;
   private readonly exit: Promise<void>;
 
+  /**
+   * A replica of its own process (`spawn`), or a warm pool process taken over: it is told the
+   * function's settings over IPC and loads the handler, and says ready or load-failed as a
+   * process started for the function does.
+   */
   constructor(
     readonly id: string,
-    entry: string,
-    env: Record<string, string>,
+    start:
+      | { spawn: Spawn; entry: string; env: Record<string, string> }
+      | { adopt: PoolMember; env: Record<string, string> },
     private readonly listener: ReplicaListener,
     private readonly clock: Clock,
-    spawnFn: Spawn = spawnRuntime,
   ) {
-    this.child = spawnFn(entry, env);
+    if ('adopt' in start) {
+      this.child = start.adopt.child;
+      this.port = start.adopt.port;
+      this.child.send({ type: 'specialise', env: start.env });
+    } else {
+      this.child = start.spawn(start.entry, start.env);
+    }
     this.child.on('message', (message: RuntimeMessage) => this.heard(message));
     this.exit = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
@@ -69,6 +83,7 @@ export class Replica {
         this.reason = undefined;
         break;
       case 'load-failed':
+      case 'specialise-refused':
         this.state = 'failed';
         this.reason = message.reason;
         break;

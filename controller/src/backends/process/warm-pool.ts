@@ -1,0 +1,94 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '@nimbus/api';
+import type { Clock } from '../../clock.js';
+import type { Spawn } from './replica.js';
+
+/** A generic runtime process, listening and waiting to be told which function it serves. */
+export interface PoolMember {
+  readonly child: ChildProcess;
+  readonly port: number;
+}
+
+interface Waiting {
+  child: ChildProcess;
+  port: number | undefined;
+}
+
+/** A member that crashes at start is replaced after this long, so a broken runtime cannot spin. */
+const REFILL_AFTER_FAILURE_MS = 1000;
+
+/**
+ * Generic runtime-node processes already started and listening (`NIMBUS_POOL=1`), so a function
+ * at zero takes one over (specialisation: it loads the function's code) instead of waiting for
+ * a process to start. Taking a member starts its replacement in the background.
+ */
+export class WarmPool {
+  private readonly members = new Set<Waiting>();
+  private stopped = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly entry: string,
+    private readonly env: Record<string, string>,
+    private readonly spawnFn: Spawn,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.refill();
+  }
+
+  /** Idle members that have said they listen. */
+  get ready(): number {
+    return [...this.members].filter((m) => m.port !== undefined).length;
+  }
+
+  /** A listening member, now the caller's; undefined when none is ready yet. */
+  take(): PoolMember | undefined {
+    for (const member of this.members) {
+      if (member.port === undefined || !member.child.connected || member.child.exitCode !== null) continue;
+      this.members.delete(member);
+      member.child.removeAllListeners('message');
+      member.child.removeAllListeners('exit');
+      this.refill();
+      return { child: member.child, port: member.port };
+    }
+    return undefined;
+  }
+
+  /** Stops the idle members, by PID. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const idle = [...this.members];
+    this.members.clear();
+    await Promise.all(
+      idle.map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            if (m.child.exitCode !== null || m.child.signalCode !== null) return resolve();
+            m.child.once('exit', () => resolve());
+            m.child.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+
+  private refill(): void {
+    while (!this.stopped && this.members.size < this.size) this.spawnOne();
+  }
+
+  private spawnOne(): void {
+    const child = this.spawnFn(this.entry, { ...this.env, NIMBUS_POOL: '1', HOST: '127.0.0.1', PORT: '0' });
+    const member: Waiting = { child, port: undefined };
+    this.members.add(member);
+    child.on('message', (message: { type?: string; port?: number }) => {
+      if (message.type === 'listening' && typeof message.port === 'number') member.port = message.port;
+    });
+    child.once('exit', (code, signal) => {
+      if (!this.members.delete(member) || this.stopped) return;
+      this.log.warn('a warm pool process exited; replacing it', { code, signal });
+      this.clock.setTimeout(() => this.refill(), REFILL_AFTER_FAILURE_MS);
+    });
+  }
+}
