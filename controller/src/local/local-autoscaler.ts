@@ -82,7 +82,7 @@ export class LocalAutoscaler implements Waker {
   }
 
   private sample(key: string, tracked: Tracked): void {
-    const route = this.routes.get(...splitKey(key));
+    const route = this.routes.getByKey(key);
     const now = this.clock.now();
     tracked.samples = pruneSamples(tracked.samples, now, tracked.config.stableWindowMs);
     tracked.samples.push({
@@ -111,9 +111,4 @@ export class LocalAutoscaler implements Waker {
     }
     return decision.desired;
   }
-}
-
-function splitKey(key: string): [string, string] {
-  const slash = key.indexOf('/');
-  return [key.slice(0, slash), key.slice(slash + 1)];
 }

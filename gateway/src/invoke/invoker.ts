@@ -77,10 +77,14 @@ export class Invoker {
     const forwardedFor = req.headers['x-forwarded-for'];
     const peer = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = forwardedFor === undefined ? peer : `${forwardedFor}, ${peer}`;
-    const go = (coldStart: boolean) =>
-      new Exchange(this.deps, req, res, route, upstreamPath, headers, callId, started, coldStart).attempt();
-    if (route.endpoints.length > 0) go(false);
-    else this.hold(route, req, res, started, callId, go);
+    if (route.endpoints.length > 0) {
+      new Exchange(this.deps, req, res, route, upstreamPath, headers, callId, started, false).attempt();
+    } else {
+      // The closure is made only for a request that must wait: the hot path allocates none.
+      this.hold(route, res, started, callId, () =>
+        new Exchange(this.deps, req, res, route, upstreamPath, headers, callId, started, true).attempt(),
+      );
+    }
   }
 
   /**
@@ -90,11 +94,10 @@ export class Invoker {
    */
   private hold(
     route: FunctionRoute,
-    req: IncomingMessage,
     res: ServerResponse,
     started: number,
     callId: string,
-    go: (coldStart: boolean) => void,
+    go: () => void,
   ): void {
     const refuse = (problem: Problem) => {
       sendProblem(res, problem, { callId });
@@ -117,7 +120,7 @@ export class Invoker {
       release: () => {
         leave();
         this.metrics.recordColdStart(route.key, (performance.now() - started) / 1000);
-        go(true);
+        go();
       },
       drop: (reason, gone) => {
         leave();

@@ -66,6 +66,11 @@ export class RouteTable {
     return this.routes.get(functionKey(namespace, name));
   }
 
+  /** By the function's `namespace/name` key. */
+  getByKey(key: string): FunctionRoute | undefined {
+    return this.routes.get(key);
+  }
+
   list(): FunctionRoute[] {
     return [...this.routes.values()];
   }
