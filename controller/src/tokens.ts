@@ -19,5 +19,6 @@ export const TOKENS = {
   FunctionController: Symbol('FunctionController'),
   LeaseElector: Symbol('LeaseElector'),
   HealthServer: Symbol('HealthServer'),
+  ReportEndpoint: Symbol('ReportEndpoint'),
   ClusterController: Symbol('ClusterController'),
 } as const;

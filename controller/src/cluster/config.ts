@@ -19,6 +19,8 @@ export interface ClusterConfig {
   /** How long shutdown waits for reconciles in flight. */
   readonly drainMs: number;
   readonly logLevel: LogLevel;
+  /** The Bearer token gateways must send with their concurrency reports; undefined: none asked. */
+  readonly reportToken: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -90,5 +92,13 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     metricsPort: readInt(env, 'NIMBUS_METRICS_PORT', 9090, 0, 65535),
     drainMs: readInt(env, 'NIMBUS_DRAIN_MS', 20_000, 0, 600_000),
     logLevel,
+    reportToken: readReportToken(env),
   });
+}
+
+function readReportToken(env: Env): string | undefined {
+  const token = env.NIMBUS_REPORT_TOKEN || undefined;
+  if (token !== undefined && token.length < 16)
+    throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
+  return token;
 }

@@ -3,6 +3,7 @@ import { type Logger, createLogger } from '@nimbus/api';
 import type { KubeClient } from '@nimbus/kube';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
+import { ReportEndpoint } from '../autoscale/report-endpoint.js';
 import { type Clock, systemClock } from '../clock.js';
 import { EventRecorder, type EventSink } from '../events/event-recorder.js';
 import { LeaseElector } from '../leader/lease-elector.js';
@@ -70,8 +71,12 @@ export function createClusterContainer(
       ? undefined
       : new LeaseElector(client, config.lease, functions, clock, log.child({ part: 'leader-election' }));
   c.register(TOKENS.LeaseElector, { useValue: elector });
-  const health = new HealthServer(c.resolve(TOKENS.Registry), () =>
-    functions.synced ? undefined : 'the informers have not listed Functions and their objects yet',
+  const reports = new ReportEndpoint(clock, config.reportToken);
+  c.register(TOKENS.ReportEndpoint, { useValue: reports });
+  const health = new HealthServer(
+    c.resolve(TOKENS.Registry),
+    () => (functions.synced ? undefined : 'the informers have not listed Functions and their objects yet'),
+    (req, res, path) => reports.handle(req, res, path),
   );
   c.register(TOKENS.HealthServer, { useValue: health });
   c.register(TOKENS.ClusterController, {

@@ -1,22 +1,30 @@
-import { type Server, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
 /** Why the process is not ready, or undefined when it is. */
 export type ReadinessProbe = () => string | undefined;
 
-/** `/metrics`, `/healthz` and `/readyz` on a port of their own, for Prometheus and the kubelet. */
+/** More routes on the same port (the gateways' concurrency reports); true when it answered. */
+export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+
+/**
+ * `/metrics`, `/healthz` and `/readyz` on a port of their own, for Prometheus and the kubelet,
+ * and the gateways' concurrency reports.
+ */
 export class HealthServer {
   private server: Server | undefined;
 
   constructor(
     private readonly registry: Registry,
     private readonly notReadyReason: ReadinessProbe,
+    private readonly extra: ExtraRoutes = () => false,
   ) {}
 
   async listen(port: number, host: string): Promise<number> {
     const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (this.extra(req, res, path)) return;
       const reply = (status: number, type: string, body: string) => {
         res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
         res.end(body);

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
 import { loadKubeConfig } from '@nimbus/kube';
 import {
@@ -26,6 +27,14 @@ export interface ClusterConfig {
   readonly drainTimeoutMs: number;
   /** The API server and credentials: KUBECONFIG, else the pod's service account. */
   readonly kubeConfig: KubeConfig;
+  /** Where the gateway reports each function's concurrency: the controllers' base URLs (empty: nowhere). */
+  readonly controllerUrls: readonly string[];
+  /** How often it reports; the controller's autoscaler samples once a second. */
+  readonly reportIntervalMs: number;
+  /** This gateway's name in its reports (its pod's name). */
+  readonly reporter: string;
+  /** Sent as a Bearer token with reports, when the controllers ask for one. */
+  readonly reportToken: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -42,5 +51,32 @@ export function loadClusterConfig(env: Env): ClusterConfig {
   } catch (err) {
     throw new ConfigError('KUBECONFIG', (err as Error).message, { cause: err });
   }
-  return Object.freeze({ gateway, watchNamespaces, logLevel, shutdownDelayMs, drainTimeoutMs, kubeConfig });
+  const controllerUrls = (env.NIMBUS_CONTROLLER_URLS ?? '')
+    .split(',')
+    .map((u) => u.trim().replace(/\/+$/, ''))
+    .filter((u) => u !== '');
+  for (const url of controllerUrls) {
+    if (!/^https?:\/\/[^/]+$/.test(url)) {
+      throw new ConfigError(
+        'NIMBUS_CONTROLLER_URLS',
+        `"${url}" is not an http(s) base URL such as http://10.0.0.5:9090`,
+      );
+    }
+  }
+  const reportToken = env.NIMBUS_REPORT_TOKEN || undefined;
+  if (reportToken !== undefined && reportToken.length < 16) {
+    throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
+  }
+  return Object.freeze({
+    gateway,
+    watchNamespaces,
+    logLevel,
+    shutdownDelayMs,
+    drainTimeoutMs,
+    kubeConfig,
+    controllerUrls: Object.freeze(controllerUrls),
+    reportIntervalMs: readInt(env, 'NIMBUS_REPORT_INTERVAL_MS', 1000, 50, 60_000),
+    reporter: env.POD_NAME || hostname(),
+    reportToken,
+  });
 }

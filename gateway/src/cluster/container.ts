@@ -13,6 +13,7 @@ import { FunctionSource } from '../kubernetes/function-source.js';
 import { InformerReadiness } from '../kubernetes/informer-readiness.js';
 import { RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
+import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
 
 /** What a test may swap in the cluster gateway. */
@@ -82,6 +83,14 @@ export function createClusterGateway(
     info: { version: '0.1.0', mode: 'kubernetes' },
   });
   const server = gateway.resolve<GatewayServer>(TOKENS.Server);
+  const reporter = new ConcurrencyReporter(
+    c.resolve(TOKENS.RouteTable),
+    config.controllerUrls,
+    config.reporter,
+    config.reportIntervalMs,
+    config.reportToken,
+    log.child({ component: 'concurrency-reporter' }),
+  );
   return {
     container: gateway,
     server,
@@ -89,11 +98,13 @@ export function createClusterGateway(
     start() {
       functions.start();
       slices.start();
+      reporter.start();
     },
     beginShutdown() {
       c.resolve<InformerReadiness>(TOKENS.InformerReadiness).markShuttingDown();
     },
     async stop(drainMs) {
+      reporter.stop();
       await server.close(drainMs);
       await Promise.all([functions.stop(), slices.stop()]);
       client.close();

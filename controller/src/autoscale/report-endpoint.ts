@@ -1,0 +1,130 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../clock.js';
+import {
+  type ConcurrencyReport,
+  type Reports,
+  concurrencySample,
+  freshReports,
+  withReport,
+} from './reports.js';
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_REPORTER_LENGTH = 253;
+
+/** Why a report body was refused, naming the field. */
+export class ReportError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'ReportError';
+  }
+}
+
+/** Checks a report body (untrusted JSON) and returns it typed, or throws ReportError naming the field. Pure. */
+export function parseReport(body: unknown, at: number): ConcurrencyReport {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ReportError('body', 'must be a JSON object');
+  const { reporter, functions } = body as Record<string, unknown>;
+  if (typeof reporter !== 'string' || reporter === '' || reporter.length > MAX_REPORTER_LENGTH) {
+    throw new ReportError('reporter', `must be a name of 1 to ${MAX_REPORTER_LENGTH} characters`);
+  }
+  if (typeof functions !== 'object' || functions === null || Array.isArray(functions)) {
+    throw new ReportError('functions', 'must be an object keyed by namespace/name');
+  }
+  const parsed: Record<string, { inflight: number; held: number }> = {};
+  for (const [key, value] of Object.entries(functions)) {
+    const counts = (value ?? {}) as Record<string, unknown>;
+    for (const name of ['inflight', 'held'] as const) {
+      const n = counts[name];
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+        throw new ReportError(`functions["${key}"].${name}`, 'must be a whole number, 0 or more');
+      }
+    }
+    parsed[key] = { inflight: counts.inflight as number, held: counts.held as number };
+  }
+  return { reporter, at, functions: parsed };
+}
+
+/**
+ * The controller's end of the gateways' concurrency reports: `POST /v1/reports` keeps the latest
+ * report of each gateway, stamped with this process's clock; `GET /v1/concurrency` shows the
+ * sums the autoscaler would see. Every controller replica keeps them, leader or not.
+ */
+export class ReportEndpoint {
+  private reports: Reports = new Map();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly token: string | undefined,
+  ) {}
+
+  /** The concurrency of one function summed over the gateways that reported lately; undefined with no data. */
+  sample(key: string) {
+    return concurrencySample(this.reports, key, this.clock.now());
+  }
+
+  /** Handles the request when it is one of its routes; false otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    if (path === '/v1/reports') {
+      if (req.method !== 'POST')
+        reply(res, 405, { error: 'MethodNotAllowed', message: 'POST a report here' });
+      else if (!this.authorized(req))
+        reply(res, 401, { error: 'Unauthenticated', message: 'a report needs the report token' });
+      else this.receive(req, res);
+      return true;
+    }
+    if (path === '/v1/concurrency' && req.method === 'GET') {
+      const now = this.clock.now();
+      const fresh = freshReports(this.reports, now);
+      const keys = new Set([...fresh.values()].flatMap((r) => Object.keys(r.functions)));
+      const functions: Record<string, number> = {};
+      for (const key of keys) functions[key] = concurrencySample(fresh, key, now)?.concurrency ?? 0;
+      reply(res, 200, { reporters: [...fresh.keys()].sort(), functions });
+      return true;
+    }
+    return false;
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.token === undefined) return true;
+    const given = Buffer.from(req.headers.authorization ?? '');
+    const expected = Buffer.from(`Bearer ${this.token}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private receive(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) {
+        reply(res, 413, {
+          error: 'BodyTooLarge',
+          message: `a report may have at most ${MAX_BODY_BYTES} bytes`,
+        });
+        return;
+      }
+      try {
+        const report = parseReport(JSON.parse(Buffer.concat(chunks).toString('utf8')), this.clock.now());
+        this.reports = withReport(freshReports(this.reports, report.at), report);
+        res.writeHead(204).end();
+      } catch (err) {
+        const field = err instanceof ReportError ? err.field : 'body';
+        const message = err instanceof ReportError ? err.message : `not JSON: ${(err as Error).message}`;
+        reply(res, 400, { error: 'InvalidReport', message, field });
+      }
+    });
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,73 @@
+import type { Logger } from '@nimbus/api';
+import type { RouteTable } from '../routing/route-table.js';
+
+/** What one report says: per function key, requests in flight through this gateway and requests it holds. */
+export interface ReportBody {
+  reporter: string;
+  functions: Record<string, { inflight: number; held: number }>;
+}
+
+/** The report of every function this gateway knows. Pure. */
+export function reportOf(reporter: string, routes: RouteTable): ReportBody {
+  const functions: ReportBody['functions'] = {};
+  for (const route of routes.list())
+    functions[route.key] = { inflight: route.inflight, held: route.held.size };
+  return { reporter, functions };
+}
+
+/**
+ * Tells the controllers, every interval, how much each function is asked of this gateway, so
+ * the leader's autoscaler can sum across gateways. Every controller replica gets the report, so
+ * a standby that takes over already knows the load. A failed POST is dropped: the next one
+ * carries the whole picture again.
+ */
+export class ConcurrencyReporter {
+  private timer: NodeJS.Timeout | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly routes: RouteTable,
+    private readonly controllerUrls: readonly string[],
+    private readonly reporter: string,
+    private readonly intervalMs: number,
+    private readonly token: string | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.controllerUrls.length === 0 || this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.reportOnce(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async reportOnce(): Promise<void> {
+    const body = JSON.stringify(reportOf(this.reporter, this.routes));
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    const results = await Promise.allSettled(
+      this.controllerUrls.map(async (url) => {
+        const reply = await fetch(`${url}/v1/reports`, {
+          method: 'POST',
+          headers,
+          body,
+          signal: AbortSignal.timeout(this.intervalMs),
+        });
+        await reply.arrayBuffer();
+        if (!reply.ok) throw new Error(`${url}/v1/reports answered ${reply.status}`);
+      }),
+    );
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // Said once when reporting starts failing and once when it recovers, not every second.
+    if (failed.length > 0 && !this.failing) {
+      this.log.warn('could not report concurrency to a controller', { err: failed[0]?.reason });
+    } else if (failed.length === 0 && this.failing) {
+      this.log.info('reporting concurrency to the controllers again');
+    }
+    this.failing = failed.length > 0;
+  }
+}
