@@ -39,6 +39,7 @@ describe('loadClusterConfig', () => {
         metricsPort: 9090,
         drainMs: 20_000,
         logLevel: 'info',
+        reportToken: undefined,
       },
     );
   });
@@ -218,6 +219,11 @@ describe('loadClusterConfig', () => {
         key: 'NIMBUS_LEASE_DURATION_MS',
       },
       { name: 'NIMBUS_WORKERS=0', env: { NIMBUS_WORKERS: '0' }, key: 'NIMBUS_WORKERS' },
+      {
+        name: 'a report token under 16 characters',
+        env: { NIMBUS_REPORT_TOKEN: 'short' },
+        key: 'NIMBUS_REPORT_TOKEN',
+      },
       { name: 'NIMBUS_WORKERS=65', env: { NIMBUS_WORKERS: '65' }, key: 'NIMBUS_WORKERS' },
       { name: 'NIMBUS_WORKERS=2.5', env: { NIMBUS_WORKERS: '2.5' }, key: 'NIMBUS_WORKERS' },
       { name: 'NIMBUS_WORKERS=four', env: { NIMBUS_WORKERS: 'four' }, key: 'NIMBUS_WORKERS' },

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { loadClusterConfig } from '../src/cluster/config.js';
 import { parseWatchNamespaces } from '../src/config.js';
 import { ConfigError } from '../src/config.js';
@@ -41,5 +44,54 @@ describe('loadClusterConfig', () => {
       'NIMBUS_DRAIN_TIMEOUT_MS',
     );
     assert.equal(keyOf({ PORT: 'eighty' }), 'PORT');
+  });
+
+  describe('concurrency reports', () => {
+    let kubeconfig: string;
+    before(() => {
+      kubeconfig = join(mkdtempSync(join(tmpdir(), 'nimbus-gw-config-')), 'kubeconfig');
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
+          users: [{ name: 'u', user: { token: 't' } }],
+          contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+          'current-context': 'x',
+        }),
+      );
+    });
+    after(() => rmSync(dirname(kubeconfig), { recursive: true, force: true }));
+
+    it('reports nowhere by default, once a second, under the pod name', () => {
+      const config = loadClusterConfig({ KUBECONFIG: kubeconfig, POD_NAME: 'gateway-7f9-abc' });
+      assert.deepEqual(config.controllerUrls, []);
+      assert.equal(config.reportIntervalMs, 1000);
+      assert.equal(config.reporter, 'gateway-7f9-abc');
+      assert.equal(config.reportToken, undefined);
+    });
+    it('takes a list of controller base URLs, without trailing slashes', () => {
+      const config = loadClusterConfig({
+        KUBECONFIG: kubeconfig,
+        NIMBUS_CONTROLLER_URLS: 'http://10.0.0.5:9090/, http://10.0.0.6:9090',
+      });
+      assert.deepEqual(config.controllerUrls, ['http://10.0.0.5:9090', 'http://10.0.0.6:9090']);
+    });
+    it('names the key of a bad URL, token or interval', () => {
+      assert.equal(
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_CONTROLLER_URLS: 'controller:9090' }),
+        'NIMBUS_CONTROLLER_URLS',
+      );
+      assert.equal(
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_CONTROLLER_URLS: 'http://c:9090/v1' }),
+        'NIMBUS_CONTROLLER_URLS',
+      );
+      assert.equal(keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: 'short' }), 'NIMBUS_REPORT_TOKEN');
+      assert.equal(
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_INTERVAL_MS: '10' }),
+        'NIMBUS_REPORT_INTERVAL_MS',
+      );
+    });
   });
 });
