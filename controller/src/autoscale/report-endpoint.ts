@@ -81,7 +81,7 @@ export class ReportEndpoint {
       const fresh = freshReports(this.reports, now);
       const keys = new Set([...fresh.values()].flatMap((r) => Object.keys(r.functions)));
       const functions: Record<string, number> = {};
-      for (const key of keys) functions[key] = concurrencySample(fresh, key, now)?.concurrency ?? 0;
+      for (const key of keys) functions[key] = this.sample(key)?.concurrency ?? 0;
       reply(res, 200, { reporters: [...fresh.keys()].sort(), functions });
       return true;
     }
