@@ -67,6 +67,15 @@ export function parseWatchNamespaces(raw: string | undefined): readonly string[]
   return Object.freeze([...new Set(names)]);
 }
 
+/** `NIMBUS_REPORT_TOKEN`: the shared secret of the gateways' concurrency reports, when one is asked for. */
+export function readReportToken(env: Env): string | undefined {
+  const token = env.NIMBUS_REPORT_TOKEN || undefined;
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
+  }
+  return token;
+}
+
 /** `NIMBUS_LOG_LEVEL`: debug, info (the default), warn or error. */
 export function readLogLevel(env: Env): LogLevel {
   const level = env.NIMBUS_LOG_LEVEL || 'info';

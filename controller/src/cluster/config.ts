@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
-import { ConfigError, parseWatchNamespaces, readInt, readLogLevel } from '@nimbus/gateway';
+import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/gateway';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 
 export interface ClusterConfig {
@@ -94,11 +94,4 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     logLevel,
     reportToken: readReportToken(env),
   });
-}
-
-function readReportToken(env: Env): string | undefined {
-  const token = env.NIMBUS_REPORT_TOKEN || undefined;
-  if (token !== undefined && token.length < 16)
-    throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
-  return token;
 }

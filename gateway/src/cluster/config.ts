@@ -8,6 +8,7 @@ import {
   parseWatchNamespaces,
   readInt,
   readLogLevel,
+  readReportToken,
 } from '../config.js';
 
 type KubeConfig = ReturnType<typeof loadKubeConfig>;
@@ -63,10 +64,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
       );
     }
   }
-  const reportToken = env.NIMBUS_REPORT_TOKEN || undefined;
-  if (reportToken !== undefined && reportToken.length < 16) {
-    throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
-  }
+  const reportToken = readReportToken(env);
   return Object.freeze({
     gateway,
     watchNamespaces,
