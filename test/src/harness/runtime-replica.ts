@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
+import { stopChild } from './stop-child.js';
 
 /**
  * An address of this machine that is not loopback. The API server refuses loopback addresses in
@@ -97,14 +98,4 @@ function readyOn(child: ChildProcess, stderr: () => string): Promise<number> {
       reject(new Error(`the replica exited (${signal ?? code}) before it was ready: ${stderr()}`));
     });
   });
-}
-
-/** SIGTERM this one process; SIGKILL it if it is still there after 5 s. */
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }

@@ -6,6 +6,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePorts } from '@nimbus/testkit';
+import { stopChild } from '../stop-child.js';
 import { controlPlaneBinaries } from './assets.js';
 
 export interface ApiReply<T = Record<string, unknown>> {
@@ -351,12 +352,5 @@ function launch(binary: string, dir: string, name: string, args: string[]): Chil
 
 /** SIGTERM each process this harness started, by its PID; SIGKILL what is still up after 10 s. */
 async function stopAll(processes: ChildProcess[]): Promise<void> {
-  for (const child of processes) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  for (const child of processes) await stopChild(child, 10_000);
 }
