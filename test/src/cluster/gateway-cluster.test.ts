@@ -9,10 +9,10 @@ import { createLogger } from '@nimbus/api';
 import { loadClusterConfig } from '@nimbus/gateway/cluster/config';
 import { type ClusterGateway, createClusterGateway } from '@nimbus/gateway/cluster/container';
 import { type Reply, eventually, freePort, send } from '@nimbus/testkit';
+import { stopChild } from '@nimbus/testkit';
 import type { ApiReply, ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
-import { stopChild } from '../harness/stop-child.js';
 
 const ADMIN_KEY = 'admin-key-for-the-cluster-suite';
 const INVOKE_KEY = 'invoke-key-for-the-cluster-suite';

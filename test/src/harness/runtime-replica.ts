@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
-import { stopChild } from './stop-child.js';
+import { stopChild } from '@nimbus/testkit';
 
 /**
  * An address of this machine that is not loopback. The API server refuses loopback addresses in

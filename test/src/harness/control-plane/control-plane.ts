@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePorts } from '@nimbus/testkit';
-import { stopChild } from '../stop-child.js';
+import { stopChild } from '@nimbus/testkit';
 import { controlPlaneBinaries } from './assets.js';
 
 export interface ApiReply<T = Record<string, unknown>> {
