@@ -2,3 +2,4 @@ export * from './http.js';
 export * from './eventually.js';
 export * from './free-port.js';
 export * from './stop-child.js';
+export * from './nats-server.js';

@@ -1,0 +1,201 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually } from './eventually.js';
+import { freePorts } from './free-port.js';
+import { stopChild } from './stop-child.js';
+
+const run = promisify(execFile);
+
+export interface NatsServerOptions {
+  /** How long to wait for the server to answer after each start (ms). */
+  readyTimeoutMs?: number;
+  /** Keep the JetStream store directory when the server stops, for a post-mortem. */
+  keepStore?: boolean;
+}
+
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  readonly monitorPort: number;
+  /** The JetStream store directory; it outlives `restart()`. */
+  readonly storeDir: string;
+  /** PID of the current process, undefined while stopped. */
+  readonly pid: number | undefined;
+  /** Stops the server process; the store directory is removed unless `keepStore`. */
+  stop(): Promise<void>;
+  /** Stops the process and starts it again on the same ports and store, so persisted streams survive. */
+  restart(): Promise<void>;
+  /** Stops the process but keeps the store, so a test can see clients meet a missing server. */
+  pause(): Promise<void>;
+  /** Starts the process again after `pause()`. */
+  resume(): Promise<void>;
+}
+
+/**
+ * A nats-server with JetStream on free loopback ports and a store of its own, for tests: never the
+ * machine's own server on 4222. Ready means the monitor's JetStream health check passes and the
+ * client port greets with INFO.
+ */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const binary = await natsServerBinary();
+  const [port, monitorPort] = (await freePorts(2)) as [number, number];
+  const storeDir = await mkdtemp(join(tmpdir(), 'nimbus-nats-'));
+  const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir];
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  // A test process that dies must not leave its server behind: kill our own PID on exit.
+  const killOnExit = () => child?.kill('SIGKILL');
+
+  const launch = async () => {
+    output = '';
+    const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-8_000);
+    };
+    started.stdout?.on('data', keep);
+    started.stderr?.on('data', keep);
+    process.once('exit', killOnExit);
+    const exited = new Promise<never>((_, reject) =>
+      started.once('exit', (code, signal) =>
+        reject(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${output}`)),
+      ),
+    );
+    exited.catch(() => {});
+    try {
+      await Promise.race([
+        exited,
+        eventually(
+          async () => ((await isReady(port, monitorPort)) ? true : undefined),
+          readyTimeoutMs,
+          `nats-server on port ${port} to be ready`,
+        ),
+      ]);
+    } catch (err) {
+      await halt();
+      throw new Error(`nats-server did not start:\n${output}`, { cause: err });
+    }
+  };
+
+  const halt = async () => {
+    const current = child;
+    child = undefined;
+    process.removeListener('exit', killOnExit);
+    if (current !== undefined) await stopChild(current, 5_000);
+  };
+
+  await launch();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    monitorPort,
+    storeDir,
+    get pid() {
+      return child?.pid;
+    },
+    async stop() {
+      await halt();
+      if (options.keepStore !== true) await rm(storeDir, { recursive: true, force: true });
+    },
+    async restart() {
+      await halt();
+      await launch();
+    },
+    pause: halt,
+    async resume() {
+      if (child === undefined) await launch();
+    },
+  };
+}
+
+async function isReady(port: number, monitorPort: number): Promise<boolean> {
+  return (await jetStreamHealthy(monitorPort)) && (await greets(port));
+}
+
+function jetStreamHealthy(monitorPort: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port: monitorPort, path: '/healthz?js-enabled-only=true', agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
+    req.setTimeout(1_000, () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** The client port is listening and the server speaks first, as NATS does. */
+function greets(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('data', (chunk: Buffer) => done(chunk.toString('utf8').startsWith('INFO ')));
+    socket.once('error', () => done(false));
+  });
+}
+
+let installing: Promise<string> | undefined;
+
+/** The nats-server binary: on PATH, in the sbin directories a non-root PATH lacks, or from apt once per process. */
+export function natsServerBinary(): Promise<string> {
+  installing ??= findOrInstall();
+  installing.catch(() => {
+    installing = undefined;
+  });
+  return installing;
+}
+
+async function findOrInstall(): Promise<string> {
+  const found = await findOnPath();
+  if (found !== undefined) return found;
+  const asRoot = process.getuid?.() === 0;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const [command, prefix] = asRoot ? ['apt-get', []] : ['sudo', ['-n', 'apt-get']];
+  try {
+    await run(command, [...prefix, 'update'], { env, maxBuffer: 16 * 1024 * 1024 });
+    await run(command, [...prefix, 'install', '-y', '--no-install-recommends', 'nats-server'], {
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (err) {
+    throw new Error(
+      'the tests need nats-server; it is not on PATH nor in /usr/sbin, and installing it with apt-get failed ' +
+        '(install the nats-server package, or put the binary on PATH)',
+      { cause: err },
+    );
+  }
+  const installed = await findOnPath();
+  if (installed === undefined)
+    throw new Error('apt-get installed nats-server but the binary is nowhere to be found');
+  return installed;
+}
+
+async function findOnPath(): Promise<string | undefined> {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs.filter((d) => d !== '')) {
+    const candidate = join(dir, 'nats-server');
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
