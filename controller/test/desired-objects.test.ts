@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, validateFunction } from '@nimbus/api';
-import {
-  type DesiredObjects,
-  NotDeployableError,
-  desiredObjects,
-  initialReplicas,
-} from '../src/reconcile/desired-objects.js';
+import { type DesiredObjects, NotDeployableError, desiredObjects } from '../src/reconcile/desired-objects.js';
 import type { DeploymentSettings } from '../src/resources/deployment.js';
 import { SPEC_HASH_ANNOTATION } from '../src/resources/metadata.js';
 
@@ -41,22 +36,22 @@ function hashOf(objects: DesiredObjects): string {
 
 describe('desiredObjects', () => {
   it('gives identical objects and hash for the same Function built twice', () => {
-    const a = desiredObjects(fn({ env: [{ name: 'GREETING', value: 'hi' }], timeout: '10s' }), settings);
-    const b = desiredObjects(fn({ env: [{ name: 'GREETING', value: 'hi' }], timeout: '10s' }), settings);
+    const a = desiredObjects(fn({ env: [{ name: 'GREETING', value: 'hi' }], timeout: '10s' }), settings, 1);
+    const b = desiredObjects(fn({ env: [{ name: 'GREETING', value: 'hi' }], timeout: '10s' }), settings, 1);
     assert.deepEqual(a, b);
     assert.equal(hashOf(a), hashOf(b));
   });
 
   it('gives the same hash for a spec written with its keys in another order', () => {
-    const a = desiredObjects(fn({ timeout: '10s', concurrency: 2 }), settings);
-    const b = desiredObjects(fn({ concurrency: 2, timeout: '10s' }), settings);
+    const a = desiredObjects(fn({ timeout: '10s', concurrency: 2 }), settings, 1);
+    const b = desiredObjects(fn({ concurrency: 2, timeout: '10s' }), settings, 1);
     assert.equal(hashOf(a), hashOf(b));
   });
 
   it('leaves the Function it is given unchanged', () => {
     const input = fn({ env: [{ name: 'A', value: '1' }] });
     const copy = structuredClone(input);
-    desiredObjects(input, settings);
+    desiredObjects(input, settings, 1);
     assert.deepEqual(input, copy);
   });
 
@@ -114,13 +109,14 @@ describe('desiredObjects', () => {
       { name: 'only the uid changed (the Function was recreated)', metadata: { uid: 'uid-2' }, rolls: false },
     ];
 
-    const before = hashOf(desiredObjects(fn(base.spec), base.settings));
+    const before = hashOf(desiredObjects(fn(base.spec), base.settings, 1));
     for (const c of cases) {
       it(`${c.rolls ? 'changes' : 'keeps'}: ${c.name}`, () => {
-        const after = desiredObjects(fn({ ...base.spec, ...c.spec }, c.metadata), {
-          ...settings,
-          ...c.settings,
-        });
+        const after = desiredObjects(
+          fn({ ...base.spec, ...c.spec }, c.metadata),
+          { ...settings, ...c.settings },
+          1,
+        );
         if (c.rolls) assert.notEqual(hashOf(after), before);
         else assert.equal(hashOf(after), before);
       });
@@ -128,27 +124,17 @@ describe('desiredObjects', () => {
   });
 
   describe('replicas', () => {
-    const cases: { name: string; scale: Record<string, number>; replicas: number }[] = [
-      {
-        name: 'min 0 (the default): one, since nothing wakes a function from zero yet',
-        scale: {},
-        replicas: 1,
-      },
-      { name: 'min 0, max 42: still one; max does not set replicas', scale: { max: 42 }, replicas: 1 },
-      { name: 'min 1: one', scale: { min: 1 }, replicas: 1 },
-      { name: 'min 3: three', scale: { min: 3, max: 10 }, replicas: 3 },
-    ];
-    for (const c of cases) {
-      it(c.name, () => {
-        const input = fn({ scale: c.scale });
-        assert.equal(initialReplicas(input), c.replicas);
-        assert.equal(desiredObjects(input, settings).deployment.spec.replicas, c.replicas);
+    for (const replicas of [0, 1, 7]) {
+      it(`the Deployment asks for the ${replicas} replicas the autoscaler decided, and the pods do not roll`, () => {
+        const objects = desiredObjects(fn(), settings, replicas);
+        assert.equal(objects.deployment.spec.replicas, replicas);
+        assert.equal(hashOf(objects), hashOf(desiredObjects(fn(), settings, 1)));
       });
     }
   });
 
   it('an inline Function gets a ConfigMap holding its code, mounted by the Deployment', () => {
-    const { configMap, deployment } = desiredObjects(fn(), settings);
+    const { configMap, deployment } = desiredObjects(fn(), settings, 1);
     assert.ok(configMap !== undefined);
     assert.equal(configMap.metadata.name, 'hello-source');
     assert.deepEqual(Object.values(configMap.data), [CODE]);
@@ -162,6 +148,7 @@ describe('desiredObjects', () => {
     const { configMap, deployment, service } = desiredObjects(
       fn({ image: 'registry.example/hello:1' }),
       settings,
+      1,
     );
     assert.equal(configMap, undefined);
     assert.equal(deployment.spec.template.spec.containers[0]?.image, 'registry.example/hello:1');
@@ -197,7 +184,7 @@ describe('desiredObjects', () => {
     for (const c of cases) {
       it(c.name, () => {
         assert.throws(
-          () => desiredObjects(fn(c.spec), settings),
+          () => desiredObjects(fn(c.spec), settings, 1),
           (err: unknown) => {
             assert.ok(err instanceof NotDeployableError, String(err));
             assert.equal(err.name, 'NotDeployableError');
@@ -210,7 +197,7 @@ describe('desiredObjects', () => {
     }
 
     it('inline code of exactly 1 MiB is still deployable', () => {
-      const { configMap } = desiredObjects(fn({ source: { inline: 'x'.repeat(MiB) } }), settings);
+      const { configMap } = desiredObjects(fn({ source: { inline: 'x'.repeat(MiB) } }), settings, 1);
       assert.equal(Object.values(configMap?.data ?? {})[0]?.length, MiB);
     });
   });

@@ -1,44 +1,6 @@
 import assert from 'node:assert/strict';
-import type { Clock } from '../src/clock.js';
 import { WorkQueue } from '../src/reconcile/work-queue.js';
-
-/** A clock that moves only when told to, firing the timers that fall due in time order. */
-class ManualClock implements Clock {
-  private time = 0;
-  private seq = 0;
-  private timers: { id: number; at: number; fn: () => void }[] = [];
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.push({ id, at: this.time + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-
-  /** Timers set and neither fired nor cleared. */
-  get pending(): number {
-    return this.timers.length;
-  }
-
-  advance(ms: number): void {
-    const until = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (due === undefined) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.time = due.at;
-      due.fn();
-    }
-    this.time = until;
-  }
-}
+import { ManualClock } from './manual-clock.js';
 
 describe('ManualClock (the fake the queue tests rely on)', () => {
   it('fires due timers in time order, at their time, and never a cleared one', () => {

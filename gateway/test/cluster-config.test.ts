@@ -66,7 +66,8 @@ describe('loadClusterConfig', () => {
 
     it('reports nowhere by default, once a second, under the pod name', () => {
       const config = loadClusterConfig({ KUBECONFIG: kubeconfig, POD_NAME: 'gateway-7f9-abc' });
-      assert.deepEqual(config.controllerUrls, []);
+      assert.deepEqual(config.controllers, []);
+      assert.equal(config.wakeTimeoutMs, 5000);
       assert.equal(config.reportIntervalMs, 1000);
       assert.equal(config.reporter, 'gateway-7f9-abc');
       assert.equal(config.reportToken, undefined);
@@ -76,7 +77,19 @@ describe('loadClusterConfig', () => {
         KUBECONFIG: kubeconfig,
         NIMBUS_CONTROLLER_URLS: 'http://10.0.0.5:9090/, http://10.0.0.6:9090',
       });
-      assert.deepEqual(config.controllerUrls, ['http://10.0.0.5:9090', 'http://10.0.0.6:9090']);
+      assert.deepEqual(config.controllers, [
+        { kind: 'static', url: 'http://10.0.0.5:9090' },
+        { kind: 'static', url: 'http://10.0.0.6:9090' },
+      ]);
+    });
+    it('takes dns+http://<headless service>:<port>, to be looked up for every controller pod', () => {
+      const config = loadClusterConfig({
+        KUBECONFIG: kubeconfig,
+        NIMBUS_CONTROLLER_URLS: 'dns+http://nimbus-controller-peers.nimbus.svc:9090',
+      });
+      assert.deepEqual(config.controllers, [
+        { kind: 'dns', protocol: 'http:', host: 'nimbus-controller-peers.nimbus.svc', port: '9090' },
+      ]);
     });
     it('names the key of a bad URL, token or interval', () => {
       assert.equal(
@@ -87,7 +100,15 @@ describe('loadClusterConfig', () => {
         keyOf({ KUBECONFIG: kubeconfig, NIMBUS_CONTROLLER_URLS: 'http://c:9090/v1' }),
         'NIMBUS_CONTROLLER_URLS',
       );
+      assert.equal(
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_CONTROLLER_URLS: 'dns+ftp://c:9090' }),
+        'NIMBUS_CONTROLLER_URLS',
+      );
       assert.equal(keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: 'short' }), 'NIMBUS_REPORT_TOKEN');
+      assert.equal(
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_WAKE_REQUEST_TIMEOUT_MS: '5' }),
+        'NIMBUS_WAKE_REQUEST_TIMEOUT_MS',
+      );
       assert.equal(
         keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_INTERVAL_MS: '10' }),
         'NIMBUS_REPORT_INTERVAL_MS',

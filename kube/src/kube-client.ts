@@ -108,16 +108,19 @@ export class KubeClient {
     });
   }
 
+  /** JSON merge patch; `fieldManager` names who set the fields in managedFields (an Update). */
   async mergePatch<T extends KubeObject>(
     resource: ResourceType,
     namespace: string | undefined,
     name: string,
     patch: unknown,
     subresource?: string,
+    fieldManager?: string,
   ): Promise<T> {
     return this.request<T>('PATCH', resourcePath(resource, namespace, name, subresource), {
       body: patch,
       contentType: 'application/merge-patch+json',
+      query: { fieldManager },
     });
   }
 

@@ -1,4 +1,5 @@
 import { type FunctionScale, parseDuration } from '@nimbus/api';
+import { ConfigError, readInt } from '@nimbus/gateway';
 
 /** Everything the decider needs to know about one function's scaling, in plain numbers. */
 export interface AutoscalerConfig {
@@ -79,4 +80,42 @@ export function autoscalerConfig(config: AutoscalerConfig): AutoscalerConfig {
   check('maxScaleDownRate', (v) => v > 1, 'above 1');
   check('initialScale', (v) => Number.isInteger(v) && v >= 0, 'a whole number, 0 or more');
   return Object.freeze({ ...config });
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A decimal number within `(above, atMost]`; digits and one point only. */
+function readDecimal(env: Env, key: string, above: number, atMost: number): number | undefined {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return undefined;
+  const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value > above && value <= atMost)) {
+    throw new ConfigError(key, `must be a number above ${above} and at most ${atMost}, got "${raw}"`);
+  }
+  return value;
+}
+
+/**
+ * The platform's autoscaler tuning from `NIMBUS_AUTOSCALER_*`, for the cluster controller and
+ * local mode alike; a setting left unset keeps Knative's default. Throws ConfigError naming the key.
+ */
+export function readAutoscalerTuning(env: Env): Partial<AutoscalerTuning> {
+  const tuning: { -readonly [K in keyof AutoscalerTuning]?: AutoscalerTuning[K] } = {};
+  const set = <K extends keyof AutoscalerTuning>(field: K, value: AutoscalerTuning[K] | undefined) => {
+    if (value !== undefined) tuning[field] = value;
+  };
+  const has = (key: string) => env[key] !== undefined && env[key] !== '';
+  const stableKey = 'NIMBUS_AUTOSCALER_STABLE_WINDOW_MS';
+  const stable = readInt(env, stableKey, AUTOSCALER_DEFAULTS.stableWindowMs, 1000, 3_600_000);
+  if (has(stableKey)) set('stableWindowMs', stable);
+  const panicKey = 'NIMBUS_AUTOSCALER_PANIC_WINDOW_MS';
+  if (has(panicKey)) set('panicWindowMs', readInt(env, panicKey, 0, 100, stable));
+  else if (stable < AUTOSCALER_DEFAULTS.panicWindowMs) set('panicWindowMs', stable);
+  set('utilisation', readDecimal(env, 'NIMBUS_AUTOSCALER_UTILISATION', 0, 1));
+  set('panicThreshold', readDecimal(env, 'NIMBUS_AUTOSCALER_PANIC_THRESHOLD', 1, 1000));
+  set('maxScaleUpRate', readDecimal(env, 'NIMBUS_AUTOSCALER_MAX_SCALE_UP_RATE', 1, 100_000));
+  set('maxScaleDownRate', readDecimal(env, 'NIMBUS_AUTOSCALER_MAX_SCALE_DOWN_RATE', 1, 100_000));
+  const initialKey = 'NIMBUS_AUTOSCALER_INITIAL_SCALE';
+  if (has(initialKey)) set('initialScale', readInt(env, initialKey, 1, 0, 1000));
+  return Object.freeze(tuning);
 }

@@ -124,6 +124,26 @@ export function decideScale(
 }
 
 /**
+ * The busy time of a function first seen at zero: any request after it, even one in the same
+ * millisecond, is fresh demand that wakes it.
+ */
+const NEVER_BUSY = Number.NEGATIVE_INFINITY;
+
+/**
+ * The state of a function whose replicas a previous leader (or a previous run) decided: what runs
+ * now is taken as the last decision, so a new leader neither wakes a function at zero nor shrinks
+ * a busy one before it has samples of its own. More than one ready replica starts in panic, for
+ * the same reason as on first sight. Pure.
+ */
+export function resumedState(replicas: number, readyReplicas: number, now: number): AutoscalerState {
+  const panic =
+    readyReplicas > 1
+      ? { since: now, lastOverThresholdAt: now, floor: Math.max(replicas, readyReplicas) }
+      : undefined;
+  return { desired: replicas, decidedAt: now, lastBusyAt: replicas === 0 ? NEVER_BUSY : now, panic };
+}
+
+/**
  * The state standing in for a previous decision on a function's first decision. Being first seen
  * counts as being busy, so an idle new function keeps its initial replicas for `scaleToZeroAfter`.
  * With more than one replica ready this starts in panic, as Knative does: the samples that would
@@ -133,7 +153,7 @@ function firstSight(config: AutoscalerConfig, readyReplicas: number, now: number
   const desired = Math.max(config.initialScale, readyReplicas);
   const panic =
     readyReplicas > 1 ? { since: now, lastOverThresholdAt: now, floor: readyReplicas } : undefined;
-  return { desired, decidedAt: now, lastBusyAt: now, panic };
+  return { desired, decidedAt: now, lastBusyAt: desired === 0 ? NEVER_BUSY : now, panic };
 }
 
 function fromWindows(

@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
+import { BodyTooLargeError, bearerMatches, readJson, replyJson as reply } from './peer-http.js';
 import {
   type ConcurrencyReport,
   type Reports,
@@ -71,7 +71,7 @@ export class ReportEndpoint {
     if (path === '/v1/reports') {
       if (req.method !== 'POST')
         reply(res, 405, { error: 'MethodNotAllowed', message: 'POST a report here' });
-      else if (!this.authorized(req))
+      else if (!bearerMatches(req, this.token))
         reply(res, 401, { error: 'Unauthenticated', message: 'a report needs the report token' });
       else this.receive(req, res);
       return true;
@@ -88,43 +88,23 @@ export class ReportEndpoint {
     return false;
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    if (this.token === undefined) return true;
-    const given = Buffer.from(req.headers.authorization ?? '');
-    const expected = Buffer.from(`Bearer ${this.token}`);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
-
   private receive(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) {
-        reply(res, 413, {
-          error: 'BodyTooLarge',
-          message: `a report may have at most ${MAX_BODY_BYTES} bytes`,
-        });
-        return;
-      }
-      try {
-        const report = parseReport(JSON.parse(Buffer.concat(chunks).toString('utf8')), this.clock.now());
-        this.reports = withReport(freshReports(this.reports, report.at), report);
-        res.writeHead(204).end();
-      } catch (err) {
-        const field = err instanceof ReportError ? err.field : 'body';
-        const message = err instanceof ReportError ? err.message : `not JSON: ${(err as Error).message}`;
-        reply(res, 400, { error: 'InvalidReport', message, field });
-      }
-    });
+    readJson(req, MAX_BODY_BYTES).then(
+      (body) => {
+        try {
+          const report = parseReport(body, this.clock.now());
+          this.reports = withReport(freshReports(this.reports, report.at), report);
+          res.writeHead(204).end();
+        } catch (err) {
+          const { field, message } = err as ReportError;
+          reply(res, 400, { error: 'InvalidReport', message, field });
+        }
+      },
+      (err: Error) => {
+        if (err instanceof BodyTooLargeError)
+          reply(res, 413, { error: 'BodyTooLarge', message: err.message });
+        else reply(res, 400, { error: 'InvalidReport', message: `not JSON: ${err.message}`, field: 'body' });
+      },
+    );
   }
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

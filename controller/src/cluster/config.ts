@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
 import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/gateway';
+import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 
 export interface ClusterConfig {
@@ -21,6 +22,8 @@ export interface ClusterConfig {
   readonly logLevel: LogLevel;
   /** The Bearer token gateways must send with their concurrency reports; undefined: none asked. */
   readonly reportToken: string | undefined;
+  /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
+  readonly autoscaler: Partial<AutoscalerTuning>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -93,5 +96,6 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     drainMs: readInt(env, 'NIMBUS_DRAIN_MS', 20_000, 0, 600_000),
     logLevel,
     reportToken: readReportToken(env),
+    autoscaler: readAutoscalerTuning(env),
   });
 }

@@ -4,6 +4,7 @@ import type { KubeClient } from '@nimbus/kube';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import { ReportEndpoint } from '../autoscale/report-endpoint.js';
+import { WakeEndpoint } from '../autoscale/wake-endpoint.js';
 import { type Clock, systemClock } from '../clock.js';
 import { EventRecorder, type EventSink } from '../events/event-recorder.js';
 import { LeaseElector } from '../leader/lease-elector.js';
@@ -43,6 +44,8 @@ export function createClusterContainer(
   c.register(TOKENS.Logger, { useValue: log });
   c.register(TOKENS.Registry, { useValue: overrides.registry ?? new Registry() });
   c.register(TOKENS.Cleanups, { useValue: overrides.cleanups ?? [] });
+  const reports = new ReportEndpoint(clock, config.reportToken);
+  c.register(TOKENS.ReportEndpoint, { useValue: reports });
   c.register(TOKENS.ControllerMetrics, { useValue: new ControllerMetrics(c.resolve(TOKENS.Registry)) });
   c.register(TOKENS.EventSink, {
     useValue:
@@ -58,9 +61,11 @@ export function createClusterContainer(
       runtimeImage: config.runtimeImage,
       gatewayUrl: config.gatewayUrl,
       runAsUser: config.runAsUser,
+      autoscaler: config.autoscaler,
     },
     c.resolve(TOKENS.EventSink),
     c.resolve(TOKENS.Cleanups),
+    reports,
     c.resolve(TOKENS.ControllerMetrics),
     clock,
     log,
@@ -71,12 +76,11 @@ export function createClusterContainer(
       ? undefined
       : new LeaseElector(client, config.lease, functions, clock, log.child({ part: 'leader-election' }));
   c.register(TOKENS.LeaseElector, { useValue: elector });
-  const reports = new ReportEndpoint(clock, config.reportToken);
-  c.register(TOKENS.ReportEndpoint, { useValue: reports });
+  const wakes = new WakeEndpoint(functions, config.reportToken);
   const health = new HealthServer(
     c.resolve(TOKENS.Registry),
     () => (functions.synced ? undefined : 'the informers have not listed Functions and their objects yet'),
-    (req, res, path) => reports.handle(req, res, path),
+    (req, res, path) => reports.handle(req, res, path) || wakes.handle(req, res, path),
   );
   c.register(TOKENS.HealthServer, { useValue: health });
   c.register(TOKENS.ClusterController, {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { LogLevel } from '@nimbus/api';
 import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt, readLogLevel } from '@nimbus/gateway';
+import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { BackoffPolicy } from '../backends/process/restart-backoff.js';
 
 export interface LocalConfig {
@@ -12,6 +13,8 @@ export interface LocalConfig {
   readonly backoff: BackoffPolicy;
   /** Generic runtime processes kept started, so a function at zero takes one over (0: none). */
   readonly warmPoolSize: number;
+  /** `NIMBUS_AUTOSCALER_*`, as in a cluster. */
+  readonly autoscaler: Partial<AutoscalerTuning>;
   readonly gateway: GatewayConfig;
 }
 
@@ -32,6 +35,7 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     logLevel,
     backoff: Object.freeze({ baseMs, maxMs, stableAfterMs: 10_000 }),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 1, 0, 64),
+    autoscaler: readAutoscalerTuning(env),
     gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }),
   });
 }

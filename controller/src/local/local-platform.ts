@@ -157,7 +157,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       key,
       revision,
       env: buildReplicaEnv(fn.resource, source.dir, { gatewayUrl: this.gatewayUrl, inherited: process.env }),
-      replicas: this.autoscaler.track(key, configFromSpec(spec.scale)),
+      replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,
     };
     (this.deployed.get(key) as Deployed).replicaSet = replicaSet;

@@ -8,6 +8,9 @@ export class ControllerMetrics {
   readonly applies: Counter<'kind'>;
   readonly queueDepth: Gauge;
   readonly leader: Gauge;
+  readonly wakes: Counter<'outcome'>;
+  readonly wakeSeconds: Histogram;
+  readonly scalings: Counter<'reason'>;
 
   constructor(registry: Registry) {
     this.reconciles = new Counter({
@@ -41,6 +44,24 @@ export class ControllerMetrics {
     this.leader = new Gauge({
       name: 'nimbus_controller_leader',
       help: '1 while this replica holds the leader lease and acts, else 0.',
+      registers: [registry],
+    });
+    this.wakes = new Counter({
+      name: 'nimbus_controller_wakes_total',
+      help: 'Wakes the gateways sent, by outcome (raised, unchanged, not-found, not-leader, failed).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.wakeSeconds = new Histogram({
+      name: 'nimbus_controller_wake_seconds',
+      help: "From a wake's arrival to the API server taking the raised replicas of the function's Deployment.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    });
+    this.scalings = new Counter({
+      name: 'nimbus_controller_scalings_total',
+      help: "The autoscaler's changes of a function's replicas, by the rule that decided (wake, stable, panic, scale-to-zero…).",
+      labelNames: ['reason'],
       registers: [registry],
     });
   }

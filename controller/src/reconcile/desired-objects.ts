@@ -25,19 +25,16 @@ export interface DesiredObjects {
 }
 
 /**
- * Replicas until the autoscaler decides them: the Function's minimum, and at least one, since
- * nothing wakes a function from zero yet.
+ * Everything the cluster should hold for a Function running `replicas` (the autoscaler's
+ * decision). Pure. The spec hash is taken over the built pod template itself, so pods roll
+ * exactly when what they run would change (the Function's spec or the platform's settings) and
+ * never otherwise; a change of replicas rolls nothing.
  */
-export function initialReplicas(fn: FunctionResource): number {
-  return Math.max(1, fn.spec.scale.min);
-}
-
-/**
- * Everything the cluster should hold for a Function. Pure. The spec hash is taken over the
- * built pod template itself, so pods roll exactly when what they run would change (the
- * Function's spec or the platform's settings) and never otherwise.
- */
-export function desiredObjects(fn: FunctionResource, settings: DeploymentSettings): DesiredObjects {
+export function desiredObjects(
+  fn: FunctionResource,
+  settings: DeploymentSettings,
+  replicas: number,
+): DesiredObjects {
   if (fn.spec.source?.path !== undefined) {
     throw new NotDeployableError(
       'SourcePathNotSupported',
@@ -51,7 +48,7 @@ export function desiredObjects(fn: FunctionResource, settings: DeploymentSetting
     if (err instanceof SourceTooLargeError) throw new NotDeployableError('SourceTooLarge', err.message);
     throw err;
   }
-  const draft = buildDeployment(fn, settings, initialReplicas(fn), '');
+  const draft = buildDeployment(fn, settings, replicas, '');
   const hash = specHash(draft.spec.template, configMap?.data);
   const deployment: Deployment = {
     ...draft,

@@ -7,12 +7,19 @@ import {
   RESOURCES,
   objectKey,
 } from '@nimbus/kube';
+import {
+  ClusterAutoscaler,
+  type ConcurrencySource,
+  type WakeOutcome,
+} from '../autoscale/cluster-autoscaler.js';
+import type { AutoscalerTuning } from '../autoscale/config.js';
 import type { Clock } from '../clock.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
 import type { ControllerMetrics } from './controller-metrics.js';
-import { FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
+import { FIELD_MANAGER, FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
 import type { FunctionCleanup } from './object-cache.js';
+import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface FunctionControllerSettings extends ReconcilerSettings {
@@ -22,6 +29,8 @@ export interface FunctionControllerSettings extends ReconcilerSettings {
   workers: number;
   /** Every Function is reconciled again this often, to put back what drifted unseen. */
   resyncMs: number;
+  /** The autoscaler's platform-wide settings (windows, rates); defaults unless given. */
+  autoscaler: Partial<AutoscalerTuning>;
 }
 
 type Fn = FunctionResource & KubeObject;
@@ -40,6 +49,7 @@ export class FunctionController implements LeadershipListener {
   private readonly services: InformerSet<KubeObject>;
   private readonly configMaps: InformerSet<KubeObject>;
   private readonly reconciler: FunctionReconciler;
+  readonly autoscaler: ClusterAutoscaler;
   private queue: WorkQueue | undefined;
   private workers: Promise<void>[] = [];
   private resyncTimer: unknown;
@@ -49,6 +59,7 @@ export class FunctionController implements LeadershipListener {
     private readonly settings: FunctionControllerSettings,
     events: EventSink,
     cleanups: readonly FunctionCleanup[],
+    concurrency: ConcurrencySource,
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -58,6 +69,37 @@ export class FunctionController implements LeadershipListener {
     this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
     this.services = new InformerSet(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
     this.configMaps = new InformerSet(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    this.autoscaler = new ClusterAutoscaler(
+      this.functions,
+      {
+        observe: (namespace, name) => {
+          const deployment = this.deployments.get(namespace, name) as ObservedDeployment | undefined;
+          if (deployment === undefined) return undefined;
+          return { replicas: deployment.spec?.replicas ?? 1, ready: deployment.status?.readyReplicas ?? 0 };
+        },
+      },
+      concurrency,
+      {
+        // The scale subresource: replicas alone, at once, in one small write.
+        setReplicas: async (namespace, name, replicas) => {
+          await client.mergePatch(
+            RESOURCES.deployments,
+            namespace,
+            name,
+            { spec: { replicas } },
+            'scale',
+            FIELD_MANAGER,
+          );
+        },
+      },
+      settings.autoscaler,
+      (key, reason) => {
+        metrics.scalings.inc({ reason });
+        this.enqueue(key);
+      },
+      clock,
+      log.child({ part: 'autoscaler' }),
+    );
     this.reconciler = new FunctionReconciler(
       client,
       {
@@ -69,6 +111,7 @@ export class FunctionController implements LeadershipListener {
       settings,
       events,
       cleanups,
+      this.autoscaler,
       metrics,
       clock,
       log,
@@ -115,11 +158,13 @@ export class FunctionController implements LeadershipListener {
       for (const fn of this.functions.list()) this.enqueue(objectKey(fn));
       this.workers = Array.from({ length: this.settings.workers }, () => this.work(queue));
       this.scheduleResync(queue);
+      this.autoscaler.start();
     })();
   }
 
   stoppedLeading(): void {
     this.metrics.leader.set(0);
+    this.autoscaler.stop();
     this.queue?.shutDown();
     this.queue = undefined;
     this.clock.clearTimeout(this.resyncTimer);
@@ -132,6 +177,25 @@ export class FunctionController implements LeadershipListener {
     await Promise.all(
       [this.functions, this.deployments, this.services, this.configMaps].map((i) => i.stop()),
     );
+  }
+
+  /**
+   * A gateway holds requests for a function: raise its replicas now. Only the leader acts; the
+   * others answer undefined, and the gateway's wake reaches the leader too.
+   */
+  async wake(namespace: string, name: string, held: number): Promise<WakeOutcome | undefined> {
+    if (this.queue === undefined || !this.autoscaler.isRunning) return undefined;
+    const started = performance.now();
+    try {
+      const outcome = await this.autoscaler.wake(this.functions.get(namespace, name), held);
+      this.metrics.wakes.inc({ outcome: outcome.outcome });
+      if (outcome.outcome === 'raised')
+        this.metrics.wakeSeconds.observe((performance.now() - started) / 1000);
+      return outcome;
+    } catch (err) {
+      this.metrics.wakes.inc({ outcome: 'failed' });
+      throw err;
+    }
   }
 
   private enqueue(key: string): void {

@@ -32,6 +32,11 @@ export interface ReconcilerCaches {
 
 type Fn = FunctionResource & KubeObject;
 
+/** How many replicas a Function's Deployment should ask for now: the autoscaler's decision. */
+export interface ReplicaSource {
+  replicasFor(fn: FunctionResource): number;
+}
+
 /**
  * Brings one Function's objects and status in line with its spec. Called with one key at a
  * time per key (the work queue sees to that). A failure that may pass (the API server away, a
@@ -45,6 +50,7 @@ export class FunctionReconciler {
     private readonly settings: ReconcilerSettings,
     private readonly events: EventSink,
     private readonly cleanups: readonly FunctionCleanup[],
+    private readonly scale: ReplicaSource,
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -69,7 +75,7 @@ export class FunctionReconciler {
       | ObservedDeployment
       | undefined;
     try {
-      const desired = desiredObjects(fn, this.settings);
+      const desired = desiredObjects(fn, this.settings, this.scale.replicasFor(fn));
       if (desired.configMap !== undefined)
         await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
       deployment = (await this.applyIfChanged(

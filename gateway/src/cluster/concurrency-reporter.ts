@@ -1,5 +1,6 @@
 import type { Logger } from '@nimbus/api';
 import type { RouteTable } from '../routing/route-table.js';
+import type { ControllerPeers } from './controller-peers.js';
 
 /** What one report says: per function key, requests in flight through this gateway and requests it holds. */
 export interface ReportBody {
@@ -27,7 +28,7 @@ export class ConcurrencyReporter {
 
   constructor(
     private readonly routes: RouteTable,
-    private readonly controllerUrls: readonly string[],
+    private readonly controllers: ControllerPeers,
     private readonly reporter: string,
     private readonly intervalMs: number,
     private readonly token: string | undefined,
@@ -35,7 +36,7 @@ export class ConcurrencyReporter {
   ) {}
 
   start(): void {
-    if (this.controllerUrls.length === 0 || this.timer !== undefined) return;
+    if (!this.controllers.configured || this.timer !== undefined) return;
     this.timer = setInterval(() => void this.reportOnce(), this.intervalMs);
     this.timer.unref();
   }
@@ -50,7 +51,7 @@ export class ConcurrencyReporter {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     const results = await Promise.allSettled(
-      this.controllerUrls.map(async (url) => {
+      (await this.controllers.urls()).map(async (url) => {
         const reply = await fetch(`${url}/v1/reports`, {
           method: 'POST',
           headers,

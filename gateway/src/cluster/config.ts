@@ -10,6 +10,7 @@ import {
   readLogLevel,
   readReportToken,
 } from '../config.js';
+import { type PeerEntry, parsePeerEntry } from './controller-peers.js';
 
 type KubeConfig = ReturnType<typeof loadKubeConfig>;
 
@@ -28,8 +29,14 @@ export interface ClusterConfig {
   readonly drainTimeoutMs: number;
   /** The API server and credentials: KUBECONFIG, else the pod's service account. */
   readonly kubeConfig: KubeConfig;
-  /** Where the gateway reports each function's concurrency: the controllers' base URLs (empty: nowhere). */
-  readonly controllerUrls: readonly string[];
+  /**
+   * The controllers' base URLs, or `dns+http://…` names of a headless Service looked up for every
+   * pod behind it: where the gateway reports each function's concurrency and sends wakes (empty:
+   * nowhere).
+   */
+  readonly controllers: readonly PeerEntry[];
+  /** How long a wake waits for the leader's answer. */
+  readonly wakeTimeoutMs: number;
   /** How often it reports; the controller's autoscaler samples once a second. */
   readonly reportIntervalMs: number;
   /** This gateway's name in its reports (its pod's name). */
@@ -52,17 +59,17 @@ export function loadClusterConfig(env: Env): ClusterConfig {
   } catch (err) {
     throw new ConfigError('KUBECONFIG', (err as Error).message, { cause: err });
   }
-  const controllerUrls = (env.NIMBUS_CONTROLLER_URLS ?? '')
-    .split(',')
-    .map((u) => u.trim().replace(/\/+$/, ''))
-    .filter((u) => u !== '');
-  for (const url of controllerUrls) {
-    if (!/^https?:\/\/[^/]+$/.test(url)) {
+  const controllers: PeerEntry[] = [];
+  for (const raw of (env.NIMBUS_CONTROLLER_URLS ?? '').split(',').map((u) => u.trim())) {
+    if (raw === '') continue;
+    const entry = parsePeerEntry(raw);
+    if (entry === undefined) {
       throw new ConfigError(
         'NIMBUS_CONTROLLER_URLS',
-        `"${url}" is not an http(s) base URL such as http://10.0.0.5:9090`,
+        `"${raw}" is neither an http(s) base URL such as http://10.0.0.5:9090 nor dns+http://<headless service>:<port>`,
       );
     }
+    controllers.push(entry);
   }
   const reportToken = readReportToken(env);
   return Object.freeze({
@@ -72,8 +79,9 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     shutdownDelayMs,
     drainTimeoutMs,
     kubeConfig,
-    controllerUrls: Object.freeze(controllerUrls),
+    controllers: Object.freeze(controllers),
     reportIntervalMs: readInt(env, 'NIMBUS_REPORT_INTERVAL_MS', 1000, 50, 60_000),
+    wakeTimeoutMs: readInt(env, 'NIMBUS_WAKE_REQUEST_TIMEOUT_MS', 5000, 100, 60_000),
     reporter: env.POD_NAME || hostname(),
     reportToken,
   });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type FunctionResource, type Logger, createLogger } from '@nimbus/api';
 import { InformerSet, KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { createGatewayContainer } from '../container.js';
@@ -15,6 +15,8 @@ import { RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
 import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
+import { ControllerPeers } from './controller-peers.js';
+import { ControllerWaker } from './controller-waker.js';
 
 /** What a test may swap in the cluster gateway. */
 export interface ClusterOverrides {
@@ -73,19 +75,29 @@ export function createClusterGateway(
   // Resolved now, so the sources are subscribed before the informers deliver anything.
   c.resolve(TOKENS.FunctionSource);
 
+  const registry = overrides.registry ?? new Registry();
+  const peers = new ControllerPeers(config.controllers);
+  const waker = new ControllerWaker(
+    peers,
+    config.reportToken,
+    config.wakeTimeoutMs,
+    registry,
+    log.child({ component: 'waker' }),
+  );
   const gateway = createGatewayContainer(config.gateway, {
     routes: c.resolve(TOKENS.RouteTable),
     directory: c.resolve(TOKENS.KubernetesDirectory),
     readiness: c.resolve(TOKENS.InformerReadiness),
     logger: log,
-    registry: overrides.registry,
+    registry,
     apiKeys: overrides.apiKeys,
+    waker,
     info: { version: '0.1.0', mode: 'kubernetes' },
   });
   const server = gateway.resolve<GatewayServer>(TOKENS.Server);
   const reporter = new ConcurrencyReporter(
     c.resolve(TOKENS.RouteTable),
-    config.controllerUrls,
+    peers,
     config.reporter,
     config.reportIntervalMs,
     config.reportToken,

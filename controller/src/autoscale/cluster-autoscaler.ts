@@ -1,0 +1,180 @@
+import type { FunctionResource, Logger } from '@nimbus/api';
+import type { Clock } from '../clock.js';
+import { type AutoscalerConfig, type AutoscalerTuning, configFromSpec } from './config.js';
+import { type AutoscalerState, type DecisionReason, decideScale, resumedState } from './decider.js';
+import { type ConcurrencySample, pruneSamples } from './window.js';
+
+/** The Functions to scale, as the informer holds them. */
+export interface ScaledFunctions {
+  list(): Iterable<FunctionResource>;
+}
+
+/** What runs now for a function, as the Deployment informer holds it; undefined before it exists. */
+export interface ObservedReplicas {
+  observe(namespace: string, name: string): { replicas: number; ready: number } | undefined;
+}
+
+/** The summed concurrency reports of the gateways (ReportEndpoint). */
+export interface ConcurrencySource {
+  sample(key: string): ConcurrencySample | undefined;
+}
+
+/** Sets a running function's replicas at once, without a whole reconcile (the scale subresource). */
+export interface ReplicaWriter {
+  setReplicas(namespace: string, name: string, replicas: number): Promise<void>;
+}
+
+/** What a wake did, for the gateway that asked and for the wake metric. */
+export type WakeOutcome =
+  /** The Deployment's scale was written: `replicas` are on their way. */
+  | { readonly outcome: 'raised'; readonly replicas: number }
+  /** Nothing to write: the Deployment already asks for enough, or its first reconcile will. */
+  | { readonly outcome: 'unchanged'; readonly replicas: number }
+  | { readonly outcome: 'not-found' };
+
+interface Tracked {
+  generation: number | undefined;
+  config: AutoscalerConfig;
+  samples: ConcurrencySample[];
+  state: AutoscalerState;
+}
+
+export const TICK_MS = 1000;
+
+const keyOf = (fn: FunctionResource) => `${fn.metadata.namespace}/${fn.metadata.name}`;
+
+/**
+ * The cluster's autoscaler loop around the pure decider, run by the leader only. Every tick it
+ * takes each function's concurrency as the gateways reported it, decides, and when the replicas
+ * change asks for a reconcile, which applies them with the rest of the Deployment. A wake (a
+ * gateway holding a request for a function at zero) skips the tick and the queue: the
+ * Deployment's scale is written at once, then the reconcile follows for the status.
+ */
+export class ClusterAutoscaler {
+  private readonly tracked = new Map<string, Tracked>();
+  private timer: unknown;
+  private running = false;
+
+  constructor(
+    private readonly functions: ScaledFunctions,
+    private readonly observed: ObservedReplicas,
+    private readonly concurrency: ConcurrencySource,
+    private readonly writer: ReplicaWriter,
+    private readonly tuning: Partial<AutoscalerTuning>,
+    private readonly changed: (key: string, reason: DecisionReason) => void,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * The replicas a Function's Deployment should have now, for the reconciler. A function seen for
+   * the first time is decided without samples: its initial scale, or what already runs when a
+   * previous leader decided it.
+   */
+  replicasFor(fn: FunctionResource): number {
+    return this.track(fn).state.desired;
+  }
+
+  /** Starts ticking: this replica leads. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const tick = () => {
+      if (!this.running) return;
+      this.tick();
+      this.timer = this.clock.setTimeout(tick, TICK_MS);
+    };
+    this.timer = this.clock.setTimeout(tick, TICK_MS);
+  }
+
+  /** Stops ticking and forgets every decision: the next leader resumes from what runs. */
+  stop(): void {
+    this.running = false;
+    this.clock.clearTimeout(this.timer);
+    this.tracked.clear();
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** One round of decisions over every Function the informer holds. */
+  tick(): void {
+    const seen = new Set<string>();
+    for (const fn of this.functions.list()) {
+      const key = keyOf(fn);
+      seen.add(key);
+      const tracked = this.track(fn);
+      const sample = this.concurrency.sample(key);
+      if (sample !== undefined) tracked.samples.push(sample);
+      this.decide(key, fn, tracked);
+    }
+    for (const key of this.tracked.keys()) if (!seen.has(key)) this.tracked.delete(key);
+  }
+
+  /**
+   * A gateway holds `held` requests for the function: count them as a sample now and decide, and
+   * when that raises the replicas, write the scale before answering, so the caller's wait for the
+   * answer is the time to raise them.
+   */
+  async wake(fn: FunctionResource | undefined, held: number): Promise<WakeOutcome> {
+    if (fn === undefined) return { outcome: 'not-found' };
+    const tracked = this.track(fn);
+    tracked.samples.push({ at: this.clock.now(), concurrency: Math.max(1, held) });
+    this.decide(keyOf(fn), fn, tracked);
+    const desired = tracked.state.desired;
+    const running = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.replicas;
+    // No Deployment yet: the reconcile that creates it asks for `desired`.
+    if (running === undefined || running >= desired) return { outcome: 'unchanged', replicas: desired };
+    await this.writer.setReplicas(fn.metadata.namespace, fn.metadata.name, desired);
+    return { outcome: 'raised', replicas: desired };
+  }
+
+  private track(fn: FunctionResource): Tracked {
+    const key = keyOf(fn);
+    const existing = this.tracked.get(key);
+    const generation = fn.metadata.generation;
+    if (existing !== undefined) {
+      if (existing.generation !== generation) {
+        existing.config = configFromSpec(fn.spec.scale, this.tuning);
+        existing.generation = generation;
+      }
+      return existing;
+    }
+    const config = configFromSpec(fn.spec.scale, this.tuning);
+    const now = this.clock.now();
+    const running = this.observed.observe(fn.metadata.namespace, fn.metadata.name);
+    const state =
+      running === undefined
+        ? decideScale(config, { samples: [], readyReplicas: 0 }, undefined, now).state
+        : resumedState(running.replicas, running.ready, now);
+    const tracked: Tracked = { generation, config, samples: [], state };
+    this.tracked.set(key, tracked);
+    return tracked;
+  }
+
+  /** Decides and keeps the new state; a change of replicas asks for a reconcile. */
+  private decide(key: string, fn: FunctionResource, tracked: Tracked): void {
+    const now = this.clock.now();
+    tracked.samples = pruneSamples(tracked.samples, now, tracked.config.stableWindowMs);
+    const ready = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.ready ?? 0;
+    const decision = decideScale(
+      tracked.config,
+      { samples: tracked.samples, readyReplicas: ready },
+      tracked.state,
+      now,
+    );
+    const before = tracked.state.desired;
+    tracked.state = decision.state;
+    if (decision.desired === before) return;
+    this.log.info('scaling', {
+      function: key,
+      from: before,
+      to: decision.desired,
+      reason: decision.reason,
+      stableConcurrency: decision.stableConcurrency,
+      panicConcurrency: decision.panicConcurrency,
+    });
+    this.changed(key, decision.reason);
+  }
+}

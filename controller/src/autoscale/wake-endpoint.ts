@@ -1,0 +1,91 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isFunctionName, isNamespace } from '@nimbus/api';
+import type { WakeOutcome } from './cluster-autoscaler.js';
+import { BodyTooLargeError, bearerMatches, readJson, replyJson as reply } from './peer-http.js';
+
+const MAX_BODY_BYTES = 4096;
+
+/** What the wake endpoint needs: the leader's wake, or undefined on a replica that does not lead. */
+export interface Wakeable {
+  wake(namespace: string, name: string, held: number): Promise<WakeOutcome | undefined>;
+}
+
+export interface WakeRequest {
+  readonly namespace: string;
+  readonly name: string;
+  readonly held: number;
+}
+
+/** Checks a wake body (untrusted JSON): `{ "function": "namespace/name", "held": n }`. Pure. */
+export function parseWake(body: unknown): WakeRequest | { field: string; message: string } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { field: 'body', message: 'must be a JSON object' };
+  const { function: key, held = 1 } = body as Record<string, unknown>;
+  const [namespace = '', name = '', ...rest] = typeof key === 'string' ? key.split('/') : [];
+  if (rest.length > 0 || !isNamespace(namespace) || !isFunctionName(name))
+    return { field: 'function', message: 'must be "namespace/name" of a Function' };
+  if (typeof held !== 'number' || !Number.isInteger(held) || held < 0)
+    return { field: 'held', message: 'must be a whole number, 0 or more' };
+  return { namespace, name, held };
+}
+
+/**
+ * `POST /v1/wake`: a gateway holds requests for a function without a ready replica. The leader
+ * answers once the Deployment's raised scale is written (200), so the gateway's wait for the
+ * answer measures the wake; a replica that does not lead answers 409 NotLeader, and the gateway,
+ * which wakes every controller replica, hears the leader's answer too.
+ */
+export class WakeEndpoint {
+  constructor(
+    private readonly target: Wakeable,
+    private readonly token: string | undefined,
+  ) {}
+
+  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    if (path !== '/v1/wake') return false;
+    if (req.method !== 'POST') reply(res, 405, { error: 'MethodNotAllowed', message: 'POST a wake here' });
+    else if (!bearerMatches(req, this.token))
+      reply(res, 401, { error: 'Unauthenticated', message: 'a wake needs the report token' });
+    else void this.receive(req, res);
+    return true;
+  }
+
+  private async receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: unknown;
+    try {
+      body = await readJson(req, MAX_BODY_BYTES);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) reply(res, 413, { error: 'BodyTooLarge', message: err.message });
+      else
+        reply(res, 400, {
+          error: 'InvalidWake',
+          message: `not JSON: ${(err as Error).message}`,
+          field: 'body',
+        });
+      return;
+    }
+    const wake = parseWake(body);
+    if ('field' in wake) {
+      reply(res, 400, { error: 'InvalidWake', message: `${wake.field}: ${wake.message}`, field: wake.field });
+      return;
+    }
+    try {
+      const outcome = await this.target.wake(wake.namespace, wake.name, wake.held);
+      if (outcome === undefined)
+        reply(res, 409, {
+          error: 'NotLeader',
+          message: 'this controller replica does not lead; the leader acts',
+        });
+      else if (outcome.outcome === 'not-found')
+        reply(res, 404, {
+          error: 'FunctionNotFound',
+          message: `no Function ${wake.name} in namespace ${wake.namespace}`,
+        });
+      else reply(res, 200, outcome);
+    } catch (err) {
+      // The API server refused or is away: the gateway's next report carries the held requests,
+      // and the next tick wakes the function from them.
+      reply(res, 502, { error: 'ScaleFailed', message: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import type { Logger } from '@nimbus/api';
+import { Counter, type Registry, Summary } from 'prom-client';
+import type { FunctionRoute } from '../routing/route-table.js';
+import type { Waker } from '../routing/waker.js';
+import type { ControllerPeers } from './controller-peers.js';
+
+/** Where a wake ended: the leader raised the replicas, found them enough already, or nobody acted. */
+export type WakeResult = 'raised' | 'unchanged' | 'not-found' | 'no-leader';
+
+/**
+ * Wakes a function in a cluster: a request is held for it, so every controller replica gets
+ * `POST /v1/wake` at once. The leader answers 200 once the Deployment's raised scale is written;
+ * the others answer 409. One wake per function is in flight at a time; requests held meanwhile
+ * ride on it. Should no controller act (no leader at this moment, the API server away), the held
+ * requests still show in this gateway's next concurrency report, and the leader's next tick wakes
+ * the function from them: a wake is the fast path, never the only one.
+ */
+export class ControllerWaker implements Waker {
+  private readonly inFlight = new Set<string>();
+  private readonly wakes: Counter<'result'>;
+  private readonly seconds: Summary;
+  private warned = false;
+
+  constructor(
+    private readonly peers: ControllerPeers,
+    private readonly token: string | undefined,
+    private readonly timeoutMs: number,
+    registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.wakes = new Counter({
+      name: 'nimbus_gateway_wakes_total',
+      help: 'Wakes this gateway sent the controllers for functions without a ready replica, by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    this.seconds = new Summary({
+      name: 'nimbus_gateway_wake_seconds',
+      help: "From sending a wake to the leader's answer that the function's Deployment asks for more replicas.",
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 600,
+      ageBuckets: 5,
+      registers: [registry],
+    });
+  }
+
+  wake(route: FunctionRoute): void {
+    if (this.inFlight.has(route.key) || !this.peers.configured) return;
+    this.inFlight.add(route.key);
+    void this.send(route).finally(() => this.inFlight.delete(route.key));
+  }
+
+  /** Sends one wake to every controller; resolves with what the leader did. */
+  async send(route: FunctionRoute): Promise<WakeResult> {
+    const started = performance.now();
+    const body = JSON.stringify({ function: route.key, held: route.held.size });
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    const urls = await this.peers.urls();
+    const answers = await Promise.allSettled(
+      urls.map(async (url) => {
+        const reply = await fetch(`${url}/v1/wake`, {
+          method: 'POST',
+          headers,
+          body,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        const answer = (await reply.json().catch(() => ({}))) as { outcome?: string };
+        if (reply.status === 200) {
+          if (answer.outcome === 'raised') this.seconds.observe((performance.now() - started) / 1000);
+          return answer.outcome === 'raised' ? 'raised' : 'unchanged';
+        }
+        if (reply.status === 404) return 'not-found';
+        if (reply.status === 409) return 'no-leader';
+        throw new Error(`${url}/v1/wake answered ${reply.status}`);
+      }),
+    );
+    const results = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    const result: WakeResult =
+      (['raised', 'unchanged', 'not-found'] as const).find((r) => results.includes(r)) ?? 'no-leader';
+    this.wakes.inc({ result });
+    if (result === 'no-leader' && !this.warned) {
+      const failure = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+      this.log.warn('no controller acted on a wake; the next concurrency report wakes the function', {
+        function: route.key,
+        controllers: urls.length,
+        err: failure?.reason,
+      });
+    }
+    this.warned = result === 'no-leader';
+    this.log.debug('woke', { function: route.key, result, ms: performance.now() - started });
+    return result;
+  }
+}
