@@ -3,3 +3,4 @@ export * from './eventually.js';
 export * from './free-port.js';
 export * from './stop-child.js';
 export * from './nats-server.js';
+export * from './redis-server.js';
