@@ -1,1 +1,58 @@
-export {};
+/**
+ * @nimbus/store: Nimbus's external state (DESIGN §6) as ports, each with a Redis adapter
+ * (ioredis) and an in-memory adapter for local mode that passes the same contract tests.
+ *
+ * Ports
+ * - StateStore / FunctionStateStore: ctx.state. A key space per namespace and function;
+ *   get, set (TTL), delete, incr, compareAndSet by opaque version (random per write). JSON
+ *   values only, at most 64 KiB (StateValueTooLargeError); keys 1-512 bytes, no control characters.
+ * - CallStore: async call records with an atomic, status-guarded `transition`, so a cancelled
+ *   call never starts and a late duplicate delivery never overwrites a finished call. Records
+ *   expire 24 h after their last change; result bodies are cut at 1 MiB (`truncated`).
+ * - DeadLetterStore: add, list newest first (cursor paging, by namespace or function), get,
+ *   delete, and an atomic `take` for redrive. Kept 7 days after failure.
+ * - ClaimStore: claim(key, owner, ttl) (SET NX PX) and owner-only release: a cron tick fires once.
+ * - RedisAclManager: one Redis ACL user per function, limited to its state prefix and to the
+ *   commands the state adapter sends (functionUserRules).
+ *
+ * Redis key layout (root `nimbus` unless configured)
+ *   nimbus:state:<namespace>:<function>:<key>    hash { v, ver }       stateKeyPrefix(ns, fn)
+ *   nimbus:call:<id>                             hash of JSON fields
+ *   nimbus:dlq:entry:<id>                        hash { entry, member, namespace, function }
+ *   nimbus:dlq:index[:<namespace>[:<function>]]  sorted sets, lexical, member <failedAt 16 digits>:<id>
+ *   nimbus:claim:<key>                           string, the owner
+ *   ACL user of a function: nimbus-fn:<namespace>:<function>
+ * Standalone Redis 6.2 or later (ZRANGE BYLEX REV, ACL); not Redis Cluster.
+ *
+ * Failure behaviour
+ * Redis out of reach fails fast: no offline queue, in-flight commands rejected when the
+ * connection drops and never resent, a command timeout (1 s) for a server that hangs. State
+ * calls then reject with StateUnavailableError, the other stores with StoreUnavailableError
+ * (both carry the ioredis error as `cause`). The client reconnects by itself with capped
+ * backoff, so the same stores work again when Redis returns. Refusals from Redis (NOPERM,
+ * WRONGTYPE) are StoreCommandError; bad input is refused before any I/O.
+ */
+
+export * from './call-store.js';
+export * from './claim-store.js';
+export * from './clock.js';
+export * from './config.js';
+export * from './dead-letter-store.js';
+export * from './errors.js';
+export * from './json-value.js';
+export * from './logger.js';
+export * from './memory-call-store.js';
+export * from './memory-claim-store.js';
+export * from './memory-dead-letter-store.js';
+export * from './memory-state-store.js';
+export * from './redis-acl.js';
+export * from './redis-call-store.js';
+export * from './redis-claim-store.js';
+export * from './redis-connection.js';
+export * from './redis-dead-letter-store.js';
+export * from './redis-state-store.js';
+export * from './state-store.js';
+export * from './stores.js';
+export { bodyBytes, type BodyEncoding } from './stored-body.js';
+export { stateKeyPrefix, functionUsername, DEFAULT_KEY_ROOT } from './keys.js';
+export { MAX_KEY_BYTES } from './state-input.js';

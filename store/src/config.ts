@@ -1,0 +1,87 @@
+import { type CallStoreLimits, DEFAULT_CALL_STORE_LIMITS } from './call-store.js';
+import { DEFAULT_DEAD_LETTER_LIMITS, type DeadLetterLimits } from './dead-letter-store.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis-connection.js';
+import { DEFAULT_STATE_LIMITS, type StateLimits } from './state-store.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface StoreConfig {
+  /** Unset: the in-memory stand-ins (local mode). */
+  readonly redisUrl: string | undefined;
+  readonly commandTimeoutMs: number;
+  readonly state: Readonly<StateLimits>;
+  readonly calls: Readonly<CallStoreLimits>;
+  readonly deadLetters: Readonly<DeadLetterLimits>;
+}
+
+export class StoreConfigError extends Error {
+  constructor(
+    readonly key: string,
+    problem: string,
+  ) {
+    super(`${key}: ${problem}`);
+    this.name = 'StoreConfigError';
+  }
+}
+
+function readInt(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  // Digits only: Number() would also take "0x10", "1e3" and " 4".
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new StoreConfigError(key, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return value;
+}
+
+const DAY_S = 24 * 60 * 60;
+
+/**
+ * The store settings, read once at start-up:
+ * - NIMBUS_REDIS_URL: redis://[user:password@]host:port[/db] or rediss://; unset for in-memory
+ * - NIMBUS_REDIS_COMMAND_TIMEOUT_MS (1000): a Redis call without an answer by then fails as unavailable
+ * - NIMBUS_STATE_MAX_VALUE_BYTES (65536): the largest state value, as JSON
+ * - NIMBUS_CALL_TTL_SECONDS (86400): how long a call record is kept after its last change
+ * - NIMBUS_CALL_MAX_RESULT_BYTES (1048576): result bodies are cut beyond this
+ * - NIMBUS_DEAD_LETTER_RETENTION_SECONDS (604800): how long a dead letter is kept
+ */
+export function parseStoreConfig(env: Env): StoreConfig {
+  const redisUrl = env.NIMBUS_REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl))
+    throw new StoreConfigError('NIMBUS_REDIS_URL', 'must be a redis:// or rediss:// URL');
+  return Object.freeze({
+    redisUrl,
+    commandTimeoutMs: readInt(env, 'NIMBUS_REDIS_COMMAND_TIMEOUT_MS', DEFAULT_COMMAND_TIMEOUT_MS, 10, 60_000),
+    state: Object.freeze({
+      maxValueBytes: readInt(
+        env,
+        'NIMBUS_STATE_MAX_VALUE_BYTES',
+        DEFAULT_STATE_LIMITS.maxValueBytes,
+        1,
+        16 * 1024 * 1024,
+      ),
+    }),
+    calls: Object.freeze({
+      ttlMs:
+        readInt(env, 'NIMBUS_CALL_TTL_SECONDS', DEFAULT_CALL_STORE_LIMITS.ttlMs / 1000, 60, 30 * DAY_S) *
+        1000,
+      maxResultBodyBytes: readInt(
+        env,
+        'NIMBUS_CALL_MAX_RESULT_BYTES',
+        DEFAULT_CALL_STORE_LIMITS.maxResultBodyBytes,
+        0,
+        64 * 1024 * 1024,
+      ),
+    }),
+    deadLetters: Object.freeze({
+      retentionMs:
+        readInt(
+          env,
+          'NIMBUS_DEAD_LETTER_RETENTION_SECONDS',
+          DEFAULT_DEAD_LETTER_LIMITS.retentionMs / 1000,
+          60,
+          365 * DAY_S,
+        ) * 1000,
+    }),
+  });
+}

@@ -1,0 +1,58 @@
+import type { JsonValue } from './json-value.js';
+
+/** A stored value and its version: an opaque string that changes on every write. */
+export interface StateEntry {
+  value: JsonValue;
+  version: string;
+}
+
+export interface StateWriteOptions {
+  /** Expire the key this long after the write; without it a set or compareAndSet clears any expiry. */
+  ttlMs?: number;
+}
+
+export type CompareAndSetResult =
+  | { ok: true; version: string }
+  | {
+      ok: false;
+      /** The version that is there now; null when the key is absent. */
+      currentVersion: string | null;
+    };
+
+/** One function's key space (DESIGN §6): what ctx.state is built on. */
+export interface FunctionStateStore {
+  get(key: string): Promise<StateEntry | undefined>;
+  /** Writes the value and resolves its new version. */
+  set(key: string, value: JsonValue, options?: StateWriteOptions): Promise<string>;
+  /** Resolves whether there was a key to delete. */
+  delete(key: string): Promise<boolean>;
+  /**
+   * Adds `by` (a safe integer, default 1) to an integer value; a missing key counts as 0.
+   * Keeps the key's expiry. Refuses a stored value that is not a safe integer.
+   */
+  incr(key: string, by?: number): Promise<number>;
+  /**
+   * Writes only if the key's version is still `expectedVersion`; null means "only if absent".
+   * The optimistic-concurrency primitive (ETag style): read, compute, compareAndSet, retry on conflict.
+   */
+  compareAndSet(
+    key: string,
+    expectedVersion: string | null,
+    value: JsonValue,
+    options?: StateWriteOptions,
+  ): Promise<CompareAndSetResult>;
+}
+
+export interface StateStore {
+  /** The key space of one function; names are Kubernetes names (checked). */
+  scoped(namespace: string, fn: string): FunctionStateStore;
+  /** Deletes every key of one function (the controller's finalizer); resolves how many. */
+  clear(namespace: string, fn: string): Promise<number>;
+}
+
+export interface StateLimits {
+  /** Largest value accepted, in bytes of its JSON text. */
+  maxValueBytes: number;
+}
+
+export const DEFAULT_STATE_LIMITS: Readonly<StateLimits> = Object.freeze({ maxValueBytes: 64 * 1024 });

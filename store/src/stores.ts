@@ -1,0 +1,145 @@
+import type { CallStore, CallStoreLimits } from './call-store.js';
+import type { ClaimStore } from './claim-store.js';
+import { type Clock, systemClock } from './clock.js';
+import type { StoreConfig } from './config.js';
+import type { DeadLetterLimits, DeadLetterStore } from './dead-letter-store.js';
+import { type StoreLogger, silentLogger } from './logger.js';
+import { MemoryCallStore } from './memory-call-store.js';
+import { MemoryClaimStore } from './memory-claim-store.js';
+import { MemoryDeadLetterStore } from './memory-dead-letter-store.js';
+import { MemoryStateStore } from './memory-state-store.js';
+import { RedisAclManager } from './redis-acl.js';
+import { RedisCallStore } from './redis-call-store.js';
+import { RedisClaimStore } from './redis-claim-store.js';
+import { RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
+import { RedisDeadLetterStore } from './redis-dead-letter-store.js';
+import { RedisStateStore } from './redis-state-store.js';
+import type { FunctionStateStore, StateLimits, StateStore } from './state-store.js';
+
+/** Every store a process may need, on one backend. */
+export interface Stores {
+  readonly kind: 'redis' | 'memory';
+  readonly state: StateStore;
+  readonly calls: CallStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly claims: ClaimStore;
+  close(): Promise<void>;
+}
+
+export interface StoreLimitsOptions {
+  state?: Partial<StateLimits>;
+  calls?: Partial<CallStoreLimits>;
+  deadLetters?: Partial<DeadLetterLimits>;
+}
+
+export interface RedisStoresOptions extends Omit<RedisConnectionOptions, 'url'> {
+  limits?: StoreLimitsOptions;
+  /** Key root, `nimbus` by default: two installations can share a Redis under different roots. */
+  root?: string;
+  clock?: Clock;
+}
+
+export interface RedisStores extends Stores {
+  readonly kind: 'redis';
+  readonly connection: RedisConnection;
+  /** Function ACL users; needs an admin connection (the controller's). */
+  readonly acl: RedisAclManager;
+}
+
+/** The Redis stores on one connection (the gateway's and the controller's). It connects on first use. */
+export function createRedisStores(url: string, options: RedisStoresOptions = {}): RedisStores {
+  const { limits = {}, root, clock, ...connectionOptions } = options;
+  const connection = new RedisConnection({ url, ...connectionOptions });
+  const rooted = root === undefined ? {} : { root };
+  return {
+    kind: 'redis',
+    connection,
+    state: new RedisStateStore(connection, { ...rooted, limits: limits.state ?? {} }),
+    calls: new RedisCallStore(connection, { ...rooted, limits: limits.calls ?? {} }),
+    deadLetters: new RedisDeadLetterStore(connection, {
+      ...rooted,
+      limits: limits.deadLetters ?? {},
+      ...(clock ? { clock } : {}),
+    }),
+    claims: new RedisClaimStore(connection, rooted),
+    acl: new RedisAclManager(connection, rooted),
+    close: () => connection.close(),
+  };
+}
+
+/** The in-memory stand-ins for local mode; all expiry follows `clock`. */
+export function createMemoryStores(options: { clock?: Clock; limits?: StoreLimitsOptions } = {}): Stores {
+  const clock = options.clock ?? systemClock;
+  const limits = options.limits ?? {};
+  return {
+    kind: 'memory',
+    state: new MemoryStateStore(clock, limits.state),
+    calls: new MemoryCallStore(clock, limits.calls),
+    deadLetters: new MemoryDeadLetterStore(clock, limits.deadLetters),
+    claims: new MemoryClaimStore(clock),
+    close: async () => {},
+  };
+}
+
+/** Redis when the config names one, otherwise the in-memory stand-ins, and a log line that says which. */
+export function createStores(
+  config: StoreConfig,
+  options: { logger?: StoreLogger; clock?: Clock } = {},
+): Stores {
+  const logger = options.logger ?? silentLogger;
+  const limits = { state: config.state, calls: config.calls, deadLetters: config.deadLetters };
+  if (config.redisUrl === undefined) {
+    logger.info(
+      'no NIMBUS_REDIS_URL: state, call records, dead letters and claims are in memory, lost on restart',
+    );
+    return createMemoryStores({ limits, ...(options.clock ? { clock: options.clock } : {}) });
+  }
+  logger.info('state, call records, dead letters and claims are in Redis', {
+    redis: redactUrl(config.redisUrl),
+  });
+  return createRedisStores(config.redisUrl, {
+    limits,
+    logger,
+    commandTimeoutMs: config.commandTimeoutMs,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+}
+
+export interface FunctionStateConnection {
+  readonly state: FunctionStateStore;
+  close(): Promise<void>;
+}
+
+/**
+ * A function's own state client (runtime-node in a cluster): logged in as the function's ACL
+ * user, so Redis itself keeps it inside its key space.
+ */
+export function openFunctionState(
+  options: Omit<RedisConnectionOptions, 'username' | 'password'> & {
+    username: string;
+    password: string;
+    namespace: string;
+    function: string;
+    limits?: Partial<StateLimits>;
+    root?: string;
+  },
+): FunctionStateConnection {
+  const { namespace, function: fn, limits, root, ...connectionOptions } = options;
+  const connection = new RedisConnection({ name: `state:${namespace}/${fn}`, ...connectionOptions });
+  const store = new RedisStateStore(connection, {
+    limits: limits ?? {},
+    ...(root === undefined ? {} : { root }),
+  });
+  return { state: store.scoped(namespace, fn), close: () => connection.close() };
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'an unparsable URL';
+  }
+}
