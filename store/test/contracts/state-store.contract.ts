@@ -280,7 +280,8 @@ export function describeStateStoreContract(adapter: string, setUp: () => Promise
         ['a class instance', new (class Point {})()],
         ['a cyclic object', cyclic],
         ['a bigint', 1n],
-        ['a sparse array', [1, , 3]],
+        ['a sparse array', Object.assign(new Array(3), { 0: 1, 2: 3 })],
+        ['undefined inside an array', [1, undefined]],
         ['undefined inside an object', { a: undefined }],
       ];
       for (const [what, value] of cases) {
