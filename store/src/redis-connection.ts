@@ -24,6 +24,18 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 1_000;
 
+/**
+ * The URL without user and password when the options carry their own: ioredis lets the URL's
+ * credentials win over the options, which would log a function in with the URL's user.
+ */
+export function withoutCredentials(url: string, username?: string, password?: string): string {
+  if (username === undefined && password === undefined) return url;
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
+}
+
 /** Backoff for reconnect attempt `n` (1-based), from 50 ms doubling to the cap. */
 export function reconnectDelay(attempt: number, maxDelayMs: number): number {
   return Math.min(50 * 2 ** Math.min(attempt - 1, 20), maxDelayMs);
@@ -37,7 +49,7 @@ export function reconnectDelay(attempt: number, maxDelayMs: number): number {
  * - a command without an answer fails after commandTimeoutMs (a server that hangs);
  * - the client reconnects forever with capped backoff, so the same object works again
  *   once Redis is back;
- * - no ready check, because it needs INFO and a function's ACL user may not run it.
+ * - no ready check and no CLIENT SETINFO, which a function's ACL user may not run.
  * It connects on first use. Connection errors are logged once per outage, never thrown
  * as unhandled 'error' events.
  */
@@ -48,6 +60,9 @@ export class RedisConnection {
   private readonly name: string;
   private firstConnect: Promise<void> | undefined;
   private healthy = true;
+  private closing = false;
+  /** Why the connection last failed (a refused login, a refused connect), for the errors calls get meanwhile. */
+  private lastConnectionError: Error | undefined;
 
   constructor(options: RedisConnectionOptions) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -58,7 +73,7 @@ export class RedisConnection {
       throw new InvalidStoreInputError(
         `a Redis URL starts with redis:// or rediss://, got ${JSON.stringify(options.url)}`,
       );
-    this.client = new Redis(options.url, {
+    this.client = new Redis(withoutCredentials(options.url, options.username, options.password), {
       ...(options.username !== undefined ? { username: options.username } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
       lazyConnect: true,
@@ -66,22 +81,35 @@ export class RedisConnection {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       enableReadyCheck: false,
+      // CLIENT SETINFO is not among a function user's commands, and each refusal would land in ACL LOG.
+      disableClientInfo: true,
       commandTimeout: this.commandTimeoutMs,
       connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       retryStrategy: (attempt) => reconnectDelay(attempt, maxDelay),
     });
+    // One warning when an outage starts (a dropped connection, a refused connect or login),
+    // one line when a call succeeds again; not one per reconnect attempt. 'ready' is no proof
+    // of health: ioredis reaches it even when the login was refused.
     this.client.on('error', (err: Error) => {
-      if (!this.healthy) return;
-      this.healthy = false;
-      this.logger.warn('redis connection failed; commands fail until it is back, reconnecting', {
-        connection: this.name,
-        err,
-      });
+      this.lastConnectionError = err;
+      this.unhealthy('redis connection failed', err);
     });
-    this.client.on('ready', () => {
-      if (this.healthy) return;
-      this.healthy = true;
-      this.logger.info('redis connection is back', { connection: this.name });
+    this.client.on('close', () => this.unhealthy('redis connection lost'));
+  }
+
+  private healthyAgain(): void {
+    this.lastConnectionError = undefined;
+    if (this.healthy) return;
+    this.healthy = true;
+    this.logger.info('redis connection is back', { connection: this.name });
+  }
+
+  private unhealthy(msg: string, err?: Error): void {
+    if (!this.healthy || this.closing) return;
+    this.healthy = false;
+    this.logger.warn(`${msg}; calls fail until it is back, reconnecting`, {
+      connection: this.name,
+      ...(err ? { err } : {}),
     });
   }
 
@@ -96,9 +124,11 @@ export class RedisConnection {
   ): Promise<T> {
     try {
       await this.connected();
-      return await command(this.client);
+      const result = await command(this.client);
+      this.healthyAgain();
+      return result;
     } catch (err) {
-      throw toStoreError(err, operation, Unavailable);
+      throw toStoreError(err, operation, Unavailable, this.lastConnectionError);
     }
   }
 
@@ -129,6 +159,7 @@ export class RedisConnection {
 
   /** QUIT when connected (pending replies still arrive), otherwise just drop the socket and stop reconnecting. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.client.status === 'ready') {
       try {
         await this.client.quit();

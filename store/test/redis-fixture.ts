@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type RedisServer, sharedRedisServer, stopSharedRedisServer } from '@nimbus/testkit';
 import { Redis } from 'ioredis';
-import { RedisConnection, type RedisConnectionOptions } from '../src/redis-connection.js';
+import { RedisConnection, type RedisConnectionOptions, withoutCredentials } from '../src/redis-connection.js';
 
 // One redis-server for every suite of the run that does not stop Redis; each test keeps to
 // a key root of its own. Registered at the root, so it runs once, after all files.
@@ -36,7 +36,12 @@ export class RedisClients {
   }
 
   raw(options: { username?: string; password?: string } = {}): Redis {
-    const client = new Redis(this.url, { ...options, lazyConnect: true, maxRetriesPerRequest: 0 });
+    const client = new Redis(withoutCredentials(this.url, options.username, options.password), {
+      ...options,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false, // it runs INFO, which a function's user may not
+    });
     client.on('error', () => {}); // a test that stops Redis reads errors from the commands it runs
     this.raws.push(client);
     return client;

@@ -97,7 +97,10 @@ export function ensureRedisServerBinary(): Promise<void> {
   return binaryReady;
 }
 
-/** One inline PING over a fresh socket: true when the server answers +PONG. */
+/**
+ * One inline PING over a fresh socket: true when the server answers, with +PONG or, when
+ * started with --requirepass, with -NOAUTH (it is up, it just wants a login first).
+ */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, HOST);
@@ -110,7 +113,7 @@ function ping(port: number): Promise<boolean> {
     socket.on('error', () => done(false));
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
     });
     socket.write('PING\r\n');
   });
