@@ -19,24 +19,28 @@ function asUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
+/** Where a cut at the end of `bytes` should fall so as not to split a UTF-8 character. */
+function characterBoundary(bytes: Uint8Array): number {
+  let start = bytes.byteLength - 1;
+  let continuation = 0;
+  while (start >= 0 && continuation < 3 && ((bytes[start] ?? 0) & 0xc0) === 0x80) {
+    start--;
+    continuation++;
+  }
+  if (start < 0) return bytes.byteLength;
+  const lead = bytes[start] ?? 0;
+  const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return length > continuation + 1 ? start : bytes.byteLength;
+}
+
 /** Keeps at most `maxBytes` of the body; a cut through a UTF-8 character drops its partial bytes. */
 export function encodeBody(body: Uint8Array | string, maxBytes = Number.POSITIVE_INFINITY): EncodedBody {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const truncated = bytes.byteLength > maxBytes;
-  let kept = truncated ? bytes.subarray(0, maxBytes) : bytes;
-  let text = asUtf8(kept);
-  // A cut can split a multi-byte character (at most 3 trailing bytes of it).
-  for (let drop = 1; text === undefined && truncated && drop <= 3 && drop <= kept.byteLength; drop++) {
-    text = asUtf8(kept.subarray(0, kept.byteLength - drop));
-    if (text !== undefined) kept = kept.subarray(0, kept.byteLength - drop);
-  }
+  const cut = truncated ? bytes.subarray(0, maxBytes) : bytes;
+  const text = asUtf8(truncated ? cut.subarray(0, characterBoundary(cut)) : cut);
   if (text !== undefined) return { body: text, encoding: 'utf8', size: bytes.byteLength, truncated };
-  return {
-    body: Buffer.from(kept).toString('base64'),
-    encoding: 'base64',
-    size: bytes.byteLength,
-    truncated,
-  };
+  return { body: Buffer.from(cut).toString('base64'), encoding: 'base64', size: bytes.byteLength, truncated };
 }
 
 /** The bytes of a stored body. */
