@@ -1,0 +1,196 @@
+import 'reflect-metadata';
+import { createLogger } from '@nimbus/api';
+import { RouteTable } from '@nimbus/gateway';
+import { loadClusterConfig } from '@nimbus/gateway/cluster/config';
+import { type ClusterGateway, createClusterGateway } from '@nimbus/gateway/cluster/container';
+import { Informer, KubeClient, type KubeObject, RESOURCES, loadKubeConfig } from '@nimbus/kube';
+import { eventually, send } from '@nimbus/testkit';
+import { Registry } from 'prom-client';
+import { type ApiReply, ControlPlane } from './control-plane/control-plane.js';
+import { freshNamespace, installFunctionCrd } from './control-plane/shared.js';
+import { type RunningController, startController } from './controller.js';
+import { PodRunner } from './pod-runner.js';
+
+const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces';
+const quiet = createLogger({}, 'error', () => {});
+
+/** A function that says when it received the request, and waits `?ms=` before answering. */
+export const TIMED_SOURCE = `export const handle = async (event) => {
+  const at = Date.now();
+  const ms = Number(event.query.ms ?? 0);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  return { at, pid: process.pid };
+};`;
+
+export interface DeploymentView {
+  spec?: { replicas?: number };
+  status?: { readyReplicas?: number; replicas?: number };
+}
+
+interface Slice extends KubeObject {
+  endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[];
+}
+
+/**
+ * Everything that scales functions, on a real API server with kube-controller-manager: the pod
+ * runner as kubelet, a cluster controller and a cluster gateway in this process, the gateway
+ * reporting to the controller and waking it. `controllerEnv` tunes the autoscaler for test time.
+ */
+export class ScalingCluster {
+  private constructor(
+    readonly plane: ControlPlane,
+    readonly namespace: string,
+    readonly runner: PodRunner,
+    readonly controller: RunningController,
+    readonly gateway: ClusterGateway,
+    readonly gatewayBase: string,
+    readonly routes: RouteTable,
+    readonly gatewayRegistry: Registry,
+    private readonly client: KubeClient,
+  ) {}
+
+  static async start(controllerEnv: Record<string, string>, prefix = 'scale'): Promise<ScalingCluster> {
+    // The CRD goes in before kube-controller-manager starts, so its garbage collector knows Functions.
+    const plane = await ControlPlane.start({
+      controllerManager: true,
+      beforeControllerManager: installFunctionCrd,
+    });
+    try {
+      const namespace = await freshNamespace(plane, prefix);
+      // The ServiceAccount admission plugin refuses pods until the namespace has its `default`.
+      await eventually(
+        async () =>
+          (await plane.request('GET', `/api/v1/namespaces/${namespace}/serviceaccounts/default`)).status ===
+          200
+            ? true
+            : undefined,
+        30_000,
+        `the default ServiceAccount in ${namespace}`,
+      );
+      const runner = await PodRunner.start(plane, { namespace, env: { NIMBUS_LOG_LEVEL: 'error' } });
+      const controller = await startController(plane, namespace, controllerEnv);
+      const routes = new RouteTable();
+      const gatewayRegistry = new Registry();
+      const gateway = createClusterGateway(
+        loadClusterConfig({
+          KUBECONFIG: plane.kubeconfigPath,
+          NIMBUS_WATCH_NAMESPACES: namespace,
+          NIMBUS_API_KEYS: 'admin:admin-key-for-the-scaling-suite',
+          NIMBUS_CONTROLLER_URLS: controller.base,
+          NIMBUS_REPORT_INTERVAL_MS: '250',
+          POD_NAME: 'gateway-under-test',
+          HOST: '127.0.0.1',
+          PORT: '0',
+        }),
+        { logger: quiet, routes, registry: gatewayRegistry },
+      );
+      const gatewayBase = `http://127.0.0.1:${(await gateway.server.listen()).port}`;
+      gateway.start();
+      await eventually(
+        async () => ((await send(gatewayBase, '/readyz')).status === 200 ? true : undefined),
+        30_000,
+        'the gateway to be ready',
+      );
+      const client = new KubeClient(loadKubeConfig({ KUBECONFIG: plane.kubeconfigPath }));
+      return new ScalingCluster(
+        plane,
+        namespace,
+        runner,
+        controller,
+        gateway,
+        gatewayBase,
+        routes,
+        gatewayRegistry,
+        client,
+      );
+    } catch (err) {
+      await plane.stop();
+      throw err;
+    }
+  }
+
+  /** Creates a Function running TIMED_SOURCE and waits until the gateway has its route. */
+  async createFunction(name: string, spec: Record<string, unknown>): Promise<void> {
+    const reply = await this.plane.request('POST', `${FUNCTIONS}/${this.namespace}/functions`, {
+      apiVersion: 'nimbus.dev/v1alpha1',
+      kind: 'Function',
+      metadata: { name },
+      spec: { handler: 'index.handle', source: { inline: TIMED_SOURCE }, ...spec },
+    });
+    if (reply.status !== 201)
+      throw new Error(`creating ${name}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    await eventually(() => this.routes.get(this.namespace, name), 30_000, `the gateway to route ${name}`);
+  }
+
+  async deployment(name: string): Promise<DeploymentView | undefined> {
+    const reply: ApiReply<DeploymentView> = await this.plane.request(
+      'GET',
+      `/apis/apps/v1/namespaces/${this.namespace}/deployments/${name}`,
+    );
+    return reply.status === 200 ? reply.body : undefined;
+  }
+
+  async pods(name: string): Promise<KubeObject[]> {
+    const selector = encodeURIComponent(`nimbus.dev/function=${name}`);
+    const reply: ApiReply<{ items: KubeObject[] }> = await this.plane.request(
+      'GET',
+      `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`,
+    );
+    return reply.body.items;
+  }
+
+  /** The ready endpoints the gateway routes to for a function now. */
+  readyEndpoints(name: string): number {
+    return this.routes.get(this.namespace, name)?.endpoints.length ?? 0;
+  }
+
+  /**
+   * Watches a function's EndpointSlices from outside the gateway (a watch of its own) and
+   * resolves with the time, by this process's clock, at which a ready endpoint first showed.
+   */
+  firstReadyEndpoint(name: string): { at: Promise<number>; stop(): Promise<void> } {
+    const informer = new Informer<Slice>(
+      this.client,
+      {
+        resource: RESOURCES.endpointSlices,
+        namespace: this.namespace,
+        labelSelector: `kubernetes.io/service-name=${name}`,
+      },
+      quiet,
+    );
+    const at = new Promise<number>((resolve) => {
+      informer.on((event) => {
+        if (event.object.endpoints?.some((e) => e.conditions?.ready === true)) resolve(Date.now());
+      });
+    });
+    informer.start();
+    return { at, stop: () => informer.stop() };
+  }
+
+  /** Watches a function's Deployment and keeps the most replicas it ever asked for. */
+  watchReplicas(name: string): { highest(): number; stop(): Promise<void> } {
+    let highest = 0;
+    const informer = new Informer<KubeObject & DeploymentView>(
+      this.client,
+      {
+        resource: RESOURCES.deployments,
+        namespace: this.namespace,
+        labelSelector: `nimbus.dev/function=${name}`,
+      },
+      quiet,
+    );
+    informer.on((event) => {
+      highest = Math.max(highest, event.object.spec?.replicas ?? 0);
+    });
+    informer.start();
+    return { highest: () => highest, stop: () => informer.stop() };
+  }
+
+  async stop(): Promise<void> {
+    this.client.close();
+    await this.gateway.stop(1000);
+    await this.controller.stop();
+    await this.runner.stop();
+    await this.plane.stop();
+  }
+}
