@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@nimbus/testkit';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
+import { clusterColdStarts } from './cluster-coldstart.js';
 import type { Children } from './processes.js';
 import { bareServer } from './servers.js';
 import { coldStart } from './spawn-bench.js';
@@ -17,7 +18,14 @@ const ADMIN_KEY = 'bench-admin-key-0123456789';
 /** A function at zero must answer within this, or the run fails. */
 const REQUEST_DEADLINE_MS = 10_000;
 const POLL_MS = 20;
-export const COLDSTART_TARGETS = { maxP50MsNoPool: 200, maxP50MsPool: 30 } as const;
+export const COLDSTART_TARGETS = {
+  maxP50MsNoPool: 200,
+  maxP50MsPool: 30,
+  maxP50MsWakeToRaised: 20,
+  maxP50MsEndpointReadyToForwarded: 5,
+} as const;
+/** Functions woken once each on the API-server harness. */
+const CLUSTER_RUNS = 10;
 
 const LOCAL_MAIN = fileURLToPath(new URL('../../../controller/dist/src/local/main.js', import.meta.url));
 
@@ -150,6 +158,8 @@ async function run(children: Children): Promise<BenchReport> {
   const baseline: number[] = [];
   const noPool = await series(children, 0, baseline);
   const pool = await series(children, POOL_SIZE);
+  const cluster = await clusterColdStarts(CLUSTER_RUNS);
+  const p50 = (values: number[]) => round(percentile(values, 50));
   const result = {
     runs: RUNS,
     pool_size: POOL_SIZE,
@@ -163,7 +173,19 @@ async function run(children: Children): Promise<BenchReport> {
     ratio_pool_to_baseline: round(percentile(pool, 50) / percentile(baseline, 50)),
     pass_p50_no_pool: percentile(noPool, 50) <= COLDSTART_TARGETS.maxP50MsNoPool,
     pass_p50_pool: percentile(pool, 50) <= COLDSTART_TARGETS.maxP50MsPool,
+    cluster_runs: CLUSTER_RUNS,
+    p50_ms_wake_to_raised: p50(cluster.wakeToRaisedMs),
+    p50_ms_controller_wake: p50(cluster.controllerWakeMs),
+    p50_ms_endpoint_ready_to_forwarded: p50(cluster.endpointReadyToForwardedMs),
+    p50_ms_cluster_request_to_response: p50(cluster.requestToResponseMs),
+    p99_ms_cluster_request_to_response: round(percentile(cluster.requestToResponseMs, 99)),
+    pass_p50_wake_to_raised: percentile(cluster.wakeToRaisedMs, 50) <= COLDSTART_TARGETS.maxP50MsWakeToRaised,
+    pass_p50_endpoint_ready_to_forwarded:
+      percentile(cluster.endpointReadyToForwardedMs, 50) <=
+      COLDSTART_TARGETS.maxP50MsEndpointReadyToForwarded,
     targets: COLDSTART_TARGETS,
+    cluster_wake_to_raised_ms: cluster.wakeToRaisedMs.map(round),
+    cluster_endpoint_ready_to_forwarded_ms: cluster.endpointReadyToForwardedMs.map(round),
     no_pool_ms: noPool.map(round),
     pool_ms: pool.map(round),
     baseline_ms: baseline.map(round),
@@ -186,6 +208,14 @@ function render(r: {
   ratio_pool_to_baseline: number;
   pass_p50_no_pool: boolean;
   pass_p50_pool: boolean;
+  cluster_runs: number;
+  p50_ms_wake_to_raised: number;
+  p50_ms_controller_wake: number;
+  p50_ms_endpoint_ready_to_forwarded: number;
+  p50_ms_cluster_request_to_response: number;
+  p99_ms_cluster_request_to_response: number;
+  pass_p50_wake_to_raised: boolean;
+  pass_p50_endpoint_ready_to_forwarded: boolean;
 }): string {
   const row = (label: string, p50: number, p99: number) => [
     label,
@@ -206,6 +236,24 @@ function render(r: {
       row('bare node:http, spawn → first 200 (baseline)', r.baseline_p50_ms, r.baseline_p99_ms),
     ],
   );
+  const cluster = formatTable(
+    [
+      { title: `API-server harness, ${r.cluster_runs} functions woken from zero`, align: 'left' },
+      { title: 'p50 ms', align: 'right' },
+    ],
+    [
+      ['gateway sends wake → leader has written the raised scale', formatNumber(r.p50_ms_wake_to_raised, 1)],
+      [
+        '  of which in the controller (arrival → API server took it)',
+        formatNumber(r.p50_ms_controller_wake, 1),
+      ],
+      [
+        'endpoint ready (a watch sees it) → held request at the function',
+        formatNumber(r.p50_ms_endpoint_ready_to_forwarded, 1),
+      ],
+      ['request sent → response, through a new pod', formatNumber(r.p50_ms_cluster_request_to_response, 1)],
+    ],
+  );
   const verdicts = formatTable(VERDICT_COLUMNS, [
     ['no pool p50 / baseline p50', formatNumber(r.ratio_no_pool_to_baseline, 2), '', ''],
     ['pool p50 / baseline p50', formatNumber(r.ratio_pool_to_baseline, 2), '', ''],
@@ -221,14 +269,26 @@ function render(r: {
       `≤ ${COLDSTART_TARGETS.maxP50MsPool}`,
       verdict(r.pass_p50_pool),
     ],
+    [
+      'wake → replicas raised p50 ms',
+      formatNumber(r.p50_ms_wake_to_raised, 1),
+      `≤ ${COLDSTART_TARGETS.maxP50MsWakeToRaised}`,
+      verdict(r.pass_p50_wake_to_raised),
+    ],
+    [
+      'endpoint ready → forwarded p50 ms',
+      formatNumber(r.p50_ms_endpoint_ready_to_forwarded, 1),
+      `≤ ${COLDSTART_TARGETS.maxP50MsEndpointReadyToForwarded}`,
+      verdict(r.pass_p50_endpoint_ready_to_forwarded),
+    ],
   ]);
-  return `${samples}\n\n${verdicts}`;
+  return `${samples}\n\n${cluster}\n\n${verdicts}`;
 }
 
 export const coldstartBenchmark: Benchmark = {
   name: 'coldstart',
   description:
-    'local mode: a function at zero, from request sent to response received, against spawning bare node',
+    'a function at zero: local mode from request to response (against spawning bare node), and the wake and release on the API-server harness',
   limitMs: 8 * 60_000,
   run,
 };

@@ -117,6 +117,7 @@ export function createClusterGateway(
     },
     async stop(drainMs) {
       reporter.stop();
+      waker.close();
       await server.close(drainMs);
       await Promise.all([functions.stop(), slices.stop()]);
       client.close();

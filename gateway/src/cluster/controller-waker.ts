@@ -1,3 +1,5 @@
+import { Agent, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Logger } from '@nimbus/api';
 import { Counter, type Registry, Summary } from 'prom-client';
 import type { FunctionRoute } from '../routing/route-table.js';
@@ -20,6 +22,9 @@ export class ControllerWaker implements Waker {
   private readonly wakes: Counter<'result'>;
   private readonly seconds: Summary;
   private warned = false;
+  // Kept-alive connections to each controller: a wake is latency-bound, and a new connection
+  // per wake would add its handshake to every cold start.
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
   constructor(
     private readonly peers: ControllerPeers,
@@ -59,20 +64,15 @@ export class ControllerWaker implements Waker {
     const urls = await this.peers.urls();
     const answers = await Promise.allSettled(
       urls.map(async (url) => {
-        const reply = await fetch(`${url}/v1/wake`, {
-          method: 'POST',
-          headers,
-          body,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        const answer = (await reply.json().catch(() => ({}))) as { outcome?: string };
-        if (reply.status === 200) {
-          if (answer.outcome === 'raised') this.seconds.observe((performance.now() - started) / 1000);
-          return answer.outcome === 'raised' ? 'raised' : 'unchanged';
+        const [status, answer] = await this.post(`${url}/v1/wake`, headers, body);
+        if (status === 200) {
+          const raised = (answer as { outcome?: string }).outcome === 'raised';
+          if (raised) this.seconds.observe((performance.now() - started) / 1000);
+          return raised ? 'raised' : 'unchanged';
         }
-        if (reply.status === 404) return 'not-found';
-        if (reply.status === 409) return 'no-leader';
-        throw new Error(`${url}/v1/wake answered ${reply.status}`);
+        if (status === 404) return 'not-found';
+        if (status === 409) return 'no-leader';
+        throw new Error(`${url}/v1/wake answered ${status}`);
       }),
     );
     const results = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
@@ -90,5 +90,36 @@ export class ControllerWaker implements Waker {
     this.warned = result === 'no-leader';
     this.log.debug('woke', { function: route.key, result, ms: performance.now() - started });
     return result;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private post(url: string, headers: Record<string, string>, body: string): Promise<[number, unknown]> {
+    return new Promise((resolve, reject) => {
+      const plain = url.startsWith('http:');
+      const req = (plain ? httpRequest : httpsRequest)(
+        url,
+        { method: 'POST', agent: plain ? this.agent : undefined, headers, timeout: this.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            let answer: unknown = {};
+            try {
+              answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              // Not JSON: the status alone decides.
+            }
+            resolve([res.statusCode ?? 0, answer]);
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${this.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 }

@@ -1,0 +1,77 @@
+import { ScalingCluster } from '@nimbus/test/harness/scaling-cluster';
+import { eventually, send } from '@nimbus/testkit';
+import { progress } from './benchmark.js';
+
+export interface ClusterColdStarts {
+  /** Gateway sends the wake → the leader answers that the Deployment's scale is written. */
+  wakeToRaisedMs: number[];
+  /** The same wake as the controller sees it: arrival → the API server took the scale. */
+  controllerWakeMs: number[];
+  /** A ready endpoint shows in a watch of the EndpointSlices → the held request reaches the function. */
+  endpointReadyToForwardedMs: number[];
+  /** Request sent → response received: the whole cold start through a pod. */
+  requestToResponseMs: number[];
+}
+
+/** The `_sum` of one metric in a registry's exposition text, in milliseconds. */
+async function sumMs(registry: { getSingleMetricAsString(name: string): Promise<string> }, name: string) {
+  const text = await registry.getSingleMetricAsString(name);
+  return Number(/_sum (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000;
+}
+
+/**
+ * On the API-server harness with kube-controller-manager: `runs` Functions created at zero, each
+ * woken once by a request through the gateway. Each is a first wake of its own, so no run waits
+ * for a scale-down.
+ */
+export async function clusterColdStarts(runs: number): Promise<ClusterColdStarts> {
+  progress(
+    'starting etcd, kube-apiserver, kube-controller-manager, the pod runner, a controller and a gateway',
+  );
+  const cluster = await ScalingCluster.start({ NIMBUS_AUTOSCALER_INITIAL_SCALE: '0' }, 'bench-cold');
+  const out: ClusterColdStarts = {
+    wakeToRaisedMs: [],
+    controllerWakeMs: [],
+    endpointReadyToForwardedMs: [],
+    requestToResponseMs: [],
+  };
+  try {
+    for (let i = 0; i < runs; i++) {
+      const name = `cold-${i}`;
+      await cluster.createFunction(name, { scale: { min: 0 } });
+      await eventually(
+        async () => ((await cluster.deployment(name))?.spec?.replicas === 0 ? true : undefined),
+        30_000,
+        `${name} at zero`,
+      );
+      const gatewayBefore = await sumMs(cluster.gatewayRegistry, 'nimbus_gateway_wake_seconds');
+      const controllerBefore = await sumMs(cluster.controller.registry, 'nimbus_controller_wake_seconds');
+      const slice = cluster.firstReadyEndpoint(name);
+      try {
+        const sent = performance.now();
+        const reply = await send(cluster.gatewayBase, `/function/${name}.${cluster.namespace}`);
+        const took = performance.now() - sent;
+        if (reply.status !== 200 || reply.headers['x-nimbus-cold-start'] !== 'true') {
+          throw new Error(
+            `${name}: ${reply.status}, cold-start header ${reply.headers['x-nimbus-cold-start']}: ${reply.text}`,
+          );
+        }
+        const { at } = reply.json() as { at: number };
+        out.requestToResponseMs.push(took);
+        out.endpointReadyToForwardedMs.push(at - (await slice.at));
+        out.wakeToRaisedMs.push(
+          (await sumMs(cluster.gatewayRegistry, 'nimbus_gateway_wake_seconds')) - gatewayBefore,
+        );
+        out.controllerWakeMs.push(
+          (await sumMs(cluster.controller.registry, 'nimbus_controller_wake_seconds')) - controllerBefore,
+        );
+      } finally {
+        await slice.stop();
+      }
+      progress(`cluster cold start ${i + 1}/${runs}: ${out.requestToResponseMs.at(-1)?.toFixed(0)} ms`);
+    }
+  } finally {
+    await cluster.stop();
+  }
+  return out;
+}
