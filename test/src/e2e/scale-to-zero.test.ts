@@ -109,3 +109,90 @@ describe('local mode scales a function to zero and wakes it on the next request'
     assert.ok(peak <= 4 && pids.size <= 4, `never above scale.max: ${peak} replicas, ${pids.size} pids`);
   });
 });
+
+// target 2 at 70%: a replica carries 1.4 requests; one caller at a time needs one replica.
+const tide = inlineFunction('tide', SLEEP, 'scale:\n  min: 0\n  max: 3\n  target: 2\n  scaleToZeroAfter: 2s');
+
+describe('local mode scales down under steady traffic and loses nothing', function () {
+  this.timeout(90_000);
+  let platform: LocalModeProcess;
+  let dir: string;
+
+  before(async () => {
+    dir = await functionsFolder({ 'tide.yaml': tide });
+    // Windows short enough for test time: the decisions are the same, only sooner.
+    platform = await LocalModeProcess.start(dir, {
+      NIMBUS_AUTOSCALER_STABLE_WINDOW_MS: '3000',
+      NIMBUS_AUTOSCALER_PANIC_WINDOW_MS: '1000',
+      NIMBUS_WARM_POOL_SIZE: '0',
+    });
+  });
+
+  after(async () => {
+    await platform?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const status = async () => {
+    const reply = await send(platform.url, '/system/functions', {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    return reply.json<Listed[]>().find((f) => f.metadata.name === 'tide')?.status;
+  };
+
+  it('out to max on a burst, back to one replica while one caller goes on, then to zero: every request answered 200', async () => {
+    const burst = Array.from({ length: 8 }, () => send(platform.url, '/function/tide?ms=2000'));
+    await eventually(
+      async () => ((await status())?.replicas === 3 ? true : undefined),
+      15_000,
+      'three replicas',
+    );
+    const burstReplies = await Promise.all(burst);
+
+    const steady: { status: number; pid: number | undefined }[] = [];
+    let going = true;
+    const caller = (async () => {
+      while (going) {
+        const reply = await send(platform.url, '/function/tide?ms=20');
+        steady.push({
+          status: reply.status,
+          pid: reply.status === 200 ? reply.json<{ pid: number }>().pid : undefined,
+        });
+      }
+    })();
+    try {
+      await eventually(
+        async () => ((await status())?.replicas === 1 ? true : undefined),
+        30_000,
+        'back to one replica',
+      );
+      // A little more traffic on the one replica left, after the others went.
+      const settled = steady.length;
+      await eventually(() => (steady.length >= settled + 20 ? true : undefined), 10_000, '20 more requests');
+    } finally {
+      going = false;
+      await caller;
+    }
+    assert.deepEqual(
+      [...burstReplies.map((r) => r.status), ...steady.map((r) => r.status)].filter((s) => s !== 200),
+      [],
+      'no request failed while replicas went away',
+    );
+    const pids = new Set(steady.map((r) => r.pid));
+    assert.ok(
+      pids.size >= 2,
+      `the steady caller met more than one replica before the scale-down (${pids.size})`,
+    );
+    assert.ok(steady.length > 40, `${steady.length} steady requests`);
+
+    const zero = await eventually(
+      async () => {
+        const s = await status();
+        return s?.replicas === 0 ? s : undefined;
+      },
+      15_000,
+      'zero once the caller stopped',
+    );
+    assert.equal(zero.conditions.find((c) => c.type === 'Ready')?.reason, 'ScaledToZero');
+  });
+});
