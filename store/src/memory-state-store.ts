@@ -14,12 +14,12 @@ import {
 } from './state-input.js';
 import {
   type CompareAndSetResult,
-  DEFAULT_STATE_LIMITS,
   type FunctionStateStore,
   type StateEntry,
   type StateLimits,
   type StateStore,
   type StateWriteOptions,
+  stateLimits,
 } from './state-store.js';
 
 interface Stored {
@@ -41,7 +41,7 @@ export class MemoryStateStore implements StateStore {
     limits: Partial<StateLimits> = {},
   ) {
     this.entries = new ExpiringMap(clock);
-    this.limits = { ...DEFAULT_STATE_LIMITS, ...limits };
+    this.limits = stateLimits(limits);
   }
 
   scoped(namespace: string, fn: string): FunctionStateStore {

@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
-import { InvalidStoreInputError } from './errors.js';
-import { StoreUnavailableError } from './errors.js';
+import { InvalidStoreInputError, StoreUnavailableError } from './errors.js';
 import { type StoreLogger, silentLogger } from './logger.js';
 import { type UnavailableErrorClass, toStoreError } from './redis-errors.js';
 

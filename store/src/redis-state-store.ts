@@ -1,10 +1,5 @@
 import type { Redis } from 'ioredis';
-import {
-  InvalidStoreInputError,
-  StateNotAnIntegerError,
-  StateUnavailableError,
-  StoreCommandError,
-} from './errors.js';
+import { StateNotAnIntegerError, StateUnavailableError, StoreCommandError } from './errors.js';
 import type { JsonValue } from './json-value.js';
 import { DEFAULT_KEY_ROOT, checkKeyRoot, stateKeyPrefix } from './keys.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -19,12 +14,12 @@ import {
 } from './state-input.js';
 import {
   type CompareAndSetResult,
-  DEFAULT_STATE_LIMITS,
   type FunctionStateStore,
   type StateEntry,
   type StateLimits,
   type StateStore,
   type StateWriteOptions,
+  stateLimits,
 } from './state-store.js';
 
 // Each state key is a hash { v: the JSON text, ver: its version }. A write without a TTL
@@ -96,12 +91,8 @@ export class RedisStateStore implements StateStore {
     private readonly connection: RedisConnection,
     options: RedisStateStoreOptions = {},
   ) {
-    this.limits = { ...DEFAULT_STATE_LIMITS, ...options.limits };
+    this.limits = stateLimits(options.limits);
     this.root = checkKeyRoot(options.root ?? DEFAULT_KEY_ROOT);
-    if (!Number.isSafeInteger(this.limits.maxValueBytes) || this.limits.maxValueBytes <= 0)
-      throw new InvalidStoreInputError(
-        `maxValueBytes must be a positive whole number, got ${this.limits.maxValueBytes}`,
-      );
   }
 
   scoped(namespace: string, fn: string): FunctionStateStore {

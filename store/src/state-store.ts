@@ -1,3 +1,4 @@
+import { InvalidStoreInputError } from './errors.js';
 import type { JsonValue } from './json-value.js';
 
 /** A stored value and its version: an opaque string that changes on every write. */
@@ -56,3 +57,13 @@ export interface StateLimits {
 }
 
 export const DEFAULT_STATE_LIMITS: Readonly<StateLimits> = Object.freeze({ maxValueBytes: 64 * 1024 });
+
+/** The limits with defaults filled in; both adapters take them through here so they agree. */
+export function stateLimits(limits: Partial<StateLimits> = {}): StateLimits {
+  const resolved = { ...DEFAULT_STATE_LIMITS, ...limits };
+  if (!Number.isSafeInteger(resolved.maxValueBytes) || resolved.maxValueBytes <= 0)
+    throw new InvalidStoreInputError(
+      `maxValueBytes must be a positive whole number, got ${resolved.maxValueBytes}`,
+    );
+  return resolved;
+}
