@@ -149,10 +149,15 @@ export function callFromFields(fields: CallFields): CallRecord | undefined {
     createdAt: read<number>('createdAt') ?? 0,
     timings,
   };
-  const optional = ['startedAt', 'finishedAt', 'result', 'lastError', 'callbackUrl'] as const;
-  for (const name of optional) {
-    const value = read<never>(name);
-    if (value !== undefined) record[name] = value;
-  }
+  const startedAt = read<number>('startedAt');
+  if (startedAt !== undefined) record.startedAt = startedAt;
+  const finishedAt = read<number>('finishedAt');
+  if (finishedAt !== undefined) record.finishedAt = finishedAt;
+  const result = read<CallResult>('result');
+  if (result !== undefined) record.result = result;
+  const lastError = read<string>('lastError');
+  if (lastError !== undefined) record.lastError = lastError;
+  const callbackUrl = read<string>('callbackUrl');
+  if (callbackUrl !== undefined) record.callbackUrl = callbackUrl;
   return record;
 }
