@@ -19,6 +19,7 @@ import { writeError, writeSystemReply } from './response-writer.js';
 import type { SpecialiseRoute } from './runtime-server.js';
 import { SpecialiseEndpoint, type SpecialiseOutcome, type Specialiser } from './specialise-endpoint.js';
 import { SpecialiseInputError, functionEnv } from './specialise-env.js';
+import { functionFiles, writeFunctionFiles } from './specialise-files.js';
 import type { SupervisorChannel } from './supervisor-channel.js';
 import { SPECIALISE_PATH, isSystemPath, systemReply } from './system-routes.js';
 
@@ -107,7 +108,7 @@ export class PoolReplica implements Specialiser {
       this.logger.debug('ignored a supervisor message', { type: typeOf(message) });
       return;
     }
-    const outcome = this.specialise(message.env);
+    const outcome = this.specialise(message.env, (message as { files?: unknown }).files);
     if (outcome.kind === 'invalid') {
       this.supervisor.send({
         type: 'specialise-refused',
@@ -123,7 +124,7 @@ export class PoolReplica implements Specialiser {
    * anything changes, so invalid ones leave the replica generic; accepted, the handler loads in the
    * background and the supervisor hears `ready` or `load-failed` as after a normal start.
    */
-  specialise(input: unknown): SpecialiseOutcome {
+  specialise(input: unknown, files?: unknown): SpecialiseOutcome {
     const refusal = this.refusal;
     if (refusal !== undefined) {
       this.logger.warn('specialise refused', { reason: refusal });
@@ -134,6 +135,12 @@ export class PoolReplica implements Specialiser {
     let settings: FunctionConfig;
     try {
       env = functionEnv(input);
+      if (files !== undefined) {
+        // The code came with the command (a pool pod has no volume of its own): it is written out
+        // and the function's folder is where it lands, whatever the env said.
+        const code = functionFiles(files);
+        env = Object.freeze({ ...env, NIMBUS_FUNCTION_DIR: writeFunctionFiles(code) });
+      }
       settings = loadFunctionConfig(env);
     } catch (error) {
       const field =

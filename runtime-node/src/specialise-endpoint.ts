@@ -27,13 +27,17 @@ export type SpecialiseOutcome =
 export interface Specialiser {
   /** Why a specialise would be refused now, or undefined while it would be accepted. */
   readonly refusal: string | undefined;
-  specialise(env: unknown): SpecialiseOutcome;
+  /** `files`, when given, is the function's code (relative path to text), written before it loads. */
+  specialise(env: unknown, files?: unknown): SpecialiseOutcome;
 }
 
-/** Settings and env vars of one function: far below this. */
-const MAX_BODY_BYTES = 1_048_576;
+/** Settings, env vars and the code of one inline function (at most 1 MiB), JSON-escaped. */
+const MAX_BODY_BYTES = 3 * 1_048_576;
 
-/** `POST /_/specialise` with `{ "env": { ... } }`: 202 accepted, 400 bad settings, 409 already specialised. */
+/**
+ * `POST /_/specialise` with `{ "env": { ... }, "files": { "index.mjs": "..." } }` (files optional):
+ * 202 accepted, 400 bad settings, 409 already specialised.
+ */
 export class SpecialiseEndpoint implements SpecialiseRoute {
   constructor(
     private readonly token: string | undefined,
@@ -78,13 +82,13 @@ export class SpecialiseEndpoint implements SpecialiseRoute {
     const cancellation = new Cancellation();
     res.once('close', () => cancellation.abort(new Error('client disconnected')));
     const payload = parseJson(await readBody(req, MAX_BODY_BYTES, cancellation));
-    const outcome = this.specialiser.specialise(payload.env);
+    const outcome = this.specialiser.specialise(payload.env, payload.files);
     if (outcome.kind === 'invalid') throw new BadRequestError(outcome.reason, { field: outcome.field });
     if (outcome.kind === 'refused') throw new ConflictError(outcome.reason);
   }
 }
 
-function parseJson(body: Buffer): { env?: unknown } {
+function parseJson(body: Buffer): { env?: unknown; files?: unknown } {
   let payload: unknown;
   try {
     payload = JSON.parse(body.toString('utf8'));
@@ -98,7 +102,7 @@ function parseJson(body: Buffer): { env?: unknown } {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw new BadRequestError('the body must be a JSON object with an "env" object', { field: 'body' });
   }
-  return payload as { env?: unknown };
+  return payload as { env?: unknown; files?: unknown };
 }
 
 /** In a replica started for its function there is nothing to specialise: the path does not exist. */

@@ -231,6 +231,10 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
       ['a handler outside the directory', { env: { NIMBUS_HANDLER: '../x.default' } }, 'NIMBUS_HANDLER'],
       ['a value that is not a string', { env: { NIMBUS_CONCURRENCY: 4 } }, 'env.NIMBUS_CONCURRENCY'],
       ['no env', {}, 'env'],
+      ['files as a list', { env: {}, files: ['x'] }, 'files'],
+      ['a file path with ..', { env: {}, files: { '../index.mjs': 'x' } }, 'files.../index.mjs'],
+      ['an absolute file path', { env: {}, files: { '/etc/index.mjs': 'x' } }, 'files./etc/index.mjs'],
+      ['a file that is not text', { env: {}, files: { 'index.mjs': 1 } }, 'files.index.mjs'],
       ['a body that is not JSON', '{"env":', 'body'],
       ['a JSON array', '[]', 'body'],
     ];
@@ -246,6 +250,29 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
         assert.deepEqual((await request(pool.port, '/_/ready')).json(), NOT_SPECIALISED);
       });
     }
+
+    it('takes the code with the command (a pool pod has no volume of its own): written out, then loaded', async () => {
+      const pool = await startPool({ NIMBUS_POOL_TOKEN: TOKEN });
+      const accepted = await specialiseOverHttp(
+        pool.port,
+        {
+          env: {
+            NIMBUS_HANDLER: 'lib/greet.hello',
+            NIMBUS_FUNCTION_NAME: 'shipped',
+            NIMBUS_FUNCTION_DIR: '/nowhere',
+          },
+          files: {
+            'lib/greet.mjs': 'export const hello = (event) => ({ hello: event.query.name });',
+          },
+        },
+        `Bearer ${TOKEN}`,
+      );
+      assert.equal(accepted.status, 202, accepted.text);
+      await pool.waitFor((m) => m.type === 'ready');
+      const res = await request(pool.port, '/?name=pool');
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().hello, 'pool');
+    });
 
     it('lets in a loopback caller when no token is configured', async () => {
       const pool = await startPool();
