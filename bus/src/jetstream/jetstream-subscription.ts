@@ -1,0 +1,155 @@
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import { systemClock } from '../clock.js';
+import type { ResolvedConsumerConfig } from '../consumers.js';
+import { type Delivery, type DeliveryPolicy, runDelivery } from '../delivery.js';
+import { BusUnavailableError } from '../errors.js';
+import type { MessageHandler, Subscription } from '../message-bus.js';
+import { reconnectDelay } from '../retry-delay.js';
+import { Slots } from '../slots.js';
+import { toBusError } from './errors.js';
+import { fromNatsConsumer, fromNatsHeaders } from './translate.js';
+
+export interface SubscriptionSettings {
+  readonly js: JetStreamClient;
+  readonly stream: string;
+  readonly consumer: string;
+  readonly handler: MessageHandler;
+  readonly concurrency: number;
+  readonly onError: (error: Error) => void;
+  readonly timeoutMs: number;
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+  /** Whether the connection is up, so an ack can fail at once when it is not. */
+  readonly connected: () => boolean;
+}
+
+/** How stale the consumer's maxDeliver and backoff may be when judging a delivery (another process may change them). */
+const POLICY_TTL_MS = 1_000;
+
+/**
+ * Pulls from one durable consumer for as long as it is not stopped. nats.js's `consume()` re-pulls
+ * after a reconnect or missed heartbeats and waits out a missing consumer; this loop adds getting
+ * hold of the consumer in the first place (it may not exist yet, or NATS may be down), a bound on
+ * handlers at once, and the consumer's delivery rules, re-read when stale.
+ */
+export class JetStreamSubscription implements Subscription {
+  private stopped = false;
+  private messages: ConsumerMessages | undefined;
+  private interruptWait: (() => void) | undefined;
+  private readonly slots: Slots;
+  private policy: DeliveryPolicy | undefined;
+  private policyReadAt = 0;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly settings: SubscriptionSettings) {
+    this.slots = new Slots(settings.concurrency);
+    this.loop = this.run();
+  }
+
+  matches(stream: string, consumer: string): boolean {
+    return stream === this.settings.stream && consumer === this.settings.consumer;
+  }
+
+  /** The bus changed the consumer: judge the next delivery by the new rules. */
+  updatePolicy(config: ResolvedConsumerConfig): void {
+    this.policy = config;
+    this.policyReadAt = Date.now();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.interruptWait?.();
+    await this.messages?.close();
+    await this.loop;
+    await this.slots.idle();
+  }
+
+  private async run(): Promise<void> {
+    const { js, stream, consumer: name, onError } = this.settings;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const consumer = await js.consumers.get(stream, name);
+        this.updatePolicy(fromNatsConsumer(await consumer.info(true)).config);
+        attempt = 0;
+        await this.pull(consumer);
+      } catch (err) {
+        if (!this.stopped)
+          onError(toBusError(err, `subscription to consumer ${stream}/${name}`, 'disconnected'));
+      }
+      const { retryMinMs, retryMaxMs } = this.settings;
+      await this.wait(reconnectDelay(attempt, retryMinMs, retryMaxMs, Math.random()));
+    }
+  }
+
+  private async pull(consumer: Consumer): Promise<void> {
+    // Ask for no more than can be handled at once: whatever waits here runs down its ack wait.
+    const messages = await consumer.consume({ max_messages: this.settings.concurrency });
+    this.messages = messages;
+    if (this.stopped) await messages.close();
+    // Messages already handed over when stop() comes are still handled: dropping them would leave
+    // them to the ack wait, and one on its last attempt would never come again.
+    for await (const msg of messages) {
+      await this.slots.acquire();
+      const policy = await this.currentPolicy(consumer, msg.info.redeliveryCount);
+      this.handle(msg, policy).finally(() => this.slots.release());
+    }
+  }
+
+  private async currentPolicy(consumer: Consumer, deliveryCount: number): Promise<DeliveryPolicy> {
+    const cached = this.policy;
+    // A delivery that looks like the last is confirmed first: maxDeliver may have been raised.
+    const mayBeLast = cached?.maxDeliver !== undefined && deliveryCount >= cached.maxDeliver;
+    if (cached !== undefined && !mayBeLast && Date.now() - this.policyReadAt < POLICY_TTL_MS) return cached;
+    try {
+      this.updatePolicy(fromNatsConsumer(await consumer.info()).config);
+    } catch {
+      // Keep judging by the last rules read; the next delivery tries again.
+    }
+    return this.policy ?? { maxDeliver: undefined, backoffMs: [], ackWaitMs: 30_000 };
+  }
+
+  private handle(msg: JsMsg, policy: DeliveryPolicy): Promise<void> {
+    const { timeoutMs, connected } = this.settings;
+    const { info } = msg;
+    // nak, term and progress are fire-and-forget: if they cannot go out, the ack wait redelivers.
+    const quietly = (send: () => void) => {
+      try {
+        send();
+      } catch {}
+    };
+    const delivery: Delivery = {
+      subject: msg.subject,
+      stream: info.stream,
+      streamSeq: info.streamSequence,
+      data: msg.data,
+      headers: fromNatsHeaders(msg.headers),
+      deliveryCount: info.redeliveryCount,
+      timestamp: Math.floor(info.timestampNanos / 1_000_000),
+      ack: async () => {
+        const what = `ack of ${info.stream}:${info.streamSequence}`;
+        if (!connected()) throw new BusUnavailableError(`${what}: NATS is unreachable`, 'disconnected');
+        try {
+          await msg.ackAck({ timeout: timeoutMs });
+        } catch (err) {
+          throw toBusError(err, what, 'disconnected');
+        }
+      },
+      nak: (delayMs) => quietly(() => msg.nak(delayMs > 0 ? delayMs : undefined)),
+      term: () => quietly(() => msg.term()),
+      working: () => quietly(() => msg.working()),
+    };
+    return runDelivery(delivery, policy, this.settings.handler, systemClock, this.settings.onError);
+  }
+
+  private wait(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.interruptWait = done;
+    });
+  }
+}

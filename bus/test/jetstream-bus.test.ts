@@ -1,0 +1,46 @@
+import { type NatsServer, startNatsServer } from '@nimbus/testkit';
+import { JetStreamBus, type MessageBus } from '../src/index.js';
+import { describeMessageBusContract } from './support/message-bus-contract.js';
+
+describe('JetStreamBus', function () {
+  this.timeout(60_000);
+  let server: NatsServer;
+
+  before(async () => {
+    server = await startNatsServer();
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  describeMessageBusContract(
+    'JetStream',
+    async () => {
+      const connect = () =>
+        JetStreamBus.connect({
+          servers: server.url,
+          name: 'bus-test',
+          reconnectMinMs: 50,
+          reconnectMaxMs: 250,
+        });
+      const buses: MessageBus[] = [await connect()];
+      const [bus] = buses as [MessageBus];
+      return {
+        bus,
+        async peer() {
+          const peer = await connect();
+          buses.push(peer);
+          return peer;
+        },
+        server,
+        async close() {
+          await Promise.all(buses.map((b) => b.close()));
+          // A test may leave the server paused; the next one needs it.
+          await server.resume();
+        },
+      };
+    },
+    { serverControl: true },
+  );
+});
