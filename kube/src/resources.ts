@@ -52,6 +52,7 @@ export const RESOURCES = {
   events: type('', 'v1', 'Event', 'events'),
   namespaces: type('', 'v1', 'Namespace', 'namespaces', false),
   endpointSlices: type('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices'),
+  pods: type('', 'v1', 'Pod', 'pods'),
   leases: type('coordination.k8s.io', 'v1', 'Lease', 'leases'),
 } as const;
 

@@ -24,6 +24,11 @@ export interface ReplicaWriter {
   setReplicas(namespace: string, name: string, replicas: number): Promise<void>;
 }
 
+/** The warm pool: takes a generic pod over for a function waking from zero, when it has one ready. */
+export interface PoolAdopter {
+  adopt(fn: FunctionResource): Promise<unknown>;
+}
+
 /** What a wake did, for the gateway that asked and for the wake metric. */
 export type WakeOutcome =
   /** The Deployment's scale was written: `replicas` are on their way. */
@@ -64,6 +69,7 @@ export class ClusterAutoscaler {
     private readonly changed: (key: string, reason: DecisionReason) => void,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly pool: PoolAdopter | undefined = undefined,
   ) {}
 
   /**
@@ -126,6 +132,9 @@ export class ClusterAutoscaler {
     const running = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.replicas;
     // No Deployment yet: the reconcile that creates it asks for `desired`.
     if (running === undefined || running >= desired) return { outcome: 'unchanged', replicas: desired };
+    // From zero, a pool pod may serve long before a new pod could: both start at once, and the
+    // pool's pod hands over to the Deployment's once those are ready.
+    if (running === 0) void this.pool?.adopt(fn);
     await this.writer.setReplicas(fn.metadata.namespace, fn.metadata.name, desired);
     return { outcome: 'raised', replicas: desired };
   }

@@ -22,6 +22,8 @@ export interface ClusterConfig {
   readonly logLevel: LogLevel;
   /** The Bearer token gateways must send with their concurrency reports; undefined: none asked. */
   readonly reportToken: string | undefined;
+  /** Generic runtime pods kept running in each namespace with a function at zero (0: no pool). */
+  readonly warmPoolSize: number;
   /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
   readonly autoscaler: Partial<AutoscalerTuning>;
 }
@@ -97,5 +99,6 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     logLevel,
     reportToken: readReportToken(env),
     autoscaler: readAutoscalerTuning(env),
+    warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
   });
 }

@@ -62,6 +62,7 @@ export function createClusterContainer(
       gatewayUrl: config.gatewayUrl,
       runAsUser: config.runAsUser,
       autoscaler: config.autoscaler,
+      warmPoolSize: config.warmPoolSize,
     },
     c.resolve(TOKENS.EventSink),
     c.resolve(TOKENS.Cleanups),

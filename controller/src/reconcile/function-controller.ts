@@ -6,6 +6,7 @@ import {
   type KubeObject,
   RESOURCES,
   objectKey,
+  splitKey,
 } from '@nimbus/kube';
 import {
   ClusterAutoscaler,
@@ -16,6 +17,8 @@ import type { AutoscalerTuning } from '../autoscale/config.js';
 import type { Clock } from '../clock.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
+import { type Pod, PoolPods } from '../pool/pool-pods.js';
+import { PoolReconciler } from '../pool/pool-reconciler.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { FIELD_MANAGER, FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
 import type { FunctionCleanup } from './object-cache.js';
@@ -31,6 +34,8 @@ export interface FunctionControllerSettings extends ReconcilerSettings {
   resyncMs: number;
   /** The autoscaler's platform-wide settings (windows, rates); defaults unless given. */
   autoscaler: Partial<AutoscalerTuning>;
+  /** Generic pods kept running per namespace with a function at zero (0: no pool). */
+  warmPoolSize: number;
 }
 
 type Fn = FunctionResource & KubeObject;
@@ -48,6 +53,10 @@ export class FunctionController implements LeadershipListener {
   private readonly deployments: InformerSet<KubeObject>;
   private readonly services: InformerSet<KubeObject>;
   private readonly configMaps: InformerSet<KubeObject>;
+  /** Nimbus's pods: the warm pool's, and those functions took over from it. Only with a pool. */
+  private readonly pods: InformerSet<Pod> | undefined;
+  private readonly pools: PoolReconciler;
+  private readonly poolPods: PoolPods | undefined;
   private readonly reconciler: FunctionReconciler;
   readonly autoscaler: ClusterAutoscaler;
   private queue: WorkQueue | undefined;
@@ -69,6 +78,19 @@ export class FunctionController implements LeadershipListener {
     this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
     this.services = new InformerSet(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
     this.configMaps = new InformerSet(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    this.pools = new PoolReconciler(
+      client,
+      this.functions,
+      this.deployments,
+      settings,
+      settings.warmPoolSize,
+      metrics,
+      log.child({ part: 'warm-pool' }),
+    );
+    if (settings.warmPoolSize > 0) {
+      this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
+      this.poolPods = new PoolPods(client, this.pods, settings, clock, log.child({ part: 'warm-pool' }));
+    }
     this.autoscaler = new ClusterAutoscaler(
       this.functions,
       {
@@ -99,6 +121,7 @@ export class FunctionController implements LeadershipListener {
       },
       clock,
       log.child({ part: 'autoscaler' }),
+      this.poolPods,
     );
     this.reconciler = new FunctionReconciler(
       client,
@@ -128,9 +151,15 @@ export class FunctionController implements LeadershipListener {
     }
   }
 
+  private get informers(): InformerSet<KubeObject>[] {
+    const all: InformerSet<KubeObject>[] = [this.functions, this.deployments, this.services, this.configMaps];
+    if (this.pods !== undefined) all.push(this.pods);
+    return all;
+  }
+
   /** True once every informer holds its first list. */
   get synced(): boolean {
-    return [this.functions, this.deployments, this.services, this.configMaps].every((i) => i.hasSynced);
+    return this.informers.every((i) => i.hasSynced);
   }
 
   /** The work queue of the current leadership term, for tests and metrics. */
@@ -139,8 +168,7 @@ export class FunctionController implements LeadershipListener {
   }
 
   start(): void {
-    for (const informer of [this.functions, this.deployments, this.services, this.configMaps])
-      informer.start();
+    for (const informer of this.informers) informer.start();
   }
 
   startedLeading(): void {
@@ -148,12 +176,7 @@ export class FunctionController implements LeadershipListener {
     const queue = new WorkQueue(this.clock, { baseDelayMs: 200, maxDelayMs: 5 * 60_000 });
     this.queue = queue;
     void (async () => {
-      await Promise.all([
-        this.functions.synced(),
-        this.deployments.synced(),
-        this.services.synced(),
-        this.configMaps.synced(),
-      ]);
+      await Promise.all(this.informers.map((i) => i.synced()));
       if (this.queue !== queue) return;
       for (const fn of this.functions.list()) this.enqueue(objectKey(fn));
       this.workers = Array.from({ length: this.settings.workers }, () => this.work(queue));
@@ -174,9 +197,7 @@ export class FunctionController implements LeadershipListener {
   async stop(): Promise<void> {
     this.stoppedLeading();
     await Promise.all(this.workers);
-    await Promise.all(
-      [this.functions, this.deployments, this.services, this.configMaps].map((i) => i.stop()),
-    );
+    await Promise.all(this.informers.map((i) => i.stop()));
   }
 
   /**
@@ -196,6 +217,20 @@ export class FunctionController implements LeadershipListener {
       this.metrics.wakes.inc({ outcome: 'failed' });
       throw err;
     }
+  }
+
+  /**
+   * The namespace's warm pool, after one of its Functions was reconciled (or deleted); and the
+   * pods this function took over from the pool, which go once its own pods serve, or at zero.
+   */
+  private async reconcilePool(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    await this.pools.reconcile(namespace);
+    const fn = this.functions.get(namespace, name);
+    if (fn === undefined || this.poolPods === undefined || this.poolPods.adopted(fn).length === 0) return;
+    const deployment = this.deployments.get(namespace, name) as ObservedDeployment | undefined;
+    const ownReady = deployment?.status?.readyReplicas ?? 0;
+    if (ownReady > 0 || this.autoscaler.replicasFor(fn) === 0) await this.poolPods.handOff(fn);
   }
 
   private enqueue(key: string): void {
@@ -218,6 +253,7 @@ export class FunctionController implements LeadershipListener {
       const stopTimer = this.metrics.reconcileSeconds.startTimer();
       try {
         await this.reconciler.reconcile(key);
+        await this.reconcilePool(key);
         queue.forget(key);
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {

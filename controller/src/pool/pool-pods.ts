@@ -1,0 +1,163 @@
+import { request } from 'node:http';
+import type { FunctionResource, Logger } from '@nimbus/api';
+import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
+import type { Clock } from '../clock.js';
+import type { DeploymentSettings } from '../resources/deployment.js';
+import { FUNCTION_LABEL } from '../resources/metadata.js';
+import { ADOPTED_LABEL, POOL_LABEL, adoptionPatch, poolable, specialisation } from '../resources/pool.js';
+
+export interface Pod extends KubeObject {
+  spec?: { containers?: { env?: { name: string; value?: string }[] }[] };
+  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+}
+
+/** The token a pool pod was started with: its own, whatever the pool's Deployment holds now. */
+const tokenOf = (pod: Pod) =>
+  pod.spec?.containers?.[0]?.env?.find((e) => e.name === 'NIMBUS_POOL_TOKEN')?.value;
+
+/** The pods the controller sees (Nimbus's, through an informer). */
+export interface PodList {
+  list(): Iterable<Pod>;
+}
+
+const PORT = 8080;
+/** How long a pool pod may take to load a function's handler before it is given up. */
+const LOAD_DEADLINE_MS = 10_000;
+const READY_POLL_MS = 5;
+
+const isReady = (pod: Pod) =>
+  pod.metadata.deletionTimestamp === undefined &&
+  pod.status?.podIP !== undefined &&
+  pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+/**
+ * The warm pool's pods seen from the controller: on a wake it takes a ready pool pod in the
+ * function's namespace, sends it the function's settings and code (`POST /_/specialise`), waits
+ * until the handler has loaded, then relabels the pod into the function's endpoints. The pool's
+ * ReplicaSet, having lost the pod, starts a replacement: the pool refills by itself. The pod
+ * serves until the function's own pods are ready, then `handOff` deletes it and it drains.
+ */
+export class PoolPods {
+  /** Pods being taken over now, so two wakes never pick the same one. */
+  private readonly claimed = new Set<string>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly pods: PodList,
+    private readonly settings: DeploymentSettings,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Moves a pool pod to `fn`; resolves with its name, or undefined when the pool had none ready
+   * (the function's own Deployment wakes it all the same, only slower). A pod that took the
+   * function but failed to load it is deleted: it can serve nothing else now.
+   */
+  async adopt(fn: FunctionResource): Promise<string | undefined> {
+    const { namespace } = fn.metadata;
+    if (!poolable(fn)) return undefined;
+    const pod = [...this.pods.list()].find(
+      (p) =>
+        p.metadata.namespace === namespace &&
+        p.metadata.labels?.[POOL_LABEL] !== undefined &&
+        isReady(p) &&
+        tokenOf(p) !== undefined &&
+        !this.claimed.has(p.metadata.uid ?? ''),
+    );
+    if (pod === undefined) return undefined;
+    const token = tokenOf(pod) as string;
+    const uid = pod.metadata.uid ?? '';
+    const name = pod.metadata.name ?? '';
+    const ip = pod.status?.podIP ?? '';
+    this.claimed.add(uid);
+    const started = this.clock.now();
+    try {
+      const answer = await post(ip, '/_/specialise', token, specialisation(fn, this.settings));
+      // 409: taken by another wake meanwhile (or a controller before a failover); try no other.
+      if (answer.status !== 202) throw new Error(`specialise answered ${answer.status}: ${answer.body}`);
+      await this.loaded(ip, started);
+      await this.client.mergePatch(RESOURCES.pods, namespace, name, adoptionPatch(fn));
+      this.log.info('took a pool pod over', {
+        function: `${namespace}/${fn.metadata.name}`,
+        pod: name,
+        ms: this.clock.now() - started,
+      });
+      return name;
+    } catch (err) {
+      this.log.warn('could not take a pool pod over; the function’s own pods will serve', {
+        function: `${namespace}/${fn.metadata.name}`,
+        pod: name,
+        err,
+      });
+      await this.client
+        .delete(RESOURCES.pods, namespace, name, { uid })
+        .catch((e: unknown) =>
+          isNotFound(e) ? undefined : this.log.warn('could not delete the pod', { pod: name, err: e }),
+        );
+      return undefined;
+    } finally {
+      this.claimed.delete(uid);
+    }
+  }
+
+  /** The pods `fn` took over from the pool that still run. */
+  adopted(fn: FunctionResource): Pod[] {
+    return [...this.pods.list()].filter(
+      (p) =>
+        p.metadata.namespace === fn.metadata.namespace &&
+        p.metadata.labels?.[ADOPTED_LABEL] === 'true' &&
+        p.metadata.labels?.[FUNCTION_LABEL] === fn.metadata.name &&
+        p.metadata.deletionTimestamp === undefined,
+    );
+  }
+
+  /** Deletes the pods `fn` took over: its own pods serve now (or it scaled to zero). They drain first. */
+  async handOff(fn: FunctionResource): Promise<void> {
+    for (const pod of this.adopted(fn)) {
+      await this.client
+        .delete(RESOURCES.pods, fn.metadata.namespace, pod.metadata.name ?? '', { uid: pod.metadata.uid })
+        .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    }
+  }
+
+  private async loaded(ip: string, started: number): Promise<void> {
+    for (;;) {
+      const answer = await get(ip, '/_/ready');
+      if (answer.status === 200) return;
+      if (this.clock.now() - started > LOAD_DEADLINE_MS)
+        throw new Error(`the handler did not load within ${LOAD_DEADLINE_MS} ms: ${answer.body}`);
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, READY_POLL_MS));
+    }
+  }
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function exchange(ip: string, path: string, method: string, token?: string, body?: unknown): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = {};
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    if (text !== undefined) headers['content-type'] = 'application/json';
+    const req = request({ host: ip, port: PORT, path, method, headers, timeout: 5000 }, (res) => {
+      let received = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: received }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${ip}:${PORT}${path}: no answer within 5 s`)));
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+const post = (ip: string, path: string, token: string, body: unknown) =>
+  exchange(ip, path, 'POST', token, body);
+const get = (ip: string, path: string) => exchange(ip, path, 'GET');

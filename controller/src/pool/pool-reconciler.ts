@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import type { FunctionResource, Logger } from '@nimbus/api';
+import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
+import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
+import { firstDifference } from '../reconcile/drift.js';
+import { FIELD_MANAGER } from '../reconcile/function-reconciler.js';
+import type { ObjectCache } from '../reconcile/object-cache.js';
+import type { DeploymentSettings } from '../resources/deployment.js';
+import { buildPoolDeployment, poolDeploymentName, poolTokenOf, poolable } from '../resources/pool.js';
+
+/** A function at zero that a pool pod could wake: the reason a namespace keeps a pool. */
+export const wantsPool = (fn: FunctionResource): boolean =>
+  fn.spec.scale.min === 0 && poolable(fn) && fn.metadata.deletionTimestamp === undefined;
+
+/**
+ * Keeps one warm pool per namespace that has a poolable function with `scale.min: 0`, and none
+ * elsewhere. Its token is generated once and read back from the pool Deployment, so a controller
+ * restart or a new leader keeps talking to the pods already running.
+ */
+export class PoolReconciler {
+  /** Tokens made here, until the informer shows the Deployment that carries them. */
+  private readonly made = new Map<string, string>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly functions: { list(): Iterable<FunctionResource> },
+    private readonly deployments: ObjectCache<KubeObject>,
+    private readonly settings: DeploymentSettings,
+    private readonly size: number,
+    private readonly metrics: ControllerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  async reconcile(namespace: string): Promise<void> {
+    const observed = this.deployments.get(namespace, poolDeploymentName());
+    const wanted =
+      this.size > 0 &&
+      [...this.functions.list()].some((fn) => fn.metadata.namespace === namespace && wantsPool(fn));
+    if (!wanted) {
+      this.made.delete(namespace);
+      if (observed === undefined) return;
+      this.log.info('removing the warm pool: no function at zero here', { namespace });
+      await this.client
+        .delete(RESOURCES.deployments, namespace, poolDeploymentName(), { uid: observed.metadata.uid })
+        .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      return;
+    }
+    // Made once: a second reconcile before the informer shows the first apply must not roll the pool.
+    const token = poolTokenOf(observed) ?? this.made.get(namespace) ?? randomBytes(24).toString('hex');
+    this.made.set(namespace, token);
+    const desired = buildPoolDeployment(namespace, this.settings, this.size, token);
+    const { apiVersion: _, kind: __, ...content } = desired;
+    if (observed !== undefined && firstDifference(content, observed) === undefined) return;
+    this.metrics.applies.inc({ kind: 'Deployment' });
+    await this.client.apply(RESOURCES.deployments, desired, FIELD_MANAGER);
+  }
+}

@@ -1,0 +1,149 @@
+import { API_VERSION, type FunctionResource, KIND, type Runtime } from '@nimbus/api';
+import { inlineFileName } from '../local/source.js';
+import type { DeploymentSettings } from './deployment.js';
+import { functionLabels } from './metadata.js';
+import type { Deployment, ObjectMeta } from './objects.js';
+import { runtimeSettings } from './runtime-settings.js';
+
+/** On a pool pod: which runtime it is a generic replica of. Removed when a function adopts it. */
+export const POOL_LABEL = 'nimbus.dev/pool';
+/** On a pod a function took over from the pool: it serves until the function's own pods are ready. */
+export const ADOPTED_LABEL = 'nimbus.dev/adopted';
+
+const PORT = 8080;
+const RUNTIME: Runtime = 'node20';
+
+export function poolDeploymentName(runtime: Runtime = RUNTIME): string {
+  return `nimbus-pool-${runtime}`;
+}
+
+/**
+ * Whether a function can take over a pool pod: its code inline (a pool pod runs the platform's
+ * image and is sent the code) and nothing mounted (a running pod cannot gain volumes).
+ */
+export function poolable(fn: FunctionResource): boolean {
+  return (
+    fn.spec.runtime === RUNTIME &&
+    fn.spec.image === undefined &&
+    fn.spec.source?.inline !== undefined &&
+    (fn.spec.secrets ?? []).length === 0
+  );
+}
+
+/**
+ * The warm pool of one namespace: `size` generic runtime-node pods, ready to take on any poolable
+ * function there on its first request at zero. Pure. It belongs to no Function (the controller
+ * removes it when the namespace has no function at zero left). Its pods are Ready while generic
+ * (probed on /_/health), so a pod that takes on a function is routable the moment it is relabelled.
+ */
+export function buildPoolDeployment(
+  namespace: string,
+  settings: DeploymentSettings,
+  size: number,
+  token: string,
+): Deployment {
+  const labels = {
+    'app.kubernetes.io/name': poolDeploymentName(),
+    'app.kubernetes.io/managed-by': 'nimbus',
+    [POOL_LABEL]: RUNTIME,
+  };
+  const metadata: ObjectMeta = { name: poolDeploymentName(), namespace, labels, ownerReferences: [] };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata,
+    spec: {
+      replicas: size,
+      selector: { matchLabels: { [POOL_LABEL]: RUNTIME } },
+      template: {
+        metadata: { labels, annotations: {} },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          // A function's drain once it has taken a pod over: up to the longest timeout allowed (1 h).
+          terminationGracePeriodSeconds: 3605,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: settings.runAsUser,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'function',
+              image: settings.runtimeImage,
+              ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
+              env: [
+                { name: 'HOST', value: '0.0.0.0' },
+                { name: 'PORT', value: String(PORT) },
+                { name: 'NIMBUS_POOL', value: '1' },
+                // Only the controller, which wrote it here, specialises a pool pod.
+                { name: 'NIMBUS_POOL_TOKEN', value: token },
+                { name: 'NIMBUS_GATEWAY_URL', value: settings.gatewayUrl },
+              ],
+              readinessProbe: {
+                httpGet: { path: '/_/health', port: 'http' },
+                periodSeconds: 1,
+                failureThreshold: 1,
+              },
+              livenessProbe: {
+                httpGet: { path: '/_/health', port: 'http' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+              resources: {},
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp', readOnly: false }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+        },
+      },
+    },
+  };
+}
+
+/** The pool token the pool Deployment carries, to keep it across controller restarts. */
+export function poolTokenOf(deployment: object | undefined): string | undefined {
+  const spec = (deployment as { spec?: Deployment['spec'] } | undefined)?.spec;
+  return spec?.template?.spec?.containers?.[0]?.env?.find((e) => e.name === 'NIMBUS_POOL_TOKEN')?.value;
+}
+
+/** What a pool pod is sent to become one replica of `fn`: the same settings its own pods get, and its code. */
+export function specialisation(
+  fn: FunctionResource,
+  settings: DeploymentSettings,
+): { env: Record<string, string>; files: Record<string, string> } {
+  const env: Record<string, string> = {};
+  for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
+  Object.assign(env, runtimeSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
+  return { env, files: { [inlineFileName(fn.spec.handler)]: fn.spec.source?.inline ?? '' } };
+}
+
+/**
+ * The merge patch that moves a specialised pool pod from the pool to the function: the pool's
+ * label goes (its ReplicaSet lets the pod go and starts a replacement), the function's labels
+ * come (its Service's EndpointSlice lists it), and the Function owns it (deleting the Function
+ * deletes it). The pool's pod-template-hash stays, so the function's own ReplicaSet never adopts it.
+ */
+export function adoptionPatch(fn: FunctionResource): unknown {
+  if (fn.metadata.uid === undefined) throw new Error(`Function ${fn.metadata.name} has no uid`);
+  return {
+    metadata: {
+      labels: { ...functionLabels(fn), [POOL_LABEL]: null, [ADOPTED_LABEL]: 'true' },
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name: fn.metadata.name,
+          uid: fn.metadata.uid,
+          controller: true,
+        },
+      ],
+    },
+  };
+}
