@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readAutoscalerTuning } from '@nimbus/controller';
+import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
@@ -17,13 +19,17 @@ import {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string; optional?: boolean };
+    fieldRef?: { fieldPath: string };
+  };
 }
 
 interface Container {
   name: string;
   command?: string[];
   env?: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: {
     allowPrivilegeEscalation?: boolean;
@@ -51,7 +57,11 @@ interface Manifest {
   metadata: { name: string; namespace?: string };
   spec?: {
     replicas?: number;
-    template?: { spec: PodSpec };
+    selector?: Record<string, unknown> & { matchLabels?: Record<string, string> };
+    template?: { metadata?: { labels?: Record<string, string> }; spec: PodSpec };
+    clusterIP?: string;
+    publishNotReadyAddresses?: boolean;
+    ports?: Record<string, unknown>[];
     ingress?: { from?: Record<string, unknown>[]; ports?: { port: number }[] }[];
   };
   rules?: PolicyRule[];
@@ -161,6 +171,22 @@ async function dryRun(plane: ControlPlane, namespace: string, objects: Manifest[
 
 const names = (objects: Manifest[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
 
+/** The plain values of a container's env, as a process would read them (references left out). */
+const plainEnv = (container: Container): Record<string, string> =>
+  Object.fromEntries(
+    (container.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])),
+  );
+
+const AUTOSCALER_ENV = /^NIMBUS_AUTOSCALER_|^NIMBUS_REPORT_INTERVAL_MS$/;
+
+/** Every autoscaler key set, at the edges of the ranges the controller takes (1000000, not 1e+06). */
+const AUTOSCALER_VALUES = [
+  '--set-json',
+  'controller.autoscaler={"stableWindowMs":3600000,"panicWindowMs":2000,"utilisation":0.5,"panicThreshold":2.5,"maxScaleUpRate":100000,"maxScaleDownRate":4,"initialScale":0}',
+  '--set',
+  'gateway.reportIntervalMs=500',
+];
+
 describe('the Helm chart', function () {
   this.timeout(60_000);
 
@@ -178,6 +204,10 @@ describe('the Helm chart', function () {
       [...ONE_REPLICA, '--set', 'gateway.apiKeys.existingSecret=keys'],
     ],
     ['persistent Redis and a restricted gateway ingress', PERSISTENT_AND_RESTRICTED],
+    [
+      'autoscaler tuning and an existing report token Secret',
+      [...AUTOSCALER_VALUES, '--set', 'controller.reportToken.existingSecret=token'],
+    ],
   ];
   for (const [what, args] of lintCases) {
     it(`passes helm lint --strict with ${what}`, async () => {
@@ -208,6 +238,14 @@ describe('the Helm chart', function () {
     assert.ok(!objects.some((o) => o.kind === 'Secret'), 'no generated keys in a committed file');
     const gateway = envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS');
     assert.deepEqual(gateway?.valueFrom?.secretKeyRef, { name: API_KEYS_SECRET, key: 'api-keys' });
+    // No generated token either: the operator's Secret may add one; until then reports go unsigned.
+    for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+      assert.deepEqual(
+        envOf(containerOf(objects, name)).get('NIMBUS_REPORT_TOKEN')?.valueFrom?.secretKeyRef,
+        { name: API_KEYS_SECRET, key: 'report-token', optional: true },
+        name,
+      );
+    }
   });
 
   describe('with default values', () => {
@@ -233,6 +271,8 @@ describe('the Helm chart', function () {
         'Role/nimbus-controller-leader-election',
         'RoleBinding/nimbus-controller-leader-election',
         'Secret/nimbus-api-keys',
+        'Secret/nimbus-report-token',
+        'Service/nimbus-controller-peers',
         'Service/nimbus-gateway',
         'Service/nimbus-nats',
         'Service/nimbus-redis',
@@ -294,6 +334,7 @@ describe('the Helm chart', function () {
         { apiGroups: ['nimbus.dev'], resources: ['functions/status'], verbs: ['get', 'update', 'patch'] },
         { apiGroups: ['nimbus.dev'], resources: ['functions/finalizers'], verbs: ['update'] },
         { apiGroups: ['apps'], resources: ['deployments'], verbs: all },
+        { apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['services', 'configmaps'], verbs: all },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
@@ -401,6 +442,57 @@ describe('the Helm chart', function () {
       assert.match(keys, /^admin:[A-Za-z0-9]{32},invoke:[A-Za-z0-9]{32}$/);
     });
 
+    it('reaches every controller pod, ready or not, through a headless Service on the metrics port', () => {
+      const peers = find(objects, 'Service', 'nimbus-controller-peers');
+      const controller = find(objects, 'Deployment', 'nimbus-controller');
+      assert.equal(peers.spec?.clusterIP, 'None', 'headless: its name resolves to the pods');
+      assert.equal(peers.spec?.publishNotReadyAddresses, true, 'a standby that just started gets reports');
+      const selector = peers.spec?.selector as Record<string, string> | undefined;
+      assert.deepEqual(selector, controller.spec?.selector?.matchLabels, 'the controller pods, all of them');
+      const podLabels = controller.spec?.template?.metadata?.labels ?? {};
+      for (const [label, value] of Object.entries(selector ?? {}))
+        assert.equal(podLabels[label], value, label);
+      assert.deepEqual(peers.spec?.ports, [
+        { name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' },
+      ]);
+      assert.deepEqual(containerOf(objects, 'nimbus-controller').ports?.[0], {
+        name: 'metrics',
+        containerPort: 9090,
+        protocol: 'TCP',
+      });
+      // The gateway dials the pod addresses the name resolves to, so the URL's port is the pods'.
+      const urls = envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_CONTROLLER_URLS')?.value;
+      assert.equal(urls, 'dns+http://nimbus-controller-peers.nimbus.svc:9090');
+      assert.deepEqual(parsePeerEntry(urls ?? ''), {
+        kind: 'dns',
+        protocol: 'http:',
+        host: 'nimbus-controller-peers.nimbus.svc',
+        port: '9090',
+      });
+    });
+
+    it('gives the controller and gateway the same generated report token of 48 characters', () => {
+      for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+        assert.deepEqual(
+          envOf(containerOf(objects, name)).get('NIMBUS_REPORT_TOKEN')?.valueFrom?.secretKeyRef,
+          { name: 'nimbus-report-token', key: 'report-token' },
+          name,
+        );
+      }
+      const secret = find(objects, 'Secret', 'nimbus-report-token');
+      assert.match(
+        Buffer.from(secret.data?.['report-token'] ?? '', 'base64').toString('utf8'),
+        /^[A-Za-z0-9]{48}$/,
+      );
+    });
+
+    it("leaves the autoscaler and the report interval at the components' defaults", () => {
+      for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+        const set = [...envOf(containerOf(objects, name)).keys()].filter((k) => AUTOSCALER_ENV.test(k));
+        assert.deepEqual(set, [], name);
+      }
+    });
+
     it('opens the gateway to all on 8080, and Redis and NATS only to the platform', () => {
       const gateway = find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress;
       assert.deepEqual(gateway, [{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
@@ -423,10 +515,68 @@ describe('the Helm chart', function () {
       assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-nats').spec?.ingress, [
         { ports: [{ protocol: 'TCP', port: 4222 }], from: platform },
       ]);
+      // From anywhere: Prometheus scrapes it, and the gateways' reports and wakes arrive there.
       assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-controller').spec?.ingress, [
         { ports: [{ protocol: 'TCP', port: 9090 }] },
       ]);
+      const egress = objects.filter(
+        (o) =>
+          o.kind === 'NetworkPolicy' &&
+          (o.spec as { policyTypes?: string[] }).policyTypes?.includes('Egress'),
+      );
+      assert.deepEqual(egress, [], 'no egress limits: the gateway may look up and call the controllers');
     });
+  });
+
+  it('renders the autoscaler values that are set into the env, as the components parse them', async () => {
+    const objects = await render('nimbus', AUTOSCALER_VALUES);
+    const controller = plainEnv(containerOf(objects, 'nimbus-controller'));
+    assert.deepEqual(
+      Object.entries(controller).filter(([k]) => AUTOSCALER_ENV.test(k)),
+      [
+        ['NIMBUS_AUTOSCALER_STABLE_WINDOW_MS', '3600000'],
+        ['NIMBUS_AUTOSCALER_PANIC_WINDOW_MS', '2000'],
+        ['NIMBUS_AUTOSCALER_UTILISATION', '0.5'],
+        ['NIMBUS_AUTOSCALER_PANIC_THRESHOLD', '2.5'],
+        ['NIMBUS_AUTOSCALER_MAX_SCALE_UP_RATE', '100000'],
+        ['NIMBUS_AUTOSCALER_MAX_SCALE_DOWN_RATE', '4'],
+        ['NIMBUS_AUTOSCALER_INITIAL_SCALE', '0'],
+      ],
+    );
+    assert.deepEqual(readAutoscalerTuning(controller), {
+      stableWindowMs: 3_600_000,
+      panicWindowMs: 2000,
+      utilisation: 0.5,
+      panicThreshold: 2.5,
+      maxScaleUpRate: 100_000,
+      maxScaleDownRate: 4,
+      initialScale: 0,
+    });
+    assert.equal(plainEnv(containerOf(objects, 'nimbus-gateway')).NIMBUS_REPORT_INTERVAL_MS, '500');
+    // One key alone renders alone; null is the same as unset.
+    const one = await render('nimbus', [
+      '--set',
+      'controller.autoscaler.initialScale=2',
+      '--set',
+      'controller.autoscaler.stableWindowMs=null',
+    ]);
+    assert.deepEqual(
+      Object.entries(plainEnv(containerOf(one, 'nimbus-controller'))).filter(([k]) => AUTOSCALER_ENV.test(k)),
+      [['NIMBUS_AUTOSCALER_INITIAL_SCALE', '2']],
+    );
+  });
+
+  it("follows the controller's metrics port and the release's names in the peers Service and URL", async () => {
+    const objects = await render('edge', ['--set', 'controller.metricsPort=9443']);
+    const peers = find(objects, 'Service', 'nimbus-controller-peers');
+    assert.equal(peers.metadata.namespace, 'edge');
+    assert.deepEqual(peers.spec?.ports, [
+      { name: 'metrics', port: 9443, targetPort: 'metrics', protocol: 'TCP' },
+    ]);
+    assert.equal(
+      envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_CONTROLLER_URLS')?.value,
+      'dns+http://nimbus-controller-peers.edge.svc:9443',
+    );
   });
 
   it('uses external Redis and NATS instead of its own, and renders no budget for one replica', async () => {
@@ -476,6 +626,21 @@ describe('the Helm chart', function () {
     );
   });
 
+  it('takes the report token from an existing Secret, required there, and generates none', async () => {
+    const objects = await render('nimbus', ['--set', 'controller.reportToken.existingSecret=my-token']);
+    assert.deepEqual(
+      objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name),
+      ['nimbus-api-keys'],
+    );
+    for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+      assert.deepEqual(
+        envOf(containerOf(objects, name)).get('NIMBUS_REPORT_TOKEN')?.valueFrom?.secretKeyRef,
+        { name: 'my-token', key: 'report-token' },
+        name,
+      );
+    }
+  });
+
   const refused: [string, string[], RegExp][] = [
     [
       'a negative replica count',
@@ -499,6 +664,31 @@ describe('the Helm chart', function () {
       ['--set', 'redis.externalUrl=http://redis:6379'],
       /redis\.externalUrl: Does not match pattern/,
     ],
+    [
+      'a utilisation above 1',
+      ['--set', 'controller.autoscaler.utilisation=2'],
+      /controller\.autoscaler\.utilisation: Must be less than or equal to 1/,
+    ],
+    [
+      'a scale-down rate of 1, which would never scale down',
+      ['--set', 'controller.autoscaler.maxScaleDownRate=1'],
+      /controller\.autoscaler\.maxScaleDownRate: Must be greater than 1/,
+    ],
+    [
+      'a fractional initial scale',
+      ['--set-json', 'controller.autoscaler.initialScale=1.5'],
+      /controller\.autoscaler\.initialScale: Invalid type\. Expected: \[integer,null\]/,
+    ],
+    [
+      'a misspelt autoscaler key',
+      ['--set', 'controller.autoscaler.stableWindow=60000'],
+      /Additional property stableWindow is not allowed/,
+    ],
+    [
+      'a report interval below 50 ms',
+      ['--set', 'gateway.reportIntervalMs=10'],
+      /gateway\.reportIntervalMs: Must be greater than or equal to 50/,
+    ],
   ];
   for (const [what, args, message] of refused) {
     it(`refuses ${what}, naming the field`, async () => {
@@ -520,6 +710,10 @@ describe('the Helm chart', function () {
       ['default values', []],
       ['external Redis and NATS and one replica each', [...EXTERNAL, ...ONE_REPLICA]],
       ['persistent Redis and a restricted gateway ingress', PERSISTENT_AND_RESTRICTED],
+      [
+        'autoscaler tuning and an existing report token Secret',
+        [...AUTOSCALER_VALUES, '--set', 'controller.reportToken.existingSecret=token'],
+      ],
     ];
     for (const [what, args] of variants) {
       it(`accepts every object rendered with ${what} (strict server-side dry run)`, async () => {
@@ -543,7 +737,7 @@ describe('the Helm chart', function () {
       );
     });
 
-    it('installs with helm install, keeps the generated API keys across an upgrade, and uninstalls', async () => {
+    it('installs with helm install, keeps the generated API keys and report token across an upgrade, and uninstalls', async () => {
       const namespace = await freshNamespace(plane, 'chart');
       const release = namespace.replace('chart-', 'nimbus-');
       const run = async (args: string[]) => {
@@ -554,26 +748,32 @@ describe('the Helm chart', function () {
         return done.stdout;
       };
       const keys = async () => {
-        const secret = await plane.request<Manifest>(
-          'GET',
-          `/api/v1/namespaces/${namespace}/secrets/${release}-api-keys`,
+        const [apiKeys, reportToken] = await Promise.all(
+          ['api-keys', 'report-token'].map(async (key) => {
+            const secret = await plane.request<Manifest>(
+              'GET',
+              `/api/v1/namespaces/${namespace}/secrets/${release}-${key}`,
+            );
+            assert.equal(secret.status, 200, key);
+            return secret.body.data?.[key];
+          }),
         );
-        assert.equal(secret.status, 200);
-        return secret.body.data?.['api-keys'];
+        return { apiKeys, reportToken };
       };
       // The Function CRD is the shared plane's; helm would skip it anyway, as it exists.
       const notes = await run(['install', release, CHART_DIR, '--skip-crds']);
       assert.match(notes, new RegExp(`kubectl -n ${namespace} get secret ${release}-api-keys`));
       assert.match(notes, new RegExp(`port-forward svc/${release}-gateway 8080:8080`));
+      assert.match(notes, /spec\.scale\.min: 0 scale to zero when idle/);
       const installed = await keys();
-      assert.ok(installed);
+      assert.ok(installed.apiKeys && installed.reportToken);
       await run(['upgrade', release, CHART_DIR, '--skip-crds', '--set', 'gateway.replicas=3']);
       const gateway = await plane.request<Manifest>(
         'GET',
         `/apis/apps/v1/namespaces/${namespace}/deployments/${release}-gateway`,
       );
       assert.equal(gateway.body.spec?.replicas, 3, 'the upgrade was applied');
-      assert.equal(await keys(), installed, 'the upgrade kept the keys (lookup)');
+      assert.deepEqual(await keys(), installed, 'the upgrade kept the keys and the token (lookup)');
       await run(['uninstall', release]);
       const role = await plane.request(
         'GET',

@@ -78,6 +78,58 @@ helm.sh/chart: {{ include "nimbus.chart" .ctx }}
 {{- default (printf "%s-api-keys" (include "nimbus.fullname" .)) .Values.gateway.apiKeys.existingSecret }}
 {{- end }}
 
+{{/*
+The Secret holding `report-token`, the Bearer token of the gateways' reports and wakes: the one
+named, else the API keys Secret the operator brings (so the chart generates no Secret at all), else
+the chart's own.
+*/}}
+{{- define "nimbus.reportTokenSecretName" -}}
+{{- if .Values.controller.reportToken.existingSecret }}
+{{- .Values.controller.reportToken.existingSecret }}
+{{- else if .Values.gateway.apiKeys.existingSecret }}
+{{- .Values.gateway.apiKeys.existingSecret }}
+{{- else }}
+{{- printf "%s-report-token" (include "nimbus.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the chart makes the report token Secret itself. */}}
+{{- define "nimbus.reportTokenGenerated" -}}
+{{- if not (or .Values.controller.reportToken.existingSecret .Values.gateway.apiKeys.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the token's key may be missing: only in the API keys Secret, which predates the token
+(without it, reports and wakes go unauthenticated rather than the pods never starting).
+*/}}
+{{- define "nimbus.reportTokenOptional" -}}
+{{- if and (not .Values.controller.reportToken.existingSecret) .Values.gateway.apiKeys.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/*
+Every controller pod behind the headless peers Service, looked up by the gateway every 5 s, so
+the standbys get reports too and the wakes reach whichever replica leads.
+*/}}
+{{- define "nimbus.controllerPeersUrl" -}}
+{{- printf "dns+http://%s-controller-peers.%s.svc:%d" (include "nimbus.fullname" .) .Release.Namespace (int .Values.controller.metricsPort) }}
+{{- end }}
+
+{{/*
+An env entry per set key of a map of optional numbers; call with (dict "values" <map> "env" (list
+(list "key" "ENV_NAME") ...)). Unset or null renders nothing, and 0 still renders. toJson writes
+numbers as plain digits (1000000, not 1e+06), the only form the components' parsers take.
+*/}}
+{{- define "nimbus.optionalNumberEnv" -}}
+{{- $values := .values | default dict }}
+{{- range .env }}
+{{- $value := index $values (index . 0) }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ index . 1 }}
+  value: {{ toJson $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Environment the controller and the gateway share. */}}
 {{- define "nimbus.commonEnv" -}}
 - name: NIMBUS_WATCH_NAMESPACES
@@ -92,6 +144,14 @@ helm.sh/chart: {{ include "nimbus.chart" .ctx }}
 - name: NIMBUS_NATS_URL
   value: {{ . | quote }}
 {{- end }}
+- name: NIMBUS_REPORT_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nimbus.reportTokenSecretName" . }}
+      key: report-token
+      {{- if include "nimbus.reportTokenOptional" . }}
+      optional: true
+      {{- end }}
 - name: POD_NAME
   valueFrom:
     fieldRef:

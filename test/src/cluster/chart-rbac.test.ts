@@ -17,6 +17,12 @@ interface Stored {
   status?: { observedGeneration?: number; conditions?: { type: string; reason?: string }[] };
 }
 
+interface StoredDeployment {
+  spec?: { replicas?: number };
+  metadata?: { generation?: number; managedFields?: { manager?: string; subresource?: string }[] };
+  status?: { observedGeneration?: number };
+}
+
 /**
  * The chart's RBAC in use, not only rendered: the chart is installed, and the controller runs
  * with a token of the chart's own ServiceAccount, so a permission the chart forgot fails here.
@@ -76,6 +82,31 @@ describe("the controller and the gateway with the chart's service accounts and R
     const path = join(dir, `${serviceAccount}.kubeconfig`);
     await writeFile(path, JSON.stringify(config));
     return path;
+  }
+
+  /** Whether the chart's ServiceAccount may do `verb` on deployments/scale in `namespace`, as the API server decides. */
+  async function mayOnScale(serviceAccount: string, verb: string, namespace: string): Promise<boolean> {
+    const review = await plane.request<{ status?: { allowed?: boolean } }>(
+      'POST',
+      '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: `system:serviceaccount:${releaseNs}:${serviceAccount}`,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${releaseNs}`, 'system:authenticated'],
+          resourceAttributes: {
+            namespace,
+            verb,
+            group: 'apps',
+            resource: 'deployments',
+            subresource: 'scale',
+          },
+        },
+      },
+    );
+    assert.equal(review.status, 201, JSON.stringify(review.body));
+    return review.body.status?.allowed === true;
   }
 
   it('reconciles, writes status and Events, and holds the Lease with only what the chart grants', async () => {
@@ -148,6 +179,93 @@ describe("the controller and the gateway with the chart's service accounts and R
       errors?.values.reduce((sum, v) => sum + v.value, 0),
       0,
       'no request was forbidden',
+    );
+  });
+
+  it('wakes a Function at zero through deployments/scale with only what the chart grants, and may do no more there', async () => {
+    // A controller that starts new Functions at zero, so a wake has replicas to raise.
+    await running?.stop();
+    running = await startController(
+      plane,
+      functionsNs,
+      {
+        NIMBUS_LEADER_ELECTION: 'true',
+        NIMBUS_LEASE_NAMESPACE: releaseNs,
+        NIMBUS_LEASE_NAME: `${release}-controller`,
+        POD_NAME: 'controller-1',
+        NIMBUS_AUTOSCALER_INITIAL_SCALE: '0',
+      },
+      {},
+      new KubeClient(loadKubeConfig({ KUBECONFIG: await kubeconfigFor(`${release}-controller`) })),
+    );
+    await eventually(() => (running?.controller.isLeader ? true : undefined), 30_000, 'the lease');
+    const created = await plane.request(
+      'POST',
+      `/apis/nimbus.dev/v1alpha1/namespaces/${functionsNs}/functions`,
+      {
+        apiVersion: 'nimbus.dev/v1alpha1',
+        kind: 'Function',
+        metadata: { name: 'sleepy' },
+        spec: {
+          source: { inline: 'export default () => 1' },
+          scale: { min: 0, max: 2, scaleToZeroAfter: '5m' },
+        },
+      },
+    );
+    assert.equal(created.status, 201);
+    const deployment = `/apis/apps/v1/namespaces/${functionsNs}/deployments/sleepy`;
+    const atZero = await eventually(
+      async () => {
+        const stored = await plane.request<StoredDeployment>('GET', deployment);
+        return stored.status === 200 && stored.body.spec?.replicas === 0 ? stored.body : undefined;
+      },
+      15_000,
+      'the Deployment at zero replicas',
+    );
+    // Standing in for kube-controller-manager, absent here: the revision is seen. The Function
+    // then reads ScaledToZero, so the leader's informer holds the Deployment at zero, and the wake
+    // below has replicas to raise rather than leaving them to a reconcile.
+    const seen = await plane.request('PUT', `${deployment}/status`, {
+      ...atZero,
+      status: { observedGeneration: atZero.metadata?.generation },
+    });
+    assert.equal(seen.status, 200, JSON.stringify(seen.body));
+    await eventually(
+      async () => {
+        const fn = (
+          await plane.request<Stored>(
+            'GET',
+            `/apis/nimbus.dev/v1alpha1/namespaces/${functionsNs}/functions/sleepy`,
+          )
+        ).body;
+        return fn.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'ScaledToZero')
+          ? true
+          : undefined;
+      },
+      15_000,
+      'the Function ScaledToZero',
+    );
+    // The leader's wake writes the scale before it answers: without the grant it throws a 403.
+    const outcome = await running.functions.wake(functionsNs, 'sleepy', 1);
+    assert.deepEqual(outcome, { outcome: 'raised', replicas: 1 });
+    const stored = (await plane.request<StoredDeployment>('GET', deployment)).body;
+    assert.equal(stored.spec?.replicas, 1);
+    assert.ok(
+      stored.metadata?.managedFields?.some(
+        (f) => f.manager === 'nimbus-controller' && f.subresource === 'scale',
+      ),
+      'written through the scale subresource as nimbus-controller',
+    );
+    // The one verb it needs, in any namespace it may be told to watch (the chart grants cluster-wide,
+    // as watchNamespaces only narrows what the controller watches); nothing else on the subresource.
+    const controllerAccount = `${release}-controller`;
+    assert.equal(await mayOnScale(controllerAccount, 'patch', functionsNs), true);
+    for (const verb of ['get', 'update', 'create', 'delete'])
+      assert.equal(await mayOnScale(controllerAccount, verb, functionsNs), false, verb);
+    assert.equal(
+      await mayOnScale(`${release}-gateway`, 'patch', functionsNs),
+      false,
+      'the gateway wakes through the controller',
     );
   });
 
