@@ -225,10 +225,16 @@ export class JetStreamBus implements MessageBus {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    const subscriptions = [...this.subscriptions];
     this.subscriptions.clear();
+    for (const subscription of subscriptions) subscription.halt();
+    if (!this.state.connected && !this.nc.isClosed()) {
+      // Nothing can be sent anyway; closing now fails requests in flight instead of waiting them out.
+      await this.nc.close();
+    }
+    await Promise.all(subscriptions.map((s) => s.finished()));
     if (this.nc.isClosed()) return;
-    // Drain lets acks already sent go out; a server that is gone cannot be drained, so bound it.
+    // Drain lets acks already sent go out; a server that goes away meanwhile cannot be drained, so bound it.
     const drained = this.nc.drain().catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import { type Consumer, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
 import { systemClock } from '../clock.js';
 import type { ResolvedConsumerConfig } from '../consumers.js';
 import { type Delivery, type DeliveryPolicy, runDelivery } from '../delivery.js';
@@ -57,9 +57,19 @@ export class JetStreamSubscription implements Subscription {
   }
 
   async stop(): Promise<void> {
+    this.halt();
+    await this.finished();
+  }
+
+  /** Takes no more messages from now on. */
+  halt(): void {
     this.stopped = true;
     this.interruptWait?.();
-    await this.messages?.close();
+    this.messages?.stop();
+  }
+
+  /** Resolves once the pull loop has ended and no handler is running. */
+  async finished(): Promise<void> {
     await this.loop;
     await this.slots.idle();
   }
@@ -86,6 +96,7 @@ export class JetStreamSubscription implements Subscription {
     const messages = await consumer.consume({ max_messages: this.settings.concurrency });
     this.messages = messages;
     if (this.stopped) await messages.close();
+    this.restartWhenGone(messages);
     // Messages already handed over when stop() comes are still handled: dropping them would leave
     // them to the ack wait, and one on its last attempt would never come again.
     for await (const msg of messages) {
@@ -93,6 +104,26 @@ export class JetStreamSubscription implements Subscription {
       const policy = await this.currentPolicy(consumer, msg.info.redeliveryCount);
       this.handle(msg, policy).finally(() => this.slots.release());
     }
+  }
+
+  /**
+   * nats.js waits out a deleted consumer by re-checking once per pull expiry (30 s); ending the
+   * pull here lets run() look for it again on the shorter reconnect back-off, and re-read its rules.
+   */
+  private restartWhenGone(messages: ConsumerMessages): void {
+    const gone: string[] = [
+      ConsumerEvents.ConsumerDeleted,
+      ConsumerEvents.ConsumerNotFound,
+      ConsumerEvents.StreamNotFound,
+    ];
+    (async () => {
+      for await (const status of await messages.status()) {
+        if (gone.includes(status.type)) {
+          messages.stop();
+          return;
+        }
+      }
+    })().catch(() => {});
   }
 
   private async currentPolicy(consumer: Consumer, deliveryCount: number): Promise<DeliveryPolicy> {

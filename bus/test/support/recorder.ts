@@ -43,11 +43,15 @@ export function observeFor(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A promise with its resolver, for a handler that holds a message until the test lets go. */
-export function gate(): { promise: Promise<void>; open: () => void } {
+/**
+ * A promise with its resolver, for a handler that holds a message until the test lets go. It
+ * opens by itself after `deadlineMs`, so a failed test never leaves a handler hanging.
+ */
+export function gate(deadlineMs = 10_000): { promise: Promise<void>; open: () => void } {
   let open = () => {};
   const promise = new Promise<void>((resolve) => {
     open = resolve;
   });
+  setTimeout(open, deadlineMs).unref();
   return { promise, open };
 }
