@@ -40,8 +40,40 @@ describe('loadClusterConfig', () => {
         drainMs: 20_000,
         logLevel: 'info',
         reportToken: undefined,
+        autoscaler: {},
+        warmPoolSize: 0,
       },
     );
+  });
+
+  it('reads the autoscaler tuning and the warm pool size, naming a bad key', () => {
+    const config = load({
+      NIMBUS_AUTOSCALER_STABLE_WINDOW_MS: '30000',
+      NIMBUS_AUTOSCALER_UTILISATION: '0.5',
+      NIMBUS_AUTOSCALER_INITIAL_SCALE: '0',
+      NIMBUS_WARM_POOL_SIZE: '2',
+    });
+    assert.deepEqual(config.autoscaler, { stableWindowMs: 30_000, utilisation: 0.5, initialScale: 0 });
+    assert.equal(config.warmPoolSize, 2);
+    // A stable window shorter than the default panic window takes the panic window down with it.
+    assert.deepEqual(load({ NIMBUS_AUTOSCALER_STABLE_WINDOW_MS: '2000' }).autoscaler, {
+      stableWindowMs: 2000,
+      panicWindowMs: 2000,
+    });
+    for (const [key, value] of [
+      ['NIMBUS_AUTOSCALER_UTILISATION', '1.5'],
+      ['NIMBUS_AUTOSCALER_UTILISATION', '1e-1'],
+      ['NIMBUS_AUTOSCALER_PANIC_WINDOW_MS', '70000'],
+      ['NIMBUS_AUTOSCALER_MAX_SCALE_DOWN_RATE', '1'],
+      ['NIMBUS_AUTOSCALER_INITIAL_SCALE', '-1'],
+      ['NIMBUS_WARM_POOL_SIZE', '65'],
+    ] as const) {
+      assert.throws(
+        () => load({ [key]: value }),
+        (err: Error & { key?: string }) => err.key === key,
+        `${key}=${value}`,
+      );
+    }
   });
 
   it('reads nothing but the env it is given', () => {

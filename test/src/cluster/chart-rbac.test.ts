@@ -194,6 +194,8 @@ describe("the controller and the gateway with the chart's service accounts and R
         NIMBUS_LEASE_NAME: `${release}-controller`,
         POD_NAME: 'controller-1',
         NIMBUS_AUTOSCALER_INITIAL_SCALE: '0',
+        // With a warm pool, the controller also watches pods and keeps the pool's Deployment.
+        NIMBUS_WARM_POOL_SIZE: '1',
       },
       {},
       new KubeClient(loadKubeConfig({ KUBECONFIG: await kubeconfigFor(`${release}-controller`) })),
@@ -245,6 +247,21 @@ describe("the controller and the gateway with the chart's service accounts and R
       15_000,
       'the Function ScaledToZero',
     );
+    // The pods informer listed with the chart's grants (the controller is synced), and the
+    // namespace with a function at zero has its pool.
+    assert.equal(running.functions.synced, true, 'every informer, pods included, has listed');
+    const pool = await eventually(
+      async () => {
+        const reply = await plane.request(
+          'GET',
+          `/apis/apps/v1/namespaces/${functionsNs}/deployments/nimbus-pool-node20`,
+        );
+        return reply.status === 200 ? reply : undefined;
+      },
+      15_000,
+      'the warm pool Deployment',
+    );
+    assert.equal(pool.status, 200);
     // The leader's wake writes the scale before it answers: without the grant it throws a 403.
     const outcome = await running.functions.wake(functionsNs, 'sleepy', 1);
     assert.deepEqual(outcome, { outcome: 'raised', replicas: 1 });

@@ -13,11 +13,13 @@ const HEADER = `# Nimbus install bundle: charts/nimbus rendered by \`npm run man
 # charts/nimbus --namespace ${INSTALL_NAMESPACE} --include-crds). Do not edit; a test fails when it drifts from the chart.
 #
 # The gateway reads its API keys from the Secret ${API_KEYS_SECRET} (key api-keys, value
-# admin:<key>,invoke:<key>, keys of 16 characters or more), which this file does not contain:
+# admin:<key>,invoke:<key>, keys of 16 characters or more), and the gateway and controller the
+# token of their reports and wakes from its key report-token; this file contains neither:
 #
 #   kubectl apply --server-side -f manifests/install.yaml
 #   kubectl -n ${INSTALL_NAMESPACE} create secret generic ${API_KEYS_SECRET} \\
-#     --from-literal=api-keys="admin:$(openssl rand -hex 16),invoke:$(openssl rand -hex 16)"
+#     --from-literal=api-keys="admin:$(openssl rand -hex 16),invoke:$(openssl rand -hex 16)" \\
+#     --from-literal=report-token="$(openssl rand -hex 24)"
 #
 # Gateway pods wait for the Secret and start once it exists.
 ---
