@@ -46,8 +46,9 @@ export interface BusMessage {
 
 /**
  * Called once per delivery. While its promise is pending the bus keeps the delivery in progress.
- * If it throws, the message is nak'd with the consumer's backoff. If it returns without ack, nak
- * or term, the message is left to the ack wait (as if the worker had died).
+ * If it throws, the message is nak'd with the consumer's backoff (on the last attempt that ends
+ * it, so dead-letter before throwing). If it returns without ack, nak or term, the message is
+ * left to the ack wait (as if the worker had died).
  */
 export type MessageHandler = (message: BusMessage) => Promise<void> | void;
 

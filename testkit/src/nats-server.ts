@@ -52,9 +52,6 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let child: ChildProcess | undefined;
   let output = '';
 
-  // A test process that dies must not leave its server behind: kill our own PID on exit.
-  const killOnExit = () => child?.kill('SIGKILL');
-
   const launch = async () => {
     output = '';
     const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,7 +61,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     };
     started.stdout?.on('data', keep);
     started.stderr?.on('data', keep);
-    process.once('exit', killOnExit);
+    running.add(started);
+    started.once('exit', () => running.delete(started));
     const exited = new Promise<never>((_, reject) =>
       started.once('exit', (code, signal) =>
         reject(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${output}`)),
@@ -89,7 +87,6 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const halt = async () => {
     const current = child;
     child = undefined;
-    process.removeListener('exit', killOnExit);
     if (current !== undefined) await stopChild(current, 5_000);
   };
 
@@ -116,6 +113,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
   };
 }
+
+/** Servers this process started; a test run that ends abruptly must not leave them behind. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 async function isReady(port: number, monitorPort: number): Promise<boolean> {
   return (await jetStreamHealthy(monitorPort)) && (await greets(port));

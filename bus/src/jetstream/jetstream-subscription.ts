@@ -1,6 +1,6 @@
 import { type Consumer, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
 import { systemClock } from '../clock.js';
-import type { ResolvedConsumerConfig } from '../consumers.js';
+import { DEFAULT_ACK_WAIT_MS, type ResolvedConsumerConfig } from '../consumers.js';
 import { type Delivery, type DeliveryPolicy, runDelivery } from '../delivery.js';
 import { BusUnavailableError } from '../errors.js';
 import type { MessageHandler, Subscription } from '../message-bus.js';
@@ -136,7 +136,7 @@ export class JetStreamSubscription implements Subscription {
     } catch {
       // Keep judging by the last rules read; the next delivery tries again.
     }
-    return this.policy ?? { maxDeliver: undefined, backoffMs: [], ackWaitMs: 30_000 };
+    return this.policy ?? { maxDeliver: undefined, backoffMs: [], ackWaitMs: DEFAULT_ACK_WAIT_MS };
   }
 
   private handle(msg: JsMsg, policy: DeliveryPolicy): Promise<void> {

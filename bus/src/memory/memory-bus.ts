@@ -68,6 +68,8 @@ export class MemoryBus implements MessageBus {
   /** By `stream/consumer`: a subscription outlives its consumer's deletion and picks up a new one of that name. */
   private readonly subscriptions = new Map<string, MemorySubscription[]>();
   private readonly turns = new Map<string, number>();
+  /** Set by close(): nothing new is taken, while handlers in progress may still settle. */
+  private closing = false;
   private closed = false;
 
   constructor(options: MemoryBusOptions = {}) {
@@ -198,18 +200,19 @@ export class MemoryBus implements MessageBus {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closing) return;
+    this.closing = true;
     const all = [...this.subscriptions.values()].flat();
     this.subscriptions.clear();
     for (const subscription of all) subscription.stopped = true;
     await Promise.all(all.map((s) => s.idle()));
     for (const entry of this.streams.values())
       for (const consumer of entry.consumers.values()) consumer.dispose();
+    this.closed = true;
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new BusUnavailableError('the bus is closed', 'closed');
+    if (this.closing) throw new BusUnavailableError('the bus is closed', 'closed');
   }
 
   /** JetStream lets a work-queue stream have only consumers whose filters do not overlap. */
@@ -267,7 +270,7 @@ export class MemoryBus implements MessageBus {
       deliveryCount: count,
       timestamp: message.timestamp,
       ack: async () => {
-        this.assertOpen();
+        if (this.closed) throw new BusUnavailableError('the bus is closed', 'closed');
         finish();
       },
       nak: (delayMs) => consumer.nak(seq, count, delayMs),
