@@ -243,7 +243,10 @@ export function describeMessageBusContract(
       assert.ok(second);
       assert.equal(second.message.deliveryCount, 2);
       const waited = second.at - nakAt;
-      assert.ok(waited >= delayMs - TIMER_SLACK_MS, `redelivered after ${waited} ms, before the ${delayMs} ms delay`);
+      assert.ok(
+        waited >= delayMs - TIMER_SLACK_MS,
+        `redelivered after ${waited} ms, before the ${delayMs} ms delay`,
+      );
       assert.ok(waited < delayMs + 3_000, `redelivered only after ${waited} ms`);
       await idle('c');
       assert.equal(recorder.seen.length, 2);
