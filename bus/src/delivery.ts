@@ -85,9 +85,14 @@ export async function runDelivery(
     await handler(message);
   } catch (err) {
     message.nak();
-    onError(
-      new BusError(`the handler failed on message ${message.id} (delivery ${deliveryCount})`, { cause: err }),
-    );
+    const error = new BusError(`the handler failed on message ${message.id} (delivery ${deliveryCount})`, {
+      cause: err,
+    });
+    try {
+      onError(error);
+    } catch {
+      // A failing error callback must not become an unhandled rejection in the pull loop.
+    }
   } finally {
     clock.clearTimeout(timer);
   }

@@ -46,6 +46,13 @@ export class JetStreamSubscription implements Subscription {
     this.loop = this.run();
   }
 
+  /** The caller's error callback, which must not be able to end the pull loop by throwing. */
+  private readonly report = (error: Error): void => {
+    try {
+      this.settings.onError(error);
+    } catch {}
+  };
+
   matches(stream: string, consumer: string): boolean {
     return stream === this.settings.stream && consumer === this.settings.consumer;
   }
@@ -75,7 +82,7 @@ export class JetStreamSubscription implements Subscription {
   }
 
   private async run(): Promise<void> {
-    const { js, stream, consumer: name, onError } = this.settings;
+    const { js, stream, consumer: name } = this.settings;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         const consumer = await js.consumers.get(stream, name);
@@ -84,7 +91,7 @@ export class JetStreamSubscription implements Subscription {
         await this.pull(consumer);
       } catch (err) {
         if (!this.stopped)
-          onError(toBusError(err, `subscription to consumer ${stream}/${name}`, 'disconnected'));
+          this.report(toBusError(err, `subscription to consumer ${stream}/${name}`, 'disconnected'));
       }
       const { retryMinMs, retryMaxMs } = this.settings;
       await this.wait(reconnectDelay(attempt, retryMinMs, retryMaxMs, Math.random()));
@@ -169,7 +176,7 @@ export class JetStreamSubscription implements Subscription {
       term: () => quietly(() => msg.term()),
       working: () => quietly(() => msg.working()),
     };
-    return runDelivery(delivery, policy, this.settings.handler, systemClock, this.settings.onError);
+    return runDelivery(delivery, policy, this.settings.handler, systemClock, this.report);
   }
 
   private wait(ms: number): Promise<void> {
