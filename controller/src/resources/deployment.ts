@@ -2,6 +2,15 @@ import { type FunctionResource, parseDuration } from '@nimbus/api';
 import { inlineFileName } from '../local/source.js';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
 import type { Deployment, EnvVar, Volume } from './objects.js';
+import {
+  LIVENESS_PROBE,
+  RUNTIME_PORT as PORT,
+  containerSecurity,
+  podSecurityContext,
+  readinessProbe,
+  tmpMount,
+  tmpVolume,
+} from './runtime-pod.js';
 import { runtimeSettings } from './runtime-settings.js';
 import { sourceConfigMapName } from './source-configmap.js';
 
@@ -16,7 +25,6 @@ export interface DeploymentSettings {
 
 const FUNCTION_DIR = '/var/nimbus/function';
 const SECRETS_DIR = '/var/nimbus/secrets';
-const PORT = 8080;
 
 /**
  * A Function's Deployment. Pure: no clock, no API calls. `specHash` goes into the pod template,
@@ -31,8 +39,8 @@ export function buildDeployment(
   const { spec, metadata } = fn;
   const timeoutSeconds = Math.ceil(parseDuration(spec.timeout) / 1000);
   const inline = spec.source?.inline !== undefined;
-  const volumes: Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }];
-  const mounts = [{ name: 'tmp', mountPath: '/tmp', readOnly: false }];
+  const volumes: Volume[] = [tmpVolume()];
+  const mounts = [tmpMount()];
   if (inline) {
     const file = inlineFileName(spec.handler);
     volumes.push({
@@ -74,35 +82,17 @@ export function buildDeployment(
           enableServiceLinks: false,
           // Room to drain in-flight calls up to the function's timeout after SIGTERM.
           terminationGracePeriodSeconds: timeoutSeconds + 5,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: settings.runAsUser,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: podSecurityContext(settings.runAsUser),
           containers: [
             {
               name: 'function',
               image: spec.image ?? settings.runtimeImage,
               ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
               env,
-              // Probed every second: a replica waking from zero takes traffic the moment it can.
-              readinessProbe: {
-                httpGet: { path: '/_/ready', port: 'http' },
-                periodSeconds: 1,
-                failureThreshold: 1,
-              },
-              livenessProbe: {
-                httpGet: { path: '/_/health', port: 'http' },
-                periodSeconds: 10,
-                failureThreshold: 3,
-              },
+              readinessProbe: readinessProbe('/_/ready'),
+              livenessProbe: LIVENESS_PROBE,
               resources,
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
+              securityContext: containerSecurity(),
               volumeMounts: mounts,
             },
           ],

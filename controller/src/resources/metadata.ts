@@ -1,5 +1,5 @@
 import { API_VERSION, type FunctionResource, KIND } from '@nimbus/api';
-import type { ObjectMeta } from './objects.js';
+import type { ObjectMeta, OwnerReference } from './objects.js';
 
 export const FUNCTION_LABEL = 'nimbus.dev/function';
 export const SPEC_HASH_ANNOTATION = 'nimbus.dev/spec-hash';
@@ -21,15 +21,11 @@ export function ownedMetadata(fn: FunctionResource, name: string): ObjectMeta {
     name,
     namespace: fn.metadata.namespace,
     labels: functionLabels(fn),
-    ownerReferences: [
-      {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        name: fn.metadata.name,
-        uid: fn.metadata.uid,
-        controller: true,
-        blockOwnerDeletion: true,
-      },
-    ],
+    ownerReferences: [functionOwner(fn.metadata.name, fn.metadata.uid)],
   };
+}
+
+/** The Function as the controlling owner of an object made for it. */
+export function functionOwner(name: string, uid: string): OwnerReference {
+  return { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true };
 }

@@ -1,8 +1,17 @@
-import { API_VERSION, type FunctionResource, KIND, type Runtime } from '@nimbus/api';
+import type { FunctionResource, Runtime } from '@nimbus/api';
 import { inlineFileName } from '../local/source.js';
 import type { DeploymentSettings } from './deployment.js';
-import { functionLabels } from './metadata.js';
+import { functionLabels, functionOwner } from './metadata.js';
 import type { Deployment, ObjectMeta } from './objects.js';
+import {
+  LIVENESS_PROBE,
+  RUNTIME_PORT as PORT,
+  containerSecurity,
+  podSecurityContext,
+  readinessProbe,
+  tmpMount,
+  tmpVolume,
+} from './runtime-pod.js';
 import { runtimeSettings } from './runtime-settings.js';
 
 /** On a pool pod: which runtime it is a generic replica of. Removed when a function adopts it. */
@@ -10,7 +19,6 @@ export const POOL_LABEL = 'nimbus.dev/pool';
 /** On a pod a function took over from the pool: it serves until the function's own pods are ready. */
 export const ADOPTED_LABEL = 'nimbus.dev/adopted';
 
-const PORT = 8080;
 const RUNTIME: Runtime = 'node20';
 
 export function poolDeploymentName(runtime: Runtime = RUNTIME): string {
@@ -62,11 +70,7 @@ export function buildPoolDeployment(
           enableServiceLinks: false,
           // A function's drain once it has taken a pod over: up to the longest timeout allowed (1 h).
           terminationGracePeriodSeconds: 3605,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: settings.runAsUser,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: podSecurityContext(settings.runAsUser),
           containers: [
             {
               name: 'function',
@@ -80,27 +84,15 @@ export function buildPoolDeployment(
                 { name: 'NIMBUS_POOL_TOKEN', value: token },
                 { name: 'NIMBUS_GATEWAY_URL', value: settings.gatewayUrl },
               ],
-              readinessProbe: {
-                httpGet: { path: '/_/health', port: 'http' },
-                periodSeconds: 1,
-                failureThreshold: 1,
-              },
-              livenessProbe: {
-                httpGet: { path: '/_/health', port: 'http' },
-                periodSeconds: 10,
-                failureThreshold: 3,
-              },
+              // Ready while generic: a pod that takes a function on is routable once relabelled.
+              readinessProbe: readinessProbe('/_/health'),
+              livenessProbe: LIVENESS_PROBE,
               resources: {},
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp', readOnly: false }],
+              securityContext: containerSecurity(),
+              volumeMounts: [tmpMount()],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+          volumes: [tmpVolume()],
         },
       },
     },
@@ -135,15 +127,7 @@ export function adoptionPatch(fn: FunctionResource): unknown {
   return {
     metadata: {
       labels: { ...functionLabels(fn), [POOL_LABEL]: null, [ADOPTED_LABEL]: 'true' },
-      ownerReferences: [
-        {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          name: fn.metadata.name,
-          uid: fn.metadata.uid,
-          controller: true,
-        },
-      ],
+      ownerReferences: [functionOwner(fn.metadata.name, fn.metadata.uid)],
     },
   };
 }

@@ -8,6 +8,7 @@ import { eventually, send } from '@nimbus/testkit';
 import { type ApiReply, ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, installFunctionCrd } from '../harness/control-plane/shared.js';
 import { type RunningController, startController } from '../harness/controller.js';
+import { alive } from '../harness/local-mode-process.js';
 import { PodRunner, type RunningPod } from '../harness/pod-runner.js';
 
 const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces';
@@ -63,15 +64,6 @@ const ownedBy = (meta: Meta, kind: string, uid: string) =>
 
 const condition = (conditions: Condition[] | undefined, type: string) =>
   conditions?.find((c) => c.type === type);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const heldByThisMachine = (address: string) =>
   Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === address));

@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
 import { type Reply, eventually, send } from '@nimbus/testkit';
 import { counterValue } from '../harness/controller.js';
+import { alive } from '../harness/local-mode-process.js';
 import { ScalingCluster } from '../harness/scaling-cluster.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The sum of one gateway summary's observations (seconds), read from its exposition text. */
 async function summarySum(cluster: ScalingCluster, name: string): Promise<number> {

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import type { KubeObject } from '@nimbus/kube';
 import { eventually, send } from '@nimbus/testkit';
+import { alive } from '../harness/local-mode-process.js';
 import { ScalingCluster } from '../harness/scaling-cluster.js';
 
 const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces';
 
 interface PodView extends KubeObject {
   status?: { conditions?: { type: string; status: string }[] };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('the warm pool as pods: a function at zero is served by a pool pod that takes it on', function () {
