@@ -125,17 +125,26 @@ export class ClusterAutoscaler {
    */
   async wake(fn: FunctionResource | undefined, held: number): Promise<WakeOutcome> {
     if (fn === undefined) return { outcome: 'not-found' };
+    const key = keyOf(fn);
     const tracked = this.track(fn);
     tracked.samples.push({ at: this.clock.now(), concurrency: Math.max(1, held) });
-    this.decide(keyOf(fn), fn, tracked);
+    const reason = this.decide(key, fn, tracked, false);
     const desired = tracked.state.desired;
     const running = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.replicas;
     // No Deployment yet: the reconcile that creates it asks for `desired`.
-    if (running === undefined || running >= desired) return { outcome: 'unchanged', replicas: desired };
+    if (running === undefined || running >= desired) {
+      if (reason !== undefined) this.changed(key, reason);
+      return { outcome: 'unchanged', replicas: desired };
+    }
     // From zero, a pool pod may serve long before a new pod could: both start at once, and the
     // pool's pod hands over to the Deployment's once those are ready.
     if (running === 0) void this.pool?.adopt(fn);
-    await this.writer.setReplicas(fn.metadata.namespace, fn.metadata.name, desired);
+    try {
+      await this.writer.setReplicas(fn.metadata.namespace, fn.metadata.name, desired);
+    } finally {
+      // After the write, so the reconcile (status, the rest of the Deployment) does not compete with it.
+      if (reason !== undefined) this.changed(key, reason);
+    }
     return { outcome: 'raised', replicas: desired };
   }
 
@@ -162,8 +171,16 @@ export class ClusterAutoscaler {
     return tracked;
   }
 
-  /** Decides and keeps the new state; a change of replicas asks for a reconcile. */
-  private decide(key: string, fn: FunctionResource, tracked: Tracked): void {
+  /**
+   * Decides and keeps the new state; returns the rule when the replicas changed, and then (unless
+   * `notify` is false, for the caller to do it) asks for a reconcile.
+   */
+  private decide(
+    key: string,
+    fn: FunctionResource,
+    tracked: Tracked,
+    notify = true,
+  ): DecisionReason | undefined {
     const now = this.clock.now();
     tracked.samples = pruneSamples(tracked.samples, now, tracked.config.stableWindowMs);
     const ready = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.ready ?? 0;
@@ -175,7 +192,7 @@ export class ClusterAutoscaler {
     );
     const before = tracked.state.desired;
     tracked.state = decision.state;
-    if (decision.desired === before) return;
+    if (decision.desired === before) return undefined;
     this.log.info('scaling', {
       function: key,
       from: before,
@@ -184,6 +201,7 @@ export class ClusterAutoscaler {
       stableConcurrency: decision.stableConcurrency,
       panicConcurrency: decision.panicConcurrency,
     });
-    this.changed(key, decision.reason);
+    if (notify) this.changed(key, decision.reason);
+    return decision.reason;
   }
 }
