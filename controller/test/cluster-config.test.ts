@@ -42,6 +42,7 @@ describe('loadClusterConfig', () => {
         reportToken: undefined,
         autoscaler: {},
         warmPoolSize: 0,
+        natsUrl: undefined,
       },
     );
   });
@@ -55,6 +56,10 @@ describe('loadClusterConfig', () => {
     });
     assert.deepEqual(config.autoscaler, { stableWindowMs: 30_000, utilisation: 0.5, initialScale: 0 });
     assert.equal(config.warmPoolSize, 2);
+    assert.equal(
+      load({ NIMBUS_NATS_URL: 'nats://a:4222,nats://b:4222' }).natsUrl,
+      'nats://a:4222,nats://b:4222',
+    );
     // A stable window shorter than the default panic window takes the panic window down with it.
     assert.deepEqual(load({ NIMBUS_AUTOSCALER_STABLE_WINDOW_MS: '2000' }).autoscaler, {
       stableWindowMs: 2000,
@@ -67,6 +72,8 @@ describe('loadClusterConfig', () => {
       ['NIMBUS_AUTOSCALER_MAX_SCALE_DOWN_RATE', '1'],
       ['NIMBUS_AUTOSCALER_INITIAL_SCALE', '-1'],
       ['NIMBUS_WARM_POOL_SIZE', '65'],
+      ['NIMBUS_NATS_URL', 'http://nats:4222'],
+      ['NIMBUS_NATS_URL', 'nats://a:4222,redis://b:6379'],
     ] as const) {
       assert.throws(
         () => load({ [key]: value }),

@@ -17,6 +17,8 @@ export class ClusterController {
     private readonly health: HealthServer,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Closes what the controller connected to besides the API server (NATS). */
+    private readonly closeClients: () => Promise<void> | undefined = () => undefined,
   ) {}
 
   /** The port /metrics, /healthz and /readyz listen on (useful when 0 was asked for). */
@@ -59,6 +61,7 @@ export class ClusterController {
         drainMs,
       });
     await this.elector?.stop(release);
+    await this.closeClients();
     await this.health.close();
   }
 }

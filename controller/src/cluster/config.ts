@@ -22,6 +22,8 @@ export interface ClusterConfig {
   readonly logLevel: LogLevel;
   /** The Bearer token gateways must send with their concurrency reports; undefined: none asked. */
   readonly reportToken: string | undefined;
+  /** NATS with JetStream, for the Functions' trigger streams and consumers; undefined: triggers are not served. */
+  readonly natsUrl: string | undefined;
   /** Generic runtime pods kept running in each namespace with a function at zero (0: no pool). */
   readonly warmPoolSize: number;
   /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
@@ -100,5 +102,20 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     reportToken: readReportToken(env),
     autoscaler: readAutoscalerTuning(env),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
+    natsUrl: readNatsUrl(env),
   });
+}
+
+/** `NIMBUS_NATS_URL`: nats://, tls:// or ws(s)://, comma-separated for a cluster; unset: none. */
+function readNatsUrl(env: Env): string | undefined {
+  const raw = env.NIMBUS_NATS_URL || undefined;
+  if (raw === undefined) return undefined;
+  for (const url of raw.split(',')) {
+    if (!/^(nats|tls|wss?):\/\/[^/\s]+\/?$/.test(url.trim()))
+      throw new ConfigError(
+        'NIMBUS_NATS_URL',
+        `"${url.trim()}" is not a NATS URL such as nats://nats.nimbus.svc:4222`,
+      );
+  }
+  return raw;
 }

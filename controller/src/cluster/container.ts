@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { type Logger, createLogger } from '@nimbus/api';
+import { JetStreamBus } from '@nimbus/bus';
 import type { KubeClient } from '@nimbus/kube';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
@@ -12,6 +13,8 @@ import { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import { FunctionController } from '../reconcile/function-controller.js';
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
 import { TOKENS } from '../tokens.js';
+import { LazyBusAdmin } from '../triggers/lazy-bus-admin.js';
+import { TriggerReconciler } from '../triggers/trigger-reconciler.js';
 import { ClusterController } from './cluster-controller.js';
 import type { ClusterConfig } from './config.js';
 import { HealthServer } from './health-server.js';
@@ -43,7 +46,6 @@ export function createClusterContainer(
   c.register(TOKENS.Clock, { useValue: clock });
   c.register(TOKENS.Logger, { useValue: log });
   c.register(TOKENS.Registry, { useValue: overrides.registry ?? new Registry() });
-  c.register(TOKENS.Cleanups, { useValue: overrides.cleanups ?? [] });
   const reports = new ReportEndpoint(clock, config.reportToken);
   c.register(TOKENS.ReportEndpoint, { useValue: reports });
   c.register(TOKENS.ControllerMetrics, { useValue: new ControllerMetrics(c.resolve(TOKENS.Registry)) });
@@ -51,6 +53,26 @@ export function createClusterContainer(
     useValue:
       overrides.events ??
       new EventRecorder(client, clock, log, config.lease?.identity ?? 'nimbus-controller'),
+  });
+  // Trigger streams and consumers, with NATS: a step of every reconcile and a finalizer's cleanup.
+  let controller: FunctionController | undefined;
+  const bus =
+    config.natsUrl === undefined
+      ? undefined
+      : new LazyBusAdmin(() =>
+          JetStreamBus.connect({ servers: (config.natsUrl as string).split(','), name: 'nimbus-controller' }),
+        );
+  const triggers =
+    bus === undefined
+      ? undefined
+      : new TriggerReconciler(
+          bus,
+          { list: () => controller?.functions.list() ?? [] },
+          c.resolve(TOKENS.EventSink),
+          log.child({ part: 'triggers' }),
+        );
+  c.register(TOKENS.Cleanups, {
+    useValue: [...(overrides.cleanups ?? []), ...(triggers === undefined ? [] : [triggers])],
   });
   const functions = new FunctionController(
     client,
@@ -66,11 +88,13 @@ export function createClusterContainer(
     },
     c.resolve(TOKENS.EventSink),
     c.resolve(TOKENS.Cleanups),
+    triggers === undefined ? [] : [triggers],
     reports,
     c.resolve(TOKENS.ControllerMetrics),
     clock,
     log,
   );
+  controller = functions;
   c.register(TOKENS.FunctionController, { useValue: functions });
   const elector =
     config.lease === undefined
@@ -85,7 +109,7 @@ export function createClusterContainer(
   );
   c.register(TOKENS.HealthServer, { useValue: health });
   c.register(TOKENS.ClusterController, {
-    useValue: new ClusterController(functions, elector, health, clock, log),
+    useValue: new ClusterController(functions, elector, health, clock, log, () => bus?.close()),
   });
   return c;
 }

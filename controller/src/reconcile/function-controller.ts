@@ -21,7 +21,7 @@ import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { FIELD_MANAGER, FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
-import type { FunctionCleanup } from './object-cache.js';
+import type { FunctionCleanup, FunctionStep } from './object-cache.js';
 import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -68,6 +68,7 @@ export class FunctionController implements LeadershipListener {
     private readonly settings: FunctionControllerSettings,
     events: EventSink,
     cleanups: readonly FunctionCleanup[],
+    private readonly steps: readonly FunctionStep[],
     concurrency: ConcurrencySource,
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
@@ -233,6 +234,13 @@ export class FunctionController implements LeadershipListener {
     if (ownReady > 0 || this.autoscaler.replicasFor(fn) === 0) await this.poolPods.handOff(fn);
   }
 
+  private async runSteps(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const fn = this.functions.get(namespace, name);
+    if (fn === undefined || fn.metadata.deletionTimestamp !== undefined) return;
+    for (const step of this.steps) await step.reconcile(fn);
+  }
+
   private enqueue(key: string): void {
     if (this.queue === undefined) return;
     this.queue.add(key);
@@ -254,6 +262,7 @@ export class FunctionController implements LeadershipListener {
       try {
         await this.reconciler.reconcile(key);
         await this.reconcilePool(key);
+        await this.runSteps(key);
         queue.forget(key);
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {

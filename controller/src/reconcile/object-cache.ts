@@ -15,3 +15,12 @@ export interface FunctionCleanup {
   appliesTo(fn: FunctionResource): boolean;
   cleanup(fn: FunctionResource): Promise<void>;
 }
+
+/**
+ * More to keep in line for a Function after its Kubernetes objects (its NATS trigger consumers,
+ * say). Throws to have the Function's key retried with backoff.
+ */
+export interface FunctionStep {
+  readonly name: string;
+  reconcile(fn: FunctionResource): Promise<void>;
+}
