@@ -55,7 +55,8 @@ export function createClusterContainer(
       new EventRecorder(client, clock, log, config.lease?.identity ?? 'nimbus-controller'),
   });
   // Trigger streams and consumers, with NATS: a step of every reconcile and a finalizer's cleanup.
-  let controller: FunctionController | undefined;
+  // The controller comes later and lists the Functions the stream is built from.
+  const built: { controller?: FunctionController } = {};
   const bus =
     config.natsUrl === undefined
       ? undefined
@@ -67,7 +68,7 @@ export function createClusterContainer(
       ? undefined
       : new TriggerReconciler(
           bus,
-          { list: () => controller?.functions.list() ?? [] },
+          { list: () => built.controller?.functions.list() ?? [] },
           c.resolve(TOKENS.EventSink),
           log.child({ part: 'triggers' }),
         );
@@ -94,7 +95,7 @@ export function createClusterContainer(
     clock,
     log,
   );
-  controller = functions;
+  built.controller = functions;
   c.register(TOKENS.FunctionController, { useValue: functions });
   const elector =
     config.lease === undefined

@@ -33,7 +33,7 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
     await nats?.stop();
   });
 
-  const functions = `/apis/nimbus.dev/v1alpha1/namespaces`;
+  const functions = '/apis/nimbus.dev/v1alpha1/namespaces';
   const create = async (name: string, triggers: unknown[]) => {
     const reply = await plane.request('POST', `${functions}/${ns}/functions`, {
       apiVersion: 'nimbus.dev/v1alpha1',
