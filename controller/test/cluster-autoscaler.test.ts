@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, createLogger, validateFunction } from '@nimbus/api';
+import { ManualClock } from '@nimbus/testkit';
 import { ClusterAutoscaler, TICK_MS } from '../src/autoscale/cluster-autoscaler.js';
 import type { AutoscalerTuning } from '../src/autoscale/config.js';
 import type { ConcurrencySample } from '../src/autoscale/window.js';
-import { ManualClock } from './manual-clock.js';
 
 const quiet = createLogger({}, 'error', () => {});
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
+import { ManualClock } from '@nimbus/testkit';
 import { WorkQueue } from '../src/reconcile/work-queue.js';
-import { ManualClock } from './manual-clock.js';
 
 describe('ManualClock (the fake the queue tests rely on)', () => {
   it('fires due timers in time order, at their time, and never a cleared one', () => {

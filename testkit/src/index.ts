@@ -4,3 +4,4 @@ export * from './free-port.js';
 export * from './stop-child.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
+export * from './manual-clock.js';

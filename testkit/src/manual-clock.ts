@@ -1,10 +1,20 @@
-import type { Clock } from '../src/clock.js';
+/** Time and timers as the loops under test take them. */
+export interface TimerClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
 
 /** A clock whose time moves only when a test advances it; timers fire in time order as it passes them. */
-export class ManualClock implements Clock {
-  private time = 0;
+export class ManualClock implements TimerClock {
+  private time: number;
   private seq = 0;
   private timers: { id: number; at: number; fn: () => void }[] = [];
+
+  /** `start`: the time it shows first, in ms since the epoch. */
+  constructor(start = 0) {
+    this.time = start;
+  }
 
   now(): number {
     return this.time;
