@@ -14,6 +14,7 @@ import { FunctionController } from '../reconcile/function-controller.js';
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
 import { TOKENS } from '../tokens.js';
 import { LazyBusAdmin } from '../triggers/lazy-bus-admin.js';
+import { ScheduleCheck } from '../triggers/schedule-check.js';
 import { TriggerReconciler } from '../triggers/trigger-reconciler.js';
 import { ClusterController } from './cluster-controller.js';
 import type { ClusterConfig } from './config.js';
@@ -89,7 +90,7 @@ export function createClusterContainer(
     },
     c.resolve(TOKENS.EventSink),
     c.resolve(TOKENS.Cleanups),
-    triggers === undefined ? [] : [triggers],
+    [new ScheduleCheck(c.resolve(TOKENS.EventSink)), ...(triggers === undefined ? [] : [triggers])],
     reports,
     c.resolve(TOKENS.ControllerMetrics),
     clock,

@@ -179,4 +179,28 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
       'the late trigger’s durable once NATS is back',
     );
   });
+
+  it('a cron pattern the gateways could not run is reported with an Event naming the field', async () => {
+    await create('nightly', [
+      { schedule: { cron: '61 * * * *' } },
+      { schedule: { cron: '0 3 * * *', timezone: 'Mars/Olympus' } },
+    ]);
+    const events = await eventually(
+      async () => {
+        const list = await plane.request<{
+          items: { reason: string; message: string; involvedObject: { name: string } }[];
+        }>('GET', `/api/v1/namespaces/${ns}/events`);
+        const found = list.body.items.filter(
+          (e) => e.reason === 'ScheduleRefused' && e.involvedObject.name === 'nightly',
+        );
+        return found.length === 2 ? found : undefined;
+      },
+      30_000,
+      'two ScheduleRefused Events',
+    );
+    assert.deepEqual(events.map((e) => e.message.split(':')[0]).sort(), [
+      'spec.triggers[0].schedule.cron',
+      'spec.triggers[1].schedule.timezone',
+    ]);
+  });
 });
