@@ -46,6 +46,16 @@ export interface ScheduleTrigger {
 
 export type Trigger = NatsTrigger | ScheduleTrigger;
 
+/** How async calls (`POST /async-function/...`) to the function are retried. */
+export interface AsyncPolicy {
+  /** Attempts in all, the first included: 1-100. */
+  maxAttempts: number;
+  /** Response status codes worth another attempt; a connection failure always is. */
+  retryOn: number[];
+  /** The wait before retry n is initial·2^(n-1), capped at max, with jitter; durations. */
+  backoff: { initial: string; max: string };
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   image?: string;
@@ -60,6 +70,8 @@ export interface FunctionSpec {
   http: { auth: HttpAuth };
   triggers?: Trigger[];
   state?: { enabled: boolean };
+  /** Defaulted by the schema; absent only on an object stored before the field existed. */
+  async?: AsyncPolicy;
 }
 
 export interface Condition {

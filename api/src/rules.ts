@@ -21,6 +21,12 @@ function rule<T>(r: Omit<CrossFieldRule, 'holds'> & { holds(self: T): boolean })
 }
 
 const MAX_TIMEOUT_MS = 3_600_000;
+const MAX_BACKOFF_MS = 24 * 3_600_000;
+
+type Backoff = NonNullable<FunctionSpec['async']>['backoff'];
+/** Both durations well formed; otherwise the schema's pattern reports it and the rule stays quiet. */
+const backoffMs = (b: Backoff): [number, number] | undefined =>
+  isDuration(b.initial) && isDuration(b.max) ? [parseDuration(b.initial), parseDuration(b.max)] : undefined;
 
 export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   rule<FunctionSpec>({
@@ -61,6 +67,26 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
     cel: "!self.name.startsWith('NIMBUS_')",
     message: 'names starting with NIMBUS_ are reserved',
     holds: (variable) => !variable.name.startsWith('NIMBUS_'),
+  }),
+  rule<Backoff>({
+    at: 'async.backoff',
+    field: 'initial',
+    cel: "duration(self.initial) > duration('0s') && duration(self.initial) <= duration(self.max)",
+    message: 'must be more than 0s and at most max',
+    holds: (backoff) => {
+      const ms = backoffMs(backoff);
+      return ms === undefined || (ms[0] > 0 && ms[0] <= ms[1]);
+    },
+  }),
+  rule<Backoff>({
+    at: 'async.backoff',
+    field: 'max',
+    cel: "duration(self.max) <= duration('24h')",
+    message: 'must be at most 24h',
+    holds: (backoff) => {
+      const ms = backoffMs(backoff);
+      return ms === undefined || ms[1] <= MAX_BACKOFF_MS;
+    },
   }),
   rule<Trigger>({
     at: 'triggers',

@@ -56,7 +56,8 @@ const duration = (defaultValue?: string): SchemaNode => ({
  */
 function withDefaults(node: SchemaNode): SchemaNode {
   const values = Object.entries(node.properties ?? {}).filter(([, p]) => p.default !== undefined);
-  return { ...node, default: Object.fromEntries(values.map(([k, p]) => [k, p.default])) };
+  // Copies, so the generated YAML repeats the values instead of linking them with anchors.
+  return { ...node, default: Object.fromEntries(values.map(([k, p]) => [k, structuredClone(p.default)])) };
 }
 
 const resourceList: SchemaNode = {
@@ -179,6 +180,34 @@ const specProperties: Record<string, SchemaNode> = {
     additionalProperties: false,
     properties: { enabled: { type: 'boolean', default: false } },
   },
+  async: withDefaults({
+    type: 'object',
+    additionalProperties: false,
+    description: 'How async calls (POST /async-function/{name}) are retried before they are dead-lettered.',
+    properties: {
+      maxAttempts: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 100,
+        default: 3,
+        description: 'Attempts in all, the first included.',
+      },
+      retryOn: {
+        type: 'array',
+        maxItems: 200,
+        'x-kubernetes-list-type': 'set',
+        items: { type: 'integer', minimum: 400, maximum: 599 },
+        default: [429, 500, 502, 503, 504],
+        description: 'Response status codes worth another attempt; a connection failure always is.',
+      },
+      backoff: withDefaults({
+        type: 'object',
+        additionalProperties: false,
+        description: 'Wait before retry n: initial doubled n-1 times, capped at max, with jitter.',
+        properties: { initial: duration('1s'), max: duration('5m') },
+      }),
+    },
+  }),
 };
 
 /** Attaches each cross-field rule's CEL to the schema node it sits on. */

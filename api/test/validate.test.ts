@@ -22,6 +22,31 @@ describe('validateFunction', () => {
     assert.equal(spec.concurrency, 50);
     assert.deepEqual(spec.scale, { min: 0, max: 20, target: 10, scaleToZeroAfter: '60s' });
     assert.deepEqual(spec.http, { auth: 'none' });
+    assert.deepEqual(spec.async, {
+      maxAttempts: 3,
+      retryOn: [429, 500, 502, 503, 504],
+      backoff: { initial: '1s', max: '5m' },
+    });
+  });
+
+  it('fills in the async policy around the parts a Function gives', () => {
+    const doc = base() as Doc;
+    Object.assign(doc.spec, { async: { maxAttempts: 5, backoff: { initial: '200ms' } } });
+    const result = validateFunction(doc);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.value.spec.async, {
+      maxAttempts: 5,
+      retryOn: [429, 500, 502, 503, 504],
+      backoff: { initial: '200ms', max: '5m' },
+    });
+  });
+
+  it('keeps an empty retryOn: retry on connection failures only', () => {
+    const doc = base() as Doc;
+    Object.assign(doc.spec, { async: { retryOn: [] } });
+    const result = validateFunction(doc);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.value.spec.async?.retryOn, []);
   });
 
   it('does not modify its input', () => {
@@ -109,6 +134,54 @@ describe('validateFunction', () => {
         Object.assign(d.spec, { triggers: [{ nats: { subject: 'a.b' }, schedule: { cron: '* * * * *' } }] }),
       'spec.triggers[0]',
       /exactly one of nats and schedule/,
+    ],
+    [
+      'maxAttempts 0',
+      (d) => Object.assign(d.spec, { async: { maxAttempts: 0 } }),
+      'spec.async.maxAttempts',
+      />= 1/,
+    ],
+    [
+      'maxAttempts over 100',
+      (d) => Object.assign(d.spec, { async: { maxAttempts: 101 } }),
+      'spec.async.maxAttempts',
+      /<= 100/,
+    ],
+    [
+      'a retryOn code that is not an error',
+      (d) => Object.assign(d.spec, { async: { retryOn: [200] } }),
+      'spec.async.retryOn[0]',
+      />= 400/,
+    ],
+    [
+      'a malformed backoff duration',
+      (d) => Object.assign(d.spec, { async: { backoff: { initial: 'soon' } } }),
+      'spec.async.backoff.initial',
+      /duration/,
+    ],
+    [
+      'a zero initial backoff',
+      (d) => Object.assign(d.spec, { async: { backoff: { initial: '0s' } } }),
+      'spec.async.backoff.initial',
+      /more than 0s and at most max/,
+    ],
+    [
+      'an initial backoff above its max',
+      (d) => Object.assign(d.spec, { async: { backoff: { initial: '10m', max: '1m' } } }),
+      'spec.async.backoff.initial',
+      /at most max/,
+    ],
+    [
+      'a backoff max over a day',
+      (d) => Object.assign(d.spec, { async: { backoff: { max: '25h' } } }),
+      'spec.async.backoff.max',
+      /at most 24h/,
+    ],
+    [
+      'an unknown async field',
+      (d) => Object.assign(d.spec, { async: { retries: 3 } }),
+      'spec.async.retries',
+      /not a known field/,
     ],
   ];
   for (const [name, mutate, field, message] of refused) {

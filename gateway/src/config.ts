@@ -1,4 +1,6 @@
 import { DEFAULT_NAMESPACE, type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
+import type { StoreConfig } from '@nimbus/store';
+import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
 
 export type Scope = 'admin' | 'invoke';
 
@@ -26,6 +28,10 @@ export interface GatewayConfig {
   readonly holdQueueSize: number;
   /** How long a held request waits for a ready replica before it gets 503 with the reason. */
   readonly wakeTimeoutMs: number;
+  /** Async calls: NATS, workers, callbacks. */
+  readonly async: AsyncConfig;
+  /** Redis (NIMBUS_REDIS_URL) or in memory: call records, dead letters, claims. */
+  readonly store: StoreConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -130,5 +136,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     requestTimeoutMs,
     holdQueueSize: readInt(env, 'NIMBUS_HOLD_QUEUE_SIZE', 1000, 0, 1_000_000),
     wakeTimeoutMs: readInt(env, 'NIMBUS_WAKE_TIMEOUT_MS', 30_000, 1, 600_000),
+    async: readAsyncConfig(env),
+    store: readStoreConfig(env),
   });
 }

@@ -1,11 +1,20 @@
 import 'reflect-metadata';
 import { type Logger, createLogger } from '@nimbus/api';
+import type { MessageBus } from '@nimbus/bus';
+import { type Stores, createStores } from '@nimbus/store';
 import { Registry } from 'prom-client';
-import { type DependencyContainer, container as root } from 'tsyringe';
+import { type DependencyContainer, instanceCachingFactory, container as root } from 'tsyringe';
+import { AsyncCalls } from './async/async-calls.js';
+import { AsyncFrontDoor } from './async/async-front-door.js';
+import { CallAdmin } from './async/call-admin.js';
+import { type BusConnector, CallQueue } from './async/call-queue.js';
+import { CallWorker } from './async/call-worker.js';
+import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayServer, type Readiness } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
+import { AsyncMetrics } from './metrics/async-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
@@ -22,6 +31,14 @@ export interface GatewayOverrides {
   registry?: Registry;
   info?: SystemInfo;
   waker?: Waker;
+  /** Call records and dead letters; by default made from `config.store` (Redis, or in memory), and closed with the gateway. */
+  stores?: Stores;
+  /** The async call queue; by default NATS from `config.async.natsUrl`, or an in-memory bus. Not closed by the gateway. */
+  bus?: MessageBus;
+  /** How the default queue reaches NATS (tests count or fail connections here). */
+  connectBus?: BusConnector;
+  /** Epoch milliseconds, for call records. */
+  now?: () => number;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -44,6 +61,7 @@ export function createGatewayContainer(
   c.register(TOKENS.Waker, { useValue: overrides.waker ?? noWaker });
   c.registerSingleton(TOKENS.Metrics, GatewayMetrics);
   c.registerSingleton(TOKENS.Invoker, Invoker);
+  registerAsync(c, config, overrides);
   c.register(TOKENS.SystemApp, {
     useFactory: (d) =>
       createSystemApp(
@@ -52,8 +70,67 @@ export function createGatewayContainer(
         d.resolve(TOKENS.SystemInfo),
         config.defaultNamespace,
         d.resolve(TOKENS.Logger),
+        d.resolve(TOKENS.CallAdmin),
       ),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);
   return c;
+}
+
+/** Async calls: the stores, the queue, the front door, the workers and their admin routes. */
+function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides: GatewayOverrides): void {
+  const log = c.resolve<Logger>(TOKENS.Logger);
+  const now = overrides.now ?? Date.now;
+  const stores = overrides.stores ?? createStores(config.store, { logger: log });
+  const queue = new CallQueue(
+    config.async,
+    log.child({ part: 'async' }),
+    overrides.bus,
+    overrides.connectBus,
+  );
+  c.register(TOKENS.Now, { useValue: now });
+  c.register(TOKENS.Stores, { useValue: stores });
+  c.register(TOKENS.CallQueue, { useValue: queue });
+  c.registerSingleton(TOKENS.AsyncMetrics, AsyncMetrics);
+  c.register(TOKENS.AsyncFrontDoor, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new AsyncFrontDoor({
+          config,
+          routes: d.resolve(TOKENS.RouteTable),
+          keys: d.resolve(TOKENS.ApiKeys),
+          calls: stores.calls,
+          queue,
+          metrics: d.resolve(TOKENS.AsyncMetrics),
+          log,
+          now,
+        }),
+    ),
+  });
+  c.register(TOKENS.CallAdmin, {
+    useValue: new CallAdmin({ calls: stores.calls, deadLetters: stores.deadLetters, queue, now }),
+  });
+  c.register(TOKENS.AsyncCalls, {
+    useFactory: instanceCachingFactory((d) => {
+      const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }));
+      const worker = new CallWorker(
+        {
+          calls: stores.calls,
+          deadLetters: stores.deadLetters,
+          queue,
+          routes: d.resolve(TOKENS.RouteTable),
+          directory: d.resolve(TOKENS.Directory),
+          invoker: d.resolve(TOKENS.Invoker),
+          callbacks,
+          metrics: d.resolve(TOKENS.AsyncMetrics),
+          readiness: d.resolve(TOKENS.Readiness),
+          log: log.child({ part: 'async-worker' }),
+          now,
+          random: Math.random,
+        },
+        config.async.concurrency,
+      );
+      return new AsyncCalls(queue, worker, callbacks, overrides.stores === undefined ? stores : undefined);
+    }),
+  });
 }

@@ -13,6 +13,14 @@ export const TOKENS = {
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
   Waker: Symbol('Waker'),
+  // Async calls (async/):
+  Stores: Symbol('Stores'),
+  CallQueue: Symbol('CallQueue'),
+  AsyncMetrics: Symbol('AsyncMetrics'),
+  AsyncFrontDoor: Symbol('AsyncFrontDoor'),
+  CallAdmin: Symbol('CallAdmin'),
+  AsyncCalls: Symbol('AsyncCalls'),
+  Now: Symbol('now'),
   // In a cluster (kubernetes/, cluster/):
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),

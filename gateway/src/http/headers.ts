@@ -39,6 +39,11 @@ export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): Ou
 
 const CALL_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** Whether a call id is safe to log, pass on and put in a URL: 1-128 of A-Z a-z 0-9 . _ - */
+export function isCallId(text: string): boolean {
+  return CALL_ID.test(text);
+}
+
 /** A caller's own X-Call-Id is kept when it is safe to log and pass on; otherwise one is made. */
 export function callIdFrom(header: string | string[] | undefined, generate: () => string): string {
   return typeof header === 'string' && CALL_ID.test(header) ? header : generate();

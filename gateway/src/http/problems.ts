@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { type FieldError, formatFieldErrors } from '@nimbus/api';
+import { BusUnavailableError } from '@nimbus/bus';
 // The errors module alone: the package index would load @kubernetes/client-node into local mode.
 import { KubeApiError } from '@nimbus/kube/errors';
+import { InvalidStoreInputError, StoreUnavailableError } from '@nimbus/store';
 
 /** One field a refusal names, as `spec.scale.min`. */
 export type ProblemField = FieldError;
@@ -87,6 +89,58 @@ export const problems = {
     ),
   timeout: (name: string, ms: number) =>
     new Problem(504, 'FunctionTimeout', `function ${name} did not answer within ${ms} ms`),
+  invalidCallId: (raw: string) =>
+    new Problem(
+      400,
+      'InvalidCallId',
+      `X-Call-Id "${printable(raw)}" is not a call id: use 1-128 letters, digits, ".", "_" or "-"`,
+    ),
+  invalidCallbackUrl: (raw: string) =>
+    new Problem(
+      400,
+      'InvalidCallbackUrl',
+      `X-Callback-Url "${printable(raw)}" is not an http:// or https:// URL of at most 2048 characters`,
+    ),
+  callNotFound: (id: string) =>
+    new Problem(
+      404,
+      'CallNotFound',
+      `no async call with id ${printable(id)} (unknown, or its record expired)`,
+    ),
+  callIdInUse: (id: string, fn: string) =>
+    new Problem(409, 'CallIdInUse', `X-Call-Id ${printable(id)} already names a call to function ${fn}`),
+  callCancelled: (id: string) =>
+    new Problem(409, 'CallCancelled', `call ${printable(id)} was cancelled; send it with a new X-Call-Id`),
+  callNotCancellable: (id: string, status: string) =>
+    new Problem(
+      409,
+      'CallNotCancellable',
+      `call ${printable(id)} is ${status}; only a queued call can be cancelled`,
+    ),
+  deadLetterNotFound: (id: string) =>
+    new Problem(404, 'DeadLetterNotFound', `no dead letter with id ${printable(id)}`),
+  deadLetterStale: (id: string, status: string) =>
+    new Problem(
+      409,
+      'DeadLetterStale',
+      `call ${printable(id)} is ${status} now, not failed; its dead letter was kept and not redriven`,
+    ),
+  queueUnavailable: (reason: string, cause?: unknown) =>
+    new Problem(
+      503,
+      'QueueUnavailable',
+      `the call was not queued: ${reason}; nothing will run, send it again`,
+      { 'retry-after': '1' },
+      { cause },
+    ),
+  storeUnavailable: (cause: unknown) =>
+    new Problem(
+      503,
+      'StoreUnavailable',
+      'the call records cannot be reached (Redis); try again',
+      { 'retry-after': '1' },
+      { cause },
+    ),
 };
 
 function messageOf(error: unknown): string {
@@ -180,6 +234,10 @@ export function problemFromKube(err: KubeApiError): Problem {
 export function problemOf(error: unknown): Problem {
   if (error instanceof Problem) return error;
   if (error instanceof KubeApiError) return problemFromKube(error);
+  if (error instanceof StoreUnavailableError) return problems.storeUnavailable(error);
+  if (error instanceof BusUnavailableError) return problems.queueUnavailable(error.message, error);
+  if (error instanceof InvalidStoreInputError)
+    return new Problem(400, 'InvalidRequest', error.message, {}, { cause: error });
   return new Problem(500, 'InternalError', 'internal error', {}, { cause: error });
 }
 

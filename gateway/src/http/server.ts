@@ -3,8 +3,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@nimbus/api';
 import type { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
+import type { AsyncCalls } from '../async/async-calls.js';
+import type { AsyncFrontDoor } from '../async/async-front-door.js';
 import type { GatewayConfig } from '../config.js';
-import { INVOKE_PREFIX } from '../invoke/function-path.js';
+import { ASYNC_PREFIX, INVOKE_PREFIX } from '../invoke/function-path.js';
 import type { Invoker } from '../invoke/invoker.js';
 import { TOKENS } from '../tokens.js';
 import { problems, sendProblem } from './problems.js';
@@ -40,6 +42,8 @@ export class GatewayServer {
     @inject(TOKENS.SystemApp) private readonly system: Handler,
     @inject(TOKENS.Readiness) private readonly readiness: Readiness,
     @inject(TOKENS.Logger) private readonly log: Logger,
+    @inject(TOKENS.AsyncFrontDoor) private readonly asyncDoor: AsyncFrontDoor,
+    @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
   ) {
     this.server = createServer(
       {
@@ -60,6 +64,10 @@ export class GatewayServer {
     const url = req.url as string;
     if (url.startsWith(INVOKE_PREFIX)) {
       this.invoker.handle(req, res);
+      return;
+    }
+    if (url.startsWith(ASYNC_PREFIX)) {
+      this.asyncDoor.handle(req, res);
       return;
     }
     const path = url.split('?', 1)[0] as string;
@@ -120,12 +128,14 @@ export class GatewayServer {
         resolve();
       });
     });
+    this.asyncCalls.start();
     return this.server.address() as AddressInfo;
   }
 
   /**
    * Stops accepting connections and waits for requests in flight. Keep-alive connections are
-   * closed as soon as they fall idle; after `graceMs` (when given) the rest are cut.
+   * closed as soon as they fall idle; after `graceMs` (when given) the rest are cut. Then the
+   * async workers finish the calls they run (recorded and acknowledged) and disconnect.
    */
   async close(graceMs?: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -136,6 +146,7 @@ export class GatewayServer {
     await closed;
     clearInterval(sweep);
     clearTimeout(cut);
+    await this.asyncCalls.stop();
     await this.invoker.close();
   }
 }

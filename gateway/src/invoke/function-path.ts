@@ -1,6 +1,7 @@
 import { type FunctionRef, parseFunctionRef } from '@nimbus/api';
 
 export const INVOKE_PREFIX = '/function/';
+export const ASYNC_PREFIX = '/async-function/';
 
 export interface InvokeTarget extends FunctionRef {
   /** The path and query the replica receives: what followed the name, or `/`. */
@@ -8,12 +9,17 @@ export interface InvokeTarget extends FunctionRef {
 }
 
 /**
- * Splits `/function/{name}[.{namespace}][/rest][?query]`. The name is matched as sent, not
- * percent-decoded, so `%2e%2e` or an encoded slash can never name anything.
+ * Splits `/function/{name}[.{namespace}][/rest][?query]` (or the same under another prefix, such
+ * as `/async-function/`). The name is matched as sent, not percent-decoded, so `%2e%2e` or an
+ * encoded slash can never name anything.
  * Returns the raw name segment as `invalid` when it is not a valid name.
  */
-export function parseInvokePath(url: string, defaultNamespace: string): InvokeTarget | { invalid: string } {
-  const rest = url.slice(INVOKE_PREFIX.length);
+export function parseInvokePath(
+  url: string,
+  defaultNamespace: string,
+  prefix = INVOKE_PREFIX,
+): InvokeTarget | { invalid: string } {
+  const rest = url.slice(prefix.length);
   let end = rest.length;
   for (let i = 0; i < rest.length; i++) {
     const c = rest.charCodeAt(i);

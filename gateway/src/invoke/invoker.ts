@@ -103,38 +103,61 @@ export class Invoker {
       sendProblem(res, problem, { callId });
       this.deps.record(route.key, problem.status, started);
     };
-    if (route.held.size >= this.config.holdQueueSize) {
-      refuse(
-        this.config.holdQueueSize === 0
-          ? problems.unavailable(route.name, route.unavailableReason ?? 'no replica is ready yet')
-          : problems.holdQueueFull(route.name, route.held.size),
-      );
+    const ticket = this.enqueueHeld(route, {
+      release: () => {
+        res.off('close', disconnected);
+        this.metrics.recordColdStart(route.key, (performance.now() - started) / 1000);
+        go();
+      },
+      drop: (problem) => {
+        res.off('close', disconnected);
+        refuse(problem);
+      },
+    });
+    if (ticket instanceof Problem) {
+      refuse(ticket);
       return;
+    }
+    // The caller gave up: it leaves the queue and counts as client-closed.
+    const disconnected = () => {
+      ticket.leave();
+      this.deps.record(route.key, 499, started);
+    };
+    res.once('close', disconnected);
+    this.waker.wake(route);
+  }
+
+  /**
+   * Puts a request in the function's hold queue, to be released when a replica is ready or
+   * dropped with the problem to answer (its wait ran out, the function went away). The caller
+   * wakes the function once it is ready to be released. A full queue is the problem itself.
+   */
+  private enqueueHeld(
+    route: FunctionRoute,
+    waiting: { release(): void; drop(problem: Problem): void },
+  ): { leave(): void } | Problem {
+    if (route.held.size >= this.config.holdQueueSize) {
+      return this.config.holdQueueSize === 0
+        ? problems.unavailable(route.name, route.unavailableReason ?? 'no replica is ready yet')
+        : problems.holdQueueFull(route.name, route.held.size);
     }
     const leave = () => {
       clearTimeout(timer);
-      res.off('close', disconnected);
       route.held.delete(held);
     };
     const held: HeldRequest = {
       release: () => {
         leave();
-        this.metrics.recordColdStart(route.key, (performance.now() - started) / 1000);
-        go();
+        waiting.release();
       },
       drop: (reason, gone) => {
         leave();
-        refuse(
+        waiting.drop(
           gone
             ? problems.functionNotFound(route.name, route.namespace)
             : problems.unavailable(route.name, reason),
         );
       },
-    };
-    // The caller gave up: it leaves the queue and counts as client-closed.
-    const disconnected = () => {
-      leave();
-      this.deps.record(route.key, 499, started);
     };
     const timer = setTimeout(() => {
       held.drop(
@@ -142,9 +165,96 @@ export class Invoker {
         false,
       );
     }, this.config.wakeTimeoutMs);
-    res.once('close', disconnected);
     route.held.add(held);
-    this.waker.wake(route);
+    return { leave };
+  }
+
+  /**
+   * Runs one request through the function's routing as the invoke path does (hold and wake at
+   * zero, least in-flight balancing, another replica on a refused connection, the function's
+   * timeout) and hands back the whole response: for callers inside the gateway, such as the
+   * async workers, that have no client socket to stream to.
+   */
+  async call(route: FunctionRoute, request: BufferedRequest): Promise<CallOutcome> {
+    const held = performance.now();
+    let initMs: number | undefined;
+    if (route.endpoints.length === 0) {
+      const problem =
+        route.failure !== undefined
+          ? problems.unavailable(route.name, route.failure)
+          : await this.waitForReplica(route);
+      if (problem !== undefined) return { kind: 'failed', problem, unreachable: problem.status !== 404 };
+      initMs = performance.now() - held;
+      this.metrics.recordColdStart(route.key, initMs / 1000);
+    }
+    const started = performance.now();
+    const timing = () => ({
+      durationMs: performance.now() - started,
+      ...(initMs === undefined ? {} : { initMs }),
+    });
+    const timeoutMs = route.timeoutMs + this.config.timeoutGraceMs;
+    const tried = new Set<Endpoint>();
+    route.inflight++;
+    try {
+      for (;;) {
+        const endpoint = this.deps.pick(route, tried);
+        if (endpoint === undefined) {
+          const problem = problems.unavailable(route.name, 'no replica accepted the connection');
+          return { kind: 'failed', problem, unreachable: true, ...timing() };
+        }
+        tried.add(endpoint);
+        endpoint.inflight++;
+        try {
+          const response = await this.agent.request({
+            origin: endpoint.origin,
+            path: request.path,
+            method: request.method as Dispatcher.HttpMethod,
+            headers: request.headers,
+            body: request.body.byteLength === 0 ? null : request.body,
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+          });
+          const body = Buffer.from(await response.body.arrayBuffer());
+          return {
+            kind: 'response',
+            status: response.statusCode,
+            headers: flatHeaders(response.headers),
+            body,
+            ...timing(),
+          };
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== undefined && NEVER_CONNECTED.has(code) && tried.size < MAX_ATTEMPTS) continue;
+          if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+            return {
+              kind: 'failed',
+              problem: problems.timeout(route.name, timeoutMs),
+              unreachable: false,
+              ...timing(),
+            };
+          }
+          return {
+            kind: 'failed',
+            problem: problems.badGateway(route.name, err),
+            unreachable: true,
+            ...timing(),
+          };
+        } finally {
+          endpoint.inflight--;
+        }
+      }
+    } finally {
+      route.inflight--;
+    }
+  }
+
+  /** Waits in the hold queue; resolves with the problem when no replica became ready. */
+  private waitForReplica(route: FunctionRoute): Promise<Problem | undefined> {
+    return new Promise((resolve) => {
+      const ticket = this.enqueueHeld(route, { release: () => resolve(undefined), drop: resolve });
+      if (ticket instanceof Problem) resolve(ticket);
+      else this.waker.wake(route);
+    });
   }
 
   /** Everything that can refuse a request before it goes anywhere: name, auth, size, readiness. */
@@ -176,6 +286,44 @@ export class Invoker {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** A request the gateway makes itself, its body in hand. */
+export interface BufferedRequest {
+  readonly method: string;
+  /** The path and query the replica receives. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+/** How a buffered call ended. Times are milliseconds; `initMs` is the wait for a replica, when there was one. */
+export type CallOutcome =
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly headers: Record<string, string>;
+      readonly body: Buffer;
+      readonly durationMs: number;
+      readonly initMs?: number;
+    }
+  | {
+      readonly kind: 'failed';
+      readonly problem: Problem;
+      /** No replica answered (none ready, refused, reset, cut short): worth trying again. */
+      readonly unreachable: boolean;
+      readonly durationMs?: number;
+      readonly initMs?: number;
+    };
+
+/** Response headers as one string each (repeated ones joined, as HTTP allows), hop-by-hop ones left out. */
+function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || isHopByHop(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
 }
 
 interface Admitted {

@@ -1,8 +1,10 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { CallAdmin } from '../async/call-admin.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+import { mountCallRoutes } from './call-routes.js';
 import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
 
 /**
@@ -37,6 +39,7 @@ export function createSystemApp(
   info: SystemInfo,
   defaultNamespace: string,
   log?: Logger,
+  calls?: CallAdmin,
 ): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -104,6 +107,8 @@ export function createSystemApp(
     const allow = writable ? 'GET, PUT, DELETE' : 'GET';
     sendProblem(res, problems.methodNotAllowed(readOnly(directory, writable), allow));
   });
+
+  if (calls !== undefined) mountCallRoutes(app, calls);
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, problems.routeNotFound(req.path));

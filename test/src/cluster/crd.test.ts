@@ -89,6 +89,18 @@ describe('the Function CRD on a real API server', function () {
       /spec\.image: Invalid value: "": spec\.image in body should be at least 1 chars long/,
     ],
     [
+      'an async backoff whose initial wait is above its max',
+      'f10',
+      { async: { backoff: { initial: '10m', max: '1m' } } },
+      /spec\.async\.backoff\.initial: .*at most max/,
+    ],
+    [
+      'an async retry on a success status',
+      'f11',
+      { async: { retryOn: [200] } },
+      /spec\.async\.retryOn\[0\]: .*greater than or equal to 400/,
+    ],
+    [
       'a name that is not an RFC 1035 label',
       '1abc',
       {},

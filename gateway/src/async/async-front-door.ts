@@ -1,0 +1,276 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@nimbus/api';
+import { CallExistsError, type CallRecord, type CallStore } from '@nimbus/store';
+import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import { checkScope } from '../auth/require-scope.js';
+import type { GatewayConfig } from '../config.js';
+import { endToEndHeaders, isCallId } from '../http/headers.js';
+import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
+import type { AsyncMetrics } from '../metrics/async-metrics.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { type CallRequest, encodeCall } from './call-message.js';
+import type { CallQueue } from './call-queue.js';
+import { isCallbackUrl } from './callback-sender.js';
+
+/** Request headers that describe the async request itself, not the call the function receives. */
+const NOT_FORWARDED = new Set(['content-length', 'x-callback-url']);
+
+export interface FrontDoorDeps {
+  readonly config: GatewayConfig;
+  readonly routes: RouteTable;
+  readonly keys: ApiKeyVerifier;
+  readonly calls: CallStore;
+  readonly queue: CallQueue;
+  readonly metrics: AsyncMetrics;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+/** What a POST ended with: the record's status, and whether an earlier request with the same id had made it. */
+interface Accepted {
+  readonly status: CallRecord['status'];
+  readonly duplicate: boolean;
+}
+
+/**
+ * `POST /async-function/{name}[.{namespace}][/rest]` and `DELETE /async-function/{id}`.
+ *
+ * A POST is refused, as the sync path would refuse it, before anything is stored (name, function,
+ * key, size, a handler that cannot load); then the call record is created (queued) and the request
+ * published to `nimbus.calls.<namespace>.<function>` with the call id as JetStream's message id.
+ * 202 goes out only once the stream has acknowledged the message. When it cannot be published,
+ * the record is marked failed ("not queued: …") and the answer is 503: nothing claims to be queued.
+ *
+ * The same X-Call-Id again is idempotent: 202 with the same id, and the message is stored once
+ * (a still-queued call is published again under the same message id, which JetStream drops as a
+ * duplicate, or stores if the first publish never landed). A call that failed to queue is queued
+ * again under a fresh message id. A cancelled one gets 409, and so does an id naming another function.
+ */
+export class AsyncFrontDoor {
+  constructor(private readonly deps: FrontDoorDeps) {}
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const work =
+      req.method === 'POST'
+        ? this.accept(req, res)
+        : req.method === 'DELETE'
+          ? this.cancel(req, res)
+          : Promise.reject(
+              problems.methodNotAllowed(
+                'POST /async-function/{name} queues a call; DELETE /async-function/{id} cancels one',
+                'POST, DELETE',
+              ),
+            );
+    work.catch((err: unknown) => {
+      const problem = problemOf(err);
+      if (problem.status >= 500 && !(err instanceof Problem))
+        this.deps.log.error('async request failed', { url: req.url, err: problem.cause ?? err });
+      sendProblem(res, problem);
+    });
+  }
+
+  private async accept(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { config, routes, keys, queue } = this.deps;
+    const target = parseInvokePath(req.url as string, config.defaultNamespace, ASYNC_PREFIX);
+    if ('invalid' in target) throw problems.invalidFunctionName(target.invalid);
+    const route = routes.get(target.namespace, target.name);
+    if (route === undefined) throw problems.functionNotFound(target.name, target.namespace);
+    let consumed: string | undefined;
+    if (route.auth === 'key') {
+      const denied = checkScope(keys, req.headers.authorization, 'invoke');
+      if (denied !== undefined) throw denied;
+      consumed = 'authorization';
+    }
+    const id = callIdOf(req.headers['x-call-id']);
+    const callbackUrl = callbackUrlOf(req.headers['x-callback-url']);
+    const limit = Math.min(config.maxBodyBytes, config.async.maxBodyBytes);
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      res.setHeader('connection', 'close');
+      throw problems.bodyTooLarge(limit);
+    }
+    if (route.endpoints.length === 0 && route.failure !== undefined)
+      throw problems.unavailable(route.name, route.failure);
+    const notReady = queue.unavailableReason();
+    if (notReady !== undefined) throw problems.queueUnavailable(notReady);
+    const body = await readBody(req, limit, res);
+    const headers = forwardedHeaders(req, consumed, id);
+    const call: CallRequest = {
+      id,
+      namespace: route.namespace,
+      function: route.name,
+      method: 'POST',
+      path: target.upstreamPath,
+      headers,
+      body,
+      callbackUrl,
+      acceptedAt: this.deps.now(),
+    };
+    let accepted: Accepted;
+    try {
+      accepted = await this.enqueue(call);
+    } catch (err) {
+      // The id goes back even with a 503: the record says the call was not queued.
+      const problem = problemOf(err);
+      sendProblem(res, problem, problem.status === 503 ? { callId: id } : {});
+      return;
+    }
+    if (!accepted.duplicate) this.deps.metrics.count('accepted', route.key);
+    const text = JSON.stringify({
+      id,
+      status: accepted.status,
+      ...(accepted.duplicate ? { duplicate: true } : {}),
+    });
+    res.writeHead(202, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-call-id': id,
+      location: `/system/calls/${id}`,
+    });
+    res.end(text);
+  }
+
+  private async enqueue(call: CallRequest): Promise<Accepted> {
+    const { calls } = this.deps;
+    let record: CallRecord | undefined;
+    try {
+      await calls.create({
+        id: call.id,
+        namespace: call.namespace,
+        function: call.function,
+        createdAt: call.acceptedAt,
+        ...(call.callbackUrl === undefined ? {} : { callbackUrl: call.callbackUrl }),
+      });
+    } catch (err) {
+      if (!(err instanceof CallExistsError)) throw err;
+      record = await calls.get(call.id);
+    }
+    if (record === undefined) {
+      await this.publishOrMarkFailed(call, call.id);
+      return { status: 'queued', duplicate: false };
+    }
+    if (record.namespace !== call.namespace || record.function !== call.function)
+      throw problems.callIdInUse(call.id, `${record.function}.${record.namespace}`);
+    if (record.status === 'cancelled') throw problems.callCancelled(call.id);
+    if (record.status === 'failed' && record.attempts === 0) {
+      // It never made it into the queue. Its message id may still sit in the duplicate window
+      // (a publish that timed out may have landed), so this one gets an id of its own.
+      const again = await calls.transition(call.id, ['failed'], { status: 'queued' });
+      if (again.applied) {
+        await this.publishOrMarkFailed(call, `${call.id}:${call.acceptedAt}`);
+        return { status: 'queued', duplicate: false };
+      }
+      record = again.record ?? record;
+    }
+    if (record.status === 'queued' && record.attempts === 0) {
+      // Perhaps the first request's publish never happened (a gateway that died in between):
+      // publishing again under the call id stores it then, and is dropped as a duplicate otherwise.
+      // A failure here says nothing about the first request's message, so the record stays queued.
+      await this.deps.queue.publish(...publishArgs(call, call.id));
+    }
+    return { status: record.status, duplicate: true };
+  }
+
+  private async publishOrMarkFailed(call: CallRequest, msgId: string): Promise<void> {
+    try {
+      await this.deps.queue.publish(...publishArgs(call, msgId));
+    } catch (err) {
+      const reason = (err as Error).message;
+      await this.deps.calls
+        .transition(call.id, ['queued'], {
+          status: 'failed',
+          finishedAt: this.deps.now(),
+          lastError: `not queued: ${reason}`,
+        })
+        .catch((markErr: unknown) =>
+          this.deps.log.error('a call that could not be queued is still recorded as queued', {
+            callId: call.id,
+            err: (markErr as Error).message,
+          }),
+        );
+      throw problems.queueUnavailable(reason, err);
+    }
+  }
+
+  private async cancel(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { calls, routes, keys } = this.deps;
+    const raw = (req.url as string).slice(ASYNC_PREFIX.length).split('?', 1)[0] as string;
+    if (!isCallId(raw)) throw problems.invalidCallId(raw);
+    const record = await calls.get(raw);
+    if (record === undefined) throw problems.callNotFound(raw);
+    // Whoever could queue a call to this function may cancel it: a key when the function wants one.
+    if (routes.get(record.namespace, record.function)?.auth === 'key') {
+      const denied = checkScope(keys, req.headers.authorization, 'invoke');
+      if (denied !== undefined) throw denied;
+    }
+    const done = await calls.transition(raw, ['queued'], {
+      status: 'cancelled',
+      finishedAt: this.deps.now(),
+    });
+    if (!done.applied) {
+      if (done.record === undefined) throw problems.callNotFound(raw);
+      throw problems.callNotCancellable(raw, done.record.status);
+    }
+    this.deps.metrics.count('cancelled', `${record.namespace}/${record.function}`);
+    const text = JSON.stringify(done.record);
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+}
+
+function publishArgs(call: CallRequest, msgId: string) {
+  const message = encodeCall(call, msgId);
+  return [message.subject, message.data, message.options] as const;
+}
+
+function callIdOf(header: string | string[] | undefined): string {
+  if (header === undefined) return randomUUID();
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (!isCallId(text)) throw problems.invalidCallId(text);
+  return text;
+}
+
+function callbackUrlOf(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (!isCallbackUrl(text)) throw problems.invalidCallbackUrl(text);
+  return text;
+}
+
+/** The headers the function will see: the end-to-end ones, the call id, and who sent it. */
+function forwardedHeaders(
+  req: IncomingMessage,
+  consumed: string | undefined,
+  id: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(endToEndHeaders(req.headers, consumed))) {
+    if (value === undefined || NOT_FORWARDED.has(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  out['x-call-id'] = id;
+  const peer = req.socket.remoteAddress ?? '';
+  const forwardedFor = req.headers['x-forwarded-for'];
+  out['x-forwarded-for'] = forwardedFor === undefined ? peer : `${forwardedFor}, ${peer}`;
+  return out;
+}
+
+/** The whole body, refused with 413 past `limit` (the connection is then closed, the rest unread). */
+async function readBody(req: IncomingMessage, limit: number, res: ServerResponse): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      res.setHeader('connection', 'close');
+      throw problems.bodyTooLarge(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}

@@ -1,0 +1,118 @@
+import {
+  type CallRecord,
+  type CallStore,
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetterQuery,
+  type DeadLetterStore,
+  bodyBytes,
+} from '@nimbus/store';
+import { problems } from '../http/problems.js';
+import { encodeCall } from './call-message.js';
+import type { CallQueue } from './call-queue.js';
+import { DEAD_LETTER_PSEUDO } from './call-worker.js';
+
+export interface CallAdminDeps {
+  readonly calls: CallStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly queue: CallQueue;
+  readonly now: () => number;
+}
+
+/**
+ * What `/system/calls` and `/system/dead-letters` do. Errors are Problems (404, 409) or the
+ * stores' and bus's own errors, which the HTTP layer maps (503 when Redis or NATS is away).
+ */
+export class CallAdmin {
+  constructor(private readonly deps: CallAdminDeps) {}
+
+  async call(id: string): Promise<CallRecord> {
+    const record = await this.deps.calls.get(id);
+    if (record === undefined) throw problems.callNotFound(id);
+    return record;
+  }
+
+  list(query: DeadLetterQuery): Promise<DeadLetterPage> {
+    return this.deps.deadLetters.list(query);
+  }
+
+  async deadLetter(id: string): Promise<DeadLetter> {
+    const letter = await this.deps.deadLetters.get(id);
+    if (letter === undefined) throw problems.deadLetterNotFound(id);
+    return letter;
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!(await this.deps.deadLetters.delete(id))) throw problems.deadLetterNotFound(id);
+  }
+
+  /**
+   * Sends a dead-lettered call again, under the same call id, as a new series of attempts: the
+   * record goes from failed back to queued with its attempts at 0 (made anew if it expired), and
+   * the request is published under a message id of its own (`<id>:redrive:<time>`), since the
+   * call id may still be in JetStream's duplicate window. The dead letter is taken atomically, so
+   * of two redrives one wins and the other gets 404; if the call cannot be queued it is put back.
+   */
+  async redrive(id: string): Promise<CallRecord> {
+    const { calls, deadLetters, queue, now } = this.deps;
+    const letter = await deadLetters.take(id);
+    if (letter === undefined) throw problems.deadLetterNotFound(id);
+    const {
+      [DEAD_LETTER_PSEUDO.method]: method = 'POST',
+      [DEAD_LETTER_PSEUDO.path]: path = '/',
+      [DEAD_LETTER_PSEUDO.callbackUrl]: callbackUrl,
+      ...headers
+    } = letter.request.headers;
+    const acceptedAt = now();
+    const putBack = () =>
+      deadLetters.add({
+        ...letter,
+        request: { headers: letter.request.headers, body: bodyBytes(letter.request) },
+      });
+    let queued: CallRecord | undefined;
+    try {
+      const moved = await calls.transition(id, ['failed'], {
+        status: 'queued',
+        attempts: 0,
+        lastError: `redriven; before: ${letter.lastError}`,
+      });
+      if (moved.applied) queued = moved.record;
+      else if (moved.record !== undefined) throw problems.deadLetterStale(id, moved.record.status);
+      else
+        queued = await calls.create({
+          id,
+          namespace: letter.namespace,
+          function: letter.function,
+          createdAt: acceptedAt,
+          ...(callbackUrl === undefined ? {} : { callbackUrl }),
+        });
+    } catch (err) {
+      await putBack();
+      throw err;
+    }
+    const message = encodeCall(
+      {
+        id,
+        namespace: letter.namespace,
+        function: letter.function,
+        method,
+        path,
+        headers,
+        body: bodyBytes(letter.request),
+        callbackUrl,
+        acceptedAt,
+      },
+      `${id}:redrive:${acceptedAt}`,
+    );
+    try {
+      await queue.publish(message.subject, message.data, message.options);
+    } catch (err) {
+      await calls
+        .transition(id, ['queued'], { status: 'failed', lastError: letter.lastError })
+        .catch(() => {});
+      await putBack();
+      throw err;
+    }
+    return queued as CallRecord;
+  }
+}

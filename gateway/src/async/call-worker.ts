@@ -1,0 +1,399 @@
+import type { Logger } from '@nimbus/api';
+import { type BusMessage, BusUnavailableError, type Subscription, publishDeadLetter } from '@nimbus/bus';
+import {
+  CallExistsError,
+  type CallPatch,
+  type CallRecord,
+  type CallStore,
+  type DeadLetterStore,
+  FINISHED_CALL_STATUSES,
+  StoreUnavailableError,
+} from '@nimbus/store';
+import type { Readiness } from '../http/server.js';
+import type { CallOutcome, Invoker } from '../invoke/invoker.js';
+import type { AsyncMetrics } from '../metrics/async-metrics.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { FunctionDirectory } from '../system/system-app.js';
+import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js';
+import type { CallQueue } from './call-queue.js';
+import type { CallbackSender } from './callback-sender.js';
+import {
+  type AttemptOutcome,
+  type RetryPolicy,
+  decideAfterAttempt,
+  retryAfterMs,
+  retryPolicyOf,
+} from './retry-policy.js';
+
+/** Pseudo-headers that keep a dead letter's method, path and callback beside the request's own headers. */
+export const DEAD_LETTER_PSEUDO = { method: ':method', path: ':path', callbackUrl: ':callback-url' } as const;
+
+/** How soon a delivery is tried again when Redis or NATS could not be reached; no attempt is counted. */
+const UNAVAILABLE_RETRY_MS = 1_000;
+const READY_POLL_MS = 50;
+const ERROR_SNIPPET = 500;
+
+export interface WorkerDeps {
+  readonly calls: CallStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly queue: CallQueue;
+  readonly routes: RouteTable;
+  readonly directory: FunctionDirectory;
+  readonly invoker: Pick<Invoker, 'call'>;
+  readonly callbacks: CallbackSender;
+  readonly metrics: AsyncMetrics;
+  readonly readiness: Readiness;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly random: () => number;
+}
+
+type Final = { status: 'succeeded' | 'failed'; patch: CallPatch };
+
+/**
+ * Runs async calls: pulls from the durable every gateway replica shares, a bounded number at once.
+ *
+ * Delivery is at least once, so each delivery is checked against the call record before anything
+ * runs. The record's status moves only through guarded transitions (queued → running → succeeded,
+ * failed, or back to queued for a retry), so a cancelled call never starts, a finished call never
+ * runs again, and each outcome is recorded, counted and called back once, by the one worker whose
+ * transition applied. A first delivery that finds the call running leaves it to the delivery that
+ * started it (it was published twice); a redelivery takes over (the worker before it was lost).
+ * Attempts are counted in the record when they start, so an outage of Redis or NATS, which delays
+ * a delivery without running it, costs no attempt, and a call whose worker died mid-attempt still
+ * ends once its attempts are spent.
+ */
+export class CallWorker {
+  private subscription: Subscription | undefined;
+  private stopped = false;
+  private starting: Promise<void> | undefined;
+  private wakeWait: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly concurrency: number,
+  ) {}
+
+  /** Starts pulling once the gateway knows its functions (a call must not fail for a route not yet loaded). */
+  start(): void {
+    this.starting ??= (async () => {
+      while (!this.stopped && this.deps.readiness.notReadyReason() !== undefined)
+        await this.wait(READY_POLL_MS);
+      if (this.stopped) return;
+      const subscription = await this.deps.queue.consume((message) => this.handle(message), {
+        concurrency: this.concurrency,
+        onError: (err) => this.deps.log.warn('async call subscription', { err: err.message }),
+      });
+      if (this.stopped) await subscription?.stop();
+      else this.subscription = subscription;
+    })();
+  }
+
+  /** Takes no more calls and waits for the ones running. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeWait?.();
+    await this.starting;
+    await this.subscription?.stop();
+  }
+
+  /** One delivery. Never throws: every path settles the message itself, with a delay where it must wait. */
+  async handle(message: BusMessage): Promise<void> {
+    const call = decodeCall(message);
+    if ('invalid' in call) {
+      await this.discard(message, call.invalid);
+      return;
+    }
+    try {
+      await this.run(message, call);
+    } catch (err) {
+      const unavailable = err instanceof StoreUnavailableError || err instanceof BusUnavailableError;
+      this.deps.log[unavailable ? 'warn' : 'error']('async call delivery put back for later', {
+        callId: call.id,
+        function: `${call.namespace}/${call.function}`,
+        err: unavailable ? (err as Error).message : err,
+      });
+      message.nak(unavailable ? UNAVAILABLE_RETRY_MS : UNAVAILABLE_RETRY_MS * 5);
+    }
+  }
+
+  private async run(message: BusMessage, call: CallRequest): Promise<void> {
+    const { calls, metrics } = this.deps;
+    const fn = `${call.namespace}/${call.function}`;
+    // Two rounds at most: a transition refused because the status moved meanwhile is looked at once more.
+    for (let round = 0; round < 2; round++) {
+      const record = await this.recordOf(call);
+      if (FINISHED_CALL_STATUSES.includes(record.status)) {
+        metrics.skip(record.status);
+        await message.ack();
+        return;
+      }
+      if (record.status === 'running' && message.deliveryCount === 1) {
+        metrics.skip('running');
+        await message.ack();
+        return;
+      }
+      const route = this.deps.routes.get(call.namespace, call.function);
+      const policy = retryPolicyOf(this.deps.directory.get(call.namespace, call.function)?.spec);
+      if (route === undefined) {
+        const lastError = `function ${call.function} not found in namespace ${call.namespace}`;
+        await this.fail(message, call, record.attempts, 'function-not-found', lastError, { lastError });
+        return;
+      }
+      if (record.attempts >= policy.maxAttempts) {
+        const lastError =
+          record.lastError ?? `the gateway running attempt ${record.attempts} stopped before it finished`;
+        await this.fail(message, call, record.attempts, 'attempts-exhausted', lastError, { lastError });
+        return;
+      }
+      const attempt = record.attempts + 1;
+      const startedAt = this.deps.now();
+      const waitMs = Math.max(0, startedAt - call.acceptedAt);
+      const started = await calls.transition(call.id, [record.status], {
+        status: 'running',
+        attempts: attempt,
+        startedAt,
+        timings: { waitMs },
+      });
+      if (!started.applied) continue;
+      if (attempt === 1) metrics.queued(fn, waitMs / 1000);
+      const outcome = await this.deps.invoker.call(route, {
+        method: call.method,
+        path: call.path,
+        headers: call.headers,
+        body: call.body,
+      });
+      await this.settle(message, call, attempt, policy, outcome);
+      return;
+    }
+    // The status kept moving under us (a cancel, another delivery): let the next delivery look again.
+    message.nak(UNAVAILABLE_RETRY_MS);
+  }
+
+  /** The record, made again from the message when it is gone (expired, or Redis lost it): a queued call is never dropped. */
+  private async recordOf(call: CallRequest): Promise<CallRecord> {
+    const { calls } = this.deps;
+    const found = await calls.get(call.id);
+    if (found !== undefined) return found;
+    try {
+      return await calls.create({
+        id: call.id,
+        namespace: call.namespace,
+        function: call.function,
+        createdAt: call.acceptedAt,
+        ...(call.callbackUrl === undefined ? {} : { callbackUrl: call.callbackUrl }),
+      });
+    } catch (err) {
+      if (!(err instanceof CallExistsError)) throw err;
+      return (await calls.get(call.id)) as CallRecord;
+    }
+  }
+
+  private async settle(
+    message: BusMessage,
+    call: CallRequest,
+    attempt: number,
+    policy: RetryPolicy,
+    outcome: CallOutcome,
+  ): Promise<void> {
+    const now = this.deps.now();
+    const fn = `${call.namespace}/${call.function}`;
+    const decision = decideAfterAttempt(policy, attempt, attemptOutcomeOf(outcome, now), this.deps.random());
+    const timings = {
+      ...(outcome.durationMs === undefined ? {} : { durationMs: outcome.durationMs }),
+      ...(outcome.initMs === undefined ? {} : { initMs: outcome.initMs }),
+    };
+    const result =
+      outcome.kind === 'response'
+        ? { statusCode: outcome.status, headers: outcome.headers, body: outcome.body }
+        : undefined;
+    if (decision.action === 'succeed') {
+      await this.finish(message, call, {
+        status: 'succeeded',
+        patch: { status: 'succeeded', finishedAt: now, timings, ...(result === undefined ? {} : { result }) },
+      });
+      return;
+    }
+    const lastError = describeFailure(outcome, attempt);
+    if (decision.action === 'retry') {
+      await this.deps.calls.transition(call.id, ['running'], {
+        status: 'queued',
+        lastError,
+        timings,
+        ...(result === undefined ? {} : { result }),
+      });
+      this.deps.metrics.count('retried', fn);
+      message.nak(decision.delayMs);
+      return;
+    }
+    await this.fail(
+      message,
+      call,
+      attempt,
+      decision.reason,
+      lastError,
+      { lastError, timings, ...(result === undefined ? {} : { result }) },
+      outcome,
+    );
+  }
+
+  /**
+   * The call ends failed: dead letter (record, then NIMBUS_DLQ, both idempotent), then the record's
+   * status, then the ack. A crash between the steps repeats them on the next delivery, which finds
+   * the attempts spent and runs nothing.
+   */
+  private async fail(
+    message: BusMessage,
+    call: CallRequest,
+    attempts: number,
+    reason: string,
+    lastError: string,
+    patch: CallPatch,
+    outcome?: CallOutcome,
+  ): Promise<void> {
+    const { deadLetters, queue, metrics, now } = this.deps;
+    const headers: Record<string, string> = {
+      ...call.headers,
+      [DEAD_LETTER_PSEUDO.method]: call.method,
+      [DEAD_LETTER_PSEUDO.path]: call.path,
+    };
+    if (call.callbackUrl !== undefined) headers[DEAD_LETTER_PSEUDO.callbackUrl] = call.callbackUrl;
+    const failedAt = now();
+    await deadLetters.add({
+      id: call.id,
+      namespace: call.namespace,
+      function: call.function,
+      reason,
+      lastError,
+      attempts,
+      request: { headers, body: call.body },
+      failedAt,
+    });
+    await publishDeadLetter(
+      queue,
+      message,
+      { namespace: call.namespace, function: call.function },
+      lastError,
+    );
+    metrics.count('dead_lettered', `${call.namespace}/${call.function}`);
+    this.deps.log.warn('async call dead-lettered', {
+      callId: call.id,
+      function: `${call.namespace}/${call.function}`,
+      reason,
+      attempts,
+      lastError: lastError.slice(0, 200),
+    });
+    await this.finish(
+      message,
+      call,
+      { status: 'failed', patch: { ...patch, status: 'failed', finishedAt: failedAt } },
+      outcome,
+    );
+  }
+
+  /**
+   * Records the outcome, then acknowledges. Whoever's transition applies counts it and sends the
+   * callback, before the ack: an ack lost with NATS brings the message back, and that delivery
+   * finds the call finished and sends nothing.
+   */
+  private async finish(
+    message: BusMessage,
+    call: CallRequest,
+    final: Final,
+    outcome?: CallOutcome,
+  ): Promise<void> {
+    const done = await this.deps.calls.transition(call.id, ['running', 'queued'], final.patch);
+    if (done.applied) {
+      const fn = `${call.namespace}/${call.function}`;
+      this.deps.metrics.count(final.status === 'succeeded' ? 'completed' : 'failed', fn);
+      this.callBack(call, final, outcome);
+    } else {
+      this.deps.metrics.skip(done.record?.status ?? 'missing');
+    }
+    await message.ack();
+  }
+
+  private callBack(call: CallRequest, final: Final, outcome: CallOutcome | undefined): void {
+    if (call.callbackUrl === undefined) return;
+    const result = final.patch.result;
+    const failedWithoutAnswer = outcome !== undefined && outcome.kind === 'failed' ? outcome : undefined;
+    const body =
+      result !== undefined
+        ? typeof result.body === 'string'
+          ? Buffer.from(result.body)
+          : result.body
+        : Buffer.from(
+            JSON.stringify({
+              error: final.patch.lastError ?? 'failed',
+              code: failedWithoutAnswer?.problem.code ?? 'CallFailed',
+              callId: call.id,
+            }),
+          );
+    this.deps.callbacks.send({
+      url: call.callbackUrl,
+      callId: call.id,
+      outcome: final.status,
+      functionStatus: result?.statusCode ?? failedWithoutAnswer?.problem.status ?? 500,
+      durationMs: final.patch.timings?.durationMs ?? 0,
+      contentType: result !== undefined ? result.headers['content-type'] : 'application/json; charset=utf-8',
+      body,
+    });
+  }
+
+  /** A message no gateway published: kept in NIMBUS_DLQ with why, and never delivered again. */
+  private async discard(message: BusMessage, why: string): Promise<void> {
+    const target = targetOfSubject(message.subject);
+    this.deps.log.error('an async call message cannot be read; dead-lettered', {
+      subject: message.subject,
+      id: message.id,
+      why,
+    });
+    if (target !== undefined) {
+      try {
+        await publishDeadLetter(this.deps.queue, message, target, `unreadable call message: ${why}`);
+      } catch {
+        message.nak(UNAVAILABLE_RETRY_MS);
+        return;
+      }
+    }
+    message.term();
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeWait = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeWait = done;
+    });
+  }
+}
+
+/** How an attempt ended, in the terms the retry decision uses. Pure. */
+export function attemptOutcomeOf(outcome: CallOutcome, now: number): AttemptOutcome {
+  if (outcome.kind === 'response') {
+    const after = retryAfterMs(outcome.headers['retry-after'], now);
+    return {
+      kind: 'response',
+      status: outcome.status,
+      ...(after === undefined ? {} : { retryAfterMs: after }),
+    };
+  }
+  const { problem } = outcome;
+  // The gateway's own 504: the function took longer than its timeout, as a 504 from it would say.
+  if (problem.code === 'FunctionTimeout') return { kind: 'response', status: 504 };
+  return outcome.unreachable
+    ? { kind: 'unreachable', status: problem.status }
+    : { kind: 'refused', status: problem.status };
+}
+
+/** The last error as an operator reads it: the status and the start of the body, or the gateway's problem. */
+export function describeFailure(outcome: CallOutcome, attempt: number): string {
+  if (outcome.kind === 'failed') return `attempt ${attempt}: ${outcome.problem.message}`;
+  const text = outcome.body.subarray(0, ERROR_SNIPPET).toString('utf8').replace(/\s+/g, ' ').trim();
+  const more = outcome.body.byteLength > ERROR_SNIPPET ? '…' : '';
+  return `attempt ${attempt}: the function answered ${outcome.status}${text === '' ? '' : `: ${text}${more}`}`;
+}

@@ -1,0 +1,66 @@
+import type { DeadLetterQuery } from '@nimbus/store';
+import type express from 'express';
+import type { Request } from 'express';
+import type { CallAdmin } from '../async/call-admin.js';
+import { isCallId } from '../http/headers.js';
+import { Problem, problems, sendProblem } from '../http/problems.js';
+
+const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** `?namespace=&function=&limit=&cursor=`; the store checks the values, this only their shape. */
+function deadLetterQuery(req: Request): DeadLetterQuery {
+  const query: DeadLetterQuery = {};
+  const namespace = single(req.query.namespace);
+  const fn = single(req.query.function);
+  const limit = single(req.query.limit);
+  const cursor = single(req.query.cursor);
+  if (namespace !== undefined) query.namespace = namespace;
+  if (fn !== undefined) query.function = fn;
+  if (cursor !== undefined) query.cursor = cursor;
+  if (limit !== undefined) {
+    if (!/^\d{1,7}$/.test(limit))
+      throw new Problem(400, 'InvalidRequest', `limit must be a whole number, got "${limit.slice(0, 40)}"`);
+    query.limit = Number(limit);
+  }
+  return query;
+}
+
+function idParam(req: Request): string {
+  const id = req.params.id as string;
+  if (!isCallId(id)) throw problems.invalidCallId(id);
+  return id;
+}
+
+/**
+ * Async calls under `/system` (admin scope, checked by the system app):
+ *   GET    /system/calls/{id}                      the call record
+ *   GET    /system/dead-letters                    newest first; ?namespace=&function=&limit=&cursor=
+ *   GET    /system/dead-letters/{id}               one, with the request it would send again
+ *   POST   /system/dead-letters/{id}/redrive       202: queued again under the same call id
+ *   DELETE /system/dead-letters/{id}               204
+ */
+export function mountCallRoutes(app: express.Express, admin: CallAdmin): void {
+  app.get('/system/calls/:id', async (req, res) => {
+    res.json(await admin.call(idParam(req)));
+  });
+  app.get('/system/dead-letters', async (req, res) => {
+    res.json(await admin.list(deadLetterQuery(req)));
+  });
+  app.get('/system/dead-letters/:id', async (req, res) => {
+    res.json(await admin.deadLetter(idParam(req)));
+  });
+  app.post('/system/dead-letters/:id/redrive', async (req, res) => {
+    const record = await admin.redrive(idParam(req));
+    res.status(202).set('x-call-id', record.id).location(`/system/calls/${record.id}`).json(record);
+  });
+  app.delete('/system/dead-letters/:id', async (req, res) => {
+    await admin.remove(idParam(req));
+    res.status(204).end();
+  });
+  const refuse = (allow: string) => (_req: Request, res: express.Response) =>
+    sendProblem(res, problems.methodNotAllowed(`use ${allow}`, allow));
+  app.all('/system/calls/:id', refuse('GET'));
+  app.all('/system/dead-letters', refuse('GET'));
+  app.all('/system/dead-letters/:id', refuse('GET, DELETE'));
+  app.all('/system/dead-letters/:id/redrive', refuse('POST'));
+}
