@@ -1,17 +1,32 @@
 // Bundles the compiled runtime (dist/src/main.js, from `tsc -b`) into one CommonJS file,
 // dist/runtime-node.cjs: loading tsyringe and ~30 small modules unbundled costs 25-45 ms of a
-// replica's cold start; one file costs a few.
+// replica's cold start; one file costs a few. The Redis adapter of ctx.state (ioredis and the
+// store, several times the runtime's size) is a second file, dist/runtime-node-redis-state.cjs,
+// that the runtime import()s on its first state call: a function without state never parses it.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const entry = path.join(root, 'dist/src/main.js');
-const outfile = path.join(root, 'dist/runtime-node.cjs');
+const outputs = [
+  { entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' },
+  { entry: 'dist/src/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
+];
+const [main, redisState] = outputs;
 
-const result = await build({
-  entryPoints: [entry],
-  outfile,
+/** The runtime's `import('./redis-state-port.js')` loads the second bundle, beside the first. */
+const redisStateApart = {
+  name: 'redis-state-apart',
+  setup(b) {
+    b.onResolve({ filter: /\/redis-state-port\.js$/ }, (args) =>
+      args.kind === 'dynamic-import'
+        ? { path: `./${path.basename(redisState.outfile)}`, external: true }
+        : undefined,
+    );
+  },
+};
+
+const common = {
   absWorkingDir: root,
   bundle: true,
   platform: 'node',
@@ -29,9 +44,23 @@ const result = await build({
   mainFields: ['es2015', 'module', 'main'],
   logLevel: 'warning',
   metafile: true,
-});
+};
 
-const bytes = result.metafile.outputs[path.relative(root, outfile)]?.bytes;
-console.log(
-  `bundled ${path.relative(process.cwd(), outfile)}${bytes === undefined ? '' : ` (${bytes} bytes)`}`,
-);
+for (const { entry, outfile } of outputs) {
+  const result = await build({
+    ...common,
+    entryPoints: [path.join(root, entry)],
+    outfile: path.join(root, outfile),
+    plugins: outfile === main.outfile ? [redisStateApart] : [],
+  });
+  const bytes = result.metafile.outputs[outfile]?.bytes;
+  console.log(
+    `bundled ${path.relative(process.cwd(), path.join(root, outfile))}${bytes === undefined ? '' : ` (${bytes} bytes)`}`,
+  );
+  if (outfile === main.outfile) {
+    const inputs = Object.keys(result.metafile.inputs);
+    const heavy = inputs.find((input) => /node_modules\/ioredis\/|store\/dist\/src\/redis-/.test(input));
+    if (heavy !== undefined)
+      throw new Error(`${outfile} must not contain the Redis adapter, but has ${heavy}`);
+  }
+}

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { STATE_SETTINGS, type StateSettings, loadStateSettings } from './state-config.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -40,6 +41,8 @@ export interface FunctionConfig {
   /** Gateway base URL without a trailing slash, for ctx.invoke. */
   readonly gatewayUrl: string | undefined;
   readonly logLevel: LogLevel;
+  /** Where ctx.state keeps its keys (NIMBUS_STATE_*). */
+  readonly state: StateSettings;
 }
 
 export interface RuntimeConfig extends ProcessConfig, FunctionConfig {}
@@ -60,6 +63,7 @@ export const FUNCTION_SETTINGS = [
   'NIMBUS_GATEWAY_URL',
   'NIMBUS_DEBUG',
   'NIMBUS_LOG_LEVEL',
+  ...STATE_SETTINGS,
 ] as const;
 
 /** The keys {@link loadProcessConfig} reads: a function's env map cannot change them. */
@@ -115,6 +119,7 @@ export function loadFunctionConfig(env: Env): FunctionConfig {
     debug: boolean(env, 'NIMBUS_DEBUG', false),
     gatewayUrl: gatewayUrl(env),
     logLevel: oneOf(env, 'NIMBUS_LOG_LEVEL', LOG_LEVELS, 'info'),
+    state: loadStateSettings(env, (key, message) => new ConfigError(key, message)),
   });
 }
 

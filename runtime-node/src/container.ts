@@ -7,7 +7,6 @@ import { ContextFactory } from './context.js';
 import type { FunctionState } from './contract.js';
 import { type EventPublisher, UnconfiguredPublisher } from './event-publisher.js';
 import { type FunctionInvoker, GatewayInvoker } from './function-invoker.js';
-import { DisabledFunctionState } from './function-state.js';
 import { type HandlerLoader, ModuleHandlerLoader } from './handler-loader.js';
 import { HandlerSlot } from './handler-slot.js';
 import { createHttpServer } from './http-server.js';
@@ -20,6 +19,7 @@ import { RuntimeMetrics } from './runtime-metrics.js';
 import { RuntimeServer, type SpecialiseRoute } from './runtime-server.js';
 import { Runtime } from './runtime.js';
 import { noSpecialiseRoute } from './specialise-endpoint.js';
+import { createFunctionState } from './state-factory.js';
 import { type SupervisorChannel, ipcSupervisorChannel } from './supervisor-channel.js';
 import { TOKENS } from './tokens.js';
 
@@ -57,13 +57,14 @@ export function createContainer(
   const clock = overrides.clock ?? systemClock;
   c.register(TOKENS.Config, { useValue: config });
   c.register(TOKENS.Clock, { useValue: clock });
-  c.register(TOKENS.Logger, {
-    useValue: new JsonLogger(overrides.logSink ?? stdoutSink, clock, config.logLevel, {
-      function: config.functionName,
-    }),
+  const logger = new JsonLogger(overrides.logSink ?? stdoutSink, clock, config.logLevel, {
+    function: config.functionName,
   });
+  c.register(TOKENS.Logger, { useValue: logger });
   c.register(TOKENS.IdGenerator, { useValue: overrides.idGenerator ?? createUuidGenerator() });
-  c.register(TOKENS.StateStore, { useValue: overrides.stateStore ?? new DisabledFunctionState() });
+  c.register(TOKENS.StateStore, {
+    useValue: overrides.stateStore ?? createFunctionState(config, { clock, logger, ipc: process }),
+  });
   c.register(TOKENS.Publisher, { useValue: overrides.publisher ?? new UnconfiguredPublisher() });
   c.register(TOKENS.Supervisor, { useValue: overrides.supervisor ?? ipcSupervisorChannel(process) });
   c.register(TOKENS.HttpServer, { useValue: overrides.httpServer ?? createHttpServer() });

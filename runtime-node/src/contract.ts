@@ -36,16 +36,41 @@ export interface FunctionEvent {
 }
 
 export interface SetOptions {
+  /** Expire the key this long after the write (fractions allowed, at least 0.001); without it the key never expires. */
   readonly ttlSeconds?: number;
 }
 
-/** Keyed state scoped to this function (DESIGN §6). */
+/** A stored value with its version: an opaque string that changes on every write. */
+export interface StateEntry {
+  readonly value: unknown;
+  readonly version: string;
+}
+
+/**
+ * Keyed state scoped to this function and namespace (DESIGN §6): no other function can read or
+ * write it. Values are plain JSON (objects, arrays, strings, finite numbers, booleans, null),
+ * at most 64 KiB as JSON unless the platform says otherwise; keys are 1-512 bytes without control
+ * characters. Failures reject with an Error whose `name` says what went wrong:
+ * StateUnavailableError (the store cannot be reached; retry later), StateValueTooLargeError,
+ * InvalidStateKeyError, InvalidStateValueError, StateNotAnIntegerError, StateRefusedError,
+ * StateNotEnabledError. Uncaught, they answer 503, 413, 400, 400, 409, 500 and 500.
+ */
 export interface FunctionState {
+  /** The value, or undefined when the key is absent or expired. */
   get(key: string): Promise<unknown>;
-  set(key: string, value: unknown, options?: SetOptions): Promise<void>;
+  /** The value and its version, for compareAndSet; undefined when absent. */
+  getWithVersion(key: string): Promise<StateEntry | undefined>;
+  /** Writes the value (replacing any expiry) and resolves its new version. */
+  set(key: string, value: unknown, options?: SetOptions): Promise<string>;
+  /** Resolves whether there was a key to delete. */
   delete(key: string): Promise<boolean>;
+  /** Adds `by` (a safe integer, default 1) atomically; a missing key counts as 0. Keeps the expiry. */
   incr(key: string, by?: number): Promise<number>;
-  /** Writes only if the key's version still equals `expectedVersion`; resolves whether it did. */
+  /**
+   * Writes only if the key's version still equals `expectedVersion` (from getWithVersion or set;
+   * null: only if the key is absent); resolves whether it did. Read, compute, compareAndSet,
+   * and on false read again: optimistic concurrency, ETag style.
+   */
   compareAndSet(
     key: string,
     expectedVersion: string | null,

@@ -24,11 +24,23 @@ export type {
   FunctionEvent,
   FunctionState,
   Handler,
+  SetOptions,
+  StateEntry,
   HandlerResponse,
   InvokeResponse,
 } from './contract.js';
 export { runtimeEntryPath } from './entry-path.js';
 export type { Runtime, Started } from './runtime.js';
 export type { PoolReplica } from './pool-replica.js';
-export type { SupervisorCommand, SupervisorMessage } from './supervisor-channel.js';
+export type { StateBackend, StateSettings } from './state-config.js';
+export { STATE_SETTINGS } from './state-config.js';
+export type { StateErrorInfo } from './state-errors.js';
+export type {
+  SpecialiseCommand,
+  StateOperation,
+  StateReply,
+  StateRequest,
+  SupervisorCommand,
+  SupervisorMessage,
+} from './supervisor-channel.js';
 export { TOKENS } from './tokens.js';

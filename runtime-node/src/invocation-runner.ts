@@ -9,6 +9,7 @@ import { FunctionTimeoutError, HttpError, QueueFullError } from './http-errors.j
 import type { Logger } from './logger.js';
 import { type MaybePromise, isPromiseLike } from './maybe-async.js';
 import { type ResponseSpec, mapHandlerResult } from './response-mapping.js';
+import { StateError } from './state-errors.js';
 import { TOKENS } from './tokens.js';
 
 /** The ports the runner needs, declared here so tests can pass small fakes. */
@@ -157,7 +158,14 @@ export class InvocationRunner {
       log.warn('function timed out', { timeoutMs: this.timeoutMs });
       return { kind: 'failed', error };
     }
-    if (error instanceof HttpError && error.statusCode < 500) {
+    if (error instanceof StateError) {
+      // A handler that let a ctx.state failure through: worth seeing whatever its status.
+      log.warn('state call failed', {
+        statusCode: error.statusCode,
+        code: error.code,
+        reason: error.message,
+      });
+    } else if (error instanceof HttpError && error.statusCode < 500) {
       log.debug('request refused', { statusCode: error.statusCode, reason: error.message });
     } else if (!(error instanceof HttpError) || error.statusCode === 500) {
       log.error('handler failed', { error: error instanceof Error ? error : String(error) });

@@ -105,7 +105,9 @@ export class PoolReplica implements Specialiser {
   /** A message from the supervisor over IPC; anything but `specialise` is ignored. */
   receive(message: unknown): void {
     if (!isSpecialiseCommand(message)) {
-      this.logger.debug('ignored a supervisor message', { type: typeOf(message) });
+      // ctx.state's replies are for its own listener.
+      if (typeOf(message) !== 'state-result')
+        this.logger.debug('ignored a supervisor message', { type: typeOf(message) });
       return;
     }
     const outcome = this.specialise(message.env, (message as { files?: unknown }).files);

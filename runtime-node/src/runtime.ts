@@ -31,6 +31,7 @@ export class Runtime {
     @inject(TOKENS.HandlerSlot) private readonly handler: Loadable,
     @inject(TOKENS.Supervisor) private readonly supervisor: SupervisorChannel,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.StateStore) private readonly state: { close?(): Promise<void> },
   ) {}
 
   /**
@@ -72,12 +73,23 @@ export class Runtime {
     });
   }
 
-  /** Drains for up to NIMBUS_DRAIN_TIMEOUT_MS; resolves whether every request was answered. */
+  /**
+   * Drains for up to NIMBUS_DRAIN_TIMEOUT_MS, then lets go of ctx.state's connection; resolves
+   * whether every request was answered.
+   */
   async shutdown(): Promise<boolean> {
     const drained = this.server.drain(this.config.drainTimeoutMs);
     // Logged once drain() has synchronously closed the listener, so the line means "no new connections".
     this.logger.info('draining', { timeoutMs: this.config.drainTimeoutMs });
-    return drained;
+    const answered = await drained;
+    try {
+      await this.state.close?.();
+    } catch (error) {
+      this.logger.warn('closing function state failed', {
+        error: error instanceof Error ? error : String(error),
+      });
+    }
+    return answered;
   }
 
   private handlerName(): string {

@@ -1,20 +1,55 @@
+import type { StateErrorInfo } from './state-errors.js';
+
+/** One ctx.state call, as the runtime asks the supervisor to run it on the function's key space. */
+export type StateOperation =
+  | { readonly op: 'get'; readonly key: string }
+  | { readonly op: 'set'; readonly key: string; readonly value: unknown; readonly ttlMs?: number }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'incr'; readonly key: string; readonly by: number }
+  | {
+      readonly op: 'compareAndSet';
+      readonly key: string;
+      readonly expectedVersion: string | null;
+      readonly value: unknown;
+      readonly ttlMs?: number;
+    };
+
+/**
+ * A state call over IPC. The supervisor runs it on the key space of the function it spawned
+ * this process for (never one the message names) and answers with a `state-result` of the same id.
+ */
+export type StateRequest = { readonly type: 'state'; readonly id: number } & StateOperation;
+
+/** The supervisor's answer to a {@link StateRequest}: the store's result, or its error by name. */
+export type StateReply =
+  | { readonly type: 'state-result'; readonly id: number; readonly ok: true; readonly result: unknown }
+  | {
+      readonly type: 'state-result';
+      readonly id: number;
+      readonly ok: false;
+      readonly error: StateErrorInfo;
+    };
+
 /** Messages for the local-mode supervisor that spawned this process with an 'ipc' stdio channel. */
 export type SupervisorMessage =
   | { readonly type: 'listening'; readonly port: number }
   | { readonly type: 'ready' }
   | { readonly type: 'load-failed'; readonly reason: string }
   /** A pool replica turned a `specialise` down: it has a function already, or the settings are bad. */
-  | { readonly type: 'specialise-refused'; readonly reason: string };
+  | { readonly type: 'specialise-refused'; readonly reason: string }
+  | StateRequest;
 
 /**
  * What the supervisor may send a pool replica (NIMBUS_POOL=1): take on a function. `env` holds the
  * function settings a normal start reads from its environment (NIMBUS_FUNCTION_DIR, NIMBUS_HANDLER,
  * ...) and the function's own variables; all of it lands in `process.env` before the handler loads.
  */
-export type SupervisorCommand = {
+export interface SpecialiseCommand {
   readonly type: 'specialise';
   readonly env: Readonly<Record<string, string>>;
-};
+}
+
+export type SupervisorCommand = SpecialiseCommand | StateReply;
 
 export interface SupervisorChannel {
   /** Best effort: never throws, and does nothing without a channel. */

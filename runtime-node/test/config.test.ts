@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       pool: false,
       poolToken: undefined,
+      state: { backend: 'none' },
     });
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.handler));

@@ -88,12 +88,12 @@ describe('the handler context', () => {
     assert.equal(after.ctx.signal.reason, reason);
   });
 
-  for (const method of ['get', 'set', 'delete', 'incr', 'compareAndSet'] as const) {
+  for (const method of ['get', 'getWithVersion', 'set', 'delete', 'incr', 'compareAndSet'] as const) {
     it(`rejects ctx.state.${method} clearly while state is not enabled`, async () => {
       const { ctx } = contextWith(undefined);
       const call = (ctx.state[method] as (...args: unknown[]) => Promise<unknown>)('k', 'v');
       await assert.rejects(call, {
-        message: 'function state is not enabled for this function (spec.state.enabled)',
+        message: 'function state is not enabled for this function (set spec.state.enabled: true)',
       });
     });
   }

@@ -395,7 +395,7 @@ describe('runtime process: invocations (bundled runtime)', function () {
   it('rejects ctx.state clearly while state is not enabled', async () => {
     const res = await request(port, '/state');
     assert.deepEqual(res.json(), {
-      error: 'function state is not enabled for this function (spec.state.enabled)',
+      error: 'function state is not enabled for this function (set spec.state.enabled: true)',
     });
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { SupervisorCommand, SupervisorMessage } from '../src/supervisor-channel.js';
+import type { SpecialiseCommand, SupervisorMessage } from '../src/supervisor-channel.js';
 import { CJS_ENV, ESM_DEFAULT, ESM_ENV, THROWS_ON_LOAD } from './support/fixtures.js';
 import { removeFunctionDirs, writeFunctionDir } from './support/function-dir.js';
 import { eventually, request } from './support/http-client.js';
@@ -21,7 +21,7 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
   /** Sends `specialise` over IPC and waits for the runtime's answer to it. */
   async function specialise(
     runtime: RuntimeProcess,
-    env: SupervisorCommand['env'],
+    env: SpecialiseCommand['env'],
     answer: SupervisorMessage['type'] = 'ready',
   ): Promise<SupervisorMessage> {
     const before = runtime.messages.length;
