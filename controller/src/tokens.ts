@@ -9,6 +9,7 @@ export const TOKENS = {
   Backoff: Symbol('BackoffPolicy'),
   ProcessBackend: Symbol('ProcessBackend'),
   WarmPool: Symbol('WarmPool'),
+  StateHost: Symbol('StateHost'),
   LocalPlatform: Symbol('LocalPlatform'),
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),

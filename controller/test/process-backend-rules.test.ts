@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { validateFunction } from '@nimbus/api';
-import { buildReplicaEnv } from '../src/backends/process/replica-env.js';
+import { type LocalStateBackend, buildReplicaEnv } from '../src/backends/process/replica-env.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from '../src/backends/process/restart-backoff.js';
 import { inlineFileName } from '../src/local/source.js';
 import { canonicalJson, specHash } from '../src/spec-hash.js';
@@ -48,6 +48,7 @@ describe('buildReplicaEnv', () => {
     const env = buildReplicaEnv(fn({ timeout: '1m30s', concurrency: 7, handler: 'main.handle' }), '/code', {
       gatewayUrl: 'http://127.0.0.1:8080',
       inherited: { PATH: '/usr/bin', SECRET_OF_THE_PLATFORM: 'x' },
+      state: { backend: 'supervisor' },
     });
     assert.deepEqual(env, {
       PATH: '/usr/bin',
@@ -76,10 +77,50 @@ describe('buildReplicaEnv', () => {
       {
         gatewayUrl: '',
         inherited: {},
+        state: { backend: 'supervisor' },
       },
     );
     assert.equal(env.GREETING, 'hi');
     assert.equal(env.PORT, '0');
+  });
+
+  const stateCases: [string, LocalStateBackend, Record<string, string>][] = [
+    ['the supervisor, over IPC', { backend: 'supervisor' }, { NIMBUS_STATE_BACKEND: 'supervisor' }],
+    [
+      'the Redis local mode was given',
+      { backend: 'redis', url: 'redis://:pw@127.0.0.1:6379', maxValueBytes: 1024 },
+      {
+        NIMBUS_STATE_BACKEND: 'redis',
+        NIMBUS_STATE_REDIS_URL: 'redis://:pw@127.0.0.1:6379',
+        NIMBUS_STATE_MAX_VALUE_BYTES: '1024',
+      },
+    ],
+  ];
+  for (const [where, state, expected] of stateCases) {
+    it(`points ctx.state of a function with state at ${where}, beside the function's own variables`, () => {
+      const env = buildReplicaEnv(
+        fn({ state: { enabled: true }, env: [{ name: 'GREETING', value: 'hi' }] }),
+        '/c',
+        { gatewayUrl: '', inherited: {}, state },
+      );
+      const stateEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('NIMBUS_STATE_')));
+      assert.deepEqual(stateEnv, expected);
+      assert.equal(env.GREETING, 'hi');
+    });
+  }
+
+  it('gives a function without state no state settings', () => {
+    for (const spec of [{}, { state: { enabled: false } }]) {
+      const env = buildReplicaEnv(fn(spec), '/c', {
+        gatewayUrl: '',
+        inherited: {},
+        state: { backend: 'supervisor' },
+      });
+      assert.deepEqual(
+        Object.keys(env).filter((k) => k.startsWith('NIMBUS_STATE_')),
+        [],
+      );
+    }
   });
 });
 

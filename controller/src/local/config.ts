@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { LogLevel } from '@nimbus/api';
 import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt, readLogLevel } from '@nimbus/gateway';
+import { type StoreConfig, parseStoreConfig } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { BackoffPolicy } from '../backends/process/restart-backoff.js';
 
@@ -16,6 +17,12 @@ export interface LocalConfig {
   /** `NIMBUS_AUTOSCALER_*`, as in a cluster. */
   readonly autoscaler: Partial<AutoscalerTuning>;
   readonly gateway: GatewayConfig;
+  /**
+   * NIMBUS_REDIS_URL and the store's limits: with a URL, function state (ctx.state) is in that
+   * Redis, which replicas reach themselves; without one, the supervisor keeps it in memory and
+   * replicas reach it over IPC.
+   */
+  readonly store: StoreConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -37,5 +44,6 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 1, 0, 64),
     autoscaler: readAutoscalerTuning(env),
     gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }),
+    store: parseStoreConfig(env),
   });
 }

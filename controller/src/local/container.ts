@@ -2,10 +2,12 @@ import 'reflect-metadata';
 import { type Logger, createLogger } from '@nimbus/api';
 import { RouteTable } from '@nimbus/gateway';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
+import { MemoryStateStore } from '@nimbus/store';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import { ProcessBackend } from '../backends/process/process-backend.js';
 import { inheritedEnv } from '../backends/process/replica-env.js';
 import { type Spawn, spawnRuntime } from '../backends/process/replica.js';
+import { StateHost } from '../backends/process/state-host.js';
 import { WarmPool } from '../backends/process/warm-pool.js';
 import { type Clock, systemClock } from '../clock.js';
 import { TOKENS } from '../tokens.js';
@@ -43,6 +45,10 @@ export function createLocalContainer(
       c.resolve(TOKENS.Clock),
       c.resolve<Logger>(TOKENS.Logger).child({ component: 'warm-pool' }),
     ),
+  });
+  // Function state for replicas, when no Redis is configured: one store in this process, reached over IPC.
+  c.register(TOKENS.StateHost, {
+    useValue: new StateHost(new MemoryStateStore(c.resolve(TOKENS.Clock), config.store.state)),
   });
   c.registerSingleton(TOKENS.ProcessBackend, ProcessBackend);
   c.registerSingleton(TOKENS.LocalPlatform, LocalPlatform);

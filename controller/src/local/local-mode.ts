@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@nimbus/api';
 import { TOKENS as GATEWAY, type GatewayServer, createGatewayContainer } from '@nimbus/gateway';
+import { redactUrl } from '@nimbus/store';
 import type { WarmPool } from '../backends/process/warm-pool.js';
 import type { Clock } from '../clock.js';
 import { TOKENS } from '../tokens.js';
@@ -43,6 +44,11 @@ export async function startLocalMode(
   log.info('local mode: no cluster; replicas run as child processes on loopback', {
     dir: config.functionsDir,
   });
+  if (config.store.redisUrl === undefined)
+    log.info('no NIMBUS_REDIS_URL: function state is in memory in this process, lost when it stops', {
+      maxValueBytes: config.store.state.maxValueBytes,
+    });
+  else log.info('function state is in Redis', { redis: redactUrl(config.store.redisUrl) });
   const platform = local.resolve<LocalPlatform>(TOKENS.LocalPlatform);
   const gateway = createGatewayContainer(config.gateway, {
     routes: local.resolve(TOKENS.RouteTable),

@@ -153,12 +153,24 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       concurrency: spec.concurrency,
       auth: spec.http.auth,
     });
+    const { redisUrl } = this.config.store;
     const replicaSet: ReplicaSetSpec = {
       key,
       revision,
-      env: buildReplicaEnv(fn.resource, source.dir, { gatewayUrl: this.gatewayUrl, inherited: process.env }),
+      env: buildReplicaEnv(fn.resource, source.dir, {
+        gatewayUrl: this.gatewayUrl,
+        inherited: process.env,
+        state:
+          redisUrl === undefined
+            ? { backend: 'supervisor' }
+            : { backend: 'redis', url: redisUrl, maxValueBytes: this.config.store.state.maxValueBytes },
+      }),
       replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,
+      // Without Redis, the supervisor answers the replicas' state calls from its own store.
+      ...(spec.state?.enabled === true && redisUrl === undefined
+        ? { state: { namespace: metadata.namespace, name: metadata.name } }
+        : {}),
     };
     (this.deployed.get(key) as Deployed).replicaSet = replicaSet;
     this.log.info(previous === undefined ? 'function added' : 'function changed', {

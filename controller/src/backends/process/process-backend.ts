@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.js';
 import { TOKENS } from '../../tokens.js';
 import { Replica, type ReplicaListener, type Spawn } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
+import type { StateHost, StateScope } from './state-host.js';
 import type { WarmPool } from './warm-pool.js';
 
 /** What a function should be running: the process backend's counterpart of a Deployment spec. */
@@ -16,6 +17,8 @@ export interface ReplicaSetSpec {
   replicas: number;
   /** How long a stopping replica may take to finish its work before it is killed. */
   stopGraceMs: number;
+  /** The key space its replicas' ctx.state calls reach through the supervisor; undefined: none. */
+  state?: StateScope;
 }
 
 export interface ReplicaSetStatus {
@@ -68,6 +71,7 @@ export class ProcessBackend implements ReplicaListener {
     @inject(TOKENS.Backoff) private readonly backoff: BackoffPolicy,
     @inject(TOKENS.Spawn) private readonly spawnFn: Spawn,
     @inject(TOKENS.WarmPool) private readonly pool: WarmPool,
+    @inject(TOKENS.StateHost) private readonly stateHost: StateHost,
   ) {}
 
   /** Called with a function's key whenever its endpoints or status may have changed. */
@@ -200,7 +204,7 @@ export class ProcessBackend implements ReplicaListener {
       member === undefined
         ? { spawn: this.spawnFn, entry: this.entry, env: spec.env }
         : { adopt: member, env: spec.env };
-    return new Replica(id, start, this, this.clock);
+    return new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
   }
 
   private promoteIfReady(group: Group): void {

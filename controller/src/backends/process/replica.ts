@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Clock } from '../../clock.js';
+import type { StateHost, StateScope } from './state-host.js';
 import type { PoolMember } from './warm-pool.js';
 
 export type ReplicaState = 'starting' | 'ready' | 'failed' | 'stopping' | 'exited';
@@ -10,7 +11,9 @@ type RuntimeMessage =
   | { type: 'ready' }
   | { type: 'load-failed'; reason: string }
   /** A pool process refused the function's settings: it serves nothing. */
-  | { type: 'specialise-refused'; reason: string };
+  | { type: 'specialise-refused'; reason: string }
+  /** A ctx.state call, answered by the supervisor's StateHost. */
+  | { type: 'state'; id: number };
 
 export interface ReplicaListener {
   changed(replica: Replica): void;
@@ -44,6 +47,8 @@ export class Replica {
       | { adopt: PoolMember; env: Record<string, string> },
     private readonly listener: ReplicaListener,
     private readonly clock: Clock,
+    /** Where its ctx.state calls go: the supervisor's store, scoped to its function (none: state is off). */
+    private readonly stateAccess?: { host: StateHost; scope: StateScope | undefined },
   ) {
     if ('adopt' in start) {
       this.child = start.adopt.child;
@@ -72,6 +77,11 @@ export class Replica {
   }
 
   private heard(message: RuntimeMessage): void {
+    // Answered while stopping too: the calls in flight it drains may use state.
+    if (message.type === 'state') {
+      this.answerState(message);
+      return;
+    }
     if (this.state === 'stopping' || this.state === 'exited') return;
     switch (message.type) {
       case 'listening':
@@ -91,6 +101,15 @@ export class Replica {
         return;
     }
     this.listener.changed(this);
+  }
+
+  private answerState(message: RuntimeMessage): void {
+    if (this.stateAccess === undefined) return;
+    void this.stateAccess.host.handle(this.stateAccess.scope, message).then((reply) => {
+      if (reply === undefined || !this.child.connected) return;
+      // A child that is gone by now cannot be answered; its call has failed already.
+      this.child.send(reply, (error) => error);
+    });
   }
 
   /** SIGTERM lets the runtime finish its in-flight work; SIGKILL follows after `graceMs`. */

@@ -1,0 +1,65 @@
+import type { StateOperation, StateReply } from '@nimbus/runtime-node';
+import { errorInfo } from '@nimbus/runtime-node/state-errors';
+import type { JsonValue, StateStore } from '@nimbus/store';
+
+/** The function a replica was spawned for: its state calls reach this key space and no other. */
+export interface StateScope {
+  namespace: string;
+  name: string;
+}
+
+const OPERATIONS = new Set(['get', 'set', 'delete', 'incr', 'compareAndSet']);
+
+/**
+ * Local mode's ctx.state without Redis: the supervisor keeps one in-memory store, and every
+ * replica of a function asks it over IPC, so they share one key space as pods share Redis. The
+ * key space is the replica's own function (the scope the supervisor spawned it with), whatever
+ * the message says; the store checks keys, values and options exactly as the Redis adapter does.
+ */
+export class StateHost {
+  constructor(private readonly store: StateStore) {}
+
+  /** The reply to a `state` message, or undefined when the message is not one (no id to answer). */
+  async handle(scope: StateScope | undefined, message: unknown): Promise<StateReply | undefined> {
+    if (message === null || typeof message !== 'object') return undefined;
+    const request = message as { type?: unknown; id?: unknown; op?: unknown };
+    if (request.type !== 'state' || !Number.isSafeInteger(request.id)) return undefined;
+    const id = request.id as number;
+    try {
+      if (scope === undefined)
+        throw named(
+          'StateNotEnabledError',
+          'function state is not enabled for this function (set spec.state.enabled: true)',
+        );
+      if (typeof request.op !== 'string' || !OPERATIONS.has(request.op))
+        throw named('InvalidStateValueError', `unknown state operation ${JSON.stringify(request.op)}`);
+      const result = await this.run(scope, message as StateOperation);
+      return { type: 'state-result', id, ok: true, result };
+    } catch (error) {
+      return { type: 'state-result', id, ok: false, error: errorInfo(error) };
+    }
+  }
+
+  private run(scope: StateScope, r: StateOperation): Promise<unknown> {
+    const state = this.store.scoped(scope.namespace, scope.name);
+    const options = (ttlMs: number | undefined) => (ttlMs === undefined ? {} : { ttlMs });
+    switch (r.op) {
+      case 'get':
+        return state.get(r.key);
+      case 'set':
+        return state.set(r.key, r.value as JsonValue, options(r.ttlMs));
+      case 'delete':
+        return state.delete(r.key);
+      case 'incr':
+        return state.incr(r.key, r.by);
+      case 'compareAndSet':
+        return state.compareAndSet(r.key, r.expectedVersion, r.value as JsonValue, options(r.ttlMs));
+    }
+  }
+}
+
+function named(name: string, message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
