@@ -24,4 +24,6 @@ export * from './reconcile/desired-objects.js';
 export * from './leader/lease-decision.js';
 export * from './leader/lease-elector.js';
 export * from './events/event-recorder.js';
+export * from './state/function-state-provisioner.js';
+export * from './state/state-admin.js';
 export * from './autoscale/index.js';

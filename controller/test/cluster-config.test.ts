@@ -43,8 +43,89 @@ describe('loadClusterConfig', () => {
         autoscaler: {},
         warmPoolSize: 0,
         natsUrl: undefined,
+        state: undefined,
       },
     );
+  });
+
+  describe('function state (NIMBUS_REDIS_URL)', () => {
+    it('gives pods the admin URL without its credentials, with the timeout and limit the store reads', () => {
+      assert.deepEqual(
+        load({
+          NIMBUS_REDIS_URL: 'redis://admin:s3cret@redis.nimbus.svc:6379/0',
+          NIMBUS_REDIS_COMMAND_TIMEOUT_MS: '500',
+          NIMBUS_STATE_MAX_VALUE_BYTES: '1024',
+        }).state,
+        {
+          adminUrl: 'redis://admin:s3cret@redis.nimbus.svc:6379/0',
+          functionUrl: 'redis://redis.nimbus.svc:6379/0',
+          commandTimeoutMs: 500,
+          maxValueBytes: 1024,
+        },
+      );
+    });
+
+    it('takes the URL pods use from NIMBUS_STATE_REDIS_URL, and defaults the rest', () => {
+      assert.deepEqual(
+        load({
+          NIMBUS_REDIS_URL: 'redis://:pw@10.0.0.5:6379',
+          NIMBUS_STATE_REDIS_URL: 'rediss://redis.example:6380',
+        }).state,
+        {
+          adminUrl: 'redis://:pw@10.0.0.5:6379',
+          functionUrl: 'rediss://redis.example:6380',
+          commandTimeoutMs: 1000,
+          maxValueBytes: 65536,
+        },
+      );
+    });
+
+    const bad: [string, Env, string, RegExp][] = [
+      [
+        'an admin URL that is not Redis',
+        { NIMBUS_REDIS_URL: 'http://redis:6379' },
+        'NIMBUS_REDIS_URL',
+        /redis:\/\//,
+      ],
+      [
+        'a pod URL with credentials',
+        { NIMBUS_REDIS_URL: 'redis://r:6379', NIMBUS_STATE_REDIS_URL: 'redis://:admin-pw@r:6379' },
+        'NIMBUS_STATE_REDIS_URL',
+        /must not carry credentials/,
+      ],
+      [
+        'a pod URL of another scheme',
+        { NIMBUS_REDIS_URL: 'redis://r:6379', NIMBUS_STATE_REDIS_URL: 'http://r:6379' },
+        'NIMBUS_STATE_REDIS_URL',
+        /redis:\/\//,
+      ],
+      [
+        'a pod URL without an admin URL',
+        { NIMBUS_STATE_REDIS_URL: 'redis://r:6379' },
+        'NIMBUS_STATE_REDIS_URL',
+        /needs NIMBUS_REDIS_URL/,
+      ],
+      [
+        'a command timeout in words',
+        { NIMBUS_REDIS_URL: 'redis://r:6379', NIMBUS_REDIS_COMMAND_TIMEOUT_MS: 'soon' },
+        'NIMBUS_REDIS_COMMAND_TIMEOUT_MS',
+        /whole number from 10 to 60000/,
+      ],
+    ];
+    for (const [what, env, key, message] of bad) {
+      it(`refuses ${what}, naming ${key}`, () => {
+        assert.throws(
+          () => load(env),
+          (err: unknown) => {
+            assert.ok(err instanceof ConfigError, String(err));
+            assert.equal(err.key, key);
+            assert.match(err.message, message);
+            assert.doesNotMatch(err.message, /admin-pw/, 'never echoes a password');
+            return true;
+          },
+        );
+      });
+    }
   });
 
   it('reads the autoscaler tuning and the warm pool size, naming a bad key', () => {

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, validateFunction } from '@nimbus/api';
+import { desiredObjects } from '../src/reconcile/desired-objects.js';
 import { buildDeployment } from '../src/resources/deployment.js';
 import { SPEC_HASH_ANNOTATION } from '../src/resources/metadata.js';
 import { buildService } from '../src/resources/service.js';
 import { SourceTooLargeError, buildSourceConfigMap } from '../src/resources/source-configmap.js';
+import { STATE_CREDENTIALS_ANNOTATION, type StateBinding } from '../src/resources/state-binding.js';
+import { buildStateSecret, stateSecretName } from '../src/resources/state-secret.js';
 
 const settings = {
   runtimeImage: 'nimbus/runtime-node:0.1.0',
@@ -131,5 +134,92 @@ describe('buildService', () => {
     const s = buildService(fn({}));
     assert.deepEqual(s.spec.selector, { 'nimbus.dev/function': 'hello' });
     assert.deepEqual(s.spec.ports, [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
+  });
+});
+
+describe('function state in the cluster', () => {
+  const binding: StateBinding = {
+    redisUrl: 'redis://redis.nimbus.svc:6379',
+    username: 'nimbus-fn:team:hello',
+    secretName: 'hello-state',
+    credentialsRevision: '0123456789abcdef',
+    maxValueBytes: 65536,
+  };
+
+  it('binds the pods to their Redis user: URL and user in env, the password as a file from the Secret', () => {
+    const d = buildDeployment(fn({ state: { enabled: true } }), settings, 1, 'h', binding);
+    const pod = d.spec.template.spec;
+    const container = pod.containers[0];
+    assert.ok(container);
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    assert.equal(env.NIMBUS_STATE_BACKEND, 'redis');
+    assert.equal(env.NIMBUS_STATE_REDIS_URL, 'redis://redis.nimbus.svc:6379');
+    assert.equal(env.NIMBUS_STATE_REDIS_USERNAME, 'nimbus-fn:team:hello');
+    assert.equal(env.NIMBUS_STATE_REDIS_PASSWORD_FILE, '/var/nimbus/state/password');
+    assert.equal(env.NIMBUS_STATE_MAX_VALUE_BYTES, '65536');
+    assert.equal(env.NIMBUS_STATE_REDIS_PASSWORD, undefined, 'never the password itself');
+    assert.deepEqual(
+      pod.volumes.find((v) => v.name === 'state-credentials'),
+      {
+        name: 'state-credentials',
+        secret: { secretName: 'hello-state', items: [{ key: 'password', path: 'password' }] },
+      },
+    );
+    assert.deepEqual(
+      container.volumeMounts.find((m) => m.name === 'state-credentials'),
+      { name: 'state-credentials', mountPath: '/var/nimbus/state', readOnly: true },
+    );
+    assert.equal(d.spec.template.metadata.annotations[STATE_CREDENTIALS_ANNOTATION], '0123456789abcdef');
+    assert.equal(new Set(container.env.map((e) => e.name)).size, container.env.length, 'each name once');
+  });
+
+  it('leaves all of that out without a binding', () => {
+    const d = buildDeployment(fn({ state: { enabled: true } }), settings, 1, 'h');
+    const container = d.spec.template.spec.containers[0];
+    assert.deepEqual(
+      container?.env.filter((e) => e.name.startsWith('NIMBUS_STATE_')),
+      [],
+    );
+    assert.equal(
+      d.spec.template.spec.volumes.some((v) => v.name === 'state-credentials'),
+      false,
+    );
+    assert.equal(STATE_CREDENTIALS_ANNOTATION in d.spec.template.metadata.annotations, false);
+  });
+
+  it('rolls the pods when the credentials change, and only then', () => {
+    const input = fn({ state: { enabled: true } });
+    const hash = (b: StateBinding | undefined) =>
+      desiredObjects(input, settings, 1, b).deployment.spec.template.metadata.annotations[
+        SPEC_HASH_ANNOTATION
+      ];
+    assert.equal(hash(binding), hash({ ...binding }));
+    assert.notEqual(hash(binding), hash({ ...binding, credentialsRevision: 'fedcba9876543210' }));
+    assert.notEqual(hash(binding), hash(undefined));
+    assert.equal(
+      desiredObjects(input, settings, 3, binding).deployment.spec.template.metadata.annotations[
+        SPEC_HASH_ANNOTATION
+      ],
+      hash(binding),
+      'replicas roll nothing',
+    );
+  });
+
+  it('keeps the login in a Secret named after the Function, owned by it', () => {
+    const secret = buildStateSecret(fn({ state: { enabled: true } }), {
+      username: 'nimbus-fn:team:hello',
+      password: 'p'.repeat(43),
+    });
+    assert.equal(secret.metadata.name, 'hello-state');
+    assert.equal(stateSecretName(fn({})), 'hello-state');
+    assert.equal(secret.metadata.namespace, 'team');
+    assert.equal(secret.type, 'Opaque');
+    assert.deepEqual(
+      secret.metadata.ownerReferences.map((o) => [o.kind, o.uid, o.controller]),
+      [['Function', 'uid-1', true]],
+    );
+    assert.equal(secret.metadata.labels['app.kubernetes.io/managed-by'], 'nimbus');
+    assert.equal(Buffer.from(secret.data.password ?? '', 'base64').toString(), 'p'.repeat(43));
+    assert.equal(Buffer.from(secret.data.username ?? '', 'base64').toString(), 'nimbus-fn:team:hello');
   });
 });

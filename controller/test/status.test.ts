@@ -236,6 +236,37 @@ describe('computeStatus', () => {
       );
     });
 
+    it('add StateReady after them when state is reported, and leave it out otherwise', () => {
+      const ready = {
+        status: 'True' as const,
+        reason: 'UserReady',
+        message: 'Redis user u may use only the keys p*',
+      };
+      const withState = computeStatus(fn(2), APPLIED, healthy, GATEWAY, NOW, ready);
+      assert.deepEqual(
+        withState.conditions?.map((c) => [c.type, c.status, c.reason]),
+        [
+          ['Ready', 'True', 'ReplicasReady'],
+          ['Deployed', 'True', 'Applied'],
+          ['StateReady', 'True', 'UserReady'],
+        ],
+      );
+      assert.equal(conditionOf(withState, 'StateReady').observedGeneration, 2);
+      const down = { status: 'False' as const, reason: 'RedisUnavailable', message: 'connect ECONNREFUSED' };
+      const later = new Date(NOW.getTime() + 60_000);
+      const failing = computeStatus({ ...fn(2), status: withState }, APPLIED, healthy, GATEWAY, later, down);
+      assert.deepEqual(
+        [conditionOf(failing, 'StateReady').status, conditionOf(failing, 'StateReady').reason],
+        ['False', 'RedisUnavailable'],
+      );
+      assert.equal(conditionOf(failing, 'Ready').status, 'True', 'the function still serves');
+      assert.notEqual(
+        conditionOf(failing, 'StateReady').lastTransitionTime,
+        conditionOf(withState, 'StateReady').lastTransitionTime,
+      );
+      assert.equal(computeStatus(fn(2), APPLIED, healthy, GATEWAY, NOW).conditions?.length, 2);
+    });
+
     it("a failed apply makes both False with the apply's reason", () => {
       const status = computeStatus(fn(1), REFUSED, healthy, GATEWAY, NOW);
       for (const type of ['Ready', 'Deployed']) {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
 import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/gateway';
+import { StoreConfigError, parseStoreConfig, withoutCredentials } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 
@@ -24,10 +25,23 @@ export interface ClusterConfig {
   readonly reportToken: string | undefined;
   /** NATS with JetStream, for the Functions' trigger streams and consumers; undefined: triggers are not served. */
   readonly natsUrl: string | undefined;
+  /** Function state (spec.state) in Redis; undefined without NIMBUS_REDIS_URL: no function gets state. */
+  readonly state: StateConfig | undefined;
   /** Generic runtime pods kept running in each namespace with a function at zero (0: no pool). */
   readonly warmPoolSize: number;
   /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
   readonly autoscaler: Partial<AutoscalerTuning>;
+}
+
+/** What the controller needs to give functions a Redis key space of their own. */
+export interface StateConfig {
+  /** NIMBUS_REDIS_URL: a login allowed ACL SETUSER/DELUSER, SCAN and UNLINK (the admin's). */
+  readonly adminUrl: string;
+  /** NIMBUS_STATE_REDIS_URL: the URL function pods connect to, without credentials (theirs come from a Secret). */
+  readonly functionUrl: string;
+  readonly commandTimeoutMs: number;
+  /** NIMBUS_STATE_MAX_VALUE_BYTES, handed to the pods. */
+  readonly maxValueBytes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -103,6 +117,52 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     autoscaler: readAutoscalerTuning(env),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
     natsUrl: readNatsUrl(env),
+    state: readStateConfig(env),
+  });
+}
+
+/**
+ * NIMBUS_REDIS_URL (with NIMBUS_REDIS_COMMAND_TIMEOUT_MS and NIMBUS_STATE_MAX_VALUE_BYTES, as the
+ * store reads them) and NIMBUS_STATE_REDIS_URL, which defaults to the admin URL without its
+ * credentials: pods must never see the admin's password.
+ */
+function readStateConfig(env: Env): StateConfig | undefined {
+  let store: ReturnType<typeof parseStoreConfig>;
+  try {
+    store = parseStoreConfig(env);
+  } catch (err) {
+    // One error class for every setting of the controller.
+    if (!(err instanceof StoreConfigError)) throw err;
+    throw new ConfigError(err.key, err.message.slice(err.key.length + 2), { cause: err });
+  }
+  const raw = env.NIMBUS_STATE_REDIS_URL || undefined;
+  if (store.redisUrl === undefined) {
+    if (raw !== undefined)
+      throw new ConfigError(
+        'NIMBUS_STATE_REDIS_URL',
+        'needs NIMBUS_REDIS_URL, the connection that manages function users',
+      );
+    return undefined;
+  }
+  const functionUrl = raw ?? withoutCredentials(store.redisUrl, '', '');
+  let parsed: URL;
+  try {
+    parsed = new URL(functionUrl);
+  } catch {
+    throw new ConfigError('NIMBUS_STATE_REDIS_URL', 'must be a redis:// or rediss:// URL');
+  }
+  if (!/^rediss?:$/.test(parsed.protocol))
+    throw new ConfigError('NIMBUS_STATE_REDIS_URL', 'must be a redis:// or rediss:// URL');
+  if (parsed.username !== '' || parsed.password !== '')
+    throw new ConfigError(
+      'NIMBUS_STATE_REDIS_URL',
+      'must not carry credentials: each function logs in as its own Redis user, from its Secret',
+    );
+  return Object.freeze({
+    adminUrl: store.redisUrl,
+    functionUrl,
+    commandTimeoutMs: store.commandTimeoutMs,
+    maxValueBytes: store.state.maxValueBytes,
   });
 }
 

@@ -12,6 +12,8 @@ import { LeaseElector } from '../leader/lease-elector.js';
 import { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import { FunctionController } from '../reconcile/function-controller.js';
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
+import { FunctionStateProvisioner } from '../state/function-state-provisioner.js';
+import { RedisStateAdmin } from '../state/state-admin.js';
 import { TOKENS } from '../tokens.js';
 import { LazyBusAdmin } from '../triggers/lazy-bus-admin.js';
 import { ScheduleCheck } from '../triggers/schedule-check.js';
@@ -27,8 +29,9 @@ export interface ClusterOverrides {
   clock?: Clock;
   events?: EventSink;
   /**
-   * What a Function's finalizer cleans up. None yet: JetStream consumers and Redis users join
-   * with triggers and state, and with none, Functions get no finalizer.
+   * More for a Function's finalizer to clean up, besides the platform's own (JetStream consumers
+   * with NIMBUS_NATS_URL, Redis users and keys with NIMBUS_REDIS_URL). A Function none applies to
+   * gets no finalizer.
    */
   cleanups?: readonly FunctionCleanup[];
 }
@@ -73,8 +76,21 @@ export function createClusterContainer(
           c.resolve(TOKENS.EventSink),
           log.child({ part: 'triggers' }),
         );
+  // Function state: a Redis user and a Secret per Function with spec.state, before its Deployment.
+  const stateAdmin =
+    config.state === undefined
+      ? undefined
+      : new RedisStateAdmin(config.state.adminUrl, config.state, log.child({ part: 'state' }));
+  const state = new FunctionStateProvisioner(
+    client,
+    stateAdmin,
+    config.state,
+    c.resolve(TOKENS.EventSink),
+    log.child({ part: 'state' }),
+  );
+  stateAdmin?.onReconnect(() => built.controller?.requeue((fn) => fn.spec.state?.enabled === true), clock);
   c.register(TOKENS.Cleanups, {
-    useValue: [...(overrides.cleanups ?? []), ...(triggers === undefined ? [] : [triggers])],
+    useValue: [...(overrides.cleanups ?? []), ...(triggers === undefined ? [] : [triggers]), state],
   });
   const functions = new FunctionController(
     client,
@@ -91,6 +107,7 @@ export function createClusterContainer(
     c.resolve(TOKENS.EventSink),
     c.resolve(TOKENS.Cleanups),
     [new ScheduleCheck(c.resolve(TOKENS.EventSink)), ...(triggers === undefined ? [] : [triggers])],
+    state,
     reports,
     c.resolve(TOKENS.ControllerMetrics),
     clock,
@@ -111,7 +128,9 @@ export function createClusterContainer(
   );
   c.register(TOKENS.HealthServer, { useValue: health });
   c.register(TOKENS.ClusterController, {
-    useValue: new ClusterController(functions, elector, health, clock, log, () => bus?.close()),
+    useValue: new ClusterController(functions, elector, health, clock, log, async () => {
+      await Promise.all([bus?.close(), stateAdmin?.close()]);
+    }),
   });
   return c;
 }

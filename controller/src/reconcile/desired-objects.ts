@@ -4,6 +4,7 @@ import { SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
 import type { ConfigMap, Deployment, Service } from '../resources/objects.js';
 import { buildService } from '../resources/service.js';
 import { SourceTooLargeError, buildSourceConfigMap } from '../resources/source-configmap.js';
+import type { StateBinding } from '../resources/state-binding.js';
 import { specHash } from '../spec-hash.js';
 
 /** A spec the cluster cannot run as written; reported on the Function, never retried as is. */
@@ -26,14 +27,16 @@ export interface DesiredObjects {
 
 /**
  * Everything the cluster should hold for a Function running `replicas` (the autoscaler's
- * decision). Pure. The spec hash is taken over the built pod template itself, so pods roll
- * exactly when what they run would change (the Function's spec or the platform's settings) and
- * never otherwise; a change of replicas rolls nothing.
+ * decision), its pods bound to their Redis user when `state` says how. Pure. The spec hash is
+ * taken over the built pod template itself, so pods roll exactly when what they run would change
+ * (the Function's spec, the platform's settings, the state credentials) and never otherwise; a
+ * change of replicas rolls nothing.
  */
 export function desiredObjects(
   fn: FunctionResource,
   settings: DeploymentSettings,
   replicas: number,
+  state?: StateBinding,
 ): DesiredObjects {
   if (fn.spec.source?.path !== undefined) {
     throw new NotDeployableError(
@@ -48,7 +51,7 @@ export function desiredObjects(
     if (err instanceof SourceTooLargeError) throw new NotDeployableError('SourceTooLarge', err.message);
     throw err;
   }
-  const draft = buildDeployment(fn, settings, replicas, '');
+  const draft = buildDeployment(fn, settings, replicas, '', state);
   const hash = specHash(draft.spec.template, configMap?.data);
   const deployment: Deployment = {
     ...draft,
@@ -57,7 +60,10 @@ export function desiredObjects(
       ...draft.spec,
       template: {
         ...draft.spec.template,
-        metadata: { ...draft.spec.template.metadata, annotations: { [SPEC_HASH_ANNOTATION]: hash } },
+        metadata: {
+          ...draft.spec.template.metadata,
+          annotations: { ...draft.spec.template.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash },
+        },
       },
     },
   };

@@ -20,7 +20,12 @@ import type { LeadershipListener } from '../leader/lease-elector.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
 import type { ControllerMetrics } from './controller-metrics.js';
-import { FIELD_MANAGER, FunctionReconciler, type ReconcilerSettings } from './function-reconciler.js';
+import {
+  FIELD_MANAGER,
+  FunctionReconciler,
+  type ReconcilerSettings,
+  type StateProvisioner,
+} from './function-reconciler.js';
 import type { FunctionCleanup, FunctionStep } from './object-cache.js';
 import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
@@ -69,6 +74,7 @@ export class FunctionController implements LeadershipListener {
     events: EventSink,
     cleanups: readonly FunctionCleanup[],
     private readonly steps: readonly FunctionStep[],
+    state: StateProvisioner,
     concurrency: ConcurrencySource,
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
@@ -135,6 +141,7 @@ export class FunctionController implements LeadershipListener {
       settings,
       events,
       cleanups,
+      state,
       this.autoscaler,
       metrics,
       clock,
@@ -239,6 +246,11 @@ export class FunctionController implements LeadershipListener {
     const fn = this.functions.get(namespace, name);
     if (fn === undefined || fn.metadata.deletionTimestamp !== undefined) return;
     for (const step of this.steps) await step.reconcile(fn);
+  }
+
+  /** Reconciles again, soon, every Function `which` picks (say, those with state after Redis came back). */
+  requeue(which: (fn: Fn) => boolean): void {
+    for (const fn of this.functions.list()) if (which(fn)) this.enqueue(objectKey(fn));
   }
 
   private enqueue(key: string): void {

@@ -12,11 +12,18 @@ import type { Clock } from '../clock.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { sourceConfigMapName } from '../resources/source-configmap.js';
+import type { StateBinding } from '../resources/state-binding.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';
 import type { FunctionCleanup, ObjectCache } from './object-cache.js';
-import { type ApplyOutcome, type ObservedDeployment, computeStatus, sameStatus } from './status.js';
+import {
+  type ApplyOutcome,
+  type ObservedDeployment,
+  type Verdict,
+  computeStatus,
+  sameStatus,
+} from './status.js';
 
 export const FIELD_MANAGER = 'nimbus-controller';
 export const FINALIZER = 'nimbus.dev/cleanup';
@@ -31,6 +38,28 @@ export interface ReconcilerCaches {
 }
 
 type Fn = FunctionResource & KubeObject;
+
+/** What preparing a Function's Redis key space came to. Empty for a function without state. */
+export interface StatePreparation {
+  /** What its pods mount and set to log in; undefined: no state settings for the pods. */
+  binding?: StateBinding;
+  /** The StateReady condition; a False one is also an Event. */
+  condition?: Verdict;
+  /** Redis failed: the rest is still applied and the status written, then this is thrown, to retry with backoff. */
+  retry?: Error;
+}
+
+/**
+ * A Function's Redis key space, made ready before its Deployment is built (the pods mount its
+ * login) and given back when state is turned off. Throws only what Kubernetes refused; Redis
+ * failures come back as a condition and a `retry`.
+ */
+export interface StateProvisioner {
+  prepare(fn: FunctionResource & KubeObject): Promise<StatePreparation>;
+}
+
+/** Without Redis configured at all, or in tests: nothing to prepare. */
+export const NO_STATE: StateProvisioner = { prepare: async () => ({}) };
 
 /** How many replicas a Function's Deployment should ask for now: the autoscaler's decision. */
 export interface ReplicaSource {
@@ -50,6 +79,7 @@ export class FunctionReconciler {
     private readonly settings: ReconcilerSettings,
     private readonly events: EventSink,
     private readonly cleanups: readonly FunctionCleanup[],
+    private readonly state: StateProvisioner,
     private readonly scale: ReplicaSource,
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
@@ -74,8 +104,10 @@ export class FunctionReconciler {
     let deployment: ObservedDeployment | undefined = this.caches.deployments.get(namespace, name) as
       | ObservedDeployment
       | undefined;
+    let state: StatePreparation = {};
     try {
-      const desired = desiredObjects(fn, this.settings, this.scale.replicasFor(fn));
+      state = await this.state.prepare(fn);
+      const desired = desiredObjects(fn, this.settings, this.scale.replicasFor(fn), state.binding);
       if (desired.configMap !== undefined)
         await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
       deployment = (await this.applyIfChanged(
@@ -101,7 +133,10 @@ export class FunctionReconciler {
       }
       this.events.emit(fn, 'Warning', outcome.reason, outcome.message);
     }
-    await this.writeStatus(fn, outcome, deployment);
+    const { condition } = state;
+    if (condition?.status === 'False') this.events.emit(fn, 'Warning', condition.reason, condition.message);
+    await this.writeStatus(fn, outcome, deployment, condition);
+    if (state.retry !== undefined) throw state.retry;
   }
 
   /** Applies `desired` unless every field Nimbus sets already holds its value; returns the object as stored. */
@@ -135,6 +170,7 @@ export class FunctionReconciler {
     fn: Fn,
     outcome: ApplyOutcome,
     deployment: ObservedDeployment | undefined,
+    state: Verdict | undefined,
   ): Promise<void> {
     const status = computeStatus(
       fn,
@@ -142,6 +178,7 @@ export class FunctionReconciler {
       deployment,
       this.settings.gatewayUrl,
       new Date(this.clock.now()),
+      state,
     );
     if (sameStatus(fn.status, status)) return;
     try {

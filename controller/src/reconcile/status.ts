@@ -22,7 +22,10 @@ export interface FunctionCondition extends Condition {
   observedGeneration?: number;
 }
 
-type Verdict = { status: 'True' | 'False'; reason: string; message: string };
+export type Verdict = { status: 'True' | 'False'; reason: string; message: string };
+
+/** The condition that reports a function's Redis key space (spec.state), beside Ready and Deployed. */
+export const STATE_CONDITION = 'StateReady';
 
 /** Ready: the function's current revision serves, judged from its Deployment. */
 export function readiness(applied: ApplyOutcome, deployment: ObservedDeployment | undefined): Verdict {
@@ -71,8 +74,9 @@ export function readiness(applied: ApplyOutcome, deployment: ObservedDeployment 
 }
 
 /**
- * The Function's status: conditions Deployed and Ready, observedGeneration, replica counts and
- * the URL it is called at. Pure; `now` stamps only conditions whose status changed.
+ * The Function's status: conditions Deployed and Ready (and StateReady when `state` says how its
+ * key space is), observedGeneration, replica counts and the URL it is called at. Pure; `now`
+ * stamps only conditions whose status changed.
  */
 export function computeStatus(
   fn: FunctionResource,
@@ -80,6 +84,7 @@ export function computeStatus(
   deployment: ObservedDeployment | undefined,
   gatewayUrl: string,
   now: Date,
+  state?: Verdict,
 ): FunctionStatus {
   const generation = fn.metadata.generation;
   const deployed: Verdict = applied.ok
@@ -101,7 +106,11 @@ export function computeStatus(
   const { name, namespace } = fn.metadata;
   return {
     ...(generation === undefined ? {} : { observedGeneration: generation }),
-    conditions: [condition('Ready', readiness(applied, deployment)), condition('Deployed', deployed)],
+    conditions: [
+      condition('Ready', readiness(applied, deployment)),
+      condition('Deployed', deployed),
+      ...(state === undefined ? [] : [condition(STATE_CONDITION, state)]),
+    ],
     replicas: deployment?.status?.replicas ?? 0,
     readyReplicas: deployment?.status?.readyReplicas ?? 0,
     url: `${gatewayUrl.replace(/\/+$/, '')}/function/${name}.${namespace}`,

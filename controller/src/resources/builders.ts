@@ -5,3 +5,5 @@ export * from './objects.js';
 export * from './runtime-settings.js';
 export * from './service.js';
 export * from './source-configmap.js';
+export * from './state-binding.js';
+export * from './state-secret.js';

@@ -13,6 +13,13 @@ import {
 } from './runtime-pod.js';
 import { runtimeSettings } from './runtime-settings.js';
 import { sourceConfigMapName } from './source-configmap.js';
+import {
+  STATE_CREDENTIALS_ANNOTATION,
+  type StateBinding,
+  stateEnv,
+  stateMount,
+  stateVolume,
+} from './state-binding.js';
 
 export interface DeploymentSettings {
   /** The runtime-node image for `runtime: node20` functions without an image of their own. */
@@ -28,13 +35,15 @@ const SECRETS_DIR = '/var/nimbus/secrets';
 
 /**
  * A Function's Deployment. Pure: no clock, no API calls. `specHash` goes into the pod template,
- * so pods roll exactly when something that shapes them changed, and never otherwise.
+ * so pods roll exactly when something that shapes them changed, and never otherwise. `state`,
+ * for a function with state, points its pods at their Redis user.
  */
 export function buildDeployment(
   fn: FunctionResource,
   settings: DeploymentSettings,
   replicas: number,
   specHash: string,
+  state?: StateBinding,
 ): Deployment {
   const { spec, metadata } = fn;
   const timeoutSeconds = Math.ceil(parseDuration(spec.timeout) / 1000);
@@ -53,13 +62,18 @@ export function buildDeployment(
     volumes.push({ name: `secret-${i}`, secret: { secretName: secret } });
     mounts.push({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${secret}`, readOnly: true });
   }
-  const platform = Object.entries({
+  if (state !== undefined) {
+    volumes.push(stateVolume(state));
+    mounts.push(stateMount());
+  }
+  const platform: EnvVar[] = Object.entries({
     ...runtimeSettings(fn),
     HOST: '0.0.0.0',
     PORT: String(PORT),
     NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
   }).map(([name, value]) => ({ name, value }));
+  if (state !== undefined) platform.push(...stateEnv(state));
   // The platform's settings win a name the function also sets. Each name appears once: env is a
   // list keyed by name, and server-side apply refuses a key given twice.
   const reserved = new Set(platform.map((e) => e.name));
@@ -76,7 +90,13 @@ export function buildDeployment(
       replicas,
       selector: { matchLabels: { [FUNCTION_LABEL]: metadata.name } },
       template: {
-        metadata: { labels: functionLabels(fn), annotations: { [SPEC_HASH_ANNOTATION]: specHash } },
+        metadata: {
+          labels: functionLabels(fn),
+          annotations: {
+            [SPEC_HASH_ANNOTATION]: specHash,
+            ...(state === undefined ? {} : { [STATE_CREDENTIALS_ANNOTATION]: state.credentialsRevision }),
+          },
+        },
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,

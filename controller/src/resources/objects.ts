@@ -37,6 +37,15 @@ export interface Service {
   };
 }
 
+/** Opaque, data base64-encoded as the API returns it. */
+export interface Secret {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ObjectMeta;
+  type: 'Opaque';
+  data: Record<string, string>;
+}
+
 export interface EnvVar {
   name: string;
   value: string;
@@ -45,7 +54,7 @@ export interface EnvVar {
 export interface Volume {
   name: string;
   configMap?: { name: string; items?: { key: string; path: string }[] };
-  secret?: { secretName: string };
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
   emptyDir?: { medium?: 'Memory'; sizeLimit?: string };
 }
 

@@ -27,14 +27,16 @@ export function poolDeploymentName(runtime: Runtime = RUNTIME): string {
 
 /**
  * Whether a function can take over a pool pod: its code inline (a pool pod runs the platform's
- * image and is sent the code) and nothing mounted (a running pod cannot gain volumes).
+ * image and is sent the code) and nothing mounted (a running pod cannot gain volumes: neither
+ * the function's secrets nor the Redis password of its state).
  */
 export function poolable(fn: FunctionResource): boolean {
   return (
     fn.spec.runtime === RUNTIME &&
     fn.spec.image === undefined &&
     fn.spec.source?.inline !== undefined &&
-    (fn.spec.secrets ?? []).length === 0
+    (fn.spec.secrets ?? []).length === 0 &&
+    fn.spec.state?.enabled !== true
   );
 }
 
