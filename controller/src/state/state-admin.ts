@@ -1,6 +1,7 @@
 import type { Logger } from '@nimbus/api';
 import { type RedisStores, createRedisStores } from '@nimbus/store';
 import type { Clock } from '../clock.js';
+import { ReconnectNotice } from './reconnect-notice.js';
 
 /** What the controller does in Redis for function state. */
 export interface StateAdmin {
@@ -17,9 +18,6 @@ export interface StateAdmin {
   close(): Promise<void>;
 }
 
-/** A reconnect after a lost connection calls back at most this often (a refused login reconnects every second). */
-const RECONNECT_NOTICE_MS = 5_000;
-
 /**
  * Function users and keys on the controller's admin connection (NIMBUS_REDIS_URL), which connects
  * on first use, fails fast while Redis is away, and reconnects by itself.
@@ -27,7 +25,7 @@ const RECONNECT_NOTICE_MS = 5_000;
 export class RedisStateAdmin implements StateAdmin {
   private readonly stores: RedisStores;
   private checkedDefaultUser = false;
-  private noticeTimer: { clock: Clock; handle: unknown } | undefined;
+  private readonly notices: ReconnectNotice[] = [];
 
   constructor(
     url: string,
@@ -60,31 +58,15 @@ export class RedisStateAdmin implements StateAdmin {
    * is back after a loss, so the functions' users are made again at once rather than at the next resync.
    */
   onReconnect(listener: () => void, clock: Clock): void {
-    let lost = false;
-    let lastNotice = Number.NEGATIVE_INFINITY;
-    const notify = () => {
-      this.noticeTimer = undefined;
-      lastNotice = clock.now();
-      listener();
-    };
+    const notice = new ReconnectNotice(listener, clock);
+    this.notices.push(notice);
     const { client } = this.stores.connection;
-    client.on('close', () => {
-      lost = true;
-    });
-    client.on('ready', () => {
-      if (!lost) return;
-      lost = false;
-      // A notice too soon after the last is put off, never dropped: this reconnect may be the one that lasts.
-      const wait = lastNotice + RECONNECT_NOTICE_MS - clock.now();
-      if (wait <= 0) notify();
-      else if (this.noticeTimer === undefined)
-        this.noticeTimer = { clock, handle: clock.setTimeout(notify, wait) };
-    });
+    client.on('close', () => notice.closed());
+    client.on('ready', () => notice.ready());
   }
 
   close(): Promise<void> {
-    if (this.noticeTimer !== undefined) this.noticeTimer.clock.clearTimeout(this.noticeTimer.handle);
-    this.noticeTimer = undefined;
+    for (const notice of this.notices.splice(0)) notice.stop();
     return this.stores.close();
   }
 
