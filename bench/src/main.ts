@@ -1,4 +1,5 @@
 // `npm run bench -- <name>`: runs one benchmark, prints its tables and writes bench/results/<name>.json.
+import { asyncBenchmark } from './async-bench.js';
 import type { Benchmark } from './benchmark.js';
 import { coldstartBenchmark } from './coldstart-bench.js';
 import { controllerBenchmark } from './controller-bench.js';
@@ -13,6 +14,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   spawnBenchmark,
   controllerBenchmark,
   coldstartBenchmark,
+  asyncBenchmark,
 ];
 
 function usage(): string {

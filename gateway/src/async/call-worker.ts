@@ -12,7 +12,7 @@ import {
 import type { Readiness } from '../http/server.js';
 import type { CallOutcome, Invoker } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
-import type { RouteTable } from '../routing/route-table.js';
+import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
 import type { FunctionDirectory } from '../system/system-app.js';
 import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js';
 import type { CallQueue } from './call-queue.js';
@@ -118,11 +118,24 @@ export class CallWorker {
   }
 
   private async run(message: BusMessage, call: CallRequest): Promise<void> {
-    const { calls, metrics } = this.deps;
-    const fn = `${call.namespace}/${call.function}`;
+    const { metrics } = this.deps;
+    const route = this.deps.routes.get(call.namespace, call.function);
+    const policy = retryPolicyOf(this.deps.directory.get(call.namespace, call.function)?.spec);
+    let known: CallRecord | undefined;
+    if (message.deliveryCount === 1 && route !== undefined) {
+      // The common case, in one write: only a call that has not started is ever published (a new
+      // call, one queued again after NATS refused it, a redrive), so it has no attempts yet.
+      const started = await this.begin(call, 'queued', 1);
+      if (started.applied) {
+        await this.attempt(message, call, route, policy, 1);
+        return;
+      }
+      known = started.record;
+    }
     // Two rounds at most: a transition refused because the status moved meanwhile is looked at once more.
     for (let round = 0; round < 2; round++) {
-      const record = await this.recordOf(call);
+      const record = known ?? (await this.recordOf(call));
+      known = undefined;
       if (FINISHED_CALL_STATUSES.includes(record.status)) {
         metrics.skip(record.status);
         await message.ack();
@@ -133,8 +146,6 @@ export class CallWorker {
         await message.ack();
         return;
       }
-      const route = this.deps.routes.get(call.namespace, call.function);
-      const policy = retryPolicyOf(this.deps.directory.get(call.namespace, call.function)?.spec);
       if (route === undefined) {
         const lastError = `function ${call.function} not found in namespace ${call.namespace}`;
         await this.fail(message, call, record.attempts, 'function-not-found', lastError, { lastError });
@@ -147,27 +158,43 @@ export class CallWorker {
         return;
       }
       const attempt = record.attempts + 1;
-      const startedAt = this.deps.now();
-      const waitMs = Math.max(0, startedAt - call.acceptedAt);
-      const started = await calls.transition(call.id, [record.status], {
-        status: 'running',
-        attempts: attempt,
-        startedAt,
-        timings: { waitMs },
-      });
-      if (!started.applied) continue;
-      if (attempt === 1) metrics.queued(fn, waitMs / 1000);
-      const outcome = await this.deps.invoker.call(route, {
-        method: call.method,
-        path: call.path,
-        headers: call.headers,
-        body: call.body,
-      });
-      await this.settle(message, call, attempt, policy, outcome);
+      if (!(await this.begin(call, record.status, attempt)).applied) continue;
+      await this.attempt(message, call, route, policy, attempt);
       return;
     }
     // The status kept moving under us (a cancel, another delivery): let the next delivery look again.
     message.nak(UNAVAILABLE_RETRY_MS);
+  }
+
+  /** Marks attempt `attempt` as started, if the call is still `from`; counted when it applies. */
+  private async begin(call: CallRequest, from: CallRecord['status'], attempt: number) {
+    const startedAt = this.deps.now();
+    const waitMs = Math.max(0, startedAt - call.acceptedAt);
+    const started = await this.deps.calls.transition(call.id, [from], {
+      status: 'running',
+      attempts: attempt,
+      startedAt,
+      timings: { waitMs },
+    });
+    if (started.applied && attempt === 1)
+      this.deps.metrics.queued(`${call.namespace}/${call.function}`, waitMs / 1000);
+    return started;
+  }
+
+  private async attempt(
+    message: BusMessage,
+    call: CallRequest,
+    route: FunctionRoute,
+    policy: RetryPolicy,
+    attempt: number,
+  ): Promise<void> {
+    const outcome = await this.deps.invoker.call(route, {
+      method: call.method,
+      path: call.path,
+      headers: call.headers,
+      body: call.body,
+    });
+    await this.settle(message, call, attempt, policy, outcome);
   }
 
   /** The record, made again from the message when it is gone (expired, or Redis lost it): a queued call is never dropped. */
