@@ -349,6 +349,61 @@ describe('function state in a cluster: Redis users per function, on the real API
     );
   });
 
+  it('replaces a Secret an earlier Function of the same name left behind, and a password that is no longer usable', async () => {
+    const stale = await plane.request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 'zeta-state',
+        ownerReferences: [
+          {
+            apiVersion: 'nimbus.dev/v1alpha1',
+            kind: 'Function',
+            name: 'zeta',
+            uid: 'a-uid-long-gone',
+            controller: true,
+          },
+        ],
+      },
+      stringData: { password: 'the-password-of-a-function-long-gone' },
+    });
+    assert.equal(stale.status, 201, JSON.stringify(stale.body));
+    const zeta = await ns.create('zeta');
+    await ns.untilState('zeta', 'UserReady');
+    const secret = await ns.secret('zeta-state');
+    assert.deepEqual(
+      secret?.metadata.ownerReferences?.map((o) => o.uid),
+      [zeta.metadata.uid],
+    );
+    const login = await loginOf('zeta');
+    assert.notEqual(login.password, 'the-password-of-a-function-long-gone');
+    assert.equal(await stateAs(login, 'zeta').incr('n'), 1);
+
+    // A password cut short by hand: the controller writes a new one, sets it on the user, and rolls the pods.
+    const revision = async () =>
+      (await ns.deployment('zeta'))?.spec.template.metadata.annotations['nimbus.dev/state-credentials'];
+    const before = await eventually(revision, 15_000, 'the credentials revision');
+    await ns.client.mergePatch(RESOURCES.secrets, ns.name, 'zeta-state', {
+      data: { password: Buffer.from('short').toString('base64') },
+    });
+    await ns.patchSpec('zeta', { env: [{ name: 'NUDGE', value: '1' }] }); // any reconcile
+    const renewed = await eventually(
+      async () => {
+        const now = await loginOf('zeta');
+        return now.password !== 'short' && now.password !== login.password ? now : undefined;
+      },
+      15_000,
+      'a new password',
+    );
+    await eventually(
+      async () => ((await revision()) !== before ? true : undefined),
+      15_000,
+      'the pods to roll',
+    );
+    await ns.untilState('zeta', 'UserReady');
+    assert.equal(await stateAs(renewed, 'zeta').incr('n'), 2, 'the new password logs in');
+  });
+
   it('gives the key space up when state is turned off: user, keys and Secret', async () => {
     await ns.create('delta');
     await ns.untilState('delta', 'UserReady');
@@ -440,7 +495,7 @@ describe('function state in a cluster while Redis is away', function () {
     assert.ok(await redisUser(admin, ns.name, 'patient'));
   });
 
-  it('makes the users again at once when Redis comes back empty (a restart without an ACL file)', async () => {
+  it('makes the users again when Redis comes back empty (a restart without an ACL file), without waiting for a resync', async () => {
     await ns.untilState('patient', 'UserReady');
     const login = {
       username: decode((await ns.secret('patient-state'))?.data.username),
