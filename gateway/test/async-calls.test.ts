@@ -14,7 +14,13 @@ import {
   type MessageHandler,
   type PublishOptions,
 } from '@nimbus/bus';
-import { type CallRecord, type DeadLetter, type Stores, createMemoryStores } from '@nimbus/store';
+import {
+  type CallRecord,
+  type DeadLetter,
+  StoreUnavailableError,
+  type Stores,
+  createMemoryStores,
+} from '@nimbus/store';
 import { type Reply, eventually, send } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
@@ -166,6 +172,8 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
   let base: string;
   let ready: boolean;
   let readinessAsked = 0;
+  let storeDown = false;
+  let storeRefusals = 0;
   let functions: Map<string, FunctionResource>;
   let woken: string[];
   const replicas: Replica[] = [];
@@ -228,7 +236,24 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
 
   beforeEach(async function () {
     routes = new RouteTable();
-    stores = createMemoryStores();
+    const memory = createMemoryStores();
+    storeDown = false;
+    storeRefusals = 0;
+    // The call records through a switch: while it is down, every call fails as Redis would.
+    const calls = new Proxy(memory.calls, {
+      get: (target, prop, receiver) => {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (storeDown) {
+            storeRefusals++;
+            return Promise.reject(new StoreUnavailableError('reading call records: connect ECONNREFUSED'));
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+    stores = { ...memory, calls };
     bus = new GatedBus();
     // A test named "[loading] …" starts with a gateway that does not know its functions yet.
     ready = !this.currentTest?.title.startsWith('[loading]');
@@ -681,6 +706,48 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     const orphan = await settled(queued, 'failed');
     assert.match(orphan.lastError ?? '', /function gone not found in namespace default/);
     assert.equal((await stores.deadLetters.get(queued))?.reason, 'function-not-found');
+  });
+
+  it('rides out a Redis outage: 503 StoreUnavailable for new calls, and a delivery waits without spending an attempt', async () => {
+    const r = await replica();
+    deploy('echo', [r.port]);
+    bus.holdDeliveries();
+    const id = accepted(await post('/async-function/echo'));
+    storeDown = true;
+    const refused = await post('/async-function/echo');
+    assert.equal(refused.status, 503);
+    assert.equal(refused.json().code, 'StoreUnavailable');
+    assert.equal(refused.headers['retry-after'], '1');
+    bus.releaseDeliveries();
+    await eventually(
+      async () => (storeRefusals >= 3 ? true : undefined),
+      10_000,
+      'the worker to meet the outage',
+    );
+    storeDown = false;
+    const done = await settled(id);
+    assert.equal(done.attempts, 1, 'the outage cost no attempt');
+    assert.equal(r.seen.length, 1);
+  });
+
+  it('dead-letters a message no gateway published (NIMBUS_DLQ) and goes on with the next', async () => {
+    const r = await replica();
+    deploy('echo', [r.port]);
+    const dlq: BusMessage[] = [];
+    await bus.inner.ensureConsumer({ stream: DEAD_LETTER_STREAM, name: 'inspector' });
+    bus.inner.consume(DEAD_LETTER_STREAM, 'inspector', async (m) => {
+      dlq.push(m);
+      await m.ack();
+    });
+    await bus.inner.publish('nimbus.calls.default.echo', Buffer.from('garbage'), { msgId: 'not-a-call' });
+    const letter = await eventually(async () => dlq[0], 5_000, 'the dead letter');
+    assert.match(
+      letter.headers[DEAD_LETTER_HEADERS.error] ?? '',
+      /unreadable call message: no Nimbus-Call-Id header/,
+    );
+    assert.equal(letter.headers[DEAD_LETTER_HEADERS.id], 'not-a-call');
+    await settled(accepted(await post('/async-function/echo')));
+    await drained();
   });
 
   it('serves /system/calls and /system/dead-letters with the admin key only, and 404 JSON for unknown ids', async () => {

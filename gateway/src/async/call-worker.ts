@@ -242,7 +242,8 @@ export class CallWorker {
       return;
     }
     const lastError = describeFailure(outcome, attempt);
-    if (decision.action === 'retry') {
+    // The durable sets no delivery limit of its own; should one be set on it, its last delivery ends the call.
+    if (decision.action === 'retry' && !message.lastAttempt) {
       await this.deps.calls.transition(call.id, ['running'], {
         status: 'queued',
         lastError,
@@ -257,7 +258,7 @@ export class CallWorker {
       message,
       call,
       attempt,
-      decision.reason,
+      decision.action === 'retry' ? 'max-deliver' : decision.reason,
       lastError,
       { lastError, timings, ...(result === undefined ? {} : { result }) },
       outcome,
