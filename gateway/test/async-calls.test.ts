@@ -593,6 +593,39 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     );
   });
 
+  it('pages dead letters newest first, by function, with a cursor', async () => {
+    const r = await replica((_seen, _n, res) => {
+      res.statusCode = 422;
+      res.end('no');
+    });
+    deploy('picky', [r.port]);
+    deploy('other', [r.port]);
+    for (const [n, fn] of ['picky', 'picky', 'other', 'picky'].entries()) {
+      await settled(accepted(await post(`/async-function/${fn}`, { 'x-call-id': `dl-${n}` })), 'failed');
+    }
+    const page = async (query: string) =>
+      (await send(base, `/system/dead-letters?${query}`, { headers: admin })).json<{
+        entries: DeadLetter[];
+        cursor?: string;
+      }>();
+    const first = await page('namespace=default&function=picky&limit=2');
+    assert.deepEqual(
+      first.entries.map((e) => e.id),
+      ['dl-3', 'dl-1'],
+    );
+    assert.ok(first.cursor);
+    const second = await page(`namespace=default&function=picky&limit=2&cursor=${first.cursor}`);
+    assert.deepEqual(
+      second.entries.map((e) => e.id),
+      ['dl-0'],
+    );
+    assert.equal(second.cursor, undefined);
+    const all = await page('namespace=default');
+    assert.equal(all.entries.length, 4);
+    const bad = await send(base, '/system/dead-letters?cursor=nonsense', { headers: admin });
+    assert.equal(bad.status, 400);
+  });
+
   it('cancels a queued call, which then never runs; a finished or unknown call cannot be cancelled', async () => {
     const r = await replica();
     deploy('echo', [r.port]);

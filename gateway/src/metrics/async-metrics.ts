@@ -10,6 +10,8 @@ export class AsyncMetrics {
   private readonly counters: Record<Outcome, Counter<'function'>>;
   private readonly queueLatency: Histogram<'function'>;
   private readonly skipped: Counter<'reason'>;
+  /** Label children by outcome and function, so counting does no label hashing. */
+  private readonly children = new Map<string, { inc(): void }>();
 
   constructor(@inject(TOKENS.Registry) registry: Registry) {
     const counter = (name: string, help: string) =>
@@ -53,7 +55,13 @@ export class AsyncMetrics {
   }
 
   count(outcome: Outcome, fn: string): void {
-    this.counters[outcome].inc({ function: fn });
+    const key = `${outcome} ${fn}`;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.counters[outcome].labels(fn);
+      this.children.set(key, child);
+    }
+    child.inc();
   }
 
   queued(fn: string, seconds: number): void {
