@@ -11,6 +11,7 @@ const COUNTER = `export default async (event, ctx) => {
   if (q.hold) await new Promise((resolve) => setTimeout(resolve, Number(q.hold)));
   const s = ctx.state;
   switch (event.path) {
+    case '/pid': return { pid: process.pid };
     case '/set': return { pid: process.pid, version: await s.set(q.key, event.body) };
     case '/get': return { pid: process.pid, value: (await s.get(q.key)) ?? null };
     case '/incr': return { pid: process.pid, value: await s.incr(q.key) };
@@ -35,7 +36,7 @@ async function readyReplicas(platform: LocalModeProcess, name: string): Promise<
 function sharedStateSuite(
   title: string,
   env: () => Promise<Record<string, string>>,
-  stored?: () => (key: string) => Promise<string | null>,
+  redis?: { stored: (key: string) => Promise<string | null>; server: () => RedisServer },
 ) {
   describe(title, function () {
     this.timeout(60_000);
@@ -72,7 +73,7 @@ function sharedStateSuite(
       assert.ok(reads.every((r) => r.status === 200));
       assert.equal(pidsOf(reads).size, 2, 'both replicas answered');
       for (const read of reads) assert.deepEqual(read.json<{ value: unknown }>().value, { text: 'hello' });
-      if (stored) assert.equal(await stored()('greeting'), '{"text":"hello"}');
+      if (redis) assert.equal(await redis.stored('greeting'), '{"text":"hello"}');
     });
 
     it('sums increments from concurrent requests on both replicas exactly', async () => {
@@ -112,6 +113,33 @@ function sharedStateSuite(
       assert.equal(off.status, 500);
       assert.equal(off.json().code, 'StateNotEnabled');
     });
+
+    if (redis)
+      it('fails state calls with 503 while Redis is down, serves the rest, and recovers without a restart', async () => {
+        const server = redis.server();
+        const replicas = async () =>
+          pidsOf(await Promise.all(Array.from({ length: 8 }, () => call('/function/counter/pid?hold=150'))));
+        const before = await replicas();
+        assert.equal(before.size, 2);
+        await server.stop();
+        const down = await call('/function/counter/incr?key=outage');
+        assert.equal(down.status, 503, down.text);
+        assert.equal(down.json().code, 'StateUnavailable');
+        assert.match(String(down.json().error), /Redis is unavailable/);
+        assert.deepEqual(await replicas(), before, 'calls without state are served by the same replicas');
+        assert.equal((await call('/function/stateless/pid')).status, 200);
+        await server.start();
+        const back = await eventually(
+          async () => {
+            const reply = await call('/function/counter/incr?key=outage');
+            return reply.status === 200 ? reply.json<{ value: number }>().value : undefined;
+          },
+          15_000,
+          'state calls to work again',
+        );
+        assert.equal(back, 1, 'an empty Redis: the count starts again');
+        assert.deepEqual(await replicas(), before, 'no replica was restarted');
+      });
   });
 }
 
@@ -128,9 +156,8 @@ describe('local mode: function state', () => {
     await stores?.close();
     await server?.stop();
   });
-  sharedStateSuite(
-    'in Redis, with NIMBUS_REDIS_URL',
-    async () => ({ NIMBUS_REDIS_URL: server.url }),
-    () => (key) => stores.connection.run('hget', (c) => c.hget(`nimbus:state:default:counter:${key}`, 'v')),
-  );
+  sharedStateSuite('in Redis, with NIMBUS_REDIS_URL', async () => ({ NIMBUS_REDIS_URL: server.url }), {
+    stored: (key) => stores.connection.run('hget', (c) => c.hget(`nimbus:state:default:counter:${key}`, 'v')),
+    server: () => server,
+  });
 });
