@@ -16,7 +16,7 @@ const REPLICAS = 2;
 const ADMIN_KEY = 'bench-admin-key-0123456789';
 /** After the last call is accepted, all must be done within this, or the rest count as lost. */
 const COMPLETION_DEADLINE_MS = 120_000;
-const POLL_MS = 25;
+const POLL_MS = 50;
 export const ASYNC_TARGETS = { minAcceptedPerS: 2_000, minCompletedPerS: 1_000, maxLost: 0 } as const;
 
 function asyncGateway(replicaPorts: readonly number[], redisUrl: string, natsUrl: string): ServerCommand {

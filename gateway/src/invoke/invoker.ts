@@ -205,23 +205,21 @@ export class Invoker {
         tried.add(endpoint);
         endpoint.inflight++;
         try {
-          const response = await this.agent.request({
-            origin: endpoint.origin,
-            path: request.path,
-            method: request.method as Dispatcher.HttpMethod,
-            headers: request.headers,
-            body: request.body.byteLength === 0 ? null : request.body,
-            headersTimeout: timeoutMs,
-            bodyTimeout: timeoutMs,
-          });
-          const body = Buffer.from(await response.body.arrayBuffer());
-          return {
-            kind: 'response',
-            status: response.statusCode,
-            headers: flatHeaders(response.headers),
-            body,
-            ...timing(),
-          };
+          const response = await new Promise<BufferedResponse>((resolve, reject) =>
+            this.agent.dispatch(
+              {
+                origin: endpoint.origin,
+                path: request.path,
+                method: request.method as Dispatcher.HttpMethod,
+                headers: request.headers as Record<string, string>,
+                body: request.body.byteLength === 0 ? null : request.body,
+                headersTimeout: timeoutMs,
+                bodyTimeout: timeoutMs,
+              },
+              new BufferingHandler(resolve, reject),
+            ),
+          );
+          return { kind: 'response', ...response, ...timing() };
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== undefined && NEVER_CONNECTED.has(code) && tried.size < MAX_ATTEMPTS) continue;
@@ -316,14 +314,55 @@ export type CallOutcome =
       readonly initMs?: number;
     };
 
-/** Response headers as one string each (repeated ones joined, as HTTP allows), hop-by-hop ones left out. */
-function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || isHopByHop(name)) continue;
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
+interface BufferedResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+}
+
+/**
+ * Collects a whole response: undici's dispatch API without the stream `request()` puts in
+ * between. Headers come as one string each (repeated ones joined, as HTTP allows), lower-case,
+ * hop-by-hop ones left out.
+ */
+class BufferingHandler implements Dispatcher.DispatchHandlers {
+  private status = 0;
+  private readonly headers: Record<string, string> = {};
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly resolve: (response: BufferedResponse) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(status: number, raw: Buffer[]): boolean {
+    if (status < 200) return true;
+    this.status = status;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+      if (isHopByHop(name)) continue;
+      const value = (raw[i + 1] as Buffer).toString('latin1');
+      const earlier = this.headers[name];
+      this.headers[name] = earlier === undefined ? value : `${earlier}, ${value}`;
+    }
+    return true;
   }
-  return out;
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    this.resolve({ status: this.status, headers: this.headers, body });
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
 }
 
 interface Admitted {
