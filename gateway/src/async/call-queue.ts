@@ -35,6 +35,8 @@ const connectJetStream: BusConnector = (natsUrl) =>
  */
 export class CallQueue {
   private bus: MessageBus | undefined;
+  /** Set once connected and set up: what whenConnected() hands out from then on. */
+  private ready: MessageBus | undefined;
   private connecting: Promise<MessageBus | undefined> | undefined;
   private ensuring: Promise<void> | undefined;
   private topologyReady = false;
@@ -79,7 +81,7 @@ export class CallQueue {
 
   /** Subscribes to the shared calls durable once connected; the subscription rides out reconnects itself. */
   async consume(handler: MessageHandler, options: ConsumeOptions): Promise<Subscription | undefined> {
-    const bus = this.bus ?? (await this.whenConnected());
+    const bus = await this.whenConnected();
     if (bus === undefined) return undefined;
     return bus.consume(CALLS_STREAM, CALLS_CONSUMER, handler, options);
   }
@@ -93,8 +95,10 @@ export class CallQueue {
     if (this.bus !== undefined && this.given === undefined) await this.bus.close();
   }
 
-  private whenConnected(): Promise<MessageBus | undefined> {
+  /** The bus once connected (undefined when the queue closed first): for other consumers of the same connection. */
+  whenConnected(): Promise<MessageBus | undefined> {
     if (this.closed) return Promise.resolve(undefined);
+    if (this.ready !== undefined) return Promise.resolve(this.ready);
     return new Promise((resolve) => this.connectedWaiters.push(resolve));
   }
 
@@ -122,6 +126,7 @@ export class CallQueue {
     const bus = this.bus;
     if (bus === undefined) return undefined;
     await this.ensureTopology();
+    this.ready = bus;
     for (const wake of this.connectedWaiters.splice(0)) wake(bus);
     return bus;
   }
