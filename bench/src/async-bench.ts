@@ -1,6 +1,7 @@
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { type NatsServer, type RedisServer, startNatsServer, startRedisServer } from '@nimbus/testkit';
+import { Lane } from './async-load.js';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { writeHelloFunction } from './hello-function.js';
 import type { Children } from './processes.js';
@@ -87,35 +88,37 @@ interface Sent {
 }
 
 /** `count` async calls from SENDERS lanes at once; each lane sends its next call when its last is answered. */
-async function sendCalls(agent: Agent, port: number, count: number): Promise<Sent> {
+async function sendCalls(port: number, count: number): Promise<Sent> {
   const ids: string[] = [];
   const acceptLatenciesMs: number[] = [];
   let refused = 0;
   let next = 0;
   let lastAcceptedAt = 0;
+  const lanes = Array.from({ length: SENDERS }, () => new Lane(port));
   const startedAt = performance.now();
-  await Promise.all(
-    Array.from({ length: SENDERS }, async () => {
-      while (next < count) {
-        const n = next++;
-        const sent = performance.now();
-        const answer = await call(
-          agent,
-          port,
-          'POST',
-          `/async-function/hello?name=n${n}`,
-          { 'content-type': 'text/plain' },
-          `call ${n}`,
-        );
-        const now = performance.now();
-        if (answer.status === 202) {
-          ids.push(String(answer.headers['x-call-id']));
-          acceptLatenciesMs.push(now - sent);
-          lastAcceptedAt = now;
-        } else refused++;
-      }
-    }),
-  );
+  try {
+    await Promise.all(
+      lanes.map(async (lane) => {
+        while (next < count) {
+          const n = next++;
+          const sent = performance.now();
+          const answer = await lane.post(
+            `/async-function/hello?name=n${n}`,
+            `call ${n}`,
+            'content-type: text/plain\r\n',
+          );
+          const now = performance.now();
+          if (answer.status === 202 && answer.callId !== undefined) {
+            ids.push(answer.callId);
+            acceptLatenciesMs.push(now - sent);
+            lastAcceptedAt = now;
+          } else refused++;
+        }
+      }),
+    );
+  } finally {
+    for (const lane of lanes) lane.close();
+  }
   return { ids, refused, acceptLatenciesMs, startedAt, lastAcceptedAt };
 }
 
@@ -184,7 +187,7 @@ async function run(children: Children): Promise<BenchReport> {
   const fn = await writeHelloFunction();
   let redis: RedisServer | undefined;
   let nats: NatsServer | undefined;
-  const agent = new Agent({ keepAlive: true, maxSockets: SENDERS + 32 });
+  const agent = new Agent({ keepAlive: true, maxSockets: 40 });
   try {
     progress('starting redis-server, nats-server, two runtime replicas and the gateway');
     [redis, nats] = await Promise.all([startRedisServer(), startNatsServer()]);
@@ -203,12 +206,12 @@ async function run(children: Children): Promise<BenchReport> {
 
     progress(`warm-up: ${WARM_UP_CALLS} calls`);
     const warmBaseline = await outcomes(agent, port);
-    const warm = await sendCalls(agent, port, WARM_UP_CALLS);
+    const warm = await sendCalls(port, WARM_UP_CALLS);
     await doneAt(agent, port, warmBaseline, warm.ids.length + 1, performance.now() + COMPLETION_DEADLINE_MS);
 
     progress(`measured: ${CALLS} calls, ${SENDERS} in flight at the gateway`);
     const baseline = await outcomes(agent, port);
-    const sent = await sendCalls(agent, port, CALLS);
+    const sent = await sendCalls(port, CALLS);
     const done = await doneAt(
       agent,
       port,
