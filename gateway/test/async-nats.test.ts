@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '@nimbus/api';
-import { type NatsServer, eventually, send, startNatsServer } from '@nimbus/testkit';
+import { type NatsServer, eventually, freePort, send, startNatsServer } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
 import type { GatewayServer } from '../src/http/server.js';
@@ -76,5 +76,19 @@ describe('async calls on a real nats-server that is down when the gateway starts
       'the call to run',
     );
     assert.equal(done.result?.body, 'done');
+  });
+
+  it('stops promptly while NATS has never answered', async () => {
+    const nowhere = `nats://127.0.0.1:${await freePort()}`;
+    const config = loadGatewayConfig({ HOST: '127.0.0.1', PORT: '0', NIMBUS_NATS_URL: nowhere });
+    const lonely = createGatewayContainer(config, {
+      logger: createLogger({}, 'error'),
+    }).resolve<GatewayServer>(TOKENS.Server);
+    const port = (await lonely.listen()).port;
+    const reply = await send(`http://127.0.0.1:${port}`, '/async-function/job', { method: 'POST' });
+    assert.equal(reply.status, 404, 'no such function here, but the gateway answers');
+    const started = Date.now();
+    await lonely.close();
+    assert.ok(Date.now() - started < 5_000, `closing took ${Date.now() - started} ms`);
   });
 });

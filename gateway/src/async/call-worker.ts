@@ -68,11 +68,18 @@ export class CallWorker {
   private stopped = false;
   private starting: Promise<void> | undefined;
   private wakeWait: (() => void) | undefined;
+  /** Resolves when stop() is called, so a start still waiting for NATS gives up instead of holding the stop. */
+  private readonly stopping: Promise<undefined>;
+  private markStopping: () => void = () => {};
 
   constructor(
     private readonly deps: WorkerDeps,
     private readonly concurrency: number,
-  ) {}
+  ) {
+    this.stopping = new Promise((resolve) => {
+      this.markStopping = () => resolve(undefined);
+    });
+  }
 
   /** Starts pulling once the gateway knows its functions (a call must not fail for a route not yet loaded). */
   start(): void {
@@ -80,18 +87,19 @@ export class CallWorker {
       while (!this.stopped && this.deps.readiness.notReadyReason() !== undefined)
         await this.wait(READY_POLL_MS);
       if (this.stopped) return;
-      const subscription = await this.deps.queue.consume((message) => this.handle(message), {
+      const connected = await Promise.race([this.deps.queue.whenConnected(), this.stopping]);
+      if (connected === undefined || this.stopped) return;
+      this.subscription = await this.deps.queue.consume((message) => this.handle(message), {
         concurrency: this.concurrency,
         onError: (err) => this.deps.log.warn('async call subscription', { err: err.message }),
       });
-      if (this.stopped) await subscription?.stop();
-      else this.subscription = subscription;
     })();
   }
 
   /** Takes no more calls and waits for the ones running. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markStopping();
     this.wakeWait?.();
     await this.starting;
     await this.subscription?.stop();
