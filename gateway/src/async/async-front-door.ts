@@ -112,7 +112,8 @@ export class AsyncFrontDoor {
     try {
       accepted = await this.enqueue(call);
     } catch (err) {
-      // The id goes back even with a 503: the record says the call was not queued.
+      // The id goes back with a 503, so the caller can send the call again under it; its record,
+      // if one was made, says it was not queued.
       const problem = problemOf(err);
       sendProblem(res, problem, problem.status === 503 ? { callId: id } : {});
       return;
