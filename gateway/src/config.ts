@@ -1,6 +1,7 @@
 import { DEFAULT_NAMESPACE, type LogLevel, isLogLevel, isNamespace } from '@nimbus/api';
 import type { StoreConfig } from '@nimbus/store';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
+import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
 
 export type Scope = 'admin' | 'invoke';
 
@@ -32,6 +33,8 @@ export interface GatewayConfig {
   readonly async: AsyncConfig;
   /** Redis (NIMBUS_REDIS_URL) or in memory: call records, dead letters, claims. */
   readonly store: StoreConfig;
+  /** Cron triggers: this replica's name in its claims, and how late a missed tick may fire. */
+  readonly schedules: ScheduleConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -138,5 +141,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     wakeTimeoutMs: readInt(env, 'NIMBUS_WAKE_TIMEOUT_MS', 30_000, 1, 600_000),
     async: readAsyncConfig(env),
     store: readStoreConfig(env),
+    schedules: readScheduleConfig(env),
   });
 }

@@ -20,6 +20,7 @@ import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
 import { type FunctionDirectory, type SystemInfo, createSystemApp } from './system/system-app.js';
 import { TOKENS } from './tokens.js';
+import { EventSources } from './triggers/event-sources.js';
 
 /** What a process embedding the gateway (local mode, a cluster's gateway, a test) supplies or swaps. */
 export interface GatewayOverrides {
@@ -130,7 +131,25 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         },
         config.async.concurrency,
       );
-      return new AsyncCalls(queue, worker, callbacks, overrides.stores === undefined ? stores : undefined);
+      const events = new EventSources({
+        directory: d.resolve(TOKENS.Directory),
+        routes: d.resolve(TOKENS.RouteTable),
+        invoker: d.resolve(TOKENS.Invoker),
+        bus: () => queue.whenConnected(),
+        stores,
+        schedules: config.schedules,
+        manageTopology: (overrides.info?.mode ?? 'kubernetes') === 'local',
+        concurrency: config.async.concurrency,
+        registry: d.resolve(TOKENS.Registry),
+        log,
+      });
+      return new AsyncCalls(
+        queue,
+        worker,
+        callbacks,
+        overrides.stores === undefined ? stores : undefined,
+        events,
+      );
     }),
   });
 }

@@ -1,9 +1,9 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
 import { EVENTS_STREAM, triggerConsumerPrefix } from '@nimbus/bus';
+import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/gateway/triggers/trigger-topology';
 import type { EventSink } from '../events/event-recorder.js';
 import type { FunctionCleanup, FunctionStep } from '../reconcile/object-cache.js';
 import type { LazyBusAdmin } from './lazy-bus-admin.js';
-import { eventsStream, natsTriggers, triggerConsumers } from './trigger-topology.js';
 
 /**
  * Keeps JetStream in line with the Functions' NATS triggers: one events stream over every trigger

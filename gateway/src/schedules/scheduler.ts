@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '@nimbus/api';
 import { type Schedule, dueTicks } from './schedule-plan.js';
 
@@ -41,7 +42,7 @@ interface Tracked {
 
 /**
  * Fires cron triggers exactly once per tick across every gateway replica. Each replica looks at
- * every schedule each pass; for each due tick it claims `schedule:<key>:<cron>:<tick>` and only
+ * every schedule each pass; for each due tick it claims `schedule:<key>:<pattern hash>:<tick>` and only
  * the replica that wins fires it. A replica that starts looks back `catchUpMs`: ticks it finds
  * fired already are claimed, so it skips them, and ticks nobody fired (no gateway was running)
  * fire late. When the claims cannot be reached (Redis away) the tick is not fired: at most once
@@ -104,7 +105,8 @@ export class Scheduler {
     const seen = new Set<string>();
     const work: Promise<void>[] = [];
     for (const schedule of this.schedules()) {
-      const id = `${schedule.key}:${schedule.cron}:${schedule.timezone}`;
+      // The pattern in the id (hashed: it has spaces), so an edited schedule starts afresh.
+      const id = `${schedule.key}:${createHash('sha256').update(`${schedule.cron}|${schedule.timezone}`).digest('hex').slice(0, 12)}`;
       seen.add(id);
       let tracked = this.tracked.get(id);
       if (tracked === undefined) {

@@ -1,0 +1,22 @@
+import { hostname } from 'node:os';
+import { readInt } from '../config.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface ScheduleConfig {
+  /** This gateway's name in its tick claims. */
+  readonly owner: string;
+  /** A tick missed (no gateway ran) by less than this still fires; older ones are skipped. */
+  readonly catchUpMs: number;
+}
+
+/**
+ * - NIMBUS_SCHEDULE_CATCH_UP_MS (60000): how late a missed cron tick may still fire
+ * - POD_NAME: this replica's name in its claims (the host name and pid otherwise)
+ */
+export function readScheduleConfig(env: Env): ScheduleConfig {
+  return Object.freeze({
+    owner: env.POD_NAME || `${hostname()}-${process.pid}`,
+    catchUpMs: readInt(env, 'NIMBUS_SCHEDULE_CATCH_UP_MS', 60_000, 0, 86_400_000),
+  });
+}

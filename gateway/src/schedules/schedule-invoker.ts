@@ -1,0 +1,51 @@
+import { describeFailure } from '../async/call-worker.js';
+import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { Schedule } from './schedule-plan.js';
+import type { TickSink } from './scheduler.js';
+
+/** The request a tick becomes: a POST carrying a CloudEvent in binary mode, the schedule's body as data. Pure. */
+export function tickRequest(schedule: Schedule, tickAt: number): BufferedRequest {
+  const time = new Date(tickAt).toISOString();
+  const body = schedule.body ?? '';
+  let json = body !== '';
+  try {
+    if (json) JSON.parse(body);
+  } catch {
+    json = false;
+  }
+  return {
+    method: 'POST',
+    path: '/',
+    headers: {
+      'content-type': json ? 'application/json' : 'text/plain; charset=utf-8',
+      'ce-specversion': '1.0',
+      'ce-id': `${schedule.key}@${time}`,
+      'ce-type': 'dev.nimbus.schedule.tick',
+      'ce-source': `/schedules/${schedule.namespace}/${schedule.function}/${schedule.index}`,
+      'ce-time': time,
+      'x-call-id': `schedule-${schedule.namespace}-${schedule.function}-${schedule.index}-${tickAt}`,
+    },
+    body: Buffer.from(body),
+  };
+}
+
+/**
+ * Fires a tick as an invocation through the gateway's own routing (a function at zero is woken).
+ * Anything but a 2xx rejects with the reason; a failed tick is logged and counted, not retried.
+ */
+export class ScheduleInvoker implements TickSink {
+  constructor(
+    private readonly routes: RouteTable,
+    private readonly invoker: Pick<Invoker, 'call'>,
+  ) {}
+
+  async fire(schedule: Schedule, tickAt: number): Promise<void> {
+    const route = this.routes.get(schedule.namespace, schedule.function);
+    if (route === undefined)
+      throw new Error(`function ${schedule.namespace}/${schedule.function} is not known here`);
+    const outcome = await this.invoker.call(route, tickRequest(schedule, tickAt));
+    if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return;
+    throw new Error(describeFailure(outcome, 1));
+  }
+}

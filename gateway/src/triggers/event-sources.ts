@@ -1,0 +1,106 @@
+import type { FunctionResource, Logger } from '@nimbus/api';
+import type { MessageBus } from '@nimbus/bus';
+import type { Stores } from '@nimbus/store';
+import { Counter, type Registry } from 'prom-client';
+import type { Invoker } from '../invoke/invoker.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { ScheduleConfig } from '../schedules/schedule-config.js';
+import { ScheduleInvoker } from '../schedules/schedule-invoker.js';
+import { type Schedule, schedulesOf } from '../schedules/schedule-plan.js';
+import { Scheduler } from '../schedules/scheduler.js';
+import type { FunctionDirectory } from '../system/system-app.js';
+import { TriggerWorker } from './trigger-worker.js';
+
+export interface EventSourceDeps {
+  readonly directory: FunctionDirectory;
+  readonly routes: RouteTable;
+  readonly invoker: Pick<Invoker, 'call'>;
+  readonly bus: () => Promise<MessageBus | undefined>;
+  readonly stores: Stores;
+  readonly schedules: ScheduleConfig;
+  /** Local mode: no controller, so the gateway makes the trigger streams and durables itself. */
+  readonly manageTopology: boolean;
+  readonly concurrency: number;
+  readonly registry: Registry;
+  readonly log: Logger;
+}
+
+/** How often the scheduler looks at its schedules: the most a tick fires late while all runs well. */
+const SCHEDULE_PASS_MS = 250;
+const TRIGGER_SYNC_MS = 2_000;
+
+/**
+ * What invokes functions besides callers: the NATS triggers and the cron schedules. Started and
+ * stopped with the gateway's async side.
+ */
+export class EventSources {
+  private readonly triggers: TriggerWorker;
+  private readonly scheduler: Scheduler;
+  /** Parsed schedules by Function, kept until its triggers change. */
+  private readonly parsed = new Map<string, { triggers: string; schedules: Schedule[] }>();
+
+  constructor(deps: EventSourceDeps) {
+    const ticks = new Counter({
+      name: 'nimbus_schedule_ticks_total',
+      help: 'Cron ticks by what became of them in this gateway: fired, missed (no gateway ran in time), claim-failed, fire-failed.',
+      labelNames: ['result'],
+      registers: [deps.registry],
+    });
+    this.triggers = new TriggerWorker({
+      directory: deps.directory,
+      routes: deps.routes,
+      invoker: deps.invoker,
+      bus: deps.bus,
+      deadLetters: deps.stores.deadLetters,
+      manageTopology: deps.manageTopology,
+      concurrency: deps.concurrency,
+      syncMs: TRIGGER_SYNC_MS,
+      log: deps.log.child({ part: 'triggers' }),
+      now: Date.now,
+    });
+    this.scheduler = new Scheduler(
+      () => this.schedulesOf(deps.directory.list()),
+      deps.stores.claims,
+      new ScheduleInvoker(deps.routes, deps.invoker),
+      {
+        now: () => Date.now(),
+        setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+        clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+      },
+      { owner: deps.schedules.owner, catchUpMs: deps.schedules.catchUpMs, passMs: SCHEDULE_PASS_MS },
+      {
+        fired: () => ticks.inc({ result: 'fired' }),
+        missed: (_, count) => ticks.inc({ result: 'missed' }, count),
+        failed: (_, stage) => ticks.inc({ result: `${stage}-failed` }),
+      },
+      deps.log.child({ part: 'schedules' }),
+    );
+  }
+
+  start(): void {
+    this.triggers.start();
+    this.scheduler.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.triggers.stop(), this.scheduler.stop()]);
+  }
+
+  private schedulesOf(functions: readonly FunctionResource[]): Schedule[] {
+    const all: Schedule[] = [];
+    const seen = new Set<string>();
+    for (const fn of functions) {
+      const key = `${fn.metadata.namespace}/${fn.metadata.name}`;
+      seen.add(key);
+      const triggers = JSON.stringify(fn.spec.triggers ?? []);
+      let entry = this.parsed.get(key);
+      if (entry === undefined || entry.triggers !== triggers) {
+        entry = { triggers, schedules: schedulesOf(fn).schedules };
+        this.parsed.set(key, entry);
+      }
+      all.push(...entry.schedules);
+    }
+    for (const key of this.parsed.keys()) if (!seen.has(key)) this.parsed.delete(key);
+    return all;
+  }
+}

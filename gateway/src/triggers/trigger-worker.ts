@@ -1,0 +1,202 @@
+import type { FunctionResource, Logger } from '@nimbus/api';
+import {
+  type BusMessage,
+  EVENTS_STREAM,
+  type MessageBus,
+  type Subscription,
+  publishDeadLetter,
+  triggerConsumerName,
+} from '@nimbus/bus';
+import type { DeadLetterStore } from '@nimbus/store';
+import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-worker.js';
+import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { FunctionDirectory } from '../system/system-app.js';
+import { eventsStream, natsTriggers, triggerConsumers } from './trigger-topology.js';
+
+export interface TriggerWorkerDeps {
+  readonly directory: FunctionDirectory;
+  readonly routes: RouteTable;
+  readonly invoker: Pick<Invoker, 'call'>;
+  /** The gateway's bus connection, once there is one (undefined: closed first). */
+  readonly bus: () => Promise<MessageBus | undefined>;
+  readonly deadLetters: DeadLetterStore;
+  /**
+   * True in local mode, where no controller runs: the worker makes the events stream and the
+   * trigger durables itself. In a cluster the controller does, and the gateways only consume.
+   */
+  readonly manageTopology: boolean;
+  /** Events of one trigger running at once in this gateway. */
+  readonly concurrency: number;
+  /** How often the Functions are looked at for triggers that came or went. */
+  readonly syncMs: number;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+/** A message's content type when its publisher gave none: JSON if it parses, bytes otherwise. */
+function contentTypeOf(message: BusMessage): string {
+  const given = message.headers['Content-Type'] ?? message.headers['content-type'];
+  if (given !== undefined) return given;
+  try {
+    JSON.parse(Buffer.from(message.data).toString('utf8'));
+    return 'application/json';
+  } catch {
+    return 'application/octet-stream';
+  }
+}
+
+/**
+ * The request a NATS message becomes: a POST carrying a CloudEvent in binary mode (`ce-id` the
+ * message's id, `ce-type` its subject, `ce-source` the stream), the data as the body. Pure.
+ */
+export function eventRequest(message: BusMessage): BufferedRequest {
+  const headers: Record<string, string> = {
+    'content-type': contentTypeOf(message),
+    'ce-specversion': '1.0',
+    'ce-id': message.id,
+    'ce-type': message.subject,
+    'ce-source': message.stream,
+    'ce-time': new Date(message.timestamp).toISOString(),
+    'x-call-id': message.id,
+  };
+  const traceparent = message.headers.traceparent;
+  if (traceparent !== undefined) headers.traceparent = traceparent;
+  return { method: 'POST', path: '/', headers, body: Buffer.from(message.data) };
+}
+
+interface Running {
+  readonly subscription: Subscription;
+}
+
+/**
+ * Runs the Functions' NATS triggers in this gateway: one subscription per function and subject on
+ * the trigger's durable (shared by every gateway replica, so each event runs once), each event an
+ * invocation through the gateway's own routing, so a function at zero is woken by it. A 2xx acks
+ * the event; anything else naks it with the trigger's backoff, and after `maxDeliver` attempts it
+ * goes to the dead letters (the NIMBUS_DLQ stream, and a record `/system/dead-letters` lists and
+ * can redrive as an async call) with its last error.
+ */
+export class TriggerWorker {
+  private readonly running = new Map<string, Running>();
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly deps: TriggerWorkerDeps) {}
+
+  start(): void {
+    const loop = () => {
+      this.syncing = this.sync()
+        .catch((err: unknown) => this.deps.log.warn('could not set up NATS triggers; trying again', { err }))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(loop, this.deps.syncMs).unref();
+        });
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.syncing;
+    await Promise.all([...this.running.values()].map((r) => r.subscription.stop()));
+    this.running.clear();
+  }
+
+  /** Subscribes to the durables of triggers that came, stops those of triggers that went. */
+  async sync(): Promise<void> {
+    const functions = this.deps.directory.list();
+    const wanted = new Map<string, FunctionResource>();
+    for (const fn of functions)
+      for (const t of natsTriggers(fn).triggers)
+        wanted.set(triggerConsumerName(fn.metadata.namespace, fn.metadata.name, t.subject), fn);
+    if (wanted.size === 0 && this.running.size === 0) return;
+    const bus = await this.deps.bus();
+    if (bus === undefined || this.stopped) return;
+    if (this.deps.manageTopology) {
+      const stream = eventsStream(functions);
+      if (stream !== undefined) await bus.ensureStream(stream);
+      for (const fn of functions)
+        for (const consumer of triggerConsumers(fn)) await bus.ensureConsumer(consumer);
+    }
+    for (const [name, fn] of wanted) {
+      if (this.running.has(name)) continue;
+      const { namespace, name: fnName } = fn.metadata;
+      const subscription = bus.consume(
+        EVENTS_STREAM,
+        name,
+        (message) => this.handle(namespace, fnName, message),
+        {
+          concurrency: this.deps.concurrency,
+          onError: (err) =>
+            this.deps.log.warn('a trigger subscription failed; it goes on', { consumer: name, err }),
+        },
+      );
+      this.running.set(name, { subscription });
+    }
+    for (const [name, running] of this.running) {
+      if (wanted.has(name)) continue;
+      this.running.delete(name);
+      await running.subscription.stop();
+      if (this.deps.manageTopology) await bus.deleteConsumer(EVENTS_STREAM, name);
+    }
+  }
+
+  private async handle(namespace: string, name: string, message: BusMessage): Promise<void> {
+    const route = this.deps.routes.get(namespace, name);
+    if (route === undefined) {
+      // Gone meanwhile: the controller deletes its durable; until then the event waits.
+      message.nak();
+      return;
+    }
+    const outcome = await this.deps.invoker.call(route, eventRequest(message));
+    if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
+      await message.ack();
+      return;
+    }
+    const lastError = describeFailure(outcome, message.deliveryCount);
+    if (!message.lastAttempt) {
+      message.nak();
+      return;
+    }
+    try {
+      await this.deadLetter(namespace, name, message, lastError);
+    } catch (err) {
+      // JetStream delivers it no more after maxDeliver: say everything about it here.
+      this.deps.log.error('a trigger event ran out of attempts and could not be dead-lettered', {
+        function: `${namespace}/${name}`,
+        event: message.id,
+        lastError,
+        err,
+      });
+    }
+    message.term();
+  }
+
+  private async deadLetter(
+    namespace: string,
+    name: string,
+    message: BusMessage,
+    lastError: string,
+  ): Promise<void> {
+    const request = eventRequest(message);
+    const bus = await this.deps.bus();
+    const target = { namespace, function: name };
+    await this.deps.deadLetters.add({
+      id: `event:${message.stream}:${message.streamSeq}:${name}`,
+      namespace,
+      function: name,
+      reason: 'max-deliver',
+      lastError,
+      attempts: message.deliveryCount,
+      request: {
+        headers: { ...request.headers, [DEAD_LETTER_PSEUDO.method]: 'POST', [DEAD_LETTER_PSEUDO.path]: '/' },
+        body: request.body,
+      },
+      failedAt: this.deps.now(),
+    });
+    if (bus !== undefined) await publishDeadLetter(bus, message, target, lastError);
+    this.deps.log.warn('a trigger event was dead-lettered', { function: `${namespace}/${name}`, lastError });
+  }
+}

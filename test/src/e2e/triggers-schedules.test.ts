@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { JetStreamBus } from '@nimbus/bus';
+import {
+  type NatsServer,
+  type RedisServer,
+  eventually,
+  send,
+  startNatsServer,
+  startRedisServer,
+} from '@nimbus/testkit';
+import { admin } from '../harness/async-calls.js';
+import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
+import { LocalModeProcess } from '../harness/local-mode-process.js';
+
+/** Keeps the CloudEvents it receives; GET lists them. `?fail=1` in the data makes it answer 500. */
+const RECORDER = `const seen = [];
+export default async (event) => {
+  if (event.method === 'GET') return { seen, pid: process.pid };
+  const ce = event.cloudEvent;
+  seen.push({ id: ce?.id, type: ce?.type, source: ce?.source, time: ce?.time, data: ce?.data });
+  if (ce?.data && ce.data.fail) return { statusCode: 500, body: 'cannot take this one' };
+  return { ok: true };
+};`;
+
+interface Seen {
+  id: string;
+  type: string;
+  source: string;
+  time: string;
+  data: unknown;
+}
+
+const oneReplica = 'scale:\n  min: 1\n  max: 1';
+const FIXTURES = {
+  'orders.yaml': inlineFunction(
+    'orders',
+    RECORDER,
+    `${oneReplica}\ntriggers:\n  - nats:\n      subject: shop.orders`,
+  ),
+  'audit.yaml': inlineFunction(
+    'audit',
+    RECORDER,
+    `${oneReplica}\ntriggers:\n  - nats:\n      subject: shop.*`,
+  ),
+  'poison.yaml': inlineFunction(
+    'poison',
+    RECORDER,
+    `${oneReplica}\ntriggers:\n  - nats:\n      subject: shop.poison\n      maxDeliver: 3\n      backoff: [100ms]`,
+  ),
+  'ticker.yaml': inlineFunction(
+    'ticker',
+    RECORDER,
+    `${oneReplica}\ntriggers:\n  - schedule:\n      cron: "* * * * * *"\n      body: '{"job":"tick"}'`,
+  ),
+};
+
+describe('NATS triggers and cron schedules end to end: two local-mode gateways on one Redis and one NATS', function () {
+  this.timeout(90_000);
+  let redis: RedisServer;
+  let nats: NatsServer;
+  let bus: JetStreamBus;
+  let dir: string;
+  const platforms: LocalModeProcess[] = [];
+
+  before(async () => {
+    redis = await startRedisServer();
+    nats = await startNatsServer();
+    dir = await functionsFolder(FIXTURES);
+    for (let i = 0; i < 2; i++) {
+      platforms.push(
+        await LocalModeProcess.start(dir, {
+          NIMBUS_REDIS_URL: redis.url,
+          NIMBUS_NATS_URL: nats.url,
+          NIMBUS_WARM_POOL_SIZE: '0',
+          POD_NAME: `gateway-${i}`,
+        }),
+      );
+    }
+    bus = await JetStreamBus.connect({ servers: nats.url, name: 'the-test' });
+    // The gateways make the events stream and the durables (local mode has no controller).
+    await eventually(
+      async () =>
+        bus.publish('shop.ready-check', new Uint8Array()).then(
+          () => true,
+          () => undefined,
+        ),
+      30_000,
+      'the events stream',
+    ).catch((err: Error) => {
+      const warnings = platforms.flatMap((p) =>
+        p.logs.filter((l) => l.level === 'warn' || l.level === 'error'),
+      );
+      throw new Error(`${err.message}; the gateways said: ${JSON.stringify(warnings).slice(0, 3000)}`);
+    });
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    await bus?.close();
+    await Promise.all(platforms.map((p) => p.stop()));
+    await nats?.stop();
+    await redis?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** What every replica of a function saw, over both gateways. */
+  const seenBy = async (fn: string): Promise<Seen[]> => {
+    const all: Seen[] = [];
+    for (const p of platforms) {
+      const reply = await send(p.url, `/function/${fn}`);
+      assert.equal(reply.status, 200, reply.text);
+      all.push(...reply.json<{ seen: Seen[] }>().seen);
+    }
+    return all;
+  };
+
+  it('a message on a subject reaches each function whose trigger listens there once, as a binary CloudEvent', async () => {
+    const ack = await bus.publish('shop.orders', new TextEncoder().encode('{"order":42}'), {
+      msgId: 'order-42',
+    });
+    assert.equal(ack.duplicate, false);
+    for (const fn of ['orders', 'audit']) {
+      const [event, ...more] = await eventually(
+        async () => {
+          const seen = (await seenBy(fn)).filter((e) => e.id === 'order-42');
+          return seen.length > 0 ? seen : undefined;
+        },
+        20_000,
+        `${fn} to receive the event`,
+      );
+      assert.deepEqual(more, [], `${fn} received it once`);
+      assert.equal(event?.type, 'shop.orders');
+      assert.equal(event?.source, 'NIMBUS_EVENTS');
+      assert.deepEqual(event?.data, { order: 42 });
+      assert.ok(Date.parse(event?.time ?? '') > 0);
+    }
+  });
+
+  it('an event that keeps failing is tried maxDeliver times, then dead-lettered with its last error', async () => {
+    await bus.publish('shop.poison', new TextEncoder().encode('{"fail":true}'), { msgId: 'poison-1' });
+    const letter = await eventually(
+      async () => {
+        const reply = await send(
+          platforms[0]?.url ?? '',
+          '/system/dead-letters?namespace=default&function=poison',
+          {
+            headers: admin,
+          },
+        );
+        const entries = reply.json<{ entries: { id: string; lastError: string; attempts: number }[] }>()
+          .entries;
+        return entries[0];
+      },
+      30_000,
+      'a dead letter for poison',
+    );
+    assert.equal(letter.attempts, 3);
+    assert.match(letter.lastError, /500/);
+    assert.equal((await seenBy('poison')).filter((e) => e.id === 'poison-1').length, 3, 'three attempts');
+  });
+
+  it('an every-second schedule fires each tick exactly once across both gateways, with its body as data', async () => {
+    const ticks = await eventually(
+      async () => {
+        const seen = await seenBy('ticker');
+        return seen.length >= 6 ? seen : undefined;
+      },
+      20_000,
+      'six ticks',
+    ).catch((err: Error) => {
+      const said = platforms.flatMap((p) =>
+        p.logs.filter((l) => /tick|schedul|cron/i.test(JSON.stringify(l))),
+      );
+      throw new Error(`${err.message}; the gateways said: ${JSON.stringify(said).slice(0, 3000)}`);
+    });
+    const ids = ticks.map((t) => t.id);
+    assert.equal(new Set(ids).size, ids.length, `no tick fired twice: ${ids.join(', ')}`);
+    const seconds = ticks.map((t) => Date.parse(t.time) / 1000).sort((a, b) => a - b);
+    for (let i = 1; i < seconds.length; i++)
+      assert.equal((seconds[i] ?? 0) - (seconds[i - 1] ?? 0), 1, 'one tick a second, none skipped');
+    assert.deepEqual(ticks[0]?.data, { job: 'tick' });
+    assert.equal(ticks[0]?.type, 'dev.nimbus.schedule.tick');
+  });
+});
