@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
 import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/gateway';
+import { readNatsUrl } from '@nimbus/gateway/async/async-config';
 import { StoreConfigError, parseStoreConfig, withoutCredentials } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
@@ -164,18 +165,4 @@ function readStateConfig(env: Env): StateConfig | undefined {
     commandTimeoutMs: store.commandTimeoutMs,
     maxValueBytes: store.state.maxValueBytes,
   });
-}
-
-/** `NIMBUS_NATS_URL`: nats://, tls:// or ws(s)://, comma-separated for a cluster; unset: none. */
-function readNatsUrl(env: Env): string | undefined {
-  const raw = env.NIMBUS_NATS_URL || undefined;
-  if (raw === undefined) return undefined;
-  for (const url of raw.split(',')) {
-    if (!/^(nats|tls|wss?):\/\/[^/\s]+\/?$/.test(url.trim()))
-      throw new ConfigError(
-        'NIMBUS_NATS_URL',
-        `"${url.trim()}" is not a NATS URL such as nats://nats.nimbus.svc:4222`,
-      );
-  }
-  return raw;
 }
