@@ -48,6 +48,11 @@ const FIXTURES = {
     RECORDER,
     `${oneReplica}\ntriggers:\n  - nats:\n      subject: shop.poison\n      maxDeliver: 3\n      backoff: [100ms]`,
   ),
+  'sleeper.yaml': inlineFunction(
+    'sleeper',
+    RECORDER,
+    'scale:\n  min: 0\n  max: 1\ntriggers:\n  - nats:\n      subject: shop.wake',
+  ),
   'ticker.yaml': inlineFunction(
     'ticker',
     RECORDER,
@@ -73,6 +78,8 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
           NIMBUS_REDIS_URL: redis.url,
           NIMBUS_NATS_URL: nats.url,
           NIMBUS_WARM_POOL_SIZE: '0',
+          // Functions with min 0 start at zero, so an event has something to wake.
+          NIMBUS_AUTOSCALER_INITIAL_SCALE: '0',
           POD_NAME: `gateway-${i}`,
         }),
       );
@@ -135,6 +142,25 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
       assert.deepEqual(event?.data, { order: 42 });
       assert.ok(Date.parse(event?.time ?? '') > 0);
     }
+  });
+
+  it('an event for a function at zero wakes it, and is delivered once it is up', async () => {
+    const woke = (p: LocalModeProcess) =>
+      p.logs.some((l) => l.msg === 'scaling' && l.function === 'default/sleeper' && l.reason === 'wake');
+    assert.equal(platforms.some(woke), false, 'at zero before the event');
+    await bus.publish('shop.wake', new TextEncoder().encode('{"hello":"sleeper"}'), { msgId: 'wake-1' });
+    // Before anything else asks for it: only the event can have woken it.
+    await eventually(() => (platforms.some(woke) ? true : undefined), 20_000, 'a wake of sleeper');
+    const seen = await eventually(
+      async () => {
+        const all = (await seenBy('sleeper')).filter((e) => e.id === 'wake-1');
+        return all.length > 0 ? all : undefined;
+      },
+      20_000,
+      'sleeper to receive the event',
+    );
+    assert.equal(seen.length, 1);
+    assert.deepEqual(seen[0]?.data, { hello: 'sleeper' });
   });
 
   it('an event that keeps failing is tried maxDeliver times, then dead-lettered with its last error', async () => {
