@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readAutoscalerTuning } from '@nimbus/controller';
+import { loadClusterConfig as loadControllerConfig, readAutoscalerTuning } from '@nimbus/controller';
+import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
@@ -12,6 +13,7 @@ import {
   API_KEYS_SECRET,
   CHART_DIR,
   INSTALL_BUNDLE,
+  REDIS_PASSWORD_KEY,
   REPO_ROOT,
   renderInstallBundle,
 } from './harness/install-bundle.js';
@@ -25,9 +27,15 @@ interface EnvVar {
   };
 }
 
+interface Probe {
+  exec?: { command: string[] };
+}
+
 interface Container {
   name: string;
   command?: string[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
   env?: EnvVar[];
   ports?: { name?: string; containerPort: number }[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -141,15 +149,73 @@ function podSpec(object: Manifest): PodSpec {
   return spec;
 }
 
-function containerOf(objects: Manifest[], deployment: string): Container {
-  const [container] = podSpec(find(objects, 'Deployment', deployment)).containers;
-  assert.ok(container, `${deployment} has no container`);
+function containerOf(objects: Manifest[], workload: string, kind = 'Deployment'): Container {
+  const [container] = podSpec(find(objects, kind, workload)).containers;
+  assert.ok(container, `${workload} has no container`);
   return container;
 }
 
 function envOf(container: Container): Map<string, EnvVar> {
   return new Map((container.env ?? []).map((e) => [e.name, e]));
 }
+
+/** Secrets in plain text, by name and key: what the kubelet reads for a secretKeyRef. */
+type SecretValues = Record<string, Record<string, string>>;
+
+function secretsOf(objects: Manifest[]): SecretValues {
+  return Object.fromEntries(
+    objects
+      .filter((o) => o.kind === 'Secret')
+      .map((o) => [
+        o.metadata.name,
+        Object.fromEntries(
+          Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+        ),
+      ]),
+  );
+}
+
+/** `$(NAME)` expanded as the kubelet does, from the variables given; an unknown name stays as written. */
+const expand = (text: string, env: Record<string, string>) =>
+  text.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole);
+
+/**
+ * A container's env as its process gets it: Secret keys read, field references from `fields`, and
+ * each value expanded from the entries before it only, as Kubernetes does.
+ */
+function kubeletEnv(
+  container: Container,
+  secrets: SecretValues,
+  fields: Record<string, string> = { 'metadata.name': 'pod-0', 'metadata.namespace': 'nimbus' },
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of container.env ?? []) {
+    const ref = entry.valueFrom?.secretKeyRef;
+    const field = entry.valueFrom?.fieldRef?.fieldPath;
+    if (ref !== undefined) {
+      const value = secrets[ref.name]?.[ref.key];
+      if (value !== undefined) env[entry.name] = value;
+      else
+        assert.ok(ref.optional, `${container.name}: ${entry.name} waits for key ${ref.key} of ${ref.name}`);
+    } else if (field !== undefined) env[entry.name] = fields[field] ?? '';
+    else env[entry.name] = expand(entry.value ?? '', env);
+  }
+  return env;
+}
+
+/** The Redis URLs each component parses, from the env the kubelet gives it. */
+function redisUrls(objects: Manifest[], secrets: SecretValues) {
+  const controller = loadControllerConfig(kubeletEnv(containerOf(objects, 'nimbus-controller'), secrets));
+  const gateway = readStoreConfig(kubeletEnv(containerOf(objects, 'nimbus-gateway'), secrets));
+  return {
+    controller: controller.state?.adminUrl,
+    functions: controller.state?.functionUrl,
+    gateway: gateway.redisUrl,
+  };
+}
+
+const REDIS_READY = ['sh', '-c', 'redis-cli -p 6379 ping | grep -qx PONG'];
+const REDIS_ALIVE = ['sh', '-c', "redis-cli -p 6379 ping | grep -qE '^(PONG|LOADING)'"];
 
 const workloads = (objects: Manifest[]) =>
   objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
@@ -208,6 +274,11 @@ describe('the Helm chart', function () {
       'autoscaler tuning and an existing report token Secret',
       [...AUTOSCALER_VALUES, '--set', 'controller.reportToken.existingSecret=token'],
     ],
+    ['an existing Redis password Secret', ['--set', 'redis.auth.existingSecret=redis-auth']],
+    [
+      'an external Redis and a state URL',
+      [...EXTERNAL, '--set', 'redis.stateUrl=redis://redis.example:6379/0'],
+    ],
   ];
   for (const [what, args] of lintCases) {
     it(`passes helm lint --strict with ${what}`, async () => {
@@ -246,6 +317,30 @@ describe('the Helm chart', function () {
         name,
       );
     }
+    // Nor a Redis password: that Secret's key, required (Redis must never start without one).
+    const passwordRefs = [
+      envOf(containerOf(objects, 'nimbus-redis', 'StatefulSet')).get('REDISCLI_AUTH'),
+      envOf(containerOf(objects, 'nimbus-controller')).get('NIMBUS_REDIS_PASSWORD'),
+      envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_REDIS_PASSWORD'),
+    ];
+    for (const ref of passwordRefs)
+      assert.deepEqual(ref?.valueFrom?.secretKeyRef, { name: API_KEYS_SECRET, key: REDIS_PASSWORD_KEY });
+    // The Secret the header tells operators to make is all the components need.
+    const password = 'b5e0c4a1d2f3e4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1';
+    assert.match(committed, new RegExp(`--from-literal=${REDIS_PASSWORD_KEY}=`));
+    const operators = {
+      [API_KEYS_SECRET]: {
+        'api-keys': `admin:${'a'.repeat(32)},invoke:${'i'.repeat(32)}`,
+        'report-token': 'r'.repeat(48),
+        [REDIS_PASSWORD_KEY]: password,
+      },
+    };
+    const admin = `redis://:${password}@nimbus-redis.nimbus.svc:6379`;
+    assert.deepEqual(redisUrls(objects, operators), {
+      controller: admin,
+      functions: 'redis://nimbus-redis.nimbus.svc:6379',
+      gateway: admin,
+    });
   });
 
   describe('with default values', () => {
@@ -271,6 +366,7 @@ describe('the Helm chart', function () {
         'Role/nimbus-controller-leader-election',
         'RoleBinding/nimbus-controller-leader-election',
         'Secret/nimbus-api-keys',
+        'Secret/nimbus-redis',
         'Secret/nimbus-report-token',
         'Service/nimbus-controller-peers',
         'Service/nimbus-gateway',
@@ -337,6 +433,7 @@ describe('the Helm chart', function () {
         { apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['services', 'configmaps'], verbs: all },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ]);
@@ -405,6 +502,7 @@ describe('the Helm chart', function () {
           'NIMBUS_WARM_POOL_SIZE',
           'NIMBUS_LOG_LEVEL',
           'NIMBUS_REDIS_URL',
+          'NIMBUS_STATE_REDIS_URL',
           'NIMBUS_NATS_URL',
         ]),
         [
@@ -416,7 +514,8 @@ describe('the Helm chart', function () {
           ['NIMBUS_METRICS_PORT', '9090'],
           ['NIMBUS_WARM_POOL_SIZE', '1'],
           ['NIMBUS_LOG_LEVEL', 'info'],
-          ['NIMBUS_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
+          ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
+          ['NIMBUS_STATE_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
           ['NIMBUS_NATS_URL', 'nats://nimbus-nats.nimbus.svc:4222'],
         ],
       );
@@ -425,12 +524,19 @@ describe('the Helm chart', function () {
 
       const gateway = envOf(containerOf(objects, 'nimbus-gateway'));
       assert.deepEqual(
-        values(gateway, ['PORT', 'NIMBUS_DEFAULT_NAMESPACE', 'NIMBUS_WATCH_NAMESPACES', 'NIMBUS_REDIS_URL']),
+        values(gateway, [
+          'PORT',
+          'NIMBUS_DEFAULT_NAMESPACE',
+          'NIMBUS_WATCH_NAMESPACES',
+          'NIMBUS_REDIS_URL',
+          'NIMBUS_STATE_REDIS_URL',
+        ]),
         [
           ['PORT', '8080'],
           ['NIMBUS_DEFAULT_NAMESPACE', 'default'],
           ['NIMBUS_WATCH_NAMESPACES', ''],
-          ['NIMBUS_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
+          ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
+          ['NIMBUS_STATE_REDIS_URL', undefined],
         ],
       );
       assert.deepEqual(gateway.get('NIMBUS_API_KEYS')?.valueFrom?.secretKeyRef, {
@@ -443,6 +549,44 @@ describe('the Helm chart', function () {
       const secret = find(objects, 'Secret', 'nimbus-api-keys');
       const keys = Buffer.from(secret.data?.['api-keys'] ?? '', 'base64').toString('utf8');
       assert.match(keys, /^admin:[A-Za-z0-9]{32},invoke:[A-Za-z0-9]{32}$/);
+    });
+
+    it('starts Redis with a generated password, which the controller and gateway get by reference only', () => {
+      const secret = find(objects, 'Secret', 'nimbus-redis');
+      const password = Buffer.from(secret.data?.password ?? '', 'base64').toString('utf8');
+      assert.match(password, /^[A-Za-z0-9]{48}$/, 'letters and digits: it goes into a URL as is');
+      const secrets = secretsOf(objects);
+      const redis = containerOf(objects, 'nimbus-redis', 'StatefulSet');
+      assert.deepEqual(envOf(redis).get('REDISCLI_AUTH')?.valueFrom?.secretKeyRef, {
+        name: 'nimbus-redis',
+        key: 'password',
+      });
+      const command = (redis.command ?? []).map((arg) => expand(arg, kubeletEnv(redis, secrets)));
+      assert.equal(command[command.indexOf('--requirepass') + 1], password);
+      // redis-cli logs in with REDISCLI_AUTH; it exits 0 on a refused login, so the reply is checked.
+      assert.deepEqual(redis.livenessProbe?.exec?.command, REDIS_ALIVE);
+      assert.deepEqual(redis.readinessProbe?.exec?.command, REDIS_READY);
+      for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+        assert.deepEqual(
+          envOf(containerOf(objects, name)).get('NIMBUS_REDIS_PASSWORD')?.valueFrom?.secretKeyRef,
+          { name: 'nimbus-redis', key: 'password' },
+          name,
+        );
+      }
+      // Kubernetes expands the password into the admin URL; function pods get none.
+      const admin = `redis://:${password}@nimbus-redis.nimbus.svc:6379`;
+      assert.deepEqual(redisUrls(objects, secrets), {
+        controller: admin,
+        functions: 'redis://nimbus-redis.nimbus.svc:6379',
+        gateway: admin,
+      });
+      for (const object of objects.filter((o) => o.kind !== 'Secret')) {
+        const text = JSON.stringify(object);
+        assert.ok(
+          !text.includes(password) && !text.includes(secret.data?.password ?? '?'),
+          `${object.kind} ${object.metadata.name} holds the Redis password`,
+        );
+      }
     });
 
     it('reaches every controller pod, ready or not, through a headless Service on the metrics port', () => {
@@ -508,9 +652,13 @@ describe('the Helm chart', function () {
           },
         },
       }));
+      // Function pods, as the controller labels them (not the warm pool's generic pods).
       const functions = {
         namespaceSelector: {},
-        podSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'nimbus' } },
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/managed-by': 'nimbus' },
+          matchExpressions: [{ key: 'nimbus.dev/function', operator: 'Exists' }],
+        },
       };
       assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-redis').spec?.ingress, [
         { ports: [{ protocol: 'TCP', port: 6379 }], from: [...platform, functions] },
@@ -598,6 +746,42 @@ describe('the Helm chart', function () {
       const env = envOf(containerOf(objects, name));
       assert.equal(env.get('NIMBUS_REDIS_URL')?.value, 'redis://redis.example:6379/0', name);
       assert.equal(env.get('NIMBUS_NATS_URL')?.value, 'nats://nats.example:4222', name);
+      assert.ok(!env.has('NIMBUS_REDIS_PASSWORD') && !env.has('NIMBUS_STATE_REDIS_URL'), name);
+    }
+    assert.ok(!objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'nimbus-redis'));
+  });
+
+  it('passes an external Redis URL as is, and gives function pods redis.stateUrl or that URL without credentials', async () => {
+    const external = ['--set', 'redis.externalUrl=redis://:admin-pass@redis.example:6379/0'];
+    const derived = await render('nimbus', external);
+    assert.deepEqual(redisUrls(derived, secretsOf(derived)), {
+      controller: 'redis://:admin-pass@redis.example:6379/0',
+      functions: 'redis://redis.example:6379/0',
+      gateway: 'redis://:admin-pass@redis.example:6379/0',
+    });
+    const given = await render('nimbus', [
+      ...external,
+      '--set',
+      'redis.stateUrl=rediss://state.example:6380/0',
+    ]);
+    assert.equal(
+      envOf(containerOf(given, 'nimbus-controller')).get('NIMBUS_STATE_REDIS_URL')?.value,
+      'rediss://state.example:6380/0',
+    );
+    assert.equal(redisUrls(given, secretsOf(given)).functions, 'rediss://state.example:6380/0');
+  });
+
+  it('takes the Redis password from redis.auth.existingSecret, before the API key Secret, and generates none', async () => {
+    for (const args of [[], ['--set', 'gateway.apiKeys.existingSecret=my-keys']]) {
+      const objects = await render('nimbus', ['--set', 'redis.auth.existingSecret=my-redis', ...args]);
+      assert.ok(!objects.some((o) => o.metadata.name === 'nimbus-redis' && o.kind === 'Secret'));
+      const refs = [
+        envOf(containerOf(objects, 'nimbus-redis', 'StatefulSet')).get('REDISCLI_AUTH'),
+        envOf(containerOf(objects, 'nimbus-controller')).get('NIMBUS_REDIS_PASSWORD'),
+        envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_REDIS_PASSWORD'),
+      ];
+      for (const ref of refs)
+        assert.deepEqual(ref?.valueFrom?.secretKeyRef, { name: 'my-redis', key: 'password' }, args.join(' '));
     }
   });
 
@@ -627,13 +811,19 @@ describe('the Helm chart', function () {
       envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS')?.valueFrom?.secretKeyRef?.name,
       'my-keys',
     );
+    // The Redis password is that Secret's too, so the chart generates nothing.
+    assert.deepEqual(
+      envOf(containerOf(objects, 'nimbus-redis', 'StatefulSet')).get('REDISCLI_AUTH')?.valueFrom
+        ?.secretKeyRef,
+      { name: 'my-keys', key: 'redis-password' },
+    );
   });
 
   it('takes the report token from an existing Secret, required there, and generates none', async () => {
     const objects = await render('nimbus', ['--set', 'controller.reportToken.existingSecret=my-token']);
     assert.deepEqual(
       objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name),
-      ['nimbus-api-keys'],
+      ['nimbus-api-keys', 'nimbus-redis'],
     );
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
@@ -688,6 +878,21 @@ describe('the Helm chart', function () {
       /Additional property stableWindow is not allowed/,
     ],
     [
+      'a state URL with credentials (function pods log in as their own users)',
+      ['--set', 'redis.stateUrl=redis://fn:secret@redis:6379'],
+      /redis\.stateUrl: Does not match pattern/,
+    ],
+    [
+      'a state URL without a Redis',
+      ['--set', 'redis.enabled=false', '--set', 'redis.stateUrl=redis://redis:6379'],
+      /redis\.stateUrl needs a Redis/,
+    ],
+    [
+      'a misspelt Redis auth key',
+      ['--set', 'redis.auth.secret=mine'],
+      /Additional property secret is not allowed/,
+    ],
+    [
       'a report interval below 50 ms',
       ['--set', 'gateway.reportIntervalMs=10'],
       /gateway\.reportIntervalMs: Must be greater than or equal to 50/,
@@ -717,6 +922,7 @@ describe('the Helm chart', function () {
         'autoscaler tuning and an existing report token Secret',
         [...AUTOSCALER_VALUES, '--set', 'controller.reportToken.existingSecret=token'],
       ],
+      ['an existing Redis password Secret', ['--set', 'redis.auth.existingSecret=redis-auth']],
     ];
     for (const [what, args] of variants) {
       it(`accepts every object rendered with ${what} (strict server-side dry run)`, async () => {
@@ -740,7 +946,7 @@ describe('the Helm chart', function () {
       );
     });
 
-    it('installs with helm install, keeps the generated API keys and report token across an upgrade, and uninstalls', async () => {
+    it('installs with helm install, keeps the generated API keys, report token and Redis password across an upgrade, and uninstalls', async () => {
       const namespace = await freshNamespace(plane, 'chart');
       const release = namespace.replace('chart-', 'nimbus-');
       const run = async (args: string[]) => {
@@ -751,32 +957,69 @@ describe('the Helm chart', function () {
         return done.stdout;
       };
       const keys = async () => {
-        const [apiKeys, reportToken] = await Promise.all(
-          ['api-keys', 'report-token'].map(async (key) => {
+        const [apiKeys, reportToken, redisPassword] = await Promise.all(
+          [
+            ['api-keys', 'api-keys'],
+            ['report-token', 'report-token'],
+            ['redis', 'password'],
+          ].map(async ([suffix, key]) => {
             const secret = await plane.request<Manifest>(
               'GET',
-              `/api/v1/namespaces/${namespace}/secrets/${release}-${key}`,
+              `/api/v1/namespaces/${namespace}/secrets/${release}-${suffix}`,
             );
             assert.equal(secret.status, 200, key);
-            return secret.body.data?.[key];
+            return secret.body.data?.[key as string];
           }),
         );
-        return { apiKeys, reportToken };
+        return { apiKeys, reportToken, redisPassword };
+      };
+      /** The live workloads, as the API server keeps them: none may hold the Redis password. */
+      const workloadsHolding = async (encoded: string) => {
+        const password = Buffer.from(encoded, 'base64').toString('utf8');
+        const holding: string[] = [];
+        for (const path of [
+          `/apis/apps/v1/namespaces/${namespace}/deployments/${release}-controller`,
+          `/apis/apps/v1/namespaces/${namespace}/deployments/${release}-gateway`,
+          `/apis/apps/v1/namespaces/${namespace}/statefulsets/${release}-redis`,
+        ]) {
+          const live = await plane.request('GET', path);
+          assert.equal(live.status, 200, path);
+          const text = JSON.stringify(live.body);
+          if (text.includes(password) || text.includes(encoded)) holding.push(path);
+        }
+        return holding;
       };
       // The Function CRD is the shared plane's; helm would skip it anyway, as it exists.
       const notes = await run(['install', release, CHART_DIR, '--skip-crds']);
       assert.match(notes, new RegExp(`kubectl -n ${namespace} get secret ${release}-api-keys`));
       assert.match(notes, new RegExp(`port-forward svc/${release}-gateway 8080:8080`));
       assert.match(notes, /spec\.scale\.min: 0 scale to zero when idle/);
+      assert.match(notes, /spec\.state\.enabled keep state in Redis as a Redis user of their own/);
       const installed = await keys();
-      assert.ok(installed.apiKeys && installed.reportToken);
+      assert.ok(installed.apiKeys && installed.reportToken && installed.redisPassword);
+      assert.match(Buffer.from(installed.redisPassword, 'base64').toString('utf8'), /^[A-Za-z0-9]{48}$/);
+      assert.deepEqual(await workloadsHolding(installed.redisPassword), []);
       await run(['upgrade', release, CHART_DIR, '--skip-crds', '--set', 'gateway.replicas=3']);
       const gateway = await plane.request<Manifest>(
         'GET',
         `/apis/apps/v1/namespaces/${namespace}/deployments/${release}-gateway`,
       );
       assert.equal(gateway.body.spec?.replicas, 3, 'the upgrade was applied');
-      assert.deepEqual(await keys(), installed, 'the upgrade kept the keys and the token (lookup)');
+      assert.deepEqual(
+        await keys(),
+        installed,
+        'the upgrade kept the keys, the token and the password (lookup)',
+      );
+      assert.deepEqual(await workloadsHolding(installed.redisPassword), []);
+      const manifest = await run(['get', 'manifest', release]);
+      const password = Buffer.from(installed.redisPassword, 'base64').toString('utf8');
+      for (const object of parseManifests(manifest).filter((o) => o.kind !== 'Secret')) {
+        const text = JSON.stringify(object);
+        assert.ok(
+          !text.includes(password) && !text.includes(installed.redisPassword),
+          `${object.kind} ${object.metadata.name} in the release holds the Redis password`,
+        );
+      }
       await run(['uninstall', release]);
       const role = await plane.request(
         'GET',

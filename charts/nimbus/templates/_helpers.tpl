@@ -54,12 +54,62 @@ helm.sh/chart: {{ include "nimbus.chart" .ctx }}
 {{- if and .Values.nats.enabled (not .Values.nats.externalUrl) }}true{{ end }}
 {{- end }}
 
+{{/* The Redis in use, without credentials: the external URL as given, else the bundled Service. */}}
 {{- define "nimbus.redis.url" -}}
 {{- if .Values.redis.externalUrl }}
 {{- .Values.redis.externalUrl }}
 {{- else if include "nimbus.redis.bundled" . }}
 {{- printf "redis://%s-redis.%s.svc:6379" (include "nimbus.fullname" .) .Release.Namespace }}
 {{- end }}
+{{- end }}
+
+{{/*
+The URL function pods with state connect to (NIMBUS_STATE_REDIS_URL, no credentials): the one
+given, else the bundled Service; empty for an external Redis, from which the controller takes it.
+*/}}
+{{- define "nimbus.redis.stateUrl" -}}
+{{- if and .Values.redis.stateUrl (include "nimbus.redis.url" .) }}
+{{- .Values.redis.stateUrl }}
+{{- else if .Values.redis.stateUrl }}
+{{- fail "redis.stateUrl needs a Redis: redis.enabled or redis.externalUrl" }}
+{{- else if include "nimbus.redis.bundled" . }}
+{{- include "nimbus.redis.url" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding the bundled Redis's password: the one named, else the API keys Secret the
+operator brings (key redis-password, so the chart generates no Secret at all), else the chart's own.
+*/}}
+{{- define "nimbus.redis.passwordSecretName" -}}
+{{- if .Values.redis.auth.existingSecret }}
+{{- .Values.redis.auth.existingSecret }}
+{{- else if .Values.gateway.apiKeys.existingSecret }}
+{{- .Values.gateway.apiKeys.existingSecret }}
+{{- else }}
+{{- printf "%s-redis" (include "nimbus.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "nimbus.redis.passwordKey" -}}
+{{- if and (not .Values.redis.auth.existingSecret) .Values.gateway.apiKeys.existingSecret }}redis-password{{ else }}password{{ end }}
+{{- end }}
+
+{{/* "true" when the chart makes the Redis password Secret itself. */}}
+{{- define "nimbus.redis.passwordGenerated" -}}
+{{- if and (include "nimbus.redis.bundled" .) (not (or .Values.redis.auth.existingSecret .Values.gateway.apiKeys.existingSecret)) }}true{{ end }}
+{{- end }}
+
+{{/*
+An env entry reading the bundled Redis's password; call with (dict "ctx" $ "name" "ENV_NAME").
+Required: Redis must never start without one, nor a component with a URL naming an unset variable.
+*/}}
+{{- define "nimbus.redis.passwordEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nimbus.redis.passwordSecretName" .ctx }}
+      key: {{ include "nimbus.redis.passwordKey" .ctx }}
 {{- end }}
 
 {{- define "nimbus.nats.url" -}}
@@ -136,9 +186,14 @@ numbers as plain digits (1000000, not 1e+06), the only form the components' pars
   value: {{ join "," .Values.watchNamespaces | quote }}
 - name: NIMBUS_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
-{{- with include "nimbus.redis.url" . }}
+{{- if include "nimbus.redis.bundled" . }}
+{{- /* Kubernetes expands $(NIMBUS_REDIS_PASSWORD) from the entry before: the value stays out of the manifest. */}}
+{{ include "nimbus.redis.passwordEnv" (dict "ctx" . "name" "NIMBUS_REDIS_PASSWORD") }}
 - name: NIMBUS_REDIS_URL
-  value: {{ . | quote }}
+  value: {{ printf "redis://:$(NIMBUS_REDIS_PASSWORD)@%s-redis.%s.svc:6379" (include "nimbus.fullname" .) .Release.Namespace | quote }}
+{{- else if .Values.redis.externalUrl }}
+- name: NIMBUS_REDIS_URL
+  value: {{ .Values.redis.externalUrl | quote }}
 {{- end }}
 {{- with include "nimbus.nats.url" . }}
 - name: NIMBUS_NATS_URL

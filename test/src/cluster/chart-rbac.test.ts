@@ -6,7 +6,7 @@ import { createLogger } from '@nimbus/api';
 import { loadClusterConfig } from '@nimbus/gateway/cluster/config';
 import { createClusterGateway } from '@nimbus/gateway/cluster/container';
 import { KubeClient, loadKubeConfig } from '@nimbus/kube';
-import { eventually, send } from '@nimbus/testkit';
+import { eventually, send, startRedisServer } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { type RunningController, startController } from '../harness/controller.js';
@@ -15,6 +15,11 @@ import { CHART_DIR, REPO_ROOT } from '../harness/install-bundle.js';
 
 interface Stored {
   status?: { observedGeneration?: number; conditions?: { type: string; reason?: string }[] };
+}
+
+interface StoredSecret {
+  metadata?: { managedFields?: { manager?: string; operation?: string }[] };
+  data?: Record<string, string>;
 }
 
 interface StoredDeployment {
@@ -84,8 +89,13 @@ describe("the controller and the gateway with the chart's service accounts and R
     return path;
   }
 
-  /** Whether the chart's ServiceAccount may do `verb` on deployments/scale in `namespace`, as the API server decides. */
-  async function mayOnScale(serviceAccount: string, verb: string, namespace: string): Promise<boolean> {
+  /** Whether the chart's ServiceAccount may do `verb` on `resource` in `namespace`, as the API server decides. */
+  async function may(
+    serviceAccount: string,
+    verb: string,
+    namespace: string,
+    resource: { group: string; resource: string; subresource?: string },
+  ): Promise<boolean> {
     const review = await plane.request<{ status?: { allowed?: boolean } }>(
       'POST',
       '/apis/authorization.k8s.io/v1/subjectaccessreviews',
@@ -95,19 +105,25 @@ describe("the controller and the gateway with the chart's service accounts and R
         spec: {
           user: `system:serviceaccount:${releaseNs}:${serviceAccount}`,
           groups: ['system:serviceaccounts', `system:serviceaccounts:${releaseNs}`, 'system:authenticated'],
-          resourceAttributes: {
-            namespace,
-            verb,
-            group: 'apps',
-            resource: 'deployments',
-            subresource: 'scale',
-          },
+          resourceAttributes: { namespace, verb, ...resource },
         },
       },
     );
     assert.equal(review.status, 201, JSON.stringify(review.body));
     return review.body.status?.allowed === true;
   }
+
+  /** Changes a Function's spec (a new generation, so the controller reconciles it). */
+  async function changeSpec(path: string, change: (spec: Record<string, unknown>) => void): Promise<void> {
+    const stored = await plane.request<{ spec: Record<string, unknown> }>('GET', path);
+    assert.equal(stored.status, 200);
+    change(stored.body.spec);
+    const replaced = await plane.request('PUT', path, stored.body);
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+  }
+
+  const SCALE = { group: 'apps', resource: 'deployments', subresource: 'scale' };
+  const SECRETS = { group: '', resource: 'secrets' };
 
   it('reconciles, writes status and Events, and holds the Lease with only what the chart grants', async () => {
     const client = new KubeClient(
@@ -276,14 +292,114 @@ describe("the controller and the gateway with the chart's service accounts and R
     // The one verb it needs, in any namespace it may be told to watch (the chart grants cluster-wide,
     // as watchNamespaces only narrows what the controller watches); nothing else on the subresource.
     const controllerAccount = `${release}-controller`;
-    assert.equal(await mayOnScale(controllerAccount, 'patch', functionsNs), true);
+    assert.equal(await may(controllerAccount, 'patch', functionsNs, SCALE), true);
     for (const verb of ['get', 'update', 'create', 'delete'])
-      assert.equal(await mayOnScale(controllerAccount, verb, functionsNs), false, verb);
+      assert.equal(await may(controllerAccount, verb, functionsNs, SCALE), false, verb);
     assert.equal(
-      await mayOnScale(`${release}-gateway`, 'patch', functionsNs),
+      await may(`${release}-gateway`, 'patch', functionsNs, SCALE),
       false,
       'the gateway wakes through the controller',
     );
+  });
+
+  it("keeps a Function's state Secret (get, create, patch, delete) with only what the chart grants, and may not list or watch Secrets", async () => {
+    const password = 'rbac-suite-redis-admin-0123456789';
+    const redis = await startRedisServer({ args: ['--requirepass', password] });
+    try {
+      await running?.stop();
+      running = await startController(
+        plane,
+        functionsNs,
+        {
+          NIMBUS_LEADER_ELECTION: 'true',
+          NIMBUS_LEASE_NAMESPACE: releaseNs,
+          NIMBUS_LEASE_NAME: `${release}-controller`,
+          POD_NAME: 'controller-2',
+          NIMBUS_REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`,
+        },
+        {},
+        new KubeClient(loadKubeConfig({ KUBECONFIG: await kubeconfigFor(`${release}-controller`) })),
+      );
+      await eventually(() => (running?.controller.isLeader ? true : undefined), 30_000, 'the lease');
+      const fn = `/apis/nimbus.dev/v1alpha1/namespaces/${functionsNs}/functions/stateful`;
+      const secret = `/api/v1/namespaces/${functionsNs}/secrets/stateful-state`;
+      const created = await plane.request(
+        'POST',
+        `/apis/nimbus.dev/v1alpha1/namespaces/${functionsNs}/functions`,
+        {
+          apiVersion: 'nimbus.dev/v1alpha1',
+          kind: 'Function',
+          metadata: { name: 'stateful' },
+          spec: { source: { inline: 'export default () => 1' }, state: { enabled: true } },
+        },
+      );
+      assert.equal(created.status, 201);
+      const userReady = (generation: number) =>
+        eventually(
+          async () => {
+            const stored = (await plane.request<Stored & { metadata: { generation: number } }>('GET', fn))
+              .body;
+            return stored.status?.observedGeneration === generation &&
+              stored.status.conditions?.some((c) => c.type === 'StateReady' && c.reason === 'UserReady')
+              ? true
+              : undefined;
+          },
+          15_000,
+          `StateReady UserReady at generation ${generation}`,
+        );
+      // Read (get), then made (create), under the chart's grants.
+      await userReady(1);
+      const made = await plane.request<StoredSecret>('GET', secret);
+      assert.equal(made.status, 200);
+      // A Secret without a usable password is rewritten by server-side apply (patch).
+      made.body.data = { ...made.body.data, password: Buffer.from('x').toString('base64') };
+      assert.equal((await plane.request('PUT', secret, made.body)).status, 200);
+      await changeSpec(fn, (spec) => {
+        spec.scale = { max: 3 };
+      });
+      await userReady(2);
+      const rewritten = (await plane.request<StoredSecret>('GET', secret)).body;
+      assert.match(
+        Buffer.from(rewritten.data?.password ?? '', 'base64').toString('utf8'),
+        /^[\x21-\x7e]{16,}$/,
+      );
+      assert.ok(
+        rewritten.metadata?.managedFields?.some(
+          (f) => f.manager === 'nimbus-controller' && f.operation === 'Apply',
+        ),
+        'written by server-side apply as nimbus-controller',
+      );
+      // State off: the controller deletes the Secret.
+      await changeSpec(fn, (spec) => {
+        spec.state = { enabled: false };
+      });
+      await eventually(
+        async () => ((await plane.request('GET', secret)).status === 404 ? true : undefined),
+        15_000,
+        'the state Secret deleted',
+      );
+      const errors = await running.registry
+        .getSingleMetric('nimbus_controller_reconcile_errors_total')
+        ?.get();
+      assert.equal(
+        errors?.values.reduce((sum, v) => sum + v.value, 0),
+        0,
+        'no request was forbidden',
+      );
+      // Exactly those verbs, in any namespace it may be told to watch: it names each Secret it reads,
+      // so it can never list or watch the Secrets of a namespace (nor update them wholesale).
+      const controllerAccount = `${release}-controller`;
+      for (const verb of ['get', 'create', 'patch', 'delete'])
+        assert.equal(await may(controllerAccount, verb, functionsNs, SECRETS), true, verb);
+      for (const verb of ['list', 'watch', 'update', 'deletecollection'])
+        assert.equal(await may(controllerAccount, verb, functionsNs, SECRETS), false, verb);
+      for (const verb of ['get', 'list'])
+        assert.equal(await may(`${release}-gateway`, verb, functionsNs, SECRETS), false, `gateway ${verb}`);
+    } finally {
+      await running?.stop();
+      running = undefined;
+      await redis.stop();
+    }
   });
 
   it('serves and changes Functions through the gateway with only what the chart grants', async () => {
