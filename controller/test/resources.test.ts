@@ -40,13 +40,15 @@ describe('buildDeployment', () => {
     assert.deepEqual(d.spec.selector.matchLabels, { 'nimbus.dev/function': 'hello' });
     assert.equal(d.spec.template.metadata.annotations[SPEC_HASH_ANNOTATION], 'abc123');
     assert.equal(container?.image, 'nimbus/runtime-node:0.1.0');
-    assert.equal(pod.terminationGracePeriodSeconds, 35);
+    // The timeout, the 3 s it goes on serving while it leaves the endpoints, and 5 s to spare.
+    assert.equal(pod.terminationGracePeriodSeconds, 38);
     assert.equal(container?.readinessProbe.httpGet.path, '/_/ready');
     assert.equal(container?.livenessProbe.httpGet.path, '/_/health');
     assert.deepEqual(container?.securityContext.capabilities, { drop: ['ALL'] });
     assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
     const env = Object.fromEntries(container?.env.map((e) => [e.name, e.value]) ?? []);
     assert.equal(env.NIMBUS_TIMEOUT_MS, '30000');
+    assert.equal(env.NIMBUS_SHUTDOWN_DELAY_MS, '3000');
     assert.equal(env.NIMBUS_CONCURRENCY, '4');
     assert.equal(env.NIMBUS_FUNCTION_DIR, '/var/nimbus/function');
     assert.equal(env.PORT, '8080');

@@ -20,6 +20,12 @@ export interface ProcessConfig {
   readonly pool: boolean;
   /** NIMBUS_POOL_TOKEN: the Bearer token `POST /_/specialise` needs; unset means loopback only. */
   readonly poolToken: string | undefined;
+  /**
+   * NIMBUS_SHUTDOWN_DELAY_MS: after SIGTERM, how long the replica goes on taking requests (while
+   * /_/ready says draining) before it drains, so a pod is out of every gateway's endpoints before
+   * its address goes away. 0 in local mode, where the supervisor stops routing first.
+   */
+  readonly shutdownDelayMs: number;
 }
 
 /**
@@ -67,7 +73,13 @@ export const FUNCTION_SETTINGS = [
 ] as const;
 
 /** The keys {@link loadProcessConfig} reads: a function's env map cannot change them. */
-export const PROCESS_SETTINGS = ['PORT', 'HOST', 'NIMBUS_POOL', 'NIMBUS_POOL_TOKEN'] as const;
+export const PROCESS_SETTINGS = [
+  'PORT',
+  'HOST',
+  'NIMBUS_POOL',
+  'NIMBUS_POOL_TOKEN',
+  'NIMBUS_SHUTDOWN_DELAY_MS',
+] as const;
 
 /** A setting that cannot be used; the message names the key and what it accepts. */
 export class ConfigError extends Error {
@@ -101,6 +113,7 @@ export function loadProcessConfig(env: Env): ProcessConfig {
     host: text(env, 'HOST', '0.0.0.0'),
     pool: boolean(env, 'NIMBUS_POOL', false),
     poolToken: poolToken(env),
+    shutdownDelayMs: integer(env, 'NIMBUS_SHUTDOWN_DELAY_MS', 0, 0, 120_000),
   });
 }
 

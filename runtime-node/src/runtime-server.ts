@@ -83,6 +83,11 @@ export class RuntimeServer {
     });
   }
 
+  /** Says draining on /_/ready (and asks clients not to reuse connections) while still serving. */
+  beginShutdown(): void {
+    this.readiness.markDraining();
+  }
+
   /**
    * Stops taking connections and waits up to `timeoutMs` for requests in flight or queued to be
    * answered; resolves whether all of them were.

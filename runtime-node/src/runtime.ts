@@ -8,6 +8,7 @@ import { TOKENS } from './tokens.js';
 
 export interface Listener {
   listen(): Promise<number>;
+  beginShutdown(): void;
   drain(timeoutMs: number): Promise<boolean>;
 }
 
@@ -26,7 +27,10 @@ export interface Started {
 export class Runtime {
   constructor(
     @inject(TOKENS.Config)
-    private readonly config: Pick<RuntimeConfig, 'drainTimeoutMs' | 'handler' | 'functionDir'>,
+    private readonly config: Pick<
+      RuntimeConfig,
+      'drainTimeoutMs' | 'handler' | 'functionDir' | 'shutdownDelayMs'
+    >,
     @inject(TOKENS.RuntimeServer) private readonly server: Listener,
     @inject(TOKENS.HandlerSlot) private readonly handler: Loadable,
     @inject(TOKENS.Supervisor) private readonly supervisor: SupervisorChannel,
@@ -74,10 +78,16 @@ export class Runtime {
   }
 
   /**
-   * Drains for up to NIMBUS_DRAIN_TIMEOUT_MS, then lets go of ctx.state's connection; resolves
+   * Goes on serving for NIMBUS_SHUTDOWN_DELAY_MS (reported as draining), then drains for up to
+   * NIMBUS_DRAIN_TIMEOUT_MS, then lets go of ctx.state's connection; resolves
    * whether every request was answered.
    */
   async shutdown(): Promise<boolean> {
+    if (this.config.shutdownDelayMs > 0) {
+      this.server.beginShutdown();
+      this.logger.info('leaving the endpoints', { delayMs: this.config.shutdownDelayMs });
+      await new Promise((resolve) => setTimeout(resolve, this.config.shutdownDelayMs));
+    }
     const drained = this.server.drain(this.config.drainTimeoutMs);
     // Logged once drain() has synchronously closed the listener, so the line means "no new connections".
     this.logger.info('draining', { timeoutMs: this.config.drainTimeoutMs });

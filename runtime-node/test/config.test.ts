@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       pool: false,
       poolToken: undefined,
+      shutdownDelayMs: 0,
       state: { backend: 'none' },
     });
     assert.ok(Object.isFrozen(config));

@@ -73,4 +73,21 @@ describe('runtime process: shutdown (bundled runtime)', function () {
     replica.kill('SIGTERM');
     assert.deepEqual(await replica.exited, { code: 0, signal: null });
   });
+
+  it('with NIMBUS_SHUTDOWN_DELAY_MS, goes on serving new requests while /_/ready says draining, then drains and exits', async () => {
+    const replica = await start({ NIMBUS_SHUTDOWN_DELAY_MS: '800' });
+    const port = replica.port;
+    const signalledAt = Date.now();
+    replica.kill('SIGTERM');
+    await replica.waitForLog((l) => l.msg === 'leaving the endpoints');
+    const ready = await request(port, '/_/ready');
+    assert.equal(ready.status, 503);
+    assert.deepEqual(ready.json(), { status: 'draining' });
+    const served = await request(port, '/slow?ms=100');
+    assert.equal(served.status, 200, 'a request that arrives during the delay is served');
+    assert.equal(served.headers.connection, 'close');
+    assert.deepEqual(await replica.exited, { code: 0, signal: null });
+    const took = Date.now() - signalledAt;
+    assert.ok(took >= 750, `exited ${took} ms after SIGTERM, not before the delay`);
+  });
 });

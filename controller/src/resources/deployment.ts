@@ -5,6 +5,7 @@ import type { Deployment, EnvVar, Volume } from './objects.js';
 import {
   LIVENESS_PROBE,
   RUNTIME_PORT as PORT,
+  SHUTDOWN_DELAY_MS,
   containerSecurity,
   podSecurityContext,
   readinessProbe,
@@ -72,6 +73,7 @@ export function buildDeployment(
     PORT: String(PORT),
     NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
+    NIMBUS_SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
   }).map(([name, value]) => ({ name, value }));
   if (state !== undefined) platform.push(...stateEnv(state));
   // The platform's settings win a name the function also sets. Each name appears once: env is a
@@ -101,7 +103,7 @@ export function buildDeployment(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           // Room to drain in-flight calls up to the function's timeout after SIGTERM.
-          terminationGracePeriodSeconds: timeoutSeconds + 5,
+          terminationGracePeriodSeconds: timeoutSeconds + SHUTDOWN_DELAY_MS / 1000 + 5,
           securityContext: podSecurityContext(settings.runAsUser),
           containers: [
             {

@@ -6,6 +6,7 @@ import type { Deployment, ObjectMeta } from './objects.js';
 import {
   LIVENESS_PROBE,
   RUNTIME_PORT as PORT,
+  SHUTDOWN_DELAY_MS,
   containerSecurity,
   podSecurityContext,
   readinessProbe,
@@ -71,7 +72,7 @@ export function buildPoolDeployment(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           // A function's drain once it has taken a pod over: up to the longest timeout allowed (1 h).
-          terminationGracePeriodSeconds: 3605,
+          terminationGracePeriodSeconds: 3600 + SHUTDOWN_DELAY_MS / 1000 + 5,
           securityContext: podSecurityContext(settings.runAsUser),
           containers: [
             {
@@ -85,6 +86,7 @@ export function buildPoolDeployment(
                 // Only the controller, which wrote it here, specialises a pool pod.
                 { name: 'NIMBUS_POOL_TOKEN', value: token },
                 { name: 'NIMBUS_GATEWAY_URL', value: settings.gatewayUrl },
+                { name: 'NIMBUS_SHUTDOWN_DELAY_MS', value: String(SHUTDOWN_DELAY_MS) },
               ],
               // Ready while generic: a pod that takes a function on is routable once relabelled.
               readinessProbe: readinessProbe('/_/health'),

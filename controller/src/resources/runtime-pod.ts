@@ -37,3 +37,9 @@ export const tmpMount = (): Container['volumeMounts'][number] => ({
   mountPath: '/tmp',
   readOnly: false,
 });
+
+/**
+ * After SIGTERM a runtime pod goes on taking requests this long (reporting not ready), so every
+ * gateway has seen it leave the EndpointSlice before its address goes away.
+ */
+export const SHUTDOWN_DELAY_MS = 3000;
