@@ -1,13 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/bus';
 import { type Schedule, dueTicks } from './schedule-plan.js';
-
-/** Time and timers, injected so the loop is testable without waiting. */
-export interface SchedulerClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 /** Who may fire a tick: the first replica to claim its key (ClaimStore's claim, SET NX PX in Redis). */
 export interface TickClaims {
@@ -60,7 +54,7 @@ export class Scheduler {
     private readonly schedules: () => Iterable<Schedule>,
     private readonly claims: TickClaims,
     private readonly sink: TickSink,
-    private readonly clock: SchedulerClock,
+    private readonly clock: Clock,
     private readonly settings: SchedulerSettings,
     private readonly metrics: SchedulerMetrics,
     private readonly log: Logger,

@@ -1,5 +1,5 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
-import type { MessageBus } from '@nimbus/bus';
+import { type MessageBus, systemClock } from '@nimbus/bus';
 import type { Stores } from '@nimbus/store';
 import { Counter, type Registry } from 'prom-client';
 import type { Invoker } from '../invoke/invoker.js';
@@ -62,11 +62,7 @@ export class EventSources {
       () => this.schedulesOf(deps.directory.list()),
       deps.stores.claims,
       new ScheduleInvoker(deps.routes, deps.invoker),
-      {
-        now: () => Date.now(),
-        setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-        clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-      },
+      systemClock,
       { owner: deps.schedules.owner, catchUpMs: deps.schedules.catchUpMs, passMs: SCHEDULE_PASS_MS },
       {
         fired: () => ticks.inc({ result: 'fired' }),
