@@ -65,6 +65,9 @@ export function eventRequest(message: BusMessage): BufferedRequest {
   return { method: 'POST', path: '/', headers, body: Buffer.from(message.data) };
 }
 
+/** How soon an event for a function this gateway does not know comes back. */
+const UNKNOWN_FUNCTION_RETRY_MS = 1_000;
+
 interface Running {
   readonly subscription: Subscription;
 }
@@ -145,20 +148,25 @@ export class TriggerWorker {
 
   private async handle(namespace: string, name: string, message: BusMessage): Promise<void> {
     const route = this.deps.routes.get(namespace, name);
+    let lastError: string;
     if (route === undefined) {
-      // Gone meanwhile: the controller deletes its durable; until then the event waits.
-      message.nak();
-      return;
-    }
-    const outcome = await this.deps.invoker.call(route, eventRequest(message));
-    if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
-      await message.ack();
-      return;
-    }
-    const lastError = describeFailure(outcome, message.deliveryCount);
-    if (!message.lastAttempt) {
-      message.nak();
-      return;
+      // Not known here (yet, or any more): a failed attempt like any other, but never at once.
+      lastError = `attempt ${message.deliveryCount}: the function ${namespace}/${name} is not known to this gateway`;
+      if (!message.lastAttempt) {
+        message.nak(UNKNOWN_FUNCTION_RETRY_MS);
+        return;
+      }
+    } else {
+      const outcome = await this.deps.invoker.call(route, eventRequest(message));
+      if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
+        await message.ack();
+        return;
+      }
+      lastError = describeFailure(outcome, message.deliveryCount);
+      if (!message.lastAttempt) {
+        message.nak();
+        return;
+      }
     }
     try {
       await this.deadLetter(namespace, name, message, lastError);
