@@ -23,7 +23,7 @@ export const ASYNC_TARGETS = { minAcceptedPerS: 2_000, minCompletedPerS: 1_000, 
 function asyncGateway(replicaPorts: readonly number[], redisUrl: string, natsUrl: string): ServerCommand {
   return {
     name: 'gateway',
-    args: [fileURLToPath(new URL('./async-gateway.js', import.meta.url)), ...replicaPorts.map(String)],
+    args: [fileURLToPath(new URL('./gateway-static.js', import.meta.url)), ...replicaPorts.map(String)],
     env: { NIMBUS_REDIS_URL: redisUrl, NIMBUS_NATS_URL: natsUrl, NIMBUS_API_KEYS: `admin:${ADMIN_KEY}` },
     saysReady: false,
   };

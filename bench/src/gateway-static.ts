@@ -1,8 +1,10 @@
-// The real gateway, in a process of its own as in production, with one static route:
-// `hello` in the default namespace → the replica on 127.0.0.1:<argv[2]>. It reports its port to the
-// parent over IPC as {type:'listening', port} and exits when the parent goes away.
-//   node bench/dist/src/gateway-static.js <replica-port>
+// The real gateway, in a process of its own as in production, with one static route: `hello` in
+// the default namespace → the replicas on 127.0.0.1:<argv[2..]>. Redis and NATS come from
+// NIMBUS_REDIS_URL and NIMBUS_NATS_URL, as for any gateway (in memory without them). It reports
+// its port to the parent over IPC as {type:'listening', port} and exits when the parent goes away.
+//   node bench/dist/src/gateway-static.js <replica-port>...
 import 'reflect-metadata';
+import { createLogger } from '@nimbus/api';
 import {
   GatewayServer,
   RouteTable,
@@ -19,24 +21,30 @@ const ROUTE = {
   auth: 'none',
 } as const;
 
-function replicaPort(raw: string | undefined): number {
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new Error(`usage: gateway-static <replica-port>; got ${JSON.stringify(raw)}`);
-  }
-  return port;
+function ports(raw: readonly string[]): number[] {
+  const parsed = raw.map(Number);
+  if (parsed.length === 0 || parsed.some((p) => !Number.isInteger(p) || p < 1 || p > 65_535))
+    throw new Error(`usage: gateway-static <replica-port>...; got ${JSON.stringify(raw)}`);
+  return parsed;
 }
 
 async function main(): Promise<void> {
-  const upstream = replicaPort(process.argv[2]);
+  const upstreams = ports(process.argv.slice(2));
   const config = loadGatewayConfig({ ...process.env, HOST: '127.0.0.1', PORT: '0' });
   const routes = new RouteTable();
   routes.upsert(ROUTE);
-  routes.setEndpoints(ROUTE.namespace, ROUTE.name, [{ id: 'replica-0', host: '127.0.0.1', port: upstream }]);
-  const server = createGatewayContainer(config, { routes }).resolve<GatewayServer>(TOKENS.Server);
+  routes.setEndpoints(
+    ROUTE.namespace,
+    ROUTE.name,
+    upstreams.map((port, i) => ({ id: `replica-${i}`, host: '127.0.0.1', port })),
+  );
+  const server = createGatewayContainer(config, {
+    routes,
+    logger: createLogger({ component: 'gateway' }, 'warn', (line) => process.stderr.write(line)),
+  }).resolve<GatewayServer>(TOKENS.Server);
   const address = await server.listen();
   const stop = () => {
-    server.close().then(
+    server.close(2_000).then(
       () => process.exit(0),
       () => process.exit(1),
     );
