@@ -27,7 +27,7 @@ export const COLDSTART_TARGETS = {
 /** Functions woken once each on the API-server harness. */
 const CLUSTER_RUNS = 10;
 
-const LOCAL_MAIN = fileURLToPath(new URL('../../../controller/dist/src/local/main.js', import.meta.url));
+const LOCAL_MAIN = fileURLToPath(new URL('../../../local/dist/src/main.js', import.meta.url));
 
 // examples/hello.yaml's code, at min 0, scaled to zero after a second without traffic.
 const COLD_FUNCTION = `apiVersion: nimbus.dev/v1alpha1

@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '@nimbus/api';
 import type { ResolvedConsumerConfig } from './consumers.js';
 import { BusError } from './errors.js';
 import { type Headers, messageId } from './headers.js';

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { ManualClock, settle } from '@nimbus/testkit';
 import { BusUnavailableError, MemoryBus, type MessageBus } from '../src/index.js';
-import { ManualClock, settle } from './support/manual-clock.js';
 import { Recorder, bytes, gate } from './support/recorder.js';
 
 /** The memory bus on a clock that only moves when told to: exact timings without sleeping. */
@@ -12,7 +12,7 @@ describe('MemoryBus on a manual clock', () => {
   let start: number;
 
   beforeEach(async () => {
-    clock = new ManualClock();
+    clock = new ManualClock(1_700_000_000_000);
     start = clock.now();
     bus = new MemoryBus({ clock });
     times = [];
@@ -37,9 +37,9 @@ describe('MemoryBus on a manual clock', () => {
     );
     await bus.publish('s.x', bytes('x'));
     await settle();
-    await clock.advance(999);
+    await clock.advanceAndSettle(999);
     assert.deepEqual(times, [0]);
-    await clock.advance(1);
+    await clock.advanceAndSettle(1);
     assert.deepEqual(times, [0, 1_000]);
     assert.equal(recorder.seen[1]?.message.deliveryCount, 2);
   });
@@ -54,7 +54,7 @@ describe('MemoryBus on a manual clock', () => {
     );
     await bus.publish('s.x', bytes('x'));
     await settle();
-    await clock.advance(10_000);
+    await clock.advanceAndSettle(10_000);
     assert.deepEqual(times, [0, 100, 400, 700]);
     assert.deepEqual(
       recorder.seen.map((s) => s.message.lastAttempt),
@@ -83,10 +83,10 @@ describe('MemoryBus on a manual clock', () => {
     await bus.publish('s.plain', bytes('x'));
     await bus.publish('s.stepped', bytes('x'));
     await settle();
-    await clock.advance(1_200);
+    await clock.advanceAndSettle(1_200);
     assert.deepEqual(plain, [0, 500, 1_000]);
     assert.deepEqual(stepped, [0, 200, 900]);
-    await clock.advance(5_000);
+    await clock.advanceAndSettle(5_000);
     assert.deepEqual(stepped, [0, 200, 900], 'not after maxDeliver');
   });
 
@@ -104,11 +104,11 @@ describe('MemoryBus on a manual clock', () => {
     );
     await bus.publish('s.x', bytes('x'));
     await settle();
-    await clock.advance(3_000);
+    await clock.advanceAndSettle(3_000);
     assert.deepEqual(times, [0], 'ten ack waits, no redelivery');
     held.open();
     await settle();
-    await clock.advance(3_000);
+    await clock.advanceAndSettle(3_000);
     assert.deepEqual(times, [0]);
     assert.equal((await bus.consumerInfo('S', 'c'))?.ackPending, 0);
   });
@@ -116,9 +116,9 @@ describe('MemoryBus on a manual clock', () => {
   it('forgets a message id once the duplicate window has passed', async () => {
     await bus.ensureStream({ name: 'S', subjects: ['s.>'], duplicateWindowMs: 60_000, maxAgeMs: 3_600_000 });
     const first = await bus.publish('s.x', bytes('x'), { msgId: 'id-1' });
-    await clock.advance(59_999);
+    await clock.advanceAndSettle(59_999);
     assert.equal((await bus.publish('s.x', bytes('x'), { msgId: 'id-1' })).duplicate, true);
-    await clock.advance(1);
+    await clock.advanceAndSettle(1);
     const later = await bus.publish('s.x', bytes('x'), { msgId: 'id-1' });
     assert.equal(later.duplicate, false);
     assert.equal(later.seq, first.seq + 1);
@@ -127,10 +127,10 @@ describe('MemoryBus on a manual clock', () => {
   it('drops messages older than the max age', async () => {
     await bus.ensureConsumer({ stream: 'S', name: 'c' });
     await bus.publish('s.x', bytes('old'));
-    await clock.advance(1_800_000);
+    await clock.advanceAndSettle(1_800_000);
     await bus.publish('s.x', bytes('new'));
     assert.equal((await bus.consumerInfo('S', 'c'))?.pending, 2);
-    await clock.advance(1_800_000);
+    await clock.advanceAndSettle(1_800_000);
     await bus.publish('s.x', bytes('newest'));
     assert.equal((await bus.consumerInfo('S', 'c'))?.pending, 2, 'the first is past an hour');
     const recorder = new Recorder();

@@ -1,16 +1,7 @@
-/** Injection tokens of the controller's composition roots. */
+/** Injection tokens of the controller's cluster composition root. */
 export const TOKENS = {
-  LocalConfig: Symbol('LocalConfig'),
   Clock: Symbol('Clock'),
   Logger: Symbol('Logger'),
-  RouteTable: Symbol('RouteTable'),
-  RuntimeEntry: Symbol('RuntimeEntry'),
-  Spawn: Symbol('Spawn'),
-  Backoff: Symbol('BackoffPolicy'),
-  ProcessBackend: Symbol('ProcessBackend'),
-  WarmPool: Symbol('WarmPool'),
-  StateHost: Symbol('StateHost'),
-  LocalPlatform: Symbol('LocalPlatform'),
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),
   Registry: Symbol('prom-client Registry'),

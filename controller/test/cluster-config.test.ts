@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { ConfigError } from '@nimbus/gateway';
+import { ConfigError } from '@nimbus/api';
 import { type ClusterConfig, loadClusterConfig } from '../src/cluster/config.js';
 
 type Env = Record<string, string | undefined>;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { ConfigError } from '@nimbus/api';
 import { decodeCall, encodeCall } from '../src/async/call-message.js';
 import { isCallbackUrl } from '../src/async/callback-sender.js';
-import { ConfigError, loadGatewayConfig } from '../src/config.js';
+import { loadGatewayConfig } from '../src/config.js';
 
 describe('async settings (loadGatewayConfig)', () => {
   const keyOf = (env: Record<string, string>) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { ConfigError } from '@nimbus/api';
 import { HashedApiKeys, bearerToken } from '../src/auth/api-keys.js';
 import { checkScope } from '../src/auth/require-scope.js';
-import { ConfigError, loadGatewayConfig, parseApiKeys } from '../src/config.js';
+import { loadGatewayConfig, parseApiKeys } from '../src/config.js';
 import { callIdFrom, endToEndHeaders } from '../src/http/headers.js';
 
 const ADMIN = 'admin-key-0123456789';

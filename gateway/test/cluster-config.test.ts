@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ConfigError, parseWatchNamespaces } from '@nimbus/api';
 import { loadClusterConfig } from '../src/cluster/config.js';
-import { parseWatchNamespaces } from '../src/config.js';
-import { ConfigError } from '../src/config.js';
 
 describe('parseWatchNamespaces (NIMBUS_WATCH_NAMESPACES)', () => {
   const cases: [string | undefined, readonly string[] | undefined][] = [

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { type FunctionResource, createLogger, validateFunction } from '@nimbus/api';
+import {
+  type FunctionResource,
+  type Schedule,
+  createLogger,
+  schedulesOf,
+  validateFunction,
+} from '@nimbus/api';
 import { ManualClock } from '@nimbus/testkit';
-import { type Schedule, dueTicks, schedulesOf } from '../src/schedules/schedule-plan.js';
 import { Scheduler, type SchedulerMetrics, type TickClaims } from '../src/schedules/scheduler.js';
-
 const quiet = createLogger({}, 'error', () => {});
 const MINUTE = 60_000;
 const T0 = Date.parse('2026-11-24T10:00:00Z');
@@ -25,75 +29,6 @@ const only = (f: FunctionResource): Schedule => {
   assert.equal(schedules.length, 1);
   return schedules[0] as Schedule;
 };
-
-describe('schedulesOf: a Function’s cron triggers', () => {
-  it('five fields, in UTC unless told: the next tick after a time', () => {
-    const s = only(fn([{ schedule: { cron: '*/15 * * * *' } }]));
-    assert.equal(s.key, 'ops/report#0');
-    assert.equal(s.timezone, 'UTC');
-    assert.equal(new Date(s.next(T0) ?? 0).toISOString(), '2026-11-24T10:15:00.000Z');
-  });
-
-  it('six fields put seconds first', () => {
-    const s = only(fn([{ schedule: { cron: '30 * * * * *' } }]));
-    assert.equal(new Date(s.next(T0) ?? 0).toISOString(), '2026-11-24T10:00:30.000Z');
-  });
-
-  it('a time zone moves the ticks: 09:00 in Berlin is 08:00 UTC in winter', () => {
-    const s = only(fn([{ schedule: { cron: '0 9 * * *', timezone: 'Europe/Berlin' } }]));
-    assert.equal(new Date(s.next(T0) ?? 0).toISOString(), '2026-11-25T08:00:00.000Z');
-  });
-
-  it('keeps the body and the index of each schedule among the triggers', () => {
-    const { schedules } = schedulesOf(
-      fn([{ nats: { subject: 'a' } }, { schedule: { cron: '0 * * * *', body: '{"kind":"hourly"}' } }]),
-    );
-    assert.deepEqual(
-      schedules.map((s) => [s.key, s.index, s.body]),
-      [['ops/report#1', 1, '{"kind":"hourly"}']],
-    );
-  });
-
-  const bad: [string, Record<string, string>, string][] = [
-    ['a pattern of four fields', { cron: '* * * * 1 2 3' }, 'spec.triggers[0].schedule.cron'],
-    ['a minute of 61', { cron: '61 * * * *' }, 'spec.triggers[0].schedule.cron'],
-    [
-      'a time zone that does not exist',
-      { cron: '0 * * * *', timezone: 'Mars/Olympus' },
-      'spec.triggers[0].schedule.timezone',
-    ],
-  ];
-  for (const [what, schedule, field] of bad) {
-    it(`refuses ${what}, naming ${field}, and keeps the others`, () => {
-      const { schedules, problems } = schedulesOf(fn([{ schedule }, { schedule: { cron: '0 * * * *' } }]));
-      assert.deepEqual(
-        problems.map((p) => p.field),
-        [field],
-      );
-      assert.equal(schedules.length, 1);
-    });
-  }
-});
-
-describe('dueTicks: what fires at a pass, and the policy for ticks missed while nothing ran', () => {
-  const everyMinute = only(fn([{ schedule: { cron: '* * * * *' } }]));
-
-  it('the tick that fell due since the last pass fires; none before it falls due', () => {
-    assert.deepEqual(dueTicks(everyMinute, T0, T0 + 59_999, MINUTE), { fire: [], missed: 0 });
-    assert.deepEqual(dueTicks(everyMinute, T0, T0 + MINUTE, MINUTE), { fire: [T0 + MINUTE], missed: 0 });
-  });
-
-  it('after ten minutes away, with a minute of catch-up: the last tick fires late, nine are missed', () => {
-    assert.deepEqual(dueTicks(everyMinute, T0, T0 + 10 * MINUTE + 5000, MINUTE), {
-      fire: [T0 + 10 * MINUTE],
-      missed: 9,
-    });
-  });
-
-  it('a catch-up window of zero fires only a tick due exactly now', () => {
-    assert.deepEqual(dueTicks(everyMinute, T0, T0 + 2 * MINUTE + 1, 0), { fire: [], missed: 2 });
-  });
-});
 
 /** Claims as Redis's SET NX PX keeps them: the first claim of a key wins until it expires. */
 class SharedClaims implements TickClaims {

@@ -1,5 +1,5 @@
+import { systemClock } from '@nimbus/api';
 import { type Consumer, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
-import { systemClock } from '../clock.js';
 import { DEFAULT_ACK_WAIT_MS, type ResolvedConsumerConfig } from '../consumers.js';
 import { type Delivery, type DeliveryPolicy, runDelivery } from '../delivery.js';
 import { BusUnavailableError } from '../errors.js';

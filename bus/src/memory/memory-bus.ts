@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '@nimbus/api';
 import {
   type ConsumerConfig,
   type ConsumerInfo,

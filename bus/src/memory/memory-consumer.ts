@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 import type { ConsumerInfo, ResolvedConsumerConfig } from '../consumers.js';
 import { retryDelay } from '../retry-delay.js';
 import { subjectMatches } from '../subjects.js';

@@ -1,5 +1,5 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 import { type AutoscalerConfig, type AutoscalerTuning, configFromSpec } from './config.js';
 import { type AutoscalerState, type DecisionReason, decideScale, resumedState } from './decider.js';
 import { type ConcurrencySample, pruneSamples } from './window.js';

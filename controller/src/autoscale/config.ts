@@ -1,5 +1,5 @@
 import { type FunctionScale, parseDuration } from '@nimbus/api';
-import { ConfigError, readInt } from '@nimbus/gateway';
+import { ConfigError, readInt } from '@nimbus/api';
 
 /** Everything the decider needs to know about one function's scaling, in plain numbers. */
 export interface AutoscalerConfig {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 import { BodyTooLargeError, bearerMatches, readJson, replyJson as reply } from './peer-http.js';
 import {
   type ConcurrencyReport,

@@ -1,5 +1,5 @@
 import type { Logger } from '@nimbus/api';
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 import type { LeaseElector } from '../leader/lease-elector.js';
 import type { FunctionController } from '../reconcile/function-controller.js';
 import type { HealthServer } from './health-server.js';

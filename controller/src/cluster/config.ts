@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
-import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/gateway';
-import { readNatsUrl } from '@nimbus/gateway/async/async-config';
+import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/api';
+import { readNatsUrl } from '@nimbus/bus';
 import { StoreConfigError, parseStoreConfig, withoutCredentials } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { type Logger, createLogger } from '@nimbus/api';
+import { type Clock, systemClock } from '@nimbus/api';
 import { JetStreamBus } from '@nimbus/bus';
 import type { KubeClient } from '@nimbus/kube';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import { ReportEndpoint } from '../autoscale/report-endpoint.js';
 import { WakeEndpoint } from '../autoscale/wake-endpoint.js';
-import { type Clock, systemClock } from '../clock.js';
 import { EventRecorder, type EventSink } from '../events/event-recorder.js';
 import { LeaseElector } from '../leader/lease-elector.js';
 import { ControllerMetrics } from '../reconcile/controller-metrics.js';

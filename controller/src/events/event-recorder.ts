@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
-import type { Clock } from '../clock.js';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -1,6 +1,6 @@
 import type { Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
-import type { Clock } from '../clock.js';
 import { type LeaseRecord, type Observation, leaseAction, microTime, recordKey } from './lease-decision.js';
 
 export interface LeaseSettings {

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import type { FunctionResource, Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
-import type { Clock } from '../clock.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { FUNCTION_LABEL } from '../resources/metadata.js';
 import { ADOPTED_LABEL, POOL_LABEL, adoptionPatch, poolable, specialisation } from '../resources/pool.js';

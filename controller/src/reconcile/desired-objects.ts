@@ -1,11 +1,11 @@
 import type { FunctionResource } from '@nimbus/api';
+import { specHash } from '@nimbus/api';
 import { type DeploymentSettings, buildDeployment } from '../resources/deployment.js';
 import { SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
 import type { ConfigMap, Deployment, Service } from '../resources/objects.js';
 import { buildService } from '../resources/service.js';
 import { SourceTooLargeError, buildSourceConfigMap } from '../resources/source-configmap.js';
 import type { StateBinding } from '../resources/state-binding.js';
-import { specHash } from '../spec-hash.js';
 
 /** A spec the cluster cannot run as written; reported on the Function, never retried as is. */
 export class NotDeployableError extends Error {

@@ -1,4 +1,5 @@
 import { type FunctionResource, KIND, type Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import {
   type InformerEvent,
   InformerSet,
@@ -14,7 +15,6 @@ import {
   type WakeOutcome,
 } from '../autoscale/cluster-autoscaler.js';
 import type { AutoscalerTuning } from '../autoscale/config.js';
-import type { Clock } from '../clock.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';

@@ -1,4 +1,5 @@
 import { API_VERSION, type FunctionResource, KIND, type Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import {
   KubeApiError,
   type KubeClient,
@@ -8,7 +9,6 @@ import {
   isNotFound,
   splitKey,
 } from '@nimbus/kube';
-import type { Clock } from '../clock.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { sourceConfigMapName } from '../resources/source-configmap.js';

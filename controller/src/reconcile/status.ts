@@ -1,5 +1,5 @@
 import type { Condition, FunctionResource, FunctionStatus } from '@nimbus/api';
-import { canonicalJson } from '../spec-hash.js';
+import { canonicalJson } from '@nimbus/api';
 
 /** What applying the Function's objects came to; Deployed reports it. */
 export type ApplyOutcome = { ok: true } | { ok: false; reason: string; message: string };

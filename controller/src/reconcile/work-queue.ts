@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 
 export interface WorkQueueOptions {
   /** First retry delay after a failure; doubles with each further failure of the same key. */

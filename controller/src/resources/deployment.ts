@@ -1,5 +1,5 @@
 import { type FunctionResource, parseDuration } from '@nimbus/api';
-import { inlineFileName } from '../local/source.js';
+import { inlineFileName } from '@nimbus/api';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
 import type { Deployment, EnvVar, Volume } from './objects.js';
 import {

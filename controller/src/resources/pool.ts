@@ -1,5 +1,5 @@
 import type { FunctionResource, Runtime } from '@nimbus/api';
-import { inlineFileName } from '../local/source.js';
+import { inlineFileName } from '@nimbus/api';
 import type { DeploymentSettings } from './deployment.js';
 import { functionLabels, functionOwner } from './metadata.js';
 import type { Deployment, ObjectMeta } from './objects.js';

@@ -1,5 +1,5 @@
 import type { FunctionResource } from '@nimbus/api';
-import { inlineFileName } from '../local/source.js';
+import { inlineFileName } from '@nimbus/api';
 import { ownedMetadata } from './metadata.js';
 import type { ConfigMap } from './objects.js';
 

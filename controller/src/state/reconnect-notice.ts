@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 
 /**
  * Tells `listener` that a connection is back after it was lost, at most once per `minIntervalMs`:

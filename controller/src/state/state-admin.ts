@@ -1,6 +1,6 @@
 import type { Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import { type RedisStores, createRedisStores } from '@nimbus/store';
-import type { Clock } from '../clock.js';
 import { ReconnectNotice } from './reconnect-notice.js';
 
 /** What the controller does in Redis for function state. */

@@ -1,5 +1,5 @@
 import type { FunctionResource } from '@nimbus/api';
-import { schedulesOf } from '@nimbus/gateway/schedules/schedule-plan';
+import { schedulesOf } from '@nimbus/api';
 import type { EventSink } from '../events/event-recorder.js';
 import type { FunctionStep } from '../reconcile/object-cache.js';
 

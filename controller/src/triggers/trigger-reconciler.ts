@@ -1,6 +1,6 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
 import { EVENTS_STREAM, triggerConsumerPrefix } from '@nimbus/bus';
-import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/gateway/triggers/trigger-topology';
+import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/bus';
 import type { EventSink } from '../events/event-recorder.js';
 import type { FunctionCleanup, FunctionStep } from '../reconcile/object-cache.js';
 import type { LazyBusAdmin } from './lazy-bus-admin.js';

@@ -1,7 +1,6 @@
+import { ConfigError, type Env, readInt } from '@nimbus/api';
+import { readNatsUrl } from '@nimbus/bus';
 import { type StoreConfig, StoreConfigError, parseStoreConfig } from '@nimbus/store';
-import { ConfigError, readInt } from '../config.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** Async calls: where they queue and how the workers that run them behave. */
 export interface AsyncConfig {
@@ -23,20 +22,6 @@ export interface AsyncConfig {
 
 /** The first step of a failed callback's backoff; each next one doubles. */
 export const CALLBACK_RETRY_BASE_MS = 500;
-
-/** `NIMBUS_NATS_URL`: nats://, tls:// or ws(s)://, comma-separated for a cluster; unset: none. */
-export function readNatsUrl(env: Env): string | undefined {
-  const raw = env.NIMBUS_NATS_URL || undefined;
-  if (raw === undefined) return undefined;
-  for (const url of raw.split(',')) {
-    if (!/^(nats|tls|wss?):\/\/[^/\s]+\/?$/.test(url.trim()))
-      throw new ConfigError(
-        'NIMBUS_NATS_URL',
-        `"${url.trim()}" is not a NATS URL such as nats://nats.nimbus.svc:4222`,
-      );
-  }
-  return raw;
-}
 
 /**
  * - NIMBUS_NATS_URL: JetStream for async calls; unset: an in-memory queue, lost on restart

@@ -1,15 +1,15 @@
 import { hostname } from 'node:os';
-import { type LogLevel, isNamespace } from '@nimbus/api';
-import { loadKubeConfig } from '@nimbus/kube';
 import {
   ConfigError,
-  type GatewayConfig,
-  loadGatewayConfig,
+  type LogLevel,
+  isNamespace,
   parseWatchNamespaces,
   readInt,
   readLogLevel,
   readReportToken,
-} from '../config.js';
+} from '@nimbus/api';
+import { loadKubeConfig } from '@nimbus/kube';
+import { type GatewayConfig, loadGatewayConfig } from '../config.js';
 import { type PeerEntry, parsePeerEntry } from './controller-peers.js';
 
 type KubeConfig = ReturnType<typeof loadKubeConfig>;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createLogger } from '@nimbus/api';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '@nimbus/api';
 import { type ClusterConfig, loadClusterConfig } from './config.js';
 import { createClusterGateway } from './container.js';
 

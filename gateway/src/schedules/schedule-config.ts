@@ -1,7 +1,5 @@
 import { hostname } from 'node:os';
-import { readInt } from '../config.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
+import { type Env, readInt } from '@nimbus/api';
 
 export interface ScheduleConfig {
   /** This gateway's name in its tick claims. */

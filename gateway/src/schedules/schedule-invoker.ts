@@ -1,7 +1,7 @@
+import type { Schedule } from '@nimbus/api';
 import { describeFailure } from '../async/call-worker.js';
 import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
-import type { Schedule } from './schedule-plan.js';
 import type { TickSink } from './scheduler.js';
 
 /** The request a tick becomes: a POST carrying a CloudEvent in binary mode, the schedule's body as data. Pure. */

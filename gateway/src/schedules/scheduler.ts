@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@nimbus/api';
-import type { Clock } from '@nimbus/bus';
-import { type Schedule, dueTicks } from './schedule-plan.js';
+import type { Clock } from '@nimbus/api';
+import { type Schedule, dueTicks } from '@nimbus/api';
 
 /** Who may fire a tick: the first replica to claim its key (ClaimStore's claim, SET NX PX in Redis). */
 export interface TickClaims {

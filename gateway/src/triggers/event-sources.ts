@@ -1,12 +1,13 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
-import { type MessageBus, systemClock } from '@nimbus/bus';
+import { systemClock } from '@nimbus/api';
+import { type Schedule, schedulesOf } from '@nimbus/api';
+import type { MessageBus } from '@nimbus/bus';
 import type { Stores } from '@nimbus/store';
 import { Counter, type Registry } from 'prom-client';
 import type { Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ScheduleConfig } from '../schedules/schedule-config.js';
 import { ScheduleInvoker } from '../schedules/schedule-invoker.js';
-import { type Schedule, schedulesOf } from '../schedules/schedule-plan.js';
 import { Scheduler } from '../schedules/scheduler.js';
 import type { FunctionDirectory } from '../system/system-app.js';
 import { TriggerWorker } from './trigger-worker.js';

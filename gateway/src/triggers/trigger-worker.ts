@@ -7,12 +7,12 @@ import {
   publishDeadLetter,
   triggerConsumerName,
 } from '@nimbus/bus';
+import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/bus';
 import type { DeadLetterStore } from '@nimbus/store';
 import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-worker.js';
 import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { FunctionDirectory } from '../system/system-app.js';
-import { eventsStream, natsTriggers, triggerConsumers } from './trigger-topology.js';
 
 export interface TriggerWorkerDeps {
   readonly directory: FunctionDirectory;

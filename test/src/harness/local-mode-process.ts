@@ -14,7 +14,7 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-const MAIN = fileURLToPath(import.meta.resolve('@nimbus/controller/local/main'));
+const MAIN = fileURLToPath(import.meta.resolve('@nimbus/local/main'));
 
 /**
  * Local mode as a user runs it: its own process, on a free loopback port, reading a folder.

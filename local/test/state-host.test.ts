@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { MemoryStateStore } from '@nimbus/store';
-import { StateHost } from '../src/backends/process/state-host.js';
+import { StateHost } from '../src/process/state-host.js';
 
 describe('the supervisor state host (local mode without Redis)', () => {
   const counter = { namespace: 'team', name: 'counter' };

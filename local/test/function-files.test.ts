@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadLocalConfig } from '../src/local/config.js';
-import { parseFunctionFile, readFunctionFolder } from '../src/local/function-files.js';
+import { loadLocalConfig } from '../src/config.js';
+import { parseFunctionFile, readFunctionFolder } from '../src/function-files.js';
 
 const fn = (name: string, extra = '') => `apiVersion: nimbus.dev/v1alpha1
 kind: Function

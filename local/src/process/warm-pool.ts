@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '@nimbus/api';
-import type { Clock } from '../../clock.js';
+import type { Clock } from '@nimbus/api';
 import type { Spawn } from './replica.js';
 
 /** A generic runtime process, listening and waiting to be told which function it serves. */

@@ -1,13 +1,13 @@
 import type { Logger } from '@nimbus/api';
-import type { FunctionRoute, RouteTable, Waker } from '@nimbus/gateway';
+import type { Clock } from '@nimbus/api';
 import {
   type AutoscalerConfig,
   type AutoscalerState,
   type ConcurrencySample,
   decideScale,
   pruneSamples,
-} from '../autoscale/index.js';
-import type { Clock } from '../clock.js';
+} from '@nimbus/controller/autoscale/index';
+import type { FunctionRoute, RouteTable, Waker } from '@nimbus/gateway';
 
 /** What the autoscaler needs of the backend: how many replicas are ready, and a way to set how many run. */
 export interface ScaleTarget {

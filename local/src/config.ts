@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import type { LogLevel } from '@nimbus/api';
-import { ConfigError, type GatewayConfig, loadGatewayConfig, readInt, readLogLevel } from '@nimbus/gateway';
+import { ConfigError, readInt, readLogLevel } from '@nimbus/api';
+import { type AutoscalerTuning, readAutoscalerTuning } from '@nimbus/controller/autoscale/config';
+import { type GatewayConfig, loadGatewayConfig } from '@nimbus/gateway';
 import { type StoreConfig, parseStoreConfig } from '@nimbus/store';
-import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
-import type { BackoffPolicy } from '../backends/process/restart-backoff.js';
+import type { BackoffPolicy } from './process/restart-backoff.js';
 
 export interface LocalConfig {
   /** The folder of Function YAML files. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { validateFunction } from '@nimbus/api';
-import { type LocalStateBackend, buildReplicaEnv } from '../src/backends/process/replica-env.js';
-import { type BackoffPolicy, crashesAfter, restartDelay } from '../src/backends/process/restart-backoff.js';
-import { inlineFileName } from '../src/local/source.js';
-import { canonicalJson, specHash } from '../src/spec-hash.js';
+import { inlineFileName } from '@nimbus/api';
+import { canonicalJson, specHash } from '@nimbus/api';
+import { type LocalStateBackend, buildReplicaEnv } from '../src/process/replica-env.js';
+import { type BackoffPolicy, crashesAfter, restartDelay } from '../src/process/restart-backoff.js';
 
 const policy: BackoffPolicy = { baseMs: 250, maxMs: 30_000, stableAfterMs: 10_000 };
 

@@ -1,5 +1,5 @@
 import type { FunctionResource } from '@nimbus/api';
-import { runtimeSettings } from '../../resources/runtime-settings.js';
+import { runtimeSettings } from '@nimbus/controller/resources/runtime-settings';
 
 /** Where local mode keeps function state: the supervisor's memory (over IPC), or a Redis the replicas reach. */
 export type LocalStateBackend =

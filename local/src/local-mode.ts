@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import { TOKENS as GATEWAY, type GatewayServer, createGatewayContainer } from '@nimbus/gateway';
 import { redactUrl } from '@nimbus/store';
-import type { WarmPool } from '../backends/process/warm-pool.js';
-import type { Clock } from '../clock.js';
-import { TOKENS } from '../tokens.js';
 import type { LocalConfig } from './config.js';
 import { type LocalOverrides, createLocalContainer } from './container.js';
 import { FolderWatcher } from './folder-watcher.js';
 import type { LocalPlatform } from './local-platform.js';
+import type { WarmPool } from './process/warm-pool.js';
+import { TOKENS } from './tokens.js';
 
 export interface LocalMode {
   url: string;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Clock } from '../../clock.js';
+import type { Clock } from '@nimbus/api';
 import type { StateHost, StateScope } from './state-host.js';
 import type { PoolMember } from './warm-pool.js';
 

@@ -1,18 +1,18 @@
 import 'reflect-metadata';
 import { type Logger, createLogger } from '@nimbus/api';
+import { type Clock, systemClock } from '@nimbus/api';
 import { RouteTable } from '@nimbus/gateway';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
 import { MemoryStateStore } from '@nimbus/store';
 import { type DependencyContainer, container as root } from 'tsyringe';
-import { ProcessBackend } from '../backends/process/process-backend.js';
-import { inheritedEnv } from '../backends/process/replica-env.js';
-import { type Spawn, spawnRuntime } from '../backends/process/replica.js';
-import { StateHost } from '../backends/process/state-host.js';
-import { WarmPool } from '../backends/process/warm-pool.js';
-import { type Clock, systemClock } from '../clock.js';
-import { TOKENS } from '../tokens.js';
 import type { LocalConfig } from './config.js';
 import { LocalPlatform } from './local-platform.js';
+import { ProcessBackend } from './process/process-backend.js';
+import { inheritedEnv } from './process/replica-env.js';
+import { type Spawn, spawnRuntime } from './process/replica.js';
+import { StateHost } from './process/state-host.js';
+import { WarmPool } from './process/warm-pool.js';
+import { TOKENS } from './tokens.js';
 
 export interface LocalOverrides {
   clock?: Clock;

@@ -1,6 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs';
 import type { Logger } from '@nimbus/api';
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api';
 
 /**
  * Calls `onChange` once after a burst of file events in a folder (an editor's save is several

@@ -1,6 +1,6 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { specHash } from '../spec-hash.js';
+import { inlineFileName, specHash } from '@nimbus/api';
 import type { LoadedFunction } from './function-files.js';
 
 /** A function's code, on disk where a replica can load it. */
@@ -19,17 +19,6 @@ export class SourceError extends Error {
     super(`${field}: ${message}`, options);
     this.name = 'SourceError';
   }
-}
-
-/** `index.default` → `index`; `lib/main.cjs.handle` → `lib/main.cjs`. */
-export function handlerModule(handler: string): string {
-  return handler.slice(0, handler.lastIndexOf('.'));
-}
-
-/** Inline code is written as an ES module unless the handler names a .cjs or .js file. */
-export function inlineFileName(handler: string): string {
-  const module = handlerModule(handler);
-  return /\.(mjs|cjs|js)$/.test(module) ? module : `${module}.mjs`;
 }
 
 const SKIP = new Set(['node_modules', '.git']);

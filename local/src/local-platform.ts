@@ -1,17 +1,17 @@
 import { relative } from 'node:path';
 import { type Condition, type FunctionResource, type Logger, functionKey, parseDuration } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
+import { specHash } from '@nimbus/api';
+import { configFromSpec } from '@nimbus/controller/autoscale/config';
 import type { FunctionDirectory, FunctionRoute, Readiness, RouteTable, Waker } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
-import { configFromSpec } from '../autoscale/config.js';
-import type { ProcessBackend, ReplicaSetSpec } from '../backends/process/process-backend.js';
-import { buildReplicaEnv } from '../backends/process/replica-env.js';
-import type { Clock } from '../clock.js';
-import { specHash } from '../spec-hash.js';
-import { TOKENS } from '../tokens.js';
 import type { LocalConfig } from './config.js';
 import { type LoadedFunction, readFunctionFolder } from './function-files.js';
 import { LocalAutoscaler } from './local-autoscaler.js';
+import type { ProcessBackend, ReplicaSetSpec } from './process/process-backend.js';
+import { buildReplicaEnv } from './process/replica-env.js';
 import { SourceError, materializeSource } from './source.js';
+import { TOKENS } from './tokens.js';
 
 interface Deployed {
   loaded: LoadedFunction;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, validateFunction } from '@nimbus/api';
-import { EVENTS_STREAM, triggerConsumerName } from '@nimbus/bus';
-import { eventsStream, natsTriggers, triggerConsumers } from '../src/triggers/trigger-topology.js';
+import { EVENTS_STREAM, triggerConsumerName } from '../src/index.js';
+import { eventsStream, natsTriggers, triggerConsumers } from '../src/trigger-topology.js';
 
 function fn(name: string, triggers: unknown[], deleting = false): FunctionResource {
   const result = validateFunction({

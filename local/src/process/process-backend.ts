@@ -1,8 +1,8 @@
 import type { Logger } from '@nimbus/api';
+import type { Clock } from '@nimbus/api';
 import type { EndpointAddress } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
-import type { Clock } from '../../clock.js';
-import { TOKENS } from '../../tokens.js';
+import { TOKENS } from '../tokens.js';
 import { Replica, type ReplicaListener, type Spawn } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
 import type { StateHost, StateScope } from './state-host.js';

@@ -1,5 +1,5 @@
-import type { FunctionResource, ScheduleTrigger } from '@nimbus/api';
 import { Cron } from 'croner';
+import type { FunctionResource, ScheduleTrigger } from './function.js';
 
 /** One cron trigger of one Function. */
 export interface Schedule {

@@ -1,11 +1,7 @@
 import { type FunctionResource, type NatsTrigger, parseDuration } from '@nimbus/api';
-import {
-  type ConsumerConfig,
-  type StreamConfig,
-  eventsStreamConfig,
-  isReservedSubject,
-  triggerConsumerConfig,
-} from '@nimbus/bus';
+import type { ConsumerConfig } from './consumers.js';
+import type { StreamConfig } from './streams.js';
+import { eventsStreamConfig, isReservedSubject, triggerConsumerConfig } from './topology.js';
 
 /** A NATS trigger with its defaults and durations resolved. */
 export interface ResolvedTrigger {

@@ -1,0 +1,14 @@
+/** Injection tokens of local mode's composition root. */
+export const TOKENS = {
+  LocalConfig: Symbol('LocalConfig'),
+  Clock: Symbol('Clock'),
+  Logger: Symbol('Logger'),
+  RouteTable: Symbol('RouteTable'),
+  RuntimeEntry: Symbol('RuntimeEntry'),
+  Spawn: Symbol('Spawn'),
+  Backoff: Symbol('BackoffPolicy'),
+  ProcessBackend: Symbol('ProcessBackend'),
+  WarmPool: Symbol('WarmPool'),
+  StateHost: Symbol('StateHost'),
+  LocalPlatform: Symbol('LocalPlatform'),
+} as const;
