@@ -1,5 +1,5 @@
-import { type Clock, systemClock } from './clock.js';
-import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from './dead-letter-input.js';
+import { type Clock, systemClock } from '../clock.js';
+import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from '../dead-letter-input.js';
 import {
   DEFAULT_DEAD_LETTER_LIMITS,
   type DeadLetter,
@@ -8,9 +8,9 @@ import {
   type DeadLetterQuery,
   type DeadLetterStore,
   type NewDeadLetter,
-} from './dead-letter-store.js';
+} from '../dead-letter-store.js';
+import { checkId } from '../keys.js';
 import { ExpiringMap } from './expiring-map.js';
-import { checkId } from './keys.js';
 
 interface Stored {
   json: string;

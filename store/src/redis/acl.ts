@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { InvalidStoreInputError } from './errors.js';
-import { DEFAULT_KEY_ROOT, checkKeyRoot, functionUsername, stateKeyPrefix } from './keys.js';
-import type { RedisConnection } from './redis-connection.js';
-import { STATE_CLIENT_COMMANDS } from './redis-state-store.js';
+import { InvalidStoreInputError } from '../errors.js';
+import { DEFAULT_KEY_ROOT, checkKeyRoot, functionUsername, stateKeyPrefix } from '../keys.js';
+import type { RedisConnection } from './connection.js';
+import { STATE_CLIENT_COMMANDS } from './state-store.js';
 
 export interface FunctionUser {
   username: string;

@@ -5,7 +5,7 @@ import {
   encodeStatus,
   newCallFields,
   patchFields,
-} from './call-record-fields.js';
+} from '../call-record-fields.js';
 import {
   type CallPatch,
   type CallRecord,
@@ -15,11 +15,11 @@ import {
   DEFAULT_CALL_STORE_LIMITS,
   type NewCallRecord,
   type TransitionResult,
-} from './call-store.js';
-import { type Clock, systemClock } from './clock.js';
-import { CallExistsError } from './errors.js';
+} from '../call-store.js';
+import { type Clock, systemClock } from '../clock.js';
+import { CallExistsError } from '../errors.js';
+import { checkId } from '../keys.js';
 import { ExpiringMap } from './expiring-map.js';
-import { checkId } from './keys.js';
 
 /** Call records for local mode: the Redis adapter's rules, its field encoding, and expiry by the injected clock. */
 export class MemoryCallStore implements CallStore {

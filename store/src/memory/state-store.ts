@@ -1,8 +1,7 @@
-import { type Clock, systemClock } from './clock.js';
-import { StateNotAnIntegerError } from './errors.js';
-import { ExpiringMap } from './expiring-map.js';
-import type { JsonValue } from './json-value.js';
-import { stateKeyPrefix } from './keys.js';
+import { type Clock, systemClock } from '../clock.js';
+import { StateNotAnIntegerError } from '../errors.js';
+import type { JsonValue } from '../json-value.js';
+import { stateKeyPrefix } from '../keys.js';
 import {
   checkExpectedVersion,
   checkIncrement,
@@ -11,7 +10,7 @@ import {
   encodeStateValue,
   newVersion,
   storedInteger,
-} from './state-input.js';
+} from '../state-input.js';
 import {
   type CompareAndSetResult,
   type FunctionStateStore,
@@ -20,7 +19,8 @@ import {
   type StateStore,
   type StateWriteOptions,
   stateLimits,
-} from './state-store.js';
+} from '../state-store.js';
+import { ExpiringMap } from './expiring-map.js';
 
 interface Stored {
   json: string;

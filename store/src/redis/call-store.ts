@@ -5,7 +5,7 @@ import {
   encodeStatus,
   newCallFields,
   patchFields,
-} from './call-record-fields.js';
+} from '../call-record-fields.js';
 import {
   type CallPatch,
   type CallRecord,
@@ -15,11 +15,11 @@ import {
   DEFAULT_CALL_STORE_LIMITS,
   type NewCallRecord,
   type TransitionResult,
-} from './call-store.js';
-import { CallExistsError, StoreCommandError } from './errors.js';
-import { DEFAULT_KEY_ROOT, callKey, checkId, checkKeyRoot } from './keys.js';
-import type { RedisConnection } from './redis-connection.js';
-import { redisScript } from './redis-script.js';
+} from '../call-store.js';
+import { CallExistsError, StoreCommandError } from '../errors.js';
+import { DEFAULT_KEY_ROOT, callKey, checkId, checkKeyRoot } from '../keys.js';
+import type { RedisConnection } from './connection.js';
+import { redisScript } from './script.js';
 
 /** ARGV: ttlMs, then field/value pairs. Returns 1, or 0 when the id exists. */
 const createScript = redisScript(

@@ -1,5 +1,5 @@
-import { type Clock, systemClock } from './clock.js';
-import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from './dead-letter-input.js';
+import { type Clock, systemClock } from '../clock.js';
+import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from '../dead-letter-input.js';
 import {
   DEFAULT_DEAD_LETTER_LIMITS,
   type DeadLetter,
@@ -8,11 +8,11 @@ import {
   type DeadLetterQuery,
   type DeadLetterStore,
   type NewDeadLetter,
-} from './dead-letter-store.js';
-import { StoreCommandError } from './errors.js';
-import { DEFAULT_KEY_ROOT, checkId, checkKeyRoot, deadLetterEntryKey, deadLetterIndexKey } from './keys.js';
-import type { RedisConnection } from './redis-connection.js';
-import { redisScript } from './redis-script.js';
+} from '../dead-letter-store.js';
+import { StoreCommandError } from '../errors.js';
+import { DEFAULT_KEY_ROOT, checkId, checkKeyRoot, deadLetterEntryKey, deadLetterIndexKey } from '../keys.js';
+import type { RedisConnection } from './connection.js';
+import { redisScript } from './script.js';
 
 // The index keys of an entry follow keys.ts: <base>, <base>:<namespace>, <base>:<namespace>:<function>.
 // They are derived inside the scripts from what the entry hash records, so an entry is always

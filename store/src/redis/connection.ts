@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import { InvalidStoreInputError, StoreUnavailableError } from './errors.js';
-import { type StoreLogger, silentLogger } from './logger.js';
-import { type UnavailableErrorClass, toStoreError } from './redis-errors.js';
+import { InvalidStoreInputError, StoreUnavailableError } from '../errors.js';
+import { type StoreLogger, silentLogger } from '../logger.js';
+import { type UnavailableErrorClass, toStoreError } from './errors.js';
 
 export interface RedisConnectionOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. */

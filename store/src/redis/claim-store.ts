@@ -1,8 +1,8 @@
-import { checkClaim } from './claim-input.js';
-import type { ClaimStore } from './claim-store.js';
-import { DEFAULT_KEY_ROOT, checkKeyRoot, claimKey } from './keys.js';
-import type { RedisConnection } from './redis-connection.js';
-import { redisScript } from './redis-script.js';
+import { checkClaim } from '../claim-input.js';
+import type { ClaimStore } from '../claim-store.js';
+import { DEFAULT_KEY_ROOT, checkKeyRoot, claimKey } from '../keys.js';
+import type { RedisConnection } from './connection.js';
+import { redisScript } from './script.js';
 
 /** ARGV: owner. Deletes the key only if it still holds this owner (a claim that expired and was taken is not ours). */
 const releaseScript = redisScript(

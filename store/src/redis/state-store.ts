@@ -1,9 +1,7 @@
 import type { Redis } from 'ioredis';
-import { StateNotAnIntegerError, StateUnavailableError, StoreCommandError } from './errors.js';
-import type { JsonValue } from './json-value.js';
-import { DEFAULT_KEY_ROOT, checkKeyRoot, stateKeyPrefix } from './keys.js';
-import type { RedisConnection } from './redis-connection.js';
-import { redisScript } from './redis-script.js';
+import { StateNotAnIntegerError, StateUnavailableError, StoreCommandError } from '../errors.js';
+import type { JsonValue } from '../json-value.js';
+import { DEFAULT_KEY_ROOT, checkKeyRoot, stateKeyPrefix } from '../keys.js';
 import {
   checkExpectedVersion,
   checkIncrement,
@@ -11,7 +9,7 @@ import {
   checkTtl,
   encodeStateValue,
   newVersion,
-} from './state-input.js';
+} from '../state-input.js';
 import {
   type CompareAndSetResult,
   type FunctionStateStore,
@@ -20,7 +18,9 @@ import {
   type StateStore,
   type StateWriteOptions,
   stateLimits,
-} from './state-store.js';
+} from '../state-store.js';
+import type { RedisConnection } from './connection.js';
+import { redisScript } from './script.js';
 
 // Each state key is a hash { v: the JSON text, ver: its version }. A write without a TTL
 // clears any expiry (as Redis SET does); incr keeps it (as INCR does).

@@ -1,4 +1,4 @@
-import { StoreCommandError, StoreUnavailableError } from './errors.js';
+import { StoreCommandError, StoreUnavailableError } from '../errors.js';
 
 // Replies that mean Redis cannot serve this client now rather than "no" to one command: a
 // server loading its data, a script or a replica in the way, a failover under way, or a
