@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outputs = [
   { entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' },
-  { entry: 'dist/src/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
+  { entry: 'dist/src/state/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
 ];
 const [main, redisState] = outputs;
 

@@ -1,5 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { InvalidResultError } from './http-errors.js';
+import { InvalidResultError } from '../http/http-errors.js';
 
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
 export const BYTES_TYPE = 'application/octet-stream';

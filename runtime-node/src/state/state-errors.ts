@@ -1,4 +1,4 @@
-import { HttpError } from './http-errors.js';
+import { HttpError } from '../http/http-errors.js';
 
 /**
  * What ctx.state rejects with. Each is an HttpError, so one the handler does not catch answers

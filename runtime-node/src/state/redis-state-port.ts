@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { type JsonValue, RedisConnection, RedisStateStore } from '@nimbus/store';
+import type { Logger } from '../logger.js';
 import type { StatePort } from './function-state.js';
-import type { Logger } from './logger.js';
 import type { StateSettings } from './state-config.js';
 import { StateUnavailableError } from './state-errors.js';
 

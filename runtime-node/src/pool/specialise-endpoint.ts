@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Cancellation } from './cancellation.js';
 import {
   BadRequestError,
   ConflictError,
@@ -8,13 +7,14 @@ import {
   MethodNotAllowedError,
   UnauthorizedError,
   errorResponse,
-} from './http-errors.js';
-import type { Logger } from './logger.js';
-import { readBody } from './read-body.js';
-import { writeError, writeJson } from './response-writer.js';
-import type { RouteOptions, SpecialiseRoute } from './runtime-server.js';
+} from '../http/http-errors.js';
+import { readBody } from '../http/read-body.js';
+import { writeError, writeJson } from '../http/response-writer.js';
+import type { RouteOptions, SpecialiseRoute } from '../http/runtime-server.js';
+import { SPECIALISE_PATH, notFound } from '../http/system-routes.js';
+import { Cancellation } from '../invoke/cancellation.js';
+import type { Logger } from '../logger.js';
 import { specialiseAccess } from './specialise-access.js';
-import { SPECIALISE_PATH, notFound } from './system-routes.js';
 
 /** How a pool replica answered one specialise command. */
 export type SpecialiseOutcome =

@@ -1,5 +1,5 @@
-import type { CloudEvent, Headers } from './contract.js';
-import { BadRequestError } from './http-errors.js';
+import type { CloudEvent, Headers } from '../contract.js';
+import { BadRequestError } from '../http/http-errors.js';
 import { mediaType } from './request-body.js';
 
 /** The attributes every CloudEvent must carry (CloudEvents 1.0 "REQUIRED"). */

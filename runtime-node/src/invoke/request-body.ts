@@ -1,4 +1,4 @@
-import { BadRequestError } from './http-errors.js';
+import { BadRequestError } from '../http/http-errors.js';
 
 /** `application/json; charset=utf-8` → `application/json`. */
 export function mediaType(contentType: string | undefined): string | undefined {

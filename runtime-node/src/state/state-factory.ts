@@ -1,8 +1,8 @@
-import type { Clock } from './clock.js';
-import type { FunctionConfig } from './config.js';
+import type { Clock } from '../clock.js';
+import type { FunctionConfig } from '../config.js';
+import type { Logger } from '../logger.js';
 import { type ClosableFunctionState, DisabledFunctionState, PortFunctionState } from './function-state.js';
 import { LazyRedisStatePort } from './lazy-redis-state.js';
-import type { Logger } from './logger.js';
 import { type IpcStateProcess, SupervisorStatePort, ipcStateChannel } from './supervisor-state.js';
 
 export interface StateDependencies {

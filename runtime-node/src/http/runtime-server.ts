@@ -2,22 +2,22 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { inject, injectable } from 'tsyringe';
-import type { Clock, TimerHandle } from './clock.js';
-import type { RuntimeConfig } from './config.js';
-import { errorResponse } from './http-errors.js';
-import { HttpInvocation } from './http-invocation.js';
-import { invocationIdFor } from './invocation-id.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { RuntimeConfig } from '../config.js';
+import { invocationIdFor } from '../invoke/invocation-id.js';
 import {
   ClientDisconnectedError,
   type InvocationOutcome,
   type InvocationRequest,
-} from './invocation-runner.js';
-import type { Logger } from './logger.js';
+} from '../invoke/invocation-runner.js';
+import type { Logger } from '../logger.js';
+import { TOKENS } from '../tokens.js';
+import { errorResponse } from './http-errors.js';
+import { HttpInvocation } from './http-invocation.js';
 import type { ReadinessReport } from './readiness.js';
 import { RequestTracker } from './request-tracker.js';
 import { writeError, writeJson, writeResponse, writeSystemReply } from './response-writer.js';
 import { SPECIALISE_PATH, isSystemPath, systemReply } from './system-routes.js';
-import { TOKENS } from './tokens.js';
 
 export interface Runner {
   run(request: InvocationRequest): Promise<InvocationOutcome>;

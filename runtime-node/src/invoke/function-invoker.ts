@@ -1,9 +1,9 @@
 import { inject, injectable } from 'tsyringe';
-import type { RuntimeConfig } from './config.js';
-import type { Headers, InvokeResponse } from './contract.js';
+import type { RuntimeConfig } from '../config.js';
+import type { Headers, InvokeResponse } from '../contract.js';
+import { TOKENS } from '../tokens.js';
 import { CALL_ID_HEADER } from './invocation-id.js';
 import { isJsonType, mediaType, parseBody } from './request-body.js';
-import { TOKENS } from './tokens.js';
 
 /** The calling invocation, whose identity travels with the call. */
 export interface CallerContext {

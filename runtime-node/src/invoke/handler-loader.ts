@@ -2,11 +2,11 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inject, injectable } from 'tsyringe';
-import type { RuntimeConfig } from './config.js';
-import type { Handler } from './contract.js';
+import type { RuntimeConfig } from '../config.js';
+import type { Handler } from '../contract.js';
+import { describe } from '../logger.js';
+import { TOKENS } from '../tokens.js';
 import { resolveHandlerPath } from './handler-path.js';
-import { describe } from './logger.js';
-import { TOKENS } from './tokens.js';
 
 export interface HandlerLoader {
   load(): Promise<Handler>;

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FunctionEvent, Headers, Query } from '../contract.js';
 import { readCloudEvent } from './cloud-event.js';
-import type { FunctionEvent, Headers, Query } from './contract.js';
 import { parseBody } from './request-body.js';
 
 /** The parts of an HTTP request the event is built from. */

@@ -1,4 +1,4 @@
-import type { FunctionState, SetOptions, StateEntry } from './contract.js';
+import type { FunctionState, SetOptions, StateEntry } from '../contract.js';
 import { InvalidStateValueError, StateNotEnabledError, toStateError } from './state-errors.js';
 
 export { StateNotEnabledError } from './state-errors.js';

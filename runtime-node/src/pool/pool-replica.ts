@@ -8,20 +8,20 @@ import {
   type ProcessConfig,
   type RuntimeConfig,
   loadFunctionConfig,
-} from './config.js';
-import type { LoadState } from './handler-slot.js';
-import { NOT_SPECIALISED, NotSpecialisedError, errorResponse } from './http-errors.js';
-import type { Logger } from './logger.js';
-import { Gauge, MetricsRegistry } from './metrics.js';
-import { declaresBody } from './read-body.js';
-import type { ReadinessReport } from './readiness.js';
-import { writeError, writeSystemReply } from './response-writer.js';
-import type { SpecialiseRoute } from './runtime-server.js';
+} from '../config.js';
+import { NOT_SPECIALISED, NotSpecialisedError, errorResponse } from '../http/http-errors.js';
+import { declaresBody } from '../http/read-body.js';
+import type { ReadinessReport } from '../http/readiness.js';
+import { writeError, writeSystemReply } from '../http/response-writer.js';
+import type { SpecialiseRoute } from '../http/runtime-server.js';
+import { SPECIALISE_PATH, isSystemPath, systemReply } from '../http/system-routes.js';
+import type { LoadState } from '../invoke/handler-slot.js';
+import type { Logger } from '../logger.js';
+import { Gauge, MetricsRegistry } from '../metrics/metrics.js';
+import type { SupervisorChannel } from '../supervisor-channel.js';
 import { SpecialiseEndpoint, type SpecialiseOutcome, type Specialiser } from './specialise-endpoint.js';
 import { SpecialiseInputError, functionEnv } from './specialise-env.js';
 import { functionFiles, writeFunctionFiles } from './specialise-files.js';
-import type { SupervisorChannel } from './supervisor-channel.js';
-import { SPECIALISE_PATH, isSystemPath, systemReply } from './system-routes.js';
 
 /** The function's side of a specialised replica: its runtime and its logger. */
 export interface FunctionRuntime {

@@ -1,12 +1,12 @@
 import { inject, injectable } from 'tsyringe';
+import type { Clock } from '../clock.js';
+import type { RuntimeConfig } from '../config.js';
+import type { FunctionContext, FunctionState, InvokeResponse } from '../contract.js';
+import type { Logger } from '../logger.js';
+import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
-import type { Clock } from './clock.js';
-import type { RuntimeConfig } from './config.js';
-import type { FunctionContext, FunctionState, InvokeResponse } from './contract.js';
 import type { EventPublisher } from './event-publisher.js';
 import type { FunctionInvoker } from './function-invoker.js';
-import type { Logger } from './logger.js';
-import { TOKENS } from './tokens.js';
 
 /** What one invocation contributes to its ctx. */
 export interface InvocationInfo {

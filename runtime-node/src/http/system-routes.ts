@@ -1,4 +1,4 @@
-import { EXPOSITION_CONTENT_TYPE } from './metrics.js';
+import { EXPOSITION_CONTENT_TYPE } from '../metrics/metrics.js';
 import type { ReadinessReport } from './readiness.js';
 
 /** Paths under this prefix belong to the runtime and never reach the handler. */

@@ -1,8 +1,8 @@
 import { inject, injectable } from 'tsyringe';
+import type { RuntimeConfig } from '../config.js';
+import type { LimiterStats } from '../metrics/runtime-metrics.js';
+import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
-import type { RuntimeConfig } from './config.js';
-import type { LimiterStats } from './runtime-metrics.js';
-import { TOKENS } from './tokens.js';
 
 /** A held concurrency slot; release is idempotent. */
 export interface Permit {

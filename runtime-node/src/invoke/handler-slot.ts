@@ -1,10 +1,10 @@
 import { inject, injectable } from 'tsyringe';
-import type { Handler } from './contract.js';
+import type { Handler } from '../contract.js';
+import { HandlerUnavailableError } from '../http/http-errors.js';
+import { describe } from '../logger.js';
+import type { HandlerStatus } from '../metrics/runtime-metrics.js';
+import { TOKENS } from '../tokens.js';
 import type { HandlerLoader } from './handler-loader.js';
-import { HandlerUnavailableError } from './http-errors.js';
-import { describe } from './logger.js';
-import type { HandlerStatus } from './runtime-metrics.js';
-import { TOKENS } from './tokens.js';
 
 export type LoadState =
   | { readonly status: 'loading' }

@@ -1,16 +1,16 @@
 import { inject, injectable } from 'tsyringe';
+import type { Clock } from '../clock.js';
+import type { RuntimeConfig } from '../config.js';
+import type { FunctionContext, FunctionEvent, Handler } from '../contract.js';
+import { FunctionTimeoutError, HttpError, QueueFullError } from '../http/http-errors.js';
+import type { Logger } from '../logger.js';
+import { StateError } from '../state/state-errors.js';
+import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
-import type { Clock } from './clock.js';
 import type { Permit } from './concurrency-limiter.js';
-import type { RuntimeConfig } from './config.js';
 import type { InvocationInfo } from './context.js';
-import type { FunctionContext, FunctionEvent, Handler } from './contract.js';
-import { FunctionTimeoutError, HttpError, QueueFullError } from './http-errors.js';
-import type { Logger } from './logger.js';
 import { type MaybePromise, isPromiseLike } from './maybe-async.js';
 import { type ResponseSpec, mapHandlerResult } from './response-mapping.js';
-import { StateError } from './state-errors.js';
-import { TOKENS } from './tokens.js';
 
 /** The ports the runner needs, declared here so tests can pass small fakes. */
 export interface SlotLimiter {

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import type { LoadState } from './handler-slot.js';
-import { TOKENS } from './tokens.js';
+import type { LoadState } from '../invoke/handler-slot.js';
+import { TOKENS } from '../tokens.js';
 
 export type ReadinessReport =
   | { readonly status: 'ready' }

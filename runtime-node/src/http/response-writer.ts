@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
+import { CALL_ID_HEADER } from '../invoke/invocation-id.js';
+import { JSON_TYPE, type ResponseSpec } from '../invoke/response-mapping.js';
 import type { ErrorResponse } from './http-errors.js';
-import { CALL_ID_HEADER } from './invocation-id.js';
-import { JSON_TYPE, type ResponseSpec } from './response-mapping.js';
 import type { SystemReply } from './system-routes.js';
 
 // Set by the runtime for the body and connection it sends; a handler's own values (say, copied from

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Cancellation } from './cancellation.js';
-import type { FunctionEvent } from './contract.js';
-import { buildEvent } from './event.js';
-import type { InvocationRequest } from './invocation-runner.js';
-import { type MaybePromise, isPromiseLike } from './maybe-async.js';
+import type { FunctionEvent } from '../contract.js';
+import { Cancellation } from '../invoke/cancellation.js';
+import { buildEvent } from '../invoke/event.js';
+import type { InvocationRequest } from '../invoke/invocation-runner.js';
+import { type MaybePromise, isPromiseLike } from '../invoke/maybe-async.js';
 import { readBody } from './read-body.js';
 
 /** One HTTP request as the invocation runner sees it. */

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Cancellation } from './cancellation.js';
+import type { Cancellation } from '../invoke/cancellation.js';
+import type { MaybePromise } from '../invoke/maybe-async.js';
 import { PayloadTooLargeError } from './http-errors.js';
-import type { MaybePromise } from './maybe-async.js';
 
 const EMPTY = Buffer.alloc(0);
 

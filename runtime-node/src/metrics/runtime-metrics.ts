@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { inject, injectable } from 'tsyringe';
+import { TOKENS } from '../tokens.js';
 import { Counter, type CounterSeries, Gauge, Histogram, MetricsRegistry } from './metrics.js';
-import { TOKENS } from './tokens.js';
 
 export const DURATION_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 

@@ -1,9 +1,9 @@
 import { jsonProblem } from '@nimbus/store/json-value';
-import type { Clock, TimerHandle } from './clock.js';
-import type { StateEntry } from './contract.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { StateEntry } from '../contract.js';
+import type { StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
 import type { StatePort } from './function-state.js';
 import { InvalidStateValueError, type StateErrorInfo, StateUnavailableError } from './state-errors.js';
-import type { StateOperation, StateReply, StateRequest } from './supervisor-channel.js';
 
 /** The IPC channel as the state client needs it. */
 export interface StateChannel {

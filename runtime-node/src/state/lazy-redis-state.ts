@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { StateEntry } from './contract.js';
+import type { StateEntry } from '../contract.js';
+import type { Logger } from '../logger.js';
 import type { StatePort } from './function-state.js';
-import type { Logger } from './logger.js';
 import type { RedisStateSettings } from './redis-state-port.js';
 import { StateUnavailableError } from './state-errors.js';
 
