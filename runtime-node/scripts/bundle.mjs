@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outputs = [
   { entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' },
-  { entry: 'dist/src/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
+  { entry: 'dist/src/state/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
 ];
 const [main, redisState] = outputs;
 
@@ -59,7 +59,7 @@ for (const { entry, outfile } of outputs) {
   );
   if (outfile === main.outfile) {
     const inputs = Object.keys(result.metafile.inputs);
-    const heavy = inputs.find((input) => /node_modules\/ioredis\/|store\/dist\/src\/redis-/.test(input));
+    const heavy = inputs.find((input) => /node_modules\/ioredis\/|store\/dist\/src\/redis\//.test(input));
     if (heavy !== undefined)
       throw new Error(`${outfile} must not contain the Redis adapter, but has ${heavy}`);
   }

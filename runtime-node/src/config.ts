@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { STATE_SETTINGS, type StateSettings, loadStateSettings } from './state-config.js';
+import { STATE_SETTINGS, type StateSettings, loadStateSettings } from './state/state-config.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

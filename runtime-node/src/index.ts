@@ -31,10 +31,10 @@ export type {
 } from './contract.js';
 export { runtimeEntryPath } from './entry-path.js';
 export type { Runtime, Started } from './runtime.js';
-export type { PoolReplica } from './pool-replica.js';
-export type { StateBackend, StateSettings } from './state-config.js';
-export { STATE_SETTINGS } from './state-config.js';
-export type { StateErrorInfo } from './state-errors.js';
+export type { PoolReplica } from './pool/pool-replica.js';
+export type { StateBackend, StateSettings } from './state/state-config.js';
+export { STATE_SETTINGS } from './state/state-config.js';
+export type { StateErrorInfo } from './state/state-errors.js';
 export type {
   SpecialiseCommand,
   StateOperation,

@@ -8,7 +8,7 @@ import {
 } from './config.js';
 import { createContainer, createPoolReplica } from './container.js';
 import type { Logger } from './logger.js';
-import { warmUp } from './pool-warmup.js';
+import { warmUp } from './pool/pool-warmup.js';
 import { installProcessGuards } from './process-guards.js';
 import type { Runtime } from './runtime.js';
 import { TOKENS } from './tokens.js';

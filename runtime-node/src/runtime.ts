@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { inject, injectable } from 'tsyringe';
 import type { RuntimeConfig } from './config.js';
-import type { LoadState } from './handler-slot.js';
+import type { LoadState } from './invoke/handler-slot.js';
 import type { Logger } from './logger.js';
 import type { SupervisorChannel } from './supervisor-channel.js';
 import { TOKENS } from './tokens.js';

@@ -1,4 +1,4 @@
-import type { StateErrorInfo } from './state-errors.js';
+import type { StateErrorInfo } from './state/state-errors.js';
 
 /** One ctx.state call, as the runtime asks the supervisor to run it on the function's key space. */
 export type StateOperation =

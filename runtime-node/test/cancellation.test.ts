@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Cancellation } from '../src/cancellation.js';
+import { Cancellation } from '../src/invoke/cancellation.js';
 
 describe('Cancellation', () => {
   it('tells each listener once, keeps the first reason, and skips a listener taken off', () => {

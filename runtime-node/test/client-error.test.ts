@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { clientErrorResponse } from '../src/client-error.js';
+import { clientErrorResponse } from '../src/http/client-error.js';
 
 describe('clientErrorResponse', () => {
   const cases: [string | undefined, number][] = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readCloudEvent } from '../src/cloud-event.js';
-import { BadRequestError } from '../src/http-errors.js';
+import { BadRequestError } from '../src/http/http-errors.js';
+import { readCloudEvent } from '../src/invoke/cloud-event.js';
 
 const binaryHeaders = {
   'ce-specversion': '1.0',

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { Cancellation } from '../src/cancellation.js';
-import { ConcurrencyLimiter, type Permit } from '../src/concurrency-limiter.js';
+import { Cancellation } from '../src/invoke/cancellation.js';
+import { ConcurrencyLimiter, type Permit } from '../src/invoke/concurrency-limiter.js';
 import { flush } from './support/fake-clock.js';
 
 const never = new Cancellation();

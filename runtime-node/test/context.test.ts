@@ -2,12 +2,12 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Cancellation } from '../src/cancellation.js';
-import { ContextFactory } from '../src/context.js';
-import { UnconfiguredPublisher } from '../src/event-publisher.js';
-import { GatewayInvoker } from '../src/function-invoker.js';
-import { DisabledFunctionState } from '../src/function-state.js';
+import { Cancellation } from '../src/invoke/cancellation.js';
+import { ContextFactory } from '../src/invoke/context.js';
+import { UnconfiguredPublisher } from '../src/invoke/event-publisher.js';
+import { GatewayInvoker } from '../src/invoke/function-invoker.js';
 import { JsonLogger } from '../src/logger.js';
+import { DisabledFunctionState } from '../src/state/function-state.js';
 import { FakeClock } from './support/fake-clock.js';
 
 function contextWith(gatewayUrl: string | undefined, lines: string[] = []) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { buildEvent, parseQuery } from '../src/event.js';
-import { BadRequestError } from '../src/http-errors.js';
-import { parseBody } from '../src/request-body.js';
+import { BadRequestError } from '../src/http/http-errors.js';
+import { buildEvent, parseQuery } from '../src/invoke/event.js';
+import { parseBody } from '../src/invoke/request-body.js';
 
 const NO_BODY = Buffer.alloc(0);
 

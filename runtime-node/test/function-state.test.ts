@@ -5,8 +5,8 @@ import {
   StateUnavailableError as StoreStateUnavailableError,
 } from '@nimbus/store';
 import type { FunctionState } from '../src/contract.js';
-import { DisabledFunctionState, PortFunctionState, type StatePort } from '../src/function-state.js';
-import { errorResponse } from '../src/http-errors.js';
+import { errorResponse } from '../src/http/http-errors.js';
+import { DisabledFunctionState, PortFunctionState, type StatePort } from '../src/state/function-state.js';
 import {
   InvalidStateKeyError,
   InvalidStateValueError,
@@ -17,7 +17,7 @@ import {
   StateUnavailableError,
   StateValueTooLargeError,
   toStateError,
-} from '../src/state-errors.js';
+} from '../src/state/state-errors.js';
 import { FakeClock } from './support/fake-clock.js';
 
 /** ctx.state on the store's in-memory adapter: the same checks as Redis, no server. */

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { HandlerLoadError, ModuleHandlerLoader, pickExport } from '../src/handler-loader.js';
-import { handlerCandidates, resolveHandlerPath } from '../src/handler-path.js';
+import { HandlerLoadError, ModuleHandlerLoader, pickExport } from '../src/invoke/handler-loader.js';
+import { handlerCandidates, resolveHandlerPath } from '../src/invoke/handler-path.js';
 import { removeFunctionDirs, writeFunctionDir } from './support/function-dir.js';
 
 describe('handler path resolution', () => {

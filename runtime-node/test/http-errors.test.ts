@@ -6,7 +6,7 @@ import {
   PayloadTooLargeError,
   QueueFullError,
   errorResponse,
-} from '../src/http-errors.js';
+} from '../src/http/http-errors.js';
 
 describe('errorResponse', () => {
   const cases: [string, unknown, number, Record<string, unknown>, Record<string, string>][] = [

@@ -1,22 +1,22 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { Cancellation } from '../src/cancellation.js';
-import { ConcurrencyLimiter } from '../src/concurrency-limiter.js';
-import type { InvocationInfo } from '../src/context.js';
 import type { FunctionContext, FunctionEvent, Handler } from '../src/contract.js';
 import {
   BadRequestError,
   FunctionTimeoutError,
   HandlerUnavailableError,
   QueueFullError,
-} from '../src/http-errors.js';
+} from '../src/http/http-errors.js';
+import { Cancellation } from '../src/invoke/cancellation.js';
+import { ConcurrencyLimiter } from '../src/invoke/concurrency-limiter.js';
+import type { InvocationInfo } from '../src/invoke/context.js';
 import {
   ClientDisconnectedError,
   type InvocationOutcome,
   InvocationRunner,
-} from '../src/invocation-runner.js';
+} from '../src/invoke/invocation-runner.js';
+import type { MaybePromise } from '../src/invoke/maybe-async.js';
 import { JsonLogger } from '../src/logger.js';
-import type { MaybePromise } from '../src/maybe-async.js';
 import { FakeClock, flush } from './support/fake-clock.js';
 
 const EVENT: FunctionEvent = {

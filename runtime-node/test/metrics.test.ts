@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { Counter, Gauge, Histogram, MetricsRegistry, formatValue } from '../src/metrics.js';
-import { RuntimeMetrics } from '../src/runtime-metrics.js';
+import { Counter, Gauge, Histogram, MetricsRegistry, formatValue } from '../src/metrics/metrics.js';
+import { RuntimeMetrics } from '../src/metrics/runtime-metrics.js';
 
 describe('metrics', () => {
   it('renders a labelled counter with HELP and TYPE', () => {

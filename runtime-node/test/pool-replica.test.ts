@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { loadProcessConfig } from '../src/config.js';
 import { createPoolReplica } from '../src/container.js';
 import type { Handler } from '../src/contract.js';
-import type { PoolReplica } from '../src/pool-replica.js';
+import type { PoolReplica } from '../src/pool/pool-replica.js';
 import type { SupervisorMessage } from '../src/supervisor-channel.js';
 import { FakeClock } from './support/fake-clock.js';
 import { eventually, request } from './support/http-client.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createUuidGenerator } from '../src/random-uuid.js';
+import { createUuidGenerator } from '../src/invoke/random-uuid.js';
 
 const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { Cancellation } from '../src/cancellation.js';
-import { PayloadTooLargeError } from '../src/http-errors.js';
-import { readBody } from '../src/read-body.js';
+import { PayloadTooLargeError } from '../src/http/http-errors.js';
+import { readBody } from '../src/http/read-body.js';
+import { Cancellation } from '../src/invoke/cancellation.js';
 
 /** Only the headers: a request that declares no body is never read as a stream. */
 function withHeaders(headers: Record<string, string>): IncomingMessage {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { InvalidResultError } from '../src/http-errors.js';
-import { mapHandlerResult } from '../src/response-mapping.js';
+import { InvalidResultError } from '../src/http/http-errors.js';
+import { mapHandlerResult } from '../src/invoke/response-mapping.js';
 
 const TEXT = 'text/plain; charset=utf-8';
 const BYTES = 'application/octet-stream';

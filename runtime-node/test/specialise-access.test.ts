@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { isLoopback, specialiseAccess } from '../src/specialise-access.js';
-import { SpecialiseInputError, functionEnv } from '../src/specialise-env.js';
+import { isLoopback, specialiseAccess } from '../src/pool/specialise-access.js';
+import { SpecialiseInputError, functionEnv } from '../src/pool/specialise-env.js';
 
 describe('specialiseAccess', () => {
   const TOKEN = 'pool-token-0123456789';

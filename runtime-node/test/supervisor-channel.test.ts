@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { invocationIdFor } from '../src/invocation-id.js';
+import { invocationIdFor } from '../src/invoke/invocation-id.js';
 import { ipcSupervisorChannel } from '../src/supervisor-channel.js';
 
 describe('ipcSupervisorChannel', () => {

@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { MemoryStateStore } from '@nimbus/store';
-import { PortFunctionState } from '../src/function-state.js';
+import { PortFunctionState } from '../src/state/function-state.js';
 import {
   InvalidStateKeyError,
   StateUnavailableError,
   StateValueTooLargeError,
   errorInfo,
-} from '../src/state-errors.js';
-import type { StateReply, StateRequest } from '../src/supervisor-channel.js';
+} from '../src/state/state-errors.js';
 import {
   type IpcStateProcess,
   type StateChannel,
   SupervisorStatePort,
   ipcStateChannel,
-} from '../src/supervisor-state.js';
+} from '../src/state/supervisor-state.js';
+import type { StateReply, StateRequest } from '../src/supervisor-channel.js';
 import { FakeClock, flush } from './support/fake-clock.js';
 
 /** A channel whose requests a test answers by hand, or lets a store answer. */

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { Readiness } from '../src/readiness.js';
-import { isSystemPath, systemReply } from '../src/system-routes.js';
+import { Readiness } from '../src/http/readiness.js';
+import { isSystemPath, systemReply } from '../src/http/system-routes.js';
 
 describe('system routes', () => {
   const sources = (status: Readiness['report'] extends () => infer R ? R : never) => ({

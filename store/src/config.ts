@@ -1,6 +1,6 @@
 import { type CallStoreLimits, DEFAULT_CALL_STORE_LIMITS } from './call-store.js';
 import { DEFAULT_DEAD_LETTER_LIMITS, type DeadLetterLimits } from './dead-letter-store.js';
-import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis-connection.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis/connection.js';
 import { DEFAULT_STATE_LIMITS, type StateLimits } from './state-store.js';
 
 type Env = Readonly<Record<string, string | undefined>>;

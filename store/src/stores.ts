@@ -4,16 +4,16 @@ import { type Clock, systemClock } from './clock.js';
 import type { StoreConfig } from './config.js';
 import type { DeadLetterLimits, DeadLetterStore } from './dead-letter-store.js';
 import { type StoreLogger, silentLogger } from './logger.js';
-import { MemoryCallStore } from './memory-call-store.js';
-import { MemoryClaimStore } from './memory-claim-store.js';
-import { MemoryDeadLetterStore } from './memory-dead-letter-store.js';
-import { MemoryStateStore } from './memory-state-store.js';
-import { RedisAclManager } from './redis-acl.js';
-import { RedisCallStore } from './redis-call-store.js';
-import { RedisClaimStore } from './redis-claim-store.js';
-import { RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
-import { RedisDeadLetterStore } from './redis-dead-letter-store.js';
-import { RedisStateStore } from './redis-state-store.js';
+import { MemoryCallStore } from './memory/call-store.js';
+import { MemoryClaimStore } from './memory/claim-store.js';
+import { MemoryDeadLetterStore } from './memory/dead-letter-store.js';
+import { MemoryStateStore } from './memory/state-store.js';
+import { RedisAclManager } from './redis/acl.js';
+import { RedisCallStore } from './redis/call-store.js';
+import { RedisClaimStore } from './redis/claim-store.js';
+import { RedisConnection, type RedisConnectionOptions } from './redis/connection.js';
+import { RedisDeadLetterStore } from './redis/dead-letter-store.js';
+import { RedisStateStore } from './redis/state-store.js';
 import type { FunctionStateStore, StateLimits, StateStore } from './state-store.js';
 
 /** Every store a process may need, on one backend. */

@@ -1,6 +1,6 @@
 import { callKey } from '../src/keys.js';
-import { MemoryCallStore } from '../src/memory-call-store.js';
-import { RedisCallStore } from '../src/redis-call-store.js';
+import { MemoryCallStore } from '../src/memory/call-store.js';
+import { RedisCallStore } from '../src/redis/call-store.js';
 import { describeCallStoreContract } from './contracts/call-store.contract.js';
 import { FakeClock } from './fake-clock.js';
 import { RedisClients, pttl, sharedRedis, uniqueRoot } from './redis-fixture.js';

@@ -1,5 +1,5 @@
-import { MemoryClaimStore } from '../src/memory-claim-store.js';
-import { RedisClaimStore } from '../src/redis-claim-store.js';
+import { MemoryClaimStore } from '../src/memory/claim-store.js';
+import { RedisClaimStore } from '../src/redis/claim-store.js';
 import { describeClaimStoreContract } from './contracts/claim-store.contract.js';
 import { FakeClock } from './fake-clock.js';
 import { RedisClients, sharedRedis, uniqueRoot } from './redis-fixture.js';

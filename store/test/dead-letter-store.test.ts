@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { deadLetterEntryKey, deadLetterIndexKey } from '../src/keys.js';
-import { MemoryDeadLetterStore } from '../src/memory-dead-letter-store.js';
-import { RedisDeadLetterStore } from '../src/redis-dead-letter-store.js';
+import { MemoryDeadLetterStore } from '../src/memory/dead-letter-store.js';
+import { RedisDeadLetterStore } from '../src/redis/dead-letter-store.js';
 import { describeDeadLetterStoreContract } from './contracts/dead-letter-store.contract.js';
 import { FakeClock } from './fake-clock.js';
 import { RedisClients, sharedRedis, uniqueRoot } from './redis-fixture.js';

@@ -3,8 +3,8 @@ import { type RedisServer, startRedisServer } from '@nimbus/testkit';
 import type { Redis } from 'ioredis';
 import { StateUnavailableError, StoreCommandError } from '../src/errors.js';
 import { stateKeyPrefix } from '../src/keys.js';
-import { type FunctionUser, functionUserRules } from '../src/redis-acl.js';
-import { RedisStateStore } from '../src/redis-state-store.js';
+import { type FunctionUser, functionUserRules } from '../src/redis/acl.js';
+import { RedisStateStore } from '../src/redis/state-store.js';
 import {
   type FunctionStateConnection,
   type RedisStores,

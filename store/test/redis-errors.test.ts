@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { ReplyError } from 'ioredis';
 import { StateUnavailableError, StoreCommandError, StoreUnavailableError } from '../src/errors.js';
-import { reconnectDelay, withoutCredentials } from '../src/redis-connection.js';
-import { toStoreError } from '../src/redis-errors.js';
+import { reconnectDelay, withoutCredentials } from '../src/redis/connection.js';
+import { toStoreError } from '../src/redis/errors.js';
 
 const reply = (message: string): Error => new (ReplyError as new (m: string) => Error)(message);
 

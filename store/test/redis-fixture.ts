@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type RedisServer, sharedRedisServer, stopSharedRedisServer } from '@nimbus/testkit';
 import { Redis } from 'ioredis';
-import { RedisConnection, type RedisConnectionOptions, withoutCredentials } from '../src/redis-connection.js';
+import { RedisConnection, type RedisConnectionOptions, withoutCredentials } from '../src/redis/connection.js';
 
 // One redis-server for every suite of the run that does not stop Redis; each test keeps to
 // a key root of its own. Registered at the root, so it runs once, after all files.

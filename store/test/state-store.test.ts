@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { stateKeyPrefix } from '../src/keys.js';
-import { MemoryStateStore } from '../src/memory-state-store.js';
-import { RedisStateStore } from '../src/redis-state-store.js';
+import { MemoryStateStore } from '../src/memory/state-store.js';
+import { RedisStateStore } from '../src/redis/state-store.js';
 import { describeStateStoreContract } from './contracts/state-store.contract.js';
 import { FakeClock } from './fake-clock.js';
 import { RedisClients, pttl, sharedRedis, uniqueRoot } from './redis-fixture.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { parseStoreConfig } from '../src/config.js';
-import { MemoryStateStore } from '../src/memory-state-store.js';
-import { RedisStateStore } from '../src/redis-state-store.js';
+import { MemoryStateStore } from '../src/memory/state-store.js';
+import { RedisStateStore } from '../src/redis/state-store.js';
 import { createStores, redactUrl } from '../src/stores.js';
 import { FakeClock } from './fake-clock.js';
 import { sharedRedis } from './redis-fixture.js';

@@ -1,5 +1,5 @@
 import type { StateOperation, StateReply } from '@nimbus/runtime-node';
-import { errorInfo } from '@nimbus/runtime-node/state-errors';
+import { errorInfo } from '@nimbus/runtime-node/state/state-errors';
 import type { JsonValue, StateStore } from '@nimbus/store';
 
 /** The function a replica was spawned for: its state calls reach this key space and no other. */

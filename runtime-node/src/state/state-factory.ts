@@ -1,0 +1,33 @@
+import type { Clock } from '../clock.js';
+import type { FunctionConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import { type ClosableFunctionState, DisabledFunctionState, PortFunctionState } from './function-state.js';
+import { LazyRedisStatePort } from './lazy-redis-state.js';
+import { type IpcStateProcess, SupervisorStatePort, ipcStateChannel } from './supervisor-state.js';
+
+export interface StateDependencies {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The process whose IPC channel reaches the supervisor (local mode). */
+  readonly ipc: IpcStateProcess;
+}
+
+/** ctx.state for the backend the settings name; nothing connects before the first call. */
+export function createFunctionState(
+  config: Pick<FunctionConfig, 'state' | 'namespace' | 'functionName'>,
+  deps: StateDependencies,
+): ClosableFunctionState {
+  const { state } = config;
+  switch (state.backend) {
+    case 'none':
+      return new DisabledFunctionState();
+    case 'supervisor':
+      return new PortFunctionState(
+        new SupervisorStatePort(ipcStateChannel(deps.ipc), deps.clock, state.timeoutMs),
+      );
+    case 'redis':
+      return new PortFunctionState(
+        new LazyRedisStatePort(state, config.namespace, config.functionName, deps.logger),
+      );
+  }
+}

@@ -1,0 +1,26 @@
+import { checkClaim } from '../claim-input.js';
+import type { ClaimStore } from '../claim-store.js';
+import { type Clock, systemClock } from '../clock.js';
+import { ExpiringMap } from './expiring-map.js';
+
+/** Claims for local mode (one process, so a Map is exclusive), expiring on the injected clock. */
+export class MemoryClaimStore implements ClaimStore {
+  private readonly owners: ExpiringMap<string>;
+
+  constructor(private readonly clock: Clock = systemClock) {
+    this.owners = new ExpiringMap(clock);
+  }
+
+  async claim(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkClaim(key, owner, ttlMs);
+    if (this.owners.has(key)) return false;
+    this.owners.set(key, owner, this.clock.now() + ttlMs);
+    return true;
+  }
+
+  async release(key: string, owner: string): Promise<boolean> {
+    checkClaim(key, owner);
+    if (this.owners.get(key) !== owner) return false;
+    return this.owners.delete(key);
+  }
+}
