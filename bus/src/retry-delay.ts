@@ -1,3 +1,5 @@
+import { backoffDelay } from '@nimbus/api';
+
 /**
  * How long to wait before redelivering a message whose delivery number `deliveryCount` failed:
  * the backoff step for that delivery, the last step repeating; 0 without a backoff list.
@@ -11,6 +13,5 @@ export function retryDelay(backoffMs: readonly number[], deliveryCount: number):
 
 /** Wait before reconnect attempt `attempt` (0-based): doubling from `minMs`, capped at `maxMs`, jittered down by up to half. */
 export function reconnectDelay(attempt: number, minMs: number, maxMs: number, random: number): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + (ceiling / 2) * random);
+  return backoffDelay({ baseMs: minMs, maxMs, jitter: 'equal' }, attempt + 1, () => random);
 }

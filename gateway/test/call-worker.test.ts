@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@nimbus/api';
 import { type BusMessage, MemoryBus } from '@nimbus/bus';
 import { type CallRecord, type Stores, createMemoryStores } from '@nimbus/store';
-import { eventually } from '@nimbus/testkit';
+import { ManualClock, eventually } from '@nimbus/testkit';
 import { Registry } from 'prom-client';
 import { readAsyncConfig } from '../src/async/async-config.js';
 import { encodeCall } from '../src/async/call-message.js';
@@ -83,7 +83,7 @@ describe('CallWorker: what a delivery does, by the call record it finds', () => 
   };
 
   beforeEach(async () => {
-    stores = createMemoryStores({ clock: { now: () => NOW } });
+    stores = createMemoryStores({ clock: new ManualClock(NOW) });
     memoryBus = new MemoryBus();
     queue = new CallQueue(readAsyncConfig({}), log, memoryBus);
     queue.start();

@@ -9,7 +9,7 @@ import type { LocalConfig } from './config.js';
 import { LocalPlatform } from './local-platform.js';
 import { ProcessBackend } from './process/process-backend.js';
 import { inheritedEnv } from './process/replica-env.js';
-import { type Spawn, spawnRuntime } from './process/replica.js';
+import { type Spawn, spawnRuntime } from './process/spawn.js';
 import { StateHost } from './process/state-host.js';
 import { WarmPool } from './process/warm-pool.js';
 import { TOKENS } from './tokens.js';

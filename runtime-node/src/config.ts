@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { STATE_SETTINGS, type StateSettings, loadStateSettings } from './state/state-config.js';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import type { LogLevel } from '@nimbus/api/log';
+
+export type { LogLevel };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
+import { type Clock, systemClock } from '@nimbus/api/clock';
+import { JsonLogger, type LogSink, type Logger } from '@nimbus/api/log';
 import { type DependencyContainer, Lifecycle, container } from 'tsyringe';
-import { type Clock, systemClock } from './clock.js';
 import type { ProcessConfig, RuntimeConfig } from './config.js';
 import type { FunctionState } from './contract.js';
 import { createHttpServer } from './http/http-server.js';
@@ -14,7 +15,6 @@ import { type HandlerLoader, ModuleHandlerLoader } from './invoke/handler-loader
 import { HandlerSlot } from './invoke/handler-slot.js';
 import { InvocationRunner } from './invoke/invocation-runner.js';
 import { createUuidGenerator } from './invoke/random-uuid.js';
-import { JsonLogger, type LogSink, type Logger } from './logger.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { PoolReplica } from './pool/pool-replica.js';
 import { noSpecialiseRoute } from './pool/specialise-endpoint.js';

@@ -2,7 +2,7 @@
  * The function contract (DESIGN §3): what a handler receives and may return. These types are
  * exported for function authors; nothing here has runtime behaviour.
  */
-import type { Logger } from './logger.js';
+import type { Logger } from '@nimbus/api/log';
 
 export type Headers = Readonly<Record<string, string | string[]>>;
 export type Query = Readonly<Record<string, string | string[]>>;

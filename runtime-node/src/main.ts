@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Logger } from '@nimbus/api/log';
 import {
   FUNCTION_SETTINGS,
   type ProcessConfig,
@@ -7,7 +8,6 @@ import {
   loadProcessConfig,
 } from './config.js';
 import { createContainer, createPoolReplica } from './container.js';
-import type { Logger } from './logger.js';
 import { warmUp } from './pool/pool-warmup.js';
 import { installProcessGuards } from './process-guards.js';
 import type { Runtime } from './runtime.js';

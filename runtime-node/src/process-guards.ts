@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from '@nimbus/api/log';
 
 export interface GuardedProcess {
   on(event: 'unhandledRejection', listener: (reason: unknown) => void): unknown;

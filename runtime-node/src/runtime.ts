@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
 import type { RuntimeConfig } from './config.js';
 import type { LoadState } from './invoke/handler-slot.js';
-import type { Logger } from './logger.js';
 import type { SupervisorChannel } from './supervisor-channel.js';
 import { TOKENS } from './tokens.js';
 

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { settle as flush } from '@nimbus/testkit';
 import { Cancellation } from '../src/invoke/cancellation.js';
 import { ConcurrencyLimiter, type Permit } from '../src/invoke/concurrency-limiter.js';
-import { flush } from './support/fake-clock.js';
 
 const never = new Cancellation();
 

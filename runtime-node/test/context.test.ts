@@ -2,16 +2,16 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { JsonLogger } from '@nimbus/api/log';
+import { ManualClock } from '@nimbus/testkit';
 import { Cancellation } from '../src/invoke/cancellation.js';
 import { ContextFactory } from '../src/invoke/context.js';
 import { UnconfiguredPublisher } from '../src/invoke/event-publisher.js';
 import { GatewayInvoker } from '../src/invoke/function-invoker.js';
-import { JsonLogger } from '../src/logger.js';
 import { DisabledFunctionState } from '../src/state/function-state.js';
-import { FakeClock } from './support/fake-clock.js';
 
 function contextWith(gatewayUrl: string | undefined, lines: string[] = []) {
-  const clock = new FakeClock(1_000_000);
+  const clock = new ManualClock(1_000_000);
   const factory = new ContextFactory(
     { functionName: 'fn', namespace: 'team' },
     clock,

@@ -4,6 +4,7 @@ import {
   StoreCommandError,
   StateUnavailableError as StoreStateUnavailableError,
 } from '@nimbus/store';
+import { ManualClock } from '@nimbus/testkit';
 import type { FunctionState } from '../src/contract.js';
 import { errorResponse } from '../src/http/http-errors.js';
 import { DisabledFunctionState, PortFunctionState, type StatePort } from '../src/state/function-state.js';
@@ -18,11 +19,10 @@ import {
   StateValueTooLargeError,
   toStateError,
 } from '../src/state/state-errors.js';
-import { FakeClock } from './support/fake-clock.js';
 
 /** ctx.state on the store's in-memory adapter: the same checks as Redis, no server. */
 function memoryState(maxValueBytes = 64) {
-  const clock = new FakeClock(1_000_000);
+  const clock = new ManualClock(1_000_000);
   const store = new MemoryStateStore(clock, { maxValueBytes });
   const port: StatePort = Object.assign(store.scoped('team', 'counter'), { close: async () => {} });
   return { state: new PortFunctionState(port), store, clock };

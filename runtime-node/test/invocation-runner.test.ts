@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { JsonLogger } from '@nimbus/api/log';
+import { ManualClock, settle as flush } from '@nimbus/testkit';
 import type { FunctionContext, FunctionEvent, Handler } from '../src/contract.js';
 import {
   BadRequestError,
@@ -16,8 +18,6 @@ import {
   InvocationRunner,
 } from '../src/invoke/invocation-runner.js';
 import type { MaybePromise } from '../src/invoke/maybe-async.js';
-import { JsonLogger } from '../src/logger.js';
-import { FakeClock, flush } from './support/fake-clock.js';
 
 const EVENT: FunctionEvent = {
   method: 'GET',
@@ -29,7 +29,7 @@ const EVENT: FunctionEvent = {
 };
 
 interface Harness {
-  readonly clock: FakeClock;
+  readonly clock: ManualClock;
   readonly limiter: ConcurrencyLimiter;
   readonly runner: InvocationRunner;
   readonly contexts: InvocationInfo[];
@@ -63,7 +63,7 @@ function makeHarness(
   limits = { concurrency: 1, queueSize: 1 },
   timeoutMs = 1000,
 ): Harness {
-  const clock = new FakeClock();
+  const clock = new ManualClock(1_700_000_000_000);
   const limiter = new ConcurrencyLimiter(limits);
   const contexts: InvocationInfo[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -123,7 +123,7 @@ for (const path of START_PATHS) {
       assert.equal(outcome.kind, 'response');
       assert.equal(outcome.kind === 'response' && outcome.response.body?.toString(), 'ok');
       assert.equal(h.limiter.inflight, 0);
-      assert.equal(h.clock.pendingTimers, 0, 'the deadline timer is cleared');
+      assert.equal(h.clock.pending, 0, 'the deadline timer is cleared');
     });
 
     it('gives the context a deadline of arrival plus the timeout', async () => {

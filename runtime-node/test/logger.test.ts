@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { JsonLogger } from '../src/logger.js';
-import { FakeClock } from './support/fake-clock.js';
+import { JsonLogger } from '@nimbus/api/log';
+import { ManualClock } from '@nimbus/testkit';
 
 function capture(level: 'debug' | 'info' | 'warn' | 'error' = 'debug') {
   const lines: string[] = [];
   const logger = new JsonLogger(
     (line) => lines.push(line),
-    new FakeClock(Date.UTC(2025, 0, 2, 3, 4, 5)),
+    new ManualClock(Date.UTC(2025, 0, 2, 3, 4, 5)),
     level,
     {
       function: 'resize',

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { ManualClock } from '@nimbus/testkit';
 import { loadProcessConfig } from '../src/config.js';
 import { createPoolReplica } from '../src/container.js';
 import type { Handler } from '../src/contract.js';
 import type { PoolReplica } from '../src/pool/pool-replica.js';
 import type { SupervisorMessage } from '../src/supervisor-channel.js';
-import { FakeClock } from './support/fake-clock.js';
 import { eventually, request } from './support/http-client.js';
 
 describe('PoolReplica (in process, with overrides)', () => {
@@ -14,7 +14,7 @@ describe('PoolReplica (in process, with overrides)', () => {
   let lines: Record<string, unknown>[];
   let environment: Record<string, string | undefined>;
   let envAtLoad: Record<string, string | undefined> | undefined;
-  let clock: FakeClock;
+  let clock: ManualClock;
 
   const handler: Handler = (event, ctx) => {
     if (event.path === '/hang') return new Promise(() => {});
@@ -30,7 +30,7 @@ describe('PoolReplica (in process, with overrides)', () => {
     lines = [];
     environment = { PATH: '/usr/bin', PORT: '0' };
     envAtLoad = undefined;
-    clock = new FakeClock();
+    clock = new ManualClock(1_700_000_000_000);
     pool = createPoolReplica(loadProcessConfig({ PORT: '0', HOST: '127.0.0.1', NIMBUS_POOL: '1' }), {
       clock,
       supervisor: { send: (message) => messages.push(message) },
@@ -102,11 +102,11 @@ describe('PoolReplica (in process, with overrides)', () => {
     });
     await loaded();
     const hanging = request(port, '/hang');
-    await eventually(() => (clock.pendingTimers === 1 ? true : undefined), 2000, 'the call in flight');
+    await eventually(() => (clock.pending === 1 ? true : undefined), 2000, 'the call in flight');
     // The one slot is taken and there is no queue: a second call is turned away at once.
     assert.equal((await request(port, '/')).status, 429);
     clock.advance(999);
-    assert.equal(clock.pendingTimers, 1);
+    assert.equal(clock.pending, 1);
     clock.advance(1);
     assert.equal((await hanging).status, 504);
   });

@@ -1,15 +1,15 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { ManualClock } from '@nimbus/testkit';
 import { loadConfig } from '../src/config.js';
 import { createRuntime } from '../src/container.js';
 import type { Handler } from '../src/contract.js';
 import type { SupervisorMessage } from '../src/supervisor-channel.js';
-import { FakeClock } from './support/fake-clock.js';
 import { eventually, request } from './support/http-client.js';
 
 describe('createRuntime (in process, with overrides)', () => {
   it('serves through injected adapters and times out on the injected clock', async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock(1_700_000_000_000);
     const messages: SupervisorMessage[] = [];
     const lines: Record<string, unknown>[] = [];
     const handler: Handler = (event) =>
@@ -38,7 +38,7 @@ describe('createRuntime (in process, with overrides)', () => {
 
     const hanging = request(port, '/hang');
     // The invocation's deadline timer on the fake clock shows the call is in flight.
-    await eventually(async () => (clock.pendingTimers === 1 ? true : undefined), 2000, 'the call in flight');
+    await eventually(async () => (clock.pending === 1 ? true : undefined), 2000, 'the call in flight');
     clock.advance(30_000);
     const timedOut = await hanging;
     assert.equal(timedOut.status, 504);

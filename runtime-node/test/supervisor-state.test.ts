@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { MemoryStateStore } from '@nimbus/store';
+import { ManualClock, settle as flush } from '@nimbus/testkit';
 import { PortFunctionState } from '../src/state/function-state.js';
 import {
   InvalidStateKeyError,
@@ -14,7 +15,6 @@ import {
   ipcStateChannel,
 } from '../src/state/supervisor-state.js';
 import type { StateReply, StateRequest } from '../src/supervisor-channel.js';
-import { FakeClock, flush } from './support/fake-clock.js';
 
 /** A channel whose requests a test answers by hand, or lets a store answer. */
 class TestChannel implements StateChannel {
@@ -78,14 +78,14 @@ function run(state: ReturnType<MemoryStateStore['scoped']>, r: StateRequest): Pr
 }
 
 describe('ctx.state over the supervisor channel (local mode)', () => {
-  let clock: FakeClock;
+  let clock: ManualClock;
   let channel: TestChannel;
   let store: MemoryStateStore;
   let port: SupervisorStatePort;
   let state: PortFunctionState;
 
   beforeEach(() => {
-    clock = new FakeClock();
+    clock = new ManualClock(1_700_000_000_000);
     channel = new TestChannel();
     store = new MemoryStateStore(clock, { maxValueBytes: 32 });
     port = new SupervisorStatePort(channel, clock, 1000);
@@ -177,7 +177,7 @@ describe('ctx.state over the supervisor channel (local mode)', () => {
     assert.ok(error instanceof StateUnavailableError, String(error));
     assert.match(error.message, /state get: the local supervisor did not answer within 1000 ms/);
     await answerFrom(store, channel); // late: dropped without a trace
-    assert.equal(clock.pendingTimers, 0);
+    assert.equal(clock.pending, 0);
   });
 
   it('fails at once without a channel, and when the channel cannot deliver', async () => {
@@ -190,7 +190,7 @@ describe('ctx.state over the supervisor channel (local mode)', () => {
       assert.match(error.message, /the supervisor channel failed: channel closed/);
       return true;
     });
-    assert.equal(clock.pendingTimers, 0, 'no timer left behind');
+    assert.equal(clock.pending, 0, 'no timer left behind');
   });
 
   it('fails the calls still waiting when it is closed', async () => {
@@ -198,7 +198,7 @@ describe('ctx.state over the supervisor channel (local mode)', () => {
     await flush();
     await state.close();
     await assert.rejects(pending, /shutting down/);
-    assert.equal(clock.pendingTimers, 0);
+    assert.equal(clock.pending, 0);
   });
 
   it('ignores messages that are not its replies', async () => {

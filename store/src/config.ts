@@ -1,9 +1,8 @@
+import { ConfigError, type Env, readInt } from '@nimbus/api/env';
 import { type CallStoreLimits, DEFAULT_CALL_STORE_LIMITS } from './call-store.js';
 import { DEFAULT_DEAD_LETTER_LIMITS, type DeadLetterLimits } from './dead-letter-store.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis/connection.js';
 import { DEFAULT_STATE_LIMITS, type StateLimits } from './state-store.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 export interface StoreConfig {
   /** Unset: the in-memory stand-ins (local mode). */
@@ -12,26 +11,6 @@ export interface StoreConfig {
   readonly state: Readonly<StateLimits>;
   readonly calls: Readonly<CallStoreLimits>;
   readonly deadLetters: Readonly<DeadLetterLimits>;
-}
-
-export class StoreConfigError extends Error {
-  constructor(
-    readonly key: string,
-    problem: string,
-  ) {
-    super(`${key}: ${problem}`);
-    this.name = 'StoreConfigError';
-  }
-}
-
-function readInt(env: Env, key: string, fallback: number, min: number, max: number): number {
-  const raw = env[key];
-  if (raw === undefined || raw === '') return fallback;
-  // Digits only: Number() would also take "0x10", "1e3" and " 4".
-  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max)
-    throw new StoreConfigError(key, `must be a whole number from ${min} to ${max}, got "${raw}"`);
-  return value;
 }
 
 const DAY_S = 24 * 60 * 60;
@@ -48,7 +27,7 @@ const DAY_S = 24 * 60 * 60;
 export function parseStoreConfig(env: Env): StoreConfig {
   const redisUrl = env.NIMBUS_REDIS_URL || undefined;
   if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl))
-    throw new StoreConfigError('NIMBUS_REDIS_URL', 'must be a redis:// or rediss:// URL');
+    throw new ConfigError('NIMBUS_REDIS_URL', 'must be a redis:// or rediss:// URL');
   return Object.freeze({
     redisUrl,
     commandTimeoutMs: readInt(env, 'NIMBUS_REDIS_COMMAND_TIMEOUT_MS', DEFAULT_COMMAND_TIMEOUT_MS, 10, 60_000),

@@ -35,7 +35,6 @@
 
 export * from './call-store.js';
 export * from './claim-store.js';
-export * from './clock.js';
 export * from './config.js';
 export * from './dead-letter-store.js';
 export * from './errors.js';

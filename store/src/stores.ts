@@ -1,6 +1,6 @@
+import { type Clock, systemClock } from '@nimbus/api/clock';
 import type { CallStore, CallStoreLimits } from './call-store.js';
 import type { ClaimStore } from './claim-store.js';
-import { type Clock, systemClock } from './clock.js';
 import type { StoreConfig } from './config.js';
 import type { DeadLetterLimits, DeadLetterStore } from './dead-letter-store.js';
 import { type StoreLogger, silentLogger } from './logger.js';

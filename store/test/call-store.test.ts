@@ -1,12 +1,12 @@
+import { ManualClock } from '@nimbus/testkit';
 import { callKey } from '../src/keys.js';
 import { MemoryCallStore } from '../src/memory/call-store.js';
 import { RedisCallStore } from '../src/redis/call-store.js';
 import { describeCallStoreContract } from './contracts/call-store.contract.js';
-import { FakeClock } from './fake-clock.js';
 import { RedisClients, pttl, sharedRedis, uniqueRoot } from './redis-fixture.js';
 
 describeCallStoreContract('in memory', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock(Date.UTC(2025, 0, 1));
   const shared = new MemoryCallStore(clock);
   return {
     clock,

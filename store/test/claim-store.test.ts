@@ -1,11 +1,11 @@
+import { ManualClock } from '@nimbus/testkit';
 import { MemoryClaimStore } from '../src/memory/claim-store.js';
 import { RedisClaimStore } from '../src/redis/claim-store.js';
 import { describeClaimStoreContract } from './contracts/claim-store.contract.js';
-import { FakeClock } from './fake-clock.js';
 import { RedisClients, sharedRedis, uniqueRoot } from './redis-fixture.js';
 
 describeClaimStoreContract('in memory', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock(Date.UTC(2025, 0, 1));
   const shared = new MemoryClaimStore(clock);
   return { clock, open: () => shared, close: async () => {} };
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { StoreConfigError, parseStoreConfig } from '../src/config.js';
+import { ConfigError } from '@nimbus/api';
+import { parseStoreConfig } from '../src/config.js';
 
 describe('parseStoreConfig', () => {
   it('has defaults for everything and no Redis URL', () => {
@@ -59,7 +60,7 @@ describe('parseStoreConfig', () => {
     it(`refuses ${what}, naming the variable`, () => {
       assert.throws(
         () => parseStoreConfig(env),
-        (err: unknown) => err instanceof StoreConfigError && message.test(err.message) && err.key in env,
+        (err: unknown) => err instanceof ConfigError && message.test(err.message) && err.key in env,
       );
     });
   }

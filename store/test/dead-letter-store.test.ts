@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
+import { ManualClock } from '@nimbus/testkit';
 import type { Redis } from 'ioredis';
 import { deadLetterEntryKey, deadLetterIndexKey } from '../src/keys.js';
 import { MemoryDeadLetterStore } from '../src/memory/dead-letter-store.js';
 import { RedisDeadLetterStore } from '../src/redis/dead-letter-store.js';
 import { describeDeadLetterStoreContract } from './contracts/dead-letter-store.contract.js';
-import { FakeClock } from './fake-clock.js';
 import { RedisClients, sharedRedis, uniqueRoot } from './redis-fixture.js';
 
 describeDeadLetterStoreContract('in memory', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock(Date.UTC(2025, 0, 1));
   const shared = new MemoryDeadLetterStore(clock);
   return {
     now: () => clock.now(),

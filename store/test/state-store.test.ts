@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
+import { ManualClock } from '@nimbus/testkit';
 import { stateKeyPrefix } from '../src/keys.js';
 import { MemoryStateStore } from '../src/memory/state-store.js';
 import { RedisStateStore } from '../src/redis/state-store.js';
 import { describeStateStoreContract } from './contracts/state-store.contract.js';
-import { FakeClock } from './fake-clock.js';
 import { RedisClients, pttl, sharedRedis, uniqueRoot } from './redis-fixture.js';
 
 describeStateStoreContract('in memory', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock(Date.UTC(2025, 0, 1));
   const shared = new MemoryStateStore(clock);
   return {
     clock,

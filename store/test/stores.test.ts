@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
+import { ManualClock } from '@nimbus/testkit';
 import { parseStoreConfig } from '../src/config.js';
 import { MemoryStateStore } from '../src/memory/state-store.js';
 import { RedisStateStore } from '../src/redis/state-store.js';
 import { createStores, redactUrl } from '../src/stores.js';
-import { FakeClock } from './fake-clock.js';
 import { sharedRedis } from './redis-fixture.js';
 
 class Lines {
@@ -19,7 +19,7 @@ class Lines {
 describe('createStores', () => {
   it('uses the in-memory stand-ins without a Redis URL, and says so', async () => {
     const logger = new Lines();
-    const clock = new FakeClock();
+    const clock = new ManualClock(Date.UTC(2025, 0, 1));
     const stores = createStores(parseStoreConfig({ NIMBUS_STATE_MAX_VALUE_BYTES: '10' }), { logger, clock });
     assert.equal(stores.kind, 'memory');
     assert.ok(stores.state instanceof MemoryStateStore);

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
 import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/api';
 import { readNatsUrl } from '@nimbus/bus';
-import { StoreConfigError, parseStoreConfig, withoutCredentials } from '@nimbus/store';
+import { parseStoreConfig, withoutCredentials } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 
@@ -128,14 +128,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
  * credentials: pods must never see the admin's password.
  */
 function readStateConfig(env: Env): StateConfig | undefined {
-  let store: ReturnType<typeof parseStoreConfig>;
-  try {
-    store = parseStoreConfig(env);
-  } catch (err) {
-    // One error class for every setting of the controller.
-    if (!(err instanceof StoreConfigError)) throw err;
-    throw new ConfigError(err.key, err.message.slice(err.key.length + 2), { cause: err });
-  }
+  const store = parseStoreConfig(env);
   const raw = env.NIMBUS_STATE_REDIS_URL || undefined;
   if (store.redisUrl === undefined) {
     if (raw !== undefined)

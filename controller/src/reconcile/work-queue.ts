@@ -1,4 +1,4 @@
-import type { Clock } from '@nimbus/api';
+import { type Clock, backoffDelay } from '@nimbus/api';
 
 export interface WorkQueueOptions {
   /** First retry delay after a failure; doubles with each further failure of the same key. */
@@ -90,7 +90,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const count = this.failureCount(key) + 1;
     this.failures.set(key, count);
-    const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (count - 1));
+    const delay = backoffDelay({ baseMs: this.options.baseDelayMs, maxMs: this.options.maxDelayMs }, count);
     this.addAfter(key, delay);
     return delay;
   }

@@ -1,6 +1,6 @@
 import { ConfigError, type Env, readInt } from '@nimbus/api';
 import { readNatsUrl } from '@nimbus/bus';
-import { type StoreConfig, StoreConfigError, parseStoreConfig } from '@nimbus/store';
+import { type StoreConfig, parseStoreConfig } from '@nimbus/store';
 
 /** Async calls: where they queue and how the workers that run them behave. */
 export interface AsyncConfig {
@@ -41,13 +41,7 @@ export function readAsyncConfig(env: Env): AsyncConfig {
   });
 }
 
-/** The store settings (NIMBUS_REDIS_URL and the limits), with a bad key reported as a ConfigError naming it. */
+/** The store settings (NIMBUS_REDIS_URL and the limits); a bad key is a ConfigError naming it. */
 export function readStoreConfig(env: Env): StoreConfig {
-  try {
-    return parseStoreConfig(env);
-  } catch (err) {
-    if (err instanceof StoreConfigError)
-      throw new ConfigError(err.key, err.message.slice(err.key.length + 2), { cause: err });
-    throw err;
-  }
+  return parseStoreConfig(env);
 }

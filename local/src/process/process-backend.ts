@@ -3,8 +3,9 @@ import type { Clock } from '@nimbus/api';
 import type { EndpointAddress } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
-import { Replica, type ReplicaListener, type Spawn } from './replica.js';
+import { Replica, type ReplicaListener } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
+import type { Spawn } from './spawn.js';
 import type { StateHost, StateScope } from './state-host.js';
 import type { WarmPool } from './warm-pool.js';
 

@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Clock } from '@nimbus/api';
+import type { Spawn } from './spawn.js';
 import type { StateHost, StateScope } from './state-host.js';
 import type { PoolMember } from './warm-pool.js';
 
@@ -19,11 +20,6 @@ export interface ReplicaListener {
   changed(replica: Replica): void;
   exited(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void;
 }
-
-export type Spawn = (entry: string, env: Record<string, string>) => ChildProcess;
-
-export const spawnRuntime: Spawn = (entry, env) =>
-  spawn(process.execPath, [entry], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 
 /** One runtime-node child process, and what it has told us about itself. */
 export class Replica {

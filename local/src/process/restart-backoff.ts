@@ -1,3 +1,5 @@
+import { backoffDelay } from '@nimbus/api';
+
 export interface BackoffPolicy {
   baseMs: number;
   maxMs: number;
@@ -9,8 +11,7 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000, stab
 
 /** Delay before restarting after the `crashes`-th crash in a row: doubling from base, capped. */
 export function restartDelay(crashes: number, policy: BackoffPolicy): number {
-  const exponent = Math.max(0, Math.min(crashes - 1, 30));
-  return Math.min(policy.maxMs, policy.baseMs * 2 ** exponent);
+  return backoffDelay(policy, crashes);
 }
 
 /** The crash count after a crash of a replica that had been up since `upSince` (or never got up). */

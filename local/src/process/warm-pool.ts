@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
-import type { Spawn } from './replica.js';
+import type { Spawn } from './spawn.js';
 
 /** A generic runtime process, listening and waiting to be told which function it serves. */
 export interface PoolMember {

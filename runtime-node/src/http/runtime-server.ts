@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Clock } from '@nimbus/api/clock';
+import type { Logger } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
-import type { Clock, TimerHandle } from '../clock.js';
 import type { RuntimeConfig } from '../config.js';
 import { invocationIdFor } from '../invoke/invocation-id.js';
 import {
@@ -10,7 +11,6 @@ import {
   type InvocationOutcome,
   type InvocationRequest,
 } from '../invoke/invocation-runner.js';
-import type { Logger } from '../logger.js';
 import { TOKENS } from '../tokens.js';
 import { errorResponse } from './http-errors.js';
 import { HttpInvocation } from './http-invocation.js';
@@ -96,7 +96,7 @@ export class RuntimeServer {
     this.readiness.markDraining();
     this.server.close(() => {});
     this.server.closeIdleConnections();
-    let timer: TimerHandle | undefined;
+    let timer: unknown | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = this.clock.setTimeout(() => resolve(false), timeoutMs);
     });

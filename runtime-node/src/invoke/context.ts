@@ -1,8 +1,8 @@
+import type { Clock } from '@nimbus/api/clock';
+import type { Logger } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
-import type { Clock } from '../clock.js';
 import type { RuntimeConfig } from '../config.js';
 import type { FunctionContext, FunctionState, InvokeResponse } from '../contract.js';
-import type { Logger } from '../logger.js';
 import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
 import type { EventPublisher } from './event-publisher.js';

@@ -1,10 +1,10 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { errorMessage } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
 import type { RuntimeConfig } from '../config.js';
 import type { Handler } from '../contract.js';
-import { describe } from '../logger.js';
 import { TOKENS } from '../tokens.js';
 import { resolveHandlerPath } from './handler-path.js';
 
@@ -28,7 +28,7 @@ export class ModuleHandlerLoader implements HandlerLoader {
     try {
       file = resolveHandlerPath(functionDir, handler.module, isFile);
     } catch (error) {
-      throw new HandlerLoadError(describe(error), { cause: error });
+      throw new HandlerLoadError(errorMessage(error), { cause: error });
     }
     const name = path.relative(functionDir, file);
     let namespace: Record<string, unknown>;
@@ -67,7 +67,7 @@ export function pickExport(namespace: Record<string, unknown>, exportName: strin
 function named(error: unknown): string {
   return error instanceof Error && error.name !== 'Error'
     ? `${error.name}: ${error.message}`
-    : describe(error);
+    : errorMessage(error);
 }
 
 function isFile(file: string): boolean {

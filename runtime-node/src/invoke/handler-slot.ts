@@ -1,7 +1,7 @@
+import { errorMessage } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
 import type { Handler } from '../contract.js';
 import { HandlerUnavailableError } from '../http/http-errors.js';
-import { describe } from '../logger.js';
 import type { HandlerStatus } from '../metrics/runtime-metrics.js';
 import { TOKENS } from '../tokens.js';
 import type { HandlerLoader } from './handler-loader.js';
@@ -39,7 +39,7 @@ export class HandlerSlot implements HandlerStatus {
       const handler = await this.loading;
       this.current = { status: 'ready', handler };
     } catch (error) {
-      this.current = { status: 'failed', reason: describe(error), error };
+      this.current = { status: 'failed', reason: errorMessage(error), error };
     }
     return this.current;
   }

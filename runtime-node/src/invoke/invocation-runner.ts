@@ -1,9 +1,9 @@
+import type { Clock } from '@nimbus/api/clock';
+import type { Logger } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
-import type { Clock } from '../clock.js';
 import type { RuntimeConfig } from '../config.js';
 import type { FunctionContext, FunctionEvent, Handler } from '../contract.js';
 import { FunctionTimeoutError, HttpError, QueueFullError } from '../http/http-errors.js';
-import type { Logger } from '../logger.js';
 import { StateError } from '../state/state-errors.js';
 import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';

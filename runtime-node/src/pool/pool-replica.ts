@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '@nimbus/api/log';
 import {
   ConfigError,
   type FunctionConfig,
@@ -16,7 +17,6 @@ import { writeError, writeSystemReply } from '../http/response-writer.js';
 import type { SpecialiseRoute } from '../http/runtime-server.js';
 import { SPECIALISE_PATH, isSystemPath, systemReply } from '../http/system-routes.js';
 import type { LoadState } from '../invoke/handler-slot.js';
-import type { Logger } from '../logger.js';
 import { Gauge, MetricsRegistry } from '../metrics/metrics.js';
 import type { SupervisorChannel } from '../supervisor-channel.js';
 import { SpecialiseEndpoint, type SpecialiseOutcome, type Specialiser } from './specialise-endpoint.js';

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@nimbus/api/log';
 import {
   BadRequestError,
   ConflictError,
@@ -13,7 +14,6 @@ import { writeError, writeJson } from '../http/response-writer.js';
 import type { RouteOptions, SpecialiseRoute } from '../http/runtime-server.js';
 import { SPECIALISE_PATH, notFound } from '../http/system-routes.js';
 import { Cancellation } from '../invoke/cancellation.js';
-import type { Logger } from '../logger.js';
 import { specialiseAccess } from './specialise-access.js';
 
 /** How a pool replica answered one specialise command. */

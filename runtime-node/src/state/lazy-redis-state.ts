@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '@nimbus/api/log';
 import type { StateEntry } from '../contract.js';
-import type { Logger } from '../logger.js';
 import type { StatePort } from './function-state.js';
 import type { RedisStateSettings } from './redis-state-port.js';
 import { StateUnavailableError } from './state-errors.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import type { Logger } from '@nimbus/api/log';
 import { type JsonValue, RedisConnection, RedisStateStore } from '@nimbus/store';
-import type { Logger } from '../logger.js';
 import type { StatePort } from './function-state.js';
 import type { StateSettings } from './state-config.js';
 import { StateUnavailableError } from './state-errors.js';

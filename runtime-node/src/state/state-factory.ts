@@ -1,6 +1,6 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api/clock';
+import type { Logger } from '@nimbus/api/log';
 import type { FunctionConfig } from '../config.js';
-import type { Logger } from '../logger.js';
 import { type ClosableFunctionState, DisabledFunctionState, PortFunctionState } from './function-state.js';
 import { LazyRedisStatePort } from './lazy-redis-state.js';
 import { type IpcStateProcess, SupervisorStatePort, ipcStateChannel } from './supervisor-state.js';

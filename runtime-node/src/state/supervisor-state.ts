@@ -1,5 +1,5 @@
+import type { Clock } from '@nimbus/api/clock';
 import { jsonProblem } from '@nimbus/store/json-value';
-import type { Clock, TimerHandle } from '../clock.js';
 import type { StateEntry } from '../contract.js';
 import type { StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
 import type { StatePort } from './function-state.js';
@@ -58,7 +58,7 @@ class SupervisorStateError extends Error {
 interface Pending {
   resolve(result: unknown): void;
   reject(error: Error): void;
-  timer: TimerHandle;
+  timer: unknown;
 }
 
 /**

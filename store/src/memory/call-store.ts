@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '@nimbus/api/clock';
 import {
   type CallFields,
   callFromFields,
@@ -16,7 +17,6 @@ import {
   type NewCallRecord,
   type TransitionResult,
 } from '../call-store.js';
-import { type Clock, systemClock } from '../clock.js';
 import { CallExistsError } from '../errors.js';
 import { checkId } from '../keys.js';
 import { ExpiringMap } from './expiring-map.js';

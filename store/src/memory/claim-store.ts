@@ -1,6 +1,6 @@
+import { type Clock, systemClock } from '@nimbus/api/clock';
 import { checkClaim } from '../claim-input.js';
 import type { ClaimStore } from '../claim-store.js';
-import { type Clock, systemClock } from '../clock.js';
 import { ExpiringMap } from './expiring-map.js';
 
 /** Claims for local mode (one process, so a Map is exclusive), expiring on the injected clock. */

@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '@nimbus/api/clock';
 import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from '../dead-letter-input.js';
 import {
   DEFAULT_DEAD_LETTER_LIMITS,

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '@nimbus/api/clock';
 
 interface Slot<V> {
   value: V;

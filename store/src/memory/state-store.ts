@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '@nimbus/api/clock';
 import { StateNotAnIntegerError } from '../errors.js';
 import type { JsonValue } from '../json-value.js';
 import { stateKeyPrefix } from '../keys.js';

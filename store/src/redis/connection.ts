@@ -1,3 +1,4 @@
+import { backoffDelay } from '@nimbus/api/backoff';
 import { Redis } from 'ioredis';
 import { InvalidStoreInputError, StoreUnavailableError } from '../errors.js';
 import { type StoreLogger, silentLogger } from '../logger.js';
@@ -37,7 +38,7 @@ export function withoutCredentials(url: string, username?: string, password?: st
 
 /** Backoff for reconnect attempt `n` (1-based), from 50 ms doubling to the cap. */
 export function reconnectDelay(attempt: number, maxDelayMs: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt - 1, 20), maxDelayMs);
+  return backoffDelay({ baseMs: 50, maxMs: maxDelayMs }, attempt);
 }
 
 /**

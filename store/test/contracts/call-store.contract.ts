@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
+import type { ManualClock } from '@nimbus/testkit';
 import type { CallStatus, CallStore, CallStoreLimits, NewCallRecord } from '../../src/call-store.js';
 import { CallExistsError, InvalidStoreInputError } from '../../src/errors.js';
 import { bodyBytes } from '../../src/stored-body.js';
-import type { FakeClock } from '../fake-clock.js';
 import { waitOutTtl } from './expiry.js';
 
 export interface CallFixture {
@@ -12,7 +12,7 @@ export interface CallFixture {
   ttlOf(id: string): Promise<number | undefined>;
   /** Makes a record `ms` older: steps the fake clock, or shortens its TTL in Redis. */
   age(id: string, ms: number): Promise<void>;
-  clock?: FakeClock;
+  clock?: ManualClock;
   close(): Promise<void>;
 }
 

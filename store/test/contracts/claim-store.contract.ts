@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
+import type { ManualClock } from '@nimbus/testkit';
 import type { ClaimStore } from '../../src/claim-store.js';
 import { InvalidStoreInputError } from '../../src/errors.js';
-import type { FakeClock } from '../fake-clock.js';
 import { shortTtl, waitOutTtl } from './expiry.js';
 
 export interface ClaimFixture {
   /** Another handle on the fixture's claims (another gateway replica). */
   open(): ClaimStore;
-  clock?: FakeClock;
+  clock?: ManualClock;
   close(): Promise<void>;
 }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { eventually } from '@nimbus/testkit';
-import type { FakeClock } from '../fake-clock.js';
+import type { ManualClock } from '@nimbus/testkit';
 
 /** A TTL to wait out: any length on a fake clock, short in real time on Redis. */
-export function shortTtl(clock: FakeClock | undefined): number {
+export function shortTtl(clock: ManualClock | undefined): number {
   return clock ? 60_000 : 150;
 }
 
@@ -12,7 +12,7 @@ export function shortTtl(clock: FakeClock | undefined): number {
  * (and not a millisecond earlier), or by polling until a deadline when Redis expires in real time.
  */
 export async function waitOutTtl(
-  clock: FakeClock | undefined,
+  clock: ManualClock | undefined,
   ttlMs: number,
   gone: () => Promise<boolean>,
   what: string,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { ManualClock } from '@nimbus/testkit';
 import {
   InvalidStateKeyError,
   InvalidStateValueError,
@@ -8,7 +9,6 @@ import {
 } from '../../src/errors.js';
 import type { JsonValue } from '../../src/json-value.js';
 import type { StateLimits, StateStore } from '../../src/state-store.js';
-import type { FakeClock } from '../fake-clock.js';
 import { shortTtl, waitOutTtl } from './expiry.js';
 
 export interface StateFixture {
@@ -17,7 +17,7 @@ export interface StateFixture {
   /** Milliseconds until a key expires; undefined when it has no expiry. */
   ttlOf(namespace: string, fn: string, key: string): Promise<number | undefined>;
   /** The in-memory adapter's clock; undefined where time is real (Redis). */
-  clock?: FakeClock;
+  clock?: ManualClock;
   close(): Promise<void>;
 }
 
