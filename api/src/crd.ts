@@ -52,8 +52,12 @@ export function functionCrd(): Record<string, unknown> {
               description: `${API_VERSION} ${KIND}: a function deployed by Nimbus.`,
               required: ['spec'],
               properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
+                apiVersion: {
+                  type: 'string',
+                  description: `The schema version of this object: ${API_VERSION}.`,
+                },
+                kind: { type: 'string', description: `The kind of this object: ${KIND}.` },
+                // The API server refuses anything but the type here, a description included.
                 metadata: { type: 'object' },
                 spec: structural(functionSpecSchema),
                 status: structural(functionStatusSchema),

@@ -60,54 +60,82 @@ function withDefaults(node: SchemaNode): SchemaNode {
   return { ...node, default: Object.fromEntries(values.map(([k, p]) => [k, structuredClone(p.default)])) };
 }
 
-const resourceList: SchemaNode = {
+const resourceList = (description: string): SchemaNode => ({
   type: 'object',
   additionalProperties: false,
+  description,
   properties: {
-    cpu: { type: 'string', pattern: QUANTITY_PATTERN },
-    memory: { type: 'string', pattern: QUANTITY_PATTERN },
+    cpu: { type: 'string', pattern: QUANTITY_PATTERN, description: 'CPU, in cores: 100m is a tenth of one.' },
+    memory: { type: 'string', pattern: QUANTITY_PATTERN, description: 'Memory, in bytes: 64Mi is 64 MiB.' },
   },
-};
+});
 
 const specProperties: Record<string, SchemaNode> = {
   runtime: {
     type: 'string',
     enum: ['node20'],
     default: 'node20',
-    description: 'The runtime-node image to run.',
+    description:
+      'The language runtime the handler runs on: node20 is Node.js 20 with the runtime-node server.',
   },
   image: {
     type: 'string',
     minLength: 1,
     maxLength: 512,
-    description: 'A custom image built FROM the runtime image; instead of source.',
+    description:
+      'A container image built FROM the runtime-node image, with the code in /var/nimbus/function; ' +
+      'instead of source. Cluster only: local mode runs code from source.',
   },
   source: {
     type: 'object',
     additionalProperties: false,
-    description: 'Code that needs no image build.',
+    description: 'The code, run on the runtime-node image with no image build.',
     properties: {
-      inline: { type: 'string', minLength: 1, description: 'ES module text.' },
+      inline: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'The module as text: an ES module, unless handler names a .cjs or .js module. In a cluster it is ' +
+          'kept in a ConfigMap, so at most 1 MiB.',
+      },
       path: {
         type: 'string',
         minLength: 1,
-        description: 'A directory beside the YAML file (local mode only).',
+        description:
+          "A folder of code, relative to the Function's YAML file. Local mode only: a cluster reports " +
+          'SourcePathNotSupported.',
       },
     },
   },
-  handler: { type: 'string', pattern: HANDLER_PATTERN, default: 'index.default', maxLength: 253 },
+  handler: {
+    type: 'string',
+    pattern: HANDLER_PATTERN,
+    default: 'index.default',
+    maxLength: 253,
+    description:
+      "The function to call: an export of a module in the code's folder. A module without an extension " +
+      'is looked up as .mjs, .cjs, then .js.',
+  },
   env: {
     type: 'array',
     maxItems: 100,
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['name'],
+    description:
+      "Environment variables of the function's code. The platform's own settings (HOST, PORT, NIMBUS_*) " +
+      'win over a name given here.',
     items: {
       type: 'object',
       additionalProperties: false,
       required: ['name'],
       properties: {
-        name: { type: 'string', pattern: ENV_NAME_PATTERN, maxLength: 128 },
-        value: { type: 'string', default: '' },
+        name: {
+          type: 'string',
+          pattern: ENV_NAME_PATTERN,
+          maxLength: 128,
+          description: "The variable's name.",
+        },
+        value: { type: 'string', default: '', description: "The variable's value." },
       },
     },
   },
@@ -115,39 +143,81 @@ const specProperties: Record<string, SchemaNode> = {
     type: 'array',
     maxItems: 32,
     'x-kubernetes-list-type': 'set',
+    description:
+      "Secrets in the Function's namespace, each mounted read-only at /var/nimbus/secrets/<name>. " +
+      'Cluster only: local mode mounts none.',
     items: { type: 'string', pattern: SECRET_NAME_PATTERN },
   },
   resources: {
     type: 'object',
     additionalProperties: false,
-    properties: { requests: resourceList, limits: resourceList },
+    description:
+      "CPU and memory of each replica's container, as in a Pod. Cluster only: local mode ignores them.",
+    properties: {
+      requests: resourceList('What the scheduler reserves for each replica.'),
+      limits: resourceList('The most each replica may use.'),
+    },
   },
-  timeout: duration('30s'),
+  timeout: {
+    ...duration('30s'),
+    description:
+      'How long one call may run. Past it the runtime answers 504 and fires ctx.signal; the gateway waits ' +
+      'a grace period longer.',
+  },
   concurrency: {
     type: 'integer',
     minimum: 1,
     maximum: 10000,
     default: 50,
-    description: 'Requests in flight per replica; beyond it requests queue, then get 429.',
+    description:
+      'Requests in flight per replica; beyond it up to twice as many more wait in a queue, then get 429.',
   },
   scale: withDefaults({
     type: 'object',
     additionalProperties: false,
+    description:
+      'How many replicas run: the autoscaler follows requests in flight and held, sampled every second.',
     properties: {
-      min: { type: 'integer', minimum: 0, maximum: 1000, default: 0 },
-      max: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
-      target: { type: 'integer', minimum: 1, maximum: 10000, default: 10 },
-      scaleToZeroAfter: duration('60s'),
+      min: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 1000,
+        default: 0,
+        description: 'The fewest replicas; 0 lets the function scale to zero and wake on a request.',
+      },
+      max: { type: 'integer', minimum: 1, maximum: 1000, default: 20, description: 'The most replicas.' },
+      target: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 10000,
+        default: 10,
+        description: 'Concurrent requests per replica the autoscaler aims for.',
+      },
+      scaleToZeroAfter: {
+        ...duration('60s'),
+        description: 'With min 0: how long without a request before the last replica stops.',
+      },
     },
   }),
   http: withDefaults({
     type: 'object',
     additionalProperties: false,
-    properties: { auth: { type: 'string', enum: ['none', 'key'], default: 'none' } },
+    description: 'Who may call the function over HTTP.',
+    properties: {
+      auth: {
+        type: 'string',
+        enum: ['none', 'key'],
+        default: 'none',
+        description:
+          "none: any caller. key: callers need an API key with the invoke scope, which the function's code " +
+          'never sees.',
+      },
+    },
   }),
   triggers: {
     type: 'array',
     maxItems: 16,
+    description: 'Events that invoke the function: each entry is a NATS subject or a cron schedule.',
     items: {
       type: 'object',
       additionalProperties: false,
@@ -156,20 +226,63 @@ const specProperties: Record<string, SchemaNode> = {
           type: 'object',
           additionalProperties: false,
           required: ['subject'],
+          description:
+            'Each message on the subject is POSTed to the function as a CloudEvent; a 2xx acknowledges it, ' +
+            'anything else has it delivered again.',
           properties: {
-            subject: { type: 'string', pattern: SUBJECT_PATTERN, maxLength: 255 },
-            maxDeliver: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
-            backoff: { type: 'array', maxItems: 20, items: duration() },
+            subject: {
+              type: 'string',
+              pattern: SUBJECT_PATTERN,
+              maxLength: 255,
+              description:
+                'The subject to take messages from. One that Nimbus or NATS keeps (nimbus.>, $JS.>, _INBOX.>) is ' +
+                'refused with an Event.',
+            },
+            maxDeliver: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 100,
+              default: 5,
+              description:
+                'Deliveries per message, the first included; after the last one fails the message is dead-lettered.',
+            },
+            backoff: {
+              type: 'array',
+              maxItems: 20,
+              description:
+                'Waits before each redelivery, in order; the last step repeats, and steps beyond the ' +
+                'maxDeliver - 1 redeliveries are ignored. Without it a failed message comes again at once.',
+              items: duration(),
+            },
           },
         },
         schedule: {
           type: 'object',
           additionalProperties: false,
           required: ['cron'],
+          description:
+            'Invokes the function at each tick, once across all gateway replicas, with a CloudEvent of type ' +
+            'dev.nimbus.schedule.tick.',
           properties: {
-            cron: { type: 'string', minLength: 9, maxLength: 128 },
-            timezone: { type: 'string', default: 'UTC', maxLength: 64 },
-            body: { type: 'string', maxLength: 65536 },
+            cron: {
+              type: 'string',
+              minLength: 9,
+              maxLength: 128,
+              description:
+                'A cron pattern of five fields, or six with seconds first (croner syntax): */5 * * * *.',
+            },
+            timezone: {
+              type: 'string',
+              default: 'UTC',
+              maxLength: 64,
+              description: 'The IANA time zone the pattern is read in, such as Europe/Berlin.',
+            },
+            body: {
+              type: 'string',
+              maxLength: 65536,
+              description:
+                'The body of each tick: sent as application/json when it parses as JSON, else as text.',
+            },
           },
         },
       },
@@ -178,7 +291,16 @@ const specProperties: Record<string, SchemaNode> = {
   state: {
     type: 'object',
     additionalProperties: false,
-    properties: { enabled: { type: 'boolean', default: false } },
+    description: 'Keyed state for the function, as ctx.state.',
+    properties: {
+      enabled: {
+        type: 'boolean',
+        default: false,
+        description:
+          "Gives the handler ctx.state: keys under the function's own prefix, in Redis (local mode without " +
+          'one: in memory). In a cluster, turning it off or deleting the Function deletes the keys.',
+      },
+    },
   },
   async: withDefaults({
     type: 'object',
@@ -204,7 +326,10 @@ const specProperties: Record<string, SchemaNode> = {
         type: 'object',
         additionalProperties: false,
         description: 'Wait before retry n: initial doubled n-1 times, capped at max, with jitter.',
-        properties: { initial: duration('1s'), max: duration('5m') },
+        properties: {
+          initial: { ...duration('1s'), description: 'The wait before the first retry.' },
+          max: { ...duration('5m'), description: 'The longest wait between two attempts.' },
+        },
       }),
     },
   }),
@@ -228,38 +353,134 @@ function withCrossFieldRules(spec: SchemaNode): SchemaNode {
   return spec;
 }
 
-export const functionSpecSchema: SchemaNode = withCrossFieldRules({
-  type: 'object',
-  additionalProperties: false,
-  properties: specProperties,
-});
+const sentence = (text: string): string => `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
 
-export const functionStatusSchema: SchemaNode = {
+const shown = (value: unknown): string =>
+  value === '' ? '"" (empty)' : Array.isArray(value) ? value.join(', ') : String(value);
+
+/** What a node's own keywords allow, as clauses: its values, pattern, range, length and size. */
+function limitClauses(node: SchemaNode): string[] {
+  const out: string[] = [];
+  if (node.enum !== undefined) out.push(`one of: ${node.enum.join(', ')}`);
+  const hint = node.pattern === undefined ? undefined : PATTERN_HINTS[node.pattern];
+  if (hint !== undefined) out.push(hint);
+  const { minimum: min, maximum: max, minLength, maxLength } = node;
+  if (min !== undefined && max !== undefined) out.push(`between ${min} and ${max}`);
+  else if (min !== undefined) out.push(`at least ${min}`);
+  else if (max !== undefined) out.push(`at most ${max}`);
+  if (minLength !== undefined && maxLength !== undefined) out.push(`${minLength} to ${maxLength} characters`);
+  else if (maxLength !== undefined) out.push(`at most ${maxLength} characters`);
+  else if (minLength === 1) out.push('not empty');
+  else if (minLength !== undefined) out.push(`at least ${minLength} characters`);
+  if (node.maxItems !== undefined) out.push(`at most ${node.maxItems} entries`);
+  return out;
+}
+
+/**
+ * A property's description as `kubectl explain` shows it: the text written for it, then what the
+ * schema itself says (allowed values, limits, the rules the API server checks, the default), so
+ * the description cannot drift from the keywords it describes. `rules` are the messages of the
+ * cross-field rules on this property.
+ */
+function describedNode(node: SchemaNode, rules: string[]): SchemaNode {
+  const out: SchemaNode = { ...node };
+  // Only after the words of what the property does: limits alone are no description.
+  if (node.description !== undefined && node.description.trim() !== '') {
+    const parts = [node.description, ...limitClauses(node).map(sentence)];
+    if (node.items !== undefined && node.items.type !== 'object') {
+      const each = limitClauses(node.items).join(', ');
+      if (each !== '') parts.push(each.startsWith('must') ? `Each entry ${each}.` : `Each entry: ${each}.`);
+    }
+    parts.push(...rules.map(sentence));
+    if (node.default !== undefined && node.type !== 'object') parts.push(`Default: ${shown(node.default)}.`);
+    out.description = parts.join(' ');
+  }
+  if (node.properties !== undefined) out.properties = describedProperties(node);
+  if (node.items?.properties !== undefined)
+    out.items = { ...node.items, properties: describedProperties(node.items) };
+  return out;
+}
+
+/** The CEL rules of a node without a fieldPath describe the node; with one, the property it names. */
+const ruleMessages = (node: SchemaNode | undefined, fieldPath?: string): string[] =>
+  (node?.['x-kubernetes-validations'] ?? []).filter((v) => v.fieldPath === fieldPath).map((v) => v.message);
+
+function describedProperties(node: SchemaNode): Record<string, SchemaNode> {
+  return Object.fromEntries(
+    Object.entries(node.properties ?? {}).map(([name, property]) => [
+      name,
+      describedNode(property, [
+        ...ruleMessages(node, `.${name}`),
+        ...ruleMessages(property),
+        // A rule on each item of a list is what `kubectl explain` should show for the list.
+        ...ruleMessages(property.items),
+      ]),
+    ]),
+  );
+}
+
+/** Gives every property below `node` its full description; see describedNode. Pure. */
+function withDescriptions(node: SchemaNode): SchemaNode {
+  return { ...node, properties: describedProperties(node) };
+}
+
+export const functionSpecSchema: SchemaNode = withDescriptions(
+  withCrossFieldRules({
+    type: 'object',
+    additionalProperties: false,
+    description: 'What the function runs, and how it is called, scaled and retried.',
+    properties: specProperties,
+  }),
+);
+
+export const functionStatusSchema: SchemaNode = withDescriptions({
   type: 'object',
+  description: 'What the controller last observed of the function. Written by Nimbus, not by users.',
   properties: {
-    observedGeneration: { type: 'integer' },
-    replicas: { type: 'integer' },
-    readyReplicas: { type: 'integer' },
-    url: { type: 'string' },
+    observedGeneration: {
+      type: 'integer',
+      description: 'The metadata.generation of the spec this status describes.',
+    },
+    replicas: { type: 'integer', description: "Replicas of the function's Deployment, ready or not." },
+    readyReplicas: { type: 'integer', description: 'Replicas ready to take calls.' },
+    url: {
+      type: 'string',
+      description:
+        'Where the function is called through the gateway: <gateway URL>/function/<name>.<namespace>.',
+    },
     conditions: {
       type: 'array',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
+      description:
+        'Ready (the current revision serves, or the function is at zero), Deployed (its ConfigMap, ' +
+        'Deployment and Service are applied) and, with spec.state, StateReady.',
       items: {
         type: 'object',
         required: ['type', 'status'],
         properties: {
-          type: { type: 'string' },
-          status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
-          reason: { type: 'string' },
-          message: { type: 'string' },
-          lastTransitionTime: { type: 'string' },
-          observedGeneration: { type: 'integer', minimum: 0 },
+          type: { type: 'string', description: "The condition's name: Ready, Deployed or StateReady." },
+          status: {
+            type: 'string',
+            enum: ['True', 'False', 'Unknown'],
+            description: 'Whether the condition holds.',
+          },
+          reason: {
+            type: 'string',
+            description: 'Why, in one CamelCase word, such as ReplicasReady, RollingOut or SourceTooLarge.',
+          },
+          message: { type: 'string', description: 'Why, in words.' },
+          lastTransitionTime: { type: 'string', description: 'When status last changed, in RFC 3339.' },
+          observedGeneration: {
+            type: 'integer',
+            minimum: 0,
+            description: 'The metadata.generation of the spec the condition was judged on.',
+          },
         },
       },
     },
   },
-};
+});
 
 /** The whole document as local mode reads it from YAML; a cluster's API server checks the same spec. */
 export const functionDocumentSchema: SchemaNode = {
