@@ -1,4 +1,3 @@
-export * from './backoff.js';
 export * from './errors.js';
 export * from './informer.js';
 export * from './informer-set.js';

@@ -1,6 +1,5 @@
-import type { Logger } from '@nimbus/api';
-import { Informer, type InformerEvent } from './informer.js';
-import type { KubeClient } from './kube-client.js';
+import { type Clock, type Logger, systemClock } from '@nimbus/api';
+import { Informer, type InformerEvent, type ListWatchClient } from './informer.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
 /**
@@ -12,19 +11,20 @@ export class InformerSet<T extends KubeObject> {
   private readonly byNamespace: Map<string | undefined, Informer<T>>;
 
   constructor(
-    client: KubeClient,
+    client: ListWatchClient<T>,
     resource: ResourceType,
     /** Undefined or empty: every namespace. */
     namespaces: readonly string[] | undefined,
     log: Logger,
     labelSelector?: string,
+    clock: Clock = systemClock,
   ) {
     const scopes: (string | undefined)[] =
       namespaces === undefined || namespaces.length === 0 ? [undefined] : [...namespaces];
     this.byNamespace = new Map(
       scopes.map((namespace) => [
         namespace,
-        new Informer<T>(client, { resource, namespace, labelSelector }, log),
+        new Informer<T>(client, { resource, namespace, labelSelector }, log, clock),
       ]),
     );
   }

@@ -1,8 +1,25 @@
-import type { Logger } from '@nimbus/api';
-import { backoffDelay } from './backoff.js';
+import { type Backoff, type Clock, type Logger, backoffDelay, sleep, systemClock } from '@nimbus/api';
 import { KubeApiError, isGone } from './errors.js';
-import type { KubeClient, WatchEvent } from './kube-client.js';
-import { type KubeObject, type ResourceType, objectKey } from './resources.js';
+import type { ListOptions, WatchEvent, WatchOptions } from './kube-client.js';
+import { type KubeList, type KubeObject, type ResourceType, objectKey } from './resources.js';
+
+/** What an informer asks of the API server: KubeClient is one, a test's in-memory fake another. */
+export interface ListWatchClient<T> {
+  /** One page of a list; `continue` in the result's metadata asks for the next. */
+  list(resource: ResourceType, options: ListOptions): Promise<KubeList<T>>;
+  /** Resolves when the watch ends or the signal aborts; rejects when it is refused or breaks. */
+  watch(
+    resource: ResourceType,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+  ): Promise<void>;
+}
+
+/**
+ * Waits before retrying a failed list or watch. Equal jitter: no wait is under half its step, and
+ * informers that failed together (an API server restart) do not all come back at once.
+ */
+const RETRY_BACKOFF: Backoff = { baseMs: 200, maxMs: 30_000, jitter: 'equal' };
 
 export type InformerEvent<T> =
   | { type: 'added'; object: T }
@@ -38,9 +55,13 @@ export class Informer<T extends KubeObject> {
   lists = 0;
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: ListWatchClient<T>,
     private readonly options: InformerOptions,
     private readonly log: Logger,
+    /** Times the retry waits; a test steps a ManualClock. */
+    private readonly clock: Clock = systemClock,
+    /** In [0, 1): jitters the retry waits and the default watch length. */
+    private readonly random: () => number = Math.random,
   ) {}
 
   on(handler: (event: InformerEvent<T>) => void): this {
@@ -95,14 +116,14 @@ export class Informer<T extends KubeObject> {
           continue;
         }
         failures++;
-        const delay = backoffDelay(failures, 200, 30_000);
+        const delay = backoffDelay(RETRY_BACKOFF, failures, this.random);
         this.log.warn('list or watch failed; retrying', {
           resource: this.options.resource.plural,
           attempt: failures,
           delayMs: delay,
           err,
         });
-        await abortableDelay(delay, signal);
+        await sleep(this.clock, delay, signal);
       }
     }
   }
@@ -112,7 +133,7 @@ export class Informer<T extends KubeObject> {
     let token: string | undefined;
     let version = '';
     do {
-      const page = await this.client.list<T>(this.options.resource, {
+      const page = await this.client.list(this.options.resource, {
         namespace: this.options.namespace,
         labelSelector: this.options.labelSelector,
         limit: this.options.pageSize ?? 500,
@@ -153,9 +174,9 @@ export class Informer<T extends KubeObject> {
   }
 
   private async watchOnce(signal: AbortSignal): Promise<void> {
-    const watchSeconds = this.options.watchSeconds ?? 300 + Math.floor(Math.random() * 300);
+    const watchSeconds = this.options.watchSeconds ?? 300 + Math.floor(this.random() * 300);
     let refusal: KubeApiError | undefined;
-    await this.client.watch<T>(
+    await this.client.watch(
       this.options.resource,
       {
         namespace: this.options.namespace,
@@ -201,16 +222,4 @@ export class Informer<T extends KubeObject> {
       }
     }
   }
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
