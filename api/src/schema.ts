@@ -1,28 +1,14 @@
 import { DURATION_PATTERN } from './duration.js';
 import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
 import { CROSS_FIELD_RULES } from './rules.js';
+import { withDescriptions } from './schema-descriptions.js';
+import type { SchemaNode } from './schema-node.js';
 
-/** An OpenAPI v3 schema node, in the structural form a CRD requires. */
-export interface SchemaNode {
-  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
-  description?: string;
-  properties?: Record<string, SchemaNode>;
-  required?: string[];
-  items?: SchemaNode;
-  additionalProperties?: boolean | SchemaNode;
-  default?: unknown;
-  enum?: unknown[];
-  pattern?: string;
-  minLength?: number;
-  maxLength?: number;
-  minimum?: number;
-  maximum?: number;
-  minItems?: number;
-  maxItems?: number;
-  'x-kubernetes-validations'?: { rule: string; message: string; fieldPath?: string }[];
-  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
-  'x-kubernetes-list-map-keys'?: string[];
-}
+export type { SchemaNode } from './schema-node.js';
+
+// Over 350 lines on purpose: the spec below is one tree, read top to bottom the way
+// `kubectl explain` walks it, each field beside its words; cutting it into files would scatter
+// the fields a reader looks up together.
 
 export const HANDLER_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_\\-/]*(\\.(mjs|cjs|js))?\\.[A-Za-z_$][A-Za-z0-9_$]*$';
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
@@ -353,78 +339,8 @@ function withCrossFieldRules(spec: SchemaNode): SchemaNode {
   return spec;
 }
 
-const sentence = (text: string): string => `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
-
-const shown = (value: unknown): string =>
-  value === '' ? '"" (empty)' : Array.isArray(value) ? value.join(', ') : String(value);
-
-/** What a node's own keywords allow, as clauses: its values, pattern, range, length and size. */
-function limitClauses(node: SchemaNode): string[] {
-  const out: string[] = [];
-  if (node.enum !== undefined) out.push(`one of: ${node.enum.join(', ')}`);
-  const hint = node.pattern === undefined ? undefined : PATTERN_HINTS[node.pattern];
-  if (hint !== undefined) out.push(hint);
-  const { minimum: min, maximum: max, minLength, maxLength } = node;
-  if (min !== undefined && max !== undefined) out.push(`between ${min} and ${max}`);
-  else if (min !== undefined) out.push(`at least ${min}`);
-  else if (max !== undefined) out.push(`at most ${max}`);
-  if (minLength !== undefined && maxLength !== undefined) out.push(`${minLength} to ${maxLength} characters`);
-  else if (maxLength !== undefined) out.push(`at most ${maxLength} characters`);
-  else if (minLength === 1) out.push('not empty');
-  else if (minLength !== undefined) out.push(`at least ${minLength} characters`);
-  if (node.maxItems !== undefined) out.push(`at most ${node.maxItems} entries`);
-  return out;
-}
-
-/**
- * A property's description as `kubectl explain` shows it: the text written for it, then what the
- * schema itself says (allowed values, limits, the rules the API server checks, the default), so
- * the description cannot drift from the keywords it describes. `rules` are the messages of the
- * cross-field rules on this property.
- */
-function describedNode(node: SchemaNode, rules: string[]): SchemaNode {
-  const out: SchemaNode = { ...node };
-  // Only after the words of what the property does: limits alone are no description.
-  if (node.description !== undefined && node.description.trim() !== '') {
-    const parts = [node.description, ...limitClauses(node).map(sentence)];
-    if (node.items !== undefined && node.items.type !== 'object') {
-      const each = limitClauses(node.items).join(', ');
-      if (each !== '') parts.push(each.startsWith('must') ? `Each entry ${each}.` : `Each entry: ${each}.`);
-    }
-    parts.push(...rules.map(sentence));
-    if (node.default !== undefined && node.type !== 'object') parts.push(`Default: ${shown(node.default)}.`);
-    out.description = parts.join(' ');
-  }
-  if (node.properties !== undefined) out.properties = describedProperties(node);
-  if (node.items?.properties !== undefined)
-    out.items = { ...node.items, properties: describedProperties(node.items) };
-  return out;
-}
-
-/** The CEL rules of a node without a fieldPath describe the node; with one, the property it names. */
-const ruleMessages = (node: SchemaNode | undefined, fieldPath?: string): string[] =>
-  (node?.['x-kubernetes-validations'] ?? []).filter((v) => v.fieldPath === fieldPath).map((v) => v.message);
-
-function describedProperties(node: SchemaNode): Record<string, SchemaNode> {
-  return Object.fromEntries(
-    Object.entries(node.properties ?? {}).map(([name, property]) => [
-      name,
-      describedNode(property, [
-        ...ruleMessages(node, `.${name}`),
-        ...ruleMessages(property),
-        // A rule on each item of a list is what `kubectl explain` should show for the list.
-        ...ruleMessages(property.items),
-      ]),
-    ]),
-  );
-}
-
-/** Gives every property below `node` its full description; see describedNode. Pure. */
-function withDescriptions(node: SchemaNode): SchemaNode {
-  return { ...node, properties: describedProperties(node) };
-}
-
 export const functionSpecSchema: SchemaNode = withDescriptions(
+  PATTERN_HINTS,
   withCrossFieldRules({
     type: 'object',
     additionalProperties: false,
@@ -433,7 +349,7 @@ export const functionSpecSchema: SchemaNode = withDescriptions(
   }),
 );
 
-export const functionStatusSchema: SchemaNode = withDescriptions({
+export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, {
   type: 'object',
   description: 'What the controller last observed of the function. Written by Nimbus, not by users.',
   properties: {
