@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type Logger, createLogger } from '@nimbus/api';
+import { type Logger, createLogger, systemClock } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
 import { type Stores, createStores } from '@nimbus/store';
 import { Registry } from 'prom-client';
@@ -60,6 +60,7 @@ export function createGatewayContainer(
   c.register(TOKENS.Readiness, { useValue: overrides.readiness ?? { notReadyReason: () => undefined } });
   c.register(TOKENS.SystemInfo, { useValue: overrides.info ?? { version: '0.1.0', mode: 'kubernetes' } });
   c.register(TOKENS.Waker, { useValue: overrides.waker ?? noWaker });
+  c.register(TOKENS.Clock, { useValue: systemClock });
   c.registerSingleton(TOKENS.Metrics, GatewayMetrics);
   c.registerSingleton(TOKENS.Invoker, Invoker);
   registerAsync(c, config, overrides);

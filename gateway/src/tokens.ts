@@ -13,6 +13,8 @@ export const TOKENS = {
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
   Waker: Symbol('Waker'),
+  /** @nimbus/api's Clock: systemClock; a test may register a ManualClock before resolving. */
+  Clock: Symbol('Clock'),
   // Async calls (async/):
   Stores: Symbol('Stores'),
   CallQueue: Symbol('CallQueue'),

@@ -1,51 +1,17 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server, ServerResponse } from 'node:http';
 import { createLogger } from '@nimbus/api';
-import { eventually, send } from '@nimbus/testkit';
+import { ManualClock, eventually, send, settle } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
 import type { GatewayServer } from '../src/http/server.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { TOKENS } from '../src/tokens.js';
+import { type Handler, closedPort, echoRequest, upstream } from './replicas.js';
 
 const ADMIN = 'admin-key-0123456789';
 const INVOKER = 'invoke-key-0123456789';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** A stand-in replica: a real HTTP server on a loopback port. */
-async function upstream(handler: Handler): Promise<{ server: Server; port: number }> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-/** A port nothing listens on: bound, noted, released. */
-async function closedPort(): Promise<number> {
-  const { server, port } = await upstream(() => {});
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-const echoRequest: Handler = (req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    res.setHeader('content-type', 'application/json');
-    res.setHeader('x-upstream', 'yes');
-    res.setHeader('x-call-id', 'the replica may echo it');
-    res.end(
-      JSON.stringify({
-        method: req.method,
-        url: req.url,
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString(),
-      }),
-    );
-  });
-};
 
 describe('gateway invoke path (real sockets)', function () {
   this.timeout(20_000);
@@ -55,6 +21,8 @@ describe('gateway invoke path (real sockets)', function () {
   const servers: Server[] = [];
   /** The functions the gateway woke, in order. */
   let woken: string[];
+  /** The gateway's clock: a held request's wake timeout passes only when a test steps it. */
+  let clock: ManualClock;
 
   const route = (
     name: string,
@@ -92,6 +60,8 @@ describe('gateway invoke path (real sockets)', function () {
       logger: createLogger({}, 'error'),
       waker: { wake: (r) => woken.push(r.key) },
     });
+    clock = new ManualClock();
+    container.register(TOKENS.Clock, { useValue: clock });
     gateway = container.resolve<GatewayServer>(TOKENS.Server);
     const address = await gateway.listen();
     base = `http://127.0.0.1:${address.port}`;
@@ -207,10 +177,10 @@ describe('gateway invoke path (real sockets)', function () {
       'handler failed to load: SyntaxError: Unexpected token',
       true,
     );
-    const started = Date.now();
     const reply = await send(base, '/function/broken');
     assert.equal(reply.status, 503);
-    assert.ok(Date.now() - started < 400, 'not held until the wake timeout');
+    assert.deepEqual(woken, [], 'not held, not woken');
+    assert.equal(clock.pending, 0, 'no wake timeout started');
     assert.match(String(reply.json().error), /handler failed to load: SyntaxError/);
     assert.equal(reply.headers['retry-after'], '1');
   });
@@ -232,6 +202,7 @@ describe('gateway invoke path (real sockets)', function () {
       'the body waited unread and arrived whole',
     );
     assert.equal(held?.held.size, 0);
+    assert.equal(clock.pending, 0, 'its wake timeout cleared');
     const warm = await send(base, '/function/cold');
     assert.equal(warm.headers['x-nimbus-cold-start'], undefined, 'only a request that waited says so');
     const metrics = (
@@ -242,12 +213,21 @@ describe('gateway invoke path (real sockets)', function () {
 
   it('answers a held request 503 with the reason when no replica is ready within the wake timeout', async () => {
     route('slow-start', []);
-    const started = Date.now();
-    const reply = await send(base, '/function/slow-start');
+    let answered = false;
+    const pending = send(base, '/function/slow-start').finally(() => {
+      answered = true;
+    });
+    const route_ = routes.get('default', 'slow-start');
+    await eventually(() => (route_?.held.size === 1 ? true : undefined), 2000, 'the request to be held');
+    clock.advance(399);
+    await settle();
+    assert.equal(answered, false, 'still held a millisecond before the wake timeout');
+    assert.equal(route_?.held.size, 1);
+    clock.advance(1);
+    const reply = await pending;
     assert.equal(reply.status, 503);
-    assert.ok(Date.now() - started >= 390, 'held until the wake timeout');
     assert.match(String(reply.json().error), /starting \(waited 400 ms\)/);
-    assert.equal(routes.get('default', 'slow-start')?.held.size, 0);
+    assert.equal(route_?.held.size, 0);
   });
 
   it('refuses beyond the hold bound with 503 and Retry-After, and holds no more', async () => {
@@ -282,6 +262,7 @@ describe('gateway invoke path (real sockets)', function () {
       2000,
       'the request to leave the queue',
     );
+    assert.equal(clock.pending, 0, 'its wake timeout cleared');
     let reached = 0;
     const port = await serve((_req, res) => {
       reached++;

@@ -1,4 +1,5 @@
 import { type HttpAuth, functionKey } from '@nimbus/api';
+import { type HeldRequest, dropHeldOfRemoved, settleHeld } from './hold-queue.js';
 
 /** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
 export interface Endpoint {
@@ -33,16 +34,8 @@ export interface FunctionRoute {
   failure: string | undefined;
   /** Requests for this function in flight through this gateway. */
   inflight: number;
-  /** Requests waiting for a ready replica (a wake from zero, a start, a restart). */
+  /** Requests waiting for a ready replica (a wake from zero, a start, a restart): see hold-queue.ts. */
   readonly held: Set<HeldRequest>;
-}
-
-/** A request the gateway holds until the function has a ready replica. */
-export interface HeldRequest {
-  /** A replica is ready: go. */
-  release(): void;
-  /** It will not be: answer with why. `gone` when the function itself was removed. */
-  drop(reason: string, gone: boolean): void;
 }
 
 export interface RouteSettings {
@@ -120,23 +113,13 @@ export class RouteTable {
     });
     route.unavailableReason = addresses.length === 0 ? unavailableReason : undefined;
     route.failure = addresses.length === 0 && terminal ? unavailableReason : undefined;
-    if (route.held.size === 0) return;
-    if (route.endpoints.length > 0) for (const held of takeAll(route.held)) held.release();
-    else if (route.failure !== undefined)
-      for (const held of takeAll(route.held)) held.drop(route.failure, false);
+    settleHeld(route);
   }
 
   remove(namespace: string, name: string): void {
     const key = functionKey(namespace, name);
     const route = this.routes.get(key);
     this.routes.delete(key);
-    if (route !== undefined)
-      for (const held of takeAll(route.held)) held.drop('the function was removed', true);
+    if (route !== undefined) dropHeldOfRemoved(route);
   }
-}
-
-function takeAll<T>(set: Set<T>): T[] {
-  const all = [...set];
-  set.clear();
-  return all;
 }

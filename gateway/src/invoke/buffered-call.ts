@@ -1,0 +1,152 @@
+import type { Dispatcher } from 'undici';
+import { isHopByHop } from '../http/headers.js';
+import { type Problem, problems } from '../http/problems.js';
+import type { HoldQueue } from '../routing/hold-queue.js';
+import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
+import type { Upstream } from './ports.js';
+import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
+import type { UpstreamFailure } from './upstream-errors.js';
+
+/** A request the gateway makes itself, its body in hand. */
+export interface BufferedRequest {
+  readonly method: string;
+  /** The path and query the replica receives. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+/** How a buffered call ended. Times are milliseconds; `initMs` is the wait for a replica, when there was one. */
+export type CallOutcome =
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly headers: Record<string, string>;
+      readonly body: Buffer;
+      readonly durationMs: number;
+      readonly initMs?: number;
+    }
+  | {
+      readonly kind: 'failed';
+      readonly problem: Problem;
+      /** No replica answered (none ready, refused, reset, cut short): worth trying again. */
+      readonly unreachable: boolean;
+      readonly durationMs?: number;
+      readonly initMs?: number;
+    };
+
+/**
+ * Runs one request through the function's routing as the invoke path does (hold and wake at
+ * zero, least in-flight balancing, another replica when one never connected, the function's
+ * timeout) and hands back the whole response: for callers inside the gateway, such as the async
+ * and trigger workers, that have no client socket to stream to.
+ */
+export async function bufferedCall(
+  upstream: Upstream,
+  holds: HoldQueue,
+  route: FunctionRoute,
+  request: BufferedRequest,
+): Promise<CallOutcome> {
+  let initMs: number | undefined;
+  if (route.endpoints.length === 0) {
+    const heldAt = performance.now();
+    const problem =
+      route.failure !== undefined ? problems.unavailable(route.name, route.failure) : await holds.wait(route);
+    if (problem !== undefined) return { kind: 'failed', problem, unreachable: problem.status !== 404 };
+    initMs = performance.now() - heldAt;
+    upstream.metrics.recordColdStart(route.key, initMs / 1000);
+  }
+  return new Promise((resolve) => new BufferedCall(upstream, route, request, initMs, resolve).start());
+}
+
+/**
+ * One buffered call's trip to a replica: undici's dispatch API without the stream `request()`
+ * puts in between. Headers come as one string each (repeated ones joined, as HTTP allows),
+ * lower-case, hop-by-hop ones left out.
+ */
+class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
+  private readonly retry: ReplicaRetry;
+  private readonly started = performance.now();
+  private status = 0;
+  private headers: Record<string, string> = {};
+  private chunks: Buffer[] = [];
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly route: FunctionRoute,
+    private readonly request: BufferedRequest,
+    private readonly initMs: number | undefined,
+    private readonly resolve: (outcome: CallOutcome) => void,
+  ) {
+    const timeoutMs = route.timeoutMs + upstream.config.timeoutGraceMs;
+    this.retry = new ReplicaRetry(upstream, route, timeoutMs, request.headers['x-call-id'], this);
+  }
+
+  start(): void {
+    this.route.inflight++;
+    this.retry.attempt();
+  }
+
+  send(endpoint: Endpoint): void {
+    this.status = 0;
+    this.headers = {};
+    this.chunks = [];
+    this.upstream.dispatcher.dispatch(
+      {
+        origin: endpoint.origin,
+        path: this.request.path,
+        method: this.request.method as Dispatcher.HttpMethod,
+        headers: this.request.headers as Record<string, string>,
+        body: this.request.body.byteLength === 0 ? null : this.request.body,
+        headersTimeout: this.retry.timeoutMs,
+        bodyTimeout: this.retry.timeoutMs,
+      },
+      this,
+    );
+  }
+
+  fail(problem: Problem, failure: UpstreamFailure): void {
+    // A timeout reached a replica, which may have done the work; anything else never got an answer.
+    this.finish({ kind: 'failed', problem, unreachable: failure !== 'timeout', ...this.timing() });
+  }
+
+  onConnect(): void {}
+
+  onHeaders(status: number, raw: Buffer[]): boolean {
+    if (status < 200) return true;
+    this.status = status;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+      if (isHopByHop(name)) continue;
+      const value = (raw[i + 1] as Buffer).toString('latin1');
+      const earlier = this.headers[name];
+      this.headers[name] = earlier === undefined ? value : `${earlier}, ${value}`;
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.retry.done();
+    const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    this.finish({ kind: 'response', status: this.status, headers: this.headers, body, ...this.timing() });
+  }
+
+  onError(err: Error): void {
+    this.retry.failed(err);
+  }
+
+  private timing(): { durationMs: number; initMs?: number } {
+    const durationMs = performance.now() - this.started;
+    return this.initMs === undefined ? { durationMs } : { durationMs, initMs: this.initMs };
+  }
+
+  private finish(outcome: CallOutcome): void {
+    this.route.inflight--;
+    this.resolve(outcome);
+  }
+}

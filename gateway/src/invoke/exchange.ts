@@ -1,0 +1,158 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { isHopByHop } from '../http/headers.js';
+import { type Problem, sendProblem } from '../http/problems.js';
+import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
+import type { Upstream } from './ports.js';
+import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
+import { BodyTooLargeError, type UpstreamFailure } from './upstream-errors.js';
+
+/** Response headers the gateway writes itself, in place of any the replica sent. */
+const SET_BY_GATEWAY = new Set(['x-call-id', 'x-duration-seconds', 'x-nimbus-cold-start']);
+
+/**
+ * The request body as undici will read it. Nothing is read from the caller until undici writes
+ * the body, after it has connected, so a refused connection leaves the body whole for a retry.
+ * The caller's stream is never destroyed from here: the gateway may still owe it an answer.
+ * A body without a declared length is counted as it streams.
+ */
+async function* bodyOf(req: IncomingMessage, limit: number | undefined): AsyncGenerator<Buffer> {
+  let received = 0;
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    received += chunk.length;
+    if (limit !== undefined && received > limit) throw new BodyTooLargeError(limit);
+    yield chunk;
+  }
+}
+
+/**
+ * One caller's request streamed to a replica and its answer streamed back, with its accounting:
+ * an undici dispatch handler. Which replica, and whether to try another, is `ReplicaRetry`'s call.
+ */
+export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
+  private readonly retry: ReplicaRetry;
+  private readonly hasBody: boolean;
+  private abort: ((err?: Error) => void) | undefined;
+  private status = 0;
+  private answered = false;
+  private done = false;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly route: FunctionRoute,
+    private readonly path: string,
+    private readonly headers: OutgoingHttpHeaders,
+    private readonly callId: string,
+    private readonly started: number,
+    /** The request waited for a ready replica; the response says so. */
+    private readonly coldStart: boolean,
+  ) {
+    const length = req.headers['content-length'];
+    this.hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+    // The function's own timeout, so gateway, runtime and caller agree on it.
+    const timeoutMs = route.timeoutMs + upstream.config.timeoutGraceMs;
+    this.retry = new ReplicaRetry(upstream, route, timeoutMs, callId, this);
+    route.inflight++;
+    res.once('close', () => {
+      // The caller went away first: stop the replica's work too.
+      if (!this.done) {
+        this.abort?.();
+        this.finish(499);
+      }
+    });
+  }
+
+  start(): void {
+    this.retry.attempt();
+  }
+
+  send(endpoint: Endpoint): void {
+    const chunked = this.req.headers['content-length'] === undefined;
+    this.upstream.dispatcher.dispatch(
+      {
+        origin: endpoint.origin,
+        path: this.path,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers as Record<string, string>,
+        // undici writes async iterables (client-h1 writeIterable); its types only list streams.
+        body: this.hasBody
+          ? (bodyOf(this.req, chunked ? this.upstream.config.maxBodyBytes : undefined) as unknown as Readable)
+          : null,
+        headersTimeout: this.retry.timeoutMs,
+        bodyTimeout: this.retry.timeoutMs,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) abort();
+    else this.abort = abort;
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (this.done || status < 200) return true;
+    this.answered = true;
+    this.status = status;
+    const headers: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as Buffer).toString('latin1');
+      if (!isHopByHop(name) && !SET_BY_GATEWAY.has(name.toLowerCase())) {
+        headers.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+      }
+    }
+    headers.push(
+      'x-call-id',
+      this.callId,
+      'x-duration-seconds',
+      ((performance.now() - this.started) / 1000).toFixed(6),
+    );
+    if (this.coldStart) headers.push('x-nimbus-cold-start', 'true');
+    this.res.writeHead(status, headers);
+    this.res.on('drain', resume);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.done || this.res.write(chunk);
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    this.res.end();
+    this.finish(this.status);
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    if (this.answered) {
+      // Headers are out, whatever the error (a body timeout too): all that is left is to cut the
+      // response short. Counted as 502: the gateway could not deliver the replica's answer.
+      this.res.destroy();
+      this.finish(502);
+      return;
+    }
+    this.abort = undefined;
+    this.retry.failed(err);
+  }
+
+  fail(problem: Problem, failure: UpstreamFailure): void {
+    if (this.done) return;
+    // Close rather than read the rest of a body we refused.
+    if (failure === 'body-too-large') this.res.setHeader('connection', 'close');
+    this.abort?.();
+    sendProblem(this.res, problem, { callId: this.callId });
+    this.finish(problem.status);
+  }
+
+  private finish(code: number): void {
+    if (this.done) return;
+    this.done = true;
+    this.retry.done();
+    this.route.inflight--;
+    this.upstream.metrics.record(this.route.key, code, (performance.now() - this.started) / 1000);
+  }
+}

@@ -1,0 +1,22 @@
+import type { Logger } from '@nimbus/api';
+import type { Dispatcher } from 'undici';
+import type { GatewayConfig } from '../config.js';
+import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
+
+/** What the invoke path records (GatewayMetrics). Times in seconds. */
+export interface InvokeMetrics {
+  /** `fn` is the function's key, or '' for a request that named no known function. */
+  record(fn: string, code: number, seconds: number): void;
+  /** How long a request was held for a ready replica. */
+  recordColdStart(fn: string, seconds: number): void;
+}
+
+/** What a streaming exchange and a buffered call share: made once, by the invoker. */
+export interface Upstream {
+  readonly dispatcher: Dispatcher;
+  readonly config: Pick<GatewayConfig, 'maxBodyBytes' | 'timeoutGraceMs'>;
+  readonly log: Logger;
+  readonly metrics: InvokeMetrics;
+  /** The replica for the next attempt at a request: least in flight, not one in `exclude`. */
+  pick(route: FunctionRoute, exclude: ReadonlySet<Endpoint> | undefined): Endpoint | undefined;
+}
