@@ -2,7 +2,7 @@
  * The one structured logger of every Nimbus process (gateway, controller, local mode, runtime):
  * one JSON object a line, the form log collectors in a cluster expect. Written here rather than
  * taken from pino: the runtime bundles it into every replica's cold start, where this file costs
- * a few hundred bytes and no parse time (see docs/development.md for the measurement).
+ * a few hundred bytes and no parse time (docs/development.md has the measurement against pino).
  */
 import { type Clock, systemClock } from './clock.js';
 
