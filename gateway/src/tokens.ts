@@ -12,6 +12,8 @@ export const TOKENS = {
   SystemInfo: Symbol('SystemInfo'),
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
+  /** The server and the async workers, started and stopped together: what a host runs. */
+  Gateway: Symbol('Gateway'),
   Waker: Symbol('Waker'),
   // Async calls (async/):
   Stores: Symbol('Stores'),

@@ -6,7 +6,7 @@ import { createLogger } from '@nimbus/api';
 import { eventually, send } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
-import type { GatewayServer } from '../src/http/server.js';
+import type { Gateway } from '../src/gateway.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { TOKENS } from '../src/tokens.js';
 
@@ -50,7 +50,7 @@ const echoRequest: Handler = (req, res) => {
 describe('gateway invoke path (real sockets)', function () {
   this.timeout(20_000);
   let routes: RouteTable;
-  let gateway: GatewayServer;
+  let gateway: Gateway;
   let base: string;
   const servers: Server[] = [];
   /** The functions the gateway woke, in order. */
@@ -92,7 +92,7 @@ describe('gateway invoke path (real sockets)', function () {
       logger: createLogger({}, 'error'),
       waker: { wake: (r) => woken.push(r.key) },
     });
-    gateway = container.resolve<GatewayServer>(TOKENS.Server);
+    gateway = container.resolve<Gateway>(TOKENS.Gateway);
     const address = await gateway.listen();
     base = `http://127.0.0.1:${address.port}`;
   });
@@ -147,7 +147,7 @@ describe('gateway invoke path (real sockets)', function () {
       routes,
       logger: createLogger({}, 'error'),
     });
-    gateway = container.resolve<GatewayServer>(TOKENS.Server);
+    gateway = container.resolve<Gateway>(TOKENS.Gateway);
     base = `http://127.0.0.1:${(await gateway.listen()).port}`;
     route('pipe', [await serve((req, res) => req.pipe(res))]);
     const chunk = Buffer.alloc(64 * 1024);
