@@ -23,7 +23,7 @@ export const TOKENS = {
   CallAdmin: Symbol('CallAdmin'),
   AsyncCalls: Symbol('AsyncCalls'),
   Now: Symbol('now'),
-  // In a cluster (kubernetes/, cluster/):
+  // In a cluster (cluster/):
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),
   FunctionInformers: Symbol('Function informers'),

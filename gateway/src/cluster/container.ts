@@ -6,17 +6,17 @@ import { type DependencyContainer, container as root } from 'tsyringe';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { createGatewayContainer } from '../container.js';
 import type { Gateway } from '../gateway.js';
-import { EndpointSliceSource } from '../kubernetes/endpoint-slice-source.js';
-import { type EndpointSlice, NIMBUS_SLICES } from '../kubernetes/endpoint-slice.js';
-import { KubernetesFunctionDirectory } from '../kubernetes/function-directory.js';
-import { FunctionSource } from '../kubernetes/function-source.js';
-import { InformerReadiness } from '../kubernetes/informer-readiness.js';
 import { RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
 import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
 import { ControllerPeers } from './controller-peers.js';
 import { ControllerWaker } from './controller-waker.js';
+import { EndpointSliceSource } from './endpoint-slice-source.js';
+import { type EndpointSlice, NIMBUS_SLICES } from './endpoint-slice.js';
+import { KubernetesFunctionDirectory } from './function-directory.js';
+import { FunctionSource } from './function-source.js';
+import { InformerReadiness } from './informer-readiness.js';
 
 /** What a test may swap in the cluster gateway. */
 export interface ClusterOverrides {
