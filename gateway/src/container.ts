@@ -42,6 +42,8 @@ export interface GatewayOverrides {
   connectBus?: BusConnector;
   /** Epoch milliseconds, for call records. */
   now?: () => number;
+  /** The first wait before a failed callback is sent again (500 ms, doubling); tests shorten it. */
+  callbackRetryBaseMs?: number;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -120,7 +122,9 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   });
   c.register(TOKENS.AsyncCalls, {
     useFactory: instanceCachingFactory((d) => {
-      const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }));
+      const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }), {
+        retryBaseMs: overrides.callbackRetryBaseMs,
+      });
       const worker = new CallWorker(
         {
           calls: stores.calls,

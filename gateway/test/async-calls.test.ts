@@ -285,6 +285,8 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       },
       logger: createLogger({}, 'error'),
       waker: { wake: (r) => woken.push(r.key) },
+      // Failed callbacks are sent again after 20 ms, then 40 ms, not 500 ms and 1 s.
+      callbackRetryBaseMs: 20,
     });
     gateway = container.resolve<Gateway>(TOKENS.Gateway);
     base = `http://127.0.0.1:${(await gateway.listen()).port}`;
