@@ -5,13 +5,7 @@
 //   node bench/dist/src/gateway-static.js <replica-port>...
 import 'reflect-metadata';
 import { createLogger } from '@nimbus/api';
-import {
-  GatewayServer,
-  RouteTable,
-  TOKENS,
-  createGatewayContainer,
-  loadGatewayConfig,
-} from '@nimbus/gateway';
+import { type Gateway, RouteTable, TOKENS, createGatewayContainer, loadGatewayConfig } from '@nimbus/gateway';
 
 const ROUTE = {
   name: 'hello',
@@ -41,7 +35,7 @@ async function main(): Promise<void> {
   const server = createGatewayContainer(config, {
     routes,
     logger: createLogger({ component: 'gateway' }, 'warn', (line) => process.stderr.write(line)),
-  }).resolve<GatewayServer>(TOKENS.Server);
+  }).resolve<Gateway>(TOKENS.Gateway);
   const address = await server.listen();
   const stop = () => {
     server.close(2_000).then(

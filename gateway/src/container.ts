@@ -12,13 +12,15 @@ import { CallWorker } from './async/call-worker.js';
 import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
 import type { GatewayConfig } from './config.js';
-import { GatewayServer, type Readiness } from './http/server.js';
+import { Gateway } from './gateway.js';
+import { GatewayServer } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
+import type { FunctionDirectory, Readiness } from './ports.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
-import { type FunctionDirectory, type SystemInfo, createSystemApp } from './system/system-app.js';
+import { type SystemInfo, createSystemApp } from './system/system-app.js';
 import { TOKENS } from './tokens.js';
 import { EventSources } from './triggers/event-sources.js';
 
@@ -40,11 +42,17 @@ export interface GatewayOverrides {
   connectBus?: BusConnector;
   /** Epoch milliseconds, for call records. */
   now?: () => number;
+  /** The first wait before a failed callback is sent again (500 ms, doubling); tests shorten it. */
+  callbackRetryBaseMs?: number;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
 
-/** The gateway's composition root: one per process, with overrides for what the host provides. */
+/**
+ * The gateway's composition root: one per process, with overrides for what the host provides.
+ * The host runs it through TOKENS.Gateway, which starts and stops the HTTP server and the async
+ * workers together.
+ */
 export function createGatewayContainer(
   config: GatewayConfig,
   overrides: GatewayOverrides = {},
@@ -76,6 +84,7 @@ export function createGatewayContainer(
       ),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);
+  c.registerSingleton(TOKENS.Gateway, Gateway);
   return c;
 }
 
@@ -114,7 +123,9 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   });
   c.register(TOKENS.AsyncCalls, {
     useFactory: instanceCachingFactory((d) => {
-      const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }));
+      const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }), {
+        retryBaseMs: overrides.callbackRetryBaseMs,
+      });
       const worker = new CallWorker(
         {
           calls: stores.calls,

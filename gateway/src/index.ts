@@ -1,7 +1,9 @@
 export * from './config.js';
 export * from './tokens.js';
 export * from './container.js';
-export { GatewayServer, type Readiness } from './http/server.js';
+export { Gateway } from './gateway.js';
+export { GatewayServer } from './http/server.js';
+export type { FunctionDirectory, Readiness } from './ports.js';
 export { Problem, problems, sendProblem } from './http/problems.js';
 export {
   RouteTable,
@@ -14,4 +16,4 @@ export { pickEndpoint } from './routing/balancer.js';
 export { type Waker, noWaker } from './routing/waker.js';
 export { parseInvokePath } from './invoke/function-path.js';
 export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
-export type { FunctionDirectory, SystemInfo } from './system/system-app.js';
+export type { SystemInfo } from './system/system-app.js';

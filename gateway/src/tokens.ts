@@ -12,6 +12,8 @@ export const TOKENS = {
   SystemInfo: Symbol('SystemInfo'),
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
+  /** The server and the async workers, started and stopped together: what a host runs. */
+  Gateway: Symbol('Gateway'),
   Waker: Symbol('Waker'),
   /** @nimbus/api's Clock: systemClock; a test may register a ManualClock before resolving. */
   Clock: Symbol('Clock'),
@@ -23,7 +25,7 @@ export const TOKENS = {
   CallAdmin: Symbol('CallAdmin'),
   AsyncCalls: Symbol('AsyncCalls'),
   Now: Symbol('now'),
-  // In a cluster (kubernetes/, cluster/):
+  // In a cluster (cluster/):
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),
   FunctionInformers: Symbol('Function informers'),

@@ -24,9 +24,9 @@ import {
 import { type Reply, eventually, send } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
-import type { GatewayServer } from '../src/http/server.js';
+import type { Gateway } from '../src/gateway.js';
+import type { FunctionDirectory } from '../src/ports.js';
 import { RouteTable } from '../src/routing/route-table.js';
-import type { FunctionDirectory } from '../src/system/system-app.js';
 import { TOKENS } from '../src/tokens.js';
 
 const ADMIN = 'admin-key-0123456789';
@@ -168,7 +168,7 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
   let routes: RouteTable;
   let stores: Stores;
   let bus: GatedBus;
-  let gateway: GatewayServer;
+  let gateway: Gateway;
   let base: string;
   let ready: boolean;
   let readinessAsked = 0;
@@ -285,8 +285,10 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       },
       logger: createLogger({}, 'error'),
       waker: { wake: (r) => woken.push(r.key) },
+      // Failed callbacks are sent again after 20 ms, then 40 ms, not 500 ms and 1 s.
+      callbackRetryBaseMs: 20,
     });
-    gateway = container.resolve<GatewayServer>(TOKENS.Server);
+    gateway = container.resolve<Gateway>(TOKENS.Gateway);
     base = `http://127.0.0.1:${(await gateway.listen()).port}`;
     // The queue is set up in the background; 503 until then.
     await eventually(

@@ -6,7 +6,7 @@ import { createLogger } from '@nimbus/api';
 import { type NatsServer, eventually, freePort, send, startNatsServer } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
-import type { GatewayServer } from '../src/http/server.js';
+import type { Gateway } from '../src/gateway.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { TOKENS } from '../src/tokens.js';
 
@@ -16,7 +16,7 @@ describe('async calls on a real nats-server that is down when the gateway starts
   this.timeout(30_000);
   let nats: NatsServer;
   let replica: Server;
-  let gateway: GatewayServer;
+  let gateway: Gateway;
   let base: string;
 
   before(async () => {
@@ -38,7 +38,7 @@ describe('async calls on a real nats-server that is down when the gateway starts
     gateway = createGatewayContainer(config, {
       routes,
       logger: createLogger({}, 'error'),
-    }).resolve<GatewayServer>(TOKENS.Server);
+    }).resolve<Gateway>(TOKENS.Gateway);
     base = `http://127.0.0.1:${(await gateway.listen()).port}`;
   });
 
@@ -83,7 +83,7 @@ describe('async calls on a real nats-server that is down when the gateway starts
     const config = loadGatewayConfig({ HOST: '127.0.0.1', PORT: '0', NIMBUS_NATS_URL: nowhere });
     const lonely = createGatewayContainer(config, {
       logger: createLogger({}, 'error'),
-    }).resolve<GatewayServer>(TOKENS.Server);
+    }).resolve<Gateway>(TOKENS.Gateway);
     const port = (await lonely.listen()).port;
     const reply = await send(`http://127.0.0.1:${port}`, '/async-function/job', { method: 'POST' });
     assert.equal(reply.status, 404, 'no such function here, but the gateway answers');

@@ -5,7 +5,7 @@ import {
   type SlicePort,
   functionOfSlice,
   readyEndpoints,
-} from '../src/kubernetes/endpoint-slice.js';
+} from '../src/cluster/endpoint-slice.js';
 
 const http = (port: number): SlicePort => ({ name: 'http', port, protocol: 'TCP' });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { FunctionResource, FunctionStatus } from '@nimbus/api';
-import { NOT_READY_YET, routeSettingsOf, unavailableReasonOf } from '../src/kubernetes/function-route.js';
+import { NOT_READY_YET, routeSettingsOf, unavailableReasonOf } from '../src/cluster/function-route.js';
 
 const fn = (spec: Record<string, unknown>, status?: FunctionStatus): FunctionResource =>
   ({

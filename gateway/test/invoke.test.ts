@@ -5,7 +5,7 @@ import { createLogger } from '@nimbus/api';
 import { ManualClock, eventually, send, settle } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
-import type { GatewayServer } from '../src/http/server.js';
+import type { Gateway } from '../src/gateway.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { TOKENS } from '../src/tokens.js';
 import { type Handler, closedPort, echoRequest, upstream } from './replicas.js';
@@ -16,7 +16,7 @@ const INVOKER = 'invoke-key-0123456789';
 describe('gateway invoke path (real sockets)', function () {
   this.timeout(20_000);
   let routes: RouteTable;
-  let gateway: GatewayServer;
+  let gateway: Gateway;
   let base: string;
   const servers: Server[] = [];
   /** The functions the gateway woke, in order. */
@@ -62,7 +62,7 @@ describe('gateway invoke path (real sockets)', function () {
     });
     clock = new ManualClock();
     container.register(TOKENS.Clock, { useValue: clock });
-    gateway = container.resolve<GatewayServer>(TOKENS.Server);
+    gateway = container.resolve<Gateway>(TOKENS.Gateway);
     const address = await gateway.listen();
     base = `http://127.0.0.1:${address.port}`;
   });
@@ -117,7 +117,7 @@ describe('gateway invoke path (real sockets)', function () {
       routes,
       logger: createLogger({}, 'error'),
     });
-    gateway = container.resolve<GatewayServer>(TOKENS.Server);
+    gateway = container.resolve<Gateway>(TOKENS.Gateway);
     base = `http://127.0.0.1:${(await gateway.listen()).port}`;
     route('pipe', [await serve((req, res) => req.pipe(res))]);
     const chunk = Buffer.alloc(64 * 1024);

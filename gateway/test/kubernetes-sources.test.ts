@@ -2,10 +2,10 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { type FunctionResource, createLogger } from '@nimbus/api';
 import type { InformerEvent } from '@nimbus/kube';
-import { EndpointSliceSource } from '../src/kubernetes/endpoint-slice-source.js';
-import type { EndpointSlice } from '../src/kubernetes/endpoint-slice.js';
-import { NOT_READY_YET } from '../src/kubernetes/function-route.js';
-import { FunctionSource } from '../src/kubernetes/function-source.js';
+import { EndpointSliceSource } from '../src/cluster/endpoint-slice-source.js';
+import type { EndpointSlice } from '../src/cluster/endpoint-slice.js';
+import { NOT_READY_YET } from '../src/cluster/function-route.js';
+import { FunctionSource } from '../src/cluster/function-source.js';
 import { RouteTable } from '../src/routing/route-table.js';
 
 const quiet = createLogger({}, 'error', () => {});

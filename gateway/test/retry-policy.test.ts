@@ -5,9 +5,9 @@ import {
   type AttemptOutcome,
   DEFAULT_RETRY_POLICY,
   type RetryPolicy,
-  backoffDelay,
   decideAfterAttempt,
   retryAfterMs,
+  retryDelay,
   retryPolicyOf,
 } from '../src/async/retry-policy.js';
 
@@ -67,7 +67,7 @@ describe('retryPolicyOf (spec.async)', () => {
   });
 });
 
-describe('backoffDelay (exponential, capped, equal jitter)', () => {
+describe('retryDelay (exponential, capped, equal jitter)', () => {
   const p = policy({ initialMs: 1_000, maxMs: 10_000 });
   const cases: [number, number, number][] = [
     // attempt, random, delay
@@ -83,7 +83,7 @@ describe('backoffDelay (exponential, capped, equal jitter)', () => {
   ];
   for (const [attempt, random, delay] of cases) {
     it(`attempt ${attempt}, random ${random} → ${delay} ms`, () => {
-      assert.equal(backoffDelay(p, attempt, random), delay);
+      assert.equal(retryDelay(p, attempt, random), delay);
     });
   }
 });

@@ -5,8 +5,8 @@ import { KubeApiError } from '@nimbus/kube/errors';
 import { send } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
-import type { GatewayServer } from '../src/http/server.js';
-import type { FunctionDirectory } from '../src/system/system-app.js';
+import type { Gateway } from '../src/gateway.js';
+import type { FunctionDirectory } from '../src/ports.js';
 import { TOKENS } from '../src/tokens.js';
 
 const ADMIN = 'admin-key-0123456789';
@@ -43,7 +43,7 @@ class RecordingDirectory implements FunctionDirectory {
   }
 }
 
-async function gatewayWith(directory: FunctionDirectory): Promise<{ base: string; server: GatewayServer }> {
+async function gatewayWith(directory: FunctionDirectory): Promise<{ base: string; server: Gateway }> {
   const config = loadGatewayConfig({
     HOST: '127.0.0.1',
     PORT: '0',
@@ -53,7 +53,7 @@ async function gatewayWith(directory: FunctionDirectory): Promise<{ base: string
   const server = createGatewayContainer(config, {
     directory,
     logger: createLogger({}, 'error', () => {}),
-  }).resolve<GatewayServer>(TOKENS.Server);
+  }).resolve<Gateway>(TOKENS.Gateway);
   const address = await server.listen();
   return { base: `http://127.0.0.1:${address.port}`, server };
 }
@@ -61,7 +61,7 @@ async function gatewayWith(directory: FunctionDirectory): Promise<{ base: string
 describe('/system/functions writes', () => {
   let directory: RecordingDirectory;
   let base: string;
-  let server: GatewayServer;
+  let server: Gateway;
 
   beforeEach(async () => {
     directory = new RecordingDirectory();

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
-import { TOKENS as GATEWAY, type GatewayServer, createGatewayContainer } from '@nimbus/gateway';
+import { TOKENS as GATEWAY, type Gateway, createGatewayContainer } from '@nimbus/gateway';
 import { redactUrl } from '@nimbus/store';
 import type { LocalConfig } from './config.js';
 import { type LocalOverrides, createLocalContainer } from './container.js';
@@ -58,7 +58,8 @@ export async function startLocalMode(
     logger: log.child({ component: 'gateway' }),
     info: { version: '0.1.0', mode: 'local' },
   });
-  const server = gateway.resolve<GatewayServer>(GATEWAY.Server);
+  // The HTTP server and the async workers, started and (in close) stopped together.
+  const server = gateway.resolve<Gateway>(GATEWAY.Gateway);
   const address = await server.listen();
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   platform.setGatewayUrl(url);

@@ -1,4 +1,4 @@
-import type { Logger } from '@nimbus/api';
+import { type Backoff, type Clock, type Logger, backoffDelay, systemClock } from '@nimbus/api';
 import {
   BusUnavailableError,
   CALLS_CONSUMER,
@@ -17,8 +17,8 @@ import {
 } from '@nimbus/bus';
 import type { AsyncConfig } from './async-config.js';
 
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5_000;
+/** Between tries to reach NATS or to set the streams up: 50–100 ms at first, at most 2.5–5 s. */
+const RECONNECT_BACKOFF: Backoff = { baseMs: 100, maxMs: 5_000, jitter: 'equal' };
 
 /** Connects to the bus the configuration names; the default is NATS through JetStreamBus. */
 export type BusConnector = (natsUrl: string) => Promise<MessageBus>;
@@ -50,6 +50,7 @@ export class CallQueue {
     /** A bus made by the host (tests, or a process that shares one); the queue does not close it. */
     private readonly given: MessageBus | undefined = undefined,
     private readonly connector: BusConnector = connectJetStream,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Begins connecting; returns at once. */
@@ -156,15 +157,15 @@ export class CallQueue {
     return this.ensuring;
   }
 
+  /** The wait after failure number `attempt` (0 for the first); close() cuts it short. */
   private pause(attempt: number): Promise<void> {
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt, 10));
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.wakeRetry = undefined;
         resolve();
       };
-      const timer = setTimeout(done, ceiling / 2 + (ceiling / 2) * Math.random());
+      const timer = this.clock.setTimeout(done, backoffDelay(RECONNECT_BACKOFF, attempt + 1));
       this.wakeRetry = done;
     });
   }

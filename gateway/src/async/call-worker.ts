@@ -9,11 +9,10 @@ import {
   FINISHED_CALL_STATUSES,
   StoreUnavailableError,
 } from '@nimbus/store';
-import type { Readiness } from '../http/server.js';
 import type { CallOutcome, Invoker } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
+import type { FunctionDirectory, Readiness } from '../ports.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
-import type { FunctionDirectory } from '../system/system-app.js';
 import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js';
 import type { CallQueue } from './call-queue.js';
 import type { CallbackSender } from './callback-sender.js';

@@ -1,5 +1,5 @@
-import type { Logger } from '@nimbus/api';
-import { Agent } from 'undici';
+import { type Clock, type Logger, backoffDelay, sleep, systemClock } from '@nimbus/api';
+import { Agent, type Dispatcher, RetryAgent, type RetryHandler, errors } from 'undici';
 import { type AsyncConfig, CALLBACK_RETRY_BASE_MS } from './async-config.js';
 
 /** What a finished call's callback carries. */
@@ -14,31 +14,55 @@ export interface CallbackResult {
   readonly body: Uint8Array;
 }
 
-/** Whether a receiver's answer is worth sending again: its own trouble, not a refusal of what we sent. */
-const worthRetry = (status: number) => status === 408 || status === 429 || status >= 500;
+export interface CallbackTiming {
+  /** Waits between attempts; systemClock's timers are unref'd. */
+  readonly clock?: Clock;
+  /** The first wait; each next one doubles (default CALLBACK_RETRY_BASE_MS). */
+  readonly retryBaseMs?: number;
+}
+
+/**
+ * The receiver's answers worth sending again: its own trouble (408, 429, 5xx), not a refusal of
+ * what we sent. Any other status is handed back at once; failing to reach it at all is retried.
+ */
+const RETRIED_STATUSES = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500 + i)];
 
 /**
  * POSTs results to the callers' `X-Callback-Url`s, after the call is recorded and acknowledged, so
  * a failing receiver can never make the function run again. A few attempts with doubling waits
  * (NIMBUS_CALLBACK_ATTEMPTS, NIMBUS_CALLBACK_TIMEOUT_MS each), then it is given up and logged;
  * the record at GET /system/calls/{id} keeps the result either way.
+ *
+ * undici's RetryAgent sends again and sorts the answers (RETRIED_STATUSES); the `retry` hook only
+ * decides whether to go on and waits, on the injected Clock and cut short by close(), which
+ * undici's own wait (a plain setTimeout) could not be. Unlike undici's, it ignores Retry-After.
  */
 export class CallbackSender {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly pending = new Set<Promise<void>>();
-  private readonly timers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
-  private closed = false;
+  private readonly closing = new AbortController();
+  private readonly clock: Clock;
+  private closed: Promise<void> | undefined;
 
   constructor(
     private readonly config: Pick<AsyncConfig, 'callbackAttempts' | 'callbackTimeoutMs'>,
     private readonly log: Logger,
+    timing: CallbackTiming = {},
   ) {
-    this.agent = new Agent({ connections: 64 });
+    this.clock = timing.clock ?? systemClock;
+    // With a `retry` of its own, undici reads only statusCodes; the hook reads maxRetries and minTimeout.
+    const retryOptions: RetryHandler.RetryOptions = {
+      maxRetries: config.callbackAttempts - 1,
+      minTimeout: timing.retryBaseMs ?? CALLBACK_RETRY_BASE_MS,
+      statusCodes: RETRIED_STATUSES,
+      retry: (err, { state, opts }, next) => this.retry(err, state.counter, opts.retryOptions, next),
+    };
+    this.agent = new RetryAgent(new Agent({ connections: 64 }), retryOptions);
   }
 
   /** Sends in the background; never throws. */
   send(result: CallbackResult): void {
-    if (this.closed) return;
+    if (this.closing.signal.aborted) return;
     const sending = this.deliver(result).finally(() => this.pending.delete(sending));
     this.pending.add(sending);
   }
@@ -51,63 +75,63 @@ export class CallbackSender {
       'x-duration-seconds': (result.durationMs / 1000).toFixed(6),
     };
     if (result.contentType !== undefined) headers['content-type'] = result.contentType;
-    let last = '';
-    for (let attempt = 1; attempt <= this.config.callbackAttempts; attempt++) {
-      try {
-        const response = await this.agent.request({
-          origin: new URL(result.url).origin,
-          path: pathOf(result.url),
-          method: 'POST',
-          headers,
-          body: result.body,
-          headersTimeout: this.config.callbackTimeoutMs,
-          bodyTimeout: this.config.callbackTimeoutMs,
-        });
-        await response.body.dump();
-        if (response.statusCode >= 200 && response.statusCode < 300) return;
-        last = `the receiver answered ${response.statusCode}`;
-        if (!worthRetry(response.statusCode)) break;
-      } catch (err) {
-        last = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      }
-      if (
-        attempt < this.config.callbackAttempts &&
-        !(await this.pause(CALLBACK_RETRY_BASE_MS * 2 ** (attempt - 1)))
-      )
-        break;
+    let error: string;
+    try {
+      const response = await this.agent.request({
+        origin: new URL(result.url).origin,
+        path: pathOf(result.url),
+        method: 'POST',
+        headers,
+        body: result.body,
+        // Per attempt: each retry is dispatched with these options again.
+        headersTimeout: this.config.callbackTimeoutMs,
+        bodyTimeout: this.config.callbackTimeoutMs,
+      });
+      await response.body.dump();
+      if (response.statusCode >= 200 && response.statusCode < 300) return;
+      error = `the receiver answered ${response.statusCode}`;
+    } catch (err) {
+      error =
+        err instanceof errors.RequestRetryError
+          ? `the receiver answered ${err.statusCode}`
+          : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
     }
     this.log.warn('gave up on a callback; the result stays in the call record', {
       callId: result.callId,
       url: redact(result.url),
-      error: last,
+      error,
     });
   }
 
-  /** False when closing cut the wait short. */
-  private pause(ms: number): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const entry = {
-        timer: setTimeout(() => {
-          this.timers.delete(entry);
-          resolve(true);
-        }, ms),
-        wake: () => resolve(false),
-      };
-      this.timers.add(entry);
-    });
+  /**
+   * After failed attempt number `attempts`: another one after minTimeout·2^(attempts-1), unless
+   * the attempts are spent or the sender is closing. Any failure to reach the receiver counts.
+   */
+  private retry(
+    err: Error,
+    attempts: number,
+    options: RetryHandler.RetryOptions | undefined,
+    next: RetryHandler.OnRetryCallback,
+  ): void {
+    const { maxRetries = 0, minTimeout = CALLBACK_RETRY_BASE_MS } = options ?? {};
+    if (attempts > maxRetries || this.closing.signal.aborted) {
+      next(err);
+      return;
+    }
+    // NIMBUS_CALLBACK_ATTEMPTS (at most 10) bounds the longest wait: 128 s at the default base.
+    const delay = backoffDelay({ baseMs: minTimeout, maxMs: Number.POSITIVE_INFINITY }, attempts);
+    void sleep(this.clock, delay, this.closing.signal).then((waited) => next(waited ? null : err));
   }
 
   /** Sends nothing more: waits for callbacks on the wire, drops the ones waiting for a retry. */
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const entry of this.timers) {
-      clearTimeout(entry.timer);
-      entry.wake();
-    }
-    this.timers.clear();
-    await Promise.all([...this.pending]);
-    await this.agent.close();
+  close(): Promise<void> {
+    // Once: undici refuses to close an agent twice.
+    this.closed ??= (async () => {
+      this.closing.abort();
+      await Promise.all([...this.pending]);
+      await this.agent.close();
+    })();
+    return this.closed;
   }
 }
 

@@ -1,4 +1,4 @@
-import { type FunctionSpec, isDuration, parseDuration } from '@nimbus/api';
+import { type FunctionSpec, backoffDelay, isDuration, parseDuration } from '@nimbus/api';
 
 /** A Function's `spec.async`, resolved to numbers. */
 export interface RetryPolicy {
@@ -43,9 +43,12 @@ export function retryPolicyOf(spec: Partial<FunctionSpec> | undefined): RetryPol
  * capped at max, then jittered down by up to half ("equal jitter"), so calls that failed together
  * do not all come back together, and no wait is shorter than half its step. `random` is in [0, 1).
  */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: number): number {
-  const step = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(Math.max(attempt - 1, 0), 40));
-  return Math.round(step / 2 + (step / 2) * random);
+export function retryDelay(policy: RetryPolicy, attempt: number, random: number): number {
+  return backoffDelay(
+    { baseMs: policy.initialMs, maxMs: policy.maxMs, jitter: 'equal' },
+    attempt,
+    () => random,
+  );
 }
 
 /**
@@ -94,7 +97,6 @@ export function decideAfterAttempt(
   if (!retryable) return { action: 'fail', reason: 'not-retryable' };
   if (attempts >= policy.maxAttempts) return { action: 'fail', reason: 'attempts-exhausted' };
   const asked = outcome.kind === 'response' ? outcome.retryAfterMs : undefined;
-  const delayMs =
-    asked === undefined ? backoffDelay(policy, attempts, random) : Math.min(asked, policy.maxMs);
+  const delayMs = asked === undefined ? retryDelay(policy, attempts, random) : Math.min(asked, policy.maxMs);
   return { action: 'retry', delayMs };
 }

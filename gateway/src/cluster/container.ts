@@ -5,18 +5,18 @@ import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { createGatewayContainer } from '../container.js';
-import type { GatewayServer } from '../http/server.js';
-import { EndpointSliceSource } from '../kubernetes/endpoint-slice-source.js';
-import { type EndpointSlice, NIMBUS_SLICES } from '../kubernetes/endpoint-slice.js';
-import { KubernetesFunctionDirectory } from '../kubernetes/function-directory.js';
-import { FunctionSource } from '../kubernetes/function-source.js';
-import { InformerReadiness } from '../kubernetes/informer-readiness.js';
+import type { Gateway } from '../gateway.js';
 import { RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
 import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
 import { ControllerPeers } from './controller-peers.js';
 import { ControllerWaker } from './controller-waker.js';
+import { EndpointSliceSource } from './endpoint-slice-source.js';
+import { type EndpointSlice, NIMBUS_SLICES } from './endpoint-slice.js';
+import { KubernetesFunctionDirectory } from './function-directory.js';
+import { FunctionSource } from './function-source.js';
+import { InformerReadiness } from './informer-readiness.js';
 
 /** What a test may swap in the cluster gateway. */
 export interface ClusterOverrides {
@@ -27,16 +27,20 @@ export interface ClusterOverrides {
   apiKeys?: ApiKeyVerifier;
 }
 
-/** The gateway of a cluster, assembled: its HTTP server and the informers that feed it. */
+/** The gateway of a cluster, assembled: its HTTP server and async workers, and the informers that feed them. */
 export interface ClusterGateway {
   readonly container: DependencyContainer;
-  readonly server: GatewayServer;
+  /** `listen()` serves and starts the async workers; `stop()` closes both. */
+  readonly server: Gateway;
   readonly log: Logger;
   /** Starts listing and watching Functions and EndpointSlices; `/readyz` turns 200 once both are in. */
   start(): void;
   /** Reports not ready from now on (/readyz 503), while still serving. */
   beginShutdown(): void;
-  /** Stops accepting, lets requests in flight finish (at most `drainMs`), then stops watching. */
+  /**
+   * Stops accepting, lets requests in flight finish (at most `drainMs`) and the async workers the
+   * calls they run, then stops watching.
+   */
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -94,7 +98,7 @@ export function createClusterGateway(
     waker,
     info: { version: '0.1.0', mode: 'kubernetes' },
   });
-  const server = gateway.resolve<GatewayServer>(TOKENS.Server);
+  const server = gateway.resolve<Gateway>(TOKENS.Gateway);
   const reporter = new ConcurrencyReporter(
     c.resolve(TOKENS.RouteTable),
     peers,

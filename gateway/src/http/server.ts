@@ -3,18 +3,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@nimbus/api';
 import type { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
-import type { AsyncCalls } from '../async/async-calls.js';
 import type { AsyncFrontDoor } from '../async/async-front-door.js';
 import type { GatewayConfig } from '../config.js';
 import { ASYNC_PREFIX, INVOKE_PREFIX } from '../invoke/function-path.js';
 import type { Invoker } from '../invoke/invoker.js';
+import type { Readiness } from '../ports.js';
 import { TOKENS } from '../tokens.js';
 import { problems, sendProblem } from './problems.js';
-
-/** Says whether the gateway has what it needs to route (for example its first list of functions). */
-export interface Readiness {
-  notReadyReason(): string | undefined;
-}
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -43,7 +38,6 @@ export class GatewayServer {
     @inject(TOKENS.Readiness) private readonly readiness: Readiness,
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.AsyncFrontDoor) private readonly asyncDoor: AsyncFrontDoor,
-    @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
   ) {
     this.server = createServer(
       {
@@ -128,14 +122,12 @@ export class GatewayServer {
         resolve();
       });
     });
-    this.asyncCalls.start();
     return this.server.address() as AddressInfo;
   }
 
   /**
    * Stops accepting connections and waits for requests in flight. Keep-alive connections are
-   * closed as soon as they fall idle; after `graceMs` (when given) the rest are cut. Then the
-   * async workers finish the calls they run (recorded and acknowledged) and disconnect.
+   * closed as soon as they fall idle; after `graceMs` (when given) the rest are cut.
    */
   async close(graceMs?: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -146,7 +138,5 @@ export class GatewayServer {
     await closed;
     clearInterval(sweep);
     clearTimeout(cut);
-    await this.asyncCalls.stop();
-    await this.invoker.close();
   }
 }

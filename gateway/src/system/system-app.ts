@@ -4,25 +4,9 @@ import type { CallAdmin } from '../async/call-admin.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+import type { FunctionDirectory } from '../ports.js';
 import { mountCallRoutes } from './call-routes.js';
 import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
-
-/**
- * Where the management API reads Functions from: the cluster, or local mode's folder. The
- * write methods are there when Functions can be changed through the API; without them, writes
- * answer 405 with `readOnlyReason`.
- */
-export interface FunctionDirectory {
-  list(): FunctionResource[];
-  get(namespace: string, name: string): FunctionResource | undefined;
-  /** Set when Functions cannot be changed through the API, saying where to change them. */
-  readonly readOnlyReason?: string;
-  /** Creates the Function; resolves with what the store kept (defaults applied). */
-  create?(fn: FunctionResource): Promise<FunctionResource>;
-  /** Replaces the Function; a `metadata.resourceVersion` in `fn` makes the write conditional. */
-  replace?(namespace: string, name: string, fn: FunctionResource): Promise<FunctionResource>;
-  remove?(namespace: string, name: string): Promise<void>;
-}
 
 export interface SystemInfo {
   version: string;

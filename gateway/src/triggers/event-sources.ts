@@ -5,11 +5,11 @@ import type { MessageBus } from '@nimbus/bus';
 import type { Stores } from '@nimbus/store';
 import { Counter, type Registry } from 'prom-client';
 import type { Invoker } from '../invoke/invoker.js';
+import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ScheduleConfig } from '../schedules/schedule-config.js';
 import { ScheduleInvoker } from '../schedules/schedule-invoker.js';
 import { Scheduler } from '../schedules/scheduler.js';
-import type { FunctionDirectory } from '../system/system-app.js';
 import { TriggerWorker } from './trigger-worker.js';
 
 export interface EventSourceDeps {

@@ -11,8 +11,8 @@ import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/bus';
 import type { DeadLetterStore } from '@nimbus/store';
 import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-worker.js';
 import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
+import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
-import type { FunctionDirectory } from '../system/system-app.js';
 
 export interface TriggerWorkerDeps {
   readonly directory: FunctionDirectory;

@@ -2,7 +2,7 @@ import type { FunctionResource } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict } from '@nimbus/kube';
 import { inject, injectable } from 'tsyringe';
 import { problems } from '../http/problems.js';
-import type { FunctionDirectory } from '../system/system-app.js';
+import type { FunctionDirectory } from '../ports.js';
 import { TOKENS } from '../tokens.js';
 
 /** The Function informers' cache: reads never go to the API server. */

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import type { Readiness } from '../http/server.js';
+import type { Readiness } from '../ports.js';
 import { TOKENS } from '../tokens.js';
 
 /** What readiness needs of an informer: whether its first list is in. */

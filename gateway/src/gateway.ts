@@ -1,0 +1,38 @@
+import type { AddressInfo } from 'node:net';
+import { inject, injectable } from 'tsyringe';
+import type { AsyncCalls } from './async/async-calls.js';
+import type { GatewayServer } from './http/server.js';
+import type { Invoker } from './invoke/invoker.js';
+import { TOKENS } from './tokens.js';
+
+/**
+ * The gateway as a process runs it: the HTTP server and the async workers, started and stopped in
+ * that order. The composition root hands this out (TOKENS.Gateway), so the server, which the
+ * workers have no business with, neither starts nor stops them.
+ */
+@injectable()
+export class Gateway {
+  constructor(
+    @inject(TOKENS.Server) readonly server: GatewayServer,
+    @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
+    @inject(TOKENS.Invoker) private readonly invoker: Pick<Invoker, 'close'>,
+  ) {}
+
+  /** Listens, then starts the async workers, which connect to the queue in the background. */
+  async listen(): Promise<AddressInfo> {
+    const address = await this.server.listen();
+    this.asyncCalls.start();
+    return address;
+  }
+
+  /**
+   * Drains the server (`graceMs` as GatewayServer.close takes it), then lets the async workers
+   * finish the calls they run (recorded and acknowledged) and disconnect; the invoker's
+   * connections to replicas close last, since both the server and the workers call through them.
+   */
+  async close(graceMs?: number): Promise<void> {
+    await this.server.close(graceMs);
+    await this.asyncCalls.stop();
+    await this.invoker.close();
+  }
+}
