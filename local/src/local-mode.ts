@@ -65,15 +65,16 @@ export async function startLocalMode(
   platform.setGatewayUrl(url);
   const pool = local.resolve<WarmPool>(TOKENS.WarmPool);
   pool.start();
-  await platform.reload();
-  platform.startAutoscaling();
   const watcher = new FolderWatcher(
     config.functionsDir,
     () => void platform.reload(),
     local.resolve<Clock>(TOKENS.Clock),
     log,
   );
-  watcher.start();
+  // Watching before the first read: an edit made while it reads is not lost.
+  await watcher.start();
+  await platform.reload();
+  platform.startAutoscaling();
   log.info('gateway listening', { url, try: `curl -s '${url}/function/hello?name=Ada'` });
   return {
     url,

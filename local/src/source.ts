@@ -1,6 +1,7 @@
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { inlineFileName, specHash } from '@nimbus/api';
+import { listTree } from './folder-listing.js';
 import type { LoadedFunction } from './function-files.js';
 
 /** A function's code, on disk where a replica can load it. */
@@ -19,23 +20,6 @@ export class SourceError extends Error {
     super(`${field}: ${message}`, options);
     this.name = 'SourceError';
   }
-}
-
-const SKIP = new Set(['node_modules', '.git']);
-
-/** Path, size and mtime of every file below `dir`: cheap to take, and it changes when code does. */
-async function listing(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
-    if (SKIP.has(entry.name)) continue;
-    const rel = join(prefix, entry.name);
-    if (entry.isDirectory()) out.push(...(await listing(dir, rel)));
-    else if (entry.isFile()) {
-      const info = await stat(join(dir, rel));
-      out.push(`${rel}:${info.size}:${info.mtimeMs}`);
-    }
-  }
-  return out;
 }
 
 /**
@@ -61,7 +45,9 @@ export async function materializeSource(fn: LoadedFunction, stateDir: string): P
   let entries: string[];
   try {
     if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
-    entries = await listing(dir);
+    entries = (await listTree(dir))
+      .filter((e) => e.kind === 'file')
+      .map((e) => `${e.path}:${e.size}:${e.mtimeMs}`);
   } catch (err) {
     const shown = relative(process.cwd(), dir) || dir;
     throw new SourceError('spec.source.path', `${shown} is not a readable directory`, { cause: err });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { rm, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { renameSync } from 'node:fs';
+import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { eventually, send } from '@nimbus/testkit';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { ADMIN_KEY, LocalModeProcess, alive } from '../harness/local-mode-process.js';
@@ -118,6 +121,108 @@ describe('local mode applies file changes without a restart', function () {
     assert.equal(alive(pid), true);
     assert.equal(await platform.stop(), 0);
     assert.equal(alive(pid), false, 'a replica outlived local mode');
+  });
+});
+
+/** What `sed -i` and most editors' safe write do: a new file in the same folder, renamed over the old. */
+async function replaceByRename(file: string, text: string): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.tmp`);
+  await writeFile(temp, text);
+  renameSync(temp, file);
+}
+
+describe('local mode follows files replaced by rename', function () {
+  this.timeout(30_000);
+  let platform: LocalModeProcess;
+  let dir: string;
+  const versioned = (name: string, version: string) =>
+    inlineFunction(name, `export default async () => ({ version: '${version}' });`);
+  const sourced = (version: string) => `export default async () => ({ version: '${version}' });\n`;
+
+  before(async () => {
+    dir = await functionsFolder({
+      'renamed.yaml': versioned('renamed', 'one'),
+      'sedded.yaml': versioned('sedded', 'apple'),
+      'recreated.yaml': versioned('recreated', 'first'),
+      'sourced.yaml': [
+        'apiVersion: nimbus.dev/v1alpha1',
+        'kind: Function',
+        'metadata:',
+        '  name: sourced',
+        'spec:',
+        '  source:',
+        '    path: ./sourced',
+        '  handler: index.default',
+        '',
+      ].join('\n'),
+    });
+    await mkdir(join(dir, 'sourced'));
+    await writeFile(join(dir, 'sourced', 'index.mjs'), sourced('one'));
+    platform = await LocalModeProcess.start(dir);
+  });
+
+  after(async () => {
+    await platform?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Waits until the function answers with this version. */
+  const serves = (name: string, version: string) =>
+    eventually(
+      async () => {
+        const reply = await send(platform.url, `/function/${name}`);
+        return reply.status === 200 && reply.json<{ version: string }>().version === version
+          ? true
+          : undefined;
+      },
+      10_000,
+      `${name} to serve version ${version}`,
+    );
+
+  it('applies a Function file replaced by rename, and every edit after it', async () => {
+    const file = join(dir, 'renamed.yaml');
+    await serves('renamed', 'one');
+    await replaceByRename(file, versioned('renamed', 'two'));
+    await serves('renamed', 'two');
+    await replaceByRename(file, versioned('renamed', 'three'));
+    await serves('renamed', 'three');
+    await writeFile(file, versioned('renamed', 'four'));
+    await serves('renamed', 'four');
+  });
+
+  it('applies a source file replaced by rename, then edited in place', async () => {
+    const file = join(dir, 'sourced', 'index.mjs');
+    await serves('sourced', 'one');
+    await replaceByRename(file, sourced('two'));
+    await serves('sourced', 'two');
+    await writeFile(file, sourced('three'));
+    await serves('sourced', 'three');
+  });
+
+  it('applies `sed -i` edits one after another, and an edit in place after them', async () => {
+    const file = join(dir, 'sedded.yaml');
+    await serves('sedded', 'apple');
+    await promisify(execFile)('sed', ['-i', 's/apple/banana/', file]);
+    await serves('sedded', 'banana');
+    await promisify(execFile)('sed', ['-i', 's/banana/cherry/', file]);
+    await serves('sedded', 'cherry');
+    await writeFile(file, versioned('sedded', 'damson'));
+    await serves('sedded', 'damson');
+  });
+
+  it('applies a file deleted and created again under the same name, and edits to it', async () => {
+    const file = join(dir, 'recreated.yaml');
+    await serves('recreated', 'first');
+    await unlink(file);
+    await eventually(
+      async () => ((await send(platform.url, '/function/recreated')).status === 404 ? true : undefined),
+      10_000,
+      'the deleted function to answer 404',
+    );
+    await writeFile(file, versioned('recreated', 'second'));
+    await serves('recreated', 'second');
+    await writeFile(file, versioned('recreated', 'third'));
+    await serves('recreated', 'third');
   });
 });
 
