@@ -1,6 +1,8 @@
 import type { Clock } from '@nimbus/api';
 import { Problem, problems } from '../http/problems.js';
-import type { FunctionRoute } from './route-table.js';
+import type { FunctionRoute, HeldRequest } from './route.js';
+
+export type { HeldRequest } from './route.js';
 import type { Waker } from './waker.js';
 
 /**
@@ -11,14 +13,6 @@ import type { Waker } from './waker.js';
  * The waiting requests are kept on their route (`route.held`), so the route table can release
  * them as it learns of a replica (`settleHeld`), and the metrics and autoscalers can count them.
  */
-
-/** A request held on its route until the function has a ready replica. */
-export interface HeldRequest {
-  /** A replica is ready: go. */
-  release(): void;
-  /** It will not be: answer with why. `gone` when the function itself was removed. */
-  drop(reason: string, gone: boolean): void;
-}
 
 /** What the holder of a request is told when its wait ends. */
 export interface Waiting {

@@ -1,42 +1,8 @@
 import { type HttpAuth, functionKey } from '@nimbus/api';
-import { type HeldRequest, dropHeldOfRemoved, settleHeld } from './hold-queue.js';
+import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
+import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
 
-/** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
-export interface Endpoint {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  /** `http://host:port`, made once rather than per request. */
-  readonly origin: string;
-  inflight: number;
-}
-
-export interface EndpointAddress {
-  id: string;
-  host: string;
-  port: number;
-}
-
-/** What the invoke path needs to know about a function, kept ready so a request does one map lookup. */
-export interface FunctionRoute {
-  readonly key: string;
-  readonly name: string;
-  readonly namespace: string;
-  readonly timeoutMs: number;
-  /** Requests in flight per replica that the replica serves without queueing. */
-  readonly concurrency: number;
-  readonly auth: HttpAuth;
-  /** Ready replicas only. */
-  endpoints: Endpoint[];
-  /** Why there is no ready replica, when there is none (for example the handler's load error). */
-  unavailableReason: string | undefined;
-  /** Set when no replica can become ready as things stand (a handler that fails to load): no holding. */
-  failure: string | undefined;
-  /** Requests for this function in flight through this gateway. */
-  inflight: number;
-  /** Requests waiting for a ready replica (a wake from zero, a start, a restart): see hold-queue.ts. */
-  readonly held: Set<HeldRequest>;
-}
+export type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
 
 export interface RouteSettings {
   name: string;

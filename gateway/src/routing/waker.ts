@@ -1,4 +1,4 @@
-import type { FunctionRoute } from './route-table.js';
+import type { FunctionRoute } from './route.js';
 
 /**
  * Told the moment a request meets a function without a ready replica, so replicas are raised at

@@ -1,0 +1,47 @@
+/** The shapes the route table, the hold queue and the wakers share: types only, so none imports another for them. */
+import type { HttpAuth } from '@nimbus/api';
+
+/** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
+export interface Endpoint {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port`, made once rather than per request. */
+  readonly origin: string;
+  inflight: number;
+}
+
+export interface EndpointAddress {
+  id: string;
+  host: string;
+  port: number;
+}
+
+/** What the invoke path needs to know about a function, kept ready so a request does one map lookup. */
+export interface FunctionRoute {
+  readonly key: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly timeoutMs: number;
+  /** Requests in flight per replica that the replica serves without queueing. */
+  readonly concurrency: number;
+  readonly auth: HttpAuth;
+  /** Ready replicas only. */
+  endpoints: Endpoint[];
+  /** Why there is no ready replica, when there is none (for example the handler's load error). */
+  unavailableReason: string | undefined;
+  /** Set when no replica can become ready as things stand (a handler that fails to load): no holding. */
+  failure: string | undefined;
+  /** Requests for this function in flight through this gateway. */
+  inflight: number;
+  /** Requests waiting for a ready replica (a wake from zero, a start, a restart): see hold-queue.ts. */
+  readonly held: Set<HeldRequest>;
+}
+
+/** A request held on its route until the function has a ready replica. */
+export interface HeldRequest {
+  /** A replica is ready: go. */
+  release(): void;
+  /** It will not be: answer with why. `gone` when the function itself was removed. */
+  drop(reason: string, gone: boolean): void;
+}
