@@ -16,12 +16,13 @@ describe('local mode applies file changes without a restart', function () {
   let platform: LocalModeProcess;
   let dir: string;
 
-  before(async () => {
+  // Each case edits the folder (one stops local mode), so each starts from its own folder and process.
+  beforeEach(async () => {
     dir = await functionsFolder({ 'greeter.yaml': greeter('hello') });
     platform = await LocalModeProcess.start(dir);
   });
 
-  after(async () => {
+  afterEach(async () => {
     await platform?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -66,7 +67,6 @@ describe('local mode applies file changes without a restart', function () {
   });
 
   it('keeps the old revision serving when the new one fails to load', async () => {
-    await writeFile(join(dir, 'greeter.yaml'), greeter('hello'));
     const serving = await eventually(
       async () => ((await greeting())?.greeting === 'hello' ? greeting() : undefined),
       10_000,

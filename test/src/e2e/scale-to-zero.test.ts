@@ -62,7 +62,12 @@ describe('local mode scales a function to zero and wakes it on the next request'
   });
 
   it('holds the next request, wakes the function, and answers it with X-Nimbus-Cold-Start', async () => {
-    assert.equal((await status())?.replicas, 0, 'at zero before the request');
+    // At zero by its own wait: the function starts with one replica, which goes after scaleToZeroAfter.
+    await eventually(
+      async () => ((await status())?.replicas === 0 ? true : undefined),
+      15_000,
+      'sleepy at zero before the request',
+    );
     const started = Date.now();
     const reply = await send(platform.url, '/function/sleepy');
     const took = Date.now() - started;
