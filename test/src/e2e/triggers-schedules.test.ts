@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { JetStreamBus } from '@nimbus/bus';
+import { EVENTS_STREAM, JetStreamBus, triggerConsumerName } from '@nimbus/bus';
 import {
   type NatsServer,
   type RedisServer,
@@ -100,6 +100,19 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
       );
       throw new Error(`${err.message}; the gateways said: ${JSON.stringify(warnings).slice(0, 3000)}`);
     });
+    // The durables start at new messages, so an event published before they exist is (rightly)
+    // not delivered: wait for them, not only for the stream the gateways make first.
+    for (const [fn, subject] of [
+      ['orders', 'shop.orders'],
+      ['audit', 'shop.*'],
+    ] as const) {
+      await eventually(
+        async () =>
+          (await bus.consumerInfo(EVENTS_STREAM, triggerConsumerName('default', fn, subject))) ?? undefined,
+        30_000,
+        `the durable of ${fn}`,
+      );
+    }
   });
 
   after(async function () {
