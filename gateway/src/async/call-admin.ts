@@ -9,8 +9,8 @@ import {
 } from '@nimbus/store';
 import { problems } from '../http/problems.js';
 import { encodeCall } from './call-message.js';
+import { DEAD_LETTER_PSEUDO } from './call-outcome.js';
 import type { CallQueue } from './call-queue.js';
-import { DEAD_LETTER_PSEUDO } from './call-worker.js';
 
 export interface CallAdminDeps {
   readonly calls: CallStore;

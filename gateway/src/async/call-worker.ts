@@ -14,23 +14,14 @@ import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { FunctionDirectory, Readiness } from '../ports.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
 import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js';
+import { DEAD_LETTER_PSEUDO, attemptOutcomeOf, describeFailure } from './call-outcome.js';
 import type { CallQueue } from './call-queue.js';
 import type { CallbackSender } from './callback-sender.js';
-import {
-  type AttemptOutcome,
-  type RetryPolicy,
-  decideAfterAttempt,
-  retryAfterMs,
-  retryPolicyOf,
-} from './retry-policy.js';
-
-/** Pseudo-headers that keep a dead letter's method, path and callback beside the request's own headers. */
-export const DEAD_LETTER_PSEUDO = { method: ':method', path: ':path', callbackUrl: ':callback-url' } as const;
+import { type RetryPolicy, decideAfterAttempt, retryPolicyOf } from './retry-policy.js';
 
 /** How soon a delivery is tried again when Redis or NATS could not be reached; no attempt is counted. */
 const UNAVAILABLE_RETRY_MS = 1_000;
 const READY_POLL_MS = 50;
-const ERROR_SNIPPET = 500;
 
 export interface WorkerDeps {
   readonly calls: CallStore;
@@ -61,6 +52,10 @@ type Final = { status: 'succeeded' | 'failed'; patch: CallPatch };
  * Attempts are counted in the record when they start, so an outage of Redis or NATS, which delays
  * a delivery without running it, costs no attempt, and a call whose worker died mid-attempt still
  * ends once its attempts are spent.
+ *
+ * Near 400 lines on purpose: the transitions above are one state machine, and each guarded write
+ * is read against the others; split across files, a reader could no longer check them together.
+ * What is pure about an attempt's outcome lives in call-outcome.ts and retry-policy.ts.
  */
 export class CallWorker {
   private subscription: Subscription | undefined;
@@ -405,30 +400,4 @@ export class CallWorker {
       this.wakeWait = done;
     });
   }
-}
-
-/** How an attempt ended, in the terms the retry decision uses. Pure. */
-export function attemptOutcomeOf(outcome: CallOutcome, now: number): AttemptOutcome {
-  if (outcome.kind === 'response') {
-    const after = retryAfterMs(outcome.headers['retry-after'], now);
-    return {
-      kind: 'response',
-      status: outcome.status,
-      ...(after === undefined ? {} : { retryAfterMs: after }),
-    };
-  }
-  const { problem } = outcome;
-  // The gateway's own 504: the function took longer than its timeout, as a 504 from it would say.
-  if (problem.code === 'FunctionTimeout') return { kind: 'response', status: 504 };
-  return outcome.unreachable
-    ? { kind: 'unreachable', status: problem.status }
-    : { kind: 'refused', status: problem.status };
-}
-
-/** The last error as an operator reads it: the status and the start of the body, or the gateway's problem. */
-export function describeFailure(outcome: CallOutcome, attempt: number): string {
-  if (outcome.kind === 'failed') return `attempt ${attempt}: ${outcome.problem.message}`;
-  const text = outcome.body.subarray(0, ERROR_SNIPPET).toString('utf8').replace(/\s+/g, ' ').trim();
-  const more = outcome.body.byteLength > ERROR_SNIPPET ? '…' : '';
-  return `attempt ${attempt}: the function answered ${outcome.status}${text === '' ? '' : `: ${text}${more}`}`;
 }

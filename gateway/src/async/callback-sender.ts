@@ -77,9 +77,10 @@ export class CallbackSender {
     if (result.contentType !== undefined) headers['content-type'] = result.contentType;
     let error: string;
     try {
+      const url = new URL(result.url);
       const response = await this.agent.request({
-        origin: new URL(result.url).origin,
-        path: pathOf(result.url),
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
         method: 'POST',
         headers,
         body: result.body,
@@ -133,11 +134,6 @@ export class CallbackSender {
     })();
     return this.closed;
   }
-}
-
-function pathOf(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.pathname}${parsed.search}`;
 }
 
 /** The URL without credentials or query, for logs. */

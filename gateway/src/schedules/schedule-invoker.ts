@@ -1,5 +1,5 @@
 import type { Schedule } from '@nimbus/api';
-import { describeFailure } from '../async/call-worker.js';
+import { describeFailure } from '../async/call-outcome.js';
 import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { TickSink } from './scheduler.js';

@@ -9,7 +9,7 @@ import {
 } from '@nimbus/bus';
 import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/bus';
 import type { DeadLetterStore } from '@nimbus/store';
-import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-worker.js';
+import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-outcome.js';
 import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
