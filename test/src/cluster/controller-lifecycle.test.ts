@@ -85,7 +85,13 @@ describe('controller leader election over a Lease', function () {
     assert.equal(await holder(), leader.config.lease?.identity);
 
     await createAndAwaitReconcile(plane, namespace, 'one');
-    assert.ok((await counterValue(leader.registry, 'nimbus_controller_reconciles_total')) > 0);
+    // The status lands before the reconcile ends (pool and trigger steps follow it) and is counted.
+    await eventually(
+      async () =>
+        (await counterValue(leader.registry, 'nimbus_controller_reconciles_total')) > 0 ? true : undefined,
+      10_000,
+      'the leader to count its reconcile',
+    );
     assert.equal(
       await counterValue(standby.registry, 'nimbus_controller_reconciles_total'),
       0,
