@@ -20,6 +20,7 @@ const DAY_S = 24 * 60 * 60;
  * - NIMBUS_REDIS_URL: redis://[user:password@]host:port[/db] or rediss://; unset for in-memory
  * - NIMBUS_REDIS_COMMAND_TIMEOUT_MS (1000): a Redis call without an answer by then fails as unavailable
  * - NIMBUS_STATE_MAX_VALUE_BYTES (65536): the largest state value, as JSON
+ * - NIMBUS_STATE_MAX_KEYS (10000), NIMBUS_STATE_MAX_BYTES (16777216): each function's state quota
  * - NIMBUS_CALL_TTL_SECONDS (86400): how long a call record is kept after its last change
  * - NIMBUS_CALL_MAX_RESULT_BYTES (1048576): result bodies are cut beyond this
  * - NIMBUS_DEAD_LETTER_RETENTION_SECONDS (604800): how long a dead letter is kept
@@ -38,6 +39,14 @@ export function parseStoreConfig(env: Env): StoreConfig {
         DEFAULT_STATE_LIMITS.maxValueBytes,
         1,
         16 * 1024 * 1024,
+      ),
+      maxKeys: readInt(env, 'NIMBUS_STATE_MAX_KEYS', DEFAULT_STATE_LIMITS.maxKeys, 1, 100_000_000),
+      maxBytes: readInt(
+        env,
+        'NIMBUS_STATE_MAX_BYTES',
+        DEFAULT_STATE_LIMITS.maxBytes,
+        1024,
+        64 * 1024 * 1024 * 1024,
       ),
     }),
     calls: Object.freeze({

@@ -61,6 +61,37 @@ export class StateValueTooLargeError extends Error {
   }
 }
 
+/**
+ * The write would take the function past one of its state quotas (its number of keys, or its
+ * bytes); nothing was written. Deleting keys, or a larger quota, makes room.
+ */
+export class StateQuotaExceededError extends Error {
+  constructor(
+    readonly key: string,
+    readonly quota: 'maxKeys' | 'maxBytes',
+    readonly would: number,
+    readonly limit: number,
+  ) {
+    super(
+      quota === 'maxKeys'
+        ? `state key ${JSON.stringify(key)}: the function's state quota maxKeys is reached: this write would make ${would} keys, the limit is ${limit}`
+        : `state key ${JSON.stringify(key)}: the function's state quota maxBytes is reached: this write would make ${would} bytes, the limit is ${limit}`,
+    );
+    this.name = 'StateQuotaExceededError';
+  }
+}
+
+/**
+ * Redis is at its maxmemory and refuses writes (noeviction): the state store is full for every
+ * function. Reads and deletes still work; nothing was written.
+ */
+export class StateStoreFullError extends StoreUnavailableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StateStoreFullError';
+  }
+}
+
 /** incr met a stored value that is not a safe integer, or the sum would leave the safe-integer range. */
 export class StateNotAnIntegerError extends Error {
   constructor(

@@ -6,23 +6,27 @@
  * - StateStore / FunctionStateStore: ctx.state. A key space per namespace and function;
  *   get, set (TTL), delete, incr, compareAndSet by opaque version (random per write). JSON
  *   values only, at most 64 KiB (StateValueTooLargeError); keys 1-512 bytes, no control characters.
+ *   Per-function quotas of keys and bytes (StateQuotaExceededError), checked atomically with the
+ *   write; Redis at maxmemory refuses writes (StateStoreFullError). Only trusted processes (the
+ *   gateway's state service, local mode's supervisor) use it: functions never reach Redis.
  * - CallStore: async call records with an atomic, status-guarded `transition`, so a cancelled
  *   call never starts and a late duplicate delivery never overwrites a finished call. Records
  *   expire 24 h after their last change; result bodies are cut at 1 MiB (`truncated`).
  * - DeadLetterStore: add, list newest first (cursor paging, by namespace or function), get,
  *   delete, and an atomic `take` for redrive. Kept 7 days after failure.
  * - ClaimStore: claim(key, owner, ttl) (SET NX PX) and owner-only release: a cron tick fires once.
- * - RedisAclManager: one Redis ACL user per function, limited to its state prefix and to the
- *   commands the state adapter sends (functionUserRules).
+ * - RedisAclManager: removes the per-function ACL users earlier versions made.
  *
  * Redis key layout (root `nimbus` unless configured)
  *   nimbus:state:<namespace>:<function>:<key>    hash { v, ver }       stateKeyPrefix(ns, fn)
+ *   nimbus:state-index:<namespace>:<function>    sorted set, key -> expiry ms   stateQuotaKeys(ns, fn)
+ *   nimbus:state-usage:<namespace>:<function>    hash, key -> bytes, "\0bytes" -> total
  *   nimbus:call:<id>                             hash of JSON fields
  *   nimbus:dlq:entry:<id>                        hash { entry, member, namespace, function }
  *   nimbus:dlq:index[:<namespace>[:<function>]]  sorted sets, lexical, member <failedAt 16 digits>:<id>
  *   nimbus:claim:<key>                           string, the owner
- *   ACL user of a function: nimbus-fn:<namespace>:<function>
- * Standalone Redis 6.2 or later (ZRANGE BYLEX REV, ACL); not Redis Cluster.
+ *   ACL user of a function (earlier versions only): nimbus-fn:<namespace>:<function>
+ * Standalone Redis 7.0 or later (script flags, ZRANGE BYLEX REV); not Redis Cluster.
  *
  * Failure behaviour
  * Redis out of reach fails fast: no offline queue, in-flight commands rejected when the
@@ -51,7 +55,8 @@ export * from './redis/connection.js';
 export * from './redis/dead-letter-store.js';
 export * from './redis/state-store.js';
 export * from './state-store.js';
+export * from './state-quota.js';
 export * from './stores.js';
 export { bodyBytes, type BodyEncoding } from './stored-body.js';
-export { stateKeyPrefix, functionUsername, DEFAULT_KEY_ROOT } from './keys.js';
+export { stateKeyPrefix, stateQuotaKeys, functionUsername, DEFAULT_KEY_ROOT } from './keys.js';
 export { MAX_KEY_BYTES } from './state-input.js';

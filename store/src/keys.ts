@@ -5,6 +5,8 @@ import { InvalidStoreInputError } from './errors.js';
  * or a shared Redis asks for another); what follows the root is fixed:
  *
  *   <root>:state:<namespace>:<function>:<key>   hash { v: JSON value, ver: version }
+ *   <root>:state-index:<namespace>:<function>   sorted set: each key, scored by its expiry (ms, +inf: none)
+ *   <root>:state-usage:<namespace>:<function>   hash: each key's bytes, and the total under "\0bytes"
  *   <root>:call:<id>                            hash, one JSON-encoded field per record field
  *   <root>:dlq:entry:<id>                       hash { entry: JSON, member, namespace, function }
  *   <root>:dlq:index                            sorted set (lexical), every dead letter
@@ -46,6 +48,20 @@ export function checkKeyRoot(root: string): string {
 export function stateKeyPrefix(namespace: string, fn: string, root = DEFAULT_KEY_ROOT): string {
   checkFunctionName(namespace, fn);
   return `${checkKeyRoot(root)}:state:${namespace}:${fn}:`;
+}
+
+/**
+ * The two keys that count one function's state against its quotas (see redis/state-store.ts).
+ * Outside the function's prefix, so no state key can collide with them.
+ */
+export function stateQuotaKeys(
+  namespace: string,
+  fn: string,
+  root = DEFAULT_KEY_ROOT,
+): { index: string; usage: string } {
+  checkFunctionName(namespace, fn);
+  const r = checkKeyRoot(root);
+  return { index: `${r}:state-index:${namespace}:${fn}`, usage: `${r}:state-usage:${namespace}:${fn}` };
 }
 
 /** The Redis ACL user of one function's state: `<root>-fn:<namespace>:<function>`. */

@@ -1,5 +1,6 @@
 import { InvalidStoreInputError } from './errors.js';
 import type { JsonValue } from './json-value.js';
+import type { StateUsage } from './state-quota.js';
 
 /** A stored value and its version: an opaque string that changes on every write. */
 export interface StateEntry {
@@ -45,25 +46,44 @@ export interface FunctionStateStore {
 }
 
 export interface StateStore {
-  /** The key space of one function; names are Kubernetes names (checked). */
-  scoped(namespace: string, fn: string): FunctionStateStore;
+  /**
+   * The key space of one function; names are Kubernetes names (checked). `limits` overrides the
+   * store's own for this function (a Function's spec.state quota).
+   */
+  scoped(namespace: string, fn: string, limits?: Partial<StateLimits>): FunctionStateStore;
+  /** What the function's state holds now (expired keys no longer count). */
+  usage(namespace: string, fn: string): Promise<StateUsage>;
   /** Deletes every key of one function (the controller's finalizer); resolves how many. */
   clear(namespace: string, fn: string): Promise<number>;
 }
 
+/**
+ * What one function may write. Both adapters enforce all three where the function cannot reach:
+ * in the supervisor (local mode) or the gateway's state service, the quotas atomically with the
+ * write (in Redis, inside the adapter's own Lua scripts).
+ */
 export interface StateLimits {
   /** Largest value accepted, in bytes of its JSON text. */
   maxValueBytes: number;
+  /** Most keys one function may hold. */
+  maxKeys: number;
+  /** Most bytes one function may hold: its keys and their values' JSON text (see entryBytes). */
+  maxBytes: number;
 }
 
-export const DEFAULT_STATE_LIMITS: Readonly<StateLimits> = Object.freeze({ maxValueBytes: 64 * 1024 });
+export const DEFAULT_STATE_LIMITS: Readonly<StateLimits> = Object.freeze({
+  maxValueBytes: 64 * 1024,
+  maxKeys: 10_000,
+  maxBytes: 16 * 1024 * 1024,
+});
 
 /** The limits with defaults filled in; both adapters take them through here so they agree. */
-export function stateLimits(limits: Partial<StateLimits> = {}): StateLimits {
-  const resolved = { ...DEFAULT_STATE_LIMITS, ...limits };
-  if (!Number.isSafeInteger(resolved.maxValueBytes) || resolved.maxValueBytes <= 0)
-    throw new InvalidStoreInputError(
-      `maxValueBytes must be a positive whole number, got ${resolved.maxValueBytes}`,
-    );
+export function stateLimits(limits: Partial<StateLimits> = {}, base: StateLimits = DEFAULT_STATE_LIMITS): StateLimits {
+  const resolved = { ...base };
+  for (const [name, value] of Object.entries(limits) as [keyof StateLimits, number | undefined][])
+    if (value !== undefined) resolved[name] = value;
+  for (const name of ['maxValueBytes', 'maxKeys', 'maxBytes'] as const)
+    if (!Number.isSafeInteger(resolved[name]) || resolved[name] <= 0)
+      throw new InvalidStoreInputError(`${name} must be a positive whole number, got ${resolved[name]}`);
   return resolved;
 }

@@ -14,7 +14,7 @@ import { RedisClaimStore } from './redis/claim-store.js';
 import { RedisConnection, type RedisConnectionOptions } from './redis/connection.js';
 import { RedisDeadLetterStore } from './redis/dead-letter-store.js';
 import { RedisStateStore } from './redis/state-store.js';
-import type { FunctionStateStore, StateLimits, StateStore } from './state-store.js';
+import type { StateLimits, StateStore } from './state-store.js';
 
 /** Every store a process may need, on one backend. */
 export interface Stores {
@@ -42,7 +42,7 @@ export interface RedisStoresOptions extends Omit<RedisConnectionOptions, 'url'> 
 export interface RedisStores extends Stores {
   readonly kind: 'redis';
   readonly connection: RedisConnection;
-  /** Function ACL users; needs an admin connection (the controller's). */
+  /** Removes function ACL users left by earlier versions (the controller's admin connection). */
   readonly acl: RedisAclManager;
 }
 
@@ -103,34 +103,6 @@ export function createStores(
     commandTimeoutMs: config.commandTimeoutMs,
     ...(options.clock ? { clock: options.clock } : {}),
   });
-}
-
-export interface FunctionStateConnection {
-  readonly state: FunctionStateStore;
-  close(): Promise<void>;
-}
-
-/**
- * A function's own state client (runtime-node in a cluster): logged in as the function's ACL
- * user, so Redis itself keeps it inside its key space.
- */
-export function openFunctionState(
-  options: Omit<RedisConnectionOptions, 'username' | 'password'> & {
-    username: string;
-    password: string;
-    namespace: string;
-    function: string;
-    limits?: Partial<StateLimits>;
-    root?: string;
-  },
-): FunctionStateConnection {
-  const { namespace, function: fn, limits, root, ...connectionOptions } = options;
-  const connection = new RedisConnection({ name: `state:${namespace}/${fn}`, ...connectionOptions });
-  const store = new RedisStateStore(connection, {
-    limits: limits ?? {},
-    ...(root === undefined ? {} : { root }),
-  });
-  return { state: store.scoped(namespace, fn), close: () => connection.close() };
 }
 
 /** The URL without its password, for logs. */

@@ -5,6 +5,7 @@ import {
   InvalidStateValueError,
   InvalidStoreInputError,
   StateNotAnIntegerError,
+  StateQuotaExceededError,
   StateValueTooLargeError,
 } from '../../src/errors.js';
 import type { JsonValue } from '../../src/json-value.js';
@@ -264,6 +265,101 @@ export function describeStateStoreContract(adapter: string, setUp: () => Promise
         });
         await assert.rejects(s.compareAndSet('big', null, big), StateValueTooLargeError);
         assert.equal(await s.get('big'), undefined);
+      });
+    });
+
+    describe('quotas', () => {
+      const refusedFor = (quota: 'maxKeys' | 'maxBytes', would: number, limit: number) => (err: unknown) => {
+        assert.ok(err instanceof StateQuotaExceededError, String(err));
+        assert.equal(err.quota, quota);
+        assert.equal(err.would, would);
+        assert.equal(err.limit, limit);
+        assert.match(err.message, new RegExp(`quota ${quota}.*${would}.*limit is ${limit}`));
+        return true;
+      };
+
+      it('refuses a key past maxKeys in every write, stores nothing, and lets overwrites and deletes through', async () => {
+        const s = f.open({ maxKeys: 3 }).scoped(ns, fn);
+        for (const key of ['a', 'b', 'c']) await s.set(key, key);
+        await assert.rejects(s.set('d', 'd'), refusedFor('maxKeys', 4, 3));
+        await assert.rejects(s.incr('d'), refusedFor('maxKeys', 4, 3));
+        await assert.rejects(s.compareAndSet('d', null, 'd'), refusedFor('maxKeys', 4, 3));
+        assert.equal(await s.get('d'), undefined);
+        await s.set('a', 'again');
+        assert.equal(await s.delete('b'), true);
+        await s.set('d', 'd');
+        assert.equal((await s.get('d'))?.value, 'd');
+      });
+
+      it('counts keys and JSON bytes per function, and refuses growth past maxBytes', async () => {
+        const opened = f.open({ maxBytes: 100 });
+        const s = opened.scoped(ns, fn);
+        await s.set('k1', 'x'.repeat(38)); // 2 + 40
+        await s.incr('n', 12345); // 1 + 5
+        assert.deepEqual(await opened.usage(ns, fn), { keys: 2, bytes: 48 });
+        await assert.rejects(s.set('k2', 'y'.repeat(50)), refusedFor('maxBytes', 48 + 2 + 52, 100));
+        await assert.rejects(s.set('k1', 'x'.repeat(91)), refusedFor('maxBytes', 2 + 93 + 6, 100));
+        await s.set('k1', 'x'.repeat(90)); // exactly 100
+        assert.deepEqual(await opened.usage(ns, fn), { keys: 2, bytes: 100 });
+        await s.set('k1', 'short'); // shrinking is always allowed
+        assert.deepEqual(await opened.usage(ns, fn), { keys: 2, bytes: 2 + 7 + 6 });
+        await s.delete('n');
+        assert.deepEqual(await opened.usage(ns, fn), { keys: 1, bytes: 9 });
+      });
+
+      it('takes a per-function quota over the store default, and keeps functions apart', async () => {
+        const opened = f.open({ maxKeys: 2 });
+        const small = opened.scoped(ns, fn, { maxKeys: 1 });
+        const other = opened.scoped(ns, 'other');
+        await small.set('a', 1);
+        await assert.rejects(small.set('b', 1), refusedFor('maxKeys', 2, 1));
+        await other.set('a', 1);
+        await other.set('b', 1);
+        await assert.rejects(other.set('c', 1), refusedFor('maxKeys', 3, 2));
+        assert.deepEqual(await opened.usage(ns, "other"), { keys: 2, bytes: 4 });
+      });
+
+      it('stops counting keys whose TTL has passed', async () => {
+        const opened = f.open({ maxKeys: 2 });
+        const s = opened.scoped(ns, fn);
+        const ttl = shortTtl(f.clock);
+        await s.set('a', 1, { ttlMs: ttl });
+        await s.compareAndSet('b', null, 1, { ttlMs: ttl });
+        await assert.rejects(s.set('c', 1), StateQuotaExceededError);
+        await waitOutTtl(f.clock, ttl, async () => (await opened.usage(ns, fn)).keys === 0, 'the expired keys');
+        await s.set('c', 1);
+        await s.set('d', 1);
+        assert.deepEqual(await opened.usage(ns, fn), { keys: 2, bytes: 4 });
+      });
+
+      it('lets exactly maxKeys of many concurrent writers of new keys through', async () => {
+        const opened = f.open({ maxKeys: 5 });
+        const s = opened.scoped(ns, fn);
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? s.set(`k${i}`, i) : s.incr(`k${i}`))),
+        );
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+        assert.ok(
+          results.every((r) => r.status === 'fulfilled' || r.reason instanceof StateQuotaExceededError),
+        );
+        assert.equal((await opened.usage(ns, fn)).keys, 5);
+      });
+
+      it('starts from nothing after clear', async () => {
+        const opened = f.open({ maxKeys: 2 });
+        const s = opened.scoped(ns, fn);
+        await s.set('a', 1);
+        await s.set('b', 1);
+        await opened.clear(ns, fn);
+        assert.deepEqual(await opened.usage(ns, fn), { keys: 0, bytes: 0 });
+        await s.set('c', 1);
+        await s.set('d', 1);
+      });
+
+      it('refuses limits that are not positive whole numbers', () => {
+        for (const bad of [0, -1, 1.5, Number.NaN])
+          assert.throws(() => store.scoped(ns, fn, { maxKeys: bad }), InvalidStoreInputError);
+        assert.throws(() => store.scoped(ns, fn, { maxBytes: 0 }), InvalidStoreInputError);
       });
     });
 
