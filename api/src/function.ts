@@ -69,7 +69,8 @@ export interface FunctionSpec {
   scale: FunctionScale;
   http: { auth: HttpAuth };
   triggers?: Trigger[];
-  state?: { enabled: boolean };
+  /** maxKeys and maxBytes override the platform's per-function state quota. */
+  state?: { enabled: boolean; maxKeys?: number; maxBytes?: number };
   /** Defaulted by the schema; absent only on an object stored before the field existed. */
   async?: AsyncPolicy;
 }

@@ -286,6 +286,22 @@ const specProperties: Record<string, SchemaNode> = {
           "Gives the handler ctx.state: keys under the function's own prefix, in Redis (local mode without " +
           'one: in memory). In a cluster, turning it off or deleting the Function deletes the keys.',
       },
+      maxKeys: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 100_000_000,
+        description:
+          'Most keys the function may hold; a write of a new key past it is refused (507). ' +
+          "Default: the platform's NIMBUS_STATE_MAX_KEYS (10000).",
+      },
+      maxBytes: {
+        type: 'integer',
+        minimum: 1024,
+        maximum: 68_719_476_736,
+        description:
+          'Most bytes the function may hold (its keys and their JSON values); a write that grows past it ' +
+          "is refused (507). Default: the platform's NIMBUS_STATE_MAX_BYTES (16 MiB).",
+      },
     },
   },
   async: withDefaults({

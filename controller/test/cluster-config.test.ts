@@ -48,36 +48,35 @@ describe('loadClusterConfig', () => {
     );
   });
 
-  describe('function state (NIMBUS_REDIS_URL)', () => {
-    it('gives pods the admin URL without its credentials, with the timeout and limit the store reads', () => {
+  describe('function state (NIMBUS_REDIS_URL, NIMBUS_STATE_SERVICE_URL, NIMBUS_STATE_KEY)', () => {
+    const key = 'k'.repeat(32);
+    it('takes the state service and key for tokens, and Redis for clearing keys, with the store timeout and limit', () => {
       assert.deepEqual(
         load({
           NIMBUS_REDIS_URL: 'redis://admin:s3cret@redis.nimbus.svc:6379/0',
           NIMBUS_REDIS_COMMAND_TIMEOUT_MS: '500',
           NIMBUS_STATE_MAX_VALUE_BYTES: '1024',
+          NIMBUS_STATE_SERVICE_URL: 'http://nimbus-gateway-state.nimbus.svc:8081/',
+          NIMBUS_STATE_KEY: key,
         }).state,
         {
           adminUrl: 'redis://admin:s3cret@redis.nimbus.svc:6379/0',
-          functionUrl: 'redis://redis.nimbus.svc:6379/0',
+          serviceUrl: 'http://nimbus-gateway-state.nimbus.svc:8081',
+          key,
           commandTimeoutMs: 500,
           maxValueBytes: 1024,
         },
       );
     });
 
-    it('takes the URL pods use from NIMBUS_STATE_REDIS_URL, and defaults the rest', () => {
-      assert.deepEqual(
-        load({
-          NIMBUS_REDIS_URL: 'redis://:pw@10.0.0.5:6379',
-          NIMBUS_STATE_REDIS_URL: 'rediss://redis.example:6380',
-        }).state,
-        {
-          adminUrl: 'redis://:pw@10.0.0.5:6379',
-          functionUrl: 'rediss://redis.example:6380',
-          commandTimeoutMs: 1000,
-          maxValueBytes: 65536,
-        },
-      );
+    it('keeps Redis alone (keys are cleared; no tokens are made) and defaults the rest', () => {
+      assert.deepEqual(load({ NIMBUS_REDIS_URL: 'redis://:pw@10.0.0.5:6379' }).state, {
+        adminUrl: 'redis://:pw@10.0.0.5:6379',
+        serviceUrl: undefined,
+        key: undefined,
+        commandTimeoutMs: 1000,
+        maxValueBytes: 65536,
+      });
     });
 
     const bad: [string, Env, string, RegExp][] = [
@@ -88,22 +87,28 @@ describe('loadClusterConfig', () => {
         /redis:\/\//,
       ],
       [
-        'a pod URL with credentials',
-        { NIMBUS_REDIS_URL: 'redis://r:6379', NIMBUS_STATE_REDIS_URL: 'redis://:admin-pw@r:6379' },
+        'the Redis URL for pods of earlier versions',
+        { NIMBUS_REDIS_URL: 'redis://r:6379', NIMBUS_STATE_REDIS_URL: 'redis://r:6379' },
         'NIMBUS_STATE_REDIS_URL',
-        /must not carry credentials/,
+        /no longer used: functions do not connect to Redis/,
       ],
       [
-        'a pod URL of another scheme',
-        { NIMBUS_REDIS_URL: 'redis://r:6379', NIMBUS_STATE_REDIS_URL: 'http://r:6379' },
-        'NIMBUS_STATE_REDIS_URL',
-        /redis:\/\//,
+        'a service URL that is not http',
+        { NIMBUS_STATE_SERVICE_URL: 'redis://r:6379', NIMBUS_STATE_KEY: 'k'.repeat(32) },
+        'NIMBUS_STATE_SERVICE_URL',
+        /http\(s\) base URL/,
       ],
       [
-        'a pod URL without an admin URL',
-        { NIMBUS_STATE_REDIS_URL: 'redis://r:6379' },
-        'NIMBUS_STATE_REDIS_URL',
-        /needs NIMBUS_REDIS_URL/,
+        'a service URL without a key',
+        { NIMBUS_STATE_SERVICE_URL: 'http://gw:8081' },
+        'NIMBUS_STATE_KEY',
+        /go together/,
+      ],
+      [
+        'a short key',
+        { NIMBUS_STATE_SERVICE_URL: 'http://gw:8081', NIMBUS_STATE_KEY: 'short' },
+        'NIMBUS_STATE_KEY',
+        /at least 32 characters/,
       ],
       [
         'a command timeout in words',

@@ -141,30 +141,29 @@ describe('buildService', () => {
 
 describe('function state in the cluster', () => {
   const binding: StateBinding = {
-    redisUrl: 'redis://redis.nimbus.svc:6379',
-    username: 'nimbus-fn:team:hello',
+    serviceUrl: 'http://nimbus-gateway-state.nimbus.svc:8081',
     secretName: 'hello-state',
     credentialsRevision: '0123456789abcdef',
     maxValueBytes: 65536,
   };
 
-  it('binds the pods to their Redis user: URL and user in env, the password as a file from the Secret', () => {
+  it('binds the pods to the state service: its URL in env, the token as a file from the Secret, no Redis', () => {
     const d = buildDeployment(fn({ state: { enabled: true } }), settings, 1, 'h', binding);
     const pod = d.spec.template.spec;
     const container = pod.containers[0];
     assert.ok(container);
     const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
-    assert.equal(env.NIMBUS_STATE_BACKEND, 'redis');
-    assert.equal(env.NIMBUS_STATE_REDIS_URL, 'redis://redis.nimbus.svc:6379');
-    assert.equal(env.NIMBUS_STATE_REDIS_USERNAME, 'nimbus-fn:team:hello');
-    assert.equal(env.NIMBUS_STATE_REDIS_PASSWORD_FILE, '/var/nimbus/state/password');
+    assert.equal(env.NIMBUS_STATE_BACKEND, 'service');
+    assert.equal(env.NIMBUS_STATE_URL, 'http://nimbus-gateway-state.nimbus.svc:8081');
+    assert.equal(env.NIMBUS_STATE_TOKEN_FILE, '/var/nimbus/state/token');
     assert.equal(env.NIMBUS_STATE_MAX_VALUE_BYTES, '65536');
-    assert.equal(env.NIMBUS_STATE_REDIS_PASSWORD, undefined, 'never the password itself');
+    assert.equal(env.NIMBUS_STATE_TOKEN, undefined, 'never the token itself');
+    assert.ok(!container.env.some((e) => /REDIS/.test(e.name) || /redis:/.test(e.value ?? '')), 'no Redis');
     assert.deepEqual(
       pod.volumes.find((v) => v.name === 'state-credentials'),
       {
         name: 'state-credentials',
-        secret: { secretName: 'hello-state', items: [{ key: 'password', path: 'password' }] },
+        secret: { secretName: 'hello-state', items: [{ key: 'token', path: 'token' }] },
       },
     );
     assert.deepEqual(
@@ -207,11 +206,8 @@ describe('function state in the cluster', () => {
     );
   });
 
-  it('keeps the login in a Secret named after the Function, owned by it', () => {
-    const secret = buildStateSecret(fn({ state: { enabled: true } }), {
-      username: 'nimbus-fn:team:hello',
-      password: 'p'.repeat(43),
-    });
+  it('keeps the token in a Secret named after the Function, owned by it', () => {
+    const secret = buildStateSecret(fn({ state: { enabled: true } }), 'p'.repeat(43));
     assert.equal(secret.metadata.name, 'hello-state');
     assert.equal(stateSecretName(fn({})), 'hello-state');
     assert.equal(secret.metadata.namespace, 'team');
@@ -221,7 +217,7 @@ describe('function state in the cluster', () => {
       [['Function', 'uid-1', true]],
     );
     assert.equal(secret.metadata.labels['app.kubernetes.io/managed-by'], 'nimbus');
-    assert.equal(Buffer.from(secret.data.password ?? '', 'base64').toString(), 'p'.repeat(43));
-    assert.equal(Buffer.from(secret.data.username ?? '', 'base64').toString(), 'nimbus-fn:team:hello');
+    assert.deepEqual(Object.keys(secret.data), ['token']);
+    assert.equal(Buffer.from(secret.data.token ?? '', 'base64').toString(), 'p'.repeat(43));
   });
 });

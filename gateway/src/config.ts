@@ -2,6 +2,7 @@ import { ConfigError, DEFAULT_NAMESPACE, type Env, isNamespace, readInt } from '
 import type { StoreConfig } from '@nimbus/store';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
+import { type StateServiceConfig, readStateServiceConfig } from './state/state-service-config.js';
 
 export type Scope = 'admin' | 'invoke';
 
@@ -35,6 +36,8 @@ export interface GatewayConfig {
   readonly store: StoreConfig;
   /** Cron triggers: this replica's name in its claims, and how late a missed tick may fire. */
   readonly schedules: ScheduleConfig;
+  /** ctx.state for function pods, on a port of its own; undefined: not served (local mode). */
+  readonly stateService: StateServiceConfig | undefined;
 }
 
 /**
@@ -85,5 +88,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     async: readAsyncConfig(env),
     store: readStoreConfig(env),
     schedules: readScheduleConfig(env),
+    stateService: readStateServiceConfig(env),
   });
 }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type Logger, createLogger, systemClock } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
-import { type Stores, createStores } from '@nimbus/store';
+import { type Stores, createStores, stateLimits } from '@nimbus/store';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, instanceCachingFactory, container as root } from 'tsyringe';
 import { AsyncCalls } from './async/async-calls.js';
@@ -20,6 +20,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { FunctionDirectory, Readiness } from './ports.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
+import { StateService } from './state/state-service.js';
 import { type SystemInfo, createSystemApp } from './system/system-app.js';
 import { TOKENS } from './tokens.js';
 import { EventSources } from './triggers/event-sources.js';
@@ -101,6 +102,20 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   );
   c.register(TOKENS.Now, { useValue: now });
   c.register(TOKENS.Stores, { useValue: stores });
+  c.register(TOKENS.StateService, {
+    useFactory: instanceCachingFactory((d) => ({
+      service:
+        config.stateService === undefined
+          ? undefined
+          : new StateService(
+              config.stateService,
+              stores.state,
+              d.resolve(TOKENS.Directory),
+              stateLimits(config.store.state),
+              log.child({ part: 'state-service' }),
+            ),
+    })),
+  });
   c.register(TOKENS.CallQueue, { useValue: queue });
   c.registerSingleton(TOKENS.AsyncMetrics, AsyncMetrics);
   c.register(TOKENS.AsyncFrontDoor, {

@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import type { AsyncCalls } from './async/async-calls.js';
 import type { GatewayServer } from './http/server.js';
 import type { Invoker } from './invoke/invoker.js';
+import type { StateService } from './state/state-service.js';
 import { TOKENS } from './tokens.js';
 
 /**
@@ -16,10 +17,17 @@ export class Gateway {
     @inject(TOKENS.Server) readonly server: GatewayServer,
     @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
     @inject(TOKENS.Invoker) private readonly invoker: Pick<Invoker, 'close'>,
+    @inject(TOKENS.StateService) private readonly state: { service: StateService | undefined },
   ) {}
 
-  /** Listens, then starts the async workers, which connect to the queue in the background. */
+  /** The state service function pods reach ctx.state through, when the config has one. */
+  get stateService(): StateService | undefined {
+    return this.state.service;
+  }
+
+  /** Listens (and the state service, when there is one), then starts the async workers, which connect to the queue in the background. */
   async listen(): Promise<AddressInfo> {
+    await this.state.service?.listen();
     const address = await this.server.listen();
     this.asyncCalls.start();
     return address;
@@ -32,6 +40,7 @@ export class Gateway {
    */
   async close(graceMs?: number): Promise<void> {
     await this.server.close(graceMs);
+    await this.state.service?.close();
     await this.asyncCalls.stop();
     await this.invoker.close();
   }

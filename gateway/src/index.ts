@@ -17,3 +17,5 @@ export { type Waker, noWaker } from './routing/waker.js';
 export { parseInvokePath } from './invoke/function-path.js';
 export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
 export type { SystemInfo } from './system/system-app.js';
+export { StateService } from './state/state-service.js';
+export type { StateServiceConfig } from './state/state-service-config.js';

@@ -25,6 +25,8 @@ export const TOKENS = {
   CallAdmin: Symbol('CallAdmin'),
   AsyncCalls: Symbol('AsyncCalls'),
   Now: Symbol('now'),
+  /** The state service (state/), or undefined when the config has none: wrapped, as tsyringe keeps no undefined. */
+  StateService: Symbol('StateService'),
   // In a cluster (cluster/):
   ClusterConfig: Symbol('ClusterConfig'),
   KubeClient: Symbol('KubeClient'),

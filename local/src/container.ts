@@ -3,7 +3,7 @@ import { type Logger, createLogger } from '@nimbus/api';
 import { type Clock, systemClock } from '@nimbus/api';
 import { RouteTable } from '@nimbus/gateway';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
-import { MemoryStateStore } from '@nimbus/store';
+import { type Stores, createStores } from '@nimbus/store';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { LocalConfig } from './config.js';
 import { LocalPlatform } from './local-platform.js';
@@ -19,6 +19,8 @@ export interface LocalOverrides {
   logger?: Logger;
   spawn?: Spawn;
   runtimeEntry?: string;
+  /** The stores of function state, call records and dead letters; by default from `config.store`. */
+  stores?: Stores;
 }
 
 /** Local mode's composition root: the process backend and the folder-driven controller. */
@@ -46,10 +48,16 @@ export function createLocalContainer(
       c.resolve<Logger>(TOKENS.Logger).child({ component: 'warm-pool' }),
     ),
   });
-  // Function state for replicas, when no Redis is configured: one store in this process, reached over IPC.
-  c.register(TOKENS.StateHost, {
-    useValue: new StateHost(new MemoryStateStore(c.resolve(TOKENS.Clock), config.store.state)),
-  });
+  // The stores (Redis, or in memory) shared with the gateway. Replicas reach function state only
+  // through the state host, over IPC: it enforces the value size and quotas they cannot bypass.
+  const stores =
+    overrides.stores ??
+    createStores(config.store, {
+      logger: c.resolve<Logger>(TOKENS.Logger),
+      clock: c.resolve<Clock>(TOKENS.Clock),
+    });
+  c.register(TOKENS.Stores, { useValue: stores });
+  c.register(TOKENS.StateHost, { useValue: new StateHost(stores.state) });
   c.registerSingleton(TOKENS.ProcessBackend, ProcessBackend);
   c.registerSingleton(TOKENS.LocalPlatform, LocalPlatform);
   return c;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { TOKENS as GATEWAY, type Gateway, createGatewayContainer } from '@nimbus/gateway';
-import { redactUrl } from '@nimbus/store';
+import { type Stores, redactUrl } from '@nimbus/store';
 import type { LocalConfig } from './config.js';
 import { type LocalOverrides, createLocalContainer } from './container.js';
 import { FolderWatcher } from './folder-watcher.js';
@@ -46,7 +46,7 @@ export async function startLocalMode(
   });
   if (config.store.redisUrl === undefined)
     log.info('no NIMBUS_REDIS_URL: function state is in memory in this process, lost when it stops', {
-      maxValueBytes: config.store.state.maxValueBytes,
+      ...config.store.state,
     });
   else log.info('function state is in Redis', { redis: redactUrl(config.store.redisUrl) });
   const platform = local.resolve<LocalPlatform>(TOKENS.LocalPlatform);
@@ -57,6 +57,7 @@ export async function startLocalMode(
     waker: platform,
     logger: log.child({ component: 'gateway' }),
     info: { version: '0.1.0', mode: 'local' },
+    stores: local.resolve<Stores>(TOKENS.Stores),
   });
   // The HTTP server and the async workers, started and (in close) stopped together.
   const server = gateway.resolve<Gateway>(GATEWAY.Gateway);
@@ -84,6 +85,7 @@ export async function startLocalMode(
       await server.close();
       await pool.stop();
       await platform.shutdown();
+      await local.resolve<Stores>(TOKENS.Stores).close();
     },
   };
 }

@@ -153,23 +153,18 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       concurrency: spec.concurrency,
       auth: spec.http.auth,
     });
-    const { redisUrl } = this.config.store;
     const replicaSet: ReplicaSetSpec = {
       key,
       revision,
       env: buildReplicaEnv(fn.resource, source.dir, {
         gatewayUrl: this.gatewayUrl,
         inherited: process.env,
-        state:
-          redisUrl === undefined
-            ? { backend: 'supervisor' }
-            : { backend: 'redis', url: redisUrl, maxValueBytes: this.config.store.state.maxValueBytes },
       }),
       replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,
-      // Without Redis, the supervisor answers the replicas' state calls from its own store.
-      ...(spec.state?.enabled === true && redisUrl === undefined
-        ? { state: { namespace: metadata.namespace, name: metadata.name } }
+      // The supervisor answers the replicas' state calls (from memory or Redis): they hold no credentials.
+      ...(spec.state?.enabled === true
+        ? { state: { namespace: metadata.namespace, name: metadata.name, limits: stateQuota(spec.state) } }
         : {}),
     };
     (this.deployed.get(key) as Deployed).replicaSet = replicaSet;
@@ -247,4 +242,12 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     await this.running;
     await this.backend.shutdown();
   }
+}
+
+/** The Function's own state quota, where its spec sets one. */
+function stateQuota(state: { maxKeys?: number; maxBytes?: number }): { maxKeys?: number; maxBytes?: number } {
+  return {
+    ...(state.maxKeys === undefined ? {} : { maxKeys: state.maxKeys }),
+    ...(state.maxBytes === undefined ? {} : { maxBytes: state.maxBytes }),
+  };
 }

@@ -9,6 +9,7 @@ export const TOKENS = {
   Backoff: Symbol('BackoffPolicy'),
   ProcessBackend: Symbol('ProcessBackend'),
   WarmPool: Symbol('WarmPool'),
+  Stores: Symbol('Stores'),
   StateHost: Symbol('StateHost'),
   LocalPlatform: Symbol('LocalPlatform'),
 } as const;

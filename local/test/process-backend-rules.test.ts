@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { validateFunction } from '@nimbus/api';
 import { inlineFileName } from '@nimbus/api';
 import { canonicalJson, specHash } from '@nimbus/api';
-import { type LocalStateBackend, buildReplicaEnv } from '../src/process/replica-env.js';
+import { buildReplicaEnv } from '../src/process/replica-env.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from '../src/process/restart-backoff.js';
 
 const policy: BackoffPolicy = { baseMs: 250, maxMs: 30_000, stableAfterMs: 10_000 };
@@ -48,7 +48,6 @@ describe('buildReplicaEnv', () => {
     const env = buildReplicaEnv(fn({ timeout: '1m30s', concurrency: 7, handler: 'main.handle' }), '/code', {
       gatewayUrl: 'http://127.0.0.1:8080',
       inherited: { PATH: '/usr/bin', SECRET_OF_THE_PLATFORM: 'x' },
-      state: { backend: 'supervisor' },
     });
     assert.deepEqual(env, {
       PATH: '/usr/bin',
@@ -77,45 +76,27 @@ describe('buildReplicaEnv', () => {
       {
         gatewayUrl: '',
         inherited: {},
-        state: { backend: 'supervisor' },
       },
     );
     assert.equal(env.GREETING, 'hi');
     assert.equal(env.PORT, '0');
   });
 
-  const stateCases: [string, LocalStateBackend, Record<string, string>][] = [
-    ['the supervisor, over IPC', { backend: 'supervisor' }, { NIMBUS_STATE_BACKEND: 'supervisor' }],
-    [
-      'the Redis local mode was given',
-      { backend: 'redis', url: 'redis://:pw@127.0.0.1:6379', maxValueBytes: 1024 },
-      {
-        NIMBUS_STATE_BACKEND: 'redis',
-        NIMBUS_STATE_REDIS_URL: 'redis://:pw@127.0.0.1:6379',
-        NIMBUS_STATE_MAX_VALUE_BYTES: '1024',
-      },
-    ],
-  ];
-  for (const [where, state, expected] of stateCases) {
-    it(`points ctx.state of a function with state at ${where}, beside the function's own variables`, () => {
-      const env = buildReplicaEnv(
-        fn({ state: { enabled: true }, env: [{ name: 'GREETING', value: 'hi' }] }),
-        '/c',
-        { gatewayUrl: '', inherited: {}, state },
-      );
-      const stateEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('NIMBUS_STATE_')));
-      assert.deepEqual(stateEnv, expected);
-      assert.equal(env.GREETING, 'hi');
-    });
-  }
+  it("points ctx.state of a function with state at the supervisor, with no Redis URL or credentials", () => {
+    const env = buildReplicaEnv(
+      fn({ state: { enabled: true }, env: [{ name: 'GREETING', value: 'hi' }] }),
+      '/c',
+      { gatewayUrl: '', inherited: { NIMBUS_REDIS_URL: 'redis://:pw@127.0.0.1:6379' } },
+    );
+    const stateEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('NIMBUS_STATE_')));
+    assert.deepEqual(stateEnv, { NIMBUS_STATE_BACKEND: 'supervisor' });
+    assert.ok(!Object.values(env).some((v) => v.includes('redis://')));
+    assert.equal(env.GREETING, 'hi');
+  });
 
   it('gives a function without state no state settings', () => {
     for (const spec of [{}, { state: { enabled: false } }]) {
-      const env = buildReplicaEnv(fn(spec), '/c', {
-        gatewayUrl: '',
-        inherited: {},
-        state: { backend: 'supervisor' },
-      });
+      const env = buildReplicaEnv(fn(spec), '/c', { gatewayUrl: '', inherited: {} });
       assert.deepEqual(
         Object.keys(env).filter((k) => k.startsWith('NIMBUS_STATE_')),
         [],

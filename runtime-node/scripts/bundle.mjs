@@ -1,30 +1,14 @@
 // Bundles the compiled runtime (dist/src/main.js, from `tsc -b`) into one CommonJS file,
 // dist/runtime-node.cjs: loading tsyringe and ~30 small modules unbundled costs 25-45 ms of a
-// replica's cold start; one file costs a few. The Redis adapter of ctx.state (ioredis and the
-// store, several times the runtime's size) is a second file, dist/runtime-node-redis-state.cjs,
-// that the runtime import()s on its first state call: a function without state never parses it.
+// replica's cold start; one file costs a few. ctx.state talks HTTP to the gateway's state service
+// (or IPC to local mode's supervisor): the bundle must never contain a Redis client.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outputs = [
-  { entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' },
-  { entry: 'dist/src/state/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
-];
-const [main, redisState] = outputs;
-
-/** The runtime's `import('./redis-state-port.js')` loads the second bundle, beside the first. */
-const redisStateApart = {
-  name: 'redis-state-apart',
-  setup(b) {
-    b.onResolve({ filter: /\/redis-state-port\.js$/ }, (args) =>
-      args.kind === 'dynamic-import'
-        ? { path: `./${path.basename(redisState.outfile)}`, external: true }
-        : undefined,
-    );
-  },
-};
+const outputs = [{ entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' }];
+const [main] = outputs;
 
 const common = {
   absWorkingDir: root,
@@ -51,7 +35,6 @@ for (const { entry, outfile } of outputs) {
     ...common,
     entryPoints: [path.join(root, entry)],
     outfile: path.join(root, outfile),
-    plugins: outfile === main.outfile ? [redisStateApart] : [],
   });
   const bytes = result.metafile.outputs[outfile]?.bytes;
   console.log(
@@ -61,6 +44,6 @@ for (const { entry, outfile } of outputs) {
     const inputs = Object.keys(result.metafile.inputs);
     const heavy = inputs.find((input) => /node_modules\/ioredis\/|store\/dist\/src\/redis\//.test(input));
     if (heavy !== undefined)
-      throw new Error(`${outfile} must not contain the Redis adapter, but has ${heavy}`);
+      throw new Error(`${outfile} must not contain a Redis client, but has ${heavy}`);
   }
 }

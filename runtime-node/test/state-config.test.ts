@@ -9,36 +9,33 @@ describe('state settings (NIMBUS_STATE_*)', () => {
     assert.deepEqual(state({ NIMBUS_STATE_BACKEND: 'none' }), { backend: 'none' });
   });
 
-  it('choose Redis when a URL is given, with the login and limits from the environment', () => {
+  it('choose the state service when a URL is given, with the token file and limits from the environment', () => {
     assert.deepEqual(
       state({
-        NIMBUS_STATE_REDIS_URL: 'redis://redis.nimbus.svc:6379',
-        NIMBUS_STATE_REDIS_USERNAME: 'nimbus-fn:team:counter',
-        NIMBUS_STATE_REDIS_PASSWORD_FILE: '/var/nimbus/state/password',
+        NIMBUS_STATE_URL: 'http://nimbus-gateway-state.nimbus.svc:8081/',
+        NIMBUS_STATE_TOKEN_FILE: '/var/nimbus/state/token',
         NIMBUS_STATE_TIMEOUT_MS: '250',
         NIMBUS_STATE_MAX_VALUE_BYTES: '1024',
       }),
       {
-        backend: 'redis',
-        url: 'redis://redis.nimbus.svc:6379',
-        username: 'nimbus-fn:team:counter',
-        password: undefined,
-        passwordFile: '/var/nimbus/state/password',
+        backend: 'service',
+        url: 'http://nimbus-gateway-state.nimbus.svc:8081',
+        token: undefined,
+        tokenFile: '/var/nimbus/state/token',
         timeoutMs: 250,
         maxValueBytes: 1024,
       },
     );
   });
 
-  it('take a URL with its own credentials and database, and default the timeout and the limit', () => {
+  it('take a token directly, and default the timeout and the limit', () => {
     assert.deepEqual(
-      state({ NIMBUS_STATE_BACKEND: 'REDIS', NIMBUS_STATE_REDIS_URL: 'rediss://:pw@r:6380/2' }),
+      state({ NIMBUS_STATE_BACKEND: 'SERVICE', NIMBUS_STATE_URL: 'https://gw:8081', NIMBUS_STATE_TOKEN: 't' }),
       {
-        backend: 'redis',
-        url: 'rediss://:pw@r:6380/2',
-        username: undefined,
-        password: undefined,
-        passwordFile: undefined,
+        backend: 'service',
+        url: 'https://gw:8081',
+        token: 't',
+        tokenFile: undefined,
         timeoutMs: 1000,
         maxValueBytes: 65536,
       },
@@ -57,53 +54,55 @@ describe('state settings (NIMBUS_STATE_*)', () => {
       'an unknown backend',
       { NIMBUS_STATE_BACKEND: 'etcd' },
       'NIMBUS_STATE_BACKEND',
-      /one of none, redis, supervisor, got "etcd"/,
+      /one of none, service, supervisor, got "etcd"/,
     ],
     [
-      'redis without a URL',
+      'Redis, which functions no longer reach',
       { NIMBUS_STATE_BACKEND: 'redis' },
-      'NIMBUS_STATE_REDIS_URL',
-      /must be set when NIMBUS_STATE_BACKEND is redis/,
+      'NIMBUS_STATE_BACKEND',
+      /no longer connect to Redis/,
     ],
     [
-      'a URL that is not Redis',
-      { NIMBUS_STATE_REDIS_URL: 'http://redis:6379' },
-      'NIMBUS_STATE_REDIS_URL',
-      /redis:\/\/ or rediss:\/\//,
+      'the service without a URL',
+      { NIMBUS_STATE_BACKEND: 'service', NIMBUS_STATE_TOKEN: 't' },
+      'NIMBUS_STATE_URL',
+      /must be set when NIMBUS_STATE_BACKEND is service/,
     ],
     [
-      'a URL with a path',
-      { NIMBUS_STATE_REDIS_URL: 'redis://redis:6379/x/y' },
-      'NIMBUS_STATE_REDIS_URL',
-      /redis:\/\//,
+      'a URL that is not http',
+      { NIMBUS_STATE_URL: 'redis://r:6379', NIMBUS_STATE_TOKEN: 't' },
+      'NIMBUS_STATE_URL',
+      /http:\/\/ or https:\/\//,
     ],
     [
-      'a Redis URL beside the supervisor',
-      { NIMBUS_STATE_BACKEND: 'supervisor', NIMBUS_STATE_REDIS_URL: 'redis://r:1' },
-      'NIMBUS_STATE_REDIS_URL',
-      /is set, but NIMBUS_STATE_BACKEND is supervisor/,
+      'a URL with credentials',
+      { NIMBUS_STATE_URL: 'http://u:p@r:6379', NIMBUS_STATE_TOKEN: 't' },
+      'NIMBUS_STATE_URL',
+      /http:\/\/ or https:\/\//,
     ],
     [
-      'a password with state off',
-      { NIMBUS_STATE_BACKEND: 'none', NIMBUS_STATE_REDIS_PASSWORD: 'hunter2hunter2hunter2' },
-      'NIMBUS_STATE_REDIS_PASSWORD',
-      /is set, but NIMBUS_STATE_BACKEND is none/,
+      'the service without a token',
+      { NIMBUS_STATE_URL: 'http://gw:8081' },
+      'NIMBUS_STATE_TOKEN_FILE',
+      /needs NIMBUS_STATE_TOKEN_FILE or NIMBUS_STATE_TOKEN/,
     ],
     [
-      'a password and a password file',
-      {
-        NIMBUS_STATE_REDIS_URL: 'redis://r:1',
-        NIMBUS_STATE_REDIS_PASSWORD: 'hunter2hunter2hunter2',
-        NIMBUS_STATE_REDIS_PASSWORD_FILE: '/p',
-      },
-      'NIMBUS_STATE_REDIS_PASSWORD_FILE',
+      'a token and a token file',
+      { NIMBUS_STATE_URL: 'http://gw:8081', NIMBUS_STATE_TOKEN: 't', NIMBUS_STATE_TOKEN_FILE: '/t' },
+      'NIMBUS_STATE_TOKEN_FILE',
       /not both/,
     ],
     [
-      'a username without a password',
-      { NIMBUS_STATE_REDIS_URL: 'redis://r:1', NIMBUS_STATE_REDIS_USERNAME: 'u' },
-      'NIMBUS_STATE_REDIS_USERNAME',
-      /needs NIMBUS_STATE_REDIS_PASSWORD or NIMBUS_STATE_REDIS_PASSWORD_FILE/,
+      'a service URL beside the supervisor',
+      { NIMBUS_STATE_BACKEND: 'supervisor', NIMBUS_STATE_URL: 'http://gw:8081' },
+      'NIMBUS_STATE_URL',
+      /is set, but NIMBUS_STATE_BACKEND is supervisor/,
+    ],
+    [
+      'a token with state off',
+      { NIMBUS_STATE_BACKEND: 'none', NIMBUS_STATE_TOKEN: 'hunter2hunter2hunter2' },
+      'NIMBUS_STATE_TOKEN',
+      /is set, but NIMBUS_STATE_BACKEND is none/,
     ],
     [
       'a timeout below 10 ms',
@@ -132,11 +131,11 @@ describe('state settings (NIMBUS_STATE_*)', () => {
     });
   }
 
-  it('never echo a password, in a URL or on its own', () => {
-    const secret = 'hunter2-is-the-password';
+  it('never echo a token', () => {
+    const secret = 'hunter2-is-the-token';
     const envs: Record<string, string>[] = [
-      { NIMBUS_STATE_REDIS_URL: `http://:${secret}@r:1` },
-      { NIMBUS_STATE_BACKEND: 'none', NIMBUS_STATE_REDIS_PASSWORD: secret },
+      { NIMBUS_STATE_URL: `http://:${secret}@r:1`, NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_BACKEND: 'none', NIMBUS_STATE_TOKEN: secret },
     ];
     for (const env of envs)
       assert.throws(

@@ -7,7 +7,7 @@ describe('parseStoreConfig', () => {
     assert.deepEqual(parseStoreConfig({}), {
       redisUrl: undefined,
       commandTimeoutMs: 1_000,
-      state: { maxValueBytes: 65_536 },
+      state: { maxValueBytes: 65_536, maxKeys: 10_000, maxBytes: 16_777_216 },
       calls: { ttlMs: 86_400_000, maxResultBodyBytes: 1_048_576 },
       deadLetters: { retentionMs: 604_800_000 },
     });
@@ -18,13 +18,15 @@ describe('parseStoreConfig', () => {
       NIMBUS_REDIS_URL: 'rediss://user:pw@redis.nimbus.svc:6380/0',
       NIMBUS_REDIS_COMMAND_TIMEOUT_MS: '250',
       NIMBUS_STATE_MAX_VALUE_BYTES: '1024',
+      NIMBUS_STATE_MAX_KEYS: '50',
+      NIMBUS_STATE_MAX_BYTES: '2048',
       NIMBUS_CALL_TTL_SECONDS: '3600',
       NIMBUS_CALL_MAX_RESULT_BYTES: '0',
       NIMBUS_DEAD_LETTER_RETENTION_SECONDS: '86400',
     });
     assert.equal(config.redisUrl, 'rediss://user:pw@redis.nimbus.svc:6380/0');
     assert.equal(config.commandTimeoutMs, 250);
-    assert.equal(config.state.maxValueBytes, 1024);
+    assert.deepEqual(config.state, { maxValueBytes: 1024, maxKeys: 50, maxBytes: 2048 });
     assert.equal(config.calls.ttlMs, 3_600_000);
     assert.equal(config.calls.maxResultBodyBytes, 0);
     assert.equal(config.deadLetters.retentionMs, 86_400_000);
@@ -48,6 +50,8 @@ describe('parseStoreConfig', () => {
     ],
     ['a hex number', { NIMBUS_STATE_MAX_VALUE_BYTES: '0x10' }, /NIMBUS_STATE_MAX_VALUE_BYTES/],
     ['a value limit of 0', { NIMBUS_STATE_MAX_VALUE_BYTES: '0' }, /NIMBUS_STATE_MAX_VALUE_BYTES.*1 to/],
+    ['a key quota of 0', { NIMBUS_STATE_MAX_KEYS: '0' }, /NIMBUS_STATE_MAX_KEYS.*1 to/],
+    ['a byte quota under 1 KiB', { NIMBUS_STATE_MAX_BYTES: '100' }, /NIMBUS_STATE_MAX_BYTES.*1024 to/],
     ['a call TTL under a minute', { NIMBUS_CALL_TTL_SECONDS: '59' }, /NIMBUS_CALL_TTL_SECONDS/],
     ['a negative body limit', { NIMBUS_CALL_MAX_RESULT_BYTES: '-1' }, /NIMBUS_CALL_MAX_RESULT_BYTES/],
     [

@@ -209,7 +209,7 @@ function redisUrls(objects: Manifest[], secrets: SecretValues) {
   const gateway = readStoreConfig(kubeletEnv(containerOf(objects, 'nimbus-gateway'), secrets));
   return {
     controller: controller.state?.adminUrl,
-    functions: controller.state?.functionUrl,
+    functions: controller.state?.serviceUrl,
     gateway: gateway.redisUrl,
   };
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { type LogLevel, isNamespace } from '@nimbus/api';
 import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/api';
 import { readNatsUrl } from '@nimbus/bus';
-import { parseStoreConfig, withoutCredentials } from '@nimbus/store';
+import { MIN_STATE_KEY_LENGTH, parseStoreConfig } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 
@@ -34,14 +34,16 @@ export interface ClusterConfig {
   readonly autoscaler: Partial<AutoscalerTuning>;
 }
 
-/** What the controller needs to give functions a Redis key space of their own. */
+/** What the controller needs to give functions their state: tokens for the gateway's state service, and Redis to clear keys. */
 export interface StateConfig {
-  /** NIMBUS_REDIS_URL: a login allowed ACL SETUSER/DELUSER, SCAN and UNLINK (the admin's). */
-  readonly adminUrl: string;
-  /** NIMBUS_STATE_REDIS_URL: the URL function pods connect to, without credentials (theirs come from a Secret). */
-  readonly functionUrl: string;
+  /** NIMBUS_REDIS_URL: a login allowed SCAN, UNLINK and ACL DELUSER (the admin's), to clear a function's keys. */
+  readonly adminUrl: string | undefined;
+  /** NIMBUS_STATE_SERVICE_URL: the gateway's state service, which function pods reach. */
+  readonly serviceUrl: string | undefined;
+  /** NIMBUS_STATE_KEY: function tokens are HMACs under it (the gateway holds it too). */
+  readonly key: string | undefined;
   readonly commandTimeoutMs: number;
-  /** NIMBUS_STATE_MAX_VALUE_BYTES, handed to the pods. */
+  /** NIMBUS_STATE_MAX_VALUE_BYTES, handed to the pods (the service enforces it again). */
   readonly maxValueBytes: number;
 }
 
@@ -124,37 +126,35 @@ export function loadClusterConfig(env: Env): ClusterConfig {
 
 /**
  * NIMBUS_REDIS_URL (with NIMBUS_REDIS_COMMAND_TIMEOUT_MS and NIMBUS_STATE_MAX_VALUE_BYTES, as the
- * store reads them) and NIMBUS_STATE_REDIS_URL, which defaults to the admin URL without its
- * credentials: pods must never see the admin's password.
+ * store reads them), NIMBUS_STATE_SERVICE_URL and NIMBUS_STATE_KEY (at least 32 characters), which
+ * go together. Undefined when none is set.
  */
 function readStateConfig(env: Env): StateConfig | undefined {
   const store = parseStoreConfig(env);
-  const raw = env.NIMBUS_STATE_REDIS_URL || undefined;
-  if (store.redisUrl === undefined) {
-    if (raw !== undefined)
-      throw new ConfigError(
-        'NIMBUS_STATE_REDIS_URL',
-        'needs NIMBUS_REDIS_URL, the connection that manages function users',
-      );
-    return undefined;
-  }
-  const functionUrl = raw ?? withoutCredentials(store.redisUrl, '', '');
-  let parsed: URL;
-  try {
-    parsed = new URL(functionUrl);
-  } catch {
-    throw new ConfigError('NIMBUS_STATE_REDIS_URL', 'must be a redis:// or rediss:// URL');
-  }
-  if (!/^rediss?:$/.test(parsed.protocol))
-    throw new ConfigError('NIMBUS_STATE_REDIS_URL', 'must be a redis:// or rediss:// URL');
-  if (parsed.username !== '' || parsed.password !== '')
+  if (env.NIMBUS_STATE_REDIS_URL)
     throw new ConfigError(
       'NIMBUS_STATE_REDIS_URL',
-      'must not carry credentials: each function logs in as its own Redis user, from its Secret',
+      'is no longer used: functions do not connect to Redis; set NIMBUS_STATE_SERVICE_URL (the gateway state service) instead',
     );
+  const serviceUrl = env.NIMBUS_STATE_SERVICE_URL || undefined;
+  const key = env.NIMBUS_STATE_KEY || undefined;
+  if (store.redisUrl === undefined && serviceUrl === undefined && key === undefined) return undefined;
+  if (serviceUrl !== undefined && !/^https?:\/\/[^\s/@]+\/?$/.test(serviceUrl))
+    throw new ConfigError(
+      'NIMBUS_STATE_SERVICE_URL',
+      `must be the http(s) base URL of the gateway's state service, e.g. http://nimbus-gateway-state.nimbus.svc:8081, got "${serviceUrl}"`,
+    );
+  if ((serviceUrl === undefined) !== (key === undefined))
+    throw new ConfigError(
+      serviceUrl === undefined ? 'NIMBUS_STATE_SERVICE_URL' : 'NIMBUS_STATE_KEY',
+      'NIMBUS_STATE_SERVICE_URL and NIMBUS_STATE_KEY go together: function tokens are made with the key for that service',
+    );
+  if (key !== undefined && key.length < MIN_STATE_KEY_LENGTH)
+    throw new ConfigError('NIMBUS_STATE_KEY', `must have at least ${MIN_STATE_KEY_LENGTH} characters`);
   return Object.freeze({
     adminUrl: store.redisUrl,
-    functionUrl,
+    serviceUrl: serviceUrl?.replace(/\/$/, ''),
+    key,
     commandTimeoutMs: store.commandTimeoutMs,
     maxValueBytes: store.state.maxValueBytes,
   });

@@ -76,19 +76,21 @@ export function createClusterContainer(
           c.resolve(TOKENS.EventSink),
           log.child({ part: 'triggers' }),
         );
-  // Function state: a Redis user and a Secret per Function with spec.state, before its Deployment.
+  // Function state: a token Secret per Function with spec.state, before its Deployment; Redis to clear keys.
   const stateAdmin =
-    config.state === undefined
+    config.state?.adminUrl === undefined
       ? undefined
       : new RedisStateAdmin(config.state.adminUrl, config.state, log.child({ part: 'state' }));
+  const { serviceUrl, key, maxValueBytes } = config.state ?? {};
   const state = new FunctionStateProvisioner(
     client,
     stateAdmin,
-    config.state,
+    serviceUrl === undefined || key === undefined || maxValueBytes === undefined
+      ? undefined
+      : { serviceUrl, key, maxValueBytes },
     c.resolve(TOKENS.EventSink),
     log.child({ part: 'state' }),
   );
-  stateAdmin?.onReconnect(() => built.controller?.requeue((fn) => fn.spec.state?.enabled === true), clock);
   c.register(TOKENS.Cleanups, {
     useValue: [...(overrides.cleanups ?? []), ...(triggers === undefined ? [] : [triggers]), state],
   });

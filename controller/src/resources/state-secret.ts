@@ -2,8 +2,8 @@ import type { FunctionResource } from '@nimbus/api';
 import { ownedMetadata } from './metadata.js';
 import type { Secret } from './objects.js';
 
-/** The keys of a function's state Secret. */
-export const STATE_SECRET_KEYS = { username: 'username', password: 'password' } as const;
+/** The key of a function's state Secret: its token for the gateway's state service. */
+export const STATE_SECRET_KEYS = { token: 'token' } as const;
 
 /** `<function>-state`, in the Function's namespace. */
 export function stateSecretName(fn: FunctionResource): string {
@@ -11,22 +11,17 @@ export function stateSecretName(fn: FunctionResource): string {
 }
 
 /**
- * The Secret holding a function's Redis login, owned by the Function so it goes with it. The
- * controller writes it once and reads the password back on every reconcile, so the password
- * stays what the Redis user was given. Pure: the password is made by the caller.
+ * The Secret holding a function's state token, owned by the Function so it goes with it. The
+ * token is derived from the platform's state key and the function's name (store's stateToken),
+ * so the controller can write it again at any time and every gateway replica can check it.
+ * Pure: the token is made by the caller.
  */
-export function buildStateSecret(
-  fn: FunctionResource,
-  credentials: { username: string; password: string },
-): Secret {
+export function buildStateSecret(fn: FunctionResource, token: string): Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: ownedMetadata(fn, stateSecretName(fn)),
     type: 'Opaque',
-    data: {
-      [STATE_SECRET_KEYS.username]: Buffer.from(credentials.username).toString('base64'),
-      [STATE_SECRET_KEYS.password]: Buffer.from(credentials.password).toString('base64'),
-    },
+    data: { [STATE_SECRET_KEYS.token]: Buffer.from(token).toString('base64') },
   };
 }

@@ -1,7 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type FunctionResource, KIND, type Logger } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES, isAlreadyExists, isNotFound } from '@nimbus/kube';
-import { StoreUnavailableError, functionUsername } from '@nimbus/store';
+import { StoreUnavailableError, stateToken } from '@nimbus/store';
 import type { EventSink } from '../events/event-recorder.js';
 import {
   FIELD_MANAGER,
@@ -24,19 +24,18 @@ interface SecretObject extends KubeObject {
 /** The calls on Secrets the provisioner makes. */
 export type SecretClient = Pick<KubeClient, 'get' | 'create' | 'apply' | 'delete'>;
 
-/** Where pods connect and the limit they enforce; undefined when the controller has no Redis. */
+/** Where pods reach their state, the key their tokens are made with, and the value limit they check first. */
 export interface StateSettings {
-  functionUrl: string;
+  /** The gateway's state service (NIMBUS_STATE_SERVICE_URL). */
+  serviceUrl: string;
+  /** The platform's state key (NIMBUS_STATE_KEY), which the gateway holds too. */
+  key: string;
   maxValueBytes: number;
 }
 
-const PASSWORD = /^[\x21-\x7e]{16,256}$/;
-
-export const newStatePassword = (): string => randomBytes(32).toString('base64url');
-
-/** A digest that changes with the password, for the pod template; never the password itself. */
-export function credentialsRevision(password: string): string {
-  return createHash('sha256').update(password).digest('hex').slice(0, 16);
+/** A digest that changes with the token, for the pod template; never the token itself. */
+export function credentialsRevision(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
 }
 
 const verdict = (status: Verdict['status'], reason: string, message: string): Verdict => ({
@@ -46,15 +45,16 @@ const verdict = (status: Verdict['status'], reason: string, message: string): Ve
 });
 
 /**
- * Gives each Function with spec.state a Redis key space only it can reach: an ACL user limited
- * to its key prefix (RedisStateAdmin), whose password lives in a Secret `<function>-state` owned
- * by the Function. The password is made once and read back from the Secret on every reconcile,
- * so it stays stable; the user is set again each time, which also remakes it after Redis lost it.
- * Redis being away does not hold up the rest of the Function: the pods are bound to the Secret,
- * the StateReady condition says what failed, and the reconcile is retried with backoff.
+ * Gives each Function with spec.state its token for the gateway's state service, in a Secret
+ * `<function>-state` owned by the Function, and binds its pods to it. The token is an HMAC of the
+ * function's name under the state key, so it is written again whenever it is missing or the key
+ * changed. Functions get no Redis login: Redis runs scripts with the caller's rights and has no
+ * per-user size or quota limits, so only the gateway (which enforces them) talks to it. A Secret
+ * left by an earlier version still holding a Redis password is replaced, and that version's
+ * Redis user removed.
  *
- * As a cleanup it removes the user, the keys and the Secret before a deleted Function goes; a
- * Function whose state is turned off gives them up the same way.
+ * As a cleanup it removes the keys and the Secret before a deleted Function goes; a Function
+ * whose state is turned off gives them up the same way.
  */
 export class FunctionStateProvisioner implements StateProvisioner, FunctionCleanup {
   readonly name = 'redis-state';
@@ -65,56 +65,57 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     private readonly settings: StateSettings | undefined,
     private readonly events: EventSink,
     private readonly log: Logger,
-    private readonly newPassword: () => string = newStatePassword,
   ) {}
 
   appliesTo(fn: FunctionResource): boolean {
-    return this.admin !== undefined && fn.spec.state?.enabled === true;
+    return (this.admin !== undefined || this.settings !== undefined) && fn.spec.state?.enabled === true;
   }
 
   async prepare(fn: Fn): Promise<StatePreparation> {
     if (fn.spec.state?.enabled !== true) return this.releaseIfHeld(fn);
-    const { admin, settings } = this;
-    if (admin === undefined || settings === undefined)
+    const { settings } = this;
+    if (settings === undefined)
       return {
         condition: verdict(
           'False',
           'StateNotConfigured',
-          'spec.state.enabled is set, but the controller has no NIMBUS_REDIS_URL: ctx.state calls fail until it has one',
+          'spec.state.enabled is set, but the controller has no NIMBUS_STATE_SERVICE_URL and NIMBUS_STATE_KEY: ctx.state calls fail until it has them',
         ),
       };
-    const login = await this.ensureSecret(fn);
-    if ('conflict' in login) return { condition: verdict('False', 'StateSecretConflict', login.conflict) };
     const { namespace, name } = fn.metadata;
+    const token = stateToken(settings.key, namespace, name);
+    const written = await this.ensureSecret(fn, token);
+    if ('conflict' in written) return { condition: verdict('False', 'StateSecretConflict', written.conflict) };
     const binding: StateBinding = {
-      redisUrl: settings.functionUrl,
-      username: functionUsername(namespace, name),
+      serviceUrl: settings.serviceUrl,
       secretName: stateSecretName(fn),
-      credentialsRevision: credentialsRevision(login.password),
+      credentialsRevision: credentialsRevision(token),
       maxValueBytes: settings.maxValueBytes,
     };
-    try {
-      const user = await admin.ensureUser(namespace, name, login.password);
-      return {
-        binding,
-        condition: verdict(
-          'True',
-          'UserReady',
-          `Redis user ${user.username} may use only the keys ${user.keyPrefix}*`,
-        ),
-      };
-    } catch (err) {
-      const unavailable = err instanceof StoreUnavailableError;
-      return {
-        binding,
-        condition: verdict(
-          'False',
-          unavailable ? 'RedisUnavailable' : 'RedisRefused',
-          `the function's Redis user could not be set, so ctx.state calls fail; retrying: ${message(err)}`,
-        ),
-        retry: err instanceof Error ? err : new Error(message(err)),
-      };
+    if (written.replacedPassword && this.admin !== undefined) {
+      try {
+        await this.admin.deleteUser(namespace, name);
+      } catch (err) {
+        const unavailable = err instanceof StoreUnavailableError;
+        return {
+          binding,
+          condition: verdict(
+            'False',
+            unavailable ? 'RedisUnavailable' : 'RedisRefused',
+            `the Redis user an earlier version made for this function could not be removed yet; retrying: ${message(err)}`,
+          ),
+          retry: err instanceof Error ? err : new Error(message(err)),
+        };
+      }
     }
+    return {
+      binding,
+      condition: verdict(
+        'True',
+        'TokenReady',
+        `ctx.state goes through the gateway's state service with the token in Secret ${binding.secretName}; the function has no Redis access`,
+      ),
+    };
   }
 
   async cleanup(fn: FunctionResource): Promise<void> {
@@ -153,41 +154,45 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     return {};
   }
 
-  /** The password from the Function's Secret, made (or remade) when there is none to use. */
-  private async ensureSecret(fn: Fn): Promise<{ password: string } | { conflict: string }> {
+  /**
+   * Writes the token into the Function's Secret unless it is there already. A Secret of an earlier
+   * version (a Redis login) is replaced whole, so no password stays behind in it.
+   */
+  private async ensureSecret(
+    fn: Fn,
+    token: string,
+  ): Promise<{ replacedPassword: boolean } | { conflict: string }> {
     const name = stateSecretName(fn);
     let secret = await this.readSecret(fn);
     if (secret !== undefined && !ownedByAFunction(secret))
       return {
-        conflict: `Secret ${name} exists and does not belong to this Function; the state login goes there, so rename or delete it`,
+        conflict: `Secret ${name} exists and does not belong to this Function; the state token goes there, so rename or delete it`,
       };
-    if (secret !== undefined && ownerUid(secret) !== fn.metadata.uid) {
-      // Left by an earlier Function of the same name, not yet collected.
+    const legacy = secret?.data?.password !== undefined;
+    if (secret !== undefined && (ownerUid(secret) !== fn.metadata.uid || legacy)) {
+      // Left by an earlier Function of the same name, not yet collected, or by an earlier version.
       await this.deleteSecret(fn, secret.metadata.uid);
       secret = undefined;
     }
-    const kept = secret === undefined ? undefined : decode(secret.data?.[STATE_SECRET_KEYS.password]);
-    if (kept !== undefined && PASSWORD.test(kept)) return { password: kept };
-    const password = this.newPassword();
-    const desired = buildStateSecret(fn, {
-      username: functionUsername(fn.metadata.namespace, fn.metadata.name),
-      password,
-    }) as unknown as KubeObject;
+    if (secret !== undefined && decode(secret.data?.[STATE_SECRET_KEYS.token]) === token)
+      return { replacedPassword: false };
+    const desired = buildStateSecret(fn, token) as unknown as KubeObject;
     if (secret !== undefined) {
-      this.log.warn('the state Secret held no usable password; writing a new one', { secret: name });
+      this.log.info('the state Secret held another token (the state key changed?); writing the current one', {
+        secret: name,
+      });
       await this.secrets.apply(RESOURCES.secrets, desired, FIELD_MANAGER);
-      return { password };
+      return { replacedPassword: false };
     }
     try {
       await this.secrets.create(RESOURCES.secrets, desired);
     } catch (err) {
-      // Written meanwhile (a reconcile of a previous leader): use what is there.
+      // Written meanwhile (a reconcile of a previous leader): fine if it holds the same token.
       if (!isAlreadyExists(err)) throw err;
-      const written = decode((await this.readSecret(fn))?.data?.[STATE_SECRET_KEYS.password]);
-      if (written === undefined || !PASSWORD.test(written)) throw err;
-      return { password: written };
+      const written = decode((await this.readSecret(fn))?.data?.[STATE_SECRET_KEYS.token]);
+      if (written !== token) throw err;
     }
-    return { password };
+    return { replacedPassword: legacy };
   }
 
   private async readSecret(fn: FunctionResource): Promise<SecretObject | undefined> {

@@ -1,18 +1,11 @@
 import type { FunctionResource } from '@nimbus/api';
 import { runtimeSettings } from '@nimbus/controller/resources/runtime-settings';
 
-/** Where local mode keeps function state: the supervisor's memory (over IPC), or a Redis the replicas reach. */
-export type LocalStateBackend =
-  | { backend: 'supervisor' }
-  | { backend: 'redis'; url: string; maxValueBytes: number };
-
 export interface ReplicaEnvSettings {
   /** Where ctx.invoke reaches other functions. */
   gatewayUrl: string;
   /** Variables of the platform's own process that replicas inherit (PATH and the like). */
   inherited: Readonly<Record<string, string | undefined>>;
-  /** For functions with spec.state.enabled. */
-  state: LocalStateBackend;
 }
 
 /** Passed through from the platform's environment; everything else a function sees it declares. */
@@ -45,17 +38,8 @@ export function buildReplicaEnv(
     NIMBUS_FUNCTION_DIR: sourceDir,
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
   });
-  if (fn.spec.state?.enabled === true) Object.assign(env, replicaStateEnv(settings.state));
+  // ctx.state asks the supervisor over IPC, which keeps the store (memory or Redis) and its limits:
+  // a replica gets no Redis URL or credentials, so it cannot bypass them.
+  if (fn.spec.state?.enabled === true) env.NIMBUS_STATE_BACKEND = 'supervisor';
   return env;
-}
-
-/** ctx.state's settings for a replica of a function with state (runtime-node's NIMBUS_STATE_*). */
-export function replicaStateEnv(state: LocalStateBackend): Record<string, string> {
-  if (state.backend === 'supervisor') return { NIMBUS_STATE_BACKEND: 'supervisor' };
-  return {
-    NIMBUS_STATE_BACKEND: 'redis',
-    // Local mode hands over its own URL, credentials and all: isolation here is by key prefix.
-    NIMBUS_STATE_REDIS_URL: state.url,
-    NIMBUS_STATE_MAX_VALUE_BYTES: String(state.maxValueBytes),
-  };
 }

@@ -1,20 +1,23 @@
 import type { StateOperation, StateReply } from '@nimbus/runtime-node';
 import { errorInfo } from '@nimbus/runtime-node/state/state-errors';
-import type { JsonValue, StateStore } from '@nimbus/store';
+import type { JsonValue, StateLimits, StateStore } from '@nimbus/store';
 
 /** The function a replica was spawned for: its state calls reach this key space and no other. */
 export interface StateScope {
   namespace: string;
   name: string;
+  /** The Function's own quota (spec.state.maxKeys, maxBytes) over the platform's. */
+  limits?: Partial<StateLimits>;
 }
 
 const OPERATIONS = new Set(['get', 'set', 'delete', 'incr', 'compareAndSet']);
 
 /**
- * Local mode's ctx.state without Redis: the supervisor keeps one in-memory store, and every
- * replica of a function asks it over IPC, so they share one key space as pods share Redis. The
- * key space is the replica's own function (the scope the supervisor spawned it with), whatever
- * the message says; the store checks keys, values and options exactly as the Redis adapter does.
+ * Local mode's ctx.state: the supervisor holds the store (in memory, or Redis when local mode has
+ * one), and every replica of a function asks it over IPC, so they share one key space as pods
+ * do. Replicas hold no Redis credentials: the key space is the replica's own function (the scope
+ * the supervisor spawned it with), whatever the message says, and the store enforces the value
+ * size and the function's quotas exactly as it does behind the gateway's state service.
  */
 export class StateHost {
   constructor(private readonly store: StateStore) {}
@@ -41,7 +44,7 @@ export class StateHost {
   }
 
   private run(scope: StateScope, r: StateOperation): Promise<unknown> {
-    const state = this.store.scoped(scope.namespace, scope.name);
+    const state = this.store.scoped(scope.namespace, scope.name, scope.limits);
     const options = (ttlMs: number | undefined) => (ttlMs === undefined ? {} : { ttlMs });
     switch (r.op) {
       case 'get':

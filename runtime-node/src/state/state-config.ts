@@ -1,10 +1,11 @@
 /**
  * Where ctx.state keeps its keys, from the environment:
  * - none: state is not enabled; every call says so.
- * - redis: a Redis the runtime logs in to, in a cluster as the function's own ACL user (the
- *   controller hands it the username, and the password in a file from the function's Secret).
- * - supervisor: the local-mode supervisor's in-memory store, over the IPC channel it spawned the
- *   runtime with, so every replica of the function shares one key space.
+ * - service: the gateway's state service (in a cluster), reached with the function's token (the
+ *   controller puts it in the function's Secret). The function holds no Redis credentials: the
+ *   service enforces the value size and quotas where the function cannot bypass them.
+ * - supervisor: the local-mode supervisor, over the IPC channel it spawned the runtime with, so
+ *   every replica of the function shares one key space (the supervisor enforces the same limits).
  */
 export type StateSettings =
   | { readonly backend: 'none' }
@@ -14,38 +15,32 @@ export type StateSettings =
       readonly timeoutMs: number;
     }
   | {
-      readonly backend: 'redis';
-      /** `redis://` or `rediss://`; may carry credentials (local mode) unless a username or password is given. */
+      readonly backend: 'service';
+      /** `http(s)://host:port` of the gateway's state service. */
       readonly url: string;
-      readonly username: string | undefined;
-      readonly password: string | undefined;
-      /** Read when the connection is first opened (a mounted Secret); an alternative to `password`. */
-      readonly passwordFile: string | undefined;
+      /** The function's token, given directly (tests) or read from a file (a mounted Secret). */
+      readonly token: string | undefined;
+      readonly tokenFile: string | undefined;
       readonly timeoutMs: number;
+      /** Checked before a value is sent, so a value too large is refused without the upload; the service checks again. */
       readonly maxValueBytes: number;
     };
 
 export type StateBackend = StateSettings['backend'];
 
-export const STATE_BACKENDS: readonly StateBackend[] = ['none', 'redis', 'supervisor'];
+export const STATE_BACKENDS: readonly StateBackend[] = ['none', 'service', 'supervisor'];
 
 /** The keys {@link loadStateSettings} reads (also function settings: a pool replica drops its own). */
 export const STATE_SETTINGS = [
   'NIMBUS_STATE_BACKEND',
-  'NIMBUS_STATE_REDIS_URL',
-  'NIMBUS_STATE_REDIS_USERNAME',
-  'NIMBUS_STATE_REDIS_PASSWORD',
-  'NIMBUS_STATE_REDIS_PASSWORD_FILE',
+  'NIMBUS_STATE_URL',
+  'NIMBUS_STATE_TOKEN',
+  'NIMBUS_STATE_TOKEN_FILE',
   'NIMBUS_STATE_TIMEOUT_MS',
   'NIMBUS_STATE_MAX_VALUE_BYTES',
 ] as const;
 
-const REDIS_ONLY = [
-  'NIMBUS_STATE_REDIS_URL',
-  'NIMBUS_STATE_REDIS_USERNAME',
-  'NIMBUS_STATE_REDIS_PASSWORD',
-  'NIMBUS_STATE_REDIS_PASSWORD_FILE',
-];
+const SERVICE_ONLY = ['NIMBUS_STATE_URL', 'NIMBUS_STATE_TOKEN', 'NIMBUS_STATE_TOKEN_FILE'];
 
 export const DEFAULT_STATE_TIMEOUT_MS = 1_000;
 export const DEFAULT_STATE_MAX_VALUE_BYTES = 64 * 1024;
@@ -56,17 +51,18 @@ type Env = Readonly<Record<string, string | undefined>>;
 export type Refuse = (key: string, message: string) => Error;
 
 /**
- * The state settings. NIMBUS_STATE_BACKEND defaults to `redis` when NIMBUS_STATE_REDIS_URL is
- * set, else `none`. Passwords are never echoed in an error.
+ * The state settings. NIMBUS_STATE_BACKEND defaults to `service` when NIMBUS_STATE_URL is set,
+ * else `none`. Tokens are never echoed in an error.
  */
 export function loadStateSettings(env: Env, refuse: Refuse): StateSettings {
-  const url = read(env, 'NIMBUS_STATE_REDIS_URL');
+  const url = read(env, 'NIMBUS_STATE_URL');
   const raw = read(env, 'NIMBUS_STATE_BACKEND')?.toLowerCase();
-  const backend = raw ?? (url === undefined ? 'none' : 'redis');
+  const backend = raw ?? (url === undefined ? 'none' : 'service');
   if (!STATE_BACKENDS.includes(backend as StateBackend))
     throw refuse(
       'NIMBUS_STATE_BACKEND',
-      `NIMBUS_STATE_BACKEND must be one of ${STATE_BACKENDS.join(', ')}, got ${JSON.stringify(raw)}`,
+      `NIMBUS_STATE_BACKEND must be one of ${STATE_BACKENDS.join(', ')}, got ${JSON.stringify(raw)}` +
+        (raw === 'redis' ? ' (functions no longer connect to Redis: their state goes through the gateway)' : ''),
     );
   const timeoutMs = integer(env, 'NIMBUS_STATE_TIMEOUT_MS', DEFAULT_STATE_TIMEOUT_MS, 10, 60_000, refuse);
   // Checked whatever the backend, so a bad value is caught before it matters.
@@ -78,42 +74,31 @@ export function loadStateSettings(env: Env, refuse: Refuse): StateSettings {
     16 * 1024 * 1024,
     refuse,
   );
-  if (backend !== 'redis') {
-    const stray = REDIS_ONLY.find((key) => read(env, key) !== undefined);
+  if (backend !== 'service') {
+    const stray = SERVICE_ONLY.find((key) => read(env, key) !== undefined);
     if (stray !== undefined)
-      throw refuse(stray, `${stray} is set, but NIMBUS_STATE_BACKEND is ${backend}; it needs redis`);
+      throw refuse(stray, `${stray} is set, but NIMBUS_STATE_BACKEND is ${backend}; it needs service`);
   }
   if (backend === 'none') return Object.freeze({ backend });
   if (backend === 'supervisor') return Object.freeze({ backend, timeoutMs });
   if (url === undefined)
+    throw refuse('NIMBUS_STATE_URL', 'NIMBUS_STATE_URL must be set when NIMBUS_STATE_BACKEND is service');
+  if (!/^https?:\/\/[^\s/@]+\/?$/.test(url))
     throw refuse(
-      'NIMBUS_STATE_REDIS_URL',
-      'NIMBUS_STATE_REDIS_URL must be set when NIMBUS_STATE_BACKEND is redis',
+      'NIMBUS_STATE_URL',
+      'NIMBUS_STATE_URL must be an http:// or https:// base URL such as http://nimbus-gateway-state.nimbus.svc:8081',
     );
-  if (!/^rediss?:\/\/[^\s/]+(\/\d*)?$/.test(url))
-    throw refuse(
-      'NIMBUS_STATE_REDIS_URL',
-      'NIMBUS_STATE_REDIS_URL must be a redis:// or rediss:// URL such as redis://redis.nimbus.svc:6379',
-    );
-  const password = read(env, 'NIMBUS_STATE_REDIS_PASSWORD');
-  const passwordFile = read(env, 'NIMBUS_STATE_REDIS_PASSWORD_FILE');
-  if (password !== undefined && passwordFile !== undefined)
-    throw refuse(
-      'NIMBUS_STATE_REDIS_PASSWORD_FILE',
-      'set NIMBUS_STATE_REDIS_PASSWORD or NIMBUS_STATE_REDIS_PASSWORD_FILE, not both',
-    );
-  const username = read(env, 'NIMBUS_STATE_REDIS_USERNAME');
-  if (username !== undefined && password === undefined && passwordFile === undefined)
-    throw refuse(
-      'NIMBUS_STATE_REDIS_USERNAME',
-      'NIMBUS_STATE_REDIS_USERNAME needs NIMBUS_STATE_REDIS_PASSWORD or NIMBUS_STATE_REDIS_PASSWORD_FILE',
-    );
+  const token = read(env, 'NIMBUS_STATE_TOKEN');
+  const tokenFile = read(env, 'NIMBUS_STATE_TOKEN_FILE');
+  if (token !== undefined && tokenFile !== undefined)
+    throw refuse('NIMBUS_STATE_TOKEN_FILE', 'set NIMBUS_STATE_TOKEN or NIMBUS_STATE_TOKEN_FILE, not both');
+  if (token === undefined && tokenFile === undefined)
+    throw refuse('NIMBUS_STATE_TOKEN_FILE', 'the state service needs NIMBUS_STATE_TOKEN_FILE or NIMBUS_STATE_TOKEN');
   return Object.freeze({
-    backend: 'redis' as const,
-    url,
-    username,
-    password,
-    passwordFile,
+    backend: 'service' as const,
+    url: url.replace(/\/$/, ''),
+    token,
+    tokenFile,
     timeoutMs,
     maxValueBytes,
   });

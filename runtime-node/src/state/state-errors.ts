@@ -56,6 +56,22 @@ export class InvalidStateValueError extends StateError {
   }
 }
 
+/** The write would take the function past its state quota (maxKeys or maxBytes); nothing was written. */
+export class StateQuotaExceededError extends StateError {
+  constructor(message: string, limit: number | undefined, options?: ErrorOptions) {
+    super(507, 'StateQuotaExceeded', message, limit === undefined ? {} : { limit }, options);
+    this.name = 'StateQuotaExceededError';
+  }
+}
+
+/** Redis is at its maxmemory and refuses writes, for every function; reads and deletes still work. */
+export class StateStoreFullError extends StateError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(507, 'StateStoreFull', message, {}, options);
+    this.name = 'StateStoreFullError';
+  }
+}
+
 /** incr met a stored value that is not a safe integer, or would leave the safe-integer range. */
 export class StateNotAnIntegerError extends StateError {
   constructor(message: string, options?: ErrorOptions) {
@@ -112,6 +128,10 @@ export function toStateError(error: unknown): StateError {
       return new InvalidStateValueError(info.message, options);
     case 'StateNotAnIntegerError':
       return new StateNotAnIntegerError(info.message, options);
+    case 'StateQuotaExceededError':
+      return new StateQuotaExceededError(info.message, info.limit, options);
+    case 'StateStoreFullError':
+      return new StateStoreFullError(info.message, options);
     case 'StateNotEnabledError':
       return new StateNotEnabledError();
     default:

@@ -2,7 +2,7 @@ import type { Clock } from '@nimbus/api/clock';
 import type { Logger } from '@nimbus/api/log';
 import type { FunctionConfig } from '../config.js';
 import { type ClosableFunctionState, DisabledFunctionState, PortFunctionState } from './function-state.js';
-import { LazyRedisStatePort } from './lazy-redis-state.js';
+import { ServiceStatePort } from './service-state.js';
 import { type IpcStateProcess, SupervisorStatePort, ipcStateChannel } from './supervisor-state.js';
 
 export interface StateDependencies {
@@ -25,9 +25,7 @@ export function createFunctionState(
       return new PortFunctionState(
         new SupervisorStatePort(ipcStateChannel(deps.ipc), deps.clock, state.timeoutMs),
       );
-    case 'redis':
-      return new PortFunctionState(
-        new LazyRedisStatePort(state, config.namespace, config.functionName, deps.logger),
-      );
+    case 'service':
+      return new PortFunctionState(new ServiceStatePort(state, config.namespace, config.functionName));
   }
 }

@@ -7,14 +7,9 @@ import type { FunctionResource } from '@nimbus/api';
 import { FINALIZER } from '@nimbus/controller';
 import { KubeClient, RESOURCES, loadKubeConfig } from '@nimbus/kube';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
-import {
-  type FunctionStateConnection,
-  RedisConnection,
-  type RedisStores,
-  StoreCommandError,
-  createRedisStores,
-  openFunctionState,
-} from '@nimbus/store';
+import { createLogger } from '@nimbus/api';
+import { type FunctionDirectory, StateService } from '@nimbus/gateway';
+import { type RedisStores, createRedisStores, stateLimits, stateToken } from '@nimbus/store';
 import { type RedisServer, eventually, freePort, send, startRedisServer, stopChild } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
@@ -23,6 +18,7 @@ import type { Pod, PodContainer } from '../harness/pod-objects.js';
 import { containerEnv, materializeVolumes } from '../harness/pod-volumes.js';
 
 const ADMIN_PASSWORD = 'admin-secret-0123456789';
+const STATE_KEY = 'the-state-key-of-this-test-0123456789';
 
 interface Condition {
   type: string;
@@ -142,43 +138,35 @@ class Namespace {
   }
 }
 
-/** The key patterns of the function's Redis user, or undefined when there is no such user. */
-async function redisUser(admin: RedisStores, namespace: string, name: string): Promise<string | undefined> {
+/** Whether Redis has the function's ACL user (only earlier versions made them). */
+async function redisUser(admin: RedisStores, namespace: string, name: string): Promise<boolean> {
   const reply = await admin.connection.run('ACL GETUSER', (c) =>
     c.call('ACL', 'GETUSER', `nimbus-fn:${namespace}:${name}`),
   );
-  if (reply === null) return undefined;
-  const fields = reply as unknown[];
-  return String(fields[fields.indexOf('keys') + 1]);
+  return reply !== null;
 }
 
 async function keysOf(admin: RedisStores, namespace: string, name: string): Promise<string[]> {
   return admin.connection.run('KEYS', (c) => c.keys(`nimbus:state:${namespace}:${name}:*`));
 }
 
-describe('function state in a cluster: Redis users per function, on the real API server', function () {
+describe('function state in a cluster: a token per function for the gateway state service, on the real API server', function () {
   this.timeout(2 * 60_000);
   let plane: ControlPlane;
   let ns: Namespace;
   let redis: RedisServer;
   let admin: RedisStores;
   let running: RunningController;
-  const opened: FunctionStateConnection[] = [];
-  const connections: RedisConnection[] = [];
+  let service: StateService;
+  const functions = new Map<string, FunctionResource>();
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
+  const serviceUrl = () => `http://127.0.0.1:${service.address()?.port}`;
 
-  /** The login the controller wrote into the Function's Secret. */
-  const loginOf = async (name: string) => {
+  /** The token the controller wrote into the Function's Secret. */
+  const tokenOf = async (name: string) => {
     const secret = await eventually(() => ns.secret(`${name}-state`), 15_000, `Secret ${name}-state`);
-    return { username: decode(secret.data.username), password: decode(secret.data.password) };
-  };
-
-  /** ctx.state's own client, logged in as `login`, on the key space of `name`. */
-  const stateAs = (login: { username: string; password: string }, name: string) => {
-    const connection = openFunctionState({ url: redis.url, ...login, namespace: ns.name, function: name });
-    opened.push(connection);
-    return connection.state;
+    return decode(secret.data.token);
   };
 
   before(async () => {
@@ -187,13 +175,29 @@ describe('function state in a cluster: Redis users per function, on the real API
     redis = await startRedisServer({ args: ['--requirepass', ADMIN_PASSWORD] });
     const adminUrl = `redis://:${ADMIN_PASSWORD}@127.0.0.1:${redis.port}`;
     admin = createRedisStores(adminUrl);
-    running = await startController(plane, ns.name, { NIMBUS_REDIS_URL: adminUrl });
+    // The gateway's state service, on the Functions this test made (the gateway reads them from an informer).
+    const directory: FunctionDirectory = {
+      list: () => [...functions.values()],
+      get: (_namespace, name) => functions.get(name),
+    };
+    service = new StateService(
+      { host: '127.0.0.1', port: 0, key: STATE_KEY },
+      admin.state,
+      directory,
+      stateLimits(),
+      createLogger({ component: 'state-service' }, 'error'),
+    );
+    await service.listen();
+    running = await startController(plane, ns.name, {
+      NIMBUS_REDIS_URL: adminUrl,
+      NIMBUS_STATE_SERVICE_URL: serviceUrl(),
+      NIMBUS_STATE_KEY: STATE_KEY,
+    });
   });
 
   after(async () => {
     await Promise.all(children.map((c) => stopChild(c)));
-    await Promise.all(opened.map((c) => c.close()));
-    await Promise.all(connections.map((c) => c.close()));
+    await service?.close();
     await running?.stop();
     ns?.client.close();
     await admin?.close();
@@ -201,43 +205,44 @@ describe('function state in a cluster: Redis users per function, on the real API
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
-  it('makes a Redis user limited to the prefix and a Secret owned by the Function, and binds the Deployment to them', async () => {
-    const fn = await ns.create('alpha');
-    const login = await loginOf('alpha');
-    assert.equal(login.username, `nimbus-fn:${ns.name}:alpha`);
-    assert.match(login.password, /^[A-Za-z0-9_-]{43}$/);
+  const create = async (name: string, spec: Record<string, unknown> = {}) => {
+    const fn = await ns.create(name, spec);
+    functions.set(name, fn);
+    return fn;
+  };
+
+  it('writes the token into a Secret owned by the Function, and binds the Deployment to the state service, not Redis', async () => {
+    const fn = await create('alpha');
+    const token = await tokenOf('alpha');
+    assert.equal(token, stateToken(STATE_KEY, ns.name, 'alpha'));
     const secret = await ns.secret('alpha-state');
+    assert.deepEqual(Object.keys(secret?.data ?? {}), ['token']);
     assert.deepEqual(
       secret?.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]),
       [['Function', 'alpha', fn.metadata.uid]],
     );
 
-    const ready = await ns.untilState('alpha', 'UserReady');
+    const ready = await ns.untilState('alpha', 'TokenReady');
     assert.equal(ready.status, 'True');
-    assert.equal(
-      ready.message,
-      `Redis user nimbus-fn:${ns.name}:alpha may use only the keys nimbus:state:${ns.name}:alpha:*`,
-    );
-    assert.equal(await redisUser(admin, ns.name, 'alpha'), `~nimbus:state:${ns.name}:alpha:*`);
+    assert.match(ready.message ?? '', /state service with the token in Secret alpha-state; the function has no Redis access/);
+    assert.equal(await redisUser(admin, ns.name, 'alpha'), false, 'no Redis user is made');
     assert.ok((await ns.get('alpha'))?.metadata.finalizers?.includes(FINALIZER), 'held for the cleanup');
 
     const deployment = await eventually(() => ns.deployment('alpha'), 15_000, 'the Deployment');
     const pod = deployment.spec.template.spec;
     const env = new Map(pod.containers[0]?.env?.map((e) => [e.name, e]));
-    assert.equal(
-      env.get('NIMBUS_STATE_REDIS_URL')?.value,
-      `redis://127.0.0.1:${redis.port}`,
-      'no admin password',
-    );
-    assert.equal(env.get('NIMBUS_STATE_REDIS_USERNAME')?.value, login.username);
-    assert.equal(env.get('NIMBUS_STATE_REDIS_PASSWORD_FILE')?.value, '/var/nimbus/state/password');
-    assert.doesNotMatch(JSON.stringify(deployment), new RegExp(`${login.password}|${ADMIN_PASSWORD}`));
+    assert.equal(env.get('NIMBUS_STATE_BACKEND')?.value, 'service');
+    assert.equal(env.get('NIMBUS_STATE_URL')?.value, serviceUrl());
+    assert.equal(env.get('NIMBUS_STATE_TOKEN_FILE')?.value, '/var/nimbus/state/token');
+    const text = JSON.stringify(deployment);
+    assert.doesNotMatch(text, /redis/i, 'nothing about Redis reaches the pods');
+    assert.ok(!text.includes(token) && !text.includes(ADMIN_PASSWORD) && !text.includes(STATE_KEY));
     const volume = pod.volumes?.find((v) => v.name === 'state-credentials')?.secret;
     assert.equal(volume?.secretName, 'alpha-state');
-    assert.deepEqual(volume?.items, [{ key: 'password', path: 'password' }]);
+    assert.deepEqual(volume?.items, [{ key: 'token', path: 'token' }]);
   });
 
-  it("runs the Deployment's container as a process: it logs in from the mounted Secret and counts in Redis", async () => {
+  it("runs the Deployment's container as a process: it reads its token from the mounted Secret and counts through the service", async () => {
     const deployment = await eventually(() => ns.deployment('alpha'), 15_000, 'the Deployment');
     const container = deployment.spec.template.spec.containers[0] as PodContainer;
     const pod = {
@@ -267,64 +272,29 @@ describe('function state in a cluster: Redis users per function, on the real API
     assert.equal(stored, '2');
   });
 
-  it("refuses function A every read and write of function B's keys (NOPERM)", async () => {
-    await ns.create('beta');
-    await ns.untilState('beta', 'UserReady');
-    const beta = await loginOf('beta');
-    const alpha = await loginOf('alpha');
-    await stateAs(beta, 'beta').set('secret', 'beta only');
-    const betaKey = `nimbus:state:${ns.name}:beta:secret`;
-
-    // ctx.state's client with A's login, pointed at B's key space.
-    const intoBeta = stateAs(alpha, 'beta');
-    for (const [what, call] of [
-      ['get', () => intoBeta.get('secret')],
-      ['set', () => intoBeta.set('secret', 'alpha was here')],
-      ['incr', () => intoBeta.incr('n')],
-      ['delete', () => intoBeta.delete('secret')],
-      ['compareAndSet', () => intoBeta.compareAndSet('secret', null, 'x')],
-    ] as const) {
-      await assert.rejects(call(), (err: unknown) => {
-        assert.ok(err instanceof StoreCommandError, `${what}: ${String(err)}`);
-        assert.match(err.message, /NOPERM/, what);
-        return true;
-      });
-    }
-    // A plain client with A's login: B's key by name, and the commands that would list keys.
-    const raw = new RedisConnection({ url: redis.url, username: alpha.username, password: alpha.password });
-    connections.push(raw);
-    const refused: [string, (c: RedisConnection['client']) => Promise<unknown>][] = [
-      ['HGET on B', (c) => c.hget(betaKey, 'v')],
-      ['DEL on B', (c) => c.del(betaKey)],
-      ['KEYS', (c) => c.keys('*')],
-      ['SCAN', (c) => c.scan('0')],
-    ];
-    for (const [what, command] of refused) await assert.rejects(raw.run(what, command), /NOPERM/, what);
-    assert.equal((await stateAs(beta, 'beta').get('secret'))?.value, 'beta only', 'untouched');
-    assert.equal(await stateAs(alpha, 'alpha').incr('own'), 1, "A's own key space is open to A");
-  });
-
-  it('keeps the password across reconciles and spec changes', async () => {
-    const before = await loginOf('alpha');
-    const generation = (await ns.get('alpha'))?.metadata.generation ?? 0;
+  it('keeps the token across reconciles, and writes it again (rolling the pods) when it was changed by hand', async () => {
+    const before = await tokenOf('alpha');
+    const revision = async () =>
+      (await ns.deployment('alpha'))?.spec.template.metadata.annotations['nimbus.dev/state-credentials'];
+    const firstRevision = await eventually(revision, 15_000, 'the credentials revision');
     await ns.patchSpec('alpha', { env: [{ name: 'GREETING', value: 'hi' }] });
+    functions.set('alpha', (await ns.get('alpha')) as FunctionResource);
     await eventually(
       async () =>
-        (await ns.deployment('alpha'))?.spec.template.spec.containers[0]?.env?.some(
-          (e) => e.name === 'GREETING',
-        )
+        (await ns.deployment('alpha'))?.spec.template.spec.containers[0]?.env?.some((e) => e.name === 'GREETING')
           ? true
           : undefined,
       15_000,
       'the new Deployment',
     );
-    await eventually(
-      async () => ((await ns.get('alpha'))?.status?.observedGeneration === generation + 1 ? true : undefined),
-      15_000,
-      'the new generation reconciled',
-    );
-    assert.deepEqual(await loginOf('alpha'), before);
-    assert.equal(await stateAs(before, 'alpha').incr('still'), 1, 'the same login works');
+    assert.equal(await tokenOf('alpha'), before);
+    assert.equal(await revision(), firstRevision);
+
+    await ns.client.mergePatch(RESOURCES.secrets, ns.name, 'alpha-state', {
+      data: { token: Buffer.from('forged-by-hand').toString('base64') },
+    });
+    await ns.patchSpec('alpha', { env: [{ name: 'NUDGE', value: '1' }] }); // any reconcile
+    await eventually(async () => ((await tokenOf('alpha')) === before ? true : undefined), 15_000, 'the token back');
   });
 
   it("refuses to take over a Secret that is not the Function's, and says so", async () => {
@@ -332,16 +302,15 @@ describe('function state in a cluster: Redis users per function, on the real API
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: 'gamma-state' },
-      stringData: { password: 'mine, not the controller’s' },
+      stringData: { token: 'mine, not the controller’s' },
     });
     assert.equal(reply.status, 201, JSON.stringify(reply.body));
-    await ns.create('gamma');
+    await create('gamma');
     const refused = await ns.untilState('gamma', 'StateSecretConflict');
     assert.equal(refused.status, 'False');
     assert.match(refused.message ?? '', /Secret gamma-state exists and does not belong to this Function/);
     assert.equal((await ns.untilEvent('gamma', 'StateSecretConflict')).type, 'Warning');
-    assert.equal(decode((await ns.secret('gamma-state'))?.data.password), 'mine, not the controller’s');
-    assert.equal(await redisUser(admin, ns.name, 'gamma'), undefined);
+    assert.equal(decode((await ns.secret('gamma-state'))?.data.token), 'mine, not the controller’s');
     const deployment = await eventually(() => ns.deployment('gamma'), 15_000, 'the rest deployed');
     assert.equal(
       deployment.spec.template.spec.containers[0]?.env?.some((e) => e.name.startsWith('NIMBUS_STATE_')),
@@ -349,175 +318,85 @@ describe('function state in a cluster: Redis users per function, on the real API
     );
   });
 
-  it('replaces a Secret an earlier Function of the same name left behind, and a password that is no longer usable', async () => {
-    const stale = await plane.request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
+  it("replaces an earlier version's Secret (a Redis login) and removes that version's Redis user", async () => {
+    // What an earlier version left: a user with script rights, and its password in the Secret.
+    await admin.connection.run('ACL SETUSER', (c) =>
+      c.call('ACL', 'SETUSER', `nimbus-fn:${ns.name}:zeta`, 'on', '>old-password-0123456789', '+eval'),
+    );
+    const zeta = await create('zeta');
+    await plane.request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {
         name: 'zeta-state',
         ownerReferences: [
-          {
-            apiVersion: 'nimbus.dev/v1alpha1',
-            kind: 'Function',
-            name: 'zeta',
-            uid: 'a-uid-long-gone',
-            controller: true,
-          },
+          { apiVersion: 'nimbus.dev/v1alpha1', kind: 'Function', name: 'zeta', uid: zeta.metadata.uid, controller: true },
         ],
       },
-      stringData: { password: 'the-password-of-a-function-long-gone' },
+      stringData: { username: `nimbus-fn:${ns.name}:zeta`, password: 'old-password-0123456789' },
     });
-    assert.equal(stale.status, 201, JSON.stringify(stale.body));
-    const zeta = await ns.create('zeta');
-    await ns.untilState('zeta', 'UserReady');
-    const secret = await ns.secret('zeta-state');
-    assert.deepEqual(
-      secret?.metadata.ownerReferences?.map((o) => o.uid),
-      [zeta.metadata.uid],
-    );
-    const login = await loginOf('zeta');
-    assert.notEqual(login.password, 'the-password-of-a-function-long-gone');
-    assert.equal(await stateAs(login, 'zeta').incr('n'), 1);
-
-    // A password cut short by hand: the controller writes a new one, sets it on the user, and rolls the pods.
-    const revision = async () =>
-      (await ns.deployment('zeta'))?.spec.template.metadata.annotations['nimbus.dev/state-credentials'];
-    const before = await eventually(revision, 15_000, 'the credentials revision');
-    await ns.client.mergePatch(RESOURCES.secrets, ns.name, 'zeta-state', {
-      data: { password: Buffer.from('short').toString('base64') },
-    });
-    await ns.patchSpec('zeta', { env: [{ name: 'NUDGE', value: '1' }] }); // any reconcile
-    const renewed = await eventually(
-      async () => {
-        const now = await loginOf('zeta');
-        return now.password !== 'short' && now.password !== login.password ? now : undefined;
-      },
-      15_000,
-      'a new password',
-    );
+    await ns.patchSpec('zeta', { env: [{ name: 'NUDGE', value: '1' }] });
     await eventually(
-      async () => ((await revision()) !== before ? true : undefined),
-      15_000,
-      'the pods to roll',
-    );
-    await ns.untilState('zeta', 'UserReady');
-    assert.equal(await stateAs(renewed, 'zeta').incr('n'), 2, 'the new password logs in');
-  });
-
-  it('gives the key space up when state is turned off: user, keys and Secret', async () => {
-    await ns.create('delta');
-    await ns.untilState('delta', 'UserReady');
-    await stateAs(await loginOf('delta'), 'delta').set('k', 1);
-    await ns.patchSpec('delta', { state: { enabled: false } });
-    await ns.untilEvent('delta', 'StateReleased');
-    assert.equal(await redisUser(admin, ns.name, 'delta'), undefined);
-    assert.deepEqual(await keysOf(admin, ns.name, 'delta'), []);
-    assert.equal(await ns.secret('delta-state'), undefined);
-    const fn = await eventually(
       async () => {
-        const f = await ns.get('delta');
-        return f?.status?.observedGeneration === f?.metadata.generation ? f : undefined;
+        const secret = await ns.secret('zeta-state');
+        return secret?.data.token !== undefined && secret.data.password === undefined ? secret : undefined;
       },
       15_000,
-      'delta reconciled',
+      'the token Secret in place of the login',
     );
-    assert.equal(
-      (fn.status?.conditions as Condition[]).some((c) => c.type === 'StateReady'),
-      false,
-    );
-    const deployment = await ns.deployment('delta');
-    assert.equal(
-      deployment?.spec.template.spec.volumes?.some((v) => v.name === 'state-credentials'),
-      false,
-    );
+    await ns.untilState('zeta', 'TokenReady');
+    assert.equal(await redisUser(admin, ns.name, 'zeta'), false, 'the old user is gone');
   });
 
-  it('removes the user, the keys and the Secret when the Function is deleted, then lets it go', async () => {
+  it('removes the keys and the Secret when the Function is deleted, then lets it go', async () => {
     assert.ok((await keysOf(admin, ns.name, 'alpha')).length > 0, 'alpha has keys to remove');
-    const bystander = await keysOf(admin, ns.name, 'beta');
+    await admin.state.scoped(ns.name, 'zeta').set('stays', 1);
     await ns.delete('alpha');
     await eventually(
       async () => ((await ns.get('alpha')) === undefined ? true : undefined),
       15_000,
       'alpha gone',
     );
-    assert.equal(await redisUser(admin, ns.name, 'alpha'), undefined);
     assert.deepEqual(await keysOf(admin, ns.name, 'alpha'), []);
     assert.equal(await ns.secret('alpha-state'), undefined);
-    assert.deepEqual(await keysOf(admin, ns.name, 'beta'), bystander, "another function's keys stay");
-    assert.ok(await redisUser(admin, ns.name, 'beta'));
+    assert.equal(await keysOf(admin, ns.name, 'zeta').then((k) => k.length), 1, "another function's keys stay");
   });
 });
 
 describe('function state in a cluster while Redis is away', function () {
   this.timeout(2 * 60_000);
-  let plane: ControlPlane;
   let ns: Namespace;
   let redis: RedisServer;
-  let admin: RedisStores;
   let running: RunningController;
 
   before(async () => {
-    plane = await sharedControlPlane();
+    const plane = await sharedControlPlane();
     ns = new Namespace(plane, await freshNamespace(plane, 'state-down'));
     redis = await startRedisServer({ args: ['--requirepass', ADMIN_PASSWORD] });
-    const adminUrl = `redis://:${ADMIN_PASSWORD}@127.0.0.1:${redis.port}`;
-    admin = createRedisStores(adminUrl);
-    running = await startController(plane, ns.name, { NIMBUS_REDIS_URL: adminUrl });
+    running = await startController(plane, ns.name, {
+      NIMBUS_REDIS_URL: `redis://:${ADMIN_PASSWORD}@127.0.0.1:${redis.port}`,
+      NIMBUS_STATE_SERVICE_URL: 'http://nimbus-gateway-state.nimbus.svc:8081',
+      NIMBUS_STATE_KEY: STATE_KEY,
+    });
+    await redis.stop();
   });
 
   after(async () => {
     await running?.stop();
     ns?.client.close();
-    await admin?.close();
     await redis?.stop();
   });
 
-  it('deploys the rest, says Redis is unreachable on the status and in an Event, and makes the user once Redis is back', async () => {
-    await redis.stop();
+  it('still gives the function its token and deploys it: only the state service needs Redis', async () => {
     await ns.create('patient');
-    const down = await ns.untilState('patient', 'RedisUnavailable');
-    assert.equal(down.status, 'False');
-    assert.match(down.message ?? '', /Redis user could not be set.*Redis is unavailable/);
-    assert.equal((await ns.untilEvent('patient', 'RedisUnavailable')).type, 'Warning');
-    const deployment = await eventually(
-      () => ns.deployment('patient'),
-      15_000,
-      'the Deployment, deployed anyway',
-    );
-    assert.ok(
-      deployment.spec.template.spec.containers[0]?.env?.some((e) => e.name === 'NIMBUS_STATE_REDIS_USERNAME'),
-    );
-    assert.ok(await ns.secret('patient-state'), 'the login is ready for when Redis is back');
-
-    await redis.start(); // the same port
-    await ns.untilState('patient', 'UserReady', 30_000);
-    assert.ok(await redisUser(admin, ns.name, 'patient'));
-  });
-
-  it('makes the users again when Redis comes back empty (a restart without an ACL file), without waiting for a resync', async () => {
-    await ns.untilState('patient', 'UserReady');
-    const login = {
-      username: decode((await ns.secret('patient-state'))?.data.username),
-      password: decode((await ns.secret('patient-state'))?.data.password),
-    };
-    await redis.restart();
-    // No change to the Function, and the resync is minutes away: the reconnect brings it back.
-    const state = openFunctionState({ url: redis.url, ...login, namespace: ns.name, function: 'patient' });
-    try {
-      const hits = await eventually(
-        () => state.state.incr('after-restart').catch(() => undefined),
-        20_000,
-        'the login to work again',
-      );
-      assert.equal(hits, 1);
-    } finally {
-      await state.close();
-    }
+    const ready = await ns.untilState('patient', 'TokenReady');
+    assert.equal(ready.status, 'True');
+    const deployment = await eventually(() => ns.deployment('patient'), 15_000, 'the Deployment');
+    assert.ok(deployment.spec.template.spec.containers[0]?.env?.some((e) => e.name === 'NIMBUS_STATE_URL'));
   });
 });
 
-describe('function state in a cluster without NIMBUS_REDIS_URL', function () {
+describe('function state in a cluster without the state service configured', function () {
   this.timeout(60_000);
   let ns: Namespace;
   let running: RunningController;
@@ -536,7 +415,7 @@ describe('function state in a cluster without NIMBUS_REDIS_URL', function () {
     await ns.create('hopeful');
     const condition = await ns.untilState('hopeful', 'StateNotConfigured');
     assert.equal(condition.status, 'False');
-    assert.match(condition.message ?? '', /no NIMBUS_REDIS_URL/);
+    assert.match(condition.message ?? '', /no NIMBUS_STATE_SERVICE_URL and NIMBUS_STATE_KEY/);
     assert.ok(await eventually(() => ns.deployment('hopeful'), 15_000, 'the Deployment'));
     assert.equal((await ns.get('hopeful'))?.metadata.finalizers?.includes(FINALIZER) ?? false, false);
     assert.equal(await ns.secret('hopeful-state'), undefined);

@@ -1,0 +1,206 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FunctionResource, Logger } from '@nimbus/api';
+import {
+  type StateLimits,
+  type StateStore,
+  checkFunctionName,
+  verifyStateToken,
+} from '@nimbus/store';
+import type { FunctionDirectory } from '../ports.js';
+import type { StateServiceConfig } from './state-service-config.js';
+import { isStateOperation, runStateOperation, stateErrorStatus } from './state-request.js';
+
+/** Room in a request body beside the value: the key (512 bytes, escaped at worst 6 to a byte) and the rest. */
+const BODY_OVERHEAD_BYTES = 512 * 6 + 1024;
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * ctx.state for function pods: the only way a function reaches its state in a cluster. Pods hold
+ * no Redis credentials; each sends its function's name and token (an HMAC under the state key,
+ * checked here without asking anyone), and may run only Nimbus's fixed operations on that
+ * function's key space. The store enforces the value size and the function's quotas on the Redis
+ * side, atomically, with scripts of its own. It listens on a port apart from the public one,
+ * which the chart's Service exposes inside the cluster only.
+ *
+ *   POST /v1/state/{get|set|delete|incr|compareAndSet}
+ *   Authorization: Bearer <token>   X-Nimbus-Function: <namespace>/<name>
+ *   {"key": "...", "value": ..., "ttlMs": 1000, "by": 1, "expectedVersion": "..."}
+ *   200 {"result": ...}, or {"error": message, "code": the store error's name, "limit"?: n}
+ */
+export class StateService {
+  private server: Server | undefined;
+  private bound: AddressInfo | undefined;
+
+  constructor(
+    private readonly config: StateServiceConfig,
+    private readonly store: StateStore,
+    private readonly directory: FunctionDirectory,
+    private readonly limits: StateLimits,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<AddressInfo> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.bound = server.address() as AddressInfo;
+    this.log.info('state service listening', { address: this.bound.address, port: this.bound.port });
+    return this.bound;
+  }
+
+  /** Where it listens, once it does. */
+  address(): AddressInfo | undefined {
+    return this.bound;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const { op, namespace, name, fn } = this.authorise(req);
+      const limits = { ...this.limits, ...functionLimits(fn) };
+      const body = await readJsonBody(req, limits.maxValueBytes + BODY_OVERHEAD_BYTES, limits.maxValueBytes);
+      const result = await runStateOperation(this.store.scoped(namespace, name, limits), op, body);
+      send(res, 200, result === undefined ? {} : { result });
+    } catch (err) {
+      if (err instanceof Refusal) {
+        send(res, err.status, { error: err.message, code: err.code, ...err.extra }, err.status === 413);
+        return;
+      }
+      const name = err instanceof Error ? err.name : 'Error';
+      const status = stateErrorStatus(name);
+      if (status >= 500 && status !== 507) this.log.warn('state service: the store failed', { err });
+      const limit = (err as { limit?: unknown }).limit;
+      send(res, status, {
+        error: status === 500 ? 'function state failed in the gateway; see its log' : (err as Error).message,
+        code: name,
+        ...(typeof limit === 'number' ? { limit } : {}),
+      });
+    }
+  }
+
+  /** Who is asking, proven by the token; the function must exist and have state enabled. */
+  private authorise(req: IncomingMessage): {
+    op: Parameters<typeof runStateOperation>[1];
+    namespace: string;
+    name: string;
+    fn: FunctionResource;
+  } {
+    const url = new URL(req.url ?? '/', 'http://state');
+    const match = /^\/v1\/state\/([A-Za-z]+)$/.exec(url.pathname);
+    if (match === null || !isStateOperation(match[1] as string))
+      throw new Refusal(404, 'NotFound', 'state operations are POST /v1/state/{get|set|delete|incr|compareAndSet}');
+    if (req.method !== 'POST') throw new Refusal(405, 'MethodNotAllowed', 'state operations take POST');
+    const who = header(req, 'x-nimbus-function');
+    const [namespace = '', name = '', ...rest] = who.split('/');
+    try {
+      if (rest.length > 0) throw new Error('more than one /');
+      checkFunctionName(namespace, name);
+    } catch {
+      throw new Refusal(400, 'InvalidFunction', 'X-Nimbus-Function must be <namespace>/<function name>');
+    }
+    const token = /^Bearer (\S+)$/i.exec(header(req, 'authorization'))?.[1];
+    if (token === undefined || !verifyStateToken(this.config.key, namespace, name, token))
+      throw new Refusal(
+        401,
+        'InvalidStateToken',
+        `the state token is missing or is not the one of ${namespace}/${name}`,
+      );
+    const fn = this.directory.get(namespace, name);
+    if (fn?.spec.state?.enabled !== true)
+      throw new Refusal(403, 'StateNotEnabledError', `function state is not enabled for ${namespace}/${name}`);
+    return { op: match[1] as Parameters<typeof runStateOperation>[1], namespace, name, fn };
+  }
+}
+
+/** A Function's own quota, where its spec sets one (spec.state.maxKeys, maxBytes). */
+function functionLimits(fn: FunctionResource): Partial<StateLimits> {
+  const limits: Partial<StateLimits> = {};
+  if (fn.spec.state?.maxKeys !== undefined) limits.maxKeys = fn.spec.state.maxKeys;
+  if (fn.spec.state?.maxBytes !== undefined) limits.maxBytes = fn.spec.state.maxBytes;
+  return limits;
+}
+
+function header(req: IncomingMessage, name: string): string {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : '';
+}
+
+/**
+ * The body as a JSON object, refused with 413 once it is longer than the largest value could make
+ * it: said from Content-Length before reading anything, or when the stream passes the limit.
+ */
+async function readJsonBody(
+  req: IncomingMessage,
+  limit: number,
+  maxValueBytes: number,
+): Promise<Record<string, unknown>> {
+  const tooLarge = (size: string) =>
+    new Refusal(
+      413,
+      'StateValueTooLargeError',
+      `the state value is too large: the request is ${size} bytes, the value limit is ${maxValueBytes} bytes`,
+      { limit: maxValueBytes },
+    );
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(String(declared));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(`more than ${limit}`);
+    chunks.push(chunk);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new Refusal(400, 'MalformedRequest', 'the body must be a JSON object');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new Refusal(400, 'MalformedRequest', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, close = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    // A body refused for its size is not read on: the connection goes with it.
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(text);
+}
+

@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { jsonProblem } from '@nimbus/store/json-value';
+import type { StateEntry } from '../contract.js';
+import type { StatePort } from './function-state.js';
+import type { StateSettings } from './state-config.js';
+import {
+  InvalidStateValueError,
+  type StateErrorInfo,
+  StateUnavailableError,
+  StateValueTooLargeError,
+} from './state-errors.js';
+
+export type ServiceStateSettings = Extract<StateSettings, { backend: 'service' }>;
+
+/** The service's error, by name, for toStateError. */
+class ServiceStateError extends Error {
+  readonly limit: number | undefined;
+
+  constructor(info: StateErrorInfo) {
+    super(info.message);
+    this.name = info.name;
+    this.limit = info.limit;
+  }
+}
+
+/**
+ * ctx.state in a cluster: each call is one POST to the gateway's state service, with the
+ * function's name and token. Node's fetch keeps connections alive, so a call costs one round
+ * trip. The value is checked here too (plain JSON, and its size), so a value the service would
+ * refuse is not uploaded; the service checks again and is the one that counts.
+ */
+export class ServiceStatePort implements StatePort {
+  private token: Promise<string> | undefined;
+  private readonly inFlight = new Set<AbortController>();
+
+  constructor(
+    private readonly settings: ServiceStateSettings,
+    private readonly namespace: string,
+    private readonly fn: string,
+  ) {}
+
+  async get(key: string): Promise<StateEntry | undefined> {
+    return (await this.call('get', { key })) as StateEntry | undefined;
+  }
+
+  async set(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<string> {
+    return (await this.call('set', { key, value: this.checkValue(key, value), ...ttl(options) })) as string;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.call('delete', { key })) as boolean;
+  }
+
+  async incr(key: string, by = 1): Promise<number> {
+    return (await this.call('incr', { key, by })) as number;
+  }
+
+  async compareAndSet(
+    key: string,
+    expectedVersion: string | null,
+    value: unknown,
+    options: { ttlMs?: number } = {},
+  ): Promise<{ ok: true; version: string } | { ok: false; currentVersion: string | null }> {
+    const body = { key, expectedVersion, value: this.checkValue(key, value), ...ttl(options) };
+    return (await this.call('compareAndSet', body)) as
+      | { ok: true; version: string }
+      | { ok: false; currentVersion: string | null };
+  }
+
+  /** Fails the calls still waiting: the process is going away. */
+  async close(): Promise<void> {
+    for (const controller of this.inFlight) controller.abort(new Error('the runtime is shutting down'));
+  }
+
+  private async call(op: string, body: Record<string, unknown>): Promise<unknown> {
+    const token = await this.readToken();
+    // JSON text built before the request: undefined members dropped by stringify were refused above.
+    const text = JSON.stringify(body);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.settings.timeoutMs);
+    this.inFlight.add(controller);
+    let response: Response;
+    let reply: string;
+    try {
+      response = await fetch(`${this.settings.url}/v1/state/${op}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'x-nimbus-function': `${this.namespace}/${this.fn}`,
+          'content-type': 'application/json',
+        },
+        body: text,
+        signal: controller.signal,
+      });
+      reply = await response.text();
+    } catch (error) {
+      const why = controller.signal.aborted
+        ? `no answer within ${this.settings.timeoutMs} ms`
+        : (error as Error).message;
+      throw new StateUnavailableError(`state ${op}: the state service is unavailable (${why})`, {
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
+    let parsed: { result?: unknown; error?: unknown; code?: unknown; limit?: unknown };
+    try {
+      parsed = JSON.parse(reply) as typeof parsed;
+    } catch {
+      throw new StateUnavailableError(
+        `state ${op}: the state service answered ${response.status} without JSON`,
+      );
+    }
+    if (response.ok) return parsed.result;
+    throw new ServiceStateError({
+      name: typeof parsed.code === 'string' ? parsed.code : 'Error',
+      message: typeof parsed.error === 'string' ? parsed.error : `the state service answered ${response.status}`,
+      ...(typeof parsed.limit === 'number' ? { limit: parsed.limit } : {}),
+    });
+  }
+
+  private checkValue(key: string, value: unknown): unknown {
+    const problem = jsonProblem(value);
+    if (problem !== undefined)
+      throw new InvalidStateValueError(
+        `state key ${JSON.stringify(key)}: the value must be plain JSON: ${problem}`,
+      );
+    const size = Buffer.byteLength(JSON.stringify(value), 'utf8');
+    const limit = this.settings.maxValueBytes;
+    if (size > limit)
+      throw new StateValueTooLargeError(
+        `state key ${JSON.stringify(key)}: the value is ${size} bytes as JSON, over the limit of ${limit} bytes`,
+        limit,
+      );
+    return value;
+  }
+
+  /** The token, read from its file once (a mounted Secret); a failed read is tried again by the next call. */
+  private readToken(): Promise<string> {
+    const { token, tokenFile } = this.settings;
+    if (token !== undefined) return Promise.resolve(token);
+    if (this.token === undefined) {
+      const reading = readFile(tokenFile as string, 'utf8').then(
+        (text) => text.trim(),
+        (error: unknown) => {
+          this.token = undefined;
+          throw new StateUnavailableError(
+            `cannot read the state token from NIMBUS_STATE_TOKEN_FILE (${tokenFile}): ${(error as Error).message}`,
+            { cause: error },
+          );
+        },
+      );
+      this.token = reading;
+    }
+    return this.token;
+  }
+}
+
+function ttl(options: { ttlMs?: number }): { ttlMs?: number } {
+  return options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs };
+}
