@@ -82,7 +82,7 @@ describe('buildReplicaEnv', () => {
     assert.equal(env.PORT, '0');
   });
 
-  it("points ctx.state of a function with state at the supervisor, with no Redis URL or credentials", () => {
+  it('points ctx.state of a function with state at the supervisor, with no Redis URL or credentials', () => {
     const env = buildReplicaEnv(
       fn({ state: { enabled: true }, env: [{ name: 'GREETING', value: 'hi' }] }),
       '/c',

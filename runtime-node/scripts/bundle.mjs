@@ -43,7 +43,6 @@ for (const { entry, outfile } of outputs) {
   if (outfile === main.outfile) {
     const inputs = Object.keys(result.metafile.inputs);
     const heavy = inputs.find((input) => /node_modules\/ioredis\/|store\/dist\/src\/redis\//.test(input));
-    if (heavy !== undefined)
-      throw new Error(`${outfile} must not contain a Redis client, but has ${heavy}`);
+    if (heavy !== undefined) throw new Error(`${outfile} must not contain a Redis client, but has ${heavy}`);
   }
 }

@@ -30,7 +30,11 @@ describe('state settings (NIMBUS_STATE_*)', () => {
 
   it('take a token directly, and default the timeout and the limit', () => {
     assert.deepEqual(
-      state({ NIMBUS_STATE_BACKEND: 'SERVICE', NIMBUS_STATE_URL: 'https://gw:8081', NIMBUS_STATE_TOKEN: 't' }),
+      state({
+        NIMBUS_STATE_BACKEND: 'SERVICE',
+        NIMBUS_STATE_URL: 'https://gw:8081',
+        NIMBUS_STATE_TOKEN: 't',
+      }),
       {
         backend: 'service',
         url: 'https://gw:8081',

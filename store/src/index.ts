@@ -58,6 +58,12 @@ export * from './state-store.js';
 export * from './state-quota.js';
 export * from './stores.js';
 export { bodyBytes, type BodyEncoding } from './stored-body.js';
-export { checkFunctionName, stateKeyPrefix, stateQuotaKeys, functionUsername, DEFAULT_KEY_ROOT } from './keys.js';
+export {
+  checkFunctionName,
+  stateKeyPrefix,
+  stateQuotaKeys,
+  functionUsername,
+  DEFAULT_KEY_ROOT,
+} from './keys.js';
 export { MAX_KEY_BYTES } from './state-input.js';
 export * from './state-token.js';

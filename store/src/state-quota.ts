@@ -43,5 +43,6 @@ export function throwQuotaRefusal(
   key: string,
   refusal: { quota: StateQuota; would: number; limit: number } | undefined,
 ): void {
-  if (refusal !== undefined) throw new StateQuotaExceededError(key, refusal.quota, refusal.would, refusal.limit);
+  if (refusal !== undefined)
+    throw new StateQuotaExceededError(key, refusal.quota, refusal.would, refusal.limit);
 }

@@ -78,7 +78,10 @@ export const DEFAULT_STATE_LIMITS: Readonly<StateLimits> = Object.freeze({
 });
 
 /** The limits with defaults filled in; both adapters take them through here so they agree. */
-export function stateLimits(limits: Partial<StateLimits> = {}, base: StateLimits = DEFAULT_STATE_LIMITS): StateLimits {
+export function stateLimits(
+  limits: Partial<StateLimits> = {},
+  base: StateLimits = DEFAULT_STATE_LIMITS,
+): StateLimits {
   const resolved = { ...base };
   for (const [name, value] of Object.entries(limits) as [keyof StateLimits, number | undefined][])
     if (value !== undefined) resolved[name] = value;

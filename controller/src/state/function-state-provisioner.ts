@@ -85,7 +85,8 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     const { namespace, name } = fn.metadata;
     const token = stateToken(settings.key, namespace, name);
     const written = await this.ensureSecret(fn, token);
-    if ('conflict' in written) return { condition: verdict('False', 'StateSecretConflict', written.conflict) };
+    if ('conflict' in written)
+      return { condition: verdict('False', 'StateSecretConflict', written.conflict) };
     const binding: StateBinding = {
       serviceUrl: settings.serviceUrl,
       secretName: stateSecretName(fn),

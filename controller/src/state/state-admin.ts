@@ -18,11 +18,7 @@ export interface StateAdmin {
 export class RedisStateAdmin implements StateAdmin {
   private readonly stores: RedisStores;
 
-  constructor(
-    url: string,
-    options: { commandTimeoutMs: number },
-    log: Logger,
-  ) {
+  constructor(url: string, options: { commandTimeoutMs: number }, log: Logger) {
     this.stores = createRedisStores(url, {
       commandTimeoutMs: options.commandTimeoutMs,
       logger: log,

@@ -29,7 +29,12 @@ export function runStateOperation(
     case 'incr':
       return state.incr(key, body.by === undefined ? 1 : (body.by as number));
     case 'compareAndSet':
-      return state.compareAndSet(key, body.expectedVersion as string | null, body.value as JsonValue, options);
+      return state.compareAndSet(
+        key,
+        body.expectedVersion as string | null,
+        body.value as JsonValue,
+        options,
+      );
   }
 }
 

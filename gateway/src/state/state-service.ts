@@ -1,15 +1,10 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FunctionResource, Logger } from '@nimbus/api';
-import {
-  type StateLimits,
-  type StateStore,
-  checkFunctionName,
-  verifyStateToken,
-} from '@nimbus/store';
+import { type StateLimits, type StateStore, checkFunctionName, verifyStateToken } from '@nimbus/store';
 import type { FunctionDirectory } from '../ports.js';
-import type { StateServiceConfig } from './state-service-config.js';
 import { isStateOperation, runStateOperation, stateErrorStatus } from './state-request.js';
+import type { StateServiceConfig } from './state-service-config.js';
 
 /** Room in a request body beside the value: the key (512 bytes, escaped at worst 6 to a byte) and the rest. */
 const BODY_OVERHEAD_BYTES = 512 * 6 + 1024;
@@ -91,7 +86,7 @@ export class StateService {
       send(res, 200, result === undefined ? {} : { result });
     } catch (err) {
       if (err instanceof Refusal) {
-        send(res, err.status, { error: err.message, code: err.code, ...err.extra }, err.status === 413);
+        send(res, err.status, { error: err.message, code: err.code, ...err.extra });
         return;
       }
       const name = err instanceof Error ? err.name : 'Error';
@@ -116,7 +111,11 @@ export class StateService {
     const url = new URL(req.url ?? '/', 'http://state');
     const match = /^\/v1\/state\/([A-Za-z]+)$/.exec(url.pathname);
     if (match === null || !isStateOperation(match[1] as string))
-      throw new Refusal(404, 'NotFound', 'state operations are POST /v1/state/{get|set|delete|incr|compareAndSet}');
+      throw new Refusal(
+        404,
+        'NotFound',
+        'state operations are POST /v1/state/{get|set|delete|incr|compareAndSet}',
+      );
     if (req.method !== 'POST') throw new Refusal(405, 'MethodNotAllowed', 'state operations take POST');
     const who = header(req, 'x-nimbus-function');
     const [namespace = '', name = '', ...rest] = who.split('/');
@@ -135,7 +134,11 @@ export class StateService {
       );
     const fn = this.directory.get(namespace, name);
     if (fn?.spec.state?.enabled !== true)
-      throw new Refusal(403, 'StateNotEnabledError', `function state is not enabled for ${namespace}/${name}`);
+      throw new Refusal(
+        403,
+        'StateNotEnabledError',
+        `function state is not enabled for ${namespace}/${name}`,
+      );
     return { op: match[1] as Parameters<typeof runStateOperation>[1], namespace, name, fn };
   }
 }
@@ -169,15 +172,20 @@ async function readJsonBody(
       `the state value is too large: the request is ${size} bytes, the value limit is ${maxValueBytes} bytes`,
       { limit: maxValueBytes },
     );
+  // The rest of a body refused is read and dropped, not kept (the request timeout bounds it), so
+  // the client gets the 413 instead of a connection cut in the middle of its upload.
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge(String(declared));
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw tooLarge(String(declared));
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw tooLarge(`more than ${limit}`);
-    chunks.push(chunk);
+    if (size <= limit) chunks.push(chunk);
   }
+  if (size > limit) throw tooLarge(String(size));
   let body: unknown;
   try {
     body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -189,7 +197,7 @@ async function readJsonBody(
   return body as Record<string, unknown>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, close = false): void {
+function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -198,9 +206,6 @@ function send(res: ServerResponse, status: number, body: unknown, close = false)
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
-    // A body refused for its size is not read on: the connection goes with it.
-    ...(close ? { connection: 'close' } : {}),
   });
   res.end(text);
 }
-

@@ -115,7 +115,8 @@ export class ServiceStatePort implements StatePort {
     if (response.ok) return parsed.result;
     throw new ServiceStateError({
       name: typeof parsed.code === 'string' ? parsed.code : 'Error',
-      message: typeof parsed.error === 'string' ? parsed.error : `the state service answered ${response.status}`,
+      message:
+        typeof parsed.error === 'string' ? parsed.error : `the state service answered ${response.status}`,
       ...(typeof parsed.limit === 'number' ? { limit: parsed.limit } : {}),
     });
   }

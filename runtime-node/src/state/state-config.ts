@@ -58,12 +58,14 @@ export function loadStateSettings(env: Env, refuse: Refuse): StateSettings {
   const url = read(env, 'NIMBUS_STATE_URL');
   const raw = read(env, 'NIMBUS_STATE_BACKEND')?.toLowerCase();
   const backend = raw ?? (url === undefined ? 'none' : 'service');
-  if (!STATE_BACKENDS.includes(backend as StateBackend))
+  if (!STATE_BACKENDS.includes(backend as StateBackend)) {
+    const why =
+      raw === 'redis' ? ' (functions no longer connect to Redis: their state goes through the gateway)' : '';
     throw refuse(
       'NIMBUS_STATE_BACKEND',
-      `NIMBUS_STATE_BACKEND must be one of ${STATE_BACKENDS.join(', ')}, got ${JSON.stringify(raw)}` +
-        (raw === 'redis' ? ' (functions no longer connect to Redis: their state goes through the gateway)' : ''),
+      `NIMBUS_STATE_BACKEND must be one of ${STATE_BACKENDS.join(', ')}, got ${JSON.stringify(raw)}${why}`,
     );
+  }
   const timeoutMs = integer(env, 'NIMBUS_STATE_TIMEOUT_MS', DEFAULT_STATE_TIMEOUT_MS, 10, 60_000, refuse);
   // Checked whatever the backend, so a bad value is caught before it matters.
   const maxValueBytes = integer(
@@ -93,7 +95,10 @@ export function loadStateSettings(env: Env, refuse: Refuse): StateSettings {
   if (token !== undefined && tokenFile !== undefined)
     throw refuse('NIMBUS_STATE_TOKEN_FILE', 'set NIMBUS_STATE_TOKEN or NIMBUS_STATE_TOKEN_FILE, not both');
   if (token === undefined && tokenFile === undefined)
-    throw refuse('NIMBUS_STATE_TOKEN_FILE', 'the state service needs NIMBUS_STATE_TOKEN_FILE or NIMBUS_STATE_TOKEN');
+    throw refuse(
+      'NIMBUS_STATE_TOKEN_FILE',
+      'the state service needs NIMBUS_STATE_TOKEN_FILE or NIMBUS_STATE_TOKEN',
+    );
   return Object.freeze({
     backend: 'service' as const,
     url: url.replace(/\/$/, ''),

@@ -200,7 +200,12 @@ class MemoryFunctionState implements FunctionStateStore {
   /** Checks the quotas (the same decision the Redis adapter's scripts make) and writes. */
   private write(key: string, json: string, expiresAt: number | undefined): string {
     const bytes = entryBytes(key, json);
-    const refusal = quotaRefusal(this.space.usage(), this.space.sizeOf(this.prefix + key), bytes, this.limits);
+    const refusal = quotaRefusal(
+      this.space.usage(),
+      this.space.sizeOf(this.prefix + key),
+      bytes,
+      this.limits,
+    );
     throwQuotaRefusal(key, refusal);
     const version = newVersion();
     this.space.put(this.prefix + key, { json, version }, bytes, expiresAt);

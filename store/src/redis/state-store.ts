@@ -346,7 +346,9 @@ function checkQuotaReply(key: string, reply: unknown): void {
   if (!Array.isArray(reply) || reply[0] !== 2) return;
   const [, quota, would, limit] = reply as [number, unknown, unknown, unknown];
   if ((quota !== 'maxKeys' && quota !== 'maxBytes') || typeof would !== 'number' || typeof limit !== 'number')
-    throw new StoreCommandError(`state key ${JSON.stringify(key)}: unexpected reply from Redis: ${JSON.stringify(reply)}`);
+    throw new StoreCommandError(
+      `state key ${JSON.stringify(key)}: unexpected reply from Redis: ${JSON.stringify(reply)}`,
+    );
   throwQuotaRefusal(key, { quota, would, limit });
 }
 

@@ -316,7 +316,7 @@ export function describeStateStoreContract(adapter: string, setUp: () => Promise
         await other.set('a', 1);
         await other.set('b', 1);
         await assert.rejects(other.set('c', 1), refusedFor('maxKeys', 3, 2));
-        assert.deepEqual(await opened.usage(ns, "other"), { keys: 2, bytes: 4 });
+        assert.deepEqual(await opened.usage(ns, 'other'), { keys: 2, bytes: 4 });
       });
 
       it('stops counting keys whose TTL has passed', async () => {
@@ -326,7 +326,12 @@ export function describeStateStoreContract(adapter: string, setUp: () => Promise
         await s.set('a', 1, { ttlMs: ttl });
         await s.compareAndSet('b', null, 1, { ttlMs: ttl });
         await assert.rejects(s.set('c', 1), StateQuotaExceededError);
-        await waitOutTtl(f.clock, ttl, async () => (await opened.usage(ns, fn)).keys === 0, 'the expired keys');
+        await waitOutTtl(
+          f.clock,
+          ttl,
+          async () => (await opened.usage(ns, fn)).keys === 0,
+          'the expired keys',
+        );
         await s.set('c', 1);
         await s.set('d', 1);
         assert.deepEqual(await opened.usage(ns, fn), { keys: 2, bytes: 4 });

@@ -4,11 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FunctionResource } from '@nimbus/api';
+import { createLogger } from '@nimbus/api';
 import { FINALIZER } from '@nimbus/controller';
+import { type FunctionDirectory, StateService } from '@nimbus/gateway';
 import { KubeClient, RESOURCES, loadKubeConfig } from '@nimbus/kube';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
-import { createLogger } from '@nimbus/api';
-import { type FunctionDirectory, StateService } from '@nimbus/gateway';
 import { type RedisStores, createRedisStores, stateLimits, stateToken } from '@nimbus/store';
 import { type RedisServer, eventually, freePort, send, startRedisServer, stopChild } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
@@ -224,7 +224,10 @@ describe('function state in a cluster: a token per function for the gateway stat
 
     const ready = await ns.untilState('alpha', 'TokenReady');
     assert.equal(ready.status, 'True');
-    assert.match(ready.message ?? '', /state service with the token in Secret alpha-state; the function has no Redis access/);
+    assert.match(
+      ready.message ?? '',
+      /state service with the token in Secret alpha-state; the function has no Redis access/,
+    );
     assert.equal(await redisUser(admin, ns.name, 'alpha'), false, 'no Redis user is made');
     assert.ok((await ns.get('alpha'))?.metadata.finalizers?.includes(FINALIZER), 'held for the cleanup');
 
@@ -281,7 +284,9 @@ describe('function state in a cluster: a token per function for the gateway stat
     functions.set('alpha', (await ns.get('alpha')) as FunctionResource);
     await eventually(
       async () =>
-        (await ns.deployment('alpha'))?.spec.template.spec.containers[0]?.env?.some((e) => e.name === 'GREETING')
+        (await ns.deployment('alpha'))?.spec.template.spec.containers[0]?.env?.some(
+          (e) => e.name === 'GREETING',
+        )
           ? true
           : undefined,
       15_000,
@@ -294,7 +299,11 @@ describe('function state in a cluster: a token per function for the gateway stat
       data: { token: Buffer.from('forged-by-hand').toString('base64') },
     });
     await ns.patchSpec('alpha', { env: [{ name: 'NUDGE', value: '1' }] }); // any reconcile
-    await eventually(async () => ((await tokenOf('alpha')) === before ? true : undefined), 15_000, 'the token back');
+    await eventually(
+      async () => ((await tokenOf('alpha')) === before ? true : undefined),
+      15_000,
+      'the token back',
+    );
   });
 
   it("refuses to take over a Secret that is not the Function's, and says so", async () => {
@@ -330,7 +339,13 @@ describe('function state in a cluster: a token per function for the gateway stat
       metadata: {
         name: 'zeta-state',
         ownerReferences: [
-          { apiVersion: 'nimbus.dev/v1alpha1', kind: 'Function', name: 'zeta', uid: zeta.metadata.uid, controller: true },
+          {
+            apiVersion: 'nimbus.dev/v1alpha1',
+            kind: 'Function',
+            name: 'zeta',
+            uid: zeta.metadata.uid,
+            controller: true,
+          },
         ],
       },
       stringData: { username: `nimbus-fn:${ns.name}:zeta`, password: 'old-password-0123456789' },
@@ -359,7 +374,11 @@ describe('function state in a cluster: a token per function for the gateway stat
     );
     assert.deepEqual(await keysOf(admin, ns.name, 'alpha'), []);
     assert.equal(await ns.secret('alpha-state'), undefined);
-    assert.equal(await keysOf(admin, ns.name, 'zeta').then((k) => k.length), 1, "another function's keys stay");
+    assert.equal(
+      await keysOf(admin, ns.name, 'zeta').then((k) => k.length),
+      1,
+      "another function's keys stay",
+    );
   });
 });
 
