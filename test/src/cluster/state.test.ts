@@ -275,7 +275,7 @@ describe('function state in a cluster: a token per function for the gateway stat
     assert.equal(stored, '2');
   });
 
-  it('keeps the token across reconciles, and writes it again (rolling the pods) when it was changed by hand', async () => {
+  it('keeps the token across reconciles, and writes it again when it was changed by hand', async () => {
     const before = await tokenOf('alpha');
     const revision = async () =>
       (await ns.deployment('alpha'))?.spec.template.metadata.annotations['nimbus.dev/state-credentials'];
@@ -332,8 +332,9 @@ describe('function state in a cluster: a token per function for the gateway stat
     await admin.connection.run('ACL SETUSER', (c) =>
       c.call('ACL', 'SETUSER', `nimbus-fn:${ns.name}:zeta`, 'on', '>old-password-0123456789', '+eval'),
     );
-    const zeta = await create('zeta');
-    await plane.request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
+    // State off at first, so the legacy Secret is in place before the controller looks for one.
+    const zeta = await create('zeta', { state: { enabled: false } });
+    const legacy = await plane.request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {
@@ -350,7 +351,10 @@ describe('function state in a cluster: a token per function for the gateway stat
       },
       stringData: { username: `nimbus-fn:${ns.name}:zeta`, password: 'old-password-0123456789' },
     });
-    await ns.patchSpec('zeta', { env: [{ name: 'NUDGE', value: '1' }] });
+    assert.equal(legacy.status, 201, JSON.stringify(legacy.body));
+    assert.equal(await redisUser(admin, ns.name, 'zeta'), true);
+    await ns.patchSpec('zeta', { state: { enabled: true } });
+    functions.set('zeta', (await ns.get('zeta')) as FunctionResource);
     await eventually(
       async () => {
         const secret = await ns.secret('zeta-state');
