@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadClusterConfig as loadControllerConfig, readAutoscalerTuning } from '@nimbus/controller';
 import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
+import { loadGatewayConfig } from '@nimbus/gateway/config';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
@@ -15,6 +16,7 @@ import {
   INSTALL_BUNDLE,
   REDIS_PASSWORD_KEY,
   REPO_ROOT,
+  STATE_KEY_KEY,
   renderInstallBundle,
 } from './harness/install-bundle.js';
 
@@ -203,7 +205,7 @@ function kubeletEnv(
   return env;
 }
 
-/** The Redis URLs each component parses, from the env the kubelet gives it. */
+/** The Redis URLs each component parses, and where function pods reach state, from the env the kubelet gives it. */
 function redisUrls(objects: Manifest[], secrets: SecretValues) {
   const controller = loadControllerConfig(kubeletEnv(containerOf(objects, 'nimbus-controller'), secrets));
   const gateway = readStoreConfig(kubeletEnv(containerOf(objects, 'nimbus-gateway'), secrets));
@@ -213,6 +215,8 @@ function redisUrls(objects: Manifest[], secrets: SecretValues) {
     gateway: gateway.redisUrl,
   };
 }
+
+const STATE_SERVICE = 'http://nimbus-gateway-state.nimbus.svc:8082';
 
 const REDIS_READY = ['sh', '-c', 'redis-cli -p 6379 ping | grep -qx PONG'];
 const REDIS_ALIVE = ['sh', '-c', "redis-cli -p 6379 ping | grep -qE '^(PONG|LOADING)'"];
@@ -276,8 +280,16 @@ describe('the Helm chart', function () {
     ],
     ['an existing Redis password Secret', ['--set', 'redis.auth.existingSecret=redis-auth']],
     [
-      'an external Redis and a state URL',
-      [...EXTERNAL, '--set', 'redis.stateUrl=redis://redis.example:6379/0'],
+      'an external Redis, state limits and an existing state key Secret',
+      [
+        ...EXTERNAL,
+        '--set',
+        'state.maxKeys=500',
+        '--set',
+        'state.maxBytes=1048576',
+        '--set',
+        'state.key.existingSecret=state-key',
+      ],
     ],
   ];
   for (const [what, args] of lintCases) {
@@ -333,12 +345,20 @@ describe('the Helm chart', function () {
         'api-keys': `admin:${'a'.repeat(32)},invoke:${'i'.repeat(32)}`,
         'report-token': 'r'.repeat(48),
         [REDIS_PASSWORD_KEY]: password,
+        [STATE_KEY_KEY]: 's'.repeat(48),
       },
     };
+    assert.match(committed, new RegExp(`--from-literal=${STATE_KEY_KEY}=`));
+    for (const name of ['nimbus-controller', 'nimbus-gateway'])
+      assert.deepEqual(
+        envOf(containerOf(objects, name)).get('NIMBUS_STATE_KEY')?.valueFrom?.secretKeyRef,
+        { name: API_KEYS_SECRET, key: STATE_KEY_KEY },
+        name,
+      );
     const admin = `redis://:${password}@nimbus-redis.nimbus.svc:6379`;
     assert.deepEqual(redisUrls(objects, operators), {
       controller: admin,
-      functions: 'redis://nimbus-redis.nimbus.svc:6379',
+      functions: STATE_SERVICE,
       gateway: admin,
     });
   });
@@ -368,8 +388,10 @@ describe('the Helm chart', function () {
         'Secret/nimbus-api-keys',
         'Secret/nimbus-redis',
         'Secret/nimbus-report-token',
+        'Secret/nimbus-state-key',
         'Service/nimbus-controller-peers',
         'Service/nimbus-gateway',
+        'Service/nimbus-gateway-state',
         'Service/nimbus-nats',
         'Service/nimbus-redis',
         'ServiceAccount/nimbus-controller',
@@ -502,7 +524,7 @@ describe('the Helm chart', function () {
           'NIMBUS_WARM_POOL_SIZE',
           'NIMBUS_LOG_LEVEL',
           'NIMBUS_REDIS_URL',
-          'NIMBUS_STATE_REDIS_URL',
+          'NIMBUS_STATE_SERVICE_URL',
           'NIMBUS_NATS_URL',
         ]),
         [
@@ -515,7 +537,7 @@ describe('the Helm chart', function () {
           ['NIMBUS_WARM_POOL_SIZE', '1'],
           ['NIMBUS_LOG_LEVEL', 'info'],
           ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
-          ['NIMBUS_STATE_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
+          ['NIMBUS_STATE_SERVICE_URL', 'http://nimbus-gateway-state.nimbus.svc:8082'],
           ['NIMBUS_NATS_URL', 'nats://nimbus-nats.nimbus.svc:4222'],
         ],
       );
@@ -529,14 +551,14 @@ describe('the Helm chart', function () {
           'NIMBUS_DEFAULT_NAMESPACE',
           'NIMBUS_WATCH_NAMESPACES',
           'NIMBUS_REDIS_URL',
-          'NIMBUS_STATE_REDIS_URL',
+          'NIMBUS_STATE_PORT',
         ]),
         [
           ['PORT', '8080'],
           ['NIMBUS_DEFAULT_NAMESPACE', 'default'],
           ['NIMBUS_WATCH_NAMESPACES', ''],
           ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
-          ['NIMBUS_STATE_REDIS_URL', undefined],
+          ['NIMBUS_STATE_PORT', '8082'],
         ],
       );
       assert.deepEqual(gateway.get('NIMBUS_API_KEYS')?.valueFrom?.secretKeyRef, {
@@ -573,11 +595,11 @@ describe('the Helm chart', function () {
           name,
         );
       }
-      // Kubernetes expands the password into the admin URL; function pods get none.
+      // Kubernetes expands the password into the admin URL; function pods get none, nor any Redis URL.
       const admin = `redis://:${password}@nimbus-redis.nimbus.svc:6379`;
       assert.deepEqual(redisUrls(objects, secrets), {
         controller: admin,
-        functions: 'redis://nimbus-redis.nimbus.svc:6379',
+        functions: STATE_SERVICE,
         gateway: admin,
       });
       for (const object of objects.filter((o) => o.kind !== 'Secret')) {
@@ -640,9 +662,7 @@ describe('the Helm chart', function () {
       }
     });
 
-    it('opens the gateway to all on 8080, and Redis and NATS only to the platform', () => {
-      const gateway = find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress;
-      assert.deepEqual(gateway, [{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+    it('opens the gateway to all on 8080 and to function pods on the state port, and Redis and NATS only to the platform', () => {
       const platform = ['gateway', 'controller'].map((component) => ({
         podSelector: {
           matchLabels: {
@@ -660,8 +680,13 @@ describe('the Helm chart', function () {
           matchExpressions: [{ key: 'nimbus.dev/function', operator: 'Exists' }],
         },
       };
+      assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress, [
+        { ports: [{ protocol: 'TCP', port: 8080 }] },
+        { ports: [{ protocol: 'TCP', port: 8082 }], from: [functions] },
+      ]);
+      // Function pods need not reach Redis: their state goes through the gateway's state service.
       assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-redis').spec?.ingress, [
-        { ports: [{ protocol: 'TCP', port: 6379 }], from: [...platform, functions] },
+        { ports: [{ protocol: 'TCP', port: 6379 }], from: platform },
       ]);
       assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-nats').spec?.ingress, [
         { ports: [{ protocol: 'TCP', port: 4222 }], from: platform },
@@ -746,29 +771,86 @@ describe('the Helm chart', function () {
       const env = envOf(containerOf(objects, name));
       assert.equal(env.get('NIMBUS_REDIS_URL')?.value, 'redis://redis.example:6379/0', name);
       assert.equal(env.get('NIMBUS_NATS_URL')?.value, 'nats://nats.example:4222', name);
-      assert.ok(!env.has('NIMBUS_REDIS_PASSWORD') && !env.has('NIMBUS_STATE_REDIS_URL'), name);
+      assert.ok(!env.has('NIMBUS_REDIS_PASSWORD'), name);
     }
     assert.ok(!objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'nimbus-redis'));
   });
 
-  it('passes an external Redis URL as is, and gives function pods redis.stateUrl or that URL without credentials', async () => {
+  it('passes an external Redis URL as is, and gives function pods the state service, never Redis', async () => {
     const external = ['--set', 'redis.externalUrl=redis://:admin-pass@redis.example:6379/0'];
     const derived = await render('nimbus', external);
     assert.deepEqual(redisUrls(derived, secretsOf(derived)), {
       controller: 'redis://:admin-pass@redis.example:6379/0',
-      functions: 'redis://redis.example:6379/0',
+      functions: STATE_SERVICE,
       gateway: 'redis://:admin-pass@redis.example:6379/0',
     });
-    const given = await render('nimbus', [
-      ...external,
-      '--set',
-      'redis.stateUrl=rediss://state.example:6380/0',
-    ]);
-    assert.equal(
-      envOf(containerOf(given, 'nimbus-controller')).get('NIMBUS_STATE_REDIS_URL')?.value,
-      'rediss://state.example:6380/0',
-    );
-    assert.equal(redisUrls(given, secretsOf(given)).functions, 'rediss://state.example:6380/0');
+  });
+
+  describe('function state', () => {
+    it('runs Redis with maxmemory and noeviction below its memory limit, and refuses a maxmemory at or above it', async () => {
+      const objects = await render('nimbus');
+      const redis = containerOf(objects, 'nimbus-redis', 'StatefulSet');
+      const command = redis.command ?? [];
+      assert.equal(command[command.indexOf('--maxmemory') + 1], '192mb');
+      assert.equal(command[command.indexOf('--maxmemory-policy') + 1], 'noeviction');
+      assert.equal(redis.resources?.limits?.memory, '256Mi');
+      const raised = await render('nimbus', [
+        '--set',
+        'redis.maxmemoryMi=900',
+        '--set',
+        'redis.resources.limits.memory=1Gi',
+      ]);
+      const raisedCommand = containerOf(raised, 'nimbus-redis', 'StatefulSet').command ?? [];
+      assert.equal(raisedCommand[raisedCommand.indexOf('--maxmemory') + 1], '900mb');
+      for (const args of [
+        ['--set', 'redis.maxmemoryMi=256'],
+        ['--set', 'redis.resources.limits.memory=128Mi'],
+        ['--set', 'redis.resources.limits.memory=1G'],
+      ]) {
+        const refused = await helm(['template', 'nimbus', CHART_DIR, ...args], { cwd: REPO_ROOT });
+        assert.notEqual(refused.code, 0, args.join(' '));
+        assert.match(refused.stderr, /redis\.(maxmemoryMi|resources\.limits\.memory)/, args.join(' '));
+      }
+    });
+
+    it('serves the state service on its own port behind a ClusterIP Service, with one state key for the gateway and the controller', async () => {
+      const objects = await render('nimbus', ['--set', 'gateway.service.type=LoadBalancer']);
+      const state = find(objects, 'Service', 'nimbus-gateway-state');
+      assert.equal(
+        (state.spec as { type?: string } | undefined)?.type,
+        'ClusterIP',
+        'never exposed with the public Service',
+      );
+      assert.deepEqual(state.spec?.ports, [
+        { name: 'state', port: 8082, targetPort: 'state', protocol: 'TCP' },
+      ]);
+      const publicPorts = (find(objects, 'Service', 'nimbus-gateway').spec?.ports ?? []) as {
+        port: number;
+      }[];
+      assert.deepEqual(
+        publicPorts.map((p) => p.port),
+        [8080],
+        'the public Service does not carry the state port',
+      );
+      const secrets = secretsOf(objects);
+      const key = secrets['nimbus-state-key']?.['state-key'] ?? '';
+      assert.match(key, /^[A-Za-z0-9]{48}$/);
+      const gateway = loadGatewayConfig(kubeletEnv(containerOf(objects, 'nimbus-gateway'), secrets));
+      assert.deepEqual(gateway.stateService, { host: '0.0.0.0', port: 8082, key });
+      const controller = loadControllerConfig(kubeletEnv(containerOf(objects, 'nimbus-controller'), secrets));
+      assert.equal(controller.state?.key, key);
+      assert.equal(controller.state?.serviceUrl, STATE_SERVICE);
+      const limited = await render('nimbus', [
+        '--set',
+        'state.maxKeys=500',
+        '--set',
+        'state.maxBytes=1048576',
+      ]);
+      const limits = loadGatewayConfig(
+        kubeletEnv(containerOf(limited, 'nimbus-gateway'), secretsOf(limited)),
+      );
+      assert.deepEqual(limits.store.state, { maxValueBytes: 65536, maxKeys: 500, maxBytes: 1048576 });
+    });
   });
 
   it('takes the Redis password from redis.auth.existingSecret, before the API key Secret, and generates none', async () => {
@@ -794,6 +876,18 @@ describe('the Helm chart', function () {
       {
         ports: [{ protocol: 'TCP', port: 8080 }],
         from: [{ namespaceSelector: { matchLabels: { ingress: 'true' } } }],
+      },
+      {
+        ports: [{ protocol: 'TCP', port: 8082 }],
+        from: [
+          {
+            namespaceSelector: {},
+            podSelector: {
+              matchLabels: { 'app.kubernetes.io/managed-by': 'nimbus' },
+              matchExpressions: [{ key: 'nimbus.dev/function', operator: 'Exists' }],
+            },
+          },
+        ],
       },
     ]);
   });
@@ -823,7 +917,7 @@ describe('the Helm chart', function () {
     const objects = await render('nimbus', ['--set', 'controller.reportToken.existingSecret=my-token']);
     assert.deepEqual(
       objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name),
-      ['nimbus-api-keys', 'nimbus-redis'],
+      ['nimbus-api-keys', 'nimbus-redis', 'nimbus-state-key'],
     );
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
@@ -878,14 +972,14 @@ describe('the Helm chart', function () {
       /Additional property stableWindow is not allowed/,
     ],
     [
-      'a state URL with credentials (function pods log in as their own users)',
-      ['--set', 'redis.stateUrl=redis://fn:secret@redis:6379'],
-      /redis\.stateUrl: Does not match pattern/,
+      'the Redis URL function pods once got (they reach state through the gateway now)',
+      ['--set', 'redis.stateUrl=redis://redis:6379'],
+      /Additional property stateUrl is not allowed/,
     ],
     [
-      'a state URL without a Redis',
-      ['--set', 'redis.enabled=false', '--set', 'redis.stateUrl=redis://redis:6379'],
-      /redis\.stateUrl needs a Redis/,
+      'a state quota of zero keys',
+      ['--set', 'state.maxKeys=0'],
+      /state\.maxKeys: Must be greater than or equal to 1/,
     ],
     [
       'a misspelt Redis auth key',

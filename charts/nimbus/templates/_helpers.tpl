@@ -63,18 +63,49 @@ helm.sh/chart: {{ include "nimbus.chart" .ctx }}
 {{- end }}
 {{- end }}
 
-{{/*
-The URL function pods with state connect to (NIMBUS_STATE_REDIS_URL, no credentials): the one
-given, else the bundled Service; empty for an external Redis, from which the controller takes it.
-*/}}
-{{- define "nimbus.redis.stateUrl" -}}
-{{- if and .Values.redis.stateUrl (include "nimbus.redis.url" .) }}
-{{- .Values.redis.stateUrl }}
-{{- else if .Values.redis.stateUrl }}
-{{- fail "redis.stateUrl needs a Redis: redis.enabled or redis.externalUrl" }}
-{{- else if include "nimbus.redis.bundled" . }}
-{{- include "nimbus.redis.url" . }}
+{{/* The gateway's state service, which function pods with state reach (never the public Service). */}}
+{{- define "nimbus.stateServiceUrl" -}}
+{{- printf "http://%s-gateway-state.%s.svc:%d" (include "nimbus.fullname" .) .Release.Namespace (int .Values.state.servicePort) }}
 {{- end }}
+
+{{/*
+The Secret holding `state-key`, the key function state tokens are made with: the one named, else the
+API keys Secret the operator brings (so the chart generates no Secret at all), else the chart's own.
+*/}}
+{{- define "nimbus.stateKeySecretName" -}}
+{{- if .Values.state.key.existingSecret }}
+{{- .Values.state.key.existingSecret }}
+{{- else if .Values.gateway.apiKeys.existingSecret }}
+{{- .Values.gateway.apiKeys.existingSecret }}
+{{- else }}
+{{- printf "%s-state-key" (include "nimbus.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the chart makes the state key Secret itself. */}}
+{{- define "nimbus.stateKeyGenerated" -}}
+{{- if not (or .Values.state.key.existingSecret .Values.gateway.apiKeys.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/*
+Redis's memory limit in MiB, from resources.limits.memory (Mi or Gi); fails unless maxmemoryMi is
+below it, so memory pressure makes Redis refuse writes before the kernel kills it.
+*/}}
+{{- define "nimbus.redis.maxmemory" -}}
+{{- $limit := toString (((.Values.redis.resources).limits).memory | default "") }}
+{{- $limitMi := 0 }}
+{{- if hasSuffix "Gi" $limit }}
+{{- $limitMi = mul (trimSuffix "Gi" $limit | int) 1024 }}
+{{- else if hasSuffix "Mi" $limit }}
+{{- $limitMi = trimSuffix "Mi" $limit | int }}
+{{- else }}
+{{- fail (printf "redis.resources.limits.memory must be set in Mi or Gi (e.g. 256Mi), got %q: Redis's maxmemory is checked against it" $limit) }}
+{{- end }}
+{{- $max := int .Values.redis.maxmemoryMi }}
+{{- if ge $max $limitMi }}
+{{- fail (printf "redis.maxmemoryMi (%d) must be below redis.resources.limits.memory (%dMi): Redis needs room beyond its data, or the kernel kills it before it refuses a write" $max $limitMi) }}
+{{- end }}
+{{- printf "%dmb" $max }}
 {{- end }}
 
 {{/*
@@ -199,6 +230,17 @@ numbers as plain digits (1000000, not 1e+06), the only form the components' pars
 - name: NIMBUS_NATS_URL
   value: {{ . | quote }}
 {{- end }}
+{{- with include "nimbus.optionalNumberEnv" (dict "values" .Values.state "env" (list
+  (list "maxValueBytes" "NIMBUS_STATE_MAX_VALUE_BYTES")
+  (list "maxKeys" "NIMBUS_STATE_MAX_KEYS")
+  (list "maxBytes" "NIMBUS_STATE_MAX_BYTES"))) }}
+{{- . | trim | nindent 0 }}
+{{- end }}
+- name: NIMBUS_STATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nimbus.stateKeySecretName" . }}
+      key: state-key
 - name: NIMBUS_REPORT_TOKEN
   valueFrom:
     secretKeyRef:

@@ -6,12 +6,15 @@ import { createLogger } from '@nimbus/api';
 import { loadClusterConfig } from '@nimbus/gateway/cluster/config';
 import { createClusterGateway } from '@nimbus/gateway/cluster/container';
 import { KubeClient, loadKubeConfig } from '@nimbus/kube';
+import { stateToken } from '@nimbus/store';
 import { eventually, send, startRedisServer } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { type RunningController, startController } from '../harness/controller.js';
 import { helm } from '../harness/helm.js';
 import { CHART_DIR, REPO_ROOT } from '../harness/install-bundle.js';
+
+const STATE_KEY = 'rbac-suite-state-key-0123456789abcdef';
 
 interface Stored {
   status?: { observedGeneration?: number; conditions?: { type: string; reason?: string }[] };
@@ -316,6 +319,8 @@ describe("the controller and the gateway with the chart's service accounts and R
           NIMBUS_LEASE_NAME: `${release}-controller`,
           POD_NAME: 'controller-2',
           NIMBUS_REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`,
+          NIMBUS_STATE_SERVICE_URL: 'http://nimbus-gateway-state.nimbus.svc:8082',
+          NIMBUS_STATE_KEY: STATE_KEY,
         },
         {},
         new KubeClient(loadKubeConfig({ KUBECONFIG: await kubeconfigFor(`${release}-controller`) })),
@@ -334,34 +339,34 @@ describe("the controller and the gateway with the chart's service accounts and R
         },
       );
       assert.equal(created.status, 201);
-      const userReady = (generation: number) =>
+      const tokenReady = (generation: number) =>
         eventually(
           async () => {
             const stored = (await plane.request<Stored & { metadata: { generation: number } }>('GET', fn))
               .body;
             return stored.status?.observedGeneration === generation &&
-              stored.status.conditions?.some((c) => c.type === 'StateReady' && c.reason === 'UserReady')
+              stored.status.conditions?.some((c) => c.type === 'StateReady' && c.reason === 'TokenReady')
               ? true
               : undefined;
           },
           15_000,
-          `StateReady UserReady at generation ${generation}`,
+          `StateReady TokenReady at generation ${generation}`,
         );
       // Read (get), then made (create), under the chart's grants.
-      await userReady(1);
+      await tokenReady(1);
       const made = await plane.request<StoredSecret>('GET', secret);
       assert.equal(made.status, 200);
-      // A Secret without a usable password is rewritten by server-side apply (patch).
-      made.body.data = { ...made.body.data, password: Buffer.from('x').toString('base64') };
+      // A Secret holding another token is rewritten by server-side apply (patch).
+      made.body.data = { ...made.body.data, token: Buffer.from('x').toString('base64') };
       assert.equal((await plane.request('PUT', secret, made.body)).status, 200);
       await changeSpec(fn, (spec) => {
         spec.scale = { max: 3 };
       });
-      await userReady(2);
+      await tokenReady(2);
       const rewritten = (await plane.request<StoredSecret>('GET', secret)).body;
-      assert.match(
-        Buffer.from(rewritten.data?.password ?? '', 'base64').toString('utf8'),
-        /^[\x21-\x7e]{16,}$/,
+      assert.equal(
+        Buffer.from(rewritten.data?.token ?? '', 'base64').toString('utf8'),
+        stateToken(STATE_KEY, functionsNs, 'stateful'),
       );
       assert.ok(
         rewritten.metadata?.managedFields?.some(
