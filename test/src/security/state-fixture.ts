@@ -112,13 +112,18 @@ export async function startStateGateway(
   });
   const gateway = container.resolve<Gateway>(TOKENS.Gateway);
   const address = await gateway.listen();
+  let closing: Promise<void> | undefined;
   const state = gateway.stateService?.address();
   if (state === undefined) throw new Error('the gateway did not start its state service');
   return {
     gateway,
     publicUrl: `http://127.0.0.1:${address.port}`,
     stateUrl: `http://127.0.0.1:${state.port}`,
-    close: () => gateway.close(0),
+    // Once, however often it is called: a test may take the gateway away before the suite ends.
+    close: () => {
+      closing ??= gateway.close(0);
+      return closing;
+    },
   };
 }
 
