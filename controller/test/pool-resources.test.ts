@@ -33,7 +33,7 @@ describe('the warm pool’s builders', () => {
     ['inline code', inline, true],
     ['its own image', { image: 'registry.example/hello:1' }, false],
     ['secrets to mount', { ...inline, secrets: ['token'] }, false],
-    ['state, whose Redis password is mounted', { ...inline, state: { enabled: true } }, false],
+    ['state, whose token is mounted', { ...inline, state: { enabled: true } }, false],
     ['state turned off', { ...inline, state: { enabled: false } }, true],
   ];
   for (const [what, spec, expected] of cases) {

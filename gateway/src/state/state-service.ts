@@ -49,6 +49,9 @@ export class StateService {
     const server = createServer((req, res) => void this.handle(req, res));
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
+    // Runtimes keep connections open between calls and let idle ones go after 30 s: the server
+    // waits longer, so it never closes one a runtime is about to reuse (a spurious 503).
+    server.keepAliveTimeout = 65_000;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

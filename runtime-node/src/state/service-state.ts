@@ -43,7 +43,9 @@ export class ServiceStatePort implements StatePort {
     private readonly fn: string,
   ) {
     this.https = settings.url.startsWith('https:');
-    this.agent = this.https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    // Idle connections go after 30 s, well before the service's 65 s: reusing one it just closed would fail a call.
+    const options = { keepAlive: true, timeout: 30_000 };
+    this.agent = this.https ? new HttpsAgent(options) : new HttpAgent(options);
   }
 
   async get(key: string): Promise<StateEntry | undefined> {
