@@ -3,7 +3,12 @@ import type { AddressInfo } from 'node:net';
 import type { FunctionResource, Logger } from '@nimbus/api';
 import { type StateLimits, type StateStore, checkFunctionName, verifyStateToken } from '@nimbus/store';
 import type { FunctionDirectory } from '../ports.js';
-import { isStateOperation, runStateOperation, stateErrorStatus } from './state-request.js';
+import {
+  type StateOperationName,
+  isStateOperation,
+  runStateOperation,
+  stateErrorStatus,
+} from './state-request.js';
 import type { StateServiceConfig } from './state-service-config.js';
 
 /** Room in a request body beside the value: the key (512 bytes, escaped at worst 6 to a byte) and the rest. */
@@ -106,7 +111,7 @@ export class StateService {
 
   /** Who is asking, proven by the token; the function must exist and have state enabled. */
   private authorise(req: IncomingMessage): {
-    op: Parameters<typeof runStateOperation>[1];
+    op: StateOperationName;
     namespace: string;
     name: string;
     fn: FunctionResource;
@@ -142,7 +147,7 @@ export class StateService {
         'StateNotEnabledError',
         `function state is not enabled for ${namespace}/${name}`,
       );
-    return { op: match[1] as Parameters<typeof runStateOperation>[1], namespace, name, fn };
+    return { op: match[1] as StateOperationName, namespace, name, fn };
   }
 }
 
