@@ -297,7 +297,12 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
         const refused = await specialiseOverHttp(pool.port, { env }, authorization);
         assert.deepEqual(
           [refused.status, refused.json()],
-          [403, { error: 'this replica is specialised by its supervisor only; it accepts no specialise over HTTP' }],
+          [
+            403,
+            {
+              error: 'this replica is specialised by its supervisor only; it accepts no specialise over HTTP',
+            },
+          ],
         );
       }
       assert.deepEqual((await request(pool.port, '/_/ready')).json(), NOT_SPECIALISED);
