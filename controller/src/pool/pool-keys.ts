@@ -27,8 +27,14 @@ export class PoolKeys {
     private readonly newKey: () => Buffer = () => randomBytes(POOL_KEY_BYTES),
   ) {}
 
-  /** Reads the namespace's key from its Secret, or writes one there; the reconciler's step. */
-  async ensure(namespace: string): Promise<Buffer> {
+  /**
+   * The namespace's key: read from its Secret, or written there; the reconciler's step. The
+   * cached key is trusted unless `recheck` (the pool is not all ready: a Secret deleted by hand
+   * would hold its pods back), so a reconcile of a healthy pool costs no request.
+   */
+  async ensure(namespace: string, recheck: boolean): Promise<Buffer> {
+    const cached = this.keys.get(namespace);
+    if (cached !== undefined && !recheck) return cached;
     const kept = await this.read(namespace);
     if (kept !== undefined) return kept;
     const key = this.newKey();

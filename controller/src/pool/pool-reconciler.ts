@@ -43,7 +43,9 @@ export class PoolReconciler {
       await this.keys.remove(namespace);
       return;
     }
-    await this.keys.ensure(namespace);
+    const status = (observed as { status?: { replicas?: number; readyReplicas?: number } } | undefined)
+      ?.status;
+    await this.keys.ensure(namespace, (status?.readyReplicas ?? 0) < this.size);
     const desired = buildPoolDeployment(namespace, this.settings, this.size);
     const { apiVersion: _, kind: __, ...content } = desired;
     if (observed !== undefined && firstDifference(content, observed) === undefined) return;
