@@ -145,3 +145,15 @@ export function natsPermissions(
       };
   }
 }
+
+/** Where the chart reads the permissions from, relative to the repository root. */
+export const NATS_PERMISSIONS_FILE = 'charts/nimbus/files/nats-permissions.json';
+
+/**
+ * That file's text: the roles a cluster has (local mode runs no chart). The chart replaces the
+ * publisher's allowed subjects with `nats.auth.publisherSubjects`.
+ */
+export function chartNatsPermissionsJson(): string {
+  const roles = ['gateway', 'controller', 'publisher'] as const;
+  return `${JSON.stringify(Object.fromEntries(roles.map((role) => [role, natsPermissions(role)])), null, 2)}\n`;
+}

@@ -13,6 +13,7 @@ import {
   API_KEYS_SECRET,
   CHART_DIR,
   INSTALL_BUNDLE,
+  NATS_PASSWORD_KEYS,
   REDIS_PASSWORD_KEY,
   REPO_ROOT,
   renderInstallBundle,
@@ -81,6 +82,7 @@ interface Manifest {
 /** Where each kind the chart renders is created: its resource, and whether it lives in a namespace. */
 const REST: Record<string, { resource: string; namespaced: boolean }> = {
   ServiceAccount: { resource: 'serviceaccounts', namespaced: true },
+  ConfigMap: { resource: 'configmaps', namespaced: true },
   Secret: { resource: 'secrets', namespaced: true },
   Service: { resource: 'services', namespaced: true },
   Deployment: { resource: 'deployments', namespaced: true },
@@ -333,6 +335,7 @@ describe('the Helm chart', function () {
         'api-keys': `admin:${'a'.repeat(32)},invoke:${'i'.repeat(32)}`,
         'report-token': 'r'.repeat(48),
         [REDIS_PASSWORD_KEY]: password,
+        ...Object.fromEntries(NATS_PASSWORD_KEYS.map((key) => [key, `n${'p'.repeat(40)}`])),
       },
     };
     const admin = `redis://:${password}@nimbus-redis.nimbus.svc:6379`;
@@ -355,6 +358,7 @@ describe('the Helm chart', function () {
         'ClusterRole/nimbus-gateway',
         'ClusterRoleBinding/nimbus-controller',
         'ClusterRoleBinding/nimbus-gateway',
+        'ConfigMap/nimbus-nats-config',
         'Deployment/nimbus-controller',
         'Deployment/nimbus-gateway',
         'NetworkPolicy/nimbus-controller',
@@ -366,6 +370,7 @@ describe('the Helm chart', function () {
         'Role/nimbus-controller-leader-election',
         'RoleBinding/nimbus-controller-leader-election',
         'Secret/nimbus-api-keys',
+        'Secret/nimbus-nats-auth',
         'Secret/nimbus-redis',
         'Secret/nimbus-report-token',
         'Service/nimbus-controller-peers',
@@ -823,7 +828,7 @@ describe('the Helm chart', function () {
     const objects = await render('nimbus', ['--set', 'controller.reportToken.existingSecret=my-token']);
     assert.deepEqual(
       objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name),
-      ['nimbus-api-keys', 'nimbus-redis'],
+      ['nimbus-api-keys', 'nimbus-nats-auth', 'nimbus-redis'],
     );
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(

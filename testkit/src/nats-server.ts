@@ -38,6 +38,10 @@ export interface NatsServerOptions {
    * may connect and do anything.
    */
   users?: readonly NatsServerUser[];
+  /** More nats.conf text, such as the chart's own authorization block (then leave `users` out). */
+  config?: string;
+  /** Variables the server's environment gets besides this process's: what `$NAME` in `config` reads. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface NatsServer {
@@ -73,17 +77,21 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir];
   let configDir: string | undefined;
-  if (options.users !== undefined) {
+  if (options.users !== undefined || options.config !== undefined) {
     configDir = await mkdtemp(join(tmpdir(), 'nimbus-nats-conf-'));
     const config = join(configDir, 'nats.conf');
-    await writeFile(config, authorizationConfig(options.users), { mode: 0o600 });
+    const text = `${options.users === undefined ? '' : authorizationConfig(options.users)}${options.config ?? ''}\n`;
+    await writeFile(config, text, { mode: 0o600 });
     args.push('-c', config);
   }
   let child: ChildProcess | undefined;
   let output = '';
 
   const launch = async () => {
-    const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = spawn(binary, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
     child = started;
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-65_536);
