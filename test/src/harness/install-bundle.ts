@@ -37,6 +37,8 @@ ${NATS_PASSWORD_KEYS.map((key) => `#     --from-literal=${key}="n$(openssl rand 
 #
 #   kubectl -n ${INSTALL_NAMESPACE} patch secret ${API_KEYS_SECRET} \\
 #     -p "{\\"stringData\\":{\\"${REDIS_PASSWORD_KEY}\\":\\"$(openssl rand -hex 24)\\"}}"
+#   kubectl -n ${INSTALL_NAMESPACE} patch secret ${API_KEYS_SECRET} -p "{\\"stringData\\":{\\
+${NATS_PASSWORD_KEYS.map((key) => `#     \\"${key}\\":\\"n$(openssl rand -hex 24)\\"`).join(',\\\n')}}}"
 ---
 apiVersion: v1
 kind: Namespace
