@@ -72,12 +72,15 @@ function checkHeaders(headers: unknown): Record<string, string> {
 function encodeResult(input: unknown, maxBodyBytes: number): CallResult {
   if (typeof input !== 'object' || input === null)
     throw new InvalidStoreInputError('a call result must be an object');
-  const { statusCode, headers, body } = input as Record<string, unknown>;
+  const { statusCode, headers, body, size } = input as Record<string, unknown>;
   if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 100 || statusCode > 599)
     throw new InvalidStoreInputError(`a call result's statusCode must be 100-599, got ${String(statusCode)}`);
   if (typeof body !== 'string' && !(body instanceof Uint8Array))
     throw new InvalidStoreInputError('a call result body must be a string or bytes');
-  return { statusCode, headers: checkHeaders(headers), ...encodeBody(body, maxBodyBytes) };
+  // A size beyond the body's: the caller kept only the start of a larger answer.
+  if (size !== undefined) checkWhole('result size', size);
+  const encoded = encodeBody(body, maxBodyBytes, size as number | undefined);
+  return { statusCode, headers: checkHeaders(headers), ...encoded };
 }
 
 /** The fields a patch writes; validated, so a bad patch fails before anything is stored. */

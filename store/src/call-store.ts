@@ -56,6 +56,11 @@ export interface CallResultInput {
   statusCode: number;
   headers: Record<string, string>;
   body: Uint8Array | string;
+  /**
+   * Bytes in the whole response when `body` is only its start (the gateway never holds a large
+   * answer whole); the result is then stored truncated with this size. Default: the body's own.
+   */
+  size?: number;
 }
 
 /** What a transition may change. Fields given replace what is stored; timings merge field by field. */

@@ -272,6 +272,27 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(result?.truncated, true);
       });
 
+      it('stores the start of a larger answer as truncated, with the size the caller counted', async () => {
+        await calls.create(newCall('part', { status: 'running' }));
+        // The gateway's cut fell inside the last €: the stored text ends before it.
+        const start = Buffer.from('ab€€').subarray(0, 7);
+        await calls.transition('part', ['running'], {
+          status: 'succeeded',
+          result: { statusCode: 200, headers: {}, body: start, size: 300_000_000 },
+        });
+        const result = (await calls.get('part'))?.result;
+        assert.equal(result?.truncated, true);
+        assert.equal(result?.size, 300_000_000);
+        assert.equal(result?.encoding, 'utf8');
+        assert.equal(result?.body, 'ab€');
+        await assert.rejects(
+          calls.transition('part', ['succeeded'], {
+            result: { statusCode: 200, headers: {}, body: '', size: -1 },
+          }),
+          InvalidStoreInputError,
+        );
+      });
+
       it('keeps 1 MiB by default', async () => {
         const full = await finish(calls, 'full', 'z'.repeat(1024 * 1024));
         assert.equal(full?.truncated, false);
