@@ -226,13 +226,20 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       10_000,
       'the calls queue to drain',
     );
+  /** Each accepted call's cancel token, by id. */
+  const tokens = new Map<string, string>();
   const accepted = (reply: Reply): string => {
     assert.equal(reply.status, 202, reply.text);
     const id = reply.headers['x-call-id'];
     assert.equal(typeof id, 'string');
-    assert.deepEqual(reply.json(), { id, status: 'queued' });
+    const token = reply.headers['x-cancel-token'];
+    assert.match(String(token), /^[A-Za-z0-9_-]{43}$/, 'a 256-bit cancel token');
+    assert.deepEqual(reply.json(), { id, status: 'queued', cancelToken: token });
+    tokens.set(id as string, token as string);
     return id as string;
   };
+  const cancel = (id: string, headers: Record<string, string> = { 'x-cancel-token': tokens.get(id) ?? '' }) =>
+    send(base, `/async-function/${id}`, { method: 'DELETE', headers });
 
   beforeEach(async function () {
     routes = new RouteTable();
@@ -632,11 +639,15 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     const r = await replica();
     deploy('echo', [r.port]);
     bus.holdDeliveries();
-    const id = accepted(await post('/async-function/echo'));
-    const cancelled = await send(base, `/async-function/${id}`, { method: 'DELETE' });
+    const id = accepted(
+      await post('/async-function/echo', { 'x-callback-url': 'http://127.0.0.1:9/h?sig=s' }),
+    );
+    const cancelled = await cancel(id);
     assert.equal(cancelled.status, 200, cancelled.text);
     assert.equal(cancelled.json().status, 'cancelled');
-    const again = await send(base, `/async-function/${id}`, { method: 'DELETE' });
+    assert.equal(cancelled.json().callbackUrl, undefined, 'no callback URL in a public answer');
+    assert.equal(cancelled.json().cancelTokenHash, undefined);
+    const again = await cancel(id, admin);
     assert.equal(again.status, 409);
     assert.equal(again.json().code, 'CallNotCancellable');
     assert.match(String(again.json().error), /is cancelled/);
@@ -644,12 +655,41 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     await drained();
     assert.equal(r.seen.length, 0, 'the cancelled call never ran');
     assert.equal((await record(id)).status, 'cancelled');
-    const unknown = await send(base, '/async-function/no-such-call', { method: 'DELETE' });
+    const unknown = await cancel('no-such-call', admin);
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json().code, 'CallNotFound');
     const resend = await post('/async-function/echo', { 'x-call-id': id });
     assert.equal(resend.status, 409);
     assert.equal(resend.json().code, 'CallCancelled');
+  });
+
+  it("cancels only with the call's own token or an admin key: 401 without, 403 with a wrong one", async () => {
+    const r = await replica();
+    deploy('echo', [r.port]);
+    bus.holdDeliveries();
+    const id = accepted(await post('/async-function/echo'));
+    const other = accepted(await post('/async-function/echo'));
+    const bare = await cancel(id, {});
+    assert.equal(bare.status, 401, bare.text);
+    assert.equal(bare.json().code, 'CancelTokenRequired');
+    assert.match(String(bare.json().error), /X-Cancel-Token/);
+    for (const headers of [{ 'x-cancel-token': 'guessed' }, { 'x-cancel-token': tokens.get(other) ?? '' }]) {
+      const wrong = await cancel(id, headers);
+      assert.equal(wrong.status, 403, wrong.text);
+      assert.equal(wrong.json().code, 'CancelTokenInvalid');
+    }
+    const noSuchCall = await cancel('never-was', { 'x-cancel-token': tokens.get(id) ?? '' });
+    assert.equal(noSuchCall.status, 403, 'a token tells nothing of which ids exist');
+    const badKey = await cancel(id, { authorization: 'Bearer nope' });
+    assert.equal(badKey.status, 401);
+    const invokeKey = await cancel(id, { authorization: `Bearer ${INVOKER}` });
+    assert.equal(invokeKey.status, 403, 'an invoke key is not enough');
+    assert.equal((await record(id)).status, 'queued', 'nothing refused touched the call');
+    assert.equal((await cancel(other, admin)).status, 200, 'the admin key cancels any call');
+    assert.equal((await cancel(id)).status, 200, 'its own token cancels it');
+    bus.releaseDeliveries();
+    await drained();
+    assert.equal(r.seen.length, 0);
   });
 
   it('refuses to cancel a running call (409)', async () => {
@@ -660,7 +700,7 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     deploy('slow', [r.port]);
     const id = accepted(await post('/async-function/slow'));
     await settled(id, 'running');
-    const refused = await send(base, `/async-function/${id}`, { method: 'DELETE' });
+    const refused = await cancel(id);
     assert.equal(refused.status, 409);
     assert.match(String(refused.json().error), /is running/);
     finish();

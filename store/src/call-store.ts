@@ -50,6 +50,11 @@ export interface CallRecord {
   result?: CallResult;
   lastError?: string;
   callbackUrl?: string;
+  /**
+   * SHA-256 (hex) of the token that lets its caller cancel the call; the token itself is only
+   * ever in the 202 that queued it. Never shown by the gateway's answers.
+   */
+  cancelTokenHash?: string;
 }
 
 export interface CallResultInput {
@@ -73,6 +78,8 @@ export interface CallPatch {
   /** Stored up to the store's body limit, with `truncated` set when cut. */
   result?: CallResultInput;
   lastError?: string;
+  /** Replaces the cancel token's hash (a call queued again under a new token). */
+  cancelTokenHash?: string;
 }
 
 export interface NewCallRecord extends Omit<CallPatch, 'status'> {

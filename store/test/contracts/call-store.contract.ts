@@ -55,6 +55,19 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(await calls.get('nope'), undefined);
       });
 
+      it("keeps a cancel token's hash, replaced by a transition, and refuses what is not one", async () => {
+        const first = 'a'.repeat(64);
+        const second = 'b'.repeat(64);
+        await calls.create(newCall('c1', { cancelTokenHash: first }));
+        assert.equal((await calls.get('c1'))?.cancelTokenHash, first);
+        await calls.transition('c1', ['queued'], { cancelTokenHash: second });
+        assert.equal((await calls.get('c1'))?.cancelTokenHash, second);
+        await assert.rejects(
+          calls.create(newCall('c2', { cancelTokenHash: 'the token itself' })),
+          InvalidStoreInputError,
+        );
+      });
+
       it('refuses a duplicate id and keeps the first record', async () => {
         await calls.create(newCall('c1'));
         await calls.transition('c1', ['queued'], { status: 'running', attempts: 1 });
