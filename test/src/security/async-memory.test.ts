@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RedisConnection } from '@nimbus/store';
 import {
   type NatsServer,
   type RedisServer,
@@ -11,7 +12,6 @@ import {
   startNatsServer,
   startRedisServer,
 } from '@nimbus/testkit';
-import { RedisConnection } from '@nimbus/store';
 import { admin, callReaches, inParallel, postAsync } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
