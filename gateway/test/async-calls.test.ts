@@ -707,6 +707,101 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     await settled(id);
   });
 
+  describe('answers larger than the record keeps (1 MiB)', () => {
+    const MiB = 1024 * 1024;
+    /** Answers `status` with `size` bytes of 'z', written 64 KiB at a time as the socket takes them. */
+    const large =
+      (size: number, status = 200): Script =>
+      (_seen, _n, res) => {
+        res.writeHead(status, { 'content-type': 'application/octet-stream' });
+        let left = size;
+        const more = () => {
+          while (left > 0) {
+            const n = Math.min(left, 64 * 1024);
+            left -= n;
+            if (!res.write(Buffer.alloc(n, 'z'))) {
+              res.once('drain', more);
+              return;
+            }
+          }
+          res.end();
+        };
+        more();
+      };
+    /** A callback receiver; `onRequest` decides what it does with each. */
+    const hookServer = async (onRequest: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const server = createServer(onRequest);
+      extraServers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    };
+
+    it('records the first MiB of a 3 MiB answer, truncated with its size, and streams all of it to the callback', async () => {
+      const got: { bytes: number; headers: IncomingMessage['headers'] }[] = [];
+      const url = await hookServer((req, res) => {
+        let bytes = 0;
+        req.on('data', (c: Buffer) => {
+          bytes += c.length;
+        });
+        req.on('end', () => {
+          got.push({ bytes, headers: req.headers });
+          res.end();
+        });
+      });
+      deploy('big', [(await replica(large(3 * MiB))).port]);
+      const id = accepted(await post('/async-function/big', { 'x-callback-url': url }));
+      const done = await settled(id);
+      assert.equal(done.result?.truncated, true);
+      assert.equal(done.result?.size, 3 * MiB);
+      assert.equal(done.result?.body.length, MiB);
+      const hook = await eventually(async () => got[0], 5_000, 'the callback');
+      assert.equal(hook.bytes, 3 * MiB);
+      assert.equal(hook.headers['x-call-status'], 'succeeded');
+      assert.equal(hook.headers['x-result-truncated'], undefined, 'the callback has it whole');
+      assert.equal(got.length, 1);
+    });
+
+    it('finishes the call when the receiver hangs up mid-stream, and does not send it again', async () => {
+      let requests = 0;
+      const url = await hookServer((req) => {
+        requests++;
+        req.once('data', () => req.socket.destroy());
+      });
+      deploy('big', [(await replica(large(3 * MiB))).port]);
+      const id = accepted(await post('/async-function/big', { 'x-callback-url': url }));
+      const done = await settled(id);
+      assert.equal(done.result?.size, 3 * MiB, 'the rest of the answer was read and counted');
+      // A retry would have come within the 20 ms backoff; the next call's callback shows none did.
+      const id2 = accepted(await post('/async-function/big', { 'x-callback-url': url }));
+      await settled(id2);
+      await eventually(async () => (requests >= 2 ? true : undefined), 5_000, 'the second callback');
+      assert.equal(requests, 2, 'one request per call: a stream that began is never sent again');
+    });
+
+    it('calls back a large failure with its first MiB, saying it is cut', async () => {
+      const got: { bytes: number; headers: IncomingMessage['headers'] }[] = [];
+      const url = await hookServer((req, res) => {
+        let bytes = 0;
+        req.on('data', (c: Buffer) => {
+          bytes += c.length;
+        });
+        req.on('end', () => {
+          got.push({ bytes, headers: req.headers });
+          res.end();
+        });
+      });
+      deploy('bad', [(await replica(large(2 * MiB, 400))).port]);
+      const id = accepted(await post('/async-function/bad', { 'x-callback-url': url }));
+      const done = await settled(id, 'failed');
+      assert.equal(done.result?.truncated, true);
+      const hook = await eventually(async () => got[0], 5_000, 'the callback');
+      assert.equal(hook.bytes, MiB);
+      assert.equal(hook.headers['x-call-status'], 'failed');
+      assert.equal(hook.headers['x-result-truncated'], 'true');
+      assert.equal(hook.headers['x-result-size'], String(2 * MiB));
+    });
+  });
+
   it('POSTs the result to X-Callback-Url with the call headers; a failing callback never re-runs the function', async () => {
     const hooks: Seen[] = [];
     let hookStatus = 200;
