@@ -177,6 +177,8 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
     const sink = this.request.overflow?.({ status: this.status, headers: this.headers });
     if (sink === undefined) return true;
     this.sink = sink;
+    // Its reader's failures are the reader's to report; here they only mean "stop writing" (close).
+    sink.on('error', () => {});
     sink.on('drain', () => this.resume?.());
     sink.once('close', () => {
       // Closed before the answer ended (its reader gave up): the rest is counted and dropped.
