@@ -42,7 +42,7 @@ const FIXTURES = {
   'gate.yaml': inlineFunction('gate', GATE, 'timeout: 30s\nconcurrency: 8\nscale:\n  min: 1\n  max: 1'),
 };
 
-/** A secret only the victim knows, in its callback URL's userinfo and query. */
+/** A secret only the victim knows, in its callback URL's query (userinfo is refused at the door). */
 const SECRET = 'victim-secret-7c1f0a';
 
 describe('security: a call id alone neither cancels a call nor shows its callback URL', function () {
@@ -96,7 +96,7 @@ describe('security: a call id alone neither cancels a call nor shows its callbac
   });
 
   it("refuses to cancel someone else's call without its token (401) or with a wrong one (403); it still runs", async () => {
-    const victimHook = `${hooks.url.replace('http://', `http://user:${SECRET}@`)}?sig=${SECRET}`;
+    const victimHook = `${hooks.url}?sig=${SECRET}`;
     const blocker = await queue('gate?wait=1&job=blocker');
     await callReaches(platform.url, blocker.id, 'running');
     const victim = await queue('gate?job=victim', { 'x-callback-url': victimHook });
@@ -169,7 +169,7 @@ describe('security: a call id alone neither cancels a call nor shows its callbac
       assert.ok(!reply.text.includes('cancelTokenHash'));
       const url = reply.json<{ callbackUrl?: string }>().callbackUrl;
       if (url !== undefined) {
-        assert.match(url, /^http:\/\/(\*\*\*@)?127\.0\.0\.1:\d+\/callback\?sig=\*\*\*$/);
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/callback\?sig=\*\*\*$/);
         masked++;
       }
     }
