@@ -140,6 +140,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           log: log.child({ part: 'async-worker' }),
           now,
           random: Math.random,
+          maxResultBytes: config.store.calls.maxResultBodyBytes,
         },
         config.async.concurrency,
       );

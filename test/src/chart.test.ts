@@ -722,6 +722,23 @@ describe('the Helm chart', function () {
     );
   });
 
+  it('renders the async result and dead-letter bounds into the gateway env, as the store parses them', async () => {
+    const objects = await render('nimbus', [
+      '--set',
+      'gateway.maxResultBytes=0',
+      '--set',
+      'gateway.deadLetterMaxBodyBytes=4096',
+      '--set',
+      'gateway.deadLetterMaxPerFunction=50',
+    ]);
+    const env = plainEnv(containerOf(objects, 'nimbus-gateway'));
+    const store = readStoreConfig(env);
+    assert.equal(store.calls.maxResultBodyBytes, 0);
+    assert.deepEqual([store.deadLetters.maxBodyBytes, store.deadLetters.maxPerFunction], [4096, 50]);
+    const defaults = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(defaults.NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION, undefined, 'unset: the built-in 200');
+  });
+
   it("follows the controller's metrics port and the release's names in the peers Service and URL", async () => {
     const objects = await render('edge', ['--set', 'controller.metricsPort=9443']);
     const peers = find(objects, 'Service', 'nimbus-controller-peers');
@@ -896,6 +913,11 @@ describe('the Helm chart', function () {
       'a misspelt Redis auth key',
       ['--set', 'redis.auth.secret=mine'],
       /Additional property secret is not allowed/,
+    ],
+    [
+      'no room for dead letters',
+      ['--set', 'gateway.deadLetterMaxPerFunction=0'],
+      /gateway\.deadLetterMaxPerFunction: Must be greater than or equal to 1/,
     ],
     [
       'a report interval below 50 ms',

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { type Clock, type Logger, backoffDelay, sleep, systemClock } from '@nimbus/api';
 import { Agent, type Dispatcher, RetryAgent, type RetryHandler, errors } from 'undici';
 import { type AsyncConfig, CALLBACK_RETRY_BASE_MS } from './async-config.js';
@@ -11,7 +12,14 @@ export interface CallbackResult {
   readonly functionStatus: number;
   readonly durationMs: number;
   readonly contentType: string | undefined;
-  readonly body: Uint8Array;
+  /**
+   * The answer in hand, or a stream of a large one as it comes from the replica (never held
+   * whole). A stream is sent again only while none of it has gone out (undici's RetryHandler
+   * refuses to replay a body it has started reading); after that, a failure gives it up.
+   */
+  readonly body: Uint8Array | Readable;
+  /** The answer's whole size, when `body` is only its first bytes (the record's limit). */
+  readonly truncatedFrom?: number;
 }
 
 export interface CallbackTiming {
@@ -62,7 +70,11 @@ export class CallbackSender {
 
   /** Sends in the background; never throws. */
   send(result: CallbackResult): void {
-    if (this.closing.signal.aborted) return;
+    if (this.closing.signal.aborted) {
+      // Its writer must not wait for a reader that will never come.
+      if (!(result.body instanceof Uint8Array)) result.body.destroy();
+      return;
+    }
     const sending = this.deliver(result).finally(() => this.pending.delete(sending));
     this.pending.add(sending);
   }
@@ -75,6 +87,10 @@ export class CallbackSender {
       'x-duration-seconds': (result.durationMs / 1000).toFixed(6),
     };
     if (result.contentType !== undefined) headers['content-type'] = result.contentType;
+    if (result.truncatedFrom !== undefined) {
+      headers['x-result-truncated'] = 'true';
+      headers['x-result-size'] = String(result.truncatedFrom);
+    }
     let error: string;
     try {
       const url = new URL(result.url);
@@ -96,6 +112,10 @@ export class CallbackSender {
         err instanceof errors.RequestRetryError
           ? `the receiver answered ${err.statusCode}`
           : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+    } finally {
+      // A stream the request did not read to its end (given up, or answered early) is closed, so
+      // its writer drops the rest of the answer instead of waiting.
+      if (!(result.body instanceof Uint8Array)) result.body.destroy();
     }
     this.log.warn('gave up on a callback; the result stays in the call record', {
       callId: result.callId,

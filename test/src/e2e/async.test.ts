@@ -244,7 +244,7 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
       10_000,
       'the first attempt to fail and the call to wait for its retry',
     );
-    const cancel = await send(platform.url, `/async-function/${id}`, { method: 'DELETE' });
+    const cancel = await send(platform.url, `/async-function/${id}`, { method: 'DELETE', headers: admin });
     assert.equal(cancel.status, 200, cancel.text);
     assert.equal(cancel.json().status, 'cancelled');
     await drained();
@@ -253,10 +253,16 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
 
     const finished = await accepted('flaky');
     await callReaches(platform.url, finished, 'succeeded');
-    const late = await send(platform.url, `/async-function/${finished}`, { method: 'DELETE' });
+    const late = await send(platform.url, `/async-function/${finished}`, {
+      method: 'DELETE',
+      headers: admin,
+    });
     assert.equal(late.status, 409);
     assert.equal(late.json().code, 'CallNotCancellable');
-    const unknown = await send(platform.url, '/async-function/never-was', { method: 'DELETE' });
+    const unknown = await send(platform.url, '/async-function/never-was', {
+      method: 'DELETE',
+      headers: admin,
+    });
     assert.equal(unknown.status, 404);
   });
 
