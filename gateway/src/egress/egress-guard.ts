@@ -4,9 +4,11 @@ import type { EgressConfig } from './egress-config.js';
 import {
   type EgressTarget,
   type PlatformView,
+  type Refusal,
   isInternalName,
   parseEgressUrl,
   refusalOf,
+  refusalText,
 } from './egress-policy.js';
 import { type IpBytes, parseIp } from './ip-address.js';
 
@@ -52,7 +54,10 @@ export class EgressGuard {
   async refusal(text: string): Promise<string | undefined> {
     const target = parseEgressUrl(text);
     if ('refused' in target) return target.refused;
-    if (target.address !== undefined) return this.refusalOf(undefined, target.address, target.port);
+    if (target.address !== undefined) {
+      const refused = this.refusalOf(undefined, target.address, target.port);
+      return refused === undefined ? undefined : refusalText(refused);
+    }
     let addresses: readonly IpBytes[];
     try {
       addresses = await this.resolveWithin(target.hostname, this.deps.lookupTimeoutMs ?? 2000);
@@ -75,11 +80,11 @@ export class EgressGuard {
     const name = literal === undefined ? hostname.toLowerCase().replace(/\.$/, '') : undefined;
     if (literal !== undefined) {
       const refused = this.refusalOf(undefined, literal, port);
-      if (refused !== undefined) throw new EgressRefusedError(`refused to connect: ${refused}`);
+      if (refused !== undefined) throw new EgressRefusedError(`refused to connect: ${refusalText(refused)}`);
       return hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
     }
     const found = await this.resolve(name as string);
-    let first: string | undefined;
+    let first: Refusal | undefined;
     for (const { address } of found) {
       const bytes = parseIp(address);
       if (bytes === undefined) continue;
@@ -87,7 +92,10 @@ export class EgressGuard {
       if (refused === undefined) return address;
       first ??= refused;
     }
-    throw new EgressRefusedError(`refused to connect: ${name}: ${first ?? 'no address'}`);
+    // The log may name the address; only the operator reads it.
+    throw new EgressRefusedError(
+      `refused to connect: ${name}: ${first === undefined ? 'no address' : refusalText(first)}`,
+    );
   }
 
   /**
@@ -104,17 +112,22 @@ export class EgressGuard {
     };
   }
 
+  /**
+   * The caller reads this one, so it says what kind of address the name leads to but not which:
+   * the gateway must not become a way to map the cluster's internal DNS.
+   */
   private refusalOfAll(target: EgressTarget, addresses: readonly IpBytes[]): string | undefined {
-    let first: string | undefined;
+    let first: Refusal | undefined;
     for (const address of addresses) {
       const refused = this.refusalOf(target.hostname, address, target.port);
       if (refused === undefined) return undefined;
       first ??= refused;
     }
-    return `${target.hostname}: ${first ?? 'resolves to no address'}`;
+    const reason = first?.reason.replace(/^a Nimbus component \(.*\)$/, 'a Nimbus component');
+    return `${target.hostname} port ${target.port} resolves to ${reason ?? 'no address'}`;
   }
 
-  private refusalOf(name: string | undefined, address: IpBytes, port: number): string | undefined {
+  private refusalOf(name: string | undefined, address: IpBytes, port: number): Refusal | undefined {
     return refusalOf(this.deps.config, this.deps.platform(), name, address, port);
   }
 

@@ -66,6 +66,20 @@ export function parseEgressUrl(text: string): EgressTarget | EgressUrlRefusal {
   return { url, hostname, port, address: parseIp(hostname) };
 }
 
+/** Why a connection is refused: the address as text, its port, and the reason. */
+export interface Refusal {
+  /** The address, with the IPv4 address it stands for when it carries one. */
+  readonly address: string;
+  readonly port: number;
+  /** What it is, as "a loopback address, which NIMBUS_EGRESS_ALLOW does not allow". */
+  readonly reason: string;
+}
+
+/** "127.0.0.1 port 6379 is a port Nimbus itself listens on". */
+export function refusalText(refusal: Refusal): string {
+  return `${refusal.address} port ${refusal.port} is ${refusal.reason}`;
+}
+
 /**
  * Why a connection to `address`:`port` (reached through the name `name`, when there was one)
  * is refused, or undefined when it may go ahead. In order: the platform's own endpoints are never
@@ -79,19 +93,23 @@ export function refusalOf(
   name: string | undefined,
   address: IpBytes,
   port: number,
-): string | undefined {
+): Refusal | undefined {
   const classified = classifyAddress(address);
-  const where = `${describeAddress(address, classified)} port ${port}`;
+  const refused = (reason: string): Refusal => ({
+    address: describeAddress(address, classified),
+    port,
+    reason,
+  });
   const { kind, effective } = classified;
   const reachesThisHost =
     kind === 'loopback' || kind === 'unspecified' || (kind === 'reserved' && effective[0] === 0);
-  if (reachesThisHost && platform.localPorts.has(port)) return `${where} is a port Nimbus itself listens on`;
+  if (reachesThisHost && platform.localPorts.has(port)) return refused('a port Nimbus itself listens on');
   const component = platform.endpoints.find((e) => e.port === port && sameHost(e.host, name, effective));
-  if (component !== undefined) return `${where} is a Nimbus component (${component.host}:${component.port})`;
-  if (NEVER.has(kind)) return `${where} is ${KIND_TEXT[kind]}`;
+  if (component !== undefined) return refused(`a Nimbus component (${component.host}:${component.port})`);
+  if (NEVER.has(kind)) return refused(KIND_TEXT[kind]);
   if (kind === 'public') return undefined;
   if (config.allow.some((rule) => allows(rule, name, address, effective, port))) return undefined;
-  return `${where} is ${KIND_TEXT[kind]}, which NIMBUS_EGRESS_ALLOW does not allow`;
+  return refused(`${KIND_TEXT[kind]}, which NIMBUS_EGRESS_ALLOW does not allow`);
 }
 
 function allows(

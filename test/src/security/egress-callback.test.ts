@@ -159,6 +159,11 @@ describe('security: X-Callback-Url cannot reach the platform, metadata or privat
       pool.error,
       /127\.0\.0\.1 \(in IPv4-mapped IPv6 .*\) port \d+ is a port Nimbus itself listens on/,
     );
+    const byName = (await attempt(`http://localhost:${gatewayPort}/`)).reply.json<{ error: string }>();
+    assert.match(
+      byName.error,
+      new RegExp(`localhost port ${gatewayPort} resolves to a port Nimbus itself listens on`),
+    );
     const creds = (await attempt('http://user:hunter2@hooks.example.com/')).reply.json<{ error: string }>();
     assert.match(creds.error, /credentials/);
     assert.doesNotMatch(creds.error, /hunter2/);
