@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
+import { join } from 'node:path';
 import {
   type NatsServer,
   type RedisServer,
@@ -167,6 +168,43 @@ describe('security: X-Callback-Url cannot reach the platform, metadata or privat
     const creds = (await attempt('http://user:hunter2@hooks.example.com/')).reply.json<{ error: string }>();
     assert.match(creds.error, /credentials/);
     assert.doesNotMatch(creds.error, /hunter2/);
+  });
+
+  it('follows the replicas as they come: a port started by a rollout is refused too', async () => {
+    const known = new Set(runtimePorts);
+    const listening = () =>
+      platform.logs
+        .filter((l) => l.msg === 'listening' && typeof l.port === 'number')
+        .map((l) => l.port as number);
+    await writeFile(
+      join(dir, 'echo.yaml'),
+      inlineFunction('echo', 'export default async () => ({ version: 2 });', 'scale:\n  min: 1\n  max: 1'),
+    );
+    await eventually(
+      async () =>
+        (await send(platform.url, '/function/echo')).text.includes('"version":2') ? true : undefined,
+      20_000,
+      'the new revision to serve',
+    );
+    const fresh = await eventually(
+      async () => {
+        const ports = [...new Set(listening())].filter((p) => !known.has(p));
+        return ports.length > 0 ? ports : undefined;
+      },
+      15_000,
+      'a process started after the rollout to listen',
+    );
+    for (const port of fresh)
+      assertRefused((await attempt(`http://127.0.0.1:${port}/_/specialise`)).reply, `new port ${port}`);
+    await writeFile(join(dir, 'echo.yaml'), ECHO);
+    await eventually(
+      async () => {
+        const reply = await send(platform.url, '/function/echo');
+        return reply.status === 200 && !reply.text.includes('"version":2') ? true : undefined;
+      },
+      20_000,
+      'the first revision to serve again',
+    );
   });
 
   it('still delivers to an allowed receiver on loopback, and the platform serves as before', async () => {
