@@ -123,8 +123,7 @@ export class EgressGuard {
       if (refused === undefined) return undefined;
       first ??= refused;
     }
-    const reason = first?.reason.replace(/^a Nimbus component \(.*\)$/, 'a Nimbus component');
-    return `${target.hostname} port ${target.port} resolves to ${reason ?? 'no address'}`;
+    return `${target.hostname} port ${target.port} resolves to ${first?.general ?? 'no address'}`;
   }
 
   private refusalOf(name: string | undefined, address: IpBytes, port: number): Refusal | undefined {

@@ -73,6 +73,8 @@ export interface Refusal {
   readonly port: number;
   /** What it is, as "a loopback address, which NIMBUS_EGRESS_ALLOW does not allow". */
   readonly reason: string;
+  /** The reason without the component's host and port, for answers to callers who gave a name. */
+  readonly general: string;
 }
 
 /** "127.0.0.1 port 6379 is a port Nimbus itself listens on". */
@@ -95,9 +97,10 @@ export function refusalOf(
   port: number,
 ): Refusal | undefined {
   const classified = classifyAddress(address);
-  const refused = (reason: string): Refusal => ({
+  const refused = (reason: string, general = reason): Refusal => ({
     address: describeAddress(address, classified),
     port,
+    general,
     reason,
   });
   const { kind, effective } = classified;
@@ -105,7 +108,8 @@ export function refusalOf(
     kind === 'loopback' || kind === 'unspecified' || (kind === 'reserved' && effective[0] === 0);
   if (reachesThisHost && platform.localPorts.has(port)) return refused('a port Nimbus itself listens on');
   const component = platform.endpoints.find((e) => e.port === port && sameHost(e.host, name, effective));
-  if (component !== undefined) return refused(`a Nimbus component (${component.host}:${component.port})`);
+  if (component !== undefined)
+    return refused(`a Nimbus component (${component.host}:${component.port})`, 'a Nimbus component');
   if (NEVER.has(kind)) return refused(KIND_TEXT[kind]);
   if (kind === 'public') return undefined;
   if (config.allow.some((rule) => allows(rule, name, address, effective, port))) return undefined;
