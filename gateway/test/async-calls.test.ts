@@ -278,6 +278,8 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       NIMBUS_ASYNC_CONCURRENCY: '4',
       NIMBUS_WAKE_TIMEOUT_MS: '2000',
       NIMBUS_CALLBACK_TIMEOUT_MS: '2000',
+      // The test's receivers listen on loopback.
+      NIMBUS_EGRESS_ALLOW: 'loopback',
     });
     const container = createGatewayContainer(config, {
       routes,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadClusterConfig as loadControllerConfig, readAutoscalerTuning } from '@nimbus/controller';
 import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
+import { readEgressConfig } from '@nimbus/gateway/egress/egress-config';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
@@ -277,6 +278,10 @@ describe('the Helm chart', function () {
       [...AUTOSCALER_VALUES, '--set', 'controller.reportToken.existingSecret=token'],
     ],
     ['an existing Redis password Secret', ['--set', 'redis.auth.existingSecret=redis-auth']],
+    [
+      'a callback egress allow list',
+      ['--set-json', 'gateway.egressAllow=["hooks.team.svc:8080","10.20.0.0/16"]'],
+    ],
     [
       'an external Redis and a state URL',
       [...EXTERNAL, '--set', 'redis.stateUrl=redis://redis.example:6379/0'],
@@ -739,6 +744,21 @@ describe('the Helm chart', function () {
     assert.equal(defaults.NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION, undefined, 'unset: the built-in 200');
   });
 
+  it('passes gateway.egressAllow to the gateway as NIMBUS_EGRESS_ALLOW, as its config parses it', async () => {
+    const byDefault = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(byDefault.NIMBUS_EGRESS_ALLOW, undefined, 'public addresses only');
+    const objects = await render('nimbus', [
+      '--set-json',
+      'gateway.egressAllow=["hooks.team.svc:8080","*.hooks.example.com","10.20.0.0/16"]',
+    ]);
+    const env = plainEnv(containerOf(objects, 'nimbus-gateway'));
+    assert.equal(env.NIMBUS_EGRESS_ALLOW, 'hooks.team.svc:8080,*.hooks.example.com,10.20.0.0/16');
+    assert.deepEqual(
+      readEgressConfig(env).allow.map((rule) => rule.text),
+      ['hooks.team.svc:8080', '*.hooks.example.com', '10.20.0.0/16'],
+    );
+  });
+
   it("follows the controller's metrics port and the release's names in the peers Service and URL", async () => {
     const objects = await render('edge', ['--set', 'controller.metricsPort=9443']);
     const peers = find(objects, 'Service', 'nimbus-controller-peers');
@@ -918,6 +938,11 @@ describe('the Helm chart', function () {
       'no room for dead letters',
       ['--set', 'gateway.deadLetterMaxPerFunction=0'],
       /gateway\.deadLetterMaxPerFunction: Must be greater than or equal to 1/,
+    ],
+    [
+      'an egress entry holding two',
+      ['--set-json', 'gateway.egressAllow=["a.svc,b.svc"]'],
+      /gateway\.egressAllow\.0: Does not match pattern/,
     ],
     [
       'a report interval below 50 ms',

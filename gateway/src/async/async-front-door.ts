@@ -5,6 +5,8 @@ import { CallExistsError, type CallRecord, type CallStore } from '@nimbus/store'
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
+import type { EgressGuard } from '../egress/egress-guard.js';
+import { parseEgressUrl } from '../egress/egress-policy.js';
 import { endToEndHeaders, isCallId } from '../http/headers.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
 import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
@@ -13,7 +15,6 @@ import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
 import type { CallQueue } from './call-queue.js';
 import { cancelTokenMatches, hashCancelToken, newCancelToken, publicCallView } from './call-views.js';
-import { isCallbackUrl } from './callback-sender.js';
 
 /** Request headers that describe the async request itself, not the call the function receives. */
 const NOT_FORWARDED = new Set(['content-length', 'x-callback-url']);
@@ -27,6 +28,8 @@ export interface FrontDoorDeps {
   readonly metrics: AsyncMetrics;
   readonly log: Logger;
   readonly now: () => number;
+  /** Where a callback may go; checked before the call is accepted, and again by the sender. */
+  readonly egress: EgressGuard;
 }
 
 /** What a POST ended with: the record's status, and whether an earlier request with the same id had made it. */
@@ -92,7 +95,7 @@ export class AsyncFrontDoor {
       consumed = 'authorization';
     }
     const id = callIdOf(req.headers['x-call-id']);
-    const callbackUrl = callbackUrlOf(req.headers['x-callback-url']);
+    const callbackUrl = await this.callbackUrlOf(req.headers['x-callback-url']);
     const limit = Math.min(config.maxBodyBytes, config.async.maxBodyBytes);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) {
@@ -210,6 +213,25 @@ export class AsyncFrontDoor {
   }
 
   /**
+   * The X-Callback-Url, refused with 400 before anything is stored when its callback could never
+   * be delivered: not http(s), credentials in it, or a destination the egress policy forbids
+   * (a Nimbus component, a metadata, loopback or private address, or a name resolving to one).
+   */
+  private async callbackUrlOf(header: string | string[] | undefined): Promise<string | undefined> {
+    if (header === undefined) return undefined;
+    const text = Array.isArray(header) ? header.join(',') : header;
+    const parsed = parseEgressUrl(text);
+    if ('refused' in parsed) {
+      throw parsed.malformed
+        ? problems.invalidCallbackUrl(text)
+        : problems.callbackUrlRefused(parsed.refused);
+    }
+    const refused = await this.deps.egress.refusal(text);
+    if (refused !== undefined) throw problems.callbackUrlRefused(refused);
+    return text;
+  }
+
+  /**
    * Needs the call's cancel token (X-Cancel-Token) or an admin key. Without either, 401 before
    * the id is looked up; a token that does not match, or names no call, 403, so a token says
    * nothing about which ids exist.
@@ -256,13 +278,6 @@ function callIdOf(header: string | string[] | undefined): string {
   if (header === undefined) return randomUUID();
   const text = Array.isArray(header) ? header.join(',') : header;
   if (!isCallId(text)) throw problems.invalidCallId(text);
-  return text;
-}
-
-function callbackUrlOf(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const text = Array.isArray(header) ? header.join(',') : header;
-  if (!isCallbackUrl(text)) throw problems.invalidCallbackUrl(text);
   return text;
 }
 

@@ -101,6 +101,9 @@ export const problems = {
       'InvalidCallbackUrl',
       `X-Callback-Url "${printable(raw)}" is not an http:// or https:// URL of at most 2048 characters`,
     ),
+  /** An X-Callback-Url the egress policy will not let a callback reach (egress/egress-policy.ts). */
+  callbackUrlRefused: (why: string) =>
+    new Problem(400, 'CallbackUrlRefused', `X-Callback-Url refused: ${why}`),
   callNotFound: (id: string) =>
     new Problem(
       404,
