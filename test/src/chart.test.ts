@@ -309,11 +309,11 @@ describe('the Helm chart', function () {
     assert.ok(!objects.some((o) => o.kind === 'Secret'), 'no generated keys in a committed file');
     const gateway = envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS');
     assert.deepEqual(gateway?.valueFrom?.secretKeyRef, { name: API_KEYS_SECRET, key: 'api-keys' });
-    // No generated token either: the operator's Secret may add one; until then reports go unsigned.
+    // No generated token either: the operator's Secret's, required (neither starts without one).
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
         envOf(containerOf(objects, name)).get('NIMBUS_REPORT_TOKEN')?.valueFrom?.secretKeyRef,
-        { name: API_KEYS_SECRET, key: 'report-token', optional: true },
+        { name: API_KEYS_SECRET, key: 'report-token' },
         name,
       );
     }
