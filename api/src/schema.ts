@@ -292,7 +292,7 @@ const specProperties: Record<string, SchemaNode> = {
         type: 'string',
         enum: ['Retain', 'Delete'],
         description:
-          'What becomes of the keys when enabled is turned off, in a cluster (as a PersistentVolume\'s ' +
+          "What becomes of the keys when enabled is turned off, in a cluster (as a PersistentVolume's " +
           'reclaim policy). Retain (the default when unset): they are kept, until retainFor has passed or ' +
           'else until the Function is deleted, and turning state on again finds them; the status condition ' +
           'StateRetained says until when. Delete: they are deleted at once.',
@@ -397,7 +397,8 @@ export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, 
         properties: {
           type: {
             type: 'string',
-            description: "The condition's name: Ready, Deployed, StateReady, StateRetained or SecretsMounted.",
+            description:
+              "The condition's name: Ready, Deployed, StateReady, StateRetained or SecretsMounted.",
           },
           status: {
             type: 'string',
