@@ -148,6 +148,9 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     const { admin } = this;
     if (admin === undefined) return {};
     const record = retentionRecord(fn.status?.conditions);
+    // Only a Function that had state under this controller carries the finalizer: the others
+    // have nothing in Redis, and cost no Secret read.
+    if (!record.held && !record.deleted && !fn.metadata.finalizers?.includes(FINALIZER)) return {};
     const secret = await this.readSecret(fn);
     const ownSecret = secret !== undefined && ownerUid(secret) === fn.metadata.uid;
     const decision = decideStateRetention(
