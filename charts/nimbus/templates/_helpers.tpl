@@ -157,7 +157,7 @@ controller and the gateway would not start without it (helm template cannot look
 {{- $name := include "nimbus.reportTokenSecretName" . }}
 {{- $live := lookup "v1" "Secret" .Release.Namespace $name }}
 {{- if and $live (not (hasKey ($live.data | default dict) "report-token")) }}
-{{- fail (printf "Secret %s has no key report-token, which the controller and the gateway need to start (the Bearer token of reports and wakes): add one, e.g. kubectl -n %s patch secret %s -p '{\"stringData\":{\"report-token\":\"'$(openssl rand -hex 24)'\"}}', or set controller.reportToken.existingSecret" $name .Release.Namespace $name) }}
+{{- fail (printf "Secret %s has no key report-token, the Bearer token of the gateways' reports and wakes, without which the controller and the gateway do not start: add one of 16 characters or more (e.g. openssl rand -hex 24), or name another Secret in controller.reportToken.existingSecret" $name) }}
 {{- end }}
 {{- end }}
 {{- end }}
