@@ -46,9 +46,19 @@ export function parseWatchNamespaces(raw: string | undefined): readonly string[]
   return Object.freeze([...new Set(names)]);
 }
 
-/** `NIMBUS_REPORT_TOKEN`: the shared secret of the gateways' concurrency reports, when one is asked for. */
-export function readReportToken(env: Env): string | undefined {
+/**
+ * `NIMBUS_REPORT_TOKEN`: the Bearer token of the gateways' calls to the controllers (reports,
+ * wakes, the concurrency view). `required` names why it must be set: without it anyone who can
+ * reach the controller's port could scale any function, so a component that serves or sends
+ * these calls refuses to start rather than run them open.
+ */
+export function readReportToken(env: Env, required: string): string;
+export function readReportToken(env: Env, required?: undefined): string | undefined;
+export function readReportToken(env: Env, required?: string): string | undefined {
   const token = env.NIMBUS_REPORT_TOKEN || undefined;
+  if (token === undefined && required !== undefined) {
+    throw new ConfigError('NIMBUS_REPORT_TOKEN', `must be set (16 characters or more): ${required}`);
+  }
   if (token !== undefined && token.length < 16) {
     throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
   }

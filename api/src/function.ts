@@ -56,6 +56,15 @@ export interface AsyncPolicy {
   backoff: { initial: string; max: string };
 }
 
+/** What a function keeps in Redis, and what becomes of it when state is turned off. */
+export interface FunctionState {
+  enabled: boolean;
+  /** Unset: Retain. */
+  deletionPolicy?: 'Retain' | 'Delete';
+  /** A duration; with Retain, how long the keys outlive `enabled: false`. Unset: until the Function goes. */
+  retainFor?: string;
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   image?: string;
@@ -69,7 +78,7 @@ export interface FunctionSpec {
   scale: FunctionScale;
   http: { auth: HttpAuth };
   triggers?: Trigger[];
-  state?: { enabled: boolean };
+  state?: FunctionState;
   /** Defaulted by the schema; absent only on an object stored before the field existed. */
   async?: AsyncPolicy;
 }

@@ -11,6 +11,7 @@ const MINIMAL: Env = {
   NIMBUS_GATEWAY_URL: 'http://nimbus-gateway.nimbus.svc:8080',
   POD_NAMESPACE: 'nimbus',
   POD_NAME: 'nimbus-controller-7d9f-abcde',
+  NIMBUS_REPORT_TOKEN: 'report-token-0123456789',
 };
 
 const load = (overrides: Env = {}): ClusterConfig => loadClusterConfig({ ...MINIMAL, ...overrides });
@@ -39,7 +40,7 @@ describe('loadClusterConfig', () => {
         metricsPort: 9090,
         drainMs: 20_000,
         logLevel: 'info',
-        reportToken: undefined,
+        reportToken: 'report-token-0123456789',
         autoscaler: {},
         warmPoolSize: 0,
         natsUrl: undefined,
@@ -340,6 +341,16 @@ describe('loadClusterConfig', () => {
         key: 'NIMBUS_LEASE_DURATION_MS',
       },
       { name: 'NIMBUS_WORKERS=0', env: { NIMBUS_WORKERS: '0' }, key: 'NIMBUS_WORKERS' },
+      {
+        name: "no report token: its port would take anyone's reports and wakes",
+        env: { NIMBUS_REPORT_TOKEN: undefined },
+        key: 'NIMBUS_REPORT_TOKEN',
+      },
+      {
+        name: 'an empty report token',
+        env: { NIMBUS_REPORT_TOKEN: '' },
+        key: 'NIMBUS_REPORT_TOKEN',
+      },
       {
         name: 'a report token under 16 characters',
         env: { NIMBUS_REPORT_TOKEN: 'short' },

@@ -74,6 +74,7 @@ describe('loadClusterConfig', () => {
     it('takes a list of controller base URLs, without trailing slashes', () => {
       const config = loadClusterConfig({
         KUBECONFIG: kubeconfig,
+        NIMBUS_REPORT_TOKEN: 'report-token-0123456789',
         NIMBUS_CONTROLLER_URLS: 'http://10.0.0.5:9090/, http://10.0.0.6:9090',
       });
       assert.deepEqual(config.controllers, [
@@ -84,6 +85,7 @@ describe('loadClusterConfig', () => {
     it('takes dns+http://<headless service>:<port>, to be looked up for every controller pod', () => {
       const config = loadClusterConfig({
         KUBECONFIG: kubeconfig,
+        NIMBUS_REPORT_TOKEN: 'report-token-0123456789',
         NIMBUS_CONTROLLER_URLS: 'dns+http://nimbus-controller-peers.nimbus.svc:9090',
       });
       assert.deepEqual(config.controllers, [
@@ -104,6 +106,11 @@ describe('loadClusterConfig', () => {
         'NIMBUS_CONTROLLER_URLS',
       );
       assert.equal(keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: 'short' }), 'NIMBUS_REPORT_TOKEN');
+      // Told of controllers, it must have the token they ask for.
+      assert.equal(
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_CONTROLLER_URLS: 'http://10.0.0.5:9090' }),
+        'NIMBUS_REPORT_TOKEN',
+      );
       assert.equal(
         keyOf({ KUBECONFIG: kubeconfig, NIMBUS_WAKE_REQUEST_TIMEOUT_MS: '5' }),
         'NIMBUS_WAKE_REQUEST_TIMEOUT_MS',

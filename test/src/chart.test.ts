@@ -226,10 +226,16 @@ const workloads = (objects: Manifest[]) =>
 /** Creates each object as a strict server-side dry run; returns what the API server refused, and why. */
 async function dryRun(plane: ControlPlane, namespace: string, objects: Manifest[]): Promise<string[]> {
   const refusals: string[] = [];
+  // Roles for watchNamespaces go into those namespaces, which must exist (as on a real cluster).
+  for (const other of new Set(objects.map((o) => o.metadata.namespace ?? namespace))) {
+    if (other === namespace) continue;
+    const made = await plane.request('POST', '/api/v1/namespaces', { metadata: { name: other } });
+    assert.ok(made.status === 201 || made.status === 409, `namespace ${other}: ${made.status}`);
+  }
   for (const object of objects) {
     const reply = await plane.request<{ message?: string }>(
       'POST',
-      `${collectionPath(object, namespace)}?dryRun=All&fieldValidation=Strict`,
+      `${collectionPath(object, object.metadata.namespace ?? namespace)}?dryRun=All&fieldValidation=Strict`,
       object,
     );
     if (reply.status !== 201)
@@ -316,11 +322,11 @@ describe('the Helm chart', function () {
     assert.ok(!objects.some((o) => o.kind === 'Secret'), 'no generated keys in a committed file');
     const gateway = envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS');
     assert.deepEqual(gateway?.valueFrom?.secretKeyRef, { name: API_KEYS_SECRET, key: 'api-keys' });
-    // No generated token either: the operator's Secret may add one; until then reports go unsigned.
+    // No generated token either: the operator's Secret's, required (neither starts without one).
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
         envOf(containerOf(objects, name)).get('NIMBUS_REPORT_TOKEN')?.valueFrom?.secretKeyRef,
-        { name: API_KEYS_SECRET, key: 'report-token', optional: true },
+        { name: API_KEYS_SECRET, key: 'report-token' },
         name,
       );
     }
@@ -831,6 +837,23 @@ describe('the Helm chart', function () {
     const objects = await render('nimbus', PERSISTENT_AND_RESTRICTED);
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.equal(envOf(containerOf(objects, name)).get('NIMBUS_WATCH_NAMESPACES')?.value, 'team-a,team-b');
+    }
+    // Their rights become Roles in those namespaces, the same rules as the ClusterRoles otherwise.
+    assert.ok(!objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'));
+    const cluster = await render('nimbus');
+    for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+      const roles = objects.filter((o) => o.kind === 'Role' && o.metadata.name === name);
+      assert.deepEqual(
+        roles.map((r) => r.metadata.namespace),
+        ['team-a', 'team-b'],
+      );
+      for (const role of roles) assert.deepEqual(role.rules, find(cluster, 'ClusterRole', name).rules);
+      const bindings = objects.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === name);
+      for (const binding of bindings) {
+        assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name });
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name, namespace: 'nimbus' }]);
+      }
+      assert.equal(bindings.length, 2);
     }
     assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress, [
       {

@@ -149,11 +149,17 @@ the chart's own.
 {{- end }}
 
 {{/*
-"true" when the token's key may be missing: only in the API keys Secret, which predates the token
-(without it, reports and wakes go unauthenticated rather than the pods never starting).
+Fails the install or upgrade when the operator's Secret is there but lacks `report-token`: the
+controller and the gateway would not start without it (helm template cannot look, and renders on).
 */}}
-{{- define "nimbus.reportTokenOptional" -}}
-{{- if and (not .Values.controller.reportToken.existingSecret) .Values.gateway.apiKeys.existingSecret }}true{{ end }}
+{{- define "nimbus.reportTokenCheck" -}}
+{{- if not (include "nimbus.reportTokenGenerated" .) }}
+{{- $name := include "nimbus.reportTokenSecretName" . }}
+{{- $live := lookup "v1" "Secret" .Release.Namespace $name }}
+{{- if and $live (not (hasKey ($live.data | default dict) "report-token")) }}
+{{- fail (printf "Secret %s has no key report-token, the Bearer token of the gateways' reports and wakes, without which the controller and the gateway do not start: add one of 16 characters or more (e.g. openssl rand -hex 24), or name another Secret in controller.reportToken.existingSecret" $name) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -204,9 +210,6 @@ numbers as plain digits (1000000, not 1e+06), the only form the components' pars
     secretKeyRef:
       name: {{ include "nimbus.reportTokenSecretName" . }}
       key: report-token
-      {{- if include "nimbus.reportTokenOptional" . }}
-      optional: true
-      {{- end }}
 - name: POD_NAME
   valueFrom:
     fieldRef:

@@ -22,8 +22,8 @@ export interface ClusterConfig {
   /** How long shutdown waits for reconciles in flight. */
   readonly drainMs: number;
   readonly logLevel: LogLevel;
-  /** The Bearer token gateways must send with their concurrency reports; undefined: none asked. */
-  readonly reportToken: string | undefined;
+  /** The Bearer token every call on /v1/reports, /v1/wake and /v1/concurrency must carry. */
+  readonly reportToken: string;
   /** NATS with JetStream, for the Functions' trigger streams and consumers; undefined: triggers are not served. */
   readonly natsUrl: string | undefined;
   /** NIMBUS_NATS_USER and NIMBUS_NATS_PASSWORD: the controller's NATS user; undefined: anonymous. */
@@ -116,7 +116,10 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     metricsPort: readInt(env, 'NIMBUS_METRICS_PORT', 9090, 0, 65535),
     drainMs: readInt(env, 'NIMBUS_DRAIN_MS', 20_000, 0, 600_000),
     logLevel,
-    reportToken: readReportToken(env),
+    reportToken: readReportToken(
+      env,
+      "the controller's port takes the gateways' reports and wakes, which scale functions",
+    ),
     autoscaler: readAutoscalerTuning(env),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
     natsUrl: readNatsUrl(env),

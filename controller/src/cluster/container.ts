@@ -93,6 +93,7 @@ export function createClusterContainer(
     config.state,
     c.resolve(TOKENS.EventSink),
     log.child({ part: 'state' }),
+    clock,
   );
   stateAdmin?.onReconnect(() => built.controller?.requeue((fn) => fn.spec.state?.enabled === true), clock);
   c.register(TOKENS.Cleanups, {

@@ -27,7 +27,8 @@ export interface DesiredObjects {
 
 /**
  * Everything the cluster should hold for a Function running `replicas` (the autoscaler's
- * decision), its pods bound to their Redis user when `state` says how. Pure. The spec hash is
+ * decision), its pods bound to their Redis user when `state` says how, mounting the Secrets in
+ * `mountedSecrets` (those of spec.secrets that opted in) and no other. Pure. The spec hash is
  * taken over the built pod template itself, so pods roll exactly when what they run would change
  * (the Function's spec, the platform's settings, the state credentials) and never otherwise; a
  * change of replicas rolls nothing.
@@ -37,6 +38,7 @@ export function desiredObjects(
   settings: DeploymentSettings,
   replicas: number,
   state?: StateBinding,
+  mountedSecrets: readonly string[] = [],
 ): DesiredObjects {
   if (fn.spec.source?.path !== undefined) {
     throw new NotDeployableError(
@@ -51,7 +53,7 @@ export function desiredObjects(
     if (err instanceof SourceTooLargeError) throw new NotDeployableError('SourceTooLarge', err.message);
     throw err;
   }
-  const draft = buildDeployment(fn, settings, replicas, '', state);
+  const draft = buildDeployment(fn, settings, replicas, '', state, mountedSecrets);
   const hash = specHash(draft.spec.template, configMap?.data);
   const deployment: Deployment = {
     ...draft,

@@ -20,6 +20,7 @@ import type { LeadershipListener } from '../leader/lease-elector.js';
 import { PoolKeys } from '../pool/pool-keys.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
+import { FunctionSecrets } from '../secrets/function-secrets.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import {
   FIELD_MANAGER,
@@ -153,6 +154,7 @@ export class FunctionController implements LeadershipListener {
       events,
       cleanups,
       state,
+      new FunctionSecrets(client),
       this.autoscaler,
       metrics,
       clock,
@@ -283,10 +285,11 @@ export class FunctionController implements LeadershipListener {
       this.metrics.queueDepth.set(queue.depth);
       const stopTimer = this.metrics.reconcileSeconds.startTimer();
       try {
-        await this.reconciler.reconcile(key);
+        const result = await this.reconciler.reconcile(key);
         await this.reconcilePool(key);
         await this.runSteps(key);
         queue.forget(key);
+        if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {
         const delay = queue.addRateLimited(key);

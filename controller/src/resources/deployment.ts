@@ -37,7 +37,8 @@ const SECRETS_DIR = '/var/nimbus/secrets';
 /**
  * A Function's Deployment. Pure: no clock, no API calls. `specHash` goes into the pod template,
  * so pods roll exactly when something that shapes them changed, and never otherwise. `state`,
- * for a function with state, points its pods at their Redis user.
+ * for a function with state, points its pods at their Redis user. `mountedSecrets`: the entries of
+ * spec.secrets that opted in (secrets/secret-opt-in.ts); any other is never mounted.
  */
 export function buildDeployment(
   fn: FunctionResource,
@@ -45,6 +46,7 @@ export function buildDeployment(
   replicas: number,
   specHash: string,
   state?: StateBinding,
+  mountedSecrets: readonly string[] = [],
 ): Deployment {
   const { spec, metadata } = fn;
   const timeoutSeconds = Math.ceil(parseDuration(spec.timeout) / 1000);
@@ -60,6 +62,8 @@ export function buildDeployment(
     mounts.push({ name: 'source', mountPath: FUNCTION_DIR, readOnly: true });
   }
   for (const [i, secret] of (spec.secrets ?? []).entries()) {
+    // Named by its place in spec.secrets, so refusing one renames no other volume.
+    if (!mountedSecrets.includes(secret)) continue;
     volumes.push({ name: `secret-${i}`, secret: { secretName: secret } });
     mounts.push({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${secret}`, readOnly: true });
   }

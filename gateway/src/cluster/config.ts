@@ -41,7 +41,7 @@ export interface ClusterConfig {
   readonly reportIntervalMs: number;
   /** This gateway's name in its reports (its pod's name). */
   readonly reporter: string;
-  /** Sent as a Bearer token with reports, when the controllers ask for one. */
+  /** The Bearer token of reports and wakes; required whenever `controllers` names any. */
   readonly reportToken: string | undefined;
 }
 
@@ -71,7 +71,14 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     }
     controllers.push(entry);
   }
-  const reportToken = readReportToken(env);
+  // Only the calls to the controllers carry it: a gateway told of none sends nothing to protect.
+  const reportToken =
+    controllers.length > 0
+      ? readReportToken(
+          env,
+          'NIMBUS_CONTROLLER_URLS names controllers, which refuse reports and wakes without it',
+        )
+      : readReportToken(env);
   return Object.freeze({
     gateway,
     watchNamespaces,

@@ -404,12 +404,13 @@ describe('function state in a cluster: Redis users per function, on the real API
     assert.equal(await stateAs(renewed, 'zeta').incr('n'), 2, 'the new password logs in');
   });
 
-  it('gives the key space up when state is turned off: user, keys and Secret', async () => {
+  it('gives the key space up when state is turned off with deletionPolicy Delete: user, keys and Secret', async () => {
     await ns.create('delta');
     await ns.untilState('delta', 'UserReady');
     await stateAs(await loginOf('delta'), 'delta').set('k', 1);
-    await ns.patchSpec('delta', { state: { enabled: false } });
-    await ns.untilEvent('delta', 'StateReleased');
+    // Without Delete the keys stay (test/src/security/controller-state-retention.test.ts).
+    await ns.patchSpec('delta', { state: { enabled: false, deletionPolicy: 'Delete' } });
+    await ns.untilEvent('delta', 'StateDeleted');
     assert.equal(await redisUser(admin, ns.name, 'delta'), undefined);
     assert.deepEqual(await keysOf(admin, ns.name, 'delta'), []);
     assert.equal(await ns.secret('delta-state'), undefined);
