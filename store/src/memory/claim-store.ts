@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '@nimbus/api/clock';
 import { checkClaim } from '../claim-input.js';
 import type { ClaimStore } from '../claim-store.js';
+import { checkId } from '../keys.js';
 import { ExpiringMap } from './expiring-map.js';
 
 /** Claims for local mode (one process, so a Map is exclusive), expiring on the injected clock. */
@@ -22,5 +23,24 @@ export class MemoryClaimStore implements ClaimStore {
     checkClaim(key, owner);
     if (this.owners.get(key) !== owner) return false;
     return this.owners.delete(key);
+  }
+
+  async holder(key: string): Promise<string | undefined> {
+    checkId('claim key', key);
+    return this.owners.get(key);
+  }
+
+  async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkClaim(key, owner, ttlMs);
+    if (this.owners.get(key) !== owner) return false;
+    this.owners.set(key, owner, this.clock.now() + ttlMs);
+    return true;
+  }
+
+  async takeOver(key: string, owner: string, ttlMs: number): Promise<string | undefined> {
+    checkClaim(key, owner, ttlMs);
+    const previous = this.owners.get(key);
+    this.owners.set(key, owner, this.clock.now() + ttlMs);
+    return previous;
   }
 }
