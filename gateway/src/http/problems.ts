@@ -87,6 +87,8 @@ export const problems = {
       `function ${name} has no ready replica and ${size} requests already wait for one`,
       { 'retry-after': '1' },
     ),
+  cancelled: (name: string) =>
+    new Problem(499, 'CallCancelled', `the call to function ${name} was cancelled`),
   timeout: (name: string, ms: number) =>
     new Problem(504, 'FunctionTimeout', `function ${name} did not answer within ${ms} ms`),
   invalidCallId: (raw: string) =>

@@ -128,8 +128,8 @@ export class Invoker {
    * Runs one request through the function's routing as the invoke path does, and hands back the
    * whole response: for callers inside the gateway that have no client socket to stream to.
    */
-  call(route: FunctionRoute, request: BufferedRequest): Promise<CallOutcome> {
-    return bufferedCall(this.upstream, this.holds, route, request);
+  call(route: FunctionRoute, request: BufferedRequest, signal?: AbortSignal): Promise<CallOutcome> {
+    return bufferedCall(this.upstream, this.holds, route, request, signal);
   }
 
   private record(fn: string, code: number, started: number): void {
