@@ -7,7 +7,7 @@ import { INVOKE_KEY, LocalModeProcess } from '../harness/local-mode-process.js';
 
 /** Always fails, so every call that got in ends as a dead letter: the dead letters count what was queued. */
 const FAILING = `export default async () => ({ statusCode: 500, body: 'no' });`;
-const OK = `export default async () => ({ ok: true });`;
+const OK = 'export default async () => ({ ok: true });';
 
 const oneReplica = 'scale:\n  min: 1\n  max: 1';
 const BURST = 5;
