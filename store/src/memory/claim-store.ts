@@ -7,6 +7,7 @@ import { ExpiringMap } from './expiring-map.js';
 /** Claims for local mode (one process, so a Map is exclusive), expiring on the injected clock. */
 export class MemoryClaimStore implements ClaimStore {
   private readonly owners: ExpiringMap<string>;
+  private claims = 0;
 
   constructor(private readonly clock: Clock = systemClock) {
     this.owners = new ExpiringMap(clock);
@@ -14,6 +15,9 @@ export class MemoryClaimStore implements ClaimStore {
 
   async claim(key: string, owner: string, ttlMs: number): Promise<boolean> {
     checkClaim(key, owner, ttlMs);
+    // A cron tick's claim is never looked at again once it expires: sweep now and then, or an
+    // every-second schedule would leave 86 400 of them a day.
+    if (++this.claims % 1024 === 0) this.owners.entries();
     if (this.owners.has(key)) return false;
     this.owners.set(key, owner, this.clock.now() + ttlMs);
     return true;
