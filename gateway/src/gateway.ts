@@ -16,11 +16,13 @@ export class Gateway {
     @inject(TOKENS.Server) readonly server: GatewayServer,
     @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
     @inject(TOKENS.Invoker) private readonly invoker: Pick<Invoker, 'close'>,
+    @inject(TOKENS.OwnPorts) private readonly ownPorts: Set<number>,
   ) {}
 
   /** Listens, then starts the async workers, which connect to the queue in the background. */
   async listen(): Promise<AddressInfo> {
     const address = await this.server.listen();
+    this.ownPorts.add(address.port);
     this.asyncCalls.start();
     return address;
   }

@@ -17,6 +17,8 @@ export const TOKENS = {
   Waker: Symbol('Waker'),
   /** Rate limits at the invoke front doors (quotas/). */
   RateLimiter: Symbol('RateLimiter'),
+  /** The ports this gateway listens on, once it does: never a callback's destination. */
+  OwnPorts: Symbol('OwnPorts'),
   /** @nimbus/api's Clock: systemClock; a test may register a ManualClock before resolving. */
   Clock: Symbol('Clock'),
   // Async calls (async/):

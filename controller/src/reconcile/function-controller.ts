@@ -17,6 +17,7 @@ import {
 import type { AutoscalerTuning } from '../autoscale/config.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
+import { PoolKeys } from '../pool/pool-keys.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
 import type { ControllerMetrics } from './controller-metrics.js';
@@ -85,8 +86,11 @@ export class FunctionController implements LeadershipListener {
     this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
     this.services = new InformerSet(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
     this.configMaps = new InformerSet(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    // One key per pool namespace, shared: the reconciler makes it, a wake derives pod tokens from it.
+    const poolKeys = new PoolKeys(client);
     this.pools = new PoolReconciler(
       client,
+      poolKeys,
       this.functions,
       this.deployments,
       settings,
@@ -96,7 +100,14 @@ export class FunctionController implements LeadershipListener {
     );
     if (settings.warmPoolSize > 0) {
       this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
-      this.poolPods = new PoolPods(client, this.pods, settings, clock, log.child({ part: 'warm-pool' }));
+      this.poolPods = new PoolPods(
+        client,
+        this.pods,
+        poolKeys,
+        settings,
+        clock,
+        log.child({ part: 'warm-pool' }),
+      );
     }
     this.autoscaler = new ClusterAutoscaler(
       this.functions,
