@@ -40,8 +40,11 @@ export interface NatsTrigger {
   nats: { subject: string; maxDeliver?: number; backoff?: string[] };
 }
 
+/** What a tick does while the previous run of its schedule still runs, as CronJob's concurrencyPolicy. */
+export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
+
 export interface ScheduleTrigger {
-  schedule: { cron: string; timezone?: string; body?: string };
+  schedule: { cron: string; timezone?: string; body?: string; concurrencyPolicy?: ConcurrencyPolicy };
 }
 
 export type Trigger = NatsTrigger | ScheduleTrigger;
@@ -65,6 +68,18 @@ export interface FunctionState {
   retainFor?: string;
 }
 
+/** A token bucket: `requestsPerSecond` on average, up to `burst` at once (requestsPerSecond rounded up unless given). */
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst?: number;
+}
+
+/** Calls admitted per second to a function, over all gateway replicas. */
+export interface FunctionRateLimit extends RateLimit {
+  /** A tighter bucket shared by the callers that present no known API key. */
+  anonymous?: RateLimit;
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   image?: string;
@@ -76,7 +91,7 @@ export interface FunctionSpec {
   timeout: string;
   concurrency: number;
   scale: FunctionScale;
-  http: { auth: HttpAuth };
+  http: { auth: HttpAuth; rateLimit?: FunctionRateLimit };
   triggers?: Trigger[];
   state?: FunctionState;
   /** Defaulted by the schema; absent only on an object stored before the field existed. */

@@ -1,5 +1,5 @@
 import { isDuration, parseDuration } from './duration.js';
-import type { EnvVar, FunctionSource, FunctionSpec, FunctionState, Trigger } from './function.js';
+import type { EnvVar, FunctionSource, FunctionSpec, FunctionState, RateLimit, Trigger } from './function.js';
 
 /**
  * Rules that a JSON schema cannot say. Each carries the CEL expression the CRD declares (so
@@ -107,6 +107,17 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
       return ms > 0 && ms <= MAX_RETAIN_MS;
     },
   }),
+  // The schema's minimum says the same, but the API server compares a whole number (0) with a
+  // fractional minimum after truncating it to a whole number, and lets 0 through.
+  ...['http.rateLimit', 'http.rateLimit.anonymous'].map((at) =>
+    rule<RateLimit>({
+      at,
+      field: 'requestsPerSecond',
+      cel: 'self.requestsPerSecond > 0.0',
+      message: 'must be more than 0',
+      holds: (limit) => !(typeof limit.requestsPerSecond === 'number' && limit.requestsPerSecond <= 0),
+    }),
+  ),
   rule<Trigger>({
     at: 'triggers',
     field: '',

@@ -56,6 +56,28 @@ const resourceList = (description: string): SchemaNode => ({
   },
 });
 
+/** A token bucket's two numbers; `burst` defaults to requestsPerSecond rounded up. */
+const rateLimit = (description: string): SchemaNode => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestsPerSecond'],
+  description,
+  properties: {
+    requestsPerSecond: {
+      type: 'number',
+      minimum: 0.001,
+      maximum: 1_000_000,
+      description: 'Calls admitted per second on average: 0.5 is one every two seconds.',
+    },
+    burst: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'Calls admitted at once after a quiet spell; requestsPerSecond rounded up when not given.',
+    },
+  },
+});
+
 const specProperties: Record<string, SchemaNode> = {
   runtime: {
     type: 'string',
@@ -199,6 +221,19 @@ const specProperties: Record<string, SchemaNode> = {
           "none: any caller. key: callers need an API key with the invoke scope, which the function's code " +
           'never sees.',
       },
+      rateLimit: {
+        ...rateLimit(
+          'Calls admitted to the function, sync and async together, counted over all gateway replicas; beyond ' +
+            'it callers get 429 with Retry-After, and an async call is refused before it is queued.',
+        ),
+        properties: {
+          ...rateLimit('').properties,
+          anonymous: rateLimit(
+            'A limit of its own for the callers that present no known API key, all of them together; ' +
+              'they also count against the limit above.',
+          ),
+        },
+      },
     },
   }),
   triggers: {
@@ -269,6 +304,15 @@ const specProperties: Record<string, SchemaNode> = {
               maxLength: 65536,
               description:
                 'The body of each tick: sent as application/json when it parses as JSON, else as text.',
+            },
+            concurrencyPolicy: {
+              type: 'string',
+              enum: ['Allow', 'Forbid', 'Replace'],
+              default: 'Allow',
+              description:
+                'What a tick does while the previous run of this schedule still runs, on any gateway: Allow ' +
+                'runs both, Forbid skips the new tick (counted and logged), Replace cancels the running one ' +
+                'and starts the new one.',
             },
           },
         },

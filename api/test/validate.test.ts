@@ -196,6 +196,28 @@ describe('validateFunction', () => {
       /Retain, Delete/,
     ],
     [
+      'a rate limit of zero calls a second',
+      (d) => Object.assign(d.spec, { http: { rateLimit: { requestsPerSecond: 0 } } }),
+      'spec.http.rateLimit.requestsPerSecond',
+      /more than 0|>= 0.001/,
+    ],
+    [
+      'an anonymous rate limit without a rate',
+      (d) =>
+        Object.assign(d.spec, { http: { rateLimit: { requestsPerSecond: 5, anonymous: { burst: 3 } } } }),
+      'spec.http.rateLimit.anonymous.requestsPerSecond',
+      /required/,
+    ],
+    [
+      'an unknown cron concurrency policy',
+      (d) =>
+        Object.assign(d.spec, {
+          triggers: [{ schedule: { cron: '* * * * *', concurrencyPolicy: 'Queue' } }],
+        }),
+      'spec.triggers[0].schedule.concurrencyPolicy',
+      /Allow, Forbid, Replace/,
+    ],
+    [
       'an unknown async field',
       (d) => Object.assign(d.spec, { async: { retries: 3 } }),
       'spec.async.retries',

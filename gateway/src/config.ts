@@ -2,6 +2,8 @@ import { ConfigError, DEFAULT_NAMESPACE, type Env, isNamespace, readInt } from '
 import type { StoreConfig } from '@nimbus/store';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
 import { type EgressConfig, readEgressConfig } from './egress/egress-config.js';
+import { parseRate } from './quotas/rate-config.js';
+import type { Rate } from './quotas/rate-limit-plan.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
 
 export type Scope = 'admin' | 'invoke';
@@ -9,6 +11,8 @@ export type Scope = 'admin' | 'invoke';
 export interface ApiKeyConfig {
   scope: Scope;
   key: string;
+  /** Calls this key may make per second, over every function and gateway replica. */
+  rate?: Rate;
 }
 
 export interface GatewayConfig {
@@ -20,6 +24,8 @@ export interface GatewayConfig {
   readonly timeoutGraceMs: number;
   readonly defaultNamespace: string;
   readonly apiKeys: readonly ApiKeyConfig[];
+  /** The rate limit of every API key that names none of its own (NIMBUS_KEY_RATE_LIMIT); none when unset. */
+  readonly keyRateLimit: Rate | undefined;
   /** Connections kept open to each replica. */
   readonly upstreamMaxSockets: number;
   /** A client must send its request headers within this time. */
@@ -48,11 +54,19 @@ export interface GatewayDefaults {
 
 /**
  * `NIMBUS_API_KEYS`: comma-separated `scope:key` pairs, for example `admin:3f9…,invoke:8c1…`.
- * An admin key may also invoke.
+ * An admin key may also invoke. An entry may end in `;rate=<per second>[/<burst>]`, the key's own
+ * rate limit (`invoke:8c1…;rate=50/100`). Errors name the entry, never the key.
  */
 export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
   if (raw === undefined || raw.trim() === '') return [];
-  return raw.split(',').map((entry, index) => {
+  return raw.split(',').map((text, index) => {
+    let entry = text;
+    let rate: Rate | undefined;
+    const options = /;rate=([^;]*)$/.exec(entry);
+    if (options !== null) {
+      rate = parseRate(options[1] as string, 'NIMBUS_API_KEYS', `entry ${index + 1}: rate `);
+      entry = entry.slice(0, options.index);
+    }
     const colon = entry.indexOf(':');
     const scope = entry.slice(0, colon).trim();
     const key = entry.slice(colon + 1).trim();
@@ -62,7 +76,7 @@ export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
     if (key.length < 16) {
       throw new ConfigError('NIMBUS_API_KEYS', `entry ${index + 1}: a key must have at least 16 characters`);
     }
-    return { scope, key };
+    return rate === undefined ? { scope, key } : { scope, key, rate };
   });
 }
 
@@ -86,6 +100,9 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
     timeoutGraceMs: readInt(env, 'NIMBUS_TIMEOUT_GRACE_MS', 1000, 0, 60_000),
     defaultNamespace,
     apiKeys: Object.freeze(parseApiKeys(env.NIMBUS_API_KEYS)),
+    keyRateLimit: env.NIMBUS_KEY_RATE_LIMIT
+      ? parseRate(env.NIMBUS_KEY_RATE_LIMIT, 'NIMBUS_KEY_RATE_LIMIT')
+      : undefined,
     upstreamMaxSockets: readInt(env, 'NIMBUS_UPSTREAM_MAX_SOCKETS', 256, 1, 65535),
     headersTimeoutMs,
     requestTimeoutMs,

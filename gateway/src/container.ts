@@ -21,6 +21,7 @@ import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { FunctionDirectory, LocalListeners, Readiness } from './ports.js';
+import { RateLimiter } from './quotas/rate-limiter.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
 import { type SystemInfo, createSystemApp } from './system/system-app.js';
@@ -71,7 +72,9 @@ export function createGatewayContainer(
   c.register(TOKENS.Config, { useValue: config });
   c.register(TOKENS.Registry, { useValue: overrides.registry ?? new Registry() });
   c.register(TOKENS.RouteTable, { useValue: routes });
-  c.register(TOKENS.ApiKeys, { useValue: overrides.apiKeys ?? new HashedApiKeys(config.apiKeys) });
+  c.register(TOKENS.ApiKeys, {
+    useValue: overrides.apiKeys ?? new HashedApiKeys(config.apiKeys, config.keyRateLimit),
+  });
   c.register(TOKENS.Logger, { useValue: overrides.logger ?? createLogger({ component: 'gateway' }) });
   c.register(TOKENS.Directory, { useValue: overrides.directory ?? emptyDirectory });
   c.register(TOKENS.Readiness, { useValue: overrides.readiness ?? { notReadyReason: () => undefined } });
@@ -122,6 +125,18 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   );
   c.register(TOKENS.Now, { useValue: now });
   c.register(TOKENS.Stores, { useValue: stores });
+  c.register(TOKENS.RateLimiter, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new RateLimiter(
+          stores.rateLimits,
+          d.resolve(TOKENS.ApiKeys),
+          d.resolve(TOKENS.Registry),
+          d.resolve(TOKENS.Clock),
+          log.child({ part: 'rate-limits' }),
+        ),
+    ),
+  });
   c.register(TOKENS.CallQueue, { useValue: queue });
   c.registerSingleton(TOKENS.AsyncMetrics, AsyncMetrics);
   c.register(TOKENS.AsyncFrontDoor, {
@@ -131,6 +146,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           config,
           routes: d.resolve(TOKENS.RouteTable),
           keys: d.resolve(TOKENS.ApiKeys),
+          limiter: d.resolve(TOKENS.RateLimiter),
           calls: stores.calls,
           queue,
           metrics: d.resolve(TOKENS.AsyncMetrics),

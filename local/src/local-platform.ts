@@ -152,6 +152,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       timeoutMs,
       concurrency: spec.concurrency,
       auth: spec.http.auth,
+      rateLimit: spec.http.rateLimit,
     });
     const { redisUrl } = this.config.store;
     const replicaSet: ReplicaSetSpec = {

@@ -11,6 +11,7 @@ import { endToEndHeaders, isCallId } from '../http/headers.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
 import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
+import type { RateLimiter } from '../quotas/rate-limiter.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
 import type { CallQueue } from './call-queue.js';
@@ -23,6 +24,7 @@ export interface FrontDoorDeps {
   readonly config: GatewayConfig;
   readonly routes: RouteTable;
   readonly keys: ApiKeyVerifier;
+  readonly limiter: Pick<RateLimiter, 'check'>;
   readonly calls: CallStore;
   readonly queue: CallQueue;
   readonly metrics: AsyncMetrics;
@@ -44,7 +46,7 @@ interface Accepted {
  * `POST /async-function/{name}[.{namespace}][/rest]` and `DELETE /async-function/{id}`.
  *
  * A POST is refused, as the sync path would refuse it, before anything is stored (name, function,
- * key, size, a handler that cannot load); then the call record is created (queued) and the request
+ * key, rate limit, size, a handler that cannot load); then the call record is created (queued) and the request
  * published to `nimbus.calls.<namespace>.<function>` with the call id as JetStream's message id.
  * 202 goes out only once the stream has acknowledged the message. When it cannot be published,
  * the record is marked failed ("not queued: …") and the answer is 503: nothing claims to be queued.
@@ -93,6 +95,12 @@ export class AsyncFrontDoor {
       const denied = checkScope(keys, req.headers.authorization, 'invoke');
       if (denied !== undefined) throw denied;
       consumed = 'authorization';
+    }
+    // Before anything is stored or queued: a call over a limit never gets a 202, nor a dead letter.
+    const limited = await this.deps.limiter.check(route, req.headers.authorization);
+    if (limited !== undefined) {
+      res.setHeader('connection', 'close');
+      throw limited;
     }
     const id = callIdOf(req.headers['x-call-id']);
     const callbackUrl = await this.callbackUrlOf(req.headers['x-callback-url']);

@@ -15,17 +15,20 @@ export type ProblemField = FieldError;
 export class Problem extends Error {
   /** The fields a refused body got wrong, sent as `fields` so a client can point at them. */
   readonly fields: readonly ProblemField[] | undefined;
+  /** More of the body, such as the limit a 429 names. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
-    options?: ErrorOptions & { fields?: readonly ProblemField[] },
+    options?: ErrorOptions & { fields?: readonly ProblemField[]; details?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = 'Problem';
     this.fields = options?.fields;
+    this.details = options?.details;
   }
 }
 
@@ -66,6 +69,28 @@ export const problems = {
   functionNotFound: (name: string, namespace: string) =>
     new Problem(404, 'FunctionNotFound', `function ${name} not found in namespace ${namespace}`),
   routeNotFound: (path: string) => new Problem(404, 'RouteNotFound', `no route for ${printable(path)}`),
+  rateLimited: (
+    fn: { name: string; namespace: string },
+    limit: { scope: string; perSecond: number; burst: number },
+    retryAfterSeconds: number,
+  ) =>
+    new Problem(
+      429,
+      'RateLimited',
+      `${limitName(limit.scope, fn)} allows ${limit.perSecond} calls per second (burst ${limit.burst}); retry after ${retryAfterSeconds} s`,
+      { 'retry-after': String(retryAfterSeconds) },
+      {
+        details: {
+          limit: {
+            scope: limit.scope,
+            function: `${fn.name}.${fn.namespace}`,
+            requestsPerSecond: limit.perSecond,
+            burst: limit.burst,
+          },
+          retryAfterSeconds,
+        },
+      },
+    ),
   bodyTooLarge: (limit: number) =>
     new Problem(413, 'BodyTooLarge', `request body exceeds the limit of ${limit} bytes`),
   badGateway: (name: string, cause: unknown) =>
@@ -87,6 +112,8 @@ export const problems = {
       `function ${name} has no ready replica and ${size} requests already wait for one`,
       { 'retry-after': '1' },
     ),
+  cancelled: (name: string) =>
+    new Problem(499, 'CallCancelled', `the call to function ${name} was cancelled`),
   timeout: (name: string, ms: number) =>
     new Problem(504, 'FunctionTimeout', `function ${name} did not answer within ${ms} ms`),
   invalidCallId: (raw: string) =>
@@ -164,6 +191,12 @@ export const problems = {
       { cause },
     ),
 };
+
+function limitName(scope: string, fn: { name: string; namespace: string }): string {
+  if (scope === 'key') return "this API key's rate limit";
+  if (scope === 'anonymous') return `the rate limit for callers without a key of function ${fn.name}`;
+  return `the rate limit of function ${fn.name}`;
+}
 
 function messageOf(error: unknown): string {
   if (error instanceof Error)
@@ -275,7 +308,13 @@ export function sendProblem(
     return;
   }
   const fields = problem.fields === undefined ? {} : { fields: problem.fields };
-  const body = JSON.stringify({ error: problem.message, code: problem.code, ...fields, ...extra });
+  const body = JSON.stringify({
+    error: problem.message,
+    code: problem.code,
+    ...fields,
+    ...problem.details,
+    ...extra,
+  });
   res.writeHead(problem.status, {
     ...problem.headers,
     'content-type': 'application/json; charset=utf-8',

@@ -72,6 +72,7 @@ export async function bufferedCall(
   holds: HoldQueue,
   route: FunctionRoute,
   request: BufferedRequest,
+  signal?: AbortSignal,
 ): Promise<CallOutcome> {
   let initMs: number | undefined;
   if (route.endpoints.length === 0) {
@@ -82,7 +83,10 @@ export async function bufferedCall(
     initMs = performance.now() - heldAt;
     upstream.metrics.recordColdStart(route.key, initMs / 1000);
   }
-  return new Promise((resolve) => new BufferedCall(upstream, route, request, initMs, resolve).start());
+  if (signal?.aborted) return { kind: 'failed', problem: problems.cancelled(route.name), unreachable: false };
+  return new Promise((resolve) =>
+    new BufferedCall(upstream, route, request, initMs, resolve, signal).start(),
+  );
 }
 
 /**
@@ -97,6 +101,8 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
   private status = 0;
   private headers: Record<string, string> = {};
   private chunks: Buffer[] = [];
+  /** Ends the attempt in flight: undici hands it over when the request is dispatched. */
+  private abortAttempt: ((err: Error) => void) | undefined;
   private kept = 0;
   private size = 0;
   /** Set once the body outgrew keepBytes and `overflow` gave a stream; cleared if it closes early. */
@@ -110,6 +116,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
     private readonly request: BufferedRequest,
     private readonly initMs: number | undefined,
     private readonly resolve: (outcome: CallOutcome) => void,
+    private readonly signal: AbortSignal | undefined,
   ) {
     const timeoutMs = route.timeoutMs + upstream.config.timeoutGraceMs;
     this.retry = new ReplicaRetry(upstream, route, timeoutMs, request.headers['x-call-id'], this);
@@ -118,8 +125,14 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
 
   start(): void {
     this.route.inflight++;
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
     this.retry.attempt();
   }
+
+  /** The caller gave up (a cron run replaced): the replica sees the connection go. */
+  private readonly onAbort = (): void => {
+    this.abortAttempt?.(new Error('the call was cancelled'));
+  };
 
   send(endpoint: Endpoint): void {
     this.status = 0;
@@ -146,7 +159,10 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
     this.finish({ kind: 'failed', problem, unreachable: failure !== 'timeout', ...this.timing() });
   }
 
-  onConnect(): void {}
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortAttempt = abort;
+    if (this.signal?.aborted) abort(new Error('the call was cancelled'));
+  }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true;
@@ -221,6 +237,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
   }
 
   private finish(outcome: CallOutcome): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.route.inflight--;
     this.resolve(outcome);
   }
