@@ -12,8 +12,8 @@ export const INTERNAL_SEGMENT = '_';
 /** Rounds of percent-decoding: `%255F` is `%5F` after one and `_` after two. */
 const DECODE_ROUNDS = 3;
 
-/** Unicode that compatibility folding may turn into `_` (U+FF3F, U+FE4D…U+FE4F). */
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Outside printable ASCII: Unicode that compatibility folding may turn into `_` (U+FF3F, U+FE4D…U+FE4F). */
+const NON_ASCII = /[^\u0020-\u007e]/;
 
 /**
  * Whether `path` (a request path as sent, optionally with a query) names an internal route under
