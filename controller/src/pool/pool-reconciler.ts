@@ -6,6 +6,7 @@ import { firstDifference } from '../reconcile/drift.js';
 import { FIELD_MANAGER } from '../reconcile/function-reconciler.js';
 import type { ObjectCache } from '../reconcile/object-cache.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
+import { buildPoolNetworkPolicy } from '../resources/network-policy.js';
 import { buildPoolDeployment, poolDeploymentName, poolTokenOf, poolable } from '../resources/pool.js';
 
 /** A function at zero that a pool pod could wake: the reason a namespace keeps a pool. */
@@ -29,6 +30,8 @@ export class PoolReconciler {
     private readonly size: number,
     private readonly metrics: ControllerMetrics,
     private readonly log: Logger,
+    /** NetworkPolicies Nimbus made; the pool's own is kept beside its Deployment. */
+    private readonly networkPolicies?: ObjectCache<KubeObject>,
   ) {}
 
   async reconcile(namespace: string): Promise<void> {
@@ -36,6 +39,7 @@ export class PoolReconciler {
     const wanted =
       this.size > 0 &&
       [...this.functions.list()].some((fn) => fn.metadata.namespace === namespace && wantsPool(fn));
+    await this.syncNetworkPolicy(namespace, wanted);
     if (!wanted) {
       this.made.delete(namespace);
       if (observed === undefined) return;
@@ -53,5 +57,27 @@ export class PoolReconciler {
     if (observed !== undefined && firstDifference(content, observed) === undefined) return;
     this.metrics.applies.inc({ kind: 'Deployment' });
     await this.client.apply(RESOURCES.deployments, desired, FIELD_MANAGER);
+  }
+
+  /**
+   * The pool's NetworkPolicy: applied before its pods exist, so a generic pod is never reachable by
+   * anyone but the controller; removed with the pool, or when the platform makes no policies.
+   */
+  private async syncNetworkPolicy(namespace: string, wanted: boolean): Promise<void> {
+    if (this.networkPolicies === undefined) return;
+    const observed = this.networkPolicies.get(namespace, poolDeploymentName());
+    const ingress = this.settings.functionIngress;
+    if (wanted && ingress !== undefined) {
+      const desired = buildPoolNetworkPolicy(namespace, ingress);
+      const { apiVersion: _, kind: __, ...content } = desired;
+      if (observed !== undefined && firstDifference(content, observed) === undefined) return;
+      this.metrics.applies.inc({ kind: 'NetworkPolicy' });
+      await this.client.apply(RESOURCES.networkPolicies, desired, FIELD_MANAGER);
+      return;
+    }
+    if (observed === undefined) return;
+    await this.client
+      .delete(RESOURCES.networkPolicies, namespace, poolDeploymentName(), { uid: observed.metadata.uid })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
   }
 }
