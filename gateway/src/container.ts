@@ -13,6 +13,7 @@ import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
 import type { GatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
+import { MetricsServer } from './http/metrics-server.js';
 import { GatewayServer } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
@@ -84,6 +85,9 @@ export function createGatewayContainer(
       ),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);
+  c.register(TOKENS.MetricsServer, {
+    useValue: new MetricsServer(c.resolve(TOKENS.Registry), config.host, config.metricsPort),
+  });
   c.registerSingleton(TOKENS.Gateway, Gateway);
   return c;
 }
