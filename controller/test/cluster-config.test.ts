@@ -43,6 +43,7 @@ describe('loadClusterConfig', () => {
         autoscaler: {},
         warmPoolSize: 0,
         natsUrl: undefined,
+        natsCredentials: undefined,
         state: undefined,
         errorDetail: undefined,
         functionIngress: undefined,

@@ -1,6 +1,7 @@
 import { ConfigError, DEFAULT_NAMESPACE, type Env, isNamespace, readInt } from '@nimbus/api';
 import type { StoreConfig } from '@nimbus/store';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
+import { type EgressConfig, readEgressConfig } from './egress/egress-config.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
 
 export type Scope = 'admin' | 'invoke';
@@ -40,6 +41,14 @@ export interface GatewayConfig {
   readonly store: StoreConfig;
   /** Cron triggers: this replica's name in its claims, and how late a missed tick may fire. */
   readonly schedules: ScheduleConfig;
+  /** Where caller-steered requests (X-Callback-Url) may go besides public addresses. */
+  readonly egress: EgressConfig;
+}
+
+/** What differs between the hosts of a gateway before any setting is read. */
+export interface GatewayDefaults {
+  /** NIMBUS_EGRESS_ALLOW when unset: nothing in a cluster; local mode allows loopback. */
+  readonly egressAllow?: string;
 }
 
 /**
@@ -62,7 +71,7 @@ export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
   });
 }
 
-export function loadGatewayConfig(env: Env): GatewayConfig {
+export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): GatewayConfig {
   const defaultNamespace = env.NIMBUS_DEFAULT_NAMESPACE || DEFAULT_NAMESPACE;
   if (!isNamespace(defaultNamespace)) {
     throw new ConfigError('NIMBUS_DEFAULT_NAMESPACE', `"${defaultNamespace}" is not an RFC 1123 label`);
@@ -91,5 +100,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     async: readAsyncConfig(env),
     store: readStoreConfig(env),
     schedules: readScheduleConfig(env),
+    egress: readEgressConfig(env, defaults.egressAllow),
   });
 }

@@ -17,6 +17,7 @@ export class Gateway {
     @inject(TOKENS.Server) readonly server: GatewayServer,
     @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
     @inject(TOKENS.Invoker) private readonly invoker: Pick<Invoker, 'close'>,
+    @inject(TOKENS.OwnPorts) private readonly ownPorts: Set<number>,
     @inject(TOKENS.MetricsServer) private readonly metrics: MetricsServer,
   ) {}
 
@@ -26,7 +27,10 @@ export class Gateway {
    */
   async listen(): Promise<AddressInfo> {
     const address = await this.server.listen();
+    this.ownPorts.add(address.port);
     this.metricsAddress = await this.metrics.listen();
+    // The metrics port is the gateway's own too: no callback may be sent there.
+    if (this.metricsAddress !== undefined) this.ownPorts.add(this.metricsAddress.port);
     this.asyncCalls.start();
     return address;
   }

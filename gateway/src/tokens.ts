@@ -17,6 +17,8 @@ export const TOKENS = {
   /** The server and the async workers, started and stopped together: what a host runs. */
   Gateway: Symbol('Gateway'),
   Waker: Symbol('Waker'),
+  /** The ports this gateway listens on, once it does: never a callback's destination. */
+  OwnPorts: Symbol('OwnPorts'),
   /** @nimbus/api's Clock: systemClock; a test may register a ManualClock before resolving. */
   Clock: Symbol('Clock'),
   // Async calls (async/):

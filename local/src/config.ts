@@ -50,7 +50,8 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     backoff: Object.freeze({ baseMs, maxMs, stableAfterMs: 10_000 }),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 1, 0, 64),
     autoscaler: readAutoscalerTuning(env),
-    gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }),
+    // Callbacks may reach the developer's own receivers on loopback (never the platform's ports).
+    gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }, { egressAllow: 'loopback' }),
     store: parseStoreConfig(env),
     errorDetail: readErrorDetail(env, 'full'),
   });

@@ -3,6 +3,7 @@
 // replica's cold start; one file costs a few. The Redis adapter of ctx.state (ioredis and the
 // store, several times the runtime's size) is a second file, dist/runtime-node-redis-state.cjs,
 // that the runtime import()s on its first state call: a function without state never parses it.
+// The init container of a warm-pool pod runs a third, dist/pool-token-init.cjs (see its source).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -11,6 +12,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outputs = [
   { entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' },
   { entry: 'dist/src/state/redis-state-port.js', outfile: 'dist/runtime-node-redis-state.cjs' },
+  { entry: 'dist/src/pool/pool-token-init.js', outfile: 'dist/pool-token-init.cjs' },
 ];
 const [main, redisState] = outputs;
 

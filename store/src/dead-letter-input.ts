@@ -9,8 +9,11 @@ export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
 const MEMBER = /^\d{16}:/;
 
-/** The entry as stored, checked, with its body encoded whole (a redrive must send it unchanged). */
-export function toDeadLetter(input: NewDeadLetter): DeadLetter {
+/**
+ * The entry as stored, checked, with its body encoded up to `maxBodyBytes` (a redrive must send it
+ * unchanged, so a cut body says so).
+ */
+export function toDeadLetter(input: NewDeadLetter, maxBodyBytes: number): DeadLetter {
   checkId('dead-letter id', input.id);
   checkFunctionName(input.namespace, input.function);
   if (typeof input.reason !== 'string' || input.reason === '' || input.reason.length > MAX_REASON_CHARS)
@@ -35,7 +38,7 @@ export function toDeadLetter(input: NewDeadLetter): DeadLetter {
     throw new InvalidStoreInputError("a dead letter's request headers must be an object of strings");
   if (typeof body !== 'string' && !(body instanceof Uint8Array))
     throw new InvalidStoreInputError("a dead letter's request body must be a string or bytes");
-  const encoded = encodeBody(body);
+  const encoded = encodeBody(body, maxBodyBytes);
   return {
     id: input.id,
     namespace: input.namespace,
@@ -43,7 +46,13 @@ export function toDeadLetter(input: NewDeadLetter): DeadLetter {
     reason: input.reason,
     lastError: input.lastError.slice(0, MAX_LAST_ERROR_CHARS),
     attempts: input.attempts,
-    request: { headers: { ...headers }, body: encoded.body, encoding: encoded.encoding },
+    request: {
+      headers: { ...headers },
+      body: encoded.body,
+      encoding: encoded.encoding,
+      truncated: encoded.truncated,
+      size: encoded.size,
+    },
     failedAt: input.failedAt,
   };
 }

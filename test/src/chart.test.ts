@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadClusterConfig as loadControllerConfig, readAutoscalerTuning } from '@nimbus/controller';
 import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
+import { readEgressConfig } from '@nimbus/gateway/egress/egress-config';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
@@ -13,6 +14,7 @@ import {
   API_KEYS_SECRET,
   CHART_DIR,
   INSTALL_BUNDLE,
+  NATS_PASSWORD_KEYS,
   REDIS_PASSWORD_KEY,
   REPO_ROOT,
   renderInstallBundle,
@@ -85,6 +87,7 @@ interface Manifest {
 /** Where each kind the chart renders is created: its resource, and whether it lives in a namespace. */
 const REST: Record<string, { resource: string; namespaced: boolean }> = {
   ServiceAccount: { resource: 'serviceaccounts', namespaced: true },
+  ConfigMap: { resource: 'configmaps', namespaced: true },
   Secret: { resource: 'secrets', namespaced: true },
   Service: { resource: 'services', namespaced: true },
   Deployment: { resource: 'deployments', namespaced: true },
@@ -280,6 +283,10 @@ describe('the Helm chart', function () {
     ],
     ['an existing Redis password Secret', ['--set', 'redis.auth.existingSecret=redis-auth']],
     [
+      'a callback egress allow list',
+      ['--set-json', 'gateway.egressAllow=["hooks.team.svc:8080","10.20.0.0/16"]'],
+    ],
+    [
       'an external Redis and a state URL',
       [...EXTERNAL, '--set', 'redis.stateUrl=redis://redis.example:6379/0'],
     ],
@@ -337,6 +344,7 @@ describe('the Helm chart', function () {
         'api-keys': `admin:${'a'.repeat(32)},invoke:${'i'.repeat(32)}`,
         'report-token': 'r'.repeat(48),
         [REDIS_PASSWORD_KEY]: password,
+        ...Object.fromEntries(NATS_PASSWORD_KEYS.map((key) => [key, `n${'p'.repeat(40)}`])),
       },
     };
     const admin = `redis://:${password}@nimbus-redis.nimbus.svc:6379`;
@@ -359,6 +367,7 @@ describe('the Helm chart', function () {
         'ClusterRole/nimbus-gateway',
         'ClusterRoleBinding/nimbus-controller',
         'ClusterRoleBinding/nimbus-gateway',
+        'ConfigMap/nimbus-nats-config',
         'Deployment/nimbus-controller',
         'Deployment/nimbus-gateway',
         'NetworkPolicy/nimbus-controller',
@@ -370,6 +379,7 @@ describe('the Helm chart', function () {
         'Role/nimbus-controller-leader-election',
         'RoleBinding/nimbus-controller-leader-election',
         'Secret/nimbus-api-keys',
+        'Secret/nimbus-nats-auth',
         'Secret/nimbus-redis',
         'Secret/nimbus-report-token',
         'Service/nimbus-controller-peers',
@@ -781,6 +791,38 @@ describe('the Helm chart', function () {
     );
   });
 
+  it('renders the async result and dead-letter bounds into the gateway env, as the store parses them', async () => {
+    const objects = await render('nimbus', [
+      '--set',
+      'gateway.maxResultBytes=0',
+      '--set',
+      'gateway.deadLetterMaxBodyBytes=4096',
+      '--set',
+      'gateway.deadLetterMaxPerFunction=50',
+    ]);
+    const env = plainEnv(containerOf(objects, 'nimbus-gateway'));
+    const store = readStoreConfig(env);
+    assert.equal(store.calls.maxResultBodyBytes, 0);
+    assert.deepEqual([store.deadLetters.maxBodyBytes, store.deadLetters.maxPerFunction], [4096, 50]);
+    const defaults = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(defaults.NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION, undefined, 'unset: the built-in 200');
+  });
+
+  it('passes gateway.egressAllow to the gateway as NIMBUS_EGRESS_ALLOW, as its config parses it', async () => {
+    const byDefault = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(byDefault.NIMBUS_EGRESS_ALLOW, undefined, 'public addresses only');
+    const objects = await render('nimbus', [
+      '--set-json',
+      'gateway.egressAllow=["hooks.team.svc:8080","*.hooks.example.com","10.20.0.0/16"]',
+    ]);
+    const env = plainEnv(containerOf(objects, 'nimbus-gateway'));
+    assert.equal(env.NIMBUS_EGRESS_ALLOW, 'hooks.team.svc:8080,*.hooks.example.com,10.20.0.0/16');
+    assert.deepEqual(
+      readEgressConfig(env).allow.map((rule) => rule.text),
+      ['hooks.team.svc:8080', '*.hooks.example.com', '10.20.0.0/16'],
+    );
+  });
+
   it("follows the controller's metrics port and the release's names in the peers Service and URL", async () => {
     const objects = await render('edge', ['--set', 'controller.metricsPort=9443']);
     const peers = find(objects, 'Service', 'nimbus-controller-peers');
@@ -889,7 +931,7 @@ describe('the Helm chart', function () {
     const objects = await render('nimbus', ['--set', 'controller.reportToken.existingSecret=my-token']);
     assert.deepEqual(
       objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name),
-      ['nimbus-api-keys', 'nimbus-redis'],
+      ['nimbus-api-keys', 'nimbus-nats-auth', 'nimbus-redis'],
     );
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
@@ -957,6 +999,16 @@ describe('the Helm chart', function () {
       'a misspelt Redis auth key',
       ['--set', 'redis.auth.secret=mine'],
       /Additional property secret is not allowed/,
+    ],
+    [
+      'no room for dead letters',
+      ['--set', 'gateway.deadLetterMaxPerFunction=0'],
+      /gateway\.deadLetterMaxPerFunction: Must be greater than or equal to 1/,
+    ],
+    [
+      'an egress entry holding two',
+      ['--set-json', 'gateway.egressAllow=["a.svc,b.svc"]'],
+      /gateway\.egressAllow\.0: Does not match pattern/,
     ],
     [
       'a report interval below 50 ms',

@@ -8,7 +8,7 @@ import {
   readLogLevel,
   readReportToken,
 } from '@nimbus/api';
-import { readNatsUrl } from '@nimbus/bus';
+import { type NatsCredentials, readNatsCredentials, readNatsUrl } from '@nimbus/bus';
 import { parseStoreConfig, withoutCredentials } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
@@ -34,6 +34,8 @@ export interface ClusterConfig {
   readonly reportToken: string | undefined;
   /** NATS with JetStream, for the Functions' trigger streams and consumers; undefined: triggers are not served. */
   readonly natsUrl: string | undefined;
+  /** NIMBUS_NATS_USER and NIMBUS_NATS_PASSWORD: the controller's NATS user; undefined: anonymous. */
+  readonly natsCredentials: NatsCredentials | undefined;
   /** Function state (spec.state) in Redis; undefined without NIMBUS_REDIS_URL: no function gets state. */
   readonly state: StateConfig | undefined;
   /** Generic runtime pods kept running in each namespace with a function at zero (0: no pool). */
@@ -133,6 +135,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     autoscaler: readAutoscalerTuning(env),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
     natsUrl: readNatsUrl(env),
+    natsCredentials: readNatsCredentials(env),
     state: readStateConfig(env),
     errorDetail: env.NIMBUS_ERROR_DETAIL ? readErrorDetail(env, 'none') : undefined,
     functionIngress: readFunctionIngress(env),

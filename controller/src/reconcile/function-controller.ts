@@ -17,6 +17,7 @@ import {
 import type { AutoscalerTuning } from '../autoscale/config.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
+import { PoolKeys } from '../pool/pool-keys.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
 import type { ControllerMetrics } from './controller-metrics.js';
@@ -94,8 +95,11 @@ export class FunctionController implements LeadershipListener {
       log,
       OWNED_SELECTOR,
     );
+    // One key per pool namespace, shared: the reconciler makes it, a wake derives pod tokens from it.
+    const poolKeys = new PoolKeys(client);
     this.pools = new PoolReconciler(
       client,
+      poolKeys,
       this.functions,
       this.deployments,
       settings,
@@ -106,7 +110,14 @@ export class FunctionController implements LeadershipListener {
     );
     if (settings.warmPoolSize > 0) {
       this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
-      this.poolPods = new PoolPods(client, this.pods, settings, clock, log.child({ part: 'warm-pool' }));
+      this.poolPods = new PoolPods(
+        client,
+        this.pods,
+        poolKeys,
+        settings,
+        clock,
+        log.child({ part: 'warm-pool' }),
+      );
     }
     this.autoscaler = new ClusterAutoscaler(
       this.functions,

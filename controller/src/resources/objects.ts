@@ -51,6 +51,23 @@ export interface EnvVar {
   value: string;
 }
 
+/** A value the kubelet fills in from the pod itself (the downward API). */
+export interface FieldEnvVar {
+  name: string;
+  valueFrom: { fieldRef: { fieldPath: string } };
+}
+
+/** Runs to completion before the pod's containers start; probes and ports do not apply. */
+export interface InitContainer {
+  name: string;
+  image: string;
+  args: string[];
+  env: (EnvVar | FieldEnvVar)[];
+  resources: Container['resources'];
+  securityContext: Container['securityContext'];
+  volumeMounts: Container['volumeMounts'];
+}
+
 export interface Volume {
   name: string;
   configMap?: { name: string; items?: { key: string; path: string }[] };
@@ -99,6 +116,7 @@ export interface Deployment {
           runAsUser: number;
           seccompProfile: { type: 'RuntimeDefault' };
         };
+        initContainers?: InitContainer[];
         containers: Container[];
         volumes: Volume[];
       };

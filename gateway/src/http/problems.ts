@@ -107,6 +107,9 @@ export const problems = {
       'InvalidCallbackUrl',
       `X-Callback-Url "${printable(raw)}" is not an http:// or https:// URL of at most 2048 characters`,
     ),
+  /** An X-Callback-Url the egress policy will not let a callback reach (egress/egress-policy.ts). */
+  callbackUrlRefused: (why: string) =>
+    new Problem(400, 'CallbackUrlRefused', `X-Callback-Url refused: ${why}`),
   callNotFound: (id: string) =>
     new Problem(
       404,
@@ -122,6 +125,25 @@ export const problems = {
       409,
       'CallNotCancellable',
       `call ${printable(id)} is ${status}; only a queued call can be cancelled`,
+    ),
+  cancelNeedsToken: (id: string) =>
+    new Problem(
+      401,
+      'CancelTokenRequired',
+      `cancelling call ${printable(id)} needs its cancel token (X-Cancel-Token, from the 202 that queued it) or an admin key (Authorization: Bearer <key>)`,
+      { 'www-authenticate': 'Bearer realm="nimbus"' },
+    ),
+  cancelTokenInvalid: (id: string) =>
+    new Problem(
+      403,
+      'CancelTokenInvalid',
+      `the X-Cancel-Token does not cancel call ${printable(id)}: it is not the token its 202 gave out`,
+    ),
+  deadLetterTruncated: (id: string, size: number, kept: number) =>
+    new Problem(
+      409,
+      'DeadLetterTruncated',
+      `dead letter ${printable(id)} kept only ${kept} of its ${size}-byte request body (NIMBUS_DEAD_LETTER_MAX_BODY_BYTES), so it cannot be sent again as it was; read it, then delete it`,
     ),
   deadLetterNotFound: (id: string) =>
     new Problem(404, 'DeadLetterNotFound', `no dead letter with id ${printable(id)}`),

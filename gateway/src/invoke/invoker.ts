@@ -19,7 +19,7 @@ import { parseInvokePath } from './function-path.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
-export type { BufferedRequest, CallOutcome } from './buffered-call.js';
+export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
 
 /**
  * Serves `ANY /function/{name}[.{namespace}][/rest]`, the synchronous invoke path: admits the
@@ -126,7 +126,8 @@ export class Invoker {
 
   /**
    * Runs one request through the function's routing as the invoke path does, and hands back the
-   * whole response: for callers inside the gateway that have no client socket to stream to.
+   * response, of which only the start of a large body is held (`keepBytes`, `overflow`): for
+   * callers inside the gateway that have no client socket to stream to.
    */
   call(route: FunctionRoute, request: BufferedRequest): Promise<CallOutcome> {
     return bufferedCall(this.upstream, this.holds, route, request);

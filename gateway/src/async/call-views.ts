@@ -1,0 +1,71 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { CallRecord, DeadLetter } from '@nimbus/store';
+import { DEAD_LETTER_PSEUDO } from './call-outcome.js';
+
+/*
+ * Who may see what of a call. A callback URL is the caller's own, and often carries a secret (a
+ * signed query, userinfo): callers without the admin key never see one, and the admin API shows
+ * where callbacks go with the secret parts masked. The cancel token's hash is shown to nobody.
+ * Pure.
+ */
+
+const MASK = '***';
+
+/** A call record as any caller may see it: no callback URL, no token hash. */
+export function publicCallView(record: CallRecord): Omit<CallRecord, 'callbackUrl' | 'cancelTokenHash'> {
+  const { callbackUrl: _url, cancelTokenHash: _hash, ...rest } = record;
+  return rest;
+}
+
+/** A call record for the admin API: the callback URL with its userinfo and query values masked. */
+export function adminCallView(record: CallRecord): Omit<CallRecord, 'cancelTokenHash'> {
+  const { cancelTokenHash: _hash, ...rest } = record;
+  return rest.callbackUrl === undefined ? rest : { ...rest, callbackUrl: maskUrl(rest.callbackUrl) };
+}
+
+/** A dead letter for the admin API: its callback pseudo-header masked as a record's is. */
+export function adminDeadLetterView(letter: DeadLetter): DeadLetter {
+  const url = letter.request.headers[DEAD_LETTER_PSEUDO.callbackUrl];
+  if (url === undefined) return letter;
+  return {
+    ...letter,
+    request: {
+      ...letter.request,
+      headers: { ...letter.request.headers, [DEAD_LETTER_PSEUDO.callbackUrl]: maskUrl(url) },
+    },
+  };
+}
+
+/**
+ * The URL with userinfo and every query value replaced by `***` and the fragment dropped: the
+ * host, path and query names stay, enough to tell where callbacks go.
+ */
+export function maskUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return MASK;
+  }
+  const userinfo = url.username !== '' || url.password !== '' ? `${MASK}@` : '';
+  const query = [...url.searchParams.keys()].map((name) => `${encodeURIComponent(name)}=${MASK}`).join('&');
+  return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query === '' ? '' : `?${query}`}`;
+}
+
+/** A new cancel token: 256 random bits, URL-safe. */
+export function newCancelToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** What the call record keeps of a cancel token. */
+export function hashCancelToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Whether `token` is the one whose hash the record keeps; in constant time. */
+export function cancelTokenMatches(token: string, hash: string | undefined): boolean {
+  if (hash === undefined) return false;
+  const given = Buffer.from(hashCancelToken(token), 'hex');
+  const kept = Buffer.from(hash, 'hex');
+  return given.length === kept.length && timingSafeEqual(given, kept);
+}
