@@ -73,3 +73,19 @@ export function readLogLevel(env: Env): LogLevel {
   }
   return level;
 }
+
+/** What a caller learns of a function's failure: its error text (`full`), or an id and a generic message (`none`). */
+export type ErrorDetail = 'full' | 'none';
+
+/**
+ * `NIMBUS_ERROR_DETAIL`: `full` or `none`, handed to every runtime replica (and used by local
+ * mode's gateway for a load failure). The fallback differs by where it runs: `full` on the
+ * developer's machine, `none` in a cluster.
+ */
+export function readErrorDetail(env: Env, fallback: ErrorDetail): ErrorDetail {
+  const raw = env.NIMBUS_ERROR_DETAIL || fallback;
+  if (raw !== 'full' && raw !== 'none') {
+    throw new ConfigError('NIMBUS_ERROR_DETAIL', `must be full or none, got "${raw}"`);
+  }
+  return raw;
+}

@@ -46,6 +46,8 @@ describe('loadClusterConfig', () => {
         natsUrl: undefined,
         natsCredentials: undefined,
         state: undefined,
+        errorDetail: undefined,
+        functionIngress: undefined,
       },
     );
   });
@@ -265,6 +267,34 @@ describe('loadClusterConfig', () => {
         check: (c) => assert.equal(c.logLevel, 'debug'),
       },
       {
+        name: 'the error detail handed to function pods',
+        env: { NIMBUS_ERROR_DETAIL: 'full' },
+        check: (c) => assert.equal(c.errorDetail, 'full'),
+      },
+      {
+        name: 'the pods function NetworkPolicies let in, in the namespace the controller runs in',
+        env: {
+          NIMBUS_GATEWAY_POD_SELECTOR:
+            'app.kubernetes.io/instance=nimbus,app.kubernetes.io/component=gateway',
+          NIMBUS_CONTROLLER_POD_SELECTOR: 'app.kubernetes.io/component=controller',
+        },
+        check: (c) =>
+          assert.deepEqual(c.functionIngress, {
+            platformNamespace: 'nimbus',
+            gatewayPods: { 'app.kubernetes.io/instance': 'nimbus', 'app.kubernetes.io/component': 'gateway' },
+            controllerPods: { 'app.kubernetes.io/component': 'controller' },
+          }),
+      },
+      {
+        name: 'the platform namespace, when given, over the pod namespace',
+        env: {
+          NIMBUS_GATEWAY_POD_SELECTOR: 'app=gw',
+          NIMBUS_CONTROLLER_POD_SELECTOR: 'app=ctl',
+          NIMBUS_PLATFORM_NAMESPACE: 'platform',
+        },
+        check: (c) => assert.equal(c.functionIngress?.platformNamespace, 'platform'),
+      },
+      {
         name: 'an https gateway URL',
         env: { NIMBUS_GATEWAY_URL: 'https://gateway.example' },
         check: (c) => assert.equal(c.gatewayUrl, 'https://gateway.example'),
@@ -278,6 +308,27 @@ describe('loadClusterConfig', () => {
   describe('a bad setting stops start-up, naming the key', () => {
     const cases: { name: string; env: Env; key: string }[] = [
       { name: 'no runtime image', env: { NIMBUS_RUNTIME_IMAGE: undefined }, key: 'NIMBUS_RUNTIME_IMAGE' },
+      { name: 'an unknown error detail', env: { NIMBUS_ERROR_DETAIL: 'some' }, key: 'NIMBUS_ERROR_DETAIL' },
+      {
+        name: 'a gateway pod selector without the controller one',
+        env: { NIMBUS_GATEWAY_POD_SELECTOR: 'app=gw' },
+        key: 'NIMBUS_CONTROLLER_POD_SELECTOR',
+      },
+      {
+        name: 'a pod selector that is not label=value pairs',
+        env: { NIMBUS_GATEWAY_POD_SELECTOR: 'app', NIMBUS_CONTROLLER_POD_SELECTOR: 'app=ctl' },
+        key: 'NIMBUS_GATEWAY_POD_SELECTOR',
+      },
+      {
+        name: 'pod selectors without a namespace to find the pods in',
+        env: {
+          NIMBUS_GATEWAY_POD_SELECTOR: 'app=gw',
+          NIMBUS_CONTROLLER_POD_SELECTOR: 'app=c',
+          NIMBUS_LEADER_ELECTION: 'false',
+          POD_NAMESPACE: '',
+        },
+        key: 'POD_NAMESPACE',
+      },
       { name: 'an empty runtime image', env: { NIMBUS_RUNTIME_IMAGE: '' }, key: 'NIMBUS_RUNTIME_IMAGE' },
       { name: 'no gateway URL', env: { NIMBUS_GATEWAY_URL: undefined }, key: 'NIMBUS_GATEWAY_URL' },
       {

@@ -18,6 +18,11 @@ export interface ApiKeyConfig {
 export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
+  /**
+   * NIMBUS_METRICS_PORT: where `/metrics` is served without a key, for Prometheus (the chart sets
+   * it). Undefined: no such port; `/metrics` on the public port always needs an admin key.
+   */
+  readonly metricsPort: number | undefined;
   /** Largest request body accepted on the invoke path; larger gets 413. */
   readonly maxBodyBytes: number;
   /** Added to a function's own timeout, so the replica's 504 reaches the caller before the gateway gives up. */
@@ -96,6 +101,7 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
   return Object.freeze({
     host: env.HOST || '0.0.0.0',
     port: readInt(env, 'PORT', 8080, 0, 65535),
+    metricsPort: env.NIMBUS_METRICS_PORT ? readInt(env, 'NIMBUS_METRICS_PORT', 0, 0, 65535) : undefined,
     maxBodyBytes: readInt(env, 'NIMBUS_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 1024 * 1024 * 1024),
     timeoutGraceMs: readInt(env, 'NIMBUS_TIMEOUT_GRACE_MS', 1000, 0, 60_000),
     defaultNamespace,

@@ -16,6 +16,7 @@ import { EgressGuard, type ResolveHost } from './egress/egress-guard.js';
 import type { PlatformEndpoint } from './egress/egress-policy.js';
 import { configuredEndpoints, platformView } from './egress/platform-endpoints.js';
 import { Gateway } from './gateway.js';
+import { MetricsServer } from './http/metrics-server.js';
 import { GatewayServer } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
@@ -96,6 +97,9 @@ export function createGatewayContainer(
       ),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);
+  c.register(TOKENS.MetricsServer, {
+    useValue: new MetricsServer(c.resolve(TOKENS.Registry), config.host, config.metricsPort),
+  });
   c.registerSingleton(TOKENS.Gateway, Gateway);
   return c;
 }

@@ -12,6 +12,8 @@ export const TOKENS = {
   SystemInfo: Symbol('SystemInfo'),
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
+  /** `/metrics` on NIMBUS_METRICS_PORT (which may be unset: then it serves nothing). */
+  MetricsServer: Symbol('MetricsServer'),
   /** The server and the async workers, started and stopped together: what a host runs. */
   Gateway: Symbol('Gateway'),
   Waker: Symbol('Waker'),

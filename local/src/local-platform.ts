@@ -161,6 +161,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       env: buildReplicaEnv(fn.resource, source.dir, {
         gatewayUrl: this.gatewayUrl,
         inherited: process.env,
+        errorDetail: this.config.errorDetail,
         state:
           redisUrl === undefined
             ? { backend: 'supervisor' }
@@ -186,8 +187,12 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const status = this.backend.status(key);
     if (deployed === undefined || status === undefined) return;
     const { name, namespace } = deployed.loaded.resource.metadata;
-    const reason =
-      status.problem ?? (status.replicas === 0 ? 'scaled to zero; waking' : 'replicas are starting');
+    // The problem can quote the handler's load error; callers hear it only with full detail.
+    const problem =
+      status.problem !== undefined && this.config.errorDetail === 'none' && status.problemIsTerminal
+        ? "the handler failed to load; the Function's status and the log have the reason"
+        : status.problem;
+    const reason = problem ?? (status.replicas === 0 ? 'scaled to zero; waking' : 'replicas are starting');
     this.routes.setEndpoints(namespace, name, status.endpoints, reason, status.problemIsTerminal);
   }
 

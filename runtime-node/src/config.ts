@@ -7,6 +7,9 @@ export type { LogLevel };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
+export type ErrorDetail = 'full' | 'none';
+export const ERROR_DETAILS: readonly ErrorDetail[] = ['full', 'none'];
+
 export interface HandlerRef {
   /** `<module>` part of NIMBUS_HANDLER, relative to the function directory. */
   readonly module: string;
@@ -50,6 +53,13 @@ export interface FunctionConfig {
   readonly maxBodyBytes: number;
   readonly drainTimeoutMs: number;
   readonly debug: boolean;
+  /**
+   * NIMBUS_ERROR_DETAIL: what a caller learns of a handler's failure. `none` (the default, and
+   * what the controller sets in a cluster unless the operator asks otherwise): the invocation id
+   * and a generic message, the error itself only in the log. `full`: the error's message, and its
+   * stack with NIMBUS_DEBUG; local mode sets it, the laptop being the developer's own.
+   */
+  readonly errorDetail: ErrorDetail;
   /** Gateway base URL without a trailing slash, for ctx.invoke. */
   readonly gatewayUrl: string | undefined;
   readonly logLevel: LogLevel;
@@ -74,6 +84,7 @@ export const FUNCTION_SETTINGS = [
   'NIMBUS_DRAIN_TIMEOUT_MS',
   'NIMBUS_GATEWAY_URL',
   'NIMBUS_DEBUG',
+  'NIMBUS_ERROR_DETAIL',
   'NIMBUS_LOG_LEVEL',
   ...STATE_SETTINGS,
 ] as const;
@@ -134,6 +145,7 @@ export function loadFunctionConfig(env: Env): FunctionConfig {
     maxBodyBytes: integer(env, 'NIMBUS_MAX_BODY_BYTES', 6_291_456, 0, 1_073_741_824),
     drainTimeoutMs: integer(env, 'NIMBUS_DRAIN_TIMEOUT_MS', timeoutMs, 0, MAX_TIMEOUT_MS),
     debug: boolean(env, 'NIMBUS_DEBUG', false),
+    errorDetail: oneOf(env, 'NIMBUS_ERROR_DETAIL', ERROR_DETAILS, 'none'),
     gatewayUrl: gatewayUrl(env),
     logLevel: oneOf(env, 'NIMBUS_LOG_LEVEL', LOG_LEVELS, 'info'),
     state: loadStateSettings(env, (key, message) => new ConfigError(key, message)),

@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       maxBodyBytes: 6_291_456,
       drainTimeoutMs: 30_000,
       debug: false,
+      errorDetail: 'none',
       gatewayUrl: undefined,
       logLevel: 'info',
       pool: false,
@@ -123,6 +124,11 @@ describe('loadConfig', () => {
       'a debug flag that is not a boolean',
       { NIMBUS_DEBUG: 'yes' },
       /NIMBUS_DEBUG must be true or false, got "yes"/,
+    ],
+    [
+      'an error detail that is neither full nor none',
+      { NIMBUS_ERROR_DETAIL: 'some' },
+      /NIMBUS_ERROR_DETAIL must be one of full, none, got "some"/,
     ],
     [
       'an unknown log level',

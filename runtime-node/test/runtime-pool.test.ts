@@ -143,7 +143,11 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
     const ready = await request(pool.port, '/_/ready');
     assert.deepEqual([ready.status, ready.json()], [503, { status: 'failed', reason: failed.reason }]);
     const invoke = await request(pool.port, '/');
-    assert.deepEqual([invoke.status, invoke.json().reason], [503, failed.reason]);
+    // Callers do not see the reason (NIMBUS_ERROR_DETAIL defaults to none); the controller does.
+    assert.deepEqual(
+      [invoke.status, invoke.json().code, invoke.json().reason],
+      [503, 'HandlerUnavailable', undefined],
+    );
     assert.deepEqual(types(pool), ['listening', 'load-failed']);
     assert.ok(pool.alive);
   });

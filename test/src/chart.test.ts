@@ -53,6 +53,7 @@ interface PodSpec {
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
   containers: Container[];
   initContainers?: Container[];
+  affinity?: unknown;
 }
 
 interface PolicyRule {
@@ -68,7 +69,10 @@ interface Manifest {
   spec?: {
     replicas?: number;
     selector?: Record<string, unknown> & { matchLabels?: Record<string, string> };
-    template?: { metadata?: { labels?: Record<string, string> }; spec: PodSpec };
+    template?: {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec: PodSpec;
+    };
     clusterIP?: string;
     publishNotReadyAddresses?: boolean;
     ports?: Record<string, unknown>[];
@@ -449,6 +453,7 @@ describe('the Helm chart', function () {
         { apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['services', 'configmaps'], verbs: all },
+        { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: all },
         { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
@@ -516,6 +521,9 @@ describe('the Helm chart', function () {
           'NIMBUS_LEASE_NAME',
           'NIMBUS_METRICS_PORT',
           'NIMBUS_WARM_POOL_SIZE',
+          'NIMBUS_ERROR_DETAIL',
+          'NIMBUS_GATEWAY_POD_SELECTOR',
+          'NIMBUS_CONTROLLER_POD_SELECTOR',
           'NIMBUS_LOG_LEVEL',
           'NIMBUS_REDIS_URL',
           'NIMBUS_STATE_REDIS_URL',
@@ -529,6 +537,15 @@ describe('the Helm chart', function () {
           ['NIMBUS_LEASE_NAME', 'nimbus-controller'],
           ['NIMBUS_METRICS_PORT', '9090'],
           ['NIMBUS_WARM_POOL_SIZE', '1'],
+          ['NIMBUS_ERROR_DETAIL', 'none'],
+          [
+            'NIMBUS_GATEWAY_POD_SELECTOR',
+            'app.kubernetes.io/name=nimbus,app.kubernetes.io/instance=nimbus,app.kubernetes.io/component=gateway',
+          ],
+          [
+            'NIMBUS_CONTROLLER_POD_SELECTOR',
+            'app.kubernetes.io/name=nimbus,app.kubernetes.io/instance=nimbus,app.kubernetes.io/component=controller',
+          ],
           ['NIMBUS_LOG_LEVEL', 'info'],
           ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
           ['NIMBUS_STATE_REDIS_URL', 'redis://nimbus-redis.nimbus.svc:6379'],
@@ -542,6 +559,7 @@ describe('the Helm chart', function () {
       assert.deepEqual(
         values(gateway, [
           'PORT',
+          'NIMBUS_METRICS_PORT',
           'NIMBUS_DEFAULT_NAMESPACE',
           'NIMBUS_WATCH_NAMESPACES',
           'NIMBUS_REDIS_URL',
@@ -549,6 +567,7 @@ describe('the Helm chart', function () {
         ]),
         [
           ['PORT', '8080'],
+          ['NIMBUS_METRICS_PORT', '9091'],
           ['NIMBUS_DEFAULT_NAMESPACE', 'default'],
           ['NIMBUS_WATCH_NAMESPACES', ''],
           ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
@@ -656,9 +675,12 @@ describe('the Helm chart', function () {
       }
     });
 
-    it('opens the gateway to all on 8080, and Redis and NATS only to the platform', () => {
+    it('opens the gateway to all on 8080 and its metrics port, and Redis and NATS only to the platform', () => {
       const gateway = find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress;
-      assert.deepEqual(gateway, [{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+      assert.deepEqual(gateway, [
+        { ports: [{ protocol: 'TCP', port: 8080 }] },
+        { ports: [{ protocol: 'TCP', port: 9091 }] },
+      ]);
       const platform = ['gateway', 'controller'].map((component) => ({
         podSelector: {
           matchLabels: {
@@ -692,6 +714,48 @@ describe('the Helm chart', function () {
           (o.spec as { policyTypes?: string[] }).policyTypes?.includes('Egress'),
       );
       assert.deepEqual(egress, [], 'no egress limits: the gateway may look up and call the controllers');
+    });
+
+    // kube-linter's no-anti-affinity and pdb-unhealthy-pod-eviction-policy checks, asserted here:
+    // kube-linter itself cannot be built on this workplace (its module is not served).
+    it('spreads the two-replica controller and gateway over nodes, and lets a drain evict unready pods', () => {
+      for (const component of ['controller', 'gateway']) {
+        const name = `nimbus-${component}`;
+        const affinity = podSpec(find(objects, 'Deployment', name)).affinity as {
+          podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: unknown[] };
+        };
+        assert.deepEqual(affinity.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution, [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              topologyKey: 'kubernetes.io/hostname',
+              labelSelector: { matchLabels: find(objects, 'Deployment', name).spec?.selector?.matchLabels },
+            },
+          },
+        ]);
+        const budget = find(objects, 'PodDisruptionBudget', name).spec as Record<string, unknown>;
+        assert.equal(budget.unhealthyPodEvictionPolicy, 'AlwaysAllow', name);
+      }
+    });
+
+    it('serves the gateway metrics on a port of its own, annotated for Prometheus and in no Service', () => {
+      const gateway = find(objects, 'Deployment', 'nimbus-gateway');
+      const ports = containerOf(objects, 'nimbus-gateway').ports ?? [];
+      assert.deepEqual(
+        ports.map((p) => [p.name, p.containerPort]),
+        [
+          ['http', 8080],
+          ['metrics', 9091],
+        ],
+      );
+      const annotations = gateway.spec?.template?.metadata?.annotations;
+      assert.equal(annotations?.['prometheus.io/scrape'], 'true');
+      assert.equal(annotations?.['prometheus.io/port'], '9091');
+      const service = find(objects, 'Service', 'nimbus-gateway').spec as { ports?: { port: number }[] };
+      assert.deepEqual(
+        (service.ports ?? []).map((p) => p.port),
+        [8080],
+      );
     });
   });
 
@@ -860,6 +924,8 @@ describe('the Helm chart', function () {
         ports: [{ protocol: 'TCP', port: 8080 }],
         from: [{ namespaceSelector: { matchLabels: { ingress: 'true' } } }],
       },
+      // The metrics port keeps its own list (networkPolicy.metricsIngressFrom), empty here.
+      { ports: [{ protocol: 'TCP', port: 9091 }] },
     ]);
   });
 

@@ -249,3 +249,28 @@ Spreads a component's replicas over nodes when it can; call with (dict "ctx" $ "
     matchLabels:
       {{- include "nimbus.selectorLabels" . | nindent 6 }}
 {{- end }}
+
+{{/*
+Keeps a component's replicas on different nodes when the scheduler can (preferred, so a one-node
+cluster still runs them all); the values' own `affinity`, when set, replaces it. Call with
+(dict "ctx" $ "component" "gateway" "affinity" .Values.gateway.affinity).
+*/}}
+{{- define "nimbus.affinity" -}}
+{{- if .affinity }}
+{{- toYaml .affinity }}
+{{- else }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "nimbus.selectorLabels" . | nindent 12 }}
+{{- end }}
+{{- end }}
+
+{{/* A component's selector labels as `key=value,…`, the form the controller's pod selector settings take. */}}
+{{- define "nimbus.podSelectorEnv" -}}
+{{- printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s" (include "nimbus.name" .ctx) .ctx.Release.Name .component }}
+{{- end }}

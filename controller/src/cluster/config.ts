@@ -1,10 +1,18 @@
 import { hostname } from 'node:os';
-import { type LogLevel, isNamespace } from '@nimbus/api';
-import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/api';
+import { type ErrorDetail, type LogLevel, isNamespace } from '@nimbus/api';
+import {
+  ConfigError,
+  parseWatchNamespaces,
+  readErrorDetail,
+  readInt,
+  readLogLevel,
+  readReportToken,
+} from '@nimbus/api';
 import { type NatsCredentials, readNatsCredentials, readNatsUrl } from '@nimbus/bus';
 import { parseStoreConfig, withoutCredentials } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
+import type { FunctionIngress } from '../resources/network-policy.js';
 
 export interface ClusterConfig {
   /** Namespaces whose Functions this controller reconciles; empty: all of them. */
@@ -34,6 +42,13 @@ export interface ClusterConfig {
   readonly warmPoolSize: number;
   /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
   readonly autoscaler: Partial<AutoscalerTuning>;
+  /** NIMBUS_ERROR_DETAIL handed to function pods; undefined: not set, the runtime's default (none). */
+  readonly errorDetail: ErrorDetail | undefined;
+  /**
+   * NIMBUS_GATEWAY_POD_SELECTOR and NIMBUS_CONTROLLER_POD_SELECTOR (with the platform's namespace):
+   * each Function and warm pool gets a NetworkPolicy letting only those pods in. Undefined: none.
+   */
+  readonly functionIngress: FunctionIngress | undefined;
 }
 
 /** What the controller needs to give functions a Redis key space of their own. */
@@ -125,7 +140,58 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     natsUrl: readNatsUrl(env),
     natsCredentials: readNatsCredentials(env),
     state: readStateConfig(env),
+    errorDetail: env.NIMBUS_ERROR_DETAIL ? readErrorDetail(env, 'none') : undefined,
+    functionIngress: readFunctionIngress(env),
   });
+}
+
+/**
+ * The platform pods function pods take connections from. Both selectors or neither: a policy
+ * letting in the gateway but not the controller would cut the warm pool off, and the reverse
+ * every caller.
+ */
+function readFunctionIngress(env: Env): FunctionIngress | undefined {
+  const gateway = env.NIMBUS_GATEWAY_POD_SELECTOR || undefined;
+  const controller = env.NIMBUS_CONTROLLER_POD_SELECTOR || undefined;
+  if (gateway === undefined && controller === undefined) return undefined;
+  if (gateway === undefined || controller === undefined) {
+    const missing = gateway === undefined ? 'NIMBUS_GATEWAY_POD_SELECTOR' : 'NIMBUS_CONTROLLER_POD_SELECTOR';
+    throw new ConfigError(
+      missing,
+      'must be set with the other pod selector: function NetworkPolicies let in both the gateway and the controller',
+    );
+  }
+  const namespaceKey = env.NIMBUS_PLATFORM_NAMESPACE ? 'NIMBUS_PLATFORM_NAMESPACE' : 'POD_NAMESPACE';
+  const platformNamespace = env[namespaceKey] ?? '';
+  if (!isNamespace(platformNamespace)) {
+    throw new ConfigError(
+      namespaceKey,
+      `function NetworkPolicies need the namespace the gateway and controller run in (NIMBUS_PLATFORM_NAMESPACE, or POD_NAMESPACE), got "${platformNamespace}"`,
+    );
+  }
+  return Object.freeze({
+    platformNamespace,
+    gatewayPods: parseLabels('NIMBUS_GATEWAY_POD_SELECTOR', gateway),
+    controllerPods: parseLabels('NIMBUS_CONTROLLER_POD_SELECTOR', controller),
+  });
+}
+
+const LABEL_NAME = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** `key=value,key=value`, as `kubectl -l` takes equality selectors. */
+function parseLabels(key: string, raw: string): Readonly<Record<string, string>> {
+  const labels: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    if (eq === -1 || !LABEL_NAME.test(name) || !LABEL_VALUE.test(value)) {
+      throw new ConfigError(key, `must be label=value pairs separated by commas, got "${raw}"`);
+    }
+    labels[name] = value;
+  }
+  return Object.freeze(labels);
 }
 
 /**

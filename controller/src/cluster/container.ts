@@ -108,6 +108,8 @@ export function createClusterContainer(
       runtimeImage: config.runtimeImage,
       gatewayUrl: config.gatewayUrl,
       runAsUser: config.runAsUser,
+      ...(config.errorDetail === undefined ? {} : { errorDetail: config.errorDetail }),
+      ...(config.functionIngress === undefined ? {} : { functionIngress: config.functionIngress }),
       autoscaler: config.autoscaler,
       warmPoolSize: config.warmPoolSize,
     },

@@ -5,6 +5,7 @@ import { firstDifference } from '../reconcile/drift.js';
 import { FIELD_MANAGER } from '../reconcile/function-reconciler.js';
 import type { ObjectCache } from '../reconcile/object-cache.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
+import { buildPoolNetworkPolicy } from '../resources/network-policy.js';
 import { buildPoolDeployment, poolDeploymentName, poolable } from '../resources/pool.js';
 import type { PoolKeys } from './pool-keys.js';
 
@@ -27,6 +28,8 @@ export class PoolReconciler {
     private readonly size: number,
     private readonly metrics: ControllerMetrics,
     private readonly log: Logger,
+    /** NetworkPolicies Nimbus made; the pool's own is kept beside its Deployment. */
+    private readonly networkPolicies?: ObjectCache<KubeObject>,
   ) {}
 
   async reconcile(namespace: string): Promise<void> {
@@ -34,6 +37,7 @@ export class PoolReconciler {
     const wanted =
       this.size > 0 &&
       [...this.functions.list()].some((fn) => fn.metadata.namespace === namespace && wantsPool(fn));
+    await this.syncNetworkPolicy(namespace, wanted);
     if (!wanted) {
       if (observed === undefined) return;
       this.log.info('removing the warm pool: no function at zero here', { namespace });
@@ -51,5 +55,27 @@ export class PoolReconciler {
     if (observed !== undefined && firstDifference(content, observed) === undefined) return;
     this.metrics.applies.inc({ kind: 'Deployment' });
     await this.client.apply(RESOURCES.deployments, desired, FIELD_MANAGER);
+  }
+
+  /**
+   * The pool's NetworkPolicy: applied before its pods exist, so a generic pod is never reachable by
+   * anyone but the controller; removed with the pool, or when the platform makes no policies.
+   */
+  private async syncNetworkPolicy(namespace: string, wanted: boolean): Promise<void> {
+    if (this.networkPolicies === undefined) return;
+    const observed = this.networkPolicies.get(namespace, poolDeploymentName());
+    const ingress = this.settings.functionIngress;
+    if (wanted && ingress !== undefined) {
+      const desired = buildPoolNetworkPolicy(namespace, ingress);
+      const { apiVersion: _, kind: __, ...content } = desired;
+      if (observed !== undefined && firstDifference(content, observed) === undefined) return;
+      this.metrics.applies.inc({ kind: 'NetworkPolicy' });
+      await this.client.apply(RESOURCES.networkPolicies, desired, FIELD_MANAGER);
+      return;
+    }
+    if (observed === undefined) return;
+    await this.client
+      .delete(RESOURCES.networkPolicies, namespace, poolDeploymentName(), { uid: observed.metadata.uid })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
   }
 }

@@ -2,7 +2,8 @@ import type { FunctionResource } from '@nimbus/api';
 import { specHash } from '@nimbus/api';
 import { type DeploymentSettings, buildDeployment } from '../resources/deployment.js';
 import { SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
-import type { ConfigMap, Deployment, Service } from '../resources/objects.js';
+import { buildFunctionNetworkPolicy } from '../resources/network-policy.js';
+import type { ConfigMap, Deployment, NetworkPolicy, Service } from '../resources/objects.js';
 import { buildService } from '../resources/service.js';
 import { SourceTooLargeError, buildSourceConfigMap } from '../resources/source-configmap.js';
 import type { StateBinding } from '../resources/state-binding.js';
@@ -23,6 +24,8 @@ export interface DesiredObjects {
   configMap: ConfigMap | undefined;
   deployment: Deployment;
   service: Service;
+  /** Absent when the platform makes no NetworkPolicies (no `functionIngress` setting). */
+  networkPolicy: NetworkPolicy | undefined;
 }
 
 /**
@@ -69,5 +72,9 @@ export function desiredObjects(
       },
     },
   };
-  return { configMap, deployment, service: buildService(fn) };
+  const networkPolicy =
+    settings.functionIngress === undefined
+      ? undefined
+      : buildFunctionNetworkPolicy(fn, settings.functionIngress);
+  return { configMap, deployment, service: buildService(fn), networkPolicy };
 }

@@ -60,6 +60,8 @@ export class FunctionController implements LeadershipListener {
   private readonly deployments: InformerSet<KubeObject>;
   private readonly services: InformerSet<KubeObject>;
   private readonly configMaps: InformerSet<KubeObject>;
+  /** Functions' and pools' NetworkPolicies: watched even when none are made, to remove stale ones. */
+  private readonly networkPolicies: InformerSet<KubeObject>;
   /** Nimbus's pods: the warm pool's, and those functions took over from it. Only with a pool. */
   private readonly pods: InformerSet<Pod> | undefined;
   private readonly pools: PoolReconciler;
@@ -87,6 +89,13 @@ export class FunctionController implements LeadershipListener {
     this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
     this.services = new InformerSet(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
     this.configMaps = new InformerSet(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    this.networkPolicies = new InformerSet(
+      client,
+      RESOURCES.networkPolicies,
+      namespaces,
+      log,
+      OWNED_SELECTOR,
+    );
     // One key per pool namespace, shared: the reconciler makes it, a wake derives pod tokens from it.
     const poolKeys = new PoolKeys(client);
     this.pools = new PoolReconciler(
@@ -98,6 +107,7 @@ export class FunctionController implements LeadershipListener {
       settings.warmPoolSize,
       metrics,
       log.child({ part: 'warm-pool' }),
+      this.networkPolicies,
     );
     if (settings.warmPoolSize > 0) {
       this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
@@ -149,6 +159,7 @@ export class FunctionController implements LeadershipListener {
         deployments: this.deployments,
         services: this.services,
         configMaps: this.configMaps,
+        networkPolicies: this.networkPolicies,
       },
       settings,
       events,
@@ -164,7 +175,7 @@ export class FunctionController implements LeadershipListener {
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;
       this.enqueue(objectKey(event.object));
     });
-    for (const owned of [this.deployments, this.services, this.configMaps]) {
+    for (const owned of [this.deployments, this.services, this.configMaps, this.networkPolicies]) {
       owned.on((event) => {
         const owner = ownerKey(event.object);
         if (owner !== undefined) this.enqueue(owner);
@@ -173,7 +184,13 @@ export class FunctionController implements LeadershipListener {
   }
 
   private get informers(): InformerSet<KubeObject>[] {
-    const all: InformerSet<KubeObject>[] = [this.functions, this.deployments, this.services, this.configMaps];
+    const all: InformerSet<KubeObject>[] = [
+      this.functions,
+      this.deployments,
+      this.services,
+      this.configMaps,
+      this.networkPolicies,
+    ];
     if (this.pods !== undefined) all.push(this.pods);
     return all;
   }

@@ -37,6 +37,8 @@ export interface ReconcilerCaches {
   deployments: ObjectCache<KubeObject>;
   services: ObjectCache<KubeObject>;
   configMaps: ObjectCache<KubeObject>;
+  /** Only when the platform makes NetworkPolicies. */
+  networkPolicies?: ObjectCache<KubeObject>;
 }
 
 type Fn = FunctionResource & KubeObject;
@@ -134,6 +136,8 @@ export class FunctionReconciler {
         state.binding,
         secrets.mounted,
       );
+      // Before the Deployment, so its pods are never up without it.
+      await this.syncNetworkPolicy(fn, desired.networkPolicy);
       if (desired.configMap !== undefined)
         await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
       deployment = (await this.applyIfChanged(
@@ -184,6 +188,21 @@ export class FunctionReconciler {
     this.log.debug('applying', { kind: resource.kind, namespace, name, difference });
     this.metrics.applies.inc({ kind: resource.kind });
     return this.client.apply(resource, desired, FIELD_MANAGER);
+  }
+
+  /** Applies the Function's NetworkPolicy, or removes the one it had when policies were turned off. */
+  private async syncNetworkPolicy(fn: Fn, desired: KubeObject | undefined): Promise<void> {
+    const cache = this.caches.networkPolicies;
+    if (cache === undefined) return;
+    if (desired !== undefined) {
+      await this.applyIfChanged(RESOURCES.networkPolicies, cache, desired);
+      return;
+    }
+    const stale = cache.get(fn.metadata.namespace, fn.metadata.name);
+    if (stale === undefined || !ownedBy(stale, fn)) return;
+    await this.client
+      .delete(RESOURCES.networkPolicies, fn.metadata.namespace, fn.metadata.name, { uid: stale.metadata.uid })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
   }
 
   /** The source ConfigMap of a Function that now runs an image. */

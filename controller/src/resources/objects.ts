@@ -123,3 +123,24 @@ export interface Deployment {
     };
   };
 }
+
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+}
+
+export interface NetworkPolicyPeer {
+  namespaceSelector: LabelSelector;
+  podSelector: LabelSelector;
+}
+
+/** Ingress only: what function pods call out to is the function author's business. */
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: ObjectMeta;
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes: ['Ingress'];
+    ingress: { from: NetworkPolicyPeer[]; ports: { protocol: 'TCP'; port: number }[] }[];
+  };
+}

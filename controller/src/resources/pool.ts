@@ -168,6 +168,7 @@ export function specialisation(
   const env: Record<string, string> = {};
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
   Object.assign(env, runtimeSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
+  if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
   return { env, files: { [inlineFileName(fn.spec.handler)]: fn.spec.source?.inline ?? '' } };
 }
 

@@ -88,6 +88,7 @@ export class AsyncFrontDoor {
     const { config, routes, keys, queue } = this.deps;
     const target = parseInvokePath(req.url as string, config.defaultNamespace, ASYNC_PREFIX);
     if ('invalid' in target) throw problems.invalidFunctionName(target.invalid);
+    if (target.internal) throw problems.internalRoute();
     const route = routes.get(target.namespace, target.name);
     if (route === undefined) throw problems.functionNotFound(target.name, target.namespace);
     let consumed: string | undefined;

@@ -68,6 +68,12 @@ export const problems = {
   forbidden: (scope: string) => new Problem(403, 'Forbidden', `this API key lacks the ${scope} scope`),
   functionNotFound: (name: string, namespace: string) =>
     new Problem(404, 'FunctionNotFound', `function ${name} not found in namespace ${namespace}`),
+  internalRoute: () =>
+    new Problem(
+      404,
+      'InternalRouteNotForwarded',
+      "paths under /_/ are the runtime's internal routes (health, readiness, metrics, specialisation) and are not forwarded, however they are spelled",
+    ),
   routeNotFound: (path: string) => new Problem(404, 'RouteNotFound', `no route for ${printable(path)}`),
   rateLimited: (
     fn: { name: string; namespace: string },

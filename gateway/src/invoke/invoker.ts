@@ -162,6 +162,7 @@ export class Invoker {
   private admit(req: IncomingMessage, res: ServerResponse): Admitted | Refused {
     const target = parseInvokePath(req.url as string, this.config.defaultNamespace);
     if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
+    if (target.internal) return new Refused('', problems.internalRoute());
     const route = this.routes.get(target.namespace, target.name);
     if (route === undefined) return new Refused('', problems.functionNotFound(target.name, target.namespace));
     let consumedHeader: string | undefined;

@@ -1,4 +1,4 @@
-import type { FunctionResource } from '@nimbus/api';
+import type { ErrorDetail, FunctionResource } from '@nimbus/api';
 import { runtimeSettings } from '@nimbus/controller/resources/runtime-settings';
 
 /** Where local mode keeps function state: the supervisor's memory (over IPC), or a Redis the replicas reach. */
@@ -13,6 +13,8 @@ export interface ReplicaEnvSettings {
   inherited: Readonly<Record<string, string | undefined>>;
   /** For functions with spec.state.enabled. */
   state: LocalStateBackend;
+  /** NIMBUS_ERROR_DETAIL for the replica; unset, the runtime's own default (none). */
+  errorDetail?: ErrorDetail;
 }
 
 /** Passed through from the platform's environment; everything else a function sees it declares. */
@@ -45,6 +47,7 @@ export function buildReplicaEnv(
     NIMBUS_FUNCTION_DIR: sourceDir,
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
   });
+  if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
   if (fn.spec.state?.enabled === true) Object.assign(env, replicaStateEnv(settings.state));
   return env;
 }

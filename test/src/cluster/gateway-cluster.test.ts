@@ -664,7 +664,7 @@ describe('gateway/dist/src/cluster/main.js as a process', function () {
       const inFlight = send(base, `/function/slow.${ns}?ms=1500`);
       await eventually(
         async () =>
-          (await send(base, '/metrics')).text.includes(
+          (await send(base, '/metrics', { headers: admin })).text.includes(
             `nimbus_gateway_inflight_requests{function="${ns}/slow"} 1`,
           )
             ? true

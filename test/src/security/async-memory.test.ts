@@ -219,7 +219,7 @@ describe('security: one caller cannot make the gateway or Redis hold unbounded d
     } finally {
       await redisClient.close();
     }
-    const metrics = (await send(platform.url, '/metrics')).text;
+    const metrics = (await send(platform.url, '/metrics', { headers: admin })).text;
     const dropped = /nimbus_dead_letters_dropped_total\{function="default\/broken"\} (\d+)/.exec(metrics);
     assert.equal(Number(dropped?.[1]), ids.length - MAX_DEAD_LETTERS, 'each drop counted');
     assert.ok(
