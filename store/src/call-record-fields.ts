@@ -103,6 +103,11 @@ export function patchFields(patch: CallPatch, limits: CallStoreLimits): CallFiel
       throw new InvalidStoreInputError('a call lastError must be a string');
     put('lastError', patch.lastError.slice(0, MAX_LAST_ERROR_CHARS));
   }
+  if (patch.callbackError !== undefined) {
+    if (typeof patch.callbackError !== 'string')
+      throw new InvalidStoreInputError('a call callbackError must be a string');
+    put('callbackError', patch.callbackError.slice(0, MAX_LAST_ERROR_CHARS));
+  }
   if (patch.cancelTokenHash !== undefined) {
     if (typeof patch.cancelTokenHash !== 'string' || !/^[0-9a-f]{64}$/.test(patch.cancelTokenHash))
       throw new InvalidStoreInputError('a cancel token hash must be 64 lower-case hex digits (SHA-256)');
@@ -167,6 +172,8 @@ export function callFromFields(fields: CallFields): CallRecord | undefined {
   if (lastError !== undefined) record.lastError = lastError;
   const callbackUrl = read<string>('callbackUrl');
   if (callbackUrl !== undefined) record.callbackUrl = callbackUrl;
+  const callbackError = read<string>('callbackError');
+  if (callbackError !== undefined) record.callbackError = callbackError;
   const cancelTokenHash = read<string>('cancelTokenHash');
   if (cancelTokenHash !== undefined) record.cancelTokenHash = cancelTokenHash;
   return record;

@@ -640,6 +640,7 @@ describe('gateway/dist/src/cluster/main.js as a process', function () {
       PORT: '0',
       HOST: '127.0.0.1',
       NIMBUS_API_KEYS: `admin:${ADMIN_KEY}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       NIMBUS_WATCH_NAMESPACES: ns,
       NIMBUS_SHUTDOWN_DELAY_MS: '1000',
     });
