@@ -1,3 +1,4 @@
+import { withoutCredentials } from '@nimbus/api/credential-headers';
 import {
   CALL_STATUSES,
   type CallPatch,
@@ -80,7 +81,8 @@ function encodeResult(input: unknown, maxBodyBytes: number): CallResult {
   // A size beyond the body's: the caller kept only the start of a larger answer.
   if (size !== undefined) checkWhole('result size', size);
   const encoded = encodeBody(body, maxBodyBytes, size as number | undefined);
-  return { statusCode, headers: checkHeaders(headers), ...encoded };
+  // A cookie the function set for its caller is theirs: the record, read by every admin, drops it.
+  return { statusCode, headers: withoutCredentials(checkHeaders(headers)).kept, ...encoded };
 }
 
 /** The fields a patch writes; validated, so a bad patch fails before anything is stored. */

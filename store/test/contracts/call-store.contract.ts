@@ -203,6 +203,23 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(result.record?.lastError, 'connect refused');
       });
 
+      it('keeps no credential header of a result (a cookie the function set for its caller)', async () => {
+        await calls.create(newCall('c1', { status: 'running' }));
+        await calls.transition('c1', ['running'], {
+          status: 'succeeded',
+          result: {
+            statusCode: 200,
+            headers: {
+              'content-type': 'text/plain',
+              'set-cookie': 'sid=s3cret',
+              authorization: 'Bearer s3cret',
+            },
+            body: 'ok',
+          },
+        });
+        assert.deepEqual((await calls.get('c1'))?.result?.headers, { 'content-type': 'text/plain' });
+      });
+
       it('notes a given-up callback on a finished call, keeping its status and result', async () => {
         await calls.create(newCall('c1', { status: 'running' }));
         await calls.transition('c1', ['running'], {
