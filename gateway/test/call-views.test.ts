@@ -36,8 +36,9 @@ describe('call views: what of a call each caller sees', () => {
   }
 
   it('shows a public caller neither the callback URL nor the token hash', () => {
-    const view = publicCallView(record);
+    const view = publicCallView({ ...record, callbackError: 'refused to connect: hooks.example: …' });
     assert.equal('callbackUrl' in view, false);
+    assert.equal('callbackError' in view, false);
     assert.equal('cancelTokenHash' in view, false);
     assert.equal(view.status, 'queued');
   });

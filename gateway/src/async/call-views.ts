@@ -13,9 +13,11 @@ import { DEAD_LETTER_PSEUDO } from './call-outcome.js';
 
 const MASK = '***';
 
-/** A call record as any caller may see it: no callback URL, no token hash. */
-export function publicCallView(record: CallRecord): Omit<CallRecord, 'callbackUrl' | 'cancelTokenHash'> {
-  const { callbackUrl: _url, cancelTokenHash: _hash, ...rest } = record;
+/** A call record as any caller may see it: no callback URL nor its error (which names its host), no token hash. */
+export function publicCallView(
+  record: CallRecord,
+): Omit<CallRecord, 'callbackUrl' | 'callbackError' | 'cancelTokenHash'> {
+  const { callbackUrl: _url, callbackError: _error, cancelTokenHash: _hash, ...rest } = record;
   return rest;
 }
 
