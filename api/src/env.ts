@@ -46,9 +46,19 @@ export function parseWatchNamespaces(raw: string | undefined): readonly string[]
   return Object.freeze([...new Set(names)]);
 }
 
-/** `NIMBUS_REPORT_TOKEN`: the shared secret of the gateways' concurrency reports, when one is asked for. */
-export function readReportToken(env: Env): string | undefined {
+/**
+ * `NIMBUS_REPORT_TOKEN`: the Bearer token of the gateways' calls to the controllers (reports,
+ * wakes, the concurrency view). `required` names why it must be set: without it anyone who can
+ * reach the controller's port could scale any function, so a component that serves or sends
+ * these calls refuses to start rather than run them open.
+ */
+export function readReportToken(env: Env, required: string): string;
+export function readReportToken(env: Env, required?: undefined): string | undefined;
+export function readReportToken(env: Env, required?: string): string | undefined {
   const token = env.NIMBUS_REPORT_TOKEN || undefined;
+  if (token === undefined && required !== undefined) {
+    throw new ConfigError('NIMBUS_REPORT_TOKEN', `must be set (16 characters or more): ${required}`);
+  }
   if (token !== undefined && token.length < 16) {
     throw new ConfigError('NIMBUS_REPORT_TOKEN', 'must have at least 16 characters');
   }
@@ -62,4 +72,20 @@ export function readLogLevel(env: Env): LogLevel {
     throw new ConfigError('NIMBUS_LOG_LEVEL', `must be one of debug, info, warn, error, got "${level}"`);
   }
   return level;
+}
+
+/** What a caller learns of a function's failure: its error text (`full`), or an id and a generic message (`none`). */
+export type ErrorDetail = 'full' | 'none';
+
+/**
+ * `NIMBUS_ERROR_DETAIL`: `full` or `none`, handed to every runtime replica (and used by local
+ * mode's gateway for a load failure). The fallback differs by where it runs: `full` on the
+ * developer's machine, `none` in a cluster.
+ */
+export function readErrorDetail(env: Env, fallback: ErrorDetail): ErrorDetail {
+  const raw = env.NIMBUS_ERROR_DETAIL || fallback;
+  if (raw !== 'full' && raw !== 'none') {
+    throw new ConfigError('NIMBUS_ERROR_DETAIL', `must be full or none, got "${raw}"`);
+  }
+  return raw;
 }

@@ -40,8 +40,11 @@ export interface NatsTrigger {
   nats: { subject: string; maxDeliver?: number; backoff?: string[] };
 }
 
+/** What a tick does while the previous run of its schedule still runs, as CronJob's concurrencyPolicy. */
+export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
+
 export interface ScheduleTrigger {
-  schedule: { cron: string; timezone?: string; body?: string };
+  schedule: { cron: string; timezone?: string; body?: string; concurrencyPolicy?: ConcurrencyPolicy };
 }
 
 export type Trigger = NatsTrigger | ScheduleTrigger;
@@ -56,6 +59,31 @@ export interface AsyncPolicy {
   backoff: { initial: string; max: string };
 }
 
+/** What a function keeps in Redis, and what becomes of it when state is turned off. */
+export interface FunctionState {
+  enabled: boolean;
+  /** Unset: Retain. */
+  deletionPolicy?: 'Retain' | 'Delete';
+  /** A duration; with Retain, how long the keys outlive `enabled: false`. Unset: until the Function goes. */
+  retainFor?: string;
+  /** Most keys the function may hold; unset: the platform's NIMBUS_STATE_MAX_KEYS. */
+  maxKeys?: number;
+  /** Most bytes (keys and JSON values) the function may hold; unset: the platform's NIMBUS_STATE_MAX_BYTES. */
+  maxBytes?: number;
+}
+
+/** A token bucket: `requestsPerSecond` on average, up to `burst` at once (requestsPerSecond rounded up unless given). */
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst?: number;
+}
+
+/** Calls admitted per second to a function, over all gateway replicas. */
+export interface FunctionRateLimit extends RateLimit {
+  /** A tighter bucket shared by the callers that present no known API key. */
+  anonymous?: RateLimit;
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   image?: string;
@@ -67,10 +95,9 @@ export interface FunctionSpec {
   timeout: string;
   concurrency: number;
   scale: FunctionScale;
-  http: { auth: HttpAuth };
+  http: { auth: HttpAuth; rateLimit?: FunctionRateLimit };
   triggers?: Trigger[];
-  /** maxKeys and maxBytes override the platform's per-function state quota. */
-  state?: { enabled: boolean; maxKeys?: number; maxBytes?: number };
+  state?: FunctionState;
   /** Defaulted by the schema; absent only on an object stored before the field existed. */
   async?: AsyncPolicy;
 }

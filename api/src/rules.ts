@@ -1,5 +1,5 @@
 import { isDuration, parseDuration } from './duration.js';
-import type { EnvVar, FunctionSource, FunctionSpec, Trigger } from './function.js';
+import type { EnvVar, FunctionSource, FunctionSpec, FunctionState, RateLimit, Trigger } from './function.js';
 
 /**
  * Rules that a JSON schema cannot say. Each carries the CEL expression the CRD declares (so
@@ -22,6 +22,7 @@ function rule<T>(r: Omit<CrossFieldRule, 'holds'> & { holds(self: T): boolean })
 
 const MAX_TIMEOUT_MS = 3_600_000;
 const MAX_BACKOFF_MS = 24 * 3_600_000;
+const MAX_RETAIN_MS = 8760 * 3_600_000;
 
 type Backoff = NonNullable<FunctionSpec['async']>['backoff'];
 /** Both durations well formed; otherwise the schema's pattern reports it and the rule stays quiet. */
@@ -88,6 +89,35 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
       return ms === undefined || ms[1] <= MAX_BACKOFF_MS;
     },
   }),
+  rule<FunctionState>({
+    at: 'state',
+    field: 'retainFor',
+    cel: "!has(self.retainFor) || !has(self.deletionPolicy) || self.deletionPolicy == 'Retain'",
+    message: 'is only for deletionPolicy Retain: Delete deletes the keys at once',
+    holds: (state) => state.retainFor === undefined || (state.deletionPolicy ?? 'Retain') === 'Retain',
+  }),
+  rule<FunctionState>({
+    at: 'state',
+    field: 'retainFor',
+    cel: "!has(self.retainFor) || (duration(self.retainFor) > duration('0s') && duration(self.retainFor) <= duration('8760h'))",
+    message: 'must be more than 0s and at most 8760h (a year)',
+    holds: (state) => {
+      if (state.retainFor === undefined || !isDuration(state.retainFor)) return true;
+      const ms = parseDuration(state.retainFor);
+      return ms > 0 && ms <= MAX_RETAIN_MS;
+    },
+  }),
+  // The schema's minimum says the same, but the API server compares a whole number (0) with a
+  // fractional minimum after truncating it to a whole number, and lets 0 through.
+  ...['http.rateLimit', 'http.rateLimit.anonymous'].map((at) =>
+    rule<RateLimit>({
+      at,
+      field: 'requestsPerSecond',
+      cel: 'self.requestsPerSecond > 0.0',
+      message: 'must be more than 0',
+      holds: (limit) => !(typeof limit.requestsPerSecond === 'number' && limit.requestsPerSecond <= 0),
+    }),
+  ),
   rule<Trigger>({
     at: 'triggers',
     field: '',

@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { FunctionResource, ScheduleTrigger } from './function.js';
+import type { ConcurrencyPolicy, FunctionResource, ScheduleTrigger } from './function.js';
 
 /** One cron trigger of one Function. */
 export interface Schedule {
@@ -8,9 +8,13 @@ export interface Schedule {
   readonly namespace: string;
   readonly function: string;
   readonly index: number;
+  /** The Function's uid where it has one (a cluster): made again under its name, it is a new schedule. */
+  readonly uid: string | undefined;
   readonly cron: string;
   readonly timezone: string;
   readonly body: string | undefined;
+  /** What a tick does while the previous run still runs: Allow, Forbid or Replace. */
+  readonly concurrencyPolicy: ConcurrencyPolicy;
   /** When the next tick after a time falls; null when the pattern never fires again. */
   next(after: number): number | null;
 }
@@ -32,7 +36,12 @@ export function schedulesOf(fn: FunctionResource): { schedules: Schedule[]; prob
   const { namespace, name } = fn.metadata;
   for (const [index, trigger] of (fn.spec.triggers ?? []).entries()) {
     if (!('schedule' in trigger)) continue;
-    const { cron, timezone = 'UTC', body } = (trigger as ScheduleTrigger).schedule;
+    const {
+      cron,
+      timezone = 'UTC',
+      body,
+      concurrencyPolicy = 'Allow',
+    } = (trigger as ScheduleTrigger).schedule;
     const field = `spec.triggers[${index}].schedule`;
     const fields = cron.trim().split(/\s+/).length;
     if (fields !== 5 && fields !== 6) {
@@ -63,9 +72,11 @@ export function schedulesOf(fn: FunctionResource): { schedules: Schedule[]; prob
       namespace,
       function: name,
       index,
+      uid: fn.metadata.uid,
       cron,
       timezone,
       body,
+      concurrencyPolicy,
       next: (after) => pattern.nextRun(new Date(after))?.getTime() ?? null,
     });
   }
@@ -85,31 +96,49 @@ function validTimezone(zone: string): boolean {
 export interface DueTicks {
   /** Ticks to fire, oldest first. */
   readonly fire: number[];
-  /** Ticks skipped: missed by more than the catch-up window. */
+  /** Ticks skipped: missed by more than the catch-up window, or beyond the most a pass fires. */
   readonly missed: number;
 }
 
-/** More ticks than this in one pass are counted as missed: a pattern firing every second after an hour away. */
-const MAX_TICKS_PER_PASS = 100;
+export interface TickPolicy {
+  /** A tick that fell due less than this long ago still fires late. */
+  readonly catchUpMs: number;
+  /** The most ticks one pass fires (the latest ones); earlier due ticks count as missed. */
+  readonly maxFire: number;
+}
 
 /**
- * The ticks in `(after, now]`. Pure. The policy for ticks missed while no gateway ran: one that
- * fell due less than `catchUpMs` ago fires late; an older one is skipped and counted as missed.
- * So a gateway that starts after a short gap fires the tick it just missed, and a schedule that
- * was down for hours does not fire a burst of stale ticks.
+ * The ticks in `(after, now]`. Pure. Of those that fell due less than `catchUpMs` ago, the latest
+ * `maxFire` fire (late, if the pass was late); the rest are missed. So a pass held up by a busy
+ * event loop fires the tick or two it just missed, and nothing ever fires a burst of stale ticks.
  */
 export function dueTicks(
   schedule: Pick<Schedule, 'next'>,
   after: number,
   now: number,
-  catchUpMs: number,
+  policy: TickPolicy,
 ): DueTicks {
-  const fire: number[] = [];
+  const inWindow: number[] = [];
   let missed = 0;
+  let seen = 0;
   for (let tick = schedule.next(after); tick !== null && tick <= now; tick = schedule.next(tick)) {
-    if (now - tick > catchUpMs || fire.length >= MAX_TICKS_PER_PASS) missed++;
-    else fire.push(tick);
-    if (missed + fire.length > 100_000) break;
+    if (now - tick > policy.catchUpMs) missed++;
+    else inWindow.push(tick);
+    if (++seen > 100_000) break;
   }
-  return { fire, missed };
+  const fire = inWindow.slice(Math.max(0, inWindow.length - policy.maxFire));
+  return { fire, missed: missed + inWindow.length - fire.length };
+}
+
+/**
+ * Where a replica that has just come to see a schedule starts: the ticks after it may fire.
+ * Pure. `firstSeenAt` is when any replica first saw the schedule (kept in the shared store), or
+ * undefined when it cannot be known (store out of reach). Never before the schedule was first
+ * seen, so a new schedule starts from now and replays nothing; never before the catch-up window,
+ * so a gateway that restarts (or takes over from one that stopped) fires at most the one latest
+ * tick it missed, when the pass also fires one tick only (maxFire 1).
+ */
+export function resumePoint(firstSeenAt: number | undefined, now: number, catchUpMs: number): number {
+  if (firstSeenAt === undefined || !Number.isFinite(firstSeenAt)) return now;
+  return Math.max(firstSeenAt, now - catchUpMs);
 }

@@ -56,6 +56,28 @@ const resourceList = (description: string): SchemaNode => ({
   },
 });
 
+/** A token bucket's two numbers; `burst` defaults to requestsPerSecond rounded up. */
+const rateLimit = (description: string): SchemaNode => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestsPerSecond'],
+  description,
+  properties: {
+    requestsPerSecond: {
+      type: 'number',
+      minimum: 0.001,
+      maximum: 1_000_000,
+      description: 'Calls admitted per second on average: 0.5 is one every two seconds.',
+    },
+    burst: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'Calls admitted at once after a quiet spell; requestsPerSecond rounded up when not given.',
+    },
+  },
+});
+
 const specProperties: Record<string, SchemaNode> = {
   runtime: {
     type: 'string',
@@ -130,8 +152,9 @@ const specProperties: Record<string, SchemaNode> = {
     maxItems: 32,
     'x-kubernetes-list-type': 'set',
     description:
-      "Secrets in the Function's namespace, each mounted read-only at /var/nimbus/secrets/<name>. " +
-      'Cluster only: local mode mounts none.',
+      "Secrets in the Function's namespace, each mounted read-only at /var/nimbus/secrets/<name>, once it " +
+      'opts in with the label nimbus.dev/function-secret: "true"; one without the label (or missing) is not ' +
+      'mounted, and the condition SecretsMounted names its entry. Cluster only: local mode mounts none.',
     items: { type: 'string', pattern: SECRET_NAME_PATTERN },
   },
   resources: {
@@ -197,6 +220,19 @@ const specProperties: Record<string, SchemaNode> = {
         description:
           "none: any caller. key: callers need an API key with the invoke scope, which the function's code " +
           'never sees.',
+      },
+      rateLimit: {
+        ...rateLimit(
+          'Calls admitted to the function, sync and async together, counted over all gateway replicas; beyond ' +
+            'it callers get 429 with Retry-After, and an async call is refused before it is queued.',
+        ),
+        properties: {
+          ...rateLimit('').properties,
+          anonymous: rateLimit(
+            'A limit of its own for the callers that present no known API key, all of them together; ' +
+              'they also count against the limit above.',
+          ),
+        },
       },
     },
   }),
@@ -269,6 +305,15 @@ const specProperties: Record<string, SchemaNode> = {
               description:
                 'The body of each tick: sent as application/json when it parses as JSON, else as text.',
             },
+            concurrencyPolicy: {
+              type: 'string',
+              enum: ['Allow', 'Forbid', 'Replace'],
+              default: 'Allow',
+              description:
+                'What a tick does while the previous run of this schedule still runs, on any gateway: Allow ' +
+                'runs both, Forbid skips the new tick (counted and logged), Replace cancels the running one ' +
+                'and starts the new one.',
+            },
           },
         },
       },
@@ -284,7 +329,24 @@ const specProperties: Record<string, SchemaNode> = {
         default: false,
         description:
           "Gives the handler ctx.state: keys under the function's own prefix, in Redis (local mode without " +
-          'one: in memory). In a cluster, turning it off or deleting the Function deletes the keys.',
+          'one: in memory). In a cluster, turning it off keeps the keys as deletionPolicy says; deleting the ' +
+          'Function deletes them.',
+      },
+      deletionPolicy: {
+        type: 'string',
+        enum: ['Retain', 'Delete'],
+        description:
+          "What becomes of the keys when enabled is turned off, in a cluster (as a PersistentVolume's " +
+          'reclaim policy). Retain (the default when unset): they are kept, until retainFor has passed or ' +
+          'else until the Function is deleted, and turning state on again finds them; the status condition ' +
+          'StateRetained says until when. Delete: they are deleted at once.',
+      },
+      retainFor: {
+        ...duration(),
+        maxLength: 32,
+        description:
+          'With deletionPolicy Retain: how long the keys are kept after enabled is turned off before they ' +
+          'are deleted. Unset: until the Function is deleted.',
       },
       maxKeys: {
         type: 'integer',
@@ -386,12 +448,18 @@ export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, 
       'x-kubernetes-list-map-keys': ['type'],
       description:
         'Ready (the current revision serves, or the function is at zero), Deployed (its ConfigMap, ' +
-        'Deployment and Service are applied) and, with spec.state, StateReady.',
+        'Deployment and Service are applied), with spec.state StateReady, with state turned off ' +
+        'StateRetained (whether its keys are kept, and until when), and with spec.secrets SecretsMounted ' +
+        '(False names each entry refused).',
       items: {
         type: 'object',
         required: ['type', 'status'],
         properties: {
-          type: { type: 'string', description: "The condition's name: Ready, Deployed or StateReady." },
+          type: {
+            type: 'string',
+            description:
+              "The condition's name: Ready, Deployed, StateReady, StateRetained or SecretsMounted.",
+          },
           status: {
             type: 'string',
             enum: ['True', 'False', 'Unknown'],

@@ -178,6 +178,46 @@ describe('validateFunction', () => {
       /at most 24h/,
     ],
     [
+      'retainFor beside deletionPolicy Delete',
+      (d) => Object.assign(d.spec, { state: { enabled: false, deletionPolicy: 'Delete', retainFor: '1h' } }),
+      'spec.state.retainFor',
+      /only for deletionPolicy Retain/,
+    ],
+    [
+      'a retainFor over a year',
+      (d) => Object.assign(d.spec, { state: { enabled: false, retainFor: '8761h' } }),
+      'spec.state.retainFor',
+      /at most 8760h/,
+    ],
+    [
+      'an unknown deletion policy',
+      (d) => Object.assign(d.spec, { state: { enabled: false, deletionPolicy: 'Recycle' } }),
+      'spec.state.deletionPolicy',
+      /Retain, Delete/,
+    ],
+    [
+      'a rate limit of zero calls a second',
+      (d) => Object.assign(d.spec, { http: { rateLimit: { requestsPerSecond: 0 } } }),
+      'spec.http.rateLimit.requestsPerSecond',
+      /more than 0|>= 0.001/,
+    ],
+    [
+      'an anonymous rate limit without a rate',
+      (d) =>
+        Object.assign(d.spec, { http: { rateLimit: { requestsPerSecond: 5, anonymous: { burst: 3 } } } }),
+      'spec.http.rateLimit.anonymous.requestsPerSecond',
+      /required/,
+    ],
+    [
+      'an unknown cron concurrency policy',
+      (d) =>
+        Object.assign(d.spec, {
+          triggers: [{ schedule: { cron: '* * * * *', concurrencyPolicy: 'Queue' } }],
+        }),
+      'spec.triggers[0].schedule.concurrencyPolicy',
+      /Allow, Forbid, Replace/,
+    ],
+    [
       'an unknown async field',
       (d) => Object.assign(d.spec, { async: { retries: 3 } }),
       'spec.async.retries',
@@ -196,6 +236,14 @@ describe('validateFunction', () => {
       assert.match(hit.message, message);
     });
   }
+
+  it('takes a state deletion policy and a retention period with Retain', () => {
+    const doc = base() as Doc;
+    Object.assign(doc.spec, { state: { enabled: false, deletionPolicy: 'Retain', retainFor: '72h' } });
+    const result = validateFunction(doc);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.value.spec.state, { enabled: false, deletionPolicy: 'Retain', retainFor: '72h' });
+  });
 
   it('refuses a document that is not a mapping', () => {
     const result = validateFunction(['a']);

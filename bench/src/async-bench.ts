@@ -73,7 +73,7 @@ function call(
 
 /** The gateway's count of calls that reached an outcome: [completed, failed]. */
 async function outcomes(agent: Agent, port: number): Promise<[number, number]> {
-  const text = (await call(agent, port, 'GET', '/metrics')).body;
+  const text = (await call(agent, port, 'GET', '/metrics', { authorization: `Bearer ${ADMIN_KEY}` })).body;
   const read = (name: string) =>
     Number(new RegExp(`^${name}\\{function="default/hello"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   return [read('nimbus_async_calls_completed_total'), read('nimbus_async_calls_failed_total')];

@@ -38,6 +38,7 @@ export { retryDelay } from './retry-delay.js';
 export * from './topology.js';
 export * from './trigger-topology.js';
 export * from './dead-letter.js';
-export { readNatsUrl } from './nats-url.js';
+export { readNatsUrl, readNatsCredentials, type NatsCredentials } from './nats-url.js';
+export * from './nats-permissions.js';
 export { MemoryBus, type MemoryBusOptions } from './memory/memory-bus.js';
 export { JetStreamBus, type JetStreamBusOptions } from './jetstream/jetstream-bus.js';

@@ -42,4 +42,32 @@ describe('startNatsServer (testkit)', function () {
       await assert.rejects(access(server.storeDir), 'the store is removed');
     }
   });
+
+  it('with users, lets in only them (passwords taken literally), each within its permissions', async () => {
+    const password = 'p$ss "quoted" #not-a-comment';
+    const server = await startNatsServer({
+      users: [
+        { user: 'narrow', password, permissions: { publish: { allow: ['ok.>'] }, subscribe: { allow: [] } } },
+      ],
+    });
+    try {
+      await assert.rejects(JetStreamBus.connect({ servers: server.url }), /Authorization Violation/);
+      await assert.rejects(
+        JetStreamBus.connect({ servers: server.url, user: 'narrow', pass: 'p$ss' }),
+        /Authorization Violation/,
+      );
+      const bus = await JetStreamBus.connect({ servers: server.url, user: 'narrow', pass: password });
+      try {
+        await assert.rejects(
+          bus.ensureStream({ name: 'NOPE', subjects: ['nope.>'] }),
+          /Permissions Violation/,
+        );
+      } finally {
+        await bus.close();
+      }
+      assert.match(server.output, /Publish Violation - User "narrow"/);
+    } finally {
+      await server.stop();
+    }
+  });
 });

@@ -11,6 +11,7 @@ const MINIMAL: Env = {
   NIMBUS_GATEWAY_URL: 'http://nimbus-gateway.nimbus.svc:8080',
   POD_NAMESPACE: 'nimbus',
   POD_NAME: 'nimbus-controller-7d9f-abcde',
+  NIMBUS_REPORT_TOKEN: 'report-token-0123456789',
 };
 
 const load = (overrides: Env = {}): ClusterConfig => loadClusterConfig({ ...MINIMAL, ...overrides });
@@ -39,11 +40,14 @@ describe('loadClusterConfig', () => {
         metricsPort: 9090,
         drainMs: 20_000,
         logLevel: 'info',
-        reportToken: undefined,
+        reportToken: 'report-token-0123456789',
         autoscaler: {},
         warmPoolSize: 0,
         natsUrl: undefined,
+        natsCredentials: undefined,
         state: undefined,
+        errorDetail: undefined,
+        functionIngress: undefined,
       },
     );
   });
@@ -268,6 +272,34 @@ describe('loadClusterConfig', () => {
         check: (c) => assert.equal(c.logLevel, 'debug'),
       },
       {
+        name: 'the error detail handed to function pods',
+        env: { NIMBUS_ERROR_DETAIL: 'full' },
+        check: (c) => assert.equal(c.errorDetail, 'full'),
+      },
+      {
+        name: 'the pods function NetworkPolicies let in, in the namespace the controller runs in',
+        env: {
+          NIMBUS_GATEWAY_POD_SELECTOR:
+            'app.kubernetes.io/instance=nimbus,app.kubernetes.io/component=gateway',
+          NIMBUS_CONTROLLER_POD_SELECTOR: 'app.kubernetes.io/component=controller',
+        },
+        check: (c) =>
+          assert.deepEqual(c.functionIngress, {
+            platformNamespace: 'nimbus',
+            gatewayPods: { 'app.kubernetes.io/instance': 'nimbus', 'app.kubernetes.io/component': 'gateway' },
+            controllerPods: { 'app.kubernetes.io/component': 'controller' },
+          }),
+      },
+      {
+        name: 'the platform namespace, when given, over the pod namespace',
+        env: {
+          NIMBUS_GATEWAY_POD_SELECTOR: 'app=gw',
+          NIMBUS_CONTROLLER_POD_SELECTOR: 'app=ctl',
+          NIMBUS_PLATFORM_NAMESPACE: 'platform',
+        },
+        check: (c) => assert.equal(c.functionIngress?.platformNamespace, 'platform'),
+      },
+      {
         name: 'an https gateway URL',
         env: { NIMBUS_GATEWAY_URL: 'https://gateway.example' },
         check: (c) => assert.equal(c.gatewayUrl, 'https://gateway.example'),
@@ -281,6 +313,27 @@ describe('loadClusterConfig', () => {
   describe('a bad setting stops start-up, naming the key', () => {
     const cases: { name: string; env: Env; key: string }[] = [
       { name: 'no runtime image', env: { NIMBUS_RUNTIME_IMAGE: undefined }, key: 'NIMBUS_RUNTIME_IMAGE' },
+      { name: 'an unknown error detail', env: { NIMBUS_ERROR_DETAIL: 'some' }, key: 'NIMBUS_ERROR_DETAIL' },
+      {
+        name: 'a gateway pod selector without the controller one',
+        env: { NIMBUS_GATEWAY_POD_SELECTOR: 'app=gw' },
+        key: 'NIMBUS_CONTROLLER_POD_SELECTOR',
+      },
+      {
+        name: 'a pod selector that is not label=value pairs',
+        env: { NIMBUS_GATEWAY_POD_SELECTOR: 'app', NIMBUS_CONTROLLER_POD_SELECTOR: 'app=ctl' },
+        key: 'NIMBUS_GATEWAY_POD_SELECTOR',
+      },
+      {
+        name: 'pod selectors without a namespace to find the pods in',
+        env: {
+          NIMBUS_GATEWAY_POD_SELECTOR: 'app=gw',
+          NIMBUS_CONTROLLER_POD_SELECTOR: 'app=c',
+          NIMBUS_LEADER_ELECTION: 'false',
+          POD_NAMESPACE: '',
+        },
+        key: 'POD_NAMESPACE',
+      },
       { name: 'an empty runtime image', env: { NIMBUS_RUNTIME_IMAGE: '' }, key: 'NIMBUS_RUNTIME_IMAGE' },
       { name: 'no gateway URL', env: { NIMBUS_GATEWAY_URL: undefined }, key: 'NIMBUS_GATEWAY_URL' },
       {
@@ -344,6 +397,16 @@ describe('loadClusterConfig', () => {
         key: 'NIMBUS_LEASE_DURATION_MS',
       },
       { name: 'NIMBUS_WORKERS=0', env: { NIMBUS_WORKERS: '0' }, key: 'NIMBUS_WORKERS' },
+      {
+        name: "no report token: its port would take anyone's reports and wakes",
+        env: { NIMBUS_REPORT_TOKEN: undefined },
+        key: 'NIMBUS_REPORT_TOKEN',
+      },
+      {
+        name: 'an empty report token',
+        env: { NIMBUS_REPORT_TOKEN: '' },
+        key: 'NIMBUS_REPORT_TOKEN',
+      },
       {
         name: 'a report token under 16 characters',
         env: { NIMBUS_REPORT_TOKEN: 'short' },

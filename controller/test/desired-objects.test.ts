@@ -62,6 +62,8 @@ describe('desiredObjects', () => {
       spec?: Record<string, unknown>;
       metadata?: Record<string, unknown>;
       settings?: Partial<DeploymentSettings>;
+      /** The entries of spec.secrets that opted in. */
+      mounted?: string[];
       rolls: boolean;
     }[] = [
       {
@@ -98,7 +100,17 @@ describe('desiredObjects', () => {
       { name: 'the timeout changed', spec: { timeout: '45s' }, rolls: true },
       { name: 'the concurrency changed', spec: { concurrency: 7 }, rolls: true },
       { name: 'the handler changed', spec: { handler: 'index.other' }, rolls: true },
-      { name: 'a secret added', spec: { secrets: ['api-token'] }, rolls: true },
+      {
+        name: 'a secret added that opted in',
+        spec: { secrets: ['api-token'] },
+        mounted: ['api-token'],
+        rolls: true,
+      },
+      {
+        name: 'a secret added that did not opt in (never mounted)',
+        spec: { secrets: ['api-token'] },
+        rolls: false,
+      },
       { name: 'a memory limit set', spec: { resources: { limits: { memory: '256Mi' } } }, rolls: true },
       { name: 'an image instead of inline code', spec: { image: 'registry.example/hello:1' }, rolls: true },
       { name: 'only scale.max changed', spec: { scale: { max: 42 } }, rolls: false },
@@ -116,6 +128,8 @@ describe('desiredObjects', () => {
           fn({ ...base.spec, ...c.spec }, c.metadata),
           { ...settings, ...c.settings },
           1,
+          undefined,
+          c.mounted,
         );
         if (c.rolls) assert.notEqual(hashOf(after), before);
         else assert.equal(hashOf(after), before);

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { type FunctionResource, validateFunction } from '@nimbus/api';
 import {
   ADOPTED_LABEL,
+  POOL_KEY_SECRET,
   POOL_LABEL,
+  POOL_TOKEN_FILE,
   adoptionPatch,
   buildPoolDeployment,
-  poolTokenOf,
+  buildPoolKeySecret,
   poolable,
   specialisation,
 } from '../src/resources/pool.js';
@@ -41,8 +43,8 @@ describe('the warm pool’s builders', () => {
       assert.equal(poolable(fn(spec)), expected));
   }
 
-  it('the pool Deployment: generic pods, Ready while generic, the token in their env and readable back', () => {
-    const d = buildPoolDeployment('team', settings, 2, 'a-token-of-forty-eight-hex-characters-000000000');
+  it('the pool Deployment: generic pods, Ready while generic, no token in any env value', () => {
+    const d = buildPoolDeployment('team', settings, 2);
     assert.equal(d.metadata.name, 'nimbus-pool-node20');
     assert.equal(d.metadata.namespace, 'team');
     assert.equal(d.spec.replicas, 2);
@@ -53,8 +55,48 @@ describe('the warm pool’s builders', () => {
     assert.equal(container?.env.find((e) => e.name === 'NIMBUS_POOL')?.value, '1');
     assert.equal(container?.readinessProbe.httpGet.path, '/_/health');
     assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
-    assert.equal(poolTokenOf(d), 'a-token-of-forty-eight-hex-characters-000000000');
-    assert.equal(poolTokenOf(undefined), undefined);
+    const values = JSON.stringify(d);
+    assert.ok(!/NIMBUS_POOL_TOKEN"/.test(values), 'no NIMBUS_POOL_TOKEN variable at all');
+    assert.equal(container?.env.find((e) => e.name === 'NIMBUS_POOL_TOKEN_FILE')?.value, POOL_TOKEN_FILE);
+  });
+
+  it('the pool key is mounted by the init container alone, and the token crosses on a memory emptyDir', () => {
+    const { spec } = buildPoolDeployment('team', settings, 1).spec.template;
+    const [init, ...moreInit] = spec.initContainers ?? [];
+    assert.equal(moreInit.length, 0);
+    assert.equal(init?.image, settings.runtimeImage);
+    assert.deepEqual(init?.args, ['/app/runtime-node/dist/pool-token-init.cjs']);
+    assert.deepEqual(
+      init?.env.find((e) => e.name === 'NIMBUS_POD_UID'),
+      { name: 'NIMBUS_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+    );
+    const keyVolume = spec.volumes.find((v) => v.secret?.secretName === POOL_KEY_SECRET);
+    assert.ok(keyVolume !== undefined);
+    assert.deepEqual(
+      init?.volumeMounts.map((m) => [m.name, m.readOnly]),
+      [
+        [keyVolume.name, true],
+        ['pool-token', false],
+      ],
+    );
+    for (const container of spec.containers)
+      assert.ok(
+        !container.volumeMounts.some((m) => m.name === keyVolume.name),
+        'the runtime never sees the key',
+      );
+    assert.deepEqual(spec.volumes.find((v) => v.name === 'pool-token')?.emptyDir, {
+      medium: 'Memory',
+      sizeLimit: '1Mi',
+    });
+  });
+
+  it('the pool key Secret: the key base64 under `key`, Nimbus’s, owned by nothing', () => {
+    const secret = buildPoolKeySecret('team', Buffer.alloc(32, 7));
+    assert.equal(secret.metadata.name, POOL_KEY_SECRET);
+    assert.equal(secret.metadata.namespace, 'team');
+    assert.equal(secret.metadata.labels['app.kubernetes.io/managed-by'], 'nimbus');
+    assert.deepEqual(secret.metadata.ownerReferences, []);
+    assert.deepEqual(Buffer.from(secret.data.key ?? '', 'base64'), Buffer.alloc(32, 7));
   });
 
   it('what a pool pod is sent: the function’s env with the platform’s settings, and its code at the handler’s path', () => {

@@ -74,8 +74,15 @@ describe('buildDeployment', () => {
     );
   });
 
-  it('mounts inline code read-only where the handler names it, and each secret under its name', () => {
-    const d = buildDeployment(fn({ handler: 'lib/main.handle', secrets: ['api-token'] }), settings, 1, 'h');
+  it('mounts inline code read-only where the handler names it, and each secret that opted in under its name', () => {
+    const d = buildDeployment(
+      fn({ handler: 'lib/main.handle', secrets: ['not-opted-in', 'api-token'] }),
+      settings,
+      1,
+      'h',
+      undefined,
+      ['api-token'],
+    );
     const pod = d.spec.template.spec;
     assert.deepEqual(pod.volumes.find((v) => v.name === 'source')?.configMap, {
       name: 'hello-source',
@@ -88,6 +95,11 @@ describe('buildDeployment', () => {
         ['/var/nimbus/function', true],
         ['/var/nimbus/secrets/api-token', true],
       ],
+    );
+    // Named by its place in spec.secrets; the refused one has no volume at all.
+    assert.deepEqual(
+      pod.volumes.filter((v) => v.secret !== undefined).map((v) => [v.name, v.secret?.secretName]),
+      [['secret-1', 'api-token']],
     );
   });
 

@@ -91,7 +91,7 @@ describe('WakeEndpoint over HTTP', () => {
     assert.equal(reply.status, 502);
     assert.match((reply.json() as { message: string }).message, /forbidden/);
   });
-  it('refuses a bad body naming the field, a wrong token, and GET, calling nothing', async () => {
+  it('refuses a bad body naming the field, no token or a wrong one, and GET, calling nothing', async () => {
     const bad = await wake({ function: 'nope' });
     assert.equal(bad.status, 400);
     assert.equal((bad.json() as { field: string }).field, 'function');
@@ -101,7 +101,15 @@ describe('WakeEndpoint over HTTP', () => {
       body: '{',
     });
     assert.equal(notJson.status, 400);
-    assert.equal((await wake({ function: 'team/hello' }, 'a-wrong-token-of-the-same-len')).status, 401);
+    const wrong = await wake({ function: 'team/hello' }, 'a-wrong-token-of-the-same-len');
+    assert.equal(wrong.status, 403);
+    assert.equal((wrong.json() as { error: string }).error, 'Forbidden');
+    const none = await send(base, '/v1/wake', {
+      method: 'POST',
+      body: JSON.stringify({ function: 'team/hello' }),
+    });
+    assert.equal(none.status, 401);
+    assert.equal((none.json() as { error: string }).error, 'Unauthenticated');
     assert.equal((await send(base, '/v1/wake')).status, 405);
     assert.deepEqual(calls, []);
   });

@@ -1,6 +1,9 @@
 import { ConfigError, DEFAULT_NAMESPACE, type Env, isNamespace, readInt } from '@nimbus/api';
 import type { StoreConfig } from '@nimbus/store';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
+import { type EgressConfig, readEgressConfig } from './egress/egress-config.js';
+import { parseRate } from './quotas/rate-config.js';
+import type { Rate } from './quotas/rate-limit-plan.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
 import { type StateServiceConfig, readStateServiceConfig } from './state/state-service-config.js';
 
@@ -9,17 +12,26 @@ export type Scope = 'admin' | 'invoke';
 export interface ApiKeyConfig {
   scope: Scope;
   key: string;
+  /** Calls this key may make per second, over every function and gateway replica. */
+  rate?: Rate;
 }
 
 export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
+  /**
+   * NIMBUS_METRICS_PORT: where `/metrics` is served without a key, for Prometheus (the chart sets
+   * it). Undefined: no such port; `/metrics` on the public port always needs an admin key.
+   */
+  readonly metricsPort: number | undefined;
   /** Largest request body accepted on the invoke path; larger gets 413. */
   readonly maxBodyBytes: number;
   /** Added to a function's own timeout, so the replica's 504 reaches the caller before the gateway gives up. */
   readonly timeoutGraceMs: number;
   readonly defaultNamespace: string;
   readonly apiKeys: readonly ApiKeyConfig[];
+  /** The rate limit of every API key that names none of its own (NIMBUS_KEY_RATE_LIMIT); none when unset. */
+  readonly keyRateLimit: Rate | undefined;
   /** Connections kept open to each replica. */
   readonly upstreamMaxSockets: number;
   /** A client must send its request headers within this time. */
@@ -38,15 +50,31 @@ export interface GatewayConfig {
   readonly schedules: ScheduleConfig;
   /** ctx.state for function pods, on a port of its own; undefined: not served (local mode). */
   readonly stateService: StateServiceConfig | undefined;
+  /** Where caller-steered requests (X-Callback-Url) may go besides public addresses. */
+  readonly egress: EgressConfig;
+}
+
+/** What differs between the hosts of a gateway before any setting is read. */
+export interface GatewayDefaults {
+  /** NIMBUS_EGRESS_ALLOW when unset: nothing in a cluster; local mode allows loopback. */
+  readonly egressAllow?: string;
 }
 
 /**
  * `NIMBUS_API_KEYS`: comma-separated `scope:key` pairs, for example `admin:3f9…,invoke:8c1…`.
- * An admin key may also invoke.
+ * An admin key may also invoke. An entry may end in `;rate=<per second>[/<burst>]`, the key's own
+ * rate limit (`invoke:8c1…;rate=50/100`). Errors name the entry, never the key.
  */
 export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
   if (raw === undefined || raw.trim() === '') return [];
-  return raw.split(',').map((entry, index) => {
+  return raw.split(',').map((text, index) => {
+    let entry = text;
+    let rate: Rate | undefined;
+    const options = /;rate=([^;]*)$/.exec(entry);
+    if (options !== null) {
+      rate = parseRate(options[1] as string, 'NIMBUS_API_KEYS', `entry ${index + 1}: rate `);
+      entry = entry.slice(0, options.index);
+    }
     const colon = entry.indexOf(':');
     const scope = entry.slice(0, colon).trim();
     const key = entry.slice(colon + 1).trim();
@@ -56,11 +84,11 @@ export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
     if (key.length < 16) {
       throw new ConfigError('NIMBUS_API_KEYS', `entry ${index + 1}: a key must have at least 16 characters`);
     }
-    return { scope, key };
+    return rate === undefined ? { scope, key } : { scope, key, rate };
   });
 }
 
-export function loadGatewayConfig(env: Env): GatewayConfig {
+export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): GatewayConfig {
   const defaultNamespace = env.NIMBUS_DEFAULT_NAMESPACE || DEFAULT_NAMESPACE;
   if (!isNamespace(defaultNamespace)) {
     throw new ConfigError('NIMBUS_DEFAULT_NAMESPACE', `"${defaultNamespace}" is not an RFC 1123 label`);
@@ -76,10 +104,14 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   return Object.freeze({
     host: env.HOST || '0.0.0.0',
     port: readInt(env, 'PORT', 8080, 0, 65535),
+    metricsPort: env.NIMBUS_METRICS_PORT ? readInt(env, 'NIMBUS_METRICS_PORT', 0, 0, 65535) : undefined,
     maxBodyBytes: readInt(env, 'NIMBUS_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 1024 * 1024 * 1024),
     timeoutGraceMs: readInt(env, 'NIMBUS_TIMEOUT_GRACE_MS', 1000, 0, 60_000),
     defaultNamespace,
     apiKeys: Object.freeze(parseApiKeys(env.NIMBUS_API_KEYS)),
+    keyRateLimit: env.NIMBUS_KEY_RATE_LIMIT
+      ? parseRate(env.NIMBUS_KEY_RATE_LIMIT, 'NIMBUS_KEY_RATE_LIMIT')
+      : undefined,
     upstreamMaxSockets: readInt(env, 'NIMBUS_UPSTREAM_MAX_SOCKETS', 256, 1, 65535),
     headersTimeoutMs,
     requestTimeoutMs,
@@ -89,5 +121,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     store: readStoreConfig(env),
     schedules: readScheduleConfig(env),
     stateService: readStateServiceConfig(env),
+    egress: readEgressConfig(env, defaults.egressAllow),
   });
 }

@@ -12,12 +12,17 @@ import { CallWorker } from './async/call-worker.js';
 import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
 import type { GatewayConfig } from './config.js';
+import { EgressGuard, type ResolveHost } from './egress/egress-guard.js';
+import type { PlatformEndpoint } from './egress/egress-policy.js';
+import { configuredEndpoints, platformView } from './egress/platform-endpoints.js';
 import { Gateway } from './gateway.js';
+import { MetricsServer } from './http/metrics-server.js';
 import { GatewayServer } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
-import type { FunctionDirectory, Readiness } from './ports.js';
+import type { FunctionDirectory, LocalListeners, Readiness } from './ports.js';
+import { RateLimiter } from './quotas/rate-limiter.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
 import { StateService } from './state/state-service.js';
@@ -45,6 +50,12 @@ export interface GatewayOverrides {
   now?: () => number;
   /** The first wait before a failed callback is sent again (500 ms, doubling); tests shorten it. */
   callbackRetryBaseMs?: number;
+  /** Ports the host's processes listen on (local mode's replicas and pool): never a callback's destination. */
+  localListeners?: LocalListeners;
+  /** Components beyond Redis and NATS that no callback may reach (a cluster's controllers). */
+  platformEndpoints?: readonly PlatformEndpoint[];
+  /** How callback host names are resolved; tests answer as a rebinding DNS server would. */
+  resolveHost?: ResolveHost;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -63,7 +74,9 @@ export function createGatewayContainer(
   c.register(TOKENS.Config, { useValue: config });
   c.register(TOKENS.Registry, { useValue: overrides.registry ?? new Registry() });
   c.register(TOKENS.RouteTable, { useValue: routes });
-  c.register(TOKENS.ApiKeys, { useValue: overrides.apiKeys ?? new HashedApiKeys(config.apiKeys) });
+  c.register(TOKENS.ApiKeys, {
+    useValue: overrides.apiKeys ?? new HashedApiKeys(config.apiKeys, config.keyRateLimit),
+  });
   c.register(TOKENS.Logger, { useValue: overrides.logger ?? createLogger({ component: 'gateway' }) });
   c.register(TOKENS.Directory, { useValue: overrides.directory ?? emptyDirectory });
   c.register(TOKENS.Readiness, { useValue: overrides.readiness ?? { notReadyReason: () => undefined } });
@@ -85,6 +98,9 @@ export function createGatewayContainer(
       ),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);
+  c.register(TOKENS.MetricsServer, {
+    useValue: new MetricsServer(c.resolve(TOKENS.Registry), config.host, config.metricsPort),
+  });
   c.registerSingleton(TOKENS.Gateway, Gateway);
   return c;
 }
@@ -94,6 +110,18 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   const log = c.resolve<Logger>(TOKENS.Logger);
   const now = overrides.now ?? Date.now;
   const stores = overrides.stores ?? createStores(config.store, { logger: log });
+  // The gateway's own port once it listens (Gateway.listen adds it when PORT is 0).
+  const ownPorts = new Set<number>(config.port === 0 ? [] : [config.port]);
+  const egress = new EgressGuard({
+    config: config.egress,
+    platform: platformView(
+      [...configuredEndpoints(config), ...(overrides.platformEndpoints ?? [])],
+      ownPorts,
+      overrides.localListeners,
+    ),
+    ...(overrides.resolveHost === undefined ? {} : { resolve: overrides.resolveHost }),
+  });
+  c.register(TOKENS.OwnPorts, { useValue: ownPorts });
   const queue = new CallQueue(
     config.async,
     log.child({ part: 'async' }),
@@ -116,6 +144,18 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
             ),
     })),
   });
+  c.register(TOKENS.RateLimiter, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new RateLimiter(
+          stores.rateLimits,
+          d.resolve(TOKENS.ApiKeys),
+          d.resolve(TOKENS.Registry),
+          d.resolve(TOKENS.Clock),
+          log.child({ part: 'rate-limits' }),
+        ),
+    ),
+  });
   c.register(TOKENS.CallQueue, { useValue: queue });
   c.registerSingleton(TOKENS.AsyncMetrics, AsyncMetrics);
   c.register(TOKENS.AsyncFrontDoor, {
@@ -125,11 +165,13 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           config,
           routes: d.resolve(TOKENS.RouteTable),
           keys: d.resolve(TOKENS.ApiKeys),
+          limiter: d.resolve(TOKENS.RateLimiter),
           calls: stores.calls,
           queue,
           metrics: d.resolve(TOKENS.AsyncMetrics),
           log,
           now,
+          egress,
         }),
     ),
   });
@@ -140,6 +182,8 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
     useFactory: instanceCachingFactory((d) => {
       const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }), {
         retryBaseMs: overrides.callbackRetryBaseMs,
+        egress,
+        records: stores.calls,
       });
       const worker = new CallWorker(
         {
@@ -155,6 +199,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           log: log.child({ part: 'async-worker' }),
           now,
           random: Math.random,
+          maxResultBytes: config.store.calls.maxResultBodyBytes,
         },
         config.async.concurrency,
       );

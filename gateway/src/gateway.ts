@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { inject, injectable } from 'tsyringe';
 import type { AsyncCalls } from './async/async-calls.js';
+import type { MetricsServer } from './http/metrics-server.js';
 import type { GatewayServer } from './http/server.js';
 import type { Invoker } from './invoke/invoker.js';
 import type { StateService } from './state/state-service.js';
@@ -17,6 +18,8 @@ export class Gateway {
     @inject(TOKENS.Server) readonly server: GatewayServer,
     @inject(TOKENS.AsyncCalls) private readonly asyncCalls: AsyncCalls,
     @inject(TOKENS.Invoker) private readonly invoker: Pick<Invoker, 'close'>,
+    @inject(TOKENS.OwnPorts) private readonly ownPorts: Set<number>,
+    @inject(TOKENS.MetricsServer) private readonly metrics: MetricsServer,
     @inject(TOKENS.StateService) private readonly state: { service: StateService | undefined },
   ) {}
 
@@ -25,13 +28,25 @@ export class Gateway {
     return this.state.service;
   }
 
-  /** Listens (and the state service, when there is one), then starts the async workers, which connect to the queue in the background. */
+  /**
+   * Listens (on the metrics and state ports too, when there are ones), then starts the async
+   * workers, which connect to the queue in the background.
+   */
   async listen(): Promise<AddressInfo> {
-    await this.state.service?.listen();
+    const state = await this.state.service?.listen();
+    // The state port is the gateway's own too: no callback may be sent there.
+    if (state !== undefined) this.ownPorts.add(state.port);
     const address = await this.server.listen();
+    this.ownPorts.add(address.port);
+    this.metricsAddress = await this.metrics.listen();
+    // The metrics port is the gateway's own too: no callback may be sent there.
+    if (this.metricsAddress !== undefined) this.ownPorts.add(this.metricsAddress.port);
     this.asyncCalls.start();
     return address;
   }
+
+  /** Where `/metrics` is served without a key; undefined without NIMBUS_METRICS_PORT. */
+  metricsAddress: AddressInfo | undefined;
 
   /**
    * Drains the server (`graceMs` as GatewayServer.close takes it), then lets the async workers
@@ -41,6 +56,7 @@ export class Gateway {
   async close(graceMs?: number): Promise<void> {
     await this.server.close(graceMs);
     await this.state.service?.close();
+    await this.metrics.close();
     await this.asyncCalls.stop();
     await this.invoker.close();
   }

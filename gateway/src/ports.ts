@@ -27,3 +27,12 @@ export interface FunctionDirectory {
   replace?(namespace: string, name: string, fn: FunctionResource): Promise<FunctionResource>;
   remove?(namespace: string, name: string): Promise<void>;
 }
+
+/**
+ * Ports the host's own processes listen on on this machine now (local mode: every replica and
+ * warm pool process). The egress policy refuses them to caller-steered requests, even where it
+ * lets loopback through.
+ */
+export interface LocalListeners {
+  ports(): Iterable<number>;
+}

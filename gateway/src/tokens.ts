@@ -12,9 +12,15 @@ export const TOKENS = {
   SystemInfo: Symbol('SystemInfo'),
   SystemApp: Symbol('SystemApp'),
   Server: Symbol('GatewayServer'),
+  /** `/metrics` on NIMBUS_METRICS_PORT (which may be unset: then it serves nothing). */
+  MetricsServer: Symbol('MetricsServer'),
   /** The server and the async workers, started and stopped together: what a host runs. */
   Gateway: Symbol('Gateway'),
   Waker: Symbol('Waker'),
+  /** Rate limits at the invoke front doors (quotas/). */
+  RateLimiter: Symbol('RateLimiter'),
+  /** The ports this gateway listens on, once it does: never a callback's destination. */
+  OwnPorts: Symbol('OwnPorts'),
   /** @nimbus/api's Clock: systemClock; a test may register a ManualClock before resolving. */
   Clock: Symbol('Clock'),
   // Async calls (async/):

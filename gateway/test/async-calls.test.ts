@@ -226,13 +226,20 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       10_000,
       'the calls queue to drain',
     );
+  /** Each accepted call's cancel token, by id. */
+  const tokens = new Map<string, string>();
   const accepted = (reply: Reply): string => {
     assert.equal(reply.status, 202, reply.text);
     const id = reply.headers['x-call-id'];
     assert.equal(typeof id, 'string');
-    assert.deepEqual(reply.json(), { id, status: 'queued' });
+    const token = reply.headers['x-cancel-token'];
+    assert.match(String(token), /^[A-Za-z0-9_-]{43}$/, 'a 256-bit cancel token');
+    assert.deepEqual(reply.json(), { id, status: 'queued', cancelToken: token });
+    tokens.set(id as string, token as string);
     return id as string;
   };
+  const cancel = (id: string, headers: Record<string, string> = { 'x-cancel-token': tokens.get(id) ?? '' }) =>
+    send(base, `/async-function/${id}`, { method: 'DELETE', headers });
 
   beforeEach(async function () {
     routes = new RouteTable();
@@ -271,6 +278,8 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       NIMBUS_ASYNC_CONCURRENCY: '4',
       NIMBUS_WAKE_TIMEOUT_MS: '2000',
       NIMBUS_CALLBACK_TIMEOUT_MS: '2000',
+      // The test's receivers listen on loopback.
+      NIMBUS_EGRESS_ALLOW: 'loopback',
     });
     const container = createGatewayContainer(config, {
       routes,
@@ -632,11 +641,15 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     const r = await replica();
     deploy('echo', [r.port]);
     bus.holdDeliveries();
-    const id = accepted(await post('/async-function/echo'));
-    const cancelled = await send(base, `/async-function/${id}`, { method: 'DELETE' });
+    const id = accepted(
+      await post('/async-function/echo', { 'x-callback-url': 'http://127.0.0.1:9/h?sig=s' }),
+    );
+    const cancelled = await cancel(id);
     assert.equal(cancelled.status, 200, cancelled.text);
     assert.equal(cancelled.json().status, 'cancelled');
-    const again = await send(base, `/async-function/${id}`, { method: 'DELETE' });
+    assert.equal(cancelled.json().callbackUrl, undefined, 'no callback URL in a public answer');
+    assert.equal(cancelled.json().cancelTokenHash, undefined);
+    const again = await cancel(id, admin);
     assert.equal(again.status, 409);
     assert.equal(again.json().code, 'CallNotCancellable');
     assert.match(String(again.json().error), /is cancelled/);
@@ -644,12 +657,41 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     await drained();
     assert.equal(r.seen.length, 0, 'the cancelled call never ran');
     assert.equal((await record(id)).status, 'cancelled');
-    const unknown = await send(base, '/async-function/no-such-call', { method: 'DELETE' });
+    const unknown = await cancel('no-such-call', admin);
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json().code, 'CallNotFound');
     const resend = await post('/async-function/echo', { 'x-call-id': id });
     assert.equal(resend.status, 409);
     assert.equal(resend.json().code, 'CallCancelled');
+  });
+
+  it("cancels only with the call's own token or an admin key: 401 without, 403 with a wrong one", async () => {
+    const r = await replica();
+    deploy('echo', [r.port]);
+    bus.holdDeliveries();
+    const id = accepted(await post('/async-function/echo'));
+    const other = accepted(await post('/async-function/echo'));
+    const bare = await cancel(id, {});
+    assert.equal(bare.status, 401, bare.text);
+    assert.equal(bare.json().code, 'CancelTokenRequired');
+    assert.match(String(bare.json().error), /X-Cancel-Token/);
+    for (const headers of [{ 'x-cancel-token': 'guessed' }, { 'x-cancel-token': tokens.get(other) ?? '' }]) {
+      const wrong = await cancel(id, headers);
+      assert.equal(wrong.status, 403, wrong.text);
+      assert.equal(wrong.json().code, 'CancelTokenInvalid');
+    }
+    const noSuchCall = await cancel('never-was', { 'x-cancel-token': tokens.get(id) ?? '' });
+    assert.equal(noSuchCall.status, 403, 'a token tells nothing of which ids exist');
+    const badKey = await cancel(id, { authorization: 'Bearer nope' });
+    assert.equal(badKey.status, 401);
+    const invokeKey = await cancel(id, { authorization: `Bearer ${INVOKER}` });
+    assert.equal(invokeKey.status, 403, 'an invoke key is not enough');
+    assert.equal((await record(id)).status, 'queued', 'nothing refused touched the call');
+    assert.equal((await cancel(other, admin)).status, 200, 'the admin key cancels any call');
+    assert.equal((await cancel(id)).status, 200, 'its own token cancels it');
+    bus.releaseDeliveries();
+    await drained();
+    assert.equal(r.seen.length, 0);
   });
 
   it('refuses to cancel a running call (409)', async () => {
@@ -660,11 +702,106 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     deploy('slow', [r.port]);
     const id = accepted(await post('/async-function/slow'));
     await settled(id, 'running');
-    const refused = await send(base, `/async-function/${id}`, { method: 'DELETE' });
+    const refused = await cancel(id);
     assert.equal(refused.status, 409);
     assert.match(String(refused.json().error), /is running/);
     finish();
     await settled(id);
+  });
+
+  describe('answers larger than the record keeps (1 MiB)', () => {
+    const MiB = 1024 * 1024;
+    /** Answers `status` with `size` bytes of 'z', written 64 KiB at a time as the socket takes them. */
+    const large =
+      (size: number, status = 200): Script =>
+      (_seen, _n, res) => {
+        res.writeHead(status, { 'content-type': 'application/octet-stream' });
+        let left = size;
+        const more = () => {
+          while (left > 0) {
+            const n = Math.min(left, 64 * 1024);
+            left -= n;
+            if (!res.write(Buffer.alloc(n, 'z'))) {
+              res.once('drain', more);
+              return;
+            }
+          }
+          res.end();
+        };
+        more();
+      };
+    /** A callback receiver; `onRequest` decides what it does with each. */
+    const hookServer = async (onRequest: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const server = createServer(onRequest);
+      extraServers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    };
+
+    it('records the first MiB of a 3 MiB answer, truncated with its size, and streams all of it to the callback', async () => {
+      const got: { bytes: number; headers: IncomingMessage['headers'] }[] = [];
+      const url = await hookServer((req, res) => {
+        let bytes = 0;
+        req.on('data', (c: Buffer) => {
+          bytes += c.length;
+        });
+        req.on('end', () => {
+          got.push({ bytes, headers: req.headers });
+          res.end();
+        });
+      });
+      deploy('big', [(await replica(large(3 * MiB))).port]);
+      const id = accepted(await post('/async-function/big', { 'x-callback-url': url }));
+      const done = await settled(id);
+      assert.equal(done.result?.truncated, true);
+      assert.equal(done.result?.size, 3 * MiB);
+      assert.equal(done.result?.body.length, MiB);
+      const hook = await eventually(async () => got[0], 5_000, 'the callback');
+      assert.equal(hook.bytes, 3 * MiB);
+      assert.equal(hook.headers['x-call-status'], 'succeeded');
+      assert.equal(hook.headers['x-result-truncated'], undefined, 'the callback has it whole');
+      assert.equal(got.length, 1);
+    });
+
+    it('finishes the call when the receiver hangs up mid-stream, and does not send it again', async () => {
+      let requests = 0;
+      const url = await hookServer((req) => {
+        requests++;
+        req.once('data', () => req.socket.destroy());
+      });
+      deploy('big', [(await replica(large(3 * MiB))).port]);
+      const id = accepted(await post('/async-function/big', { 'x-callback-url': url }));
+      const done = await settled(id);
+      assert.equal(done.result?.size, 3 * MiB, 'the rest of the answer was read and counted');
+      // A retry would have come within the 20 ms backoff; the next call's callback shows none did.
+      const id2 = accepted(await post('/async-function/big', { 'x-callback-url': url }));
+      await settled(id2);
+      await eventually(async () => (requests >= 2 ? true : undefined), 5_000, 'the second callback');
+      assert.equal(requests, 2, 'one request per call: a stream that began is never sent again');
+    });
+
+    it('calls back a large failure with its first MiB, saying it is cut', async () => {
+      const got: { bytes: number; headers: IncomingMessage['headers'] }[] = [];
+      const url = await hookServer((req, res) => {
+        let bytes = 0;
+        req.on('data', (c: Buffer) => {
+          bytes += c.length;
+        });
+        req.on('end', () => {
+          got.push({ bytes, headers: req.headers });
+          res.end();
+        });
+      });
+      deploy('bad', [(await replica(large(2 * MiB, 400))).port]);
+      const id = accepted(await post('/async-function/bad', { 'x-callback-url': url }));
+      const done = await settled(id, 'failed');
+      assert.equal(done.result?.truncated, true);
+      const hook = await eventually(async () => got[0], 5_000, 'the callback');
+      assert.equal(hook.bytes, MiB);
+      assert.equal(hook.headers['x-call-status'], 'failed');
+      assert.equal(hook.headers['x-result-truncated'], 'true');
+      assert.equal(hook.headers['x-result-size'], String(2 * MiB));
+    });
   });
 
   it('POSTs the result to X-Callback-Url with the call headers; a failing callback never re-runs the function', async () => {

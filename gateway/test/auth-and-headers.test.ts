@@ -66,7 +66,12 @@ describe('gateway config', () => {
     const config = loadGatewayConfig({});
     assert.equal(config.port, 8080);
     assert.equal(config.maxBodyBytes, 6 * 1024 * 1024);
+    assert.equal(config.metricsPort, undefined, 'no key-less metrics port unless asked for');
     assert.ok(Object.isFrozen(config));
+  });
+  it('reads the metrics port, naming NIMBUS_METRICS_PORT when it is bad', () => {
+    assert.equal(loadGatewayConfig({ NIMBUS_METRICS_PORT: '9091' }).metricsPort, 9091);
+    assert.throws(() => loadGatewayConfig({ NIMBUS_METRICS_PORT: 'metrics' }), /NIMBUS_METRICS_PORT/);
   });
 });
 

@@ -72,6 +72,7 @@ describe('CallWorker: what a delivery does, by the call record it finds', () => 
     status: 200,
     headers: {},
     body: Buffer.from('fine'),
+    size: 4,
     durationMs: 3,
   };
   const busy: CallOutcome = {
@@ -79,6 +80,7 @@ describe('CallWorker: what a delivery does, by the call record it finds', () => 
     status: 503,
     headers: {},
     body: Buffer.from('busy'),
+    size: 4,
     durationMs: 3,
   };
 
@@ -112,6 +114,7 @@ describe('CallWorker: what a delivery does, by the call record it finds', () => 
         log,
         now: () => NOW,
         random: () => 0,
+        maxResultBytes: 1024 * 1024,
       },
       1,
     );

@@ -4,6 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from '@nimbus/api';
 import { ManualClock, eventually, freePort } from '@nimbus/testkit';
 import { CallbackSender } from '../src/async/callback-sender.js';
+import { readEgressConfig } from '../src/egress/egress-config.js';
+import { EgressGuard } from '../src/egress/egress-guard.js';
+
+/** The receivers listen on loopback, which the default policy refuses. */
+const loopbackAllowed = new EgressGuard({
+  config: readEgressConfig({ NIMBUS_EGRESS_ALLOW: 'loopback' }),
+  platform: () => ({ endpoints: [], localPorts: new Set() }),
+});
 
 interface Hit {
   readonly url: string;
@@ -48,7 +56,7 @@ describe('CallbackSender: POSTs a result to X-Callback-Url (a real receiver, wai
     sender = new CallbackSender(
       { callbackAttempts: attempts, callbackTimeoutMs: timeoutMs },
       createLogger({}, 'warn', (line) => warnings.push(JSON.parse(line))),
-      { clock, retryBaseMs: 500 },
+      { clock, retryBaseMs: 500, egress: loopbackAllowed },
     );
     return sender;
   };

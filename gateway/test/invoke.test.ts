@@ -388,7 +388,7 @@ describe('gateway invoke path (real sockets)', function () {
     assert.equal((await send(base, '/nowhere')).json().code, 'RouteNotFound');
   });
 
-  it('keeps /system for admin keys and counts requests in /metrics', async () => {
+  it('keeps /system and /metrics for admin keys, and counts requests in /metrics', async () => {
     route('echo', [await serve(echoRequest)]);
     await send(base, '/function/echo');
     await send(base, '/function/echo');
@@ -400,7 +400,10 @@ describe('gateway invoke path (real sockets)', function () {
     const listed = await send(base, '/system/functions', { headers: { authorization: `Bearer ${ADMIN}` } });
     assert.equal(listed.status, 200);
     assert.deepEqual(listed.json(), []);
-    const metrics = (await send(base, '/metrics')).text;
+    assert.equal((await send(base, '/metrics')).status, 401);
+    const asInvoker = await send(base, '/metrics', { headers: { authorization: `Bearer ${INVOKER}` } });
+    assert.deepEqual([asInvoker.status, asInvoker.json().code], [403, 'Forbidden']);
+    const metrics = (await send(base, '/metrics', { headers: { authorization: `Bearer ${ADMIN}` } })).text;
     assert.match(metrics, /nimbus_gateway_requests_total\{function="default\/echo",code="200"\} 2/);
     assert.match(metrics, /nimbus_gateway_inflight_requests\{function="default\/echo"\} 0/);
     assert.equal((await send(base, '/healthz')).json().status, 'ok');

@@ -5,11 +5,36 @@ import { type Endpoint, RouteTable } from '../src/routing/route-table.js';
 
 describe('parseInvokePath', () => {
   const cases: [string, unknown][] = [
-    ['/function/hello', { name: 'hello', namespace: 'default', upstreamPath: '/' }],
-    ['/function/hello/', { name: 'hello', namespace: 'default', upstreamPath: '/' }],
-    ['/function/hello?name=Ada', { name: 'hello', namespace: 'default', upstreamPath: '/?name=Ada' }],
-    ['/function/hello.team/a/b?x=1&x=2', { name: 'hello', namespace: 'team', upstreamPath: '/a/b?x=1&x=2' }],
-    ['/function/hello/%2e%2e/x', { name: 'hello', namespace: 'default', upstreamPath: '/%2e%2e/x' }],
+    ['/function/hello', { name: 'hello', namespace: 'default', upstreamPath: '/', internal: false }],
+    ['/function/hello/', { name: 'hello', namespace: 'default', upstreamPath: '/', internal: false }],
+    [
+      '/function/hello?name=Ada',
+      { name: 'hello', namespace: 'default', upstreamPath: '/?name=Ada', internal: false },
+    ],
+    [
+      '/function/hello.team/a/b?x=1&x=2',
+      { name: 'hello', namespace: 'team', upstreamPath: '/a/b?x=1&x=2', internal: false },
+    ],
+    [
+      '/function/hello/%2e%2e/x',
+      { name: 'hello', namespace: 'default', upstreamPath: '/%2e%2e/x', internal: false },
+    ],
+    [
+      '/function/hello/_/health',
+      { name: 'hello', namespace: 'default', upstreamPath: '/_/health', internal: true },
+    ],
+    [
+      '/function/hello/%5F/ready',
+      { name: 'hello', namespace: 'default', upstreamPath: '/%5F/ready', internal: true },
+    ],
+    [
+      '/function/hello/x/../_/',
+      { name: 'hello', namespace: 'default', upstreamPath: '/x/../_/', internal: true },
+    ],
+    [
+      '/function/hello?/_/health',
+      { name: 'hello', namespace: 'default', upstreamPath: '/?/_/health', internal: false },
+    ],
     ['/function/', { invalid: '' }],
     ['/function/..', { invalid: '..' }],
     ['/function/%2e%2e/etc', { invalid: '%2e%2e' }],

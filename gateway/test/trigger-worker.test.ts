@@ -28,6 +28,7 @@ const answer = (status: number, body = ''): CallOutcome => ({
   status,
   headers: {},
   body: Buffer.from(body),
+  size: Buffer.byteLength(body),
   durationMs: 1,
 });
 

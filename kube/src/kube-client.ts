@@ -8,6 +8,8 @@ export interface RequestOptionsIn {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** What to ask the server for instead of application/json. */
+  accept?: string;
   signal?: AbortSignal;
 }
 
@@ -68,6 +70,20 @@ export class KubeClient {
     name: string,
   ): Promise<T> {
     return this.request<T>('GET', resourcePath(resource, namespace, name));
+  }
+
+  /**
+   * An object's metadata alone (a PartialObjectMetadata): its labels and annotations without its
+   * content, so checking a Secret's labels never brings its data into this process. Needs `get`.
+   */
+  async getMetadata(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<KubeObject> {
+    return this.request<KubeObject>('GET', resourcePath(resource, namespace, name), {
+      accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json',
+    });
   }
 
   /** One page of a list; `continue` in the result's metadata asks for the next. */
@@ -232,7 +248,7 @@ export class KubeClient {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string> = {
       ...(auth.headers as Record<string, string>),
-      accept: 'application/json',
+      accept: options.accept ?? 'application/json',
       'user-agent': 'nimbus/0.1.0',
     };
     if (payload !== undefined) {

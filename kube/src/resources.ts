@@ -54,6 +54,7 @@ export const RESOURCES = {
   endpointSlices: type('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices'),
   pods: type('', 'v1', 'Pod', 'pods'),
   leases: type('coordination.k8s.io', 'v1', 'Lease', 'leases'),
+  networkPolicies: type('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies'),
 } as const;
 
 export function apiVersionOf(resource: ResourceType): string {

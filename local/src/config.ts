@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import type { LogLevel } from '@nimbus/api';
-import { ConfigError, readInt, readLogLevel } from '@nimbus/api';
+import type { ErrorDetail, LogLevel } from '@nimbus/api';
+import { ConfigError, readErrorDetail, readInt, readLogLevel } from '@nimbus/api';
 import { type AutoscalerTuning, readAutoscalerTuning } from '@nimbus/controller/autoscale/config';
 import { type GatewayConfig, loadGatewayConfig } from '@nimbus/gateway';
 import { type StoreConfig, parseStoreConfig } from '@nimbus/store';
@@ -24,6 +24,12 @@ export interface LocalConfig {
    * replicas reach it over IPC.
    */
   readonly store: StoreConfig;
+  /**
+   * NIMBUS_ERROR_DETAIL, `full` unless set: this is the developer's own machine, so a handler's
+   * error and a load failure's reason reach the caller (the browser, curl). `none` shows callers
+   * only the invocation id, as a cluster does by default.
+   */
+  readonly errorDetail: ErrorDetail;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -44,7 +50,9 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     backoff: Object.freeze({ baseMs, maxMs, stableAfterMs: 10_000 }),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 1, 0, 64),
     autoscaler: readAutoscalerTuning(env),
-    gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }),
+    // Callbacks may reach the developer's own receivers on loopback (never the platform's ports).
+    gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }, { egressAllow: 'loopback' }),
     store: parseStoreConfig(env),
+    errorDetail: readErrorDetail(env, 'full'),
   });
 }

@@ -9,6 +9,7 @@ import type { LocalConfig } from './config.js';
 import { type LocalOverrides, createLocalContainer } from './container.js';
 import { FolderWatcher } from './folder-watcher.js';
 import type { LocalPlatform } from './local-platform.js';
+import type { ProcessBackend } from './process/process-backend.js';
 import type { WarmPool } from './process/warm-pool.js';
 import { TOKENS } from './tokens.js';
 
@@ -58,6 +59,7 @@ export async function startLocalMode(
     logger: log.child({ component: 'gateway' }),
     info: { version: '0.1.0', mode: 'local' },
     stores: local.resolve<Stores>(TOKENS.Stores),
+    localListeners: local.resolve<ProcessBackend>(TOKENS.ProcessBackend),
   });
   // The HTTP server and the async workers, started and (in close) stopped together.
   const server = gateway.resolve<Gateway>(GATEWAY.Gateway);

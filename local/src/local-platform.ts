@@ -152,6 +152,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       timeoutMs,
       concurrency: spec.concurrency,
       auth: spec.http.auth,
+      rateLimit: spec.http.rateLimit,
     });
     const replicaSet: ReplicaSetSpec = {
       key,
@@ -159,6 +160,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       env: buildReplicaEnv(fn.resource, source.dir, {
         gatewayUrl: this.gatewayUrl,
         inherited: process.env,
+        errorDetail: this.config.errorDetail,
       }),
       replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,
@@ -180,8 +182,12 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const status = this.backend.status(key);
     if (deployed === undefined || status === undefined) return;
     const { name, namespace } = deployed.loaded.resource.metadata;
-    const reason =
-      status.problem ?? (status.replicas === 0 ? 'scaled to zero; waking' : 'replicas are starting');
+    // The problem can quote the handler's load error; callers hear it only with full detail.
+    const problem =
+      status.problem !== undefined && this.config.errorDetail === 'none' && status.problemIsTerminal
+        ? "the handler failed to load; the Function's status and the log have the reason"
+        : status.problem;
+    const reason = problem ?? (status.replicas === 0 ? 'scaled to zero; waking' : 'replicas are starting');
     this.routes.setEndpoints(namespace, name, status.endpoints, reason, status.problemIsTerminal);
   }
 

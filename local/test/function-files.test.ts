@@ -97,5 +97,13 @@ describe('loadLocalConfig', () => {
     );
     assert.throws(() => loadLocalConfig({ HOST: 'x', PORT: 'eighty' }), /PORT: must be a whole number/);
     assert.throws(() => loadLocalConfig({}, ['a', 'b']), /at most one folder/);
+    assert.throws(
+      () => loadLocalConfig({ NIMBUS_ERROR_DETAIL: 'all' }),
+      /NIMBUS_ERROR_DETAIL: must be full or none/,
+    );
+  });
+  it("shows callers a function's error text by default, the developer's machine being theirs", () => {
+    assert.equal(loadLocalConfig({}, [], '/w').errorDetail, 'full');
+    assert.equal(loadLocalConfig({ NIMBUS_ERROR_DETAIL: 'none' }, [], '/w').errorDetail, 'none');
   });
 });

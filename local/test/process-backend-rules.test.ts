@@ -64,6 +64,15 @@ describe('buildReplicaEnv', () => {
     });
   });
 
+  it('hands the replica the error detail local mode was given (a Function cannot set NIMBUS_* itself)', () => {
+    const env = buildReplicaEnv(fn({}), '/c', {
+      gatewayUrl: '',
+      inherited: {},
+      errorDetail: 'none',
+    });
+    assert.equal(env.NIMBUS_ERROR_DETAIL, 'none');
+  });
+
   it("passes the function's own variables, which cannot override the platform's", () => {
     const env = buildReplicaEnv(
       fn({

@@ -2,12 +2,16 @@
 // dist/runtime-node.cjs: loading tsyringe and ~30 small modules unbundled costs 25-45 ms of a
 // replica's cold start; one file costs a few. ctx.state talks HTTP to the gateway's state service
 // (or IPC to local mode's supervisor): the bundle must never contain a Redis client.
+// The init container of a warm-pool pod runs a second, dist/pool-token-init.cjs (see its source).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outputs = [{ entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' }];
+const outputs = [
+  { entry: 'dist/src/main.js', outfile: 'dist/runtime-node.cjs' },
+  { entry: 'dist/src/pool/pool-token-init.js', outfile: 'dist/pool-token-init.cjs' },
+];
 const [main] = outputs;
 
 const common = {

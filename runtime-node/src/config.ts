@@ -7,6 +7,9 @@ export type { LogLevel };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
+export type ErrorDetail = 'full' | 'none';
+export const ERROR_DETAILS: readonly ErrorDetail[] = ['full', 'none'];
+
 export interface HandlerRef {
   /** `<module>` part of NIMBUS_HANDLER, relative to the function directory. */
   readonly module: string;
@@ -20,8 +23,12 @@ export interface ProcessConfig {
   readonly host: string;
   /** NIMBUS_POOL: start as a generic warm-pool replica that takes on a function later. */
   readonly pool: boolean;
-  /** NIMBUS_POOL_TOKEN: the Bearer token `POST /_/specialise` needs; unset means loopback only. */
-  readonly poolToken: string | undefined;
+  /**
+   * NIMBUS_POOL_TOKEN_FILE: where a pool replica finds the Bearer token `POST /_/specialise` needs
+   * (read once and removed at start, see pool/pool-token.ts). Unset: no HTTP caller may specialise
+   * it, only the supervisor over IPC.
+   */
+  readonly poolTokenFile: string | undefined;
   /**
    * NIMBUS_SHUTDOWN_DELAY_MS: after SIGTERM, how long the replica goes on taking requests (while
    * /_/ready says draining) before it drains, so a pod is out of every gateway's endpoints before
@@ -46,6 +53,13 @@ export interface FunctionConfig {
   readonly maxBodyBytes: number;
   readonly drainTimeoutMs: number;
   readonly debug: boolean;
+  /**
+   * NIMBUS_ERROR_DETAIL: what a caller learns of a handler's failure. `none` (the default, and
+   * what the controller sets in a cluster unless the operator asks otherwise): the invocation id
+   * and a generic message, the error itself only in the log. `full`: the error's message, and its
+   * stack with NIMBUS_DEBUG; local mode sets it, the laptop being the developer's own.
+   */
+  readonly errorDetail: ErrorDetail;
   /** Gateway base URL without a trailing slash, for ctx.invoke. */
   readonly gatewayUrl: string | undefined;
   readonly logLevel: LogLevel;
@@ -70,6 +84,7 @@ export const FUNCTION_SETTINGS = [
   'NIMBUS_DRAIN_TIMEOUT_MS',
   'NIMBUS_GATEWAY_URL',
   'NIMBUS_DEBUG',
+  'NIMBUS_ERROR_DETAIL',
   'NIMBUS_LOG_LEVEL',
   ...STATE_SETTINGS,
 ] as const;
@@ -80,6 +95,7 @@ export const PROCESS_SETTINGS = [
   'HOST',
   'NIMBUS_POOL',
   'NIMBUS_POOL_TOKEN',
+  'NIMBUS_POOL_TOKEN_FILE',
   'NIMBUS_SHUTDOWN_DELAY_MS',
 ] as const;
 
@@ -97,9 +113,6 @@ export class ConfigError extends Error {
 
 const MAX_TIMEOUT_MS = 3_600_000;
 const EXPORT_NAME = /^[A-Za-z_$][\w$]*$/;
-const MIN_TOKEN_LENGTH = 16;
-// Visible ASCII: a token must fit an Authorization header unchanged.
-const TOKEN = /^[\x21-\x7e]+$/;
 
 /**
  * Parses the runtime's environment once, at start-up. Throws a ConfigError naming the key and what
@@ -114,7 +127,7 @@ export function loadProcessConfig(env: Env): ProcessConfig {
     port: integer(env, 'PORT', 8080, 0, 65_535),
     host: text(env, 'HOST', '0.0.0.0'),
     pool: boolean(env, 'NIMBUS_POOL', false),
-    poolToken: poolToken(env),
+    poolTokenFile: poolTokenFile(env),
     shutdownDelayMs: integer(env, 'NIMBUS_SHUTDOWN_DELAY_MS', 0, 0, 120_000),
   });
 }
@@ -132,6 +145,7 @@ export function loadFunctionConfig(env: Env): FunctionConfig {
     maxBodyBytes: integer(env, 'NIMBUS_MAX_BODY_BYTES', 6_291_456, 0, 1_073_741_824),
     drainTimeoutMs: integer(env, 'NIMBUS_DRAIN_TIMEOUT_MS', timeoutMs, 0, MAX_TIMEOUT_MS),
     debug: boolean(env, 'NIMBUS_DEBUG', false),
+    errorDetail: oneOf(env, 'NIMBUS_ERROR_DETAIL', ERROR_DETAILS, 'none'),
     gatewayUrl: gatewayUrl(env),
     logLevel: oneOf(env, 'NIMBUS_LOG_LEVEL', LOG_LEVELS, 'info'),
     state: loadStateSettings(env, (key, message) => new ConfigError(key, message)),
@@ -219,15 +233,17 @@ function gatewayUrl(env: Env): string | undefined {
   return url.href.replace(/\/+$/, '');
 }
 
-/** Never echoed in an error: it is a secret. */
-function poolToken(env: Env): string | undefined {
-  const raw = read(env, 'NIMBUS_POOL_TOKEN');
-  if (raw === undefined) return undefined;
-  if (raw.length < MIN_TOKEN_LENGTH || !TOKEN.test(raw)) {
+/**
+ * The token itself is never taken from the environment: an env value stays readable in
+ * /proc/self/environ for the life of the process, and a function's code runs in that process once
+ * it is specialised. The old variable stops the start rather than being ignored in silence.
+ */
+function poolTokenFile(env: Env): string | undefined {
+  if (read(env, 'NIMBUS_POOL_TOKEN') !== undefined) {
     throw new ConfigError(
       'NIMBUS_POOL_TOKEN',
-      `NIMBUS_POOL_TOKEN must be at least ${MIN_TOKEN_LENGTH} visible ASCII characters without spaces`,
+      'NIMBUS_POOL_TOKEN is not read: a token in the environment stays readable in /proc/self/environ; put it in a file and give its path in NIMBUS_POOL_TOKEN_FILE',
     );
   }
-  return raw;
+  return read(env, 'NIMBUS_POOL_TOKEN_FILE');
 }

@@ -94,7 +94,12 @@ export function createRuntime(config: RuntimeConfig, overrides?: RuntimeOverride
  * container is composed at specialise, from the settings that come with it, around the same
  * server, supervisor channel, clock and log sink.
  */
-export function createPoolReplica(config: ProcessConfig, overrides: PoolOverrides = {}): PoolReplica {
+export function createPoolReplica(
+  config: ProcessConfig,
+  /** The Bearer token `POST /_/specialise` needs (taken from NIMBUS_POOL_TOKEN_FILE); undefined: IPC only. */
+  poolToken: string | undefined,
+  overrides: PoolOverrides = {},
+): PoolReplica {
   const { environment = process.env, ...runtimeOverrides } = overrides;
   const clock = overrides.clock ?? systemClock;
   const logSink = overrides.logSink ?? stdoutSink;
@@ -104,6 +109,7 @@ export function createPoolReplica(config: ProcessConfig, overrides: PoolOverride
   const shared = { ...runtimeOverrides, clock, logSink, supervisor, httpServer };
   return new PoolReplica(
     config,
+    poolToken,
     httpServer,
     supervisor,
     logger,

@@ -8,6 +8,7 @@ import {
   loadProcessConfig,
 } from './config.js';
 import { createContainer, createPoolReplica } from './container.js';
+import { takePoolToken } from './pool/pool-token.js';
 import { warmUp } from './pool/pool-warmup.js';
 import { installProcessGuards } from './process-guards.js';
 import type { Runtime } from './runtime.js';
@@ -35,10 +36,13 @@ function startFunction(config: RuntimeConfig): void {
 /** A generic warm-pool replica: listens now, takes on a function when the supervisor says which. */
 function startPool(config: ProcessConfig): void {
   process.stdout.on('error', () => {});
-  // The function's settings and env come with specialise; the handler must not see the pool's own
-  // leftovers, nor the token that guards specialise.
-  for (const key of [...FUNCTION_SETTINGS, 'NIMBUS_POOL_TOKEN']) delete process.env[key];
-  const pool = createPoolReplica(config);
+  // Taken (read and removed) before anything else happens: the function this process takes on
+  // later must find the token nowhere. Local mode gives none: its supervisor specialises over IPC.
+  const { poolTokenFile } = config;
+  const token = poolTokenFile === undefined ? undefined : configOrExit(() => takePoolToken(poolTokenFile));
+  // The function's settings and env come with specialise; the handler must not see the pool's own leftovers.
+  for (const key of [...FUNCTION_SETTINGS, 'NIMBUS_POOL_TOKEN_FILE']) delete process.env[key];
+  const pool = createPoolReplica(config, token);
   installProcessGuards(process, { error: (msg, fields) => pool.logger.error(msg, fields) });
   stopOnSignals(pool, () => pool.logger);
   process.on('message', (message) => pool.receive(message));

@@ -31,18 +31,22 @@ describe('PoolReplica (in process, with overrides)', () => {
     environment = { PATH: '/usr/bin', PORT: '0' };
     envAtLoad = undefined;
     clock = new ManualClock(1_700_000_000_000);
-    pool = createPoolReplica(loadProcessConfig({ PORT: '0', HOST: '127.0.0.1', NIMBUS_POOL: '1' }), {
-      clock,
-      supervisor: { send: (message) => messages.push(message) },
-      logSink: (line) => lines.push(JSON.parse(line)),
-      environment,
-      handlerLoader: {
-        load: async () => {
-          envAtLoad = { ...environment };
-          return handler;
+    pool = createPoolReplica(
+      loadProcessConfig({ PORT: '0', HOST: '127.0.0.1', NIMBUS_POOL: '1' }),
+      undefined,
+      {
+        clock,
+        supervisor: { send: (message) => messages.push(message) },
+        logSink: (line) => lines.push(JSON.parse(line)),
+        environment,
+        handlerLoader: {
+          load: async () => {
+            envAtLoad = { ...environment };
+            return handler;
+          },
         },
       },
-    });
+    );
     return pool.listen();
   }
 

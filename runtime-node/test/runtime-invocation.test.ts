@@ -35,6 +35,8 @@ describe('runtime process: invocations (bundled runtime)', function () {
       NIMBUS_FUNCTION_NAMESPACE: 'tests',
       NIMBUS_TIMEOUT_MS: String(TIMEOUT_MS),
       NIMBUS_MAX_BODY_BYTES: '1000',
+      // The developer's setting: a handler's error text reaches the caller.
+      NIMBUS_ERROR_DETAIL: 'full',
       NIMBUS_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`,
     });
     port = runtime.port;

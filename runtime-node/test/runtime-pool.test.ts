@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SpecialiseCommand, SupervisorMessage } from '../src/supervisor-channel.js';
 import { CJS_ENV, ESM_DEFAULT, ESM_ENV, THROWS_ON_LOAD } from './support/fixtures.js';
 import { removeFunctionDirs, writeFunctionDir } from './support/function-dir.js';
@@ -31,8 +34,19 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
 
   const types = (runtime: RuntimeProcess) => runtime.messages.map((m) => m.type);
 
+  /** The token in a file of its own, as a pool pod's init container leaves it. */
+  const tokenDirs: string[] = [];
+  function tokenFile(token = TOKEN): string {
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-pool-token-'));
+    tokenDirs.push(dir);
+    const file = join(dir, 'token');
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    return file;
+  }
+
   afterEach(async () => {
     await Promise.all(started.splice(0).map((runtime) => runtime.stop()));
+    for (const dir of tokenDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
   after(removeFunctionDirs);
 
@@ -89,7 +103,7 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
       now: 'hello',
       functionName: 'greeter',
       namespace: 'team',
-      token: null,
+      tokenFile: null,
     });
     // NIMBUS_TIMEOUT_MS from the specialise, not the default of 30 s.
     const hang = await request(port, '/hang');
@@ -129,7 +143,11 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
     const ready = await request(pool.port, '/_/ready');
     assert.deepEqual([ready.status, ready.json()], [503, { status: 'failed', reason: failed.reason }]);
     const invoke = await request(pool.port, '/');
-    assert.deepEqual([invoke.status, invoke.json().reason], [503, failed.reason]);
+    // Callers do not see the reason (NIMBUS_ERROR_DETAIL defaults to none); the controller does.
+    assert.deepEqual(
+      [invoke.status, invoke.json().code, invoke.json().reason],
+      [503, 'HandlerUnavailable', undefined],
+    );
     assert.deepEqual(types(pool), ['listening', 'load-failed']);
     assert.ok(pool.alive);
   });
@@ -191,7 +209,9 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
       });
 
     it('takes on a function with the pool token, and refuses without it (401) or with another (403)', async () => {
-      const pool = await startPool({ NIMBUS_POOL_TOKEN: TOKEN });
+      const file = tokenFile();
+      const pool = await startPool({ NIMBUS_POOL_TOKEN_FILE: file });
+      assert.equal(existsSync(file), false, 'the token file is removed at start');
       const env = {
         NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_ENV }),
         NIMBUS_FUNCTION_NAME: 'over-http',
@@ -213,7 +233,7 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
       await pool.waitFor((m) => m.type === 'ready');
       const res = await request(pool.port, '/');
       assert.deepEqual(
-        [res.json().functionName, res.json().atImport, res.json().token],
+        [res.json().functionName, res.json().atImport, res.json().tokenFile],
         ['over-http', 'hi', null],
       );
 
@@ -240,7 +260,7 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
     ];
     for (const [name, body, field] of badRequests) {
       it(`answers 400 naming ${field} for ${name}, and stays generic`, async () => {
-        const pool = await startPool({ NIMBUS_POOL_TOKEN: TOKEN });
+        const pool = await startPool({ NIMBUS_POOL_TOKEN_FILE: tokenFile() });
         const res = await specialiseOverHttp(pool.port, body, `Bearer ${TOKEN}`);
         assert.equal(res.status, 400);
         const answer = res.json();
@@ -252,7 +272,7 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
     }
 
     it('takes the code with the command (a pool pod has no volume of its own): written out, then loaded', async () => {
-      const pool = await startPool({ NIMBUS_POOL_TOKEN: TOKEN });
+      const pool = await startPool({ NIMBUS_POOL_TOKEN_FILE: tokenFile() });
       const accepted = await specialiseOverHttp(
         pool.port,
         {
@@ -274,19 +294,29 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
       assert.equal(res.json().hello, 'pool');
     });
 
-    it('lets in a loopback caller when no token is configured', async () => {
+    it('refuses every HTTP caller, loopback too, without a token (local mode); IPC still specialises', async () => {
       const pool = await startPool();
       const env = { NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_DEFAULT }) };
-      const accepted = await specialiseOverHttp(pool.port, { env });
-      assert.equal(accepted.status, 202);
-      await pool.waitFor((m) => m.type === 'ready');
+      for (const authorization of [undefined, `Bearer ${TOKEN}`]) {
+        const refused = await specialiseOverHttp(pool.port, { env }, authorization);
+        assert.deepEqual(
+          [refused.status, refused.json()],
+          [
+            403,
+            {
+              error: 'this replica is specialised by its supervisor only; it accepts no specialise over HTTP',
+            },
+          ],
+        );
+      }
+      assert.deepEqual((await request(pool.port, '/_/ready')).json(), NOT_SPECIALISED);
+      await specialise(pool, env);
       assert.equal((await request(pool.port, '/')).status, 200);
     });
 
     it('does not exist in a replica started for its function (404)', async () => {
       const runtime = await RuntimeProcess.start({
         NIMBUS_FUNCTION_DIR: writeFunctionDir({ 'index.mjs': ESM_DEFAULT }),
-        NIMBUS_POOL_TOKEN: TOKEN,
       });
       started.push(runtime);
       const res = await specialiseOverHttp(runtime.port, { env: {} }, `Bearer ${TOKEN}`);
@@ -307,10 +337,30 @@ describe('runtime process: warm pool replicas (bundled runtime)', function () {
     assert.deepEqual(await pool.exited, { code: 0, signal: null });
   });
 
-  it('exits 1 naming the key for a pool token too short to be a secret', async () => {
-    const pool = RuntimeProcess.spawn({ NIMBUS_POOL: '1', NIMBUS_POOL_TOKEN: 'short' });
-    started.push(pool);
-    assert.equal((await pool.exited).code, 1);
-    assert.match(pool.stderr, /invalid configuration: NIMBUS_POOL_TOKEN must be at least 16/);
-  });
+  const badStarts: [string, () => Record<string, string>, RegExp][] = [
+    [
+      'a pool token in the environment',
+      () => ({ NIMBUS_POOL_TOKEN: TOKEN }),
+      /invalid configuration: NIMBUS_POOL_TOKEN is not read/,
+    ],
+    [
+      'a token file that is not there (taken by an earlier start)',
+      () => ({ NIMBUS_POOL_TOKEN_FILE: join(tmpdir(), 'no-such-nimbus-pool-token') }),
+      /invalid configuration: NIMBUS_POOL_TOKEN_FILE must name a file holding the pool token; .* \(ENOENT\)/,
+    ],
+    [
+      'a token too short to be a secret',
+      () => ({ NIMBUS_POOL_TOKEN_FILE: tokenFile('short') }),
+      /invalid configuration: NIMBUS_POOL_TOKEN_FILE must hold a token of at least 16/,
+    ],
+  ];
+  for (const [name, env, message] of badStarts) {
+    it(`exits 1 naming the key for ${name}`, async () => {
+      const pool = RuntimeProcess.spawn({ NIMBUS_POOL: '1', ...env() });
+      started.push(pool);
+      assert.equal((await pool.exited).code, 1);
+      assert.match(pool.stderr, message);
+      assert.ok(!pool.stderr.includes(TOKEN), 'the token is never echoed');
+    });
+  }
 });

@@ -1,3 +1,4 @@
+import { withoutCredentials } from '@nimbus/api/credential-headers';
 import {
   CALL_STATUSES,
   type CallPatch,
@@ -72,12 +73,16 @@ function checkHeaders(headers: unknown): Record<string, string> {
 function encodeResult(input: unknown, maxBodyBytes: number): CallResult {
   if (typeof input !== 'object' || input === null)
     throw new InvalidStoreInputError('a call result must be an object');
-  const { statusCode, headers, body } = input as Record<string, unknown>;
+  const { statusCode, headers, body, size } = input as Record<string, unknown>;
   if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 100 || statusCode > 599)
     throw new InvalidStoreInputError(`a call result's statusCode must be 100-599, got ${String(statusCode)}`);
   if (typeof body !== 'string' && !(body instanceof Uint8Array))
     throw new InvalidStoreInputError('a call result body must be a string or bytes');
-  return { statusCode, headers: checkHeaders(headers), ...encodeBody(body, maxBodyBytes) };
+  // A size beyond the body's: the caller kept only the start of a larger answer.
+  if (size !== undefined) checkWhole('result size', size);
+  const encoded = encodeBody(body, maxBodyBytes, size as number | undefined);
+  // A cookie the function set for its caller is theirs: the record, read by every admin, drops it.
+  return { statusCode, headers: withoutCredentials(checkHeaders(headers)).kept, ...encoded };
 }
 
 /** The fields a patch writes; validated, so a bad patch fails before anything is stored. */
@@ -99,6 +104,16 @@ export function patchFields(patch: CallPatch, limits: CallStoreLimits): CallFiel
     if (typeof patch.lastError !== 'string')
       throw new InvalidStoreInputError('a call lastError must be a string');
     put('lastError', patch.lastError.slice(0, MAX_LAST_ERROR_CHARS));
+  }
+  if (patch.callbackError !== undefined) {
+    if (typeof patch.callbackError !== 'string')
+      throw new InvalidStoreInputError('a call callbackError must be a string');
+    put('callbackError', patch.callbackError.slice(0, MAX_LAST_ERROR_CHARS));
+  }
+  if (patch.cancelTokenHash !== undefined) {
+    if (typeof patch.cancelTokenHash !== 'string' || !/^[0-9a-f]{64}$/.test(patch.cancelTokenHash))
+      throw new InvalidStoreInputError('a cancel token hash must be 64 lower-case hex digits (SHA-256)');
+    put('cancelTokenHash', patch.cancelTokenHash);
   }
   return fields;
 }
@@ -159,5 +174,9 @@ export function callFromFields(fields: CallFields): CallRecord | undefined {
   if (lastError !== undefined) record.lastError = lastError;
   const callbackUrl = read<string>('callbackUrl');
   if (callbackUrl !== undefined) record.callbackUrl = callbackUrl;
+  const callbackError = read<string>('callbackError');
+  if (callbackError !== undefined) record.callbackError = callbackError;
+  const cancelTokenHash = read<string>('cancelTokenHash');
+  if (cancelTokenHash !== undefined) record.cancelTokenHash = cancelTokenHash;
   return record;
 }

@@ -50,12 +50,27 @@ export interface CallRecord {
   result?: CallResult;
   lastError?: string;
   callbackUrl?: string;
+  /**
+   * Why the result never reached the callback URL, once the gateway gave up on it (a refused
+   * destination, the receiver's last answer or connection error). Absent while none failed.
+   */
+  callbackError?: string;
+  /**
+   * SHA-256 (hex) of the token that lets its caller cancel the call; the token itself is only
+   * ever in the 202 that queued it. Never shown by the gateway's answers.
+   */
+  cancelTokenHash?: string;
 }
 
 export interface CallResultInput {
   statusCode: number;
   headers: Record<string, string>;
   body: Uint8Array | string;
+  /**
+   * Bytes in the whole response when `body` is only its start (the gateway never holds a large
+   * answer whole); the result is then stored truncated with this size. Default: the body's own.
+   */
+  size?: number;
 }
 
 /** What a transition may change. Fields given replace what is stored; timings merge field by field. */
@@ -68,6 +83,9 @@ export interface CallPatch {
   /** Stored up to the store's body limit, with `truncated` set when cut. */
   result?: CallResultInput;
   lastError?: string;
+  callbackError?: string;
+  /** Replaces the cancel token's hash (a call queued again under a new token). */
+  cancelTokenHash?: string;
 }
 
 export interface NewCallRecord extends Omit<CallPatch, 'status'> {

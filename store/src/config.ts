@@ -24,6 +24,9 @@ const DAY_S = 24 * 60 * 60;
  * - NIMBUS_CALL_TTL_SECONDS (86400): how long a call record is kept after its last change
  * - NIMBUS_CALL_MAX_RESULT_BYTES (1048576): result bodies are cut beyond this
  * - NIMBUS_DEAD_LETTER_RETENTION_SECONDS (604800): how long a dead letter is kept
+ * - NIMBUS_DEAD_LETTER_MAX_BODY_BYTES (65536): a dead letter's request body is cut beyond this
+ *   (and such a dead letter cannot be redriven)
+ * - NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION (200): dead letters kept per function; more drop the oldest
  */
 export function parseStoreConfig(env: Env): StoreConfig {
   const redisUrl = env.NIMBUS_REDIS_URL || undefined;
@@ -70,6 +73,20 @@ export function parseStoreConfig(env: Env): StoreConfig {
           60,
           365 * DAY_S,
         ) * 1000,
+      maxBodyBytes: readInt(
+        env,
+        'NIMBUS_DEAD_LETTER_MAX_BODY_BYTES',
+        DEFAULT_DEAD_LETTER_LIMITS.maxBodyBytes,
+        0,
+        64 * 1024 * 1024,
+      ),
+      maxPerFunction: readInt(
+        env,
+        'NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION',
+        DEFAULT_DEAD_LETTER_LIMITS.maxPerFunction,
+        1,
+        1_000_000,
+      ),
     }),
   });
 }

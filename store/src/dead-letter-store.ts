@@ -10,14 +10,32 @@ export interface DeadLetter {
   reason: string;
   lastError: string;
   attempts: number;
-  /** The request as it was delivered, kept whole so it can be sent again. */
-  request: { headers: Record<string, string>; body: string; encoding: BodyEncoding };
+  /**
+   * The request as it was delivered, its body kept up to the store's limit so one failing caller
+   * cannot fill Redis. A truncated body cannot be sent again faithfully: redrive refuses it.
+   */
+  request: {
+    headers: Record<string, string>;
+    body: string;
+    encoding: BodyEncoding;
+    /** The body was cut at the store's limit (false on entries stored before the limit existed). */
+    truncated?: boolean;
+    /** Bytes in the whole body, before any cut. */
+    size?: number;
+    /**
+     * Credential headers (Authorization, Cookie…, see @nimbus/api's credential-headers) the
+     * request had and the store did not keep: only their names. A redrive would send the call
+     * without them.
+     */
+    removedHeaders?: string[];
+  };
   /** Epoch milliseconds. */
   failedAt: number;
 }
 
 export interface NewDeadLetter extends Omit<DeadLetter, 'request'> {
-  request: { headers: Record<string, string>; body: Uint8Array | string };
+  /** Credential headers in `headers` are dropped, their names added to `removedHeaders`. */
+  request: { headers: Record<string, string>; body: Uint8Array | string; removedHeaders?: string[] };
 }
 
 export interface DeadLetterQuery {
@@ -37,8 +55,19 @@ export interface DeadLetterPage {
   cursor?: string;
 }
 
+/** What an add did: the entry as stored, and the older entries of its function it pushed out. */
+export interface AddedDeadLetter {
+  entry: DeadLetter;
+  /** Ids dropped, oldest first, to keep the function within maxPerFunction. */
+  evicted: string[];
+}
+
 export interface DeadLetterStore {
-  add(entry: NewDeadLetter): Promise<DeadLetter>;
+  /**
+   * Stores the entry; when its function then holds more than maxPerFunction entries, the oldest
+   * are removed in the same step (a flood of failures keeps the newest, and memory stays bounded).
+   */
+  add(entry: NewDeadLetter): Promise<AddedDeadLetter>;
   /** Stable under concurrent adds and deletes: a page starts strictly after the previous one's last entry. */
   list(query?: DeadLetterQuery): Promise<DeadLetterPage>;
   get(id: string): Promise<DeadLetter | undefined>;
@@ -50,8 +79,15 @@ export interface DeadLetterStore {
 export interface DeadLetterLimits {
   /** How long after failedAt an entry is kept. */
   retentionMs: number;
+  /** Request bodies beyond this are cut (request.truncated: true). */
+  maxBodyBytes: number;
+  /** Entries kept per function; adding one more drops the oldest. */
+  maxPerFunction: number;
 }
 
+/** At most 200 × 64 KiB ≈ 12.5 MiB of bodies per function, whatever its callers send. */
 export const DEFAULT_DEAD_LETTER_LIMITS: Readonly<DeadLetterLimits> = Object.freeze({
   retentionMs: 7 * 24 * 60 * 60 * 1000,
+  maxBodyBytes: 64 * 1024,
+  maxPerFunction: 200,
 });

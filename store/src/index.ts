@@ -14,7 +14,10 @@
  *   expire 24 h after their last change; result bodies are cut at 1 MiB (`truncated`).
  * - DeadLetterStore: add, list newest first (cursor paging, by namespace or function), get,
  *   delete, and an atomic `take` for redrive. Kept 7 days after failure.
- * - ClaimStore: claim(key, owner, ttl) (SET NX PX) and owner-only release: a cron tick fires once.
+ * - ClaimStore: claim(key, owner, ttl) (SET NX PX), owner-only release and renew, holder, and
+ *   takeOver: a cron tick fires once, and a schedule's run holds a lease (concurrency policy).
+ * - RateLimitStore: take a token from one or more token buckets at once, atomically (a fixed Lua
+ *   script on Redis's own clock); the memory store runs the same arithmetic (token-bucket.ts).
  * - RedisAclManager: removes the per-function ACL users earlier versions made.
  *
  * Redis key layout (root `nimbus` unless configured)
@@ -25,6 +28,7 @@
  *   nimbus:dlq:entry:<id>                        hash { entry, member, namespace, function }
  *   nimbus:dlq:index[:<namespace>[:<function>]]  sorted sets, lexical, member <failedAt 16 digits>:<id>
  *   nimbus:claim:<key>                           string, the owner
+ *   nimbus:rate:<bucket>                         hash { tokens, at }, expiring once refilled
  *   ACL user of a function (earlier versions only): nimbus-fn:<namespace>:<function>
  * Standalone Redis 7.0 or later (script flags, ZRANGE BYLEX REV); not Redis Cluster.
  *
@@ -47,12 +51,16 @@ export * from './logger.js';
 export * from './memory/call-store.js';
 export * from './memory/claim-store.js';
 export * from './memory/dead-letter-store.js';
+export * from './memory/rate-limit-store.js';
 export * from './memory/state-store.js';
 export * from './redis/acl.js';
 export * from './redis/call-store.js';
 export * from './redis/claim-store.js';
 export * from './redis/connection.js';
 export * from './redis/dead-letter-store.js';
+export * from './redis/rate-limit-store.js';
+export * from './rate-limit-store.js';
+export { takeTokens, bucketTtlMs, type BucketState } from './token-bucket.js';
 export * from './redis/state-store.js';
 export * from './state-store.js';
 export * from './state-quota.js';

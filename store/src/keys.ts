@@ -13,6 +13,7 @@ import { InvalidStoreInputError } from './errors.js';
  *   <root>:dlq:index:<namespace>                sorted set (lexical), one namespace
  *   <root>:dlq:index:<namespace>:<function>     sorted set (lexical), one function
  *   <root>:claim:<key>                          string: the owner
+ *   <root>:rate:<bucket>                        hash { tokens, at }: a rate limit's token bucket
  */
 export const DEFAULT_KEY_ROOT = 'nimbus';
 
@@ -73,6 +74,8 @@ export function functionUsername(namespace: string, fn: string, root = DEFAULT_K
 export const callKey = (root: string, id: string): string => `${root}:call:${id}`;
 
 export const claimKey = (root: string, key: string): string => `${root}:claim:${key}`;
+
+export const rateKey = (root: string, bucket: string): string => `${root}:rate:${bucket}`;
 
 export const deadLetterEntryKey = (root: string, id: string): string => `${root}:dlq:entry:${id}`;
 

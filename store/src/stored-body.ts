@@ -33,14 +33,22 @@ function characterBoundary(bytes: Uint8Array): number {
   return length > continuation + 1 ? start : bytes.byteLength;
 }
 
-/** Keeps at most `maxBytes` of the body; a cut through a UTF-8 character drops its partial bytes. */
-export function encodeBody(body: Uint8Array | string, maxBytes = Number.POSITIVE_INFINITY): EncodedBody {
+/**
+ * Keeps at most `maxBytes` of the body; a cut through a UTF-8 character drops its partial bytes.
+ * `wholeSize`: the size of the whole body when `body` is only its start (it is then truncated).
+ */
+export function encodeBody(
+  body: Uint8Array | string,
+  maxBytes = Number.POSITIVE_INFINITY,
+  wholeSize?: number,
+): EncodedBody {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const truncated = bytes.byteLength > maxBytes;
-  const cut = truncated ? bytes.subarray(0, maxBytes) : bytes;
+  const size = Math.max(wholeSize ?? 0, bytes.byteLength);
+  const cut = bytes.byteLength > maxBytes ? bytes.subarray(0, maxBytes) : bytes;
+  const truncated = size > cut.byteLength;
   const text = asUtf8(truncated ? cut.subarray(0, characterBoundary(cut)) : cut);
-  if (text !== undefined) return { body: text, encoding: 'utf8', size: bytes.byteLength, truncated };
-  return { body: Buffer.from(cut).toString('base64'), encoding: 'base64', size: bytes.byteLength, truncated };
+  if (text !== undefined) return { body: text, encoding: 'utf8', size, truncated };
+  return { body: Buffer.from(cut).toString('base64'), encoding: 'base64', size, truncated };
 }
 
 /** The bytes of a stored body. */

@@ -7,12 +7,15 @@ import { type StoreLogger, silentLogger } from './logger.js';
 import { MemoryCallStore } from './memory/call-store.js';
 import { MemoryClaimStore } from './memory/claim-store.js';
 import { MemoryDeadLetterStore } from './memory/dead-letter-store.js';
+import { MemoryRateLimitStore } from './memory/rate-limit-store.js';
 import { MemoryStateStore } from './memory/state-store.js';
+import type { RateLimitStore } from './rate-limit-store.js';
 import { RedisAclManager } from './redis/acl.js';
 import { RedisCallStore } from './redis/call-store.js';
 import { RedisClaimStore } from './redis/claim-store.js';
 import { RedisConnection, type RedisConnectionOptions } from './redis/connection.js';
 import { RedisDeadLetterStore } from './redis/dead-letter-store.js';
+import { RedisRateLimitStore } from './redis/rate-limit-store.js';
 import { RedisStateStore } from './redis/state-store.js';
 import type { StateLimits, StateStore } from './state-store.js';
 
@@ -23,6 +26,7 @@ export interface Stores {
   readonly calls: CallStore;
   readonly deadLetters: DeadLetterStore;
   readonly claims: ClaimStore;
+  readonly rateLimits: RateLimitStore;
   close(): Promise<void>;
 }
 
@@ -62,6 +66,7 @@ export function createRedisStores(url: string, options: RedisStoresOptions = {})
       ...(clock ? { clock } : {}),
     }),
     claims: new RedisClaimStore(connection, rooted),
+    rateLimits: new RedisRateLimitStore(connection, rooted),
     acl: new RedisAclManager(connection, rooted),
     close: () => connection.close(),
   };
@@ -77,6 +82,7 @@ export function createMemoryStores(options: { clock?: Clock; limits?: StoreLimit
     calls: new MemoryCallStore(clock, limits.calls),
     deadLetters: new MemoryDeadLetterStore(clock, limits.deadLetters),
     claims: new MemoryClaimStore(clock),
+    rateLimits: new MemoryRateLimitStore(clock),
     close: async () => {},
   };
 }
@@ -90,11 +96,11 @@ export function createStores(
   const limits = { state: config.state, calls: config.calls, deadLetters: config.deadLetters };
   if (config.redisUrl === undefined) {
     logger.info(
-      'no NIMBUS_REDIS_URL: state, call records, dead letters and claims are in memory, lost on restart',
+      'no NIMBUS_REDIS_URL: state, call records, dead letters, claims and rate limits are in memory, lost on restart',
     );
     return createMemoryStores({ limits, ...(options.clock ? { clock: options.clock } : {}) });
   }
-  logger.info('state, call records, dead letters and claims are in Redis', {
+  logger.info('state, call records, dead letters, claims and rate limits are in Redis', {
     redis: redactUrl(config.redisUrl),
   });
   return createRedisStores(config.redisUrl, {

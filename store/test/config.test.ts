@@ -9,7 +9,7 @@ describe('parseStoreConfig', () => {
       commandTimeoutMs: 1_000,
       state: { maxValueBytes: 65_536, maxKeys: 10_000, maxBytes: 16_777_216 },
       calls: { ttlMs: 86_400_000, maxResultBodyBytes: 1_048_576 },
-      deadLetters: { retentionMs: 604_800_000 },
+      deadLetters: { retentionMs: 604_800_000, maxBodyBytes: 65_536, maxPerFunction: 200 },
     });
   });
 
@@ -23,6 +23,8 @@ describe('parseStoreConfig', () => {
       NIMBUS_CALL_TTL_SECONDS: '3600',
       NIMBUS_CALL_MAX_RESULT_BYTES: '0',
       NIMBUS_DEAD_LETTER_RETENTION_SECONDS: '86400',
+      NIMBUS_DEAD_LETTER_MAX_BODY_BYTES: '0',
+      NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION: '5',
     });
     assert.equal(config.redisUrl, 'rediss://user:pw@redis.nimbus.svc:6380/0');
     assert.equal(config.commandTimeoutMs, 250);
@@ -30,6 +32,8 @@ describe('parseStoreConfig', () => {
     assert.equal(config.calls.ttlMs, 3_600_000);
     assert.equal(config.calls.maxResultBodyBytes, 0);
     assert.equal(config.deadLetters.retentionMs, 86_400_000);
+    assert.equal(config.deadLetters.maxBodyBytes, 0);
+    assert.equal(config.deadLetters.maxPerFunction, 5);
   });
 
   it('is frozen all the way down', () => {
@@ -58,6 +62,16 @@ describe('parseStoreConfig', () => {
       'a retention with a unit',
       { NIMBUS_DEAD_LETTER_RETENTION_SECONDS: '7d' },
       /NIMBUS_DEAD_LETTER_RETENTION_SECONDS/,
+    ],
+    [
+      'no room for any dead letter',
+      { NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION: '0' },
+      /NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION.*1 to/,
+    ],
+    [
+      'a dead-letter body limit in KiB',
+      { NIMBUS_DEAD_LETTER_MAX_BODY_BYTES: '64k' },
+      /NIMBUS_DEAD_LETTER_MAX_BODY_BYTES/,
     ],
   ];
   for (const [what, env, message] of refused) {

@@ -5,6 +5,7 @@ import { loadClusterConfig as loadControllerConfig, readAutoscalerTuning } from 
 import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
 import { loadGatewayConfig } from '@nimbus/gateway/config';
+import { readEgressConfig } from '@nimbus/gateway/egress/egress-config';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
@@ -14,6 +15,7 @@ import {
   API_KEYS_SECRET,
   CHART_DIR,
   INSTALL_BUNDLE,
+  NATS_PASSWORD_KEYS,
   REDIS_PASSWORD_KEY,
   REPO_ROOT,
   STATE_KEY_KEY,
@@ -53,6 +55,7 @@ interface PodSpec {
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
   containers: Container[];
   initContainers?: Container[];
+  affinity?: unknown;
 }
 
 interface PolicyRule {
@@ -68,7 +71,10 @@ interface Manifest {
   spec?: {
     replicas?: number;
     selector?: Record<string, unknown> & { matchLabels?: Record<string, string> };
-    template?: { metadata?: { labels?: Record<string, string> }; spec: PodSpec };
+    template?: {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec: PodSpec;
+    };
     clusterIP?: string;
     publishNotReadyAddresses?: boolean;
     ports?: Record<string, unknown>[];
@@ -83,6 +89,7 @@ interface Manifest {
 /** Where each kind the chart renders is created: its resource, and whether it lives in a namespace. */
 const REST: Record<string, { resource: string; namespaced: boolean }> = {
   ServiceAccount: { resource: 'serviceaccounts', namespaced: true },
+  ConfigMap: { resource: 'configmaps', namespaced: true },
   Secret: { resource: 'secrets', namespaced: true },
   Service: { resource: 'services', namespaced: true },
   Deployment: { resource: 'deployments', namespaced: true },
@@ -227,10 +234,16 @@ const workloads = (objects: Manifest[]) =>
 /** Creates each object as a strict server-side dry run; returns what the API server refused, and why. */
 async function dryRun(plane: ControlPlane, namespace: string, objects: Manifest[]): Promise<string[]> {
   const refusals: string[] = [];
+  // Roles for watchNamespaces go into those namespaces, which must exist (as on a real cluster).
+  for (const other of new Set(objects.map((o) => o.metadata.namespace ?? namespace))) {
+    if (other === namespace) continue;
+    const made = await plane.request('POST', '/api/v1/namespaces', { metadata: { name: other } });
+    assert.ok(made.status === 201 || made.status === 409, `namespace ${other}: ${made.status}`);
+  }
   for (const object of objects) {
     const reply = await plane.request<{ message?: string }>(
       'POST',
-      `${collectionPath(object, namespace)}?dryRun=All&fieldValidation=Strict`,
+      `${collectionPath(object, object.metadata.namespace ?? namespace)}?dryRun=All&fieldValidation=Strict`,
       object,
     );
     if (reply.status !== 201)
@@ -280,6 +293,10 @@ describe('the Helm chart', function () {
     ],
     ['an existing Redis password Secret', ['--set', 'redis.auth.existingSecret=redis-auth']],
     [
+      'a callback egress allow list',
+      ['--set-json', 'gateway.egressAllow=["hooks.team.svc:8080","10.20.0.0/16"]'],
+    ],
+    [
       'an external Redis, state limits and an existing state key Secret',
       [
         ...EXTERNAL,
@@ -321,11 +338,11 @@ describe('the Helm chart', function () {
     assert.ok(!objects.some((o) => o.kind === 'Secret'), 'no generated keys in a committed file');
     const gateway = envOf(containerOf(objects, 'nimbus-gateway')).get('NIMBUS_API_KEYS');
     assert.deepEqual(gateway?.valueFrom?.secretKeyRef, { name: API_KEYS_SECRET, key: 'api-keys' });
-    // No generated token either: the operator's Secret may add one; until then reports go unsigned.
+    // No generated token either: the operator's Secret's, required (neither starts without one).
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
         envOf(containerOf(objects, name)).get('NIMBUS_REPORT_TOKEN')?.valueFrom?.secretKeyRef,
-        { name: API_KEYS_SECRET, key: 'report-token', optional: true },
+        { name: API_KEYS_SECRET, key: 'report-token' },
         name,
       );
     }
@@ -345,6 +362,7 @@ describe('the Helm chart', function () {
         'api-keys': `admin:${'a'.repeat(32)},invoke:${'i'.repeat(32)}`,
         'report-token': 'r'.repeat(48),
         [REDIS_PASSWORD_KEY]: password,
+        ...Object.fromEntries(NATS_PASSWORD_KEYS.map((key) => [key, `n${'p'.repeat(40)}`])),
         [STATE_KEY_KEY]: 's'.repeat(48),
       },
     };
@@ -375,6 +393,7 @@ describe('the Helm chart', function () {
         'ClusterRole/nimbus-gateway',
         'ClusterRoleBinding/nimbus-controller',
         'ClusterRoleBinding/nimbus-gateway',
+        'ConfigMap/nimbus-nats-config',
         'Deployment/nimbus-controller',
         'Deployment/nimbus-gateway',
         'NetworkPolicy/nimbus-controller',
@@ -386,6 +405,7 @@ describe('the Helm chart', function () {
         'Role/nimbus-controller-leader-election',
         'RoleBinding/nimbus-controller-leader-election',
         'Secret/nimbus-api-keys',
+        'Secret/nimbus-nats-auth',
         'Secret/nimbus-redis',
         'Secret/nimbus-report-token',
         'Secret/nimbus-state-key',
@@ -455,6 +475,7 @@ describe('the Helm chart', function () {
         { apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['services', 'configmaps'], verbs: all },
+        { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: all },
         { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
@@ -522,6 +543,9 @@ describe('the Helm chart', function () {
           'NIMBUS_LEASE_NAME',
           'NIMBUS_METRICS_PORT',
           'NIMBUS_WARM_POOL_SIZE',
+          'NIMBUS_ERROR_DETAIL',
+          'NIMBUS_GATEWAY_POD_SELECTOR',
+          'NIMBUS_CONTROLLER_POD_SELECTOR',
           'NIMBUS_LOG_LEVEL',
           'NIMBUS_REDIS_URL',
           'NIMBUS_STATE_SERVICE_URL',
@@ -535,6 +559,15 @@ describe('the Helm chart', function () {
           ['NIMBUS_LEASE_NAME', 'nimbus-controller'],
           ['NIMBUS_METRICS_PORT', '9090'],
           ['NIMBUS_WARM_POOL_SIZE', '1'],
+          ['NIMBUS_ERROR_DETAIL', 'none'],
+          [
+            'NIMBUS_GATEWAY_POD_SELECTOR',
+            'app.kubernetes.io/name=nimbus,app.kubernetes.io/instance=nimbus,app.kubernetes.io/component=gateway',
+          ],
+          [
+            'NIMBUS_CONTROLLER_POD_SELECTOR',
+            'app.kubernetes.io/name=nimbus,app.kubernetes.io/instance=nimbus,app.kubernetes.io/component=controller',
+          ],
           ['NIMBUS_LOG_LEVEL', 'info'],
           ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
           ['NIMBUS_STATE_SERVICE_URL', 'http://nimbus-gateway-state.nimbus.svc:8082'],
@@ -548,6 +581,7 @@ describe('the Helm chart', function () {
       assert.deepEqual(
         values(gateway, [
           'PORT',
+          'NIMBUS_METRICS_PORT',
           'NIMBUS_DEFAULT_NAMESPACE',
           'NIMBUS_WATCH_NAMESPACES',
           'NIMBUS_REDIS_URL',
@@ -555,6 +589,7 @@ describe('the Helm chart', function () {
         ]),
         [
           ['PORT', '8080'],
+          ['NIMBUS_METRICS_PORT', '9091'],
           ['NIMBUS_DEFAULT_NAMESPACE', 'default'],
           ['NIMBUS_WATCH_NAMESPACES', ''],
           ['NIMBUS_REDIS_URL', 'redis://:$(NIMBUS_REDIS_PASSWORD)@nimbus-redis.nimbus.svc:6379'],
@@ -662,7 +697,7 @@ describe('the Helm chart', function () {
       }
     });
 
-    it('opens the gateway to all on 8080 and to function pods on the state port, and Redis and NATS only to the platform', () => {
+    it('opens the gateway to all on 8080 and its metrics port, to function pods on the state port, and Redis and NATS only to the platform', () => {
       const platform = ['gateway', 'controller'].map((component) => ({
         podSelector: {
           matchLabels: {
@@ -682,6 +717,7 @@ describe('the Helm chart', function () {
       };
       assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress, [
         { ports: [{ protocol: 'TCP', port: 8080 }] },
+        { ports: [{ protocol: 'TCP', port: 9091 }] },
         { ports: [{ protocol: 'TCP', port: 8082 }], from: [functions] },
       ]);
       // Function pods need not reach Redis: their state goes through the gateway's state service.
@@ -701,6 +737,49 @@ describe('the Helm chart', function () {
           (o.spec as { policyTypes?: string[] }).policyTypes?.includes('Egress'),
       );
       assert.deepEqual(egress, [], 'no egress limits: the gateway may look up and call the controllers');
+    });
+
+    // kube-linter's no-anti-affinity and pdb-unhealthy-pod-eviction-policy checks, asserted here:
+    // kube-linter itself cannot be built on this workplace (its module is not served).
+    it('spreads the two-replica controller and gateway over nodes, and lets a drain evict unready pods', () => {
+      for (const component of ['controller', 'gateway']) {
+        const name = `nimbus-${component}`;
+        const affinity = podSpec(find(objects, 'Deployment', name)).affinity as {
+          podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: unknown[] };
+        };
+        assert.deepEqual(affinity.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution, [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              topologyKey: 'kubernetes.io/hostname',
+              labelSelector: { matchLabels: find(objects, 'Deployment', name).spec?.selector?.matchLabels },
+            },
+          },
+        ]);
+        const budget = find(objects, 'PodDisruptionBudget', name).spec as Record<string, unknown>;
+        assert.equal(budget.unhealthyPodEvictionPolicy, 'AlwaysAllow', name);
+      }
+    });
+
+    it('serves the gateway metrics on a port of its own, annotated for Prometheus and in no Service', () => {
+      const gateway = find(objects, 'Deployment', 'nimbus-gateway');
+      const ports = containerOf(objects, 'nimbus-gateway').ports ?? [];
+      assert.deepEqual(
+        ports.map((p) => [p.name, p.containerPort]),
+        [
+          ['http', 8080],
+          ['metrics', 9091],
+          ['state', 8082],
+        ],
+      );
+      const annotations = gateway.spec?.template?.metadata?.annotations;
+      assert.equal(annotations?.['prometheus.io/scrape'], 'true');
+      assert.equal(annotations?.['prometheus.io/port'], '9091');
+      const service = find(objects, 'Service', 'nimbus-gateway').spec as { ports?: { port: number }[] };
+      assert.deepEqual(
+        (service.ports ?? []).map((p) => p.port),
+        [8080],
+      );
     });
   });
 
@@ -739,6 +818,38 @@ describe('the Helm chart', function () {
     assert.deepEqual(
       Object.entries(plainEnv(containerOf(one, 'nimbus-controller'))).filter(([k]) => AUTOSCALER_ENV.test(k)),
       [['NIMBUS_AUTOSCALER_INITIAL_SCALE', '2']],
+    );
+  });
+
+  it('renders the async result and dead-letter bounds into the gateway env, as the store parses them', async () => {
+    const objects = await render('nimbus', [
+      '--set',
+      'gateway.maxResultBytes=0',
+      '--set',
+      'gateway.deadLetterMaxBodyBytes=4096',
+      '--set',
+      'gateway.deadLetterMaxPerFunction=50',
+    ]);
+    const env = plainEnv(containerOf(objects, 'nimbus-gateway'));
+    const store = readStoreConfig(env);
+    assert.equal(store.calls.maxResultBodyBytes, 0);
+    assert.deepEqual([store.deadLetters.maxBodyBytes, store.deadLetters.maxPerFunction], [4096, 50]);
+    const defaults = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(defaults.NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION, undefined, 'unset: the built-in 200');
+  });
+
+  it('passes gateway.egressAllow to the gateway as NIMBUS_EGRESS_ALLOW, as its config parses it', async () => {
+    const byDefault = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(byDefault.NIMBUS_EGRESS_ALLOW, undefined, 'public addresses only');
+    const objects = await render('nimbus', [
+      '--set-json',
+      'gateway.egressAllow=["hooks.team.svc:8080","*.hooks.example.com","10.20.0.0/16"]',
+    ]);
+    const env = plainEnv(containerOf(objects, 'nimbus-gateway'));
+    assert.equal(env.NIMBUS_EGRESS_ALLOW, 'hooks.team.svc:8080,*.hooks.example.com,10.20.0.0/16');
+    assert.deepEqual(
+      readEgressConfig(env).allow.map((rule) => rule.text),
+      ['hooks.team.svc:8080', '*.hooks.example.com', '10.20.0.0/16'],
     );
   });
 
@@ -872,11 +983,30 @@ describe('the Helm chart', function () {
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.equal(envOf(containerOf(objects, name)).get('NIMBUS_WATCH_NAMESPACES')?.value, 'team-a,team-b');
     }
+    // Their rights become Roles in those namespaces, the same rules as the ClusterRoles otherwise.
+    assert.ok(!objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'));
+    const cluster = await render('nimbus');
+    for (const name of ['nimbus-controller', 'nimbus-gateway']) {
+      const roles = objects.filter((o) => o.kind === 'Role' && o.metadata.name === name);
+      assert.deepEqual(
+        roles.map((r) => r.metadata.namespace),
+        ['team-a', 'team-b'],
+      );
+      for (const role of roles) assert.deepEqual(role.rules, find(cluster, 'ClusterRole', name).rules);
+      const bindings = objects.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === name);
+      for (const binding of bindings) {
+        assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name });
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name, namespace: 'nimbus' }]);
+      }
+      assert.equal(bindings.length, 2);
+    }
     assert.deepEqual(find(objects, 'NetworkPolicy', 'nimbus-gateway').spec?.ingress, [
       {
         ports: [{ protocol: 'TCP', port: 8080 }],
         from: [{ namespaceSelector: { matchLabels: { ingress: 'true' } } }],
       },
+      // The metrics port keeps its own list (networkPolicy.metricsIngressFrom), empty here.
+      { ports: [{ protocol: 'TCP', port: 9091 }] },
       {
         ports: [{ protocol: 'TCP', port: 8082 }],
         from: [
@@ -917,7 +1047,7 @@ describe('the Helm chart', function () {
     const objects = await render('nimbus', ['--set', 'controller.reportToken.existingSecret=my-token']);
     assert.deepEqual(
       objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name),
-      ['nimbus-api-keys', 'nimbus-redis', 'nimbus-state-key'],
+      ['nimbus-api-keys', 'nimbus-nats-auth', 'nimbus-redis', 'nimbus-state-key'],
     );
     for (const name of ['nimbus-controller', 'nimbus-gateway']) {
       assert.deepEqual(
@@ -985,6 +1115,16 @@ describe('the Helm chart', function () {
       'a misspelt Redis auth key',
       ['--set', 'redis.auth.secret=mine'],
       /Additional property secret is not allowed/,
+    ],
+    [
+      'no room for dead letters',
+      ['--set', 'gateway.deadLetterMaxPerFunction=0'],
+      /gateway\.deadLetterMaxPerFunction: Must be greater than or equal to 1/,
+    ],
+    [
+      'an egress entry holding two',
+      ['--set-json', 'gateway.egressAllow=["a.svc,b.svc"]'],
+      /gateway\.egressAllow\.0: Does not match pattern/,
     ],
     [
       'a report interval below 50 ms',

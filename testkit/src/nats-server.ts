@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,11 +12,36 @@ import { stopChild } from './stop-child.js';
 
 const run = promisify(execFile);
 
+/** One direction's rules as nats-server takes them: allowed unless denied; nothing when `allow` is empty. */
+export interface NatsSubjectRules {
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+/** A user of a server started with `users`; no `permissions`: everything. */
+export interface NatsServerUser {
+  readonly user: string;
+  readonly password: string;
+  readonly permissions?: {
+    readonly publish?: NatsSubjectRules;
+    readonly subscribe?: NatsSubjectRules;
+  };
+}
+
 export interface NatsServerOptions {
   /** How long to wait for the server to answer after each start (ms). */
   readyTimeoutMs?: number;
   /** Keep the JetStream store directory when the server stops, for a post-mortem. */
   keepStore?: boolean;
+  /**
+   * Starts with authorization: only these users may connect, each with its permissions. Unset: anyone
+   * may connect and do anything.
+   */
+  users?: readonly NatsServerUser[];
+  /** More nats.conf text, such as the chart's own authorization block (then leave `users` out). */
+  config?: string;
+  /** Variables the server's environment gets besides this process's: what `$NAME` in `config` reads. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface NatsServer {
@@ -26,6 +51,8 @@ export interface NatsServer {
   readonly monitorPort: number;
   /** The JetStream store directory; it outlives `restart()`. */
   readonly storeDir: string;
+  /** The server's recent output, across restarts (the last 64 KiB): permission violations are logged there. */
+  readonly output: string;
   /** PID of the current process, undefined while stopped. */
   readonly pid: number | undefined;
   /** Stops the server process; the store directory is removed unless `keepStore`. */
@@ -49,15 +76,25 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const storeDir = await mkdtemp(join(tmpdir(), 'nimbus-nats-'));
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir];
+  let configDir: string | undefined;
+  if (options.users !== undefined || options.config !== undefined) {
+    configDir = await mkdtemp(join(tmpdir(), 'nimbus-nats-conf-'));
+    const config = join(configDir, 'nats.conf');
+    const text = `${options.users === undefined ? '' : authorizationConfig(options.users)}${options.config ?? ''}\n`;
+    await writeFile(config, text, { mode: 0o600 });
+    args.push('-c', config);
+  }
   let child: ChildProcess | undefined;
   let output = '';
 
   const launch = async () => {
-    output = '';
-    const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = spawn(binary, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
     child = started;
     const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-8_000);
+      output = (output + chunk.toString('utf8')).slice(-65_536);
     };
     started.stdout?.on('data', keep);
     started.stderr?.on('data', keep);
@@ -80,7 +117,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       ]);
     } catch (err) {
       await halt();
-      throw new Error(`nats-server did not start:\n${output}`, { cause: err });
+      throw new Error(`nats-server did not start:\n${output.slice(-8_000)}`, { cause: err });
     }
   };
 
@@ -90,7 +127,16 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     if (current !== undefined) await stopChild(current, 5_000);
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    await Promise.all(
+      [storeDir, configDir].map((d) =>
+        d === undefined ? undefined : rm(d, { recursive: true, force: true }),
+      ),
+    );
+    throw err;
+  }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -99,8 +145,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     get pid() {
       return child?.pid;
     },
+    get output() {
+      return output;
+    },
     async stop() {
       await halt();
+      if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
       if (options.keepStore !== true) await rm(storeDir, { recursive: true, force: true });
     },
     async restart() {
@@ -112,6 +162,19 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       if (child === undefined) await launch();
     },
   };
+}
+
+/**
+ * nats.conf's `authorization` block. The config language takes JSON, and JSON strings keep
+ * subjects such as `$JS.API.>` literal (unquoted, `$` would name a variable).
+ */
+export function authorizationConfig(users: readonly NatsServerUser[]): string {
+  const entries = users.map(({ user, password, permissions }) => ({
+    user,
+    password,
+    ...(permissions === undefined ? {} : { permissions }),
+  }));
+  return `authorization: ${JSON.stringify({ users: entries }, null, 2)}\n`;
 }
 
 /** Servers this process started; a test run that ends abruptly must not leave them behind. */

@@ -12,7 +12,8 @@ export function isApiError(err: unknown, code: number): boolean {
 /**
  * A nats.js failure as a bus error: unreachable or too slow is BusUnavailableError; no responder
  * means no stream took the subject (or JetStream is not up yet), for which `noResponders` says
- * which; a refusal by the JetStream API is a BusConfigError carrying the server's description.
+ * which; a refusal by the JetStream API, or by the user's permissions, is a BusConfigError carrying
+ * the server's description.
  */
 export function toBusError(err: unknown, what: string, noResponders: UnavailableReason): BusError {
   if (err instanceof BusError) return err;
@@ -20,6 +21,9 @@ export function toBusError(err: unknown, what: string, noResponders: Unavailable
     if (err.api_error !== undefined)
       return new BusConfigError(`${what}: ${err.api_error.description}`, { cause: err });
     switch (err.code) {
+      case ErrorCode.PermissionsViolation:
+        // The user this process logs in as lacks the permission: retrying will not help.
+        return new BusConfigError(`${what}: NATS denied it to this user (${err.message})`, { cause: err });
       case ErrorCode.Timeout:
         return new BusUnavailableError(`${what}: NATS did not answer in time`, 'timeout', { cause: err });
       case ErrorCode.NoResponders:

@@ -38,6 +38,11 @@ export interface JetStreamBusOptions {
   readonly user?: string;
   readonly pass?: string;
   readonly token?: string;
+  /**
+   * Where this connection's replies and pulled messages arrive (default `_INBOX`). A NATS with
+   * per-user permissions lets each component subscribe below its own prefix only.
+   */
+  readonly inboxPrefix?: string;
   /** Bound on a publish, an ack or a management call; default 2000 ms. */
   readonly timeoutMs?: number;
   /** Reconnect back-off: first wait, doubling up to the cap; default 100 ms to 5000 ms. Forever. */
@@ -80,6 +85,7 @@ export class JetStreamBus implements MessageBus {
         user: options.user,
         pass: options.pass,
         token: options.token,
+        inboxPrefix: options.inboxPrefix,
         timeout: timeoutMs,
         maxReconnectAttempts: -1,
         reconnectDelayHandler: state.nextDelay,
@@ -87,9 +93,15 @@ export class JetStreamBus implements MessageBus {
         maxPingOut: 2,
       });
     } catch (err) {
-      throw new BusUnavailableError(`cannot connect to NATS at ${servers.join(', ')}`, 'disconnected', {
-        cause: err,
-      });
+      // The server's reason (say, an authorization violation) is what an operator needs to see.
+      const reason = err instanceof Error ? `: ${err.message}` : '';
+      throw new BusUnavailableError(
+        `cannot connect to NATS at ${servers.join(', ')}${reason}`,
+        'disconnected',
+        {
+          cause: err,
+        },
+      );
     }
     state.watch(nc);
     // checkAPI off: JetStream may still be starting; calls say so when they are made.

@@ -180,11 +180,17 @@ the chart's own.
 {{- end }}
 
 {{/*
-"true" when the token's key may be missing: only in the API keys Secret, which predates the token
-(without it, reports and wakes go unauthenticated rather than the pods never starting).
+Fails the install or upgrade when the operator's Secret is there but lacks `report-token`: the
+controller and the gateway would not start without it (helm template cannot look, and renders on).
 */}}
-{{- define "nimbus.reportTokenOptional" -}}
-{{- if and (not .Values.controller.reportToken.existingSecret) .Values.gateway.apiKeys.existingSecret }}true{{ end }}
+{{- define "nimbus.reportTokenCheck" -}}
+{{- if not (include "nimbus.reportTokenGenerated" .) }}
+{{- $name := include "nimbus.reportTokenSecretName" . }}
+{{- $live := lookup "v1" "Secret" .Release.Namespace $name }}
+{{- if and $live (not (hasKey ($live.data | default dict) "report-token")) }}
+{{- fail (printf "Secret %s has no key report-token, the Bearer token of the gateways' reports and wakes, without which the controller and the gateway do not start: add one of 16 characters or more (e.g. openssl rand -hex 24), or name another Secret in controller.reportToken.existingSecret" $name) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -246,9 +252,6 @@ numbers as plain digits (1000000, not 1e+06), the only form the components' pars
     secretKeyRef:
       name: {{ include "nimbus.reportTokenSecretName" . }}
       key: report-token
-      {{- if include "nimbus.reportTokenOptional" . }}
-      optional: true
-      {{- end }}
 - name: POD_NAME
   valueFrom:
     fieldRef:
@@ -287,4 +290,29 @@ Spreads a component's replicas over nodes when it can; call with (dict "ctx" $ "
   labelSelector:
     matchLabels:
       {{- include "nimbus.selectorLabels" . | nindent 6 }}
+{{- end }}
+
+{{/*
+Keeps a component's replicas on different nodes when the scheduler can (preferred, so a one-node
+cluster still runs them all); the values' own `affinity`, when set, replaces it. Call with
+(dict "ctx" $ "component" "gateway" "affinity" .Values.gateway.affinity).
+*/}}
+{{- define "nimbus.affinity" -}}
+{{- if .affinity }}
+{{- toYaml .affinity }}
+{{- else }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "nimbus.selectorLabels" . | nindent 12 }}
+{{- end }}
+{{- end }}
+
+{{/* A component's selector labels as `key=value,…`, the form the controller's pod selector settings take. */}}
+{{- define "nimbus.podSelectorEnv" -}}
+{{- printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s" (include "nimbus.name" .ctx) .ctx.Release.Name .component }}
 {{- end }}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '@nimbus/api';
-import { BodyTooLargeError, bearerMatches, readJson, replyJson as reply } from './peer-http.js';
+import { BodyTooLargeError, authorised, readJson, replyJson as reply } from './peer-http.js';
 import {
   type ConcurrencyReport,
   type Reports,
@@ -51,14 +51,15 @@ export function parseReport(body: unknown, at: number): ConcurrencyReport {
 /**
  * The controller's end of the gateways' concurrency reports: `POST /v1/reports` keeps the latest
  * report of each gateway, stamped with this process's clock; `GET /v1/concurrency` shows the
- * sums the autoscaler would see. Every controller replica keeps them, leader or not.
+ * sums the autoscaler would see. Every controller replica keeps them, leader or not. Both ask for
+ * the report token: a forged report could scale any function to its maximum.
  */
 export class ReportEndpoint {
   private reports: Reports = new Map();
 
   constructor(
     private readonly clock: Clock,
-    private readonly token: string | undefined,
+    private readonly token: string,
   ) {}
 
   /** The concurrency of one function summed over the gateways that reported lately; undefined with no data. */
@@ -71,12 +72,12 @@ export class ReportEndpoint {
     if (path === '/v1/reports') {
       if (req.method !== 'POST')
         reply(res, 405, { error: 'MethodNotAllowed', message: 'POST a report here' });
-      else if (!bearerMatches(req, this.token))
-        reply(res, 401, { error: 'Unauthenticated', message: 'a report needs the report token' });
-      else this.receive(req, res);
+      else if (authorised(req, res, this.token, 'a report')) this.receive(req, res);
       return true;
     }
     if (path === '/v1/concurrency' && req.method === 'GET') {
+      // What each function is asked for tells which functions exist and how busy they are.
+      if (!authorised(req, res, this.token, 'the concurrency view')) return true;
       const now = this.clock.now();
       const fresh = freshReports(this.reports, now);
       const keys = new Set([...fresh.values()].flatMap((r) => Object.keys(r.functions)));

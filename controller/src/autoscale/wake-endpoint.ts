@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFunctionName, isNamespace } from '@nimbus/api';
 import type { WakeOutcome } from './cluster-autoscaler.js';
-import { BodyTooLargeError, bearerMatches, readJson, replyJson as reply } from './peer-http.js';
+import { BodyTooLargeError, authorised, readJson, replyJson as reply } from './peer-http.js';
 
 const MAX_BODY_BYTES = 4096;
 
@@ -38,15 +38,13 @@ export function parseWake(body: unknown): WakeRequest | { field: string; message
 export class WakeEndpoint {
   constructor(
     private readonly target: Wakeable,
-    private readonly token: string | undefined,
+    private readonly token: string,
   ) {}
 
   handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
     if (path !== '/v1/wake') return false;
     if (req.method !== 'POST') reply(res, 405, { error: 'MethodNotAllowed', message: 'POST a wake here' });
-    else if (!bearerMatches(req, this.token))
-      reply(res, 401, { error: 'Unauthenticated', message: 'a wake needs the report token' });
-    else void this.receive(req, res);
+    else if (authorised(req, res, this.token, 'a wake')) void this.receive(req, res);
     return true;
   }
 

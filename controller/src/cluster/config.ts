@@ -1,10 +1,18 @@
 import { hostname } from 'node:os';
-import { type LogLevel, isNamespace } from '@nimbus/api';
-import { ConfigError, parseWatchNamespaces, readInt, readLogLevel, readReportToken } from '@nimbus/api';
-import { readNatsUrl } from '@nimbus/bus';
+import { type ErrorDetail, type LogLevel, isNamespace } from '@nimbus/api';
+import {
+  ConfigError,
+  parseWatchNamespaces,
+  readErrorDetail,
+  readInt,
+  readLogLevel,
+  readReportToken,
+} from '@nimbus/api';
+import { type NatsCredentials, readNatsCredentials, readNatsUrl } from '@nimbus/bus';
 import { MIN_STATE_KEY_LENGTH, parseStoreConfig } from '@nimbus/store';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
+import type { FunctionIngress } from '../resources/network-policy.js';
 
 export interface ClusterConfig {
   /** Namespaces whose Functions this controller reconciles; empty: all of them. */
@@ -22,16 +30,25 @@ export interface ClusterConfig {
   /** How long shutdown waits for reconciles in flight. */
   readonly drainMs: number;
   readonly logLevel: LogLevel;
-  /** The Bearer token gateways must send with their concurrency reports; undefined: none asked. */
-  readonly reportToken: string | undefined;
+  /** The Bearer token every call on /v1/reports, /v1/wake and /v1/concurrency must carry. */
+  readonly reportToken: string;
   /** NATS with JetStream, for the Functions' trigger streams and consumers; undefined: triggers are not served. */
   readonly natsUrl: string | undefined;
+  /** NIMBUS_NATS_USER and NIMBUS_NATS_PASSWORD: the controller's NATS user; undefined: anonymous. */
+  readonly natsCredentials: NatsCredentials | undefined;
   /** Function state (spec.state) in Redis; undefined without NIMBUS_REDIS_URL: no function gets state. */
   readonly state: StateConfig | undefined;
   /** Generic runtime pods kept running in each namespace with a function at zero (0: no pool). */
   readonly warmPoolSize: number;
   /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
   readonly autoscaler: Partial<AutoscalerTuning>;
+  /** NIMBUS_ERROR_DETAIL handed to function pods; undefined: not set, the runtime's default (none). */
+  readonly errorDetail: ErrorDetail | undefined;
+  /**
+   * NIMBUS_GATEWAY_POD_SELECTOR and NIMBUS_CONTROLLER_POD_SELECTOR (with the platform's namespace):
+   * each Function and warm pool gets a NetworkPolicy letting only those pods in. Undefined: none.
+   */
+  readonly functionIngress: FunctionIngress | undefined;
 }
 
 /** What the controller needs to give functions their state: tokens for the gateway's state service, and Redis to clear keys. */
@@ -116,12 +133,67 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     metricsPort: readInt(env, 'NIMBUS_METRICS_PORT', 9090, 0, 65535),
     drainMs: readInt(env, 'NIMBUS_DRAIN_MS', 20_000, 0, 600_000),
     logLevel,
-    reportToken: readReportToken(env),
+    reportToken: readReportToken(
+      env,
+      "the controller's port takes the gateways' reports and wakes, which scale functions",
+    ),
     autoscaler: readAutoscalerTuning(env),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
     natsUrl: readNatsUrl(env),
+    natsCredentials: readNatsCredentials(env),
     state: readStateConfig(env),
+    errorDetail: env.NIMBUS_ERROR_DETAIL ? readErrorDetail(env, 'none') : undefined,
+    functionIngress: readFunctionIngress(env),
   });
+}
+
+/**
+ * The platform pods function pods take connections from. Both selectors or neither: a policy
+ * letting in the gateway but not the controller would cut the warm pool off, and the reverse
+ * every caller.
+ */
+function readFunctionIngress(env: Env): FunctionIngress | undefined {
+  const gateway = env.NIMBUS_GATEWAY_POD_SELECTOR || undefined;
+  const controller = env.NIMBUS_CONTROLLER_POD_SELECTOR || undefined;
+  if (gateway === undefined && controller === undefined) return undefined;
+  if (gateway === undefined || controller === undefined) {
+    const missing = gateway === undefined ? 'NIMBUS_GATEWAY_POD_SELECTOR' : 'NIMBUS_CONTROLLER_POD_SELECTOR';
+    throw new ConfigError(
+      missing,
+      'must be set with the other pod selector: function NetworkPolicies let in both the gateway and the controller',
+    );
+  }
+  const namespaceKey = env.NIMBUS_PLATFORM_NAMESPACE ? 'NIMBUS_PLATFORM_NAMESPACE' : 'POD_NAMESPACE';
+  const platformNamespace = env[namespaceKey] ?? '';
+  if (!isNamespace(platformNamespace)) {
+    throw new ConfigError(
+      namespaceKey,
+      `function NetworkPolicies need the namespace the gateway and controller run in (NIMBUS_PLATFORM_NAMESPACE, or POD_NAMESPACE), got "${platformNamespace}"`,
+    );
+  }
+  return Object.freeze({
+    platformNamespace,
+    gatewayPods: parseLabels('NIMBUS_GATEWAY_POD_SELECTOR', gateway),
+    controllerPods: parseLabels('NIMBUS_CONTROLLER_POD_SELECTOR', controller),
+  });
+}
+
+const LABEL_NAME = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** `key=value,key=value`, as `kubectl -l` takes equality selectors. */
+function parseLabels(key: string, raw: string): Readonly<Record<string, string>> {
+  const labels: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    if (eq === -1 || !LABEL_NAME.test(name) || !LABEL_VALUE.test(value)) {
+      throw new ConfigError(key, `must be label=value pairs separated by commas, got "${raw}"`);
+    }
+    labels[name] = value;
+  }
+  return Object.freeze(labels);
 }
 
 /**

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type Logger, createLogger } from '@nimbus/api';
 import { type Clock, systemClock } from '@nimbus/api';
-import { JetStreamBus } from '@nimbus/bus';
+import { JetStreamBus, NATS_INBOX_PREFIX } from '@nimbus/bus';
 import type { KubeClient } from '@nimbus/kube';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
@@ -65,7 +65,13 @@ export function createClusterContainer(
     config.natsUrl === undefined
       ? undefined
       : new LazyBusAdmin(() =>
-          JetStreamBus.connect({ servers: (config.natsUrl as string).split(','), name: 'nimbus-controller' }),
+          JetStreamBus.connect({
+            servers: (config.natsUrl as string).split(','),
+            name: 'nimbus-controller',
+            user: config.natsCredentials?.user,
+            pass: config.natsCredentials?.pass,
+            inboxPrefix: NATS_INBOX_PREFIX.controller,
+          }),
         );
   const triggers =
     bus === undefined
@@ -90,6 +96,7 @@ export function createClusterContainer(
       : { serviceUrl, key, maxValueBytes },
     c.resolve(TOKENS.EventSink),
     log.child({ part: 'state' }),
+    clock,
   );
   c.register(TOKENS.Cleanups, {
     useValue: [...(overrides.cleanups ?? []), ...(triggers === undefined ? [] : [triggers]), state],
@@ -103,6 +110,8 @@ export function createClusterContainer(
       runtimeImage: config.runtimeImage,
       gatewayUrl: config.gatewayUrl,
       runAsUser: config.runAsUser,
+      ...(config.errorDetail === undefined ? {} : { errorDetail: config.errorDetail }),
+      ...(config.functionIngress === undefined ? {} : { functionIngress: config.functionIngress }),
       autoscaler: config.autoscaler,
       warmPoolSize: config.warmPoolSize,
     },

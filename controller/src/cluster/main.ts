@@ -1,4 +1,4 @@
-import { createLogger } from '@nimbus/api';
+import { ConfigError, createLogger } from '@nimbus/api';
 import { KubeClient, loadKubeConfig } from '@nimbus/kube';
 import { TOKENS } from '../tokens.js';
 import type { ClusterController } from './cluster-controller.js';
@@ -30,6 +30,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  createLogger({ component: 'controller' }).error('could not start', { err });
+  const log = createLogger({ component: 'controller' });
+  // A bad setting is one line naming the key, not a stack trace.
+  if (err instanceof ConfigError) log.error(`invalid configuration: ${err.message}`, { key: err.key });
+  else log.error('could not start', { err });
   process.exit(1);
 });

@@ -1,19 +1,27 @@
 import { request } from 'node:http';
 import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
+import { derivePoolToken } from '@nimbus/api/pool-token';
 import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { FUNCTION_LABEL } from '../resources/metadata.js';
-import { ADOPTED_LABEL, POOL_LABEL, adoptionPatch, poolable, specialisation } from '../resources/pool.js';
+import {
+  ADOPTED_LABEL,
+  POOL_LABEL,
+  POOL_TOKEN_INIT,
+  adoptionPatch,
+  poolable,
+  specialisation,
+} from '../resources/pool.js';
+import type { PoolKeys } from './pool-keys.js';
 
 export interface Pod extends KubeObject {
-  spec?: { containers?: { env?: { name: string; value?: string }[] }[] };
+  spec?: { initContainers?: { name: string }[] };
   status?: { podIP?: string; conditions?: { type: string; status: string }[] };
 }
 
-/** The token a pool pod was started with: its own, whatever the pool's Deployment holds now. */
-const tokenOf = (pod: Pod) =>
-  pod.spec?.containers?.[0]?.env?.find((e) => e.name === 'NIMBUS_POOL_TOKEN')?.value;
+/** A pool pod whose init container derived it a token of its own (all but a pre-upgrade pod's). */
+const hasOwnToken = (pod: Pod) => pod.spec?.initContainers?.some((c) => c.name === POOL_TOKEN_INIT) === true;
 
 /** The pods the controller sees (Nimbus's, through an informer). */
 export interface PodList {
@@ -44,6 +52,7 @@ export class PoolPods {
   constructor(
     private readonly client: KubeClient,
     private readonly pods: PodList,
+    private readonly keys: PoolKeys,
     private readonly settings: DeploymentSettings,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -62,18 +71,24 @@ export class PoolPods {
         p.metadata.namespace === namespace &&
         p.metadata.labels?.[POOL_LABEL] !== undefined &&
         isReady(p) &&
-        tokenOf(p) !== undefined &&
-        !this.claimed.has(p.metadata.uid ?? ''),
+        hasOwnToken(p) &&
+        p.metadata.uid !== undefined &&
+        !this.claimed.has(p.metadata.uid),
     );
     if (pod === undefined) return undefined;
-    const token = tokenOf(pod) as string;
     const uid = pod.metadata.uid ?? '';
     const name = pod.metadata.name ?? '';
     const ip = pod.status?.podIP ?? '';
     this.claimed.add(uid);
     const started = this.clock.now();
     try {
+      const key = await this.keys.get(namespace);
+      if (key === undefined) throw new Error('the namespace has no pool key (Secret nimbus-pool-key)');
+      // The pod's own token: the same its init container derived from the key and its UID.
+      const token = derivePoolToken(key, uid);
       const answer = await post(ip, '/_/specialise', token, specialisation(fn, this.settings));
+      // The key changed under the pod (the Secret was remade): read it again for the next one.
+      if (answer.status === 401 || answer.status === 403) this.keys.forget(namespace);
       // 409: taken by another wake meanwhile (or a controller before a failover); try no other.
       if (answer.status !== 202) throw new Error(`specialise answered ${answer.status}: ${answer.body}`);
       await this.loaded(ip, started);

@@ -2,7 +2,8 @@ import type { FunctionResource } from '@nimbus/api';
 import { specHash } from '@nimbus/api';
 import { type DeploymentSettings, buildDeployment } from '../resources/deployment.js';
 import { SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
-import type { ConfigMap, Deployment, Service } from '../resources/objects.js';
+import { buildFunctionNetworkPolicy } from '../resources/network-policy.js';
+import type { ConfigMap, Deployment, NetworkPolicy, Service } from '../resources/objects.js';
 import { buildService } from '../resources/service.js';
 import { SourceTooLargeError, buildSourceConfigMap } from '../resources/source-configmap.js';
 import type { StateBinding } from '../resources/state-binding.js';
@@ -23,11 +24,14 @@ export interface DesiredObjects {
   configMap: ConfigMap | undefined;
   deployment: Deployment;
   service: Service;
+  /** Absent when the platform makes no NetworkPolicies (no `functionIngress` setting). */
+  networkPolicy: NetworkPolicy | undefined;
 }
 
 /**
  * Everything the cluster should hold for a Function running `replicas` (the autoscaler's
- * decision), its pods bound to their Redis user when `state` says how. Pure. The spec hash is
+ * decision), its pods bound to their Redis user when `state` says how, mounting the Secrets in
+ * `mountedSecrets` (those of spec.secrets that opted in) and no other. Pure. The spec hash is
  * taken over the built pod template itself, so pods roll exactly when what they run would change
  * (the Function's spec, the platform's settings, the state credentials) and never otherwise; a
  * change of replicas rolls nothing.
@@ -37,6 +41,7 @@ export function desiredObjects(
   settings: DeploymentSettings,
   replicas: number,
   state?: StateBinding,
+  mountedSecrets: readonly string[] = [],
 ): DesiredObjects {
   if (fn.spec.source?.path !== undefined) {
     throw new NotDeployableError(
@@ -51,7 +56,7 @@ export function desiredObjects(
     if (err instanceof SourceTooLargeError) throw new NotDeployableError('SourceTooLarge', err.message);
     throw err;
   }
-  const draft = buildDeployment(fn, settings, replicas, '', state);
+  const draft = buildDeployment(fn, settings, replicas, '', state, mountedSecrets);
   const hash = specHash(draft.spec.template, configMap?.data);
   const deployment: Deployment = {
     ...draft,
@@ -67,5 +72,9 @@ export function desiredObjects(
       },
     },
   };
-  return { configMap, deployment, service: buildService(fn) };
+  const networkPolicy =
+    settings.functionIngress === undefined
+      ? undefined
+      : buildFunctionNetworkPolicy(fn, settings.functionIngress);
+  return { configMap, deployment, service: buildService(fn), networkPolicy };
 }

@@ -17,8 +17,10 @@ import {
 import type { AutoscalerTuning } from '../autoscale/config.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { LeadershipListener } from '../leader/lease-elector.js';
+import { PoolKeys } from '../pool/pool-keys.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
+import { FunctionSecrets } from '../secrets/function-secrets.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import {
   FIELD_MANAGER,
@@ -58,6 +60,8 @@ export class FunctionController implements LeadershipListener {
   private readonly deployments: InformerSet<KubeObject>;
   private readonly services: InformerSet<KubeObject>;
   private readonly configMaps: InformerSet<KubeObject>;
+  /** Functions' and pools' NetworkPolicies: watched even when none are made, to remove stale ones. */
+  private readonly networkPolicies: InformerSet<KubeObject>;
   /** Nimbus's pods: the warm pool's, and those functions took over from it. Only with a pool. */
   private readonly pods: InformerSet<Pod> | undefined;
   private readonly pools: PoolReconciler;
@@ -85,18 +89,36 @@ export class FunctionController implements LeadershipListener {
     this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
     this.services = new InformerSet(client, RESOURCES.services, namespaces, log, OWNED_SELECTOR);
     this.configMaps = new InformerSet(client, RESOURCES.configMaps, namespaces, log, OWNED_SELECTOR);
+    this.networkPolicies = new InformerSet(
+      client,
+      RESOURCES.networkPolicies,
+      namespaces,
+      log,
+      OWNED_SELECTOR,
+    );
+    // One key per pool namespace, shared: the reconciler makes it, a wake derives pod tokens from it.
+    const poolKeys = new PoolKeys(client);
     this.pools = new PoolReconciler(
       client,
+      poolKeys,
       this.functions,
       this.deployments,
       settings,
       settings.warmPoolSize,
       metrics,
       log.child({ part: 'warm-pool' }),
+      this.networkPolicies,
     );
     if (settings.warmPoolSize > 0) {
       this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
-      this.poolPods = new PoolPods(client, this.pods, settings, clock, log.child({ part: 'warm-pool' }));
+      this.poolPods = new PoolPods(
+        client,
+        this.pods,
+        poolKeys,
+        settings,
+        clock,
+        log.child({ part: 'warm-pool' }),
+      );
     }
     this.autoscaler = new ClusterAutoscaler(
       this.functions,
@@ -137,11 +159,13 @@ export class FunctionController implements LeadershipListener {
         deployments: this.deployments,
         services: this.services,
         configMaps: this.configMaps,
+        networkPolicies: this.networkPolicies,
       },
       settings,
       events,
       cleanups,
       state,
+      new FunctionSecrets(client),
       this.autoscaler,
       metrics,
       clock,
@@ -151,7 +175,7 @@ export class FunctionController implements LeadershipListener {
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;
       this.enqueue(objectKey(event.object));
     });
-    for (const owned of [this.deployments, this.services, this.configMaps]) {
+    for (const owned of [this.deployments, this.services, this.configMaps, this.networkPolicies]) {
       owned.on((event) => {
         const owner = ownerKey(event.object);
         if (owner !== undefined) this.enqueue(owner);
@@ -160,7 +184,13 @@ export class FunctionController implements LeadershipListener {
   }
 
   private get informers(): InformerSet<KubeObject>[] {
-    const all: InformerSet<KubeObject>[] = [this.functions, this.deployments, this.services, this.configMaps];
+    const all: InformerSet<KubeObject>[] = [
+      this.functions,
+      this.deployments,
+      this.services,
+      this.configMaps,
+      this.networkPolicies,
+    ];
     if (this.pods !== undefined) all.push(this.pods);
     return all;
   }
@@ -272,10 +302,11 @@ export class FunctionController implements LeadershipListener {
       this.metrics.queueDepth.set(queue.depth);
       const stopTimer = this.metrics.reconcileSeconds.startTimer();
       try {
-        await this.reconciler.reconcile(key);
+        const result = await this.reconciler.reconcile(key);
         await this.reconcilePool(key);
         await this.runSteps(key);
         queue.forget(key);
+        if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {
         const delay = queue.addRateLimited(key);

@@ -13,6 +13,8 @@ import type { EventSink } from '../events/event-recorder.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { sourceConfigMapName } from '../resources/source-configmap.js';
 import type { StateBinding } from '../resources/state-binding.js';
+import { SECRETS_CONDITION, type SecretMounts, secretsVerdict } from '../secrets/secret-opt-in.js';
+import { RETAINED_CONDITION } from '../state/state-retention.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';
@@ -35,6 +37,8 @@ export interface ReconcilerCaches {
   deployments: ObjectCache<KubeObject>;
   services: ObjectCache<KubeObject>;
   configMaps: ObjectCache<KubeObject>;
+  /** Only when the platform makes NetworkPolicies. */
+  networkPolicies?: ObjectCache<KubeObject>;
 }
 
 type Fn = FunctionResource & KubeObject;
@@ -47,6 +51,10 @@ export interface StatePreparation {
   condition?: Verdict;
   /** Redis failed: the rest is still applied and the status written, then this is thrown, to retry with backoff. */
   retry?: Error;
+  /** State is off: the StateRetained condition (whether its keys are kept, and until when). */
+  retained?: Verdict;
+  /** The keys are kept until a time: reconcile again then, to delete them. */
+  requeueAfterMs?: number;
 }
 
 /**
@@ -60,6 +68,17 @@ export interface StateProvisioner {
 
 /** Without Redis configured at all, or in tests: nothing to prepare. */
 export const NO_STATE: StateProvisioner = { prepare: async () => ({}) };
+
+/** Which entries of spec.secrets opted in, and may be mounted (secrets/function-secrets.ts). */
+export interface SecretGate {
+  check(fn: FunctionResource): Promise<SecretMounts>;
+}
+
+/** What a reconcile that succeeded asks of the queue. */
+export interface ReconcileResult {
+  /** Reconcile this key again after this long (a retention period ends then, say). */
+  requeueAfterMs?: number;
+}
 
 /** How many replicas a Function's Deployment should ask for now: the autoscaler's decision. */
 export interface ReplicaSource {
@@ -80,24 +99,25 @@ export class FunctionReconciler {
     private readonly events: EventSink,
     private readonly cleanups: readonly FunctionCleanup[],
     private readonly state: StateProvisioner,
+    private readonly secrets: SecretGate,
     private readonly scale: ReplicaSource,
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     let fn = this.caches.functions.get(namespace, name);
     // Gone: owner references let garbage collection remove what was made for it.
-    if (fn === undefined) return;
+    if (fn === undefined) return {};
     if (fn.metadata.deletionTimestamp !== undefined) {
       await this.finalize(fn);
-      return;
+      return {};
     }
     if (this.needsFinalizer(fn) && !fn.metadata.finalizers?.includes(FINALIZER)) {
       fn = await this.addFinalizer(fn);
-      if (fn === undefined) return;
+      if (fn === undefined) return {};
     }
 
     let outcome: ApplyOutcome = { ok: true };
@@ -105,9 +125,19 @@ export class FunctionReconciler {
       | ObservedDeployment
       | undefined;
     let state: StatePreparation = {};
+    let secrets: SecretMounts = { mounted: [], refused: [] };
     try {
       state = await this.state.prepare(fn);
-      const desired = desiredObjects(fn, this.settings, this.scale.replicasFor(fn), state.binding);
+      secrets = await this.secrets.check(fn);
+      const desired = desiredObjects(
+        fn,
+        this.settings,
+        this.scale.replicasFor(fn),
+        state.binding,
+        secrets.mounted,
+      );
+      // Before the Deployment, so its pods are never up without it.
+      await this.syncNetworkPolicy(fn, desired.networkPolicy);
       if (desired.configMap !== undefined)
         await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
       deployment = (await this.applyIfChanged(
@@ -126,7 +156,7 @@ export class FunctionReconciler {
         outcome = { ok: false, reason: 'ApplyRefused', message: err.message };
       } else if (isNotFound(err)) {
         // The namespace is going away, or the Function was deleted meanwhile.
-        return;
+        return {};
       } else {
         this.events.emit(fn, 'Warning', 'ApplyFailed', errorMessage(err));
         throw err;
@@ -135,8 +165,13 @@ export class FunctionReconciler {
     }
     const { condition } = state;
     if (condition?.status === 'False') this.events.emit(fn, 'Warning', condition.reason, condition.message);
-    await this.writeStatus(fn, outcome, deployment, condition);
+    for (const refused of secrets.refused) this.events.emit(fn, 'Warning', refused.reason, refused.message);
+    await this.writeStatus(fn, outcome, deployment, condition, [
+      [RETAINED_CONDITION, state.retained],
+      [SECRETS_CONDITION, secretsVerdict(fn.spec.secrets ?? [], secrets)],
+    ]);
     if (state.retry !== undefined) throw state.retry;
+    return state.requeueAfterMs === undefined ? {} : { requeueAfterMs: state.requeueAfterMs };
   }
 
   /** Applies `desired` unless every field Nimbus sets already holds its value; returns the object as stored. */
@@ -155,6 +190,21 @@ export class FunctionReconciler {
     return this.client.apply(resource, desired, FIELD_MANAGER);
   }
 
+  /** Applies the Function's NetworkPolicy, or removes the one it had when policies were turned off. */
+  private async syncNetworkPolicy(fn: Fn, desired: KubeObject | undefined): Promise<void> {
+    const cache = this.caches.networkPolicies;
+    if (cache === undefined) return;
+    if (desired !== undefined) {
+      await this.applyIfChanged(RESOURCES.networkPolicies, cache, desired);
+      return;
+    }
+    const stale = cache.get(fn.metadata.namespace, fn.metadata.name);
+    if (stale === undefined || !ownedBy(stale, fn)) return;
+    await this.client
+      .delete(RESOURCES.networkPolicies, fn.metadata.namespace, fn.metadata.name, { uid: stale.metadata.uid })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+  }
+
   /** The source ConfigMap of a Function that now runs an image. */
   private async deleteStaleSource(fn: Fn): Promise<void> {
     const stale = this.caches.configMaps.get(fn.metadata.namespace, sourceConfigMapName(fn));
@@ -171,6 +221,7 @@ export class FunctionReconciler {
     outcome: ApplyOutcome,
     deployment: ObservedDeployment | undefined,
     state: Verdict | undefined,
+    more: readonly (readonly [string, Verdict | undefined])[],
   ): Promise<void> {
     const status = computeStatus(
       fn,
@@ -179,6 +230,7 @@ export class FunctionReconciler {
       this.settings.gatewayUrl,
       new Date(this.clock.now()),
       state,
+      more,
     );
     if (sameStatus(fn.status, status)) return;
     try {

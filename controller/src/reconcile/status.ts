@@ -75,7 +75,7 @@ export function readiness(applied: ApplyOutcome, deployment: ObservedDeployment 
 
 /**
  * The Function's status: conditions Deployed and Ready (and StateReady when `state` says how its
- * key space is), observedGeneration, replica counts and the URL it is called at. Pure; `now`
+ * key space is, then each of `more` that has a verdict), observedGeneration, replica counts and the URL it is called at. Pure; `now`
  * stamps only conditions whose status changed.
  */
 export function computeStatus(
@@ -85,6 +85,7 @@ export function computeStatus(
   gatewayUrl: string,
   now: Date,
   state?: Verdict,
+  more: readonly (readonly [type: string, verdict: Verdict | undefined])[] = [],
 ): FunctionStatus {
   const generation = fn.metadata.generation;
   const deployed: Verdict = applied.ok
@@ -110,6 +111,7 @@ export function computeStatus(
       condition('Ready', readiness(applied, deployment)),
       condition('Deployed', deployed),
       ...(state === undefined ? [] : [condition(STATE_CONDITION, state)]),
+      ...more.flatMap(([type, verdict]) => (verdict === undefined ? [] : [condition(type, verdict)])),
     ],
     replicas: deployment?.status?.replicas ?? 0,
     readyReplicas: deployment?.status?.readyReplicas ?? 0,

@@ -1,6 +1,7 @@
 /** The pure builders of what a Function needs in a cluster, in one import. */
 export * from './deployment.js';
 export * from './metadata.js';
+export * from './network-policy.js';
 export * from './objects.js';
 export * from './runtime-settings.js';
 export * from './service.js';

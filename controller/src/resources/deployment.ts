@@ -1,6 +1,7 @@
-import { type FunctionResource, parseDuration } from '@nimbus/api';
+import { type ErrorDetail, type FunctionResource, parseDuration } from '@nimbus/api';
 import { inlineFileName } from '@nimbus/api';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
+import type { FunctionIngress } from './network-policy.js';
 import type { Deployment, EnvVar, Volume } from './objects.js';
 import {
   LIVENESS_PROBE,
@@ -29,6 +30,16 @@ export interface DeploymentSettings {
   gatewayUrl: string;
   /** The pod's UID; images built FROM the runtime run as this non-root user. */
   runAsUser: number;
+  /**
+   * NIMBUS_ERROR_DETAIL for every replica (the operator's choice, `full` or `none`); unset, the
+   * runtime's own default: callers see an invocation id, not the handler's error text.
+   */
+  errorDetail?: ErrorDetail;
+  /**
+   * Who may reach function and pool pods; each Function then gets a NetworkPolicy. Unset: no
+   * policies are made (and those made before are removed).
+   */
+  functionIngress?: FunctionIngress;
 }
 
 const FUNCTION_DIR = '/var/nimbus/function';
@@ -37,7 +48,8 @@ const SECRETS_DIR = '/var/nimbus/secrets';
 /**
  * A Function's Deployment. Pure: no clock, no API calls. `specHash` goes into the pod template,
  * so pods roll exactly when something that shapes them changed, and never otherwise. `state`,
- * for a function with state, points its pods at their Redis user.
+ * for a function with state, points its pods at their Redis user. `mountedSecrets`: the entries of
+ * spec.secrets that opted in (secrets/secret-opt-in.ts); any other is never mounted.
  */
 export function buildDeployment(
   fn: FunctionResource,
@@ -45,6 +57,7 @@ export function buildDeployment(
   replicas: number,
   specHash: string,
   state?: StateBinding,
+  mountedSecrets: readonly string[] = [],
 ): Deployment {
   const { spec, metadata } = fn;
   const timeoutSeconds = Math.ceil(parseDuration(spec.timeout) / 1000);
@@ -60,6 +73,8 @@ export function buildDeployment(
     mounts.push({ name: 'source', mountPath: FUNCTION_DIR, readOnly: true });
   }
   for (const [i, secret] of (spec.secrets ?? []).entries()) {
+    // Named by its place in spec.secrets, so refusing one renames no other volume.
+    if (!mountedSecrets.includes(secret)) continue;
     volumes.push({ name: `secret-${i}`, secret: { secretName: secret } });
     mounts.push({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${secret}`, readOnly: true });
   }
@@ -74,6 +89,7 @@ export function buildDeployment(
     NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
     NIMBUS_SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
+    ...(settings.errorDetail === undefined ? {} : { NIMBUS_ERROR_DETAIL: settings.errorDetail }),
   }).map(([name, value]) => ({ name, value }));
   if (state !== undefined) platform.push(...stateEnv(state));
   // The platform's settings win a name the function also sets. Each name appears once: env is a

@@ -51,6 +51,23 @@ export interface EnvVar {
   value: string;
 }
 
+/** A value the kubelet fills in from the pod itself (the downward API). */
+export interface FieldEnvVar {
+  name: string;
+  valueFrom: { fieldRef: { fieldPath: string } };
+}
+
+/** Runs to completion before the pod's containers start; probes and ports do not apply. */
+export interface InitContainer {
+  name: string;
+  image: string;
+  args: string[];
+  env: (EnvVar | FieldEnvVar)[];
+  resources: Container['resources'];
+  securityContext: Container['securityContext'];
+  volumeMounts: Container['volumeMounts'];
+}
+
 export interface Volume {
   name: string;
   configMap?: { name: string; items?: { key: string; path: string }[] };
@@ -99,9 +116,31 @@ export interface Deployment {
           runAsUser: number;
           seccompProfile: { type: 'RuntimeDefault' };
         };
+        initContainers?: InitContainer[];
         containers: Container[];
         volumes: Volume[];
       };
     };
+  };
+}
+
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+}
+
+export interface NetworkPolicyPeer {
+  namespaceSelector: LabelSelector;
+  podSelector: LabelSelector;
+}
+
+/** Ingress only: what function pods call out to is the function author's business. */
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: ObjectMeta;
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes: ['Ingress'];
+    ingress: { from: NetworkPolicyPeer[]; ports: { protocol: 'TCP'; port: number }[] }[];
   };
 }

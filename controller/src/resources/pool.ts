@@ -2,7 +2,7 @@ import type { FunctionResource, Runtime } from '@nimbus/api';
 import { inlineFileName } from '@nimbus/api';
 import type { DeploymentSettings } from './deployment.js';
 import { functionLabels, functionOwner } from './metadata.js';
-import type { Deployment, ObjectMeta } from './objects.js';
+import type { Deployment, ObjectMeta, Secret } from './objects.js';
 import {
   LIVENESS_PROBE,
   RUNTIME_PORT as PORT,
@@ -41,17 +41,54 @@ export function poolable(fn: FunctionResource): boolean {
   );
 }
 
+/** The Secret holding a namespace's pool key: mounted only by the pool pods' init container. */
+export const POOL_KEY_SECRET = 'nimbus-pool-key';
+export const POOL_KEY_ITEM = 'key';
+/** The init container that derives a pool pod's own token (runtime-node/src/pool/pool-token-init.ts). */
+export const POOL_TOKEN_INIT = 'pool-token';
+const POOL_KEY_DIR = '/var/run/nimbus/pool-key';
+const POOL_TOKEN_DIR = '/var/run/nimbus/pool-token';
+/** Where the init container leaves the token and the runtime takes it from (NIMBUS_POOL_TOKEN_FILE). */
+export const POOL_TOKEN_FILE = `${POOL_TOKEN_DIR}/token`;
+const POOL_TOKEN_INIT_SCRIPT = '/app/runtime-node/dist/pool-token-init.cjs';
+
+/**
+ * The Secret with a namespace's pool key: random bytes the controller makes once and reads back.
+ * Pure: the key is made by the caller. Not owned by the pool Deployment: the pods mount it, so it
+ * must exist before they start, and the controller deletes it with the pool.
+ */
+export function buildPoolKeySecret(namespace: string, key: Uint8Array): Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: POOL_KEY_SECRET,
+      namespace,
+      labels: { 'app.kubernetes.io/name': poolDeploymentName(), 'app.kubernetes.io/managed-by': 'nimbus' },
+      ownerReferences: [],
+    },
+    type: 'Opaque',
+    data: { [POOL_KEY_ITEM]: Buffer.from(key).toString('base64') },
+  };
+}
+
 /**
  * The warm pool of one namespace: `size` generic runtime-node pods, ready to take on any poolable
  * function there on its first request at zero. Pure. It belongs to no Function (the controller
  * removes it when the namespace has no function at zero left). Its pods are Ready while generic
  * (probed on /_/health), so a pod that takes on a function is routable the moment it is relabelled.
+ *
+ * Only the controller may specialise a pool pod, and each pod has a token of its own,
+ * HMAC(pool key, pod UID) (derivePoolToken). No env value holds it: an init container, the only
+ * one that mounts the pool key, derives it from the key and the downward API's UID and writes it
+ * to a memory-backed emptyDir; the runtime reads and removes it at start, before a function can
+ * load. So a function that later runs in the pod finds no token (nor the key), and a token that
+ * leaks anyway opens only its own pod, which takes no second function.
  */
 export function buildPoolDeployment(
   namespace: string,
   settings: DeploymentSettings,
   size: number,
-  token: string,
 ): Deployment {
   const labels = {
     'app.kubernetes.io/name': poolDeploymentName(),
@@ -59,6 +96,7 @@ export function buildPoolDeployment(
     [POOL_LABEL]: RUNTIME,
   };
   const metadata: ObjectMeta = { name: poolDeploymentName(), namespace, labels, ownerReferences: [] };
+  const tokenMount = { name: 'pool-token', mountPath: POOL_TOKEN_DIR, readOnly: false };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -74,6 +112,21 @@ export function buildPoolDeployment(
           // A function's drain once it has taken a pod over: up to the longest timeout allowed (1 h).
           terminationGracePeriodSeconds: 3600 + SHUTDOWN_DELAY_MS / 1000 + 5,
           securityContext: podSecurityContext(settings.runAsUser),
+          initContainers: [
+            {
+              name: POOL_TOKEN_INIT,
+              image: settings.runtimeImage,
+              args: [POOL_TOKEN_INIT_SCRIPT],
+              env: [
+                { name: 'NIMBUS_POOL_KEY_FILE', value: `${POOL_KEY_DIR}/${POOL_KEY_ITEM}` },
+                { name: 'NIMBUS_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+                { name: 'NIMBUS_POOL_TOKEN_FILE', value: POOL_TOKEN_FILE },
+              ],
+              resources: {},
+              securityContext: containerSecurity(),
+              volumeMounts: [{ name: 'pool-key', mountPath: POOL_KEY_DIR, readOnly: true }, tokenMount],
+            },
+          ],
           containers: [
             {
               name: 'function',
@@ -83,8 +136,8 @@ export function buildPoolDeployment(
                 { name: 'HOST', value: '0.0.0.0' },
                 { name: 'PORT', value: String(PORT) },
                 { name: 'NIMBUS_POOL', value: '1' },
-                // Only the controller, which wrote it here, specialises a pool pod.
-                { name: 'NIMBUS_POOL_TOKEN', value: token },
+                // The path, not the token: the runtime takes the file at start.
+                { name: 'NIMBUS_POOL_TOKEN_FILE', value: POOL_TOKEN_FILE },
                 { name: 'NIMBUS_GATEWAY_URL', value: settings.gatewayUrl },
                 { name: 'NIMBUS_SHUTDOWN_DELAY_MS', value: String(SHUTDOWN_DELAY_MS) },
               ],
@@ -93,20 +146,18 @@ export function buildPoolDeployment(
               livenessProbe: LIVENESS_PROBE,
               resources: {},
               securityContext: containerSecurity(),
-              volumeMounts: [tmpMount()],
+              volumeMounts: [tmpMount(), tokenMount],
             },
           ],
-          volumes: [tmpVolume()],
+          volumes: [
+            tmpVolume(),
+            { name: 'pool-key', secret: { secretName: POOL_KEY_SECRET } },
+            { name: 'pool-token', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+          ],
         },
       },
     },
   };
-}
-
-/** The pool token the pool Deployment carries, to keep it across controller restarts. */
-export function poolTokenOf(deployment: object | undefined): string | undefined {
-  const spec = (deployment as { spec?: Deployment['spec'] } | undefined)?.spec;
-  return spec?.template?.spec?.containers?.[0]?.env?.find((e) => e.name === 'NIMBUS_POOL_TOKEN')?.value;
 }
 
 /** What a pool pod is sent to become one replica of `fn`: the same settings its own pods get, and its code. */
@@ -117,6 +168,7 @@ export function specialisation(
   const env: Record<string, string> = {};
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
   Object.assign(env, runtimeSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
+  if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
   return { env, files: { [inlineFileName(fn.spec.handler)]: fn.spec.source?.inline ?? '' } };
 }
 

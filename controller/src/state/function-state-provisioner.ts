@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FunctionResource, KIND, type Logger } from '@nimbus/api';
+import { type Clock, type FunctionResource, KIND, type Logger } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES, isAlreadyExists, isNotFound } from '@nimbus/kube';
 import { StoreUnavailableError, stateToken } from '@nimbus/store';
 import type { EventSink } from '../events/event-recorder.js';
@@ -14,6 +14,12 @@ import type { Verdict } from '../reconcile/status.js';
 import type { StateBinding } from '../resources/state-binding.js';
 import { STATE_SECRET_KEYS, buildStateSecret, stateSecretName } from '../resources/state-secret.js';
 import type { StateAdmin } from './state-admin.js';
+import {
+  RETAINED_CONDITION,
+  decideStateRetention,
+  retentionRecord,
+  retentionVerdict,
+} from './state-retention.js';
 
 type Fn = FunctionResource & KubeObject;
 
@@ -53,8 +59,10 @@ const verdict = (status: Verdict['status'], reason: string, message: string): Ve
  * left by an earlier version still holding a Redis password is replaced, and that version's
  * Redis user removed.
  *
- * As a cleanup it removes the keys and the Secret before a deleted Function goes; a Function
- * whose state is turned off gives them up the same way.
+ * As a cleanup it removes the keys and the Secret (and such a user) before a deleted Function
+ * goes. A Function whose state is turned off gives up its Secret at once, but its keys only as
+ * spec.state.deletionPolicy and retainFor say (state-retention.ts): kept by default, so turning
+ * state off by mistake loses nothing.
  */
 export class FunctionStateProvisioner implements StateProvisioner, FunctionCleanup {
   readonly name = 'redis-state';
@@ -65,14 +73,19 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     private readonly settings: StateSettings | undefined,
     private readonly events: EventSink,
     private readonly log: Logger,
+    private readonly clock: Clock,
   ) {}
 
+  /** State on, or keys of it still kept: the Function's deletion must remove them. */
   appliesTo(fn: FunctionResource): boolean {
-    return (this.admin !== undefined || this.settings !== undefined) && fn.spec.state?.enabled === true;
+    return (
+      (this.admin !== undefined || this.settings !== undefined) &&
+      (fn.spec.state?.enabled === true || retentionRecord(fn.status?.conditions).held)
+    );
   }
 
   async prepare(fn: Fn): Promise<StatePreparation> {
-    if (fn.spec.state?.enabled !== true) return this.releaseIfHeld(fn);
+    if (fn.spec.state?.enabled !== true) return this.retainOrRelease(fn);
     const { settings } = this;
     if (settings === undefined)
       return {
@@ -128,31 +141,68 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     this.log.info('function state removed', { function: `${namespace}/${name}`, user: deleted, keys });
   }
 
-  /** State turned off: the user, the keys and the Secret go, as when the Function is deleted. */
-  private async releaseIfHeld(fn: Fn): Promise<StatePreparation> {
-    // Only a Function that had state under this controller carries the finalizer.
-    if (this.admin === undefined || !fn.metadata.finalizers?.includes(FINALIZER)) return {};
+  /**
+   * State turned off: the login goes at once (the pods no longer mount it, and a credential nobody
+   * uses is only a risk), the keys as the retention decision says. The decision's input is the
+   * Function's own status (StateReady or StateRetained), so it survives a restart of the controller.
+   */
+  private async retainOrRelease(fn: Fn): Promise<StatePreparation> {
+    const { admin } = this;
+    if (admin === undefined) return {};
+    const record = retentionRecord(fn.status?.conditions);
+    // Only a Function that had state under this controller carries the finalizer: the others
+    // have nothing in Redis, and cost no Secret read.
+    if (!record.held && !record.deleted && !fn.metadata.finalizers?.includes(FINALIZER)) return {};
     const secret = await this.readSecret(fn);
-    if (secret === undefined || ownerUid(secret) !== fn.metadata.uid) return {};
+    const ownSecret = secret !== undefined && ownerUid(secret) === fn.metadata.uid;
+    const decision = decideStateRetention(
+      fn.spec.state,
+      // A Secret of its own means state was on here, whatever the status says.
+      { ...record, held: record.held || ownSecret },
+      this.clock.now(),
+    );
+    if (decision.action === 'none') {
+      // Deleted earlier: keep saying so while state stays off.
+      const before = fn.status?.conditions?.find((c) => c.type === RETAINED_CONDITION);
+      return record.deleted && before !== undefined
+        ? { retained: verdict('False', before.reason ?? 'KeysDeleted', before.message ?? '') }
+        : {};
+    }
+    const { namespace, name } = fn.metadata;
     try {
-      await this.cleanup(fn);
+      if (ownSecret) {
+        await admin.deleteUser(namespace, name);
+        await this.deleteSecret(fn);
+      }
+      if (decision.action === 'delete') {
+        const keys = await admin.clearKeys(namespace, name);
+        const verdict = retentionVerdict(decision, fn.spec.state);
+        this.log.info('function state deleted', {
+          function: `${namespace}/${name}`,
+          keys,
+          why: decision.why,
+        });
+        if (!record.deleted) this.events.emit(fn, 'Normal', 'StateDeleted', verdict.message);
+        return { retained: verdict };
+      }
     } catch (err) {
       return {
         condition: verdict(
           'False',
           'StateReleasePending',
-          `spec.state is off, but its Redis user and keys could not be removed yet: ${message(err)}`,
+          `spec.state is off, but its Secret or keys could not be removed yet: ${message(err)}`,
         ),
+        // The period keeps counting from when it began.
+        ...(decision.action === 'retain' ? { retained: retentionVerdict(decision, fn.spec.state) } : {}),
         retry: err instanceof Error ? err : new Error(message(err)),
       };
     }
-    this.events.emit(
-      fn,
-      'Normal',
-      'StateReleased',
-      'spec.state is off: its Redis user, keys and Secret were removed',
-    );
-    return {};
+    const kept = retentionVerdict(decision, fn.spec.state);
+    if (record.since === undefined) this.events.emit(fn, 'Normal', 'StateRetained', kept.message);
+    return {
+      retained: kept,
+      ...(decision.until === undefined ? {} : { requeueAfterMs: decision.until - this.clock.now() }),
+    };
   }
 
   /**

@@ -5,14 +5,17 @@ import { CallExistsError, type CallRecord, type CallStore } from '@nimbus/store'
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
+import type { EgressGuard } from '../egress/egress-guard.js';
+import { parseEgressUrl } from '../egress/egress-policy.js';
 import { endToEndHeaders, isCallId } from '../http/headers.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
 import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
+import type { RateLimiter } from '../quotas/rate-limiter.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
 import type { CallQueue } from './call-queue.js';
-import { isCallbackUrl } from './callback-sender.js';
+import { cancelTokenMatches, hashCancelToken, newCancelToken, publicCallView } from './call-views.js';
 
 /** Request headers that describe the async request itself, not the call the function receives. */
 const NOT_FORWARDED = new Set(['content-length', 'x-callback-url']);
@@ -21,24 +24,29 @@ export interface FrontDoorDeps {
   readonly config: GatewayConfig;
   readonly routes: RouteTable;
   readonly keys: ApiKeyVerifier;
+  readonly limiter: Pick<RateLimiter, 'check'>;
   readonly calls: CallStore;
   readonly queue: CallQueue;
   readonly metrics: AsyncMetrics;
   readonly log: Logger;
   readonly now: () => number;
+  /** Where a callback may go; checked before the call is accepted, and again by the sender. */
+  readonly egress: EgressGuard;
 }
 
 /** What a POST ended with: the record's status, and whether an earlier request with the same id had made it. */
 interface Accepted {
   readonly status: CallRecord['status'];
   readonly duplicate: boolean;
+  /** The token that cancels the call, for the request that queued it (never for a duplicate). */
+  readonly cancelToken?: string;
 }
 
 /**
  * `POST /async-function/{name}[.{namespace}][/rest]` and `DELETE /async-function/{id}`.
  *
  * A POST is refused, as the sync path would refuse it, before anything is stored (name, function,
- * key, size, a handler that cannot load); then the call record is created (queued) and the request
+ * key, rate limit, size, a handler that cannot load); then the call record is created (queued) and the request
  * published to `nimbus.calls.<namespace>.<function>` with the call id as JetStream's message id.
  * 202 goes out only once the stream has acknowledged the message. When it cannot be published,
  * the record is marked failed ("not queued: …") and the answer is 503: nothing claims to be queued.
@@ -47,6 +55,11 @@ interface Accepted {
  * (a still-queued call is published again under the same message id, which JetStream drops as a
  * duplicate, or stores if the first publish never landed). A call that failed to queue is queued
  * again under a fresh message id. A cancelled one gets 409, and so does an id naming another function.
+ *
+ * A call id is no secret (callers choose them, logs and receivers see them), so it is not enough
+ * to cancel a call or see where its callback goes: the 202 that queues a call carries a cancel
+ * token (X-Cancel-Token and `cancelToken`; the record keeps only its hash), and DELETE needs it
+ * or an admin key. No answer here shows a callback URL.
  */
 export class AsyncFrontDoor {
   constructor(private readonly deps: FrontDoorDeps) {}
@@ -75,6 +88,7 @@ export class AsyncFrontDoor {
     const { config, routes, keys, queue } = this.deps;
     const target = parseInvokePath(req.url as string, config.defaultNamespace, ASYNC_PREFIX);
     if ('invalid' in target) throw problems.invalidFunctionName(target.invalid);
+    if (target.internal) throw problems.internalRoute();
     const route = routes.get(target.namespace, target.name);
     if (route === undefined) throw problems.functionNotFound(target.name, target.namespace);
     let consumed: string | undefined;
@@ -83,8 +97,14 @@ export class AsyncFrontDoor {
       if (denied !== undefined) throw denied;
       consumed = 'authorization';
     }
+    // Before anything is stored or queued: a call over a limit never gets a 202, nor a dead letter.
+    const limited = await this.deps.limiter.check(route, req.headers.authorization);
+    if (limited !== undefined) {
+      res.setHeader('connection', 'close');
+      throw limited;
+    }
     const id = callIdOf(req.headers['x-call-id']);
-    const callbackUrl = callbackUrlOf(req.headers['x-callback-url']);
+    const callbackUrl = await this.callbackUrlOf(req.headers['x-callback-url']);
     const limit = Math.min(config.maxBodyBytes, config.async.maxBodyBytes);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) {
@@ -123,11 +143,13 @@ export class AsyncFrontDoor {
       id,
       status: accepted.status,
       ...(accepted.duplicate ? { duplicate: true } : {}),
+      ...(accepted.cancelToken === undefined ? {} : { cancelToken: accepted.cancelToken }),
     });
     res.writeHead(202, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(text),
       'x-call-id': id,
+      ...(accepted.cancelToken === undefined ? {} : { 'x-cancel-token': accepted.cancelToken }),
       location: `/system/calls/${id}`,
     });
     res.end(text);
@@ -135,6 +157,8 @@ export class AsyncFrontDoor {
 
   private async enqueue(call: CallRequest): Promise<Accepted> {
     const { calls } = this.deps;
+    const cancelToken = newCancelToken();
+    const cancelTokenHash = hashCancelToken(cancelToken);
     let record: CallRecord | undefined;
     try {
       await calls.create({
@@ -142,6 +166,7 @@ export class AsyncFrontDoor {
         namespace: call.namespace,
         function: call.function,
         createdAt: call.acceptedAt,
+        cancelTokenHash,
         ...(call.callbackUrl === undefined ? {} : { callbackUrl: call.callbackUrl }),
       });
     } catch (err) {
@@ -150,7 +175,7 @@ export class AsyncFrontDoor {
     }
     if (record === undefined) {
       await this.publishOrMarkFailed(call, call.id);
-      return { status: 'queued', duplicate: false };
+      return { status: 'queued', duplicate: false, cancelToken };
     }
     if (record.namespace !== call.namespace || record.function !== call.function)
       throw problems.callIdInUse(call.id, `${record.function}.${record.namespace}`);
@@ -158,10 +183,11 @@ export class AsyncFrontDoor {
     if (record.status === 'failed' && record.attempts === 0) {
       // It never made it into the queue. Its message id may still sit in the duplicate window
       // (a publish that timed out may have landed), so this one gets an id of its own.
-      const again = await calls.transition(call.id, ['failed'], { status: 'queued' });
+      // The one who queues it now holds its cancel token; the first request's got a 503.
+      const again = await calls.transition(call.id, ['failed'], { status: 'queued', cancelTokenHash });
       if (again.applied) {
         await this.publishOrMarkFailed(call, `${call.id}:${call.acceptedAt}`);
-        return { status: 'queued', duplicate: false };
+        return { status: 'queued', duplicate: false, cancelToken };
       }
       record = again.record ?? record;
     }
@@ -195,17 +221,45 @@ export class AsyncFrontDoor {
     }
   }
 
+  /**
+   * The X-Callback-Url, refused with 400 before anything is stored when its callback could never
+   * be delivered: not http(s), credentials in it, or a destination the egress policy forbids
+   * (a Nimbus component, a metadata, loopback or private address, or a name resolving to one).
+   */
+  private async callbackUrlOf(header: string | string[] | undefined): Promise<string | undefined> {
+    if (header === undefined) return undefined;
+    const text = Array.isArray(header) ? header.join(',') : header;
+    const parsed = parseEgressUrl(text);
+    if ('refused' in parsed) {
+      throw parsed.malformed
+        ? problems.invalidCallbackUrl(text)
+        : problems.callbackUrlRefused(parsed.refused);
+    }
+    const refused = await this.deps.egress.refusal(text);
+    if (refused !== undefined) throw problems.callbackUrlRefused(refused);
+    return text;
+  }
+
+  /**
+   * Needs the call's cancel token (X-Cancel-Token) or an admin key. Without either, 401 before
+   * the id is looked up; a token that does not match, or names no call, 403, so a token says
+   * nothing about which ids exist.
+   */
   private async cancel(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { calls, routes, keys } = this.deps;
+    const { calls, keys } = this.deps;
     const raw = (req.url as string).slice(ASYNC_PREFIX.length).split('?', 1)[0] as string;
     if (!isCallId(raw)) throw problems.invalidCallId(raw);
-    const record = await calls.get(raw);
-    if (record === undefined) throw problems.callNotFound(raw);
-    // Whoever could queue a call to this function may cancel it: a key when the function wants one.
-    if (routes.get(record.namespace, record.function)?.auth === 'key') {
-      const denied = checkScope(keys, req.headers.authorization, 'invoke');
+    const header = req.headers['x-cancel-token'];
+    const token = Array.isArray(header) ? header.join(',') : header;
+    if (token === undefined) {
+      if (req.headers.authorization === undefined) throw problems.cancelNeedsToken(raw);
+      const denied = checkScope(keys, req.headers.authorization, 'admin');
       if (denied !== undefined) throw denied;
     }
+    const record = await calls.get(raw);
+    if (token !== undefined && !cancelTokenMatches(token, record?.cancelTokenHash))
+      throw problems.cancelTokenInvalid(raw);
+    if (record === undefined) throw problems.callNotFound(raw);
     const done = await calls.transition(raw, ['queued'], {
       status: 'cancelled',
       finishedAt: this.deps.now(),
@@ -215,7 +269,7 @@ export class AsyncFrontDoor {
       throw problems.callNotCancellable(raw, done.record.status);
     }
     this.deps.metrics.count('cancelled', `${record.namespace}/${record.function}`);
-    const text = JSON.stringify(done.record);
+    const text = JSON.stringify(publicCallView(done.record as CallRecord));
     res.writeHead(200, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(text),
@@ -233,13 +287,6 @@ function callIdOf(header: string | string[] | undefined): string {
   if (header === undefined) return randomUUID();
   const text = Array.isArray(header) ? header.join(',') : header;
   if (!isCallId(text)) throw problems.invalidCallId(text);
-  return text;
-}
-
-function callbackUrlOf(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const text = Array.isArray(header) ? header.join(',') : header;
-  if (!isCallbackUrl(text)) throw problems.invalidCallbackUrl(text);
   return text;
 }
 

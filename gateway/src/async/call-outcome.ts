@@ -34,6 +34,6 @@ export function attemptOutcomeOf(outcome: CallOutcome, now: number): AttemptOutc
 export function describeFailure(outcome: CallOutcome, attempt: number): string {
   if (outcome.kind === 'failed') return `attempt ${attempt}: ${outcome.problem.message}`;
   const text = outcome.body.subarray(0, ERROR_SNIPPET).toString('utf8').replace(/\s+/g, ' ').trim();
-  const more = outcome.body.byteLength > ERROR_SNIPPET ? '…' : '';
+  const more = outcome.size > ERROR_SNIPPET ? '…' : '';
   return `attempt ${attempt}: the function answered ${outcome.status}${text === '' ? '' : `: ${text}${more}`}`;
 }

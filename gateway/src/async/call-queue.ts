@@ -8,6 +8,8 @@ import {
   MemoryBus,
   type MessageBus,
   type MessageHandler,
+  NATS_INBOX_PREFIX,
+  type NatsCredentials,
   type PublishAck,
   type PublishOptions,
   type Subscription,
@@ -21,10 +23,17 @@ import type { AsyncConfig } from './async-config.js';
 const RECONNECT_BACKOFF: Backoff = { baseMs: 100, maxMs: 5_000, jitter: 'equal' };
 
 /** Connects to the bus the configuration names; the default is NATS through JetStreamBus. */
-export type BusConnector = (natsUrl: string) => Promise<MessageBus>;
+export type BusConnector = (natsUrl: string, credentials: NatsCredentials | undefined) => Promise<MessageBus>;
 
-const connectJetStream: BusConnector = (natsUrl) =>
-  JetStreamBus.connect({ servers: natsUrl.split(',').map((u) => u.trim()), name: 'nimbus-gateway' });
+/** As the gateway's NATS user, whose permissions cover its own inbox prefix only. */
+const connectJetStream: BusConnector = (natsUrl, credentials) =>
+  JetStreamBus.connect({
+    servers: natsUrl.split(',').map((u) => u.trim()),
+    name: 'nimbus-gateway',
+    user: credentials?.user,
+    pass: credentials?.pass,
+    inboxPrefix: NATS_INBOX_PREFIX.gateway,
+  });
 
 /**
  * The gateway's way to the async call queue: NATS JetStream when NIMBUS_NATS_URL is set (connected
@@ -112,8 +121,12 @@ export class CallQueue {
     } else {
       for (let attempt = 0; !this.closed && this.bus === undefined; attempt++) {
         try {
-          this.bus = await this.connector(natsUrl);
-          this.log.info('async calls queue in NATS JetStream', { nats: natsUrl, stream: CALLS_STREAM });
+          this.bus = await this.connector(natsUrl, this.config.natsCredentials);
+          this.log.info('async calls queue in NATS JetStream', {
+            nats: natsUrl,
+            natsUser: this.config.natsCredentials?.user ?? '(anonymous)',
+            stream: CALLS_STREAM,
+          });
         } catch (err) {
           if (attempt === 0)
             this.log.warn('NATS is unreachable; async calls get 503 until it answers', {

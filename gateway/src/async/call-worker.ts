@@ -1,3 +1,4 @@
+import { PassThrough, type Writable } from 'node:stream';
 import type { Logger } from '@nimbus/api';
 import { type BusMessage, BusUnavailableError, type Subscription, publishDeadLetter } from '@nimbus/bus';
 import {
@@ -9,7 +10,7 @@ import {
   FINISHED_CALL_STATUSES,
   StoreUnavailableError,
 } from '@nimbus/store';
-import type { CallOutcome, Invoker } from '../invoke/invoker.js';
+import type { CallOutcome, Invoker, ResponseHead } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { FunctionDirectory, Readiness } from '../ports.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
@@ -36,9 +37,16 @@ export interface WorkerDeps {
   readonly log: Logger;
   readonly now: () => number;
   readonly random: () => number;
+  /** The most of an answer held and recorded (the store's NIMBUS_CALL_MAX_RESULT_BYTES). */
+  readonly maxResultBytes: number;
 }
 
-type Final = { status: 'succeeded' | 'failed'; patch: CallPatch };
+type Final = {
+  status: 'succeeded' | 'failed';
+  patch: CallPatch;
+  /** The callback already has the whole answer, streamed while it came. */
+  streamed?: boolean;
+};
 
 /**
  * Runs async calls: pulls from the durable every gateway replica shares, a bounded number at once.
@@ -52,6 +60,9 @@ type Final = { status: 'succeeded' | 'failed'; patch: CallPatch };
  * Attempts are counted in the record when they start, so an outage of Redis or NATS, which delays
  * a delivery without running it, costs no attempt, and a call whose worker died mid-attempt still
  * ends once its attempts are spent.
+ *
+ * No answer is held whole: the record keeps its first maxResultBytes (truncated, with its size),
+ * and a larger 2xx answer to a call with a callback is streamed to the receiver as it comes.
  *
  * Near 400 lines on purpose: the transitions above are one state machine, and each guarded write
  * is read against the others; split across files, a reader could no longer check them together.
@@ -190,13 +201,51 @@ export class CallWorker {
     policy: RetryPolicy,
     attempt: number,
   ): Promise<void> {
+    const startedAt = this.deps.now();
+    let streaming = false;
     const outcome = await this.deps.invoker.call(route, {
       method: call.method,
       path: call.path,
       headers: call.headers,
       body: call.body,
+      keepBytes: this.deps.maxResultBytes,
+      overflow: (head) => {
+        const stream = this.streamCallback(call, policy, attempt, head, startedAt);
+        streaming = stream !== undefined;
+        return stream;
+      },
     });
-    await this.settle(message, call, attempt, policy, outcome);
+    // A stream cut short (the replica failed mid-answer) left the receiver nothing whole.
+    await this.settle(message, call, attempt, policy, outcome, streaming && outcome.kind === 'response');
+  }
+
+  /**
+   * The callback of an answer larger than the record keeps, as a stream the answer is written to
+   * while it comes: only for an answer that ends the call (a 2xx), since one that will be retried
+   * must not reach the receiver. It reaches the receiver before the record says succeeded, and
+   * cannot be sent again once any of it went out (callback-sender.ts).
+   */
+  private streamCallback(
+    call: CallRequest,
+    policy: RetryPolicy,
+    attempt: number,
+    head: ResponseHead,
+    startedAt: number,
+  ): Writable | undefined {
+    if (call.callbackUrl === undefined) return undefined;
+    const decision = decideAfterAttempt(policy, attempt, { kind: 'response', status: head.status }, 0);
+    if (decision.action !== 'succeed') return undefined;
+    const body = new PassThrough();
+    this.deps.callbacks.send({
+      url: call.callbackUrl,
+      callId: call.id,
+      outcome: 'succeeded',
+      functionStatus: head.status,
+      durationMs: this.deps.now() - startedAt,
+      contentType: head.headers['content-type'],
+      body,
+    });
+    return body;
   }
 
   /** The record, made again from the message when it is gone (expired, or Redis lost it): a queued call is never dropped. */
@@ -224,6 +273,7 @@ export class CallWorker {
     attempt: number,
     policy: RetryPolicy,
     outcome: CallOutcome,
+    streamed: boolean,
   ): Promise<void> {
     const now = this.deps.now();
     const fn = `${call.namespace}/${call.function}`;
@@ -234,12 +284,13 @@ export class CallWorker {
     };
     const result =
       outcome.kind === 'response'
-        ? { statusCode: outcome.status, headers: outcome.headers, body: outcome.body }
+        ? { statusCode: outcome.status, headers: outcome.headers, body: outcome.body, size: outcome.size }
         : undefined;
     if (decision.action === 'succeed') {
       await this.finish(message, call, {
         status: 'succeeded',
         patch: { status: 'succeeded', finishedAt: now, timings, ...(result === undefined ? {} : { result }) },
+        streamed,
       });
       return;
     }
@@ -289,7 +340,7 @@ export class CallWorker {
     };
     if (call.callbackUrl !== undefined) headers[DEAD_LETTER_PSEUDO.callbackUrl] = call.callbackUrl;
     const failedAt = now();
-    await deadLetters.add({
+    const { evicted } = await deadLetters.add({
       id: call.id,
       namespace: call.namespace,
       function: call.function,
@@ -305,7 +356,15 @@ export class CallWorker {
       { namespace: call.namespace, function: call.function },
       lastError,
     );
-    metrics.count('dead_lettered', `${call.namespace}/${call.function}`);
+    const fn = `${call.namespace}/${call.function}`;
+    metrics.count('dead_lettered', fn);
+    if (evicted.length > 0) {
+      for (const _ of evicted) metrics.count('dead_letter_dropped', fn);
+      this.deps.log.warn('dropped the oldest dead letters of a function at its bound', {
+        function: fn,
+        dropped: evicted,
+      });
+    }
     this.deps.log.warn('async call dead-lettered', {
       callId: call.id,
       function: `${call.namespace}/${call.function}`,
@@ -344,7 +403,7 @@ export class CallWorker {
   }
 
   private callBack(call: CallRequest, final: Final, outcome: CallOutcome | undefined): void {
-    if (call.callbackUrl === undefined) return;
+    if (call.callbackUrl === undefined || final.streamed === true) return;
     const result = final.patch.result;
     const failedWithoutAnswer = outcome !== undefined && outcome.kind === 'failed' ? outcome : undefined;
     const body =
@@ -367,6 +426,7 @@ export class CallWorker {
       durationMs: final.patch.timings?.durationMs ?? 0,
       contentType: result !== undefined ? result.headers['content-type'] : 'application/json; charset=utf-8',
       body,
+      ...(result?.size !== undefined && result.size > body.byteLength ? { truncatedFrom: result.size } : {}),
     });
   }
 

@@ -1,5 +1,9 @@
+import type { Readable } from 'node:stream';
 import { type Clock, type Logger, backoffDelay, sleep, systemClock } from '@nimbus/api';
-import { Agent, type Dispatcher, RetryAgent, type RetryHandler, errors } from 'undici';
+import type { CallStore } from '@nimbus/store';
+import { Agent, type Dispatcher, RetryAgent, type RetryHandler, buildConnector, errors } from 'undici';
+import { EgressGuard, EgressRefusedError } from '../egress/egress-guard.js';
+import { parseEgressUrl } from '../egress/egress-policy.js';
 import { type AsyncConfig, CALLBACK_RETRY_BASE_MS } from './async-config.js';
 
 /** What a finished call's callback carries. */
@@ -11,15 +15,40 @@ export interface CallbackResult {
   readonly functionStatus: number;
   readonly durationMs: number;
   readonly contentType: string | undefined;
-  readonly body: Uint8Array;
+  /**
+   * The answer in hand, or a stream of a large one as it comes from the replica (never held
+   * whole). A stream is sent again only while none of it has gone out (undici's RetryHandler
+   * refuses to replay a body it has started reading); after that, a failure gives it up.
+   */
+  readonly body: Uint8Array | Readable;
+  /** The answer's whole size, when `body` is only its first bytes (the record's limit). */
+  readonly truncatedFrom?: number;
 }
 
-export interface CallbackTiming {
+export interface CallbackOptions {
   /** Waits between attempts; systemClock's timers are unref'd. */
   readonly clock?: Clock;
   /** The first wait; each next one doubles (default CALLBACK_RETRY_BASE_MS). */
   readonly retryBaseMs?: number;
+  /**
+   * Where callbacks may connect (NIMBUS_EGRESS_ALLOW and the platform's own endpoints). Default:
+   * public addresses only, the strictest policy, for a sender built without one.
+   */
+  readonly egress?: EgressGuard;
+  /**
+   * Where a given-up callback is noted (the call record's `callbackError`), so an admin reading
+   * the record learns why the callback never came; without it, only the log says.
+   */
+  readonly records?: Pick<CallStore, 'transition'>;
 }
+
+/** A callback is given up after the record is finished, or, for a streamed answer, while it still runs. */
+const CALLBACK_NOTED_FROM = ['running', 'succeeded', 'failed'] as const;
+
+const PUBLIC_ONLY = new EgressGuard({
+  config: { allow: [] },
+  platform: () => ({ endpoints: [], localPorts: new Set() }),
+});
 
 /**
  * The receiver's answers worth sending again: its own trouble (408, 429, 5xx), not a refusal of
@@ -30,12 +59,19 @@ const RETRIED_STATUSES = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500
 /**
  * POSTs results to the callers' `X-Callback-Url`s, after the call is recorded and acknowledged, so
  * a failing receiver can never make the function run again. A few attempts with doubling waits
- * (NIMBUS_CALLBACK_ATTEMPTS, NIMBUS_CALLBACK_TIMEOUT_MS each), then it is given up and logged;
- * the record at GET /system/calls/{id} keeps the result either way.
+ * (NIMBUS_CALLBACK_ATTEMPTS, NIMBUS_CALLBACK_TIMEOUT_MS each), then it is given up, logged, and
+ * why is noted in the record (`callbackError`); the record at GET /system/calls/{id} keeps the
+ * result either way.
  *
  * undici's RetryAgent sends again and sorts the answers (RETRIED_STATUSES); the `retry` hook only
  * decides whether to go on and waits, on the injected Clock and cut short by close(), which
  * undici's own wait (a plain setTimeout) could not be. Unlike undici's, it ignores Retry-After.
+ *
+ * Every connection goes through the egress guard's connector, which resolves the name once,
+ * refuses platform, metadata and private addresses (unless NIMBUS_EGRESS_ALLOW allows them) and
+ * connects to the very address it checked, so DNS rebinding cannot slip past. A refused callback
+ * is given up at once, not retried, and the refusal is what the record notes. Redirects are not followed: undici's dispatcher does not
+ * without a redirect interceptor, so a 3xx is an answer like any other non-2xx.
  */
 export class CallbackSender {
   private readonly agent: Dispatcher;
@@ -43,12 +79,14 @@ export class CallbackSender {
   private readonly closing = new AbortController();
   private readonly clock: Clock;
   private closed: Promise<void> | undefined;
+  private readonly records: Pick<CallStore, 'transition'> | undefined;
 
   constructor(
     private readonly config: Pick<AsyncConfig, 'callbackAttempts' | 'callbackTimeoutMs'>,
     private readonly log: Logger,
-    timing: CallbackTiming = {},
+    timing: CallbackOptions = {},
   ) {
+    this.records = timing.records;
     this.clock = timing.clock ?? systemClock;
     // With a `retry` of its own, undici reads only statusCodes; the hook reads maxRetries and minTimeout.
     const retryOptions: RetryHandler.RetryOptions = {
@@ -57,12 +95,20 @@ export class CallbackSender {
       statusCodes: RETRIED_STATUSES,
       retry: (err, { state, opts }, next) => this.retry(err, state.counter, opts.retryOptions, next),
     };
-    this.agent = new RetryAgent(new Agent({ connections: 64 }), retryOptions);
+    const egress = timing.egress ?? PUBLIC_ONLY;
+    this.agent = new RetryAgent(
+      new Agent({ connections: 64, connect: egress.connector(buildConnector({})) }),
+      retryOptions,
+    );
   }
 
   /** Sends in the background; never throws. */
   send(result: CallbackResult): void {
-    if (this.closing.signal.aborted) return;
+    if (this.closing.signal.aborted) {
+      // Its writer must not wait for a reader that will never come.
+      if (!(result.body instanceof Uint8Array)) result.body.destroy();
+      return;
+    }
     const sending = this.deliver(result).finally(() => this.pending.delete(sending));
     this.pending.add(sending);
   }
@@ -75,9 +121,16 @@ export class CallbackSender {
       'x-duration-seconds': (result.durationMs / 1000).toFixed(6),
     };
     if (result.contentType !== undefined) headers['content-type'] = result.contentType;
+    if (result.truncatedFrom !== undefined) {
+      headers['x-result-truncated'] = 'true';
+      headers['x-result-size'] = String(result.truncatedFrom);
+    }
     let error: string;
     try {
-      const url = new URL(result.url);
+      // A call message can carry a URL the front door never saw (one published straight to NATS).
+      const target = parseEgressUrl(result.url);
+      if ('refused' in target) throw new EgressRefusedError(`refused: ${target.refused}`);
+      const { url } = target;
       const response = await this.agent.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
@@ -95,13 +148,33 @@ export class CallbackSender {
       error =
         err instanceof errors.RequestRetryError
           ? `the receiver answered ${err.statusCode}`
-          : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+          : err instanceof EgressRefusedError
+            ? err.message
+            : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+    } finally {
+      // A stream the request did not read to its end (given up, refused, or answered early) is
+      // closed, so its writer drops the rest of the answer instead of waiting.
+      if (!(result.body instanceof Uint8Array)) result.body.destroy();
     }
     this.log.warn('gave up on a callback; the result stays in the call record', {
       callId: result.callId,
       url: redact(result.url),
       error,
     });
+    await this.note(result.callId, error);
+  }
+
+  /** Writes why the callback never arrived into the call record; a failure to is only logged. */
+  private async note(callId: string, error: string): Promise<void> {
+    if (this.records === undefined) return;
+    try {
+      await this.records.transition(callId, CALLBACK_NOTED_FROM, { callbackError: error });
+    } catch (err) {
+      this.log.warn('could not note a given-up callback in its call record', {
+        callId,
+        err: (err as Error).message,
+      });
+    }
   }
 
   /**
@@ -115,7 +188,8 @@ export class CallbackSender {
     next: RetryHandler.OnRetryCallback,
   ): void {
     const { maxRetries = 0, minTimeout = CALLBACK_RETRY_BASE_MS } = options ?? {};
-    if (attempts > maxRetries || this.closing.signal.aborted) {
+    // A refused destination stays refused: no retry storm against it.
+    if (attempts > maxRetries || this.closing.signal.aborted || err instanceof EgressRefusedError) {
       next(err);
       return;
     }
@@ -146,13 +220,10 @@ function redact(url: string): string {
   }
 }
 
-/** An http(s) URL a callback can go to; anything else is refused when the call is accepted. */
+/**
+ * An http(s) URL without credentials, as far as that can be told without DNS; the egress guard
+ * decides where it may go.
+ */
 export function isCallbackUrl(text: string): boolean {
-  if (text.length > 2048 || /\s/.test(text)) return false;
-  try {
-    const url = new URL(text);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
+  return !('refused' in parseEgressUrl(text));
 }

@@ -1,9 +1,21 @@
 import { createHash } from 'node:crypto';
 import type { ApiKeyConfig, Scope } from '../config.js';
+import type { Rate } from '../quotas/rate-limit-plan.js';
+
+/** A known key: its scopes, an id for its rate-limit bucket and logs (a digest prefix), and its rate limit. */
+export interface KeyIdentity {
+  readonly scopes: ReadonlySet<Scope>;
+  readonly id: string;
+  readonly rate: Rate | undefined;
+}
 
 /** Tells which scopes a presented key carries; undefined for a key it does not know. */
 export interface ApiKeyVerifier {
   scopesOf(key: string): ReadonlySet<Scope> | undefined;
+  /** The key's identity, for rate limits; optional so a test's verifier may leave keys unlimited. */
+  identify?(key: string): KeyIdentity | undefined;
+  /** Whether any key has a rate limit: when none has, a call's key need not be looked up for one. */
+  readonly limited?: boolean;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -13,20 +25,33 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
  * digests through a map lookup gives an attacker no timing signal about the key itself.
  */
 export class HashedApiKeys implements ApiKeyVerifier {
-  private readonly byDigest = new Map<string, Set<Scope>>();
+  private readonly byDigest = new Map<string, { scopes: Set<Scope>; id: string; rate: Rate | undefined }>();
+  readonly limited: boolean;
 
-  constructor(keys: readonly ApiKeyConfig[]) {
-    for (const { scope, key } of keys) {
+  /** `defaultRate`: the limit of a key that names none of its own (NIMBUS_KEY_RATE_LIMIT). */
+  constructor(keys: readonly ApiKeyConfig[], defaultRate?: Rate) {
+    for (const { scope, key, rate } of keys) {
       const digest = sha256(key);
-      const scopes = this.byDigest.get(digest) ?? new Set<Scope>();
-      scopes.add(scope);
+      const entry = this.byDigest.get(digest) ?? {
+        scopes: new Set<Scope>(),
+        id: digest.slice(0, 16),
+        rate: undefined,
+      };
+      entry.scopes.add(scope);
       // An admin may do everything an invoker may.
-      if (scope === 'admin') scopes.add('invoke');
-      this.byDigest.set(digest, scopes);
+      if (scope === 'admin') entry.scopes.add('invoke');
+      entry.rate = rate ?? entry.rate;
+      this.byDigest.set(digest, entry);
     }
+    for (const entry of this.byDigest.values()) entry.rate ??= defaultRate;
+    this.limited = [...this.byDigest.values()].some((e) => e.rate !== undefined);
   }
 
   scopesOf(key: string): ReadonlySet<Scope> | undefined {
+    return this.byDigest.get(sha256(key))?.scopes;
+  }
+
+  identify(key: string): KeyIdentity | undefined {
     return this.byDigest.get(sha256(key));
   }
 }

@@ -5,12 +5,13 @@ import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { createGatewayContainer } from '../container.js';
+import type { PlatformEndpoint } from '../egress/egress-policy.js';
 import type { Gateway } from '../gateway.js';
 import { RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
 import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
-import { ControllerPeers } from './controller-peers.js';
+import { ControllerPeers, controllerEndpoints } from './controller-peers.js';
 import { ControllerWaker } from './controller-waker.js';
 import { EndpointSliceSource } from './endpoint-slice-source.js';
 import { type EndpointSlice, NIMBUS_SLICES } from './endpoint-slice.js';
@@ -45,6 +46,28 @@ export interface ClusterGateway {
 }
 
 type Fn = FunctionResource & KubeObject;
+
+/** The API server by the address the gateway uses and by the names every pod can use. */
+function apiServerEndpoints(config: ClusterConfig): PlatformEndpoint[] {
+  const names = [
+    'kubernetes',
+    'kubernetes.default',
+    'kubernetes.default.svc',
+    'kubernetes.default.svc.cluster.local',
+  ];
+  const out: PlatformEndpoint[] = names.map((host) => ({ host, port: 443 }));
+  const server = config.kubeConfig.getCurrentCluster()?.server;
+  try {
+    if (server !== undefined) {
+      const url = new URL(server);
+      const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+      out.push({ host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port });
+    }
+  } catch {
+    // A kubeconfig the client could load but this cannot parse: the names above still hold.
+  }
+  return out;
+}
 
 /**
  * The composition root of the gateway in a cluster: Kubernetes informers and the sources that
@@ -97,6 +120,8 @@ export function createClusterGateway(
     apiKeys: overrides.apiKeys,
     waker,
     info: { version: '0.1.0', mode: 'kubernetes' },
+    // The controllers and the API server: reached by the gateway, never by a caller's callback.
+    platformEndpoints: [...controllerEndpoints(config.controllers), ...apiServerEndpoints(config)],
   });
   const server = gateway.resolve<Gateway>(TOKENS.Gateway);
   const reporter = new ConcurrencyReporter(

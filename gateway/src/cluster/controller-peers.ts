@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import type { PlatformEndpoint } from '../egress/egress-policy.js';
 
 /** A resolver of host names to every address behind them (a headless Service's pod IPs). */
 export type LookupAll = (host: string) => Promise<string[]>;
@@ -22,6 +23,19 @@ export function parsePeerEntry(raw: string): PeerEntry | undefined {
   const [, dns, scheme = 'http', host = '', port] = match;
   if (dns === undefined) return { kind: 'static', url: raw.trim().replace(/\/+$/, '') };
   return { kind: 'dns', protocol: `${scheme}:` as 'http:' | 'https:', host, port: port ?? '' };
+}
+
+/** The controllers' hosts and ports, which no callback may reach (egress/egress-policy.ts). Pure. */
+export function controllerEndpoints(entries: readonly PeerEntry[]): PlatformEndpoint[] {
+  return entries.flatMap((entry) => {
+    if (entry.kind === 'dns') {
+      const port = entry.port === '' ? (entry.protocol === 'https:' ? 443 : 80) : Number(entry.port);
+      return [{ host: entry.host.replace(/^\[|\]$/g, '').toLowerCase(), port }];
+    }
+    const url = new URL(entry.url);
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    return [{ host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port }];
+  });
 }
 
 const baseUrl = (entry: PeerEntry & { kind: 'dns' }, address: string) => {

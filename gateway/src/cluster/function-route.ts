@@ -9,7 +9,7 @@ const FALLBACK = { timeout: '30s', concurrency: 50, auth: 'none' } as const;
 
 export const NOT_READY_YET = 'the function has no ready replicas yet';
 
-/** What the invoke path needs from a Function: its timeout, concurrency and auth. Pure. */
+/** What the invoke path needs from a Function: its timeout, concurrency, auth and rate limit. Pure. */
 export function routeSettingsOf(fn: FunctionResource): RouteSettings {
   const spec: Partial<FunctionSpec> = fn.spec ?? {};
   const timeout =
@@ -20,6 +20,7 @@ export function routeSettingsOf(fn: FunctionResource): RouteSettings {
     timeoutMs: parseDuration(timeout),
     concurrency: spec.concurrency ?? FALLBACK.concurrency,
     auth: spec.http?.auth ?? FALLBACK.auth,
+    rateLimit: spec.http?.rateLimit,
   };
 }
 

@@ -15,17 +15,20 @@ export type ProblemField = FieldError;
 export class Problem extends Error {
   /** The fields a refused body got wrong, sent as `fields` so a client can point at them. */
   readonly fields: readonly ProblemField[] | undefined;
+  /** More of the body, such as the limit a 429 names. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
-    options?: ErrorOptions & { fields?: readonly ProblemField[] },
+    options?: ErrorOptions & { fields?: readonly ProblemField[]; details?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = 'Problem';
     this.fields = options?.fields;
+    this.details = options?.details;
   }
 }
 
@@ -65,7 +68,35 @@ export const problems = {
   forbidden: (scope: string) => new Problem(403, 'Forbidden', `this API key lacks the ${scope} scope`),
   functionNotFound: (name: string, namespace: string) =>
     new Problem(404, 'FunctionNotFound', `function ${name} not found in namespace ${namespace}`),
+  internalRoute: () =>
+    new Problem(
+      404,
+      'InternalRouteNotForwarded',
+      "paths under /_/ are the runtime's internal routes (health, readiness, metrics, specialisation) and are not forwarded, however they are spelled",
+    ),
   routeNotFound: (path: string) => new Problem(404, 'RouteNotFound', `no route for ${printable(path)}`),
+  rateLimited: (
+    fn: { name: string; namespace: string },
+    limit: { scope: string; perSecond: number; burst: number },
+    retryAfterSeconds: number,
+  ) =>
+    new Problem(
+      429,
+      'RateLimited',
+      `${limitName(limit.scope, fn)} allows ${limit.perSecond} calls per second (burst ${limit.burst}); retry after ${retryAfterSeconds} s`,
+      { 'retry-after': String(retryAfterSeconds) },
+      {
+        details: {
+          limit: {
+            scope: limit.scope,
+            function: `${fn.name}.${fn.namespace}`,
+            requestsPerSecond: limit.perSecond,
+            burst: limit.burst,
+          },
+          retryAfterSeconds,
+        },
+      },
+    ),
   bodyTooLarge: (limit: number) =>
     new Problem(413, 'BodyTooLarge', `request body exceeds the limit of ${limit} bytes`),
   badGateway: (name: string, cause: unknown) =>
@@ -87,6 +118,8 @@ export const problems = {
       `function ${name} has no ready replica and ${size} requests already wait for one`,
       { 'retry-after': '1' },
     ),
+  cancelled: (name: string) =>
+    new Problem(499, 'CallCancelled', `the call to function ${name} was cancelled`),
   timeout: (name: string, ms: number) =>
     new Problem(504, 'FunctionTimeout', `function ${name} did not answer within ${ms} ms`),
   invalidCallId: (raw: string) =>
@@ -101,6 +134,9 @@ export const problems = {
       'InvalidCallbackUrl',
       `X-Callback-Url "${printable(raw)}" is not an http:// or https:// URL of at most 2048 characters`,
     ),
+  /** An X-Callback-Url the egress policy will not let a callback reach (egress/egress-policy.ts). */
+  callbackUrlRefused: (why: string) =>
+    new Problem(400, 'CallbackUrlRefused', `X-Callback-Url refused: ${why}`),
   callNotFound: (id: string) =>
     new Problem(
       404,
@@ -116,6 +152,31 @@ export const problems = {
       409,
       'CallNotCancellable',
       `call ${printable(id)} is ${status}; only a queued call can be cancelled`,
+    ),
+  cancelNeedsToken: (id: string) =>
+    new Problem(
+      401,
+      'CancelTokenRequired',
+      `cancelling call ${printable(id)} needs its cancel token (X-Cancel-Token, from the 202 that queued it) or an admin key (Authorization: Bearer <key>)`,
+      { 'www-authenticate': 'Bearer realm="nimbus"' },
+    ),
+  cancelTokenInvalid: (id: string) =>
+    new Problem(
+      403,
+      'CancelTokenInvalid',
+      `the X-Cancel-Token does not cancel call ${printable(id)}: it is not the token its 202 gave out`,
+    ),
+  deadLetterTruncated: (id: string, size: number, kept: number) =>
+    new Problem(
+      409,
+      'DeadLetterTruncated',
+      `dead letter ${printable(id)} kept only ${kept} of its ${size}-byte request body (NIMBUS_DEAD_LETTER_MAX_BODY_BYTES), so it cannot be sent again as it was; read it, then delete it`,
+    ),
+  deadLetterCredentialsRemoved: (id: string, headers: readonly string[]) =>
+    new Problem(
+      409,
+      'DeadLetterCredentialsRemoved',
+      `dead letter ${printable(id)} was kept without its ${headers.map(printable).join(', ')} header(s), as no credential is stored, so it cannot be sent again as it was; POST it to ?withoutCredentials=true to run it without them, or have its caller send the call again`,
     ),
   deadLetterNotFound: (id: string) =>
     new Problem(404, 'DeadLetterNotFound', `no dead letter with id ${printable(id)}`),
@@ -142,6 +203,12 @@ export const problems = {
       { cause },
     ),
 };
+
+function limitName(scope: string, fn: { name: string; namespace: string }): string {
+  if (scope === 'key') return "this API key's rate limit";
+  if (scope === 'anonymous') return `the rate limit for callers without a key of function ${fn.name}`;
+  return `the rate limit of function ${fn.name}`;
+}
 
 function messageOf(error: unknown): string {
   if (error instanceof Error)
@@ -253,7 +320,13 @@ export function sendProblem(
     return;
   }
   const fields = problem.fields === undefined ? {} : { fields: problem.fields };
-  const body = JSON.stringify({ error: problem.message, code: problem.code, ...fields, ...extra });
+  const body = JSON.stringify({
+    error: problem.message,
+    code: problem.code,
+    ...fields,
+    ...problem.details,
+    ...extra,
+  });
   res.writeHead(problem.status, {
     ...problem.headers,
     'content-type': 'application/json; charset=utf-8',

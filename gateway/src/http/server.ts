@@ -4,6 +4,8 @@ import type { Logger } from '@nimbus/api';
 import type { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
 import type { AsyncFrontDoor } from '../async/async-front-door.js';
+import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
 import { ASYNC_PREFIX, INVOKE_PREFIX } from '../invoke/function-path.js';
 import type { Invoker } from '../invoke/invoker.js';
@@ -38,6 +40,7 @@ export class GatewayServer {
     @inject(TOKENS.Readiness) private readonly readiness: Readiness,
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.AsyncFrontDoor) private readonly asyncDoor: AsyncFrontDoor,
+    @inject(TOKENS.ApiKeys) private readonly keys: ApiKeyVerifier,
   ) {
     this.server = createServer(
       {
@@ -49,6 +52,9 @@ export class GatewayServer {
       },
       (req, res) => this.dispatch(req, res),
     );
+    // Without this listener Node answers `Expect: 100-continue` with 100 before the request is
+    // even seen, and the client sends a body the gateway is about to refuse.
+    this.server.on('checkContinue', (req, res) => this.checkContinue(req, res));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
       this.clientError(err, socket),
     );
@@ -78,7 +84,14 @@ export class GatewayServer {
         );
         return;
       }
-      case '/metrics':
+      case '/metrics': {
+        // Its series name every function, key-protected ones too: for admins here, and for
+        // Prometheus on NIMBUS_METRICS_PORT.
+        const denied = checkScope(this.keys, req.headers.authorization, 'admin');
+        if (denied !== undefined) {
+          sendProblem(res, denied);
+          return;
+        }
         this.registry.metrics().then(
           (text) => {
             res.writeHead(200, { 'content-type': this.registry.contentType });
@@ -87,12 +100,33 @@ export class GatewayServer {
           (err: unknown) => sendProblem(res, err),
         );
         return;
+      }
     }
     if (path === '/system' || path.startsWith('/system/')) {
       this.system(req, res);
       return;
     }
     sendProblem(res, problems.routeNotFound(path));
+  }
+
+  /**
+   * `Expect: 100-continue`: a declared body over the limit gets its 413 at once, with nothing read
+   * and no 100 sent, and the connection closes. Anything else is told to go on and dispatched as
+   * usual; it may still be refused (auth, an unknown function) before its body is read.
+   */
+  private checkContinue(req: IncomingMessage, res: ServerResponse): void {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const { maxBodyBytes, async } = this.config;
+    const limit = (req.url ?? '').startsWith(ASYNC_PREFIX)
+      ? Math.min(maxBodyBytes, async.maxBodyBytes)
+      : maxBodyBytes;
+    if (declared > limit) {
+      res.setHeader('connection', 'close');
+      sendProblem(res, problems.bodyTooLarge(limit));
+      return;
+    }
+    res.writeContinue();
+    this.dispatch(req, res);
   }
 
   /** Requests the HTTP parser refuses (control characters, oversized headers) get JSON, not silence. */

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { isHopByHop } from '../http/headers.js';
 import { type Problem, problems } from '../http/problems.js';
@@ -7,6 +8,15 @@ import type { Upstream } from './ports.js';
 import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
 import type { UpstreamFailure } from './upstream-errors.js';
 
+/** The bytes of an answer kept when the caller names no limit. */
+export const DEFAULT_KEPT_RESPONSE_BYTES = 1024 * 1024;
+
+/** What is known of an answer when its body outgrows what is kept. */
+export interface ResponseHead {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 /** A request the gateway makes itself, its body in hand. */
 export interface BufferedRequest {
   readonly method: string;
@@ -14,6 +24,18 @@ export interface BufferedRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array;
+  /**
+   * The most of the answer's body kept in memory (DEFAULT_KEPT_RESPONSE_BYTES when not given).
+   * The rest is read and counted, and dropped, or written to `overflow`'s stream.
+   */
+  readonly keepBytes?: number;
+  /**
+   * Asked once, when the body outgrows `keepBytes`: a stream to write the whole body to (the kept
+   * start first, then the rest as it comes, the replica paused while the stream is full), or
+   * undefined to keep only the start. It is ended when the answer is, destroyed when it is cut
+   * short; should it close early itself, the rest of the body is counted and dropped.
+   */
+  readonly overflow?: (head: ResponseHead) => Writable | undefined;
 }
 
 /** How a buffered call ended. Times are milliseconds; `initMs` is the wait for a replica, when there was one. */
@@ -22,7 +44,10 @@ export type CallOutcome =
       readonly kind: 'response';
       readonly status: number;
       readonly headers: Record<string, string>;
+      /** The whole body, or its first `keepBytes` when it was larger (see `size`). */
       readonly body: Buffer;
+      /** Bytes in the whole body. */
+      readonly size: number;
       readonly durationMs: number;
       readonly initMs?: number;
     }
@@ -38,14 +63,16 @@ export type CallOutcome =
 /**
  * Runs one request through the function's routing as the invoke path does (hold and wake at
  * zero, least in-flight balancing, another replica when one never connected, the function's
- * timeout) and hands back the whole response: for callers inside the gateway, such as the async
- * and trigger workers, that have no client socket to stream to.
+ * timeout) and hands back the response: for callers inside the gateway, such as the async and
+ * trigger workers, that have no client socket to stream to. Only the start of a large body is
+ * held (`keepBytes`), so no function can make the gateway hold its whole answer.
  */
 export async function bufferedCall(
   upstream: Upstream,
   holds: HoldQueue,
   route: FunctionRoute,
   request: BufferedRequest,
+  signal?: AbortSignal,
 ): Promise<CallOutcome> {
   let initMs: number | undefined;
   if (route.endpoints.length === 0) {
@@ -56,7 +83,10 @@ export async function bufferedCall(
     initMs = performance.now() - heldAt;
     upstream.metrics.recordColdStart(route.key, initMs / 1000);
   }
-  return new Promise((resolve) => new BufferedCall(upstream, route, request, initMs, resolve).start());
+  if (signal?.aborted) return { kind: 'failed', problem: problems.cancelled(route.name), unreachable: false };
+  return new Promise((resolve) =>
+    new BufferedCall(upstream, route, request, initMs, resolve, signal).start(),
+  );
 }
 
 /**
@@ -67,9 +97,18 @@ export async function bufferedCall(
 class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
   private readonly retry: ReplicaRetry;
   private readonly started = performance.now();
+  private readonly keepBytes: number;
   private status = 0;
   private headers: Record<string, string> = {};
   private chunks: Buffer[] = [];
+  /** Ends the attempt in flight: undici hands it over when the request is dispatched. */
+  private abortAttempt: ((err: Error) => void) | undefined;
+  private kept = 0;
+  private size = 0;
+  /** Set once the body outgrew keepBytes and `overflow` gave a stream; cleared if it closes early. */
+  private sink: Writable | undefined;
+  private overflowAsked = false;
+  private resume: (() => void) | undefined;
 
   constructor(
     private readonly upstream: Upstream,
@@ -77,20 +116,30 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
     private readonly request: BufferedRequest,
     private readonly initMs: number | undefined,
     private readonly resolve: (outcome: CallOutcome) => void,
+    private readonly signal: AbortSignal | undefined,
   ) {
     const timeoutMs = route.timeoutMs + upstream.config.timeoutGraceMs;
     this.retry = new ReplicaRetry(upstream, route, timeoutMs, request.headers['x-call-id'], this);
+    this.keepBytes = request.keepBytes ?? DEFAULT_KEPT_RESPONSE_BYTES;
   }
 
   start(): void {
     this.route.inflight++;
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
     this.retry.attempt();
   }
+
+  /** The caller gave up (a cron run replaced): the replica sees the connection go. */
+  private readonly onAbort = (): void => {
+    this.abortAttempt?.(new Error('the call was cancelled'));
+  };
 
   send(endpoint: Endpoint): void {
     this.status = 0;
     this.headers = {};
     this.chunks = [];
+    this.kept = 0;
+    this.size = 0;
     this.upstream.dispatcher.dispatch(
       {
         origin: endpoint.origin,
@@ -110,11 +159,15 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
     this.finish({ kind: 'failed', problem, unreachable: failure !== 'timeout', ...this.timing() });
   }
 
-  onConnect(): void {}
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortAttempt = abort;
+    if (this.signal?.aborted) abort(new Error('the call was cancelled'));
+  }
 
-  onHeaders(status: number, raw: Buffer[]): boolean {
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true;
     this.status = status;
+    this.resume = resume;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
       if (isHopByHop(name)) continue;
@@ -125,18 +178,56 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
     return true;
   }
 
+  /** Returns false to pause the replica while the overflow stream is full. */
   onData(chunk: Buffer): boolean {
-    this.chunks.push(chunk);
-    return true;
+    this.size += chunk.length;
+    if (this.sink !== undefined) return this.sink.write(chunk);
+    const room = this.keepBytes - this.kept;
+    if (room > 0) {
+      // A copy of a cut, so the kept start does not pin the whole chunk it came in.
+      this.chunks.push(chunk.length <= room ? chunk : Buffer.from(chunk.subarray(0, room)));
+      this.kept += Math.min(room, chunk.length);
+    }
+    if (chunk.length <= room || this.overflowAsked) return true;
+    this.overflowAsked = true;
+    const sink = this.request.overflow?.({ status: this.status, headers: this.headers });
+    if (sink === undefined) return true;
+    this.sink = sink;
+    // Its reader's failures are the reader's to report; here they only mean "stop writing" (close).
+    sink.on('error', () => {});
+    sink.on('drain', () => this.resume?.());
+    sink.once('close', () => {
+      // Closed before the answer ended (its reader gave up): the rest is counted and dropped.
+      if (this.sink === sink) {
+        this.sink = undefined;
+        this.resume?.();
+      }
+    });
+    for (const kept of this.chunks) sink.write(kept);
+    return sink.write(chunk.subarray(Math.max(0, room)));
   }
 
   onComplete(): void {
     this.retry.done();
+    const sink = this.sink;
+    this.sink = undefined;
+    sink?.end();
     const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-    this.finish({ kind: 'response', status: this.status, headers: this.headers, body, ...this.timing() });
+    this.finish({
+      kind: 'response',
+      status: this.status,
+      headers: this.headers,
+      body,
+      size: this.size,
+      ...this.timing(),
+    });
   }
 
   onError(err: Error): void {
+    // The answer was cut short: whoever reads the overflow stream must not take it as whole.
+    const sink = this.sink;
+    this.sink = undefined;
+    sink?.destroy(err);
     this.retry.failed(err);
   }
 
@@ -146,6 +237,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
   }
 
   private finish(outcome: CallOutcome): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.route.inflight--;
     this.resolve(outcome);
   }

@@ -1,4 +1,5 @@
 import { type FunctionRef, parseFunctionRef } from '@nimbus/api';
+import { reachesInternalRoute } from '@nimbus/api/internal-path';
 
 export const INVOKE_PREFIX = '/function/';
 export const ASYNC_PREFIX = '/async-function/';
@@ -6,6 +7,11 @@ export const ASYNC_PREFIX = '/async-function/';
 export interface InvokeTarget extends FunctionRef {
   /** The path and query the replica receives: what followed the name, or `/`. */
   upstreamPath: string;
+  /**
+   * The path reaches the runtime's internal routes (`/_/…`) under some spelling: encoded, dotted,
+   * doubled slashes. Such a request is never forwarded.
+   */
+  internal: boolean;
 }
 
 /**
@@ -33,5 +39,5 @@ export function parseInvokePath(
   if (ref === undefined) return { invalid: segment };
   const tail = rest.slice(end);
   const upstreamPath = tail === '' ? '/' : tail.charCodeAt(0) === 63 ? `/${tail}` : tail;
-  return { ...ref, upstreamPath };
+  return { ...ref, upstreamPath, internal: reachesInternalRoute(upstreamPath) };
 }

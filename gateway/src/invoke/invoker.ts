@@ -8,6 +8,7 @@ import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
 import { callIdFrom, endToEndHeaders } from '../http/headers.js';
 import { Problem, problems, sendProblem } from '../http/problems.js';
+import type { RateLimiter } from '../quotas/rate-limiter.js';
 import { pickEndpoint } from '../routing/balancer.js';
 import { HoldQueue, type HoldTicket } from '../routing/hold-queue.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
@@ -19,7 +20,7 @@ import { parseInvokePath } from './function-path.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
-export type { BufferedRequest, CallOutcome } from './buffered-call.js';
+export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
 
 /**
  * Serves `ANY /function/{name}[.{namespace}][/rest]`, the synchronous invoke path: admits the
@@ -41,6 +42,7 @@ export class Invoker {
     @inject(TOKENS.Logger) log: Logger,
     @inject(TOKENS.Waker) waker: Waker,
     @inject(TOKENS.Clock) clock: Clock,
+    @inject(TOKENS.RateLimiter) private readonly limiter: Pick<RateLimiter, 'check'>,
   ) {
     // undici rather than node:http's client: measured 25-40% more requests per second through
     // the gateway, and its dispatch API hands us the response without a stream in between.
@@ -67,6 +69,25 @@ export class Invoker {
       this.record(admitted.fn, admitted.error.status, started);
       return;
     }
+    // Only a function or key with a rate limit waits for the shared counters; the rest go on at once.
+    const limited = this.limiter.check(admitted.route, req.headers.authorization);
+    if (limited === undefined) this.forward(req, res, admitted, started);
+    else
+      limited.then(
+        (problem) => {
+          if (problem !== undefined) {
+            // Close rather than read a body we refused.
+            if (!req.complete) res.setHeader('connection', 'close');
+            sendProblem(res, problem);
+            this.record(admitted.route.key, problem.status, started);
+          } else if (res.destroyed) this.record(admitted.route.key, 499, started);
+          else this.forward(req, res, admitted, started);
+        },
+        (err: unknown) => sendProblem(res, err),
+      );
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, admitted: Admitted, started: number): void {
     const { route, upstreamPath, consumedHeader } = admitted;
     const callId = callIdFrom(req.headers['x-call-id'], randomUUID);
     const headers = endToEndHeaders(req.headers, consumedHeader);
@@ -126,10 +147,11 @@ export class Invoker {
 
   /**
    * Runs one request through the function's routing as the invoke path does, and hands back the
-   * whole response: for callers inside the gateway that have no client socket to stream to.
+   * response, of which only the start of a large body is held (`keepBytes`, `overflow`): for
+   * callers inside the gateway that have no client socket to stream to.
    */
-  call(route: FunctionRoute, request: BufferedRequest): Promise<CallOutcome> {
-    return bufferedCall(this.upstream, this.holds, route, request);
+  call(route: FunctionRoute, request: BufferedRequest, signal?: AbortSignal): Promise<CallOutcome> {
+    return bufferedCall(this.upstream, this.holds, route, request, signal);
   }
 
   private record(fn: string, code: number, started: number): void {
@@ -140,6 +162,7 @@ export class Invoker {
   private admit(req: IncomingMessage, res: ServerResponse): Admitted | Refused {
     const target = parseInvokePath(req.url as string, this.config.defaultNamespace);
     if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
+    if (target.internal) return new Refused('', problems.internalRoute());
     const route = this.routes.get(target.namespace, target.name);
     if (route === undefined) return new Refused('', problems.functionNotFound(target.name, target.namespace));
     let consumedHeader: string | undefined;

@@ -2,7 +2,14 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
 
-type Outcome = 'accepted' | 'completed' | 'failed' | 'dead_lettered' | 'cancelled' | 'retried';
+type Outcome =
+  | 'accepted'
+  | 'completed'
+  | 'failed'
+  | 'dead_lettered'
+  | 'dead_letter_dropped'
+  | 'cancelled'
+  | 'retried';
 
 /** Async calls, by function (`namespace/name`). */
 @injectable()
@@ -29,6 +36,10 @@ export class AsyncMetrics {
       dead_lettered: counter(
         'nimbus_async_calls_dead_lettered_total',
         'Async calls written to the dead letters (record and NIMBUS_DLQ stream).',
+      ),
+      dead_letter_dropped: counter(
+        'nimbus_dead_letters_dropped_total',
+        'Dead letters removed, oldest first, to keep a function within NIMBUS_DEAD_LETTER_MAX_PER_FUNCTION.',
       ),
       cancelled: counter(
         'nimbus_async_calls_cancelled_total',

@@ -1,4 +1,4 @@
-import { type HttpAuth, functionKey } from '@nimbus/api';
+import { type FunctionRateLimit, type HttpAuth, functionKey } from '@nimbus/api';
 import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
 import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
 
@@ -10,6 +10,8 @@ export interface RouteSettings {
   timeoutMs: number;
   concurrency: number;
   auth: HttpAuth;
+  /** Given as undefined, not left out, to lift a limit: an update assigns the settings it gets. */
+  rateLimit?: FunctionRateLimit | undefined;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -1,5 +1,5 @@
 /** The shapes the route table, the hold queue and the wakers share: types only, so none imports another for them. */
-import type { HttpAuth } from '@nimbus/api';
+import type { FunctionRateLimit, HttpAuth } from '@nimbus/api';
 
 /** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
 export interface Endpoint {
@@ -26,6 +26,8 @@ export interface FunctionRoute {
   /** Requests in flight per replica that the replica serves without queueing. */
   readonly concurrency: number;
   readonly auth: HttpAuth;
+  /** spec.http.rateLimit: calls admitted per second over all gateway replicas. */
+  readonly rateLimit?: FunctionRateLimit | undefined;
   /** Ready replicas only. */
   endpoints: Endpoint[];
   /** Why there is no ready replica, when there is none (for example the handler's load error). */

@@ -33,6 +33,8 @@ export function tickRequest(schedule: Schedule, tickAt: number): BufferedRequest
 /**
  * Fires a tick as an invocation through the gateway's own routing (a function at zero is woken).
  * Anything but a 2xx rejects with the reason; a failed tick is logged and counted, not retried.
+ * `signal` cancels the call (concurrencyPolicy Replace): the replica sees its client go, and
+ * aborts the handler's ctx.signal.
  */
 export class ScheduleInvoker implements TickSink {
   constructor(
@@ -40,11 +42,11 @@ export class ScheduleInvoker implements TickSink {
     private readonly invoker: Pick<Invoker, 'call'>,
   ) {}
 
-  async fire(schedule: Schedule, tickAt: number): Promise<void> {
+  async fire(schedule: Schedule, tickAt: number, signal: AbortSignal): Promise<void> {
     const route = this.routes.get(schedule.namespace, schedule.function);
     if (route === undefined)
       throw new Error(`function ${schedule.namespace}/${schedule.function} is not known here`);
-    const outcome = await this.invoker.call(route, tickRequest(schedule, tickAt));
+    const outcome = await this.invoker.call(route, tickRequest(schedule, tickAt), signal);
     if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return;
     throw new Error(describeFailure(outcome, 1));
   }

@@ -43,7 +43,9 @@ export class EventSources {
   constructor(deps: EventSourceDeps) {
     const ticks = new Counter({
       name: 'nimbus_schedule_ticks_total',
-      help: 'Cron ticks by what became of them in this gateway: fired, missed (no gateway ran in time), claim-failed, fire-failed.',
+      help:
+        'Cron ticks by what became of them in this gateway: fired, missed (no pass in time), claim-failed, ' +
+        'fire-failed, skipped (Forbid: the previous run still ran), replaced (Replace: it cancelled the previous run).',
       labelNames: ['result'],
       registers: [deps.registry],
     });
@@ -64,11 +66,18 @@ export class EventSources {
       deps.stores.claims,
       new ScheduleInvoker(deps.routes, deps.invoker),
       systemClock,
-      { owner: deps.schedules.owner, catchUpMs: deps.schedules.catchUpMs, passMs: SCHEDULE_PASS_MS },
+      {
+        owner: deps.schedules.owner,
+        catchUpMs: deps.schedules.catchUpMs,
+        passMs: SCHEDULE_PASS_MS,
+        leaseMs: deps.schedules.leaseMs,
+      },
       {
         fired: () => ticks.inc({ result: 'fired' }),
         missed: (_, count) => ticks.inc({ result: 'missed' }, count),
         failed: (_, stage) => ticks.inc({ result: `${stage}-failed` }),
+        skipped: () => ticks.inc({ result: 'skipped' }),
+        replaced: () => ticks.inc({ result: 'replaced' }),
       },
       deps.log.child({ part: 'schedules' }),
     );

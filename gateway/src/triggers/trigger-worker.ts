@@ -191,7 +191,7 @@ export class TriggerWorker {
     const request = eventRequest(message);
     const bus = await this.deps.bus();
     const target = { namespace, function: name };
-    await this.deps.deadLetters.add({
+    const { evicted } = await this.deps.deadLetters.add({
       id: `event:${message.stream}:${message.streamSeq}:${name}`,
       namespace,
       function: name,
@@ -204,6 +204,11 @@ export class TriggerWorker {
       },
       failedAt: this.deps.now(),
     });
+    if (evicted.length > 0)
+      this.deps.log.warn('dropped the oldest dead letters of a function at its bound', {
+        function: `${namespace}/${name}`,
+        dropped: evicted,
+      });
     if (bus !== undefined) await publishDeadLetter(bus, message, target, lastError);
     this.deps.log.warn('a trigger event was dead-lettered', { function: `${namespace}/${name}`, lastError });
   }

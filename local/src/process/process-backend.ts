@@ -1,6 +1,6 @@
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
-import type { EndpointAddress } from '@nimbus/gateway';
+import type { EndpointAddress, LocalListeners } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
 import { Replica, type ReplicaListener } from './replica.js';
@@ -59,8 +59,10 @@ interface Group {
  * replica is restarted with exponential backoff.
  */
 @injectable()
-export class ProcessBackend implements ReplicaListener {
+export class ProcessBackend implements ReplicaListener, LocalListeners {
   private readonly groups = new Map<string, Group>();
+  /** Every replica process not yet exited, the ones draining after a scale-down or rollout included. */
+  private readonly live = new Set<Replica>();
   private readonly listeners: ((key: string) => void)[] = [];
   private sequence = 0;
   private shuttingDown = false;
@@ -130,6 +132,12 @@ export class ProcessBackend implements ReplicaListener {
     await Promise.all(groups.flatMap((g) => [this.retire(g.current), g.next && this.retire(g.next)]));
   }
 
+  // LocalListeners: the gateway refuses callbacks to any port a replica or pool process listens on.
+  ports(): number[] {
+    const replicas = [...this.live].flatMap((r) => (r.port === undefined ? [] : [r.port]));
+    return [...replicas, ...this.pool.ports()];
+  }
+
   // ReplicaListener
   changed(replica: Replica): void {
     const found = this.find(replica);
@@ -147,6 +155,7 @@ export class ProcessBackend implements ReplicaListener {
   }
 
   exited(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void {
+    this.live.delete(replica);
     const found = this.find(replica);
     if (found === undefined || this.shuttingDown) return;
     const [key, group] = found;
@@ -205,7 +214,9 @@ export class ProcessBackend implements ReplicaListener {
       member === undefined
         ? { spawn: this.spawnFn, entry: this.entry, env: spec.env }
         : { adopt: member, env: spec.env };
-    return new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
+    const replica = new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
+    this.live.add(replica);
+    return replica;
   }
 
   private promoteIfReady(group: Group): void {
@@ -230,6 +241,7 @@ export class ProcessBackend implements ReplicaListener {
     const replica = slot.replica;
     slot.replica = undefined;
     await replica?.stop(graceMs);
+    if (replica !== undefined) this.live.delete(replica);
   }
 
   private loadFailure(revision: Revision): string | undefined {

@@ -1,4 +1,4 @@
-import type { FunctionResource } from '@nimbus/api';
+import type { ErrorDetail, FunctionResource } from '@nimbus/api';
 import { runtimeSettings } from '@nimbus/controller/resources/runtime-settings';
 
 export interface ReplicaEnvSettings {
@@ -6,6 +6,8 @@ export interface ReplicaEnvSettings {
   gatewayUrl: string;
   /** Variables of the platform's own process that replicas inherit (PATH and the like). */
   inherited: Readonly<Record<string, string | undefined>>;
+  /** NIMBUS_ERROR_DETAIL for the replica; unset, the runtime's own default (none). */
+  errorDetail?: ErrorDetail;
 }
 
 /** Passed through from the platform's environment; everything else a function sees it declares. */
@@ -38,6 +40,7 @@ export function buildReplicaEnv(
     NIMBUS_FUNCTION_DIR: sourceDir,
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
   });
+  if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
   // ctx.state asks the supervisor over IPC, which keeps the store (memory or Redis) and its limits:
   // a replica gets no Redis URL or credentials, so it cannot bypass them.
   if (fn.spec.state?.enabled === true) env.NIMBUS_STATE_BACKEND = 'supervisor';

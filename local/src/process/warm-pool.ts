@@ -44,6 +44,11 @@ export class WarmPool {
     return [...this.members].filter((m) => m.port !== undefined).length;
   }
 
+  /** The ports idle members listen on (callbacks must never reach them). */
+  ports(): number[] {
+    return [...this.members].flatMap((m) => (m.port === undefined ? [] : [m.port]));
+  }
+
   /** A listening member, now the caller's; undefined when none is ready yet. */
   take(): PoolMember | undefined {
     for (const member of this.members) {

@@ -112,23 +112,44 @@ export class InvalidResultError extends HttpError {
   }
 }
 
+/** The generic answers with `detail: none`; the log line under the same invocation id has the rest. */
+export const HIDDEN_FAILURE = 'the function failed; its log has the error under this invocationId';
+export const HIDDEN_LOAD_FAILURE =
+  "the function is not available: its handler failed to load; the replica's log has the reason";
+
 /**
  * The JSON error response for anything thrown while serving an invocation. Errors that are not
- * HttpErrors come from handler code: 500 with the message, and the stack only when `debug` is on.
+ * HttpErrors come from handler code, and so does a load failure's reason: their text may hold
+ * anything the code had at hand (a connection string, a token), so with `detail: none` the caller
+ * gets a generic message and the invocation id to find the log line by. The runtime's own refusals
+ * (4xx, a timeout, a full queue) say only what the caller sent or how long it took, and stay as
+ * they are. `debug` (NIMBUS_DEBUG) adds the stack to a `full` answer. The platform's own callers
+ * (the controller specialising a pool replica) keep the default, `full`.
  */
 export function errorResponse(
   error: unknown,
   invocationId: string | undefined,
   debug: boolean,
+  detail: 'full' | 'none' = 'full',
 ): ErrorResponse {
   const id = invocationId === undefined ? {} : { invocationId };
-  if (error instanceof HttpError) {
+  const hide = detail === 'none';
+  if (error instanceof HandlerUnavailableError && hide) {
+    return {
+      statusCode: error.statusCode,
+      headers: error.headers,
+      body: { error: HIDDEN_LOAD_FAILURE, code: 'HandlerUnavailable', ...id },
+    };
+  }
+  if (error instanceof HttpError && !(error instanceof InvalidResultError && hide)) {
     return {
       statusCode: error.statusCode,
       headers: error.headers,
       body: { error: error.message, ...error.details, ...id },
     };
   }
+  if (hide)
+    return { statusCode: 500, headers: {}, body: { error: HIDDEN_FAILURE, code: 'FunctionError', ...id } };
   const message =
     error instanceof Error ? error.message : `handler threw a non-Error value: ${safeString(error)}`;
   const stack = debug && error instanceof Error && error.stack ? { stack: error.stack } : {};

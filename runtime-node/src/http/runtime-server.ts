@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '@nimbus/api/clock';
+import { reachesInternalRoute } from '@nimbus/api/internal-path';
 import type { Logger } from '@nimbus/api/log';
 import { inject, injectable } from 'tsyringe';
 import type { RuntimeConfig } from '../config.js';
@@ -17,7 +18,13 @@ import { HttpInvocation } from './http-invocation.js';
 import type { ReadinessReport } from './readiness.js';
 import { RequestTracker } from './request-tracker.js';
 import { writeError, writeJson, writeResponse, writeSystemReply } from './response-writer.js';
-import { SPECIALISE_PATH, isSystemPath, systemReply } from './system-routes.js';
+import {
+  SPECIALISE_PATH,
+  SYSTEM_ROUTES,
+  disguisedSystemPath,
+  isSystemPath,
+  systemReply,
+} from './system-routes.js';
 
 export interface Runner {
   run(request: InvocationRequest): Promise<InvocationOutcome>;
@@ -31,6 +38,8 @@ export interface ReadinessState {
 
 export interface InvocationMetrics {
   observe(statusCode: number, seconds: number): void;
+  /** One request for an internal route: its path when it names one, else `other` or `disguised`. */
+  observeSystem(route: string): void;
   render(): string;
 }
 
@@ -56,7 +65,7 @@ export class RuntimeServer {
 
   constructor(
     @inject(TOKENS.Config)
-    private readonly config: Pick<RuntimeConfig, 'port' | 'host' | 'maxBodyBytes' | 'debug'>,
+    private readonly config: Pick<RuntimeConfig, 'port' | 'host' | 'maxBodyBytes' | 'debug' | 'errorDetail'>,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(TOKENS.IdGenerator) private readonly newId: () => string,
@@ -113,6 +122,14 @@ export class RuntimeServer {
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     if (isSystemPath(path)) {
       this.serveSystem(req, res, path, expectsContinue);
+      this.metrics.observeSystem(SYSTEM_ROUTES.has(path) ? path : 'other');
+      return;
+    }
+    if (reachesInternalRoute(path)) {
+      // `/%5F/health`, `//_/ready`, `/x/../_/metrics`: the gateway refuses these too. Neither the
+      // internal route nor the handler takes them, so no reading of the path can pick the wrong one.
+      writeSystemReply(res, disguisedSystemPath(), { invocationId: undefined, close: true });
+      this.metrics.observeSystem('disguised');
       return;
     }
     void this.serveInvocation(req, res, expectsContinue);
@@ -185,7 +202,7 @@ export class RuntimeServer {
       writeResponse(res, outcome.response, options);
       return outcome.response.statusCode;
     }
-    const error = errorResponse(outcome.error, invocationId, this.config.debug);
+    const error = errorResponse(outcome.error, invocationId, this.config.debug, this.config.errorDetail);
     writeError(res, error, options);
     return error.statusCode;
   }

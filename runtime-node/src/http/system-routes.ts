@@ -1,3 +1,4 @@
+import { isLiteralInternalPath } from '@nimbus/api/internal-path';
 import { EXPOSITION_CONTENT_TYPE } from '../metrics/metrics.js';
 import type { ReadinessReport } from './readiness.js';
 
@@ -8,6 +9,9 @@ export const SYSTEM_PREFIX = '/_/';
 export const SPECIALISE_PATH = '/_/specialise';
 
 const READ_ONLY_PATHS = new Set(['/_/health', '/_/ready', '/_/metrics']);
+
+/** Every internal route, as counted in nimbus_runtime_system_requests_total. */
+export const SYSTEM_ROUTES: ReadonlySet<string> = new Set([...READ_ONLY_PATHS, SPECIALISE_PATH]);
 
 export interface SystemSources {
   report(): ReadinessReport;
@@ -29,7 +33,20 @@ export type SystemReply =
     };
 
 export function isSystemPath(path: string): boolean {
-  return path === '/_' || path.startsWith(SYSTEM_PREFIX);
+  return isLiteralInternalPath(path);
+}
+
+/** A path that reads as an internal route only once decoded or normalised: refused, never served. */
+export function disguisedSystemPath(): Extract<SystemReply, { kind: 'json' }> {
+  return {
+    kind: 'json',
+    statusCode: 400,
+    body: {
+      error:
+        'this path reaches /_/ only once decoded or normalised; internal routes answer only their literal path',
+      code: 'DisguisedInternalPath',
+    },
+  };
 }
 
 /** The reply to a request for one of the runtime's own endpoints. */

@@ -21,7 +21,9 @@ export class RuntimeMetrics {
   readonly registry = new MetricsRegistry();
   readonly requests: Counter;
   readonly duration: Histogram;
+  readonly systemRequests: Counter;
   private readonly requestsByCode = new Map<number, CounterSeries>();
+  private readonly systemByRoute = new Map<string, CounterSeries>();
 
   constructor(
     @inject(TOKENS.Limiter) limiter: LimiterStats,
@@ -30,6 +32,12 @@ export class RuntimeMetrics {
     const r = this.registry;
     this.requests = r.register(
       new Counter('nimbus_runtime_requests_total', 'Function invocations by HTTP status code.'),
+    );
+    this.systemRequests = r.register(
+      new Counter(
+        'nimbus_runtime_system_requests_total',
+        'Requests for the runtime\'s own /_/ routes, by route ("disguised": an encoded or dotted spelling, refused).',
+      ),
     );
     this.duration = r.register(
       new Histogram(
@@ -76,6 +84,16 @@ export class RuntimeMetrics {
     }
     series.inc();
     this.duration.observe(seconds);
+  }
+
+  /** Counts one request for an internal route, after it is answered (a scrape does not count itself). */
+  observeSystem(route: string): void {
+    let series = this.systemByRoute.get(route);
+    if (series === undefined) {
+      series = this.systemRequests.labels({ route });
+      this.systemByRoute.set(route, series);
+    }
+    series.inc();
   }
 
   render(): string {

@@ -48,7 +48,7 @@ const PROCESS_KEYS: ReadonlySet<string> = new Set(PROCESS_SETTINGS);
 /**
  * A generic replica of a warm pool (NIMBUS_POOL=1). It starts with everything but a function:
  * modules loaded, server listening, port reported. Until a supervisor sends `specialise` (IPC, or
- * `POST /_/specialise`) it answers /_/health, /_/ready 503 and every invocation 503 NotSpecialised;
+ * `POST /_/specialise` with the pool token in a pod) it answers /_/health, /_/ready 503 and every invocation 503 NotSpecialised;
  * then it takes on that function for the rest of its life: the function's env goes into
  * `process.env`, the function's runtime takes over the server, and the handler loads.
  */
@@ -60,6 +60,8 @@ export class PoolReplica implements Specialiser {
 
   constructor(
     private readonly config: ProcessConfig,
+    /** What `POST /_/specialise` needs as a Bearer token; undefined: specialise over IPC only. */
+    poolToken: string | undefined,
     private readonly server: Server,
     private readonly supervisor: SupervisorChannel,
     private readonly poolLogger: Logger,
@@ -67,7 +69,7 @@ export class PoolReplica implements Specialiser {
     private readonly environment: Record<string, string | undefined>,
     private readonly compose: ComposeFunction,
   ) {
-    this.endpoint = new SpecialiseEndpoint(config.poolToken, this, poolLogger);
+    this.endpoint = new SpecialiseEndpoint(poolToken, this, poolLogger);
     server.on('request', this.onRequest);
     this.metrics.register(
       new Gauge('nimbus_runtime_handler_loaded', '1 once the function handler is loaded, else 0.', () => 0),

@@ -1,7 +1,5 @@
 /** What decides whether a `POST /_/specialise` may go ahead. */
 export interface SpecialiseCaller {
-  /** The peer's address as the socket sees it; forwarding headers are never trusted. */
-  readonly remoteAddress: string | undefined;
   readonly authorization: string | undefined;
 }
 
@@ -12,19 +10,18 @@ export type SpecialiseAccess =
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /**
- * With NIMBUS_POOL_TOKEN set, the caller must present it as a Bearer token, wherever it calls from:
- * containers in a pod share the loopback interface, so loopback alone proves nothing there. Without
- * a token only loopback callers are let in.
+ * Only a caller with the replica's token may specialise it over HTTP, wherever it calls from:
+ * loopback proves nothing (containers of a pod share it, and in local mode every caller-steered
+ * request the gateway makes, such as an async call's callback, comes from loopback). Without a
+ * token (local mode) nobody may: the supervisor specialises over its IPC channel instead.
  */
 export function specialiseAccess(caller: SpecialiseCaller, token: string | undefined): SpecialiseAccess {
   if (token === undefined) {
-    return isLoopback(caller.remoteAddress)
-      ? { allowed: true }
-      : {
-          allowed: false,
-          statusCode: 403,
-          reason: 'specialise is only accepted from loopback unless NIMBUS_POOL_TOKEN is set',
-        };
+    return {
+      allowed: false,
+      statusCode: 403,
+      reason: 'this replica is specialised by its supervisor only; it accepts no specialise over HTTP',
+    };
   }
   const presented = BEARER.exec(caller.authorization ?? '')?.[1];
   if (presented === undefined) {
@@ -38,13 +35,6 @@ export function specialiseAccess(caller: SpecialiseCaller, token: string | undef
     };
   }
   return { allowed: true };
-}
-
-/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 addresses (a dual-stack listener reports those). */
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }
 
 /**

@@ -40,6 +40,7 @@ const MAX_BODY_BYTES = 3 * 1_048_576;
  */
 export class SpecialiseEndpoint implements SpecialiseRoute {
   constructor(
+    /** The pool token; undefined: no HTTP caller may specialise (local mode, IPC only). */
     private readonly token: string | undefined,
     private readonly specialiser: Specialiser,
     private readonly logger: Logger,
@@ -68,7 +69,7 @@ export class SpecialiseEndpoint implements SpecialiseRoute {
   private async accept(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     if (req.method !== 'POST') throw new MethodNotAllowedError('POST');
     const remoteAddress = req.socket.remoteAddress;
-    const access = specialiseAccess({ remoteAddress, authorization: req.headers.authorization }, this.token);
+    const access = specialiseAccess({ authorization: req.headers.authorization }, this.token);
     if (!access.allowed) {
       this.logger.warn('specialise request refused', { remoteAddress, statusCode: access.statusCode });
       throw access.statusCode === 401

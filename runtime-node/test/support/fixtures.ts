@@ -82,7 +82,7 @@ export default async (event, ctx) => {
     now: process.env.GREETING ?? null,
     functionName: ctx.functionName,
     namespace: ctx.namespace,
-    token: process.env.NIMBUS_POOL_TOKEN ?? null,
+    tokenFile: process.env.NIMBUS_POOL_TOKEN_FILE ?? null,
   };
 };
 `;

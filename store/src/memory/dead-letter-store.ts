@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '@nimbus/api/clock';
 import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from '../dead-letter-input.js';
 import {
+  type AddedDeadLetter,
   DEFAULT_DEAD_LETTER_LIMITS,
   type DeadLetter,
   type DeadLetterLimits,
@@ -19,7 +20,7 @@ interface Stored {
   fn: string;
 }
 
-/** Dead letters for local mode: the Redis adapter's order, paging and retention, on the injected clock. */
+/** Dead letters for local mode: the Redis adapter's order, paging, retention and bounds, on the injected clock. */
 export class MemoryDeadLetterStore implements DeadLetterStore {
   private readonly entries: ExpiringMap<Stored>;
   private readonly limits: DeadLetterLimits;
@@ -29,8 +30,8 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
     this.limits = { ...DEFAULT_DEAD_LETTER_LIMITS, ...limits };
   }
 
-  async add(input: NewDeadLetter): Promise<DeadLetter> {
-    const entry = toDeadLetter(input);
+  async add(input: NewDeadLetter): Promise<AddedDeadLetter> {
+    const entry = toDeadLetter(input, this.limits.maxBodyBytes);
     this.entries.set(
       entry.id,
       {
@@ -41,7 +42,13 @@ export class MemoryDeadLetterStore implements DeadLetterStore {
       },
       entry.failedAt + this.limits.retentionMs,
     );
-    return entry;
+    const ofFunction = this.entries
+      .entries()
+      .filter(([, s]) => s.namespace === entry.namespace && s.fn === entry.function)
+      .sort(([, a], [, b]) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+    const evicted = ofFunction.slice(0, Math.max(0, ofFunction.length - this.limits.maxPerFunction));
+    for (const [id] of evicted) this.entries.delete(id);
+    return { entry, evicted: evicted.map(([id]) => id) };
   }
 
   async list(query: DeadLetterQuery = {}): Promise<DeadLetterPage> {

@@ -1,6 +1,6 @@
 import { checkClaim } from '../claim-input.js';
 import type { ClaimStore } from '../claim-store.js';
-import { DEFAULT_KEY_ROOT, checkKeyRoot, claimKey } from '../keys.js';
+import { DEFAULT_KEY_ROOT, checkId, checkKeyRoot, claimKey } from '../keys.js';
 import type { RedisConnection } from './connection.js';
 import { redisScript } from './script.js';
 
@@ -10,6 +10,23 @@ const releaseScript = redisScript(
   1,
   `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`,
+);
+
+/** ARGV: owner, ttl ms. Extends the TTL only while the key still holds this owner. */
+const renewScript = redisScript(
+  'nimbusClaimRenew',
+  1,
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`,
+);
+
+/** ARGV: owner, ttl ms. Sets the key whoever holds it and answers the owner it held (false when free). */
+const takeOverScript = redisScript(
+  'nimbusClaimTakeOver',
+  1,
+  `local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return previous`,
 );
 
 /** Claims in Redis: SET NX PX, which one server applies atomically whichever replica asks. */
@@ -37,5 +54,27 @@ export class RedisClaimStore implements ClaimStore {
       releaseScript(c, [claimKey(this.root, key)], [owner]),
     );
     return reply === 1;
+  }
+
+  async holder(key: string): Promise<string | undefined> {
+    checkId('claim key', key);
+    const reply = await this.connection.run(`reading ${key}`, (c) => c.get(claimKey(this.root, key)));
+    return reply ?? undefined;
+  }
+
+  async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkClaim(key, owner, ttlMs);
+    const reply = await this.connection.run(`renewing ${key}`, (c) =>
+      renewScript(c, [claimKey(this.root, key)], [owner, ttlMs]),
+    );
+    return reply === 1;
+  }
+
+  async takeOver(key: string, owner: string, ttlMs: number): Promise<string | undefined> {
+    checkClaim(key, owner, ttlMs);
+    const reply = await this.connection.run(`taking over ${key}`, (c) =>
+      takeOverScript(c, [claimKey(this.root, key)], [owner, ttlMs]),
+    );
+    return typeof reply === 'string' ? reply : undefined;
   }
 }

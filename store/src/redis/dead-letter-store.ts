@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '@nimbus/api/clock';
 import { checkQuery, deadLetterMember, encodeCursor, toDeadLetter } from '../dead-letter-input.js';
 import {
+  type AddedDeadLetter,
   DEFAULT_DEAD_LETTER_LIMITS,
   type DeadLetter,
   type DeadLetterLimits,
@@ -28,7 +29,12 @@ local function unindex(base, entry)
   end
 end`;
 
-/** KEYS: entry. ARGV: index base, member, json, namespace, function, expire-at ms, retention cutoff member. */
+/**
+ * KEYS: entry. ARGV: index base, member, json, namespace, function, expire-at ms, retention cutoff
+ * member, max entries per function, entry key prefix. Returns the ids evicted, oldest first: while
+ * the function's index holds more than the max, its oldest member goes (a member whose entry is
+ * already gone is only unindexed).
+ */
 const addScript = redisScript(
   'nimbusDeadLetterAdd',
   1,
@@ -37,11 +43,25 @@ unindex(ARGV[1], KEYS[1])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'entry', ARGV[3], 'member', ARGV[2], 'namespace', ARGV[4], 'function', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-for _, k in ipairs(indexes(ARGV[1], ARGV[4], ARGV[5])) do
+local keys = indexes(ARGV[1], ARGV[4], ARGV[5])
+for _, k in ipairs(keys) do
   redis.call('ZADD', k, 0, ARGV[2])
   redis.call('ZREMRANGEBYLEX', k, '-', '(' .. ARGV[7])
 end
-return 1`,
+local max = tonumber(ARGV[8])
+local evicted = {}
+while redis.call('ZCARD', keys[3]) > max do
+  local oldest = redis.call('ZRANGE', keys[3], 0, 0)[1]
+  local entry = ARGV[9] .. string.sub(oldest, 18)
+  if redis.call('HGET', entry, 'member') == oldest then
+    unindex(ARGV[1], entry)
+    redis.call('DEL', entry)
+    table.insert(evicted, string.sub(oldest, 18))
+  else
+    redis.call('ZREM', keys[3], oldest)
+  end
+end
+return evicted`,
 );
 
 /** KEYS: entry. ARGV: index base. Returns the entry's JSON and removes it, or nil. */
@@ -96,7 +116,8 @@ export interface RedisDeadLetterStoreOptions {
 
 /**
  * Dead letters in Redis: a hash per entry and lexically sorted indexes (all, per namespace,
- * per function) whose members sort by failure time, so a page is one ZRANGE BYLEX away.
+ * per function) whose members sort by failure time, so a page is one ZRANGE BYLEX away, and the
+ * per-function index tells in the same script which entries are the oldest to evict.
  */
 export class RedisDeadLetterStore implements DeadLetterStore {
   private readonly limits: DeadLetterLimits;
@@ -112,13 +133,13 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     this.clock = options.clock ?? systemClock;
   }
 
-  async add(input: NewDeadLetter): Promise<DeadLetter> {
-    const entry = toDeadLetter(input);
+  async add(input: NewDeadLetter): Promise<AddedDeadLetter> {
+    const entry = toDeadLetter(input, this.limits.maxBodyBytes);
     const cutoff = deadLetterMember({
       failedAt: Math.max(0, this.clock.now() - this.limits.retentionMs),
       id: '',
     });
-    await this.connection.run(`adding dead letter ${entry.id}`, (c) =>
+    const evicted = await this.connection.run(`adding dead letter ${entry.id}`, (c) =>
       addScript(
         c,
         [deadLetterEntryKey(this.root, entry.id)],
@@ -130,10 +151,16 @@ export class RedisDeadLetterStore implements DeadLetterStore {
           entry.function,
           entry.failedAt + this.limits.retentionMs,
           cutoff,
+          this.limits.maxPerFunction,
+          deadLetterEntryKey(this.root, ''),
         ],
       ),
     );
-    return entry;
+    if (!Array.isArray(evicted))
+      throw new StoreCommandError(
+        `adding dead letter ${entry.id}: unexpected reply from Redis: ${JSON.stringify(evicted)}`,
+      );
+    return { entry, evicted: evicted.map(String) };
   }
 
   async list(query: DeadLetterQuery = {}): Promise<DeadLetterPage> {

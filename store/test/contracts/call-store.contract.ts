@@ -55,6 +55,19 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(await calls.get('nope'), undefined);
       });
 
+      it("keeps a cancel token's hash, replaced by a transition, and refuses what is not one", async () => {
+        const first = 'a'.repeat(64);
+        const second = 'b'.repeat(64);
+        await calls.create(newCall('c1', { cancelTokenHash: first }));
+        assert.equal((await calls.get('c1'))?.cancelTokenHash, first);
+        await calls.transition('c1', ['queued'], { cancelTokenHash: second });
+        assert.equal((await calls.get('c1'))?.cancelTokenHash, second);
+        await assert.rejects(
+          calls.create(newCall('c2', { cancelTokenHash: 'the token itself' })),
+          InvalidStoreInputError,
+        );
+      });
+
       it('refuses a duplicate id and keeps the first record', async () => {
         await calls.create(newCall('c1'));
         await calls.transition('c1', ['queued'], { status: 'running', attempts: 1 });
@@ -190,6 +203,43 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(result.record?.lastError, 'connect refused');
       });
 
+      it('keeps no credential header of a result (a cookie the function set for its caller)', async () => {
+        await calls.create(newCall('c1', { status: 'running' }));
+        await calls.transition('c1', ['running'], {
+          status: 'succeeded',
+          result: {
+            statusCode: 200,
+            headers: {
+              'content-type': 'text/plain',
+              'set-cookie': 'sid=s3cret',
+              authorization: 'Bearer s3cret',
+            },
+            body: 'ok',
+          },
+        });
+        assert.deepEqual((await calls.get('c1'))?.result?.headers, { 'content-type': 'text/plain' });
+      });
+
+      it('notes a given-up callback on a finished call, keeping its status and result', async () => {
+        await calls.create(newCall('c1', { status: 'running' }));
+        await calls.transition('c1', ['running'], {
+          status: 'succeeded',
+          result: { statusCode: 200, headers: {}, body: 'ok' },
+        });
+        const noted = await calls.transition('c1', ['running', 'succeeded', 'failed'], {
+          callbackError: 'refused to connect: hooks.example: 10.0.0.7 port 80 is a private address',
+        });
+        assert.equal(noted.applied, true);
+        const record = await calls.get('c1');
+        assert.equal(record?.status, 'succeeded');
+        assert.equal(record?.result?.body, 'ok');
+        assert.match(record?.callbackError ?? '', /^refused to connect: hooks\.example/);
+        await assert.rejects(
+          calls.transition('c1', ['succeeded'], { callbackError: 42 as unknown as string }),
+          InvalidStoreInputError,
+        );
+      });
+
       it('answers a missing id with applied false and no record', async () => {
         assert.deepEqual(await calls.transition('ghost', ['queued'], { status: 'running' }), {
           applied: false,
@@ -270,6 +320,27 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(result?.encoding, 'utf8');
         assert.equal(result?.body, '€€€');
         assert.equal(result?.truncated, true);
+      });
+
+      it('stores the start of a larger answer as truncated, with the size the caller counted', async () => {
+        await calls.create(newCall('part', { status: 'running' }));
+        // The gateway's cut fell inside the last €: the stored text ends before it.
+        const start = Buffer.from('ab€€').subarray(0, 7);
+        await calls.transition('part', ['running'], {
+          status: 'succeeded',
+          result: { statusCode: 200, headers: {}, body: start, size: 300_000_000 },
+        });
+        const result = (await calls.get('part'))?.result;
+        assert.equal(result?.truncated, true);
+        assert.equal(result?.size, 300_000_000);
+        assert.equal(result?.encoding, 'utf8');
+        assert.equal(result?.body, 'ab€');
+        await assert.rejects(
+          calls.transition('part', ['succeeded'], {
+            result: { statusCode: 200, headers: {}, body: '', size: -1 },
+          }),
+          InvalidStoreInputError,
+        );
       });
 
       it('keeps 1 MiB by default', async () => {

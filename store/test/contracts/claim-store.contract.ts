@@ -59,6 +59,54 @@ export function describeClaimStoreContract(adapter: string, setUp: () => Promise
       assert.equal(await claims.claim(tick, 'gw-3', 60_000), false, 'gw-2 still holds it');
     });
 
+    it('tells who holds a key, and nobody once it is released', async () => {
+      assert.equal(await claims.holder(tick), undefined);
+      await claims.claim(tick, 'gw-1', 60_000);
+      assert.equal(await f.open().holder(tick), 'gw-1');
+      await claims.release(tick, 'gw-1');
+      assert.equal(await claims.holder(tick), undefined);
+    });
+
+    it('renews a hold only for its owner, and a renewed hold outlives its first TTL', async () => {
+      const ttl = shortTtl(f.clock);
+      await claims.claim(tick, 'gw-1', ttl);
+      assert.equal(await claims.renew(tick, 'gw-2', 60_000), false, 'gw-2 does not hold it');
+      assert.equal(await claims.renew(tick, 'gw-1', 600_000), true);
+      // A key claimed alongside with the first TTL shows when that TTL has passed.
+      await claims.claim(`${tick}-control`, 'gw-1', ttl);
+      await waitOutTtl(
+        f.clock,
+        ttl,
+        async () => (await claims.holder(`${tick}-control`)) === undefined,
+        'the control claim to expire',
+      );
+      assert.equal(await claims.holder(tick), 'gw-1', 'the renewed hold is still there after the first TTL');
+      assert.equal(await claims.renew(`${tick}-free`, 'gw-1', 60_000), false, 'a free key is not renewed');
+      assert.equal(await claims.holder(`${tick}-free`), undefined, 'nor made');
+    });
+
+    it('takes a key over from its holder, answering who held it; the old owner can then neither renew nor release it', async () => {
+      assert.equal(await claims.takeOver(tick, 'gw-1', 60_000), undefined, 'it was free');
+      assert.equal(await f.open().takeOver(tick, 'gw-2', 60_000), 'gw-1');
+      assert.equal(await claims.holder(tick), 'gw-2');
+      assert.equal(await claims.renew(tick, 'gw-1', 60_000), false);
+      assert.equal(await claims.release(tick, 'gw-1'), false);
+      assert.equal(await claims.holder(tick), 'gw-2');
+      assert.equal(await claims.claim(tick, 'gw-3', 60_000), false, 'a taken-over key is held');
+    });
+
+    it('a taken-over key expires with the TTL the new owner gave it', async () => {
+      const ttl = shortTtl(f.clock);
+      await claims.claim(tick, 'gw-1', 600_000);
+      await claims.takeOver(tick, 'gw-2', ttl);
+      await waitOutTtl(
+        f.clock,
+        ttl,
+        async () => (await claims.holder(tick)) === undefined,
+        'the new hold to expire',
+      );
+    });
+
     it('refuses empty keys and owners and TTLs that are not positive whole numbers', async () => {
       await assert.rejects(claims.claim('', 'gw-1', 1_000), InvalidStoreInputError);
       await assert.rejects(claims.claim(tick, '', 1_000), InvalidStoreInputError);
@@ -66,6 +114,9 @@ export function describeClaimStoreContract(adapter: string, setUp: () => Promise
         await assert.rejects(claims.claim(tick, 'gw-1', ttl), InvalidStoreInputError, String(ttl));
       }
       await assert.rejects(claims.release(tick, ''), InvalidStoreInputError);
+      await assert.rejects(claims.renew(tick, 'gw-1', 0), InvalidStoreInputError);
+      await assert.rejects(claims.takeOver(tick, 'gw-1', -1), InvalidStoreInputError);
+      await assert.rejects(claims.holder(''), InvalidStoreInputError);
       assert.equal(await claims.claim(tick, 'gw-1', 1_000), true, 'nothing was claimed by the refused calls');
     });
   });

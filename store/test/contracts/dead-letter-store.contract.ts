@@ -48,7 +48,8 @@ export function describeDeadLetterStoreContract(
 
     describe('add and get', () => {
       it('keeps an entry whole and reads it back', async () => {
-        const added = await dlq.add(letter('d1', 0));
+        const { entry: added, evicted } = await dlq.add(letter('d1', 0));
+        assert.deepEqual(evicted, []);
         const expected: DeadLetter = {
           id: 'd1',
           namespace: 'team-a',
@@ -56,11 +57,43 @@ export function describeDeadLetterStoreContract(
           reason: 'max-deliver',
           lastError: 'HTTP 500 from d1',
           attempts: 5,
-          request: { headers: { 'content-type': 'application/json' }, body: '{"id":"d1"}', encoding: 'utf8' },
+          request: {
+            headers: { 'content-type': 'application/json' },
+            body: '{"id":"d1"}',
+            encoding: 'utf8',
+            truncated: false,
+            size: 11,
+          },
           failedAt: base,
         };
         assert.deepEqual(added, expected);
         assert.deepEqual(await dlq.get('d1'), expected);
+      });
+
+      it('never keeps a credential header, only its name; names carried over are kept', async () => {
+        const headers = {
+          'content-type': 'text/plain',
+          Authorization: 'Bearer s3cret',
+          cookie: 'sid=s3cret',
+          'x-api-key': 's3cret',
+        };
+        const { entry } = await dlq.add(letter('d1', 0, { request: { headers, body: 'x' } }));
+        const stored = await dlq.get('d1');
+        assert.deepEqual(stored, entry);
+        assert.deepEqual(stored?.request.headers, { 'content-type': 'text/plain' });
+        assert.deepEqual(stored?.request.removedHeaders, ['Authorization', 'cookie', 'x-api-key']);
+        assert.doesNotMatch(JSON.stringify(stored), /s3cret/);
+        // Put back after a failed redrive: what was removed before is still said.
+        await dlq.add(
+          letter('d1', 0, {
+            request: { headers: stored?.request.headers ?? {}, body: 'x', removedHeaders: ['cookie'] },
+          }),
+        );
+        assert.deepEqual((await dlq.get('d1'))?.request.removedHeaders, ['cookie']);
+        await assert.rejects(
+          dlq.add(letter('d2', 0, { request: { headers: {}, body: 'x', removedHeaders: [1 as never] } })),
+          InvalidStoreInputError,
+        );
       });
 
       it('keeps a binary request body byte for byte', async () => {
@@ -185,7 +218,7 @@ export function describeDeadLetterStoreContract(
       });
 
       it('takes an entry: returns it and removes it', async () => {
-        const added = await dlq.add(letter('d1', 0));
+        const { entry: added } = await dlq.add(letter('d1', 0));
         assert.deepEqual(await dlq.take('d1'), added);
         assert.equal(await dlq.get('d1'), undefined);
         assert.deepEqual((await dlq.list({ namespace: 'team-a' })).entries, []);
@@ -196,6 +229,56 @@ export function describeDeadLetterStoreContract(
         await dlq.add(letter('d1', 0));
         const taken = await Promise.all(Array.from({ length: 10 }, () => f.open().take('d1')));
         assert.equal(taken.filter((t) => t !== undefined).length, 1);
+      });
+    });
+
+    describe('bounds', () => {
+      it('keeps 64 KiB of a request body by default, says it was cut, and keeps its size', async () => {
+        const whole = await dlq.add(
+          letter('whole', 0, { request: { headers: {}, body: 'a'.repeat(65_536) } }),
+        );
+        assert.equal(whole.entry.request.truncated, false);
+        await dlq.add(letter('cut', 0, { request: { headers: {}, body: 'b'.repeat(200_000) } }));
+        const cut = await dlq.get('cut');
+        assert.equal(cut?.request.truncated, true);
+        assert.equal(cut?.request.size, 200_000);
+        assert.equal(cut?.request.body, 'b'.repeat(65_536));
+      });
+
+      it('follows a configured body limit, bytes as well as text', async () => {
+        const store = f.open({ maxBodyBytes: 4 });
+        await store.add(
+          letter('bin', 0, { request: { headers: {}, body: new Uint8Array([0, 255, 1, 2, 3, 4]) } }),
+        );
+        const stored = await store.get('bin');
+        assert.equal(stored?.request.truncated, true);
+        assert.equal(stored?.request.size, 6);
+        assert.deepEqual([...bodyBytes(stored?.request ?? { body: '', encoding: 'utf8' })], [0, 255, 1, 2]);
+      });
+
+      it("drops a function's oldest entries beyond maxPerFunction, and no other function's", async () => {
+        const store = f.open({ maxPerFunction: 3 });
+        await store.add(letter('other', 10_000, { function: 'thumb' }));
+        const evictions: string[][] = [];
+        for (let i = 0; i < 6; i++)
+          evictions.push((await store.add(letter(`d${i}`, 6_000 - i * 1_000))).evicted);
+        assert.deepEqual(evictions, [[], [], [], ['d0'], ['d1'], ['d2']]);
+        assert.deepEqual(ids((await store.list({ namespace: 'team-a', function: 'resize' })).entries), [
+          'd5',
+          'd4',
+          'd3',
+        ]);
+        assert.deepEqual(ids((await store.list()).entries), ['d5', 'd4', 'd3', 'other']);
+        assert.equal(await store.get('d0'), undefined);
+        assert.notEqual(await store.get('other'), undefined);
+      });
+
+      it('keeps a replaced entry once when counting toward the bound', async () => {
+        const store = f.open({ maxPerFunction: 2 });
+        await store.add(letter('a', 2_000));
+        await store.add(letter('b', 1_000));
+        assert.deepEqual((await store.add(letter('a', 0))).evicted, []);
+        assert.deepEqual(ids((await store.list()).entries), ['a', 'b']);
       });
     });
 

@@ -58,7 +58,7 @@ describe('concurrency reports from two gateways to the controller', function () 
   }
 
   const concurrency = async () =>
-    (await send(controller.base, '/v1/concurrency')).json<{
+    (await send(controller.base, '/v1/concurrency', { headers: { authorization: `Bearer ${TOKEN}` } })).json<{
       reporters: string[];
       functions: Record<string, number>;
     }>();

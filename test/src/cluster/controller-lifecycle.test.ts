@@ -6,6 +6,7 @@ import { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, installFunctionCrd, sharedControlPlane } from '../harness/control-plane/shared.js';
 import {
   GATEWAY_URL,
+  REPORT_TOKEN,
   RUNTIME_IMAGE,
   type RunningController,
   counterValue,
@@ -206,6 +207,7 @@ describe('the controller process (controller/dist/src/cluster/main.js)', functio
       POD_NAME: 'controller-main',
       NIMBUS_METRICS_HOST: '127.0.0.1',
       NIMBUS_METRICS_PORT: String(port),
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
     });
     try {
       const base = `http://127.0.0.1:${port}`;

@@ -101,6 +101,24 @@ describe('the Function CRD on a real API server', function () {
       /spec\.async\.retryOn\[0\]: .*greater than or equal to 400/,
     ],
     [
+      'a rate limit of zero calls a second',
+      'f12',
+      { http: { rateLimit: { requestsPerSecond: 0 } } },
+      /spec\.http\.rateLimit\.requestsPerSecond: .*must be more than 0/,
+    ],
+    [
+      'an anonymous rate limit with a burst of zero',
+      'f13',
+      { http: { rateLimit: { requestsPerSecond: 5, anonymous: { requestsPerSecond: 1, burst: 0 } } } },
+      /spec\.http\.rateLimit\.anonymous\.burst: .*greater than or equal to 1/,
+    ],
+    [
+      'an unknown cron concurrency policy',
+      'f14',
+      { triggers: [{ schedule: { cron: '* * * * *', concurrencyPolicy: 'Queue' } }] },
+      /spec\.triggers\[0\]\.schedule\.concurrencyPolicy: Unsupported value: "Queue"/,
+    ],
+    [
       'a name that is not an RFC 1035 label',
       '1abc',
       {},
@@ -114,6 +132,31 @@ describe('the Function CRD on a real API server', function () {
       assert.match(reply.body.message ?? '', message);
     });
   }
+
+  it('stores a rate limit and a concurrency policy, and defaults the policy to Allow as local mode does', async () => {
+    const spec = {
+      http: { rateLimit: { requestsPerSecond: 0.5, burst: 2, anonymous: { requestsPerSecond: 0.1 } } },
+      triggers: [
+        { schedule: { cron: '* * * * * *', concurrencyPolicy: 'Forbid' } },
+        { schedule: { cron: '0 * * * *' } },
+      ],
+    };
+    const created = await plane.request<{ spec: Record<string, unknown> }>(
+      'POST',
+      FUNCTIONS,
+      fn('limits', spec),
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const local = validateFunction(fn('limits', spec));
+    assert.ok(local.ok);
+    assert.deepEqual(created.body.spec, local.value.spec);
+    assert.deepEqual(
+      (created.body.spec.triggers as { schedule: { concurrencyPolicy: string } }[]).map(
+        (t) => t.schedule.concurrencyPolicy,
+      ),
+      ['Forbid', 'Allow'],
+    );
+  });
 
   it('refuses an unknown field under strict field validation, as kubectl sends it', async () => {
     const reply = await plane.request<Failure>(

@@ -367,6 +367,29 @@ describe('function state in a cluster: a token per function for the gateway stat
     assert.equal(await redisUser(admin, ns.name, 'zeta'), false, 'the old user is gone');
   });
 
+  it('gives the keys and the Secret up when state is turned off with deletionPolicy Delete', async () => {
+    await create('delta');
+    await ns.untilState('delta', 'TokenReady');
+    await admin.state.scoped(ns.name, 'delta').set('k', 1);
+    // Without Delete the keys stay (test/src/security/controller-state-retention.test.ts).
+    await ns.patchSpec('delta', { state: { enabled: false, deletionPolicy: 'Delete' } });
+    await ns.untilEvent('delta', 'StateDeleted');
+    assert.deepEqual(await keysOf(admin, ns.name, 'delta'), []);
+    assert.deepEqual(await admin.state.usage(ns.name, 'delta'), { keys: 0, bytes: 0 }, 'the quota count too');
+    assert.equal(await ns.secret('delta-state'), undefined);
+    const deployment = await eventually(
+      async () => {
+        const d = await ns.deployment('delta');
+        return d?.spec.template.spec.volumes?.some((v) => v.name === 'state-credentials') === false
+          ? d
+          : undefined;
+      },
+      15_000,
+      'the pods without the token',
+    );
+    assert.ok(deployment);
+  });
+
   it('removes the keys and the Secret when the Function is deleted, then lets it go', async () => {
     assert.ok((await keysOf(admin, ns.name, 'alpha')).length > 0, 'alpha has keys to remove');
     await admin.state.scoped(ns.name, 'zeta').set('stays', 1);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { EVENTS_STREAM, JetStreamBus, triggerConsumerName } from '@nimbus/bus';
+import { EVENTS_STREAM, type JetStreamBus, triggerConsumerName } from '@nimbus/bus';
 import { RESOURCES } from '@nimbus/kube';
-import { type NatsServer, eventually, startNatsServer } from '@nimbus/testkit';
+import { eventually } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { type RunningController, startController } from '../harness/controller.js';
+import { type SecuredNats, TEST_ADMIN, startSecuredNats } from '../harness/nats.js';
 
 interface Stored {
   metadata: { name: string; finalizers?: string[]; deletionTimestamp?: string };
@@ -13,23 +14,27 @@ interface Stored {
 describe('the controller keeps JetStream in line with the Functions’ NATS triggers', function () {
   this.timeout(120_000);
   let plane: ControlPlane;
-  let nats: NatsServer;
+  let nats: SecuredNats;
+  /** The test's eyes on JetStream (admin), and an app publishing events (the publisher user). */
   let bus: JetStreamBus;
+  let events: JetStreamBus;
   let controller: RunningController;
   let ns: string;
 
   before(async () => {
     plane = await sharedControlPlane();
     ns = await freshNamespace(plane, 'triggers');
-    nats = await startNatsServer();
-    bus = await JetStreamBus.connect({ servers: nats.url, name: 'the-test' });
-    controller = await startController(plane, ns, { NIMBUS_NATS_URL: nats.url });
+    nats = await startSecuredNats();
+    bus = await nats.connect(TEST_ADMIN);
+    events = await nats.connect('publisher');
+    controller = await startController(plane, ns, nats.env('controller'));
   });
 
   after(async function () {
     this.timeout(30_000);
     await controller?.stop();
     await bus?.close();
+    await events?.close();
     await nats?.stop();
   });
 
@@ -46,7 +51,7 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
   const consumers = async () => (await bus.listConsumers(EVENTS_STREAM)).map((c) => c.config);
   /** Whether the events stream takes a subject: a publish no stream takes is refused. */
   const takes = async (subject: string) =>
-    bus.publish(subject, new Uint8Array()).then(
+    events.publish(subject, new Uint8Array()).then(
       () => true,
       (err: Error & { reason?: string }) => {
         if (err.reason === 'no-stream') return false;
@@ -85,7 +90,7 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
     const before = await Promise.all(
       names.map(async (n) => (await bus.consumerInfo(EVENTS_STREAM, n))?.pending ?? 0),
     );
-    await bus.publish('orders.created', new TextEncoder().encode('{"id":1}'));
+    await events.publish('orders.created', new TextEncoder().encode('{"id":1}'));
     for (const [i, name] of names.entries()) {
       await eventually(
         async () =>
@@ -149,7 +154,7 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
   });
 
   it('NATS away when a trigger is added: the reconcile is retried and converges once NATS is back', async () => {
-    await nats.pause();
+    await nats.server.pause();
     try {
       await create('late', [{ nats: { subject: 'late.events' } }]);
       await eventually(
@@ -168,7 +173,7 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
         'a TriggerSyncFailed Event while NATS is away',
       );
     } finally {
-      await nats.resume();
+      await nats.server.resume();
     }
     await eventually(
       async () =>
@@ -202,5 +207,9 @@ describe('the controller keeps JetStream in line with the Functions’ NATS trig
       'spec.triggers[0].schedule.cron',
       'spec.triggers[1].schedule.timezone',
     ]);
+  });
+
+  it('needed nothing its least-privilege NATS user is denied', () => {
+    assert.deepEqual(nats.violations(), []);
   });
 });

@@ -127,7 +127,7 @@ describe('the warm pool as pods: a function at zero is served by a pool pod that
     assert.equal(ownPods.length, 1, 'the function’s own pod serves');
   });
 
-  it('deleting the last function at zero removes the namespace’s pool', async () => {
+  it('deleting the last function at zero removes the namespace’s pool and its key', async () => {
     const deleted = await cluster.plane.request(
       'DELETE',
       `${FUNCTIONS}/${cluster.namespace}/functions/pooled`,
@@ -138,5 +138,10 @@ describe('the warm pool as pods: a function at zero is served by a pool pod that
       30_000,
       'the pool Deployment to go',
     );
+    const key = await cluster.plane.request(
+      'GET',
+      `/api/v1/namespaces/${cluster.namespace}/secrets/nimbus-pool-key`,
+    );
+    assert.equal(key.status, 404, 'the pool key goes with the pool');
   });
 });

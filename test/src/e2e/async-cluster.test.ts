@@ -3,17 +3,12 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@nimbus/api';
 import { loadClusterConfig } from '@nimbus/gateway/cluster/config';
 import { type ClusterGateway, createClusterGateway } from '@nimbus/gateway/cluster/container';
-import {
-  type NatsServer,
-  type RedisServer,
-  eventually,
-  send,
-  startNatsServer,
-  startRedisServer,
-} from '@nimbus/testkit';
+import { type NatsServer, type RedisServer, eventually, send, startRedisServer } from '@nimbus/testkit';
 import { type CallView, postAsync } from '../harness/async-calls.js';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
+import { REPORT_TOKEN } from '../harness/controller.js';
+import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
 const ADMIN_KEY = 'admin-key-for-the-async-cluster-suite';
@@ -30,6 +25,7 @@ describe('async calls through the cluster gateway (real API server, Redis and NA
   let plane: ControlPlane;
   let redis: RedisServer;
   let nats: NatsServer;
+  let secured: SecuredNats;
   let ns: string;
   let replica: RuntimeReplica;
   let cluster: ClusterGateway;
@@ -52,15 +48,21 @@ describe('async calls through the cluster gateway (real API server, Redis and NA
   before(async () => {
     const host = routableAddress('IPv4');
     if (host === undefined) throw new Error('this machine has no non-loopback IPv4 address for replicas');
-    [plane, redis, nats] = await Promise.all([sharedControlPlane(), startRedisServer(), startNatsServer()]);
+    [plane, redis, secured] = await Promise.all([
+      sharedControlPlane(),
+      startRedisServer(),
+      startSecuredNats(),
+    ]);
+    nats = secured.server;
     ns = await freshNamespace(plane, 'async');
     replica = await startRuntimeReplica({ host, code: CODE, name: 'jobs', namespace: ns });
     const config = loadClusterConfig({
       KUBECONFIG: plane.kubeconfigPath,
       NIMBUS_WATCH_NAMESPACES: ns,
       NIMBUS_API_KEYS: `admin:${ADMIN_KEY}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       NIMBUS_REDIS_URL: redis.url,
-      NIMBUS_NATS_URL: nats.url,
+      ...secured.env('gateway'),
       HOST: '127.0.0.1',
       PORT: '0',
     });
@@ -128,5 +130,9 @@ describe('async calls through the cluster gateway (real API server, Redis and NA
       [id],
     );
     assert.match(letters.entries[0]?.lastError ?? '', /503: in trouble/);
+  });
+
+  it('needed nothing its least-privilege NATS user is denied', () => {
+    assert.deepEqual(secured.violations(), []);
   });
 });

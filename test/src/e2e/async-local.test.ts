@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { eventually, send } from '@nimbus/testkit';
 import { CallbackReceiver, callReaches, postAsync } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
-import { LocalModeProcess } from '../harness/local-mode-process.js';
+import { ADMIN_KEY, LocalModeProcess } from '../harness/local-mode-process.js';
 
 describe('async calls in local mode with no Redis and no NATS (the in-memory stand-ins)', function () {
   this.timeout(30_000);
@@ -64,7 +64,9 @@ describe('async calls in local mode with no Redis and no NATS (the in-memory sta
     const [callback] = await eventually(async () => hooks.byId.get(id), 10_000, 'the callback');
     assert.equal(callback?.body, 'Hello, Ada!');
     assert.equal(callback?.headers['x-function-status'], '200');
-    const metrics = (await send(platform.url, '/metrics')).text;
+    const metrics = (
+      await send(platform.url, '/metrics', { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+    ).text;
     assert.match(metrics, /nimbus_async_calls_accepted_total\{function="default\/greet"\} 1/);
     assert.match(metrics, /nimbus_async_calls_completed_total\{function="default\/greet"\} 1/);
     assert.match(metrics, /nimbus_async_queue_latency_seconds_count\{function="default\/greet"\} 1/);

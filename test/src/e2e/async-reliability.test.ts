@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import {
-  type NatsServer,
-  type RedisServer,
-  eventually,
-  send,
-  startNatsServer,
-  startRedisServer,
-} from '@nimbus/testkit';
+import { type NatsServer, type RedisServer, eventually, send, startRedisServer } from '@nimbus/testkit';
 import { CallbackReceiver, admin, callRecords, inParallel, postAsync } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess, alive } from '../harness/local-mode-process.js';
+import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
 
 /** Long enough that every replica always has calls in flight while the load runs. */
 const WORK = `export default async (event) => {
@@ -28,17 +22,19 @@ describe('async calls survive a dying replica and a restarting NATS (real Redis,
   this.timeout(180_000);
   let redis: RedisServer;
   let nats: NatsServer;
+  let secured: SecuredNats;
   let platform: LocalModeProcess;
   let dir: string;
   let hooks: CallbackReceiver;
 
   before(async () => {
-    [redis, nats] = await Promise.all([startRedisServer(), startNatsServer()]);
+    [redis, secured] = await Promise.all([startRedisServer(), startSecuredNats()]);
+    nats = secured.server;
     dir = await functionsFolder({
       'work.yaml': inlineFunction('work', WORK, `scale:\n  min: 3\n  max: 3\n${POLICY}`),
       'steady.yaml': inlineFunction('steady', WORK, `scale:\n  min: 2\n  max: 2\n${POLICY}`),
     });
-    platform = await LocalModeProcess.start(dir, { NIMBUS_REDIS_URL: redis.url, NIMBUS_NATS_URL: nats.url });
+    platform = await LocalModeProcess.start(dir, { NIMBUS_REDIS_URL: redis.url, ...secured.env('local') });
     hooks = await CallbackReceiver.start();
     await eventually(
       async () => {
@@ -161,5 +157,9 @@ describe('async calls survive a dying replica and a restarting NATS (real Redis,
       const status = refusedRecords.get(id)?.status;
       assert.ok(status === 'failed' || status === 'succeeded', `refused call ${id} is ${status}`);
     }
+  });
+
+  it('needed nothing its least-privilege NATS user is denied', () => {
+    assert.deepEqual(secured.violations(), []);
   });
 });

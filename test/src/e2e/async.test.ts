@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { type BusMessage, DEAD_LETTER_HEADERS, DEAD_LETTER_STREAM, JetStreamBus } from '@nimbus/bus';
-import {
-  type NatsServer,
-  type RedisServer,
-  eventually,
-  send,
-  startNatsServer,
-  startRedisServer,
-} from '@nimbus/testkit';
+import { type BusMessage, DEAD_LETTER_HEADERS, DEAD_LETTER_STREAM, type JetStreamBus } from '@nimbus/bus';
+import { type NatsServer, type RedisServer, eventually, send, startRedisServer } from '@nimbus/testkit';
 import {
   type CallView,
   CallbackReceiver,
@@ -20,6 +13,7 @@ import {
 } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
+import { type SecuredNats, TEST_ADMIN, startSecuredNats } from '../harness/nats.js';
 
 /**
  * Counts attempts per call id in the replica's memory (one replica, so the count is whole):
@@ -52,6 +46,7 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
   this.timeout(60_000);
   let redis: RedisServer;
   let nats: NatsServer;
+  let secured: SecuredNats;
   let platform: LocalModeProcess;
   let dir: string;
   let bus: JetStreamBus;
@@ -78,10 +73,11 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
     );
 
   before(async () => {
-    [redis, nats] = await Promise.all([startRedisServer(), startNatsServer()]);
+    [redis, secured] = await Promise.all([startRedisServer(), startSecuredNats()]);
+    nats = secured.server;
     dir = await functionsFolder(FIXTURES);
-    platform = await LocalModeProcess.start(dir, { NIMBUS_REDIS_URL: redis.url, NIMBUS_NATS_URL: nats.url });
-    bus = await JetStreamBus.connect({ servers: nats.url });
+    platform = await LocalModeProcess.start(dir, { NIMBUS_REDIS_URL: redis.url, ...secured.env('local') });
+    bus = await secured.connect(TEST_ADMIN);
     hooks = await CallbackReceiver.start();
     for (const fn of Object.keys(FIXTURES).map((f) => f.replace('.yaml', ''))) {
       await eventually(
@@ -248,7 +244,7 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
       10_000,
       'the first attempt to fail and the call to wait for its retry',
     );
-    const cancel = await send(platform.url, `/async-function/${id}`, { method: 'DELETE' });
+    const cancel = await send(platform.url, `/async-function/${id}`, { method: 'DELETE', headers: admin });
     assert.equal(cancel.status, 200, cancel.text);
     assert.equal(cancel.json().status, 'cancelled');
     await drained();
@@ -257,10 +253,16 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
 
     const finished = await accepted('flaky');
     await callReaches(platform.url, finished, 'succeeded');
-    const late = await send(platform.url, `/async-function/${finished}`, { method: 'DELETE' });
+    const late = await send(platform.url, `/async-function/${finished}`, {
+      method: 'DELETE',
+      headers: admin,
+    });
     assert.equal(late.status, 409);
     assert.equal(late.json().code, 'CallNotCancellable');
-    const unknown = await send(platform.url, '/async-function/never-was', { method: 'DELETE' });
+    const unknown = await send(platform.url, '/async-function/never-was', {
+      method: 'DELETE',
+      headers: admin,
+    });
     assert.equal(unknown.status, 404);
   });
 
@@ -296,5 +298,9 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
     assert.deepEqual(after.json(), { id: 'order-1234', status: 'succeeded', duplicate: true });
     assert.equal(await attemptsSeen('flaky', 'order-1234'), 1, 'the function ran once');
     assert.equal(await streamLastSeq(nats.monitorPort, 'NIMBUS_CALLS'), before + 1, 'one message stored');
+  });
+
+  it('needed nothing its least-privilege NATS user is denied', () => {
+    assert.deepEqual(secured.violations(), []);
   });
 });

@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { EVENTS_STREAM, JetStreamBus, triggerConsumerName } from '@nimbus/bus';
-import {
-  type NatsServer,
-  type RedisServer,
-  eventually,
-  send,
-  startNatsServer,
-  startRedisServer,
-} from '@nimbus/testkit';
+import { EVENTS_STREAM, type JetStreamBus, triggerConsumerName } from '@nimbus/bus';
+import { type RedisServer, eventually, send, startRedisServer } from '@nimbus/testkit';
 import { admin } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
+import { type SecuredNats, TEST_ADMIN, startSecuredNats } from '../harness/nats.js';
 
 /** Keeps the CloudEvents it receives; GET lists them. `?fail=1` in the data makes it answer 500. */
 const RECORDER = `const seen = [];
@@ -63,20 +57,22 @@ const FIXTURES = {
 describe('NATS triggers and cron schedules end to end: two local-mode gateways on one Redis and one NATS', function () {
   this.timeout(90_000);
   let redis: RedisServer;
-  let nats: NatsServer;
+  let nats: SecuredNats;
+  /** The test's eyes on JetStream (admin), and an app publishing events (the publisher user). */
   let bus: JetStreamBus;
+  let events: JetStreamBus;
   let dir: string;
   const platforms: LocalModeProcess[] = [];
 
   before(async () => {
     redis = await startRedisServer();
-    nats = await startNatsServer();
+    nats = await startSecuredNats();
     dir = await functionsFolder(FIXTURES);
     for (let i = 0; i < 2; i++) {
       platforms.push(
         await LocalModeProcess.start(dir, {
           NIMBUS_REDIS_URL: redis.url,
-          NIMBUS_NATS_URL: nats.url,
+          ...nats.env('local'),
           NIMBUS_WARM_POOL_SIZE: '0',
           // Functions with min 0 start at zero, so an event has something to wake.
           NIMBUS_AUTOSCALER_INITIAL_SCALE: '0',
@@ -84,11 +80,12 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
         }),
       );
     }
-    bus = await JetStreamBus.connect({ servers: nats.url, name: 'the-test' });
+    bus = await nats.connect(TEST_ADMIN);
+    events = await nats.connect('publisher');
     // The gateways make the events stream and the durables (local mode has no controller).
     await eventually(
       async () =>
-        bus.publish('shop.ready-check', new Uint8Array()).then(
+        events.publish('shop.ready-check', new Uint8Array()).then(
           () => true,
           () => undefined,
         ),
@@ -118,6 +115,7 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
   after(async function () {
     this.timeout(30_000);
     await bus?.close();
+    await events?.close();
     await Promise.all(platforms.map((p) => p.stop()));
     await nats?.stop();
     await redis?.stop();
@@ -136,7 +134,7 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
   };
 
   it('a message on a subject reaches each function whose trigger listens there once, as a binary CloudEvent', async () => {
-    const ack = await bus.publish('shop.orders', new TextEncoder().encode('{"order":42}'), {
+    const ack = await events.publish('shop.orders', new TextEncoder().encode('{"order":42}'), {
       msgId: 'order-42',
     });
     assert.equal(ack.duplicate, false);
@@ -161,7 +159,7 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
     const woke = (p: LocalModeProcess) =>
       p.logs.some((l) => l.msg === 'scaling' && l.function === 'default/sleeper' && l.reason === 'wake');
     assert.equal(platforms.some(woke), false, 'at zero before the event');
-    await bus.publish('shop.wake', new TextEncoder().encode('{"hello":"sleeper"}'), { msgId: 'wake-1' });
+    await events.publish('shop.wake', new TextEncoder().encode('{"hello":"sleeper"}'), { msgId: 'wake-1' });
     // Before anything else asks for it: only the event can have woken it.
     await eventually(() => (platforms.some(woke) ? true : undefined), 20_000, 'a wake of sleeper');
     const seen = await eventually(
@@ -177,7 +175,7 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
   });
 
   it('an event that keeps failing is tried maxDeliver times, then dead-lettered with its last error', async () => {
-    await bus.publish('shop.poison', new TextEncoder().encode('{"fail":true}'), { msgId: 'poison-1' });
+    await events.publish('shop.poison', new TextEncoder().encode('{"fail":true}'), { msgId: 'poison-1' });
     const letter = await eventually(
       async () => {
         const reply = await send(
@@ -220,5 +218,9 @@ describe('NATS triggers and cron schedules end to end: two local-mode gateways o
       assert.equal((seconds[i] ?? 0) - (seconds[i - 1] ?? 0), 1, 'one tick a second, none skipped');
     assert.deepEqual(ticks[0]?.data, { job: 'tick' });
     assert.equal(ticks[0]?.type, 'dev.nimbus.schedule.tick');
+  });
+
+  it('needed nothing its least-privilege NATS user is denied', () => {
+    assert.deepEqual(nats.violations(), []);
   });
 });

@@ -14,6 +14,8 @@ import type { ControlPlane } from './control-plane/control-plane.js';
 
 export const RUNTIME_IMAGE = 'nimbus/runtime-node:test';
 export const GATEWAY_URL = 'http://nimbus-gateway.nimbus.svc:8080';
+/** The report token the harness's controllers ask for, unless a test gives its own. */
+export const REPORT_TOKEN = 'report-token-of-the-test-harness';
 
 export interface RunningController {
   controller: ClusterController;
@@ -50,6 +52,7 @@ export async function startController(
     NIMBUS_LEADER_ELECTION: 'false',
     NIMBUS_METRICS_HOST: '127.0.0.1',
     NIMBUS_METRICS_PORT: '0',
+    NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
     ...env,
   });
   const registry = new Registry();

@@ -7,6 +7,8 @@ export interface Pod extends KubeObject {
   spec: {
     nodeName?: string;
     terminationGracePeriodSeconds?: number;
+    /** Run in order, each to completion, before the container starts. */
+    initContainers?: PodContainer[];
     containers: PodContainer[];
     volumes?: PodVolume[];
   };
@@ -16,6 +18,8 @@ export interface Pod extends KubeObject {
 export interface PodContainer {
   name: string;
   image: string;
+  command?: string[];
+  args?: string[];
   env?: { name: string; value?: string; valueFrom?: unknown }[];
   ports?: { name?: string; containerPort: number; protocol?: string }[];
   readinessProbe?: {
@@ -33,6 +37,7 @@ export interface PodVolume {
   name: string;
   configMap?: { name: string; items?: { key: string; path: string }[]; optional?: boolean };
   secret?: { secretName: string; items?: { key: string; path: string }[]; optional?: boolean };
+  /** `medium: Memory` too, as a plain folder: the runner has no tmpfs of its own. */
   emptyDir?: Record<string, unknown>;
 }
 

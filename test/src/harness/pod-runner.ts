@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createLogger } from '@nimbus/api';
 import { Informer, KubeClient, isConflict, isNotFound, loadKubeConfig, resourcePath } from '@nimbus/kube';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
@@ -12,7 +12,7 @@ import type { ControlPlane } from './control-plane/control-plane.js';
 import { PodAddresses } from './pod-addresses.js';
 import { POD_RESOURCES, type Pod, type PodContainer, apiTime } from './pod-objects.js';
 import { type ContainerRun, podStatus } from './pod-status.js';
-import { containerEnv, materializeVolumes } from './pod-volumes.js';
+import { containerEnv, dropUnmounted, envValues, materializeVolumes, podFields } from './pod-volumes.js';
 
 export interface PodRunnerOptions {
   /** The pods it runs; others it leaves alone. Nimbus's by default. */
@@ -63,8 +63,11 @@ const RESTART_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
  * the pod names. It probes readiness as the pod spec says and writes the pod's status, so the
  * Deployment and EndpointSlice controllers of kube-controller-manager see ready pods. When a pod
  * is deleted it SIGTERMs the process, waits up to the grace period, and then removes the pod
- * (grace 0), as the kubelet does; a process that dies is restarted with backoff. It has no
- * liveness probe, resource limits or image, and runs one container per pod.
+ * (grace 0), as the kubelet does; a process that dies is restarted with backoff. Init containers
+ * run first, in order, each to completion, as node scripts of the runtime image (see initScript);
+ * volumes only they mount are gone before the container starts. Env values may come from the
+ * downward API's fieldRef. It has no liveness probe, resource limits or image, and runs one
+ * container per pod.
  */
 export class PodRunner {
   private readonly runs = new Map<string, Run>();
@@ -235,7 +238,14 @@ export class PodRunner {
     const root = join(this.dir, uid);
     await mkdir(root, { recursive: true });
     const podIP = await this.addresses.claim();
+    const logFile = join(this.dir, `${namespace}_${name}.log`);
     try {
+      const fields = podFields(pod, podIP);
+      for (const init of pod.spec.initContainers ?? []) {
+        const initMounts = await materializeVolumes(this.client, pod, init, root);
+        await runInit(key, init, envValues(init, initMounts, fields), root, logFile);
+      }
+      await dropUnmounted(pod, container, root);
       const mounts = await materializeVolumes(this.client, pod, container, root);
       const now = new Date();
       const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled')?.lastTransitionTime;
@@ -246,9 +256,9 @@ export class PodRunner {
         uid,
         container,
         port,
-        env: { ...containerEnv(container, mounts, podIP, port), ...this.extraEnv },
+        env: { ...containerEnv(container, mounts, podIP, port, fields), ...this.extraEnv },
         root,
-        logFile: join(this.dir, `${namespace}_${name}.log`),
+        logFile,
         child: undefined,
         stopping: false,
         timer: undefined,
@@ -394,6 +404,56 @@ export class PodRunner {
       if (!isNotFound(err) && !isConflict(err)) throw err;
     }
   }
+}
+
+/** How long an init container may run before it counts as failed (the runner's, not Kubernetes's). */
+const INIT_DEADLINE_MS = 30_000;
+
+/**
+ * The local file an init container's script stands for. The runtime image's entrypoint is node
+ * and its /app holds runtime-node/dist/*.cjs, as this repository's runtime-node/dist does; so an
+ * init container of that image with `args: [/app/runtime-node/dist/<script>.cjs]` runs that
+ * script from here. Anything else is refused: the runner has no images.
+ */
+export function initScript(init: PodContainer): string {
+  const [script, ...rest] = init.args ?? [];
+  const prefix = '/app/runtime-node/dist/';
+  if (init.command !== undefined || script === undefined || rest.length > 0 || !script.startsWith(prefix)) {
+    throw new Error(
+      `init container ${init.name}: the runner runs only args: [${prefix}<script>.cjs] of the runtime image`,
+    );
+  }
+  return join(dirname(runtimeEntryPath()), basename(script));
+}
+
+/** Runs one init container's script to completion; rejects, naming the log, unless it exits 0. */
+function runInit(
+  key: string,
+  init: PodContainer,
+  env: Record<string, string>,
+  cwd: string,
+  logFile: string,
+): Promise<void> {
+  const script = initScript(init);
+  return new Promise((resolve, reject) => {
+    const log = createWriteStream(logFile, { flags: 'a' });
+    const child = spawn(process.execPath, [script], {
+      env: { PATH: process.env.PATH, ...env },
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    const timer = setTimeout(() => child.kill('SIGKILL'), INIT_DEADLINE_MS);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      log.end();
+      if (code === 0) resolve();
+      else
+        reject(new Error(`pod ${key}: init container ${init.name} exited ${code ?? signal}; see ${logFile}`));
+    });
+  });
 }
 
 /** A Ready node, registered once; nothing in the test plane watches its heartbeat. */

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type KubeClient, type KubeObject, isNotFound } from '@nimbus/kube';
 import { POD_RESOURCES, type Pod, type PodContainer, type PodVolume } from './pod-objects.js';
@@ -9,7 +9,7 @@ interface DataObject extends KubeObject {
 }
 
 /**
- * Writes the container's volumes into folders under `root`, as the kubelet mounts them: a
+ * Writes the container's volumes into folders under `root/volumes/<volume>`, as the kubelet mounts them: a
  * ConfigMap's or Secret's keys as files (only the listed items, at their paths, when the volume
  * lists items), an emptyDir as an empty folder. Returns each mount path with the folder that
  * stands in for it. A process cannot see these at the pod's paths, so `containerEnv` rewrites
@@ -33,6 +33,18 @@ export async function materializeVolumes(
     mounts.set(mount.mountPath.replace(/\/+$/, ''), dir);
   }
   return mounts;
+}
+
+/**
+ * Once the init containers are done: removes the folders of volumes the pod's container does not
+ * mount (a Secret only an init container reads), which the kubelet would never show it.
+ */
+export async function dropUnmounted(pod: Pod, container: PodContainer, root: string): Promise<void> {
+  const mounted = new Set((container.volumeMounts ?? []).map((m) => m.name));
+  for (const volume of pod.spec.volumes ?? []) {
+    if (!mounted.has(volume.name))
+      await rm(join(root, 'volumes', volume.name), { recursive: true, force: true });
+  }
 }
 
 async function fillVolume(
@@ -74,27 +86,57 @@ async function fillVolume(
   }
 }
 
+/** The pod's own fields the downward API hands to `env[].valueFrom.fieldRef`, by field path. */
+export type PodFields = Readonly<Record<string, string>>;
+
+/** metadata.name, metadata.namespace, metadata.uid and status.podIP: what Nimbus's pods ask for. */
+export function podFields(pod: Pod, podIP: string): PodFields {
+  return {
+    'metadata.name': pod.metadata.name ?? '',
+    'metadata.namespace': pod.metadata.namespace ?? '',
+    'metadata.uid': pod.metadata.uid ?? '',
+    'status.podIP': podIP,
+  };
+}
+
 /**
- * The container's environment for a local process: its `env` values, with paths inside a
- * mount moved to the folder standing in for it, and `HOST`/`PORT` (runtime-node's listen
- * settings) set to the pod's own address and its container port: the pod spec says 0.0.0.0,
- * which on a shared machine would have every pod fight over one port.
+ * A container's `env` for a local process: its values, with paths inside a mount moved to the
+ * folder standing in for it, and `valueFrom.fieldRef` filled from `fields` (the downward API;
+ * other sources of `valueFrom` are refused).
+ */
+export function envValues(
+  container: PodContainer,
+  mounts: ReadonlyMap<string, string>,
+  fields: PodFields,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const variable of container.env ?? []) {
+    if (variable.valueFrom === undefined) {
+      env[variable.name] = localPath(variable.value ?? '', mounts);
+      continue;
+    }
+    const path = (variable.valueFrom as { fieldRef?: { fieldPath?: string } }).fieldRef?.fieldPath;
+    const value = path === undefined ? undefined : fields[path];
+    if (value === undefined)
+      throw new Error(`env ${variable.name}: only valueFrom.fieldRef of ${Object.keys(fields).join(', ')}`);
+    env[variable.name] = value;
+  }
+  return env;
+}
+
+/**
+ * The container's environment for a local process (see envValues), with `HOST`/`PORT`
+ * (runtime-node's listen settings) set to the pod's own address and its container port: the pod
+ * spec says 0.0.0.0, which on a shared machine would have every pod fight over one port.
  */
 export function containerEnv(
   container: PodContainer,
   mounts: ReadonlyMap<string, string>,
   podIP: string,
   port: number,
+  fields: PodFields = {},
 ): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const variable of container.env ?? []) {
-    if (variable.valueFrom !== undefined)
-      throw new Error(`env ${variable.name}: valueFrom is not supported by the pod runner`);
-    env[variable.name] = localPath(variable.value ?? '', mounts);
-  }
-  env.HOST = podIP;
-  env.PORT = String(port);
-  return env;
+  return { ...envValues(container, mounts, fields), HOST: podIP, PORT: String(port) };
 }
 
 function localPath(value: string, mounts: ReadonlyMap<string, string>): string {

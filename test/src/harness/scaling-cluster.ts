@@ -77,6 +77,7 @@ export class ScalingCluster {
           NIMBUS_WATCH_NAMESPACES: namespace,
           NIMBUS_API_KEYS: 'admin:admin-key-for-the-scaling-suite',
           NIMBUS_CONTROLLER_URLS: controller.base,
+          NIMBUS_REPORT_TOKEN: controller.config.reportToken,
           NIMBUS_REPORT_INTERVAL_MS: '250',
           POD_NAME: 'gateway-under-test',
           HOST: '127.0.0.1',
