@@ -118,7 +118,14 @@ export class FunctionController implements LeadershipListener {
         settings,
         clock,
         log.child({ part: 'warm-pool' }),
+        metrics,
+        events,
       );
+      // A generic pod whose runtime exited cannot restart in place: it is replaced (leader only).
+      const poolPods = this.poolPods;
+      this.pods.on((event) => {
+        if (event.type !== 'deleted' && this.queue !== undefined) void poolPods.heal(event.object);
+      });
     }
     this.autoscaler = new ClusterAutoscaler(
       this.functions,
@@ -220,6 +227,8 @@ export class FunctionController implements LeadershipListener {
       this.workers = Array.from({ length: this.settings.workers }, () => this.work(queue));
       this.scheduleResync(queue);
       this.autoscaler.start();
+      // Pods that broke while no replica led: their updates came before this term.
+      await this.poolPods?.healAll();
     })();
   }
 
