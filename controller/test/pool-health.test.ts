@@ -6,13 +6,21 @@ import { ADOPTED_LABEL, POOL_LABEL } from '../src/resources/pool.js';
 type Status = NonNullable<NonNullable<PoolPodView['status']>['containerStatuses']>[number];
 
 const generic = { [POOL_LABEL]: 'node20', 'app.kubernetes.io/managed-by': 'nimbus' };
-const adopted = { [FUNCTION_LABEL]: 'hello', [ADOPTED_LABEL]: 'true', 'app.kubernetes.io/managed-by': 'nimbus' };
+const adopted = {
+  [FUNCTION_LABEL]: 'hello',
+  [ADOPTED_LABEL]: 'true',
+  'app.kubernetes.io/managed-by': 'nimbus',
+};
 
 const running = { running: { startedAt: '2026-12-06T10:00:00Z' } };
 const crashLoop = { waiting: { reason: 'CrashLoopBackOff' } };
 const exited = { terminated: { exitCode: 1, reason: 'Error' } };
 
-function pod(labels: Record<string, string>, runtime: Partial<Status> | undefined, deleting = false): PoolPodView {
+function pod(
+  labels: Record<string, string>,
+  runtime: Partial<Status> | undefined,
+  deleting = false,
+): PoolPodView {
   return {
     metadata: { labels, ...(deleting ? { deletionTimestamp: '2026-12-06T10:00:00Z' } : {}) },
     status:
