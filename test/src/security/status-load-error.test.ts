@@ -127,7 +127,10 @@ describe('security: a load error reaches the Function’s status and the admin A
       'the admin API to show HandlerLoaded',
     );
     const fn = reply.json<FunctionResource>();
-    assert.match(conditionOf(fn, 'HandlerLoaded')?.message ?? '', /cannot connect to postgres:\/\/app:hunter2/);
+    assert.match(
+      conditionOf(fn, 'HandlerLoaded')?.message ?? '',
+      /cannot connect to postgres:\/\/app:hunter2/,
+    );
     assert.equal(conditionOf(fn, 'Ready')?.reason, 'HandlerLoadFailed');
     const anonymous = await send(cluster.gatewayBase, url);
     assert.equal(anonymous.status, 401);
