@@ -12,3 +12,4 @@ export * from './backoff.js';
 export * from './schedule-plan.js';
 export * from './spec-hash.js';
 export * from './inline-source.js';
+export * from './credential-headers.js';

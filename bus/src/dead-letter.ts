@@ -1,3 +1,4 @@
+import { isCredentialHeader } from '@nimbus/api/credential-headers';
 import type { Headers } from './headers.js';
 import type { BusMessage, BusPublisher, PublishAck, PublishOptions } from './message-bus.js';
 import { deadLetterSubject } from './topology.js';
@@ -33,7 +34,8 @@ export interface DeadLetter {
 }
 
 /**
- * The dead letter for `message`: its data and headers, plus where it came from and the last error.
+ * The dead letter for `message`: its data and headers (credentials left out), plus where it came
+ * from and the last error.
  * Its id is fixed by function and stream position, so publishing it again after a crash stores it once.
  */
 export function deadLetterFor(
@@ -41,8 +43,12 @@ export function deadLetterFor(
   target: DeadLetterTarget,
   lastError: string,
 ): DeadLetter {
+  // Not NATS's or Nimbus's own (an async call's request travels in one, kept by the call store),
+  // and no credentials a publisher put on an event: NIMBUS_DLQ keeps what it holds for days.
   const original = Object.fromEntries(
-    Object.entries(message.headers).filter(([name]) => !/^(nats|nimbus)-/i.test(name)),
+    Object.entries(message.headers).filter(
+      ([name]) => !/^(nats|nimbus)-/i.test(name) && !isCredentialHeader(name),
+    ),
   );
   const headers: Record<string, string> = {
     ...original,

@@ -34,6 +34,20 @@ describe('dead letters', () => {
     });
   });
 
+  it('leave out the credentials a publisher put on an event', () => {
+    const letter = deadLetterFor(
+      {
+        ...message,
+        headers: { ...message.headers, Authorization: 'Bearer s3cret', 'x-api-key': 'k3y', Cookie: 'sid=1' },
+      },
+      { namespace: 'shop', function: 'bill' },
+      'boom',
+    );
+    const headers = letter.options.headers ?? {};
+    assert.equal(headers['Content-Type'], 'application/json');
+    assert.doesNotMatch(JSON.stringify(headers), /s3cret|k3y|sid=1/);
+  });
+
   it('carry an id fixed by function and stream position, so a retried dead-lettering stores once', () => {
     const a = deadLetterFor(message, { namespace: 'shop', function: 'bill' }, 'x').options.msgId;
     assert.equal(a, deadLetterFor(message, { namespace: 'shop', function: 'bill' }, 'y').options.msgId);

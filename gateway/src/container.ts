@@ -168,6 +168,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
       const callbacks = new CallbackSender(config.async, log.child({ part: 'callbacks' }), {
         retryBaseMs: overrides.callbackRetryBaseMs,
         egress,
+        records: stores.calls,
       });
       const worker = new CallWorker(
         {

@@ -36,8 +36,9 @@ describe('call views: what of a call each caller sees', () => {
   }
 
   it('shows a public caller neither the callback URL nor the token hash', () => {
-    const view = publicCallView(record);
+    const view = publicCallView({ ...record, callbackError: 'refused to connect: hooks.example: …' });
     assert.equal('callbackUrl' in view, false);
+    assert.equal('callbackError' in view, false);
     assert.equal('cancelTokenHash' in view, false);
     assert.equal(view.status, 'queued');
   });
@@ -70,6 +71,51 @@ describe('call views: what of a call each caller sees', () => {
       'https://h.example/?k=v',
       'the entry is not changed',
     );
+  });
+
+  it('masks credential headers an entry stored before they were dropped still has', () => {
+    const letter: DeadLetter = {
+      id: 'old',
+      namespace: 'default',
+      function: 'echo',
+      reason: 'max-deliver',
+      lastError: 'x',
+      attempts: 3,
+      failedAt: 1,
+      request: {
+        headers: {
+          Authorization: 'Bearer s3cret',
+          cookie: 'sid=s3cret',
+          'x-api-key': 's3cret',
+          accept: '*/*',
+        },
+        body: '',
+        encoding: 'utf8',
+      },
+    };
+    assert.deepEqual(adminDeadLetterView(letter).request.headers, {
+      Authorization: '***',
+      cookie: '***',
+      'x-api-key': '***',
+      accept: '*/*',
+    });
+    const finished: CallRecord = {
+      ...record,
+      status: 'succeeded',
+      result: {
+        statusCode: 200,
+        headers: { 'set-cookie': 'sid=s3cret', 'content-type': 'text/plain' },
+        body: 'ok',
+        encoding: 'utf8',
+        truncated: false,
+        size: 2,
+      },
+    };
+    assert.deepEqual(adminCallView(finished).result?.headers, {
+      'set-cookie': '***',
+      'content-type': 'text/plain',
+    });
+    assert.equal(finished.result?.headers['set-cookie'], 'sid=s3cret', 'the record itself is left alone');
   });
 
   it('matches a cancel token only against its own hash', () => {

@@ -26,6 +26,9 @@ describe('parseWatchNamespaces (NIMBUS_WATCH_NAMESPACES)', () => {
   });
 });
 
+/** Every cluster gateway needs one (NIMBUS_REPORT_TOKEN). */
+const TOKEN = 'report-token-0123456789';
+
 describe('loadClusterConfig', () => {
   const keyOf = (env: Record<string, string>) => {
     try {
@@ -64,17 +67,21 @@ describe('loadClusterConfig', () => {
     after(() => rmSync(dirname(kubeconfig), { recursive: true, force: true }));
 
     it('reports nowhere by default, once a second, under the pod name', () => {
-      const config = loadClusterConfig({ KUBECONFIG: kubeconfig, POD_NAME: 'gateway-7f9-abc' });
+      const config = loadClusterConfig({
+        KUBECONFIG: kubeconfig,
+        NIMBUS_REPORT_TOKEN: TOKEN,
+        POD_NAME: 'gateway-7f9-abc',
+      });
       assert.deepEqual(config.controllers, []);
       assert.equal(config.wakeTimeoutMs, 5000);
       assert.equal(config.reportIntervalMs, 1000);
       assert.equal(config.reporter, 'gateway-7f9-abc');
-      assert.equal(config.reportToken, undefined);
+      assert.equal(config.reportToken, TOKEN);
     });
     it('takes a list of controller base URLs, without trailing slashes', () => {
       const config = loadClusterConfig({
         KUBECONFIG: kubeconfig,
-        NIMBUS_REPORT_TOKEN: 'report-token-0123456789',
+        NIMBUS_REPORT_TOKEN: TOKEN,
         NIMBUS_CONTROLLER_URLS: 'http://10.0.0.5:9090/, http://10.0.0.6:9090',
       });
       assert.deepEqual(config.controllers, [
@@ -85,7 +92,7 @@ describe('loadClusterConfig', () => {
     it('takes dns+http://<headless service>:<port>, to be looked up for every controller pod', () => {
       const config = loadClusterConfig({
         KUBECONFIG: kubeconfig,
-        NIMBUS_REPORT_TOKEN: 'report-token-0123456789',
+        NIMBUS_REPORT_TOKEN: TOKEN,
         NIMBUS_CONTROLLER_URLS: 'dns+http://nimbus-controller-peers.nimbus.svc:9090',
       });
       assert.deepEqual(config.controllers, [
@@ -106,17 +113,19 @@ describe('loadClusterConfig', () => {
         'NIMBUS_CONTROLLER_URLS',
       );
       assert.equal(keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: 'short' }), 'NIMBUS_REPORT_TOKEN');
-      // Told of controllers, it must have the token they ask for.
+      // In a cluster it is required whether or not controllers are named, as the controller requires it.
       assert.equal(
         keyOf({ KUBECONFIG: kubeconfig, NIMBUS_CONTROLLER_URLS: 'http://10.0.0.5:9090' }),
         'NIMBUS_REPORT_TOKEN',
       );
+      assert.equal(keyOf({ KUBECONFIG: kubeconfig }), 'NIMBUS_REPORT_TOKEN');
+      assert.equal(keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: '' }), 'NIMBUS_REPORT_TOKEN');
       assert.equal(
-        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_WAKE_REQUEST_TIMEOUT_MS: '5' }),
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: TOKEN, NIMBUS_WAKE_REQUEST_TIMEOUT_MS: '5' }),
         'NIMBUS_WAKE_REQUEST_TIMEOUT_MS',
       );
       assert.equal(
-        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_INTERVAL_MS: '10' }),
+        keyOf({ KUBECONFIG: kubeconfig, NIMBUS_REPORT_TOKEN: TOKEN, NIMBUS_REPORT_INTERVAL_MS: '10' }),
         'NIMBUS_REPORT_INTERVAL_MS',
       );
     });

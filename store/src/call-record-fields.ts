@@ -1,3 +1,4 @@
+import { withoutCredentials } from '@nimbus/api/credential-headers';
 import {
   CALL_STATUSES,
   type CallPatch,
@@ -80,7 +81,8 @@ function encodeResult(input: unknown, maxBodyBytes: number): CallResult {
   // A size beyond the body's: the caller kept only the start of a larger answer.
   if (size !== undefined) checkWhole('result size', size);
   const encoded = encodeBody(body, maxBodyBytes, size as number | undefined);
-  return { statusCode, headers: checkHeaders(headers), ...encoded };
+  // A cookie the function set for its caller is theirs: the record, read by every admin, drops it.
+  return { statusCode, headers: withoutCredentials(checkHeaders(headers)).kept, ...encoded };
 }
 
 /** The fields a patch writes; validated, so a bad patch fails before anything is stored. */
@@ -102,6 +104,11 @@ export function patchFields(patch: CallPatch, limits: CallStoreLimits): CallFiel
     if (typeof patch.lastError !== 'string')
       throw new InvalidStoreInputError('a call lastError must be a string');
     put('lastError', patch.lastError.slice(0, MAX_LAST_ERROR_CHARS));
+  }
+  if (patch.callbackError !== undefined) {
+    if (typeof patch.callbackError !== 'string')
+      throw new InvalidStoreInputError('a call callbackError must be a string');
+    put('callbackError', patch.callbackError.slice(0, MAX_LAST_ERROR_CHARS));
   }
   if (patch.cancelTokenHash !== undefined) {
     if (typeof patch.cancelTokenHash !== 'string' || !/^[0-9a-f]{64}$/.test(patch.cancelTokenHash))
@@ -167,6 +174,8 @@ export function callFromFields(fields: CallFields): CallRecord | undefined {
   if (lastError !== undefined) record.lastError = lastError;
   const callbackUrl = read<string>('callbackUrl');
   if (callbackUrl !== undefined) record.callbackUrl = callbackUrl;
+  const callbackError = read<string>('callbackError');
+  if (callbackError !== undefined) record.callbackError = callbackError;
   const cancelTokenHash = read<string>('cancelTokenHash');
   if (cancelTokenHash !== undefined) record.cancelTokenHash = cancelTokenHash;
   return record;

@@ -51,6 +51,11 @@ export interface CallRecord {
   lastError?: string;
   callbackUrl?: string;
   /**
+   * Why the result never reached the callback URL, once the gateway gave up on it (a refused
+   * destination, the receiver's last answer or connection error). Absent while none failed.
+   */
+  callbackError?: string;
+  /**
    * SHA-256 (hex) of the token that lets its caller cancel the call; the token itself is only
    * ever in the 202 that queued it. Never shown by the gateway's answers.
    */
@@ -78,6 +83,7 @@ export interface CallPatch {
   /** Stored up to the store's body limit, with `truncated` set when cut. */
   result?: CallResultInput;
   lastError?: string;
+  callbackError?: string;
   /** Replaces the cancel token's hash (a call queued again under a new token). */
   cancelTokenHash?: string;
 }

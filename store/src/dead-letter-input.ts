@@ -1,3 +1,4 @@
+import { withoutCredentials } from '@nimbus/api/credential-headers';
 import type { DeadLetter, DeadLetterQuery, NewDeadLetter } from './dead-letter-store.js';
 import { InvalidStoreInputError } from './errors.js';
 import { checkFunctionName, checkId } from './keys.js';
@@ -11,7 +12,7 @@ const MEMBER = /^\d{16}:/;
 
 /**
  * The entry as stored, checked, with its body encoded up to `maxBodyBytes` (a redrive must send it
- * unchanged, so a cut body says so).
+ * unchanged, so a cut body says so) and without credential headers (named in removedHeaders).
  */
 export function toDeadLetter(input: NewDeadLetter, maxBodyBytes: number): DeadLetter {
   checkId('dead-letter id', input.id);
@@ -29,7 +30,7 @@ export function toDeadLetter(input: NewDeadLetter, maxBodyBytes: number): DeadLe
         `a dead letter's ${name} must be a whole number of at least 0, got ${value}`,
       );
   }
-  const { headers, body } = input.request ?? {};
+  const { headers, body, removedHeaders = [] } = input.request ?? {};
   if (
     typeof headers !== 'object' ||
     headers === null ||
@@ -38,7 +39,12 @@ export function toDeadLetter(input: NewDeadLetter, maxBodyBytes: number): DeadLe
     throw new InvalidStoreInputError("a dead letter's request headers must be an object of strings");
   if (typeof body !== 'string' && !(body instanceof Uint8Array))
     throw new InvalidStoreInputError("a dead letter's request body must be a string or bytes");
+  if (!Array.isArray(removedHeaders) || removedHeaders.some((v) => typeof v !== 'string'))
+    throw new InvalidStoreInputError("a dead letter's removedHeaders must be a list of header names");
   const encoded = encodeBody(body, maxBodyBytes);
+  // A caller's credentials never sit in a dead letter for its retention: only that they were there.
+  const { kept, removed } = withoutCredentials(headers);
+  const gone = [...new Set([...removedHeaders, ...removed])];
   return {
     id: input.id,
     namespace: input.namespace,
@@ -47,11 +53,12 @@ export function toDeadLetter(input: NewDeadLetter, maxBodyBytes: number): DeadLe
     lastError: input.lastError.slice(0, MAX_LAST_ERROR_CHARS),
     attempts: input.attempts,
     request: {
-      headers: { ...headers },
+      headers: kept,
       body: encoded.body,
       encoding: encoded.encoding,
       truncated: encoded.truncated,
       size: encoded.size,
+      ...(gone.length === 0 ? {} : { removedHeaders: gone }),
     },
     failedAt: input.failedAt,
   };

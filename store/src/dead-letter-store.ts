@@ -22,13 +22,20 @@ export interface DeadLetter {
     truncated?: boolean;
     /** Bytes in the whole body, before any cut. */
     size?: number;
+    /**
+     * Credential headers (Authorization, Cookie…, see @nimbus/api's credential-headers) the
+     * request had and the store did not keep: only their names. A redrive would send the call
+     * without them.
+     */
+    removedHeaders?: string[];
   };
   /** Epoch milliseconds. */
   failedAt: number;
 }
 
 export interface NewDeadLetter extends Omit<DeadLetter, 'request'> {
-  request: { headers: Record<string, string>; body: Uint8Array | string };
+  /** Credential headers in `headers` are dropped, their names added to `removedHeaders`. */
+  request: { headers: Record<string, string>; body: Uint8Array | string; removedHeaders?: string[] };
 }
 
 export interface DeadLetterQuery {

@@ -28,6 +28,7 @@ import {
   type ReconcilerSettings,
   type StateProvisioner,
 } from './function-reconciler.js';
+import { LoadFailures } from './load-failure.js';
 import type { FunctionCleanup, FunctionStep } from './object-cache.js';
 import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
@@ -177,6 +178,7 @@ export class FunctionController implements LeadershipListener {
       metrics,
       clock,
       log,
+      new LoadFailures(client, log.child({ part: 'load-failures' })),
     );
     this.functions.on((event) => {
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;

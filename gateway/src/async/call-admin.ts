@@ -53,14 +53,19 @@ export class CallAdmin {
    * call id may still be in JetStream's duplicate window. The dead letter is taken atomically, so
    * of two redrives one wins and the other gets 404; if the call cannot be queued it is put back.
    * A dead letter whose body was cut at the store's limit is refused with 409: it would not be
-   * the same call.
+   * the same call. So is one the store kept without its credential headers (Authorization,
+   * Cookie…, which the store never keeps), unless `withoutCredentials` says to send it without
+   * them: the operator's choice, since the function then sees an anonymous call.
    */
-  async redrive(id: string): Promise<CallRecord> {
+  async redrive(id: string, options: { withoutCredentials?: boolean } = {}): Promise<CallRecord> {
     const { calls, deadLetters, queue, now } = this.deps;
     // A cut body would run the function on part of a request: refused before anything is taken.
     const seen = await deadLetters.get(id);
     if (seen?.request.truncated === true)
       throw problems.deadLetterTruncated(id, seen.request.size ?? 0, bodyBytes(seen.request).byteLength);
+    const removed = seen?.request.removedHeaders ?? [];
+    if (removed.length > 0 && options.withoutCredentials !== true)
+      throw problems.deadLetterCredentialsRemoved(id, removed);
     const letter = await deadLetters.take(id);
     if (letter === undefined) throw problems.deadLetterNotFound(id);
     const {
@@ -73,7 +78,13 @@ export class CallAdmin {
     const putBack = () =>
       deadLetters.add({
         ...letter,
-        request: { headers: letter.request.headers, body: bodyBytes(letter.request) },
+        request: {
+          headers: letter.request.headers,
+          body: bodyBytes(letter.request),
+          ...(letter.request.removedHeaders === undefined
+            ? {}
+            : { removedHeaders: letter.request.removedHeaders }),
+        },
       });
     let queued: CallRecord | undefined;
     try {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isCredentialHeader } from '@nimbus/api/credential-headers';
 import type { CallRecord, DeadLetter } from '@nimbus/store';
 import { DEAD_LETTER_PSEUDO } from './call-outcome.js';
 
@@ -6,34 +7,43 @@ import { DEAD_LETTER_PSEUDO } from './call-outcome.js';
  * Who may see what of a call. A callback URL is the caller's own, and often carries a secret (a
  * signed query, userinfo): callers without the admin key never see one, and the admin API shows
  * where callbacks go with the secret parts masked. The cancel token's hash is shown to nobody.
- * Pure.
+ * Credential headers (Authorization, Cookie…) are not stored at all; an entry stored before that
+ * (a dead letter lives 7 days) shows them masked. Pure.
  */
 
 const MASK = '***';
 
-/** A call record as any caller may see it: no callback URL, no token hash. */
-export function publicCallView(record: CallRecord): Omit<CallRecord, 'callbackUrl' | 'cancelTokenHash'> {
-  const { callbackUrl: _url, cancelTokenHash: _hash, ...rest } = record;
+/** A call record as any caller may see it: no callback URL nor its error (which names its host), no token hash. */
+export function publicCallView(
+  record: CallRecord,
+): Omit<CallRecord, 'callbackUrl' | 'callbackError' | 'cancelTokenHash'> {
+  const { callbackUrl: _url, callbackError: _error, cancelTokenHash: _hash, ...rest } = record;
   return rest;
 }
 
-/** A call record for the admin API: the callback URL with its userinfo and query values masked. */
+/** A call record for the admin API: the callback URL with its userinfo and query values masked, credentials masked. */
 export function adminCallView(record: CallRecord): Omit<CallRecord, 'cancelTokenHash'> {
   const { cancelTokenHash: _hash, ...rest } = record;
-  return rest.callbackUrl === undefined ? rest : { ...rest, callbackUrl: maskUrl(rest.callbackUrl) };
+  const view =
+    rest.result === undefined
+      ? rest
+      : { ...rest, result: { ...rest.result, headers: maskCredentials(rest.result.headers) } };
+  return view.callbackUrl === undefined ? view : { ...view, callbackUrl: maskUrl(view.callbackUrl) };
 }
 
-/** A dead letter for the admin API: its callback pseudo-header masked as a record's is. */
+/** A dead letter for the admin API: its callback pseudo-header masked as a record's is, credentials masked. */
 export function adminDeadLetterView(letter: DeadLetter): DeadLetter {
-  const url = letter.request.headers[DEAD_LETTER_PSEUDO.callbackUrl];
-  if (url === undefined) return letter;
-  return {
-    ...letter,
-    request: {
-      ...letter.request,
-      headers: { ...letter.request.headers, [DEAD_LETTER_PSEUDO.callbackUrl]: maskUrl(url) },
-    },
-  };
+  const headers = maskCredentials(letter.request.headers);
+  const url = headers[DEAD_LETTER_PSEUDO.callbackUrl];
+  if (url !== undefined) headers[DEAD_LETTER_PSEUDO.callbackUrl] = maskUrl(url);
+  return { ...letter, request: { ...letter.request, headers } };
+}
+
+/** A copy with every credential header's value masked. */
+function maskCredentials(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) out[name] = isCredentialHeader(name) ? MASK : value;
+  return out;
 }
 
 /**

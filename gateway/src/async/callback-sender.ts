@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type Clock, type Logger, backoffDelay, sleep, systemClock } from '@nimbus/api';
+import type { CallStore } from '@nimbus/store';
 import { Agent, type Dispatcher, RetryAgent, type RetryHandler, buildConnector, errors } from 'undici';
 import { EgressGuard, EgressRefusedError } from '../egress/egress-guard.js';
 import { parseEgressUrl } from '../egress/egress-policy.js';
@@ -24,7 +25,7 @@ export interface CallbackResult {
   readonly truncatedFrom?: number;
 }
 
-export interface CallbackTiming {
+export interface CallbackOptions {
   /** Waits between attempts; systemClock's timers are unref'd. */
   readonly clock?: Clock;
   /** The first wait; each next one doubles (default CALLBACK_RETRY_BASE_MS). */
@@ -34,7 +35,15 @@ export interface CallbackTiming {
    * public addresses only, the strictest policy, for a sender built without one.
    */
   readonly egress?: EgressGuard;
+  /**
+   * Where a given-up callback is noted (the call record's `callbackError`), so an admin reading
+   * the record learns why the callback never came; without it, only the log says.
+   */
+  readonly records?: Pick<CallStore, 'transition'>;
 }
+
+/** A callback is given up after the record is finished, or, for a streamed answer, while it still runs. */
+const CALLBACK_NOTED_FROM = ['running', 'succeeded', 'failed'] as const;
 
 const PUBLIC_ONLY = new EgressGuard({
   config: { allow: [] },
@@ -50,8 +59,9 @@ const RETRIED_STATUSES = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500
 /**
  * POSTs results to the callers' `X-Callback-Url`s, after the call is recorded and acknowledged, so
  * a failing receiver can never make the function run again. A few attempts with doubling waits
- * (NIMBUS_CALLBACK_ATTEMPTS, NIMBUS_CALLBACK_TIMEOUT_MS each), then it is given up and logged;
- * the record at GET /system/calls/{id} keeps the result either way.
+ * (NIMBUS_CALLBACK_ATTEMPTS, NIMBUS_CALLBACK_TIMEOUT_MS each), then it is given up, logged, and
+ * why is noted in the record (`callbackError`); the record at GET /system/calls/{id} keeps the
+ * result either way.
  *
  * undici's RetryAgent sends again and sorts the answers (RETRIED_STATUSES); the `retry` hook only
  * decides whether to go on and waits, on the injected Clock and cut short by close(), which
@@ -60,7 +70,7 @@ const RETRIED_STATUSES = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500
  * Every connection goes through the egress guard's connector, which resolves the name once,
  * refuses platform, metadata and private addresses (unless NIMBUS_EGRESS_ALLOW allows them) and
  * connects to the very address it checked, so DNS rebinding cannot slip past. A refused callback
- * is given up at once, not retried. Redirects are not followed: undici's dispatcher does not
+ * is given up at once, not retried, and the refusal is what the record notes. Redirects are not followed: undici's dispatcher does not
  * without a redirect interceptor, so a 3xx is an answer like any other non-2xx.
  */
 export class CallbackSender {
@@ -69,12 +79,14 @@ export class CallbackSender {
   private readonly closing = new AbortController();
   private readonly clock: Clock;
   private closed: Promise<void> | undefined;
+  private readonly records: Pick<CallStore, 'transition'> | undefined;
 
   constructor(
     private readonly config: Pick<AsyncConfig, 'callbackAttempts' | 'callbackTimeoutMs'>,
     private readonly log: Logger,
-    timing: CallbackTiming = {},
+    timing: CallbackOptions = {},
   ) {
+    this.records = timing.records;
     this.clock = timing.clock ?? systemClock;
     // With a `retry` of its own, undici reads only statusCodes; the hook reads maxRetries and minTimeout.
     const retryOptions: RetryHandler.RetryOptions = {
@@ -149,6 +161,20 @@ export class CallbackSender {
       url: redact(result.url),
       error,
     });
+    await this.note(result.callId, error);
+  }
+
+  /** Writes why the callback never arrived into the call record; a failure to is only logged. */
+  private async note(callId: string, error: string): Promise<void> {
+    if (this.records === undefined) return;
+    try {
+      await this.records.transition(callId, CALLBACK_NOTED_FROM, { callbackError: error });
+    } catch (err) {
+      this.log.warn('could not note a given-up callback in its call record', {
+        callId,
+        err: (err as Error).message,
+      });
+    }
   }
 
   /**

@@ -41,8 +41,12 @@ export interface ClusterConfig {
   readonly reportIntervalMs: number;
   /** This gateway's name in its reports (its pod's name). */
   readonly reporter: string;
-  /** The Bearer token of reports and wakes; required whenever `controllers` names any. */
-  readonly reportToken: string | undefined;
+  /**
+   * The Bearer token of reports and wakes. Always required in a cluster, as the controller requires
+   * it: a gateway that starts without it would fail every wake and report once controllers are
+   * named, so it is better refused at start than found missing at the first cold start.
+   */
+  readonly reportToken: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -71,14 +75,10 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     }
     controllers.push(entry);
   }
-  // Only the calls to the controllers carry it: a gateway told of none sends nothing to protect.
-  const reportToken =
-    controllers.length > 0
-      ? readReportToken(
-          env,
-          'NIMBUS_CONTROLLER_URLS names controllers, which refuse reports and wakes without it',
-        )
-      : readReportToken(env);
+  const reportToken = readReportToken(
+    env,
+    "the gateway's reports and wakes carry it, and the controllers refuse them without it",
+  );
   return Object.freeze({
     gateway,
     watchNamespaces,

@@ -172,6 +172,12 @@ export const problems = {
       'DeadLetterTruncated',
       `dead letter ${printable(id)} kept only ${kept} of its ${size}-byte request body (NIMBUS_DEAD_LETTER_MAX_BODY_BYTES), so it cannot be sent again as it was; read it, then delete it`,
     ),
+  deadLetterCredentialsRemoved: (id: string, headers: readonly string[]) =>
+    new Problem(
+      409,
+      'DeadLetterCredentialsRemoved',
+      `dead letter ${printable(id)} was kept without its ${headers.map(printable).join(', ')} header(s), as no credential is stored, so it cannot be sent again as it was; POST it to ?withoutCredentials=true to run it without them, or have its caller send the call again`,
+    ),
   deadLetterNotFound: (id: string) =>
     new Problem(404, 'DeadLetterNotFound', `no dead letter with id ${printable(id)}`),
   deadLetterStale: (id: string, status: string) =>

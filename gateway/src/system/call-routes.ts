@@ -26,6 +26,18 @@ function deadLetterQuery(req: Request): DeadLetterQuery {
   return query;
 }
 
+/** `?withoutCredentials=true`: redrive a dead letter the store kept without its credential headers. */
+function withoutCredentials(req: Request): boolean {
+  const value = single(req.query.withoutCredentials);
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new Problem(
+    400,
+    'InvalidRequest',
+    `withoutCredentials must be true or false, got "${value.slice(0, 40)}"`,
+  );
+}
+
 function idParam(req: Request): string {
   const id = req.params.id as string;
   if (!isCallId(id)) throw problems.invalidCallId(id);
@@ -34,12 +46,14 @@ function idParam(req: Request): string {
 
 /**
  * Async calls under `/system` (admin scope, checked by the system app). Callback URLs show with
- * their userinfo and query values masked (call-views.ts): an admin sees where callbacks go, not
- * the callers' secrets.
+ * their userinfo and query values masked, and credential headers (which the store no longer keeps)
+ * masked in entries stored before it stopped (call-views.ts): an admin sees where callbacks go,
+ * not the callers' secrets.
  *   GET    /system/calls/{id}                      the call record
  *   GET    /system/dead-letters                    newest first; ?namespace=&function=&limit=&cursor=
  *   GET    /system/dead-letters/{id}               one, with the request it would send again
- *   POST   /system/dead-letters/{id}/redrive       202: queued again under the same call id
+ *   POST   /system/dead-letters/{id}/redrive       202: queued again under the same call id;
+ *                                                   ?withoutCredentials=true for one kept without them
  *   DELETE /system/dead-letters/{id}               204
  */
 export function mountCallRoutes(app: express.Express, admin: CallAdmin): void {
@@ -54,7 +68,7 @@ export function mountCallRoutes(app: express.Express, admin: CallAdmin): void {
     res.json(adminDeadLetterView(await admin.deadLetter(idParam(req))));
   });
   app.post('/system/dead-letters/:id/redrive', async (req, res) => {
-    const record = await admin.redrive(idParam(req));
+    const record = await admin.redrive(idParam(req), { withoutCredentials: withoutCredentials(req) });
     res
       .status(202)
       .set('x-call-id', record.id)

@@ -203,6 +203,43 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         assert.equal(result.record?.lastError, 'connect refused');
       });
 
+      it('keeps no credential header of a result (a cookie the function set for its caller)', async () => {
+        await calls.create(newCall('c1', { status: 'running' }));
+        await calls.transition('c1', ['running'], {
+          status: 'succeeded',
+          result: {
+            statusCode: 200,
+            headers: {
+              'content-type': 'text/plain',
+              'set-cookie': 'sid=s3cret',
+              authorization: 'Bearer s3cret',
+            },
+            body: 'ok',
+          },
+        });
+        assert.deepEqual((await calls.get('c1'))?.result?.headers, { 'content-type': 'text/plain' });
+      });
+
+      it('notes a given-up callback on a finished call, keeping its status and result', async () => {
+        await calls.create(newCall('c1', { status: 'running' }));
+        await calls.transition('c1', ['running'], {
+          status: 'succeeded',
+          result: { statusCode: 200, headers: {}, body: 'ok' },
+        });
+        const noted = await calls.transition('c1', ['running', 'succeeded', 'failed'], {
+          callbackError: 'refused to connect: hooks.example: 10.0.0.7 port 80 is a private address',
+        });
+        assert.equal(noted.applied, true);
+        const record = await calls.get('c1');
+        assert.equal(record?.status, 'succeeded');
+        assert.equal(record?.result?.body, 'ok');
+        assert.match(record?.callbackError ?? '', /^refused to connect: hooks\.example/);
+        await assert.rejects(
+          calls.transition('c1', ['succeeded'], { callbackError: 42 as unknown as string }),
+          InvalidStoreInputError,
+        );
+      });
+
       it('answers a missing id with applied false and no record', async () => {
         assert.deepEqual(await calls.transition('ghost', ['queued'], { status: 'running' }), {
           applied: false,

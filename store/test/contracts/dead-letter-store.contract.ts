@@ -70,6 +70,32 @@ export function describeDeadLetterStoreContract(
         assert.deepEqual(await dlq.get('d1'), expected);
       });
 
+      it('never keeps a credential header, only its name; names carried over are kept', async () => {
+        const headers = {
+          'content-type': 'text/plain',
+          Authorization: 'Bearer s3cret',
+          cookie: 'sid=s3cret',
+          'x-api-key': 's3cret',
+        };
+        const { entry } = await dlq.add(letter('d1', 0, { request: { headers, body: 'x' } }));
+        const stored = await dlq.get('d1');
+        assert.deepEqual(stored, entry);
+        assert.deepEqual(stored?.request.headers, { 'content-type': 'text/plain' });
+        assert.deepEqual(stored?.request.removedHeaders, ['Authorization', 'cookie', 'x-api-key']);
+        assert.doesNotMatch(JSON.stringify(stored), /s3cret/);
+        // Put back after a failed redrive: what was removed before is still said.
+        await dlq.add(
+          letter('d1', 0, {
+            request: { headers: stored?.request.headers ?? {}, body: 'x', removedHeaders: ['cookie'] },
+          }),
+        );
+        assert.deepEqual((await dlq.get('d1'))?.request.removedHeaders, ['cookie']);
+        await assert.rejects(
+          dlq.add(letter('d2', 0, { request: { headers: {}, body: 'x', removedHeaders: [1 as never] } })),
+          InvalidStoreInputError,
+        );
+      });
+
       it('keeps a binary request body byte for byte', async () => {
         const body = new Uint8Array([0, 255, 128, 10, 13]);
         await dlq.add(letter('d1', 0, { request: { headers: {}, body } }));

@@ -9,7 +9,7 @@ import { KubeClient, loadKubeConfig } from '@nimbus/kube';
 import { eventually, send, startRedisServer } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
-import { type RunningController, startController } from '../harness/controller.js';
+import { REPORT_TOKEN, type RunningController, startController } from '../harness/controller.js';
 import { helm } from '../harness/helm.js';
 import { CHART_DIR, REPO_ROOT } from '../harness/install-bundle.js';
 
@@ -408,6 +408,7 @@ describe("the controller and the gateway with the chart's service accounts and R
       KUBECONFIG: await kubeconfigFor(`${release}-gateway`),
       NIMBUS_WATCH_NAMESPACES: functionsNs,
       NIMBUS_API_KEYS: `admin:${adminKey}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       HOST: '127.0.0.1',
       PORT: '0',
     });

@@ -12,6 +12,7 @@ import { type Reply, eventually, freePort, send } from '@nimbus/testkit';
 import { stopChild } from '@nimbus/testkit';
 import type { ApiReply, ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
+import { REPORT_TOKEN } from '../harness/controller.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
 const ADMIN_KEY = 'admin-key-for-the-cluster-suite';
@@ -92,6 +93,7 @@ async function inProcessGateway(
     KUBECONFIG: kubeconfigPath,
     NIMBUS_WATCH_NAMESPACES: namespace,
     NIMBUS_API_KEYS: `admin:${ADMIN_KEY},invoke:${INVOKE_KEY}`,
+    NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
     HOST: '127.0.0.1',
     PORT: '0',
     // Requests without a ready replica are held this long, then answered 503 with the reason.
@@ -638,6 +640,7 @@ describe('gateway/dist/src/cluster/main.js as a process', function () {
       PORT: '0',
       HOST: '127.0.0.1',
       NIMBUS_API_KEYS: `admin:${ADMIN_KEY}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       NIMBUS_WATCH_NAMESPACES: ns,
       NIMBUS_SHUTDOWN_DELAY_MS: '1000',
     });

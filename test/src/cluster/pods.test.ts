@@ -7,7 +7,7 @@ import { type ClusterGateway, createClusterGateway } from '@nimbus/gateway/clust
 import { eventually, send } from '@nimbus/testkit';
 import { type ApiReply, ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, installFunctionCrd } from '../harness/control-plane/shared.js';
-import { type RunningController, startController } from '../harness/controller.js';
+import { REPORT_TOKEN, type RunningController, startController } from '../harness/controller.js';
 import { alive } from '../harness/local-mode-process.js';
 import { PodRunner, type RunningPod } from '../harness/pod-runner.js';
 
@@ -110,6 +110,7 @@ describe('a Function on kube-controller-manager, its pod run as a local process'
       KUBECONFIG: p.kubeconfigPath,
       NIMBUS_WATCH_NAMESPACES: ns,
       NIMBUS_API_KEYS: 'admin:admin-key-for-the-pods-suite',
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       HOST: '127.0.0.1',
       PORT: '0',
     });

@@ -7,6 +7,7 @@ import { type NatsServer, type RedisServer, eventually, send, startRedisServer }
 import { type CallView, postAsync } from '../harness/async-calls.js';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
+import { REPORT_TOKEN } from '../harness/controller.js';
 import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
@@ -59,6 +60,7 @@ describe('async calls through the cluster gateway (real API server, Redis and NA
       KUBECONFIG: plane.kubeconfigPath,
       NIMBUS_WATCH_NAMESPACES: ns,
       NIMBUS_API_KEYS: `admin:${ADMIN_KEY}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       NIMBUS_REDIS_URL: redis.url,
       ...secured.env('gateway'),
       HOST: '127.0.0.1',

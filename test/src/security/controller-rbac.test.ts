@@ -9,7 +9,7 @@ import { KubeClient, RESOURCES, loadKubeConfig } from '@nimbus/kube';
 import { eventually, send } from '@nimbus/testkit';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
-import { type RunningController, startController } from '../harness/controller.js';
+import { REPORT_TOKEN, type RunningController, startController } from '../harness/controller.js';
 import { helm } from '../harness/helm.js';
 import { CHART_DIR, REPO_ROOT } from '../harness/install-bundle.js';
 
@@ -218,6 +218,7 @@ describe('security: the controller and gateway reach only the watched namespaces
       KUBECONFIG: await kubeconfigFor(account('gateway')),
       NIMBUS_WATCH_NAMESPACES: watched,
       NIMBUS_API_KEYS: `admin:${adminKey}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       HOST: '127.0.0.1',
       PORT: '0',
     });

@@ -53,7 +53,7 @@ function runToExit(
  * Attack: any pod that reaches the controller's port forges a concurrency report (scaling a
  * function to its max), wakes a function at zero, or reads which functions exist and how busy
  * they are. Every route asks for the report token; the controller and the gateway do not start
- * without one; the chart always provides one.
+ * without one (the gateway even when told of no controller); the chart always provides one.
  */
 describe('security: the controller endpoints need the report token', function () {
   this.timeout(3 * 60_000);
@@ -219,16 +219,30 @@ describe('security: the controller endpoints need the report token', function ()
     }
   });
 
-  it('a gateway told of controllers without NIMBUS_REPORT_TOKEN exits 1 naming it', async () => {
-    const { code, output } = await runToExit(GATEWAY_MAIN, {
-      KUBECONFIG: plane.kubeconfigPath,
-      NIMBUS_WATCH_NAMESPACES: namespace,
-      NIMBUS_CONTROLLER_URLS: controller.base,
-      HOST: '127.0.0.1',
-      PORT: '0',
-    });
-    assert.equal(code, 1, output);
-    assert.match(output, /NIMBUS_REPORT_TOKEN: must be set/);
+  it('a gateway started in a cluster without NIMBUS_REPORT_TOKEN exits 1 naming it, told of controllers or not', async () => {
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['told of controllers, no token', { NIMBUS_CONTROLLER_URLS: controller.base }, /must be set/],
+      ['told of none, no token', {}, /must be set/],
+      ['an empty token', { NIMBUS_REPORT_TOKEN: '' }, /must be set/],
+      ['a short token', { NIMBUS_REPORT_TOKEN: 'short' }, /at least 16 characters/],
+    ];
+    for (const [what, env, reason] of cases) {
+      const { code, output } = await runToExit(GATEWAY_MAIN, {
+        KUBECONFIG: plane.kubeconfigPath,
+        NIMBUS_WATCH_NAMESPACES: namespace,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        ...env,
+      });
+      assert.equal(code, 1, `${what}: ${output}`);
+      assert.match(output, /NIMBUS_REPORT_TOKEN: /, what);
+      assert.match(output, reason, what);
+      assert.doesNotMatch(output, /\n\s+at /, `${what}: one line naming the key, no stack trace`);
+      assert.doesNotMatch(output, /listening/i, `${what}: it never served`);
+    }
+    // Nothing else was disturbed: the controller still takes the honest gateway's calls.
+    const view = await send(controller.base, '/v1/concurrency', { headers: withToken(REPORT_TOKEN) });
+    assert.equal(view.status, 200);
   });
 
   it('the chart always provides the token, and refuses an operator Secret without it', async () => {

@@ -16,6 +16,7 @@ import {
 import { CallbackReceiver, postAsync, streamLastSeq } from '../harness/async-calls.js';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
+import { REPORT_TOKEN } from '../harness/controller.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
 const ADMIN_KEY = 'admin-key-for-the-egress-cluster-suite';
@@ -67,6 +68,7 @@ describe('security: the cluster gateway keeps callbacks off the API server, cont
       NIMBUS_REDIS_URL: redis.url,
       NIMBUS_NATS_URL: nats.url,
       NIMBUS_CONTROLLER_URLS: `http://127.0.0.1:${controller.port}`,
+      NIMBUS_REPORT_TOKEN: REPORT_TOKEN,
       // An operator who allowed too much: the receiver, but also the API server's and the
       // controller's ports. The platform's own endpoints stay refused whatever this says.
       NIMBUS_EGRESS_ALLOW: [hooks.url, plane.url, `http://127.0.0.1:${controller.port}`]
