@@ -110,6 +110,12 @@ export interface Condition {
   lastTransitionTime?: string;
 }
 
+/**
+ * Ready's reason while the current revision's handler cannot load: no replica will become ready
+ * until the spec changes, so a gateway answers callers at once instead of holding them.
+ */
+export const HANDLER_LOAD_FAILED = 'HandlerLoadFailed';
+
 export interface FunctionStatus {
   observedGeneration?: number;
   conditions?: Condition[];

@@ -225,6 +225,34 @@ describe('computeStatus', () => {
   });
 
   describe('conditions', () => {
+    it('take Ready from a load failure in place of the Deployment, and list its HandlerLoaded', () => {
+      const starting = deployment(1, { replicas: 1, updatedReplicas: 1, readyReplicas: 0 });
+      const failure = { status: 'False' as const, reason: 'HandlerLoadFailed', message: 'SyntaxError: x' };
+      const ready = { status: 'False' as const, reason: 'HandlerLoadFailed', message: 'generic' };
+      const status = computeStatus(
+        fn(1),
+        APPLIED,
+        starting,
+        GATEWAY,
+        NOW,
+        undefined,
+        [['HandlerLoaded', failure]],
+        ready,
+      );
+      assert.deepEqual(
+        status.conditions?.map((c) => [c.type, c.status, c.reason, c.message]),
+        [
+          ['Ready', 'False', 'HandlerLoadFailed', 'generic'],
+          ['Deployed', 'True', 'Applied', 'the ConfigMap, Deployment and Service are applied'],
+          ['HandlerLoaded', 'False', 'HandlerLoadFailed', 'SyntaxError: x'],
+        ],
+      );
+      assert.equal(
+        conditionOf(computeStatus(fn(1), APPLIED, starting, GATEWAY, NOW), 'Ready').reason,
+        'NoReadyReplicas',
+      );
+    });
+
     it('are Ready then Deployed; Deployed True Applied after a good apply', () => {
       const status = computeStatus(fn(1), APPLIED, healthy, GATEWAY, NOW);
       assert.deepEqual(

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import type { FunctionResource, FunctionStatus } from '@nimbus/api';
-import { NOT_READY_YET, routeSettingsOf, unavailableReasonOf } from '../src/cluster/function-route.js';
+import {
+  NOT_READY_YET,
+  loadFailedOf,
+  routeSettingsOf,
+  unavailableReasonOf,
+} from '../src/cluster/function-route.js';
 
 const fn = (spec: Record<string, unknown>, status?: FunctionStatus): FunctionResource =>
   ({
@@ -76,5 +81,25 @@ describe('unavailableReasonOf', () => {
   ];
   for (const [name, status, expected] of cases) {
     it(name, () => assert.equal(unavailableReasonOf(fn({}, status)), expected));
+  }
+});
+
+describe('loadFailedOf', () => {
+  const ready = (status: 'True' | 'False', reason: string): FunctionStatus => ({
+    conditions: [{ type: 'Ready', status, reason, message: 'm' }],
+  });
+  const cases: [string, FunctionStatus | undefined, boolean][] = [
+    ['no status', undefined, false],
+    ['Ready False, HandlerLoadFailed: answer at once', ready('False', 'HandlerLoadFailed'), true],
+    ['Ready False, replicas starting: hold', ready('False', 'NoReadyReplicas'), false],
+    ['Ready True', ready('True', 'HandlerLoadFailed'), false],
+    [
+      'HandlerLoaded False alone is not Ready',
+      { conditions: [{ type: 'HandlerLoaded', status: 'False', reason: 'HandlerLoadFailed' }] },
+      false,
+    ],
+  ];
+  for (const [name, status, expected] of cases) {
+    it(name, () => assert.equal(loadFailedOf(fn({}, status)), expected));
   }
 });

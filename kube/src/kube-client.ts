@@ -157,14 +157,26 @@ export class KubeClient {
     resource: ResourceType,
     namespace: string | undefined,
     name: string,
-    options: { uid?: string; propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {},
+    options: {
+      uid?: string;
+      /** Delete only the version seen: a change since answers 409 Conflict. */
+      resourceVersion?: string;
+      gracePeriodSeconds?: number;
+      propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+    } = {},
   ): Promise<void> {
+    const { uid, resourceVersion, gracePeriodSeconds, propagationPolicy } = options;
+    const preconditions = {
+      ...(uid === undefined ? {} : { uid }),
+      ...(resourceVersion === undefined ? {} : { resourceVersion }),
+    };
     await this.request('DELETE', resourcePath(resource, namespace, name), {
       body: {
         apiVersion: 'v1',
         kind: 'DeleteOptions',
-        ...(options.uid === undefined ? {} : { preconditions: { uid: options.uid } }),
-        ...(options.propagationPolicy === undefined ? {} : { propagationPolicy: options.propagationPolicy }),
+        ...(Object.keys(preconditions).length === 0 ? {} : { preconditions }),
+        ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+        ...(propagationPolicy === undefined ? {} : { propagationPolicy }),
       },
     });
   }

@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { TOKENS as GATEWAY, type Gateway, createGatewayContainer } from '@nimbus/gateway';
 import { type Stores, redactUrl } from '@nimbus/store';
 import type { LocalConfig } from './config.js';
 import { type LocalOverrides, createLocalContainer } from './container.js';
-import { FolderWatcher } from './folder-watcher.js';
+import { folderFs } from './folder-listing.js';
+import { FolderWatcher, WATCH_TIMING } from './folder-watcher.js';
 import type { LocalPlatform } from './local-platform.js';
 import type { ProcessBackend } from './process/process-backend.js';
 import type { WarmPool } from './process/warm-pool.js';
+import { ownWrites, statePaths } from './state-paths.js';
 import { TOKENS } from './tokens.js';
 
 export interface LocalMode {
@@ -26,7 +27,7 @@ export interface LocalMode {
 async function ensureAdminKey(config: LocalConfig, log: Logger): Promise<LocalConfig> {
   if (config.gateway.apiKeys.some((k) => k.scope === 'admin')) return config;
   const key = randomBytes(24).toString('base64url');
-  const file = join(config.stateDir, 'admin-key');
+  const file = statePaths(config.stateDir).adminKey;
   await mkdir(config.stateDir, { recursive: true });
   await writeFile(file, `${key}\n`, { mode: 0o600 });
   log.info('generated an admin API key for /system; it is in the file named here', { file });
@@ -68,11 +69,17 @@ export async function startLocalMode(
   platform.setGatewayUrl(url);
   const pool = local.resolve<WarmPool>(TOKENS.WarmPool);
   pool.start();
+  // The state folder may sit inside the watched folder (`npm start -- .`); its writes are no edit.
   const watcher = new FolderWatcher(
     config.functionsDir,
-    () => void platform.reload(),
+    () => {
+      log.debug('the functions folder changed; reading it again', { dir: config.functionsDir });
+      void platform.reload();
+    },
     local.resolve<Clock>(TOKENS.Clock),
     log,
+    WATCH_TIMING,
+    folderFs(ownWrites(config.stateDir)),
   );
   // Watching before the first read: an edit made while it reads is not lost.
   await watcher.start();

@@ -1,8 +1,9 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { inlineFileName, specHash } from '@nimbus/api';
 import { listTree } from './folder-listing.js';
 import type { LoadedFunction } from './function-files.js';
+import { ownWrites, statePaths } from './state-paths.js';
 
 /** A function's code, on disk where a replica can load it. */
 export interface MaterializedSource {
@@ -34,10 +35,13 @@ export async function materializeSource(fn: LoadedFunction, stateDir: string): P
   const inline = spec.source?.inline;
   if (inline !== undefined) {
     const fingerprint = specHash(inline, spec.handler);
-    const dir = join(stateDir, 'functions', metadata.namespace, metadata.name, fingerprint);
+    const dir = join(statePaths(stateDir).functions, metadata.namespace, metadata.name, fingerprint);
     const file = join(dir, inlineFileName(spec.handler));
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, inline);
+    // Written once per version: a reload that rewrote it would touch the disk for nothing.
+    if ((await readFile(file, 'utf8').catch(() => undefined)) !== inline) {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, inline);
+    }
     return { dir, fingerprint };
   }
   const path = spec.source?.path as string;
@@ -45,7 +49,8 @@ export async function materializeSource(fn: LoadedFunction, stateDir: string): P
   let entries: string[];
   try {
     if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
-    entries = (await listTree(dir))
+    // The state folder is left out: inline sources written there would change this fingerprint.
+    entries = (await listTree(dir, ownWrites(stateDir)))
       .filter((e) => e.kind === 'file')
       .map((e) => `${e.path}:${e.size}:${e.mtimeMs}`);
   } catch (err) {

@@ -1,3 +1,4 @@
+import { isAbsolute, relative, sep } from 'node:path';
 import type { FolderEntry } from './ports.js';
 
 /** What a listing says about a tree: each path's stamp, and the inode of each directory. */
@@ -38,4 +39,21 @@ export function planWatches(
   const close = [...watched].filter(([dir, ino]) => dirs.get(dir) !== ino).map(([dir]) => dir);
   const open = [...dirs].filter(([dir, ino]) => watched.get(dir) !== ino).map(([dir]) => dir);
   return { close, open };
+}
+
+/**
+ * The paths below a watched root, relative to it, that a listing leaves out because local mode
+ * writes there itself (its state folder): were they listed, each write would be a change, and
+ * each reload writes again. Both sides are real paths, so `./.nimbus`, an absolute path and a
+ * symlink to the same folder all match. A path that is the root itself, above it or beside it
+ * is not below the root and leaves nothing out.
+ */
+export function skippedPaths(realRoot: string, realSkip: readonly string[]): Set<string> {
+  const skipped = new Set<string>();
+  for (const path of realSkip) {
+    const rel = relative(realRoot, path);
+    if (rel === '' || isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) continue;
+    skipped.add(rel);
+  }
+  return skipped;
 }

@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '@nimbus/testkit';
-import { listTree, nodeFolderFs } from '../src/folder-listing.js';
+import { folderFs, listTree, nodeFolderFs, realPathOf } from '../src/folder-listing.js';
+import { ownWrites } from '../src/state-paths.js';
 
 describe('listTree', () => {
   let dir: string;
@@ -34,6 +35,61 @@ describe('listTree', () => {
     const at = (path: string) => entries.findIndex((e) => e.path === path);
     assert.ok(at('src') < at('src/lib') && at('src/lib') < at('src/lib/util.mjs'));
     assert.equal(entries.find((e) => e.path === 'a.yaml')?.size, 5);
+  });
+
+  describe('leaving out the state folder', () => {
+    const paths = async (skip: string[], root = dir) =>
+      (await listTree(root, skip)).map((e) => e.path).sort();
+    const everything = ['', '.nimbus', '.nimbus/functions', '.nimbus/functions/hi.mjs', 'a.yaml'];
+    let link: string;
+    beforeEach(async () => {
+      await writeFile(join(dir, 'a.yaml'), 'a: 1\n');
+      await mkdir(join(dir, '.nimbus', 'functions'), { recursive: true });
+      await writeFile(join(dir, '.nimbus', 'functions', 'hi.mjs'), '');
+      link = `${dir}-link`;
+    });
+    afterEach(() => rm(link, { force: true }));
+
+    it('matches it by real path, however it is named', async () => {
+      assert.deepEqual(await paths([]), everything);
+      assert.deepEqual(await paths(ownWrites(join(dir, '.nimbus'))), ['', 'a.yaml'], 'absolute');
+      const cwd = process.cwd();
+      process.chdir(dir);
+      try {
+        assert.deepEqual(await paths(ownWrites('./.nimbus')), ['', 'a.yaml'], 'relative');
+      } finally {
+        process.chdir(cwd);
+      }
+      await symlink(join(dir, '.nimbus'), link);
+      assert.deepEqual(await paths(ownWrites(link)), ['', 'a.yaml'], 'a symlink to the state folder');
+      await rm(link);
+      await symlink(dir, link);
+      assert.deepEqual(
+        await paths(ownWrites(join(dir, '.nimbus')), link),
+        ['', 'a.yaml'],
+        'a watched symlink',
+      );
+      assert.deepEqual(
+        await paths(ownWrites(join(link, '.nimbus'))),
+        ['', 'a.yaml'],
+        'a state path through it',
+      );
+    });
+
+    it('resolves a state folder not made yet, and leaves out everything written in it later', async () => {
+      const later = join(dir, 'later', 'state');
+      assert.equal(await realPathOf(later), join(await realPathOf(dir), 'later', 'state'));
+      assert.deepEqual(await paths(ownWrites(later)), everything);
+      await mkdir(join(later, 'functions'), { recursive: true });
+      assert.deepEqual(await paths(ownWrites(later)), [...everything, 'later'].sort());
+    });
+
+    it("leaves out only local mode's own files when the state folder is the watched folder", async () => {
+      await writeFile(join(dir, 'admin-key'), 'k\n');
+      await mkdir(join(dir, 'functions'));
+      await writeFile(join(dir, 'functions', 'hi.mjs'), '');
+      assert.deepEqual(await paths(ownWrites(dir)), everything);
+    });
   });
 
   it('throws when the root is not there', async () => {
@@ -83,5 +139,34 @@ describe('nodeFolderFs.watchDir', () => {
     await heard('a delete', () => unlink(file));
     await heard('a file created again', () => writeFile(file, 'v: 7\n'));
     await heard('an edit in place after that', () => writeFile(file, 'v: 8\n'));
+  });
+});
+
+describe('folderFs with a skipped state folder', () => {
+  let dir: string;
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('does not hear the state folder made inside a watched folder, and hears the rest', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nimbus-watch-'));
+    const fs = folderFs(ownWrites(join(dir, '.nimbus')));
+    await fs.list(dir); // resolves what is skipped, as FolderWatcher lists before it watches
+    let events = 0;
+    const watch = fs.watchDir(
+      dir,
+      () => events++,
+      (err) => assert.fail(err),
+    );
+    try {
+      // inotify reports in order: once the event for `second` is in, the earlier ones are too.
+      await mkdir(join(dir, '.nimbus'));
+      await mkdir(join(dir, 'first'));
+      await eventually(() => (events >= 1 ? true : undefined), 5000, 'an event for first');
+      await mkdir(join(dir, 'second'));
+      await eventually(() => (events >= 2 ? true : undefined), 5000, 'an event for second');
+      assert.equal(events, 2, 'the state folder made no event');
+      assert.deepEqual((await fs.list(dir)).map((e) => e.path).sort(), ['', 'first', 'second']);
+    } finally {
+      watch.close();
+    }
   });
 });

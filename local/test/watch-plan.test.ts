@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { FolderEntry } from '../src/ports.js';
-import { planWatches, treeChanged, treeState } from '../src/watch-plan.js';
+import { planWatches, skippedPaths, treeChanged, treeState } from '../src/watch-plan.js';
 
 const dir = (path: string, ino: number): FolderEntry => ({ path, kind: 'dir', size: 4096, mtimeMs: 1, ino });
 const file = (path: string, size: number, mtimeMs: number, ino: number): FolderEntry => ({
@@ -80,4 +80,24 @@ describe('planWatches', () => {
     ]);
     assert.deepEqual(planWatches(dirs, new Map(dirs)), { close: [], open: [] });
   });
+});
+
+describe('skippedPaths', () => {
+  const cases: [string, string[], string[]][] = [
+    ['a state folder inside the root', ['/fns/.nimbus'], ['.nimbus']],
+    ['one deeper inside', ['/fns/sub/state'], ['sub/state']],
+    ['the root itself', ['/fns'], []],
+    ['a folder above the root', ['/'], []],
+    ['a folder beside the root', ['/fns-state', '/other/.nimbus'], []],
+    ['a name that only starts with ..', ['/fns/..state'], ['..state']],
+    [
+      'a state folder that is the root: what it writes in it',
+      ['/fns', '/fns/admin-key', '/fns/functions'],
+      ['admin-key', 'functions'],
+    ],
+  ];
+  for (const [name, skip, expected] of cases) {
+    it(`${expected.length > 0 ? 'leaves out' : 'leaves nothing out for'} ${name}`, () =>
+      assert.deepEqual([...skippedPaths('/fns', skip)].sort(), expected));
+  }
 });

@@ -125,6 +125,8 @@ const PERSISTENT_AND_RESTRICTED = [
   'watchNamespaces={team-a,team-b}',
   '--set-json',
   'networkPolicy.gatewayIngressFrom=[{"namespaceSelector":{"matchLabels":{"ingress":"true"}}}]',
+  '--set-json',
+  'nats.publisherFrom=[{"namespaceSelector":{"matchLabels":{"team":"orders"}},"podSelector":{"matchLabels":{"app":"publisher"}}},{"ipBlock":{"cidr":"10.20.0.0/16"}}]',
 ];
 
 function parseManifests(text: string): Manifest[] {

@@ -2,7 +2,9 @@ import { request } from 'node:http';
 import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { derivePoolToken } from '@nimbus/api/pool-token';
-import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
+import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
+import type { EventSink } from '../events/event-recorder.js';
+import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { FUNCTION_LABEL } from '../resources/metadata.js';
 import {
@@ -13,11 +15,12 @@ import {
   poolable,
   specialisation,
 } from '../resources/pool.js';
+import { type PoolPodFault, type PoolPodView, poolPodFault } from './pool-health.js';
 import type { PoolKeys } from './pool-keys.js';
 
 export interface Pod extends KubeObject {
   spec?: { initContainers?: { name: string }[] };
-  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+  status?: PoolPodView['status'] & { podIP?: string; conditions?: { type: string; status: string }[] };
 }
 
 /** A pool pod whose init container derived it a token of its own (all but a pre-upgrade pod's). */
@@ -32,6 +35,11 @@ const PORT = 8080;
 /** How long a pool pod may take to load a function's handler before it is given up. */
 const LOAD_DEADLINE_MS = 10_000;
 const READY_POLL_MS = 5;
+/**
+ * A broken generic pod's grace period: it serves nothing and its runtime is down or exiting, so
+ * there is nothing to drain; not the pool template's hour, kept for a function's drain.
+ */
+const REPLACE_GRACE_SECONDS = 5;
 
 const isReady = (pod: Pod) =>
   pod.metadata.deletionTimestamp === undefined &&
@@ -48,6 +56,8 @@ const isReady = (pod: Pod) =>
 export class PoolPods {
   /** Pods being taken over now, so two wakes never pick the same one. */
   private readonly claimed = new Set<string>();
+  /** Broken pods being deleted now, so the status updates that follow send no second delete. */
+  private readonly replacing = new Set<string>();
 
   constructor(
     private readonly client: KubeClient,
@@ -56,7 +66,49 @@ export class PoolPods {
     private readonly settings: DeploymentSettings,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly metrics: ControllerMetrics,
+    private readonly events: EventSink,
   ) {}
+
+  /**
+   * Deletes `pod` if it is a generic pool pod whose runtime exited (poolPodFault says why): it
+   * cannot come back in place, and its ReplicaSet replaces it with a fresh pod and token. The
+   * delete is conditional on the version seen, so a pod relabelled for a function meanwhile is
+   * never deleted here. Never throws: a failure is logged, and the pod's next update tries again.
+   */
+  async heal(pod: Pod): Promise<void> {
+    const fault = poolPodFault(pod);
+    const { namespace = '', name = '', uid, resourceVersion } = pod.metadata;
+    if (fault === undefined || uid === undefined || this.claimed.has(uid) || this.replacing.has(uid)) return;
+    this.replacing.add(uid);
+    try {
+      await this.client.delete(RESOURCES.pods, namespace, name, {
+        uid,
+        resourceVersion,
+        gracePeriodSeconds: REPLACE_GRACE_SECONDS,
+      });
+      this.metrics.poolPodsReplaced.inc({ reason: fault });
+      const message = `replacing warm-pool pod ${name}: its runtime container ${FAULTS[fault]}, and a pool pod cannot restart in place (its token is read once); the pool's ReplicaSet starts a fresh one`;
+      this.log.warn(message, { namespace, pod: name, reason: fault });
+      this.events.emit(
+        { apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata },
+        'Warning',
+        'PoolPodReplaced',
+        message,
+      );
+    } catch (err) {
+      // Gone already, or changed since it was seen (its next update brings it back here).
+      if (!isNotFound(err) && !isConflict(err))
+        this.log.warn('could not delete a broken pool pod', { namespace, pod: name, err });
+    } finally {
+      this.replacing.delete(uid);
+    }
+  }
+
+  /** Every generic pool pod that is broken now: at the start of a leadership term. */
+  async healAll(): Promise<void> {
+    for (const pod of [...this.pods.list()]) await this.heal(pod);
+  }
 
   /**
    * Moves a pool pod to `fn`; resolves with its name, or undefined when the pool had none ready
@@ -146,6 +198,12 @@ export class PoolPods {
     }
   }
 }
+
+const FAULTS: Record<PoolPodFault, string> = {
+  'crash-loop': 'is in CrashLoopBackOff',
+  restarted: 'restarted and is not ready',
+  exited: 'exited',
+};
 
 interface Answer {
   status: number;

@@ -11,6 +11,7 @@ export class ControllerMetrics {
   readonly wakes: Counter<'outcome'>;
   readonly wakeSeconds: Histogram;
   readonly scalings: Counter<'reason'>;
+  readonly poolPodsReplaced: Counter<'reason'>;
 
   constructor(registry: Registry) {
     this.reconciles = new Counter({
@@ -61,6 +62,12 @@ export class ControllerMetrics {
     this.scalings = new Counter({
       name: 'nimbus_controller_scalings_total',
       help: "The autoscaler's changes of a function's replicas, by the rule that decided (wake, stable, panic, scale-to-zero…).",
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.poolPodsReplaced = new Counter({
+      name: 'nimbus_controller_pool_pods_replaced_total',
+      help: 'Generic warm-pool pods deleted because their runtime container exited and cannot restart in place, by reason (crash-loop, restarted, exited).',
       labelNames: ['reason'],
       registers: [registry],
     });

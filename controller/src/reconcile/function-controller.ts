@@ -28,6 +28,7 @@ import {
   type ReconcilerSettings,
   type StateProvisioner,
 } from './function-reconciler.js';
+import { LoadFailures } from './load-failure.js';
 import type { FunctionCleanup, FunctionStep } from './object-cache.js';
 import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
@@ -118,7 +119,14 @@ export class FunctionController implements LeadershipListener {
         settings,
         clock,
         log.child({ part: 'warm-pool' }),
+        metrics,
+        events,
       );
+      // A generic pod whose runtime exited cannot restart in place: it is replaced (leader only).
+      const poolPods = this.poolPods;
+      this.pods.on((event) => {
+        if (event.type !== 'deleted' && this.queue !== undefined) void poolPods.heal(event.object);
+      });
     }
     this.autoscaler = new ClusterAutoscaler(
       this.functions,
@@ -170,6 +178,7 @@ export class FunctionController implements LeadershipListener {
       metrics,
       clock,
       log,
+      new LoadFailures(client, log.child({ part: 'load-failures' })),
     );
     this.functions.on((event) => {
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;
@@ -220,6 +229,8 @@ export class FunctionController implements LeadershipListener {
       this.workers = Array.from({ length: this.settings.workers }, () => this.work(queue));
       this.scheduleResync(queue);
       this.autoscaler.start();
+      // Pods that broke while no replica led: their updates came before this term.
+      await this.poolPods?.healAll();
     })();
   }
 

@@ -18,6 +18,7 @@ import { RETAINED_CONDITION } from '../state/state-retention.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';
+import { LOADED_CONDITION, type LoadCheck, type LoadFailures, readyForLoadFailure } from './load-failure.js';
 import type { FunctionCleanup, ObjectCache } from './object-cache.js';
 import {
   type ApplyOutcome,
@@ -104,13 +105,18 @@ export class FunctionReconciler {
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Reads a load error from an unready pod; without it, status says only that pods are not ready. */
+    private readonly loads?: LoadFailures,
   ) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     let fn = this.caches.functions.get(namespace, name);
     // Gone: owner references let garbage collection remove what was made for it.
-    if (fn === undefined) return {};
+    if (fn === undefined) {
+      this.loads?.forget(namespace, name);
+      return {};
+    }
     if (fn.metadata.deletionTimestamp !== undefined) {
       await this.finalize(fn);
       return {};
@@ -166,12 +172,46 @@ export class FunctionReconciler {
     const { condition } = state;
     if (condition?.status === 'False') this.events.emit(fn, 'Warning', condition.reason, condition.message);
     for (const refused of secrets.refused) this.events.emit(fn, 'Warning', refused.reason, refused.message);
-    await this.writeStatus(fn, outcome, deployment, condition, [
-      [RETAINED_CONDITION, state.retained],
-      [SECRETS_CONDITION, secretsVerdict(fn.spec.secrets ?? [], secrets)],
-    ]);
+    const load = outcome.ok ? await this.checkLoad(fn, deployment) : {};
+    await this.writeStatus(
+      fn,
+      outcome,
+      deployment,
+      condition,
+      [
+        [RETAINED_CONDITION, state.retained],
+        [SECRETS_CONDITION, secretsVerdict(fn.spec.secrets ?? [], secrets)],
+        [LOADED_CONDITION, load.failure],
+      ],
+      load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail),
+    );
     if (state.retry !== undefined) throw state.retry;
-    return state.requeueAfterMs === undefined ? {} : { requeueAfterMs: state.requeueAfterMs };
+    const requeue = [state.requeueAfterMs, load.requeueAfterMs].filter((ms) => ms !== undefined);
+    return requeue.length === 0 ? {} : { requeueAfterMs: Math.min(...requeue) };
+  }
+
+  /**
+   * Why the pods are not ready, when it is the handler: an Event once per new error (the
+   * condition says it for as long as it stands). Best effort: pods that cannot be listed leave
+   * the status as the Deployment tells it.
+   */
+  private async checkLoad(fn: Fn, deployment: ObservedDeployment | undefined): Promise<LoadCheck> {
+    if (this.loads === undefined) return {};
+    let load: LoadCheck;
+    try {
+      load = await this.loads.check(fn, deployment);
+    } catch (err) {
+      this.log.warn('could not look at a function’s pods for a load error', {
+        function: `${fn.metadata.namespace}/${fn.metadata.name}`,
+        err,
+      });
+      return {};
+    }
+    const before = fn.status?.conditions?.find((c) => c.type === LOADED_CONDITION);
+    const { failure } = load;
+    if (failure !== undefined && before?.message !== failure.message)
+      this.events.emit(fn, 'Warning', failure.reason, failure.message);
+    return load;
   }
 
   /** Applies `desired` unless every field Nimbus sets already holds its value; returns the object as stored. */
@@ -222,6 +262,7 @@ export class FunctionReconciler {
     deployment: ObservedDeployment | undefined,
     state: Verdict | undefined,
     more: readonly (readonly [string, Verdict | undefined])[],
+    ready?: Verdict,
   ): Promise<void> {
     const status = computeStatus(
       fn,
@@ -231,6 +272,7 @@ export class FunctionReconciler {
       new Date(this.clock.now()),
       state,
       more,
+      ready,
     );
     if (sameStatus(fn.status, status)) return;
     try {

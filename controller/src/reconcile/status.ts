@@ -76,7 +76,8 @@ export function readiness(applied: ApplyOutcome, deployment: ObservedDeployment 
 /**
  * The Function's status: conditions Deployed and Ready (and StateReady when `state` says how its
  * key space is, then each of `more` that has a verdict), observedGeneration, replica counts and the URL it is called at. Pure; `now`
- * stamps only conditions whose status changed.
+ * stamps only conditions whose status changed. `ready`, when given, is Ready's verdict in place
+ * of the Deployment's (a handler that failed to load, which no Deployment status shows).
  */
 export function computeStatus(
   fn: FunctionResource,
@@ -86,6 +87,7 @@ export function computeStatus(
   now: Date,
   state?: Verdict,
   more: readonly (readonly [type: string, verdict: Verdict | undefined])[] = [],
+  ready?: Verdict,
 ): FunctionStatus {
   const generation = fn.metadata.generation;
   const deployed: Verdict = applied.ok
@@ -108,7 +110,7 @@ export function computeStatus(
   return {
     ...(generation === undefined ? {} : { observedGeneration: generation }),
     conditions: [
-      condition('Ready', readiness(applied, deployment)),
+      condition('Ready', ready ?? readiness(applied, deployment)),
       condition('Deployed', deployed),
       ...(state === undefined ? [] : [condition(STATE_CONDITION, state)]),
       ...more.flatMap(([type, verdict]) => (verdict === undefined ? [] : [condition(type, verdict)])),

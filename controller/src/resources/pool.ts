@@ -21,6 +21,8 @@ export const POOL_LABEL = 'nimbus.dev/pool';
 export const ADOPTED_LABEL = 'nimbus.dev/adopted';
 
 const RUNTIME: Runtime = 'node20';
+/** The pool pod's runtime container: the one whose restarts the healer watches (pool-health.ts). */
+export const POOL_RUNTIME_CONTAINER = 'function';
 
 export function poolDeploymentName(runtime: Runtime = RUNTIME): string {
   return `nimbus-pool-${runtime}`;
@@ -129,7 +131,7 @@ export function buildPoolDeployment(
           ],
           containers: [
             {
-              name: 'function',
+              name: POOL_RUNTIME_CONTAINER,
               image: settings.runtimeImage,
               ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
               env: [

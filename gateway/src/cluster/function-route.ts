@@ -1,4 +1,10 @@
-import { type FunctionResource, type FunctionSpec, isDuration, parseDuration } from '@nimbus/api';
+import {
+  type FunctionResource,
+  type FunctionSpec,
+  HANDLER_LOAD_FAILED,
+  isDuration,
+  parseDuration,
+} from '@nimbus/api';
 import type { RouteSettings } from '../routing/route-table.js';
 
 /**
@@ -33,4 +39,13 @@ export function unavailableReasonOf(fn: FunctionResource): string {
   const ready = fn.status?.conditions?.find((c) => c.type === 'Ready');
   if (ready !== undefined && ready.status !== 'True' && ready.message) return ready.message;
   return NOT_READY_YET;
+}
+
+/**
+ * Whether the controller found the current revision's handler unable to load: held requests
+ * would wait for a replica that cannot become ready, so they are answered 503 at once. Pure.
+ */
+export function loadFailedOf(fn: FunctionResource): boolean {
+  const ready = fn.status?.conditions?.find((c) => c.type === 'Ready');
+  return ready?.status === 'False' && ready.reason === HANDLER_LOAD_FAILED;
 }

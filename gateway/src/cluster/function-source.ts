@@ -3,7 +3,7 @@ import type { InformerEvent } from '@nimbus/kube';
 import { inject, injectable } from 'tsyringe';
 import type { EndpointAddress, RouteTable } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
-import { routeSettingsOf, unavailableReasonOf } from './function-route.js';
+import { loadFailedOf, routeSettingsOf, unavailableReasonOf } from './function-route.js';
 
 /** The Function informers, as far as routing needs them. */
 export interface FunctionEvents {
@@ -52,7 +52,7 @@ export class FunctionSource {
     const fn = this.functions.get(namespace, name);
     if (fn === undefined) return;
     const ready = this.endpoints.endpointsOf(namespace, name);
-    this.routes.setEndpoints(namespace, name, ready, unavailableReasonOf(fn));
+    this.routes.setEndpoints(namespace, name, ready, unavailableReasonOf(fn), loadFailedOf(fn));
     this.log.debug('endpoints changed', { function: `${namespace}/${name}`, ready: ready.length });
   }
 }

@@ -109,7 +109,9 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
       platform.dump(),
     );
     assert.ok(
-      platform.logs.some((l) => l.msg === 'state, call records, dead letters and claims are in Redis'),
+      platform.logs.some(
+        (l) => l.msg === 'state, call records, dead letters, claims and rate limits are in Redis',
+      ),
     );
   });
 

@@ -18,7 +18,7 @@ interface Manifest {
   kind: string;
   metadata: { name: string };
   data?: Record<string, string>;
-  spec?: { template?: { spec: { containers: Container[] } } };
+  spec?: { template?: { spec: { containers: Container[] } }; ingress?: { from?: unknown[] }[] };
 }
 
 async function render(args: string[] = []): Promise<{ code: number; objects: Manifest[]; stderr: string }> {
@@ -120,6 +120,40 @@ describe('attack: the chart’s NATS lets no one in without a component’s pass
     const { objects } = await render(['--set-json', 'nats.auth.publisherSubjects=["orders.>"]']);
     const conf = objects.find((o) => o.kind === 'ConfigMap')?.data?.['authorization.conf'] ?? '';
     assert.match(conf, /"nimbus-publisher".*"allow":\["orders\.>"\],"deny":\["nimbus\.>"/);
+  });
+
+  it('lets only the gateway, the controller and the peers of nats.publisherFrom reach NATS', async () => {
+    const peersOf = (objects: Manifest[]) => {
+      const policy = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'nimbus-nats');
+      assert.equal(policy?.spec?.ingress?.length, 1, 'one ingress rule, on the client port');
+      return policy?.spec?.ingress?.[0]?.from ?? [];
+    };
+    const platform = ['gateway', 'controller'].map((component) => ({
+      podSelector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'nimbus',
+          'app.kubernetes.io/instance': 'nimbus',
+          'app.kubernetes.io/component': component,
+        },
+      },
+    }));
+    // By default no one else: an app holding the publisher password still cannot connect.
+    assert.deepEqual(peersOf((await render()).objects), platform);
+    const publishers = [
+      {
+        namespaceSelector: { matchLabels: { team: 'orders' } },
+        podSelector: { matchLabels: { app: 'publisher' } },
+      },
+      { ipBlock: { cidr: '10.20.0.0/16' } },
+    ];
+    const opened = await render(['--set-json', `nats.publisherFrom=${JSON.stringify(publishers)}`]);
+    assert.deepEqual(peersOf(opened.objects), [...platform, ...publishers]);
+    // Peers Kubernetes would refuse, or that would open NATS to everyone, are refused by the schema.
+    for (const bad of [[{}], [{ podSelecter: {} }], [{ podSelector: {}, ipBlock: { cidr: '10.0.0.0/8' } }]]) {
+      const refused = await render(['--set-json', `nats.publisherFrom=${JSON.stringify(bad)}`]);
+      assert.notEqual(refused.code, 0, JSON.stringify(bad));
+      assert.match(refused.stderr, /nats\.publisherFrom\.0/);
+    }
   });
 
   it('logs in to an external NATS only with a Secret, and refuses credentials in its URL', async () => {
