@@ -141,6 +141,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
               d.resolve(TOKENS.Directory),
               stateLimits(config.store.state),
               log.child({ part: 'state-service' }),
+              d.resolve(TOKENS.Registry),
             ),
     })),
   });

@@ -2,6 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import type { FunctionResource, Logger } from '@nimbus/api';
 import { type StateLimits, type StateStore, checkFunctionName, verifyStateToken } from '@nimbus/store';
+import { Counter, type Registry } from 'prom-client';
 import type { FunctionDirectory } from '../ports.js';
 import {
   type StateOperationName,
@@ -41,6 +42,7 @@ class Refusal extends Error {
 export class StateService {
   private server: Server | undefined;
   private bound: AddressInfo | undefined;
+  private readonly requests: Counter<'op' | 'code'>;
 
   constructor(
     private readonly config: StateServiceConfig,
@@ -48,7 +50,15 @@ export class StateService {
     private readonly directory: FunctionDirectory,
     private readonly limits: StateLimits,
     private readonly log: Logger,
-  ) {}
+    registry: Registry,
+  ) {
+    this.requests = new Counter({
+      name: 'nimbus_state_requests_total',
+      help: "State service calls by operation and outcome: ok, or the refusal's code (quota, size, token, store full).",
+      labelNames: ['op', 'code'],
+      registers: [registry],
+    });
+  }
 
   async listen(): Promise<AddressInfo> {
     const server = createServer((req, res) => void this.handle(req, res));
@@ -86,18 +96,28 @@ export class StateService {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let op = 'unknown';
     try {
-      const { op, namespace, name, fn } = this.authorise(req);
-      const limits = { ...this.limits, ...functionLimits(fn) };
+      const who = this.authorise(req, (known) => {
+        op = known;
+      });
+      const limits = { ...this.limits, ...functionLimits(who.fn) };
       const body = await readJsonBody(req, limits.maxValueBytes + BODY_OVERHEAD_BYTES, limits.maxValueBytes);
-      const result = await runStateOperation(this.store.scoped(namespace, name, limits), op, body);
+      const result = await runStateOperation(
+        this.store.scoped(who.namespace, who.name, limits),
+        who.op,
+        body,
+      );
       send(res, 200, result === undefined ? {} : { result });
+      this.requests.inc({ op, code: 'ok' });
     } catch (err) {
       if (err instanceof Refusal) {
         send(res, err.status, { error: err.message, code: err.code, ...err.extra });
+        this.requests.inc({ op, code: err.code });
         return;
       }
       const name = err instanceof Error ? err.name : 'Error';
+      this.requests.inc({ op, code: name });
       const status = stateErrorStatus(name);
       if (status >= 500 && status !== 507) this.log.warn('state service: the store failed', { err });
       const limit = (err as { limit?: unknown }).limit;
@@ -110,7 +130,10 @@ export class StateService {
   }
 
   /** Who is asking, proven by the token; the function must exist and have state enabled. */
-  private authorise(req: IncomingMessage): {
+  private authorise(
+    req: IncomingMessage,
+    named: (op: StateOperationName) => void,
+  ): {
     op: StateOperationName;
     namespace: string;
     name: string;
@@ -124,6 +147,7 @@ export class StateService {
         'NotFound',
         'state operations are POST /v1/state/{get|set|delete|incr|compareAndSet}',
       );
+    named(match[1] as StateOperationName);
     if (req.method !== 'POST') throw new Refusal(405, 'MethodNotAllowed', 'state operations take POST');
     const who = header(req, 'x-nimbus-function');
     const [namespace = '', name = '', ...rest] = who.split('/');

@@ -11,6 +11,7 @@ import { KubeClient, RESOURCES, loadKubeConfig } from '@nimbus/kube';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
 import { type RedisStores, createRedisStores, stateLimits, stateToken } from '@nimbus/store';
 import { type RedisServer, eventually, freePort, send, startRedisServer, stopChild } from '@nimbus/testkit';
+import { Registry } from 'prom-client';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { type RunningController, startController } from '../harness/controller.js';
@@ -186,6 +187,7 @@ describe('function state in a cluster: a token per function for the gateway stat
       directory,
       stateLimits(),
       createLogger({ component: 'state-service' }, 'error'),
+      new Registry(),
     );
     await service.listen();
     running = await startController(plane, ns.name, {

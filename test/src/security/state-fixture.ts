@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type FunctionResource, createLogger } from '@nimbus/api';
 import { type Gateway, TOKENS, createGatewayContainer, loadGatewayConfig } from '@nimbus/gateway';
 import { stateToken } from '@nimbus/store';
+import type { Registry } from 'prom-client';
 import { type RuntimeReplica, startRuntimeReplica } from '../harness/runtime-replica.js';
 
 /** The platform's state key in these tests (the chart makes a random one). */
@@ -85,6 +86,8 @@ export const fnResource = (name: string, state: FunctionResource['spec']['state'
 
 export interface StateGateway {
   readonly gateway: Gateway;
+  /** The gateway's metrics. */
+  readonly registry: Registry;
   /** The public port's base URL. */
   readonly publicUrl: string;
   /** The state service's base URL (an internal port). */
@@ -117,6 +120,7 @@ export async function startStateGateway(
   if (state === undefined) throw new Error('the gateway did not start its state service');
   return {
     gateway,
+    registry: container.resolve<Registry>(TOKENS.Registry),
     publicUrl: `http://127.0.0.1:${address.port}`,
     stateUrl: `http://127.0.0.1:${state.port}`,
     // Once, however often it is called: a test may take the gateway away before the suite ends.

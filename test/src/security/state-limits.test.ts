@@ -137,6 +137,11 @@ describe('security: a function cannot stall, fill or cross into the shared state
       { value: 1 },
       'other functions unaffected',
     );
+    // Operators see the refusals.
+    const counted = (await gw.registry.getSingleMetric('nimbus_state_requests_total')?.get())?.values ?? [];
+    const quotaRefusals = (op: string) =>
+      counted.find((v) => v.labels.op === op && v.labels.code === 'StateQuotaExceededError')?.value ?? 0;
+    assert.ok(quotaRefusals('set') >= 2 && quotaRefusals('incr') >= 1, JSON.stringify(counted));
   });
 
   it("refuses one function's token for another function, and forged tokens, and keeps keys inside the own prefix", async () => {
