@@ -127,4 +127,10 @@ describe('call views: what of a call each caller sees', () => {
     assert.equal(cancelTokenMatches(token, undefined), false);
     assert.equal(cancelTokenMatches(token, 'abc'), false);
   });
+
+  it('never hands out the same cancel token twice, across refills of its pool', () => {
+    const tokens = Array.from({ length: 1000 }, () => newCancelToken());
+    for (const t of tokens) assert.match(t, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(new Set(tokens).size, tokens.length);
+  });
 });
