@@ -7,23 +7,13 @@ import type { StatePort } from './function-state.js';
 import type { StateSettings } from './state-config.js';
 import {
   InvalidStateValueError,
+  RemoteStateError,
   type StateErrorInfo,
   StateUnavailableError,
   StateValueTooLargeError,
 } from './state-errors.js';
 
 export type ServiceStateSettings = Extract<StateSettings, { backend: 'service' }>;
-
-/** The service's error, by name, for toStateError. */
-class ServiceStateError extends Error {
-  readonly limit: number | undefined;
-
-  constructor(info: StateErrorInfo) {
-    super(info.message);
-    this.name = info.name;
-    this.limit = info.limit;
-  }
-}
 
 /**
  * ctx.state in a cluster: each call is one POST to the gateway's state service, with the
@@ -112,7 +102,7 @@ export class ServiceStatePort implements StatePort {
       );
     }
     if (response.status >= 200 && response.status < 300) return parsed.result;
-    throw new ServiceStateError({
+    throw new RemoteStateError({
       name: typeof parsed.code === 'string' ? parsed.code : 'Error',
       message:
         typeof parsed.error === 'string' ? parsed.error : `the state service answered ${response.status}`,

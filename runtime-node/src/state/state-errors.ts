@@ -106,6 +106,17 @@ export interface StateErrorInfo {
   readonly limit?: number;
 }
 
+/** An error the store's owner (the supervisor or the gateway's state service) answered, by name, for toStateError. */
+export class RemoteStateError extends Error {
+  readonly limit: number | undefined;
+
+  constructor(info: StateErrorInfo) {
+    super(info.message);
+    this.name = info.name;
+    this.limit = info.limit;
+  }
+}
+
 /**
  * The runtime's StateError for what a store adapter threw (an Error from @nimbus/store) or what
  * the supervisor answered (a StateErrorInfo). Told apart by name, not class: the Redis adapter is

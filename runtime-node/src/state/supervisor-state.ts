@@ -3,7 +3,7 @@ import { jsonProblem } from '@nimbus/store/json-value';
 import type { StateEntry } from '../contract.js';
 import type { StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
 import type { StatePort } from './function-state.js';
-import { InvalidStateValueError, type StateErrorInfo, StateUnavailableError } from './state-errors.js';
+import { InvalidStateValueError, RemoteStateError, StateUnavailableError } from './state-errors.js';
 
 /** The IPC channel as the state client needs it. */
 export interface StateChannel {
@@ -42,17 +42,6 @@ export function ipcStateChannel(proc: IpcStateProcess): StateChannel {
       proc.on('message', listener);
     },
   };
-}
-
-/** The supervisor's error, by name, for toStateError. */
-class SupervisorStateError extends Error {
-  readonly limit: number | undefined;
-
-  constructor(info: StateErrorInfo) {
-    super(info.message);
-    this.name = info.name;
-    this.limit = info.limit;
-  }
 }
 
 interface Pending {
@@ -157,7 +146,7 @@ export class SupervisorStatePort implements StatePort {
       if (call === undefined) return; // timed out already
       this.settle(message.id, call, () => {
         if (message.ok) call.resolve(message.result);
-        else call.reject(new SupervisorStateError(message.error));
+        else call.reject(new RemoteStateError(message.error));
       });
     });
   }
