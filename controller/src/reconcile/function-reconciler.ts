@@ -281,7 +281,17 @@ export class FunctionReconciler {
         {
           apiVersion: API_VERSION,
           kind: KIND,
-          metadata: { name: fn.metadata.name, namespace: fn.metadata.namespace },
+          // Conditional on the version it was computed from: a status computed from a cache that
+          // had not yet seen the last write would put back what that write replaced (a
+          // condition's lastTransitionTime, which state retention counts from). The server
+          // refuses it with 409 and the reconcile runs again on fresh data.
+          metadata: {
+            name: fn.metadata.name,
+            namespace: fn.metadata.namespace,
+            ...(fn.metadata.resourceVersion === undefined
+              ? {}
+              : { resourceVersion: fn.metadata.resourceVersion }),
+          },
           status,
         } as KubeObject,
         FIELD_MANAGER,
