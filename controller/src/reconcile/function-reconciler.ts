@@ -6,6 +6,7 @@ import {
   type KubeObject,
   RESOURCES,
   type ResourceType,
+  isConflict,
   isNotFound,
   splitKey,
 } from '@nimbus/kube';
@@ -111,7 +112,27 @@ export class FunctionReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
-    let fn = this.caches.functions.get(namespace, name);
+    try {
+      return await this.reconcileFunction(namespace, name, this.caches.functions.get(namespace, name));
+    } catch (err) {
+      if (!(err instanceof StaleReadError)) throw err;
+      // The cache had not yet seen the Function's last write: once more, as the server has it. A
+      // second conflict (a write in between) fails the reconcile, which is retried with backoff.
+      const fresh = await this.client
+        .get<Fn>(RESOURCES.functions, namespace, name)
+        .catch((getErr: unknown) => (isNotFound(getErr) ? undefined : Promise.reject(getErr)));
+      return this.reconcileFunction(namespace, name, fresh, false);
+    }
+  }
+
+  /** `staleReadCanRetry`: a status write refused as stale throws StaleReadError rather than the conflict. */
+  private async reconcileFunction(
+    namespace: string,
+    name: string,
+    read: Fn | undefined,
+    staleReadCanRetry = true,
+  ): Promise<ReconcileResult> {
+    let fn = read;
     // Gone: owner references let garbage collection remove what was made for it.
     if (fn === undefined) {
       this.loads?.forget(namespace, name);
@@ -175,6 +196,7 @@ export class FunctionReconciler {
     const load = outcome.ok ? await this.checkLoad(fn, deployment) : {};
     await this.writeStatus(
       fn,
+      staleReadCanRetry,
       outcome,
       deployment,
       condition,
@@ -258,6 +280,7 @@ export class FunctionReconciler {
 
   private async writeStatus(
     fn: Fn,
+    staleReadCanRetry: boolean,
     outcome: ApplyOutcome,
     deployment: ObservedDeployment | undefined,
     state: Verdict | undefined,
@@ -299,6 +322,7 @@ export class FunctionReconciler {
       );
     } catch (err) {
       if (isNotFound(err)) return;
+      if (staleReadCanRetry && isConflict(err)) throw new StaleReadError();
       throw err;
     }
   }
@@ -356,4 +380,12 @@ function ownedBy(object: KubeObject, fn: Fn): boolean {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A status computed from a cached Function older than the server's copy: refused, to be done again. */
+class StaleReadError extends Error {
+  constructor() {
+    super('the Function changed since the cache read it; its status was not written');
+    this.name = 'StaleReadError';
+  }
 }
