@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type PoolPodFault, type PoolPodView, poolPodFault } from '../src/pool/pool-health.js';
 import { FUNCTION_LABEL } from '../src/resources/metadata.js';
-import { ADOPTED_LABEL, POOL_LABEL } from '../src/resources/pool.js';
+import { ADOPTED_LABEL, POOL_LABEL } from '../src/resources/metadata.js';
 
 type Status = NonNullable<NonNullable<PoolPodView['status']>['containerStatuses']>[number];
 

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, validateFunction } from '@nimbus/api';
+import { ADOPTED_LABEL, POOL_LABEL } from '../src/resources/metadata.js';
 import {
-  ADOPTED_LABEL,
   POOL_KEY_SECRET,
-  POOL_LABEL,
   POOL_TOKEN_FILE,
   adoptionPatch,
   buildPoolDeployment,

@@ -1,11 +1,5 @@
 import { StateQuotaExceededError } from './errors.js';
-import type { StateLimits } from './state-store.js';
-
-/** What one function's state holds now: live keys, and their bytes as {@link entryBytes} counts them. */
-export interface StateUsage {
-  keys: number;
-  bytes: number;
-}
+import type { StateLimits, StateUsage } from './state-store.js';
 
 /** The quotas a write is checked against. */
 export type StateQuota = 'maxKeys' | 'maxBytes';

@@ -1,6 +1,5 @@
 import { InvalidStoreInputError } from './errors.js';
 import type { JsonValue } from './json-value.js';
-import type { StateUsage } from './state-quota.js';
 
 /** A stored value and its version: an opaque string that changes on every write. */
 export interface StateEntry {
@@ -62,6 +61,12 @@ export interface StateStore {
  * in the supervisor (local mode) or the gateway's state service, the quotas atomically with the
  * write (in Redis, inside the adapter's own Lua scripts).
  */
+/** What one function's state holds now: live keys, and their bytes as state-quota.ts's entryBytes counts them. */
+export interface StateUsage {
+  keys: number;
+  bytes: number;
+}
+
 export interface StateLimits {
   /** Largest value accepted, in bytes of its JSON text. */
   maxValueBytes: number;

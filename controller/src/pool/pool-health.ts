@@ -1,5 +1,6 @@
 import { FUNCTION_LABEL } from '../resources/metadata.js';
-import { ADOPTED_LABEL, POOL_LABEL, POOL_RUNTIME_CONTAINER } from '../resources/pool.js';
+import { ADOPTED_LABEL, POOL_LABEL } from '../resources/metadata.js';
+import { POOL_RUNTIME_CONTAINER } from '../resources/pool.js';
 
 /** What the healer reads of a pod: its labels, whether it is going, and its runtime container's state. */
 export interface PoolPodView {

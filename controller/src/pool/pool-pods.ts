@@ -6,15 +6,8 @@ import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } f
 import type { EventSink } from '../events/event-recorder.js';
 import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
-import { FUNCTION_LABEL } from '../resources/metadata.js';
-import {
-  ADOPTED_LABEL,
-  POOL_LABEL,
-  POOL_TOKEN_INIT,
-  adoptionPatch,
-  poolable,
-  specialisation,
-} from '../resources/pool.js';
+import { ADOPTED_LABEL, FUNCTION_LABEL, POOL_LABEL } from '../resources/metadata.js';
+import { POOL_TOKEN_INIT, adoptionPatch, poolable, specialisation } from '../resources/pool.js';
 import { type PoolPodFault, type PoolPodView, poolPodFault } from './pool-health.js';
 import type { PoolKeys } from './pool-keys.js';
 

@@ -5,8 +5,9 @@ import { firstDifference } from '../reconcile/drift.js';
 import { FIELD_MANAGER } from '../reconcile/function-reconciler.js';
 import type { ObjectCache } from '../reconcile/object-cache.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
+import { poolDeploymentName } from '../resources/metadata.js';
 import { buildPoolNetworkPolicy } from '../resources/network-policy.js';
-import { buildPoolDeployment, poolDeploymentName, poolable } from '../resources/pool.js';
+import { buildPoolDeployment, poolable } from '../resources/pool.js';
 import type { PoolKeys } from './pool-keys.js';
 
 /** A function at zero that a pool pod could wake: the reason a namespace keeps a pool. */

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { type ErrorDetail, type FunctionResource, HANDLER_LOAD_FAILED, type Logger } from '@nimbus/api';
 import { type KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
-import { ADOPTED_LABEL } from '../resources/pool.js';
+import { ADOPTED_LABEL } from '../resources/metadata.js';
 import type { ObservedDeployment, Verdict } from './status.js';
 
 /**

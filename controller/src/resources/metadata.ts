@@ -1,8 +1,19 @@
-import { API_VERSION, type FunctionResource, KIND } from '@nimbus/api';
+import { API_VERSION, type FunctionResource, KIND, type Runtime } from '@nimbus/api';
 import type { ObjectMeta, OwnerReference } from './objects.js';
 
 export const FUNCTION_LABEL = 'nimbus.dev/function';
 export const SPEC_HASH_ANNOTATION = 'nimbus.dev/spec-hash';
+
+/** On a pool pod: which runtime it is a generic replica of. Removed when a function adopts it. */
+export const POOL_LABEL = 'nimbus.dev/pool';
+/** On a pod a function took over from the pool: it serves until the function's own pods are ready. */
+export const ADOPTED_LABEL = 'nimbus.dev/adopted';
+/** The runtime the warm pool keeps generic replicas of. */
+export const POOL_RUNTIME: Runtime = 'node20';
+
+export function poolDeploymentName(runtime: Runtime = POOL_RUNTIME): string {
+  return `nimbus-pool-${runtime}`;
+}
 
 /** The labels every object of a function carries; the selector is the function label alone. */
 export function functionLabels(fn: FunctionResource): Record<string, string> {

@@ -1,7 +1,6 @@
 import type { FunctionResource, Runtime } from '@nimbus/api';
-import { FUNCTION_LABEL, ownedMetadata } from './metadata.js';
+import { FUNCTION_LABEL, POOL_LABEL, ownedMetadata, poolDeploymentName } from './metadata.js';
 import type { NetworkPolicy, NetworkPolicyPeer } from './objects.js';
-import { POOL_LABEL, poolDeploymentName } from './pool.js';
 import { RUNTIME_PORT } from './runtime-pod.js';
 
 /**

@@ -1,7 +1,14 @@
 import type { FunctionResource, Runtime } from '@nimbus/api';
 import { inlineFileName } from '@nimbus/api';
 import type { DeploymentSettings } from './deployment.js';
-import { functionLabels, functionOwner } from './metadata.js';
+import {
+  ADOPTED_LABEL,
+  POOL_LABEL,
+  POOL_RUNTIME,
+  functionLabels,
+  functionOwner,
+  poolDeploymentName,
+} from './metadata.js';
 import type { Deployment, ObjectMeta, Secret } from './objects.js';
 import {
   LIVENESS_PROBE,
@@ -15,18 +22,8 @@ import {
 } from './runtime-pod.js';
 import { runtimeSettings } from './runtime-settings.js';
 
-/** On a pool pod: which runtime it is a generic replica of. Removed when a function adopts it. */
-export const POOL_LABEL = 'nimbus.dev/pool';
-/** On a pod a function took over from the pool: it serves until the function's own pods are ready. */
-export const ADOPTED_LABEL = 'nimbus.dev/adopted';
-
-const RUNTIME: Runtime = 'node20';
 /** The pool pod's runtime container: the one whose restarts the healer watches (pool-health.ts). */
 export const POOL_RUNTIME_CONTAINER = 'function';
-
-export function poolDeploymentName(runtime: Runtime = RUNTIME): string {
-  return `nimbus-pool-${runtime}`;
-}
 
 /**
  * Whether a function can take over a pool pod: its code inline (a pool pod runs the platform's
@@ -35,7 +32,7 @@ export function poolDeploymentName(runtime: Runtime = RUNTIME): string {
  */
 export function poolable(fn: FunctionResource): boolean {
   return (
-    fn.spec.runtime === RUNTIME &&
+    fn.spec.runtime === POOL_RUNTIME &&
     fn.spec.image === undefined &&
     fn.spec.source?.inline !== undefined &&
     (fn.spec.secrets ?? []).length === 0 &&
@@ -95,7 +92,7 @@ export function buildPoolDeployment(
   const labels = {
     'app.kubernetes.io/name': poolDeploymentName(),
     'app.kubernetes.io/managed-by': 'nimbus',
-    [POOL_LABEL]: RUNTIME,
+    [POOL_LABEL]: POOL_RUNTIME,
   };
   const metadata: ObjectMeta = { name: poolDeploymentName(), namespace, labels, ownerReferences: [] };
   const tokenMount = { name: 'pool-token', mountPath: POOL_TOKEN_DIR, readOnly: false };
@@ -105,7 +102,7 @@ export function buildPoolDeployment(
     metadata,
     spec: {
       replicas: size,
-      selector: { matchLabels: { [POOL_LABEL]: RUNTIME } },
+      selector: { matchLabels: { [POOL_LABEL]: POOL_RUNTIME } },
       template: {
         metadata: { labels, annotations: {} },
         spec: {

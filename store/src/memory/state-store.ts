@@ -11,13 +11,14 @@ import {
   newVersion,
   storedInteger,
 } from '../state-input.js';
-import { type StateUsage, entryBytes, quotaRefusal, throwQuotaRefusal } from '../state-quota.js';
+import { entryBytes, quotaRefusal, throwQuotaRefusal } from '../state-quota.js';
 import {
   type CompareAndSetResult,
   type FunctionStateStore,
   type StateEntry,
   type StateLimits,
   type StateStore,
+  type StateUsage,
   type StateWriteOptions,
   stateLimits,
 } from '../state-store.js';

@@ -15,13 +15,14 @@ import {
   encodeStateValue,
   newVersion,
 } from '../state-input.js';
-import { type StateUsage, throwQuotaRefusal } from '../state-quota.js';
+import { throwQuotaRefusal } from '../state-quota.js';
 import {
   type CompareAndSetResult,
   type FunctionStateStore,
   type StateEntry,
   type StateLimits,
   type StateStore,
+  type StateUsage,
   type StateWriteOptions,
   stateLimits,
 } from '../state-store.js';
