@@ -8,6 +8,7 @@ import { type CallView, postAsync } from '../harness/async-calls.js';
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { REPORT_TOKEN } from '../harness/controller.js';
+import { routeToReplica } from '../harness/endpoint-slice.js';
 import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
@@ -80,27 +81,7 @@ describe('async calls through the cluster gateway (real API server, Redis and NA
       },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    const slice = await plane.request('POST', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: {
-        name: 'jobs-1',
-        labels: {
-          'app.kubernetes.io/managed-by': 'nimbus',
-          'nimbus.dev/function': 'jobs',
-          'kubernetes.io/service-name': 'jobs',
-        },
-      },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: replica.port, protocol: 'TCP' }],
-      endpoints: [{ addresses: [replica.host], conditions: { ready: true } }],
-    });
-    assert.equal(slice.status, 201, JSON.stringify(slice.body));
-    await eventually(
-      async () => ((await send(base, `/function/jobs.${ns}`)).status === 200 ? true : undefined),
-      30_000,
-      'the gateway to route to the replica',
-    );
+    await routeToReplica(plane, ns, 'jobs', replica, base);
   });
 
   after(async () => {

@@ -17,6 +17,7 @@ import { CallbackReceiver, postAsync, streamLastSeq } from '../harness/async-cal
 import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { REPORT_TOKEN } from '../harness/controller.js';
+import { routeToReplica } from '../harness/endpoint-slice.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
 const ADMIN_KEY = 'admin-key-for-the-egress-cluster-suite';
@@ -87,27 +88,7 @@ describe('security: the cluster gateway keeps callbacks off the API server, cont
       spec: { source: { inline: 'export default () => "the replica runs the suite\'s own code"' } },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    const slice = await plane.request('POST', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: {
-        name: 'jobs-1',
-        labels: {
-          'app.kubernetes.io/managed-by': 'nimbus',
-          'nimbus.dev/function': 'jobs',
-          'kubernetes.io/service-name': 'jobs',
-        },
-      },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: replica.port, protocol: 'TCP' }],
-      endpoints: [{ addresses: [replica.host], conditions: { ready: true } }],
-    });
-    assert.equal(slice.status, 201, JSON.stringify(slice.body));
-    await eventually(
-      async () => ((await send(base, `/function/jobs.${ns}`)).status === 200 ? true : undefined),
-      30_000,
-      'the gateway to route to the replica',
-    );
+    await routeToReplica(plane, ns, 'jobs', replica, base);
     await eventually(
       async () =>
         (await streamLastSeq(nats.monitorPort, 'NIMBUS_CALLS').catch(() => -1)) >= 0 ? true : undefined,
