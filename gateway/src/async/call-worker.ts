@@ -14,6 +14,7 @@ import type { CallOutcome, Invoker, ResponseHead } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { FunctionDirectory, Readiness } from '../ports.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
+import { finalCallback, streamedCallback } from './call-callbacks.js';
 import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js';
 import { DEAD_LETTER_PSEUDO, attemptOutcomeOf, describeFailure } from './call-outcome.js';
 import type { CallQueue } from './call-queue.js';
@@ -66,7 +67,8 @@ type Final = {
  *
  * Near 400 lines on purpose: the transitions above are one state machine, and each guarded write
  * is read against the others; split across files, a reader could no longer check them together.
- * What is pure about an attempt's outcome lives in call-outcome.ts and retry-policy.ts.
+ * What is pure about an attempt's outcome lives in call-outcome.ts and retry-policy.ts, and what
+ * a callback carries in call-callbacks.ts.
  */
 export class CallWorker {
   private subscription: Subscription | undefined;
@@ -236,15 +238,9 @@ export class CallWorker {
     const decision = decideAfterAttempt(policy, attempt, { kind: 'response', status: head.status }, 0);
     if (decision.action !== 'succeed') return undefined;
     const body = new PassThrough();
-    this.deps.callbacks.send({
-      url: call.callbackUrl,
-      callId: call.id,
-      outcome: 'succeeded',
-      functionStatus: head.status,
-      durationMs: this.deps.now() - startedAt,
-      contentType: head.headers['content-type'],
-      body,
-    });
+    this.deps.callbacks.send(
+      streamedCallback(call.callbackUrl, call, head, this.deps.now() - startedAt, body),
+    );
     return body;
   }
 
@@ -404,30 +400,7 @@ export class CallWorker {
 
   private callBack(call: CallRequest, final: Final, outcome: CallOutcome | undefined): void {
     if (call.callbackUrl === undefined || final.streamed === true) return;
-    const result = final.patch.result;
-    const failedWithoutAnswer = outcome !== undefined && outcome.kind === 'failed' ? outcome : undefined;
-    const body =
-      result !== undefined
-        ? typeof result.body === 'string'
-          ? Buffer.from(result.body)
-          : result.body
-        : Buffer.from(
-            JSON.stringify({
-              error: final.patch.lastError ?? 'failed',
-              code: failedWithoutAnswer?.problem.code ?? 'CallFailed',
-              callId: call.id,
-            }),
-          );
-    this.deps.callbacks.send({
-      url: call.callbackUrl,
-      callId: call.id,
-      outcome: final.status,
-      functionStatus: result?.statusCode ?? failedWithoutAnswer?.problem.status ?? 500,
-      durationMs: final.patch.timings?.durationMs ?? 0,
-      contentType: result !== undefined ? result.headers['content-type'] : 'application/json; charset=utf-8',
-      body,
-      ...(result?.size !== undefined && result.size > body.byteLength ? { truncatedFrom: result.size } : {}),
-    });
+    this.deps.callbacks.send(finalCallback(call.callbackUrl, call, final.status, final.patch, outcome));
   }
 
   /** A message no gateway published: kept in NIMBUS_DLQ with why, and never delivered again. */
