@@ -15,6 +15,10 @@ export interface ControlPlaneBinaries {
   kubeApiserver: string;
   /** Only when asked for: most suites run without the built-in controllers. */
   kubeControllerManager?: string;
+  /** The real node's (test/node): only when asked for. */
+  kubelet?: string;
+  kubeScheduler?: string;
+  kubeProxy?: string;
 }
 
 type Binary = keyof ControlPlaneBinaries;
@@ -36,6 +40,14 @@ const BUILDS: { name: Binary; file: string; pkg: string; stampVersion: boolean }
     pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager',
     stampVersion: true,
   },
+  { name: 'kubelet', file: 'kubelet', pkg: 'k8s.io/kubernetes/cmd/kubelet', stampVersion: true },
+  {
+    name: 'kubeScheduler',
+    file: 'kube-scheduler',
+    pkg: 'k8s.io/kubernetes/cmd/kube-scheduler',
+    stampVersion: true,
+  },
+  { name: 'kubeProxy', file: 'kube-proxy', pkg: 'k8s.io/kubernetes/cmd/kube-proxy', stampVersion: true },
 ];
 
 const exists = (path: string) =>
@@ -45,7 +57,7 @@ const exists = (path: string) =>
   );
 
 /** Go from PATH, or where Debian-style installs put it when PATH does not say. */
-async function goBinary(): Promise<string> {
+export async function goBinary(): Promise<string> {
   for (const candidate of ['/usr/local/go/bin/go', '/usr/lib/go/bin/go']) {
     if (await exists(candidate)) return candidate;
   }
@@ -57,16 +69,18 @@ async function goBinary(): Promise<string> {
  * `kube-apiserver`. Without it, both are built with Go from the module proxy, once, into
  * `~/.cache/nimbus`, so later runs start in seconds. kube-controller-manager, when asked for,
  * is taken from `KUBEBUILDER_ASSETS` if it is there (envtest's own assets never carry it) and
- * is otherwise built the same way, from the same module graph, into the same cache.
+ * is otherwise built the same way, from the same module graph, into the same cache; so are the
+ * real node's kubelet, kube-scheduler and kube-proxy when `node` is asked for.
  */
 export async function controlPlaneBinaries(
   progress: (line: string) => void,
-  wanted: { controllerManager?: boolean } = {},
+  wanted: { controllerManager?: boolean; node?: boolean } = {},
 ): Promise<ControlPlaneBinaries> {
   const names: Binary[] = [
     'etcd',
     'kubeApiserver',
-    ...(wanted.controllerManager ? ['kubeControllerManager' as const] : []),
+    ...(wanted.controllerManager || wanted.node ? ['kubeControllerManager' as const] : []),
+    ...(wanted.node ? (['kubelet', 'kubeScheduler', 'kubeProxy'] as const) : []),
   ];
   const given = process.env.KUBEBUILDER_ASSETS;
   const binaries = {} as ControlPlaneBinaries;
@@ -74,7 +88,7 @@ export async function controlPlaneBinaries(
   for (const build of BUILDS.filter((b) => names.includes(b.name))) {
     const path = given ? join(given, build.file) : undefined;
     if (path !== undefined && (await exists(path))) binaries[build.name] = path;
-    else if (path !== undefined && build.name !== 'kubeControllerManager')
+    else if (path !== undefined && (build.name === 'etcd' || build.name === 'kubeApiserver'))
       throw new Error(`KUBEBUILDER_ASSETS=${given} has no ${path}`);
     else toBuild.push(build);
   }
@@ -98,7 +112,7 @@ export async function controlPlaneBinaries(
     binaries[name] = target;
     if (await exists(target)) continue;
     progress(
-      `building ${file} for Kubernetes ${KUBERNETES_VERSION} with Go (first run only; about 10 minutes on 2 cores)…`,
+      `building ${file} for Kubernetes ${KUBERNETES_VERSION} with Go (first run only; 2 to 5 minutes each on 2 cores)…`,
     );
     const started = Date.now();
     const partial = `${target}.partial-${process.pid}`;
