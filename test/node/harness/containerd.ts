@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Progress, type RunOptions, exists, launch, sh, stderrProgress, trySh } from './host.js';
 
@@ -14,7 +14,8 @@ import { type Progress, type RunOptions, exists, launch, sh, stderrProgress, try
  *
  * What containerd 1.6 keeps outside its root and state whatever the config says: the shims'
  * sockets (/run/containerd/s/<hash of our socket path>, removed by each shim as its task is
- * deleted) and `ctr`'s stdio fifos (/run/containerd/fifo, removed as `ctr` ends).
+ * deleted; `stop()` removes the directories it made there once empty). `run()` keeps `ctr`'s
+ * runc root and stdio fifos under `dir` too.
  */
 
 export interface ContainerdOptions {
@@ -30,6 +31,15 @@ export interface ContainerdOptions {
 }
 
 const CNI_BIN_DIR = '/usr/lib/cni';
+/** containerd 1.6's shims put their sockets in `s/` here whatever the config says. */
+const RUN_DIR = '/run/containerd';
+
+/** Removes /run/containerd and what is under it only as far as it is empty (never a file, never a busy dir). */
+async function removeEmptyRunDirs(): Promise<void> {
+  for (const sub of ['s', 'fifo', 'runc/k8s.io', 'runc/moby', 'runc', '']) {
+    await rmdir(join(RUN_DIR, sub)).catch(() => undefined);
+  }
+}
 const NAMESPACE = 'k8s.io';
 
 /** containerd's config (version 2, as 1.6 reads it), every path under `dir`. */
@@ -115,6 +125,8 @@ export class Containerd {
   readonly logFile: string;
 
   private stopped = false;
+  /** Whether /run/containerd was there before: if not, the empty directories the shims made there are removed. */
+  private hadRunDir = true;
 
   private constructor(
     readonly dir: string,
@@ -134,17 +146,20 @@ export class Containerd {
   static async start(options: ContainerdOptions): Promise<Containerd> {
     const progress = options.progress ?? stderrProgress;
     const { dir } = options;
+    const configFile = join(dir, 'config.toml');
+    await reclaimStale(dir, configFile, progress);
     await mkdir(dir, { recursive: true });
     await mkdir(options.cniConfDir, { recursive: true });
-    const configFile = join(dir, 'config.toml');
     await writeFile(configFile, containerdConfig(options));
     // A socket left by a killed run would make the daemon refuse to start.
     for (const name of ['containerd.sock', 'containerd.sock.ttrpc', 'debug.sock']) {
       await rm(join(dir, name), { force: true });
     }
     const logFile = join(dir, 'containerd.log');
+    const hadRunDir = await exists(RUN_DIR);
     const child = launch('/usr/bin/containerd', ['--config', configFile], logFile);
     const containerd = new Containerd(dir, child, progress);
+    containerd.hadRunDir = hadRunDir;
     let exited: string | undefined;
     child.once('exit', (code, signal) => {
       exited = `containerd exited (${signal ?? code})`;
@@ -182,6 +197,27 @@ export class Containerd {
     return sh('ctr', ['--address', this.socket, '-n', options.namespace ?? NAMESPACE, ...args], options);
   }
 
+  /**
+   * `ctr run --rm` of `image` as container `id` with `args`, its output: the runc root and stdio
+   * fifos under `dir` (ctr's own defaults are in /run/containerd).
+   */
+  async run(
+    image: string,
+    id: string,
+    args: readonly string[],
+    flags: readonly string[] = [],
+    options: RunOptions = {},
+  ) {
+    const runcRoot = join(this.dir, 'runc');
+    const fifoDir = join(this.dir, 'fifo');
+    await mkdir(fifoDir, { recursive: true });
+    const { stdout } = await this.ctr(
+      ['run', '--rm', `--runc-root=${runcRoot}`, `--fifo-dir=${fifoDir}`, ...flags, image, id, ...args],
+      { timeoutMs: 120_000, ...options },
+    );
+    return stdout;
+  }
+
   /** Image references in the k8s.io namespace, as the kubelet sees them (`docker.io/nimbus/gateway:0.1.0`). */
   async images(): Promise<string[]> {
     const { stdout } = await this.ctr(['images', 'list', '-q']);
@@ -217,6 +253,7 @@ export class Containerd {
     if (left.length > 0)
       throw new Error(`containerd: still mounted under ${this.dir}, not removed: ${left.join(', ')}`);
     await rm(this.dir, { recursive: true, force: true });
+    if (!this.hadRunDir) await removeEmptyRunDirs();
   }
 
   private async removeTasks(): Promise<void> {
@@ -237,18 +274,8 @@ export class Containerd {
     }
   }
 
-  /** Shims started for this daemon: their command line names our socket. */
-  private async shimPids(): Promise<number[]> {
-    const pids: number[] = [];
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-      const args = cmdline.split('\0');
-      if (!args[0]?.includes('containerd-shim')) continue;
-      const at = args.indexOf('-address');
-      if (at >= 0 && args[at + 1] === this.socket) pids.push(Number(entry));
-    }
-    return pids;
+  private shimPids(): Promise<number[]> {
+    return shimPids(this.socket);
   }
 
   private async killDaemon(): Promise<void> {
@@ -262,6 +289,59 @@ export class Containerd {
       child.kill('SIGKILL');
       await exited;
     }
+  }
+}
+
+/** Shims started for the containerd on `socket`: their command line names it. */
+async function shimPids(socket: string): Promise<number[]> {
+  return pidsWhere(
+    (args) => (args[0] ?? '').includes('containerd-shim') && args[args.indexOf('-address') + 1] === socket,
+  );
+}
+
+/** Processes whose command line (split at NULs) passes `test`. */
+async function pidsWhere(test: (args: string[]) => boolean): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline !== '' && test(cmdline.split('\0'))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * A run killed before its `stop()` leaves its containerd (started with this very config file)
+ * and shims running and its mounts in place: stop those processes, found by their command lines,
+ * unmount, and clear containerd's own subdirectories before a new daemon takes the directory.
+ */
+async function reclaimStale(dir: string, configFile: string, progress: Progress): Promise<void> {
+  const daemons = await pidsWhere(
+    (args) => (args[0] ?? '').endsWith('containerd') && args[args.indexOf('--config') + 1] === configFile,
+  );
+  const shims = await shimPids(join(dir, 'containerd.sock'));
+  if (!(await exists(dir))) return;
+  if (daemons.length + shims.length > 0) {
+    progress(`containerd: stopping ${[...daemons, ...shims].join(', ')}, left on ${dir} by a run that ended`);
+  }
+  for (const pid of [...daemons, ...shims]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while ((await pidsWhere((args) => args.includes(configFile))).length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await unmountUnder(dir);
+  const left = await mountsUnder(dir);
+  if (left.length > 0)
+    throw new Error(`containerd: ${dir} still has mounts from an earlier run: ${left.join(', ')}`);
+  // What containerd keeps (never anything else the caller put in dir): a fresh daemon each run.
+  for (const name of ['root', 'state', 'runc', 'runc-v1', 'opt']) {
+    await rm(join(dir, name), { recursive: true, force: true });
   }
 }
 
