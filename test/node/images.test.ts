@@ -72,26 +72,45 @@ describe('real node: images', () => {
       await ctrRun(images.services, ['sh', '-c', 'redis-cli --version | grep -q redis-cli && echo ok']),
       /ok/,
     );
-    // As the chart's users (redis 999, nats 1000) on a read-only root; ctr 1.6's run has no --user.
+  });
+
+  it('serves Redis as 999 and NATS with JetStream as 1000 on a read-only root, writing only /data', async () => {
+    // As the chart's users (ctr 1.6's run has no --user); /data is a fresh volume the user owns
+    // (the chart's fsGroup) and the root is read-only.
     const as = (id: number, command: string) => [
-      'setpriv',
-      `--reuid=${id}`,
-      `--regid=${id}`,
-      '--clear-groups',
       'sh',
       '-c',
+      'chown "$0:$0" /data && exec setpriv --reuid="$0" --regid="$0" --clear-groups sh -c "$1"',
+      String(id),
       command,
     ];
-    assert.match(
-      await ctrRun(images.services, as(999, 'id -un; redis-server --version && redis-cli --version'), [
-        '--read-only',
-      ]),
-      /^redis\nRedis server v=7\..*\nredis-cli 7\./s,
+    const data = ['--read-only', '--mount', 'type=tmpfs,src=tmpfs,dst=/data,options=rw'];
+    assert.match(await ctrRun(images.services, as(999, 'id -un'), data), /^redis$/m);
+    assert.match(await ctrRun(images.services, as(1000, 'id -un'), data), /^nats$/m);
+    // No network: Redis on a unix socket in /data, probed as the chart's readiness probe does.
+    const redis = await ctrRun(
+      images.services,
+      as(
+        999,
+        'redis-server --port 0 --unixsocket /data/redis.sock --dir /data --save "" --appendonly yes --daemonize yes --logfile /data/redis.log' +
+          ' && for i in $(seq 50); do [ -S /data/redis.sock ] && break; sleep 0.1; done' +
+          ' && redis-cli -s /data/redis.sock ping | grep -qx PONG && echo ready && redis-cli -s /data/redis.sock shutdown nosave',
+      ),
+      data,
     );
-    assert.match(
-      await ctrRun(images.services, as(1000, 'id -un; nats-server --version'), ['--read-only']),
-      /^nats\nnats-server: v2\./,
+    assert.match(redis, /^ready$/m);
+    const nats = await ctrRun(
+      images.services,
+      as(
+        1000,
+        'nats-server --jetstream --store_dir /data --port -1 --http_port -1 >/data/nats.log 2>&1 & pid=$!' +
+          '; for i in $(seq 50); do grep -q "Server is ready" /data/nats.log && break; sleep 0.1; done' +
+          '; kill $pid; cat /data/nats.log; ls /data',
+      ),
+      data,
     );
+    assert.match(nats, /Server is ready/);
+    assert.match(nats, /jetstream/);
   });
 
   it('runs node as nonroot (65532) in the distroless stand-in', async () => {
