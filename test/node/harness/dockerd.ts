@@ -42,6 +42,8 @@ interface LockRecord {
 export class Dockerd {
   readonly socket: string;
   private stopped = false;
+  /** Image IDs this run's builds made or reused. */
+  private readonly used = new Set<string>();
 
   private constructor(
     private readonly child: ChildProcess,
@@ -123,12 +125,45 @@ export class Dockerd {
   }
 
   /** A legacy-builder build (no buildx here; it ignores `# syntax=`) on the host network, from `cwd`. */
-  build(args: readonly string[], cwd: string) {
-    return this.docker(['build', '--network', 'host', ...args], {
+  async build(args: readonly string[], cwd: string): Promise<void> {
+    const { stdout } = await this.docker(['build', '--network', 'host', '--force-rm', ...args], {
       cwd,
       env: { ...process.env, DOCKER_BUILDKIT: '0' },
       timeoutMs: 30 * 60_000,
     });
+    // "---> 1a2b3c4d5e6f": the images of each step, the untagged build stages' among them.
+    for (const match of stdout.matchAll(/---> ([0-9a-f]{12})\b/g)) this.used.add(match[1] as string);
+  }
+
+  /**
+   * Removes the untagged images no build of this run used (an earlier source tree's build stages
+   * and images whose tag moved on), so the cached data root does not grow with every change;
+   * this run's build stages stay, as the next run's cache.
+   */
+  async pruneUnused(): Promise<void> {
+    const { stdout } = await this.docker(['images', '--filter', 'dangling=true', '--format', '{{.ID}}']);
+    const stale = stdout.split('\n').filter((id) => id !== '' && !this.used.has(id.slice(0, 12)));
+    for (const id of stale) await this.docker(['rmi', id]).catch(() => undefined);
+    if (stale.length > 0) this.progress(`dockerd: removed ${stale.length} unused untagged images`);
+  }
+
+  /** `docker save` of `names` straight into `ctr images import` (no archive on disk). */
+  async saveInto(names: readonly string[], ctrArgs: readonly string[]): Promise<void> {
+    // $0 the daemon, $1 how many names follow, then the names, then ctr's arguments.
+    await sh(
+      'bash',
+      [
+        '-o',
+        'pipefail',
+        '-c',
+        'docker -H "$0" save "${@:2:$1}" | ctr "${@:$(($1 + 2))}" -',
+        `unix://${this.socket}`,
+        String(names.length),
+        ...names,
+        ...ctrArgs,
+      ],
+      { timeoutMs: 10 * 60_000 },
+    );
   }
 
   /**

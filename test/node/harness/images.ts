@@ -175,10 +175,8 @@ export async function buildImages(options: BuildImagesOptions): Promise<NodeImag
       dockerName(PAUSE_IMAGE),
       DISTROLESS_BASE,
     ];
-    const archive = join(workDir, 'images.tar');
-    await dockerd.docker(['save', '-o', archive, ...names]);
-    await containerd.ctr(['images', 'import', archive]);
-    await rm(archive, { force: true });
+    await dockerd.saveInto(names, ['--address', containerd.socket, '-n', 'k8s.io', 'images', 'import']);
+    await dockerd.pruneUnused();
     progress(`images: imported into containerd (${seconds()})`);
 
     const listed = new Set(await containerd.images());
