@@ -4,6 +4,7 @@ import { eventually } from '@nimbus/testkit';
 import { exists, sh, stderrProgress, unsupportedReason } from './harness/host.js';
 import { CGROUP_ROOT, readSysctls } from './harness/kubelet.js';
 import { hostPathsNow } from './harness/leftovers.js';
+import { netpolUnsupportedReason } from './harness/netpol.js';
 import { RealNode } from './harness/node.js';
 
 /**
@@ -116,7 +117,7 @@ describe('real node', function () {
     ].join('');
     const client = [
       `const url = 'http://echo.${ns}.svc.cluster.local/';`,
-      'const deadline = Date.now() + 60000;',
+      'const deadline = Date.now() + Number(process.env.DEADLINE_MS ?? 60000);',
       '(async () => { for (;;) { try { const r = await fetch(url); console.log(await r.text()); return; }',
       ' catch (e) { if (Date.now() > deadline) { console.error(String(e.cause ?? e)); process.exit(1); }',
       ' await new Promise((r) => setTimeout(r, 500)); } } })();',
@@ -194,6 +195,81 @@ describe('real node', function () {
     assert.match(serverLogs, /listening/);
     assert.match(serverLogs, /served \/ready/);
     assert.match(serverLogs, /served \/\n/);
+  });
+
+  it('enforces a NetworkPolicy on the echo pod (kube-network-policies)', async function () {
+    const n = node as RealNode;
+    if (!n.enforcesNetworkPolicies) {
+      stderrProgress(`NetworkPolicies not enforced: ${await netpolUnsupportedReason()}`);
+      this.skip();
+    }
+    const ns = 'node-smoke';
+    const client = [
+      `const url = 'http://echo.${ns}.svc.cluster.local/';`,
+      'const deadline = Date.now() + Number(process.env.DEADLINE_MS);',
+      '(async () => { for (;;) { try { const r = await fetch(url, { signal: AbortSignal.timeout(2000) });',
+      ' console.log(await r.text()); return; }',
+      ' catch (e) { if (Date.now() > deadline) { console.error(String(e.cause ?? e)); process.exit(1); }',
+      ' await new Promise((r) => setTimeout(r, 500)); } } })();',
+    ].join('');
+    await n.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'echo-allowed-only', namespace: ns },
+        spec: {
+          podSelector: { matchLabels: { app: 'echo' } },
+          policyTypes: ['Ingress'],
+          ingress: [{ from: [{ podSelector: { matchLabels: { access: 'allowed' } } }] }],
+        },
+      }),
+    );
+    const run = async (name: string, labels: Record<string, string>, deadlineMs: number) => {
+      await n.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: ns, labels },
+          spec: {
+            restartPolicy: 'Never',
+            containers: [
+              {
+                name: 'client',
+                image: n.images.distroless,
+                imagePullPolicy: 'Never',
+                command: [NODE, '-e', client],
+                env: [{ name: 'DEADLINE_MS', value: String(deadlineMs) }],
+              },
+            ],
+          },
+        }),
+      );
+      return eventually(
+        async () => {
+          const { stdout } = await n.kubectl([
+            'get',
+            'pod',
+            '-n',
+            ns,
+            name,
+            '-o',
+            'jsonpath={.status.phase}',
+          ]);
+          return stdout === 'Succeeded' || stdout === 'Failed' ? stdout : undefined;
+        },
+        deadlineMs + 60_000,
+        `pod ${name} to finish`,
+      );
+    };
+    const [denied, allowed] = await Promise.all([
+      run('denied', { access: 'denied' }, 8_000),
+      run('allowed', { access: 'allowed' }, 30_000),
+    ]);
+    const logs = async (name: string) => (await n.kubectl(['logs', '-n', ns, name])).stdout;
+    assert.equal(allowed, 'Succeeded', `the allowed pod did not get through: ${await logs('allowed')}`);
+    assert.equal(denied, 'Failed', `the denied pod got through: ${await logs('denied')}`);
   });
 
   it('leaves no link, rule, mount or process behind when it stops', async function () {

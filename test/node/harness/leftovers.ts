@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { unmountUnder } from './containerd.js';
 import { type Progress, exists } from './host.js';
 import { CGROUP_ROOT, restoreSysctls } from './kubelet.js';
+import { cleanNetPol } from './netpol.js';
 import { cleanNetwork } from './network.js';
 
 /**
@@ -155,6 +156,7 @@ export async function undoRun(state: RunState, progress: Progress): Promise<void
   await unmountUnder(state.dir);
   await removeCgroups();
   await removeKubeletHostPaths(state.dir, state.hostPathsBefore ?? {});
+  await cleanNetPol();
   await cleanNetwork({
     kubeProxy: state.kubeProxy,
     ipForward: state.ipForward,

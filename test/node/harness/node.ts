@@ -25,6 +25,7 @@ import {
   undoKilledRun,
   undoRun,
 } from './leftovers.js';
+import { NETPOL_USER, NetworkPolicies, netpolRbac, netpolUnsupportedReason } from './netpol.js';
 import { type NodeNetwork, cniConfig, nftTables, setUpNetwork } from './network.js';
 import { Pki } from './pki.js';
 
@@ -64,6 +65,12 @@ const VOLUMES = 4;
 
 export interface RealNodeOptions {
   progress?: Progress;
+  /**
+   * Enforce NetworkPolicies with kube-network-policies (netpol.ts), which the bridge CNI plugin
+   * does not do. Default: when the kernel allows it (`netpolUnsupportedReason`); true makes a
+   * kernel that cannot fail the start.
+   */
+  networkPolicies?: boolean;
 }
 
 /** The repository's root (from test/dist/node/harness/): the images' build context. */
@@ -78,6 +85,7 @@ export class RealNode {
     private readonly containerd: Containerd,
     private readonly agents: { name: string; child: ChildProcess }[],
     private readonly dns: ClusterDns,
+    private readonly policies: NetworkPolicies | undefined,
     private readonly progress: Progress,
     readonly network: NodeNetwork,
     readonly images: NodeImages,
@@ -110,6 +118,11 @@ export class RealNode {
   }
   get containerdRuntime(): Containerd {
     return this.containerd;
+  }
+
+  /** Whether kube-network-policies runs (see RealNodeOptions.networkPolicies). */
+  get enforcesNetworkPolicies(): boolean {
+    return this.policies !== undefined;
   }
 
   /** The PIDs of every process the node started itself (not the pods'). */
@@ -160,6 +173,8 @@ export class RealNode {
     let plane: ControlPlane | undefined;
     let containerd: Containerd | undefined;
     let dns: ClusterDns | undefined;
+    let policies: NetworkPolicies | undefined;
+    let imagesReady: Promise<NodeImages> | undefined;
     try {
       const network = await setUpNetwork();
       state.ipForward = network.ipForwardBefore;
@@ -199,7 +214,7 @@ export class RealNode {
         if (entry !== undefined) state.processes.push(entry);
         await saveState(state);
       }
-      const imagesReady = buildImages({
+      imagesReady = buildImages({
         containerd,
         repoRoot: REPO_ROOT,
         workDir: join(dir, 'img'),
@@ -214,6 +229,7 @@ export class RealNode {
         scheduler: randomBytes(24).toString('hex'),
         proxy: randomBytes(24).toString('hex'),
         coredns: randomBytes(24).toString('hex'),
+        netpol: randomBytes(24).toString('hex'),
       };
       plane = await Plane.start({
         progress,
@@ -227,6 +243,7 @@ export class RealNode {
             { token: tokens.scheduler, user: 'system:kube-scheduler' },
             { token: tokens.proxy, user: 'system:kube-proxy' },
             { token: tokens.coredns, user: COREDNS_USER },
+            { token: tokens.netpol, user: NETPOL_USER },
           ],
           apiServerArgs: [
             '--kubelet-preferred-address-types=InternalIP',
@@ -257,7 +274,8 @@ export class RealNode {
         await mkdir(join(hostPathDir, `pv-${i}`), { recursive: true });
         await chmod(join(hostPathDir, `pv-${i}`), 0o1777);
       }
-      for (const object of [...corednsRbac(), ...storageObjects(hostPathDir)]) await apply(plane, object);
+      for (const object of [...corednsRbac(), ...netpolRbac(), ...storageObjects(hostPathDir)])
+        await apply(plane, object);
 
       // Waiting for the node stops at once when an agent dies (a bad flag, a port taken).
       const exits: Promise<never>[] = [];
@@ -312,6 +330,16 @@ export class RealNode {
         progress,
       });
       await record(dns.child, 'coredns');
+      const enforce = options.networkPolicies ?? (await netpolUnsupportedReason()) === undefined;
+      if (enforce) {
+        policies = await NetworkPolicies.start({
+          dir: join(dir, 'netpol'),
+          kubeconfigPath: await kubeconfig('netpol', tokens.netpol),
+          nodeName: NODE_NAME,
+          progress,
+        });
+        await record(policies.child, 'kube-network-policies');
+      }
 
       await Promise.race([nodeReady(plane, 120_000, dir), ...exits]);
       progress(
@@ -319,12 +347,27 @@ export class RealNode {
       );
       const images = await imagesReady;
       progress(`real node: up with images in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      return new RealNode(state, plane, containerd, agents, dns, progress, network, images, hostPathDir, dir);
+      return new RealNode(
+        state,
+        plane,
+        containerd,
+        agents,
+        dns,
+        policies,
+        progress,
+        network,
+        images,
+        hostPathDir,
+        dir,
+      );
     } catch (err) {
       progress(
         `real node: start failed (${(err as Error).message.split('\n')[0]}); cleaning up (logs were in ${dir})`,
       );
-      await teardown({ state, plane, containerd, agents, dns, progress, keepLogs: true });
+      // The image build runs against this containerd: let it end (it fails fast once containerd goes,
+      // but its dockerd must be stopped by its own hand first).
+      await imagesReady?.catch(() => undefined);
+      await teardown({ state, plane, containerd, agents, dns, policies, progress, keepLogs: true });
       throw err;
     }
   }
@@ -347,6 +390,7 @@ export class RealNode {
       containerd: this.containerd,
       agents: this.agents,
       dns: this.dns,
+      policies: this.policies,
       progress: this.progress,
     });
     this.progress(`real node: stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -386,6 +430,7 @@ async function teardown(parts: {
   containerd?: Containerd;
   agents: { name: string; child: ChildProcess }[];
   dns?: ClusterDns;
+  policies?: NetworkPolicies;
   progress: Progress;
   keepLogs?: boolean;
 }): Promise<void> {
@@ -400,6 +445,8 @@ async function teardown(parts: {
   // The kubelet first, so it starts no pod while the rest goes.
   for (const { child } of [...parts.agents].reverse())
     await step('stopping an agent', () => stopChild(child, 10_000));
+  if (parts.policies)
+    await step('stopping kube-network-policies', () => parts.policies?.stop() ?? Promise.resolve());
   if (parts.dns) await step('stopping CoreDNS', () => parts.dns?.stop() ?? Promise.resolve());
   if (parts.plane) await step('stopping the control plane', () => parts.plane?.stop() ?? Promise.resolve());
   if (parts.containerd)
