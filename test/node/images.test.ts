@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Containerd } from './harness/containerd.js';
+import type { Containerd } from './harness/containerd.js';
 import { stderrProgress, unsupportedReason } from './harness/host.js';
-import { type NodeImages, PAUSE_IMAGE, buildImages, chartAppVersion } from './harness/images.js';
+import { type NodeImages, PAUSE_IMAGE, chartAppVersion } from './harness/images.js';
+import { sharedNode } from './harness/shared-node.js';
 
 /**
  * The real node's images: built without a registry (locally made base images, the three
  * product Dockerfiles unchanged, Debian's Redis and NATS, our own pause) and imported into the
- * test's containerd, where the kubelet will look for them. Runs as root on Linux only.
+ * real node's containerd, where the kubelet looks for them. Runs as root on Linux only.
  */
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 describe('real node: images', () => {
-  let workDir: string;
-  let containerd: Containerd | undefined;
+  let containerd: Containerd;
   let images: NodeImages;
   let run = 0;
 
@@ -27,31 +25,15 @@ describe('real node: images', () => {
       stderrProgress(`skipping the real-node image tests: ${reason}`);
       this.skip();
     }
-    workDir = await mkdtemp(join(tmpdir(), 'nimbus-img-'));
-    containerd = await Containerd.start({
-      dir: join(workDir, 'containerd'),
-      sandboxImage: PAUSE_IMAGE,
-      cniConfDir: join(workDir, 'cni'),
-    });
-    const started = Date.now();
-    images = await buildImages({
-      containerd,
-      repoRoot,
-      workDir: join(workDir, 'build'),
-      progress: stderrProgress,
-    });
-    stderrProgress(`images built and imported in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  });
-
-  after(async () => {
-    await containerd?.stop();
-    if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+    const node = await sharedNode();
+    containerd = node.containerdRuntime;
+    images = node.images;
   });
 
   /** `ctr run --rm` of `image` with `args`, its output. */
   function ctrRun(image: string, args: string[], flags: string[] = []): Promise<string> {
     run += 1;
-    return (containerd as Containerd).run(image, `images-test-${run}`, args, flags);
+    return containerd.run(image, `images-test-${run}`, args, flags);
   }
 
   it('lists every image in k8s.io under the names the chart and the kubelet use', async () => {
@@ -60,7 +42,7 @@ describe('real node: images', () => {
     assert.equal(images.controller, `docker.io/nimbus/controller:${version}`);
     assert.equal(images.runtimeNode, `docker.io/nimbus/runtime-node:${version}`);
     assert.equal(images.pause, PAUSE_IMAGE);
-    const listed = await (containerd as Containerd).images();
+    const listed = await containerd.images();
     for (const reference of Object.values(images))
       assert.ok(listed.includes(reference), `${reference} in ${listed}`);
   });

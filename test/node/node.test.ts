@@ -5,7 +5,8 @@ import { exists, sh, stderrProgress, unsupportedReason } from './harness/host.js
 import { CGROUP_ROOT, readSysctls } from './harness/kubelet.js';
 import { hostPathsNow } from './harness/leftovers.js';
 import { netpolUnsupportedReason } from './harness/netpol.js';
-import { RealNode } from './harness/node.js';
+import type { RealNode } from './harness/node.js';
+import { sharedNode } from './harness/shared-node.js';
 
 /**
  * The real node itself, before any chart goes on it: it registers Ready, runs a pod of our own
@@ -16,39 +17,6 @@ import { RealNode } from './harness/node.js';
 const reason = unsupportedReason();
 /** Node in the distroless stand-in (its entrypoint). */
 const NODE = '/nodejs/bin/node';
-
-/** What of the machine a run may change: links, iptables rules, mounts, paths, settings. */
-async function hostSnapshot() {
-  return {
-    links: (await sh('ip', ['-o', 'link', 'show'])).stdout,
-    iptables: (await sh('iptables-save', [])).stdout,
-    ip6tables: (await sh('ip6tables-save', [])).stdout,
-    routes: (await sh('ip', ['route', 'show', 'table', 'all'])).stdout,
-    mounts: await readFile('/proc/mounts', 'utf8'),
-    paths: await hostPathsNow(),
-    cgroup: await exists(`/sys/fs/cgroup/pids${CGROUP_ROOT}`),
-    sysctls: {
-      ...(await readSysctls()),
-      ip_forward: await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8'),
-    },
-  };
-}
-
-const linkNames = (text: string) =>
-  text
-    .split('\n')
-    .map((line) => line.split(':')[1]?.trim().split('@')[0])
-    .filter((name): name is string => name !== undefined && name !== '')
-    .sort();
-
-/** iptables-save without its comment lines and packet counters. */
-const rules = (text: string) =>
-  text
-    .split('\n')
-    .filter((line) => !line.startsWith('#'))
-    .map((line) => line.replace(/\[\d+:\d+\]/, ''))
-    .filter((line) => line !== '')
-    .sort();
 
 /** What the pods of `ns`, their events and the kubelet say: for a failure's message. */
 async function diagnose(n: RealNode, ns: string): Promise<string> {
@@ -70,25 +38,13 @@ async function diagnose(n: RealNode, ns: string): Promise<string> {
 describe('real node', function () {
   this.timeout(30 * 60_000);
   let node: RealNode | undefined;
-  let baseline: Awaited<ReturnType<typeof hostSnapshot>>;
-  let startSeconds = 0;
 
   before(async function () {
     if (reason !== undefined) {
       this.skip();
       return;
     }
-    // A run killed mid-way is undone first, so the baseline is the machine's own.
-    await RealNode.cleanLeftovers(stderrProgress);
-    baseline = await hostSnapshot();
-    const started = Date.now();
-    node = await RealNode.start({ progress: stderrProgress });
-    startSeconds = (Date.now() - started) / 1000;
-    stderrProgress(`real node up in ${startSeconds.toFixed(1)} s`);
-  });
-
-  after(async () => {
-    await node?.stop();
+    node = await sharedNode();
   });
 
   if (reason !== undefined) it.skip(`needs: ${reason}`);
@@ -270,52 +226,5 @@ describe('real node', function () {
     const logs = async (name: string) => (await n.kubectl(['logs', '-n', ns, name])).stdout;
     assert.equal(allowed, 'Succeeded', `the allowed pod did not get through: ${await logs('allowed')}`);
     assert.equal(denied, 'Failed', `the denied pod got through: ${await logs('denied')}`);
-  });
-
-  it('leaves no link, rule, mount or process behind when it stops', async function () {
-    if (node === undefined) this.skip();
-    const n = node as RealNode;
-    const pids = n.pids();
-    const dir = n.dir;
-    // The /24s' first three octets: 10.77.0., 10.244.0., 10.96.0.
-    const prefixes = [n.network.nodeCidr, n.network.podCidr, n.network.serviceCidr].map((cidr) =>
-      cidr.split('.').slice(0, 3).join('.').concat('.'),
-    );
-    const started = Date.now();
-    await n.stop();
-    stderrProgress(`real node stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    const after = await hostSnapshot();
-    assert.deepEqual(linkNames(after.links), linkNames(baseline.links));
-    assert.deepEqual(rules(after.iptables), rules(baseline.iptables));
-    assert.deepEqual(rules(after.ip6tables), rules(baseline.ip6tables));
-    // Other work on the machine may change routes meanwhile: only ours are compared.
-    const ours = (routes: string) =>
-      routes
-        .split('\n')
-        .filter((line) => /nimbus-/.test(line) || prefixes.some((p) => line.includes(p)))
-        .join('\n');
-    assert.equal(ours(after.routes), ours(baseline.routes));
-    assert.deepEqual(after.paths, baseline.paths);
-    assert.deepEqual(after.sysctls, baseline.sysctls);
-    assert.equal(after.cgroup, false);
-    assert.equal(await exists(dir), false, `${dir} is still there`);
-    assert.deepEqual(
-      after.mounts.split('\n').filter((line) => line.includes(dir)),
-      [],
-    );
-    const alive = pids.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    assert.deepEqual(alive, [], 'processes of the node still running');
-    const { stdout } = await sh('ps', ['-eo', 'pid,args']);
-    assert.deepEqual(
-      stdout.split('\n').filter((line) => line.includes(dir) || line.includes('nimbus-node')),
-      [],
-    );
   });
 });

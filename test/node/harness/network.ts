@@ -68,8 +68,12 @@ async function deleteNewEmptyTables(before: readonly string[]): Promise<void> {
 
 /** Candidate /24s for the node's bridge: the first no route on the machine touches is used. */
 const NODE_SUBNETS = ['10.77.0', '10.78.0', '10.79.0', '10.87.0'];
-const POD_CIDR = '10.244.0.0/24';
-const SERVICE_CIDR = '10.96.0.0/24';
+/**
+ * Apart from the ranges the main suites use, so both can run on one machine at once: the pod
+ * runner puts pod addresses from 10.244.0.0/16 on `lo`, and their API servers take 10.96.0.0/16.
+ */
+const POD_CIDR = '10.245.0.0/24';
+const SERVICE_CIDR = '10.97.0.0/24';
 
 /** Brings the node's bridge, routes and forwarding rules up. Call `cleanNetwork` first. */
 export async function setUpNetwork(): Promise<NodeNetwork> {
@@ -84,7 +88,7 @@ export async function setUpNetwork(): Promise<NodeNetwork> {
     nodeIp: `${base}.1`,
     nodeCidr: `${base}.0/24`,
     podCidr: POD_CIDR,
-    podGateway: '10.244.0.1',
+    podGateway: '10.245.0.1',
     serviceCidr: SERVICE_CIDR,
     ipForwardBefore: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(),
   };
