@@ -20,8 +20,8 @@ export interface LocalConfig {
   readonly gateway: GatewayConfig;
   /**
    * NIMBUS_REDIS_URL and the store's limits: with a URL, function state (ctx.state) is in that
-   * Redis, which replicas reach themselves; without one, the supervisor keeps it in memory and
-   * replicas reach it over IPC.
+   * Redis, without one in the supervisor's memory; either way replicas reach it over IPC only,
+   * through the supervisor, which holds the store and enforces the limits.
    */
   readonly store: StoreConfig;
   /**

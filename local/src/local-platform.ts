@@ -161,6 +161,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
         gatewayUrl: this.gatewayUrl,
         inherited: process.env,
         errorDetail: this.config.errorDetail,
+        stateMaxValueBytes: this.config.store.state.maxValueBytes,
       }),
       replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,

@@ -95,10 +95,15 @@ describe('buildReplicaEnv', () => {
     const env = buildReplicaEnv(
       fn({ state: { enabled: true }, env: [{ name: 'GREETING', value: 'hi' }] }),
       '/c',
-      { gatewayUrl: '', inherited: { NIMBUS_REDIS_URL: 'redis://:pw@127.0.0.1:6379' } },
+      {
+        gatewayUrl: '',
+        inherited: { NIMBUS_REDIS_URL: 'redis://:pw@127.0.0.1:6379' },
+        stateMaxValueBytes: 4096,
+      },
     );
     const stateEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('NIMBUS_STATE_')));
-    assert.deepEqual(stateEnv, { NIMBUS_STATE_BACKEND: 'supervisor' });
+    // The supervisor's value limit, so the replica refuses a larger value before the transfer.
+    assert.deepEqual(stateEnv, { NIMBUS_STATE_BACKEND: 'supervisor', NIMBUS_STATE_MAX_VALUE_BYTES: '4096' });
     assert.ok(!Object.values(env).some((v) => v.includes('redis://')));
     assert.equal(env.GREETING, 'hi');
   });

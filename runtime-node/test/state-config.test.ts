@@ -50,6 +50,7 @@ describe('state settings (NIMBUS_STATE_*)', () => {
     assert.deepEqual(state({ NIMBUS_STATE_BACKEND: 'supervisor', NIMBUS_STATE_TIMEOUT_MS: '50' }), {
       backend: 'supervisor',
       timeoutMs: 50,
+      maxValueBytes: 64 * 1024,
     });
   });
 

@@ -88,7 +88,8 @@ describe('ctx.state over the supervisor channel (local mode)', () => {
     clock = new ManualClock(1_700_000_000_000);
     channel = new TestChannel();
     store = new MemoryStateStore(clock, { maxValueBytes: 32 });
-    port = new SupervisorStatePort(channel, clock, 1000);
+    // The port's own limit is above the store's, so the store's refusal is what some tests see.
+    port = new SupervisorStatePort(channel, clock, 1000, 1024);
     state = new PortFunctionState(port);
   });
 
@@ -159,6 +160,17 @@ describe('ctx.state over the supervisor channel (local mode)', () => {
   it('refuses a value IPC would change (a Date) before sending it', async () => {
     await assert.rejects(state.set('when', new Date(0)), /plain JSON: \$ is a Date/);
     await assert.rejects(state.compareAndSet('n', null, { big: 10n }), /\$\.big is a bigint/);
+    assert.equal(channel.sent.length, 0);
+  });
+
+  it('refuses a value over its limit before sending it: no transfer for a value the store would refuse', async () => {
+    await assert.rejects(state.set('big', 'x'.repeat(2000)), (error: unknown) => {
+      assert.ok(error instanceof StateValueTooLargeError, String(error));
+      assert.equal(error.limit, 1024);
+      assert.match(error.message, /is 2002 bytes as JSON, over the limit of 1024 bytes/);
+      return true;
+    });
+    await assert.rejects(state.compareAndSet('big', null, 'x'.repeat(2000)), StateValueTooLargeError);
     assert.equal(channel.sent.length, 0);
   });
 

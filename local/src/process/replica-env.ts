@@ -8,6 +8,8 @@ export interface ReplicaEnvSettings {
   inherited: Readonly<Record<string, string | undefined>>;
   /** NIMBUS_ERROR_DETAIL for the replica; unset, the runtime's own default (none). */
   errorDetail?: ErrorDetail;
+  /** The supervisor's state value limit, so a replica refuses a larger value before sending it. */
+  stateMaxValueBytes?: number;
 }
 
 /** Passed through from the platform's environment; everything else a function sees it declares. */
@@ -43,6 +45,10 @@ export function buildReplicaEnv(
   if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
   // ctx.state asks the supervisor over IPC, which keeps the store (memory or Redis) and its limits:
   // a replica gets no Redis URL or credentials, so it cannot bypass them.
-  if (fn.spec.state?.enabled === true) env.NIMBUS_STATE_BACKEND = 'supervisor';
+  if (fn.spec.state?.enabled === true) {
+    env.NIMBUS_STATE_BACKEND = 'supervisor';
+    if (settings.stateMaxValueBytes !== undefined)
+      env.NIMBUS_STATE_MAX_VALUE_BYTES = String(settings.stateMaxValueBytes);
+  }
   return env;
 }

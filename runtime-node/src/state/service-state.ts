@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { jsonProblem } from '@nimbus/store/json-value';
 import type { StateEntry } from '../contract.js';
 import type { StatePort } from './function-state.js';
 import type { StateSettings } from './state-config.js';
@@ -12,6 +11,7 @@ import {
   StateUnavailableError,
   StateValueTooLargeError,
 } from './state-errors.js';
+import { checkStateValue } from './state-value.js';
 
 export type ServiceStateSettings = Extract<StateSettings, { backend: 'service' }>;
 
@@ -145,18 +145,7 @@ export class ServiceStatePort implements StatePort {
   }
 
   private checkValue(key: string, value: unknown): unknown {
-    const problem = jsonProblem(value);
-    if (problem !== undefined)
-      throw new InvalidStateValueError(
-        `state key ${JSON.stringify(key)}: the value must be plain JSON: ${problem}`,
-      );
-    const size = Buffer.byteLength(JSON.stringify(value), 'utf8');
-    const limit = this.settings.maxValueBytes;
-    if (size > limit)
-      throw new StateValueTooLargeError(
-        `state key ${JSON.stringify(key)}: the value is ${size} bytes as JSON, over the limit of ${limit} bytes`,
-        limit,
-      );
+    checkStateValue(key, value, this.settings.maxValueBytes);
     return value;
   }
 

@@ -13,6 +13,8 @@ export type StateSettings =
       readonly backend: 'supervisor';
       /** A call without an answer by then fails as unavailable. */
       readonly timeoutMs: number;
+      /** Checked before a value is sent over IPC; the supervisor checks again. */
+      readonly maxValueBytes: number;
     }
   | {
       readonly backend: 'service';
@@ -82,7 +84,7 @@ export function loadStateSettings(env: Env, refuse: Refuse): StateSettings {
       throw refuse(stray, `${stray} is set, but NIMBUS_STATE_BACKEND is ${backend}; it needs service`);
   }
   if (backend === 'none') return Object.freeze({ backend });
-  if (backend === 'supervisor') return Object.freeze({ backend, timeoutMs });
+  if (backend === 'supervisor') return Object.freeze({ backend, timeoutMs, maxValueBytes });
   if (url === undefined)
     throw refuse('NIMBUS_STATE_URL', 'NIMBUS_STATE_URL must be set when NIMBUS_STATE_BACKEND is service');
   if (!/^https?:\/\/[^\s/@]+\/?$/.test(url))

@@ -23,7 +23,7 @@ export function createFunctionState(
       return new DisabledFunctionState();
     case 'supervisor':
       return new PortFunctionState(
-        new SupervisorStatePort(ipcStateChannel(deps.ipc), deps.clock, state.timeoutMs),
+        new SupervisorStatePort(ipcStateChannel(deps.ipc), deps.clock, state.timeoutMs, state.maxValueBytes),
       );
     case 'service':
       return new PortFunctionState(new ServiceStatePort(state, config.namespace, config.functionName));

@@ -1,9 +1,9 @@
 import type { Clock } from '@nimbus/api/clock';
-import { jsonProblem } from '@nimbus/store/json-value';
 import type { StateEntry } from '../contract.js';
 import type { StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
 import type { StatePort } from './function-state.js';
-import { InvalidStateValueError, RemoteStateError, StateUnavailableError } from './state-errors.js';
+import { RemoteStateError, StateUnavailableError } from './state-errors.js';
+import { checkStateValue } from './state-value.js';
 
 /** The IPC channel as the state client needs it. */
 export interface StateChannel {
@@ -64,6 +64,8 @@ export class SupervisorStatePort implements StatePort {
     private readonly channel: StateChannel,
     private readonly clock: Clock,
     private readonly timeoutMs: number,
+    /** Values larger than this are refused here, before the transfer; the supervisor checks again. */
+    private readonly maxValueBytes: number,
   ) {}
 
   async get(key: string): Promise<StateEntry | undefined> {
@@ -71,7 +73,7 @@ export class SupervisorStatePort implements StatePort {
   }
 
   async set(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<string> {
-    checkJson(key, value);
+    checkStateValue(key, value, this.maxValueBytes);
     return (await this.request({ op: 'set', key, value, ...ttl(options) })) as string;
   }
 
@@ -89,7 +91,7 @@ export class SupervisorStatePort implements StatePort {
     value: unknown,
     options: { ttlMs?: number } = {},
   ): Promise<{ ok: true; version: string } | { ok: false; currentVersion: string | null }> {
-    checkJson(key, value);
+    checkStateValue(key, value, this.maxValueBytes);
     return (await this.request({ op: 'compareAndSet', key, expectedVersion, value, ...ttl(options) })) as
       | { ok: true; version: string }
       | { ok: false; currentVersion: string | null };
@@ -157,18 +159,6 @@ export class SupervisorStatePort implements StatePort {
     this.clock.clearTimeout(call.timer);
     outcome();
   }
-}
-
-/**
- * IPC would turn a Date into a string and drop undefined members before the supervisor's store
- * could refuse them: the same check as the store's, here, so both backends refuse the same values.
- */
-function checkJson(key: string, value: unknown): void {
-  const problem = jsonProblem(value);
-  if (problem !== undefined)
-    throw new InvalidStateValueError(
-      `state key ${JSON.stringify(key)}: the value must be plain JSON: ${problem}`,
-    );
 }
 
 function ttl(options: { ttlMs?: number }): { ttlMs?: number } {

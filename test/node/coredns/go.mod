@@ -1,4 +1,4 @@
-// The real-node harness's cluster DNS (test/src/node/dns.ts builds it into ~/.cache/nimbus).
+// The real-node harness's cluster DNS (test/node/harness/dns.ts builds it into ~/.cache/nimbus).
 module nimbus.dev/test/node/coredns
 
 go 1.26.0

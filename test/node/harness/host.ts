@@ -9,7 +9,8 @@ import { join } from 'node:path';
  * which it installs itself when they are missing (about 30 s). containerd runs the pods and
  * dockerd (against containerd's socket) builds the images; runc, the CNI plugins and iptables
  * are the node's; debootstrap makes the base images no registry can give us; openssl makes the
- * node's certificates; conntrack is kube-proxy's.
+ * node's certificates; conntrack is kube-proxy's; nft lets a stop remove the empty tables
+ * iptables-nft leaves.
  */
 export const HOST_PACKAGES = [
   'containerd',
@@ -21,6 +22,7 @@ export const HOST_PACKAGES = [
   'openssl',
   'conntrack',
   'iproute2',
+  'nftables',
 ] as const;
 
 export type Progress = (line: string) => void;

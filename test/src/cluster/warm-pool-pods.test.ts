@@ -138,10 +138,17 @@ describe('the warm pool as pods: a function at zero is served by a pool pod that
       30_000,
       'the pool Deployment to go',
     );
-    const key = await cluster.plane.request(
-      'GET',
-      `/api/v1/namespaces/${cluster.namespace}/secrets/nimbus-pool-key`,
+    // The controller deletes the Deployment, then the key: poll for the second too.
+    await eventually(
+      async () => {
+        const key = await cluster.plane.request(
+          'GET',
+          `/api/v1/namespaces/${cluster.namespace}/secrets/nimbus-pool-key`,
+        );
+        return key.status === 404 ? true : undefined;
+      },
+      30_000,
+      'the pool key to go with the pool',
     );
-    assert.equal(key.status, 404, 'the pool key goes with the pool');
   });
 });

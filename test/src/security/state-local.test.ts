@@ -11,6 +11,18 @@ const PROBE = `export default async (event, ctx) => {
     case '/env': return { redis: Object.entries(process.env).filter(([k, v]) => /REDIS/.test(k) || /redis:/.test(v ?? '')).map(([k]) => k) };
     case '/set': return { version: await ctx.state.set(q.key, 'x'.repeat(Number(q.size ?? 1))) };
     case '/incr': return { value: await ctx.state.incr(q.key) };
+    case '/raw-set': {
+      // What hostile code can do: skip ctx.state's own checks and write to the supervisor channel.
+      const id = 2 ** 30;
+      const reply = new Promise((resolve) => {
+        const onMessage = (m) => {
+          if (m?.type === 'state-result' && m.id === id) { process.off('message', onMessage); resolve(m); }
+        };
+        process.on('message', onMessage);
+      });
+      process.send({ type: 'state', id, op: 'set', key: q.key, value: 'x'.repeat(Number(q.size)) });
+      return reply;
+    }
   }
   return { statusCode: 404, body: 'no such route' };
 };`;
@@ -61,9 +73,19 @@ describe('security: local mode replicas reach state only through the supervisor,
       'another function is not held',
     );
 
+    // ctx.state refuses it in the replica, before the transfer...
     const big = await call(`/function/roomy/set?key=big&size=${20 * 1024 * 1024}`);
     assert.equal(big.status, 413, big.text.slice(0, 200));
     assert.equal(big.json().code, 'StateValueTooLarge');
     assert.equal(big.json().limit, 65536);
+    // ...and code that writes to the channel itself meets the supervisor's own check.
+    const raw = await call('/function/roomy/raw-set?key=big&size=70000');
+    assert.equal(raw.status, 200, raw.text.slice(0, 200));
+    const reply = raw.json() as { ok: boolean; error?: { name: string; limit?: number } };
+    assert.equal(reply.ok, false);
+    assert.equal(reply.error?.name, 'StateValueTooLargeError');
+    assert.equal(reply.error?.limit, 65536);
+    const small = await call('/function/roomy/raw-set?key=fits&size=10');
+    assert.equal((small.json() as { ok: boolean }).ok, true, 'the channel itself works');
   });
 });

@@ -30,6 +30,38 @@ export interface ControlPlaneOptions {
    * unseen for that long.
    */
   beforeControllerManager?: (plane: ControlPlane) => Promise<void>;
+  /**
+   * What the real node (test/node) needs beyond this; every field left out keeps the default the
+   * main suites run with.
+   */
+  node?: NodeControlPlaneOptions;
+}
+
+/** A control plane that a kubelet, kube-scheduler and kube-proxy join (test/node/harness/node.ts). */
+export interface NodeControlPlaneOptions {
+  /**
+   * The address kube-apiserver binds and advertises instead of 127.0.0.1: the `kubernetes`
+   * Service's endpoint, so it must be one pods can reach (never loopback).
+   */
+  bindAddress?: string;
+  /** Instead of 10.96.0.0/16; its first address is `kubernetes.default` for pods. */
+  serviceClusterIpRange?: string;
+  /** Instead of `RBAC` alone, e.g. `['Node', 'RBAC']` for a kubelet's own user. */
+  authorizationModes?: readonly string[];
+  /** Further users for the token file (the kubelet's, the scheduler's, kube-proxy's…). */
+  tokens?: readonly { token: string; user: string; groups?: readonly string[] }[];
+  /** Further kube-apiserver flags (flags the harness sets are not to be repeated here). */
+  apiServerArgs?: readonly string[];
+  /** Instead of CONTROLLER_MANAGER_CONTROLLERS. */
+  controllers?: readonly string[];
+  /**
+   * Gives kube-controller-manager the API server's serving certificate as `--root-ca-file`, so
+   * root-ca-cert-publisher puts it in every namespace's `kube-root-ca.crt`, which pods verify the
+   * API server with.
+   */
+  publishRootCa?: boolean;
+  /** Also build the node's binaries (kubelet, kube-scheduler, kube-proxy) and hand them out. */
+  nodeBinaries?: boolean;
 }
 
 /**
@@ -74,8 +106,12 @@ export class ControlPlane {
       progress = (l: string) => process.stderr.write(`${l}\n`),
       controllerManager = false,
       beforeControllerManager,
+      node = {},
     } = typeof options === 'function' ? { progress: options } : options;
-    const binaries = await controlPlaneBinaries(progress, { controllerManager });
+    const binaries = await controlPlaneBinaries(progress, {
+      controllerManager,
+      node: node.nodeBinaries === true,
+    });
     const dir = await mkdtemp(join(tmpdir(), 'nimbus-control-plane-'));
     const processes: ChildProcess[] = [];
     try {
@@ -83,11 +119,15 @@ export class ControlPlane {
       const adminToken = randomBytes(24).toString('hex');
       // kube-controller-manager signs in as the user the default RBAC policy grants its role to.
       const controllerManagerToken = randomBytes(24).toString('hex');
-      await writeFile(
-        join(dir, 'tokens.csv'),
-        `${adminToken},nimbus-test-admin,nimbus-test-admin,system:masters\n` +
-          `${controllerManagerToken},system:kube-controller-manager,system:kube-controller-manager\n`,
-      );
+      // token,user,uid[,"group1,group2"]
+      const tokenLines = [
+        `${adminToken},nimbus-test-admin,nimbus-test-admin,system:masters`,
+        `${controllerManagerToken},system:kube-controller-manager,system:kube-controller-manager`,
+        ...(node.tokens ?? []).map(({ token, user, groups = [] }) =>
+          [token, user, user, ...(groups.length > 0 ? [`"${groups.join(',')}"`] : [])].join(','),
+        ),
+      ];
+      await writeFile(join(dir, 'tokens.csv'), tokenLines.map((line) => `${line}\n`).join(''));
       const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       await writeFile(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
       await writeFile(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
@@ -106,20 +146,22 @@ export class ControlPlane {
       );
       const apiServerArgs = [
         `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
+        `--bind-address=${node.bindAddress ?? '127.0.0.1'}`,
+        ...(node.bindAddress === undefined ? [] : [`--advertise-address=${node.bindAddress}`]),
         `--secure-port=${apiPort}`,
         `--cert-dir=${join(dir, 'certs')}`,
         `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        '--authorization-mode=RBAC',
+        `--authorization-mode=${(node.authorizationModes ?? ['RBAC']).join(',')}`,
         '--service-account-issuer=https://kubernetes.default.svc',
         `--service-account-key-file=${join(dir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        '--service-cluster-ip-range=10.96.0.0/16',
+        `--service-cluster-ip-range=${node.serviceClusterIpRange ?? '10.96.0.0/16'}`,
         '--allow-privileged=true',
+        ...(node.apiServerArgs ?? []),
       ];
       const relaunchApiServer = () => launch(binaries.kubeApiserver, dir, 'kube-apiserver', apiServerArgs);
       processes.push(relaunchApiServer());
-      const url = `https://127.0.0.1:${apiPort}`;
+      const url = `https://${node.bindAddress ?? '127.0.0.1'}:${apiPort}`;
       // Waiting stops at once when a process dies (a port taken, a bad flag), naming why.
       const died = firstExit(processes, dir);
       // Once started, processes exit at stop(): nobody waits on this any more.
@@ -148,12 +190,10 @@ export class ControlPlane {
         await beforeControllerManager?.(plane);
         const kubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
         await writeFile(kubeconfig, JSON.stringify(plane.kubeconfig(controllerManagerToken), null, 2));
-        const manager = launch(
-          binaries.kubeControllerManager as string,
-          dir,
-          'kube-controller-manager',
-          controllerManagerArgs(kubeconfig),
-        );
+        const manager = launch(binaries.kubeControllerManager as string, dir, 'kube-controller-manager', [
+          ...controllerManagerArgs(kubeconfig, node.controllers),
+          ...(node.publishRootCa ? [`--root-ca-file=${join(dir, 'certs', 'apiserver.crt')}`] : []),
+        ]);
         processes.push(manager);
         const managerDied = firstExit([manager], dir);
         managerDied.catch(() => {});
@@ -311,15 +351,19 @@ export class ControlPlane {
  * controller with its own service account's token (`--use-service-account-credentials`), so the
  * default RBAC policy's per-controller roles are what they act under, as in kubeadm clusters,
  * rather than the broad role of the manager's own user. Those tokens come from the TokenRequest
- * API, so neither `--service-account-private-key-file` nor `--root-ca-file` is needed: they serve
- * only the legacy token Secrets of serviceaccount-token-controller, which is not run.
+ * API, so `--service-account-private-key-file` is not needed: it serves only the legacy token
+ * Secrets of serviceaccount-token-controller, which is not run. `--root-ca-file` is given only
+ * for the real node (`publishRootCa`), whose pods read it from `kube-root-ca.crt`.
  */
-function controllerManagerArgs(kubeconfig: string): string[] {
+function controllerManagerArgs(
+  kubeconfig: string,
+  controllers: readonly string[] = CONTROLLER_MANAGER_CONTROLLERS,
+): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
     '--leader-elect=false',
     '--use-service-account-credentials=true',
-    `--controllers=${CONTROLLER_MANAGER_CONTROLLERS.join(',')}`,
+    `--controllers=${controllers.join(',')}`,
     // Nothing scrapes or probes it; readiness is judged from what it does (controllersRunning).
     '--secure-port=0',
     // The defaults (20 and 30) are for sharing a production API server; a test wants speed.

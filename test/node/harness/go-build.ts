@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { goBinary } from '../../src/harness/control-plane/assets.js';
+import { type Progress, cacheDir, exists, sh } from './host.js';
+
+/**
+ * Builds a small Go module of test/node (CoreDNS, the NetworkPolicy controller) once per machine
+ * into `~/.cache/nimbus/<name>-<version>-<hash>/<name>`: the version is the one `go.mod`
+ * requires of `versionOf`, the hash is of the module's own files, so an edit rebuilds it.
+ */
+export async function goModuleBinary(options: {
+  name: string;
+  /** The module's directory (main.go, go.mod, go.sum). */
+  moduleDir: string;
+  /** The main dependency whose required version names the build. */
+  versionOf: string;
+  /** Roughly how long a first build takes, for the progress line. */
+  expected: string;
+  progress: Progress;
+}): Promise<string> {
+  const { name, moduleDir, progress } = options;
+  const files = await Promise.all(['main.go', 'go.mod', 'go.sum'].map((f) => readFile(join(moduleDir, f))));
+  const goMod = files[1]?.toString('utf8') ?? '';
+  const escaped = options.versionOf.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const version = new RegExp(`${escaped} (v[\\w.-]+)`).exec(goMod)?.[1] ?? 'unknown';
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f);
+  const dir = cacheDir(`${name}-${version}-${hash.digest('hex').slice(0, 12)}`);
+  const target = join(dir, name);
+  if (await exists(target)) return target;
+  await mkdir(dir, { recursive: true });
+  progress(`building ${name} ${version} with Go (first run only; ${options.expected})…`);
+  const started = Date.now();
+  const partial = `${target}.partial-${process.pid}`;
+  // At the lowest priority, like the Kubernetes builds: the tests beside it keep their CPU.
+  await sh('nice', ['-n', '19', await goBinary(), 'build', '-o', partial, '.'], { cwd: moduleDir });
+  // A build cut short never leaves a binary later runs would trust.
+  await rename(partial, target);
+  progress(`built ${name} in ${Math.round((Date.now() - started) / 1000)} s`);
+  return target;
+}
