@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FunctionResource, createLogger } from '@nimbus/api';
+import type { KubeClient } from '@nimbus/kube';
 import {
   GENERIC_LOAD_FAILURE,
   LOAD_FAILED,
+  LoadFailures,
   MESSAGE_LIMIT,
   type PodView,
   hasUnreadyReplicas,
@@ -114,6 +117,46 @@ describe('readyForLoadFailure', () => {
         message: GENERIC_LOAD_FAILURE,
       });
     assert.equal(readyForLoadFailure(failure, 'full').message, failure.message);
+  });
+});
+
+describe('LoadFailures.check', () => {
+  const fn = { metadata: { name: 'broken', namespace: 'apps' } } as FunctionResource;
+  const unready = deployment(1, { replicas: 1, readyReplicas: 0 });
+  const withPods = (items: PodView[]) => ({ list: async () => ({ items }) }) as unknown as KubeClient;
+  const quiet = createLogger({}, 'error', () => {});
+  const failed = async () => ({ status: 503, body: '{"status":"failed","reason":"cannot load"}' });
+  const podWithout = (ip: boolean): PodView => ({
+    metadata: { name: 'p', creationTimestamp: '2026-01-01T00:00:00Z' },
+    status: { ...(ip ? { podIP: '10.244.0.9' } : {}), conditions: [] },
+  });
+
+  it('looks again later, backing off, while no pod has an address yet (nothing else would bring it back)', async () => {
+    const loads = new LoadFailures(withPods([podWithout(false)]), quiet, failed);
+    const waits = [];
+    for (let i = 0; i < 3; i++) waits.push((await loads.check(fn, unready)).requeueAfterMs);
+    assert.deepEqual(waits, [1000, 2000, 4000]);
+    const none = new LoadFailures(withPods([]), quiet, failed);
+    assert.equal((await none.check(fn, unready)).requeueAfterMs, 1000);
+  });
+
+  it('finds the failure once the pod has an address, and starts the backoff over', async () => {
+    const pods: PodView[] = [podWithout(false)];
+    const loads = new LoadFailures(withPods(pods), quiet, failed);
+    await loads.check(fn, unready);
+    await loads.check(fn, unready);
+    pods[0] = podWithout(true);
+    const found = await loads.check(fn, unready);
+    assert.deepEqual(found.failure, { status: 'False', reason: LOAD_FAILED, message: 'cannot load' });
+    pods[0] = podWithout(false);
+    assert.equal((await loads.check(fn, unready)).requeueAfterMs, 1000);
+  });
+
+  it('asks nothing and forgets the backoff when every replica is ready', async () => {
+    const loads = new LoadFailures(withPods([podWithout(false)]), quiet, failed);
+    await loads.check(fn, unready);
+    assert.deepEqual(await loads.check(fn, deployment(1, { replicas: 1, readyReplicas: 1 })), {});
+    assert.equal((await loads.check(fn, unready)).requeueAfterMs, 1000);
   });
 });
 

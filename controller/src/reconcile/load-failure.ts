@@ -118,7 +118,8 @@ export function readyForLoadFailure(failure: Verdict, errorDetail: ErrorDetail |
  * none, the load error is in the pod's log and its `/_/ready` answer only, and a Function's
  * status should say it. Per reconcile it lists the function's pods and asks one unready pod
  * of the current revision, once, with a timeout (the NetworkPolicy lets the controller reach
- * function pods); a pod still loading is asked again at a later reconcile, with backoff.
+ * function pods); a pod still loading, or none to ask yet, means another look at a later
+ * reconcile, with backoff.
  */
 export class LoadFailures {
   /** Looks in a row at a function whose pod is still loading: the backoff's step. */
@@ -144,11 +145,10 @@ export class LoadFailures {
       labelSelector: `${FUNCTION_LABEL}=${name}`,
     });
     const pod = podToAsk(pods.items, specHash);
-    if (pod === undefined) {
-      // None has an address yet; the pod's start changes the Deployment's status, and a reconcile follows.
-      this.attempts.delete(key);
-      return {};
-    }
+    // No pod to ask yet (none made, or none with an address): look again later, with the same
+    // backoff as for a pod still loading. Nothing else would bring this function back: a pod's
+    // address, and its handler failing to load, change no field of the Deployment's status.
+    if (pod === undefined) return { requeueAfterMs: this.nextRetry(key) };
     let error: string | undefined;
     try {
       error = loadErrorOf(await this.probe(pod.status?.podIP as string));
@@ -163,9 +163,14 @@ export class LoadFailures {
       this.attempts.delete(key);
       return { failure: { status: 'False', reason: LOAD_FAILED, message: error } };
     }
+    return { requeueAfterMs: this.nextRetry(key) };
+  }
+
+  /** The wait before the next look at a function, doubling per look in a row, to 30 s at most. */
+  private nextRetry(key: string): number {
     const step = this.attempts.get(key) ?? 0;
     this.attempts.set(key, step + 1);
-    return { requeueAfterMs: RETRY_MS[Math.min(step, RETRY_MS.length - 1)] };
+    return RETRY_MS[Math.min(step, RETRY_MS.length - 1)] as number;
   }
 
   /** A function deleted: its backoff goes. */
