@@ -8,6 +8,7 @@ import { freePort } from '@nimbus/testkit';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { clusterColdStarts } from './cluster-coldstart.js';
 import type { Children } from './processes.js';
+import { realNodeColdStarts } from './real-node-coldstart.js';
 import { bareServer } from './servers.js';
 import { coldStart } from './spawn-bench.js';
 import { percentile } from './stats.js';
@@ -24,7 +25,7 @@ export const COLDSTART_TARGETS = {
   maxP50MsWakeToRaised: 20,
   maxP50MsEndpointReadyToForwarded: 5,
 } as const;
-/** Functions woken once each on the API-server harness. */
+/** Functions woken once each on the API-server harness, and on the real node each way. */
 const CLUSTER_RUNS = 10;
 
 const LOCAL_MAIN = fileURLToPath(new URL('../../../local/dist/src/main.js', import.meta.url));
@@ -159,7 +160,19 @@ async function run(children: Children): Promise<BenchReport> {
   const noPool = await series(children, 0, baseline);
   const pool = await series(children, POOL_SIZE);
   const cluster = await clusterColdStarts(CLUSTER_RUNS);
+  const real = await realNodeColdStarts(CLUSTER_RUNS);
   const p50 = (values: number[]) => round(percentile(values, 50));
+  const realFigures =
+    'skipped' in real
+      ? { real_node_skipped: real.skipped }
+      : {
+          real_node_p50_ms_pool: p50(real.poolMs),
+          real_node_p99_ms_pool: round(percentile(real.poolMs, 99)),
+          real_node_p50_ms_new_pod: p50(real.newPodMs),
+          real_node_p99_ms_new_pod: round(percentile(real.newPodMs, 99)),
+          real_node_pool_ms: real.poolMs.map(round),
+          real_node_new_pod_ms: real.newPodMs.map(round),
+        };
   const result = {
     runs: RUNS,
     pool_size: POOL_SIZE,
@@ -179,6 +192,7 @@ async function run(children: Children): Promise<BenchReport> {
     p50_ms_endpoint_ready_to_forwarded: p50(cluster.endpointReadyToForwardedMs),
     p50_ms_cluster_request_to_response: p50(cluster.requestToResponseMs),
     p99_ms_cluster_request_to_response: round(percentile(cluster.requestToResponseMs, 99)),
+    ...realFigures,
     pass_p50_wake_to_raised: percentile(cluster.wakeToRaisedMs, 50) <= COLDSTART_TARGETS.maxP50MsWakeToRaised,
     pass_p50_endpoint_ready_to_forwarded:
       percentile(cluster.endpointReadyToForwardedMs, 50) <=
@@ -214,6 +228,11 @@ function render(r: {
   p50_ms_endpoint_ready_to_forwarded: number;
   p50_ms_cluster_request_to_response: number;
   p99_ms_cluster_request_to_response: number;
+  real_node_skipped?: string;
+  real_node_p50_ms_pool?: number;
+  real_node_p99_ms_pool?: number;
+  real_node_p50_ms_new_pod?: number;
+  real_node_p99_ms_new_pod?: number;
   pass_p50_wake_to_raised: boolean;
   pass_p50_endpoint_ready_to_forwarded: boolean;
 }): string {
@@ -254,6 +273,36 @@ function render(r: {
       ['request sent → response, through a new pod', formatNumber(r.p50_ms_cluster_request_to_response, 1)],
     ],
   );
+  const real =
+    r.real_node_skipped !== undefined
+      ? `Real node: skipped (${r.real_node_skipped})`
+      : formatTable(
+          [
+            {
+              title: `real node (kubelet, containerd, the chart), ${r.cluster_runs} runs each`,
+              align: 'left',
+            },
+            { title: 'p50 ms', align: 'right' },
+            { title: 'p99 ms', align: 'right' },
+          ],
+          [
+            [
+              'request at zero → response, through a pool pod',
+              formatNumber(r.real_node_p50_ms_pool ?? Number.NaN, 1),
+              formatNumber(r.real_node_p99_ms_pool ?? Number.NaN, 1),
+            ],
+            [
+              'request at zero → response, through a new pod',
+              formatNumber(r.real_node_p50_ms_new_pod ?? Number.NaN, 1),
+              formatNumber(r.real_node_p99_ms_new_pod ?? Number.NaN, 1),
+            ],
+            [
+              'API-server harness (pod runner), through a new pod',
+              formatNumber(r.p50_ms_cluster_request_to_response, 1),
+              formatNumber(r.p99_ms_cluster_request_to_response, 1),
+            ],
+          ],
+        );
   const verdicts = formatTable(VERDICT_COLUMNS, [
     ['no pool p50 / baseline p50', formatNumber(r.ratio_no_pool_to_baseline, 2), '', ''],
     ['pool p50 / baseline p50', formatNumber(r.ratio_pool_to_baseline, 2), '', ''],
@@ -282,13 +331,13 @@ function render(r: {
       verdict(r.pass_p50_endpoint_ready_to_forwarded),
     ],
   ]);
-  return `${samples}\n\n${cluster}\n\n${verdicts}`;
+  return `${samples}\n\n${cluster}\n\n${real}\n\n${verdicts}`;
 }
 
 export const coldstartBenchmark: Benchmark = {
   name: 'coldstart',
   description:
-    'a function at zero: local mode from request to response (against spawning bare node), and the wake and release on the API-server harness',
-  limitMs: 8 * 60_000,
+    'a function at zero: local mode from request to response (against spawning bare node), the wake and release on the API-server harness, and request to response on a real node (as root)',
+  limitMs: 20 * 60_000,
   run,
 };

@@ -43,7 +43,12 @@ export class NimbusRelease {
     readonly invokeKey: string,
   ) {}
 
-  static async install(node: RealNode, progress: Progress = stderrProgress): Promise<NimbusRelease> {
+  /** `helm install --wait` with singleNodeValues and `extraValues` (more `--set`s, say). */
+  static async install(
+    node: RealNode,
+    progress: Progress = stderrProgress,
+    extraValues: readonly string[] = [],
+  ): Promise<NimbusRelease> {
     const helmPath = await helmBinary(progress);
     const started = Date.now();
     await runHelm(node, helmPath, [
@@ -57,6 +62,7 @@ export class NimbusRelease {
       '--timeout',
       '5m',
       ...singleNodeValues(node),
+      ...extraValues,
     ]);
     progress(`helm install --wait took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const service = JSON.parse(
