@@ -194,7 +194,7 @@ export class FunctionReconciler {
     if (condition?.status === 'False') this.events.emit(fn, 'Warning', condition.reason, condition.message);
     for (const refused of secrets.refused) this.events.emit(fn, 'Warning', refused.reason, refused.message);
     const load = outcome.ok ? await this.checkLoad(fn, deployment) : {};
-    await this.writeStatus(
+    const written = await this.writeStatus(
       fn,
       staleReadCanRetry,
       outcome,
@@ -207,6 +207,11 @@ export class FunctionReconciler {
       ],
       load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail),
     );
+    if (written === 'gone') {
+      // Deleted meanwhile: nothing to look at again.
+      this.loads?.forget(namespace, name);
+      return {};
+    }
     if (state.retry !== undefined) throw state.retry;
     const requeue = [state.requeueAfterMs, load.requeueAfterMs].filter((ms) => ms !== undefined);
     return requeue.length === 0 ? {} : { requeueAfterMs: Math.min(...requeue) };
@@ -286,7 +291,7 @@ export class FunctionReconciler {
     state: Verdict | undefined,
     more: readonly (readonly [string, Verdict | undefined])[],
     ready?: Verdict,
-  ): Promise<void> {
+  ): Promise<'written' | 'unchanged' | 'gone'> {
     const status = computeStatus(
       fn,
       outcome,
@@ -297,7 +302,7 @@ export class FunctionReconciler {
       more,
       ready,
     );
-    if (sameStatus(fn.status, status)) return;
+    if (sameStatus(fn.status, status)) return 'unchanged';
     try {
       await this.client.apply(
         RESOURCES.functions,
@@ -320,8 +325,9 @@ export class FunctionReconciler {
         FIELD_MANAGER,
         { subresource: 'status' },
       );
+      return 'written';
     } catch (err) {
-      if (isNotFound(err)) return;
+      if (isNotFound(err)) return 'gone';
       if (staleReadCanRetry && isConflict(err)) throw new StaleReadError();
       throw err;
     }
