@@ -1,12 +1,7 @@
+import { untilAtZero, untilNoPool, untilPoolReady } from '@nimbus/test/node/harness/function-scale';
 import { unsupportedReason } from '@nimbus/test/node/harness/host';
-import {
-  CHART_DIR,
-  NimbusRelease,
-  RELEASE,
-  RELEASE_NAMESPACE,
-} from '@nimbus/test/node/harness/nimbus-release';
+import { NimbusRelease } from '@nimbus/test/node/harness/nimbus-release';
 import { RealNode } from '@nimbus/test/node/harness/node';
-import { eventually } from '@nimbus/testkit';
 import { progress } from './benchmark.js';
 
 export type RealNodeColdStarts =
@@ -53,36 +48,13 @@ export async function realNodeColdStarts(runs: number): Promise<RealNodeColdStar
     ]);
     await node.kubectl(['create', 'namespace', NAMESPACE]);
     const poolMs = await wakeEach(node, release, 'pool', runs, true);
-    await release.helm([
-      'upgrade',
-      RELEASE,
-      CHART_DIR,
-      '--namespace',
-      RELEASE_NAMESPACE,
-      '--reuse-values',
-      '--set',
-      'controller.warmPool.size=0',
-      '--wait',
-    ]);
-    await eventually(
-      async () => ((await poolReady(node)) === undefined ? true : undefined),
-      120_000,
-      'the warm pool to go',
-    );
+    await release.upgrade(['--set', 'controller.warmPool.size=0']);
+    await untilNoPool(node, NAMESPACE, 120_000);
     const newPodMs = await wakeEach(node, release, 'fresh', runs, false);
     return { poolMs, newPodMs };
   } finally {
     await node.stop();
   }
-}
-
-/** Ready replicas of the namespace's warm pool, or undefined when it has none. */
-async function poolReady(node: RealNode): Promise<number | undefined> {
-  const { stdout } = await node.kubectl(['-n', NAMESPACE, 'get', 'deployments', '-o', 'json']);
-  const pool = (
-    JSON.parse(stdout) as { items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }
-  ).items.find((d) => d.metadata.name.startsWith('nimbus-pool-'));
-  return pool === undefined ? undefined : (pool.status.readyReplicas ?? 0);
 }
 
 async function wakeEach(
@@ -96,21 +68,8 @@ async function wakeEach(
   for (let i = 0; i < runs; i++) {
     const name = `${prefix}-${i}`;
     await release.apply(NAMESPACE, fn(name));
-    await eventually(
-      async () => {
-        const { stdout } = await node.kubectl(['-n', NAMESPACE, 'get', 'deployment', name, '-o', 'json']);
-        const d = JSON.parse(stdout) as { spec: { replicas?: number }; status: { replicas?: number } };
-        return d.spec.replicas === 0 && (d.status.replicas ?? 0) === 0 ? true : undefined;
-      },
-      60_000,
-      `${name} at zero`,
-    );
-    if (pool)
-      await eventually(
-        async () => (((await poolReady(node)) ?? 0) >= 1 ? true : undefined),
-        120_000,
-        'a pool pod',
-      );
+    await untilAtZero(node, NAMESPACE, name, 60_000);
+    if (pool) await untilPoolReady(node, NAMESPACE, 120_000);
     const sent = performance.now();
     const reply = await release.get(`/function/${name}.${NAMESPACE}`);
     const ms = performance.now() - sent;

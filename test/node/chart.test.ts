@@ -2,14 +2,9 @@ import { strict as assert } from 'node:assert';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually } from '@nimbus/testkit';
+import { untilAtZero, untilNoPool, untilPoolReady } from './harness/function-scale.js';
 import { stderrProgress, unsupportedReason } from './harness/host.js';
-import {
-  CHART_DIR,
-  EXAMPLES_DIR,
-  NimbusRelease,
-  RELEASE,
-  RELEASE_NAMESPACE,
-} from './harness/nimbus-release.js';
+import { EXAMPLES_DIR, NimbusRelease, RELEASE, RELEASE_NAMESPACE } from './harness/nimbus-release.js';
 import type { RealNode } from './harness/node.js';
 import { runToCompletion, runningContainers } from './harness/pods.js';
 import { sharedNode } from './harness/shared-node.js';
@@ -263,15 +258,7 @@ describe('the chart on a real node', function () {
   async function wakeFromZero(
     name: string,
   ): Promise<{ ms: number; coldStart: boolean; status: number; text: string }> {
-    await eventually(
-      async () => {
-        const { stdout } = await node.kubectl(['-n', APPS, 'get', 'deployment', name, '-o', 'json']);
-        const d = JSON.parse(stdout) as { spec: { replicas?: number }; status: { replicas?: number } };
-        return d.spec.replicas === 0 && (d.status.replicas ?? 0) === 0 ? true : undefined;
-      },
-      180_000,
-      `${name} scaled to zero`,
-    );
+    await untilAtZero(node, APPS, name, 180_000);
     const started = Date.now();
     const reply = await release.get(`/function/${name}.${APPS}`);
     return {
@@ -284,19 +271,7 @@ describe('the chart on a real node', function () {
 
   it('scales a function to zero and wakes it through a warm-pool pod', async () => {
     await release.apply(APPS, SLEEPY);
-    await eventually(
-      async () => {
-        const { stdout } = await node.kubectl(['-n', APPS, 'get', 'deployments', '-o', 'json']);
-        const pool = (
-          JSON.parse(stdout) as {
-            items: { metadata: { name: string }; status: { readyReplicas?: number } }[];
-          }
-        ).items.find((d) => d.metadata.name.startsWith('nimbus-pool-'));
-        return (pool?.status.readyReplicas ?? 0) >= 1 ? true : undefined;
-      },
-      180_000,
-      'a ready warm-pool pod in the namespace',
-    );
+    await untilPoolReady(node, APPS, 180_000);
     const woke = await wakeFromZero('sleepy');
     assert.equal(woke.status, 200, woke.text);
     assert.equal(woke.coldStart, true);
@@ -304,27 +279,8 @@ describe('the chart on a real node', function () {
   });
 
   it('helm upgrade takes a new value (no warm pool); a function at zero then wakes through a new pod', async () => {
-    await release.helm([
-      'upgrade',
-      RELEASE,
-      CHART_DIR,
-      '--namespace',
-      RELEASE_NAMESPACE,
-      '--reuse-values',
-      '--set',
-      'controller.warmPool.size=0',
-      '--wait',
-      '--timeout',
-      '5m',
-    ]);
-    await eventually(
-      async () => {
-        const { stdout } = await node.kubectl(['-n', APPS, 'get', 'deployments', '-o', 'name']);
-        return stdout.includes('nimbus-pool-') ? undefined : true;
-      },
-      120_000,
-      'the warm pool to go after the upgrade',
-    );
+    await release.upgrade(['--set', 'controller.warmPool.size=0']);
+    await untilNoPool(node, APPS, 120_000);
     const woke = await wakeFromZero('sleepy');
     assert.equal(woke.status, 200, woke.text);
     assert.equal(woke.coldStart, true);

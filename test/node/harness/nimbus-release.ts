@@ -88,6 +88,22 @@ export class NimbusRelease {
     return release;
   }
 
+  /** `helm upgrade --reuse-values --wait` with `values` (`--set`s) on top. */
+  upgrade(values: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+    return this.helm([
+      'upgrade',
+      RELEASE,
+      CHART_DIR,
+      '--namespace',
+      RELEASE_NAMESPACE,
+      '--reuse-values',
+      ...values,
+      '--wait',
+      '--timeout',
+      '5m',
+    ]);
+  }
+
   helm(args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
     return runHelm(this.node, this.helmPath, args);
   }

@@ -1,0 +1,47 @@
+import { eventually } from '@nimbus/testkit';
+import type { RealNode } from './node.js';
+
+/**
+ * Waits on what a function's scale looks like on the node, as the suites and the cold-start
+ * benchmark both need it: a Function at zero, and the namespace's warm pool.
+ */
+
+/** Until the Deployment of Function `name` wants no replica and has no pod left. */
+export function untilAtZero(node: RealNode, namespace: string, name: string, ms: number): Promise<true> {
+  return eventually(
+    async () => {
+      const { stdout } = await node.kubectl(['-n', namespace, 'get', 'deployment', name, '-o', 'json']);
+      const d = JSON.parse(stdout) as { spec: { replicas?: number }; status: { replicas?: number } };
+      return d.spec.replicas === 0 && (d.status.replicas ?? 0) === 0 ? true : undefined;
+    },
+    ms,
+    `${namespace}/${name} at zero`,
+  );
+}
+
+/** Ready replicas of the namespace's warm pool, or undefined when it has none. */
+export async function poolReadyReplicas(node: RealNode, namespace: string): Promise<number | undefined> {
+  const { stdout } = await node.kubectl(['-n', namespace, 'get', 'deployments', '-o', 'json']);
+  const pool = (
+    JSON.parse(stdout) as { items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }
+  ).items.find((d) => d.metadata.name.startsWith('nimbus-pool-'));
+  return pool === undefined ? undefined : (pool.status.readyReplicas ?? 0);
+}
+
+/** Until the namespace's warm pool has a ready pod. */
+export function untilPoolReady(node: RealNode, namespace: string, ms: number): Promise<true> {
+  return eventually(
+    async () => (((await poolReadyReplicas(node, namespace)) ?? 0) >= 1 ? true : undefined),
+    ms,
+    `a ready warm-pool pod in ${namespace}`,
+  );
+}
+
+/** Until the namespace has no warm pool at all. */
+export function untilNoPool(node: RealNode, namespace: string, ms: number): Promise<true> {
+  return eventually(
+    async () => ((await poolReadyReplicas(node, namespace)) === undefined ? true : undefined),
+    ms,
+    `the warm pool of ${namespace} to go`,
+  );
+}
