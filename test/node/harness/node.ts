@@ -12,7 +12,7 @@ import {
 } from '../../src/harness/control-plane/control-plane.js';
 import { Containerd, unmountUnder } from './containerd.js';
 import { COREDNS_USER, ClusterDns, corednsBinary, corednsRbac } from './dns.js';
-import { type Progress, exists, launch, sh, stderrProgress } from './host.js';
+import { type Progress, ensureHostPackages, exists, launch, sh, stderrProgress } from './host.js';
 import { type NodeImages, PAUSE_IMAGE, buildImages } from './images.js';
 import { createCgroupRoot, readSysctls, writeKubeProxyConfig, writeKubeletConfig } from './kubelet.js';
 import {
@@ -149,6 +149,7 @@ export class RealNode {
   static async start(options: RealNodeOptions = {}): Promise<RealNode> {
     const progress = options.progress ?? stderrProgress;
     const started = Date.now();
+    await ensureHostPackages(progress);
     await undoKilledRun(progress);
     const [binaries] = await Promise.all([
       controlPlaneBinaries(progress, { node: true }),

@@ -1,5 +1,5 @@
 import { type HostSnapshot, assertLeftNothing, footprintOf, hostSnapshot } from './host-snapshot.js';
-import { stderrProgress, unsupportedReason } from './host.js';
+import { ensureHostPackages, stderrProgress, unsupportedReason } from './host.js';
 import { RealNode } from './node.js';
 
 let starting: Promise<RealNode> | undefined;
@@ -16,11 +16,13 @@ export function sharedNode(): Promise<RealNode> {
 }
 
 /**
- * Before any suite: undoes a run that was killed mid-way, then notes the machine as it is, so
+ * Before any suite: installs the Debian packages the node needs where missing, undoes a run that was killed mid-way, then notes the machine as it is, so
  * the end can show the node left nothing behind.
  */
 export async function noteMachine(): Promise<void> {
   if (unsupportedReason() !== undefined) return;
+  // iptables, ip and the rest must be there before the machine can be looked at.
+  await ensureHostPackages(stderrProgress);
   await RealNode.cleanLeftovers(stderrProgress);
   baseline = await hostSnapshot();
 }
