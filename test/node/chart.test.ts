@@ -2,12 +2,30 @@ import { strict as assert } from 'node:assert';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually } from '@nimbus/testkit';
+import {
+  ANONYMOUS_NATS,
+  COUNTER,
+  FLAKY,
+  ORDERS,
+  PUBLISH,
+  PUBLISHER_LABELS,
+  SLEEPY,
+  TICKER,
+  steady,
+} from './chart-fixtures.js';
 import { untilAtZero, untilNoPool, untilPoolReady } from './harness/function-scale.js';
 import { stderrProgress, unsupportedReason } from './harness/host.js';
-import { EXAMPLES_DIR, NimbusRelease, RELEASE, RELEASE_NAMESPACE } from './harness/nimbus-release.js';
+import {
+  EXAMPLES_DIR,
+  NimbusRelease,
+  RELEASE,
+  RELEASE_NAMESPACE,
+  secretValue,
+} from './harness/nimbus-release.js';
 import type { RealNode } from './harness/node.js';
 import { runToCompletion, runningContainers } from './harness/pods.js';
 import { sharedNode } from './harness/shared-node.js';
+import { SteadyTraffic, type TrafficReport } from './harness/traffic.js';
 
 /**
  * The operator's path on a real kubelet: `helm install` with the chart's defaults (plus the
@@ -30,57 +48,14 @@ interface FunctionView {
   status?: { conditions?: Condition[]; readyReplicas?: number; url?: string };
 }
 
-const FLAKY = `apiVersion: nimbus.dev/v1alpha1
-kind: Function
-metadata:
-  name: flaky
-spec:
-  source:
-    inline: |
-      export default async (event) => {
-        if (event.query.fail) return { statusCode: 503, body: 'in trouble' };
-        return { body: event.body };
-      };
-  async:
-    maxAttempts: 2
-    backoff: { initial: 100ms, max: 200ms }
-`;
-
-const COUNTER = `apiVersion: nimbus.dev/v1alpha1
-kind: Function
-metadata:
-  name: counter
-spec:
-  source:
-    inline: |
-      export default async (event, ctx) => ({ count: await ctx.state.incr(event.query.key ?? 'hits') });
-  state:
-    enabled: true
-`;
-
-const SLEEPY = `apiVersion: nimbus.dev/v1alpha1
-kind: Function
-metadata:
-  name: sleepy
-spec:
-  source:
-    inline: |
-      export default async () => ({ pid: process.pid, woke: true });
-  scale:
-    min: 0
-    scaleToZeroAfter: 3s
-`;
-
-/** A client speaking NATS's text protocol with no credentials, from inside the cluster. */
-const ANONYMOUS_NATS = (host: string) =>
-  [
-    "const net = require('node:net');",
-    `const s = net.connect(4222, '${host}');`,
-    "let text = '';",
-    "s.on('data', (d) => { text += d; if (/-ERR|\\+OK|PONG/.test(text)) { console.log(JSON.stringify(text)); process.exit(0); } });",
-    "s.on('connect', () => s.write('CONNECT {\"verbose\":true}\\r\\nPUB nimbus.calls.apps.flaky 2\\r\\nhi\\r\\nPING\\r\\n'));",
-    "s.on('error', (e) => { console.log(JSON.stringify('error: ' + e.message)); process.exit(0); });",
-  ].join('');
+/** SIGKILL to `pid`, unless it is gone already (its liveness probe had the kubelet kill it). */
+function killUnlessGone(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
 
 describe('the chart on a real node', function () {
   this.timeout(20 * 60_000);
@@ -104,7 +79,17 @@ describe('the chart on a real node', function () {
       return;
     }
     node = await sharedNode();
-    release = await NimbusRelease.install(node);
+    // The one setting beyond a single node's: the apps that publish trigger events (pods labelled
+    // as publishers in APPS) may reach NATS, as nats.publisherFrom documents.
+    release = await NimbusRelease.install(node, stderrProgress, [
+      '--set-json',
+      `nats.publisherFrom=${JSON.stringify([
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': APPS } },
+          podSelector: { matchLabels: PUBLISHER_LABELS },
+        },
+      ])}`,
+    ]);
     await node.kubectl(['create', 'namespace', APPS]);
   });
 
@@ -254,6 +239,82 @@ describe('the chart on a real node', function () {
     assert.deepEqual(counts, [1, 2, 3]);
   });
 
+  it('delivers an event published on NATS by an app to the Function whose trigger takes its subject, once', async () => {
+    await release.apply(APPS, ORDERS);
+    await readyFunction('orders');
+    const published = await runToCompletion(
+      node,
+      APPS,
+      'publisher',
+      node.images.distroless,
+      ['-e', PUBLISH],
+      {
+        labels: PUBLISHER_LABELS,
+        env: {
+          NATS_HOST: `${RELEASE}-nats.${RELEASE_NAMESPACE}.svc.cluster.local`,
+          NATS_USER: 'nimbus-publisher',
+          NATS_PASSWORD: await secretValue(node, `${RELEASE}-nats-auth`, 'publisher-password'),
+          SUBJECT: 'orders.created',
+          DATA: '{"id":42,"sku":"A-1"}',
+          MSG_ID: 'order-42',
+        },
+      },
+    );
+    assert.equal(published.phase, 'Succeeded', published.logs);
+    assert.match(published.logs, /"stream":"NIMBUS_EVENTS"/, published.logs);
+    assert.doesNotMatch(published.logs, /duplicate/, 'the first publish was acknowledged');
+    const order = await eventually(
+      async () => {
+        const reply = await release.get(`/function/orders.${APPS}?id=42`);
+        return reply.status === 200 ? reply.json() : undefined;
+      },
+      60_000,
+      'the order event to reach the function',
+    );
+    assert.deepEqual(order, {
+      type: 'orders.created',
+      source: 'NIMBUS_EVENTS',
+      body: { id: 42, sku: 'A-1' },
+      seen: 1,
+    });
+  });
+
+  it('runs a schedule every second, each tick once across the gateway replicas', async () => {
+    await release.apply(APPS, TICKER);
+    await readyFunction('ticker');
+    interface Tick {
+      time: string;
+      runs: number;
+      body: unknown;
+    }
+    const ticks = await eventually(
+      async () => {
+        const reply = await release.get(`/function/ticker.${APPS}`);
+        const seen = reply.status === 200 ? (reply.json() as { ticks: Tick[] }).ticks : [];
+        return seen.length >= 4 ? seen : undefined;
+      },
+      60_000,
+      'four ticks',
+    );
+    // Stopped before reading again: the schedule goes with its Function.
+    await node.kubectl(['-n', APPS, 'delete', 'function', 'ticker', '--wait=true', '--timeout=60s']);
+    const seconds = ticks.map((t) => Date.parse(t.time) / 1000);
+    assert.ok(
+      seconds.every((s) => Number.isInteger(s)),
+      `ticks on whole seconds: ${ticks.map((t) => t.time)}`,
+    );
+    assert.deepEqual(
+      [...new Set(seconds)].sort((a, b) => a - b),
+      [...seconds].sort((a, b) => a - b),
+      'no tick ran twice',
+    );
+    assert.deepEqual(
+      ticks.map((t) => t.runs),
+      ticks.map(() => 1),
+    );
+    assert.deepEqual(ticks[0]?.body, { job: 'tick' });
+  });
+
   /** Waits for the Deployment of `name` to have no pod left, then times one request through the gateway. */
   async function wakeFromZero(
     name: string,
@@ -278,6 +339,190 @@ describe('the chart on a real node', function () {
     stderrProgress(`real node: request at zero → response through a pool pod: ${woke.ms} ms`);
   });
 
+  /** The Deployment of `name`: replicas wanted, pods it has, ready ones, and whether its rollout is done. */
+  async function deploymentOf(name: string) {
+    const d = JSON.parse(
+      (await node.kubectl(['-n', APPS, 'get', 'deployment', name, '-o', 'json'])).stdout,
+    ) as {
+      metadata: { generation: number };
+      spec: { replicas?: number };
+      status: {
+        observedGeneration?: number;
+        replicas?: number;
+        readyReplicas?: number;
+        updatedReplicas?: number;
+      };
+    };
+    const wanted = d.spec.replicas ?? 0;
+    return {
+      wanted,
+      pods: d.status.replicas ?? 0,
+      ready: d.status.readyReplicas ?? 0,
+      rolledOut:
+        d.status.observedGeneration === d.metadata.generation &&
+        (d.status.updatedReplicas ?? 0) === wanted &&
+        (d.status.replicas ?? 0) === wanted,
+    };
+  }
+
+  /** No request of `report` failed, and enough of them were sent to mean something. */
+  function assertNoneFailed(report: TrafficReport, atLeast: number, what: string): void {
+    assert.deepEqual(
+      report.failures.slice(0, 5),
+      [],
+      `${what}: ${report.failures.length} of ${report.total} failed`,
+    );
+    assert.ok(report.total >= atLeast, `${what}: only ${report.total} requests`);
+  }
+
+  it('scales up under load and back down under steady traffic without failing a request', async () => {
+    await release.apply(APPS, steady(1));
+    await readyFunction('steady');
+    const path = `/function/steady.${APPS}`;
+    const loud = new SteadyTraffic(release.gatewayUrl, path, {
+      concurrency: 6,
+      maxRequests: 100_000,
+      maxMs: 3 * 60_000,
+    });
+    let quiet: SteadyTraffic | undefined;
+    let downMs = 0;
+    try {
+      const up = Date.now();
+      await eventually(
+        async () => ((await deploymentOf('steady')).ready === 3 ? true : undefined),
+        120_000,
+        'steady at 3 ready replicas',
+      );
+      stderrProgress(`real node: 6 callers → 3 ready replicas in ${((Date.now() - up) / 1000).toFixed(1)} s`);
+      // Then one caller with pauses: about a third of a request in flight, which one replica serves.
+      quiet = new SteadyTraffic(release.gatewayUrl, path, {
+        concurrency: 1,
+        pauseMs: 100,
+        maxRequests: 100_000,
+        maxMs: 5 * 60_000,
+      });
+      await loud.stop();
+      const down = Date.now();
+      await eventually(
+        async () => {
+          const d = await deploymentOf('steady');
+          return d.wanted === 1 && d.pods === 1 ? true : undefined;
+        },
+        180_000,
+        'steady back at 1 replica with the others gone',
+      );
+      downMs = Date.now() - down;
+    } finally {
+      await loud.stop();
+      await quiet?.stop();
+    }
+    const [up, down] = [await loud.stop(), await (quiet as SteadyTraffic).stop()];
+    stderrProgress(
+      `real node: back to 1 replica ${(downMs / 1000).toFixed(1)} s after the load dropped; ` +
+        `${up.total} requests while scaling up, ${down.total} while scaling down`,
+    );
+    assertNoneFailed(up, 100, 'scaling up');
+    assertNoneFailed(down, 100, 'scaling down');
+  });
+
+  it('rolls out a new version of a Function under steady traffic without failing a request', async () => {
+    const traffic = new SteadyTraffic(release.gatewayUrl, `/function/steady.${APPS}`, {
+      concurrency: 1,
+      pauseMs: 20,
+      maxRequests: 50_000,
+      maxMs: 4 * 60_000,
+    });
+    try {
+      await eventually(async () => (traffic.sent >= 20 ? true : undefined), 30_000, 'traffic flowing');
+      const started = Date.now();
+      await release.apply(APPS, steady(2));
+      await eventually(
+        async () => {
+          const d = await deploymentOf('steady');
+          const last = traffic.lastBody;
+          return d.rolledOut && last !== undefined && JSON.parse(last).version === 2 ? true : undefined;
+        },
+        180_000,
+        'steady rolled out to version 2',
+      );
+      stderrProgress(`real node: rolling update done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    } finally {
+      await traffic.stop();
+    }
+    const report = await traffic.stop();
+    assertNoneFailed(report, 50, 'rolling update');
+    const versions = report.bodies.map((b) => (JSON.parse(b) as { version: number }).version);
+    assert.deepEqual([...new Set(versions)], [1, 2], 'version 1 answered, then version 2');
+  });
+
+  it('replaces a controller leader that stops and is killed: the standby takes the Lease and reconciles', async () => {
+    const leaseOf = async () =>
+      (
+        JSON.parse(
+          (
+            await node.kubectl([
+              '-n',
+              RELEASE_NAMESPACE,
+              'get',
+              'lease',
+              `${RELEASE}-controller`,
+              '-o',
+              'json',
+            ])
+          ).stdout,
+        ) as { spec: { holderIdentity?: string; leaseTransitions?: number } }
+      ).spec;
+    const before = await leaseOf();
+    const leader = before.holderIdentity ?? '';
+    const containers = (await runningContainers(node, RELEASE_NAMESPACE)).filter(
+      (c) => c.pod.startsWith(`${RELEASE}-controller-`) && c.name === 'controller',
+    );
+    assert.equal(containers.length, 2, `controller containers: ${containers.map((c) => c.pod)}`);
+    const victim = containers.find((c) => c.pod === leader);
+    assert.ok(victim, `the leader ${leader} runs here`);
+    // Frozen first (a hung process, or a node cut off: it cannot hand the Lease over), so the
+    // standby must wait the Lease out; then killed, as the liveness probe would.
+    process.kill(victim.pid, 'SIGSTOP');
+    const frozen = Date.now();
+    try {
+      const after = await eventually(
+        async () => {
+          const lease = await leaseOf();
+          return lease.holderIdentity !== leader ? lease : undefined;
+        },
+        60_000,
+        'another controller to take the Lease',
+      );
+      stderrProgress(
+        `real node: the standby took the Lease ${((Date.now() - frozen) / 1000).toFixed(1)} s after the leader froze`,
+      );
+      assert.equal(after.holderIdentity, containers.find((c) => c !== victim)?.pod);
+      assert.equal(after.leaseTransitions, (before.leaseTransitions ?? 0) + 1);
+      // The new leader reconciles: a Function applied now gets its Deployment and Ready.
+      await release.apply(APPS, FLAKY.replaceAll('name: flaky', 'name: after-failover'));
+      await readyFunction('after-failover');
+    } finally {
+      killUnlessGone(victim.pid);
+    }
+    // The kubelet restarts the killed container; under the same name it stays a standby.
+    await eventually(
+      async () => {
+        const { stdout } = await node.kubectl(['-n', RELEASE_NAMESPACE, 'get', 'pod', leader, '-o', 'json']);
+        const status = (
+          JSON.parse(stdout) as { status: { containerStatuses?: { restartCount: number; ready: boolean }[] } }
+        ).status.containerStatuses?.[0];
+        return status !== undefined && status.restartCount >= 1 && status.ready ? true : undefined;
+      },
+      120_000,
+      'the killed controller restarted and ready',
+    );
+    // Back under its old name, it finds the Lease renewed by another and waits as a standby.
+    const settled = await leaseOf();
+    assert.notEqual(settled.holderIdentity, leader, 'the restarted controller took the Lease back');
+    assert.equal(settled.leaseTransitions, (before.leaseTransitions ?? 0) + 1);
+    await node.kubectl(['-n', APPS, 'delete', 'function', 'after-failover', '--wait=true', '--timeout=60s']);
+  });
+
   it('helm upgrade takes a new value (no warm pool); a function at zero then wakes through a new pod', async () => {
     await release.upgrade(['--set', 'controller.warmPool.size=0']);
     await untilNoPool(node, APPS, 120_000);
@@ -288,7 +533,7 @@ describe('the chart on a real node', function () {
   });
 
   it('refuses NATS to a client without credentials inside the cluster (attack, issue 11 item 3)', async () => {
-    const said = await runToCompletion(node, APPS, 'anonymous-nats', node.images.distroless, [
+    const { logs: said } = await runToCompletion(node, APPS, 'anonymous-nats', node.images.distroless, [
       '-e',
       ANONYMOUS_NATS(`${RELEASE}-nats.${RELEASE_NAMESPACE}.svc.cluster.local`),
     ]);
@@ -308,6 +553,12 @@ describe('the chart on a real node', function () {
       'name',
     ]);
     assert.equal(left.stdout.trim(), '', 'the controller’s objects go with their Functions');
+    // What Kubernetes cannot collect went through the finalizer: made again, counter starts over.
+    await release.apply(APPS, COUNTER);
+    await readyFunction('counter');
+    const again = await release.get(`/function/counter.${APPS}?key=visits`);
+    assert.deepEqual(again.json(), { count: 1 }, 'counter’s state keys went with it');
+    await node.kubectl(['delete', 'function', 'counter', '-n', APPS, '--wait=true', '--timeout=120s']);
     await release.helm(['uninstall', RELEASE, '--namespace', RELEASE_NAMESPACE, '--wait', '--timeout', '3m']);
     const remaining = await eventually(
       async () => {

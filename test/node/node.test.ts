@@ -6,6 +6,7 @@ import { CGROUP_ROOT, readSysctls } from './harness/kubelet.js';
 import { hostPathsNow } from './harness/leftovers.js';
 import { netpolUnsupportedReason } from './harness/netpol.js';
 import type { RealNode } from './harness/node.js';
+import { runToCompletion } from './harness/pods.js';
 import { sharedNode } from './harness/shared-node.js';
 
 /**
@@ -116,35 +117,7 @@ describe('real node', function () {
       });
     stderrProgress(`echo pod Ready in ${((Date.now() - readyStarted) / 1000).toFixed(1)} s after apply`);
 
-    await n.kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'client', namespace: ns },
-        spec: {
-          restartPolicy: 'Never',
-          containers: [{ name: 'client', image, imagePullPolicy: 'Never', command: [NODE, '-e', client] }],
-        },
-      }),
-    );
-    const phase = await eventually(
-      async () => {
-        const { stdout } = await n.kubectl([
-          'get',
-          'pod',
-          '-n',
-          ns,
-          'client',
-          '-o',
-          'jsonpath={.status.phase}',
-        ]);
-        return stdout === 'Succeeded' || stdout === 'Failed' ? stdout : undefined;
-      },
-      120_000,
-      'the client pod to finish',
-    );
-    const clientLogs = (await n.kubectl(['logs', '-n', ns, 'client'])).stdout;
+    const { phase, logs: clientLogs } = await runToCompletion(n, ns, 'client', image, ['-e', client]);
     if (phase !== 'Succeeded') assert.fail(`client pod failed: ${clientLogs}\n${await diagnose(n, ns)}`);
     assert.match(clientLogs, /hello from echo/);
     const serverLogs = (await n.kubectl(['logs', '-n', ns, 'echo'])).stdout;
@@ -181,50 +154,17 @@ describe('real node', function () {
         },
       }),
     );
-    const run = async (name: string, labels: Record<string, string>, deadlineMs: number) => {
-      await n.kubectl(
-        ['apply', '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: ns, labels },
-          spec: {
-            restartPolicy: 'Never',
-            containers: [
-              {
-                name: 'client',
-                image: n.images.distroless,
-                imagePullPolicy: 'Never',
-                command: [NODE, '-e', client],
-                env: [{ name: 'DEADLINE_MS', value: String(deadlineMs) }],
-              },
-            ],
-          },
-        }),
-      );
-      return eventually(
-        async () => {
-          const { stdout } = await n.kubectl([
-            'get',
-            'pod',
-            '-n',
-            ns,
-            name,
-            '-o',
-            'jsonpath={.status.phase}',
-          ]);
-          return stdout === 'Succeeded' || stdout === 'Failed' ? stdout : undefined;
-        },
-        deadlineMs + 60_000,
-        `pod ${name} to finish`,
-      );
-    };
+    const run = (name: string, labels: Record<string, string>, deadlineMs: number) =>
+      runToCompletion(n, ns, name, n.images.distroless, ['-e', client], {
+        labels,
+        env: { DEADLINE_MS: String(deadlineMs) },
+        ms: deadlineMs + 60_000,
+      });
     const [denied, allowed] = await Promise.all([
       run('denied', { access: 'denied' }, 8_000),
       run('allowed', { access: 'allowed' }, 30_000),
     ]);
-    const logs = async (name: string) => (await n.kubectl(['logs', '-n', ns, name])).stdout;
-    assert.equal(allowed, 'Succeeded', `the allowed pod did not get through: ${await logs('allowed')}`);
-    assert.equal(denied, 'Failed', `the denied pod got through: ${await logs('denied')}`);
+    assert.equal(allowed.phase, 'Succeeded', `the allowed pod did not get through: ${allowed.logs}`);
+    assert.equal(denied.phase, 'Failed', `the denied pod got through: ${denied.logs}`);
   });
 });

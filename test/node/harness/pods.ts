@@ -39,9 +39,24 @@ export async function runningContainers(node: RealNode, namespace: string): Prom
   return found;
 }
 
+/** How a pod run to its end finished, and what it printed. */
+export interface PodRun {
+  phase: 'Succeeded' | 'Failed';
+  logs: string;
+}
+
+export interface PodRunOptions {
+  /** The pod's labels: what NetworkPolicies select it by. */
+  labels?: Record<string, string>;
+  env?: Record<string, string>;
+  /** How long it may take from apply to its end (120 s). */
+  ms?: number;
+}
+
 /**
- * Runs one pod to its end (restartPolicy Never) and gives what it printed: an in-cluster client,
- * with the same network, DNS and policies as any workload in `namespace`. The pod is deleted after.
+ * Runs one pod to its end (restartPolicy Never) with `args` to the image's entrypoint, and gives
+ * how it ended and what it printed: an in-cluster client, with the same network, DNS and
+ * policies as any workload in `namespace`. The pod is deleted after.
  */
 export async function runToCompletion(
   node: RealNode,
@@ -49,12 +64,12 @@ export async function runToCompletion(
   name: string,
   image: string,
   args: readonly string[],
-  ms = 120_000,
-): Promise<string> {
+  options: PodRunOptions = {},
+): Promise<PodRun> {
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace },
+    metadata: { name, namespace, labels: options.labels ?? {} },
     spec: {
       restartPolicy: 'Never',
       containers: [
@@ -63,6 +78,7 @@ export async function runToCompletion(
           image,
           imagePullPolicy: 'IfNotPresent',
           args,
+          env: Object.entries(options.env ?? {}).map(([key, value]) => ({ name: key, value })),
           securityContext: {
             runAsNonRoot: true,
             allowPrivilegeEscalation: false,
@@ -74,7 +90,7 @@ export async function runToCompletion(
   };
   await node.kubectl(['apply', '-f', '-'], JSON.stringify(pod));
   try {
-    await eventually(
+    const phase = await eventually(
       async () => {
         const { stdout } = await node.kubectl([
           '-n',
@@ -87,10 +103,10 @@ export async function runToCompletion(
         ]);
         return stdout === 'Succeeded' || stdout === 'Failed' ? stdout : undefined;
       },
-      ms,
+      options.ms ?? 120_000,
       `pod ${namespace}/${name} to finish`,
     );
-    return (await node.kubectl(['-n', namespace, 'logs', name])).stdout;
+    return { phase, logs: (await node.kubectl(['-n', namespace, 'logs', name])).stdout };
   } finally {
     await node.kubectl(['-n', namespace, 'delete', 'pod', name, '--wait=false']).catch(() => undefined);
   }
