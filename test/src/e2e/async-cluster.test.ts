@@ -9,7 +9,7 @@ import type { ControlPlane } from '../harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from '../harness/control-plane/shared.js';
 import { REPORT_TOKEN } from '../harness/controller.js';
 import { routeToReplica } from '../harness/endpoint-slice.js';
-import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
+import { type SecuredNats, startSecuredNats, untilCallsQueueReady } from '../harness/nats.js';
 import { type RuntimeReplica, routableAddress, startRuntimeReplica } from '../harness/runtime-replica.js';
 
 const ADMIN_KEY = 'admin-key-for-the-async-cluster-suite';
@@ -82,6 +82,7 @@ describe('async calls through the cluster gateway (real API server, Redis and NA
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     await routeToReplica(plane, ns, 'jobs', replica, base);
+    await untilCallsQueueReady(secured);
   });
 
   after(async () => {

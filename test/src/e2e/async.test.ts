@@ -13,7 +13,7 @@ import {
 } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
-import { type SecuredNats, TEST_ADMIN, startSecuredNats } from '../harness/nats.js';
+import { type SecuredNats, TEST_ADMIN, startSecuredNats, untilCallsQueueReady } from '../harness/nats.js';
 
 /**
  * Counts attempts per call id in the replica's memory (one replica, so the count is whole):
@@ -87,12 +87,7 @@ describe('async calls end to end: local mode with a real Redis and NATS JetStrea
         `${fn} to have a ready replica`,
       );
     }
-    // The gateway sets the streams up in the background once it reaches NATS.
-    await eventually(
-      async () => ((await bus.consumerInfo('NIMBUS_CALLS', 'nimbus-calls')) ? true : undefined),
-      15_000,
-      'the calls durable',
-    );
+    await untilCallsQueueReady(secured);
   });
 
   after(async () => {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  CALLS_CONSUMER,
+  CALLS_STREAM,
   JetStreamBus,
   type JetStreamBusOptions,
   NATS_INBOX_PREFIX,
@@ -7,7 +9,7 @@ import {
   type NatsRole,
   natsPermissions,
 } from '@nimbus/bus';
-import { type NatsServer, type NatsServerOptions, startNatsServer } from '@nimbus/testkit';
+import { type NatsServer, type NatsServerOptions, eventually, startNatsServer } from '@nimbus/testkit';
 
 /** The test's own all-powerful user, to look into streams and set scenes; no component has its rights. */
 export const TEST_ADMIN = 'test-admin';
@@ -72,4 +74,22 @@ function inboxPrefixOf(login: NatsLogin): string | undefined {
   if (login === 'gateway' || login === 'local') return NATS_INBOX_PREFIX.gateway;
   if (login === 'controller') return NATS_INBOX_PREFIX.controller;
   return undefined;
+}
+
+/**
+ * Until a gateway on `secured` can queue async calls: it sets the calls stream, the dead-letter
+ * stream and last the shared durable up in the background once it reaches NATS, and answers 503
+ * QueueUnavailable until then. Looked at as the test's admin.
+ */
+export async function untilCallsQueueReady(secured: SecuredNats, ms = 15_000): Promise<void> {
+  const bus = await secured.connect(TEST_ADMIN);
+  try {
+    await eventually(
+      async () => ((await bus.consumerInfo(CALLS_STREAM, CALLS_CONSUMER)) ? true : undefined),
+      ms,
+      'the gateway to set the calls durable up',
+    );
+  } finally {
+    await bus.close();
+  }
 }
