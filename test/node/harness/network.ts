@@ -174,22 +174,51 @@ export async function cleanNetwork(
   for (const dir of [results, '/var/lib/cni']) await rmdir(dir).catch(() => undefined);
 }
 
+/** The KUBE-* chains an iptables-save text declares, by table. Pure. */
+export function kubeChainsIn(saved: string): Map<string, Set<string>> {
+  let table = '';
+  const chains = new Map<string, Set<string>>();
+  for (const line of saved.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    const chain = /^:(KUBE-\S+)/.exec(line)?.[1];
+    if (chain !== undefined) chains.set(table, (chains.get(table) ?? new Set()).add(chain));
+  }
+  return chains;
+}
+
 /**
- * Deletes every KUBE-* chain (this test node is the only Kubernetes such a machine runs) and
- * every rule that jumps to one, table by table.
+ * Refuses to start beside another Kubernetes: its kube-proxy and kubelet keep KUBE-* chains, the
+ * test node's kube-proxy would rewrite them, and its teardown deletes every KUBE-* chain.
+ * Call it after a killed run of ours is undone and before the run's state is saved: a run that
+ * fails to start is undone like any other, and that would take the other's chains.
+ */
+export async function refuseForeignKubernetes(): Promise<void> {
+  for (const command of ['iptables', 'ip6tables']) {
+    const chains = kubeChainsIn((await sh(`${command}-save`, [])).stdout);
+    const named = [...chains].flatMap(([table, names]) => [...names].map((n) => `${table}/${n}`));
+    const more = named.length > 3 ? ` and ${named.length - 3} more` : '';
+    if (named.length > 0) {
+      const found = `${named.slice(0, 3).join(', ')}${more}`;
+      const why = 'the test node would rewrite and then delete its KUBE-* chains, so it does not start here';
+      throw new Error(`another Kubernetes manages ${command} on this machine (${found}): ${why}`);
+    }
+  }
+}
+
+/**
+ * Deletes every KUBE-* chain (the test node refuses to start where another Kubernetes has any)
+ * and every rule that jumps to one, table by table.
  */
 async function removeKubeChains(command: string): Promise<void> {
   const saved = await sh(`${command}-save`, []).then(
     ({ stdout }) => stdout,
     () => '',
   );
+  const chains = kubeChainsIn(saved);
   let table = '';
-  const chains = new Map<string, Set<string>>();
   const jumps: { table: string; rule: string[] }[] = [];
   for (const line of saved.split('\n')) {
     if (line.startsWith('*')) table = line.slice(1);
-    const chain = /^:(KUBE-\S+)/.exec(line)?.[1];
-    if (chain !== undefined) chains.set(table, (chains.get(table) ?? new Set()).add(chain));
     const rule = /^-A (\S+) (.*)$/.exec(line);
     if (rule?.[1] && !rule[1].startsWith('KUBE-') && / -j KUBE-| -g KUBE-/.test(` ${rule[2]}`))
       jumps.push({ table, rule: [rule[1], ...splitRule(rule[2] ?? '')] });

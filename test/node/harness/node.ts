@@ -26,7 +26,7 @@ import {
   undoRun,
 } from './leftovers.js';
 import { NETPOL_USER, NetworkPolicies, netpolRbac, netpolUnsupportedReason } from './netpol.js';
-import { type NodeNetwork, cniConfig, nftTables, setUpNetwork } from './network.js';
+import { type NodeNetwork, cniConfig, nftTables, refuseForeignKubernetes, setUpNetwork } from './network.js';
 import { Pki } from './pki.js';
 
 /**
@@ -151,6 +151,7 @@ export class RealNode {
     const started = Date.now();
     await ensureHostPackages(progress);
     await undoKilledRun(progress);
+    await refuseForeignKubernetes();
     const [binaries] = await Promise.all([
       controlPlaneBinaries(progress, { node: true }),
       corednsBinary(progress),
