@@ -406,7 +406,19 @@ describe('the chart on a real node', function () {
       await eventually(
         async () => {
           const d = await deploymentOf('steady');
-          return d.wanted === 1 && d.pods === 1 ? true : undefined;
+          // Terminating pods too: the traffic goes on until the last one has drained and gone.
+          const { stdout } = await node.kubectl([
+            '-n',
+            APPS,
+            'get',
+            'pods',
+            '-l',
+            'nimbus.dev/function=steady',
+            '-o',
+            'name',
+          ]);
+          const pods = stdout.trim().split('\n').filter(Boolean).length;
+          return d.wanted === 1 && d.pods === 1 && pods === 1 ? true : undefined;
         },
         180_000,
         'steady back at 1 replica with the others gone',
