@@ -13,7 +13,7 @@ import {
   TICKER,
   steady,
 } from './chart-fixtures.js';
-import { untilAtZero, untilNoPool, untilPoolReady } from './harness/function-scale.js';
+import { deploymentScale, untilAtZero, untilNoPool, untilPoolReady } from './harness/function-scale.js';
 import { stderrProgress, unsupportedReason } from './harness/host.js';
 import {
   EXAMPLES_DIR,
@@ -339,31 +339,7 @@ describe('the chart on a real node', function () {
     stderrProgress(`real node: request at zero → response through a pool pod: ${woke.ms} ms`);
   });
 
-  /** The Deployment of `name`: replicas wanted, pods it has, ready ones, and whether its rollout is done. */
-  async function deploymentOf(name: string) {
-    const d = JSON.parse(
-      (await node.kubectl(['-n', APPS, 'get', 'deployment', name, '-o', 'json'])).stdout,
-    ) as {
-      metadata: { generation: number };
-      spec: { replicas?: number };
-      status: {
-        observedGeneration?: number;
-        replicas?: number;
-        readyReplicas?: number;
-        updatedReplicas?: number;
-      };
-    };
-    const wanted = d.spec.replicas ?? 0;
-    return {
-      wanted,
-      pods: d.status.replicas ?? 0,
-      ready: d.status.readyReplicas ?? 0,
-      rolledOut:
-        d.status.observedGeneration === d.metadata.generation &&
-        (d.status.updatedReplicas ?? 0) === wanted &&
-        (d.status.replicas ?? 0) === wanted,
-    };
-  }
+  const deploymentOf = (name: string) => deploymentScale(node, APPS, name);
 
   /** No request of `report` failed, and enough of them were sent to mean something. */
   function assertNoneFailed(report: TrafficReport, atLeast: number, what: string): void {

@@ -6,13 +6,50 @@ import type { RealNode } from './node.js';
  * benchmark both need it: a Function at zero, and the namespace's warm pool.
  */
 
+/** What the Deployment of a Function has: replicas wanted, its pods, the ready ones, and whether its rollout is done. */
+export interface DeploymentScale {
+  wanted: number;
+  /** Pods of the Deployment not terminating (status.replicas). */
+  pods: number;
+  ready: number;
+  rolledOut: boolean;
+}
+
+export async function deploymentScale(
+  node: RealNode,
+  namespace: string,
+  name: string,
+): Promise<DeploymentScale> {
+  const { stdout } = await node.kubectl(['-n', namespace, 'get', 'deployment', name, '-o', 'json']);
+  const d = JSON.parse(stdout) as {
+    metadata: { generation: number };
+    spec: { replicas?: number };
+    status: {
+      observedGeneration?: number;
+      replicas?: number;
+      readyReplicas?: number;
+      updatedReplicas?: number;
+    };
+  };
+  const wanted = d.spec.replicas ?? 0;
+  const pods = d.status.replicas ?? 0;
+  return {
+    wanted,
+    pods,
+    ready: d.status.readyReplicas ?? 0,
+    rolledOut:
+      d.status.observedGeneration === d.metadata.generation &&
+      (d.status.updatedReplicas ?? 0) === wanted &&
+      pods === wanted,
+  };
+}
+
 /** Until the Deployment of Function `name` wants no replica and has no pod left. */
 export function untilAtZero(node: RealNode, namespace: string, name: string, ms: number): Promise<true> {
   return eventually(
     async () => {
-      const { stdout } = await node.kubectl(['-n', namespace, 'get', 'deployment', name, '-o', 'json']);
-      const d = JSON.parse(stdout) as { spec: { replicas?: number }; status: { replicas?: number } };
-      return d.spec.replicas === 0 && (d.status.replicas ?? 0) === 0 ? true : undefined;
+      const d = await deploymentScale(node, namespace, name);
+      return d.wanted === 0 && d.pods === 0 ? true : undefined;
     },
     ms,
     `${namespace}/${name} at zero`,

@@ -30,25 +30,22 @@ export interface TrafficOptions {
 /**
  * Steady traffic to one URL from this machine, as callers of a service would send it, counting
  * every answer that is not a 2xx (a refused connection or a timeout is status 0). Bounded in
- * requests and time; `setConcurrency` lowers or raises the callers while it runs.
+ * requests and time.
  */
 export class SteadyTraffic {
   private readonly failures: FailedRequest[] = [];
   private readonly bodies: string[] = [];
   private total = 0;
-  private wanted: number;
-  private running = 0;
   private stopped = false;
   private readonly started = Date.now();
-  private readonly callers: Promise<void>[] = [];
+  private readonly callers: Promise<void>[];
 
   constructor(
     private readonly baseUrl: string,
     private readonly path: string,
     private readonly options: TrafficOptions,
   ) {
-    this.wanted = options.concurrency;
-    this.fill();
+    this.callers = Array.from({ length: options.concurrency }, () => this.caller());
   }
 
   /** Requests answered so far, failed or not. */
@@ -61,23 +58,11 @@ export class SteadyTraffic {
     return this.bodies.at(-1);
   }
 
-  setConcurrency(n: number): void {
-    this.wanted = n;
-    this.fill();
-  }
-
   /** Stops sending, waits for the requests in flight, and reports. */
   async stop(): Promise<TrafficReport> {
     this.stopped = true;
     await Promise.all(this.callers);
     return { total: this.total, failures: [...this.failures], bodies: [...this.bodies] };
-  }
-
-  private fill(): void {
-    while (this.running < this.wanted && !this.stopped) {
-      this.running++;
-      this.callers.push(this.caller(this.running));
-    }
   }
 
   private bounded(): boolean {
@@ -86,22 +71,18 @@ export class SteadyTraffic {
     );
   }
 
-  private async caller(slot: number): Promise<void> {
-    try {
-      while (this.bounded() && slot <= this.wanted) {
-        const reply = await send(this.baseUrl, this.path, {
-          timeoutMs: this.options.timeoutMs ?? 10_000,
-        }).then(
-          (r) => ({ status: r.status, text: r.text }),
-          (err: Error) => ({ status: 0, text: err.message }),
-        );
-        this.total++;
-        if (reply.status >= 200 && reply.status < 300) this.bodies.push(reply.text);
-        else this.failures.push({ at: Date.now() - this.started, status: reply.status, text: reply.text });
-        if (this.options.pauseMs) await new Promise((r) => setTimeout(r, this.options.pauseMs));
-      }
-    } finally {
-      this.running--;
+  private async caller(): Promise<void> {
+    while (this.bounded()) {
+      const reply = await send(this.baseUrl, this.path, {
+        timeoutMs: this.options.timeoutMs ?? 10_000,
+      }).then(
+        (r) => ({ status: r.status, text: r.text }),
+        (err: Error) => ({ status: 0, text: err.message }),
+      );
+      this.total++;
+      if (reply.status >= 200 && reply.status < 300) this.bodies.push(reply.text);
+      else this.failures.push({ at: Date.now() - this.started, status: reply.status, text: reply.text });
+      if (this.options.pauseMs) await new Promise((r) => setTimeout(r, this.options.pauseMs));
     }
   }
 }
