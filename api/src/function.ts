@@ -8,7 +8,17 @@ export const PLURAL = 'functions';
 export const SHORT_NAME = 'fn';
 export const DEFAULT_NAMESPACE = 'default';
 
-export type Runtime = 'node20';
+/**
+ * node20: a Node.js handler served by runtime-node. container: any image (or, locally, any
+ * command) that serves HTTP on $PORT; the gateway gives it timeouts, concurrency and the rest.
+ */
+export type Runtime = 'node20' | 'container';
+
+/** The port a container function listens on when its spec names none. */
+export const DEFAULT_CONTAINER_PORT = 8080;
+
+/** How a container function says it is ready: a GET answered 2xx or 3xx, or an accepted connection. */
+export type Readiness = { httpGet: { path: string } } | { tcpSocket: Record<string, never> };
 export type HttpAuth = 'none' | 'key';
 
 export interface EnvVar {
@@ -89,6 +99,12 @@ export interface FunctionSpec {
   image?: string;
   source?: FunctionSource;
   handler: string;
+  /** runtime container: the program and its arguments (in a cluster, the image's entrypoint replaced). */
+  command?: string[];
+  /** runtime container: the port it serves on, given as $PORT (unset: DEFAULT_CONTAINER_PORT). */
+  port?: number;
+  /** runtime container: how readiness is checked (unset: a TCP connection to the port). */
+  readiness?: Readiness;
   env?: EnvVar[];
   secrets?: string[];
   resources?: { requests?: ResourceList; limits?: ResourceList };

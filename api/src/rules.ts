@@ -1,5 +1,13 @@
 import { isDuration, parseDuration } from './duration.js';
-import type { EnvVar, FunctionSource, FunctionSpec, FunctionState, RateLimit, Trigger } from './function.js';
+import type {
+  EnvVar,
+  FunctionSource,
+  FunctionSpec,
+  FunctionState,
+  RateLimit,
+  Readiness,
+  Trigger,
+} from './function.js';
 
 /**
  * Rules that a JSON schema cannot say. Each carries the CEL expression the CRD declares (so
@@ -29,6 +37,8 @@ type Backoff = NonNullable<FunctionSpec['async']>['backoff'];
 const backoffMs = (b: Backoff): [number, number] | undefined =>
   isDuration(b.initial) && isDuration(b.max) ? [parseDuration(b.initial), parseDuration(b.max)] : undefined;
 
+const isContainer = (spec: FunctionSpec): boolean => spec.runtime === 'container';
+
 export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   rule<FunctionSpec>({
     at: '',
@@ -36,6 +46,44 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
     cel: 'has(self.image) != has(self.source)',
     message: 'exactly one of image and source must be set',
     holds: (spec) => (spec.image === undefined) !== (spec.source === undefined),
+  }),
+  // What only a container function has, and what it cannot have.
+  ...(['command', 'port', 'readiness'] as const).map((field) =>
+    rule<FunctionSpec>({
+      at: '',
+      field,
+      cel: `self.runtime == 'container' || !has(self.${field})`,
+      message: 'is only for runtime container',
+      holds: (spec) => isContainer(spec) || spec[field] === undefined,
+    }),
+  ),
+  rule<FunctionSpec>({
+    at: '',
+    field: 'command',
+    cel: "self.runtime != 'container' || has(self.image) || has(self.command)",
+    message: 'is required for runtime container without an image: the program that serves HTTP on $PORT',
+    holds: (spec) => !isContainer(spec) || spec.image !== undefined || spec.command !== undefined,
+  }),
+  rule<FunctionSpec>({
+    at: '',
+    field: 'source.inline',
+    cel: "self.runtime != 'container' || !has(self.source) || !has(self.source.inline)",
+    message: 'needs a runtime to load it: a container function runs an image, or command in source.path',
+    holds: (spec) => !isContainer(spec) || spec.source?.inline === undefined,
+  }),
+  rule<FunctionSpec>({
+    at: '',
+    field: 'state.enabled',
+    cel: "self.runtime != 'container' || !has(self.state) || !self.state.enabled",
+    message: 'ctx.state needs a Nimbus runtime (node20); a container function has none',
+    holds: (spec) => !isContainer(spec) || spec.state?.enabled !== true,
+  }),
+  rule<Readiness>({
+    at: 'readiness',
+    field: '',
+    cel: 'has(self.httpGet) != has(self.tcpSocket)',
+    message: 'exactly one of httpGet and tcpSocket must be set',
+    holds: (readiness) => 'httpGet' in readiness !== 'tcpSocket' in readiness,
   }),
   rule<FunctionSpec>({
     at: '',

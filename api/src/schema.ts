@@ -14,6 +14,7 @@ export const HANDLER_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_\\-/]*(\\.(mjs|cjs|js))?
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$';
 export const SUBJECT_PATTERN = '^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-*>]+)*$';
+export const READINESS_PATH_PATTERN = '^/[!-~]*$';
 const SECRET_NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$';
 
 /** What a failed pattern means, in words a function author can act on. */
@@ -27,6 +28,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [QUANTITY_PATTERN]: 'must be a Kubernetes quantity such as 100m, 64Mi or 1',
   [SUBJECT_PATTERN]: 'must be a NATS subject such as orders.created',
   [SECRET_NAME_PATTERN]: 'must be a lower-case RFC 1123 subdomain',
+  [READINESS_PATH_PATTERN]: 'must be a path starting with /, without spaces',
 };
 
 const duration = (defaultValue?: string): SchemaNode => ({
@@ -81,23 +83,27 @@ const rateLimit = (description: string): SchemaNode => ({
 const specProperties: Record<string, SchemaNode> = {
   runtime: {
     type: 'string',
-    enum: ['node20'],
+    enum: ['node20', 'container'],
     default: 'node20',
     description:
-      'The language runtime the handler runs on: node20 is Node.js 20 with the runtime-node server.',
+      'What runs the code. node20: a Node.js handler on the runtime-node server. container: any image (or, ' +
+      'in local mode, any command) that serves HTTP on $PORT; see command, port and readiness.',
   },
   image: {
     type: 'string',
     minLength: 1,
     maxLength: 512,
     description:
-      'A container image built FROM the runtime-node image, with the code in /var/nimbus/function; ' +
-      'instead of source. Cluster only: local mode runs code from source.',
+      'A container image; instead of source. With node20, built FROM the runtime-node image with the code ' +
+      'in /var/nimbus/function; with container, any image serving HTTP on $PORT. Cluster only: local mode ' +
+      'runs code from source.',
   },
   source: {
     type: 'object',
     additionalProperties: false,
-    description: 'The code, run on the runtime-node image with no image build.',
+    description:
+      'The code, run with no image build: on the runtime-node image, or with container a folder (path) ' +
+      'that command runs in.',
     properties: {
       inline: {
         type: 'string',
@@ -123,6 +129,52 @@ const specProperties: Record<string, SchemaNode> = {
     description:
       "The function to call: an export of a module in the code's folder. A module without an extension " +
       'is looked up as .mjs, .cjs, then .js.',
+  },
+  command: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 64,
+    description:
+      "runtime container: the program and its arguments. Locally it runs in source.path's folder (a " +
+      "relative program is looked up there, then on PATH); in a cluster it replaces the image's entrypoint.",
+    items: { type: 'string', minLength: 1, maxLength: 4096 },
+  },
+  port: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 65535,
+    description:
+      'runtime container: the port it serves HTTP on, also given to it as $PORT; 8080 when unset. Local ' +
+      'mode picks a free port of its own and gives that as $PORT instead.',
+  },
+  readiness: {
+    type: 'object',
+    additionalProperties: false,
+    description:
+      'runtime container: how Nimbus learns a replica can take calls, checked every second; unset, a TCP ' +
+      'connection to the port.',
+    properties: {
+      httpGet: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        description: 'Ready while a GET of the path is answered 2xx or 3xx within a second.',
+        properties: {
+          path: {
+            type: 'string',
+            pattern: READINESS_PATH_PATTERN,
+            maxLength: 1024,
+            description: 'The path to GET, such as /_/health or /healthz.',
+          },
+        },
+      },
+      tcpSocket: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Ready while the port accepts a connection.',
+        properties: {},
+      },
+    },
   },
   env: {
     type: 'array',

@@ -218,6 +218,85 @@ describe('validateFunction', () => {
       /Allow, Forbid, Replace/,
     ],
     [
+      'a command on a node20 function',
+      (d) => Object.assign(d.spec, { command: ['python3', 'app.py'] }),
+      'spec.command',
+      /only for runtime container/,
+    ],
+    [
+      'a port on a node20 function',
+      (d) => Object.assign(d.spec, { port: 3000 }),
+      'spec.port',
+      /only for runtime container/,
+    ],
+    [
+      'a readiness check on a node20 function',
+      (d) => Object.assign(d.spec, { readiness: { tcpSocket: {} } }),
+      'spec.readiness',
+      /only for runtime container/,
+    ],
+    [
+      'inline code on a container function',
+      (d) => Object.assign(d.spec, { runtime: 'container', command: ['./serve'] }),
+      'spec.source.inline',
+      /needs a runtime/,
+    ],
+    [
+      'a container function with a folder but no command',
+      (d) => Object.assign(d.spec, { runtime: 'container', source: { path: './app' } }),
+      'spec.command',
+      /required for runtime container without an image/,
+    ],
+    [
+      'state on a container function',
+      (d) =>
+        Object.assign(d.spec, {
+          runtime: 'container',
+          source: undefined,
+          image: 'acme/x:1',
+          state: { enabled: true },
+        }),
+      'spec.state.enabled',
+      /needs a Nimbus runtime/,
+    ],
+    [
+      'a readiness check with both kinds',
+      (d) =>
+        Object.assign(d.spec, {
+          runtime: 'container',
+          source: undefined,
+          image: 'acme/x:1',
+          readiness: { httpGet: { path: '/ready' }, tcpSocket: {} },
+        }),
+      'spec.readiness',
+      /exactly one of httpGet and tcpSocket/,
+    ],
+    [
+      'a readiness path that is not a path',
+      (d) =>
+        Object.assign(d.spec, {
+          runtime: 'container',
+          source: undefined,
+          image: 'acme/x:1',
+          readiness: { httpGet: { path: 'healthz' } },
+        }),
+      'spec.readiness.httpGet.path',
+      /starting with \//,
+    ],
+    [
+      'a port out of range',
+      (d) =>
+        Object.assign(d.spec, { runtime: 'container', source: undefined, image: 'acme/x:1', port: 70000 }),
+      'spec.port',
+      /must be <= 65535/,
+    ],
+    [
+      'an empty command',
+      (d) => Object.assign(d.spec, { runtime: 'container', source: { path: '.' }, command: [] }),
+      'spec.command',
+      /must NOT have fewer than 1 items/,
+    ],
+    [
       'an unknown async field',
       (d) => Object.assign(d.spec, { async: { retries: 3 } }),
       'spec.async.retries',
@@ -236,6 +315,26 @@ describe('validateFunction', () => {
       assert.match(hit.message, message);
     });
   }
+
+  it('takes a container function as an image, or as a command in a folder', () => {
+    for (const spec of [
+      { runtime: 'container', image: 'ghcr.io/acme/hello:1' },
+      {
+        runtime: 'container',
+        image: 'acme/hello:1',
+        command: ['/app/serve'],
+        port: 3000,
+        readiness: { httpGet: { path: '/_/health' } },
+      },
+      { runtime: 'container', source: { path: './hello' }, command: ['python3', 'server.py'] },
+    ]) {
+      const result = validateFunction({ ...base(), spec });
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(result.value.spec.runtime, 'container');
+      // No default port in the stored object: a node20 function's spec, and its hash, stay as they were.
+      assert.equal(result.value.spec.port, spec.port);
+    }
+  });
 
   it('takes a state deletion policy and a retention period with Retain', () => {
     const doc = base() as Doc;

@@ -52,7 +52,11 @@ describe('the warm pool’s builders', () => {
     const container = d.spec.template.spec.containers[0];
     assert.equal(container?.image, settings.runtimeImage);
     assert.equal(container?.env.find((e) => e.name === 'NIMBUS_POOL')?.value, '1');
-    assert.equal(container?.readinessProbe.httpGet.path, '/_/health');
+    assert.deepEqual(container?.readinessProbe, {
+      httpGet: { path: '/_/health', port: 'http' },
+      periodSeconds: 1,
+      failureThreshold: 1,
+    });
     assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
     const values = JSON.stringify(d);
     assert.ok(!/NIMBUS_POOL_TOKEN"/.test(values), 'no NIMBUS_POOL_TOKEN variable at all');

@@ -42,8 +42,16 @@ describe('buildDeployment', () => {
     assert.equal(container?.image, 'nimbus/runtime-node:0.1.0');
     // The timeout, the 3 s it goes on serving while it leaves the endpoints, and 5 s to spare.
     assert.equal(pod.terminationGracePeriodSeconds, 38);
-    assert.equal(container?.readinessProbe.httpGet.path, '/_/ready');
-    assert.equal(container?.livenessProbe.httpGet.path, '/_/health');
+    assert.deepEqual(container?.readinessProbe, {
+      httpGet: { path: '/_/ready', port: 'http' },
+      periodSeconds: 1,
+      failureThreshold: 1,
+    });
+    assert.deepEqual(container?.livenessProbe, {
+      httpGet: { path: '/_/health', port: 'http' },
+      periodSeconds: 10,
+      failureThreshold: 3,
+    });
     assert.deepEqual(container?.securityContext.capabilities, { drop: ['ALL'] });
     assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
     const env = Object.fromEntries(container?.env.map((e) => [e.name, e.value]) ?? []);
@@ -109,6 +117,87 @@ describe('buildDeployment', () => {
     assert.equal(
       d.spec.template.spec.volumes.some((v) => v.name === 'source'),
       false,
+    );
+  });
+
+  it('runs a container function on its own port, with its probe, command and drain window', () => {
+    const d = buildDeployment(
+      fn({
+        source: undefined,
+        runtime: 'container',
+        image: 'acme/py:1',
+        command: ['python3', '/app/server.py'],
+        port: 3000,
+        readiness: { httpGet: { path: '/healthz' } },
+        env: [
+          { name: 'PORT', value: '1' },
+          { name: 'GREETING', value: 'hi' },
+        ],
+        timeout: '10s',
+      }),
+      settings,
+      1,
+      'h',
+    );
+    const pod = d.spec.template.spec;
+    const container = pod.containers[0];
+    assert.equal(container?.image, 'acme/py:1');
+    assert.deepEqual(container?.command, ['python3', '/app/server.py']);
+    assert.deepEqual(container?.ports, [{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+    assert.deepEqual(container?.readinessProbe, {
+      httpGet: { path: '/healthz', port: 'http' },
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 3,
+    });
+    // No runtime inside: nothing serves /_/health, so no liveness probe would ever pass.
+    assert.equal(container?.livenessProbe, undefined);
+    assert.deepEqual(container?.lifecycle, { preStop: { sleep: { seconds: 3 } } });
+    assert.equal(pod.terminationGracePeriodSeconds, 18);
+    assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(pod.securityContext, {
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const env = Object.fromEntries(container?.env.map((e) => [e.name, e.value]) ?? []);
+    // The port is the platform's to say; the function's own variables stay.
+    assert.equal(env.PORT, '3000');
+    assert.equal(env.GREETING, 'hi');
+    assert.equal(env.NIMBUS_FUNCTION_NAME, 'hello');
+    assert.equal(env.NIMBUS_TIMEOUT_MS, '10000');
+    assert.equal(env.NIMBUS_GATEWAY_URL, settings.gatewayUrl);
+    // runtime-node's settings mean nothing to someone else's server.
+    for (const name of ['NIMBUS_HANDLER', 'NIMBUS_CONCURRENCY', 'NIMBUS_QUEUE_SIZE', 'NIMBUS_FUNCTION_DIR'])
+      assert.equal(env[name], undefined, name);
+    assert.equal(container?.env.filter((e) => e.name === 'PORT').length, 1);
+  });
+
+  it('probes a container function with a TCP connection to 8080 when its spec names neither', () => {
+    const d = buildDeployment(
+      fn({ source: undefined, runtime: 'container', image: 'acme/any:1' }),
+      settings,
+      1,
+      'h',
+    );
+    const container = d.spec.template.spec.containers[0];
+    assert.deepEqual(container?.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(container?.readinessProbe, {
+      tcpSocket: { port: 'http' },
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 3,
+    });
+    assert.equal(container?.command, undefined);
+  });
+
+  it('refuses a container function that runs a local folder, naming the field and the way out', () => {
+    const local = fn({ source: { path: './hello' }, runtime: 'container', command: ['./serve'] });
+    assert.throws(
+      () => desiredObjects(local, settings, 1),
+      (err: Error & { reason?: string }) =>
+        err.reason === 'SourcePathNotSupported' &&
+        /spec\.source\.path .* runs spec\.image$/.test(err.message),
     );
   });
 

@@ -151,6 +151,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       namespace: metadata.namespace,
       timeoutMs,
       concurrency: spec.concurrency,
+      gatewayAdmits: spec.runtime === 'container',
       auth: spec.http.auth,
       rateLimit: spec.http.rateLimit,
     });

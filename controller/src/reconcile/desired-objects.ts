@@ -46,7 +46,9 @@ export function desiredObjects(
   if (fn.spec.source?.path !== undefined) {
     throw new NotDeployableError(
       'SourcePathNotSupported',
-      'spec.source.path names a folder on the machine running local mode; in a cluster use spec.source.inline or spec.image',
+      fn.spec.runtime === 'container'
+        ? 'spec.source.path names a folder on the machine running local mode; in a cluster a container function runs spec.image'
+        : 'spec.source.path names a folder on the machine running local mode; in a cluster use spec.source.inline or spec.image',
     );
   }
   let configMap: ConfigMap | undefined;

@@ -134,7 +134,8 @@ export class LoadFailures {
   async check(fn: FunctionResource, deployment: ObservedDeployment | undefined): Promise<LoadCheck> {
     const { namespace, name } = fn.metadata;
     const key = `${namespace}/${name}`;
-    if (!hasUnreadyReplicas(deployment)) {
+    // A container function has no handler to fail loading, and no /_/ready that would say so.
+    if (fn.spec.runtime === 'container' || !hasUnreadyReplicas(deployment)) {
       this.attempts.delete(key);
       return {};
     }

@@ -2,18 +2,19 @@ import { type ErrorDetail, type FunctionResource, parseDuration } from '@nimbus/
 import { inlineFileName } from '@nimbus/api';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
 import type { FunctionIngress } from './network-policy.js';
-import type { Deployment, EnvVar, Volume } from './objects.js';
+import type { Container, Deployment, EnvVar, Volume } from './objects.js';
 import {
   LIVENESS_PROBE,
   RUNTIME_PORT as PORT,
   SHUTDOWN_DELAY_MS,
+  containerReadinessProbe,
   containerSecurity,
   podSecurityContext,
   readinessProbe,
   tmpMount,
   tmpVolume,
 } from './runtime-pod.js';
-import { runtimeSettings } from './runtime-settings.js';
+import { containerPort, containerSettings, runtimeSettings } from './runtime-settings.js';
 import { sourceConfigMapName } from './source-configmap.js';
 import {
   STATE_CREDENTIALS_ANNOTATION,
@@ -82,15 +83,25 @@ export function buildDeployment(
     volumes.push(stateVolume(state));
     mounts.push(stateMount());
   }
-  const platform: EnvVar[] = Object.entries({
-    ...runtimeSettings(fn),
-    HOST: '0.0.0.0',
-    PORT: String(PORT),
-    NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
-    NIMBUS_GATEWAY_URL: settings.gatewayUrl,
-    NIMBUS_SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
-    ...(settings.errorDetail === undefined ? {} : { NIMBUS_ERROR_DETAIL: settings.errorDetail }),
-  }).map(([name, value]) => ({ name, value }));
+  const container = spec.runtime === 'container';
+  const port = container ? containerPort(fn) : PORT;
+  const platform: EnvVar[] = Object.entries(
+    container
+      ? {
+          ...containerSettings(fn),
+          PORT: String(port),
+          NIMBUS_GATEWAY_URL: settings.gatewayUrl,
+        }
+      : {
+          ...runtimeSettings(fn),
+          HOST: '0.0.0.0',
+          PORT: String(port),
+          NIMBUS_FUNCTION_DIR: FUNCTION_DIR,
+          NIMBUS_GATEWAY_URL: settings.gatewayUrl,
+          NIMBUS_SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
+          ...(settings.errorDetail === undefined ? {} : { NIMBUS_ERROR_DETAIL: settings.errorDetail }),
+        },
+  ).map(([name, value]) => ({ name, value }));
   if (state !== undefined) platform.push(...stateEnv(state));
   // The platform's settings win a name the function also sets. Each name appears once: env is a
   // list keyed by name, and server-side apply refuses a key given twice.
@@ -100,6 +111,30 @@ export function buildDeployment(
     ...(spec.resources?.requests === undefined ? {} : { requests: { ...spec.resources.requests } }),
     ...(spec.resources?.limits === undefined ? {} : { limits: { ...spec.resources.limits } }),
   };
+  const shared = {
+    name: 'function',
+    ports: [{ name: 'http', containerPort: port, protocol: 'TCP' as const }],
+    env,
+    resources,
+    securityContext: containerSecurity(),
+    volumeMounts: mounts,
+  };
+  const functionContainer: Container = container
+    ? {
+        ...shared,
+        image: spec.image as string,
+        ...(spec.command === undefined ? {} : { command: [...spec.command] }),
+        readinessProbe: containerReadinessProbe(spec.readiness),
+        // Someone else's server drains on SIGTERM, if at all: the kubelet holds SIGTERM back while
+        // every gateway sees the pod leave the EndpointSlice, so no call is sent to a closed port.
+        lifecycle: { preStop: { sleep: { seconds: SHUTDOWN_DELAY_MS / 1000 } } },
+      }
+    : {
+        ...shared,
+        image: spec.image ?? settings.runtimeImage,
+        readinessProbe: readinessProbe('/_/ready'),
+        livenessProbe: LIVENESS_PROBE,
+      };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -121,19 +156,7 @@ export function buildDeployment(
           // Room to drain in-flight calls up to the function's timeout after SIGTERM.
           terminationGracePeriodSeconds: timeoutSeconds + SHUTDOWN_DELAY_MS / 1000 + 5,
           securityContext: podSecurityContext(settings.runAsUser),
-          containers: [
-            {
-              name: 'function',
-              image: spec.image ?? settings.runtimeImage,
-              ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
-              env,
-              readinessProbe: readinessProbe('/_/ready'),
-              livenessProbe: LIVENESS_PROBE,
-              resources,
-              securityContext: containerSecurity(),
-              volumeMounts: mounts,
-            },
-          ],
+          containers: [functionContainer],
           volumes,
         },
       },

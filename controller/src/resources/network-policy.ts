@@ -2,6 +2,7 @@ import type { FunctionResource, Runtime } from '@nimbus/api';
 import { FUNCTION_LABEL, POOL_LABEL, ownedMetadata, poolDeploymentName } from './metadata.js';
 import type { NetworkPolicy, NetworkPolicyPeer } from './objects.js';
 import { RUNTIME_PORT } from './runtime-pod.js';
+import { containerPort } from './runtime-settings.js';
 
 /**
  * Who may open connections to function pods: the platform's own pods, found by their labels in
@@ -28,7 +29,7 @@ function platformPeer(ingress: FunctionIngress, pods: Readonly<Record<string, st
 
 /**
  * A Function's NetworkPolicy: its pods (its own, and pool pods it adopted, which carry its label)
- * take connections on the runtime's port from the gateway and the controller only. `http.auth:
+ * take connections on the runtime's port (a container function's own) from the gateway and the controller only. `http.auth:
  * key` is checked at the gateway and the runtime's `/_/` routes trust their network, so nothing
  * else may reach the pods: not other functions, not other tenants' pods. The controller is in
  * the list for what it reads from replicas (`/_/ready` of a pod it specialised). Pure.
@@ -44,7 +45,9 @@ export function buildFunctionNetworkPolicy(fn: FunctionResource, ingress: Functi
       ingress: [
         {
           from: [platformPeer(ingress, ingress.gatewayPods), platformPeer(ingress, ingress.controllerPods)],
-          ports: [{ protocol: 'TCP', port: RUNTIME_PORT }],
+          ports: [
+            { protocol: 'TCP', port: fn.spec.runtime === 'container' ? containerPort(fn) : RUNTIME_PORT },
+          ],
         },
       ],
     },

@@ -78,10 +78,15 @@ export interface Volume {
 export interface Container {
   name: string;
   image: string;
+  /** A container function's own program, in place of the image's entrypoint. */
+  command?: string[];
   ports: { name: string; containerPort: number; protocol: 'TCP' }[];
   env: EnvVar[];
   readinessProbe: Probe;
-  livenessProbe: Probe;
+  /** The runtime's own health route; a container function has none it must serve. */
+  livenessProbe?: Probe;
+  /** A container function's drain window: the kubelet waits this long before SIGTERM. */
+  lifecycle?: { preStop: { sleep: { seconds: number } } };
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext: {
     allowPrivilegeEscalation: false;
@@ -92,11 +97,11 @@ export interface Container {
   volumeMounts: { name: string; mountPath: string; readOnly: boolean }[];
 }
 
-export interface Probe {
-  httpGet: { path: string; port: string };
+export type Probe = ({ httpGet: { path: string; port: string } } | { tcpSocket: { port: string } }) & {
   periodSeconds: number;
   failureThreshold: number;
-}
+  timeoutSeconds?: number;
+};
 
 export interface Deployment {
   apiVersion: 'apps/v1';

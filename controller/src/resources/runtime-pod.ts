@@ -1,4 +1,5 @@
-import type { Container, Volume } from './objects.js';
+import type { Readiness } from '@nimbus/api';
+import type { Container, Probe, Volume } from './objects.js';
 
 /** What every runtime-node pod shares, a function's own or the warm pool's. Pure values. */
 
@@ -20,11 +21,24 @@ export function containerSecurity(): Container['securityContext'] {
 }
 
 /** Probed every second, so a replica takes traffic the moment it can; `path` decides what ready means. */
-export function readinessProbe(path: string) {
+export function readinessProbe(path: string): Probe {
   return { httpGet: { path, port: 'http' }, periodSeconds: 1, failureThreshold: 1 };
 }
 
-export const LIVENESS_PROBE = Object.freeze({
+/**
+ * A container function's readiness as its spec says (a TCP connection when it says nothing),
+ * every second; three misses in a row take a ready replica out, as one slow answer from someone
+ * else's server should not.
+ */
+export function containerReadinessProbe(readiness: Readiness | undefined): Probe {
+  const check =
+    readiness !== undefined && 'httpGet' in readiness
+      ? { httpGet: { path: readiness.httpGet.path, port: 'http' } }
+      : { tcpSocket: { port: 'http' } };
+  return { ...check, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3 };
+}
+
+export const LIVENESS_PROBE: Probe = Object.freeze({
   httpGet: { path: '/_/health', port: 'http' },
   periodSeconds: 10,
   failureThreshold: 3,

@@ -1,4 +1,4 @@
-import { type FunctionResource, parseDuration } from '@nimbus/api';
+import { DEFAULT_CONTAINER_PORT, type FunctionResource, parseDuration } from '@nimbus/api';
 
 /**
  * The runtime-node settings a Function implies, whatever runs the replica (a local process
@@ -14,4 +14,22 @@ export function runtimeSettings(fn: FunctionResource): Record<string, string> {
     // Room for a burst twice the concurrency before the replica answers 429.
     NIMBUS_QUEUE_SIZE: String(fn.spec.concurrency * 2),
   };
+}
+
+/**
+ * What a container function is told about itself, whatever runs it: no handler, concurrency or
+ * queue, which the gateway enforces for it. PORT is the backend's to give (the pod's port, or a
+ * free one on loopback).
+ */
+export function containerSettings(fn: FunctionResource): Record<string, string> {
+  return {
+    NIMBUS_FUNCTION_NAME: fn.metadata.name,
+    NIMBUS_FUNCTION_NAMESPACE: fn.metadata.namespace,
+    NIMBUS_TIMEOUT_MS: String(parseDuration(fn.spec.timeout)),
+  };
+}
+
+/** The port a container function's pods serve on. */
+export function containerPort(fn: FunctionResource): number {
+  return fn.spec.port ?? DEFAULT_CONTAINER_PORT;
 }

@@ -25,6 +25,8 @@ export function routeSettingsOf(fn: FunctionResource): RouteSettings {
     namespace: fn.metadata.namespace,
     timeoutMs: parseDuration(timeout),
     concurrency: spec.concurrency ?? FALLBACK.concurrency,
+    // No runtime inside a container function holds its replicas to their concurrency: the gateway does.
+    gatewayAdmits: spec.runtime === 'container',
     auth: spec.http?.auth ?? FALLBACK.auth,
     rateLimit: spec.http?.rateLimit,
   };

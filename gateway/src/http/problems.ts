@@ -118,6 +118,19 @@ export const problems = {
       `function ${name} has no ready replica and ${size} requests already wait for one`,
       { 'retry-after': '1' },
     ),
+  /** A container function's replicas are all at their concurrency, and its queue is full. */
+  replicasBusy: (name: string, concurrency: number, queued: number) =>
+    new Problem(
+      429,
+      'ReplicasBusy',
+      `function ${name} has every replica at its concurrency (${concurrency}) and ${queued} requests queued; retry later`,
+      { 'retry-after': '1' },
+    ),
+  /** A queued request found no replica with room within the function's timeout. */
+  replicasStayedBusy: (name: string, ms: number) =>
+    new Problem(503, 'ReplicasBusy', `function ${name} had no replica with room within ${ms} ms`, {
+      'retry-after': '1',
+    }),
   cancelled: (name: string) =>
     new Problem(499, 'CallCancelled', `the call to function ${name} was cancelled`),
   timeout: (name: string, ms: number) =>

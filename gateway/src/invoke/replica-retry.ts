@@ -1,4 +1,5 @@
 import { type Problem, problems } from '../http/problems.js';
+import { enqueue, hasRoom, releaseQueued } from '../routing/replica-queue.js';
 import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
 import type { Upstream } from './ports.js';
 import { type UpstreamFailure, classifyUpstreamError, problemFor } from './upstream-errors.js';
@@ -27,6 +28,8 @@ export class ReplicaRetry {
   /** Replicas that never connected; made at the first such, so the common path allocates none. */
   private refused: Set<Endpoint> | undefined;
   private attempts = 0;
+  /** Set while the request waits in the gateway's queue for a replica with room. */
+  private queued: { leave(): void; timer: NodeJS.Timeout } | undefined;
 
   constructor(
     private readonly upstream: Upstream,
@@ -45,10 +48,37 @@ export class ReplicaRetry {
       this.target.fail(problem, 'never-connected');
       return;
     }
+    if (!hasRoom(this.route, endpoint)) {
+      this.wait();
+      return;
+    }
     this.endpoint = endpoint;
     this.attempts++;
     endpoint.inflight++;
     this.target.send(endpoint);
+  }
+
+  /** Every replica is at its concurrency: wait in the route's queue, at most the function's timeout. */
+  private wait(): void {
+    const route = this.route;
+    const leave = enqueue(route, {
+      go: () => {
+        if (this.queued === undefined) return;
+        clearTimeout(this.queued.timer);
+        this.queued = undefined;
+        this.attempt();
+      },
+    });
+    if (leave === undefined) {
+      this.target.fail(problems.replicasBusy(route.name, route.concurrency, route.queued.size), 'busy');
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.queued = undefined;
+      leave();
+      this.target.fail(problems.replicasStayedBusy(route.name, route.timeoutMs), 'busy');
+    }, route.timeoutMs);
+    this.queued = { leave, timer };
   }
 
   /** The attempt failed before any of its answer went out: another replica, or the problem. */
@@ -73,8 +103,15 @@ export class ReplicaRetry {
 
   /** The attempt is over (answered, cut short, cancelled): the replica stops counting it. */
   done(): void {
+    if (this.queued !== undefined) {
+      clearTimeout(this.queued.timer);
+      this.queued.leave();
+      this.queued = undefined;
+    }
     if (this.endpoint === undefined) return;
     this.endpoint.inflight--;
     this.endpoint = undefined;
+    // Its room goes to the oldest request waiting for one.
+    if (this.route.queued.size > 0) releaseQueued(this.route);
   }
 }

@@ -8,9 +8,11 @@ import { type Problem, problems } from '../http/problems.js';
  *   chunks of its body alike (the replica was reached, and may have done the work);
  * - `body-too-large`: the caller's streamed body passed the limit on its way through;
  * - `failed`: anything else after connecting (a reset, a malformed answer): the replica may have
- *   run the call, so it is not repeated.
+ *   run the call, so it is not repeated;
+ * - `busy`: every replica was at its concurrency and the gateway's queue was full, or stayed so
+ *   for the function's timeout (functions the gateway admits for): no replica saw the request.
  */
-export type UpstreamFailure = 'never-connected' | 'timeout' | 'body-too-large' | 'failed';
+export type UpstreamFailure = 'never-connected' | 'timeout' | 'body-too-large' | 'failed' | 'busy';
 
 /** Error codes of a connection that was never established. */
 const NEVER_CONNECTED: ReadonlySet<string> = new Set([

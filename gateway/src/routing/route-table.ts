@@ -1,5 +1,6 @@
 import { type FunctionRateLimit, type HttpAuth, functionKey } from '@nimbus/api';
 import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
+import { releaseQueued } from './replica-queue.js';
 import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
 
 export type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
@@ -9,6 +10,8 @@ export interface RouteSettings {
   namespace: string;
   timeoutMs: number;
   concurrency: number;
+  /** The gateway holds each replica to `concurrency` (container functions); false when not given. */
+  gatewayAdmits?: boolean;
   auth: HttpAuth;
   /** Given as undefined, not left out, to lift a limit: an update assigns the settings it gets. */
   rateLimit?: FunctionRateLimit | undefined;
@@ -43,15 +46,17 @@ export class RouteTable {
   upsert(settings: RouteSettings): FunctionRoute {
     const key = functionKey(settings.namespace, settings.name);
     const existing = this.routes.get(key);
-    if (existing !== undefined) return Object.assign(existing as Mutable<FunctionRoute>, settings);
+    const full = { ...settings, gatewayAdmits: settings.gatewayAdmits ?? false };
+    if (existing !== undefined) return Object.assign(existing as Mutable<FunctionRoute>, full);
     const route: FunctionRoute = {
       key,
-      ...settings,
+      ...full,
       endpoints: [],
       unavailableReason: undefined,
       failure: undefined,
       inflight: 0,
       held: new Set(),
+      queued: new Set(),
     };
     this.routes.set(key, route);
     return route;
@@ -82,6 +87,7 @@ export class RouteTable {
     route.unavailableReason = addresses.length === 0 ? unavailableReason : undefined;
     route.failure = addresses.length === 0 && terminal ? unavailableReason : undefined;
     settleHeld(route);
+    releaseQueued(route);
   }
 
   remove(namespace: string, name: string): void {

@@ -25,6 +25,11 @@ export interface FunctionRoute {
   readonly timeoutMs: number;
   /** Requests in flight per replica that the replica serves without queueing. */
   readonly concurrency: number;
+  /**
+   * The gateway holds each replica to `concurrency` (a container function: no runtime inside
+   * counts for it); requests beyond it wait in `queued`, up to twice as many, then get 429.
+   */
+  readonly gatewayAdmits: boolean;
   readonly auth: HttpAuth;
   /** spec.http.rateLimit: calls admitted per second over all gateway replicas. */
   readonly rateLimit?: FunctionRateLimit | undefined;
@@ -38,6 +43,13 @@ export interface FunctionRoute {
   inflight: number;
   /** Requests waiting for a ready replica (a wake from zero, a start, a restart): see hold-queue.ts. */
   readonly held: Set<HeldRequest>;
+  /** With gatewayAdmits: requests waiting for a replica with room, oldest first (replica-queue.ts). */
+  readonly queued: Set<QueuedAttempt>;
+}
+
+/** A request waiting for room on a replica; `go` sends it, and takes the room. */
+export interface QueuedAttempt {
+  go(): void;
 }
 
 /** A request held on its route until the function has a ready replica. */
