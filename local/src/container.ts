@@ -7,9 +7,11 @@ import { type Stores, createStores } from '@nimbus/store';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { LocalConfig } from './config.js';
 import { LocalPlatform } from './local-platform.js';
+import type { ReadinessCheck } from './process/command-replica.js';
 import { ProcessBackend } from './process/process-backend.js';
+import { checkReadiness } from './process/readiness-check.js';
 import { inheritedEnv } from './process/replica-env.js';
-import { type Spawn, spawnRuntime } from './process/spawn.js';
+import { type Spawn, type SpawnCommand, spawnCommand, spawnRuntime } from './process/spawn.js';
 import { StateHost } from './process/state-host.js';
 import { WarmPool } from './process/warm-pool.js';
 import { TOKENS } from './tokens.js';
@@ -18,6 +20,9 @@ export interface LocalOverrides {
   clock?: Clock;
   logger?: Logger;
   spawn?: Spawn;
+  /** How a container function's command is started. */
+  spawnCommand?: SpawnCommand;
+  readinessCheck?: ReadinessCheck;
   runtimeEntry?: string;
   /** The stores of function state, call records and dead letters; by default from `config.store`. */
   stores?: Stores;
@@ -37,6 +42,8 @@ export function createLocalContainer(
   c.register(TOKENS.RouteTable, { useValue: new RouteTable() });
   c.register(TOKENS.RuntimeEntry, { useValue: overrides.runtimeEntry ?? runtimeEntryPath() });
   c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
+  c.register(TOKENS.SpawnCommand, { useValue: overrides.spawnCommand ?? spawnCommand });
+  c.register(TOKENS.ReadinessCheck, { useValue: overrides.readinessCheck ?? checkReadiness });
   c.register(TOKENS.Backoff, { useValue: config.backoff });
   c.register(TOKENS.WarmPool, {
     useValue: new WarmPool(

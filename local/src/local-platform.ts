@@ -9,7 +9,7 @@ import type { LocalConfig } from './config.js';
 import { type LoadedFunction, readFunctionFolder } from './function-files.js';
 import { LocalAutoscaler } from './local-autoscaler.js';
 import type { ProcessBackend, ReplicaSetSpec } from './process/process-backend.js';
-import { buildReplicaEnv } from './process/replica-env.js';
+import { buildCommandEnv, buildReplicaEnv } from './process/replica-env.js';
 import { SourceError, materializeSource } from './source.js';
 import { TOKENS } from './tokens.js';
 
@@ -155,15 +155,22 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       auth: spec.http.auth,
       rateLimit: spec.http.rateLimit,
     });
+    const container = spec.runtime === 'container';
     const replicaSet: ReplicaSetSpec = {
       key,
       revision,
-      env: buildReplicaEnv(fn.resource, source.dir, {
-        gatewayUrl: this.gatewayUrl,
-        inherited: process.env,
-        errorDetail: this.config.errorDetail,
-        stateMaxValueBytes: this.config.store.state.maxValueBytes,
-      }),
+      env: container
+        ? buildCommandEnv(fn.resource, { gatewayUrl: this.gatewayUrl, inherited: process.env })
+        : buildReplicaEnv(fn.resource, source.dir, {
+            gatewayUrl: this.gatewayUrl,
+            inherited: process.env,
+            errorDetail: this.config.errorDetail,
+            stateMaxValueBytes: this.config.store.state.maxValueBytes,
+          }),
+      // The schema's rules hold a container function to a command and a folder here.
+      ...(container
+        ? { command: { argv: spec.command as string[], cwd: source.dir, readiness: spec.readiness } }
+        : {}),
       replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,
       // The supervisor answers the replicas' state calls (from memory or Redis): they hold no credentials.

@@ -30,7 +30,12 @@ export class SourceError extends Error {
 export async function materializeSource(fn: LoadedFunction, stateDir: string): Promise<MaterializedSource> {
   const { spec, metadata } = fn.resource;
   if (spec.image !== undefined) {
-    throw new SourceError('spec.image', 'local mode runs code from spec.source; images need a cluster');
+    throw new SourceError(
+      'spec.image',
+      spec.runtime === 'container'
+        ? 'local mode runs a container function as a process: give spec.command and spec.source.path; images need a cluster'
+        : 'local mode runs code from spec.source; images need a cluster',
+    );
   }
   const inline = spec.source?.inline;
   if (inline !== undefined) {

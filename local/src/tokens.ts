@@ -6,6 +6,8 @@ export const TOKENS = {
   RouteTable: Symbol('RouteTable'),
   RuntimeEntry: Symbol('RuntimeEntry'),
   Spawn: Symbol('Spawn'),
+  SpawnCommand: Symbol('SpawnCommand'),
+  ReadinessCheck: Symbol('ReadinessCheck'),
   Backoff: Symbol('BackoffPolicy'),
   ProcessBackend: Symbol('ProcessBackend'),
   WarmPool: Symbol('WarmPool'),

@@ -53,6 +53,17 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'nimbus_gateway_queued_requests',
+      help: 'Requests waiting for room on a replica the gateway admits for (container functions), by function.',
+      labelNames: ['function'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const route of routes.list())
+          if (route.queued.size > 0) this.set({ function: route.key }, route.queued.size);
+      },
+    });
+    new Gauge({
       name: 'nimbus_gateway_inflight_requests',
       help: 'Invocations in flight through this gateway, by function.',
       labelNames: ['function'],

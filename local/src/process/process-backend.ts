@@ -3,9 +3,11 @@ import type { Clock } from '@nimbus/api';
 import type { EndpointAddress, LocalListeners } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
-import { Replica, type ReplicaListener } from './replica.js';
+import { type CommandLaunch, CommandReplica, type ReadinessCheck } from './command-replica.js';
+import { freeLoopbackPort } from './free-port.js';
+import { Replica, type ReplicaHandle, type ReplicaListener } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
-import type { Spawn } from './spawn.js';
+import type { Spawn, SpawnCommand } from './spawn.js';
 import type { StateHost, StateScope } from './state-host.js';
 import type { WarmPool } from './warm-pool.js';
 
@@ -20,6 +22,8 @@ export interface ReplicaSetSpec {
   stopGraceMs: number;
   /** The key space its replicas' ctx.state calls reach through the supervisor; undefined: none. */
   state?: StateScope;
+  /** A container function: this command runs instead of runtime-node (env is added to it). */
+  command?: Omit<CommandLaunch, 'env'>;
 }
 
 export interface ReplicaSetStatus {
@@ -35,7 +39,7 @@ export interface ReplicaSetStatus {
 
 /** One place a replica belongs: it survives the replica, so crash counts carry over restarts. */
 interface Slot {
-  replica: Replica | undefined;
+  replica: ReplicaHandle | undefined;
   crashes: number;
   restartTimer: unknown;
   nextRestartAt: number | undefined;
@@ -62,7 +66,7 @@ interface Group {
 export class ProcessBackend implements ReplicaListener, LocalListeners {
   private readonly groups = new Map<string, Group>();
   /** Every replica process not yet exited, the ones draining after a scale-down or rollout included. */
-  private readonly live = new Set<Replica>();
+  private readonly live = new Set<ReplicaHandle>();
   private readonly listeners: ((key: string) => void)[] = [];
   private sequence = 0;
   private shuttingDown = false;
@@ -75,6 +79,8 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     @inject(TOKENS.Spawn) private readonly spawnFn: Spawn,
     @inject(TOKENS.WarmPool) private readonly pool: WarmPool,
     @inject(TOKENS.StateHost) private readonly stateHost: StateHost,
+    @inject(TOKENS.SpawnCommand) private readonly spawnCommandFn: SpawnCommand,
+    @inject(TOKENS.ReadinessCheck) private readonly readinessCheck: ReadinessCheck,
   ) {}
 
   /** Called with a function's key whenever its endpoints or status may have changed. */
@@ -139,7 +145,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
   }
 
   // ReplicaListener
-  changed(replica: Replica): void {
+  changed(replica: ReplicaHandle): void {
     const found = this.find(replica);
     if (found === undefined) return;
     const [key, group] = found;
@@ -154,7 +160,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     this.notify(key);
   }
 
-  exited(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void {
+  exited(replica: ReplicaHandle, code: number | null, signal: NodeJS.Signals | null): void {
     this.live.delete(replica);
     const found = this.find(replica);
     if (found === undefined || this.shuttingDown) return;
@@ -206,8 +212,22 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     for (const slot of surplus) void this.stopSlot(slot, spec.stopGraceMs);
   }
 
-  private spawnReplica(spec: ReplicaSetSpec): Replica {
+  private spawnReplica(spec: ReplicaSetSpec): ReplicaHandle {
     const id = `${spec.key}#${spec.revision.slice(0, 8)}-${++this.sequence}`;
+    if (spec.command !== undefined) {
+      // Someone else's program: no pool (it is not runtime-node), no IPC, told its port in $PORT.
+      const replica = new CommandReplica(
+        id,
+        { ...spec.command, env: spec.env },
+        freeLoopbackPort,
+        this.spawnCommandFn,
+        this.readinessCheck,
+        this,
+        this.clock,
+      );
+      this.live.add(replica);
+      return replica;
+    }
     // A warm pool process, when one is ready, saves starting one: it only loads the code.
     const member = this.pool.take();
     const start =
@@ -262,7 +282,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     return undefined;
   }
 
-  private find(replica: Replica): [string, Group] | undefined {
+  private find(replica: ReplicaHandle): [string, Group] | undefined {
     for (const [key, group] of this.groups) {
       for (const revision of [group.current, group.next]) {
         if (revision?.slots.some((s) => s.replica === replica)) return [key, group];

@@ -1,5 +1,5 @@
 import type { ErrorDetail, FunctionResource } from '@nimbus/api';
-import { runtimeSettings } from '@nimbus/controller/resources/runtime-settings';
+import { containerSettings, runtimeSettings } from '@nimbus/controller/resources/runtime-settings';
 
 export interface ReplicaEnvSettings {
   /** Where ctx.invoke reaches other functions. */
@@ -51,4 +51,17 @@ export function buildReplicaEnv(
       env.NIMBUS_STATE_MAX_VALUE_BYTES = String(settings.stateMaxValueBytes);
   }
   return env;
+}
+
+/**
+ * The environment of a container function's command: what its pod would get, less what only a
+ * cluster has. PORT is the replica's own, added when its port is known.
+ */
+export function buildCommandEnv(
+  fn: FunctionResource,
+  settings: Pick<ReplicaEnvSettings, 'gatewayUrl' | 'inherited'>,
+): Record<string, string> {
+  const env = inheritedEnv(settings.inherited);
+  for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
+  return Object.assign(env, containerSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
 }

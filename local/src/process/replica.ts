@@ -16,13 +16,27 @@ type RuntimeMessage =
   /** A ctx.state call, answered by the supervisor's StateHost. */
   | { type: 'state'; id: number };
 
+/** One replica process as the process backend sees it, whatever kind of program it runs. */
+export interface ReplicaHandle {
+  readonly id: string;
+  readonly state: ReplicaState;
+  /** Where it serves; known once it listens (runtime-node) or from the start (a command). */
+  readonly port: number | undefined;
+  /** Why it is not ready (a handler's load error, a failing readiness check). */
+  readonly reason: string | undefined;
+  readonly readySince: number | undefined;
+  readonly pid: number | undefined;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs: number): Promise<void>;
+}
+
 export interface ReplicaListener {
-  changed(replica: Replica): void;
-  exited(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void;
+  changed(replica: ReplicaHandle): void;
+  exited(replica: ReplicaHandle, code: number | null, signal: NodeJS.Signals | null): void;
 }
 
 /** One runtime-node child process, and what it has told us about itself. */
-export class Replica {
+export class Replica implements ReplicaHandle {
   state: ReplicaState = 'starting';
   port: number | undefined;
   /** Why it is not ready: the handler's load error. */
