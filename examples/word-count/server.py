@@ -1,6 +1,6 @@
 """A container function in plain Python: any program that serves HTTP on $PORT is one.
 
-Nimbus gives it PORT, NIMBUS_FUNCTION_NAME and NIMBUS_FUNCTION_NAMESPACE, NIMBUS_TIMEOUT_MS, the
+Nimbus gives it PORT (and in local mode HOST=127.0.0.1), NIMBUS_FUNCTION_NAME and NIMBUS_FUNCTION_NAMESPACE, NIMBUS_TIMEOUT_MS, the
 Function's own env, an X-Call-Id header on every call (and traceparent when the caller sent
 one), and SIGTERM when the replica goes: finish what is in flight, then exit.
 
@@ -67,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
+    server = ThreadingHTTPServer((os.environ.get("HOST", "0.0.0.0"), int(os.environ.get("PORT", "8080"))), Handler)
     # Calls in flight finish before the process exits: shutdown() stops the accept loop and
     # server_close() joins the threads still answering.
     server.daemon_threads = False

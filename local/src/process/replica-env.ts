@@ -55,7 +55,7 @@ export function buildReplicaEnv(
 
 /**
  * The environment of a container function's command: what its pod would get, less what only a
- * cluster has. PORT is the replica's own, added when its port is known.
+ * cluster has, and HOST. PORT is the replica's own, added when its port is known.
  */
 export function buildCommandEnv(
   fn: FunctionResource,
@@ -63,5 +63,9 @@ export function buildCommandEnv(
 ): Record<string, string> {
   const env = inheritedEnv(settings.inherited);
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
-  return Object.assign(env, containerSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
+  // HOST: a program that reads it listens on loopback only, reached through the gateway alone.
+  return Object.assign(env, containerSettings(fn), {
+    HOST: '127.0.0.1',
+    NIMBUS_GATEWAY_URL: settings.gatewayUrl,
+  });
 }

@@ -107,6 +107,7 @@ spec: { runtime: container, image: ghcr.io/acme/imaged:1 }
     });
     assert.equal(me.cwd.replace(/\/$/, ''), CONTAINER_FIXTURES_DIR.replace(/\/$/, ''));
     assert.equal(me.env.PORT, String(me.port));
+    assert.equal(me.env.HOST, '127.0.0.1', 'told to listen on loopback, behind the gateway');
     assert.equal(me.env.GREETING, 'hi');
     assert.equal(me.env.NIMBUS_FUNCTION_NAME, 'box');
     assert.equal(me.env.NIMBUS_FUNCTION_NAMESPACE, 'default');

@@ -24,6 +24,7 @@ export interface PodContainer {
   ports?: { name?: string; containerPort: number; protocol?: string }[];
   readinessProbe?: {
     httpGet?: { path?: string; port: string | number };
+    tcpSocket?: { port: string | number };
     initialDelaySeconds?: number;
     periodSeconds?: number;
     timeoutSeconds?: number;
@@ -31,6 +32,8 @@ export interface PodContainer {
     failureThreshold?: number;
   };
   volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
+  /** Only the sleep action: the kubelet waits this long between deletion and SIGTERM. */
+  lifecycle?: { preStop?: { sleep?: { seconds: number } } };
 }
 
 export interface PodVolume {

@@ -2,11 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { createLogger } from '@nimbus/api';
+import { type Readiness, createLogger } from '@nimbus/api';
 import { Informer, KubeClient, isConflict, isNotFound, loadKubeConfig, resourcePath } from '@nimbus/kube';
+import { checkReadiness } from '@nimbus/local/process/readiness-check';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
 import type { ControlPlane } from './control-plane/control-plane.js';
 import { PodAddresses } from './pod-addresses.js';
@@ -60,14 +60,15 @@ const RESTART_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
  * The kubelet and scheduler for the pods of a test control plane, in miniature. It registers a
  * Node, binds every matching pod to it, and runs each pod's container as a local runtime-node
  * process on an address of the pod's own (see PodAddresses for why not loopback), whatever image
- * the pod names. It probes readiness as the pod spec says and writes the pod's status, so the
+ * the pod names; a container that names a command (a container function's) runs that command
+ * instead, told the address in HOST and the port in PORT. It probes readiness as the pod spec says and writes the pod's status, so the
  * Deployment and EndpointSlice controllers of kube-controller-manager see ready pods. When a pod
  * is deleted it SIGTERMs the process, waits up to the grace period, and then removes the pod
  * (grace 0), as the kubelet does; a process that dies is restarted with backoff. Init containers
  * run first, in order, each to completion, as node scripts of the runtime image (see initScript);
  * volumes only they mount are gone before the container starts. Env values may come from the
- * downward API's fieldRef. It has no liveness probe, resource limits or image, and runs one
- * container per pod.
+ * downward API's fieldRef; a preStop sleep is waited out before SIGTERM. It has no liveness probe,
+ * resource limits or image, and runs one container per pod.
  */
 export class PodRunner {
   private readonly runs = new Map<string, Run>();
@@ -284,7 +285,8 @@ export class PodRunner {
 
   private startProcess(run: Run): void {
     const log = createWriteStream(run.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [runtimeEntryPath()], {
+    const [program, argv] = processOf(run.container);
+    const child = spawn(program, argv, {
       env: { PATH: process.env.PATH, ...run.env },
       cwd: run.root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -321,22 +323,28 @@ export class PodRunner {
     this.scheduleProbe(run, (run.container.readinessProbe?.initialDelaySeconds ?? 0) * 1000);
   }
 
-  /** The readiness probe as the pod spec gives it: HTTP GET, its period, timeout and thresholds. */
+  /**
+   * The readiness probe as the pod spec gives it (HTTP GET or TCP, its period, timeout and
+   * thresholds), checked as local mode checks a container function (readiness-check.ts).
+   */
   private scheduleProbe(run: Run, delayMs: number): void {
     const spec = run.container.readinessProbe;
-    if (spec?.httpGet === undefined) {
+    const check = spec?.httpGet ?? spec?.tcpSocket;
+    if (spec === undefined || check === undefined) {
       // No probe: ready once started, as the kubelet has it.
       if (!run.ready) this.setReady(run, true);
       return;
     }
-    const { path = '/', port: named } = spec.httpGet;
+    const named = check.port;
     const port =
       typeof named === 'number'
         ? named
         : (run.container.ports?.find((p) => p.name === named)?.containerPort ?? run.port);
+    const readiness: Readiness =
+      spec.httpGet !== undefined ? { httpGet: { path: spec.httpGet.path ?? '/' } } : { tcpSocket: {} };
     run.timer = setTimeout(async () => {
       if (run.stopping || run.child === undefined) return;
-      const ok = await probe(run.podIP, port, path, (spec.timeoutSeconds ?? 1) * 1000);
+      const ok = await checkReadiness(run.podIP, port, readiness, (spec.timeoutSeconds ?? 1) * 1000);
       if (run.stopping || run.child === undefined) return;
       if (ok) {
         run.failures = 0;
@@ -372,15 +380,24 @@ export class PodRunner {
     }
   }
 
-  /** SIGTERM, then SIGKILL once `graceSeconds` have passed; then the address and files go. */
+  /**
+   * The preStop sleep (within the grace), SIGTERM, then SIGKILL once the grace has passed; then
+   * the address and files go. The pod is already out of its EndpointSlices: it is terminating.
+   */
   private async terminate(run: Run, graceSeconds: number): Promise<void> {
     run.stopping = true;
     clearTimeout(run.timer);
     const child = run.child;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
+      const deadline = Date.now() + graceSeconds * 1000;
+      const preStopMs = Math.min(
+        (run.container.lifecycle?.preStop?.sleep?.seconds ?? 0) * 1000,
+        graceSeconds * 1000,
+      );
+      if (preStopMs > 0) await Promise.race([exited, new Promise((r) => setTimeout(r, preStopMs))]);
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceSeconds * 1000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
       await exited;
       clearTimeout(timer);
     }
@@ -487,17 +504,13 @@ async function registerNode(client: KubeClient, name: string): Promise<void> {
   );
 }
 
-/** One HTTP GET; a 2xx or 3xx answer within the timeout is success, as for the kubelet. */
-function probe(host: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ host, port, path, agent: false, timeout: timeoutMs });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.on('response', (res) => {
-      res.resume();
-      const code = res.statusCode ?? 0;
-      resolve(code >= 200 && code < 400);
-    });
-    req.end();
-  });
+/**
+ * The program a pod's container runs here. A container function's pod names its command (a
+ * local program in these tests: the runner has no images), run as given with its args; anything
+ * else is runtime-node, whatever image it names.
+ */
+export function processOf(container: PodContainer): [string, string[]] {
+  const [program, ...rest] = container.command ?? [];
+  if (program === undefined) return [process.execPath, [runtimeEntryPath()]];
+  return [program, [...rest, ...(container.args ?? [])]];
 }

@@ -111,12 +111,17 @@ export class ScalingCluster {
   }
 
   /** Creates a Function running TIMED_SOURCE and waits until the gateway has its route. */
-  async createFunction(name: string, spec: Record<string, unknown>): Promise<void> {
+  createFunction(name: string, spec: Record<string, unknown>): Promise<void> {
+    return this.createWithSpec(name, { handler: 'index.handle', source: { inline: TIMED_SOURCE }, ...spec });
+  }
+
+  /** Creates a Function with this spec as it stands and waits until the gateway has its route. */
+  async createWithSpec(name: string, spec: Record<string, unknown>): Promise<void> {
     const reply = await this.plane.request('POST', `${FUNCTIONS}/${this.namespace}/functions`, {
       apiVersion: 'nimbus.dev/v1alpha1',
       kind: 'Function',
       metadata: { name },
-      spec: { handler: 'index.handle', source: { inline: TIMED_SOURCE }, ...spec },
+      spec,
     });
     if (reply.status !== 201)
       throw new Error(`creating ${name}: ${reply.status} ${JSON.stringify(reply.body)}`);
