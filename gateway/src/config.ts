@@ -29,6 +29,11 @@ export interface GatewayConfig {
   /** Added to a function's own timeout, so the replica's 504 reaches the caller before the gateway gives up. */
   readonly timeoutGraceMs: number;
   readonly defaultNamespace: string;
+  /**
+   * Where `openfaas-fn`, OpenFaaS's default namespace that faas-cli names when told none, is
+   * read as (NIMBUS_OPENFAAS_NAMESPACE; default: the default namespace).
+   */
+  readonly openfaasNamespace: string;
   readonly apiKeys: readonly ApiKeyConfig[];
   /** The rate limit of every API key that names none of its own (NIMBUS_KEY_RATE_LIMIT); none when unset. */
   readonly keyRateLimit: Rate | undefined;
@@ -93,6 +98,10 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
   if (!isNamespace(defaultNamespace)) {
     throw new ConfigError('NIMBUS_DEFAULT_NAMESPACE', `"${defaultNamespace}" is not an RFC 1123 label`);
   }
+  const openfaasNamespace = env.NIMBUS_OPENFAAS_NAMESPACE || defaultNamespace;
+  if (!isNamespace(openfaasNamespace)) {
+    throw new ConfigError('NIMBUS_OPENFAAS_NAMESPACE', `"${openfaasNamespace}" is not an RFC 1123 label`);
+  }
   const headersTimeoutMs = readInt(env, 'NIMBUS_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
   const requestTimeoutMs = readInt(env, 'NIMBUS_REQUEST_TIMEOUT_MS', 120_000, 100, 3_600_000);
   if (requestTimeoutMs < headersTimeoutMs) {
@@ -108,6 +117,7 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
     maxBodyBytes: readInt(env, 'NIMBUS_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 1024 * 1024 * 1024),
     timeoutGraceMs: readInt(env, 'NIMBUS_TIMEOUT_GRACE_MS', 1000, 0, 60_000),
     defaultNamespace,
+    openfaasNamespace,
     apiKeys: Object.freeze(parseApiKeys(env.NIMBUS_API_KEYS)),
     keyRateLimit: env.NIMBUS_KEY_RATE_LIMIT
       ? parseRate(env.NIMBUS_KEY_RATE_LIMIT, 'NIMBUS_KEY_RATE_LIMIT')

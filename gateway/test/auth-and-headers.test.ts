@@ -20,15 +20,30 @@ describe('API keys', () => {
   it('answers 401 without a key, 403 without the scope, nothing with it', () => {
     assert.equal(checkScope(keys, undefined, 'admin')?.status, 401);
     assert.equal(checkScope(keys, 'Basic abc', 'admin')?.status, 401);
+    assert.equal(checkScope(keys, 'Bearer ', 'admin')?.status, 401);
     assert.equal(checkScope(keys, 'Bearer wrong-key-000000000', 'admin')?.status, 401);
     assert.equal(checkScope(keys, `Bearer ${INVOKER}`, 'admin')?.status, 403);
     assert.equal(checkScope(keys, `bearer ${ADMIN}`, 'admin'), undefined);
   });
 
-  it('reads only bearer tokens', () => {
+  it('reads a bearer token, or the password of HTTP Basic (faas-cli login), and nothing else', () => {
+    const basic = (userAndPassword: string) => `Basic ${Buffer.from(userAndPassword).toString('base64')}`;
     assert.equal(bearerToken('Bearer abc'), 'abc');
-    assert.equal(bearerToken('Bearer '), undefined);
+    assert.equal(bearerToken('Bearer '), undefined, 'what faas-cli sends with no credentials');
     assert.equal(bearerToken('Token abc'), undefined);
+    assert.equal(bearerToken(basic(`admin:${ADMIN}`)), ADMIN);
+    assert.equal(bearerToken(basic('anyone:p:with:colons')), 'p:with:colons');
+    assert.equal(bearerToken(basic('admin:')), undefined, 'no password, no key');
+    assert.equal(bearerToken(basic('no-colon')), undefined);
+    assert.equal(bearerToken('Basic not*base64'), undefined);
+    assert.equal(bearerToken('Basic '), undefined);
+  });
+
+  it('takes an admin key given as faas-cli login sends it, and refuses a wrong one', () => {
+    const basic = (key: string) => `Basic ${Buffer.from(`admin:${key}`).toString('base64')}`;
+    assert.equal(checkScope(keys, basic(ADMIN), 'admin'), undefined);
+    assert.equal(checkScope(keys, basic(INVOKER), 'admin')?.status, 403);
+    assert.equal(checkScope(keys, basic('wrong-key-000000000'), 'admin')?.status, 401);
   });
 });
 

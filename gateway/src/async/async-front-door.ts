@@ -86,7 +86,8 @@ export class AsyncFrontDoor {
 
   private async accept(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { config, routes, keys, queue } = this.deps;
-    const target = parseInvokePath(req.url as string, config.defaultNamespace, ASYNC_PREFIX);
+    const url = req.url as string;
+    const target = parseInvokePath(url, config.defaultNamespace, ASYNC_PREFIX, config.openfaasNamespace);
     if ('invalid' in target) throw problems.invalidFunctionName(target.invalid);
     if (target.internal) throw problems.internalRoute();
     const route = routes.get(target.namespace, target.name);

@@ -56,10 +56,27 @@ export class HashedApiKeys implements ApiKeyVerifier {
   }
 }
 
-/** The key from `Authorization: Bearer <key>`, or undefined. */
+/**
+ * The key a request presents, or undefined: `Authorization: Bearer <key>`, or HTTP Basic with
+ * the key as the password (`faas-cli login` sends Basic; the user name is not checked, the key
+ * is the secret). An empty `Bearer ` (what faas-cli sends with no credentials) presents none.
+ */
 export function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined || header.length < 8) return undefined;
-  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  if (header === undefined || header.length < 7) return undefined;
+  const scheme = header.slice(0, 6).toLowerCase();
+  if (scheme === 'basic ') return basicPassword(header.slice(6).trim());
+  if (header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
   const token = header.slice(7).trim();
   return token === '' ? undefined : token;
+}
+
+/** The password of `user:password`, base64 encoded; undefined unless well formed and non-empty. */
+function basicPassword(encoded: string): string | undefined {
+  // Strict base64 only: Buffer.from would skip what is not, and read garbage as a key.
+  if (encoded === '' || encoded.length > 4096 || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  const password = decoded.slice(colon + 1);
+  return password === '' ? undefined : password;
 }

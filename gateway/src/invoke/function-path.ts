@@ -2,6 +2,8 @@ import { type FunctionRef, parseFunctionRef } from '@nimbus/api';
 import { reachesInternalRoute } from '@nimbus/api/internal-path';
 
 export const INVOKE_PREFIX = '/function/';
+/** The namespace faas-cli names when told none; read as the gateway's `openfaasNamespace`. */
+export const OPENFAAS_NAMESPACE = 'openfaas-fn';
 export const ASYNC_PREFIX = '/async-function/';
 
 export interface InvokeTarget extends FunctionRef {
@@ -16,7 +18,7 @@ export interface InvokeTarget extends FunctionRef {
 
 /**
  * Splits `/function/{name}[.{namespace}][/rest][?query]` (or the same under another prefix, such
- * as `/async-function/`). The name is matched as sent, not percent-decoded, so `%2e%2e` or an
+ * as `/async-function/`); the namespace `openfaas-fn` is read as `openfaasNamespace`. The name is matched as sent, not percent-decoded, so `%2e%2e` or an
  * encoded slash can never name anything.
  * Returns the raw name segment as `invalid` when it is not a valid name.
  */
@@ -24,6 +26,7 @@ export function parseInvokePath(
   url: string,
   defaultNamespace: string,
   prefix = INVOKE_PREFIX,
+  openfaasNamespace = OPENFAAS_NAMESPACE,
 ): InvokeTarget | { invalid: string } {
   const rest = url.slice(prefix.length);
   let end = rest.length;
@@ -37,6 +40,7 @@ export function parseInvokePath(
   const segment = rest.slice(0, end);
   const ref = parseFunctionRef(segment, defaultNamespace);
   if (ref === undefined) return { invalid: segment };
+  if (ref.namespace === OPENFAAS_NAMESPACE) ref.namespace = openfaasNamespace;
   const tail = rest.slice(end);
   const upstreamPath = tail === '' ? '/' : tail.charCodeAt(0) === 63 ? `/${tail}` : tail;
   return { ...ref, upstreamPath, internal: reachesInternalRoute(upstreamPath) };

@@ -16,7 +16,7 @@ import type { Waker } from '../routing/waker.js';
 import { TOKENS } from '../tokens.js';
 import { type BufferedRequest, type CallOutcome, bufferedCall } from './buffered-call.js';
 import { Exchange } from './exchange.js';
-import { parseInvokePath } from './function-path.js';
+import { INVOKE_PREFIX, parseInvokePath } from './function-path.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
@@ -160,7 +160,8 @@ export class Invoker {
 
   /** Everything that can refuse a request before it goes anywhere: name, auth, size, readiness. */
   private admit(req: IncomingMessage, res: ServerResponse): Admitted | Refused {
-    const target = parseInvokePath(req.url as string, this.config.defaultNamespace);
+    const { defaultNamespace, openfaasNamespace } = this.config;
+    const target = parseInvokePath(req.url as string, defaultNamespace, INVOKE_PREFIX, openfaasNamespace);
     if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
     if (target.internal) return new Refused('', problems.internalRoute());
     const route = this.routes.get(target.namespace, target.name);
