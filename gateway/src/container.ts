@@ -88,14 +88,16 @@ export function createGatewayContainer(
   registerAsync(c, config, overrides);
   c.register(TOKENS.SystemApp, {
     useFactory: (d) =>
-      createSystemApp(
-        d.resolve(TOKENS.ApiKeys),
-        d.resolve(TOKENS.Directory),
-        d.resolve(TOKENS.SystemInfo),
-        config.defaultNamespace,
-        d.resolve(TOKENS.Logger),
-        d.resolve(TOKENS.CallAdmin),
-      ),
+      createSystemApp({
+        keys: d.resolve(TOKENS.ApiKeys),
+        directory: d.resolve(TOKENS.Directory),
+        info: d.resolve(TOKENS.SystemInfo),
+        defaultNamespace: config.defaultNamespace,
+        openfaasNamespace: config.openfaasNamespace,
+        invocations: (key) => d.resolve<GatewayMetrics>(TOKENS.Metrics).invocations(key),
+        log: d.resolve(TOKENS.Logger),
+        calls: d.resolve(TOKENS.CallAdmin),
+      }),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);
   c.register(TOKENS.MetricsServer, {

@@ -26,6 +26,16 @@ export interface FunctionDirectory {
   /** Replaces the Function; a `metadata.resourceVersion` in `fn` makes the write conditional. */
   replace?(namespace: string, name: string, fn: FunctionResource): Promise<FunctionResource>;
   remove?(namespace: string, name: string): Promise<void>;
+  /**
+   * Reads the Function as it stands now, changes it with `change`, and writes it back only if
+   * nothing else wrote it meanwhile, reading again when something did. For writes that change
+   * a part and keep the rest (OpenFaaS's scale and update).
+   */
+  modify?(
+    namespace: string,
+    name: string,
+    change: (fn: FunctionResource) => FunctionResource,
+  ): Promise<FunctionResource>;
 }
 
 /**

@@ -267,7 +267,7 @@ describe('/system/functions writes', () => {
   it('answers 405 with Allow for methods the routes do not have', async () => {
     const reply = await send(base, '/system/functions', { method: 'PATCH', headers: admin, body: '{}' });
     assert.equal(reply.status, 405);
-    assert.equal(reply.headers.allow, 'GET, POST');
+    assert.equal(reply.headers.allow, 'GET, POST, PUT, DELETE');
   });
 });
 

@@ -89,6 +89,28 @@ export class KubernetesFunctionDirectory implements FunctionDirectory {
     }
   }
 
+  async modify(
+    namespace: string,
+    name: string,
+    change: (fn: FunctionResource) => FunctionResource,
+  ): Promise<FunctionResource> {
+    this.checkWatched(namespace);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.client.get<Fn>(RESOURCES.functions, namespace, name);
+      const changed = change(forReaders(current));
+      // The version read: the write holds only if nothing wrote the Function since.
+      const versioned = {
+        ...changed,
+        metadata: { ...changed.metadata, resourceVersion: current.metadata.resourceVersion },
+      };
+      try {
+        return forReaders(await this.client.replace<Fn>(RESOURCES.functions, versioned as Fn));
+      } catch (err) {
+        if (!isConflict(err) || attempt >= UNCONDITIONAL_ATTEMPTS) throw err;
+      }
+    }
+  }
+
   async remove(namespace: string, name: string): Promise<void> {
     this.checkWatched(namespace);
     await this.client.delete(RESOURCES.functions, namespace, name);

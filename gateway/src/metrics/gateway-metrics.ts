@@ -6,6 +6,8 @@ import { TOKENS } from '../tokens.js';
 interface FunctionSeries {
   duration: { observe(value: number): void };
   byCode: Map<number, { inc(): void }>;
+  /** Calls answered, whatever the code: OpenFaaS's invocation count. */
+  calls: number;
 }
 
 /**
@@ -83,7 +85,7 @@ export class GatewayMetrics {
   record(fn: string, code: number, seconds: number): void {
     let series = this.series.get(fn);
     if (series === undefined) {
-      series = { duration: this.duration.labels(fn), byCode: new Map() };
+      series = { duration: this.duration.labels(fn), byCode: new Map(), calls: 0 };
       this.series.set(fn, series);
     }
     let counter = series.byCode.get(code);
@@ -92,6 +94,12 @@ export class GatewayMetrics {
       series.byCode.set(code, counter);
     }
     counter.inc();
+    series.calls++;
     series.duration.observe(seconds);
+  }
+
+  /** Calls to a function answered through this gateway since it started (by its key). */
+  invocations(fn: string): number {
+    return this.series.get(fn)?.calls ?? 0;
   }
 }

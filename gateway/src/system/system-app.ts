@@ -1,9 +1,18 @@
-import type { FunctionResource, Logger } from '@nimbus/api';
+import { type FunctionResource, type Logger, functionKey } from '@nimbus/api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { CallAdmin } from '../async/call-admin.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+import { isDeployment } from '../openfaas/function-deployment.js';
+import { functionStatus } from '../openfaas/function-status.js';
+import {
+  deployOpenFaas,
+  gatewayInfo,
+  mountOpenFaasReads,
+  mountOpenFaasWrites,
+  namespaceReader,
+} from '../openfaas/openfaas-routes.js';
 import type { FunctionDirectory } from '../ports.js';
 import { mountCallRoutes } from './call-routes.js';
 import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
@@ -13,24 +22,40 @@ export interface SystemInfo {
   mode: 'local' | 'kubernetes';
 }
 
+export interface SystemAppDeps {
+  keys: ApiKeyVerifier;
+  directory: FunctionDirectory;
+  info: SystemInfo;
+  defaultNamespace: string;
+  /** What OpenFaaS's `openfaas-fn` is read as. */
+  openfaasNamespace: string;
+  /** Calls to a function (by key) answered through this gateway: OpenFaaS's invocation count. */
+  invocations(key: string): number;
+  log?: Logger;
+  calls?: CallAdmin;
+}
+
 /** The API server refuses requests over 3 MiB; a Function is at most that. */
 const MAX_FUNCTION_BYTES = 3 * 1024 * 1024;
 
-/** `/system/*`: the management API. Every route needs a key with the admin scope. */
-export function createSystemApp(
-  keys: ApiKeyVerifier,
-  directory: FunctionDirectory,
-  info: SystemInfo,
-  defaultNamespace: string,
-  log?: Logger,
-  calls?: CallAdmin,
-): express.Express {
+/**
+ * `/system/*`: the management API. Every route needs a key with the admin scope (a bearer
+ * token, or the password of HTTP Basic). OpenFaaS's gateway API shares the routes, so faas-cli
+ * works against it unchanged (openfaas/openfaas-routes.ts).
+ */
+export function createSystemApp(deps: SystemAppDeps): express.Express {
+  const { keys, directory, info, defaultNamespace, log, calls } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   const writable = directory.create !== undefined;
   // Any content type is read as JSON, so `curl -d @fn.json` works without a header.
   const jsonBody = express.json({ limit: MAX_FUNCTION_BYTES, strict: true, type: () => true });
+  const namespaces = namespaceReader(defaultNamespace, deps.openfaasNamespace);
+  const withStatus = (fn: FunctionResource) => ({
+    ...fn,
+    ...functionStatus(fn, deps.invocations(functionKey(fn.metadata.namespace, fn.metadata.name))),
+  });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const denied = checkScope(keys, req.headers.authorization, 'admin');
@@ -39,25 +64,40 @@ export function createSystemApp(
   });
 
   app.get('/system/info', (_req, res) => {
-    res.json(info);
+    res.json({ ...gatewayInfo(info), mode: info.mode });
   });
 
+  // Each entry is the Function resource with OpenFaaS's function status beside it: their fields
+  // do not overlap, so kubectl-style clients and faas-cli list read the same answer.
   app.get('/system/functions', (req, res) => {
-    const namespace = typeof req.query.namespace === 'string' ? req.query.namespace : undefined;
-    res.json(directory.list().filter((fn) => namespace === undefined || fn.metadata.namespace === namespace));
+    const namespace = namespaces.optional(req.query.namespace);
+    res.json(
+      directory
+        .list()
+        .filter((fn) => namespace === undefined || fn.metadata.namespace === namespace)
+        .map(withStatus),
+    );
   });
 
   app.get('/system/functions/:name', (req, res) => {
-    const namespace = typeof req.query.namespace === 'string' ? req.query.namespace : defaultNamespace;
+    const namespace = namespaces.optional(req.query.namespace) ?? defaultNamespace;
     const name = req.params.name as string;
     const fn = directory.get(namespace, name);
     if (fn === undefined) sendProblem(res, problems.functionNotFound(name, namespace));
-    else res.json(fn);
+    else res.json(withStatus(fn));
   });
+
+  mountOpenFaasReads(app, { directory, namespaces, withStatus });
 
   if (writable) {
     const writes = directory as Required<Pick<FunctionDirectory, 'create' | 'replace' | 'remove'>>;
     app.post('/system/functions', requireBody, jsonBody, async (req, res) => {
+      // faas-cli deploy sends OpenFaaS's deployment; anyone else, a Function resource.
+      if (isDeployment(req.body)) {
+        await deployOpenFaas(writes, directory, namespaces, req.body, req.query.namespace, 'create');
+        res.status(202).end();
+        return;
+      }
       const fn = functionToCreate(req.body, req.query.namespace, defaultNamespace);
       const created = await writes.create(fn);
       const { name, namespace } = created.metadata;
@@ -81,15 +121,20 @@ export function createSystemApp(
       // Accepted, not done: the Function goes once its finalizers (the controller's clean-up) finish.
       res.status(202).end();
     });
+
+    mountOpenFaasWrites(app, { writes, directory, namespaces, jsonBody, requireBody });
   }
 
   app.all('/system/functions', (_req, res) => {
-    const allow = writable ? 'GET, POST' : 'GET';
+    const allow = writable ? 'GET, POST, PUT, DELETE' : 'GET';
     sendProblem(res, problems.methodNotAllowed(readOnly(directory, writable), allow));
   });
   app.all('/system/functions/:name', (_req, res) => {
     const allow = writable ? 'GET, PUT, DELETE' : 'GET';
     sendProblem(res, problems.methodNotAllowed(readOnly(directory, writable), allow));
+  });
+  app.all('/system/scale-function/:name', (_req, res) => {
+    sendProblem(res, problems.methodNotAllowed(readOnly(directory, writable), writable ? 'POST' : ''));
   });
 
   if (calls !== undefined) mountCallRoutes(app, calls);
@@ -115,7 +160,7 @@ export function createSystemApp(
 }
 
 /** body-parser reads an empty body as `{}`; here that is a request without a Function. */
-function requireBody(req: Request, _res: Response, next: NextFunction): void {
+export function requireBody(req: Request, _res: Response, next: NextFunction): void {
   const length = req.headers['content-length'];
   const empty = length === undefined ? req.headers['transfer-encoding'] === undefined : Number(length) === 0;
   next(empty ? problems.malformedRequest('the body must be a JSON object: a Function resource') : undefined);

@@ -21,6 +21,11 @@ export interface PodRunnerOptions {
   namespace?: string;
   /** Added to every process's environment (NIMBUS_LOG_LEVEL, say). */
   env?: Record<string, string>;
+  /**
+   * Images the runner knows how to run, as local commands: a container function's pod that
+   * names one of these and no command runs it (a registry, in miniature).
+   */
+  images?: Record<string, string[]>;
 }
 
 /** One pod the runner runs, as a test sees it. */
@@ -85,6 +90,7 @@ export class PodRunner {
     private readonly dir: string,
     readonly nodeName: string,
     private readonly extraEnv: Record<string, string>,
+    private readonly images: Readonly<Record<string, string[]>>,
   ) {}
 
   static async start(plane: ControlPlane, options: PodRunnerOptions = {}): Promise<PodRunner> {
@@ -102,7 +108,15 @@ export class PodRunner {
       },
       createLogger({}, 'error', () => {}),
     );
-    const runner = new PodRunner(client, informer, addresses, dir, nodeName, options.env ?? {});
+    const runner = new PodRunner(
+      client,
+      informer,
+      addresses,
+      dir,
+      nodeName,
+      options.env ?? {},
+      options.images ?? {},
+    );
     informer.on((event) =>
       runner.enqueue(`${event.object.metadata.namespace}/${event.object.metadata.name}`),
     );
@@ -285,7 +299,7 @@ export class PodRunner {
 
   private startProcess(run: Run): void {
     const log = createWriteStream(run.logFile, { flags: 'a' });
-    const [program, argv] = processOf(run.container);
+    const [program, argv] = processOf(run.container, this.images);
     const child = spawn(program, argv, {
       env: { PATH: process.env.PATH, ...run.env },
       cwd: run.root,
@@ -505,12 +519,15 @@ async function registerNode(client: KubeClient, name: string): Promise<void> {
 }
 
 /**
- * The program a pod's container runs here. A container function's pod names its command (a
- * local program in these tests: the runner has no images), run as given with its args; anything
- * else is runtime-node, whatever image it names.
+ * The program a pod's container runs here. A container function's pod names its command, or an
+ * image the runner was given a command for (the runner has no images of its own); it runs with
+ * its args. Anything else is runtime-node, whatever image it names.
  */
-export function processOf(container: PodContainer): [string, string[]] {
-  const [program, ...rest] = container.command ?? [];
+export function processOf(
+  container: PodContainer,
+  images: Readonly<Record<string, string[]>> = {},
+): [string, string[]] {
+  const [program, ...rest] = container.command ?? images[container.image] ?? [];
   if (program === undefined) return [process.execPath, [runtimeEntryPath()]];
   return [program, [...rest, ...(container.args ?? [])]];
 }

@@ -9,10 +9,13 @@ import { Registry } from 'prom-client';
 import { type ApiReply, ControlPlane } from './control-plane/control-plane.js';
 import { freshNamespace, installFunctionCrd } from './control-plane/shared.js';
 import { type RunningController, startController } from './controller.js';
-import { PodRunner } from './pod-runner.js';
+import { PodRunner, type PodRunnerOptions } from './pod-runner.js';
 
 const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces';
 const quiet = createLogger({}, 'error', () => {});
+
+/** The cluster gateway's admin key. */
+export const SCALING_ADMIN_KEY = 'admin-key-for-the-scaling-suite';
 
 /** A function that says when it received the request, and waits `?ms=` before answering. */
 export const TIMED_SOURCE = `export const handle = async (event) => {
@@ -49,7 +52,11 @@ export class ScalingCluster {
     private readonly client: KubeClient,
   ) {}
 
-  static async start(controllerEnv: Record<string, string>, prefix = 'scale'): Promise<ScalingCluster> {
+  static async start(
+    controllerEnv: Record<string, string>,
+    prefix = 'scale',
+    options: Pick<PodRunnerOptions, 'images'> & { gatewayEnv?: Record<string, string> } = {},
+  ): Promise<ScalingCluster> {
     // The CRD goes in before kube-controller-manager starts, so its garbage collector knows Functions.
     const plane = await ControlPlane.start({
       controllerManager: true,
@@ -67,7 +74,11 @@ export class ScalingCluster {
         30_000,
         `the default ServiceAccount in ${namespace}`,
       );
-      const runner = await PodRunner.start(plane, { namespace, env: { NIMBUS_LOG_LEVEL: 'error' } });
+      const runner = await PodRunner.start(plane, {
+        namespace,
+        env: { NIMBUS_LOG_LEVEL: 'error' },
+        ...(options.images === undefined ? {} : { images: options.images }),
+      });
       const controller = await startController(plane, namespace, controllerEnv);
       const routes = new RouteTable();
       const gatewayRegistry = new Registry();
@@ -75,13 +86,16 @@ export class ScalingCluster {
         loadClusterConfig({
           KUBECONFIG: plane.kubeconfigPath,
           NIMBUS_WATCH_NAMESPACES: namespace,
-          NIMBUS_API_KEYS: 'admin:admin-key-for-the-scaling-suite',
+          // Its one namespace is the default, and what faas-cli's openfaas-fn is read as.
+          NIMBUS_DEFAULT_NAMESPACE: namespace,
+          NIMBUS_API_KEYS: `admin:${SCALING_ADMIN_KEY}`,
           NIMBUS_CONTROLLER_URLS: controller.base,
           NIMBUS_REPORT_TOKEN: controller.config.reportToken,
           NIMBUS_REPORT_INTERVAL_MS: '250',
           POD_NAME: 'gateway-under-test',
           HOST: '127.0.0.1',
           PORT: '0',
+          ...options.gatewayEnv,
         }),
         { logger: quiet, routes, registry: gatewayRegistry },
       );
