@@ -21,7 +21,7 @@ import { GatewayServer } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
-import type { FunctionDirectory, LocalListeners, Readiness } from './ports.js';
+import type { FunctionDirectory, FunctionLogs, LocalListeners, Readiness } from './ports.js';
 import { RateLimiter } from './quotas/rate-limiter.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
@@ -34,6 +34,8 @@ import { EventSources } from './triggers/event-sources.js';
 export interface GatewayOverrides {
   routes?: RouteTable;
   directory?: FunctionDirectory;
+  /** Where GET /system/logs reads functions' log lines from. */
+  logs?: FunctionLogs;
   readiness?: Readiness;
   apiKeys?: ApiKeyVerifier;
   logger?: Logger;
@@ -97,6 +99,7 @@ export function createGatewayContainer(
         invocations: (key) => d.resolve<GatewayMetrics>(TOKENS.Metrics).invocations(key),
         log: d.resolve(TOKENS.Logger),
         calls: d.resolve(TOKENS.CallAdmin),
+        ...(overrides.logs === undefined ? {} : { logs: overrides.logs }),
       }),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);

@@ -3,7 +3,14 @@ export * from './tokens.js';
 export * from './container.js';
 export { Gateway } from './gateway.js';
 export { GatewayServer } from './http/server.js';
-export type { FunctionDirectory, LocalListeners, Readiness } from './ports.js';
+export type {
+  FunctionDirectory,
+  FunctionLogLine,
+  FunctionLogs,
+  LocalListeners,
+  LogQuery,
+  Readiness,
+} from './ports.js';
 export { Problem, problems, sendProblem } from './http/problems.js';
 export {
   RouteTable,

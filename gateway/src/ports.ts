@@ -46,3 +46,34 @@ export interface FunctionDirectory {
 export interface LocalListeners {
   ports(): Iterable<number>;
 }
+
+/** One line a function's replica wrote, as the logs API hands it out (OpenFaaS's log message). */
+export interface FunctionLogLine {
+  name: string;
+  namespace: string;
+  /** The replica that wrote it: a pod's name, or a local replica's id. */
+  instance: string;
+  /** When it was written, RFC 3339 with fractions. */
+  timestamp: string;
+  text: string;
+}
+
+export interface LogQuery {
+  /** Only lines written at or after this time. */
+  since?: Date;
+  /** At most this many of the newest lines already written; unset: all that are kept. */
+  tail?: number;
+  /** Keep the stream open and send lines as they are written, until `signal` aborts. */
+  follow: boolean;
+  signal: AbortSignal;
+}
+
+/**
+ * Where a function's log lines come from: local mode's buffers of its replicas' output, or the
+ * API server's pod log endpoint in a cluster. Lines of several replicas come in the order they
+ * arrive; each replica's own in the order it wrote them.
+ */
+export interface FunctionLogs {
+  /** Rejects when the lines cannot be read at all (before anything is sent to the caller). */
+  open(namespace: string, name: string, query: LogQuery): Promise<AsyncIterable<FunctionLogLine>>;
+}

@@ -246,6 +246,58 @@ export class KubeClient {
     });
   }
 
+  /**
+   * Streams a text answer line by line (a pod's log): each line to `onLine`, without its newline.
+   * Resolves when the server ends the answer or the signal aborts; rejects with KubeApiError when
+   * the server refuses (the pod has no running container yet: 400). `timeoutMs` bounds a quiet
+   * connection, not the whole stream.
+   */
+  async streamLines(
+    path: string,
+    options: {
+      query?: Record<string, string | number | boolean | undefined>;
+      signal: AbortSignal;
+      timeoutMs: number;
+    },
+    onLine: (line: string) => void,
+  ): Promise<void> {
+    const res = await this.send(
+      'GET',
+      path,
+      // The log endpoint answers text, but refuses to be asked for it by name: anything goes.
+      { query: options.query ?? {}, signal: options.signal, accept: '*/*' },
+      options.timeoutMs,
+    );
+    const code = res.statusCode ?? 0;
+    if (code !== 200) {
+      const text = await readText(res);
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {}
+      throw KubeApiError.fromResponse('GET', path, code, body);
+    }
+    await new Promise<void>((resolve, reject) => {
+      let pending = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        pending += chunk;
+        let newline = pending.indexOf('\n');
+        while (newline !== -1) {
+          onLine(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+        }
+      });
+      res.on('end', () => {
+        if (pending !== '') onLine(pending);
+        resolve();
+      });
+      res.on('close', () => resolve());
+      res.on('error', (err) => (options.signal.aborted ? resolve() : reject(err)));
+    });
+  }
+
   private async send(
     method: string,
     path: string,

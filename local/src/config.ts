@@ -15,6 +15,8 @@ export interface LocalConfig {
   readonly backoff: BackoffPolicy;
   /** Generic runtime processes kept started, so a function at zero takes one over (0: none). */
   readonly warmPoolSize: number;
+  /** Log lines kept per function for GET /system/logs (NIMBUS_LOG_LINES). */
+  readonly logLinesPerFunction: number;
   /** `NIMBUS_AUTOSCALER_*`, as in a cluster. */
   readonly autoscaler: Partial<AutoscalerTuning>;
   readonly gateway: GatewayConfig;
@@ -49,6 +51,7 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     logLevel,
     backoff: Object.freeze({ baseMs, maxMs, stableAfterMs: 10_000 }),
     warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 1, 0, 64),
+    logLinesPerFunction: readInt(env, 'NIMBUS_LOG_LINES', 2000, 0, 1_000_000),
     autoscaler: readAutoscalerTuning(env),
     // Callbacks may reach the developer's own receivers on loopback (never the platform's ports).
     gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }, { egressAllow: 'loopback' }),

@@ -8,6 +8,7 @@ import { type DependencyContainer, container as root } from 'tsyringe';
 import type { LocalConfig } from './config.js';
 import { LocalPlatform } from './local-platform.js';
 import type { ReadinessCheck } from './process/command-replica.js';
+import { LogBook } from './process/log-book.js';
 import { ProcessBackend } from './process/process-backend.js';
 import { checkReadiness } from './process/readiness-check.js';
 import { inheritedEnv } from './process/replica-env.js';
@@ -44,6 +45,7 @@ export function createLocalContainer(
   c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
   c.register(TOKENS.SpawnCommand, { useValue: overrides.spawnCommand ?? spawnCommand });
   c.register(TOKENS.ReadinessCheck, { useValue: overrides.readinessCheck ?? checkReadiness });
+  c.register(TOKENS.LogBook, { useValue: new LogBook(c.resolve(TOKENS.Clock), config.logLinesPerFunction) });
   c.register(TOKENS.Backoff, { useValue: config.backoff });
   c.register(TOKENS.WarmPool, {
     useValue: new WarmPool(

@@ -9,6 +9,7 @@ import { type LocalOverrides, createLocalContainer } from './container.js';
 import { folderFs } from './folder-listing.js';
 import { FolderWatcher, WATCH_TIMING } from './folder-watcher.js';
 import type { LocalPlatform } from './local-platform.js';
+import type { LogBook } from './process/log-book.js';
 import type { ProcessBackend } from './process/process-backend.js';
 import type { WarmPool } from './process/warm-pool.js';
 import { ownWrites, statePaths } from './state-paths.js';
@@ -61,6 +62,7 @@ export async function startLocalMode(
     info: { version: '0.1.0', mode: 'local' },
     stores: local.resolve<Stores>(TOKENS.Stores),
     localListeners: local.resolve<ProcessBackend>(TOKENS.ProcessBackend),
+    logs: local.resolve<LogBook>(TOKENS.LogBook),
   });
   // The HTTP server and the async workers, started and (in close) stopped together.
   const server = gateway.resolve<Gateway>(GATEWAY.Gateway);

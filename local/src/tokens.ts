@@ -13,5 +13,6 @@ export const TOKENS = {
   WarmPool: Symbol('WarmPool'),
   Stores: Symbol('Stores'),
   StateHost: Symbol('StateHost'),
+  LogBook: Symbol('LogBook'),
   LocalPlatform: Symbol('LocalPlatform'),
 } as const;

@@ -501,6 +501,9 @@ describe('the Helm chart', function () {
           verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
         },
         { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+        // GET /system/logs: its functions' pods and their logs, read only.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+        { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       ]);
     });
 

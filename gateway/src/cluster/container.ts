@@ -18,6 +18,7 @@ import { type EndpointSlice, NIMBUS_SLICES } from './endpoint-slice.js';
 import { KubernetesFunctionDirectory } from './function-directory.js';
 import { FunctionSource } from './function-source.js';
 import { InformerReadiness } from './informer-readiness.js';
+import { PodLogs } from './pod-logs.js';
 
 /** What a test may swap in the cluster gateway. */
 export interface ClusterOverrides {
@@ -120,6 +121,7 @@ export function createClusterGateway(
     apiKeys: overrides.apiKeys,
     waker,
     info: { version: '0.1.0', mode: 'kubernetes' },
+    logs: new PodLogs(client, log.child({ component: 'logs' })),
     // The controllers and the API server: reached by the gateway, never by a caller's callback.
     platformEndpoints: [...controllerEndpoints(config.controllers), ...apiServerEndpoints(config)],
   });

@@ -13,9 +13,10 @@ import {
   mountOpenFaasWrites,
   namespaceReader,
 } from '../openfaas/openfaas-routes.js';
-import type { FunctionDirectory } from '../ports.js';
+import type { FunctionDirectory, FunctionLogs } from '../ports.js';
 import { mountCallRoutes } from './call-routes.js';
 import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
+import { mountLogRoutes } from './log-routes.js';
 
 export interface SystemInfo {
   version: string;
@@ -33,6 +34,8 @@ export interface SystemAppDeps {
   invocations(key: string): number;
   log?: Logger;
   calls?: CallAdmin;
+  /** Functions' log lines, for GET /system/logs; without it the route is not there. */
+  logs?: FunctionLogs;
 }
 
 /** The API server refuses requests over 3 MiB; a Function is at most that. */
@@ -138,6 +141,7 @@ export function createSystemApp(deps: SystemAppDeps): express.Express {
   });
 
   if (calls !== undefined) mountCallRoutes(app, calls);
+  if (deps.logs !== undefined) mountLogRoutes(app, { logs: deps.logs, directory, namespaces });
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, problems.routeNotFound(req.path));

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Clock, Readiness } from '@nimbus/api';
+import { type LineSink, outputTapOf } from './output-tap.js';
 import type { ReplicaHandle, ReplicaListener, ReplicaState } from './replica.js';
 import type { SpawnCommand } from './spawn.js';
 
@@ -40,6 +41,7 @@ export class CommandReplica implements ReplicaHandle {
   private child: ChildProcess | undefined;
   private timer: unknown;
   private misses = 0;
+  private sink: LineSink | undefined;
   private readonly exit: Promise<void>;
   private exited!: () => void;
 
@@ -72,6 +74,7 @@ export class CommandReplica implements ReplicaHandle {
     const { argv, cwd, env } = this.launch;
     const child = this.spawnCommand(argv, cwd, { ...env, PORT: String(port) });
     this.child = child;
+    if (this.sink !== undefined) outputTapOf(child)?.route(this.sink);
     // A program that cannot start (not found, not executable) surfaces as an exit too.
     child.once('error', (err) => {
       const reason = `cannot start ${argv[0]}: ${err.message}`;
@@ -95,6 +98,11 @@ export class CommandReplica implements ReplicaHandle {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  routeOutput(sink: LineSink): void {
+    this.sink = sink;
+    if (this.child !== undefined) outputTapOf(this.child)?.route(sink);
   }
 
   private schedule(ms: number): void {

@@ -5,6 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
 import { type CommandLaunch, CommandReplica, type ReadinessCheck } from './command-replica.js';
 import { freeLoopbackPort } from './free-port.js';
+import type { LogBook } from './log-book.js';
 import { Replica, type ReplicaHandle, type ReplicaListener } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
 import type { Spawn, SpawnCommand } from './spawn.js';
@@ -81,6 +82,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     @inject(TOKENS.StateHost) private readonly stateHost: StateHost,
     @inject(TOKENS.SpawnCommand) private readonly spawnCommandFn: SpawnCommand,
     @inject(TOKENS.ReadinessCheck) private readonly readinessCheck: ReadinessCheck,
+    @inject(TOKENS.LogBook) private readonly logBook: LogBook,
   ) {}
 
   /** Called with a function's key whenever its endpoints or status may have changed. */
@@ -225,6 +227,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
         this,
         this.clock,
       );
+      replica.routeOutput((text) => this.logBook.record(spec.key, id, text));
       this.live.add(replica);
       return replica;
     }
@@ -235,6 +238,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
         ? { spawn: this.spawnFn, entry: this.entry, env: spec.env }
         : { adopt: member, env: spec.env };
     const replica = new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
+    replica.routeOutput((text) => this.logBook.record(spec.key, id, text));
     this.live.add(replica);
     return replica;
   }

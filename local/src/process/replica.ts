@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Clock } from '@nimbus/api';
+import { type LineSink, outputTapOf } from './output-tap.js';
 import type { Spawn } from './spawn.js';
 import type { StateHost, StateScope } from './state-host.js';
 import type { PoolMember } from './warm-pool.js';
@@ -28,6 +29,8 @@ export interface ReplicaHandle {
   readonly pid: number | undefined;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs: number): Promise<void>;
+  /** Its output lines, from now on, also go to `sink` (its function's log book). */
+  routeOutput(sink: LineSink): void;
 }
 
 export interface ReplicaListener {
@@ -84,6 +87,10 @@ export class Replica implements ReplicaHandle {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  routeOutput(sink: LineSink): void {
+    outputTapOf(this.child)?.route(sink);
   }
 
   private heard(message: RuntimeMessage): void {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { eventually, send } from '@nimbus/testkit';
 import { CallbackReceiver } from '../harness/async-calls.js';
@@ -68,6 +69,30 @@ function assertDecodable(status: Status): void {
   );
   assert.equal(typeof status.labels, 'object');
   assert.equal(typeof status.annotations, 'object');
+}
+
+/** Reads a followed log stream's JSON lines as they come, until `signal` aborts. */
+function followLines(
+  url: string,
+  authorization: string,
+  signal: AbortSignal,
+): { lines: Record<string, string>[] } {
+  const seen = { lines: [] as Record<string, string>[] };
+  const req = request(url, { headers: { ...CLI_AGENT, authorization }, signal }, (res) => {
+    let pending = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
+        seen.lines.push(JSON.parse(pending.slice(0, newline)) as Record<string, string>);
+        pending = pending.slice(newline + 1);
+      }
+    });
+    res.on('error', () => {});
+  });
+  req.on('error', () => {});
+  req.end();
+  return seen;
 }
 
 function faasCliContract(title: string, start: () => Promise<Target>): void {
@@ -195,6 +220,63 @@ function faasCliContract(title: string, start: () => Promise<Target>): void {
       assert.ok(names.includes(target.namespace), JSON.stringify(names));
     });
 
+    it('logs: JSON lines as faas-cli reads them (follow=false&tail=-1), and followed as they are written', async () => {
+      const called = await send(target.base, '/function/hello.openfaas-fn?name=logged', {
+        headers: INVOKE_AGENT,
+      });
+      assert.equal(called.status, 200);
+      const lines = await eventually(
+        async () => {
+          const reply = await cli('/system/logs?follow=false&name=hello&namespace=openfaas-fn&tail=-1');
+          assert.equal(reply.status, 200, reply.text);
+          assert.match(String(reply.headers['content-type']), /^application\/x-ndjson/);
+          const parsed = reply.text
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l) as Record<string, string>);
+          return parsed.some((l) => /greeting/.test(l.text ?? '') && /logged/.test(l.text ?? ''))
+            ? parsed
+            : undefined;
+        },
+        30_000,
+        'the call’s log line',
+      );
+      for (const line of lines) {
+        assert.equal(line.name, 'hello');
+        assert.equal(line.namespace, target.namespace);
+        assert.equal(typeof line.instance, 'string');
+        assert.match(line.timestamp ?? '', RFC3339);
+      }
+      const two = await cli('/system/logs?follow=false&name=hello&tail=2');
+      assert.equal(two.text.split('\n').filter((l) => l !== '').length, 2, 'tail=2 gives the newest two');
+
+      // Followed: the stream stays open, and a line written after it opened arrives on it.
+      const stop = new AbortController();
+      const seen = followLines(
+        `${target.base}/system/logs?follow=true&name=hello&namespace=openfaas-fn&tail=0`,
+        basic(target.adminKey),
+        stop.signal,
+      );
+      try {
+        const marker = `followed-${Date.now()}`;
+        const line = await eventually(
+          async () => {
+            await send(target.base, `/function/hello.openfaas-fn?name=${marker}`, { headers: INVOKE_AGENT });
+            return seen.lines.find((l) => (l.text ?? '').includes(marker));
+          },
+          30_000,
+          'the new line on the followed stream',
+        );
+        assert.equal(line.name, 'hello');
+      } finally {
+        stop.abort();
+      }
+      const unknown = await cli('/system/logs?name=nothing-here&follow=false');
+      assert.equal(unknown.status, 404);
+      const badSince = await cli('/system/logs?name=hello&since=yesterday');
+      assert.equal(badSince.status, 400);
+    });
+
     it('deploy, update, scale and remove: the answers faas-cli takes, or a refusal that says why', async () => {
       const deployment = {
         service: 'cli-made',
@@ -293,7 +375,10 @@ function faasCliContract(title: string, start: () => Promise<Target>): void {
   });
 }
 
-const HELLO = 'export default async (event) => `Hello, ${event.query.name ?? "world"}!`;';
+const HELLO = `export default async (event, ctx) => {
+  ctx.log.info('greeting', { who: event.query.name ?? 'world' });
+  return \`Hello, \${event.query.name ?? 'world'}!\`;
+};`;
 
 faasCliContract('faas-cli against local mode', async () => {
   const dir = await functionsFolder({
@@ -317,6 +402,8 @@ faasCliContract('faas-cli against a cluster (API server, kube-controller-manager
     images: { [IMAGE]: ['python3', join(CONTAINER_FIXTURES_DIR, 'container-server.py')] },
     // The test's callback receiver listens on loopback, which a cluster's gateway refuses by default.
     gatewayEnv: { NIMBUS_EGRESS_ALLOW: 'loopback' },
+    // The handler's info lines are what the logs test reads.
+    podEnv: { NIMBUS_LOG_LEVEL: 'info' },
   });
   await cluster.createFunction('hello', {
     handler: 'index.default',

@@ -1,11 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { type Readiness, createLogger } from '@nimbus/api';
+import { createInterface } from 'node:readline';
+import { type Readiness, createLogger, systemClock } from '@nimbus/api';
 import { Informer, KubeClient, isConflict, isNotFound, loadKubeConfig, resourcePath } from '@nimbus/kube';
+import { LogBook } from '@nimbus/local/process/log-book';
 import { checkReadiness } from '@nimbus/local/process/readiness-check';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
 import type { ControlPlane } from './control-plane/control-plane.js';
@@ -91,6 +96,9 @@ export class PodRunner {
     readonly nodeName: string,
     private readonly extraEnv: Record<string, string>,
     private readonly images: Readonly<Record<string, string[]>>,
+    /** Each pod's output lines (by namespace/name), for the kubelet's log endpoint. */
+    private readonly logs: LogBook,
+    private readonly kubelet: Server,
   ) {}
 
   static async start(plane: ControlPlane, options: PodRunnerOptions = {}): Promise<PodRunner> {
@@ -98,7 +106,9 @@ export class PodRunner {
     const addresses = await PodAddresses.open();
     const dir = await mkdtemp(join(tmpdir(), 'nimbus-pods-'));
     const nodeName = `nimbus-test-node-${randomBytes(3).toString('hex')}`;
-    await registerNode(client, nodeName);
+    const logs = new LogBook(systemClock, 5000);
+    const kubelet = await serveContainerLogs(plane.servingCertFiles, logs);
+    await registerNode(client, nodeName, (kubelet.address() as AddressInfo).port);
     const informer = new Informer<Pod>(
       client,
       {
@@ -116,6 +126,8 @@ export class PodRunner {
       nodeName,
       options.env ?? {},
       options.images ?? {},
+      logs,
+      kubelet,
     );
     informer.on((event) =>
       runner.enqueue(`${event.object.metadata.namespace}/${event.object.metadata.name}`),
@@ -150,6 +162,8 @@ export class PodRunner {
       await Promise.allSettled([...this.chains.values()]);
     }
     this.runs.clear();
+    this.kubelet.closeAllConnections();
+    await new Promise((resolve) => this.kubelet.close(resolve));
     await this.addresses.releaseAll();
     await this.client.delete(POD_RESOURCES.nodes, undefined, this.nodeName).catch(() => {});
     this.client.close();
@@ -308,6 +322,12 @@ export class PodRunner {
     // Two sources, one log: it is closed once both are, never by whichever ends first.
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>
+        this.logs.record(`${run.namespace}/${run.name}`, run.name, line),
+      );
+    }
     child.once('close', () => log.end());
     child.on('error', (err) => this.failed(run.key, err));
     const startedAt = new Date();
@@ -488,7 +508,7 @@ function runInit(
 }
 
 /** A Ready node, registered once; nothing in the test plane watches its heartbeat. */
-async function registerNode(client: KubeClient, name: string): Promise<void> {
+async function registerNode(client: KubeClient, name: string, kubeletPort: number): Promise<void> {
   await client.create(POD_RESOURCES.nodes, {
     apiVersion: 'v1',
     kind: 'Node',
@@ -511,7 +531,10 @@ async function registerNode(client: KubeClient, name: string): Promise<void> {
             lastTransitionTime: now,
           },
         ],
-        addresses: [{ type: 'Hostname', address: name }],
+        // The API server reaches a node's kubelet (its pods' logs) at the first address it prefers,
+        // Hostname first: here, the runner's log endpoint on loopback.
+        addresses: [{ type: 'Hostname', address: '127.0.0.1' }],
+        daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } },
       },
     },
     'status',
@@ -530,4 +553,44 @@ export function processOf(
   const [program, ...rest] = container.command ?? images[container.image] ?? [];
   if (program === undefined) return [process.execPath, [runtimeEntryPath()]];
   return [program, [...rest, ...(container.args ?? [])]];
+}
+
+/**
+ * The one kubelet endpoint the API server proxies that Nimbus uses: a container's log
+ * (`GET /containerLogs/{namespace}/{pod}/{container}`, with follow, tailLines, sinceTime and
+ * timestamps as the pod log API passes them on), served over TLS with the API server's own
+ * key, from the runner's record of each pod's output.
+ */
+async function serveContainerLogs(files: { cert: string; key: string }, logs: LogBook): Promise<Server> {
+  const [cert, key] = await Promise.all([readFile(files.cert), readFile(files.key)]);
+  const server = createHttpsServer({ cert, key }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://kubelet');
+    const [, kind, namespace, pod] = url.pathname.split('/');
+    if (req.method !== 'GET' || kind !== 'containerLogs' || namespace === undefined || pod === undefined) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const stop = new AbortController();
+    res.on('close', () => stop.abort());
+    const tail = url.searchParams.get('tailLines');
+    const since = url.searchParams.get('sinceTime');
+    const timestamps = url.searchParams.get('timestamps') === 'true';
+    void logs
+      .open(namespace, pod, {
+        follow: url.searchParams.get('follow') === 'true',
+        signal: stop.signal,
+        ...(tail === null ? {} : { tail: Number(tail) }),
+        ...(since === null ? {} : { since: new Date(since) }),
+      })
+      .then(async (lines) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.flushHeaders();
+        for await (const line of lines)
+          res.write(timestamps ? `${line.timestamp} ${line.text}\n` : `${line.text}\n`);
+        res.end();
+      })
+      .catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
 }

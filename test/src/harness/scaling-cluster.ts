@@ -55,7 +55,11 @@ export class ScalingCluster {
   static async start(
     controllerEnv: Record<string, string>,
     prefix = 'scale',
-    options: Pick<PodRunnerOptions, 'images'> & { gatewayEnv?: Record<string, string> } = {},
+    options: Pick<PodRunnerOptions, 'images'> & {
+      gatewayEnv?: Record<string, string>;
+      /** Added to every pod's environment, over NIMBUS_LOG_LEVEL=error. */
+      podEnv?: Record<string, string>;
+    } = {},
   ): Promise<ScalingCluster> {
     // The CRD goes in before kube-controller-manager starts, so its garbage collector knows Functions.
     const plane = await ControlPlane.start({
@@ -76,7 +80,7 @@ export class ScalingCluster {
       );
       const runner = await PodRunner.start(plane, {
         namespace,
-        env: { NIMBUS_LOG_LEVEL: 'error' },
+        env: { NIMBUS_LOG_LEVEL: 'error', ...options.podEnv },
         ...(options.images === undefined ? {} : { images: options.images }),
       });
       const controller = await startController(plane, namespace, controllerEnv);

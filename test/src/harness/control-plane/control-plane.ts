@@ -100,6 +100,14 @@ export class ControlPlane {
     readonly kubeconfigPath: string,
   ) {}
 
+  /**
+   * The API server's self-signed serving key and certificate, as files: a stand-in kubelet
+   * serves with them (the API server checks no kubelet's certificate unless told a CA).
+   */
+  get servingCertFiles(): { cert: string; key: string } {
+    return { cert: join(this.dir, 'certs', 'apiserver.crt'), key: join(this.dir, 'certs', 'apiserver.key') };
+  }
+
   /** Options, or (as older callers pass it) just the progress callback. */
   static async start(options: ControlPlaneOptions | ((line: string) => void) = {}): Promise<ControlPlane> {
     const {
