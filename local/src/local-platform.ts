@@ -17,6 +17,8 @@ interface Deployed {
   loaded: LoadedFunction;
   revision: string;
   generation: number;
+  /** When local mode first loaded it, as creationTimestamp: RFC 3339 to the second. */
+  createdAt: string;
   /** What the backend runs for it, at the size the autoscaler last chose. */
   replicaSet: ReplicaSetSpec | undefined;
 }
@@ -41,7 +43,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     @inject(TOKENS.RouteTable) private readonly routes: RouteTable,
     @inject(TOKENS.ProcessBackend) private readonly backend: ProcessBackend,
     @inject(TOKENS.Logger) private readonly log: Logger,
-    @inject(TOKENS.Clock) clock: Clock,
+    @inject(TOKENS.Clock) private readonly clock: Clock,
   ) {
     this.readOnlyReason = `local mode reads Functions from the files in ${config.functionsDir}; change them there`;
     backend.onChange((key) => this.publish(key));
@@ -143,7 +145,8 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const previous = this.deployed.get(key);
     const generation =
       previous === undefined ? 1 : previous.generation + (previous.revision === revision ? 0 : 1);
-    this.deployed.set(key, { loaded: fn, revision, generation, replicaSet: previous?.replicaSet });
+    const createdAt = previous?.createdAt ?? new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    this.deployed.set(key, { loaded: fn, revision, generation, createdAt, replicaSet: previous?.replicaSet });
     if (previous?.revision === revision) return;
     const timeoutMs = parseDuration(spec.timeout);
     this.routes.upsert({
@@ -236,7 +239,11 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const { name, namespace } = resource.metadata;
     return {
       ...resource,
-      metadata: { ...resource.metadata, generation: deployed.generation },
+      metadata: {
+        ...resource.metadata,
+        generation: deployed.generation,
+        creationTimestamp: deployed.createdAt,
+      },
       status: {
         observedGeneration: deployed.generation,
         conditions: [ready],

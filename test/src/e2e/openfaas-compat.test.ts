@@ -170,6 +170,7 @@ function faasCliContract(title: string, start: () => Promise<Target>): void {
       const before = (await list()).find((f) => f.name === 'hello');
       assert.ok(before);
       assert.equal(before.namespace, target.namespace);
+      assert.match(before.createdAt ?? '', RFC3339, 'faas-cli list -v shows when it was made');
       assert.ok(before.replicas >= 1 && before.availableReplicas >= 1);
       const called = await send(target.base, '/function/hello.openfaas-fn', {
         method: 'POST',
