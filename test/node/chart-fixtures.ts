@@ -164,3 +164,22 @@ export const ANONYMOUS_NATS = (host: string) =>
     "s.on('connect', () => s.write('CONNECT {\"verbose\":true}\\r\\nPUB nimbus.calls.apps.flaky 2\\r\\nhi\\r\\nPING\\r\\n'));",
     "s.on('error', (e) => { console.log(JSON.stringify('error: ' + e.message)); process.exit(0); });",
   ].join('');
+
+/**
+ * A container function: someone else's Python server (test/fixtures/container-server.py) in an
+ * image, held to one call at a time, at zero until called.
+ */
+export const BOXED = (image: string) => `apiVersion: nimbus.dev/v1alpha1
+kind: Function
+metadata:
+  name: boxed
+spec:
+  runtime: container
+  image: ${image}
+  readiness: { httpGet: { path: /healthz } }
+  concurrency: 1
+  timeout: 20s
+  env:
+    - { name: GREETING, value: from a real node }
+  scale: { min: 0, max: 1, scaleToZeroAfter: 20s }
+`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { eventually } from '@nimbus/testkit';
 import {
   ANONYMOUS_NATS,
+  BOXED,
   COUNTER,
   FLAKY,
   ORDERS,
@@ -148,7 +149,7 @@ describe('the chart on a real node', function () {
 
   it('takes every example Function with kubectl; the cluster ones get Ready and their printer columns', async () => {
     const files = (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.yaml')).sort();
-    assert.deepEqual(files, ['echo.yaml', 'hello.yaml', 'order-events.yaml']);
+    assert.deepEqual(files, ['echo.yaml', 'hello.yaml', 'order-events.yaml', 'word-count.yaml']);
     for (const file of files) await node.kubectl(['apply', '-n', APPS, '-f', join(EXAMPLES_DIR, file)]);
     await readyFunction('hello');
     await readyFunction('echo');
@@ -163,17 +164,20 @@ describe('the chart on a real node', function () {
         line,
       );
     }
-    // order-events keeps its code in a folder beside it, which only local mode has: refused by name.
-    const local = await eventually(
-      async () => {
-        const fn = await functionView('order-events');
-        const readyCondition = fn.status?.conditions?.find((c) => c.type === 'Ready');
-        return readyCondition?.status === 'False' ? readyCondition : undefined;
-      },
-      60_000,
-      'order-events to be refused',
-    );
-    assert.match(local.message ?? '', /spec\.source\.path/);
+    // order-events and word-count keep their code in a folder beside them, which only local mode
+    // has: refused by name.
+    for (const name of ['order-events', 'word-count']) {
+      const local = await eventually(
+        async () => {
+          const fn = await functionView(name);
+          const readyCondition = fn.status?.conditions?.find((c) => c.type === 'Ready');
+          return readyCondition?.status === 'False' ? readyCondition : undefined;
+        },
+        60_000,
+        `${name} to be refused`,
+      );
+      assert.match(local.message ?? '', /spec\.source\.path/);
+    }
   });
 
   it('answers sync calls through the gateway Service', async () => {
@@ -185,6 +189,78 @@ describe('the chart on a real node', function () {
     });
     assert.equal(echo.status, 200, echo.text);
     assert.deepEqual(echo.json(), { ping: true });
+  });
+
+  it('runs a container function: someone else’s server on 8080, woken from zero, locked down, one call at a time', async () => {
+    await release.apply(APPS, BOXED(node.images.containerServer));
+    const woke = await wakeFromZero('boxed', '/who');
+    assert.equal(woke.status, 200, woke.text);
+    assert.equal(woke.coldStart, true);
+    const me = JSON.parse(woke.text) as { port: number; env: Record<string, string> };
+    assert.equal(me.port, 8080);
+    assert.equal(me.env.GREETING, 'from a real node');
+    assert.equal(me.env.NIMBUS_FUNCTION_NAME, 'boxed');
+    stderrProgress(`real node: a container function at zero → response through a new pod: ${woke.ms} ms`);
+    const pod = JSON.parse(
+      (await node.kubectl(['-n', APPS, 'get', 'pods', '-l', 'nimbus.dev/function=boxed', '-o', 'json']))
+        .stdout,
+    ).items[0] as {
+      spec: {
+        securityContext: { runAsUser: number; runAsNonRoot: boolean };
+        containers: { securityContext: { readOnlyRootFilesystem: boolean }; lifecycle?: unknown }[];
+      };
+    };
+    assert.equal(pod.spec.securityContext.runAsUser, 10001);
+    assert.equal(pod.spec.containers[0]?.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(pod.spec.containers[0]?.lifecycle, { preStop: { sleep: { seconds: 3 } } });
+    // concurrency 1 and at most one replica: one call runs, two wait at the gateway, the next is 429.
+    const slow = [1, 2, 3].map(() => release.get(`/function/boxed.${APPS}/slow?ms=2500`));
+    await eventually(
+      async () => {
+        const metrics = (await release.get('/metrics', release.admin)).text;
+        const queued = /nimbus_gateway_queued_requests\{function="[^"]*\/boxed"\} (\d+)/.exec(metrics);
+        return queued !== null && Number(queued[1]) >= 1 ? true : undefined;
+      },
+      10_000,
+      'calls queued at a gateway',
+    );
+    const replies = await Promise.all(slow);
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      [200, 200, 200],
+    );
+  });
+
+  it('faas-cli deploy (OpenFaaS API) makes a container function of an image with /_/health on 8080', async () => {
+    const basic = { authorization: `Basic ${Buffer.from(`admin:${release.adminKey}`).toString('base64')}` };
+    const deployment = JSON.stringify({
+      service: 'of-style',
+      image: node.images.containerServer,
+      namespace: APPS,
+      envVars: { GREETING: 'deployed like faas-cli' },
+      labels: { 'com.openfaas.scale.min': '1' },
+      annotations: {},
+    });
+    const put = await release.send('PUT', '/system/functions', deployment, basic);
+    assert.equal(put.status, 404, 'faas-cli POSTs after a 404');
+    const post = await release.send('POST', '/system/functions', deployment, basic);
+    assert.equal(post.status, 202, post.text);
+    const answered = await eventually(
+      async () => {
+        const reply = await release.get(`/function/of-style.${APPS}/who`);
+        return reply.status === 200 ? reply : undefined;
+      },
+      180_000,
+      'of-style to answer once /_/health passes',
+    );
+    assert.equal(answered.json<{ env: Record<string, string> }>().env.GREETING, 'deployed like faas-cli');
+    const removed = await release.send(
+      'DELETE',
+      '/system/functions',
+      JSON.stringify({ functionName: 'of-style', namespace: APPS }),
+      basic,
+    );
+    assert.equal(removed.status, 202, removed.text);
   });
 
   it('runs async calls through NATS: one succeeds, a failing one is retried and dead-lettered with its last error', async () => {
@@ -318,10 +394,11 @@ describe('the chart on a real node', function () {
   /** Waits for the Deployment of `name` to have no pod left, then times one request through the gateway. */
   async function wakeFromZero(
     name: string,
+    path = '',
   ): Promise<{ ms: number; coldStart: boolean; status: number; text: string }> {
     await untilAtZero(node, APPS, name, 180_000);
     const started = Date.now();
-    const reply = await release.get(`/function/${name}.${APPS}`);
+    const reply = await release.get(`/function/${name}.${APPS}${path}`);
     return {
       ms: Date.now() - started,
       coldStart: reply.headers['x-nimbus-cold-start'] === 'true',

@@ -135,7 +135,7 @@ export class LoadFailures {
     const { namespace, name } = fn.metadata;
     const key = `${namespace}/${name}`;
     // A container function has no handler to fail loading, and no /_/ready that would say so.
-    if (fn.spec.runtime === 'container' || !hasUnreadyReplicas(deployment)) {
+    if (fn.spec?.runtime === 'container' || !hasUnreadyReplicas(deployment)) {
       this.attempts.delete(key);
       return {};
     }

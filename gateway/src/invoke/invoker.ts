@@ -53,6 +53,7 @@ export class Invoker {
       config,
       log,
       metrics,
+      clock,
       pick: (route, exclude) => {
         turn = (turn + 1) % 1_000_000;
         return pickEndpoint(route.endpoints, turn, exclude);

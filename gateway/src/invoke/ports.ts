@@ -1,4 +1,4 @@
-import type { Logger } from '@nimbus/api';
+import type { Clock, Logger } from '@nimbus/api';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config.js';
 import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
@@ -17,6 +17,8 @@ export interface Upstream {
   readonly config: Pick<GatewayConfig, 'maxBodyBytes' | 'timeoutGraceMs'>;
   readonly log: Logger;
   readonly metrics: InvokeMetrics;
+  /** Times a request's wait in a replica queue (routing/replica-queue.ts). */
+  readonly clock: Clock;
   /** The replica for the next attempt at a request: least in flight, not one in `exclude`. */
   pick(route: FunctionRoute, exclude: ReadonlySet<Endpoint> | undefined): Endpoint | undefined;
 }

@@ -29,7 +29,7 @@ export class ReplicaRetry {
   private refused: Set<Endpoint> | undefined;
   private attempts = 0;
   /** Set while the request waits in the gateway's queue for a replica with room. */
-  private queued: { leave(): void; timer: NodeJS.Timeout } | undefined;
+  private queued: { leave(): void; timer: unknown } | undefined;
 
   constructor(
     private readonly upstream: Upstream,
@@ -64,7 +64,7 @@ export class ReplicaRetry {
     const leave = enqueue(route, {
       go: () => {
         if (this.queued === undefined) return;
-        clearTimeout(this.queued.timer);
+        this.upstream.clock.clearTimeout(this.queued.timer);
         this.queued = undefined;
         this.attempt();
       },
@@ -73,7 +73,7 @@ export class ReplicaRetry {
       this.target.fail(problems.replicasBusy(route.name, route.concurrency, route.queued.size), 'busy');
       return;
     }
-    const timer = setTimeout(() => {
+    const timer = this.upstream.clock.setTimeout(() => {
       this.queued = undefined;
       leave();
       this.target.fail(problems.replicasStayedBusy(route.name, route.timeoutMs), 'busy');
@@ -104,7 +104,7 @@ export class ReplicaRetry {
   /** The attempt is over (answered, cut short, cancelled): the replica stops counting it. */
   done(): void {
     if (this.queued !== undefined) {
-      clearTimeout(this.queued.timer);
+      this.upstream.clock.clearTimeout(this.queued.timer);
       this.queued.leave();
       this.queued = undefined;
     }

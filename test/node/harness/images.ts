@@ -40,6 +40,8 @@ export interface NodeImages {
   services: string;
   /** The pod sandbox image: give it to `Containerd.start({ sandboxImage })`. */
   pause: string;
+  /** Someone else's HTTP server (Python, stdlib): the image of a container function. */
+  containerServer: string;
   /** The distroless Node base the product images run on, for checks of its own. */
   distroless: string;
 }
@@ -48,6 +50,8 @@ export interface NodeImages {
 export const PAUSE_IMAGE = 'docker.io/nimbus-test/pause:1';
 /** The Redis and NATS stand-in's reference. */
 export const SERVICES_IMAGE = 'docker.io/nimbus-test/services:1';
+/** A container function's image: test/fixtures/container-server.py on Debian's python3. */
+export const CONTAINER_SERVER_IMAGE = 'docker.io/nimbus-test/container-server:1';
 
 const DEBIAN_SUITE = 'bookworm';
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
@@ -154,12 +158,33 @@ export async function buildImages(options: BuildImagesOptions): Promise<NodeImag
     );
     progress(`images: services image built (${seconds()})`);
 
+    const serverContext = join(workDir, 'container-server-context');
+    await mkdir(serverContext, { recursive: true });
+    await copyFile(
+      join(repoRoot, 'test/fixtures/container-server.py'),
+      join(serverContext, 'container-server.py'),
+    );
+    await dockerd.build(
+      [
+        '--build-arg',
+        `BASE=${DEBIAN_BASE}`,
+        '-f',
+        join(repoRoot, 'test/node/images/container-server.Dockerfile'),
+        '-t',
+        dockerName(CONTAINER_SERVER_IMAGE),
+        serverContext,
+      ],
+      repoRoot,
+    );
+    progress(`images: container-server image built (${seconds()})`);
+
     const images: NodeImages = {
       gateway: '',
       controller: '',
       runtimeNode: '',
       services: SERVICES_IMAGE,
       pause: PAUSE_IMAGE,
+      containerServer: CONTAINER_SERVER_IMAGE,
       distroless: containerdRef(DISTROLESS_BASE),
     };
     for (const product of PRODUCTS) {
@@ -172,6 +197,7 @@ export async function buildImages(options: BuildImagesOptions): Promise<NodeImag
     const names = [
       ...PRODUCTS.map((product) => `${product.name}:${version}`),
       dockerName(SERVICES_IMAGE),
+      dockerName(CONTAINER_SERVER_IMAGE),
       dockerName(PAUSE_IMAGE),
       DISTROLESS_BASE,
     ];

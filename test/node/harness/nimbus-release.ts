@@ -116,6 +116,20 @@ export class NimbusRelease {
     return send(this.gatewayUrl, path, { method: 'POST', body, headers, timeoutMs: 30_000 });
   }
 
+  /** Any method, a JSON body given its length (as faas-cli's Go client sends a DELETE's too). */
+  send(method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<Reply> {
+    return send(this.gatewayUrl, path, {
+      method,
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        ...headers,
+      },
+      timeoutMs: 30_000,
+    });
+  }
+
   get admin(): Record<string, string> {
     return { authorization: `Bearer ${this.adminKey}` };
   }
