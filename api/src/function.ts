@@ -9,10 +9,11 @@ export const SHORT_NAME = 'fn';
 export const DEFAULT_NAMESPACE = 'default';
 
 /**
- * node20: a Node.js handler served by runtime-node. container: any image (or, locally, any
- * command) that serves HTTP on $PORT; the gateway gives it timeouts, concurrency and the rest.
+ * node20: a Node.js handler served by runtime-node. python3.11: a Python handler served by
+ * runtime-python. container: any image (or, locally, any command) that serves HTTP on $PORT;
+ * the gateway gives it timeouts, concurrency and the rest.
  */
-export type Runtime = 'node20' | 'container';
+export type Runtime = 'node20' | 'python3.11' | 'container';
 
 /** The port a container function listens on when its spec names none. */
 export const DEFAULT_CONTAINER_PORT = 8080;

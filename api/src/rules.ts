@@ -87,6 +87,20 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   }),
   rule<FunctionSpec>({
     at: '',
+    field: 'handler',
+    cel: "self.runtime == 'python3.11' || !self.handler.matches('\\\\.py\\\\.[^.]+$')",
+    message: 'names a .py module, which needs runtime python3.11',
+    holds: (spec) => spec.runtime === 'python3.11' || !/\.py\.[^.]+$/.test(spec.handler ?? ''),
+  }),
+  rule<FunctionSpec>({
+    at: '',
+    field: 'handler',
+    cel: "self.runtime != 'python3.11' || !self.handler.matches('\\\\.(mjs|cjs|js)\\\\.[^.]+$')",
+    message: 'names a JavaScript module; a python3.11 handler is <module>.<function> of a .py module',
+    holds: (spec) => spec.runtime !== 'python3.11' || !/\.(mjs|cjs|js)\.[^.]+$/.test(spec.handler ?? ''),
+  }),
+  rule<FunctionSpec>({
+    at: '',
     field: 'timeout',
     cel: "duration(self.timeout) > duration('0s') && duration(self.timeout) <= duration('1h')",
     message: 'must be more than 0s and at most 1h',

@@ -10,7 +10,8 @@ export type { SchemaNode } from './schema-node.js';
 // `kubectl explain` walks it, each field beside its words; cutting it into files would scatter
 // the fields a reader looks up together.
 
-export const HANDLER_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_\\-/]*(\\.(mjs|cjs|js))?\\.[A-Za-z_$][A-Za-z0-9_$]*$';
+export const HANDLER_PATTERN =
+  '^[A-Za-z0-9_][A-Za-z0-9_\\-/]*(\\.(mjs|cjs|js|py))?\\.[A-Za-z_$][A-Za-z0-9_$]*$';
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$';
 export const SUBJECT_PATTERN = '^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-*>]+)*$';
@@ -83,11 +84,12 @@ const rateLimit = (description: string): SchemaNode => ({
 const specProperties: Record<string, SchemaNode> = {
   runtime: {
     type: 'string',
-    enum: ['node20', 'container'],
+    enum: ['node20', 'python3.11', 'container'],
     default: 'node20',
     description:
-      'What runs the code. node20: a Node.js handler on the runtime-node server. container: any image (or, ' +
-      'in local mode, any command) that serves HTTP on $PORT; see command, port and readiness.',
+      'What runs the code. node20: a Node.js handler on the runtime-node server. python3.11: a Python ' +
+      'handler (def or async def handle(event, ctx)) on the runtime-python server. container: any image ' +
+      '(or, in local mode, any command) that serves HTTP on $PORT; see command, port and readiness.',
   },
   image: {
     type: 'string',
@@ -128,7 +130,8 @@ const specProperties: Record<string, SchemaNode> = {
     maxLength: 253,
     description:
       "The function to call: an export of a module in the code's folder. A module without an extension " +
-      'is looked up as .mjs, .cjs, then .js.',
+      'is looked up as .mjs, .cjs, then .js. For python3.11 a function of a .py module; the default ' +
+      '(index.default) means main.handle there.',
   },
   command: {
     type: 'array',

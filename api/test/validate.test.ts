@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { handlerOf, inlineFileName } from '../src/inline-source.js';
 import { validateFunction } from '../src/validate.js';
 
 const base = () => ({
@@ -297,6 +298,18 @@ describe('validateFunction', () => {
       /must NOT have fewer than 1 items/,
     ],
     [
+      'a .py module on a node20 function',
+      (d) => Object.assign(d.spec, { handler: 'main.py.handle' }),
+      'spec.handler',
+      /needs runtime python3.11/,
+    ],
+    [
+      'a JavaScript module on a python3.11 function',
+      (d) => Object.assign(d.spec, { runtime: 'python3.11', handler: 'index.mjs.default' }),
+      'spec.handler',
+      /a python3.11 handler is <module>.<function> of a .py module/,
+    ],
+    [
       'an unknown async field',
       (d) => Object.assign(d.spec, { async: { retries: 3 } }),
       'spec.async.retries',
@@ -334,6 +347,23 @@ describe('validateFunction', () => {
       // No default port in the stored object: a node20 function's spec, and its hash, stay as they were.
       assert.equal(result.value.spec.port, spec.port);
     }
+  });
+
+  it('takes a python3.11 function, whose default handler means main.handle', () => {
+    const result = validateFunction({
+      ...base(),
+      spec: { runtime: 'python3.11', source: { inline: 'def handle(e, c): return 1' } },
+    });
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.value.spec.handler, 'index.default', 'the stored spec keeps the schema default');
+    assert.equal(handlerOf(result.value.spec), 'main.handle');
+    assert.equal(inlineFileName(handlerOf(result.value.spec), 'python3.11'), 'main.py');
+    assert.equal(
+      handlerOf({ runtime: 'python3.11', handler: 'app/orders.py.process' }),
+      'app/orders.py.process',
+    );
+    assert.equal(inlineFileName('app/orders.process', 'python3.11'), 'app/orders.py');
+    assert.equal(handlerOf({ runtime: 'node20', handler: 'index.default' }), 'index.default');
   });
 
   it('takes a state deletion policy and a retention period with Retain', () => {

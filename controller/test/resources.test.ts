@@ -201,6 +201,15 @@ describe('buildDeployment', () => {
     );
   });
 
+  it('refuses python3.11 in a cluster for now, naming the field', () => {
+    assert.throws(
+      () => desiredObjects(fn({ runtime: 'python3.11' }), settings, 1),
+      (err: Error & { reason?: string }) =>
+        err.reason === 'RuntimeNotInstalled' &&
+        /^spec\.runtime: python3\.11 runs in local mode/.test(err.message),
+    );
+  });
+
   it('is pure: the same inputs give the same object, and only the hash moves the template', () => {
     const input = fn({});
     assert.deepEqual(buildDeployment(input, settings, 1, 'h1'), buildDeployment(input, settings, 1, 'h1'));

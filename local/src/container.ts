@@ -3,6 +3,7 @@ import { type Logger, createLogger } from '@nimbus/api';
 import { type Clock, systemClock } from '@nimbus/api';
 import { RouteTable } from '@nimbus/gateway';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
+import { pythonRuntimeEntryPath } from '@nimbus/runtime-python';
 import { type Stores, createStores } from '@nimbus/store';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import type { LocalConfig } from './config.js';
@@ -12,7 +13,13 @@ import { LogBook } from './process/log-book.js';
 import { ProcessBackend } from './process/process-backend.js';
 import { checkReadiness } from './process/readiness-check.js';
 import { inheritedEnv } from './process/replica-env.js';
-import { type Spawn, type SpawnCommand, spawnCommand, spawnRuntime } from './process/spawn.js';
+import {
+  type Spawn,
+  type SpawnCommand,
+  spawnCommand,
+  spawnPythonRuntime,
+  spawnRuntime,
+} from './process/spawn.js';
 import { StateHost } from './process/state-host.js';
 import { WarmPool } from './process/warm-pool.js';
 import { TOKENS } from './tokens.js';
@@ -23,6 +30,9 @@ export interface LocalOverrides {
   spawn?: Spawn;
   /** How a container function's command is started. */
   spawnCommand?: SpawnCommand;
+  /** How runtime-python is started, and from where. */
+  spawnPython?: Spawn;
+  pythonRuntimeEntry?: string;
   readinessCheck?: ReadinessCheck;
   runtimeEntry?: string;
   /** The stores of function state, call records and dead letters; by default from `config.store`. */
@@ -45,6 +55,12 @@ export function createLocalContainer(
   c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
   c.register(TOKENS.SpawnCommand, { useValue: overrides.spawnCommand ?? spawnCommand });
   c.register(TOKENS.ReadinessCheck, { useValue: overrides.readinessCheck ?? checkReadiness });
+  c.register(TOKENS.PythonRuntime, {
+    useValue: {
+      entry: overrides.pythonRuntimeEntry ?? pythonRuntimeEntryPath(),
+      spawn: overrides.spawnPython ?? spawnPythonRuntime,
+    },
+  });
   c.register(TOKENS.LogBook, { useValue: new LogBook(c.resolve(TOKENS.Clock), config.logLinesPerFunction) });
   c.register(TOKENS.Backoff, { useValue: config.backoff });
   c.register(TOKENS.WarmPool, {

@@ -170,6 +170,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
             errorDetail: this.config.errorDetail,
             stateMaxValueBytes: this.config.store.state.maxValueBytes,
           }),
+      ...(spec.runtime === 'python3.11' ? { python: true } : {}),
       // The schema's rules hold a container function to a command and a folder here.
       ...(container
         ? { command: { argv: spec.command as string[], cwd: source.dir, readiness: spec.readiness } }

@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { inlineFileName, specHash } from '@nimbus/api';
+import { handlerOf, inlineFileName, specHash } from '@nimbus/api';
 import { listTree } from './folder-listing.js';
 import type { LoadedFunction } from './function-files.js';
 import { ownWrites, statePaths } from './state-paths.js';
@@ -41,7 +41,7 @@ export async function materializeSource(fn: LoadedFunction, stateDir: string): P
   if (inline !== undefined) {
     const fingerprint = specHash(inline, spec.handler);
     const dir = join(statePaths(stateDir).functions, metadata.namespace, metadata.name, fingerprint);
-    const file = join(dir, inlineFileName(spec.handler));
+    const file = join(dir, inlineFileName(handlerOf(spec), spec.runtime));
     // Written once per version: a reload that rewrote it would touch the disk for nothing.
     if ((await readFile(file, 'utf8').catch(() => undefined)) !== inline) {
       await mkdir(dirname(file), { recursive: true });

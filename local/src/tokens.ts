@@ -14,5 +14,6 @@ export const TOKENS = {
   Stores: Symbol('Stores'),
   StateHost: Symbol('StateHost'),
   LogBook: Symbol('LogBook'),
+  PythonRuntime: Symbol('PythonRuntime'),
   LocalPlatform: Symbol('LocalPlatform'),
 } as const;

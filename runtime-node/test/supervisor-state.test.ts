@@ -6,7 +6,6 @@ import {
   InvalidStateKeyError,
   StateUnavailableError,
   StateValueTooLargeError,
-  errorInfo,
 } from '../src/state/state-errors.js';
 import {
   type IpcStateProcess,
@@ -14,7 +13,8 @@ import {
   SupervisorStatePort,
   ipcStateChannel,
 } from '../src/state/supervisor-state.js';
-import type { StateReply, StateRequest } from '../src/supervisor-channel.js';
+import type { StateRequest } from '../src/supervisor-channel.js';
+import { stateReply } from './support/state-supervisor.js';
 
 /** A channel whose requests a test answers by hand, or lets a store answer. */
 class TestChannel implements StateChannel {
@@ -45,35 +45,8 @@ class TestChannel implements StateChannel {
 async function answerFrom(store: MemoryStateStore, channel: TestChannel): Promise<void> {
   const state = store.scoped('team', 'counter');
   for (const request of channel.sent.splice(0)) {
-    let reply: StateReply;
-    try {
-      const result = await run(state, request);
-      reply = { type: 'state-result', id: request.id, ok: true, result };
-    } catch (error) {
-      reply = { type: 'state-result', id: request.id, ok: false, error: errorInfo(error) };
-    }
     // Through JSON, as IPC sends it.
-    channel.reply(JSON.parse(JSON.stringify(reply)));
-  }
-}
-
-function run(state: ReturnType<MemoryStateStore['scoped']>, r: StateRequest): Promise<unknown> {
-  switch (r.op) {
-    case 'get':
-      return state.get(r.key);
-    case 'set':
-      return state.set(r.key, r.value as never, r.ttlMs === undefined ? {} : { ttlMs: r.ttlMs });
-    case 'delete':
-      return state.delete(r.key);
-    case 'incr':
-      return state.incr(r.key, r.by);
-    case 'compareAndSet':
-      return state.compareAndSet(
-        r.key,
-        r.expectedVersion,
-        r.value as never,
-        r.ttlMs === undefined ? {} : { ttlMs: r.ttlMs },
-      );
+    channel.reply(JSON.parse(JSON.stringify(await stateReply(state, request))));
   }
 }
 

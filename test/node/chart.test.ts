@@ -149,7 +149,13 @@ describe('the chart on a real node', function () {
 
   it('takes every example Function with kubectl; the cluster ones get Ready and their printer columns', async () => {
     const files = (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.yaml')).sort();
-    assert.deepEqual(files, ['echo.yaml', 'hello.yaml', 'order-events.yaml', 'word-count.yaml']);
+    assert.deepEqual(files, [
+      'echo.yaml',
+      'hello-python.yaml',
+      'hello.yaml',
+      'order-events.yaml',
+      'word-count.yaml',
+    ]);
     for (const file of files) await node.kubectl(['apply', '-n', APPS, '-f', join(EXAMPLES_DIR, file)]);
     await readyFunction('hello');
     await readyFunction('echo');
@@ -178,6 +184,17 @@ describe('the chart on a real node', function () {
       );
       assert.match(local.message ?? '', /spec\.source\.path/);
     }
+    // The chart has no runtime-python image yet: refused by name rather than run on Node.
+    const python = await eventually(
+      async () => {
+        const fn = await functionView('hello-python');
+        const readyCondition = fn.status?.conditions?.find((c) => c.type === 'Ready');
+        return readyCondition?.status === 'False' ? readyCondition : undefined;
+      },
+      60_000,
+      'hello-python to be refused',
+    );
+    assert.match(python.message ?? '', /spec\.runtime: python3\.11 runs in local mode/);
   });
 
   it('answers sync calls through the gateway Service', async () => {

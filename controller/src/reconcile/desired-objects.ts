@@ -51,6 +51,13 @@ export function desiredObjects(
         : 'spec.source.path names a folder on the machine running local mode; in a cluster use spec.source.inline or spec.image',
     );
   }
+  if (fn.spec.runtime === 'python3.11') {
+    // The runtime-python image is not part of the chart yet: say so rather than run it on Node.
+    throw new NotDeployableError(
+      'RuntimeNotInstalled',
+      'spec.runtime: python3.11 runs in local mode for now; this cluster has no runtime-python image',
+    );
+  }
   let configMap: ConfigMap | undefined;
   try {
     configMap = buildSourceConfigMap(fn);

@@ -1,5 +1,5 @@
 import { type ErrorDetail, type FunctionResource, parseDuration } from '@nimbus/api';
-import { inlineFileName } from '@nimbus/api';
+import { handlerOf, inlineFileName } from '@nimbus/api';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
 import type { FunctionIngress } from './network-policy.js';
 import type { Container, Deployment, EnvVar, Volume } from './objects.js';
@@ -66,7 +66,7 @@ export function buildDeployment(
   const volumes: Volume[] = [tmpVolume()];
   const mounts = [tmpMount()];
   if (inline) {
-    const file = inlineFileName(spec.handler);
+    const file = inlineFileName(handlerOf(spec), spec.runtime);
     volumes.push({
       name: 'source',
       configMap: { name: sourceConfigMapName(fn), items: [{ key: file.replaceAll('/', '__'), path: file }] },

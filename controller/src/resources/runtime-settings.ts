@@ -1,4 +1,4 @@
-import { DEFAULT_CONTAINER_PORT, type FunctionResource, parseDuration } from '@nimbus/api';
+import { DEFAULT_CONTAINER_PORT, type FunctionResource, handlerOf, parseDuration } from '@nimbus/api';
 
 /**
  * The runtime-node settings a Function implies, whatever runs the replica (a local process
@@ -8,7 +8,7 @@ export function runtimeSettings(fn: FunctionResource): Record<string, string> {
   return {
     NIMBUS_FUNCTION_NAME: fn.metadata.name,
     NIMBUS_FUNCTION_NAMESPACE: fn.metadata.namespace,
-    NIMBUS_HANDLER: fn.spec.handler,
+    NIMBUS_HANDLER: handlerOf(fn.spec),
     NIMBUS_TIMEOUT_MS: String(parseDuration(fn.spec.timeout)),
     NIMBUS_CONCURRENCY: String(fn.spec.concurrency),
     // Room for a burst twice the concurrency before the replica answers 429.

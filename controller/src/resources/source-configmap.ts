@@ -1,5 +1,5 @@
 import type { FunctionResource } from '@nimbus/api';
-import { inlineFileName } from '@nimbus/api';
+import { handlerOf, inlineFileName } from '@nimbus/api';
 import { ownedMetadata } from './metadata.js';
 import type { ConfigMap } from './objects.js';
 
@@ -33,6 +33,6 @@ export function buildSourceConfigMap(fn: FunctionResource): ConfigMap | undefine
     metadata: ownedMetadata(fn, sourceConfigMapName(fn)),
     // A ConfigMap key cannot hold '/': a handler module in a subfolder is flattened here and
     // mounted back into place through the volume's items in the Deployment.
-    data: { [inlineFileName(fn.spec.handler).replaceAll('/', '__')]: inline },
+    data: { [inlineFileName(handlerOf(fn.spec), fn.spec.runtime).replaceAll('/', '__')]: inline },
   };
 }

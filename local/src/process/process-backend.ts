@@ -25,6 +25,14 @@ export interface ReplicaSetSpec {
   state?: StateScope;
   /** A container function: this command runs instead of runtime-node (env is added to it). */
   command?: Omit<CommandLaunch, 'env'>;
+  /** A python3.11 function: runtime-python runs instead of runtime-node, with no warm pool. */
+  python?: boolean;
+}
+
+/** How runtime-python is started: its launcher, and the spawn that runs it with python3. */
+export interface PythonRuntime {
+  entry: string;
+  spawn: Spawn;
 }
 
 export interface ReplicaSetStatus {
@@ -83,6 +91,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     @inject(TOKENS.SpawnCommand) private readonly spawnCommandFn: SpawnCommand,
     @inject(TOKENS.ReadinessCheck) private readonly readinessCheck: ReadinessCheck,
     @inject(TOKENS.LogBook) private readonly logBook: LogBook,
+    @inject(TOKENS.PythonRuntime) private readonly python: PythonRuntime,
   ) {}
 
   /** Called with a function's key whenever its endpoints or status may have changed. */
@@ -231,11 +240,14 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
       this.live.add(replica);
       return replica;
     }
-    // A warm pool process, when one is ready, saves starting one: it only loads the code.
-    const member = this.pool.take();
+    // A warm pool process, when one is ready, saves starting one: it only loads the code. The
+    // pool runs runtime-node, so a Python function starts its own.
+    const member = spec.python === true ? undefined : this.pool.take();
     const start =
       member === undefined
-        ? { spawn: this.spawnFn, entry: this.entry, env: spec.env }
+        ? spec.python === true
+          ? { spawn: this.python.spawn, entry: this.python.entry, env: spec.env }
+          : { spawn: this.spawnFn, entry: this.entry, env: spec.env }
         : { adopt: member, env: spec.env };
     const replica = new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
     replica.routeOutput((text) => this.logBook.record(spec.key, id, text));

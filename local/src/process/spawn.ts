@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { tapOutput } from './output-tap.js';
 
 /** How a runtime process is started: a seam, so tests can count or fail spawns. */
@@ -28,3 +28,37 @@ export const spawnCommand: SpawnCommand = (argv, cwd, env) => {
   tapOutput(child);
   return child;
 };
+
+/**
+ * A runtime-python child: `python3 run.py`, with the same IPC channel as runtime-node (Node's
+ * JSON lines on NODE_CHANNEL_FD), so the supervisor treats both alike.
+ */
+export const spawnPythonRuntime: Spawn = (entry, env) => {
+  const child = spawn(pythonExecutable(), [entry], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  tapOutput(child);
+  return child;
+};
+
+let python: string | undefined;
+
+/**
+ * The interpreter `python3` on PATH stands for, asked once: a version manager's shim (pyenv's)
+ * puts a shell script in front of it that costs a cold start about 300 ms every time. NIMBUS_PYTHON
+ * names another interpreter.
+ */
+export function pythonExecutable(): string {
+  if (python !== undefined) return python;
+  const given = process.env.NIMBUS_PYTHON;
+  try {
+    const found = execFileSync(given ?? 'python3', ['-c', 'import sys; print(sys.executable)'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    python = found === '' ? (given ?? 'python3') : found;
+  } catch {
+    // Not there: the spawn says so, as a replica that cannot start.
+    python = given ?? 'python3';
+  }
+  return python;
+}

@@ -89,3 +89,36 @@ export default async (event, ctx) => {
 export const CJS_ENV = `const atImport = process.env.GREETING ?? null;
 exports.handle = async (event, ctx) => ({ kind: 'cjs', atImport, functionName: ctx.functionName });
 `;
+
+/**
+ * ctx.state, each operation on a path of its own. A failure the handler catches comes back as its
+ * name and message; on /uncaught/... it is left to the runtime. PY_STATE is its Python twin.
+ */
+export const STATE = `
+const ttl = (event) => (event.query.ttl === undefined ? undefined : { ttlSeconds: Number(event.query.ttl) });
+
+async function operate(event, state) {
+  const key = event.query.key ?? 'k';
+  switch (event.path.replace(/^\\/uncaught/, '')) {
+    case '/set': return { version: await state.set(key, event.body, ttl(event)) };
+    case '/get': return { value: (await state.get(key)) ?? null };
+    case '/get-with-version': {
+      const entry = await state.getWithVersion(key);
+      return entry === undefined ? { absent: true } : entry;
+    }
+    case '/incr': return { value: await state.incr(key, Number(event.query.by ?? 1)) };
+    case '/delete': return { deleted: await state.delete(key) };
+    case '/cas': return { written: await state.compareAndSet(key, event.query.version ?? null, event.body) };
+    default: return { statusCode: 404 };
+  }
+}
+
+export default async (event, ctx) => {
+  try {
+    return await operate(event, ctx.state);
+  } catch (error) {
+    if (event.path.startsWith('/uncaught/')) throw error;
+    return { name: error.name, message: error.message, limit: error.limit ?? null };
+  }
+};
+`;

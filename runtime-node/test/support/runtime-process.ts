@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pythonRuntimeEntryPath } from '@nimbus/runtime-python';
 import { runtimeEntryPath } from '../../src/entry-path.js';
 import type { SupervisorCommand, SupervisorMessage } from '../../src/supervisor-channel.js';
 
@@ -17,12 +18,40 @@ export function ensureBundle(): void {
   bundled = true;
 }
 
+/** How to start a replica of one runtime. */
+export interface Launcher {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Runs before a spawn: the Node runtime's bundle is built from dist once per run. */
+  readonly prepare?: () => void;
+}
+
+/** The bundled Node runtime: `node dist/runtime-node.cjs`. */
+export const nodeLauncher: Launcher = {
+  command: process.execPath,
+  get args() {
+    return [runtimeEntryPath()];
+  },
+  prepare: ensureBundle,
+};
+
+/** The Python runtime: `python3 runtime-python/run.py`, the first python3 on PATH. */
+export const pythonLauncher: Launcher = {
+  command: 'python3',
+  get args() {
+    return [pythonRuntimeEntryPath()];
+  },
+};
+
 export interface Exit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
 }
 
-/** A runtime replica spawned as `node dist/runtime-node.cjs` with an IPC channel. */
+/**
+ * A runtime replica spawned as local mode spawns one: an 'ipc' channel on fd 3 (Node's JSON
+ * serialization), stdout and stderr piped. The bundled Node runtime unless a launcher says otherwise.
+ */
 export class RuntimeProcess {
   readonly messages: SupervisorMessage[] = [];
   readonly logLines: Record<string, unknown>[] = [];
@@ -62,9 +91,9 @@ export class RuntimeProcess {
     });
   }
 
-  static spawn(env: Record<string, string>): RuntimeProcess {
-    ensureBundle();
-    const child = spawn(process.execPath, [runtimeEntryPath()], {
+  static spawn(env: Record<string, string>, launcher: Launcher = nodeLauncher): RuntimeProcess {
+    launcher.prepare?.();
+    const child = spawn(launcher.command, [...launcher.args], {
       env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
@@ -72,8 +101,12 @@ export class RuntimeProcess {
   }
 
   /** Spawns and waits for `listening` plus the handler's outcome (`ready` or `load-failed`). */
-  static async start(env: Record<string, string>, timeoutMs = 5_000): Promise<RuntimeProcess> {
-    const runtime = RuntimeProcess.spawn(env);
+  static async start(
+    env: Record<string, string>,
+    timeoutMs = 5_000,
+    launcher: Launcher = nodeLauncher,
+  ): Promise<RuntimeProcess> {
+    const runtime = RuntimeProcess.spawn(env, launcher);
     try {
       await runtime.waitFor((m) => m.type === 'ready' || m.type === 'load-failed', timeoutMs);
     } catch (error) {

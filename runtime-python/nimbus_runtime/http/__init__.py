@@ -1,0 +1,1 @@
+"""The HTTP side of a replica: parsing, routing, writing, draining."""

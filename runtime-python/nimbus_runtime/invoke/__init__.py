@@ -1,0 +1,1 @@
+"""One invocation from request to response: event, handler, context, result."""

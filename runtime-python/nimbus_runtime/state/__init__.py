@@ -1,0 +1,1 @@
+"""ctx.state: keyed state, through the local-mode supervisor."""
