@@ -9,7 +9,7 @@ import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { clusterColdStarts } from './cluster-coldstart.js';
 import type { Children } from './processes.js';
 import { realNodeColdStarts } from './real-node-coldstart.js';
-import { bareServer } from './servers.js';
+import { barePython, bareServer } from './servers.js';
 import { coldStart } from './spawn-bench.js';
 import { percentile } from './stats.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
@@ -21,6 +21,8 @@ const REQUEST_DEADLINE_MS = 10_000;
 const POLL_MS = 20;
 export const COLDSTART_TARGETS = {
   maxP50MsNoPool: 200,
+  /** A Python function at zero, no pool, over a bare Python http.server's spawn → first 200. */
+  maxPythonRatioNoPool: 1.3,
   maxP50MsPool: 30,
   maxP50MsWakeToRaised: 20,
   maxP50MsEndpointReadyToForwarded: 5,
@@ -45,6 +47,23 @@ spec:
         const name = typeof event.query.name === 'string' ? event.query.name : 'world';
         return \`Hello, \${name}!\\n\`;
       }
+`;
+
+// The same hello in Python, on runtime-python.
+const COLD_PYTHON_FUNCTION = `apiVersion: nimbus.dev/v1alpha1
+kind: Function
+metadata:
+  name: cold
+spec:
+  runtime: python3.11
+  scale:
+    min: 0
+    scaleToZeroAfter: 1s
+  source:
+    inline: |
+      def handle(event, ctx):
+          name = event.query.get("name", "world")
+          return f"Hello, {name}!\\n"
 `;
 
 interface Answer {
@@ -91,14 +110,19 @@ async function replicasOf(base: string): Promise<number | undefined> {
  * function at zero. With `baseline`, each run is followed by one bare node spawn, interleaved so a
  * drift in machine load touches both series alike.
  */
-async function series(children: Children, poolSize: number, baseline?: number[]): Promise<number[]> {
+async function series(
+  children: Children,
+  poolSize: number,
+  baseline?: number[],
+  python = false,
+): Promise<number[]> {
   const dir = await mkdtemp(join(tmpdir(), 'nimbus-coldstart-'));
   const state = await mkdtemp(join(tmpdir(), 'nimbus-coldstart-state-'));
-  await writeFile(join(dir, 'cold.yaml'), COLD_FUNCTION);
+  await writeFile(join(dir, 'cold.yaml'), python ? COLD_PYTHON_FUNCTION : COLD_FUNCTION);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const samples: number[] = [];
-  const label = poolSize === 0 ? 'no pool' : `pool of ${poolSize}`;
+  const label = `${python ? 'python, ' : ''}${poolSize === 0 ? 'no pool' : `pool of ${poolSize}`}`;
   try {
     const local = children.spawn(process.execPath, [LOCAL_MAIN, dir], {
       env: {
@@ -133,7 +157,8 @@ async function series(children: Children, poolSize: number, baseline?: number[])
         );
       }
       samples.push(took);
-      if (baseline !== undefined) baseline.push(await coldStart(children, bareServer, '/'));
+      if (baseline !== undefined)
+        baseline.push(await coldStart(children, python ? barePython : bareServer, '/'));
     }
   } finally {
     await children.stopAll();
@@ -159,6 +184,9 @@ async function run(children: Children): Promise<BenchReport> {
   const baseline: number[] = [];
   const noPool = await series(children, 0, baseline);
   const pool = await series(children, POOL_SIZE);
+  // runtime-python has no warm pool yet: its function at zero starts a process of its own.
+  const pythonBaseline: number[] = [];
+  const pythonNoPool = await series(children, 0, pythonBaseline, true);
   const cluster = await clusterColdStarts(CLUSTER_RUNS);
   const real = await realNodeColdStarts(CLUSTER_RUNS);
   const p50 = (values: number[]) => round(percentile(values, 50));
@@ -185,6 +213,13 @@ async function run(children: Children): Promise<BenchReport> {
     ratio_no_pool_to_baseline: round(percentile(noPool, 50) / percentile(baseline, 50)),
     ratio_pool_to_baseline: round(percentile(pool, 50) / percentile(baseline, 50)),
     pass_p50_no_pool: percentile(noPool, 50) <= COLDSTART_TARGETS.maxP50MsNoPool,
+    python_p50_ms_no_pool: round(percentile(pythonNoPool, 50)),
+    python_p99_ms_no_pool: round(percentile(pythonNoPool, 99)),
+    python_baseline_p50_ms: round(percentile(pythonBaseline, 50)),
+    python_baseline_p99_ms: round(percentile(pythonBaseline, 99)),
+    ratio_python_no_pool_to_baseline: round(percentile(pythonNoPool, 50) / percentile(pythonBaseline, 50)),
+    pass_python_ratio_no_pool:
+      percentile(pythonNoPool, 50) / percentile(pythonBaseline, 50) <= COLDSTART_TARGETS.maxPythonRatioNoPool,
     pass_p50_pool: percentile(pool, 50) <= COLDSTART_TARGETS.maxP50MsPool,
     cluster_runs: CLUSTER_RUNS,
     p50_ms_wake_to_raised: p50(cluster.wakeToRaisedMs),
@@ -203,6 +238,8 @@ async function run(children: Children): Promise<BenchReport> {
     no_pool_ms: noPool.map(round),
     pool_ms: pool.map(round),
     baseline_ms: baseline.map(round),
+    python_no_pool_ms: pythonNoPool.map(round),
+    python_baseline_ms: pythonBaseline.map(round),
   };
   return { text: render(result), result };
 }
@@ -222,6 +259,12 @@ function render(r: {
   ratio_pool_to_baseline: number;
   pass_p50_no_pool: boolean;
   pass_p50_pool: boolean;
+  python_p50_ms_no_pool: number;
+  python_p99_ms_no_pool: number;
+  python_baseline_p50_ms: number;
+  python_baseline_p99_ms: number;
+  ratio_python_no_pool_to_baseline: number;
+  pass_python_ratio_no_pool: boolean;
   cluster_runs: number;
   p50_ms_wake_to_raised: number;
   p50_ms_controller_wake: number;
@@ -253,6 +296,12 @@ function render(r: {
       row('local mode, function at zero, no pool', r.p50_ms_no_pool, r.p99_ms_no_pool),
       row(`local mode, function at zero, warm pool of ${r.pool_size}`, r.p50_ms_pool, r.p99_ms_pool),
       row('bare node:http, spawn → first 200 (baseline)', r.baseline_p50_ms, r.baseline_p99_ms),
+      row('local mode, Python function at zero, no pool', r.python_p50_ms_no_pool, r.python_p99_ms_no_pool),
+      row(
+        'bare python http.server, spawn → first 200 (baseline)',
+        r.python_baseline_p50_ms,
+        r.python_baseline_p99_ms,
+      ),
     ],
   );
   const cluster = formatTable(
@@ -317,6 +366,12 @@ function render(r: {
       formatNumber(r.p50_ms_pool, 1),
       `≤ ${COLDSTART_TARGETS.maxP50MsPool}`,
       verdict(r.pass_p50_pool),
+    ],
+    [
+      'Python at zero, no pool: p50 / bare python p50',
+      formatNumber(r.ratio_python_no_pool_to_baseline, 2),
+      `≤ ${COLDSTART_TARGETS.maxPythonRatioNoPool}`,
+      verdict(r.pass_python_ratio_no_pool),
     ],
     [
       'wake → replicas raised p50 ms',

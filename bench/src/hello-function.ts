@@ -14,9 +14,19 @@ export interface FunctionDir {
   remove(): Promise<void>;
 }
 
-/** A temporary function directory holding the hello handler as index.mjs (NIMBUS_HANDLER=index.default). */
+/** The same handler in Python (NIMBUS_HANDLER=main.handle). */
+const HELLO_PYTHON_SOURCE = `def handle(event, ctx):
+    name = event.query.get("name", "world")
+    return f"Hello, {name}!\\n"
+`;
+
+/**
+ * A temporary function directory holding the hello handler as index.mjs
+ * (NIMBUS_HANDLER=index.default) and as main.py (main.handle).
+ */
 export async function writeHelloFunction(): Promise<FunctionDir> {
   const dir = await mkdtemp(path.join(tmpdir(), 'nimbus-bench-'));
   await writeFile(path.join(dir, 'index.mjs'), HELLO_SOURCE);
+  await writeFile(path.join(dir, 'main.py'), HELLO_PYTHON_SOURCE);
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -1,12 +1,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pythonExecutable } from '@nimbus/local/process/spawn';
 import { runtimeEntryPath } from '@nimbus/runtime-node/entry-path';
+import { pythonRuntimeEntryPath } from '@nimbus/runtime-python';
 import { reportedPort } from './child-ipc.js';
 import type { Children } from './processes.js';
 
 /** How to start one of the servers the benchmarks measure: `node <args>` with `env` added. */
 export interface ServerCommand {
   readonly name: string;
+  /** Another program than node (python3 for the Python rows). */
+  readonly program?: string;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   /** Whether the server says `ready` after `listening` (only the runtime does). */
@@ -43,6 +47,46 @@ export function runtimeReplica(functionDir: string, port: number): ServerCommand
       NIMBUS_FUNCTION_NAME: 'hello',
     },
     saysReady: true,
+  };
+}
+
+/** The Python floor: http.server answering "ok", the standard library's own, as bare as runtime-python's base. */
+const BARE_PYTHON_SOURCE = `import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('content-length', '2')
+        self.end_headers()
+        self.wfile.write(b'ok')
+    def log_message(self, *args):
+        pass
+HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()`;
+
+export function barePython(port: number): ServerCommand {
+  return {
+    name: 'bare python http.server',
+    program: pythonExecutable(),
+    args: ['-c', BARE_PYTHON_SOURCE],
+    env: { PORT: String(port) },
+    saysReady: false,
+  };
+}
+
+/** runtime-python with the hello handler of main.py. */
+export function pythonReplica(functionDir: string, port: number): ServerCommand {
+  return {
+    name: 'runtime-python replica',
+    program: pythonExecutable(),
+    args: [pythonRuntimeEntryPath()],
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NIMBUS_FUNCTION_DIR: functionDir,
+      NIMBUS_HANDLER: 'main.handle',
+      NIMBUS_FUNCTION_NAME: 'hello',
+    },
+    saysReady: false,
   };
 }
 

@@ -4,6 +4,8 @@ import { percentile } from './stats.js';
 export const SPAWN_TARGETS = Object.freeze({
   /** Runtime p50 from spawn() to the first 200, in ms, at most. */
   maxP50Ms: 150,
+  /** runtime-python's p50 over a bare Python http.server's, measured in the same run, at most. */
+  maxPythonRatio: 1.3,
 });
 
 interface Distribution {
