@@ -6,6 +6,12 @@ import type { FunctionResource } from '@nimbus/api';
  * that provide them (the cluster's informers, local mode's platform), so neither imports the other.
  */
 
+/** What `GET /system/info` says of the gateway: given by the process that hosts it. */
+export interface SystemInfo {
+  version: string;
+  mode: 'local' | 'kubernetes';
+}
+
 /** Says whether the gateway has what it needs to route (for example its first list of functions). */
 export interface Readiness {
   notReadyReason(): string | undefined;

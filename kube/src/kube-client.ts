@@ -211,38 +211,14 @@ export class KubeClient {
     // The server closes the watch after timeoutSeconds; a connection that goes quiet for
     // longer than that is dead and is cut here.
     const res = await this.send('GET', path, { query, signal }, (options.timeoutSeconds + 30) * 1000);
-    const code = res.statusCode ?? 0;
-    if (code !== 200) {
-      const text = await readText(res);
-      let body: unknown = text;
+    if ((res.statusCode ?? 0) !== 200) throw await refusal('WATCH', path, res);
+    await readLines(res, signal, (line) => {
+      if (line.trim() === '') return;
       try {
-        body = JSON.parse(text);
-      } catch {}
-      throw KubeApiError.fromResponse('WATCH', path, code, body);
-    }
-    await new Promise<void>((resolve, reject) => {
-      let pending = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        pending += chunk;
-        let newline = pending.indexOf('\n');
-        while (newline !== -1) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (line.trim() !== '') {
-            try {
-              onEvent(JSON.parse(line) as WatchEvent<T>);
-            } catch (err) {
-              res.destroy(err as Error);
-              return;
-            }
-          }
-          newline = pending.indexOf('\n');
-        }
-      });
-      res.on('end', () => resolve());
-      res.on('close', () => resolve());
-      res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+        onEvent(JSON.parse(line) as WatchEvent<T>);
+      } catch (err) {
+        res.destroy(err as Error);
+      }
     });
   }
 
@@ -268,34 +244,8 @@ export class KubeClient {
       { query: options.query ?? {}, signal: options.signal, accept: '*/*' },
       options.timeoutMs,
     );
-    const code = res.statusCode ?? 0;
-    if (code !== 200) {
-      const text = await readText(res);
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {}
-      throw KubeApiError.fromResponse('GET', path, code, body);
-    }
-    await new Promise<void>((resolve, reject) => {
-      let pending = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        pending += chunk;
-        let newline = pending.indexOf('\n');
-        while (newline !== -1) {
-          onLine(pending.slice(0, newline));
-          pending = pending.slice(newline + 1);
-          newline = pending.indexOf('\n');
-        }
-      });
-      res.on('end', () => {
-        if (pending !== '') onLine(pending);
-        resolve();
-      });
-      res.on('close', () => resolve());
-      res.on('error', (err) => (options.signal.aborted ? resolve() : reject(err)));
-    });
+    if ((res.statusCode ?? 0) !== 200) throw await refusal('GET', path, res);
+    await readLines(res, options.signal, onLine, true);
   }
 
   private async send(
@@ -370,6 +320,49 @@ export class KubeClient {
     this.agent?.destroy();
     this.agent = undefined;
   }
+}
+
+/** The API server's refusal of a stream, as KubeApiError: its JSON Status when it sent one. */
+async function refusal(method: string, path: string, res: IncomingMessage): Promise<KubeApiError> {
+  const text = await readText(res);
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return KubeApiError.fromResponse(method, path, res.statusCode ?? 0, body);
+}
+
+/**
+ * Hands each line of a streamed answer to `onLine`, without its newline, until the server ends
+ * it or `signal` aborts; `lastLine` also hands over what follows the last newline. A watch's
+ * lines are events; a pod log's, text.
+ */
+function readLines(
+  res: IncomingMessage,
+  signal: AbortSignal,
+  onLine: (line: string) => void,
+  lastLine = false,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let pending = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline = pending.indexOf('\n');
+      while (newline !== -1 && !res.destroyed) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        onLine(line);
+        newline = pending.indexOf('\n');
+      }
+    });
+    res.on('end', () => {
+      if (lastLine && pending !== '') onLine(pending);
+      resolve();
+    });
+    res.on('close', () => resolve());
+    res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+  });
 }
 
 function readText(res: IncomingMessage): Promise<string> {

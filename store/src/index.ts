@@ -60,6 +60,7 @@ export * from './redis/connection.js';
 export * from './redis/dead-letter-store.js';
 export * from './redis/rate-limit-store.js';
 export * from './rate-limit-store.js';
+export * from './state-operation.js';
 export { takeTokens, bucketTtlMs, type BucketState } from './token-bucket.js';
 export * from './redis/state-store.js';
 export * from './state-store.js';

@@ -1,10 +1,9 @@
-import { type FunctionResource, isFunctionName, isNamespace } from '@nimbus/api';
+import { type FunctionResource, isFunctionName } from '@nimbus/api';
 import type express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { problems } from '../http/problems.js';
-import { OPENFAAS_NAMESPACE } from '../invoke/function-path.js';
-import type { FunctionDirectory } from '../ports.js';
-import type { SystemInfo } from '../system/system-app.js';
+import type { FunctionDirectory, SystemInfo } from '../ports.js';
+import type { NamespaceReader } from '../system/namespaces.js';
 import { functionFromDeployment } from './function-deployment.js';
 import type { GatewayInfo } from './openfaas-types.js';
 
@@ -18,25 +17,6 @@ import type { GatewayInfo } from './openfaas-types.js';
 
 type Writes = Required<Pick<FunctionDirectory, 'create' | 'replace' | 'remove'>>;
 type Middleware = (req: Request, res: Response, next: NextFunction) => void;
-
-/** Namespaces as the management API reads them: checked, and `openfaas-fn` read as ours. */
-export interface NamespaceReader {
-  /** `?namespace=` or a body's namespace; undefined when not given or empty. */
-  optional(raw: unknown): string | undefined;
-  /** The same, else the default namespace. */
-  orDefault(raw: unknown): string;
-}
-
-export function namespaceReader(defaultNamespace: string, openfaasNamespace: string): NamespaceReader {
-  const optional = (raw: unknown): string | undefined => {
-    if (raw === undefined || raw === '') return undefined;
-    if (typeof raw !== 'string')
-      throw problems.malformedRequest('give the namespace at most once, as a string');
-    if (!isNamespace(raw)) throw problems.invalidNamespace(raw);
-    return raw === OPENFAAS_NAMESPACE ? openfaasNamespace : raw;
-  };
-  return { optional, orDefault: (raw) => optional(raw) ?? defaultNamespace };
-}
 
 /** `GET /system/info` as OpenFaaS answers it: faas-cli version reads provider, its version, and version. */
 export function gatewayInfo(info: SystemInfo): GatewayInfo {

@@ -1,4 +1,4 @@
-import type { FunctionStateStore, JsonValue } from '@nimbus/store';
+import { type FunctionStateStore, type StateOperation, applyStateOperation } from '@nimbus/store';
 
 /** The fixed operations of ctx.state, and nothing else: a function cannot send Redis a command or a script. */
 export const STATE_OPERATIONS = ['get', 'set', 'delete', 'incr', 'compareAndSet'] as const;
@@ -17,25 +17,8 @@ export function runStateOperation(
   op: StateOperationName,
   body: Record<string, unknown>,
 ): Promise<unknown> {
-  const key = body.key as string;
-  const options = body.ttlMs === undefined ? {} : { ttlMs: body.ttlMs as number };
-  switch (op) {
-    case 'get':
-      return state.get(key);
-    case 'set':
-      return state.set(key, body.value as JsonValue, options);
-    case 'delete':
-      return state.delete(key);
-    case 'incr':
-      return state.incr(key, body.by === undefined ? 1 : (body.by as number));
-    case 'compareAndSet':
-      return state.compareAndSet(
-        key,
-        body.expectedVersion as string | null,
-        body.value as JsonValue,
-        options,
-      );
-  }
+  // The fields were checked against the operation where the request was read.
+  return applyStateOperation(state, { ...body, op } as StateOperation);
 }
 
 /** The status a store error answers with; the body carries its name as `code`. */

@@ -1,8 +1,8 @@
 import { isFunctionName } from '@nimbus/api';
 import type express from 'express';
 import { Problem, problems } from '../http/problems.js';
-import type { NamespaceReader } from '../openfaas/openfaas-routes.js';
 import type { FunctionDirectory, FunctionLogs, LogQuery } from '../ports.js';
+import type { NamespaceReader } from './namespaces.js';
 
 const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 const invalid = (message: string) => new Problem(400, 'InvalidRequest', message);

@@ -4,6 +4,7 @@ import type { CallAdmin } from '../async/call-admin.js';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+export type { SystemInfo } from '../ports.js';
 import { isDeployment } from '../openfaas/function-deployment.js';
 import { functionStatus } from '../openfaas/function-status.js';
 import {
@@ -11,17 +12,12 @@ import {
   gatewayInfo,
   mountOpenFaasReads,
   mountOpenFaasWrites,
-  namespaceReader,
 } from '../openfaas/openfaas-routes.js';
-import type { FunctionDirectory, FunctionLogs } from '../ports.js';
+import type { FunctionDirectory, FunctionLogs, SystemInfo } from '../ports.js';
 import { mountCallRoutes } from './call-routes.js';
 import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
 import { mountLogRoutes } from './log-routes.js';
-
-export interface SystemInfo {
-  version: string;
-  mode: 'local' | 'kubernetes';
-}
+import { namespaceReader } from './namespaces.js';
 
 export interface SystemAppDeps {
   keys: ApiKeyVerifier;

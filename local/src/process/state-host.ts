@@ -1,6 +1,6 @@
 import type { StateOperation, StateReply } from '@nimbus/runtime-node';
 import { errorInfo } from '@nimbus/runtime-node/state/state-errors';
-import type { JsonValue, StateLimits, StateStore } from '@nimbus/store';
+import { type StateLimits, type StateStore, applyStateOperation } from '@nimbus/store';
 
 /** The function a replica was spawned for: its state calls reach this key space and no other. */
 export interface StateScope {
@@ -44,20 +44,7 @@ export class StateHost {
   }
 
   private run(scope: StateScope, r: StateOperation): Promise<unknown> {
-    const state = this.store.scoped(scope.namespace, scope.name, scope.limits);
-    const options = (ttlMs: number | undefined) => (ttlMs === undefined ? {} : { ttlMs });
-    switch (r.op) {
-      case 'get':
-        return state.get(r.key);
-      case 'set':
-        return state.set(r.key, r.value as JsonValue, options(r.ttlMs));
-      case 'delete':
-        return state.delete(r.key);
-      case 'incr':
-        return state.incr(r.key, r.by);
-      case 'compareAndSet':
-        return state.compareAndSet(r.key, r.expectedVersion, r.value as JsonValue, options(r.ttlMs));
-    }
+    return applyStateOperation(this.store.scoped(scope.namespace, scope.name, scope.limits), r);
   }
 }
 

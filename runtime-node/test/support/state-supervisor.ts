@@ -1,29 +1,17 @@
-import type { FunctionStateStore, JsonValue, MemoryStateStore } from '@nimbus/store';
+import { type FunctionStateStore, type MemoryStateStore, applyStateOperation } from '@nimbus/store';
 import { errorInfo } from '../../src/state/state-errors.js';
 import type { StateReply, StateRequest } from '../../src/supervisor-channel.js';
 import type { RuntimeProcess } from './runtime-process.js';
 
-/** Runs one `state` request on a function's key space, as local mode's StateHost does. */
-export function runStateRequest(state: FunctionStateStore, r: StateRequest): Promise<unknown> {
-  const options = (ttlMs: number | undefined) => (ttlMs === undefined ? {} : { ttlMs });
-  switch (r.op) {
-    case 'get':
-      return state.get(r.key);
-    case 'set':
-      return state.set(r.key, r.value as JsonValue, options(r.ttlMs));
-    case 'delete':
-      return state.delete(r.key);
-    case 'incr':
-      return state.incr(r.key, r.by);
-    case 'compareAndSet':
-      return state.compareAndSet(r.key, r.expectedVersion, r.value as JsonValue, options(r.ttlMs));
-  }
-}
-
 /** The reply a supervisor sends for `request`: the store's result, or its error by name. */
 export async function stateReply(state: FunctionStateStore, request: StateRequest): Promise<StateReply> {
   try {
-    return { type: 'state-result', id: request.id, ok: true, result: await runStateRequest(state, request) };
+    return {
+      type: 'state-result',
+      id: request.id,
+      ok: true,
+      result: await applyStateOperation(state, request),
+    };
   } catch (error) {
     return { type: 'state-result', id: request.id, ok: false, error: errorInfo(error) };
   }

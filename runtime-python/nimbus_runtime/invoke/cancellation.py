@@ -54,14 +54,7 @@ class CancelledEvent(asyncio.Event):
     def __init__(self, cancellation: Cancellation) -> None:
         super().__init__()
         self.reason: BaseException | None = None
-        if cancellation.aborted:
-            self._follow(cancellation)
-        else:
-            cancellation.on_abort(lambda: self._follow(cancellation))
-
-    def _follow(self, cancellation: Cancellation) -> None:
-        self.reason = cancellation.reason
-        super().set()
+        _follow(self, cancellation)
 
 
 class ThreadCancelledEvent(threading.Event):
@@ -70,14 +63,20 @@ class ThreadCancelledEvent(threading.Event):
     def __init__(self, cancellation: Cancellation) -> None:
         super().__init__()
         self.reason: BaseException | None = None
-        if cancellation.aborted:
-            self._follow(cancellation)
-        else:
-            cancellation.on_abort(lambda: self._follow(cancellation))
+        _follow(self, cancellation)
 
-    def _follow(self, cancellation: Cancellation) -> None:
-        self.reason = cancellation.reason
-        super().set()
+
+def _follow(event: CancelledEvent | ThreadCancelledEvent, cancellation: Cancellation) -> None:
+    """Sets `event`, with the cancellation's reason, once it is cancelled (at once if it is)."""
+
+    def fire() -> None:
+        event.reason = cancellation.reason
+        event.set()
+
+    if cancellation.aborted:
+        fire()
+    else:
+        cancellation.on_abort(fire)
 
 
 def until_cancelled(

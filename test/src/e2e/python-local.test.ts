@@ -1,29 +1,14 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { eventually, send } from '@nimbus/testkit';
-import { functionsFolder } from '../harness/fixtures.js';
+import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { ADMIN_KEY, LocalModeProcess } from '../harness/local-mode-process.js';
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 
 /** A python3.11 Function with inline source; `spec` adds YAML lines under spec. */
-function pythonFunction(name: string, code: string, spec = ''): string {
-  const body = code
-    .trim()
-    .split('\n')
-    .map((l) => `      ${l}`)
-    .join('\n');
-  return `apiVersion: nimbus.dev/v1alpha1
-kind: Function
-metadata:
-  name: ${name}
-spec:
-  runtime: python3.11
-${spec ? `${spec.replace(/^/gm, '  ')}\n` : ''}  source:
-    inline: |
-${body}
-`;
-}
+const pythonFunction = (name: string, code: string, spec = '') =>
+  inlineFunction(name, code, spec === '' ? 'runtime: python3.11' : `runtime: python3.11\n${spec}`);
 
 const GREET = `
 def handle(event, ctx):
