@@ -21,7 +21,7 @@ import {
   spawnRuntime,
 } from './process/spawn.js';
 import { StateHost } from './process/state-host.js';
-import { WarmPool } from './process/warm-pool.js';
+import { WarmPool, WarmPools } from './process/warm-pool.js';
 import { TOKENS } from './tokens.js';
 
 export interface LocalOverrides {
@@ -55,22 +55,26 @@ export function createLocalContainer(
   c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
   c.register(TOKENS.SpawnCommand, { useValue: overrides.spawnCommand ?? spawnCommand });
   c.register(TOKENS.ReadinessCheck, { useValue: overrides.readinessCheck ?? checkReadiness });
-  c.register(TOKENS.PythonRuntime, {
-    useValue: {
-      entry: overrides.pythonRuntimeEntry ?? pythonRuntimeEntryPath(),
-      spawn: overrides.spawnPython ?? spawnPythonRuntime,
-    },
-  });
+  const python = {
+    entry: overrides.pythonRuntimeEntry ?? pythonRuntimeEntryPath(),
+    spawn: overrides.spawnPython ?? spawnPythonRuntime,
+  };
+  c.register(TOKENS.PythonRuntime, { useValue: python });
   c.register(TOKENS.LogBook, { useValue: new LogBook(c.resolve(TOKENS.Clock), config.logLinesPerFunction) });
   c.register(TOKENS.Backoff, { useValue: config.backoff });
-  c.register(TOKENS.WarmPool, {
-    useValue: new WarmPool(
+  const pool = (entry: string, spawn: Spawn, runtime: string) =>
+    new WarmPool(
       config.warmPoolSize,
-      overrides.runtimeEntry ?? runtimeEntryPath(),
+      entry,
       inheritedEnv(process.env),
-      overrides.spawn ?? spawnRuntime,
+      spawn,
       c.resolve(TOKENS.Clock),
-      c.resolve<Logger>(TOKENS.Logger).child({ component: 'warm-pool' }),
+      c.resolve<Logger>(TOKENS.Logger).child({ component: 'warm-pool', runtime }),
+    );
+  c.register(TOKENS.WarmPools, {
+    useValue: new WarmPools(
+      pool(overrides.runtimeEntry ?? runtimeEntryPath(), overrides.spawn ?? spawnRuntime, 'node20'),
+      pool(python.entry, python.spawn, 'python3.11'),
     ),
   });
   // The stores (Redis, or in memory) shared with the gateway. Replicas reach function state only

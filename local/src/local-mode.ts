@@ -11,7 +11,7 @@ import { FolderWatcher, WATCH_TIMING } from './folder-watcher.js';
 import type { LocalPlatform } from './local-platform.js';
 import type { LogBook } from './process/log-book.js';
 import type { ProcessBackend } from './process/process-backend.js';
-import type { WarmPool } from './process/warm-pool.js';
+import type { WarmPools } from './process/warm-pool.js';
 import { ownWrites, statePaths } from './state-paths.js';
 import { TOKENS } from './tokens.js';
 
@@ -69,8 +69,9 @@ export async function startLocalMode(
   const address = await server.listen();
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   platform.setGatewayUrl(url);
-  const pool = local.resolve<WarmPool>(TOKENS.WarmPool);
-  pool.start();
+  // runtime-node's pool fills now; runtime-python's when a Python function first appears.
+  const pools = local.resolve<WarmPools>(TOKENS.WarmPools);
+  pools.node.start();
   // The state folder may sit inside the watched folder (`npm start -- .`); its writes are no edit.
   const watcher = new FolderWatcher(
     config.functionsDir,
@@ -94,7 +95,7 @@ export async function startLocalMode(
     async close() {
       watcher.stop();
       await server.close();
-      await pool.stop();
+      await pools.stop();
       await platform.shutdown();
       await local.resolve<Stores>(TOKENS.Stores).close();
     },

@@ -10,7 +10,7 @@ export const TOKENS = {
   ReadinessCheck: Symbol('ReadinessCheck'),
   Backoff: Symbol('BackoffPolicy'),
   ProcessBackend: Symbol('ProcessBackend'),
-  WarmPool: Symbol('WarmPool'),
+  WarmPools: Symbol('WarmPools'),
   Stores: Symbol('Stores'),
   StateHost: Symbol('StateHost'),
   LogBook: Symbol('LogBook'),

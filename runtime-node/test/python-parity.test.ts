@@ -1,23 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { isLiteralInternalPath, reachesInternalRoute } from '@nimbus/api/internal-path';
-import { pythonRuntimeEntryPath } from '@nimbus/runtime-python';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { parseQuery } from '../src/invoke/event.js';
 import { isJsonType, mediaType } from '../src/invoke/request-body.js';
-
-/** Runs `expression` (over `items`, bound as `item`) in runtime-python's modules; one result per item. */
-function inPython(imports: string, expression: string, items: readonly string[]): unknown[] {
-  const script = [
-    'import json, sys',
-    `sys.path.insert(0, ${JSON.stringify(path.dirname(pythonRuntimeEntryPath()))})`,
-    imports,
-    `print(json.dumps([${expression} for item in json.load(sys.stdin)]))`,
-  ].join('\n');
-  return JSON.parse(
-    execFileSync('python3', ['-c', script], { input: JSON.stringify(items) }).toString('utf8'),
-  );
-}
+import { inPython } from './support/in-python.js';
 
 /** A fixed stream of hostile paths: pieces a proxy, a framework or a filesystem may read differently. */
 function generatedPaths(count: number): string[] {
@@ -123,6 +109,82 @@ describe('runtime-python agrees with runtime-node', function () {
     assert.deepEqual(
       python,
       types.map((t) => isJsonType(mediaType(t))),
+    );
+  });
+});
+
+describe('runtime-python reads the process and state settings as runtime-node does', function () {
+  this.timeout(30_000);
+
+  /** What both runtimes make of an environment: the pool and state settings, or the refusal. */
+  const pythonSettings = [
+    'from nimbus_runtime.config import ConfigError, load_config',
+    'def settings(env):',
+    '    try:',
+    '        config = load_config(env)',
+    '    except ConfigError as error:',
+    "        return {'key': error.key, 'message': str(error)}",
+    '    state = config.state',
+    "    shown = {'backend': state.backend}",
+    "    if state.backend != 'none':",
+    '        shown.update(timeoutMs=state.timeout_ms, maxValueBytes=state.max_value_bytes)',
+    "    if state.backend == 'service':",
+    '        shown.update(url=state.url, token=state.token, tokenFile=state.token_file)',
+    "    return {'pool': config.pool, 'poolTokenFile': config.pool_token_file, 'state': shown}",
+  ].join('\n');
+
+  function nodeSettings(env: Record<string, string>): unknown {
+    try {
+      const config = loadConfig(env);
+      // undefined as Python's None comes back: null.
+      return JSON.parse(
+        JSON.stringify(
+          { pool: config.pool, poolTokenFile: config.poolTokenFile, state: config.state },
+          (_, v) => (v === undefined ? null : v),
+        ),
+      );
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      return { key: error.key, message: error.message };
+    }
+  }
+
+  it('the same values and the same refusals, in the same words', () => {
+    const url = 'http://nimbus-gateway-state.nimbus.svc:8081';
+    const envs: Record<string, string>[] = [
+      {},
+      { NIMBUS_POOL: '1', NIMBUS_POOL_TOKEN_FILE: '/run/pool/token' },
+      { NIMBUS_POOL: 'TRUE' },
+      { NIMBUS_POOL: 'yes' },
+      { NIMBUS_POOL: '1', NIMBUS_POOL_TOKEN: 'pool-token-0123456789' },
+      { NIMBUS_STATE_BACKEND: 'none' },
+      { NIMBUS_STATE_BACKEND: 'supervisor', NIMBUS_STATE_TIMEOUT_MS: '50' },
+      { NIMBUS_STATE_URL: `${url}/`, NIMBUS_STATE_TOKEN_FILE: '/var/nimbus/state/token' },
+      { NIMBUS_STATE_BACKEND: 'SERVICE', NIMBUS_STATE_URL: 'https://gw:8081', NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_URL: 'http://[::1]:8081', NIMBUS_STATE_TOKEN: 't', NIMBUS_STATE_MAX_VALUE_BYTES: '1' },
+      { NIMBUS_STATE_BACKEND: 'etcd' },
+      { NIMBUS_STATE_BACKEND: 'Redis' },
+      { NIMBUS_STATE_BACKEND: 'service', NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_URL: 'redis://r:6379', NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_URL: 'HTTP://gw:8081', NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_URL: `${url}/v1`, NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_URL: 'http://user@gw:8081', NIMBUS_STATE_TOKEN: 't' },
+      { NIMBUS_STATE_URL: url },
+      { NIMBUS_STATE_URL: url, NIMBUS_STATE_TOKEN: 't', NIMBUS_STATE_TOKEN_FILE: '/t' },
+      { NIMBUS_STATE_BACKEND: 'supervisor', NIMBUS_STATE_URL: url },
+      { NIMBUS_STATE_BACKEND: 'none', NIMBUS_STATE_TOKEN_FILE: '/t' },
+      { NIMBUS_STATE_URL: url, NIMBUS_STATE_TOKEN: 't', NIMBUS_STATE_TIMEOUT_MS: '9' },
+      { NIMBUS_STATE_URL: url, NIMBUS_STATE_TOKEN: 't', NIMBUS_STATE_TIMEOUT_MS: '60001' },
+      { NIMBUS_STATE_MAX_VALUE_BYTES: '0' },
+      { NIMBUS_STATE_MAX_VALUE_BYTES: '16777217' },
+      { NIMBUS_STATE_URL: ' ', NIMBUS_STATE_BACKEND: ' ' },
+    ];
+    const python = inPython(pythonSettings, 'settings(item)', envs);
+    const node = envs.map(nodeSettings);
+    assert.deepEqual(python, node);
+    assert.ok(
+      node.some((n) => (n as { key?: string }).key !== undefined),
+      'some are refused',
     );
   });
 });

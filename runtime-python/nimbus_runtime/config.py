@@ -1,6 +1,7 @@
-"""The runtime's settings, parsed once from an env map at start-up (the keys and defaults of
-runtime-node's config.ts). A bad value raises a ConfigError naming the key and what it accepts; an
-empty value counts as unset, so templated manifests can leave a key blank."""
+"""The runtime's settings, parsed once from an env map (the keys and defaults of runtime-node's
+config.ts): the process's own at start-up, the function's at start-up or, in a warm-pool replica,
+from the env map of a `specialise` command. A bad value raises a ConfigError naming the key and
+what it accepts; an empty value counts as unset, so templated manifests can leave a key blank."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 LOG_LEVELS = ('debug', 'info', 'warn', 'error')
 ERROR_DETAILS = ('full', 'none')
-STATE_BACKENDS = ('none', 'supervisor')
+STATE_BACKENDS = ('none', 'service', 'supervisor')
 
 MAX_TIMEOUT_MS = 3_600_000
 DEFAULT_STATE_TIMEOUT_MS = 1_000
@@ -21,6 +22,45 @@ DEFAULT_STATE_MAX_VALUE_BYTES = 64 * 1024
 _FUNCTION_NAME = r'[A-Za-z_][A-Za-z0-9_]*\Z'
 _GATEWAY_URL = r'(?i)(https?)://([^/?#\s]+)([^?#\s]*)\Z'
 _SERVICE_ONLY = ('NIMBUS_STATE_URL', 'NIMBUS_STATE_TOKEN', 'NIMBUS_STATE_TOKEN_FILE')
+_STATE_URL = r'https?://[^\s/@]+/?\Z'
+
+#: The keys load_state_settings reads (function settings too: a pool replica drops its own).
+STATE_SETTINGS = (
+    'NIMBUS_STATE_BACKEND',
+    'NIMBUS_STATE_URL',
+    'NIMBUS_STATE_TOKEN',
+    'NIMBUS_STATE_TOKEN_FILE',
+    'NIMBUS_STATE_TIMEOUT_MS',
+    'NIMBUS_STATE_MAX_VALUE_BYTES',
+)
+
+#: The keys load_function_config reads.
+FUNCTION_SETTINGS = (
+    'NIMBUS_FUNCTION_DIR',
+    'NIMBUS_HANDLER',
+    'NIMBUS_FUNCTION_NAME',
+    'NIMBUS_FUNCTION_NAMESPACE',
+    'NIMBUS_TIMEOUT_MS',
+    'NIMBUS_CONCURRENCY',
+    'NIMBUS_QUEUE_SIZE',
+    'NIMBUS_MAX_BODY_BYTES',
+    'NIMBUS_DRAIN_TIMEOUT_MS',
+    'NIMBUS_GATEWAY_URL',
+    'NIMBUS_DEBUG',
+    'NIMBUS_ERROR_DETAIL',
+    'NIMBUS_LOG_LEVEL',
+    *STATE_SETTINGS,
+)
+
+#: The keys load_process_config reads: a function's env map cannot change them.
+PROCESS_SETTINGS = (
+    'PORT',
+    'HOST',
+    'NIMBUS_POOL',
+    'NIMBUS_POOL_TOKEN',
+    'NIMBUS_POOL_TOKEN_FILE',
+    'NIMBUS_SHUTDOWN_DELAY_MS',
+)
 
 
 class ConfigError(Exception):
@@ -62,12 +102,29 @@ class HandlerRef(_Settings):
 
 
 class StateSettings(_Settings):
-    """Where ctx.state keeps its keys: nowhere (`none`) or the local-mode supervisor over IPC."""
+    """Where ctx.state keeps its keys: nowhere (`none`), the gateway's state service (`service`, in
+    a cluster) or the local-mode supervisor over IPC (`supervisor`). `url`, `token` and `token_file`
+    are the service's, None for the others."""
 
-    __slots__ = ('backend', 'timeout_ms', 'max_value_bytes')
+    __slots__ = ('backend', 'timeout_ms', 'max_value_bytes', 'url', 'token', 'token_file')
     backend: str
+    #: A call without an answer by then fails as unavailable.
     timeout_ms: int
+    #: Checked before a value is sent, so one too large costs no upload; the store checks again.
     max_value_bytes: int
+    #: `http(s)://host:port` of the gateway's state service, without a trailing slash.
+    url: str | None
+    #: The function's token, given directly (tests) or read from a file (a mounted Secret).
+    token: str | None
+    token_file: str | None
+
+    def __repr__(self) -> str:
+        # A config that is logged or printed must not carry the token along.
+        shown = '<hidden>' if self.token is not None else None
+        return (
+            f'StateSettings(backend={self.backend!r}, timeout_ms={self.timeout_ms!r}, max_value_bytes='
+            f'{self.max_value_bytes!r}, url={self.url!r}, token={shown}, token_file={self.token_file!r})'
+        )
 
 
 class GatewayUrl(_Settings):
@@ -80,29 +137,44 @@ class GatewayUrl(_Settings):
     base_path: str
 
 
-class RuntimeConfig(_Settings):
-    __slots__ = (
-        'port',
-        'host',
-        'shutdown_delay_ms',
-        'function_dir',
-        'handler',
-        'function_name',
-        'namespace',
-        'timeout_ms',
-        'concurrency',
-        'queue_size',
-        'max_body_bytes',
-        'drain_timeout_ms',
-        'debug',
-        'error_detail',
-        'gateway_url',
-        'log_level',
-        'state',
-    )
+class ProcessConfig(_Settings):
+    """Settings of the process itself, fixed when it starts."""
+
+    __slots__ = ('port', 'host', 'pool', 'pool_token_file', 'shutdown_delay_ms')
     port: int
     host: str
+    #: NIMBUS_POOL: start as a generic warm-pool replica that takes on a function later.
+    pool: bool
+    #: NIMBUS_POOL_TOKEN_FILE: where a pool replica finds the Bearer token `POST /_/specialise`
+    #: needs (read once and removed at start, see pool/pool_token.py). None: only the supervisor
+    #: may specialise it, over IPC.
+    pool_token_file: str | None
     shutdown_delay_ms: int
+
+
+_FUNCTION_FIELDS = (
+    'function_dir',
+    'handler',
+    'function_name',
+    'namespace',
+    'timeout_ms',
+    'concurrency',
+    'queue_size',
+    'max_body_bytes',
+    'drain_timeout_ms',
+    'debug',
+    'error_detail',
+    'gateway_url',
+    'log_level',
+    'state',
+)
+
+
+class FunctionConfig(_Settings):
+    """Settings of the function a process serves: read from the environment at a normal start, or
+    from the env map of a `specialise` command by a pool replica."""
+
+    __slots__ = _FUNCTION_FIELDS
     function_dir: str
     handler: HandlerRef
     function_name: str
@@ -121,15 +193,55 @@ class RuntimeConfig(_Settings):
     state: StateSettings
 
 
+class RuntimeConfig(_Settings):
+    """A process and its function: what the runtime's parts are made from."""
+
+    __slots__ = ProcessConfig.__slots__ + _FUNCTION_FIELDS
+    port: int
+    host: str
+    pool: bool
+    pool_token_file: str | None
+    shutdown_delay_ms: int
+    function_dir: str
+    handler: HandlerRef
+    function_name: str
+    namespace: str
+    timeout_ms: int
+    concurrency: int
+    queue_size: int
+    max_body_bytes: int
+    drain_timeout_ms: int
+    debug: bool
+    error_detail: str
+    gateway_url: GatewayUrl | None
+    log_level: str
+    state: StateSettings
+
+
+def runtime_config(process: ProcessConfig, function: FunctionConfig) -> RuntimeConfig:
+    values = {name: getattr(process, name) for name in ProcessConfig.__slots__}
+    values.update((name, getattr(function, name)) for name in _FUNCTION_FIELDS)
+    return RuntimeConfig(**values)
+
+
 def load_config(env: Mapping[str, str]) -> RuntimeConfig:
     """Every setting, or a ConfigError for the first that cannot be used."""
-    if _boolean(env, 'NIMBUS_POOL', False):
-        raise ConfigError('NIMBUS_POOL', 'NIMBUS_POOL: the Python runtime has no warm pool yet; unset it')
-    timeout_ms = _integer(env, 'NIMBUS_TIMEOUT_MS', 30_000, 1, MAX_TIMEOUT_MS)
-    return RuntimeConfig(
+    return runtime_config(load_process_config(env), load_function_config(env))
+
+
+def load_process_config(env: Mapping[str, str]) -> ProcessConfig:
+    return ProcessConfig(
         port=_integer(env, 'PORT', 8080, 0, 65_535),
         host=_text(env, 'HOST', '0.0.0.0'),
+        pool=_boolean(env, 'NIMBUS_POOL', False),
+        pool_token_file=_pool_token_file(env),
         shutdown_delay_ms=_integer(env, 'NIMBUS_SHUTDOWN_DELAY_MS', 0, 0, 120_000),
+    )
+
+
+def load_function_config(env: Mapping[str, str]) -> FunctionConfig:
+    timeout_ms = _integer(env, 'NIMBUS_TIMEOUT_MS', 30_000, 1, MAX_TIMEOUT_MS)
+    return FunctionConfig(
         function_dir=os.path.abspath(_text(env, 'NIMBUS_FUNCTION_DIR', '/var/nimbus/function')),
         handler=_handler_ref(_text(env, 'NIMBUS_HANDLER', 'main.handle')),
         function_name=_text(env, 'NIMBUS_FUNCTION_NAME', 'function'),
@@ -226,24 +338,79 @@ def _gateway_url(env: Mapping[str, str]) -> GatewayUrl | None:
     )
 
 
+def _pool_token_file(env: Mapping[str, str]) -> str | None:
+    """The token itself is never taken from the environment: an env value stays readable in
+    /proc/self/environ for the life of the process, and a function's code runs in that process once
+    it is specialised. The old variable stops the start rather than being ignored in silence."""
+    if _read(env, 'NIMBUS_POOL_TOKEN') is not None:
+        raise ConfigError(
+            'NIMBUS_POOL_TOKEN',
+            'NIMBUS_POOL_TOKEN is not read: a token in the environment stays readable in'
+            ' /proc/self/environ; put it in a file and give its path in NIMBUS_POOL_TOKEN_FILE',
+        )
+    return _read(env, 'NIMBUS_POOL_TOKEN_FILE')
+
+
 def _state_settings(env: Mapping[str, str]) -> StateSettings:
+    """NIMBUS_STATE_BACKEND defaults to `service` when NIMBUS_STATE_URL is set, else `none`. Tokens
+    are never echoed in an error."""
+    url = _read(env, 'NIMBUS_STATE_URL')
     raw = _read(env, 'NIMBUS_STATE_BACKEND')
-    backend = raw.lower() if raw is not None else None
-    if backend is None:
-        # runtime-node takes NIMBUS_STATE_URL alone to mean the gateway's state service.
-        backend = 'none' if _read(env, 'NIMBUS_STATE_URL') is None else 'service'
+    raw = raw.lower() if raw is not None else None
+    backend = raw if raw is not None else ('none' if url is None else 'service')
     if backend not in STATE_BACKENDS:
-        why = ' (the Python runtime reaches state only through the local-mode supervisor so far)'
+        why = (
+            ' (functions no longer connect to Redis: their state goes through the gateway)'
+            if raw == 'redis'
+            else ''
+        )
         raise ConfigError(
             'NIMBUS_STATE_BACKEND',
-            f'NIMBUS_STATE_BACKEND must be one of {", ".join(STATE_BACKENDS)}, got {_quote(backend)}{why}',
+            f'NIMBUS_STATE_BACKEND must be one of {", ".join(STATE_BACKENDS)}, got {_quote(raw)}{why}',
         )
     timeout_ms = _integer(env, 'NIMBUS_STATE_TIMEOUT_MS', DEFAULT_STATE_TIMEOUT_MS, 10, 60_000)
     # Checked whatever the backend, so a bad value is caught before it matters.
     max_value_bytes = _integer(
         env, 'NIMBUS_STATE_MAX_VALUE_BYTES', DEFAULT_STATE_MAX_VALUE_BYTES, 1, 16 * 1024 * 1024
     )
-    for key in _SERVICE_ONLY:
-        if _read(env, key) is not None:
-            raise ConfigError(key, f'{key} is set, but NIMBUS_STATE_BACKEND is {backend}; it needs service')
-    return StateSettings(backend=backend, timeout_ms=timeout_ms, max_value_bytes=max_value_bytes)
+    if backend != 'service':
+        for key in _SERVICE_ONLY:
+            if _read(env, key) is not None:
+                message = f'{key} is set, but NIMBUS_STATE_BACKEND is {backend}; it needs service'
+                raise ConfigError(key, message)
+        return StateSettings(
+            backend=backend,
+            timeout_ms=timeout_ms,
+            max_value_bytes=max_value_bytes,
+            url=None,
+            token=None,
+            token_file=None,
+        )
+    if url is None:
+        raise ConfigError(
+            'NIMBUS_STATE_URL', 'NIMBUS_STATE_URL must be set when NIMBUS_STATE_BACKEND is service'
+        )
+    if not re.match(_STATE_URL, url):
+        raise ConfigError(
+            'NIMBUS_STATE_URL',
+            'NIMBUS_STATE_URL must be an http:// or https:// base URL such as'
+            ' http://nimbus-gateway-state.nimbus.svc:8081',
+        )
+    token = _read(env, 'NIMBUS_STATE_TOKEN')
+    token_file = _read(env, 'NIMBUS_STATE_TOKEN_FILE')
+    if token is not None and token_file is not None:
+        raise ConfigError(
+            'NIMBUS_STATE_TOKEN_FILE', 'set NIMBUS_STATE_TOKEN or NIMBUS_STATE_TOKEN_FILE, not both'
+        )
+    if token is None and token_file is None:
+        raise ConfigError(
+            'NIMBUS_STATE_TOKEN_FILE', 'the state service needs NIMBUS_STATE_TOKEN_FILE or NIMBUS_STATE_TOKEN'
+        )
+    return StateSettings(
+        backend='service',
+        timeout_ms=timeout_ms,
+        max_value_bytes=max_value_bytes,
+        url=url.removesuffix('/'),
+        token=token,
+        token_file=token_file,
+    )

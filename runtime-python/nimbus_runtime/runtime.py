@@ -32,6 +32,10 @@ class Runtime:
         self._state = state
         self._logger = logger
 
+    @property
+    def logger(self) -> JsonLogger:
+        return self._logger
+
     async def start(self) -> asyncio.Future[LoadState]:
         """Binds the port and loads the handler at the same time: start-up is a cold start. A handler
         that fails to load leaves the process up, reporting the reason on /_/ready and to every
@@ -41,6 +45,15 @@ class Runtime:
         self._supervisor.send({'type': 'listening', 'port': port})
         self._logger.info('listening', port=port, startupMs=since_process_start_ms())
         # Reported after 'listening' so the supervisor always sees the port first.
+        return self._reported(loading)
+
+    def load(self) -> asyncio.Future[LoadState]:
+        """Loads the handler of a pool replica that has just taken on this function: its listener is
+        bound already, and the supervisor has its port. Reports `ready` or `load-failed` as start()
+        does; the future never fails."""
+        return self._reported(self._handlers.load())
+
+    def _reported(self, loading: asyncio.Future[LoadState]) -> asyncio.Future[LoadState]:
         reported: asyncio.Future[LoadState] = asyncio.get_running_loop().create_future()
         loading.add_done_callback(lambda done: reported.set_result(self._report(done.result())))
         return reported

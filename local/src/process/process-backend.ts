@@ -10,7 +10,7 @@ import { Replica, type ReplicaHandle, type ReplicaListener } from './replica.js'
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
 import type { Spawn, SpawnCommand } from './spawn.js';
 import type { StateHost, StateScope } from './state-host.js';
-import type { WarmPool } from './warm-pool.js';
+import type { WarmPools } from './warm-pool.js';
 
 /** What a function should be running: the process backend's counterpart of a Deployment spec. */
 export interface ReplicaSetSpec {
@@ -25,7 +25,7 @@ export interface ReplicaSetSpec {
   state?: StateScope;
   /** A container function: this command runs instead of runtime-node (env is added to it). */
   command?: Omit<CommandLaunch, 'env'>;
-  /** A python3.11 function: runtime-python runs instead of runtime-node, with no warm pool. */
+  /** A python3.11 function: runtime-python runs instead of runtime-node, from its own warm pool. */
   python?: boolean;
 }
 
@@ -86,7 +86,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.Backoff) private readonly backoff: BackoffPolicy,
     @inject(TOKENS.Spawn) private readonly spawnFn: Spawn,
-    @inject(TOKENS.WarmPool) private readonly pool: WarmPool,
+    @inject(TOKENS.WarmPools) private readonly pools: WarmPools,
     @inject(TOKENS.StateHost) private readonly stateHost: StateHost,
     @inject(TOKENS.SpawnCommand) private readonly spawnCommandFn: SpawnCommand,
     @inject(TOKENS.ReadinessCheck) private readonly readinessCheck: ReadinessCheck,
@@ -100,6 +100,8 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
   }
 
   apply(spec: ReplicaSetSpec): void {
+    // Its runtime's pool fills now (a no-op once filled), so its first wake finds a member ready.
+    this.pools.forRuntime(spec.python === true);
     const group = this.groups.get(spec.key);
     if (group === undefined) {
       this.groups.set(spec.key, { current: this.startRevision(spec), next: undefined });
@@ -152,7 +154,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
   // LocalListeners: the gateway refuses callbacks to any port a replica or pool process listens on.
   ports(): number[] {
     const replicas = [...this.live].flatMap((r) => (r.port === undefined ? [] : [r.port]));
-    return [...replicas, ...this.pool.ports()];
+    return [...replicas, ...this.pools.ports()];
   }
 
   // ReplicaListener
@@ -240,15 +242,15 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
       this.live.add(replica);
       return replica;
     }
-    // A warm pool process, when one is ready, saves starting one: it only loads the code. The
-    // pool runs runtime-node, so a Python function starts its own.
-    const member = spec.python === true ? undefined : this.pool.take();
+    // A warm pool process of its runtime, when one is ready, saves starting one: it only loads the code.
+    const python = spec.python === true;
+    const member = this.pools.forRuntime(python).take();
     const start =
-      member === undefined
-        ? spec.python === true
+      member !== undefined
+        ? { adopt: member, env: spec.env }
+        : python
           ? { spawn: this.python.spawn, entry: this.python.entry, env: spec.env }
-          : { spawn: this.spawnFn, entry: this.entry, env: spec.env }
-        : { adopt: member, env: spec.env };
+          : { spawn: this.spawnFn, entry: this.entry, env: spec.env };
     const replica = new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
     replica.routeOutput((text) => this.logBook.record(spec.key, id, text));
     this.live.add(replica);

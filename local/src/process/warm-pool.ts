@@ -18,12 +18,13 @@ interface Waiting {
 const REFILL_AFTER_FAILURE_MS = 1000;
 
 /**
- * Generic runtime-node processes already started and listening (`NIMBUS_POOL=1`), so a function
- * at zero takes one over (specialisation: it loads the function's code) instead of waiting for
- * a process to start. Taking a member starts its replacement in the background.
+ * Generic runtime processes of one language already started and listening (`NIMBUS_POOL=1`), so a
+ * function at zero takes one over (specialisation: it loads the function's code) instead of
+ * waiting for a process to start. Taking a member starts its replacement in the background.
  */
 export class WarmPool {
   private readonly members = new Set<Waiting>();
+  private started = false;
   private stopped = false;
 
   constructor(
@@ -35,7 +36,10 @@ export class WarmPool {
     private readonly log: Logger,
   ) {}
 
+  /** Fills the pool; again is a no-op. */
   start(): void {
+    if (this.started) return;
+    this.started = true;
     this.refill();
   }
 
@@ -80,7 +84,7 @@ export class WarmPool {
   }
 
   private refill(): void {
-    while (!this.stopped && this.members.size < this.size) this.spawnOne();
+    while (this.started && !this.stopped && this.members.size < this.size) this.spawnOne();
   }
 
   private spawnOne(): void {
@@ -95,5 +99,32 @@ export class WarmPool {
       this.log.warn('a warm pool process exited; replacing it', { code, signal });
       this.clock.setTimeout(() => this.refill(), REFILL_AFTER_FAILURE_MS);
     });
+  }
+}
+
+/**
+ * The warm pools of local mode, one per runtime with a pool mode. runtime-node's fills at start;
+ * runtime-python's fills when the first Python function is applied, so a machine without Python
+ * functions keeps no Python processes (nor needs python3).
+ */
+export class WarmPools {
+  constructor(
+    readonly node: WarmPool,
+    readonly python: WarmPool,
+  ) {}
+
+  /** The pool a function of this kind starts from; a Python one is filled on first use. */
+  forRuntime(python: boolean): WarmPool {
+    if (!python) return this.node;
+    this.python.start();
+    return this.python;
+  }
+
+  ports(): number[] {
+    return [...this.node.ports(), ...this.python.ports()];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.node.stop(), this.python.stop()]);
   }
 }

@@ -68,7 +68,7 @@ export class ServiceStatePort implements StatePort {
 
   /** Fails the calls still waiting: the process is going away. */
   async close(): Promise<void> {
-    for (const controller of this.inFlight) controller.abort(new Error('the runtime is shutting down'));
+    for (const controller of this.inFlight) controller.abort(new ShuttingDown());
     this.agent.destroy();
   }
 
@@ -83,9 +83,12 @@ export class ServiceStatePort implements StatePort {
     try {
       response = await this.post(`${this.settings.url}/v1/state/${op}`, token, text, controller.signal);
     } catch (error) {
-      const why = controller.signal.aborted
-        ? `no answer within ${this.settings.timeoutMs} ms`
-        : (error as Error).message;
+      // Aborted by the timer (no reason given) or by close (the reason says why).
+      const why = !controller.signal.aborted
+        ? (error as Error).message
+        : controller.signal.reason instanceof ShuttingDown
+          ? controller.signal.reason.message
+          : `no answer within ${this.settings.timeoutMs} ms`;
       throw new StateUnavailableError(`state ${op}: the state service is unavailable (${why})`, {
         cause: error,
       });
@@ -167,6 +170,13 @@ export class ServiceStatePort implements StatePort {
       this.token = reading;
     }
     return this.token;
+  }
+}
+
+/** Why close() aborts a call: not the timeout's doing, so not reported as one. */
+class ShuttingDown extends Error {
+  constructor() {
+    super('the runtime is shutting down');
   }
 }
 

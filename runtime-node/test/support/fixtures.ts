@@ -122,3 +122,38 @@ export default async (event, ctx) => {
   }
 };
 `;
+
+/**
+ * What a pool replica's function finds of its env (read at import and per call) and of the pool's
+ * specialise token: /secrets?file=<the token file> answers with the whole environment, the process's
+ * initial environment block, and whether the token file or anything beside it is still on disk.
+ * PY_POOL_ENV is its Python twin.
+ */
+export const POOL_ENV = `import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const atImport = process.env.GREETING ?? null;
+
+function secrets(file) {
+  let procEnviron = null;
+  try {
+    procEnviron = readFileSync('/proc/self/environ', 'latin1');
+  } catch {}
+  return { env: process.env, procEnviron, fileExists: existsSync(file), dirEntries: readdirSync(dirname(file)) };
+}
+
+export default async (event, ctx) => {
+  if (event.path === '/hang') return new Promise(() => {});
+  if (event.path === '/secrets') return secrets(event.query.file);
+  return {
+    atImport,
+    now: process.env.GREETING ?? null,
+    functionName: ctx.functionName,
+    namespace: ctx.namespace,
+    tokenFile: process.env.NIMBUS_POOL_TOKEN_FILE ?? null,
+  };
+};
+`;
+
+/** Code a specialise command carries in its `files`, as `lib/greet.hello`. */
+export const SHIPPED = 'export const hello = (event) => ({ hello: event.query.name });\n';

@@ -244,3 +244,54 @@ def operate_sync(event, state):
         return {'written': state.compare_and_set(key, event.query.get('version'), event.body)}
     return {'statusCode': 404}
 `;
+
+/** POOL_ENV's twin: the env at import and per call, and what the function finds of the pool token. */
+export const PY_POOL_ENV = `
+import os
+
+AT_IMPORT = os.environ.get('GREETING')
+
+
+def secrets(path):
+    try:
+        with open('/proc/self/environ', encoding='latin-1') as file:
+            proc_environ = file.read()
+    except OSError:
+        proc_environ = None
+    return {
+        'env': dict(os.environ),
+        'procEnviron': proc_environ,
+        'fileExists': os.path.exists(path),
+        'dirEntries': sorted(os.listdir(os.path.dirname(path))),
+    }
+
+
+def answer(event, ctx):
+    if event.path == '/secrets':
+        return secrets(event.query.get('file', ''))
+    return {
+        'atImport': AT_IMPORT,
+        'now': os.environ.get('GREETING'),
+        'functionName': ctx.function_name,
+        'namespace': ctx.namespace,
+        'tokenFile': os.environ.get('NIMBUS_POOL_TOKEN_FILE'),
+    }
+
+
+async def handle(event, ctx):
+    if event.path == '/hang':
+        await ctx.cancelled.wait()
+        return None
+    return answer(event, ctx)
+
+
+def handle_sync(event, ctx):
+    if event.path == '/hang':
+        ctx.cancelled.wait()
+        return None
+    return answer(event, ctx)
+`;
+
+/** SHIPPED's twins, as `lib/greet.hello`. */
+export const PY_SHIPPED = `async def hello(event, ctx):\n    return {'hello': event.query.get('name')}\n`;
+export const PY_SHIPPED_SYNC = `def hello(event, ctx):\n    return {'hello': event.query.get('name')}\n`;

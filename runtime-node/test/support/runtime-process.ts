@@ -117,8 +117,12 @@ export class RuntimeProcess {
   }
 
   /** Spawns a generic pool replica (NIMBUS_POOL=1) and waits for it to report its port. */
-  static async startPool(env: Record<string, string> = {}, timeoutMs = 5_000): Promise<RuntimeProcess> {
-    const runtime = RuntimeProcess.spawn({ NIMBUS_POOL: '1', ...env });
+  static async startPool(
+    env: Record<string, string> = {},
+    timeoutMs = 5_000,
+    launcher: Launcher = nodeLauncher,
+  ): Promise<RuntimeProcess> {
+    const runtime = RuntimeProcess.spawn({ NIMBUS_POOL: '1', ...env }, launcher);
     try {
       await runtime.waitFor((m) => m.type === 'listening', timeoutMs);
     } catch (error) {

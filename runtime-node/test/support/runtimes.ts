@@ -1,6 +1,13 @@
-import { KITCHEN_SINK, STATE } from './fixtures.js';
+import { KITCHEN_SINK, POOL_ENV, SHIPPED, STATE, THROWS_ON_LOAD } from './fixtures.js';
 import { writeFunctionDir } from './function-dir.js';
-import { PY_KITCHEN_SINK, PY_STATE } from './python-fixtures.js';
+import {
+  PY_KITCHEN_SINK,
+  PY_POOL_ENV,
+  PY_SHIPPED,
+  PY_SHIPPED_SYNC,
+  PY_STATE,
+  PY_THROWS_ON_LOAD,
+} from './python-fixtures.js';
 import { type Launcher, RuntimeProcess, nodeLauncher, pythonLauncher } from './runtime-process.js';
 
 /** A function for a runtime: its files, and the settings that name its handler. */
@@ -26,6 +33,12 @@ export interface RuntimeUnderTest {
   readonly kitchenSink: FunctionSource;
   /** The ctx.state handler (see STATE). */
   readonly state: FunctionSource;
+  /** What a pool replica's function finds of its env and of the pool token (see POOL_ENV). */
+  readonly poolEnv: FunctionSource;
+  /** Code a specialise command carries in `files`; its handler answers `{ hello: <query name> }`. */
+  readonly shipped: FunctionSource;
+  /** A module that throws as it loads, and the reason the runtime reports for it. */
+  readonly throwsOnLoad: FunctionSource & { readonly reason: string };
   /** What the log line for a handler's `boom from handler` error carries as its stack. */
   readonly thrownStack: RegExp;
 }
@@ -38,6 +51,13 @@ export const nodeRuntime: RuntimeUnderTest = {
   startTimeoutMs: 5_000,
   kitchenSink: { files: { 'index.mjs': KITCHEN_SINK }, env: {} },
   state: { files: { 'index.mjs': STATE }, env: {} },
+  poolEnv: { files: { 'index.mjs': POOL_ENV }, env: {} },
+  shipped: { files: { 'lib/greet.mjs': SHIPPED }, env: { NIMBUS_HANDLER: 'lib/greet.hello' } },
+  throwsOnLoad: {
+    files: { 'index.mjs': THROWS_ON_LOAD },
+    env: {},
+    reason: 'handler module index.mjs failed to load: cannot start: DATABASE_URL is not set',
+  },
   thrownStack: /boom from handler\n\s+at /,
 };
 
@@ -53,6 +73,13 @@ export const pythonAsyncRuntime: RuntimeUnderTest = {
   startTimeoutMs: PYTHON_START_TIMEOUT_MS,
   kitchenSink: { files: { 'main.py': PY_KITCHEN_SINK }, env: { NIMBUS_HANDLER: 'main.handle' } },
   state: { files: { 'main.py': PY_STATE }, env: { NIMBUS_HANDLER: 'main.handle' } },
+  poolEnv: { files: { 'main.py': PY_POOL_ENV }, env: { NIMBUS_HANDLER: 'main.handle' } },
+  shipped: { files: { 'lib/greet.py': PY_SHIPPED }, env: { NIMBUS_HANDLER: 'lib/greet.hello' } },
+  throwsOnLoad: {
+    files: { 'main.py': PY_THROWS_ON_LOAD },
+    env: { NIMBUS_HANDLER: 'main.handle' },
+    reason: 'handler module main.py failed to load: cannot start: DATABASE_URL is not set',
+  },
   thrownStack: PYTHON_STACK,
 };
 
@@ -62,6 +89,8 @@ export const pythonSyncRuntime: RuntimeUnderTest = {
   handlerKind: 'sync',
   kitchenSink: { ...pythonAsyncRuntime.kitchenSink, env: { NIMBUS_HANDLER: 'main.handle_sync' } },
   state: { ...pythonAsyncRuntime.state, env: { NIMBUS_HANDLER: 'main.handle_sync' } },
+  poolEnv: { ...pythonAsyncRuntime.poolEnv, env: { NIMBUS_HANDLER: 'main.handle_sync' } },
+  shipped: { ...pythonAsyncRuntime.shipped, files: { 'lib/greet.py': PY_SHIPPED_SYNC } },
 };
 
 /** Every runtime the shared suites run against. */
@@ -76,9 +105,18 @@ export function startRuntime(
   source: FunctionSource,
   env: Record<string, string> = {},
 ): Promise<RuntimeProcess> {
-  return RuntimeProcess.start(
-    { NIMBUS_FUNCTION_DIR: writeFunctionDir(source.files), ...source.env, ...env },
-    subject.startTimeoutMs,
-    subject.launcher,
-  );
+  return RuntimeProcess.start({ ...functionEnv(source), ...env }, subject.startTimeoutMs, subject.launcher);
+}
+
+/** The settings that point a runtime at `source`, written to a fresh function directory. */
+export function functionEnv(source: FunctionSource): Record<string, string> {
+  return { NIMBUS_FUNCTION_DIR: writeFunctionDir(source.files), ...source.env };
+}
+
+/** A generic pool replica (NIMBUS_POOL=1) of `subject`, waited for until it reports its port. */
+export function startPool(
+  subject: RuntimeUnderTest,
+  env: Record<string, string> = {},
+): Promise<RuntimeProcess> {
+  return RuntimeProcess.startPool(env, subject.startTimeoutMs, subject.launcher);
 }

@@ -18,7 +18,7 @@ from .response_writer import KEEP_ALIVE_SECONDS, client_error_bytes
 
 if TYPE_CHECKING:
     from .body_reader import BodyReader
-    from .runtime_server import RuntimeServer
+    from .http_listener import HttpListener
 
 # How long a started head may take (node:http's headersTimeout in runtime-node).
 _HEAD_TIMEOUT_SECONDS = KEEP_ALIVE_SECONDS + 1
@@ -30,7 +30,7 @@ _CONTINUE = b'HTTP/1.1 100 Continue\r\n\r\n'
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, server: RuntimeServer) -> None:
+    def __init__(self, server: HttpListener) -> None:
         self._server = server
         self._loop = server.loop
         self._transport: asyncio.Transport | None = None
@@ -91,6 +91,11 @@ class HttpConnection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         return not self._busy
+
+    @property
+    def remote_address(self) -> str | None:
+        peer = self._transport.get_extra_info('peername') if self._transport is not None else None
+        return peer[0] if isinstance(peer, tuple) and peer else None
 
     @property
     def request_complete(self) -> bool:

@@ -62,6 +62,49 @@ class HandlerUnavailableError(HttpError):
         self.reason = reason
 
 
+NOT_SPECIALISED = 'generic pool replica: not specialised'
+
+
+class NotSpecialisedError(HttpError):
+    """A generic pool replica has no function yet; the caller should not have routed here."""
+
+    def __init__(self) -> None:
+        super().__init__(503, NOT_SPECIALISED, {'code': 'NotSpecialised'})
+
+
+class UnauthorizedError(HttpError):
+    """`POST /_/specialise` without the Bearer token NIMBUS_POOL_TOKEN_FILE holds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(401, message)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {'www-authenticate': 'Bearer'}
+
+
+class ForbiddenError(HttpError):
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message)
+
+
+class MethodNotAllowedError(HttpError):
+    def __init__(self, allow: str) -> None:
+        super().__init__(405, f'method not allowed; use {allow}')
+        self._allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {'allow': self._allow}
+
+
+class ConflictError(HttpError):
+    """A request that contradicts the replica's state, e.g. a second specialise."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, message)
+
+
 class FunctionTimeoutError(HttpError):
     def __init__(self, timeout_ms: int) -> None:
         super().__init__(504, f'function timed out after {timeout_ms}ms')

@@ -15,6 +15,7 @@ from ..metrics.runtime_metrics import RuntimeMetrics
 from .connection import HttpConnection
 from .http_errors import ClientDisconnectedError, error_response
 from .http_invocation import HttpInvocation
+from .http_listener import HttpListener
 from .internal_path import is_literal_internal_path, reaches_internal_route
 from .readiness import Readiness
 from .request_head import RequestHead
@@ -22,7 +23,12 @@ from .request_tracker import RequestTracker
 from .response_writer import error_response_bytes, json_response_bytes, response_bytes
 
 if TYPE_CHECKING:
-    from .system_routes import SystemReply
+    from typing import Protocol
+
+    class SpecialiseRoute(Protocol):
+        """Answers `/_/specialise` in a pool replica that has taken on its function."""
+
+        def serve(self, connection: HttpConnection, head: RequestHead, close: bool) -> None: ...
 
 #: Recorded for an invocation whose client left before the response (nginx's convention).
 CLIENT_CLOSED_STATUS = 499
@@ -32,14 +38,15 @@ class RuntimeServer:
     def __init__(
         self,
         config: RuntimeConfig,
-        loop: asyncio.AbstractEventLoop,
+        listener: HttpListener,
         logger: JsonLogger,
         metrics: RuntimeMetrics,
         readiness: Readiness,
         runner: InvocationRunner,
+        specialise_route: SpecialiseRoute | None = None,
     ) -> None:
-        self.loop = loop
-        self.connections: set[HttpConnection] = set()
+        self.loop = listener.loop
+        self._listener = listener
         self._config = config
         self._logger = logger
         self._metrics = metrics
@@ -48,14 +55,13 @@ class RuntimeServer:
         self._tracker = RequestTracker()
         # asyncio keeps only weak references to tasks: these are the strong ones.
         self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        #: Who answers /_/specialise: a pool replica's endpoint; None: nobody (a 404).
+        self._specialise = specialise_route
+        listener.serve(self.on_request)
 
     async def listen(self) -> int:
         """Binds and resolves with the bound port (the real one when PORT=0)."""
-        self._server = await self.loop.create_server(
-            lambda: HttpConnection(self), self._config.host, self._config.port, backlog=511
-        )
-        return self._server.sockets[0].getsockname()[1]
+        return await self._listener.listen(self._config.host, self._config.port)
 
     def begin_shutdown(self) -> None:
         """Says draining on /_/ready (and asks clients not to reuse connections) while still serving."""
@@ -63,10 +69,8 @@ class RuntimeServer:
 
     def stop_accepting(self) -> None:
         self._readiness.mark_draining()
-        if self._server is not None:
-            self._server.close()
-        for connection in list(self.connections):
-            connection.close_if_idle()
+        self._listener.close()
+        self._listener.close_idle()
 
     async def drain(self, timeout_ms: int) -> bool:
         """Waits up to `timeout_ms` for invocations in flight or queued to be answered, then closes
@@ -78,8 +82,7 @@ class RuntimeServer:
         except TimeoutError:
             drained = False
             self._logger.warn('drain timed out', timeoutMs=timeout_ms, unfinished=self._tracker.count)
-        for connection in list(self.connections):
-            connection.abort()
+        self._listener.abort_all()
         return drained
 
     def on_request(self, connection: HttpConnection, head: RequestHead) -> None:
@@ -99,42 +102,27 @@ class RuntimeServer:
         self, connection: HttpConnection, head: RequestHead, path: str, literal: bool
     ) -> None:
         # Imported with the first /_/ request: a cold start's first request is an invocation.
-        from .system_routes import SYSTEM_ROUTES, disguised_system_path, system_reply
+        from .system_routes import (
+            SPECIALISE_PATH,
+            SYSTEM_ROUTES,
+            disguised_system_path,
+            system_reply,
+            write_system_reply,
+        )
 
+        draining = self._readiness.draining
         if literal:
-            reply = system_reply(head.method, path, self._readiness.report, self._metrics.render)
-            self._write_system(connection, head, reply, close=self._readiness.draining)
+            if path == SPECIALISE_PATH and self._specialise is not None:
+                self._specialise.serve(connection, head, draining)
+            else:
+                reply = system_reply(head.method, path, self._readiness.report, self._metrics.render)
+                write_system_reply(connection, head, reply, draining)
             self._metrics.observe_system(path if path in SYSTEM_ROUTES else 'other')
         else:
             # `/%5F/health`, `//_/ready`, `/x/../_/metrics`: the gateway refuses these too. Neither the
             # internal route nor the handler takes them, so no reading of the path picks the wrong one.
-            self._write_system(connection, head, disguised_system_path(), close=True)
+            write_system_reply(connection, head, disguised_system_path(), True)
             self._metrics.observe_system('disguised')
-
-    def _write_system(
-        self, connection: HttpConnection, head: RequestHead, reply: SystemReply, close: bool
-    ) -> None:
-        close = close or not head.keep_alive or not connection.request_complete
-        head_only = head.method == 'HEAD'
-        if reply.kind == 'json':
-            data = json_response_bytes(
-                reply.status_code,
-                reply.body,
-                invocation_id=None,
-                close=close,
-                head_only=head_only,
-                headers=reply.headers,
-            )
-        else:
-            data = response_bytes(
-                reply.status_code,
-                reply.headers or {},
-                reply.body.encode('utf-8'),
-                invocation_id=None,
-                close=close,
-                head_only=head_only,
-            )
-        connection.finish(data, close)
 
     async def _serve_invocation(self, connection: HttpConnection, invocation: HttpInvocation) -> None:
         """Never raises: the handler's failures are outcomes, and a failure of the runtime's own is

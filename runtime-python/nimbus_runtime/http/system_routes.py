@@ -1,14 +1,20 @@
 """The runtime's own endpoints under /_/ (runtime-node's http/system-routes.ts): /_/health,
-/_/ready and /_/metrics, answered only at their literal paths. This runtime has no warm pool, so
-/_/specialise is a 404 here, as in a runtime-node replica started for its function."""
+/_/ready and /_/metrics, answered only at their literal paths. /_/specialise belongs to a pool
+replica (pool/specialise_endpoint.py); in a replica started for its function it is a 404."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metrics.metrics import EXPOSITION_CONTENT_TYPE
+from .response_writer import json_response_bytes, response_bytes
 
+if TYPE_CHECKING:
+    from .connection import HttpConnection
+    from .request_head import RequestHead
+
+#: Where a pool replica takes on a function over HTTP (POST).
 SPECIALISE_PATH = '/_/specialise'
 _READ_ONLY_PATHS = frozenset(('/_/health', '/_/ready', '/_/metrics'))
 #: Every internal route, as counted in nimbus_runtime_system_requests_total.
@@ -57,3 +63,31 @@ def system_reply(
 
 def not_found(path: str) -> SystemReply:
     return SystemReply(404, {'error': f'no runtime endpoint at {path}'})
+
+
+def write_system_reply(
+    connection: HttpConnection, head: RequestHead, reply: SystemReply, close: bool
+) -> None:
+    """Answers a request for one of the runtime's own routes; `close` asks the client not to reuse
+    the connection, as does a request that wants that itself or whose body is left unread."""
+    close = close or not head.keep_alive or not connection.request_complete
+    head_only = head.method == 'HEAD'
+    if reply.kind == 'json':
+        data = json_response_bytes(
+            reply.status_code,
+            reply.body,
+            invocation_id=None,
+            close=close,
+            head_only=head_only,
+            headers=reply.headers,
+        )
+    else:
+        data = response_bytes(
+            reply.status_code,
+            reply.headers or {},
+            reply.body.encode('utf-8'),
+            invocation_id=None,
+            close=close,
+            head_only=head_only,
+        )
+    connection.finish(data, close)

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, send } from '@nimbus/testkit';
 import { FINAL, admin, callReaches, postAsync } from '../harness/async-calls.js';
+import { childrenOf, isPython, listeningPorts } from '../harness/child-processes.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
 
@@ -163,5 +164,70 @@ export default async () => 'owned';`,
     const echo = await send(platform.url, '/function/echo?pid=1');
     assert.equal(echo.status, 200, echo.text);
     assert.equal(typeof echo.json<{ pid: number }>().pid, 'number');
+  });
+
+  it('refuses the same attack on a runtime-python pool replica, which then takes on the real Python function', async () => {
+    // The first Python function makes local mode fill runtime-python's pool.
+    await writeFile(
+      join(dir, 'pyvictim.yaml'),
+      inlineFunction(
+        'pyvictim',
+        'import os\n\ndef handle(event, ctx):\n    return {"fn": "pyvictim", "pid": os.getpid()}\n',
+        'runtime: python3.11\nscale:\n  min: 0\n  scaleToZeroAfter: 1s',
+      ),
+    );
+    await eventually(
+      async () => {
+        const reply = await send(platform.url, '/system/functions', { headers: admin });
+        const listed = reply.json<{ metadata: { name: string }; status: { replicas: number } }[]>();
+        return listed.find((f) => f.metadata.name === 'pyvictim')?.status.replicas === 0 ? true : undefined;
+      },
+      20_000,
+      'pyvictim at zero',
+    );
+    // At zero, local mode's Python children are the pool: the attacker finds its port.
+    const pythonPort = await eventually(
+      async () => {
+        const ports = childrenOf(platform.pid as number)
+          .filter(isPython)
+          .flatMap(listeningPorts);
+        for (const candidate of ports) if (await generic(candidate)) return candidate;
+        return undefined;
+      },
+      20_000,
+      'an idle runtime-python pool replica',
+    );
+    const marker = join(markers, 'python');
+    const evil = {
+      env: { NIMBUS_FUNCTION_NAME: 'evil', NIMBUS_HANDLER: 'main.handle' },
+      files: {
+        'main.py': `open(${JSON.stringify(marker)}, "w").write("the attacker's code ran")\n\ndef handle(event, ctx):\n    return "owned"\n`,
+      },
+    };
+    for (const authorization of [undefined, 'Bearer 0123456789abcdef0123456789abcdef']) {
+      const reply = await send(`http://127.0.0.1:${pythonPort}`, '/_/specialise', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(authorization === undefined ? {} : { authorization }),
+        },
+        body: JSON.stringify(evil),
+      });
+      assert.equal(reply.status, 403, reply.text);
+      assert.deepEqual(reply.json(), REFUSED);
+    }
+    assert.ok(await generic(pythonPort), 'the replica is still generic');
+    const reply = await eventually(
+      async () => {
+        const r = await send(platform.url, '/function/pyvictim');
+        return r.status === 200 ? r : undefined;
+      },
+      20_000,
+      'pyvictim to answer',
+    );
+    const direct = await send(`http://127.0.0.1:${pythonPort}`, '/');
+    assert.equal(direct.status, 200, direct.text);
+    assert.deepEqual(direct.json(), reply.json(), 'the attacked replica serves the real function');
+    assert.equal(existsSync(marker), false, 'the attacker’s code never ran');
   });
 });
