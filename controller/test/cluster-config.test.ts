@@ -24,6 +24,7 @@ describe('loadClusterConfig', () => {
       {
         namespaces: [],
         runtimeImage: 'ghcr.io/nimbus/runtime-node:0.1.0',
+        pythonRuntimeImage: undefined,
         gatewayUrl: 'http://nimbus-gateway.nimbus.svc:8080',
         runAsUser: 10001,
         workers: 4,
@@ -50,6 +51,14 @@ describe('loadClusterConfig', () => {
         functionIngress: undefined,
       },
     );
+  });
+
+  it('takes the runtime-python image from NIMBUS_PYTHON_RUNTIME_IMAGE; empty is none', () => {
+    assert.equal(
+      load({ NIMBUS_PYTHON_RUNTIME_IMAGE: 'ghcr.io/nimbus/runtime-python:0.1.0' }).pythonRuntimeImage,
+      'ghcr.io/nimbus/runtime-python:0.1.0',
+    );
+    assert.equal(load({ NIMBUS_PYTHON_RUNTIME_IMAGE: '' }).pythonRuntimeImage, undefined);
   });
 
   describe('function state (NIMBUS_REDIS_URL, NIMBUS_STATE_SERVICE_URL, NIMBUS_STATE_KEY)', () => {

@@ -137,6 +137,21 @@ describe('desiredObjects', () => {
     }
   });
 
+  describe('the runtime-python image (NIMBUS_PYTHON_RUNTIME_IMAGE)', () => {
+    const python = (image: string) => ({ ...settings, pythonRuntimeImage: image });
+    const pyFn = () => fn({ runtime: 'python3.11', source: { inline: 'def handle(e, c):\n    return 1\n' } });
+    it('a new one rolls the Python functions', () =>
+      assert.notEqual(
+        hashOf(desiredObjects(pyFn(), python('nimbus/runtime-python:0.1.0'), 1)),
+        hashOf(desiredObjects(pyFn(), python('nimbus/runtime-python:0.2.0'), 1)),
+      ));
+    it('neither its setting nor its change rolls a Node function', () => {
+      const before = hashOf(desiredObjects(fn(), settings, 1));
+      assert.equal(hashOf(desiredObjects(fn(), python('nimbus/runtime-python:0.1.0'), 1)), before);
+      assert.equal(hashOf(desiredObjects(fn(), python('nimbus/runtime-python:0.2.0'), 1)), before);
+    });
+  });
+
   describe('replicas', () => {
     for (const replicas of [0, 1, 7]) {
       it(`the Deployment asks for the ${replicas} replicas the autoscaler decided, and the pods do not roll`, () => {

@@ -75,13 +75,22 @@ describe('buildFunctionNetworkPolicy', () => {
 
 describe('buildPoolNetworkPolicy', () => {
   it('lets only the controller reach a generic pool pod', () => {
-    const policy = buildPoolNetworkPolicy('team', ingress);
+    const policy = buildPoolNetworkPolicy('team', ingress, 'node20');
     assert.equal(policy.metadata.name, 'nimbus-pool-node20');
     assert.deepEqual(policy.metadata.ownerReferences, []);
     assert.deepEqual(policy.spec.podSelector, { matchLabels: { 'nimbus.dev/pool': 'node20' } });
     assert.deepEqual(policy.spec.ingress, [
       { from: [peer({ ...ingress.controllerPods })], ports: [{ protocol: 'TCP', port: 8080 }] },
     ]);
+  });
+
+  it('gives the Python pool a policy of its own, selecting its pods alone, with the same rule', () => {
+    const node = buildPoolNetworkPolicy('team', ingress, 'node20');
+    const python = buildPoolNetworkPolicy('team', ingress, 'python3.11');
+    assert.equal(python.metadata.name, 'nimbus-pool-python3-11');
+    assert.deepEqual(python.spec.podSelector, { matchLabels: { 'nimbus.dev/pool': 'python3.11' } });
+    assert.deepEqual(python.spec.ingress, node.spec.ingress);
+    assert.deepEqual(python.spec.policyTypes, ['Ingress']);
   });
 });
 

@@ -13,6 +13,7 @@ import {
 
 const settings = {
   runtimeImage: 'nimbus/runtime-node:0.1.0',
+  pythonRuntimeImage: 'nimbus/runtime-python:0.1.0',
   gatewayUrl: 'http://gw.nimbus.svc',
   runAsUser: 10001,
 };
@@ -36,6 +37,10 @@ describe('the warm pool’s builders', () => {
     ['secrets to mount', { ...inline, secrets: ['token'] }, false],
     ['state, whose token is mounted', { ...inline, state: { enabled: true } }, false],
     ['state turned off', { ...inline, state: { enabled: false } }, true],
+    ['Python code inline', { runtime: 'python3.11', source: { inline: 'def handle(e, c): return 1' } }, true],
+    ['Python code and state', { runtime: 'python3.11', ...inline, state: { enabled: true } }, false],
+    ['Python in its own image', { runtime: 'python3.11', image: 'registry.example/py:1' }, false],
+    ['a container image', { runtime: 'container', image: 'registry.example/server:1' }, false],
   ];
   for (const [what, spec, expected] of cases) {
     it(`a function with ${what} ${expected ? 'can' : 'cannot'} take a pool pod over`, () =>
@@ -43,7 +48,7 @@ describe('the warm pool’s builders', () => {
   }
 
   it('the pool Deployment: generic pods, Ready while generic, no token in any env value', () => {
-    const d = buildPoolDeployment('team', settings, 2);
+    const d = buildPoolDeployment('team', settings, 2, 'node20');
     assert.equal(d.metadata.name, 'nimbus-pool-node20');
     assert.equal(d.metadata.namespace, 'team');
     assert.equal(d.spec.replicas, 2);
@@ -64,7 +69,7 @@ describe('the warm pool’s builders', () => {
   });
 
   it('the pool key is mounted by the init container alone, and the token crosses on a memory emptyDir', () => {
-    const { spec } = buildPoolDeployment('team', settings, 1).spec.template;
+    const { spec } = buildPoolDeployment('team', settings, 1, 'node20').spec.template;
     const [init, ...moreInit] = spec.initContainers ?? [];
     assert.equal(moreInit.length, 0);
     assert.equal(init?.image, settings.runtimeImage);
@@ -93,6 +98,33 @@ describe('the warm pool’s builders', () => {
     });
   });
 
+  it('the Python pool: its own name and label, the runtime-python image, the same token init and lock-down', () => {
+    const node = buildPoolDeployment('team', settings, 2, 'node20');
+    const python = buildPoolDeployment('team', settings, 2, 'python3.11');
+    assert.equal(python.metadata.name, 'nimbus-pool-python3-11');
+    assert.deepEqual(python.spec.selector.matchLabels, { [POOL_LABEL]: 'python3.11' });
+    assert.equal(python.spec.template.metadata.labels[POOL_LABEL], 'python3.11');
+    const pod = python.spec.template.spec;
+    assert.equal(pod.containers[0]?.image, settings.pythonRuntimeImage);
+    // The token is derived by runtime-node's script: the init container runs its image.
+    assert.equal(pod.initContainers?.[0]?.image, settings.runtimeImage);
+    assert.deepEqual(pod.initContainers?.[0]?.args, ['/app/runtime-node/dist/pool-token-init.cjs']);
+    // Everything else is the Node pool's: env, probes, security contexts, volumes and mounts.
+    const withoutMainImage = (d: typeof node) => ({
+      ...d.spec.template.spec,
+      containers: d.spec.template.spec.containers.map(({ image: _, ...rest }) => rest),
+    });
+    assert.deepEqual(withoutMainImage(python), withoutMainImage(node));
+  });
+
+  it('makes no pool for a runtime this cluster has no image for', () => {
+    const { pythonRuntimeImage: _, ...nodeOnly } = settings;
+    assert.throws(
+      () => buildPoolDeployment('team', nodeOnly, 1, 'python3.11'),
+      /no image for a python3\.11 pool/,
+    );
+  });
+
   it('the pool key Secret: the key base64 under `key`, Nimbus’s, owned by nothing', () => {
     const secret = buildPoolKeySecret('team', Buffer.alloc(32, 7));
     assert.equal(secret.metadata.name, POOL_KEY_SECRET);
@@ -114,6 +146,25 @@ describe('the warm pool’s builders', () => {
     assert.equal(env.NIMBUS_FUNCTION_NAME, 'hello');
     assert.equal(env.NIMBUS_GATEWAY_URL, settings.gatewayUrl);
     assert.deepEqual(files, { 'lib/greet.mjs': 'export const hello = () => 1' });
+  });
+
+  it('what a Python pool pod is sent: main.handle when the handler is left at the default, and the code as main.py', () => {
+    const f = fn({
+      runtime: 'python3.11',
+      source: { inline: 'def handle(event, ctx):\n    return "hi"\n' },
+      env: [{ name: 'GREETING', value: 'hi' }],
+    });
+    const { env, files } = specialisation(f, settings);
+    assert.equal(env.NIMBUS_HANDLER, 'main.handle');
+    assert.equal(env.GREETING, 'hi');
+    assert.equal(env.NIMBUS_FUNCTION_NAME, 'hello');
+    assert.deepEqual(files, { 'main.py': 'def handle(event, ctx):\n    return "hi"\n' });
+    const nested = specialisation(
+      fn({ runtime: 'python3.11', source: { inline: 'x = 1' }, handler: 'lib/greet.hello' }),
+      settings,
+    );
+    assert.equal(nested.env.NIMBUS_HANDLER, 'lib/greet.hello');
+    assert.deepEqual(nested.files, { 'lib/greet.py': 'x = 1' });
   });
 
   it('the adoption patch moves the pod out of the pool into the function, owned by it', () => {

@@ -201,13 +201,46 @@ describe('buildDeployment', () => {
     );
   });
 
-  it('refuses python3.11 in a cluster for now, naming the field', () => {
+  it('refuses python3.11 in a cluster without the runtime-python image, naming the chart value', () => {
     assert.throws(
       () => desiredObjects(fn({ runtime: 'python3.11' }), settings, 1),
       (err: Error & { reason?: string }) =>
         err.reason === 'RuntimeNotInstalled' &&
-        /^spec\.runtime: python3\.11 runs in local mode/.test(err.message),
+        /^spec\.runtime: python3\.11 needs the runtime-python image/.test(err.message) &&
+        /runtime\.python\.image\.repository/.test(err.message) &&
+        /NIMBUS_PYTHON_RUNTIME_IMAGE/.test(err.message),
     );
+  });
+
+  it('runs python3.11 on the runtime-python image, with its code as main.py and main.handle, locked down as Node’s', () => {
+    const python = { ...settings, pythonRuntimeImage: 'nimbus/runtime-python:0.1.0' };
+    const code = 'def handle(event, ctx):\n    return "hi"\n';
+    const objects = desiredObjects(
+      fn({ runtime: 'python3.11', source: { inline: code }, timeout: '30s' }),
+      python,
+      1,
+    );
+    assert.deepEqual(objects.configMap?.data, { 'main.py': code });
+    const pod = objects.deployment.spec.template.spec;
+    const container = pod.containers[0];
+    assert.equal(container?.image, 'nimbus/runtime-python:0.1.0');
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'source')?.configMap?.items, [
+      { key: 'main.py', path: 'main.py' },
+    ]);
+    const env = Object.fromEntries(container?.env.map((e) => [e.name, e.value]) ?? []);
+    assert.equal(env.NIMBUS_HANDLER, 'main.handle');
+    assert.equal(env.NIMBUS_FUNCTION_DIR, '/var/nimbus/function');
+    // The rest of the pod is a Node function's: the same contract, probes and security.
+    const node = desiredObjects(fn({ timeout: '30s' }), python, 1).deployment.spec.template.spec;
+    const { image: _, env: __, ...pythonRest } = container ?? {};
+    const { image: ___, env: ____, ...nodeRest } = node.containers[0] ?? {};
+    assert.deepEqual(pythonRest, nodeRest);
+    assert.deepEqual(
+      { ...pod, containers: [], volumes: pod.volumes.map((v) => v.name) },
+      { ...node, containers: [], volumes: node.volumes.map((v) => v.name) },
+    );
+    const nodeEnv = Object.fromEntries(node.containers[0]?.env.map((e) => [e.name, e.value]) ?? []);
+    assert.deepEqual({ ...env, NIMBUS_HANDLER: undefined }, { ...nodeEnv, NIMBUS_HANDLER: undefined });
   });
 
   it('is pure: the same inputs give the same object, and only the hash moves the template', () => {

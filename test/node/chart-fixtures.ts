@@ -44,6 +44,26 @@ spec:
     scaleToZeroAfter: 3s
 `;
 
+/** A Python function at zero that says which pod answered (a pod's hostname is its name). */
+export const SLEEPY_PYTHON = `apiVersion: nimbus.dev/v1alpha1
+kind: Function
+metadata:
+  name: sleepy-python
+spec:
+  runtime: python3.11
+  source:
+    inline: |
+      import os
+      import socket
+      import sys
+
+      async def handle(event, ctx):
+          return {"pod": socket.gethostname(), "pid": os.getpid(), "python": list(sys.version_info[:2])}
+  scale:
+    min: 0
+    scaleToZeroAfter: 3s
+`;
+
 export const ORDERS = `apiVersion: nimbus.dev/v1alpha1
 kind: Function
 metadata:

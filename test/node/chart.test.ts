@@ -11,11 +11,13 @@ import {
   PUBLISH,
   PUBLISHER_LABELS,
   SLEEPY,
+  SLEEPY_PYTHON,
   TICKER,
   steady,
 } from './chart-fixtures.js';
 import { deploymentScale, untilAtZero, untilNoPool, untilPoolReady } from './harness/function-scale.js';
 import { stderrProgress, unsupportedReason } from './harness/host.js';
+import { containerdRef } from './harness/images.js';
 import {
   EXAMPLES_DIR,
   NimbusRelease,
@@ -24,7 +26,7 @@ import {
   secretValue,
 } from './harness/nimbus-release.js';
 import type { RealNode } from './harness/node.js';
-import { runToCompletion, runningContainers } from './harness/pods.js';
+import { type RunningContainer, runToCompletion, runningContainers } from './harness/pods.js';
 import { sharedNode } from './harness/shared-node.js';
 import { SteadyTraffic, type TrafficReport } from './harness/traffic.js';
 
@@ -56,6 +58,19 @@ function killUnlessGone(pid: number): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
+}
+
+/** What the kernel says of a container's first process: not root, no capabilities, no_new_privs, a read-only root. */
+async function assertLockedDown(c: RunningContainer): Promise<void> {
+  const status = await readFile(`/proc/${c.pid}/status`, 'utf8');
+  const uids = /^Uid:\s+(.*)$/m.exec(status)?.[1]?.split(/\s+/).map(Number) ?? [];
+  assert.ok(uids.length === 4 && uids.every((u) => u > 0), `${c.pod}/${c.name} runs as uids ${uids}`);
+  assert.equal(/^CapEff:\s+(\w+)$/m.exec(status)?.[1], '0000000000000000', `${c.pod}/${c.name} capabilities`);
+  assert.equal(/^NoNewPrivs:\s+(\d)$/m.exec(status)?.[1], '1', `${c.pod}/${c.name} no_new_privs`);
+  const root = (await readFile(`/proc/${c.pid}/mountinfo`, 'utf8'))
+    .split('\n')
+    .find((line) => line.split(' ')[4] === '/');
+  assert.match(root?.split(' ')[5] ?? '', /(^|,)ro(,|$)/, `${c.pod}/${c.name} root mount: ${root}`);
 }
 
 describe('the chart on a real node', function () {
@@ -130,21 +145,7 @@ describe('the chart on a real node', function () {
     // Read from the running processes themselves (the node is this machine), not from the specs.
     const containers = await runningContainers(node, RELEASE_NAMESPACE);
     assert.ok(containers.length >= 6, `found ${containers.map((c) => c.name).join(', ')}`);
-    for (const c of containers) {
-      const status = await readFile(`/proc/${c.pid}/status`, 'utf8');
-      const uids = /^Uid:\s+(.*)$/m.exec(status)?.[1]?.split(/\s+/).map(Number) ?? [];
-      assert.ok(uids.length === 4 && uids.every((u) => u > 0), `${c.pod}/${c.name} runs as uids ${uids}`);
-      assert.equal(
-        /^CapEff:\s+(\w+)$/m.exec(status)?.[1],
-        '0000000000000000',
-        `${c.pod}/${c.name} capabilities`,
-      );
-      assert.equal(/^NoNewPrivs:\s+(\d)$/m.exec(status)?.[1], '1', `${c.pod}/${c.name} no_new_privs`);
-      const root = (await readFile(`/proc/${c.pid}/mountinfo`, 'utf8'))
-        .split('\n')
-        .find((line) => line.split(' ')[4] === '/');
-      assert.match(root?.split(' ')[5] ?? '', /(^|,)ro(,|$)/, `${c.pod}/${c.name} root mount: ${root}`);
-    }
+    for (const c of containers) await assertLockedDown(c);
   });
 
   it('takes every example Function with kubectl; the cluster ones get Ready and their printer columns', async () => {
@@ -159,7 +160,17 @@ describe('the chart on a real node', function () {
     for (const file of files) await node.kubectl(['apply', '-n', APPS, '-f', join(EXAMPLES_DIR, file)]);
     await readyFunction('hello');
     await readyFunction('echo');
-    const { stdout } = await node.kubectl(['-n', APPS, 'get', 'functions', 'hello', 'echo', '--no-headers']);
+    await readyFunction('hello-python');
+    const { stdout } = await node.kubectl([
+      '-n',
+      APPS,
+      'get',
+      'functions',
+      'hello',
+      'echo',
+      'hello-python',
+      '--no-headers',
+    ]);
     for (const line of stdout.trim().split('\n')) {
       const [name, ready, replicas, url] = line.split(/\s+/);
       assert.equal(ready, 'True', line);
@@ -184,17 +195,6 @@ describe('the chart on a real node', function () {
       );
       assert.match(local.message ?? '', /spec\.source\.path/);
     }
-    // The chart has no runtime-python image yet: refused by name rather than run on Node.
-    const python = await eventually(
-      async () => {
-        const fn = await functionView('hello-python');
-        const readyCondition = fn.status?.conditions?.find((c) => c.type === 'Ready');
-        return readyCondition?.status === 'False' ? readyCondition : undefined;
-      },
-      60_000,
-      'hello-python to be refused',
-    );
-    assert.match(python.message ?? '', /spec\.runtime: python3\.11 runs in local mode/);
   });
 
   it('answers sync calls through the gateway Service', async () => {
@@ -206,6 +206,12 @@ describe('the chart on a real node', function () {
     });
     assert.equal(echo.status, 200, echo.text);
     assert.deepEqual(echo.json(), { ping: true });
+    // On the chart's runtime-python image: Debian's Python 3.11, a sync handler on a thread.
+    const python = await release.get(`/function/hello-python.${APPS}?name=Ada`);
+    assert.equal(python.status, 200, python.text);
+    const greeting = python.json<{ greeting: string; python: string }>();
+    assert.equal(greeting.greeting, 'Hello, Ada!');
+    assert.match(greeting.python, /^3\.11\./);
   });
 
   it('runs a container function: someone else’s server on 8080, woken from zero, locked down, one call at a time', async () => {
@@ -428,6 +434,52 @@ describe('the chart on a real node', function () {
     stderrProgress(`real node: request at zero → response through a pool pod: ${woke.ms} ms`);
   });
 
+  it('wakes a Python function from zero through a pod of the Python warm pool, then serves it warm', async () => {
+    await release.apply(APPS, SLEEPY_PYTHON);
+    await untilPoolReady(node, APPS, 180_000, 'python3.11');
+    const pool = JSON.parse(
+      (await node.kubectl(['-n', APPS, 'get', 'deployment', 'nimbus-pool-python3-11', '-o', 'json'])).stdout,
+    ) as {
+      spec: { template: { spec: { initContainers: { image: string }[]; containers: { image: string }[] } } };
+    };
+    const { containers, initContainers } = pool.spec.template.spec;
+    assert.equal(containerdRef(containers[0]?.image ?? ''), node.images.runtimePython);
+    assert.equal(
+      containerdRef(initContainers[0]?.image ?? ''),
+      node.images.runtimeNode,
+      'the token is derived by runtime-node’s init script',
+    );
+    const woke = await wakeFromZero('sleepy-python');
+    assert.equal(woke.status, 200, woke.text);
+    assert.equal(woke.coldStart, true);
+    const cold = JSON.parse(woke.text) as { pod: string; python: number[] };
+    assert.match(cold.pod, /^nimbus-pool-python3-11-/, 'answered by a pod of the Python pool');
+    assert.deepEqual(cold.python, [3, 11]);
+    stderrProgress(`real node: a Python function at zero → response through a pool pod: ${woke.ms} ms`);
+    const started = Date.now();
+    const warm = await release.get(`/function/sleepy-python.${APPS}`);
+    assert.equal(warm.status, 200, warm.text);
+    assert.notEqual(warm.headers['x-nimbus-cold-start'], 'true');
+    stderrProgress(`real node: the Python function warm: ${Date.now() - started} ms`);
+    // Its own pod, once up, runs runtime-python as locked down as every other container.
+    const [own] = await eventually(
+      async () => {
+        // A call each time round keeps it from scaling back to zero meanwhile.
+        assert.equal((await release.get(`/function/sleepy-python.${APPS}`)).status, 200);
+        const found = (await runningContainers(node, APPS)).filter(
+          (c) => c.pod.startsWith('sleepy-python-') && c.name === 'function',
+        );
+        return found.length > 0 ? found : undefined;
+      },
+      120_000,
+      'the Python function’s own pod running',
+    );
+    assert.ok(own !== undefined);
+    await assertLockedDown(own);
+    const command = (await readFile(`/proc/${own.pid}/cmdline`, 'utf8')).split('\0');
+    assert.deepEqual(command.slice(0, 2), ['python3', '/app/runtime-python/run.py']);
+  });
+
   const deploymentOf = (name: string) => deploymentScale(node, APPS, name);
 
   /** No request of `report` failed, and enough of them were sent to mean something. */
@@ -523,6 +575,10 @@ describe('the chart on a real node', function () {
         'steady rolled out to version 2',
       );
       stderrProgress(`real node: rolling update done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      // A rollout can be over in a second or two: traffic goes on after it, so the old pods'
+      // drain and the new ones' steady state are tried too, whatever the machine's speed.
+      const after = traffic.sent;
+      await eventually(async () => (traffic.sent >= after + 30 ? true : undefined), 60_000, 'traffic after');
     } finally {
       await traffic.stop();
     }
@@ -600,13 +656,22 @@ describe('the chart on a real node', function () {
     await node.kubectl(['-n', APPS, 'delete', 'function', 'after-failover', '--wait=true', '--timeout=60s']);
   });
 
-  it('helm upgrade takes a new value (no warm pool); a function at zero then wakes through a new pod', async () => {
+  it('helm upgrade takes a new value (no warm pool); Node and Python functions at zero then wake through new pods', async () => {
     await release.upgrade(['--set', 'controller.warmPool.size=0']);
     await untilNoPool(node, APPS, 120_000);
     const woke = await wakeFromZero('sleepy');
     assert.equal(woke.status, 200, woke.text);
     assert.equal(woke.coldStart, true);
     stderrProgress(`real node: request at zero → response through a new pod: ${woke.ms} ms`);
+    const python = await wakeFromZero('sleepy-python');
+    assert.equal(python.status, 200, python.text);
+    assert.equal(python.coldStart, true);
+    assert.match(
+      (JSON.parse(python.text) as { pod: string }).pod,
+      /^sleepy-python-/,
+      'answered by the function’s own pod',
+    );
+    stderrProgress(`real node: a Python function at zero → response through a new pod: ${python.ms} ms`);
   });
 
   it('refuses NATS to a client without credentials inside the cluster (attack, issue 11 item 3)', async () => {

@@ -7,7 +7,7 @@ import { type NodeImages, PAUSE_IMAGE, chartAppVersion } from './harness/images.
 import { sharedNode } from './harness/shared-node.js';
 
 /**
- * The real node's images: built without a registry (locally made base images, the three
+ * The real node's images: built without a registry (locally made base images, the four
  * product Dockerfiles unchanged, Debian's Redis and NATS, our own pause) and imported into the
  * real node's containerd, where the kubelet looks for them. Runs as root on Linux only.
  */
@@ -41,6 +41,7 @@ describe('real node: images', () => {
     assert.equal(images.gateway, `docker.io/nimbus/gateway:${version}`);
     assert.equal(images.controller, `docker.io/nimbus/controller:${version}`);
     assert.equal(images.runtimeNode, `docker.io/nimbus/runtime-node:${version}`);
+    assert.equal(images.runtimePython, `docker.io/nimbus/runtime-python:${version}`);
     assert.equal(images.pause, PAUSE_IMAGE);
     const listed = await containerd.images();
     for (const reference of Object.values(images))
@@ -111,5 +112,38 @@ describe('real node: images', () => {
       'console.log(process.getuid(), process.version)',
     ]);
     assert.match(out.trim(), /^10001 v20\./);
+  });
+
+  it('runs the runtime-python image as its Dockerfile says: Debian’s Python 3.11 as 10001, the runtime compiled', async () => {
+    const out = await ctrRun(images.runtimePython, [
+      'python3',
+      '-c',
+      [
+        'import importlib.util, json, os, sys',
+        "sys.path.insert(0, '/app/runtime-python')",
+        "spec = importlib.util.find_spec('nimbus_runtime.main')",
+        'print(json.dumps({"uid": os.getuid(), "version": list(sys.version_info[:2]), "cached": spec.cached,',
+        '  "cachedExists": os.path.exists(spec.cached), "handler": os.environ.get("NIMBUS_HANDLER"),',
+        '  "dir": os.environ.get("NIMBUS_FUNCTION_DIR"), "noBytecode": sys.dont_write_bytecode}))',
+      ].join('\n'),
+    ]);
+    const seen = JSON.parse(out.trim()) as {
+      uid: number;
+      version: number[];
+      cached: string;
+      cachedExists: boolean;
+      handler: string;
+      dir: string;
+      noBytecode: boolean;
+    };
+    assert.deepEqual(seen, {
+      uid: 10001,
+      version: [3, 11],
+      cached: '/app/runtime-python/nimbus_runtime/__pycache__/main.cpython-311.pyc',
+      cachedExists: true,
+      handler: 'main.handle',
+      dir: '/var/nimbus/function',
+      noBytecode: true,
+    });
   });
 });

@@ -1312,6 +1312,33 @@ describe('the Helm chart', function () {
       });
     }
 
+    it('runtime-python/Dockerfile runs run.py on Debian’s python3 as 10001, its bytecode made at build', async () => {
+      const stages = dockerfileStages(
+        await readFile(join(REPO_ROOT, 'runtime-python', 'Dockerfile'), 'utf8'),
+      );
+      const final = stages.at(-1);
+      assert.ok(final !== undefined);
+      assert.equal(final.image, 'debian:bookworm-slim');
+      const runs = final.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+      assert.ok(
+        runs.some((r) => /apt-get install\b.*\bpython3\b/.test(r) && !/python3-minimal/.test(r)),
+        runs.join('\n'),
+      );
+      assert.ok(
+        runs.some((r) => /python3 -m compileall\b/.test(r)),
+        'bytecode compiled at build: a read-only root cannot cache it',
+      );
+      assert.equal(lastInstruction(final, 'USER'), '10001', 'the UID the chart runs pods as');
+      const cmd = JSON.parse(lastInstruction(final, 'CMD') ?? 'null') as string[] | null;
+      assert.deepEqual(cmd, ['python3', '/app/runtime-python/run.py']);
+      await access(join(REPO_ROOT, 'runtime-python/run.py'));
+      assert.deepEqual(
+        envOf(containerOf(chart, 'nimbus-controller')).get('NIMBUS_PYTHON_RUNTIME_IMAGE'),
+        { name: 'NIMBUS_PYTHON_RUNTIME_IMAGE', value: 'nimbus/runtime-python:0.1.0' },
+        'the controller is told the image by default',
+      );
+    });
+
     it('keeps dependencies, build output and the git history out of the build context', async () => {
       const ignored = (await readFile(join(REPO_ROOT, '.dockerignore'), 'utf8')).split('\n');
       for (const pattern of ['.git', '**/node_modules', '**/dist'])

@@ -18,6 +18,8 @@ export interface ClusterConfig {
   /** Namespaces whose Functions this controller reconciles; empty: all of them. */
   readonly namespaces: readonly string[];
   readonly runtimeImage: string;
+  /** NIMBUS_PYTHON_RUNTIME_IMAGE: the runtime-python image; undefined: python3.11 Functions are refused. */
+  readonly pythonRuntimeImage: string | undefined;
   /** The gateway's in-cluster URL: the base of each Function's status.url, and where ctx.invoke goes. */
   readonly gatewayUrl: string;
   readonly runAsUser: number;
@@ -38,7 +40,10 @@ export interface ClusterConfig {
   readonly natsCredentials: NatsCredentials | undefined;
   /** Function state (spec.state) in Redis; undefined without NIMBUS_REDIS_URL: no function gets state. */
   readonly state: StateConfig | undefined;
-  /** Generic runtime pods kept running in each namespace with a function at zero (0: no pool). */
+  /**
+   * Generic runtime pods kept running in each namespace with a function at zero (0: no pool); per
+   * runtime, so a namespace with Node and Python functions at zero keeps twice as many.
+   */
   readonly warmPoolSize: number;
   /** `NIMBUS_AUTOSCALER_*`: windows, rates and utilisation for every function; unset keeps Knative's. */
   readonly autoscaler: Partial<AutoscalerTuning>;
@@ -124,6 +129,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
   return Object.freeze({
     namespaces: Object.freeze(namespaces),
     runtimeImage,
+    pythonRuntimeImage: env.NIMBUS_PYTHON_RUNTIME_IMAGE || undefined,
     gatewayUrl,
     runAsUser: readInt(env, 'NIMBUS_RUN_AS_USER', 10001, 1, 2_147_483_647),
     workers: readInt(env, 'NIMBUS_WORKERS', 4, 1, 64),

@@ -108,6 +108,7 @@ export function createClusterContainer(
       workers: config.workers,
       resyncMs: config.resyncMs,
       runtimeImage: config.runtimeImage,
+      ...(config.pythonRuntimeImage === undefined ? {} : { pythonRuntimeImage: config.pythonRuntimeImage }),
       gatewayUrl: config.gatewayUrl,
       runAsUser: config.runAsUser,
       ...(config.errorDetail === undefined ? {} : { errorDetail: config.errorDetail }),

@@ -40,11 +40,12 @@ const isReady = (pod: Pod) =>
   pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 
 /**
- * The warm pool's pods seen from the controller: on a wake it takes a ready pool pod in the
- * function's namespace, sends it the function's settings and code (`POST /_/specialise`), waits
- * until the handler has loaded, then relabels the pod into the function's endpoints. The pool's
- * ReplicaSet, having lost the pod, starts a replacement: the pool refills by itself. The pod
- * serves until the function's own pods are ready, then `handOff` deletes it and it drains.
+ * The warm pools' pods seen from the controller: on a wake it takes a ready pod of the pool of the
+ * function's runtime in its namespace, sends it the function's settings and code
+ * (`POST /_/specialise`), waits until the handler has loaded, then relabels the pod into the
+ * function's endpoints. The pool's ReplicaSet, having lost the pod, starts a replacement: the pool
+ * refills by itself. The pod serves until the function's own pods are ready, then `handOff`
+ * deletes it and it drains.
  */
 export class PoolPods {
   /** Pods being taken over now, so two wakes never pick the same one. */
@@ -104,7 +105,7 @@ export class PoolPods {
   }
 
   /**
-   * Moves a pool pod to `fn`; resolves with its name, or undefined when the pool had none ready
+   * Moves a pool pod to `fn`; resolves with its name, or undefined when its pool had none ready
    * (the function's own Deployment wakes it all the same, only slower). A pod that took the
    * function but failed to load it is deleted: it can serve nothing else now.
    */
@@ -114,7 +115,8 @@ export class PoolPods {
     const pod = [...this.pods.list()].find(
       (p) =>
         p.metadata.namespace === namespace &&
-        p.metadata.labels?.[POOL_LABEL] !== undefined &&
+        // Its runtime's pool only: a Python function on a Node pod would never load.
+        p.metadata.labels?.[POOL_LABEL] === fn.spec.runtime &&
         isReady(p) &&
         hasOwnToken(p) &&
         p.metadata.uid !== undefined &&

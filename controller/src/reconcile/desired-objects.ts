@@ -51,11 +51,11 @@ export function desiredObjects(
         : 'spec.source.path names a folder on the machine running local mode; in a cluster use spec.source.inline or spec.image',
     );
   }
-  if (fn.spec.runtime === 'python3.11') {
-    // The runtime-python image is not part of the chart yet: say so rather than run it on Node.
+  if (fn.spec.runtime === 'python3.11' && settings.pythonRuntimeImage === undefined) {
+    // Refused by name rather than run on Node.
     throw new NotDeployableError(
       'RuntimeNotInstalled',
-      'spec.runtime: python3.11 runs in local mode for now; this cluster has no runtime-python image',
+      'spec.runtime: python3.11 needs the runtime-python image, and this cluster has none: the operator sets the chart value runtime.python.image.repository (NIMBUS_PYTHON_RUNTIME_IMAGE of the controller)',
     );
   }
   let configMap: ConfigMap | undefined;

@@ -3,6 +3,7 @@ export * from './deployment.js';
 export * from './metadata.js';
 export * from './network-policy.js';
 export * from './objects.js';
+export * from './runtime-image.js';
 export * from './runtime-settings.js';
 export * from './service.js';
 export * from './source-configmap.js';

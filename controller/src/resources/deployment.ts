@@ -3,6 +3,7 @@ import { handlerOf, inlineFileName } from '@nimbus/api';
 import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION, functionLabels, ownedMetadata } from './metadata.js';
 import type { FunctionIngress } from './network-policy.js';
 import type { Container, Deployment, EnvVar, Volume } from './objects.js';
+import { type RuntimeImages, runtimeImageOf } from './runtime-image.js';
 import {
   LIVENESS_PROBE,
   RUNTIME_PORT as PORT,
@@ -24,9 +25,7 @@ import {
   stateVolume,
 } from './state-binding.js';
 
-export interface DeploymentSettings {
-  /** The runtime-node image for `runtime: node20` functions without an image of their own. */
-  runtimeImage: string;
+export interface DeploymentSettings extends RuntimeImages {
   /** Where ctx.invoke reaches other functions: the gateway's Service. */
   gatewayUrl: string;
   /** The pod's UID; images built FROM the runtime run as this non-root user. */
@@ -84,6 +83,9 @@ export function buildDeployment(
     mounts.push(stateMount());
   }
   const container = spec.runtime === 'container';
+  const image = spec.image ?? runtimeImageOf(spec.runtime, settings);
+  // desiredObjects refuses such a Function first, with a reason on its status.
+  if (image === undefined) throw new Error(`this cluster has no image for spec.runtime ${spec.runtime}`);
   const port = container ? containerPort(fn) : PORT;
   const platform: EnvVar[] = Object.entries(
     container
@@ -122,7 +124,7 @@ export function buildDeployment(
   const functionContainer: Container = container
     ? {
         ...shared,
-        image: spec.image as string,
+        image,
         ...(spec.command === undefined ? {} : { command: [...spec.command] }),
         readinessProbe: containerReadinessProbe(spec.readiness),
         // Someone else's server drains on SIGTERM, if at all: the kubelet holds SIGTERM back while
@@ -131,7 +133,7 @@ export function buildDeployment(
       }
     : {
         ...shared,
-        image: spec.image ?? settings.runtimeImage,
+        image,
         readinessProbe: readinessProbe('/_/ready'),
         livenessProbe: LIVENESS_PROBE,
       };

@@ -4,15 +4,24 @@ import type { ObjectMeta, OwnerReference } from './objects.js';
 export const FUNCTION_LABEL = 'nimbus.dev/function';
 export const SPEC_HASH_ANNOTATION = 'nimbus.dev/spec-hash';
 
-/** On a pool pod: which runtime it is a generic replica of. Removed when a function adopts it. */
+/** On a pool pod: the runtime it is a generic replica of (node20, python3.11). Removed on adoption. */
 export const POOL_LABEL = 'nimbus.dev/pool';
 /** On a pod a function took over from the pool: it serves until the function's own pods are ready. */
 export const ADOPTED_LABEL = 'nimbus.dev/adopted';
-/** The runtime the warm pool keeps generic replicas of. */
-export const POOL_RUNTIME: Runtime = 'node20';
+/** The runtimes a warm pool keeps generic replicas of: the platform's own, which take inline code. */
+export const POOL_RUNTIMES = ['node20', 'python3.11'] as const satisfies readonly Runtime[];
+export type PoolRuntime = (typeof POOL_RUNTIMES)[number];
 
-export function poolDeploymentName(runtime: Runtime = POOL_RUNTIME): string {
-  return `nimbus-pool-${runtime}`;
+export const isPoolRuntime = (runtime: Runtime): runtime is PoolRuntime =>
+  (POOL_RUNTIMES as readonly Runtime[]).includes(runtime);
+
+/**
+ * The name of a namespace's pool Deployment (and NetworkPolicy) for `runtime`: `nimbus-pool-node20`,
+ * as before there were two, so an upgrade leaves a running Node pool in place;
+ * `nimbus-pool-python3-11`, without the dot a pod's hostname would split at.
+ */
+export function poolDeploymentName(runtime: PoolRuntime): string {
+  return `nimbus-pool-${runtime.replaceAll('.', '-')}`;
 }
 
 /** The labels every object of a function carries; the selector is the function label alone. */

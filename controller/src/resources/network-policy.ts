@@ -1,5 +1,11 @@
-import type { FunctionResource, Runtime } from '@nimbus/api';
-import { FUNCTION_LABEL, POOL_LABEL, ownedMetadata, poolDeploymentName } from './metadata.js';
+import type { FunctionResource } from '@nimbus/api';
+import {
+  FUNCTION_LABEL,
+  POOL_LABEL,
+  type PoolRuntime,
+  ownedMetadata,
+  poolDeploymentName,
+} from './metadata.js';
 import type { NetworkPolicy, NetworkPolicyPeer } from './objects.js';
 import { RUNTIME_PORT } from './runtime-pod.js';
 import { containerPort } from './runtime-settings.js';
@@ -55,15 +61,15 @@ export function buildFunctionNetworkPolicy(fn: FunctionResource, ingress: Functi
 }
 
 /**
- * The warm pool's NetworkPolicy in one namespace: a generic pool pod is reached by the controller
- * alone, which specialises it. Once a function adopts the pod it loses the pool label and gains the
+ * The NetworkPolicy of one runtime's warm pool in one namespace: a generic pool pod is reached by
+ * the controller alone, which specialises it. Once a function adopts the pod it loses the pool label and gains the
  * function's, so the function's policy takes over and the gateway may call it. It belongs to no
  * Function: the pool reconciler keeps it beside the pool Deployment and removes both together. Pure.
  */
 export function buildPoolNetworkPolicy(
   namespace: string,
   ingress: FunctionIngress,
-  runtime: Runtime = 'node20',
+  runtime: PoolRuntime,
 ): NetworkPolicy {
   return {
     apiVersion: 'networking.k8s.io/v1',

@@ -1,15 +1,17 @@
-import type { FunctionResource, Runtime } from '@nimbus/api';
-import { inlineFileName } from '@nimbus/api';
+import type { FunctionResource } from '@nimbus/api';
+import { handlerOf, inlineFileName } from '@nimbus/api';
 import type { DeploymentSettings } from './deployment.js';
 import {
   ADOPTED_LABEL,
   POOL_LABEL,
-  POOL_RUNTIME,
+  type PoolRuntime,
   functionLabels,
   functionOwner,
+  isPoolRuntime,
   poolDeploymentName,
 } from './metadata.js';
 import type { Deployment, ObjectMeta, Secret } from './objects.js';
+import { runtimeImageOf } from './runtime-image.js';
 import {
   LIVENESS_PROBE,
   RUNTIME_PORT as PORT,
@@ -26,13 +28,14 @@ import { runtimeSettings } from './runtime-settings.js';
 export const POOL_RUNTIME_CONTAINER = 'function';
 
 /**
- * Whether a function can take over a pool pod: its code inline (a pool pod runs the platform's
- * image and is sent the code) and nothing mounted (a running pod cannot gain volumes: neither
- * the function's secrets nor the Redis password of its state).
+ * Whether a function can take over a pool pod (of its runtime's pool): a runtime of the platform's
+ * (node20, python3.11), its code inline (a pool pod runs the platform's image and is sent the
+ * code) and nothing mounted (a running pod cannot gain volumes: neither the function's secrets
+ * nor its state token).
  */
 export function poolable(fn: FunctionResource): boolean {
   return (
-    fn.spec.runtime === POOL_RUNTIME &&
+    isPoolRuntime(fn.spec.runtime) &&
     fn.spec.image === undefined &&
     fn.spec.source?.inline !== undefined &&
     (fn.spec.secrets ?? []).length === 0 &&
@@ -63,7 +66,8 @@ export function buildPoolKeySecret(namespace: string, key: Uint8Array): Secret {
     metadata: {
       name: POOL_KEY_SECRET,
       namespace,
-      labels: { 'app.kubernetes.io/name': poolDeploymentName(), 'app.kubernetes.io/managed-by': 'nimbus' },
+      // One key for the namespace's pools of every runtime.
+      labels: { 'app.kubernetes.io/name': 'nimbus-pool', 'app.kubernetes.io/managed-by': 'nimbus' },
       ownerReferences: [],
     },
     type: 'Opaque',
@@ -72,29 +76,35 @@ export function buildPoolKeySecret(namespace: string, key: Uint8Array): Secret {
 }
 
 /**
- * The warm pool of one namespace: `size` generic runtime-node pods, ready to take on any poolable
- * function there on its first request at zero. Pure. It belongs to no Function (the controller
- * removes it when the namespace has no function at zero left). Its pods are Ready while generic
- * (probed on /_/health), so a pod that takes on a function is routable the moment it is relabelled.
+ * The warm pool of one runtime in one namespace: `size` generic pods of that runtime's image, ready
+ * to take on any poolable function of that runtime there on its first request at zero. Pure. It
+ * belongs to no Function (the controller removes it when the namespace has no function of that
+ * runtime at zero left). Its pods are Ready while generic (probed on /_/health), so a pod that
+ * takes on a function is routable the moment it is relabelled.
  *
  * Only the controller may specialise a pool pod, and each pod has a token of its own,
  * HMAC(pool key, pod UID) (derivePoolToken). No env value holds it: an init container, the only
  * one that mounts the pool key, derives it from the key and the downward API's UID and writes it
  * to a memory-backed emptyDir; the runtime reads and removes it at start, before a function can
  * load. So a function that later runs in the pod finds no token (nor the key), and a token that
- * leaks anyway opens only its own pod, which takes no second function.
+ * leaks anyway opens only its own pod, which takes no second function. The init container is
+ * runtime-node's script whatever the runtime: the derivation exists once, and both images trust it.
  */
 export function buildPoolDeployment(
   namespace: string,
   settings: DeploymentSettings,
   size: number,
+  runtime: PoolRuntime,
 ): Deployment {
+  const image = runtimeImageOf(runtime, settings);
+  if (image === undefined) throw new Error(`this cluster has no image for a ${runtime} pool`);
+  const name = poolDeploymentName(runtime);
   const labels = {
-    'app.kubernetes.io/name': poolDeploymentName(),
+    'app.kubernetes.io/name': name,
     'app.kubernetes.io/managed-by': 'nimbus',
-    [POOL_LABEL]: POOL_RUNTIME,
+    [POOL_LABEL]: runtime,
   };
-  const metadata: ObjectMeta = { name: poolDeploymentName(), namespace, labels, ownerReferences: [] };
+  const metadata: ObjectMeta = { name, namespace, labels, ownerReferences: [] };
   const tokenMount = { name: 'pool-token', mountPath: POOL_TOKEN_DIR, readOnly: false };
   return {
     apiVersion: 'apps/v1',
@@ -102,7 +112,7 @@ export function buildPoolDeployment(
     metadata,
     spec: {
       replicas: size,
-      selector: { matchLabels: { [POOL_LABEL]: POOL_RUNTIME } },
+      selector: { matchLabels: { [POOL_LABEL]: runtime } },
       template: {
         metadata: { labels, annotations: {} },
         spec: {
@@ -129,7 +139,7 @@ export function buildPoolDeployment(
           containers: [
             {
               name: POOL_RUNTIME_CONTAINER,
-              image: settings.runtimeImage,
+              image,
               ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
               env: [
                 { name: 'HOST', value: '0.0.0.0' },
@@ -168,7 +178,10 @@ export function specialisation(
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
   Object.assign(env, runtimeSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
   if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
-  return { env, files: { [inlineFileName(fn.spec.handler)]: fn.spec.source?.inline ?? '' } };
+  return {
+    env,
+    files: { [inlineFileName(handlerOf(fn.spec), fn.spec.runtime)]: fn.spec.source?.inline ?? '' },
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Readiness } from '@nimbus/api';
 import type { Container, Probe, Volume } from './objects.js';
 
-/** What every runtime-node pod shares, a function's own or the warm pool's. Pure values. */
+/** What every runtime pod shares (runtime-node's and runtime-python's), a function's own or a warm pool's. Pure values. */
 
 export const RUNTIME_PORT = 8080;
 

@@ -1,8 +1,9 @@
 import { DEFAULT_CONTAINER_PORT, type FunctionResource, handlerOf, parseDuration } from '@nimbus/api';
 
 /**
- * The runtime-node settings a Function implies, whatever runs the replica (a local process
- * or a pod): one mapping, so the two backends cannot disagree about the contract.
+ * The runtime settings a Function implies (runtime-node and runtime-python read the same keys),
+ * whatever runs the replica (a local process or a pod): one mapping, so the two backends cannot
+ * disagree about the contract.
  */
 export function runtimeSettings(fn: FunctionResource): Record<string, string> {
   return {

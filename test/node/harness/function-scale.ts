@@ -1,3 +1,4 @@
+import { type PoolRuntime, poolDeploymentName } from '@nimbus/controller';
 import { eventually } from '@nimbus/testkit';
 import type { RealNode } from './node.js';
 
@@ -56,21 +57,37 @@ export function untilAtZero(node: RealNode, namespace: string, name: string, ms:
   );
 }
 
-/** Ready replicas of the namespace's warm pool, or undefined when it has none. */
-export async function poolReadyReplicas(node: RealNode, namespace: string): Promise<number | undefined> {
+/**
+ * Ready replicas of the namespace's warm pool of `runtime`, or of any of its pools when none is
+ * named; undefined when there is no such pool.
+ */
+export async function poolReadyReplicas(
+  node: RealNode,
+  namespace: string,
+  runtime?: PoolRuntime,
+): Promise<number | undefined> {
   const { stdout } = await node.kubectl(['-n', namespace, 'get', 'deployments', '-o', 'json']);
   const pool = (
     JSON.parse(stdout) as { items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }
-  ).items.find((d) => d.metadata.name.startsWith('nimbus-pool-'));
+  ).items.find((d) =>
+    runtime === undefined
+      ? d.metadata.name.startsWith('nimbus-pool-')
+      : d.metadata.name === poolDeploymentName(runtime),
+  );
   return pool === undefined ? undefined : (pool.status.readyReplicas ?? 0);
 }
 
-/** Until the namespace's warm pool has a ready pod. */
-export function untilPoolReady(node: RealNode, namespace: string, ms: number): Promise<true> {
+/** Until the namespace's warm pool of `runtime` has a ready pod. */
+export function untilPoolReady(
+  node: RealNode,
+  namespace: string,
+  ms: number,
+  runtime: PoolRuntime = 'node20',
+): Promise<true> {
   return eventually(
-    async () => (((await poolReadyReplicas(node, namespace)) ?? 0) >= 1 ? true : undefined),
+    async () => (((await poolReadyReplicas(node, namespace, runtime)) ?? 0) >= 1 ? true : undefined),
     ms,
-    `a ready warm-pool pod in ${namespace}`,
+    `a ready ${runtime} warm-pool pod in ${namespace}`,
   );
 }
 
@@ -79,6 +96,6 @@ export function untilNoPool(node: RealNode, namespace: string, ms: number): Prom
   return eventually(
     async () => ((await poolReadyReplicas(node, namespace)) === undefined ? true : undefined),
     ms,
-    `the warm pool of ${namespace} to go`,
+    `the warm pools of ${namespace} to go`,
   );
 }

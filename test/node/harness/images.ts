@@ -19,14 +19,15 @@ import { Dockerd } from './dockerd.js';
 import { type Progress, cacheDir, exists, sh, stderrProgress } from './host.js';
 
 /**
- * The images the real node runs, made without a registry: the three product images built
+ * The images the real node runs, made without a registry: the four product images built
  * unchanged from their Dockerfiles, an image of Debian's Redis and NATS for the chart's two, and
  * the pod sandbox (pause) image, all imported into the test's containerd (namespace k8s.io) so
  * the kubelet finds them with `imagePullPolicy: IfNotPresent`.
  *
  * The Dockerfiles' base images are stand-ins made here: `node:20-bookworm-slim` is a debootstrap
- * root with the machine's Node, and `gcr.io/distroless/nodejs20-debian12:nonroot` a scratch image
- * with that Node, its libraries and the nonroot user. Each is a tarball cached under
+ * root with the machine's Node, `gcr.io/distroless/nodejs20-debian12:nonroot` a scratch image
+ * with that Node, its libraries and the nonroot user, and `debian:bookworm-slim` (runtime-python's,
+ * which installs Debian's python3 into it) the debootstrap root itself. Each is a tarball cached under
  * ~/.cache/nimbus/images, keyed by what makes it, and `docker import`ed into a dockerd whose data
  * root is cached too, so a second run reuses the build layers and takes seconds.
  */
@@ -36,6 +37,7 @@ export interface NodeImages {
   gateway: string;
   controller: string;
   runtimeNode: string;
+  runtimePython: string;
   /** redis-server, redis-cli, nats-server and /bin/sh: the chart's redis and nats images' stand-in. */
   services: string;
   /** The pod sandbox image: give it to `Containerd.start({ sandboxImage })`. */
@@ -60,16 +62,19 @@ const RECIPE = 'r1';
 const NODE_BASE = 'node:20-bookworm-slim';
 const DISTROLESS_BASE = 'gcr.io/distroless/nodejs20-debian12:nonroot';
 const DEBIAN_BASE = 'nimbus-test/debian:bookworm';
+/** runtime-python/Dockerfile's base: the same debootstrap root under the name it gives. */
+const DEBIAN_SLIM_BASE = 'debian:bookworm-slim';
 const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const PRODUCTS = [
   { key: 'gateway', dockerfile: 'gateway/Dockerfile', name: 'nimbus/gateway' },
   { key: 'controller', dockerfile: 'controller/Dockerfile', name: 'nimbus/controller' },
   { key: 'runtimeNode', dockerfile: 'runtime-node/Dockerfile', name: 'nimbus/runtime-node' },
+  { key: 'runtimePython', dockerfile: 'runtime-python/Dockerfile', name: 'nimbus/runtime-python' },
 ] as const;
 
 export interface BuildImagesOptions {
   containerd: Containerd;
-  /** The repository's root: the build context of the three Dockerfiles. */
+  /** The repository's root: the build context of the product Dockerfiles. */
   repoRoot: string;
   /** Scratch space for this run (dockerd's sockets and exec root, staging dirs); short path. */
   workDir: string;
@@ -92,7 +97,7 @@ export function repositoryAndTag(reference: string): { repository: string; tag: 
   return { repository: reference.slice(0, at), tag: reference.slice(at + 1) };
 }
 
-/** The chart's appVersion: the tag its defaults give the three product images. */
+/** The chart's appVersion: the tag its defaults give the product images. */
 export async function chartAppVersion(repoRoot: string): Promise<string> {
   const chart = await readFile(join(repoRoot, 'charts/nimbus/Chart.yaml'), 'utf8');
   const match = /^appVersion:\s*"?([^"\s]+)"?\s*$/m.exec(chart);
@@ -120,6 +125,10 @@ export async function buildImages(options: BuildImagesOptions): Promise<NodeImag
   });
   try {
     await dockerd.importTarball(bases.debian.tarball, DEBIAN_BASE, bases.debian.key, [
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'CMD ["bash"]',
+    ]);
+    await dockerd.importTarball(bases.debian.tarball, DEBIAN_SLIM_BASE, bases.debian.key, [
       'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'CMD ["bash"]',
     ]);
@@ -182,6 +191,7 @@ export async function buildImages(options: BuildImagesOptions): Promise<NodeImag
       gateway: '',
       controller: '',
       runtimeNode: '',
+      runtimePython: '',
       services: SERVICES_IMAGE,
       pause: PAUSE_IMAGE,
       containerServer: CONTAINER_SERVER_IMAGE,

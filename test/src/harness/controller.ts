@@ -13,6 +13,8 @@ import { Registry } from 'prom-client';
 import type { ControlPlane } from './control-plane/control-plane.js';
 
 export const RUNTIME_IMAGE = 'nimbus/runtime-node:test';
+/** The pod runner runs this repository's runtime-python for pods of this image (pod-runner.ts processOf). */
+export const PYTHON_RUNTIME_IMAGE = 'nimbus/runtime-python:test';
 export const GATEWAY_URL = 'http://nimbus-gateway.nimbus.svc:8080';
 /** The report token the harness's controllers ask for, unless a test gives its own. */
 export const REPORT_TOKEN = 'report-token-of-the-test-harness';
@@ -48,6 +50,7 @@ export async function startController(
   const config = loadClusterConfig({
     NIMBUS_WATCH_NAMESPACES: namespace,
     NIMBUS_RUNTIME_IMAGE: RUNTIME_IMAGE,
+    NIMBUS_PYTHON_RUNTIME_IMAGE: PYTHON_RUNTIME_IMAGE,
     NIMBUS_GATEWAY_URL: GATEWAY_URL,
     NIMBUS_LEADER_ELECTION: 'false',
     NIMBUS_METRICS_HOST: '127.0.0.1',

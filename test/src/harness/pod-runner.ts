@@ -12,8 +12,11 @@ import { type Readiness, createLogger, systemClock } from '@nimbus/api';
 import { Informer, KubeClient, isConflict, isNotFound, loadKubeConfig, resourcePath } from '@nimbus/kube';
 import { LogBook } from '@nimbus/local/process/log-book';
 import { checkReadiness } from '@nimbus/local/process/readiness-check';
+import { pythonExecutable } from '@nimbus/local/process/spawn';
 import { runtimeEntryPath } from '@nimbus/runtime-node';
+import { pythonRuntimeEntryPath } from '@nimbus/runtime-python';
 import type { ControlPlane } from './control-plane/control-plane.js';
+import { PYTHON_RUNTIME_IMAGE } from './controller.js';
 import { PodAddresses } from './pod-addresses.js';
 import { POD_RESOURCES, type Pod, type PodContainer, apiTime } from './pod-objects.js';
 import { type ContainerRun, podStatus } from './pod-status.js';
@@ -70,7 +73,8 @@ const RESTART_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
  * The kubelet and scheduler for the pods of a test control plane, in miniature. It registers a
  * Node, binds every matching pod to it, and runs each pod's container as a local runtime-node
  * process on an address of the pod's own (see PodAddresses for why not loopback), whatever image
- * the pod names; a container that names a command (a container function's) runs that command
+ * the pod names but the harness's runtime-python image (PYTHON_RUNTIME_IMAGE), which runs
+ * runtime-python; a container that names a command (a container function's) runs that command
  * instead, told the address in HOST and the port in PORT. It probes readiness as the pod spec says and writes the pod's status, so the
  * Deployment and EndpointSlice controllers of kube-controller-manager see ready pods. When a pod
  * is deleted it SIGTERMs the process, waits up to the grace period, and then removes the pod
@@ -544,15 +548,17 @@ async function registerNode(client: KubeClient, name: string, kubeletPort: numbe
 /**
  * The program a pod's container runs here. A container function's pod names its command, or an
  * image the runner was given a command for (the runner has no images of its own); it runs with
- * its args. Anything else is runtime-node, whatever image it names.
+ * its args. The harness's runtime-python image is this repository's runtime-python, under the
+ * interpreter local mode picks; anything else is runtime-node, whatever image it names.
  */
 export function processOf(
   container: PodContainer,
   images: Readonly<Record<string, string[]>> = {},
 ): [string, string[]] {
   const [program, ...rest] = container.command ?? images[container.image] ?? [];
-  if (program === undefined) return [process.execPath, [runtimeEntryPath()]];
-  return [program, [...rest, ...(container.args ?? [])]];
+  if (program !== undefined) return [program, [...rest, ...(container.args ?? [])]];
+  if (container.image === PYTHON_RUNTIME_IMAGE) return [pythonExecutable(), [pythonRuntimeEntryPath()]];
+  return [process.execPath, [runtimeEntryPath()]];
 }
 
 /**
