@@ -129,10 +129,10 @@ describe('the Kubernetes sources feeding the route table', () => {
     functions.put(fn('hello'));
     const route = routes.get('ns', 'hello');
     if (route === undefined) throw new Error('no route');
-    route.inflight = 3;
+    for (let i = 0; i < 3; i++) route.load.begin();
     functions.put(fn('hello', { status: { readyReplicas: 1 } }));
     assert.equal(routes.get('ns', 'hello'), route);
-    assert.equal(route.inflight, 3);
+    assert.equal(route.load.inflight, 3);
   });
 
   it('removes the route when the Function goes, and a later Function starts from its slices', () => {

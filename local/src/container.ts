@@ -50,7 +50,7 @@ export function createLocalContainer(
   c.register(TOKENS.Logger, {
     useValue: overrides.logger ?? createLogger({ component: 'local' }, config.logLevel),
   });
-  c.register(TOKENS.RouteTable, { useValue: new RouteTable() });
+  c.register(TOKENS.RouteTable, { useValue: new RouteTable(c.resolve(TOKENS.Clock)) });
   c.register(TOKENS.RuntimeEntry, { useValue: overrides.runtimeEntry ?? runtimeEntryPath() });
   c.register(TOKENS.Spawn, { useValue: overrides.spawn ?? spawnRuntime });
   c.register(TOKENS.SpawnCommand, { useValue: overrides.spawnCommand ?? spawnCommand });

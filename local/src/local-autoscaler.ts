@@ -26,7 +26,7 @@ export const SAMPLE_INTERVAL_MS = 1000;
 
 /**
  * Local mode's autoscaler loop around the pure decider: every second it samples each function's
- * concurrency (requests in flight through the gateway plus those held for a replica), decides,
+ * concurrency (requests in flight through the gateway, time-weighted, plus those held for a replica), decides,
  * and resizes the process backend. A request that meets a function without a ready replica
  * wakes it at once, without waiting for the next tick.
  */
@@ -81,14 +81,24 @@ export class LocalAutoscaler implements Waker {
     this.decide(route.key, tracked, true);
   }
 
+  /**
+   * Reads the function's meter: requests in flight averaged by their time in flight since the
+   * last sample, plus those held; and when one was last in flight, so a function whose requests
+   * all fall between samples is not taken for idle.
+   */
   private sample(key: string, tracked: Tracked): void {
     const route = this.routes.getByKey(key);
     const now = this.clock.now();
     tracked.samples = pruneSamples(tracked.samples, now, tracked.config.stableWindowMs);
-    tracked.samples.push({
-      at: now,
-      concurrency: route === undefined ? 0 : route.inflight + route.held.size,
-    });
+    if (route === undefined) {
+      tracked.samples.push({ at: now, concurrency: 0 });
+      return;
+    }
+    const { average, idleMs } = route.load.read();
+    const concurrency = average + route.held.size;
+    tracked.samples.push(
+      idleMs === undefined ? { at: now, concurrency } : { at: now, concurrency, lastActiveAt: now - idleMs },
+    );
   }
 
   private decide(key: string, tracked: Tracked, apply: boolean): number {

@@ -434,6 +434,42 @@ describe('the chart on a real node', function () {
     stderrProgress(`real node: request at zero → response through a pool pod: ${woke.ms} ms`);
   });
 
+  it('keeps a function called for a few ms every 1.4 s up, though scaleToZeroAfter is 3 s (issue 14 item 0)', async () => {
+    // The autoscaler once saw only once-a-second samples of requests in flight, which such short
+    // requests almost never land on: this function went to zero and woke again every few seconds.
+    // Every write of the Deployment's replicas raises its generation: none may happen here.
+    const woke = await wakeFromZero('sleepy');
+    assert.equal(woke.status, 200, woke.text);
+    const traffic = new SteadyTraffic(release.gatewayUrl, `/function/sleepy.${APPS}`, {
+      concurrency: 1,
+      pauseMs: 1400,
+      maxRequests: 60,
+      maxMs: 120_000,
+    });
+    try {
+      const up = await eventually(
+        async () => {
+          const d = await deploymentScale(node, APPS, 'sleepy');
+          return d.wanted === 1 && d.ready === 1 && d.rolledOut ? d : undefined;
+        },
+        60_000,
+        'sleepy running its own pod',
+      );
+      const from = traffic.sent;
+      await eventually(async () => (traffic.sent >= from + 22 ? true : undefined), 60_000, '22 more calls');
+      const after = await deploymentScale(node, APPS, 'sleepy');
+      assert.equal(after.wanted, 1);
+      assert.equal(
+        after.generation,
+        up.generation,
+        `no scale write in ${traffic.sent - from} calls 1.4 s apart (generation ${up.generation} → ${after.generation})`,
+      );
+    } finally {
+      await traffic.stop();
+    }
+    assertNoneFailed(await traffic.stop(), 22, 'calls every 1.4 s');
+  });
+
   it('wakes a Python function from zero through a pod of the Python warm pool, then serves it warm', async () => {
     await release.apply(APPS, SLEEPY_PYTHON);
     await untilPoolReady(node, APPS, 180_000, 'python3.11');

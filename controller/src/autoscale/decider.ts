@@ -1,5 +1,5 @@
 import type { AutoscalerConfig } from './config.js';
-import { type ConcurrencySample, lastBusyAt, windowAverage } from './window.js';
+import { type ConcurrencySample, lastActiveAt, lastBusyAt, windowAverage } from './window.js';
 
 /** A burst being ridden out: replicas only go up until it has been over for a stable window. */
 export interface PanicState {
@@ -81,9 +81,12 @@ export function decideScale(
   const { samples, readyReplicas } = observed;
   const stableConcurrency = windowAverage(samples, now, config.stableWindowMs);
   const panicConcurrency = windowAverage(samples, now, config.panicWindowMs);
+  // Idle time counts from the last activity the meters saw, short requests between samples too;
+  // a wake needs demand seen in a sample (a held request), never an old request reported late.
+  const activeAt = lastActiveAt(samples, now, config.stableWindowMs);
   const busyAt = lastBusyAt(samples, now, config.stableWindowMs);
   const prior = previous ?? firstSight(config, readyReplicas, now);
-  const lastBusy = Math.max(prior.lastBusyAt, busyAt ?? prior.lastBusyAt);
+  const lastBusy = Math.max(prior.lastBusyAt, activeAt ?? prior.lastBusyAt);
 
   let step: Step;
   if (stableConcurrency === undefined) {

@@ -3,6 +3,7 @@ import type { Clock } from '@nimbus/api';
 import { BodyTooLargeError, authorised, readJson, replyJson as reply } from './peer-http.js';
 import {
   type ConcurrencyReport,
+  type FunctionLoad,
   type Reports,
   concurrencySample,
   freshReports,
@@ -34,16 +35,33 @@ export function parseReport(body: unknown, at: number): ConcurrencyReport {
   if (typeof functions !== 'object' || functions === null || Array.isArray(functions)) {
     throw new ReportError('functions', 'must be an object keyed by namespace/name');
   }
-  const parsed: Record<string, { inflight: number; held: number }> = {};
+  const parsed: Record<string, FunctionLoad> = {};
   for (const [key, value] of Object.entries(functions)) {
     const counts = (value ?? {}) as Record<string, unknown>;
+    const field = (name: string) => `functions["${key}"].${name}`;
     for (const name of ['inflight', 'held'] as const) {
       const n = counts[name];
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-        throw new ReportError(`functions["${key}"].${name}`, 'must be a whole number, 0 or more');
+        throw new ReportError(field(name), 'must be a whole number, 0 or more');
       }
     }
-    parsed[key] = { inflight: counts.inflight as number, held: counts.held as number };
+    const load: { -readonly [K in keyof FunctionLoad]: FunctionLoad[K] } = {
+      inflight: counts.inflight as number,
+      held: counts.held as number,
+    };
+    // A gateway from before time-weighted reports sends only the two counts above.
+    for (const name of ['average', 'requests', 'idleMs'] as const) {
+      const n = counts[name];
+      if (n === undefined) continue;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+        throw new ReportError(field(name), 'must be a number, 0 or more');
+      }
+      if (name !== 'average' && !Number.isInteger(n)) {
+        throw new ReportError(field(name), 'must be a whole number, 0 or more');
+      }
+      load[name] = n;
+    }
+    parsed[key] = load;
   }
   return { reporter, at, functions: parsed };
 }

@@ -1,12 +1,26 @@
 import type { ConcurrencySample } from './window.js';
 
-/** One gateway's report: per function (its `namespace/name` key), the requests it holds and has in flight. */
+/** One function's load through one gateway over the interval since that gateway's last report. */
+export interface FunctionLoad {
+  /** Requests in flight when the report was made. */
+  readonly inflight: number;
+  /** Requests held for a replica then. */
+  readonly held: number;
+  /** Requests in flight over the interval, each weighted by its time in flight; absent from older gateways. */
+  readonly average?: number;
+  /** Requests that started in the interval. */
+  readonly requests?: number;
+  /** How long nothing had been in flight when the report was made (0: something was); absent: never. */
+  readonly idleMs?: number;
+}
+
+/** One gateway's report: per function (its `namespace/name` key), its load through that gateway. */
 export interface ConcurrencyReport {
   /** Which gateway replica sent it (its pod name); a later report from it replaces the earlier. */
   readonly reporter: string;
   /** When it was received, by the controller's clock (never the sender's). */
   readonly at: number;
-  readonly functions: Readonly<Record<string, { readonly inflight: number; readonly held: number }>>;
+  readonly functions: Readonly<Record<string, FunctionLoad>>;
 }
 
 /** Reports older than this count for nothing: the gateway that sent them has gone silent. */
@@ -32,8 +46,11 @@ export function freshReports(
 
 /**
  * A function's concurrency at `now`: the sum over every gateway that reported within the TTL of
- * what it has in flight and holds. Undefined when no fresh report names the function, so the
- * decider sees missing data as missing (keep the replicas), not as zero (scale down).
+ * its time-weighted average in flight (in flight at the report, from a gateway that sends no
+ * average) and what it holds; and when a request was last in flight through any of them, so a
+ * function whose requests all fall between reports is still seen as busy. Undefined when no fresh
+ * report names the function, so the decider sees missing data as missing (keep the replicas), not
+ * as zero (scale down).
  */
 export function concurrencySample(
   reports: Reports,
@@ -43,12 +60,20 @@ export function concurrencySample(
 ): ConcurrencySample | undefined {
   let total = 0;
   let seen = false;
+  let lastActiveAt: number | undefined;
   for (const report of reports.values()) {
     if (now - report.at > ttlMs) continue;
     const fn = report.functions[key];
     if (fn === undefined) continue;
     seen = true;
-    total += fn.inflight + fn.held;
+    total += (fn.average ?? fn.inflight) + fn.held;
+    const idleMs = fn.inflight + fn.held > 0 ? 0 : fn.idleMs;
+    if (idleMs === undefined) continue;
+    const activeAt = report.at - idleMs;
+    if (lastActiveAt === undefined || activeAt > lastActiveAt) lastActiveAt = activeAt;
   }
-  return seen ? { at: now, concurrency: total } : undefined;
+  if (!seen) return undefined;
+  return lastActiveAt === undefined
+    ? { at: now, concurrency: total }
+    : { at: now, concurrency: total, lastActiveAt };
 }

@@ -5,6 +5,11 @@
 export interface ConcurrencySample {
   readonly at: number;
   readonly concurrency: number;
+  /**
+   * When a request was last in flight (at or before `at`), as the meters saw it: a request too short
+   * to be in flight at any sample still marks its function busy. Undefined: none ever was.
+   */
+  readonly lastActiveAt?: number;
 }
 
 /**
@@ -44,7 +49,10 @@ export function windowAverage(
   return count === 0 ? undefined : sum / count;
 }
 
-/** When the window last saw a request in flight, or undefined if it saw none. */
+/**
+ * When a sample in the window last saw a request in flight or held (at the sample's own time), or
+ * undefined if none did: demand the decider can act on, such as a request held at zero.
+ */
 export function lastBusyAt(
   samples: readonly ConcurrencySample[],
   now: number,
@@ -56,9 +64,28 @@ export function lastBusyAt(
       sample.concurrency > 0 &&
       inWindow(sample, now, windowMs) &&
       (latest === undefined || sample.at > latest)
-    ) {
+    )
       latest = sample.at;
-    }
+  }
+  return latest;
+}
+
+/**
+ * When the function was last seen active by the samples in the window: {@link lastBusyAt}, or the
+ * last activity a sample reports, whichever is later. A function whose every request is shorter
+ * than the gap between samples is active all the same: this, not lastBusyAt, says how long it
+ * has been idle.
+ */
+export function lastActiveAt(
+  samples: readonly ConcurrencySample[],
+  now: number,
+  windowMs: number,
+): number | undefined {
+  let latest = lastBusyAt(samples, now, windowMs);
+  for (const sample of samples) {
+    const at = sample.lastActiveAt;
+    if (at === undefined || at > sample.at || !inWindow(sample, now, windowMs)) continue;
+    if (latest === undefined || at > latest) latest = at;
   }
   return latest;
 }

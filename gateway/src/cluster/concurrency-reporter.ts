@@ -2,17 +2,38 @@ import type { Logger } from '@nimbus/api';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ControllerPeers } from './controller-peers.js';
 
-/** What one report says: per function key, requests in flight through this gateway and requests it holds. */
-export interface ReportBody {
-  reporter: string;
-  functions: Record<string, { inflight: number; held: number }>;
+/** One function's load through one gateway since its previous report. */
+export interface FunctionLoad {
+  /** Requests in flight at the moment of the report. */
+  inflight: number;
+  /** Requests held for a replica at that moment. */
+  held: number;
+  /** Requests in flight averaged over the interval by their time in flight (every request counts). */
+  average: number;
+  /** Requests that started in the interval. */
+  requests: number;
+  /** Since when nothing has been in flight (0: something is); absent when nothing ever was. */
+  idleMs?: number;
 }
 
-/** The report of every function this gateway knows. Pure. */
+/** What one report says: per function key, its load through this gateway. */
+export interface ReportBody {
+  reporter: string;
+  functions: Record<string, FunctionLoad>;
+}
+
+/**
+ * The report of every function this gateway knows, closing each function's metering interval: a
+ * report is the meters' one reader in a cluster.
+ */
 export function reportOf(reporter: string, routes: RouteTable): ReportBody {
   const functions: ReportBody['functions'] = {};
-  for (const route of routes.list())
-    functions[route.key] = { inflight: route.inflight, held: route.held.size };
+  for (const route of routes.list()) {
+    const { average, requests, idleMs } = route.load.read();
+    const load: FunctionLoad = { inflight: route.load.inflight, held: route.held.size, average, requests };
+    if (idleMs !== undefined) load.idleMs = idleMs;
+    functions[route.key] = load;
+  }
   return { reporter, functions };
 }
 

@@ -124,7 +124,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
   }
 
   start(): void {
-    this.route.inflight++;
+    this.route.load.begin();
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
     this.retry.attempt();
   }
@@ -238,7 +238,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
 
   private finish(outcome: CallOutcome): void {
     this.signal?.removeEventListener('abort', this.onAbort);
-    this.route.inflight--;
+    this.route.load.end();
     this.resolve(outcome);
   }
 }

@@ -55,7 +55,7 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     // The function's own timeout, so gateway, runtime and caller agree on it.
     const timeoutMs = route.timeoutMs + upstream.config.timeoutGraceMs;
     this.retry = new ReplicaRetry(upstream, route, timeoutMs, callId, this);
-    route.inflight++;
+    route.load.begin();
     res.once('close', () => {
       // The caller went away first: stop the replica's work too.
       if (!this.done) {
@@ -152,7 +152,7 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     if (this.done) return;
     this.done = true;
     this.retry.done();
-    this.route.inflight--;
+    this.route.load.end();
     this.upstream.metrics.record(this.route.key, code, (performance.now() - this.started) / 1000);
   }
 }

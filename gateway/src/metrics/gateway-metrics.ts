@@ -72,7 +72,7 @@ export class GatewayMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const route of routes.list()) this.set({ function: route.key }, route.inflight);
+        for (const route of routes.list()) this.set({ function: route.key }, route.load.inflight);
       },
     });
   }

@@ -1,4 +1,5 @@
-import { type FunctionRateLimit, type HttpAuth, functionKey } from '@nimbus/api';
+import { type Clock, type FunctionRateLimit, type HttpAuth, functionKey, systemClock } from '@nimbus/api';
+import { ConcurrencyMeter } from './concurrency-meter.js';
 import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
 import { releaseQueued } from './replica-queue.js';
 import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
@@ -25,6 +26,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  */
 export class RouteTable {
   private readonly routes = new Map<string, FunctionRoute>();
+
+  /** `clock` starts each function's concurrency meter; the invoke path reads the same clock. */
+  constructor(private readonly clock: Pick<Clock, 'now'> = systemClock) {}
 
   get(namespace: string, name: string): FunctionRoute | undefined {
     return this.routes.get(functionKey(namespace, name));
@@ -54,7 +58,7 @@ export class RouteTable {
       endpoints: [],
       unavailableReason: undefined,
       failure: undefined,
-      inflight: 0,
+      load: new ConcurrencyMeter(this.clock),
       held: new Set(),
       queued: new Set(),
     };

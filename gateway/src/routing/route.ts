@@ -1,5 +1,6 @@
 /** The shapes the route table, the hold queue and the wakers share: types only, so none imports another for them. */
 import type { FunctionRateLimit, HttpAuth } from '@nimbus/api';
+import type { ConcurrencyMeter } from './concurrency-meter.js';
 
 /** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
 export interface Endpoint {
@@ -39,8 +40,8 @@ export interface FunctionRoute {
   unavailableReason: string | undefined;
   /** Set when no replica can become ready as things stand (a handler that fails to load): no holding. */
   failure: string | undefined;
-  /** Requests for this function in flight through this gateway. */
-  inflight: number;
+  /** Requests for this function in flight through this gateway, and their time in flight. */
+  readonly load: ConcurrencyMeter;
   /** Requests waiting for a ready replica (a wake from zero, a start, a restart): see hold-queue.ts. */
   readonly held: Set<HeldRequest>;
   /** With gatewayAdmits: requests waiting for a replica with room, oldest first (replica-queue.ts). */

@@ -14,6 +14,8 @@ export interface DeploymentScale {
   pods: number;
   ready: number;
   rolledOut: boolean;
+  /** metadata.generation: every write of the replicas wanted raises it. */
+  generation: number;
 }
 
 export async function deploymentScale(
@@ -38,6 +40,7 @@ export async function deploymentScale(
     wanted,
     pods,
     ready: d.status.readyReplicas ?? 0,
+    generation: d.metadata.generation,
     rolledOut:
       d.status.observedGeneration === d.metadata.generation &&
       (d.status.updatedReplicas ?? 0) === wanted &&

@@ -127,7 +127,7 @@ describe('container functions in a cluster (API server, kube-controller-manager,
     );
     const pid = pod.pid as number;
     await eventually(
-      () => ((cluster.routes.get(cluster.namespace, 'narrow')?.inflight ?? 0) === 1 ? true : undefined),
+      () => ((cluster.routes.get(cluster.namespace, 'narrow')?.load.inflight ?? 0) === 1 ? true : undefined),
       10_000,
       'the slow call in flight',
     );
