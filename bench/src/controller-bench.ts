@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { createLogger } from '@nimbus/api';
+import { Informer, KubeClient, type KubeObject, RESOURCES, loadKubeConfig } from '@nimbus/kube';
 import { ControlPlane } from '@nimbus/test/harness/control-plane/control-plane';
 import { freshNamespace, installFunctionCrd } from '@nimbus/test/harness/control-plane/shared';
 import { freePort } from '@nimbus/testkit';
@@ -7,18 +9,64 @@ import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import type { Children } from './processes.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 
-const FUNCTIONS = 500;
+/** Functions created; NIMBUS_BENCH_FUNCTIONS sets another count (the issue's 2,000 and 5,000). */
+const FUNCTIONS = functionCount(process.env.NIMBUS_BENCH_FUNCTIONS);
 /** Requests the bench keeps in flight while creating objects, for both series alike. */
 const IN_FLIGHT = 16;
 const CONVERGE_DEADLINE_MS = 180_000;
 const POLL_MS = 100;
+
+function functionCount(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 500;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 20_000)
+    throw new Error(
+      `NIMBUS_BENCH_FUNCTIONS must be a whole number from 1 to 20000, got ${JSON.stringify(raw)}`,
+    );
+  return n;
+}
+
+type Watched = KubeObject & { metadata: { generation?: number }; status?: { observedGeneration?: number } };
+
+/**
+ * Counts, from watches, the Functions whose status has caught up with their generation and the
+ * Deployments there are. Watches rather than lists: listing thousands of objects ten times a
+ * second loads the API server the controller is measured against, more with every object.
+ */
+class Convergence {
+  private readonly quiet = createLogger({}, 'error', () => {});
+  private readonly functions: Informer<Watched>;
+  private readonly deployments: Informer<Watched>;
+
+  constructor(kubeconfigPath: string, namespace: string) {
+    const client = new KubeClient(loadKubeConfig({ KUBECONFIG: kubeconfigPath }));
+    this.functions = new Informer<Watched>(client, { resource: RESOURCES.functions, namespace }, this.quiet);
+    this.deployments = new Informer<Watched>(
+      client,
+      { resource: RESOURCES.deployments, namespace },
+      this.quiet,
+    );
+  }
+
+  async start(): Promise<void> {
+    this.functions.start();
+    this.deployments.start();
+    await Promise.all([this.functions.synced(), this.deployments.synced()]);
+  }
+
+  converged(count: number): boolean {
+    if (this.deployments.list().length !== count) return false;
+    const fns = this.functions.list();
+    return fns.length === count && fns.every((f) => f.status?.observedGeneration === f.metadata.generation);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.functions.stop(), this.deployments.stop()]);
+  }
+}
 export const CONTROLLER_TARGETS = { maxConvergeS: 60, maxPeakRssMib: 200 } as const;
 
 const MAIN = fileURLToPath(new URL('../../../controller/dist/src/cluster/main.js', import.meta.url));
-
-interface Listed {
-  items: { metadata: { name: string; generation?: number }; status?: { observedGeneration?: number } }[];
-}
 
 const fnDoc = (i: number) => ({
   apiVersion: 'nimbus.dev/v1alpha1',
@@ -101,7 +149,10 @@ async function run(children: Children): Promise<BenchReport> {
 
     const namespace = await freshNamespace(plane, 'bench-controller');
     const port = await freePort();
-    const controller = children.spawn(process.execPath, [MAIN], {
+    // NIMBUS_BENCH_CPU_PROF=<dir>: the controller writes a V8 CPU profile there when it stops.
+    const profile = process.env.NIMBUS_BENCH_CPU_PROF;
+    const flags = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+    const controller = children.spawn(process.execPath, [...flags, MAIN], {
       env: {
         PATH: process.env.PATH,
         KUBECONFIG: plane.kubeconfigPath,
@@ -131,6 +182,8 @@ async function run(children: Children): Promise<BenchReport> {
     const pid = controller.pid as number;
     const rssIdle = await peakRssMib(pid);
 
+    const convergence = new Convergence(plane.kubeconfigPath, namespace);
+    await convergence.start();
     progress(`creating ${FUNCTIONS} Functions`);
     const started = performance.now();
     await pool(FUNCTIONS, (i) =>
@@ -139,22 +192,19 @@ async function run(children: Children): Promise<BenchReport> {
     const createdS = (performance.now() - started) / 1000;
     progress('waiting until every Function has its Deployment and a current observedGeneration');
     let convergeS = Number.NaN;
-    for (;;) {
-      const elapsed = performance.now() - started;
-      if (elapsed > CONVERGE_DEADLINE_MS)
-        throw new Error(`not converged after ${CONVERGE_DEADLINE_MS / 1000} s`);
-      const [fns, deployments] = await Promise.all([
-        plane.request<Listed>('GET', `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`),
-        plane.request<Listed>('GET', `/apis/apps/v1/namespaces/${namespace}/deployments`),
-      ]);
-      const current = fns.body.items.filter(
-        (f) => f.status?.observedGeneration === f.metadata.generation,
-      ).length;
-      if (current === FUNCTIONS && deployments.body.items.length === FUNCTIONS) {
-        convergeS = elapsed / 1000;
-        break;
+    try {
+      for (;;) {
+        const elapsed = performance.now() - started;
+        if (elapsed > CONVERGE_DEADLINE_MS)
+          throw new Error(`not converged after ${CONVERGE_DEADLINE_MS / 1000} s`);
+        if (convergence.converged(FUNCTIONS)) {
+          convergeS = elapsed / 1000;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+    } finally {
+      await convergence.stop();
     }
     const reconciles = await counter(base, 'nimbus_controller_reconciles_total');
     const errors = await counter(base, 'nimbus_controller_reconcile_errors_total');

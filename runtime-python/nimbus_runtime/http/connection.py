@@ -17,8 +17,19 @@ from .request_head import MAX_HEAD_BYTES, HeadError, parse_head
 from .response_writer import KEEP_ALIVE_SECONDS, client_error_bytes
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from .body_reader import BodyReader
-    from .http_listener import HttpListener
+    from .request_head import RequestHead
+
+    class ConnectionOwner(Protocol):
+        """What a connection needs of its listener (http_listener.py's HttpListener): the loop,
+        the set it joins while open, and where its requests go."""
+
+        loop: asyncio.AbstractEventLoop
+        connections: set[HttpConnection]
+
+        def on_request(self, connection: HttpConnection, head: RequestHead) -> None: ...
 
 # How long a started head may take (node:http's headersTimeout in runtime-node).
 _HEAD_TIMEOUT_SECONDS = KEEP_ALIVE_SECONDS + 1
@@ -30,7 +41,7 @@ _CONTINUE = b'HTTP/1.1 100 Continue\r\n\r\n'
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, server: HttpListener) -> None:
+    def __init__(self, server: ConnectionOwner) -> None:
         self._server = server
         self._loop = server.loop
         self._transport: asyncio.Transport | None = None
