@@ -164,8 +164,11 @@ async function run(children: Children): Promise<BenchReport> {
         NIMBUS_METRICS_HOST: '127.0.0.1',
         NIMBUS_METRICS_PORT: String(port),
         NIMBUS_LOG_LEVEL: 'warn',
+        // Required since the report and wake endpoints ask for it (issue 11); nothing reports here.
+        NIMBUS_REPORT_TOKEN: 'bench-report-token-0123456789abcdef',
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      // Its log lines (warnings and worse, JSON on stdout) go to the bench's stderr with the progress.
+      stdio: ['ignore', 'inherit', 'inherit'],
     });
     const base = `http://127.0.0.1:${port}`;
     const deadline = performance.now() + 30_000;
@@ -176,7 +179,7 @@ async function run(children: Children): Promise<BenchReport> {
       )) !== 200
     ) {
       if (performance.now() > deadline || controller.exitCode !== null)
-        throw new Error('the controller did not get ready');
+        throw new Error(`the controller did not get ready (exit code ${controller.exitCode})`);
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
     const pid = controller.pid as number;
