@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@nimbus/api';
@@ -128,6 +129,21 @@ async function peakRssMib(pid: number): Promise<number> {
   return kib / 1024;
 }
 
+/** CPU seconds a process has used, user and system, from /proc (clock ticks of 10 ms). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** SIGTERM and the exit that follows, so a CPU profile is written (SIGKILL would lose it). */
+async function stopGently(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 async function counter(base: string, name: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce(
@@ -167,8 +183,9 @@ async function run(children: Children): Promise<BenchReport> {
         // Required since the report and wake endpoints ask for it (issue 11); nothing reports here.
         NIMBUS_REPORT_TOKEN: 'bench-report-token-0123456789abcdef',
       },
-      // Its log lines (warnings and worse, JSON on stdout) go to the bench's stderr with the progress.
-      stdio: ['ignore', 'inherit', 'inherit'],
+      // Its log lines (warnings and worse, JSON on stdout) go to the bench's stderr with the
+      // progress, so stdout holds the tables alone.
+      stdio: ['ignore', process.stderr, 'inherit'],
     });
     const base = `http://127.0.0.1:${port}`;
     const deadline = performance.now() + 30_000;
@@ -184,6 +201,7 @@ async function run(children: Children): Promise<BenchReport> {
     }
     const pid = controller.pid as number;
     const rssIdle = await peakRssMib(pid);
+    const cpuIdle = await cpuSeconds(pid);
 
     const convergence = new Convergence(plane.kubeconfigPath, namespace);
     await convergence.start();
@@ -213,6 +231,8 @@ async function run(children: Children): Promise<BenchReport> {
     const errors = await counter(base, 'nimbus_controller_reconcile_errors_total');
     const applies = await counter(base, 'nimbus_controller_applies_total');
     const peak = await peakRssMib(pid);
+    const controllerCpuS = (await cpuSeconds(pid)) - cpuIdle;
+    if (flags.length > 0) await stopGently(controller);
     const result = {
       functions: FUNCTIONS,
       in_flight: IN_FLIGHT,
@@ -222,6 +242,9 @@ async function run(children: Children): Promise<BenchReport> {
       ratio_to_baseline: round(convergeS / directS, 2),
       reconciles,
       reconciles_per_s: round(reconciles / convergeS, 1),
+      // How much of the wait was the controller's own work (the rest: the API server and etcd).
+      controller_cpu_s: round(controllerCpuS, 1),
+      controller_cpu_share: round(controllerCpuS / convergeS, 2),
       reconcile_errors: errors,
       applies,
       idle_rss_mib: round(rssIdle, 1),
@@ -250,6 +273,8 @@ function render(r: {
   ratio_to_baseline: number;
   reconciles: number;
   reconciles_per_s: number;
+  controller_cpu_s: number;
+  controller_cpu_share: number;
   reconcile_errors: number;
   applies: number;
   idle_rss_mib: number;
@@ -268,6 +293,8 @@ function render(r: {
       ['baseline: same objects created directly (s)', formatNumber(r.baseline_direct_s, 2)],
       ['reconciles', String(r.reconciles)],
       ['reconciles/s', formatNumber(r.reconciles_per_s, 1)],
+      ['controller CPU while converging (s)', formatNumber(r.controller_cpu_s, 1)],
+      ['  as a share of the wait (of 2 cores)', formatNumber(r.controller_cpu_share, 2)],
       ['applies', String(r.applies)],
       ['reconcile errors', String(r.reconcile_errors)],
       ['controller RSS when ready (MiB)', formatNumber(r.idle_rss_mib, 1)],

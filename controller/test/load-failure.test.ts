@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type FunctionResource, createLogger } from '@nimbus/api';
-import type { KubeClient } from '@nimbus/kube';
+import type { PodsOfFunction } from '../src/reconcile/function-pods.js';
 import {
   GENERIC_LOAD_FAILURE,
   LOAD_FAILED,
@@ -123,7 +123,7 @@ describe('readyForLoadFailure', () => {
 describe('LoadFailures.check', () => {
   const fn = { metadata: { name: 'broken', namespace: 'apps' } } as FunctionResource;
   const unready = deployment(1, { replicas: 1, readyReplicas: 0 });
-  const withPods = (items: PodView[]) => ({ list: async () => ({ items }) }) as unknown as KubeClient;
+  const withPods = (items: PodView[]): PodsOfFunction => ({ of: () => items });
   const quiet = createLogger({}, 'error', () => {});
   const failed = async () => ({ status: 503, body: '{"status":"failed","reason":"cannot load"}' });
   const podWithout = (ip: boolean): PodView => ({
@@ -131,29 +131,41 @@ describe('LoadFailures.check', () => {
     status: { ...(ip ? { podIP: '10.244.0.9' } : {}), conditions: [] },
   });
 
-  it('looks again later, backing off, while no pod has an address yet (nothing else would bring it back)', async () => {
+  it('schedules no look while no pod has an address yet: the pods index brings the function back', async () => {
     const loads = new LoadFailures(withPods([podWithout(false)]), quiet, failed);
+    for (let i = 0; i < 3; i++) assert.deepEqual(await loads.check(fn, unready), {});
+    const none = new LoadFailures(withPods([]), quiet, failed);
+    assert.deepEqual(await none.check(fn, unready), {});
+  });
+
+  it('looks again later, backing off, while a pod with an address is still loading', async () => {
+    const loading = async () => ({ status: 503, body: '{"status":"loading"}' });
+    const loads = new LoadFailures(withPods([podWithout(true)]), quiet, loading);
     const waits = [];
     for (let i = 0; i < 3; i++) waits.push((await loads.check(fn, unready)).requeueAfterMs);
     assert.deepEqual(waits, [1000, 2000, 4000]);
-    const none = new LoadFailures(withPods([]), quiet, failed);
-    assert.equal((await none.check(fn, unready)).requeueAfterMs, 1000);
   });
 
   it('finds the failure once the pod has an address, and starts the backoff over', async () => {
     const pods: PodView[] = [podWithout(false)];
-    const loads = new LoadFailures(withPods(pods), quiet, failed);
-    await loads.check(fn, unready);
-    await loads.check(fn, unready);
+    let answer = async () => ({ status: 503, body: '{"status":"loading"}' });
+    const loads = new LoadFailures(withPods(pods), quiet, () => answer());
+    assert.deepEqual(await loads.check(fn, unready), {});
     pods[0] = podWithout(true);
+    assert.equal((await loads.check(fn, unready)).requeueAfterMs, 1000);
+    assert.equal((await loads.check(fn, unready)).requeueAfterMs, 2000);
+    answer = failed;
     const found = await loads.check(fn, unready);
     assert.deepEqual(found.failure, { status: 'False', reason: LOAD_FAILED, message: 'cannot load' });
-    pods[0] = podWithout(false);
-    assert.equal((await loads.check(fn, unready)).requeueAfterMs, 1000);
+    answer = async () => ({ status: 503, body: '{"status":"loading"}' });
+    assert.equal((await loads.check(fn, unready)).requeueAfterMs, 1000, 'the backoff starts over');
   });
 
   it('asks nothing and forgets the backoff when every replica is ready', async () => {
-    const loads = new LoadFailures(withPods([podWithout(false)]), quiet, failed);
+    const loads = new LoadFailures(withPods([podWithout(true)]), quiet, async () => ({
+      status: 503,
+      body: '{}',
+    }));
     await loads.check(fn, unready);
     assert.deepEqual(await loads.check(fn, deployment(1, { replicas: 1, readyReplicas: 1 })), {});
     assert.equal((await loads.check(fn, unready)).requeueAfterMs, 1000);

@@ -22,6 +22,7 @@ import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
 import { FunctionSecrets } from '../secrets/function-secrets.js';
 import type { ControllerMetrics } from './controller-metrics.js';
+import { FunctionPods } from './function-pods.js';
 import {
   FIELD_MANAGER,
   FunctionReconciler,
@@ -63,8 +64,10 @@ export class FunctionController implements LeadershipListener {
   private readonly configMaps: InformerSet<KubeObject>;
   /** Functions' and pools' NetworkPolicies: watched even when none are made, to remove stale ones. */
   private readonly networkPolicies: InformerSet<KubeObject>;
-  /** Nimbus's pods: the warm pool's, and those functions took over from it. Only with a pool. */
-  private readonly pods: InformerSet<Pod> | undefined;
+  /** Nimbus's pods: functions' own, the warm pool's, and those functions took over from it. */
+  private readonly pods: InformerSet<Pod>;
+  /** The pods above by function: where a function's load error is looked for. */
+  private readonly functionPods: FunctionPods;
   private readonly pools: PoolReconciler;
   private readonly poolPods: PoolPods | undefined;
   private readonly reconciler: FunctionReconciler;
@@ -110,8 +113,11 @@ export class FunctionController implements LeadershipListener {
       log.child({ part: 'warm-pool' }),
       this.networkPolicies,
     );
+    // Nimbus's pods: functions' (their load errors, found through this index) and the pool's.
+    this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
+    this.functionPods = new FunctionPods((key) => this.enqueue(key));
+    this.pods.on(this.functionPods.observe);
     if (settings.warmPoolSize > 0) {
-      this.pods = new InformerSet<Pod>(client, RESOURCES.pods, namespaces, log, OWNED_SELECTOR);
       this.poolPods = new PoolPods(
         client,
         this.pods,
@@ -178,7 +184,7 @@ export class FunctionController implements LeadershipListener {
       metrics,
       clock,
       log,
-      new LoadFailures(client, log.child({ part: 'load-failures' })),
+      new LoadFailures(this.functionPods, log.child({ part: 'load-failures' })),
     );
     this.functions.on((event) => {
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;
@@ -193,15 +199,14 @@ export class FunctionController implements LeadershipListener {
   }
 
   private get informers(): InformerSet<KubeObject>[] {
-    const all: InformerSet<KubeObject>[] = [
+    return [
       this.functions,
       this.deployments,
       this.services,
       this.configMaps,
       this.networkPolicies,
+      this.pods,
     ];
-    if (this.pods !== undefined) all.push(this.pods);
-    return all;
   }
 
   /** True once every informer holds its first list. */

@@ -1,8 +1,9 @@
 import { request } from 'node:http';
 import { type ErrorDetail, type FunctionResource, HANDLER_LOAD_FAILED, type Logger } from '@nimbus/api';
-import { type KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
-import { FUNCTION_LABEL, SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
+import type { KubeObject } from '@nimbus/kube';
+import { SPEC_HASH_ANNOTATION } from '../resources/metadata.js';
 import { ADOPTED_LABEL } from '../resources/metadata.js';
+import type { FunctionPod, PodsOfFunction } from './function-pods.js';
 import type { ObservedDeployment, Verdict } from './status.js';
 
 /**
@@ -26,9 +27,7 @@ export const PROBE_TIMEOUT_MS = 2000;
 /** Between looks at a pod that is still loading (or not answering): doubling, to this at most. */
 const RETRY_MS = [1000, 2000, 4000, 8000, 15_000, 30_000] as const;
 
-export interface PodView extends KubeObject {
-  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
-}
+export type PodView = FunctionPod;
 
 /** What one pod's `GET /_/ready` came to. */
 export interface ReadyAnswer {
@@ -116,17 +115,18 @@ export function readyForLoadFailure(failure: Verdict, errorDetail: ErrorDetail |
 /**
  * Finds why a function's pods are not ready when the reason is its handler: with NIMBUS_ERROR_DETAIL
  * none, the load error is in the pod's log and its `/_/ready` answer only, and a Function's
- * status should say it. Per reconcile it lists the function's pods and asks one unready pod
- * of the current revision, once, with a timeout (the NetworkPolicy lets the controller reach
- * function pods); a pod still loading, or none to ask yet, means another look at a later
- * reconcile, with backoff.
+ * status should say it. Per reconcile it takes the function's pods from the pods informer's
+ * index and asks one unready pod of the current revision, once, with a timeout (the
+ * NetworkPolicy lets the controller reach function pods); a pod still loading means another look
+ * at a later reconcile, with backoff. With no pod to ask yet, nothing is scheduled: the index
+ * reconciles the function when one of its pods gets an address.
  */
 export class LoadFailures {
   /** Looks in a row at a function whose pod is still loading: the backoff's step. */
   private readonly attempts = new Map<string, number>();
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly pods: PodsOfFunction,
     private readonly log: Logger,
     private readonly probe: ReadyProbe = (ip) => readReady(ip),
   ) {}
@@ -141,15 +141,13 @@ export class LoadFailures {
     }
     const template = (deployment as { spec?: { template?: KubeObject } }).spec?.template;
     const specHash = template?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
-    const pods = await this.client.list<PodView>(RESOURCES.pods, {
-      namespace,
-      labelSelector: `${FUNCTION_LABEL}=${name}`,
-    });
-    const pod = podToAsk(pods.items, specHash);
-    // No pod to ask yet (none made, or none with an address): look again later, with the same
-    // backoff as for a pod still loading. Nothing else would bring this function back: a pod's
-    // address, and its handler failing to load, change no field of the Deployment's status.
-    if (pod === undefined) return { requeueAfterMs: this.nextRetry(key) };
+    const pod = podToAsk(this.pods.of(namespace, name), specHash);
+    // No pod to ask yet (none made, or none with an address): the pods index brings the function
+    // back when one gets its address; polling for it would cost every function at once a timer.
+    if (pod === undefined) {
+      this.attempts.delete(key);
+      return {};
+    }
     let error: string | undefined;
     try {
       error = loadErrorOf(await this.probe(pod.status?.podIP as string));
