@@ -182,6 +182,8 @@ async function run(children: Children): Promise<BenchReport> {
         NIMBUS_LOG_LEVEL: 'warn',
         // Required since the report and wake endpoints ask for it (issue 11); nothing reports here.
         NIMBUS_REPORT_TOKEN: 'bench-report-token-0123456789abcdef',
+        // NIMBUS_BENCH_WORKERS: reconciles in parallel (the controller's own default when unset).
+        ...(process.env.NIMBUS_BENCH_WORKERS ? { NIMBUS_WORKERS: process.env.NIMBUS_BENCH_WORKERS } : {}),
       },
       // Its log lines (warnings and worse, JSON on stdout) go to the bench's stderr with the
       // progress, so stdout holds the tables alone.
@@ -236,6 +238,7 @@ async function run(children: Children): Promise<BenchReport> {
     const result = {
       functions: FUNCTIONS,
       in_flight: IN_FLIGHT,
+      controller_workers: Number(process.env.NIMBUS_BENCH_WORKERS || 4),
       converge_s: round(convergeS, 2),
       create_s: round(createdS, 2),
       baseline_direct_s: round(directS, 2),

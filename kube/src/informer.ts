@@ -166,6 +166,10 @@ export class Informer<T extends KubeObject> {
   }
 
   private upsert(key: string, item: T): void {
+    // Server-side apply's bookkeeping is often the larger part of an object, and nothing that
+    // reads a cache uses it: left out, a controller of thousands of Functions keeps tens of MiB less.
+    const metadata = item.metadata as { managedFields?: unknown };
+    if (metadata.managedFields !== undefined) metadata.managedFields = undefined;
     const old = this.store.get(key);
     this.store.set(key, item);
     if (old === undefined) this.emit({ type: 'added', object: item });

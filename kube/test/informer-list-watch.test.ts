@@ -168,6 +168,24 @@ describe('Informer on a fake API server: list and watch', () => {
       });
     }
 
+    it('keeps no managedFields of what it lists or watches: nothing reads them, and they weigh the most', async () => {
+      const withFields = (name: string, rv: string): KubeObject => {
+        const object = cm(name, rv);
+        (object.metadata as { managedFields?: unknown }).managedFields = [
+          { manager: 'nimbus-controller', operation: 'Apply', fieldsV1: { 'f:data': { 'f:index.mjs': {} } } },
+        ];
+        return object;
+      };
+      const { api, informer } = await watching('1', withFields('a', '1'));
+      api.open.send({ type: 'ADDED', object: withFields('b', '2') });
+      await settle();
+      for (const name of ['a', 'b']) {
+        const kept = informer.get('ns', name);
+        assert.equal(kept?.metadata.name, name);
+        assert.equal((kept?.metadata as { managedFields?: unknown }).managedFields, undefined);
+      }
+    });
+
     it('reports an event to every handler even when one of them throws', async () => {
       const { api, informer, seen } = await watching('1');
       informer.on(() => {
