@@ -6,6 +6,8 @@ export const SPAWN_TARGETS = Object.freeze({
   maxP50Ms: 150,
   /** runtime-python's p50 over a bare Python http.server's, measured in the same run, at most. */
   maxPythonRatio: 1.3,
+  /** An idle replica's resident memory over a bare server's of its language, at most (issue 14). */
+  maxRssRatio: 1.2,
 });
 
 interface Distribution {
