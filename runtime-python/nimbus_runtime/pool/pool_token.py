@@ -13,7 +13,7 @@ import hmac
 import os
 import re
 
-from ..config import ConfigError
+from ..env_settings import ConfigError
 
 _MIN_TOKEN_LENGTH = 16
 # Visible ASCII: a token must fit an Authorization header unchanged.

@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from ..config import StateSettings
+from .state_config import StateSettings
 from .state_errors import StateError, StateUnavailableError, to_state_error
 from .state_value import check_state_value
 
