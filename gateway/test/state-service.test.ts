@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ConfigError } from '@nimbus/api';
-import { isStateOperation, stateErrorStatus } from '../src/state/state-request.js';
+import { stateErrorStatus } from '@nimbus/store';
+import { isStateOperation } from '../src/state/state-request.js';
 import { readStateServiceConfig } from '../src/state/state-service-config.js';
 
 describe('state service settings (NIMBUS_STATE_PORT, NIMBUS_STATE_KEY)', () => {

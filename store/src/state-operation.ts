@@ -34,3 +34,28 @@ export function applyStateOperation(state: FunctionStateStore, r: StateOperation
       return state.compareAndSet(r.key, r.expectedVersion, r.value as JsonValue, options(r.ttlMs));
   }
 }
+
+/**
+ * The HTTP status a store error answers with over the state service (its body carries the
+ * error's name as `code`): the gateway's answer, and the one a test's stand-in gives.
+ */
+export function stateErrorStatus(name: string): number {
+  switch (name) {
+    case 'InvalidStateKeyError':
+    case 'InvalidStateValueError':
+    case 'InvalidStoreInputError':
+      return 400;
+    case 'StateNotAnIntegerError':
+      return 409;
+    case 'StateValueTooLargeError':
+      return 413;
+    case 'StateQuotaExceededError':
+    case 'StateStoreFullError':
+      return 507;
+    case 'StateUnavailableError':
+    case 'StoreUnavailableError':
+      return 503;
+    default:
+      return 500;
+  }
+}

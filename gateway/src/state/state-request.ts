@@ -20,25 +20,3 @@ export function runStateOperation(
   // The fields were checked against the operation where the request was read.
   return applyStateOperation(state, { ...body, op } as StateOperation);
 }
-
-/** The status a store error answers with; the body carries its name as `code`. */
-export function stateErrorStatus(name: string): number {
-  switch (name) {
-    case 'InvalidStateKeyError':
-    case 'InvalidStateValueError':
-    case 'InvalidStoreInputError':
-      return 400;
-    case 'StateNotAnIntegerError':
-      return 409;
-    case 'StateValueTooLargeError':
-      return 413;
-    case 'StateQuotaExceededError':
-    case 'StateStoreFullError':
-      return 507;
-    case 'StateUnavailableError':
-    case 'StoreUnavailableError':
-      return 503;
-    default:
-      return 500;
-  }
-}

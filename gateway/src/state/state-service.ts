@@ -1,15 +1,16 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FunctionResource, Logger } from '@nimbus/api';
-import { type StateLimits, type StateStore, checkFunctionName, verifyStateToken } from '@nimbus/store';
+import {
+  type StateLimits,
+  type StateStore,
+  checkFunctionName,
+  stateErrorStatus,
+  verifyStateToken,
+} from '@nimbus/store';
 import { Counter, type Registry } from 'prom-client';
 import type { FunctionDirectory } from '../ports.js';
-import {
-  type StateOperationName,
-  isStateOperation,
-  runStateOperation,
-  stateErrorStatus,
-} from './state-request.js';
+import { type StateOperationName, isStateOperation, runStateOperation } from './state-request.js';
 import type { StateServiceConfig } from './state-service-config.js';
 
 /** Room in a request body beside the value: the key (512 bytes, escaped at worst 6 to a byte) and the rest. */

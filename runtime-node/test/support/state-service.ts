@@ -1,7 +1,12 @@
 import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { type MemoryStateStore, type StateOperation, applyStateOperation } from '@nimbus/store';
+import {
+  type MemoryStateStore,
+  type StateOperation,
+  applyStateOperation,
+  stateErrorStatus,
+} from '@nimbus/store';
 
 const OPERATION = /^\/v1\/state\/(get|set|delete|incr|compareAndSet)$/;
 
@@ -89,7 +94,7 @@ export class TestStateService {
       send(res, 200, result === undefined ? {} : { result });
     } catch (error) {
       const { name, message, limit } = error as { name: string; message: string; limit?: unknown };
-      send(res, errorStatus(name), {
+      send(res, stateErrorStatus(name), {
         error: message,
         code: name,
         ...(typeof limit === 'number' ? { limit } : {}),
@@ -100,23 +105,4 @@ export class TestStateService {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-/** The gateway's stateErrorStatus. */
-function errorStatus(name: string): number {
-  switch (name) {
-    case 'InvalidStateKeyError':
-    case 'InvalidStateValueError':
-    case 'InvalidStoreInputError':
-      return 400;
-    case 'StateNotAnIntegerError':
-      return 409;
-    case 'StateValueTooLargeError':
-      return 413;
-    case 'StateQuotaExceededError':
-    case 'StateStoreFullError':
-      return 507;
-    default:
-      return 500;
-  }
 }

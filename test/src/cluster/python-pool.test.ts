@@ -57,18 +57,7 @@ describe('the warm pool per runtime: Python functions at zero are served by runt
   });
 
   const api = (path: string) => `/api/v1/namespaces/${cluster.namespace}${path}`;
-  const readyPoolPods = async (runtime: string) => {
-    const selector = encodeURIComponent(`nimbus.dev/pool=${runtime}`);
-    const reply = await cluster.plane.request<{ items: PodView[] }>(
-      'GET',
-      api(`/pods?labelSelector=${selector}`),
-    );
-    return reply.body.items.filter(
-      (p) =>
-        p.metadata.deletionTimestamp === undefined &&
-        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
-  };
+  const readyPoolPods = (runtime: string) => cluster.readyPoolPods<PodView>(runtime);
   const untilReadyPoolPods = (runtime: string, count: number) =>
     eventually(
       async () => {

@@ -12,6 +12,11 @@ import { type RunningController, startController } from './controller.js';
 import { PodRunner, type PodRunnerOptions } from './pod-runner.js';
 
 const FUNCTIONS = '/apis/nimbus.dev/v1alpha1/namespaces';
+
+/** What readyPoolPods reads of a pod; a caller's own view of pods may add to it. */
+export interface PoolPodView extends KubeObject {
+  status?: { conditions?: { type: string; status: string }[] };
+}
 const quiet = createLogger({}, 'error', () => {});
 
 /** The cluster gateway's admin key. */
@@ -161,6 +166,20 @@ export class ScalingCluster {
       `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`,
     );
     return reply.body.items;
+  }
+
+  /** The Ready, not terminating pods of one runtime's warm pool here (label nimbus.dev/pool). */
+  async readyPoolPods<T extends PoolPodView>(runtime = 'node20'): Promise<T[]> {
+    const selector = encodeURIComponent(`nimbus.dev/pool=${runtime}`);
+    const reply: ApiReply<{ items: T[] }> = await this.plane.request(
+      'GET',
+      `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`,
+    );
+    return reply.body.items.filter(
+      (p) =>
+        p.metadata.deletionTimestamp === undefined &&
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
+    );
   }
 
   /** The ready endpoints the gateway routes to for a function now. */

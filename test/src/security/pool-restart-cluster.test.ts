@@ -82,18 +82,7 @@ describe('security: a warm-pool pod whose runtime dies is replaced, and the pool
   });
 
   const api = (path: string) => `/api/v1/namespaces/${cluster.namespace}${path}`;
-  const readyPoolPods = async () => {
-    const selector = encodeURIComponent('nimbus.dev/pool=node20');
-    const reply = await cluster.plane.request<{ items: PodView[] }>(
-      'GET',
-      api(`/pods?labelSelector=${selector}`),
-    );
-    return reply.body.items.filter(
-      (p) =>
-        p.metadata.deletionTimestamp === undefined &&
-        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
-  };
+  const readyPoolPods = () => cluster.readyPoolPods<PodView>();
   const fullPool = (deadlineMs: number, what: string) =>
     eventually(
       async () => {

@@ -71,18 +71,7 @@ describe('security: warm-pool pods in a cluster take specialise only from the co
   });
 
   const api = (path: string) => `/api/v1/namespaces/${cluster.namespace}${path}`;
-  const readyPoolPods = async () => {
-    const selector = encodeURIComponent('nimbus.dev/pool=node20');
-    const reply = await cluster.plane.request<{ items: PodView[] }>(
-      'GET',
-      api(`/pods?labelSelector=${selector}`),
-    );
-    return reply.body.items.filter(
-      (p) =>
-        p.metadata.deletionTimestamp === undefined &&
-        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
-  };
+  const readyPoolPods = () => cluster.readyPoolPods<PodView>();
   const running = (uid: string | undefined): RunningPod => {
     const pod = cluster.runner.pods().find((p) => p.uid === uid);
     assert.ok(pod !== undefined, `the pod runner runs pod ${uid}`);
