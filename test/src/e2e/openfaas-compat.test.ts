@@ -347,7 +347,16 @@ function faasCliContract(title: string, start: () => Promise<Target>): void {
         body: { serviceName: 'cli-made', replicas: 2, namespace: 'openfaas-fn' },
       });
       assert.equal(scaled.status, 202, scaled.text);
-      const floor = (await cli('/system/function/cli-made?usage=1')).json<Status>();
+      // 202: accepted, written through the API server; a cluster gateway reads it back from its
+      // watch of Functions, a moment later.
+      const floor = await eventually(
+        async () => {
+          const status = (await cli('/system/function/cli-made?usage=1')).json<Status>();
+          return status.spec?.scale?.min === 2 ? status : undefined;
+        },
+        10_000,
+        'the scale floor to read back as 2',
+      );
       assert.equal(floor.spec?.scale?.min, 2);
 
       const bad = await cli('/system/functions', {
