@@ -71,3 +71,60 @@ export class Lane {
     pending?.resolve({ status, callId });
   }
 }
+
+export interface Sent {
+  readonly ids: string[];
+  readonly refused: number;
+  readonly acceptLatenciesMs: number[];
+  readonly startedAt: number;
+  readonly lastAcceptedAt: number;
+}
+
+/**
+ * `count` async calls from `lanes` kept-alive connections; each lane sends its next call when its
+ * last is answered. With `ratePerS`, call n is not sent before n / ratePerS seconds from the
+ * start (an open-loop pace, as long as a lane is free), so the gateway sees a steady offered rate.
+ */
+export async function sendCalls(
+  port: number,
+  count: number,
+  lanes: number,
+  ratePerS?: number,
+): Promise<Sent> {
+  const ids: string[] = [];
+  const acceptLatenciesMs: number[] = [];
+  let refused = 0;
+  let next = 0;
+  let lastAcceptedAt = 0;
+  const open = Array.from({ length: lanes }, () => new Lane(port));
+  const startedAt = performance.now();
+  try {
+    await Promise.all(
+      open.map(async (lane) => {
+        while (next < count) {
+          const n = next++;
+          if (ratePerS !== undefined) {
+            // A schedule to keep, not a condition to wait for.
+            const due = startedAt + (n * 1000) / ratePerS - performance.now();
+            if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+          }
+          const sent = performance.now();
+          const answer = await lane.post(
+            `/async-function/hello?name=n${n}`,
+            `call ${n}`,
+            'content-type: text/plain\r\n',
+          );
+          const now = performance.now();
+          if (answer.status === 202 && answer.callId !== undefined) {
+            ids.push(answer.callId);
+            acceptLatenciesMs.push(now - sent);
+            lastAcceptedAt = now;
+          } else refused++;
+        }
+      }),
+    );
+  } finally {
+    for (const lane of open) lane.close();
+  }
+  return { ids, refused, acceptLatenciesMs, startedAt, lastAcceptedAt };
+}

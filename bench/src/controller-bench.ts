@@ -1,5 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@nimbus/api';
 import { Informer, KubeClient, type KubeObject, RESOURCES, loadKubeConfig } from '@nimbus/kube';
@@ -7,7 +5,8 @@ import { ControlPlane } from '@nimbus/test/harness/control-plane/control-plane';
 import { freshNamespace, installFunctionCrd } from '@nimbus/test/harness/control-plane/shared';
 import { freePort } from '@nimbus/testkit';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
-import type { Children } from './processes.js';
+import { cpuSeconds, peakRssMib } from './proc-stats.js';
+import { type Children, cpuProfileFlags, stopGently } from './processes.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 
 /** Functions created; NIMBUS_BENCH_FUNCTIONS sets another count (the issue's 2,000 and 5,000). */
@@ -123,27 +122,6 @@ async function directCreates(plane: ControlPlane, namespace: string): Promise<nu
   return (performance.now() - started) / 1000;
 }
 
-async function peakRssMib(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
-  return kib / 1024;
-}
-
-/** CPU seconds a process has used, user and system, from /proc (clock ticks of 10 ms). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** SIGTERM and the exit that follows, so a CPU profile is written (SIGKILL would lose it). */
-async function stopGently(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 async function counter(base: string, name: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce(
@@ -165,9 +143,7 @@ async function run(children: Children): Promise<BenchReport> {
 
     const namespace = await freshNamespace(plane, 'bench-controller');
     const port = await freePort();
-    // NIMBUS_BENCH_CPU_PROF=<dir>: the controller writes a V8 CPU profile there when it stops.
-    const profile = process.env.NIMBUS_BENCH_CPU_PROF;
-    const flags = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+    const flags = cpuProfileFlags();
     const controller = children.spawn(process.execPath, [...flags, MAIN], {
       env: {
         PATH: process.env.PATH,

@@ -8,10 +8,12 @@ import {
 } from './gateway-summary.js';
 import { writeHelloFunction } from './hello-function.js';
 import { probe } from './http-probe.js';
+import { cpuSeconds } from './proc-stats.js';
 import type { Children } from './processes.js';
-import { bareServer, runtimeReplica, startServer, staticGateway } from './servers.js';
+import { type RunningServer, bareServer, runtimeReplica, startServer, staticGateway } from './servers.js';
+import { askStalls } from './stall-monitor.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
-import { ensureWrk, runWrk } from './wrk.js';
+import { type WrkLoad, ensureWrk, runWrk } from './wrk.js';
 
 interface Target {
   readonly id: TargetId;
@@ -19,6 +21,9 @@ interface Target {
   readonly url: string;
   /** What a GET must answer before any load is sent, so a misrouted target is never measured. */
   readonly expectBody: string;
+  /** Whose CPU time is counted while it is loaded (the gateway also reports its stalls). */
+  readonly gateway?: RunningServer;
+  readonly replica?: RunningServer;
 }
 
 /** wrk threads per connection count. */
@@ -41,12 +46,15 @@ async function startTargets(children: Children, functionDir: string): Promise<Ta
       label: 'b: runtime replica',
       url: `${base(replica.port)}/?name=Ada`,
       expectBody: 'Hello, Ada!\n',
+      replica,
     },
     {
       id: 'c',
       label: 'c: gateway → replica',
       url: `${base(gateway.port)}/function/hello?name=Ada`,
       expectBody: 'Hello, Ada!\n',
+      gateway,
+      replica,
     },
   ];
 }
@@ -71,14 +79,37 @@ async function measure(children: Children, targets: readonly Target[]): Promise<
       );
       const load = { url: target.url, threads, connections };
       await runWrk(children, { ...load, durationS: WARM_UP_S });
-      const result = await runWrk(children, { ...load, durationS: MEASURE_S });
-      measurements.push({ target: target.id, connections, result });
+      measurements.push(await measured(children, target, { ...load, durationS: MEASURE_S }));
     }
   }
   return measurements;
 }
 
+/** One measured run, with the CPU each of our processes spent on it and the gateway's stalls. */
+async function measured(children: Children, target: Target, load: WrkLoad): Promise<Measurement> {
+  const cpu = (server: RunningServer | undefined) =>
+    server?.child.pid === undefined ? Promise.resolve(undefined) : cpuSeconds(server.child.pid);
+  if (target.gateway !== undefined) await askStalls(target.gateway.child, 'reset');
+  const [gatewayBefore, replicaBefore] = await Promise.all([cpu(target.gateway), cpu(target.replica)]);
+  const result = await runWrk(children, load);
+  const [gatewayAfter, replicaAfter] = await Promise.all([cpu(target.gateway), cpu(target.replica)]);
+  const stalls = target.gateway === undefined ? undefined : await askStalls(target.gateway.child, 'report');
+  const perRequest = (before: number | undefined, after: number | undefined) =>
+    before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.requests;
+  return {
+    target: target.id,
+    connections: load.connections,
+    result,
+    gatewayCpuUsPerRequest: perRequest(gatewayBefore, gatewayAfter),
+    replicaCpuUsPerRequest: perRequest(replicaBefore, replicaAfter),
+    stalls,
+  };
+}
+
 const labelOf = (targets: readonly Target[], id: TargetId) => targets.find((t) => t.id === id)?.label ?? id;
+
+const optional = (value: number | undefined, digits: number) =>
+  value === undefined ? '' : formatNumber(value, digits);
 
 function render(targets: readonly Target[], measurements: readonly Measurement[], s: GatewaySummary): string {
   const results = formatTable(
@@ -88,6 +119,8 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       { title: 'req/s', align: 'right' },
       { title: 'p50 µs', align: 'right' },
       { title: 'p99 µs', align: 'right' },
+      { title: 'gateway CPU µs/req', align: 'right' },
+      { title: 'replica CPU µs/req', align: 'right' },
     ],
     measurements.map((m) => [
       labelOf(targets, m.target),
@@ -95,6 +128,8 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       formatNumber(m.result.requestsPerSecond, 0),
       formatNumber(m.result.p50Us, 0),
       formatNumber(m.result.p99Us, 0),
+      optional(m.gatewayCpuUsPerRequest, 1),
+      optional(m.replicaCpuUsPerRequest, 1),
     ]),
   );
   const ratios = formatTable(VERDICT_COLUMNS, [
@@ -108,10 +143,29 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
     ],
     ['c/b req/s, 32 conns', formatNumber(s.ratio_c_b_32, 3), '', ''],
     [
-      'added p50 µs (c − a), 1 conn',
+      'added p50 µs (c − b), 1 conn',
       formatNumber(s.added_p50_us_1, 0),
       `≤ ${GATEWAY_TARGETS.maxAddedP50Us1}`,
       verdict(s.pass_added_p50_us_1),
+    ],
+    ['added p50 µs (c − a), 1 conn', formatNumber(s.added_p50_us_1_over_bare, 0), '', ''],
+    [
+      'p99 c/b, 32 conns',
+      formatNumber(s.p99_ratio_c_b_32, 2),
+      `≤ ${GATEWAY_TARGETS.maxP99RatioCB32}`,
+      verdict(s.pass_p99_ratio_c_b_32),
+    ],
+    [
+      'gateway loop delay p99 / max ms, 32 conns',
+      `${optional(s.loop_delay_p99_ms_32, 2)} / ${optional(s.loop_delay_max_ms_32, 2)}`,
+      '',
+      '',
+    ],
+    [
+      'gateway longest stall or GC pause ms, 32 conns',
+      formatNumber(Math.max(s.loop_delay_max_ms_32 ?? Number.NaN, s.gc_max_ms_32 ?? Number.NaN), 2),
+      `≤ ${GATEWAY_TARGETS.maxStallMs}`,
+      verdict(s.pass_stalls_32),
     ],
   ]);
   return `${results}\n\n${ratios}`;
@@ -138,6 +192,9 @@ async function run(children: Children): Promise<BenchReport> {
           connections: m.connections,
           threads: LOADS.find((l) => l.connections === m.connections)?.threads,
           ...m.result,
+          gatewayCpuUsPerRequest: m.gatewayCpuUsPerRequest,
+          replicaCpuUsPerRequest: m.replicaCpuUsPerRequest,
+          stalls: m.stalls,
         })),
       },
     };

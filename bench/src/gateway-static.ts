@@ -2,10 +2,12 @@
 // the default namespace → the replicas on 127.0.0.1:<argv[2..]>. Redis and NATS come from
 // NIMBUS_REDIS_URL and NIMBUS_NATS_URL, as for any gateway (in memory without them). It reports
 // its port to the parent over IPC as {type:'listening', port} and exits when the parent goes away.
+// It watches its own event-loop delay and GC pauses, reported when the parent asks (stall-monitor.ts).
 //   node bench/dist/src/gateway-static.js <replica-port>...
 import 'reflect-metadata';
 import { createLogger } from '@nimbus/api';
 import { type Gateway, RouteTable, TOKENS, createGatewayContainer, loadGatewayConfig } from '@nimbus/gateway';
+import { StallMonitor } from './stall-monitor.js';
 
 const ROUTE = {
   name: 'hello',
@@ -23,6 +25,9 @@ function ports(raw: readonly string[]): number[] {
 }
 
 async function main(): Promise<void> {
+  const stalls = new StallMonitor();
+  stalls.start();
+  stalls.answerParent();
   const upstreams = ports(process.argv.slice(2));
   const config = loadGatewayConfig({ ...process.env, HOST: '127.0.0.1', PORT: '0' });
   const routes = new RouteTable();

@@ -75,3 +75,20 @@ function killByPid(child: ChildProcess): void {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
 }
+
+/**
+ * NIMBUS_BENCH_CPU_PROF=<dir>: node flags for the process a bench profiles (the controller, the
+ * gateway), which writes a V8 CPU profile there when it stops gently. None when unset.
+ */
+export function cpuProfileFlags(): string[] {
+  const dir = process.env.NIMBUS_BENCH_CPU_PROF;
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/** SIGTERM and the exit that follows, so a CPU profile is written (SIGKILL would lose it). */
+export async function stopGently(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = exited(child);
+  child.kill('SIGTERM');
+  await gone;
+}

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { freePort } from '@nimbus/testkit';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { writeHelloFunction } from './hello-function.js';
 import { firstOk, probe } from './http-probe.js';
+import { residentMib } from './proc-stats.js';
 import type { Children } from './processes.js';
 import { type ServerCommand, barePython, bareServer, pythonReplica, runtimeReplica } from './servers.js';
 import { SPAWN_TARGETS, type SpawnSummary, summarizeSpawn } from './spawn-summary.js';
@@ -62,13 +62,6 @@ export async function coldStartSample(
   } finally {
     await children.stop(child);
   }
-}
-
-/** VmRSS of a process, in MiB. */
-async function residentMib(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
-  return kib / 1024;
 }
 
 async function run(children: Children): Promise<BenchReport> {
