@@ -7,6 +7,7 @@ import { gatewayBenchmark } from './gateway-bench.js';
 import { describeMachine, machineLine } from './machine.js';
 import { Children } from './processes.js';
 import { writeResult } from './results.js';
+import { scaleBenchmark } from './scale-bench.js';
 import { spawnBenchmark } from './spawn-bench.js';
 
 const BENCHMARKS: readonly Benchmark[] = [
@@ -15,6 +16,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   controllerBenchmark,
   coldstartBenchmark,
   asyncBenchmark,
+  scaleBenchmark,
 ];
 
 function usage(): string {
