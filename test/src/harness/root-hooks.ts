@@ -1,9 +1,23 @@
+import { controlPlaneBinaries } from './control-plane/assets.js';
+import { ControlPlane } from './control-plane/control-plane.js';
 import { stopSharedControlPlane } from './control-plane/shared.js';
 
-/** Mocha root hooks (loaded through `require` in .mocharc.json): the run's shared fixtures end here. */
+/** Mocha root hooks (loaded through `require` in .mocharc.json): the run's shared fixtures start and end here. */
 export const mochaHooks = {
+  /**
+   * On a fresh machine the control plane's binaries are built with Go first (minutes each), here,
+   * with no time limit, rather than inside the first suite that needs one, whose own limit would
+   * then have to cover a build of unknown length on a busy machine. Cached, it costs nothing.
+   */
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(0);
+    await controlPlaneBinaries((line) => process.stderr.write(`${line}\n`), { controllerManager: true });
+  },
+
   async afterAll(this: Mocha.Context) {
     this.timeout(30_000);
     await stopSharedControlPlane();
+    // A suite whose start timed out never got its plane to stop: none may outlive the run.
+    ControlPlane.killLeftOver();
   },
 };

@@ -87,6 +87,9 @@ export const CONTROLLER_MANAGER_CONTROLLERS = [
  * Nothing is mocked at the HTTP level.
  */
 export class ControlPlane {
+  /** Every plane started and not yet stopped, so the run's end can kill one its suite lost track of. */
+  private static readonly running = new Set<ControlPlane>();
+
   private constructor(
     private readonly processes: ChildProcess[],
     private readonly relaunchApiServer: () => ChildProcess,
@@ -192,6 +195,7 @@ export class ControlPlane {
         caCert,
         join(dir, 'kubeconfig'),
       );
+      ControlPlane.running.add(plane);
       await Promise.race([plane.ready(90_000), died]);
       await writeFile(plane.kubeconfigPath, JSON.stringify(plane.kubeconfig(), null, 2));
       if (controllerManager) {
@@ -348,7 +352,14 @@ export class ControlPlane {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 
+  /** SIGKILLs every plane not stopped yet: for the end of a test run. */
+  static killLeftOver(): void {
+    for (const plane of ControlPlane.running) plane.killNow();
+    ControlPlane.running.clear();
+  }
+
   async stop(): Promise<void> {
+    ControlPlane.running.delete(this);
     await stopAll([...this.processes].reverse());
     await rm(this.dir, { recursive: true, force: true });
   }
