@@ -10,7 +10,14 @@ import { writeHelloFunction } from './hello-function.js';
 import { probe } from './http-probe.js';
 import { cpuSeconds } from './proc-stats.js';
 import type { Children } from './processes.js';
-import { type RunningServer, bareServer, runtimeReplica, startServer, staticGateway } from './servers.js';
+import {
+  type RunningServer,
+  bareServer,
+  minimalProxy,
+  runtimeReplica,
+  startServer,
+  staticGateway,
+} from './servers.js';
 import { askStalls } from './stall-monitor.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 import { type WrkLoad, ensureWrk, runWrk } from './wrk.js';
@@ -21,8 +28,10 @@ interface Target {
   readonly url: string;
   /** What a GET must answer before any load is sent, so a misrouted target is never measured. */
   readonly expectBody: string;
-  /** Whose CPU time is counted while it is loaded (the gateway also reports its stalls). */
-  readonly gateway?: RunningServer;
+  /** The proxy in front of the replica (the gateway or the minimal one): its CPU time is counted. */
+  readonly front?: RunningServer;
+  /** The front is the gateway, which also reports its event-loop stalls and GC pauses. */
+  readonly reportsStalls?: boolean;
   readonly replica?: RunningServer;
 }
 
@@ -38,6 +47,7 @@ async function startTargets(children: Children, functionDir: string): Promise<Ta
   const bare = await startServer(children, bareServer(0));
   const replica = await startServer(children, runtimeReplica(functionDir, 0));
   const gateway = await startServer(children, staticGateway(replica.port));
+  const proxy = await startServer(children, minimalProxy(replica.port));
   const base = (port: number) => `http://127.0.0.1:${port}`;
   return [
     { id: 'a', label: 'a: bare node:http', url: `${base(bare.port)}/`, expectBody: 'ok' },
@@ -53,7 +63,16 @@ async function startTargets(children: Children, functionDir: string): Promise<Ta
       label: 'c: gateway → replica',
       url: `${base(gateway.port)}/function/hello?name=Ada`,
       expectBody: 'Hello, Ada!\n',
-      gateway,
+      front: gateway,
+      reportsStalls: true,
+      replica,
+    },
+    {
+      id: 'd',
+      label: 'd: minimal Node proxy → replica',
+      url: `${base(proxy.port)}/function/hello?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: proxy,
       replica,
     },
   ];
@@ -89,18 +108,19 @@ async function measure(children: Children, targets: readonly Target[]): Promise<
 async function measured(children: Children, target: Target, load: WrkLoad): Promise<Measurement> {
   const cpu = (server: RunningServer | undefined) =>
     server?.child.pid === undefined ? Promise.resolve(undefined) : cpuSeconds(server.child.pid);
-  if (target.gateway !== undefined) await askStalls(target.gateway.child, 'reset');
-  const [gatewayBefore, replicaBefore] = await Promise.all([cpu(target.gateway), cpu(target.replica)]);
+  const stallsOf = target.reportsStalls === true ? target.front?.child : undefined;
+  if (stallsOf !== undefined) await askStalls(stallsOf, 'reset');
+  const [frontBefore, replicaBefore] = await Promise.all([cpu(target.front), cpu(target.replica)]);
   const result = await runWrk(children, load);
-  const [gatewayAfter, replicaAfter] = await Promise.all([cpu(target.gateway), cpu(target.replica)]);
-  const stalls = target.gateway === undefined ? undefined : await askStalls(target.gateway.child, 'report');
+  const [frontAfter, replicaAfter] = await Promise.all([cpu(target.front), cpu(target.replica)]);
+  const stalls = stallsOf === undefined ? undefined : await askStalls(stallsOf, 'report');
   const perRequest = (before: number | undefined, after: number | undefined) =>
     before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.requests;
   return {
     target: target.id,
     connections: load.connections,
     result,
-    gatewayCpuUsPerRequest: perRequest(gatewayBefore, gatewayAfter),
+    proxyCpuUsPerRequest: perRequest(frontBefore, frontAfter),
     replicaCpuUsPerRequest: perRequest(replicaBefore, replicaAfter),
     stalls,
   };
@@ -119,7 +139,7 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       { title: 'req/s', align: 'right' },
       { title: 'p50 µs', align: 'right' },
       { title: 'p99 µs', align: 'right' },
-      { title: 'gateway CPU µs/req', align: 'right' },
+      { title: 'proxy CPU µs/req', align: 'right' },
       { title: 'replica CPU µs/req', align: 'right' },
     ],
     measurements.map((m) => [
@@ -128,7 +148,7 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       formatNumber(m.result.requestsPerSecond, 0),
       formatNumber(m.result.p50Us, 0),
       formatNumber(m.result.p99Us, 0),
-      optional(m.gatewayCpuUsPerRequest, 1),
+      optional(m.proxyCpuUsPerRequest, 1),
       optional(m.replicaCpuUsPerRequest, 1),
     ]),
   );
@@ -142,6 +162,9 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       verdict(s.pass_ratio_c_a_32),
     ],
     ['c/b req/s, 32 conns', formatNumber(s.ratio_c_b_32, 3), '', ''],
+    ['d/a req/s, 32 conns (the floor for a Node proxy)', formatNumber(s.ratio_d_a_32, 3), '', ''],
+    ['c/d req/s, 32 conns (the gateway against it)', formatNumber(s.ratio_c_d_32, 3), '', ''],
+    ['added p50 µs (c − d), 1 conn', formatNumber(s.added_p50_us_1_over_minimal_proxy, 0), '', ''],
     [
       'added p50 µs (c − b), 1 conn',
       formatNumber(s.added_p50_us_1, 0),
@@ -192,7 +215,7 @@ async function run(children: Children): Promise<BenchReport> {
           connections: m.connections,
           threads: LOADS.find((l) => l.connections === m.connections)?.threads,
           ...m.result,
-          gatewayCpuUsPerRequest: m.gatewayCpuUsPerRequest,
+          proxyCpuUsPerRequest: m.proxyCpuUsPerRequest,
           replicaCpuUsPerRequest: m.replicaCpuUsPerRequest,
           stalls: m.stalls,
         })),
@@ -206,7 +229,8 @@ async function run(children: Children): Promise<BenchReport> {
 
 export const gatewayBenchmark: Benchmark = {
   name: 'gateway',
-  description: 'req/s and latency of bare node:http, a runtime replica, and the gateway in front of it (wrk)',
+  description:
+    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it and a minimal Node proxy (wrk)',
   limitMs: 150_000,
   run,
 };

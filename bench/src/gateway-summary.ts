@@ -1,15 +1,18 @@
 import type { StallReport } from './stall-monitor.js';
 import type { WrkResult } from './wrk-output.js';
 
-/** a: bare node:http (the floor); b: the runtime replica alone; c: the gateway in front of b. */
-export type TargetId = 'a' | 'b' | 'c';
+/**
+ * a: bare node:http (the floor); b: the runtime replica alone; c: the gateway in front of b;
+ * d: a minimal Node proxy in front of b, the floor for any proxy written in Node.
+ */
+export type TargetId = 'a' | 'b' | 'c' | 'd';
 
 export interface Measurement {
   readonly target: TargetId;
   readonly connections: number;
   readonly result: WrkResult;
-  /** CPU time per request over the measured window, in µs: the gateway's (c only) and the replica's (b, c). */
-  readonly gatewayCpuUsPerRequest?: number;
+  /** CPU time per request over the measured window, in µs: the proxy's (c, d) and the replica's (b, c, d). */
+  readonly proxyCpuUsPerRequest?: number;
   readonly replicaCpuUsPerRequest?: number;
   /** The gateway's event-loop delay and GC pauses over the measured window (c only). */
   readonly stalls?: StallReport;
@@ -37,7 +40,12 @@ export interface GatewaySummary {
   /** c − a at 1 connection: gateway and runtime together over bare node:http. */
   readonly added_p50_us_1_over_bare: number;
   readonly p99_ratio_c_b_32: number;
+  /** c/d: what the gateway keeps of a minimal Node proxy's throughput, and what it adds to its p50. */
+  readonly ratio_c_d_32: number;
+  readonly ratio_d_a_32: number;
+  readonly added_p50_us_1_over_minimal_proxy: number;
   readonly gateway_cpu_us_per_request_32: number | undefined;
+  readonly minimal_proxy_cpu_us_per_request_32: number | undefined;
   readonly replica_cpu_us_per_request_32: number | undefined;
   readonly loop_delay_p99_ms_32: number | undefined;
   readonly loop_delay_max_ms_32: number | undefined;
@@ -69,7 +77,11 @@ export function summarizeGateway(measurements: readonly Measurement[]): GatewayS
     added_p50_us_1: addedP50,
     added_p50_us_1_over_bare: find('c', 1).result.p50Us - find('a', 1).result.p50Us,
     p99_ratio_c_b_32: p99Ratio,
-    gateway_cpu_us_per_request_32: c32.gatewayCpuUsPerRequest,
+    ratio_c_d_32: rps('c', 32) / rps('d', 32),
+    ratio_d_a_32: rps('d', 32) / rps('a', 32),
+    added_p50_us_1_over_minimal_proxy: find('c', 1).result.p50Us - find('d', 1).result.p50Us,
+    gateway_cpu_us_per_request_32: c32.proxyCpuUsPerRequest,
+    minimal_proxy_cpu_us_per_request_32: find('d', 32).proxyCpuUsPerRequest,
     replica_cpu_us_per_request_32: c32.replicaCpuUsPerRequest,
     loop_delay_p99_ms_32: stalls?.loopDelayP99Ms,
     loop_delay_max_ms_32: stalls?.loopDelayMaxMs,

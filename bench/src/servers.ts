@@ -100,6 +100,16 @@ export function staticGateway(replicaPort: number): ServerCommand {
   };
 }
 
+/** The floor for a Node proxy (minimal-proxy.ts) in front of the replica on `replicaPort`. */
+export function minimalProxy(replicaPort: number): ServerCommand {
+  return {
+    name: 'minimal proxy',
+    args: [fileURLToPath(new URL('./minimal-proxy.js', import.meta.url)), String(replicaPort)],
+    env: {},
+    saysReady: false,
+  };
+}
+
 export interface RunningServer {
   readonly child: ChildProcess;
   readonly port: number;
