@@ -3,6 +3,7 @@ import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { derivePoolToken } from '@nimbus/api/pool-token';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
+import type { ServingPod } from '../autoscale/cluster-autoscaler.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
@@ -105,11 +106,12 @@ export class PoolPods {
   }
 
   /**
-   * Moves a pool pod to `fn`; resolves with its name, or undefined when its pool had none ready
-   * (the function's own Deployment wakes it all the same, only slower). A pod that took the
-   * function but failed to load it is deleted: it can serve nothing else now.
+   * Moves a pool pod to `fn`; resolves with its address once it has loaded the function and
+   * carries its labels, or undefined when its pool had none ready (the function's own Deployment
+   * wakes it all the same, only slower). A pod that took the function but failed to load it is
+   * deleted: it can serve nothing else now.
    */
-  async adopt(fn: FunctionResource): Promise<string | undefined> {
+  async adopt(fn: FunctionResource): Promise<ServingPod | undefined> {
     const { namespace } = fn.metadata;
     if (!poolable(fn)) return undefined;
     const pod = [...this.pods.list()].find(
@@ -145,7 +147,7 @@ export class PoolPods {
         pod: name,
         ms: this.clock.now() - started,
       });
-      return name;
+      return { host: ip, port: PORT };
     } catch (err) {
       this.log.warn('could not take a pool pod over; the function’s own pods will serve', {
         function: `${namespace}/${fn.metadata.name}`,
@@ -172,6 +174,12 @@ export class PoolPods {
         p.metadata.labels?.[FUNCTION_LABEL] === fn.metadata.name &&
         p.metadata.deletionTimestamp === undefined,
     );
+  }
+
+  /** A pod `fn` took over that runs and is ready (it was relabelled only once loaded), if any. */
+  serving(fn: FunctionResource): ServingPod | undefined {
+    const ip = this.adopted(fn).find(isReady)?.status?.podIP;
+    return ip === undefined ? undefined : { host: ip, port: PORT };
   }
 
   /** Deletes the pods `fn` took over: its own pods serve now (or it scaled to zero). They drain first. */
