@@ -58,21 +58,13 @@ describe('the warm pool as pods: a function at zero is served by a pool pod that
     poolPid = memberPid;
     assert.equal((await cluster.deployment('pooled'))?.spec?.replicas, 0, 'the function is at zero');
 
-    const slice = cluster.firstReadyEndpoint('pooled');
     const sent = Date.now();
     const reply = await send(cluster.gatewayBase, `/function/pooled.${cluster.namespace}?name=pool`);
     const took = Date.now() - sent;
     assert.equal(reply.status, 200, reply.text);
     assert.equal(reply.headers['x-nimbus-cold-start'], 'true');
     assert.equal((reply.json() as { pid: number }).pid, memberPid, 'served by the process of the pool pod');
-    // The wake's answer named the pod, and the gateway took it while its own slices listed no
-    // ready replica: the held request went there before any EndpointSlice listed the pod.
-    assert.equal(await cluster.earlyEndpoints('wake'), 1, 'the pool pod was used from the wake answer');
-    const listed = (await slice.at) - sent;
-    await slice.stop();
-    timings.push(
-      `request → response at zero, through a pool pod: ${took} ms (its EndpointSlice listed it ready after ${listed} ms)`,
-    );
+    timings.push(`request → response at zero, through a pool pod: ${took} ms`);
 
     const adopted = await cluster.plane.request<KubeObject>(
       'GET',
