@@ -64,12 +64,17 @@ export class ScalingCluster {
       gatewayEnv?: Record<string, string>;
       /** Added to every pod's environment, over NIMBUS_LOG_LEVEL=error. */
       podEnv?: Record<string, string>;
+      /** Further kube-controller-manager flags (ControlPlane's node.controllerManagerArgs). */
+      controllerManagerArgs?: readonly string[];
     } = {},
   ): Promise<ScalingCluster> {
     // The CRD goes in before kube-controller-manager starts, so its garbage collector knows Functions.
     const plane = await ControlPlane.start({
       controllerManager: true,
       beforeControllerManager: installFunctionCrd,
+      ...(options.controllerManagerArgs === undefined
+        ? {}
+        : { node: { controllerManagerArgs: options.controllerManagerArgs } }),
     });
     try {
       const namespace = await freshNamespace(plane, prefix);
