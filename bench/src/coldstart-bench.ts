@@ -181,6 +181,7 @@ async function run(children: Children): Promise<BenchReport> {
   const pythonNoPool = await series(children, 0, pythonBaseline, true);
   const pythonPool = await series(children, POOL_SIZE, undefined, true);
   const cluster = await clusterColdStarts(CLUSTER_RUNS);
+  const clusterPool = await clusterColdStarts(CLUSTER_RUNS, true);
   const real = await realNodeColdStarts(CLUSTER_RUNS);
   const p50 = (values: number[]) => round(percentile(values, 50));
   const realFigures =
@@ -191,6 +192,9 @@ async function run(children: Children): Promise<BenchReport> {
           real_node_p99_ms_pool: round(percentile(real.poolMs, 99)),
           real_node_p50_ms_new_pod: p50(real.newPodMs),
           real_node_p99_ms_new_pod: round(percentile(real.newPodMs, 99)),
+          pass_real_node_p50_pool: percentile(real.poolMs, 50) <= COLDSTART_TARGETS.maxP50MsClusterPool,
+          pass_real_node_p50_new_pod:
+            percentile(real.newPodMs, 50) <= COLDSTART_TARGETS.maxP50MsRealNodeNewPod,
           real_node_pool_ms: real.poolMs.map(round),
           real_node_new_pod_ms: real.newPodMs.map(round),
         };
@@ -223,6 +227,15 @@ async function run(children: Children): Promise<BenchReport> {
     p50_ms_endpoint_ready_to_forwarded: p50(cluster.endpointReadyToForwardedMs),
     p50_ms_cluster_request_to_response: p50(cluster.requestToResponseMs),
     p99_ms_cluster_request_to_response: round(percentile(cluster.requestToResponseMs, 99)),
+    p50_ms_cluster_pool: p50(clusterPool.requestToResponseMs),
+    p99_ms_cluster_pool: round(percentile(clusterPool.requestToResponseMs, 99)),
+    p50_ms_cluster_pool_controller_wake: p50(clusterPool.controllerWakeMs),
+    p50_ms_cluster_pool_wake_answer: p50(clusterPool.wakeToRaisedMs),
+    p50_ms_cluster_pool_endpoint_ready_to_forwarded: p50(clusterPool.endpointReadyToForwardedMs),
+    pass_p50_cluster_pool:
+      percentile(clusterPool.requestToResponseMs, 50) <= COLDSTART_TARGETS.maxP50MsClusterPool,
+    cluster_pool_early_endpoints: clusterPool.early,
+    cluster_early_endpoints: cluster.early,
     ...realFigures,
     pass_p50_wake_to_raised: percentile(cluster.wakeToRaisedMs, 50) <= COLDSTART_TARGETS.maxP50MsWakeToRaised,
     pass_p50_endpoint_ready_to_forwarded:
@@ -231,6 +244,9 @@ async function run(children: Children): Promise<BenchReport> {
     targets: COLDSTART_TARGETS,
     cluster_wake_to_raised_ms: cluster.wakeToRaisedMs.map(round),
     cluster_endpoint_ready_to_forwarded_ms: cluster.endpointReadyToForwardedMs.map(round),
+    cluster_request_to_response_ms: cluster.requestToResponseMs.map(round),
+    cluster_pool_ms: clusterPool.requestToResponseMs.map(round),
+    cluster_pool_endpoint_ready_to_forwarded_ms: clusterPool.endpointReadyToForwardedMs.map(round),
     no_pool_ms: noPool.map(round),
     pool_ms: pool.map(round),
     baseline_ms: baseline.map(round),

@@ -133,7 +133,7 @@ describe('ClusterAutoscaler: the leader’s loop around the decider', () => {
     world.deployments.set('team/sleepy', { replicas: 0, ready: 0 });
     world.autoscaler.start();
     assert.equal(world.autoscaler.replicasFor(f), 0);
-    const outcome = await world.autoscaler.wake(f, 3);
+    const { outcome } = await world.autoscaler.wake(f, 3);
     assert.deepEqual(outcome, { outcome: 'raised', replicas: 1 });
     assert.deepEqual(world.writes, [['team/sleepy', 1]]);
     assert.deepEqual(world.changes, [['team/sleepy', 'wake']]);
@@ -146,7 +146,7 @@ describe('ClusterAutoscaler: the leader’s loop around the decider', () => {
     world.deployments.set('team/sleepy', { replicas: 0, ready: 0 });
     await world.autoscaler.wake(f, 1);
     world.deployments.set('team/sleepy', { replicas: 1, ready: 0 });
-    const again = await world.autoscaler.wake(f, 2);
+    const { outcome: again } = await world.autoscaler.wake(f, 2);
     assert.deepEqual(again, { outcome: 'unchanged', replicas: 1 });
     assert.equal(world.writes.length, 1);
   });
@@ -155,7 +155,7 @@ describe('ClusterAutoscaler: the leader’s loop around the decider', () => {
     const world = new World({ initialScale: 0 });
     const f = fn('new');
     assert.equal(world.autoscaler.replicasFor(f), 0);
-    const outcome = await world.autoscaler.wake(f, 1);
+    const { outcome } = await world.autoscaler.wake(f, 1);
     assert.deepEqual(outcome, { outcome: 'unchanged', replicas: 1 });
     assert.deepEqual(world.writes, []);
     assert.equal(world.autoscaler.replicasFor(f), 1, 'the reconcile now asks for one');
@@ -163,7 +163,7 @@ describe('ClusterAutoscaler: the leader’s loop around the decider', () => {
 
   it('a wake for an unknown Function is not-found; a failed scale write rejects', async () => {
     const world = new World();
-    assert.deepEqual(await world.autoscaler.wake(undefined, 1), { outcome: 'not-found' });
+    assert.deepEqual((await world.autoscaler.wake(undefined, 1)).outcome, { outcome: 'not-found' });
     world.deployments.set('team/x', { replicas: 0, ready: 0 });
     world.failWrites = true;
     await assert.rejects(world.autoscaler.wake(fn('x'), 1), /the API server is away/);

@@ -5,6 +5,7 @@ import {
   type SlicePort,
   functionOfSlice,
   readyEndpoints,
+  startingEndpoints,
 } from '../src/cluster/endpoint-slice.js';
 
 const http = (port: number): SlicePort => ({ name: 'http', port, protocol: 'TCP' });
@@ -121,6 +122,51 @@ describe('readyEndpoints (EndpointSlices → the replicas a function may get req
     const [endpoint] = readyEndpoints([{ ...slice('a', [at('fd00::2')]), addressType: 'IPv6' }]);
     assert.deepEqual(endpoint, { id: '[fd00::2]:8080', host: 'fd00::2', port: 8080 });
   });
+});
+
+describe('startingEndpoints (new pods the gateway may probe itself)', () => {
+  const cases: { name: string; slices: EndpointSlice[]; expected: string[] }[] = [
+    {
+      name: 'ready false and not terminating: starting, at the http port',
+      slices: [
+        slice('a', [at('10.0.0.1', { ready: false }), at('10.0.0.2', { ready: false, terminating: false })]),
+      ],
+      expected: ['10.0.0.1:8080', '10.0.0.2:8080'],
+    },
+    {
+      name: 'ready, ready missing or null, and terminating ones are not starting',
+      slices: [
+        slice('a', [
+          at('10.0.0.1', { ready: true }),
+          at('10.0.0.2'),
+          at('10.0.0.3', { ready: null }),
+          at('10.0.0.4', { ready: false, terminating: true }),
+        ]),
+      ],
+      expected: [],
+    },
+    {
+      name: 'one another slice lists ready already is not starting',
+      slices: [slice('a', [at('10.0.0.1', { ready: false })]), slice('b', [at('10.0.0.1', { ready: true })])],
+      expected: [],
+    },
+    {
+      name: 'no address, or no http port: nothing to probe',
+      slices: [
+        slice('a', [{ addresses: [], conditions: { ready: false } }]),
+        slice('b', [at('10.0.0.2', { ready: false })], []),
+      ],
+      expected: [],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      assert.deepEqual(
+        startingEndpoints(c.slices).map((e) => e.id),
+        c.expected,
+      );
+    });
+  }
 });
 
 describe('functionOfSlice', () => {

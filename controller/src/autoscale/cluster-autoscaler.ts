@@ -24,18 +24,45 @@ export interface ReplicaWriter {
   setReplicas(namespace: string, name: string, replicas: number): Promise<void>;
 }
 
+/** A pod serving a function with its handler loaded: where a gateway may send requests now. */
+export interface ServingPod {
+  readonly host: string;
+  readonly port: number;
+}
+
 /** The warm pool: takes a generic pod over for a function waking from zero, when it has one ready. */
 export interface PoolAdopter {
-  adopt(fn: FunctionResource): Promise<unknown>;
+  /** Resolves once the pod has loaded the function (undefined: none taken over). */
+  adopt(fn: FunctionResource): Promise<ServingPod | undefined>;
+  /** A pod `fn` took over earlier that still runs, loaded. */
+  serving(fn: FunctionResource): ServingPod | undefined;
 }
 
 /** What a wake did, for the gateway that asked and for the wake metric. */
 export type WakeOutcome =
   /** The Deployment's scale was written: `replicas` are on their way. */
-  | { readonly outcome: 'raised'; readonly replicas: number }
+  | { readonly outcome: 'raised'; readonly replicas: number; readonly endpoint?: ServingPod }
   /** Nothing to write: the Deployment already asks for enough, or its first reconcile will. */
-  | { readonly outcome: 'unchanged'; readonly replicas: number }
+  | { readonly outcome: 'unchanged'; readonly replicas: number; readonly endpoint?: ServingPod }
   | { readonly outcome: 'not-found' };
+
+/**
+ * A wake's outcome once the scale is written, and, apart, the pool pod that serves the function
+ * meanwhile: the caller times the first and may wait for the second.
+ */
+export interface Woken {
+  readonly outcome: WakeOutcome;
+  /** Resolves with a loaded pool pod of the function, or undefined (none, or not within ADOPTION_WAIT_MS). */
+  readonly serving: Promise<ServingPod | undefined>;
+}
+
+/**
+ * How long a wake's answer may wait for a pool pod to load the function. Past it the answer goes
+ * without the pod, within the gateway's wake timeout, and its held requests wait for the slice.
+ */
+export const ADOPTION_WAIT_MS = 2500;
+
+const none = Promise.resolve(undefined);
 
 interface Tracked {
   generation: number | undefined;
@@ -57,6 +84,8 @@ const keyOf = (fn: FunctionResource) => `${fn.metadata.namespace}/${fn.metadata.
  */
 export class ClusterAutoscaler {
   private readonly tracked = new Map<string, Tracked>();
+  /** Pool pods being taken over, by function: a second wake meanwhile waits for the same pod. */
+  private readonly adopting = new Map<string, Promise<ServingPod | undefined>>();
   private timer: unknown;
   private running = false;
 
@@ -121,10 +150,12 @@ export class ClusterAutoscaler {
   /**
    * A gateway holds `held` requests for the function: count them as a sample now and decide, and
    * when that raises the replicas, write the scale before answering, so the caller's wait for the
-   * answer is the time to raise them.
+   * answer is the time to raise them. From zero a pool pod is taken over alongside the write, and
+   * `serving` names it once loaded: the gateway sends the held requests there at once, before any
+   * EndpointSlice lists it.
    */
-  async wake(fn: FunctionResource | undefined, held: number): Promise<WakeOutcome> {
-    if (fn === undefined) return { outcome: 'not-found' };
+  async wake(fn: FunctionResource | undefined, held: number): Promise<Woken> {
+    if (fn === undefined) return { outcome: { outcome: 'not-found' }, serving: none };
     const key = keyOf(fn);
     const tracked = this.track(fn);
     tracked.samples.push({ at: this.clock.now(), concurrency: Math.max(1, held) });
@@ -134,18 +165,45 @@ export class ClusterAutoscaler {
     // No Deployment yet: the reconcile that creates it asks for `desired`.
     if (running === undefined || running >= desired) {
       if (reason !== undefined) this.changed(key, reason);
-      return { outcome: 'unchanged', replicas: desired };
+      // Another gateway's wake took a pod over: name it to this one too.
+      const pending = this.adopting.get(key);
+      const serving = pending === undefined ? Promise.resolve(this.pool?.serving(fn)) : this.bounded(pending);
+      return { outcome: { outcome: 'unchanged', replicas: desired }, serving };
     }
     // From zero, a pool pod may serve long before a new pod could: both start at once, and the
     // pool's pod hands over to the Deployment's once those are ready.
-    if (running === 0) void this.pool?.adopt(fn);
+    const serving = running === 0 ? this.bounded(this.adoptOnce(key, fn)) : none;
     try {
       await this.writer.setReplicas(fn.metadata.namespace, fn.metadata.name, desired);
     } finally {
       // After the write, so the reconcile (status, the rest of the Deployment) does not compete with it.
       if (reason !== undefined) this.changed(key, reason);
     }
-    return { outcome: 'raised', replicas: desired };
+    return { outcome: { outcome: 'raised', replicas: desired }, serving };
+  }
+
+  /** One pool pod per function: the one being taken over, or already serving, else a new adoption. */
+  private adoptOnce(key: string, fn: FunctionResource): Promise<ServingPod | undefined> {
+    if (this.pool === undefined) return none;
+    const pending = this.adopting.get(key);
+    if (pending !== undefined) return pending;
+    const serving = this.pool.serving(fn);
+    if (serving !== undefined) return Promise.resolve(serving);
+    const adoption = this.pool.adopt(fn).catch(() => undefined);
+    this.adopting.set(key, adoption);
+    void adoption.then(() => {
+      if (this.adopting.get(key) === adoption) this.adopting.delete(key);
+    });
+    return adoption;
+  }
+
+  /** `serving`, or undefined once ADOPTION_WAIT_MS passed without it. */
+  private bounded(serving: Promise<ServingPod | undefined>): Promise<ServingPod | undefined> {
+    let timer: unknown;
+    const late = new Promise<undefined>((resolve) => {
+      timer = this.clock.setTimeout(() => resolve(undefined), ADOPTION_WAIT_MS);
+    });
+    return Promise.race([serving, late]).finally(() => this.clock.clearTimeout(timer));
   }
 
   private track(fn: FunctionResource): Tracked {

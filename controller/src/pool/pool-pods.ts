@@ -3,6 +3,7 @@ import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { derivePoolToken } from '@nimbus/api/pool-token';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
+import type { ServingPod } from '../autoscale/cluster-autoscaler.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
@@ -42,8 +43,8 @@ const isReady = (pod: Pod) =>
 /**
  * The warm pools' pods seen from the controller: on a wake it takes a ready pod of the pool of the
  * function's runtime in its namespace, sends it the function's settings and code
- * (`POST /_/specialise`), waits until the handler has loaded, then relabels the pod into the
- * function's endpoints. The pool's ReplicaSet, having lost the pod, starts a replacement: the pool
+ * (`POST /_/specialise`), then relabels the pod into the function's endpoints while the handler
+ * loads (requests that reach it meanwhile wait in the runtime for the load). The pool's ReplicaSet, having lost the pod, starts a replacement: the pool
  * refills by itself. The pod serves until the function's own pods are ready, then `handOff`
  * deletes it and it drains.
  */
@@ -105,11 +106,13 @@ export class PoolPods {
   }
 
   /**
-   * Moves a pool pod to `fn`; resolves with its name, or undefined when its pool had none ready
-   * (the function's own Deployment wakes it all the same, only slower). A pod that took the
-   * function but failed to load it is deleted: it can serve nothing else now.
+   * Moves a pool pod to `fn`: specialises it, then relabels it into the function's endpoints while
+   * its handler loads. Resolves with its address once it has loaded the function and carries its
+   * labels, or undefined when its pool had none ready (the function's own Deployment
+   * wakes it all the same, only slower). A pod that took the function but failed to load it is
+   * deleted: it can serve nothing else now.
    */
-  async adopt(fn: FunctionResource): Promise<string | undefined> {
+  async adopt(fn: FunctionResource): Promise<ServingPod | undefined> {
     const { namespace } = fn.metadata;
     if (!poolable(fn)) return undefined;
     const pod = [...this.pods.list()].find(
@@ -133,19 +136,36 @@ export class PoolPods {
       if (key === undefined) throw new Error('the namespace has no pool key (Secret nimbus-pool-key)');
       // The pod's own token: the same its init container derived from the key and its UID.
       const token = derivePoolToken(key, uid);
+      const keyed = this.clock.now();
       const answer = await post(ip, '/_/specialise', token, specialisation(fn, this.settings));
       // The key changed under the pod (the Secret was remade): read it again for the next one.
       if (answer.status === 401 || answer.status === 403) this.keys.forget(namespace);
       // 409: taken by another wake meanwhile (or a controller before a failover); try no other.
       if (answer.status !== 202) throw new Error(`specialise answered ${answer.status}: ${answer.body}`);
-      await this.loaded(ip, started);
-      await this.client.mergePatch(RESOURCES.pods, namespace, name, adoptionPatch(fn));
+      const specialised = this.clock.now();
+      // The relabel and the handler's load at once: from the 202 on, a request the pod gets
+      // (through its slice, once relabelled) waits in the runtime for the handler to load.
+      let loadMs = 0;
+      let relabelMs = 0;
+      await Promise.all([
+        this.loaded(ip, started).then(() => {
+          loadMs = this.clock.now() - specialised;
+        }),
+        this.client.mergePatch(RESOURCES.pods, namespace, name, adoptionPatch(fn)).then(() => {
+          relabelMs = this.clock.now() - specialised;
+        }),
+      ]);
       this.log.info('took a pool pod over', {
         function: `${namespace}/${fn.metadata.name}`,
         pod: name,
         ms: this.clock.now() - started,
+        // Where the time went: the pool key, the specialise call, then the load beside the relabel.
+        keyMs: keyed - started,
+        specialiseMs: specialised - keyed,
+        loadMs,
+        relabelMs,
       });
-      return name;
+      return { host: ip, port: PORT };
     } catch (err) {
       this.log.warn('could not take a pool pod over; the function’s own pods will serve', {
         function: `${namespace}/${fn.metadata.name}`,
@@ -172,6 +192,12 @@ export class PoolPods {
         p.metadata.labels?.[FUNCTION_LABEL] === fn.metadata.name &&
         p.metadata.deletionTimestamp === undefined,
     );
+  }
+
+  /** A pod `fn` took over that runs and is ready (it was relabelled only once loaded), if any. */
+  serving(fn: FunctionResource): ServingPod | undefined {
+    const ip = this.adopted(fn).find(isReady)?.status?.podIP;
+    return ip === undefined ? undefined : { host: ip, port: PORT };
   }
 
   /** Deletes the pods `fn` took over: its own pods serve now (or it scaled to zero). They drain first. */

@@ -13,6 +13,7 @@ import {
   ClusterAutoscaler,
   type ConcurrencySource,
   type WakeOutcome,
+  type Woken,
 } from '../autoscale/cluster-autoscaler.js';
 import type { AutoscalerTuning } from '../autoscale/config.js';
 import type { EventSink } from '../events/event-recorder.js';
@@ -256,21 +257,25 @@ export class FunctionController implements LeadershipListener {
 
   /**
    * A gateway holds requests for a function: raise its replicas now. Only the leader acts; the
-   * others answer undefined, and the gateway's wake reaches the leader too.
+   * others answer undefined, and the gateway's wake reaches the leader too. The wake metric times
+   * the scale write alone; a pool pod taken over meanwhile is waited for after it, and named in
+   * the answer once it has loaded the function.
    */
   async wake(namespace: string, name: string, held: number): Promise<WakeOutcome | undefined> {
     if (this.queue === undefined || !this.autoscaler.isRunning) return undefined;
     const started = performance.now();
+    let woken: Woken;
     try {
-      const outcome = await this.autoscaler.wake(this.functions.get(namespace, name), held);
-      this.metrics.wakes.inc({ outcome: outcome.outcome });
-      if (outcome.outcome === 'raised')
-        this.metrics.wakeSeconds.observe((performance.now() - started) / 1000);
-      return outcome;
+      woken = await this.autoscaler.wake(this.functions.get(namespace, name), held);
     } catch (err) {
       this.metrics.wakes.inc({ outcome: 'failed' });
       throw err;
     }
+    const { outcome } = woken;
+    this.metrics.wakes.inc({ outcome: outcome.outcome });
+    if (outcome.outcome === 'raised') this.metrics.wakeSeconds.observe((performance.now() - started) / 1000);
+    const endpoint = await woken.serving;
+    return endpoint === undefined || outcome.outcome === 'not-found' ? outcome : { ...outcome, endpoint };
   }
 
   /**

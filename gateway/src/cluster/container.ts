@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type FunctionResource, type Logger, createLogger } from '@nimbus/api';
+import { type FunctionResource, type Logger, createLogger, systemClock } from '@nimbus/api';
 import { InformerSet, KubeClient, type KubeObject, RESOURCES } from '@nimbus/kube';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
@@ -8,16 +8,19 @@ import { createGatewayContainer } from '../container.js';
 import type { PlatformEndpoint } from '../egress/egress-policy.js';
 import type { Gateway } from '../gateway.js';
 import { RouteTable } from '../routing/route-table.js';
+import type { Waker } from '../routing/waker.js';
 import { TOKENS } from '../tokens.js';
 import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
 import { ControllerPeers, controllerEndpoints } from './controller-peers.js';
 import { ControllerWaker } from './controller-waker.js';
+import { EarlyEndpoints } from './early-endpoints.js';
 import { EndpointSliceSource } from './endpoint-slice-source.js';
 import { type EndpointSlice, NIMBUS_SLICES } from './endpoint-slice.js';
 import { KubernetesFunctionDirectory } from './function-directory.js';
 import { FunctionSource } from './function-source.js';
 import { InformerReadiness } from './informer-readiness.js';
+import { NewPodProber } from './new-pod-prober.js';
 import { PodLogs } from './pod-logs.js';
 
 /** What a test may swap in the cluster gateway. */
@@ -105,15 +108,33 @@ export function createClusterGateway(
 
   const registry = overrides.registry ?? new Registry();
   const peers = new ControllerPeers(config.controllers);
-  const waker = new ControllerWaker(
+  const routes = c.resolve<RouteTable>(TOKENS.RouteTable);
+  // Replicas known ready before their EndpointSlice: a pool pod a wake names, a new pod probed.
+  const early = new EarlyEndpoints(routes, registry, log.child({ component: 'early-endpoints' }));
+  const controllerWaker = new ControllerWaker(
     peers,
     config.reportToken,
     config.wakeTimeoutMs,
     registry,
     log.child({ component: 'waker' }),
+    early,
   );
+  const prober = new NewPodProber(
+    routes,
+    c.resolve<EndpointSliceSource>(TOKENS.EndpointSliceSource),
+    functions,
+    early,
+    systemClock,
+    config.gateway.wakeTimeoutMs,
+  );
+  const waker: Waker = {
+    wake(route) {
+      controllerWaker.wake(route);
+      prober.wake(route);
+    },
+  };
   const gateway = createGatewayContainer(config.gateway, {
-    routes: c.resolve(TOKENS.RouteTable),
+    routes,
     directory: c.resolve(TOKENS.KubernetesDirectory),
     readiness: c.resolve(TOKENS.InformerReadiness),
     logger: log,
@@ -127,7 +148,7 @@ export function createClusterGateway(
   });
   const server = gateway.resolve<Gateway>(TOKENS.Gateway);
   const reporter = new ConcurrencyReporter(
-    c.resolve(TOKENS.RouteTable),
+    routes,
     peers,
     config.reporter,
     config.reportIntervalMs,
@@ -148,7 +169,8 @@ export function createClusterGateway(
     },
     async stop(drainMs) {
       reporter.stop();
-      waker.close();
+      controllerWaker.close();
+      prober.close();
       await server.close(drainMs);
       await Promise.all([functions.stop(), slices.stop()]);
       client.close();

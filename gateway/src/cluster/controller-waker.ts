@@ -5,6 +5,8 @@ import { Counter, type Registry, Summary } from 'prom-client';
 import type { FunctionRoute } from '../routing/route-table.js';
 import type { Waker } from '../routing/waker.js';
 import type { ControllerPeers } from './controller-peers.js';
+import type { EarlyEndpoints } from './early-endpoints.js';
+import { wakeEndpointOf } from './wake-answer.js';
 
 /** Where a wake ended: the leader raised the replicas, found them enough already, or nobody acted. */
 export type WakeResult = 'raised' | 'unchanged' | 'not-found' | 'no-leader';
@@ -32,6 +34,7 @@ export class ControllerWaker implements Waker {
     private readonly timeoutMs: number,
     registry: Registry,
     private readonly log: Logger,
+    private readonly early: Pick<EarlyEndpoints, 'offer'> | undefined = undefined,
   ) {
     this.wakes = new Counter({
       name: 'nimbus_gateway_wakes_total',
@@ -41,7 +44,7 @@ export class ControllerWaker implements Waker {
     });
     this.seconds = new Summary({
       name: 'nimbus_gateway_wake_seconds',
-      help: "From sending a wake to the leader's answer that the function's Deployment asks for more replicas.",
+      help: "From sending a wake to the leader's answer that the function's Deployment asks for more replicas (from zero with a warm pool, and that a pool pod has loaded the function).",
       percentiles: [0.5, 0.9, 0.99],
       maxAgeSeconds: 600,
       ageBuckets: 5,
@@ -66,6 +69,7 @@ export class ControllerWaker implements Waker {
       urls.map(async (url) => {
         const [status, answer] = await this.post(`${url}/v1/wake`, headers, body);
         if (status === 200) {
+          this.takeEndpoint(route, answer);
           const raised = (answer as { outcome?: string }).outcome === 'raised';
           if (raised) this.seconds.observe((performance.now() - started) / 1000);
           return raised ? 'raised' : 'unchanged';
@@ -90,6 +94,18 @@ export class ControllerWaker implements Waker {
     this.warned = result === 'no-leader';
     this.log.debug('woke', { function: route.key, result, ms: performance.now() - started });
     return result;
+  }
+
+  /** A pool pod the leader's answer names, when it names one that passes the checks. */
+  private takeEndpoint(route: FunctionRoute, answer: unknown): void {
+    const endpoint = wakeEndpointOf(answer);
+    if (endpoint === undefined || this.early === undefined) return;
+    if ('invalid' in endpoint)
+      this.log.debug('ignored the endpoint a wake answer named', {
+        function: route.key,
+        why: endpoint.invalid,
+      });
+    else this.early.offer(route, endpoint.host, endpoint.port, 'wake');
   }
 
   close(): void {

@@ -3,7 +3,7 @@ import type { InformerEvent } from '@nimbus/kube';
 import { inject, injectable } from 'tsyringe';
 import type { EndpointAddress } from '../routing/route-table.js';
 import { TOKENS } from '../tokens.js';
-import { type EndpointSlice, functionOfSlice, readyEndpoints } from './endpoint-slice.js';
+import { type EndpointSlice, functionOfSlice, readyEndpoints, startingEndpoints } from './endpoint-slice.js';
 
 /** The events of the EndpointSlice informers; all this source needs of them. */
 export interface SliceEvents {
@@ -33,6 +33,12 @@ export class EndpointSliceSource {
   endpointsOf(namespace: string, name: string): EndpointAddress[] {
     const slices = this.byFunction.get(functionKey(namespace, name));
     return slices === undefined ? [] : readyEndpoints([...slices.values()]);
+  }
+
+  /** A function's replicas listed but not ready yet, and not terminating: new pods starting. */
+  startingOf(namespace: string, name: string): EndpointAddress[] {
+    const slices = this.byFunction.get(functionKey(namespace, name));
+    return slices === undefined ? [] : startingEndpoints([...slices.values()]);
   }
 
   private apply(event: InformerEvent<EndpointSlice>): void {

@@ -53,6 +53,28 @@ export function endpointId(host: string, port: number): string {
  * name order so the result does not depend on the order events arrived in.
  */
 export function readyEndpoints(slices: readonly EndpointSlice[]): EndpointAddress[] {
+  return endpointsWhere(slices, isReady);
+}
+
+/**
+ * Whether an endpoint is a replica still starting: listed with ready false (so not yet past its
+ * kubelet's readiness probe) and not terminating. The gateway probes these itself.
+ */
+export function isStarting(endpoint: SliceEndpoint): boolean {
+  const conditions = endpoint.conditions ?? {};
+  return conditions.ready === false && conditions.terminating !== true;
+}
+
+/** A function's replicas still starting (isStarting), but none another slice lists ready. Pure. */
+export function startingEndpoints(slices: readonly EndpointSlice[]): EndpointAddress[] {
+  const ready = new Set(readyEndpoints(slices).map((e) => e.id));
+  return endpointsWhere(slices, isStarting).filter((e) => !ready.has(e.id));
+}
+
+function endpointsWhere(
+  slices: readonly EndpointSlice[],
+  which: (endpoint: SliceEndpoint) => boolean,
+): EndpointAddress[] {
   const out = new Map<string, EndpointAddress>();
   const ordered = [...slices].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
   for (const slice of ordered) {
@@ -60,7 +82,7 @@ export function readyEndpoints(slices: readonly EndpointSlice[]): EndpointAddres
     if (typeof port !== 'number') continue;
     for (const endpoint of slice.endpoints ?? []) {
       const host = endpoint.addresses?.[0];
-      if (host === undefined || !isReady(endpoint)) continue;
+      if (host === undefined || !which(endpoint)) continue;
       const id = endpointId(host, port);
       if (!out.has(id)) out.set(id, { id, host, port });
     }

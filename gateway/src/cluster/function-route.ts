@@ -51,3 +51,17 @@ export function loadFailedOf(fn: FunctionResource): boolean {
   const ready = fn.status?.conditions?.find((c) => c.type === 'Ready');
   return ready?.status === 'False' && ready.reason === HANDLER_LOAD_FAILED;
 }
+
+/**
+ * The path that says a replica of the function is ready, as its pods' readiness probe asks it
+ * (controller/src/resources/runtime-pod.ts): the runtime's `/_/ready`, or a container function's
+ * own httpGet path; undefined for a container function checked by TCP, which the gateway does not
+ * probe. Pure.
+ */
+export function readinessPathOf(fn: FunctionResource): string | undefined {
+  const spec: Partial<FunctionSpec> = fn.spec ?? {};
+  if (spec.runtime !== 'container') return '/_/ready';
+  return spec.readiness !== undefined && 'httpGet' in spec.readiness
+    ? spec.readiness.httpGet.path
+    : undefined;
+}

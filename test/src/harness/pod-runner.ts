@@ -34,6 +34,11 @@ export interface PodRunnerOptions {
    * names one of these and no command runs it (a registry, in miniature).
    */
   images?: Record<string, string[]>;
+  /**
+   * Every readiness probe's period instead of the pod spec's: a slow kubelet, so a test can tell
+   * a replica used before its probe passed from one used after.
+   */
+  readinessPeriodMs?: number;
 }
 
 /** One pod the runner runs, as a test sees it. */
@@ -100,6 +105,7 @@ export class PodRunner {
     readonly nodeName: string,
     private readonly extraEnv: Record<string, string>,
     private readonly images: Readonly<Record<string, string[]>>,
+    private readonly readinessPeriodMs: number | undefined,
     /** Each pod's output lines (by namespace/name), for the kubelet's log endpoint. */
     private readonly logs: LogBook,
     private readonly kubelet: Server,
@@ -130,6 +136,7 @@ export class PodRunner {
       nodeName,
       options.env ?? {},
       options.images ?? {},
+      options.readinessPeriodMs,
       logs,
       kubelet,
     );
@@ -393,7 +400,7 @@ export class PodRunner {
         run.failures++;
         if (run.ready && run.failures >= (spec.failureThreshold ?? 3)) this.setReady(run, false);
       }
-      this.scheduleProbe(run, (spec.periodSeconds ?? 10) * 1000);
+      this.scheduleProbe(run, this.readinessPeriodMs ?? (spec.periodSeconds ?? 10) * 1000);
     }, delayMs);
   }
 

@@ -60,16 +60,21 @@ export class ScalingCluster {
   static async start(
     controllerEnv: Record<string, string>,
     prefix = 'scale',
-    options: Pick<PodRunnerOptions, 'images'> & {
+    options: Pick<PodRunnerOptions, 'images' | 'readinessPeriodMs'> & {
       gatewayEnv?: Record<string, string>;
       /** Added to every pod's environment, over NIMBUS_LOG_LEVEL=error. */
       podEnv?: Record<string, string>;
+      /** Further kube-controller-manager flags (ControlPlane's node.controllerManagerArgs). */
+      controllerManagerArgs?: readonly string[];
     } = {},
   ): Promise<ScalingCluster> {
     // The CRD goes in before kube-controller-manager starts, so its garbage collector knows Functions.
     const plane = await ControlPlane.start({
       controllerManager: true,
       beforeControllerManager: installFunctionCrd,
+      ...(options.controllerManagerArgs === undefined
+        ? {}
+        : { node: { controllerManagerArgs: options.controllerManagerArgs } }),
     });
     try {
       const namespace = await freshNamespace(plane, prefix);
@@ -87,6 +92,7 @@ export class ScalingCluster {
         namespace,
         env: { NIMBUS_LOG_LEVEL: 'error', ...options.podEnv },
         ...(options.images === undefined ? {} : { images: options.images }),
+        ...(options.readinessPeriodMs === undefined ? {} : { readinessPeriodMs: options.readinessPeriodMs }),
       });
       const controller = await startController(plane, namespace, controllerEnv);
       const routes = new RouteTable();
@@ -180,6 +186,12 @@ export class ScalingCluster {
         p.metadata.deletionTimestamp === undefined &&
         p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
     );
+  }
+
+  /** How many replicas the gateway used before their EndpointSlice listed them ready, by how it learned of them. */
+  async earlyEndpoints(via: 'wake' | 'probe'): Promise<number> {
+    const metric = this.gatewayRegistry.getSingleMetric('nimbus_gateway_early_endpoints_total');
+    return (await metric?.get())?.values.find((v) => v.labels.via === via)?.value ?? 0;
   }
 
   /** The ready endpoints the gateway routes to for a function now. */

@@ -55,6 +55,11 @@ export interface NodeControlPlaneOptions {
   /** Instead of CONTROLLER_MANAGER_CONTROLLERS. */
   controllers?: readonly string[];
   /**
+   * Further kube-controller-manager flags, e.g. `--endpointslice-updates-batch-period=3s` for a
+   * test that must tell a replica used before its EndpointSlice from one used after.
+   */
+  controllerManagerArgs?: readonly string[];
+  /**
    * Gives kube-controller-manager the API server's serving certificate as `--root-ca-file`, so
    * root-ca-cert-publisher puts it in every namespace's `kube-root-ca.crt`, which pods verify the
    * API server with.
@@ -204,6 +209,7 @@ export class ControlPlane {
         await writeFile(kubeconfig, JSON.stringify(plane.kubeconfig(controllerManagerToken), null, 2));
         const manager = launch(binaries.kubeControllerManager as string, dir, 'kube-controller-manager', [
           ...controllerManagerArgs(kubeconfig, node.controllers),
+          ...(node.controllerManagerArgs ?? []),
           ...(node.publishRootCa ? [`--root-ca-file=${join(dir, 'certs', 'apiserver.crt')}`] : []),
         ]);
         processes.push(manager);
