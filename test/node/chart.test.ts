@@ -497,22 +497,41 @@ describe('the chart on a real node', function () {
     assert.equal(warm.status, 200, warm.text);
     assert.notEqual(warm.headers['x-nimbus-cold-start'], 'true');
     stderrProgress(`real node: the Python function warm: ${Date.now() - started} ms`);
-    // Its own pod, once up, runs runtime-python as locked down as every other container.
-    const [own] = await eventually(
-      async () => {
-        // A call each time round keeps it from scaling back to zero meanwhile.
-        assert.equal((await release.get(`/function/sleepy-python.${APPS}`)).status, 200);
-        const found = (await runningContainers(node, APPS)).filter(
-          (c) => c.pod.startsWith('sleepy-python-') && c.name === 'function',
-        );
-        return found.length > 0 ? found : undefined;
-      },
-      120_000,
-      'the Python function’s own pod running',
-    );
-    assert.ok(own !== undefined);
-    await assertLockedDown(own);
-    const command = (await readFile(`/proc/${own.pid}/cmdline`, 'utf8')).split('\0');
+    // Its own pod, once up, runs runtime-python as locked down as every other container. Calls
+    // go on throughout, every 500 ms: listing containers can take longer than the function's 3 s
+    // scaleToZeroAfter on a busy node, and a pod scaled away mid-check would have no /proc left.
+    const keepWarm = new SteadyTraffic(release.gatewayUrl, `/function/sleepy-python.${APPS}`, {
+      concurrency: 1,
+      pauseMs: 500,
+      maxRequests: 400,
+      maxMs: 150_000,
+    });
+    let command: string[];
+    let kept: TrafficReport;
+    try {
+      command = await eventually(
+        async () => {
+          const own = (await runningContainers(node, APPS)).find(
+            (c) => c.pod.startsWith('sleepy-python-') && c.name === 'function',
+          );
+          if (own === undefined) return undefined;
+          try {
+            await assertLockedDown(own);
+            return (await readFile(`/proc/${own.pid}/cmdline`, 'utf8')).split('\0');
+          } catch (err) {
+            // Its pod went between the listing and the look (replaced by a scale change): look again.
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+            stderrProgress(`real node: ${own.pod} went while it was inspected; looking again`);
+            return undefined;
+          }
+        },
+        120_000,
+        'the Python function’s own pod running',
+      );
+    } finally {
+      kept = await keepWarm.stop();
+    }
+    assertNoneFailed(kept, 1, 'kept warm while its pod was inspected');
     assert.deepEqual(command.slice(0, 2), ['python3', '/app/runtime-python/run.py']);
   });
 
