@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type FunctionResource, createLogger } from '@nimbus/api';
 import { ManualClock, eventually, settle } from '@nimbus/testkit';
 import { Registry } from 'prom-client';
 import { EarlyEndpoints } from '../src/cluster/early-endpoints.js';
 import { NewPodProber, PROBE_EVERY_MS, httpReady } from '../src/cluster/new-pod-prober.js';
 import type { EndpointAddress } from '../src/routing/route-table.js';
-import { RouteTable } from '../src/routing/route-table.js';
+import { upstream } from './replicas.js';
+import { routeAtZero } from './route-at-zero.js';
 
 const quiet = createLogger({}, 'error', () => {});
 
 /** A replica starting on loopback: answers 503 to its first `notReadyFor` probes, then 200. */
 async function replica(notReadyFor: number) {
   const paths: string[] = [];
-  const server: Server = createServer((req, res) => {
+  const { server, port } = await upstream((req, res) => {
     paths.push(req.url ?? '');
     res.writeHead(paths.length > notReadyFor ? 200 : 503).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
   return {
     address: { id: `127.0.0.1:${port}`, host: '127.0.0.1', port } as EndpointAddress,
     paths,
@@ -39,15 +36,7 @@ function fnWith(spec: Record<string, unknown>): FunctionResource {
 /** The prober with a real route table, a manual clock for its ticks, and slices the test writes. */
 function world(fn: FunctionResource, wakeTimeoutMs = 30_000) {
   const clock = new ManualClock(1_000_000);
-  const routes = new RouteTable(clock);
-  const route = routes.upsert({
-    name: 'hello',
-    namespace: 'team',
-    timeoutMs: 1000,
-    concurrency: 1,
-    auth: 'none',
-  });
-  routes.setEndpoints('team', 'hello', [], 'the function has no ready replicas yet');
+  const { routes, route, released, hold } = routeAtZero(clock);
   let starting: EndpointAddress[] = [];
   const listeners: ((namespace: string, name: string) => void)[] = [];
   const registry = new Registry();
@@ -59,7 +48,6 @@ function world(fn: FunctionResource, wakeTimeoutMs = 30_000) {
     clock,
     wakeTimeoutMs,
   );
-  const released: string[] = [];
   return {
     clock,
     routes,
@@ -67,11 +55,7 @@ function world(fn: FunctionResource, wakeTimeoutMs = 30_000) {
     prober,
     registry,
     released,
-    hold: () =>
-      route.held.add({
-        release: () => released.push('held'),
-        drop: (why) => released.push(`dropped: ${why}`),
-      }),
+    hold: () => hold(),
     slices: (addresses: EndpointAddress[]) => {
       starting = addresses;
       for (const l of listeners) l('team', 'hello');
@@ -165,12 +149,10 @@ describe('NewPodProber: a new pod is probed from the gateway and used the moment
   it('stops when the slice drops the replica, and a 200 that comes after the drop is not used', async () => {
     let answer: ((status: number) => void) | undefined;
     const paths: string[] = [];
-    const gated: Server = createServer((req, res) => {
+    const { server: gated, port } = await upstream((req, res) => {
       paths.push(req.url ?? '');
       answer = (status) => res.writeHead(status).end();
     });
-    await new Promise<void>((resolve) => gated.listen(0, '127.0.0.1', resolve));
-    const port = (gated.address() as AddressInfo).port;
     try {
       const w = world(fnWith({ runtime: 'node20' }));
       w.hold();
@@ -204,8 +186,7 @@ describe('NewPodProber: a new pod is probed from the gateway and used the moment
   });
 
   it('httpReady: 200-399 is ready; 503, a refused connection, and no answer within the timeout are not', async () => {
-    const silent = createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { server: silent, port: silentPort } = await upstream(() => {});
     const ready = await replica(0);
     const notReady = await replica(1_000_000);
     try {
@@ -213,10 +194,7 @@ describe('NewPodProber: a new pod is probed from the gateway and used the moment
       assert.equal(await httpReady('127.0.0.1', notReady.address.port, '/_/ready', 1000), false);
       assert.equal(await httpReady('127.0.0.1', 1, '/_/ready', 1000), false);
       const started = Date.now();
-      assert.equal(
-        await httpReady('127.0.0.1', (silent.address() as AddressInfo).port, '/_/ready', 50),
-        false,
-      );
+      assert.equal(await httpReady('127.0.0.1', silentPort, '/_/ready', 50), false);
       assert.ok(Date.now() - started < 1000, 'gave up at its timeout');
     } finally {
       silent.closeAllConnections();

@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict';
 import { ManualClock } from '@nimbus/testkit';
 import { PROVISIONAL_TTL_MS } from '../src/routing/provisional-endpoints.js';
-import { type FunctionRoute, RouteTable } from '../src/routing/route-table.js';
+import type { FunctionRoute } from '../src/routing/route-table.js';
+import { routeAtZero } from './route-at-zero.js';
 
 const at = (host: string, port = 8080) => ({ id: `${host}:${port}`, host, port });
 const ids = (route: FunctionRoute | undefined) => route?.endpoints.map((e) => e.id) ?? [];
 
 function table() {
   const clock = new ManualClock(1_000_000);
-  const routes = new RouteTable(clock);
-  const route = routes.upsert({
-    name: 'hello',
-    namespace: 'team',
-    timeoutMs: 1000,
-    concurrency: 1,
-    auth: 'none',
-  });
-  routes.setEndpoints('team', 'hello', [], 'the function has no ready replicas yet');
-  const released: string[] = [];
-  const hold = (name: string) =>
-    route.held.add({
-      release: () => released.push(name),
-      drop: (reason) => released.push(`dropped: ${reason}`),
-    });
-  return { clock, routes, route, released, hold };
+  return { clock, ...routeAtZero(clock) };
 }
 
 describe('RouteTable: provisional endpoints (known ready before an EndpointSlice lists them)', () => {

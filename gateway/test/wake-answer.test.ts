@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createLogger } from '@nimbus/api';
 import { Registry } from 'prom-client';
 import { ControllerPeers } from '../src/cluster/controller-peers.js';
 import { ControllerWaker } from '../src/cluster/controller-waker.js';
 import { EarlyEndpoints } from '../src/cluster/early-endpoints.js';
 import { wakeEndpointOf } from '../src/cluster/wake-answer.js';
-import { RouteTable } from '../src/routing/route-table.js';
+import { upstream } from './replicas.js';
+import { routeAtZero } from './route-at-zero.js';
 
 const quiet = createLogger({}, 'error', () => {});
 
@@ -64,13 +63,12 @@ describe('wakeEndpointOf: the pool pod a wake answer names, checked strictly', (
 
 /** A controller that answers every wake 200 with `body`, over real HTTP. */
 async function controllerAnswering(body: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
+  const { server, port } = await upstream((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -78,16 +76,8 @@ async function controllerAnswering(body: string): Promise<{ url: string; close()
 describe('ControllerWaker: the endpoint in the leader’s answer', () => {
   async function wakeWith(body: string) {
     const controller = await controllerAnswering(body);
-    const routes = new RouteTable();
-    const route = routes.upsert({
-      name: 'hello',
-      namespace: 'team',
-      timeoutMs: 1000,
-      concurrency: 1,
-      auth: 'none',
-    });
-    const released: string[] = [];
-    route.held.add({ release: () => released.push('held'), drop: () => released.push('dropped') });
+    const { routes, route, released, hold } = routeAtZero();
+    hold();
     const registry = new Registry();
     const lines: string[] = [];
     const log = createLogger({}, 'debug', (line) => lines.push(line));
