@@ -4,6 +4,7 @@ import { Informer, KubeClient, type KubeObject, RESOURCES, loadKubeConfig } from
 import { ControlPlane } from '@nimbus/test/harness/control-plane/control-plane';
 import { freshNamespace, installFunctionCrd } from '@nimbus/test/harness/control-plane/shared';
 import { freePort } from '@nimbus/testkit';
+import { IN_FLIGHT, expectCreated, inFlight } from './api-writes.js';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { cpuSeconds, peakRssMib } from './proc-stats.js';
 import { type Children, cpuProfileFlags, stopGently } from './processes.js';
@@ -11,8 +12,6 @@ import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js'
 
 /** Functions created; NIMBUS_BENCH_FUNCTIONS sets another count (the issue's 2,000 and 5,000). */
 const FUNCTIONS = functionCount(process.env.NIMBUS_BENCH_FUNCTIONS);
-/** Requests the bench keeps in flight while creating objects, for both series alike. */
-const IN_FLIGHT = 16;
 const CONVERGE_DEADLINE_MS = 180_000;
 const POLL_MS = 100;
 
@@ -75,20 +74,6 @@ const fnDoc = (i: number) => ({
   spec: { source: { inline: `export default () => "hello from ${i}"` } },
 });
 
-/** Runs `count` jobs with at most IN_FLIGHT at once; fails on the first failure. */
-async function pool(count: number, job: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: IN_FLIGHT }, async () => {
-    for (let i = next++; i < count; i = next++) await job(i);
-  });
-  await Promise.all(lanes);
-}
-
-async function expectCreated(plane: ControlPlane, path: string, body: unknown): Promise<void> {
-  const reply = await plane.request<{ message?: string }>('POST', path, body);
-  if (reply.status !== 201) throw new Error(`POST ${path}: ${reply.status} ${reply.body.message}`);
-}
-
 /**
  * The baseline: the same ConfigMap, Deployment and Service for each of 500 names, created
  * directly by this process with the same number of requests in flight. The controller cannot
@@ -96,7 +81,7 @@ async function expectCreated(plane: ControlPlane, path: string, body: unknown): 
  */
 async function directCreates(plane: ControlPlane, namespace: string): Promise<number> {
   const started = performance.now();
-  await pool(FUNCTIONS, async (i) => {
+  await inFlight(0, FUNCTIONS, async (i) => {
     const name = `direct-${i}`;
     const labels = { 'nimbus.dev/function': name };
     await expectCreated(plane, `/api/v1/namespaces/${namespace}/configmaps`, {
@@ -185,7 +170,7 @@ async function run(children: Children): Promise<BenchReport> {
     await convergence.start();
     progress(`creating ${FUNCTIONS} Functions`);
     const started = performance.now();
-    await pool(FUNCTIONS, (i) =>
+    await inFlight(0, FUNCTIONS, (i) =>
       expectCreated(plane, `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`, fnDoc(i)),
     );
     const createdS = (performance.now() - started) / 1000;

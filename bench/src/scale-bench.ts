@@ -3,6 +3,7 @@ import { ControlPlane } from '@nimbus/test/harness/control-plane/control-plane';
 import { freshNamespace, installFunctionCrd } from '@nimbus/test/harness/control-plane/shared';
 import { PodAddresses } from '@nimbus/test/harness/pod-addresses';
 import { freePort } from '@nimbus/testkit';
+import { expectCreated, inFlight } from './api-writes.js';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { writeHelloFunction } from './hello-function.js';
 import { probe } from './http-probe.js';
@@ -16,8 +17,6 @@ import { ensureWrk, runWrk } from './wrk.js';
 /** The curve's points: Functions in the namespace, each with ENDPOINTS_PER_FUNCTION replicas. */
 const STEPS = [10, 500, 2_000, 5_000] as const;
 const ENDPOINTS_PER_FUNCTION = 4;
-/** Objects the bench keeps in flight while creating them. */
-const IN_FLIGHT = 16;
 const CATCH_UP_DEADLINE_MS = 180_000;
 const POLL_MS = 100;
 const INVOKE_S = 4;
@@ -72,21 +71,6 @@ const sliceDoc = (fn: string, addresses: readonly string[], port: number) => ({
 /** Addresses no packet is ever sent to: the gateway only holds them (10.245-248.x.y, off every interface). */
 const idleAddresses = (i: number) =>
   Array.from({ length: ENDPOINTS_PER_FUNCTION }, (_, j) => `10.${245 + j}.${(i >> 8) & 255}.${i & 255}`);
-
-async function expectCreated(plane: ControlPlane, path: string, body: unknown): Promise<void> {
-  const reply = await plane.request<{ message?: string }>('POST', path, body);
-  if (reply.status !== 201) throw new Error(`POST ${path}: ${reply.status} ${reply.body.message}`);
-}
-
-/** Runs jobs `from`..`to`-1 with at most IN_FLIGHT at once; fails on the first failure. */
-async function inFlight(from: number, to: number, job: (i: number) => Promise<void>): Promise<void> {
-  let next = from;
-  await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      for (let i = next++; i < to; i = next++) await job(i);
-    }),
-  );
-}
 
 async function run(children: Children): Promise<BenchReport> {
   await ensureWrk(children, 90_000);
