@@ -24,3 +24,12 @@ export async function cpuSeconds(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/** The machine's CPU time so far, busy and in all, in clock ticks summed over every core (/proc/stat). */
+export async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((sum, t) => sum + t, 0);
+  // idle and iowait are the 4th and 5th fields.
+  return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
+}

@@ -9,6 +9,7 @@ import { writeHelloFunction } from './hello-function.js';
 import { probe } from './http-probe.js';
 import { peakRssMib, residentMib } from './proc-stats.js';
 import type { Children } from './processes.js';
+import { BURST, WAKES_PER_STEP, renderWakes, summariseWakes, wakesAtScale } from './scale-wakes.js';
 import { runtimeReplica, startServer } from './servers.js';
 import { percentile } from './stats.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
@@ -28,6 +29,10 @@ export const SCALE_TARGETS = Object.freeze({
   maxGatewayRssMib: 200,
   /** Invoke p50 at the largest step over the same at the smallest, at most. */
   maxInvokeP50Ratio: 1.1,
+  /** Wake → replicas raised p50 at the largest step over the same at the smallest, at most. */
+  maxWakeP50Ratio: 1.1,
+  /** The slowest of BURST Functions woken at once answers within this, p99. */
+  maxBurstP99Ms: 2000,
 });
 
 interface Step {
@@ -73,6 +78,23 @@ const idleAddresses = (i: number) =>
   Array.from({ length: ENDPOINTS_PER_FUNCTION }, (_, j) => `10.${245 + j}.${(i >> 8) & 255}.${i & 255}`);
 
 async function run(children: Children): Promise<BenchReport> {
+  const gateway = await gatewayAtScale(children);
+  const newPods = summariseWakes(await wakesAtScale(STEPS));
+  const pooled = summariseWakes(await wakesAtScale([STEPS[0], STEPS.at(-1) as number], BURST));
+  const result = {
+    ...gateway,
+    wakes_new_pods: newPods,
+    wakes_pool: pooled,
+    pass_wake_p50:
+      newPods.wake_to_raised_p50_ratio <= SCALE_TARGETS.maxWakeP50Ratio &&
+      pooled.wake_to_raised_p50_ratio <= SCALE_TARGETS.maxWakeP50Ratio,
+    pass_burst: pooled.burst_failed === 0 && pooled.burst_p99_ms <= SCALE_TARGETS.maxBurstP99Ms,
+  };
+  const wakes = renderWakes(newPods, pooled, SCALE_TARGETS, result.pass_wake_p50, result.pass_burst);
+  return { text: `${render(result)}\n\n${wakes}`, result };
+}
+
+async function gatewayAtScale(children: Children) {
   await ensureWrk(children, 90_000);
   progress('starting etcd and kube-apiserver (the first run on a machine builds them with Go)');
   const plane = await ControlPlane.start((line) => progress(line));
@@ -163,11 +185,9 @@ async function run(children: Children): Promise<BenchReport> {
       pass_gateway_rss: peak <= SCALE_TARGETS.maxGatewayRssMib,
       pass_invoke_p50: last.invokeP50Us / first.invokeP50Us <= SCALE_TARGETS.maxInvokeP50Ratio,
       targets: SCALE_TARGETS,
-      setup: `kube-apiserver and etcd on loopback; the cluster gateway (gateway/dist/src/cluster/main.js) in its own process watching one namespace; each Function with an EndpointSlice of ${ENDPOINTS_PER_FUNCTION} ready endpoints (addresses never dialled) written by the bench, and one runtime-node replica on a pod address answering /function/hot; invoke latency from wrk, 1 connection, ${INVOKE_S} s`,
-      not_measured:
-        'wake p50 at each step and the burst of 100 wakes need the controller, kube-controller-manager and the pod runner; the controller bench gives the convergence curve',
+      setup: `gateway: kube-apiserver and etcd on loopback; the cluster gateway (gateway/dist/src/cluster/main.js) in its own process watching one namespace; each Function with an EndpointSlice of ${ENDPOINTS_PER_FUNCTION} ready endpoints (addresses never dialled) written by the bench, and one runtime-node replica on a pod address answering /function/hot; invoke latency from wrk, 1 connection, ${INVOKE_S} s. wakes: a second control plane with kube-controller-manager, the pod runner, a controller and a gateway in the bench's process, every Function at zero (min 0, initial scale 0); at each step ${WAKES_PER_STEP} first wakes one after another, each through a new pod (no warm pool), and at the last a burst of ${BURST} Functions woken at once`,
     };
-    return { text: render(result), result };
+    return result;
   } finally {
     await children.stopAll();
     await plane.stop();
@@ -236,7 +256,7 @@ function render(r: {
 
 export const scaleBenchmark: Benchmark = {
   name: 'scale',
-  description: `the cluster gateway with ${STEPS.join(', ')} Functions and ${ENDPOINTS_PER_FUNCTION} endpoints each: RSS, catch-up, invoke p50`,
-  limitMs: 900_000,
+  description: `${STEPS.join(', ')} Functions: the cluster gateway's RSS, catch-up and invoke p50 with ${ENDPOINTS_PER_FUNCTION} endpoints each; wake p50 at each step and a burst of ${BURST} wakes`,
+  limitMs: 1_800_000,
   run,
 };

@@ -170,7 +170,7 @@ describe('loadClusterConfig', () => {
       ['NIMBUS_AUTOSCALER_PANIC_WINDOW_MS', '70000'],
       ['NIMBUS_AUTOSCALER_MAX_SCALE_DOWN_RATE', '1'],
       ['NIMBUS_AUTOSCALER_INITIAL_SCALE', '-1'],
-      ['NIMBUS_WARM_POOL_SIZE', '65'],
+      ['NIMBUS_WARM_POOL_SIZE', '257'],
       ['NIMBUS_NATS_URL', 'http://nats:4222'],
       ['NIMBUS_NATS_URL', 'nats://a:4222,redis://b:6379'],
     ] as const) {

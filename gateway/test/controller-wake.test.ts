@@ -70,7 +70,7 @@ describe('ControllerPeers', () => {
 /** A fake controller replica over real HTTP: answers wakes as told, and records them. */
 async function controller(answer: (body: unknown) => [number, unknown]) {
   const bodies: unknown[] = [];
-  let release: (() => void) | undefined;
+  const pending: (() => void)[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -80,7 +80,7 @@ async function controller(answer: (body: unknown) => [number, unknown]) {
       const [status, reply] = answer(body);
       const respond = () =>
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
-      if (held.gate) release = respond;
+      if (held.gate) pending.push(respond);
       else respond();
     });
   });
@@ -90,7 +90,9 @@ async function controller(answer: (body: unknown) => [number, unknown]) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     bodies,
     held,
-    release: () => release?.(),
+    release: () => {
+      for (const respond of pending.splice(0)) respond();
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -174,6 +176,38 @@ describe('ControllerWaker: a held request wakes every controller replica at once
       );
       assert.equal(leader.bodies.length, 2);
     } finally {
+      await leader.close();
+    }
+  });
+
+  it('wakes of many functions go at once: a burst is not queued behind the first few', async () => {
+    // A wake is answered only once the scale is written (and a pool pod has loaded the function),
+    // so a cap of a few connections made a burst of a hundred wakes wait for one another for 20 s.
+    const leader = await controller(() => [200, { outcome: 'raised', replicas: 1 }]);
+    leader.held.gate = true;
+    const routes = new RouteTable();
+    try {
+      const w = waker([leader.url]);
+      for (let i = 0; i < 40; i++) {
+        w.wake(
+          routes.upsert({
+            name: `fn-${i}`,
+            namespace: 'team',
+            timeoutMs: 1000,
+            concurrency: 1,
+            auth: 'none',
+          }),
+        );
+      }
+      // Within the waker's 2 s timeout: none has been answered, so none has made room for another.
+      await eventually(
+        () => (leader.bodies.length === 40 ? true : undefined),
+        1500,
+        'all 40 wakes at the controller at once',
+      );
+      assert.equal(leader.bodies.length, 40);
+    } finally {
+      leader.release();
       await leader.close();
     }
   });

@@ -519,7 +519,9 @@ describe('the chart on a real node', function () {
             await assertLockedDown(own);
             return (await readFile(`/proc/${own.pid}/cmdline`, 'utf8')).split('\0');
           } catch (err) {
-            // Its pod went between the listing and the look (replaced by a scale change): look again.
+            // The pod of its initial scale (1, then 0 after scaleToZeroAfter) can still be stopping:
+            // a Deployment's status does not count terminating pods, so the wait for zero passes
+            // while it stops, and it may go between the listing and the look. Look again.
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
             stderrProgress(`real node: ${own.pod} went while it was inspected; looking again`);
             return undefined;

@@ -144,7 +144,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
       "the controller's port takes the gateways' reports and wakes, which scale functions",
     ),
     autoscaler: readAutoscalerTuning(env),
-    warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 64),
+    warmPoolSize: readInt(env, 'NIMBUS_WARM_POOL_SIZE', 0, 0, 256),
     natsUrl: readNatsUrl(env),
     natsCredentials: readNatsCredentials(env),
     state: readStateConfig(env),

@@ -8,6 +8,9 @@ import type { ControllerPeers } from './controller-peers.js';
 import type { EarlyEndpoints } from './early-endpoints.js';
 import { wakeEndpointOf } from './wake-answer.js';
 
+/** Wakes in flight to one controller at once. */
+const WAKE_SOCKETS = 256;
+
 /** Where a wake ended: the leader raised the replicas, found them enough already, or nobody acted. */
 export type WakeResult = 'raised' | 'unchanged' | 'not-found' | 'no-leader';
 
@@ -25,8 +28,11 @@ export class ControllerWaker implements Waker {
   private readonly seconds: Summary;
   private warned = false;
   // Kept-alive connections to each controller: a wake is latency-bound, and a new connection
-  // per wake would add its handshake to every cold start.
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  // per wake would add its handshake to every cold start. A wake is in flight until the leader
+  // has raised the scale (and taken a pool pod over), so a burst of functions woken at once needs
+  // a connection each: with 8, a hundred wakes queued behind one another for 20 s. At most one
+  // wake per function is in flight, so the functions at zero bound them; WAKE_SOCKETS bounds the rest.
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: WAKE_SOCKETS, maxFreeSockets: 8 });
 
   constructor(
     private readonly peers: ControllerPeers,
