@@ -1,5 +1,6 @@
 import { ConfigError, DEFAULT_NAMESPACE, type Env, isNamespace, readInt } from '@nimbus/api';
 import type { StoreConfig } from '@nimbus/store';
+import { type TracingConfig, loadTracingConfig } from '@nimbus/telemetry';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
 import { type EgressConfig, readEgressConfig } from './egress/egress-config.js';
 import { parseRate } from './quotas/rate-config.js';
@@ -57,6 +58,8 @@ export interface GatewayConfig {
   readonly stateService: StateServiceConfig | undefined;
   /** Where caller-steered requests (X-Callback-Url) may go besides public addresses. */
   readonly egress: EgressConfig;
+  /** Where this gateway's spans go (issue 15); off unless an OTLP endpoint is set. */
+  readonly tracing: TracingConfig;
 }
 
 /** What differs between the hosts of a gateway before any setting is read. */
@@ -132,5 +135,6 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
     schedules: readScheduleConfig(env),
     stateService: readStateServiceConfig(env),
     egress: readEgressConfig(env, defaults.egressAllow),
+    tracing: loadTracingConfig(env, 'nimbus-gateway'),
   });
 }

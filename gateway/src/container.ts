@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type Logger, createLogger, systemClock } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
 import { type Stores, createStores, stateLimits } from '@nimbus/store';
+import { type Tracing, startTracing } from '@nimbus/telemetry';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, instanceCachingFactory, container as root } from 'tsyringe';
 import { AsyncCalls } from './async/async-calls.js';
@@ -58,6 +59,8 @@ export interface GatewayOverrides {
   platformEndpoints?: readonly PlatformEndpoint[];
   /** How callback host names are resolved; tests answer as a rebinding DNS server would. */
   resolveHost?: ResolveHost;
+  /** Tracing; by default from `config.tracing`, and shut down (its last spans sent) with the gateway. */
+  tracing?: Tracing;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -85,6 +88,7 @@ export function createGatewayContainer(
   c.register(TOKENS.SystemInfo, { useValue: overrides.info ?? { version: '0.1.0', mode: 'kubernetes' } });
   c.register(TOKENS.Waker, { useValue: overrides.waker ?? noWaker });
   c.register(TOKENS.Clock, { useValue: systemClock });
+  c.register(TOKENS.Tracing, { useValue: overrides.tracing ?? startTracing(config.tracing) });
   c.registerSingleton(TOKENS.Metrics, GatewayMetrics);
   c.registerSingleton(TOKENS.Invoker, Invoker);
   registerAsync(c, config, overrides);

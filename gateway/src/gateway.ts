@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { Tracing } from '@nimbus/telemetry';
 import { inject, injectable } from 'tsyringe';
 import type { AsyncCalls } from './async/async-calls.js';
 import type { MetricsServer } from './http/metrics-server.js';
@@ -21,6 +22,7 @@ export class Gateway {
     @inject(TOKENS.OwnPorts) private readonly ownPorts: Set<number>,
     @inject(TOKENS.MetricsServer) private readonly metrics: MetricsServer,
     @inject(TOKENS.StateService) private readonly state: { service: StateService | undefined },
+    @inject(TOKENS.Tracing) private readonly tracing: Pick<Tracing, 'shutdown'>,
   ) {}
 
   /** The state service function pods reach ctx.state through, when the config has one. */
@@ -51,7 +53,8 @@ export class Gateway {
   /**
    * Drains the server (`graceMs` as GatewayServer.close takes it), then lets the async workers
    * finish the calls they run (recorded and acknowledged) and disconnect; the invoker's
-   * connections to replicas close last, since both the server and the workers call through them.
+   * connections to replicas close last, since both the server and the workers call through them;
+   * then the spans not yet sent go.
    */
   async close(graceMs?: number): Promise<void> {
     await this.server.close(graceMs);
@@ -59,5 +62,6 @@ export class Gateway {
     await this.metrics.close();
     await this.asyncCalls.stop();
     await this.invoker.close();
+    await this.tracing.shutdown();
   }
 }

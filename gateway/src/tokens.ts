@@ -23,6 +23,8 @@ export const TOKENS = {
   OwnPorts: Symbol('OwnPorts'),
   /** @nimbus/api's Clock: systemClock; a test may register a ManualClock before resolving. */
   Clock: Symbol('Clock'),
+  /** @nimbus/telemetry's Tracing, from config.tracing (no tracer when off). */
+  Tracing: Symbol('Tracing'),
   // Async calls (async/):
   Stores: Symbol('Stores'),
   CallQueue: Symbol('CallQueue'),

@@ -6,6 +6,7 @@ import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
 import { loadGatewayConfig } from '@nimbus/gateway/config';
 import { readEgressConfig } from '@nimbus/gateway/egress/egress-config';
+import { loadTracingConfig } from '@nimbus/telemetry';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
 import { freshNamespace, sharedControlPlane } from './harness/control-plane/shared.js';
@@ -856,6 +857,23 @@ describe('the Helm chart', function () {
       readEgressConfig(env).allow.map((rule) => rule.text),
       ['hooks.team.svc:8080', '*.hooks.example.com', '10.20.0.0/16'],
     );
+  });
+
+  it('passes tracing.endpoint and sampleRatio to the gateway as its tracing config parses them; none by default', async () => {
+    const byDefault = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
+    assert.equal(loadTracingConfig(byDefault, 'g').endpoint, undefined);
+    const objects = await render('nimbus', [
+      '--set',
+      'tracing.endpoint=http://collector.observability:4318/v1/traces',
+      '--set-json',
+      'tracing.sampleRatio=0.25',
+    ]);
+    assert.deepEqual(loadTracingConfig(plainEnv(containerOf(objects, 'nimbus-gateway')), 'g'), {
+      endpoint: 'http://collector.observability:4318/v1/traces',
+      sampleRatio: 0.25,
+      serviceName: 'g',
+    });
+    await assert.rejects(render('nimbus', ['--set', 'tracing.endpoint=collector:4318']), /tracing\.endpoint/);
   });
 
   it("follows the controller's metrics port and the release's names in the peers Service and URL", async () => {
