@@ -5,8 +5,8 @@ import { goBinary } from '../../src/harness/control-plane/assets.js';
 import { type Progress, cacheDir, exists, sh } from './host.js';
 
 /**
- * Builds a small Go module of test/node (CoreDNS, the NetworkPolicy controller) once per machine
- * into `~/.cache/nimbus/<name>-<version>-<hash>/<name>`: the version is the one `go.mod`
+ * Builds a small Go module of the tests (CoreDNS, the NetworkPolicy controller, Jaeger) once per
+ * machine into `~/.cache/nimbus/<name>-<version>-<hash>/<name>`: the version is the one `go.mod`
  * requires of `versionOf`, the hash is of the module's own files, so an edit rebuilds it.
  */
 export async function goModuleBinary(options: {
@@ -15,13 +15,18 @@ export async function goModuleBinary(options: {
   moduleDir: string;
   /** The main dependency whose required version names the build. */
   versionOf: string;
+  /** The package to build: the module's own main.go unless a dependency's command is named. */
+  pkg?: string;
+  /** The files whose hash names the build; main.go, go.mod and go.sum unless given. */
+  files?: readonly string[];
   /** Roughly how long a first build takes, for the progress line. */
   expected: string;
   progress: Progress;
 }): Promise<string> {
   const { name, moduleDir, progress } = options;
-  const files = await Promise.all(['main.go', 'go.mod', 'go.sum'].map((f) => readFile(join(moduleDir, f))));
-  const goMod = files[1]?.toString('utf8') ?? '';
+  const names = options.files ?? ['main.go', 'go.mod', 'go.sum'];
+  const files = await Promise.all(names.map((f) => readFile(join(moduleDir, f))));
+  const goMod = files[names.indexOf('go.mod')]?.toString('utf8') ?? '';
   const escaped = options.versionOf.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const version = new RegExp(`${escaped} (v[\\w.-]+)`).exec(goMod)?.[1] ?? 'unknown';
   const hash = createHash('sha256');
@@ -34,7 +39,9 @@ export async function goModuleBinary(options: {
   const started = Date.now();
   const partial = `${target}.partial-${process.pid}`;
   // At the lowest priority, like the Kubernetes builds: the tests beside it keep their CPU.
-  await sh('nice', ['-n', '19', await goBinary(), 'build', '-o', partial, '.'], { cwd: moduleDir });
+  await sh('nice', ['-n', '19', await goBinary(), 'build', '-o', partial, options.pkg ?? '.'], {
+    cwd: moduleDir,
+  });
   // A build cut short never leaves a binary later runs would trust.
   await rename(partial, target);
   progress(`built ${name} in ${Math.round((Date.now() - started) / 1000)} s`);

@@ -18,10 +18,11 @@ export function isPython(pid: number): boolean {
 }
 
 /**
- * The TCP ports a process listens on: its socket inodes (from /proc/PID/fd) matched against the
- * listening sockets of /proc/net/tcp and tcp6. A process that has gone listens on none.
+ * The TCP sockets a process listens on, with their local address: its socket inodes (from
+ * /proc/PID/fd) matched against the listening sockets of /proc/net/tcp and tcp6. A process that
+ * has gone listens on none.
  */
-export function listeningPorts(pid: number): number[] {
+export function listeningSockets(pid: number): { address: string; port: number }[] {
   const inodes = new Set<string>();
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -35,14 +36,36 @@ export function listeningPorts(pid: number): number[] {
   } catch {
     return [];
   }
-  const ports: number[] = [];
+  const sockets: { address: string; port: number }[] = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/);
       // local_address is "ADDR:PORT" in hex; state 0A is LISTEN; the inode is the tenth field.
       if (fields[3] !== '0A' || !inodes.has(fields[9] ?? '')) continue;
-      ports.push(Number.parseInt((fields[1] ?? '').split(':')[1] ?? '', 16));
+      const [address = '', port = ''] = (fields[1] ?? '').split(':');
+      sockets.push({ address: addressOf(address), port: Number.parseInt(port, 16) });
     }
   }
-  return ports;
+  return sockets;
+}
+
+/** The TCP ports a process listens on (see listeningSockets). */
+export function listeningPorts(pid: number): number[] {
+  return listeningSockets(pid).map((s) => s.port);
+}
+
+/**
+ * /proc/net's hex address: 32-bit words in the host's (little-endian) byte order, so 0100007F is
+ * 127.0.0.1. IPv6 comes back as eight full groups (`0000:…:0001`), which is enough to compare.
+ */
+function addressOf(hex: string): string {
+  const bytes: number[] = [];
+  for (let word = 0; word < hex.length; word += 8) {
+    for (let b = 6; b >= 0; b -= 2) bytes.push(Number.parseInt(hex.slice(word + b, word + b + 2), 16));
+  }
+  if (bytes.length === 4) return bytes.join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < bytes.length; i += 2)
+    groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16).padStart(4, '0'));
+  return groups.join(':');
 }
