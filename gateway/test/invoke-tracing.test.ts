@@ -95,15 +95,20 @@ describe('gateway invoke path: spans and trace context (real sockets)', function
     assert.equal(seen.tracestate, 'team=a');
   });
 
-  it('starts a trace for a caller that sends none', async () => {
+  it('starts a trace for a caller that sends none, or a malformed one (whose tracestate is dropped)', async () => {
     await start(true);
     route('echo', true);
-    const reply = await send(base, '/function/echo');
-    const [span] = await spans(1);
-    assert.equal(span?.parentSpanContext, undefined);
-    const [, trace, parent] = TRACEPARENT.exec((reply.json() as Echoed).headers.traceparent ?? '') ?? [];
-    assert.equal(trace, span?.spanContext().traceId);
-    assert.equal(parent, span?.spanContext().spanId);
+    for (const headers of [{}, { traceparent: `00-${CALLER_TRACE}-not-a-span-01`, tracestate: 'forged=1' }]) {
+      exporter.reset();
+      const seen = ((await send(base, '/function/echo', { headers })).json() as Echoed).headers;
+      const [span] = await spans(1);
+      assert.equal(span?.parentSpanContext, undefined);
+      const [, trace, parent] = TRACEPARENT.exec(seen.traceparent ?? '') ?? [];
+      assert.equal(trace, span?.spanContext().traceId);
+      assert.notEqual(trace, CALLER_TRACE);
+      assert.equal(parent, span?.spanContext().spanId);
+      assert.equal(seen.tracestate, undefined);
+    }
   });
 
   it('a request held while the function wakes: a hold span under the call’s, and the call marked a cold start', async () => {

@@ -43,6 +43,8 @@ export class InvokeSpan {
   /** The request goes to a replica with this call id, and with this span as its parent. */
   forwarding(callId: string, headers: OutgoingHttpHeaders): void {
     this.span.setAttribute('nimbus.call_id', callId);
+    // The caller's tracestate goes on only with a valid traceparent (W3C): inject writes it back then.
+    delete headers.tracestate;
     this.tracing.inject(this.context, headers as Record<string, string>);
   }
 
