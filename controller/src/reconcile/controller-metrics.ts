@@ -28,7 +28,8 @@ export class ControllerMetrics {
     });
     this.reconcileErrors = new Counter({
       name: 'nimbus_controller_reconcile_errors_total',
-      help: 'Reconciles that failed and were queued again with backoff.',
+      help: 'Reconciles that failed and were queued again with backoff, by why: conflict (a write raced ours; the retry reads it), forbidden (the API server refused our credentials: RBAC), other.',
+      labelNames: ['reason'],
       registers: [registry],
     });
     this.applies = new Counter({

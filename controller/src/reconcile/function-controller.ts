@@ -6,6 +6,7 @@ import {
   type KubeClient,
   type KubeObject,
   RESOURCES,
+  apiErrorCode,
   objectKey,
   splitKey,
 } from '@nimbus/kube';
@@ -332,7 +333,7 @@ export class FunctionController implements LeadershipListener {
       } catch (err) {
         const delay = queue.addRateLimited(key);
         this.metrics.reconciles.inc({ result: 'error' });
-        this.metrics.reconcileErrors.inc();
+        this.metrics.reconcileErrors.inc({ reason: errorReason(err) });
         this.log.warn('reconcile failed; retrying', { function: key, retryInMs: delay, err });
       } finally {
         stopTimer();
@@ -340,6 +341,13 @@ export class FunctionController implements LeadershipListener {
       }
     }
   }
+}
+
+/** Why a reconcile failed, as the errors metric says: an operator alerts on forbidden, not on conflicts. */
+function errorReason(err: unknown): 'conflict' | 'forbidden' | 'other' {
+  const code = apiErrorCode(err);
+  if (code === 409) return 'conflict';
+  return code === 401 || code === 403 ? 'forbidden' : 'other';
 }
 
 /** Status writes (ours) change neither the generation nor the lifecycle: they need no reconcile. */

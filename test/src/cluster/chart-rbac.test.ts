@@ -194,9 +194,10 @@ describe("the controller and the gateway with the chart's service accounts and R
       'the Warning Event',
     );
     const errors = await running.registry.getSingleMetric('nimbus_controller_reconcile_errors_total')?.get();
-    assert.equal(
-      errors?.values.reduce((sum, v) => sum + v.value, 0),
-      0,
+    // A conflict (a write racing the controller's, which its retry reads) is no failure of RBAC.
+    assert.deepEqual(
+      errors?.values.filter((v) => v.labels.reason !== 'conflict' && v.value > 0),
+      [],
       'no request was forbidden',
     );
   });
@@ -386,9 +387,9 @@ describe("the controller and the gateway with the chart's service accounts and R
       const errors = await running.registry
         .getSingleMetric('nimbus_controller_reconcile_errors_total')
         ?.get();
-      assert.equal(
-        errors?.values.reduce((sum, v) => sum + v.value, 0),
-        0,
+      assert.deepEqual(
+        errors?.values.filter((v) => v.labels.reason !== 'conflict' && v.value > 0),
+        [],
         'no request was forbidden',
       );
       // Exactly those verbs, in any namespace it may be told to watch: it names each Secret it reads,

@@ -330,10 +330,12 @@ describe('security: the controller and gateway reach only the watched namespaces
       15_000,
       'both Secrets mounted once both opt in',
     );
+    // A reconcile may still fail on a conflict: the test's own writes to the Function race the
+    // controller's status write, and the retry reads them. Anything else is a failure here.
     const errors = await running.registry.getSingleMetric('nimbus_controller_reconcile_errors_total')?.get();
-    assert.equal(
-      errors?.values.reduce((sum, v) => sum + v.value, 0),
-      0,
+    assert.deepEqual(
+      errors?.values.filter((v) => v.labels.reason !== 'conflict' && v.value > 0),
+      [],
       'reading the labels needed nothing the chart does not grant',
     );
   });
