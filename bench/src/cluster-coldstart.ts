@@ -20,7 +20,10 @@ export interface ClusterColdStarts {
 }
 
 /** The `_sum` of one metric in a registry's exposition text, in milliseconds. */
-async function sumMs(registry: { getSingleMetricAsString(name: string): Promise<string> }, name: string) {
+export async function sumMs(
+  registry: { getSingleMetricAsString(name: string): Promise<string> },
+  name: string,
+) {
   const text = await registry.getSingleMetricAsString(name);
   return Number(/_sum (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000;
 }

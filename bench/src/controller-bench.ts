@@ -8,6 +8,7 @@ import { IN_FLIGHT, expectCreated, inFlight } from './api-writes.js';
 import { type BenchReport, type Benchmark, progress } from './benchmark.js';
 import { cpuSeconds, peakRssMib } from './proc-stats.js';
 import { type Children, cpuProfileFlags, stopGently } from './processes.js';
+import { round } from './stats.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 
 /** Functions created; NIMBUS_BENCH_FUNCTIONS sets another count (the 2,000 and 5,000). */
@@ -223,10 +224,6 @@ async function run(children: Children): Promise<BenchReport> {
     await plane.stop();
     process.off('exit', killPlane);
   }
-}
-
-function round(value: number, decimals: number): number {
-  return Number(value.toFixed(decimals));
 }
 
 function render(r: {

@@ -33,3 +33,11 @@ export async function machineTicks(): Promise<{ busy: number; total: number }> {
   // idle and iowait are the 4th and 5th fields.
   return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
 }
+
+/** The share of the machine's CPU (every core) that was busy between two readings of machineTicks. */
+export function busyShare(
+  before: { busy: number; total: number },
+  after: { busy: number; total: number },
+): number {
+  return (after.busy - before.busy) / (after.total - before.total);
+}

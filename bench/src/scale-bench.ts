@@ -11,7 +11,7 @@ import { peakRssMib, residentMib } from './proc-stats.js';
 import type { Children } from './processes.js';
 import { BURST, WAKES_PER_STEP, renderWakes, summariseWakes, wakesAtScale } from './scale-wakes.js';
 import { runtimeReplica, startServer } from './servers.js';
-import { percentile } from './stats.js';
+import { percentile, round } from './stats.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 import { ensureWrk, runWrk } from './wrk.js';
 
@@ -205,8 +205,6 @@ async function until(check: () => Promise<boolean>, withinMs: number, why: () =>
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
-
-const round = (value: number) => Number(value.toFixed(2));
 
 function render(r: {
   steps: readonly Step[];

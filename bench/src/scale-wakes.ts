@@ -1,9 +1,10 @@
 import { ScalingCluster, TIMED_SOURCE } from '@nimbus/test/harness/scaling-cluster';
 import { eventually, send } from '@nimbus/testkit';
-import { inFlight } from './api-writes.js';
+import { expectCreated, inFlight } from './api-writes.js';
 import { progress } from './benchmark.js';
-import { machineTicks } from './proc-stats.js';
-import { percentile } from './stats.js';
+import { sumMs } from './cluster-coldstart.js';
+import { busyShare, machineTicks } from './proc-stats.js';
+import { percentile, round } from './stats.js';
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from './table.js';
 
 /** Functions woken one after another at each step, each from zero for the first time. */
@@ -48,10 +49,7 @@ export interface WakesAtScale {
 const spec = { handler: 'index.handle', source: { inline: TIMED_SOURCE }, scale: { min: 0 } };
 
 /** The `_sum` of the gateway's wake histogram, in milliseconds. */
-async function wakeSumMs(cluster: ScalingCluster): Promise<number> {
-  const text = await cluster.gatewayRegistry.getSingleMetricAsString('nimbus_gateway_wake_seconds');
-  return Number(/_sum (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000;
-}
+const wakeSumMs = (cluster: ScalingCluster) => sumMs(cluster.gatewayRegistry, 'nimbus_gateway_wake_seconds');
 
 /**
  * Wakes from zero on the API-server harness (kube-controller-manager, the pod runner, a controller
@@ -78,20 +76,17 @@ export async function wakesAtScale(steps: readonly number[], poolSize = 0): Prom
     );
   };
   const path = `/apis/nimbus.dev/v1alpha1/namespaces/${cluster.namespace}/functions`;
-  const create = async (name: string) => {
-    const reply = await cluster.plane.request<{ message?: string }>('POST', path, {
+  const create = (name: string) =>
+    expectCreated(cluster.plane, path, {
       apiVersion: 'nimbus.dev/v1alpha1',
       kind: 'Function',
       metadata: { name },
       spec,
     });
-    if (reply.status !== 201) throw new Error(`creating ${name}: ${reply.status} ${reply.body.message}`);
-  };
   const last = steps.at(-1) ?? 0;
   const out: WakeStep[] = [];
   let burst: WakeBurst | undefined;
   let made = 0;
-  let total = 0;
   try {
     for (const target of steps) {
       progress(`wakes with ${target} Functions at zero`);
@@ -100,9 +95,10 @@ export async function wakesAtScale(steps: readonly number[], poolSize = 0): Prom
       made = target;
       const woken = Array.from({ length: WAKES_PER_STEP }, (_, k) => `wake-${target}-${k}`);
       const bursting = target === last ? Array.from({ length: BURST }, (_, k) => `burst-${k}`) : [];
-      await inFlight(0, woken.length + bursting.length, (i) => create([...woken, ...bursting][i] as string));
-      total = made + out.length * WAKES_PER_STEP + woken.length + bursting.length;
-      const { convergedAt } = await untilConverged(cluster, total, [...woken, ...bursting]);
+      const named = [...woken, ...bursting];
+      await inFlight(0, named.length, (i) => create(named[i] as string));
+      const total = made + out.length * WAKES_PER_STEP + named.length;
+      const { convergedAt } = await untilConverged(cluster, total, named);
       const convergedS = (convergedAt - started) / 1000;
       const settledS = (performance.now() - convergedAt) / 1000;
       const wakeToRaisedMs: number[] = [];
@@ -162,8 +158,7 @@ async function wakeAll(
       }
     }),
   );
-  const after = await machineTicks();
-  const machineBusy = round((after.busy - before.busy) / (after.total - before.total));
+  const machineBusy = round(busyShare(before, await machineTicks()));
   if (requestToResponseMs.length > 0)
     progress(
       `burst: p50 ${percentile(requestToResponseMs, 50).toFixed(0)} ms, p99 ${percentile(requestToResponseMs, 99).toFixed(0)} ms, ${failures.length} failed, CPU ${(machineBusy * 100).toFixed(0)}% busy`,
@@ -187,20 +182,19 @@ async function untilConverged(
   const counts = () =>
     Promise.all(
       [
-        '/apis/apps/v1/namespaces/NS/deployments',
-        '/apis/apps/v1/namespaces/NS/replicasets',
-        '/apis/discovery.k8s.io/v1/namespaces/NS/endpointslices',
-      ].map(async (path) => {
+        ['apps/v1', 'deployments'],
+        ['apps/v1', 'replicasets'],
+        ['discovery.k8s.io/v1', 'endpointslices'],
+      ].map(async ([group, resource]) => {
         const page = await cluster.plane.request<{
           items?: unknown[];
           metadata?: { remainingItemCount?: number };
-        }>('GET', `${path.replace('NS', cluster.namespace)}?limit=1`);
+        }>('GET', `/apis/${group}/namespaces/${cluster.namespace}/${resource}?limit=1`);
         return (page.body.items?.length ?? 0) + (page.body.metadata?.remainingItemCount ?? 0);
       }),
     );
-  let seen: number[] = [];
   for (;;) {
-    seen = await counts();
+    const seen = await counts();
     if (
       seen.every((n) => n >= count) &&
       names.every((name) => cluster.routes.get(cluster.namespace, name) !== undefined)
@@ -218,8 +212,7 @@ async function untilConverged(
   for (;;) {
     const before = await machineTicks();
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    const after = await machineTicks();
-    if ((after.busy - before.busy) / (after.total - before.total) < QUIET_BUSY) break;
+    if (busyShare(before, await machineTicks()) < QUIET_BUSY) break;
     if (performance.now() > deadline)
       throw new Error(`the machine was not quiet within ${CONVERGE_DEADLINE_MS / 1000} s`);
   }
@@ -254,8 +247,6 @@ export function summariseWakes(wakes: WakesAtScale): WakeSummary {
     burst_failed: wakes.burst.failures.length,
   };
 }
-
-const round = (value: number) => Number(value.toFixed(2));
 
 /** The wake curves (new pods, then the pool) and their verdicts. */
 export function renderWakes(

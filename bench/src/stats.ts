@@ -11,3 +11,8 @@ export function percentile(samples: readonly number[], p: number): number {
   const lower = sorted[low] as number;
   return lower + ((sorted[high] as number) - lower) * (rank - low);
 }
+
+/** `value` to `decimals` places, as the results' JSON keeps figures. */
+export function round(value: number, decimals = 2): number {
+  return Number(value.toFixed(decimals));
+}
