@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -6,8 +6,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually } from './eventually.js';
 import { freePorts } from './free-port.js';
+import { startServerProcess } from './server-process.js';
 import { stopChild } from './stop-child.js';
 
 const run = promisify(execFile);
@@ -88,37 +88,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let output = '';
 
   const launch = async () => {
-    const started = spawn(binary, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const started = await startServerProcess(binary, args, {
+      what: `nats-server on port ${port}`,
       env: { ...process.env, ...options.env },
+      ready: () => isReady(port, monitorPort),
+      readyTimeoutMs,
+      // Kept across restarts: a test reads what the server said before one too.
+      onOutput: (text) => {
+        output = (output + text).slice(-65_536);
+      },
     });
-    child = started;
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-65_536);
-    };
-    started.stdout?.on('data', keep);
-    started.stderr?.on('data', keep);
-    running.add(started);
-    started.once('exit', () => running.delete(started));
-    const exited = new Promise<never>((_, reject) =>
-      started.once('exit', (code, signal) =>
-        reject(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${output}`)),
-      ),
-    );
-    exited.catch(() => {});
-    try {
-      await Promise.race([
-        exited,
-        eventually(
-          async () => ((await isReady(port, monitorPort)) ? true : undefined),
-          readyTimeoutMs,
-          `nats-server on port ${port} to be ready`,
-        ),
-      ]);
-    } catch (err) {
-      await halt();
-      throw new Error(`nats-server did not start:\n${output.slice(-8_000)}`, { cause: err });
-    }
+    child = started.child;
   };
 
   const halt = async () => {
@@ -176,12 +156,6 @@ export function authorizationConfig(users: readonly NatsServerUser[]): string {
   }));
   return `authorization: ${JSON.stringify({ users: entries }, null, 2)}\n`;
 }
-
-/** Servers this process started; a test run that ends abruptly must not leave them behind. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 async function isReady(port: number, monitorPort: number): Promise<boolean> {
   return (await jetStreamHealthy(monitorPort)) && (await greets(port));

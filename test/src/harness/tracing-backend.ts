@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventually, freePorts, stopChild } from '@nimbus/testkit';
+import { type ServerProcess, freePorts, startServerProcess, stopChild } from '@nimbus/testkit';
 import { stringify } from 'yaml';
 import { goModuleBinary } from '../../node/harness/go-build.js';
 import type { Progress } from '../../node/harness/host.js';
@@ -72,12 +72,6 @@ export function tracingBackendBinary(progress: Progress): Promise<string> {
   });
 }
 
-/** Backends this process started; a run that ends abruptly must not leave one behind. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 export class TracingBackend {
   private constructor(
     private readonly child: ChildProcess,
@@ -119,35 +113,20 @@ export class TracingBackend {
       configPath,
       stringify(config({ otlpHttp, queryHttp, queryGrpc }, options.maxTraces ?? 10_000)),
     );
-    const child = spawn(binary, ['--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-    let output = '';
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-65_536);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    running.add(child);
-    child.once('exit', () => running.delete(child));
-    const backend = new TracingBackend(child, dir, () => output, { otlpHttp, queryHttp, queryGrpc });
-    const exited = new Promise<never>((_, reject) => {
-      child.once('exit', (code, signal) => reject(new Error(`jaeger exited (${signal ?? code})`)));
-      // A spawn that fails (a binary gone from the cache) emits this rather than exit.
-      child.once('error', reject);
-    });
-    exited.catch(() => {});
-    const timeoutMs = options.readyTimeoutMs ?? 30_000;
+    const ports = { otlpHttp, queryHttp, queryGrpc };
+    let started: ServerProcess;
     try {
-      await Promise.race([
-        exited,
-        eventually(async () => ((await backend.ready()) ? true : undefined), timeoutMs, 'jaeger to be ready'),
-      ]);
-    } catch (err) {
-      await backend.stop();
-      throw new Error(`jaeger did not start (${(err as Error).message}):\n${output.slice(-8_000)}`, {
-        cause: err,
+      started = await startServerProcess(binary, ['--config', configPath], {
+        what: 'jaeger',
+        cwd: dir,
+        ready: () => readyAt(ports),
+        readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
     }
-    return backend;
+    return new TracingBackend(started.child, dir, started.output, ports);
   }
 
   /**
@@ -198,25 +177,26 @@ export class TracingBackend {
     if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${text}`);
     return JSON.parse(text) as OtlpTracesResponse;
   }
+}
 
-  private async ready(): Promise<boolean> {
-    try {
-      // An empty export request stores nothing but shows the receiver's pipeline takes spans.
-      const exported = await fetch(this.otlpTracesUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{}',
-        signal: AbortSignal.timeout(1_000),
-      });
-      await exported.body?.cancel();
-      const services = await fetch(`${this.queryUrl}/api/v3/services`, {
-        signal: AbortSignal.timeout(1_000),
-      });
-      await services.body?.cancel();
-      return exported.ok && services.ok;
-    } catch {
-      return false;
-    }
+/** Whether a Jaeger on these ports takes spans and answers queries. */
+async function readyAt(ports: { otlpHttp: number; queryHttp: number }): Promise<boolean> {
+  try {
+    // An empty export request stores nothing but shows the receiver's pipeline takes spans.
+    const exported = await fetch(`http://127.0.0.1:${ports.otlpHttp}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+      signal: AbortSignal.timeout(1_000),
+    });
+    await exported.body?.cancel();
+    const services = await fetch(`http://127.0.0.1:${ports.queryHttp}/api/v3/services`, {
+      signal: AbortSignal.timeout(1_000),
+    });
+    await services.body?.cancel();
+    return exported.ok && services.ok;
+  } catch {
+    return false;
   }
 }
 
