@@ -20,7 +20,7 @@ export {
   type RouteSettings,
 } from './routing/route-table.js';
 export { pickEndpoint } from './routing/balancer.js';
-export { type Waker, noWaker } from './routing/waker.js';
+export { type WakeStep, type WakeTrace, type Waker, noWaker } from './routing/waker.js';
 export { parseInvokePath } from './invoke/function-path.js';
 export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
 export type { SystemInfo } from './system/system-app.js';

@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { createLogger } from '@nimbus/api';
 import { type Tracing, startTracing } from '@nimbus/telemetry';
 import { eventually, send } from '@nimbus/testkit';
-import { SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
@@ -80,9 +80,14 @@ describe('gateway invoke path: spans and trace context (real sockets)', function
       headers: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01`, tracestate: 'team=a' },
     });
     assert.equal(reply.status, 200);
-    const [span] = await spans(1);
-    assert.ok(span !== undefined);
-    assert.equal(span.name, 'invoke default/echo');
+    const ended = await spans(2);
+    const span = ended.find((s) => s.name === 'invoke default/echo');
+    const forward = ended.find((s) => s.name === 'forward');
+    assert.ok(span !== undefined && forward !== undefined, ended.map((s) => s.name).join(', '));
+    assert.equal(forward.parentSpanContext?.spanId, span.spanContext().spanId);
+    assert.equal(forward.kind, SpanKind.CLIENT);
+    assert.equal(forward.attributes['server.address'], `http://127.0.0.1:${replica.port}`);
+    assert.equal(forward.attributes['http.response.status_code'], 200);
     assert.equal(span.spanContext().traceId, CALLER_TRACE);
     assert.equal(span.parentSpanContext?.spanId, CALLER_SPAN);
     assert.equal(span.attributes['nimbus.function'], 'default/echo');
@@ -91,8 +96,9 @@ describe('gateway invoke path: spans and trace context (real sockets)', function
     assert.equal(span.attributes['nimbus.call_id'], seen['x-call-id']);
     const [, trace, parent] = TRACEPARENT.exec(seen.traceparent ?? '') ?? [];
     assert.equal(trace, CALLER_TRACE, 'the replica is in the caller’s trace');
-    assert.equal(parent, span.spanContext().spanId, 'under the gateway’s span, not the caller’s');
+    assert.equal(parent, forward.spanContext().spanId, 'under the gateway’s forward span, not the caller’s');
     assert.equal(seen.tracestate, 'team=a');
+    assert.equal(seen['x-nimbus-trace'], '1', 'the replica is asked for its spans');
   });
 
   it('starts a trace for a caller that sends none, or a malformed one (whose tracestate is dropped)', async () => {
@@ -101,12 +107,15 @@ describe('gateway invoke path: spans and trace context (real sockets)', function
     for (const headers of [{}, { traceparent: `00-${CALLER_TRACE}-not-a-span-01`, tracestate: 'forged=1' }]) {
       exporter.reset();
       const seen = ((await send(base, '/function/echo', { headers })).json() as Echoed).headers;
-      const [span] = await spans(1);
+      const ended = await spans(2);
+      const span = ended.find((s) => s.name === 'invoke default/echo');
+      const forward = ended.find((s) => s.name === 'forward');
       assert.equal(span?.parentSpanContext, undefined);
+      assert.equal(forward?.parentSpanContext?.spanId, span?.spanContext().spanId);
       const [, trace, parent] = TRACEPARENT.exec(seen.traceparent ?? '') ?? [];
       assert.equal(trace, span?.spanContext().traceId);
       assert.notEqual(trace, CALLER_TRACE);
-      assert.equal(parent, span?.spanContext().spanId);
+      assert.equal(parent, forward?.spanContext().spanId);
       assert.equal(seen.tracestate, undefined);
     }
   });
@@ -153,8 +162,10 @@ describe('gateway invoke path: spans and trace context (real sockets)', function
     await start(false);
     route('echo', true);
     const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
-    const reply = await send(base, '/function/echo', { headers: { traceparent } });
-    assert.equal((reply.json() as Echoed).headers.traceparent, traceparent);
+    const reply = await send(base, '/function/echo', { headers: { traceparent, 'x-nimbus-trace': '1' } });
+    const seen = (reply.json() as Echoed).headers;
+    assert.equal(seen.traceparent, traceparent);
+    assert.equal(seen['x-nimbus-trace'], undefined, 'a caller cannot ask the replica for spans');
     await tracing.flush();
     assert.equal(exporter.getFinishedSpans().length, 0);
   });

@@ -3,7 +3,14 @@ import { type Condition, type FunctionResource, type Logger, functionKey, parseD
 import type { Clock } from '@nimbus/api';
 import { specHash } from '@nimbus/api';
 import { configFromSpec } from '@nimbus/controller/autoscale/config';
-import type { FunctionDirectory, FunctionRoute, Readiness, RouteTable, Waker } from '@nimbus/gateway';
+import type {
+  FunctionDirectory,
+  FunctionRoute,
+  Readiness,
+  RouteTable,
+  WakeTrace,
+  Waker,
+} from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
 import type { LocalConfig } from './config.js';
 import { type LoadedFunction, readFunctionFolder } from './function-files.js';
@@ -64,8 +71,8 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
   }
 
   // Waker: the gateway holds a request for a function without a ready replica.
-  wake(route: FunctionRoute): void {
-    this.autoscaler.wake(route);
+  wake(route: FunctionRoute, trace?: WakeTrace): void {
+    this.backend.starts.during(trace, () => this.autoscaler.wake(route));
   }
 
   private scaleTo(key: string, replicas: number): void {

@@ -1,2 +1,3 @@
 export { type TracingConfig, loadTracingConfig } from './tracing-config.js';
-export { type Tracing, startTracing } from './tracing.js';
+export type { AdoptedSpan } from './adopted-spans.js';
+export { ADOPTED_SERVICE, type Tracing, startTracing } from './tracing.js';

@@ -11,6 +11,7 @@ import type * as Core from '@opentelemetry/core';
 import type * as Resources from '@opentelemetry/resources';
 import type * as Sdk from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type AdoptedSpan, PresetIds, recordAdopted } from './adopted-spans.js';
 import type { TracingConfig } from './tracing-config.js';
 
 /**
@@ -40,6 +41,12 @@ export interface Tracing {
   extract(headers: IncomingHttpHeaders | Readonly<Record<string, string | undefined>>): Context;
   /** Writes `traceparent` (and `tracestate`) for the span in `ctx` onto outgoing headers. */
   inject(ctx: Context, headers: Record<string, string>): void;
+  /**
+   * Records spans another process made (a replica's) under the span in `parent`, keeping their
+   * ids, as the service `nimbus-function` with `attributes` added to each. Checking them is the
+   * caller's part.
+   */
+  adopt(parent: Context, spans: readonly AdoptedSpan[], attributes: Readonly<Record<string, string>>): void;
   /** Sends every span ended so far. */
   flush(): Promise<void>;
   /** Sends what is left and stops. */
@@ -54,6 +61,7 @@ const OFF: Tracing = Object.freeze({
   tracer: undefined,
   extract,
   inject,
+  adopt: () => {},
   flush: async () => {},
   shutdown: async () => {},
 });
@@ -69,18 +77,62 @@ export function startTracing(config: TracingConfig, exporter?: SpanExporter): Tr
   if (endpoint === undefined && exporter === undefined) return OFF;
   const sdk = require('@opentelemetry/sdk-trace-base') as typeof Sdk;
   const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof Resources;
+  const sink = exporter ?? new OtlpOnFirstUse(endpoint as string);
   const provider = new sdk.BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
     sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(config.sampleRatio) }),
-    spanProcessors: [new sdk.BatchSpanProcessor(exporter ?? new OtlpOnFirstUse(endpoint as string))],
+    spanProcessors: [new sdk.BatchSpanProcessor(sink)],
   });
+  // Spans adopted from replicas: their own service, and their parent has been sampled already.
+  let adopted: { provider: Sdk.BasicTracerProvider; tracer: Tracer; ids: PresetIds } | undefined;
+  const adoptedProvider = () => {
+    if (adopted === undefined) {
+      const ids = new PresetIds(new sdk.RandomIdGenerator());
+      const functions = new sdk.BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': ADOPTED_SERVICE }),
+        sampler: new sdk.AlwaysOnSampler(),
+        idGenerator: ids,
+        spanProcessors: [new sdk.BatchSpanProcessor(new SharedExporter(sink))],
+      });
+      adopted = { provider: functions, tracer: functions.getTracer('nimbus'), ids };
+    }
+    return adopted;
+  };
   return {
     tracer: provider.getTracer('nimbus'),
     extract,
     inject,
-    flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    adopt(parent, spans, attributes) {
+      if (spans.length === 0) return;
+      const { tracer, ids } = adoptedProvider();
+      recordAdopted(tracer, ids, parent, spans, attributes);
+    },
+    flush: async () => {
+      await Promise.all([provider.forceFlush(), adopted?.provider.forceFlush()]);
+    },
+    shutdown: async () => {
+      await adopted?.provider.shutdown();
+      await provider.shutdown();
+    },
   };
+}
+
+/** The service name a replica's spans are exported under. */
+export const ADOPTED_SERVICE = 'nimbus-function';
+
+/** One exporter behind two providers: only the provider that owns it shuts it down. */
+class SharedExporter implements SpanExporter {
+  constructor(private readonly inner: SpanExporter) {}
+
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    this.inner.export(spans, done);
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.inner.forceFlush?.();
+  }
+
+  async shutdown(): Promise<void> {}
 }
 
 /** The OTLP/HTTP exporter, imported when the first batch is sent. */

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFunctionName, isNamespace } from '@nimbus/api';
+import type { Tracing } from '@nimbus/telemetry';
+import { type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { WakeOutcome } from './cluster-autoscaler.js';
 import { BodyTooLargeError, authorised, readJson, replyJson as reply } from './peer-http.js';
 
@@ -7,7 +9,8 @@ const MAX_BODY_BYTES = 4096;
 
 /** What the wake endpoint needs: the leader's wake, or undefined on a replica that does not lead. */
 export interface Wakeable {
-  wake(namespace: string, name: string, held: number): Promise<WakeOutcome | undefined>;
+  /** `trace` is the wake request's span, when traced: the wake's steps go under it. */
+  wake(namespace: string, name: string, held: number, trace?: Context): Promise<WakeOutcome | undefined>;
 }
 
 export interface WakeRequest {
@@ -39,6 +42,7 @@ export class WakeEndpoint {
   constructor(
     private readonly target: Wakeable,
     private readonly token: string,
+    private readonly tracing?: Tracing,
   ) {}
 
   handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
@@ -67,8 +71,10 @@ export class WakeEndpoint {
       reply(res, 400, { error: 'InvalidWake', message: `${wake.field}: ${wake.message}`, field: wake.field });
       return;
     }
+    const { span, context } = this.startSpan(req, `${wake.namespace}/${wake.name}`) ?? {};
     try {
-      const outcome = await this.target.wake(wake.namespace, wake.name, wake.held);
+      const outcome = await this.target.wake(wake.namespace, wake.name, wake.held, context);
+      span?.setAttribute('nimbus.wake.outcome', outcome?.outcome ?? 'not-leader');
       if (outcome === undefined)
         reply(res, 409, {
           error: 'NotLeader',
@@ -83,7 +89,24 @@ export class WakeEndpoint {
     } catch (err) {
       // The API server refused or is away: the gateway's next report carries the held requests,
       // and the next tick wakes the function from them.
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       reply(res, 502, { error: 'ScaleFailed', message: (err as Error).message });
+    } finally {
+      span?.setAttribute('http.response.status_code', res.statusCode);
+      span?.end();
     }
+  }
+
+  /** The wake's server span in the held call's trace (the gateway's `wake` step is its parent). */
+  private startSpan(req: IncomingMessage, key: string): { span: Span; context: Context } | undefined {
+    const tracing = this.tracing;
+    if (tracing?.tracer === undefined) return undefined;
+    const parent = tracing.extract(req.headers);
+    const span = tracing.tracer.startSpan(
+      `wake ${key}`,
+      { kind: SpanKind.SERVER, attributes: { 'nimbus.function': key } },
+      parent,
+    );
+    return { span, context: trace.setSpan(parent, span) };
   }
 }

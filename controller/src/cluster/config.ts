@@ -10,6 +10,7 @@ import {
 } from '@nimbus/api';
 import { type NatsCredentials, readNatsCredentials, readNatsUrl } from '@nimbus/bus';
 import { MIN_STATE_KEY_LENGTH, parseStoreConfig } from '@nimbus/store';
+import { type TracingConfig, loadTracingConfig } from '@nimbus/telemetry';
 import { type AutoscalerTuning, readAutoscalerTuning } from '../autoscale/config.js';
 import type { LeaseSettings } from '../leader/lease-elector.js';
 import type { FunctionIngress } from '../resources/network-policy.js';
@@ -32,6 +33,8 @@ export interface ClusterConfig {
   /** How long shutdown waits for reconciles in flight. */
   readonly drainMs: number;
   readonly logLevel: LogLevel;
+  /** Spans of reconciles and wakes over OTLP/HTTP; off without an endpoint. */
+  readonly tracing: TracingConfig;
   /** The Bearer token every call on /v1/reports, /v1/wake and /v1/concurrency must carry. */
   readonly reportToken: string;
   /** NATS with JetStream, for the Functions' trigger streams and consumers; undefined: triggers are not served. */
@@ -139,6 +142,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     metricsPort: readInt(env, 'NIMBUS_METRICS_PORT', 9090, 0, 65535),
     drainMs: readInt(env, 'NIMBUS_DRAIN_MS', 20_000, 0, 600_000),
     logLevel,
+    tracing: loadTracingConfig(env, 'nimbus-controller'),
     reportToken: readReportToken(
       env,
       "the controller's port takes the gateways' reports and wakes, which scale functions",

@@ -3,6 +3,7 @@ import { type Logger, createLogger } from '@nimbus/api';
 import { type Clock, systemClock } from '@nimbus/api';
 import { JetStreamBus, NATS_INBOX_PREFIX } from '@nimbus/bus';
 import type { KubeClient } from '@nimbus/kube';
+import { type Tracing, startTracing } from '@nimbus/telemetry';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, container as root } from 'tsyringe';
 import { ReportEndpoint } from '../autoscale/report-endpoint.js';
@@ -34,6 +35,8 @@ export interface ClusterOverrides {
    * gets no finalizer.
    */
   cleanups?: readonly FunctionCleanup[];
+  /** In place of the tracing config.tracing sets up (a test's in-memory exporter). */
+  tracing?: Tracing;
 }
 
 /** The cluster controller's composition root: one per process. */
@@ -50,6 +53,7 @@ export function createClusterContainer(
   c.register(TOKENS.Clock, { useValue: clock });
   c.register(TOKENS.Logger, { useValue: log });
   c.register(TOKENS.Registry, { useValue: overrides.registry ?? new Registry() });
+  const tracing = overrides.tracing ?? startTracing(config.tracing);
   const reports = new ReportEndpoint(clock, config.reportToken);
   c.register(TOKENS.ReportEndpoint, { useValue: reports });
   c.register(TOKENS.ControllerMetrics, { useValue: new ControllerMetrics(c.resolve(TOKENS.Registry)) });
@@ -124,6 +128,7 @@ export function createClusterContainer(
     c.resolve(TOKENS.ControllerMetrics),
     clock,
     log,
+    tracing,
   );
   built.controller = functions;
   c.register(TOKENS.FunctionController, { useValue: functions });
@@ -132,7 +137,7 @@ export function createClusterContainer(
       ? undefined
       : new LeaseElector(client, config.lease, functions, clock, log.child({ part: 'leader-election' }));
   c.register(TOKENS.LeaseElector, { useValue: elector });
-  const wakes = new WakeEndpoint(functions, config.reportToken);
+  const wakes = new WakeEndpoint(functions, config.reportToken, tracing);
   const health = new HealthServer(
     c.resolve(TOKENS.Registry),
     () => (functions.synced ? undefined : 'the informers have not listed Functions and their objects yet'),
@@ -141,7 +146,7 @@ export function createClusterContainer(
   c.register(TOKENS.HealthServer, { useValue: health });
   c.register(TOKENS.ClusterController, {
     useValue: new ClusterController(functions, elector, health, clock, log, async () => {
-      await Promise.all([bus?.close(), stateAdmin?.close()]);
+      await Promise.all([bus?.close(), stateAdmin?.close(), tracing.shutdown()]);
     }),
   });
   return c;

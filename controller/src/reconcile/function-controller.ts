@@ -10,6 +10,8 @@ import {
   objectKey,
   splitKey,
 } from '@nimbus/kube';
+import type { Tracing } from '@nimbus/telemetry';
+import type { Context } from '@opentelemetry/api';
 import {
   ClusterAutoscaler,
   type ConcurrencySource,
@@ -24,6 +26,7 @@ import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
 import { FunctionSecrets } from '../secrets/function-secrets.js';
 import type { ControllerMetrics } from './controller-metrics.js';
+import { ControllerSpans } from './controller-spans.js';
 import { FunctionPods } from './function-pods.js';
 import {
   FIELD_MANAGER,
@@ -61,6 +64,7 @@ const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=nimbus';
  */
 export class FunctionController implements LeadershipListener {
   readonly functions: InformerSet<Fn>;
+  private readonly spans: ControllerSpans;
   private readonly deployments: InformerSet<KubeObject>;
   private readonly services: InformerSet<KubeObject>;
   private readonly configMaps: InformerSet<KubeObject>;
@@ -89,7 +93,9 @@ export class FunctionController implements LeadershipListener {
     private readonly metrics: ControllerMetrics,
     private readonly clock: Clock,
     private readonly log: Logger,
+    tracing?: Tracing,
   ) {
+    this.spans = new ControllerSpans(tracing);
     const { namespaces } = settings;
     this.functions = new InformerSet<Fn>(client, RESOURCES.functions, namespaces, log);
     this.deployments = new InformerSet(client, RESOURCES.deployments, namespaces, log, OWNED_SELECTOR);
@@ -262,20 +268,34 @@ export class FunctionController implements LeadershipListener {
    * the scale write alone; a pool pod taken over meanwhile is waited for after it, and named in
    * the answer once it has loaded the function.
    */
-  async wake(namespace: string, name: string, held: number): Promise<WakeOutcome | undefined> {
+  async wake(
+    namespace: string,
+    name: string,
+    held: number,
+    trace?: Context,
+  ): Promise<WakeOutcome | undefined> {
     if (this.queue === undefined || !this.autoscaler.isRunning) return undefined;
     const started = performance.now();
+    const scale = this.spans.step(trace, 'scale');
     let woken: Woken;
     try {
       woken = await this.autoscaler.wake(this.functions.get(namespace, name), held);
     } catch (err) {
       this.metrics.wakes.inc({ outcome: 'failed' });
+      scale.end(err);
       throw err;
     }
     const { outcome } = woken;
+    scale.set('nimbus.wake.outcome', outcome.outcome);
+    if (outcome.outcome !== 'not-found') scale.set('nimbus.replicas', outcome.replicas);
+    scale.end();
     this.metrics.wakes.inc({ outcome: outcome.outcome });
     if (outcome.outcome === 'raised') this.metrics.wakeSeconds.observe((performance.now() - started) / 1000);
+    // A pool pod taken over loads the function meanwhile: the rest of a pool cold start.
+    const pool = this.poolPods === undefined ? undefined : this.spans.step(trace, 'pool takeover');
     const endpoint = await woken.serving;
+    if (endpoint !== undefined) pool?.set('nimbus.pool.pod_address', `${endpoint.host}:${endpoint.port}`);
+    pool?.end(endpoint === undefined ? 'no pool pod loaded the function in time' : undefined);
     return endpoint === undefined || outcome.outcome === 'not-found' ? outcome : { ...outcome, endpoint };
   }
 
@@ -323,6 +343,7 @@ export class FunctionController implements LeadershipListener {
     for (let key = await queue.next(); key !== undefined; key = await queue.next()) {
       this.metrics.queueDepth.set(queue.depth);
       const stopTimer = this.metrics.reconcileSeconds.startTimer();
+      const span = this.spans.reconcile(key);
       try {
         const result = await this.reconciler.reconcile(key);
         await this.reconcilePool(key);
@@ -330,7 +351,10 @@ export class FunctionController implements LeadershipListener {
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         this.metrics.reconciles.inc({ result: 'success' });
+        span.end();
       } catch (err) {
+        span.set('nimbus.reconcile.error_reason', errorReason(err));
+        span.end(err);
         const delay = queue.addRateLimited(key);
         this.metrics.reconciles.inc({ result: 'error' });
         this.metrics.reconcileErrors.inc({ reason: errorReason(err) });

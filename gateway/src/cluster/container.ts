@@ -128,8 +128,8 @@ export function createClusterGateway(
     config.gateway.wakeTimeoutMs,
   );
   const waker: Waker = {
-    wake(route) {
-      controllerWaker.wake(route);
+    wake(route, trace) {
+      controllerWaker.wake(route, trace);
       prober.wake(route);
     },
   };

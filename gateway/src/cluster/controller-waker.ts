@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Logger } from '@nimbus/api';
 import { Counter, type Registry, Summary } from 'prom-client';
 import type { FunctionRoute } from '../routing/route-table.js';
-import type { Waker } from '../routing/waker.js';
+import type { WakeTrace, Waker } from '../routing/waker.js';
 import type { ControllerPeers } from './controller-peers.js';
 import type { EarlyEndpoints } from './early-endpoints.js';
 import { wakeEndpointOf } from './wake-answer.js';
@@ -58,18 +58,34 @@ export class ControllerWaker implements Waker {
     });
   }
 
-  wake(route: FunctionRoute): void {
+  wake(route: FunctionRoute, trace?: WakeTrace): void {
     if (this.inFlight.has(route.key) || !this.peers.configured) return;
     this.inFlight.add(route.key);
-    void this.send(route).finally(() => this.inFlight.delete(route.key));
+    void this.send(route, trace).finally(() => this.inFlight.delete(route.key));
   }
 
-  /** Sends one wake to every controller; resolves with what the leader did. */
-  async send(route: FunctionRoute): Promise<WakeResult> {
+  /**
+   * Sends one wake to every controller; resolves with what the leader did. Traced, the wake is a
+   * step of the held request's trace, and the controllers' spans hang under it.
+   */
+  async send(route: FunctionRoute, trace?: WakeTrace): Promise<WakeResult> {
     const started = performance.now();
     const body = JSON.stringify({ function: route.key, held: route.held.size });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    const step = trace?.step('wake', { 'nimbus.function': route.key }, headers);
+    const result = await this.sendAll(route, started, headers, body);
+    step?.set('nimbus.wake.result', result);
+    step?.end(result === 'no-leader' ? 'no controller acted on the wake' : undefined);
+    return result;
+  }
+
+  private async sendAll(
+    route: FunctionRoute,
+    started: number,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<WakeResult> {
     const urls = await this.peers.urls();
     const answers = await Promise.allSettled(
       urls.map(async (url) => {

@@ -4,8 +4,10 @@ import type { Dispatcher } from 'undici';
 import { isHopByHop } from '../http/headers.js';
 import { type Problem, sendProblem } from '../http/problems.js';
 import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
+import type { InvokeSpan } from './invoke-span.js';
 import type { Upstream } from './ports.js';
 import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
+import { SPANS_RESPONSE_HEADER } from './replica-spans.js';
 import { BodyTooLargeError, type UpstreamFailure } from './upstream-errors.js';
 
 /** Response headers the gateway writes itself, in place of any the replica sent. */
@@ -49,6 +51,8 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     private readonly started: number,
     /** The request waited for a ready replica; the response says so. */
     private readonly coldStart: boolean,
+    /** The call's spans, with tracing on. */
+    private readonly span: InvokeSpan | undefined,
   ) {
     const length = req.headers['content-length'];
     this.hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -70,6 +74,7 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
   }
 
   send(endpoint: Endpoint): void {
+    this.span?.sending(endpoint.origin, this.headers);
     const chunked = this.req.headers['content-length'] === undefined;
     this.upstream.dispatcher.dispatch(
       {
@@ -98,12 +103,17 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     this.answered = true;
     this.status = status;
     const headers: string[] = [];
+    let spans: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = (raw[i] as Buffer).toString('latin1');
-      if (!isHopByHop(name) && !SET_BY_GATEWAY.has(name.toLowerCase())) {
+      const lower = name.toLowerCase();
+      // The replica's spans are for the gateway only, tracing on or off.
+      if (lower === SPANS_RESPONSE_HEADER) spans = (raw[i + 1] as Buffer).toString('latin1');
+      else if (!isHopByHop(lower) && !SET_BY_GATEWAY.has(lower)) {
         headers.push(name, (raw[i + 1] as Buffer).toString('latin1'));
       }
     }
+    this.span?.answered(status, spans);
     headers.push(
       'x-call-id',
       this.callId,
@@ -136,6 +146,7 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
       return;
     }
     this.abort = undefined;
+    this.span?.attemptFailed(err.message);
     this.retry.failed(err);
   }
 

@@ -1,15 +1,20 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Tracing } from '@nimbus/telemetry';
 import { type Context, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import type { WakeTrace } from '../routing/waker.js';
+import { RefusedSpans, TRACE_REQUEST_HEADER, parseReplicaSpans } from './replica-spans.js';
 
 /**
  * The spans of one synchronous call through the gateway, made only when tracing is on: a server
  * span from the request's arrival to its response's end, a child of the caller's `traceparent`
- * (or a new trace's root), and under it a `hold` span while the function had no ready replica.
- * The replica gets this span as its parent, so the runtime's spans hang under the gateway's.
+ * (or a new trace's root); under it a `hold` span while the function had no ready replica, and a
+ * `forward` client span per attempt on a replica. The replica gets the forward span as its parent
+ * and sends its own spans back with the response (replica-spans.ts), recorded under it.
  */
 export class InvokeSpan {
   private holding: Span | undefined;
+  private forward: Span | undefined;
+  private key = '';
 
   private constructor(
     private readonly tracing: Tracing,
@@ -36,22 +41,59 @@ export class InvokeSpan {
 
   /** Admission found the function: the span is named after it. */
   admitted(key: string): void {
+    this.key = key;
     this.span.updateName(`invoke ${key}`);
     this.span.setAttribute('nimbus.function', key);
   }
 
-  /** The request goes to a replica with this call id, and with this span as its parent. */
+  /** The request will go to a replica with this call id. */
   forwarding(callId: string, headers: OutgoingHttpHeaders): void {
     this.span.setAttribute('nimbus.call_id', callId);
     // The caller's tracestate goes on only with a valid traceparent (W3C): inject writes it back then.
     delete headers.tracestate;
-    this.tracing.inject(this.context, headers as Record<string, string>);
+  }
+
+  /** An attempt on the replica at `origin`: its span becomes the replica's parent, and the replica is asked for its spans. */
+  sending(origin: string, headers: OutgoingHttpHeaders): void {
+    this.attemptFailed('tried another replica');
+    this.forward = this.tracer.startSpan(
+      'forward',
+      { kind: SpanKind.CLIENT, attributes: { 'server.address': origin } },
+      this.context,
+    );
+    const forwardContext = trace.setSpan(this.context, this.forward);
+    this.tracing.inject(forwardContext, headers as Record<string, string>);
+    headers[TRACE_REQUEST_HEADER] = '1';
+  }
+
+  /** The replica answered: its spans (the response header's value, if any) go under the attempt's. */
+  answered(status: number, spans: string | undefined): void {
+    const forward = this.forward;
+    if (forward === undefined) return;
+    this.forward = undefined;
+    forward.setAttribute('http.response.status_code', status);
+    if (spans !== undefined) {
+      const parsed = parseReplicaSpans(spans, forward.spanContext().spanId, Date.now() * 1000);
+      if (parsed instanceof RefusedSpans) forward.setAttribute('nimbus.replica_spans_refused', parsed.reason);
+      else this.tracing.adopt(trace.setSpan(this.context, forward), parsed, { 'nimbus.function': this.key });
+    }
+    forward.end();
+  }
+
+  /** The attempt got no answer (`reason`): the next attempt, or the call's problem, follows. */
+  attemptFailed(reason: string): void {
+    if (this.forward === undefined) return;
+    this.forward.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    this.forward.end();
+    this.forward = undefined;
   }
 
   /** The function has no ready replica: the request waits (a cold start, as the caller sees it). */
-  held(): void {
+  held(): WakeTrace {
     this.span.setAttribute('nimbus.cold_start', true);
-    this.holding = this.tracer.startSpan('hold', {}, this.context);
+    const holding = this.tracer.startSpan('hold', {}, this.context);
+    this.holding = holding;
+    return wakeTraceUnder(this.tracing, this.tracer, trace.setSpan(this.context, holding));
   }
 
   /** A replica is ready, or the wait failed with `problem`. */
@@ -65,6 +107,7 @@ export class InvokeSpan {
   }
 
   private end(res: ServerResponse): void {
+    this.attemptFailed('the call ended without an answer');
     if (this.holding !== undefined) {
       // The caller left while it was held.
       this.holding.setStatus({ code: SpanStatusCode.ERROR, message: 'the caller closed the connection' });
@@ -76,4 +119,25 @@ export class InvokeSpan {
     else if (res.statusCode >= 500) this.span.setStatus({ code: SpanStatusCode.ERROR });
     this.span.end();
   }
+}
+
+/** Steps of a wake as child spans of the `hold` span in `parent`. */
+export function wakeTraceUnder(tracing: Tracing, tracer: Tracer, parent: Context): WakeTrace {
+  return {
+    step(name, attributes, headers) {
+      const span = tracer.startSpan(
+        name,
+        { kind: headers === undefined ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes },
+        parent,
+      );
+      if (headers !== undefined) tracing.inject(trace.setSpan(parent, span), headers);
+      return {
+        set: (key, value) => span.setAttribute(key, value),
+        end(error) {
+          if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+          span.end();
+        },
+      };
+    },
+  };
 }

@@ -112,11 +112,33 @@ export class Invoker {
     // With tracing on, the replica's parent is the gateway's span; off, the caller's traceparent passes as it came.
     span?.forwarding(callId, headers);
     if (route.endpoints.length > 0) {
-      new Exchange(this.upstream, req, res, route, upstreamPath, headers, callId, started, false).start();
+      new Exchange(
+        this.upstream,
+        req,
+        res,
+        route,
+        upstreamPath,
+        headers,
+        callId,
+        started,
+        false,
+        span,
+      ).start();
     } else {
       // The closure is made only for a request that must wait: the hot path allocates none.
       this.hold(route, res, started, callId, span, () =>
-        new Exchange(this.upstream, req, res, route, upstreamPath, headers, callId, started, true).start(),
+        new Exchange(
+          this.upstream,
+          req,
+          res,
+          route,
+          upstreamPath,
+          headers,
+          callId,
+          started,
+          true,
+          span,
+        ).start(),
       );
     }
   }
@@ -134,7 +156,7 @@ export class Invoker {
     span: InvokeSpan | undefined,
     go: () => void,
   ): void {
-    span?.held();
+    const trace = span?.held();
     const refuse = (problem: Problem) => {
       span?.released(problem);
       sendProblem(res, problem, { callId });
@@ -158,6 +180,7 @@ export class Invoker {
         res.off('close', disconnected);
         refuse(problem);
       },
+      trace,
     });
     if (held instanceof Problem) {
       res.off('close', disconnected);

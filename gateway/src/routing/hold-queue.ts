@@ -3,7 +3,7 @@ import { Problem, problems } from '../http/problems.js';
 import type { FunctionRoute, HeldRequest } from './route.js';
 
 export type { HeldRequest } from './route.js';
-import type { Waker } from './waker.js';
+import type { WakeTrace, Waker } from './waker.js';
 
 /**
  * The hold queue: a request for a function with no ready replica waits here, bounded in number
@@ -20,6 +20,8 @@ export interface Waiting {
   release(): void;
   /** None will be in time, or the function went away: answer with this problem. */
   drop(problem: Problem): void;
+  /** The held request's trace, for the wake it causes. */
+  readonly trace?: WakeTrace | undefined;
 }
 
 /** A request's place in the queue, for a caller that gives up waiting. */
@@ -78,7 +80,7 @@ export class HoldQueue {
       );
     }, wakeTimeoutMs);
     route.held.add(held);
-    this.waker.wake(route);
+    this.waker.wake(route, waiting.trace);
     return { leave };
   }
 

@@ -9,6 +9,7 @@ import type { LogBook } from './log-book.js';
 import { Replica, type ReplicaHandle, type ReplicaListener } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
 import type { Spawn, SpawnCommand } from './spawn.js';
+import { StartSteps } from './start-steps.js';
 import type { StateHost, StateScope } from './state-host.js';
 import type { WarmPools } from './warm-pool.js';
 
@@ -76,6 +77,8 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
   private readonly groups = new Map<string, Group>();
   /** Every replica process not yet exited, the ones draining after a scale-down or rollout included. */
   private readonly live = new Set<ReplicaHandle>();
+  /** Replicas a traced wake started, as steps of its trace. */
+  readonly starts = new StartSteps();
   private readonly listeners: ((key: string) => void)[] = [];
   private sequence = 0;
   private shuttingDown = false;
@@ -159,6 +162,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
 
   // ReplicaListener
   changed(replica: ReplicaHandle): void {
+    this.starts.changed(replica);
     const found = this.find(replica);
     if (found === undefined) return;
     const [key, group] = found;
@@ -175,6 +179,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
 
   exited(replica: ReplicaHandle, code: number | null, signal: NodeJS.Signals | null): void {
     this.live.delete(replica);
+    this.starts.changed(replica);
     const found = this.find(replica);
     if (found === undefined || this.shuttingDown) return;
     const [key, group] = found;
@@ -240,6 +245,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
       );
       replica.routeOutput((text) => this.logBook.record(spec.key, id, text));
       this.live.add(replica);
+      this.starts.started(replica, 'process');
       return replica;
     }
     // A warm pool process of its runtime, when one is ready, saves starting one: it only loads the code.
@@ -254,6 +260,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     const replica = new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
     replica.routeOutput((text) => this.logBook.record(spec.key, id, text));
     this.live.add(replica);
+    this.starts.started(replica, member === undefined ? 'process' : 'pool');
     return replica;
   }
 

@@ -3,6 +3,7 @@ import type { FunctionEvent } from '../contract.js';
 import { Cancellation } from '../invoke/cancellation.js';
 import { buildEvent } from '../invoke/event.js';
 import type { InvocationRequest } from '../invoke/invocation-runner.js';
+import { InvocationSpans, type OpenSpan } from '../invoke/invocation-spans.js';
 import { type MaybePromise, isPromiseLike } from '../invoke/maybe-async.js';
 import { readBody } from './read-body.js';
 
@@ -10,6 +11,10 @@ import { readBody } from './read-body.js';
 export class HttpInvocation implements InvocationRequest {
   readonly cancellation = new Cancellation();
   readonly traceparent: string | undefined;
+  /** Recorded only when the gateway asked for the spans of a sampled trace. */
+  readonly spans: InvocationSpans | undefined;
+  /** From arrival to the response: the replica's side of the call. */
+  readonly span: OpenSpan | undefined;
 
   constructor(
     readonly invocationId: string,
@@ -20,6 +25,8 @@ export class HttpInvocation implements InvocationRequest {
   ) {
     const traceparent = req.headers.traceparent;
     this.traceparent = typeof traceparent === 'string' ? traceparent : undefined;
+    this.spans = InvocationSpans.requested(req.headers);
+    this.span = this.spans?.start('handler', 'server', undefined, { 'nimbus.invocation_id': invocationId });
   }
 
   readEvent(): MaybePromise<FunctionEvent> {

@@ -1,17 +1,19 @@
 import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { CALL_ID_HEADER } from '../invoke/invocation-id.js';
+import { SPANS_RESPONSE_HEADER } from '../invoke/invocation-spans.js';
 import { JSON_TYPE, type ResponseSpec } from '../invoke/response-mapping.js';
 import type { ErrorResponse } from './http-errors.js';
 import type { SystemReply } from './system-routes.js';
 
-// Set by the runtime for the body and connection it sends; a handler's own values (say, copied from
-// a ctx.invoke response) would be wrong or unsafe.
+// Set by the runtime for the body and connection it sends, and the spans it records; a handler's own
+// values (say, copied from a ctx.invoke response) would be wrong or unsafe.
 const FRAMING_HEADERS = new Set([
   'content-length',
   'transfer-encoding',
   'connection',
   'keep-alive',
   CALL_ID_HEADER,
+  SPANS_RESPONSE_HEADER,
 ]);
 
 export interface WriteOptions {
@@ -19,6 +21,8 @@ export interface WriteOptions {
   readonly invocationId: string | undefined;
   /** Ask the client not to reuse the connection (draining, or a request body left unread). */
   readonly close: boolean;
+  /** The invocation's spans for the gateway, encoded, when it asked for them. */
+  readonly spans?: string;
 }
 
 export function writeResponse(res: ServerResponse, spec: ResponseSpec, options: WriteOptions): void {
@@ -32,6 +36,7 @@ export function writeResponse(res: ServerResponse, spec: ResponseSpec, options: 
   }
   if (options.invocationId !== undefined) headers.push(CALL_ID_HEADER, options.invocationId);
   if (options.close) headers.push('connection', 'close');
+  if (options.spans !== undefined) headers.push(SPANS_RESPONSE_HEADER, options.spans);
   const bodyAllowed = spec.statusCode !== 204 && spec.statusCode !== 304;
   const body = bodyAllowed ? spec.body : undefined;
   if (bodyAllowed) headers.push('content-length', byteLength(body));

@@ -13,7 +13,7 @@ import {
   type InvocationRequest,
 } from '../invoke/invocation-runner.js';
 import { TOKENS } from '../tokens.js';
-import { errorResponse } from './http-errors.js';
+import { type ErrorResponse, errorResponse } from './http-errors.js';
 import { HttpInvocation } from './http-invocation.js';
 import type { ReadinessReport } from './readiness.js';
 import { RequestTracker } from './request-tracker.js';
@@ -174,7 +174,7 @@ export class RuntimeServer {
         done();
       });
       const outcome = await this.runner.run(invocation);
-      const statusCode = this.respond(req, res, outcome, invocationId);
+      const statusCode = this.respond(req, res, outcome, invocation);
       this.metrics.observe(statusCode, (performance.now() - started) / 1000);
     } catch (error) {
       this.logger.error('request failed in the runtime', {
@@ -190,20 +190,29 @@ export class RuntimeServer {
     req: IncomingMessage,
     res: ServerResponse,
     outcome: InvocationOutcome,
-    invocationId: string,
+    invocation: HttpInvocation,
   ): number {
+    const { invocationId, span } = invocation;
     if (outcome.kind === 'disconnected' || res.destroyed) {
       res.destroy();
       return CLIENT_CLOSED_STATUS;
     }
-    // An unread request body (e.g. after a 413) cannot be skipped safely, so the connection ends.
-    const options = { invocationId, close: this.readiness.draining || !req.complete };
-    if (outcome.kind === 'response') {
-      writeResponse(res, outcome.response, options);
-      return outcome.response.statusCode;
+    const failure =
+      outcome.kind === 'failed'
+        ? errorResponse(outcome.error, invocationId, this.config.debug, this.config.errorDetail)
+        : undefined;
+    const statusCode =
+      outcome.kind === 'response' ? outcome.response.statusCode : (failure as ErrorResponse).statusCode;
+    let spans: string | undefined;
+    if (span !== undefined) {
+      span.set('http.response.status_code', statusCode);
+      span.end(outcome.kind === 'failed' ? outcome.error : undefined);
+      spans = invocation.spans?.encode();
     }
-    const error = errorResponse(outcome.error, invocationId, this.config.debug, this.config.errorDetail);
-    writeError(res, error, options);
-    return error.statusCode;
+    // An unread request body (e.g. after a 413) cannot be skipped safely, so the connection ends.
+    const options = { invocationId, close: this.readiness.draining || !req.complete, spans };
+    if (outcome.kind === 'response') writeResponse(res, outcome.response, options);
+    else writeError(res, failure as ErrorResponse, options);
+    return statusCode;
   }
 }

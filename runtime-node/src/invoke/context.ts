@@ -7,6 +7,8 @@ import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
 import type { EventPublisher } from './event-publisher.js';
 import type { FunctionInvoker } from './function-invoker.js';
+import type { InvocationSpans, OpenSpan } from './invocation-spans.js';
+import { tracedCall, tracedState } from './traced-context.js';
 
 /** What one invocation contributes to its ctx. */
 export interface InvocationInfo {
@@ -15,6 +17,8 @@ export interface InvocationInfo {
   /** Becomes `ctx.signal`. */
   readonly cancellation: Cancellation;
   readonly traceparent: string | undefined;
+  /** Present when the invocation is traced: ctx's calls record spans under `parent`. */
+  readonly trace?: { readonly spans: InvocationSpans; readonly parent: OpenSpan } | undefined;
 }
 
 /** Builds the handler's `ctx` from the runtime's shared adapters and one invocation's facts. */
@@ -72,16 +76,40 @@ class InvocationContext implements FunctionContext {
     invoker: FunctionInvoker,
   ) {
     const { namespace } = config;
-    const { invocationId, deadline, cancellation, traceparent } = info;
+    const { invocationId, deadline, cancellation, traceparent, trace } = info;
     this.functionName = config.functionName;
     this.namespace = namespace;
     this.invocationId = invocationId;
     this.deadline = deadline;
-    this.state = state;
     this.getRemainingTimeInMillis = () => Math.max(0, deadline - clock.now());
-    this.publish = (subject, data) => publisher.publish(subject, data);
-    this.invoke = (name, payload) =>
-      invoker.invoke(name, payload, { invocationId, namespace, traceparent, signal: cancellation.signal });
+    const { signal } = cancellation;
+    if (trace === undefined) {
+      this.state = state;
+      this.publish = (subject, data) => publisher.publish(subject, data);
+      this.invoke = (name, payload) =>
+        invoker.invoke(name, payload, { invocationId, namespace, traceparent, signal });
+    } else {
+      // The callee's spans hang under this call's own span, not the handler's.
+      this.state = tracedState(state, trace);
+      this.publish = (subject, data) =>
+        tracedCall(trace, `ctx.publish ${subject}`, { 'messaging.destination.name': subject }, () =>
+          publisher.publish(subject, data),
+        );
+      this.invoke = (name, payload) =>
+        tracedCall(trace, `ctx.invoke ${name}`, { 'nimbus.callee': name }, (span) =>
+          invoker
+            .invoke(name, payload, {
+              invocationId,
+              namespace,
+              traceparent: trace.spans.traceparent(span),
+              signal,
+            })
+            .then((response) => {
+              span.set('http.response.status_code', response.statusCode);
+              return response;
+            }),
+        );
+    }
     this.#cancellation = cancellation;
     this.#logger = logger;
     Object.freeze(this);

@@ -9,6 +9,7 @@ import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
 import type { Permit } from './concurrency-limiter.js';
 import type { InvocationInfo } from './context.js';
+import type { InvocationSpans, OpenSpan } from './invocation-spans.js';
 import { type MaybePromise, isPromiseLike } from './maybe-async.js';
 import { type ResponseSpec, mapHandlerResult } from './response-mapping.js';
 
@@ -31,6 +32,9 @@ export interface ContextSource {
 export interface InvocationRequest {
   readonly invocationId: string;
   readonly traceparent: string | undefined;
+  /** The invocation's span recorder and its server span, when the gateway asked for spans. */
+  readonly spans?: InvocationSpans | undefined;
+  readonly span?: OpenSpan | undefined;
   /**
    * Cancelled by the caller with a ClientDisconnectedError when the client goes away; the runner
    * cancels it at the deadline. It becomes the handler's `ctx.signal`.
@@ -124,18 +128,27 @@ export class InvocationRunner {
     deadline: number,
     hold: SlotHold,
   ): Promise<unknown> {
-    const { cancellation } = request;
+    const { cancellation, spans, span } = request;
     const event = await pendingEvent;
-    const handler = await this.handlers.handler();
+    // The first request of a replica waits for its handler to load: a part of the cold start.
+    const loading =
+      this.handlers.loadedHandler === undefined ? spans?.start('load handler', 'internal', span) : undefined;
+    const handler = await this.handlers.handler().finally(() => loading?.end());
     cancellation.throwIfAborted();
-    const acquired = this.limiter.acquire(cancellation);
-    if (acquired === undefined) throw new QueueFullError();
-    const permit = await acquired;
+    const permit = this.limiter.tryAcquire() ?? (await this.queueForSlot(request));
     hold.permit = permit;
     // The race in run() may already have ended the invocation while the slot was being granted.
     if (hold.ended) permit.release();
     cancellation.throwIfAborted();
     return this.call(handler, event, request, deadline);
+  }
+
+  /** Every slot is taken: wait in the replica's queue (or 429 when it is full). */
+  private async queueForSlot(request: InvocationRequest): Promise<Permit> {
+    const acquired = this.limiter.acquire(request.cancellation);
+    if (acquired === undefined) throw new QueueFullError();
+    const queued = request.spans?.start('wait for a slot', 'internal', request.span);
+    return await acquired.finally(() => queued?.end());
   }
 
   private call(
@@ -144,8 +157,9 @@ export class InvocationRunner {
     request: InvocationRequest,
     deadline: number,
   ): unknown {
-    const { invocationId, cancellation, traceparent } = request;
-    return handler(event, this.contexts.create({ invocationId, deadline, cancellation, traceparent }));
+    const { invocationId, cancellation, traceparent, spans, span } = request;
+    const trace = spans !== undefined && span !== undefined ? { spans, parent: span } : undefined;
+    return handler(event, this.contexts.create({ invocationId, deadline, cancellation, traceparent, trace }));
   }
 
   private outcomeOf(error: unknown, cancellation: Cancellation, invocationId: string): InvocationOutcome {
