@@ -41,6 +41,7 @@ describe('loadClusterConfig', () => {
         metricsPort: 9090,
         drainMs: 20_000,
         logLevel: 'info',
+        tracing: { endpoint: undefined, sampleRatio: 1, serviceName: 'nimbus-controller' },
         reportToken: 'report-token-0123456789',
         autoscaler: {},
         warmPoolSize: 0,

@@ -859,20 +859,22 @@ describe('the Helm chart', function () {
     );
   });
 
-  it('passes tracing.endpoint and sampleRatio to the gateway as its tracing config parses them; none by default', async () => {
-    const byDefault = plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway'));
-    assert.equal(loadTracingConfig(byDefault, 'g').endpoint, undefined);
+  it('passes tracing.endpoint and sampleRatio to the gateway and the controller as their tracing config parses them; none by default', async () => {
     const objects = await render('nimbus', [
       '--set',
       'tracing.endpoint=http://collector.observability:4318/v1/traces',
       '--set-json',
       'tracing.sampleRatio=0.25',
     ]);
-    assert.deepEqual(loadTracingConfig(plainEnv(containerOf(objects, 'nimbus-gateway')), 'g'), {
-      endpoint: 'http://collector.observability:4318/v1/traces',
-      sampleRatio: 0.25,
-      serviceName: 'g',
-    });
+    for (const container of ['nimbus-gateway', 'nimbus-controller']) {
+      const byDefault = plainEnv(containerOf(await render('nimbus', []), container));
+      assert.equal(loadTracingConfig(byDefault, 'g').endpoint, undefined, container);
+      assert.deepEqual(loadTracingConfig(plainEnv(containerOf(objects, container)), 'g'), {
+        endpoint: 'http://collector.observability:4318/v1/traces',
+        sampleRatio: 0.25,
+        serviceName: 'g',
+      });
+    }
     await assert.rejects(render('nimbus', ['--set', 'tracing.endpoint=collector:4318']), /tracing\.endpoint/);
   });
 

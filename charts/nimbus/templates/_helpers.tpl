@@ -236,6 +236,13 @@ numbers as plain digits (1000000, not 1e+06), the only form the components' pars
 - name: NIMBUS_NATS_URL
   value: {{ . | quote }}
 {{- end }}
+{{- /* The gateway and the controller send their spans (and the gateway its replicas') to one collector. */}}
+{{- with .Values.tracing.endpoint }}
+- name: NIMBUS_TRACING_ENDPOINT
+  value: {{ . | quote }}
+- name: NIMBUS_TRACING_SAMPLE_RATIO
+  value: {{ $.Values.tracing.sampleRatio | toString | quote }}
+{{- end }}
 {{- with include "nimbus.optionalNumberEnv" (dict "values" .Values.state "env" (list
   (list "maxValueBytes" "NIMBUS_STATE_MAX_VALUE_BYTES")
   (list "maxKeys" "NIMBUS_STATE_MAX_KEYS")
