@@ -3,11 +3,13 @@ import {
   GATEWAY_TARGETS,
   type GatewaySummary,
   type Measurement,
+  TRACED_SAMPLE_RATIO,
   type TargetId,
   summarizeGateway,
 } from './gateway-summary.js';
 import { writeHelloFunction } from './hello-function.js';
 import { probe } from './http-probe.js';
+import { OtlpSink } from './otlp-sink.js';
 import { cpuSeconds } from './proc-stats.js';
 import type { Children } from './processes.js';
 import {
@@ -43,11 +45,18 @@ const LOADS = [
 const WARM_UP_S = 2;
 const MEASURE_S = 8;
 
-async function startTargets(children: Children, functionDir: string): Promise<Target[]> {
+async function startTargets(children: Children, functionDir: string, sink: OtlpSink): Promise<Target[]> {
   const bare = await startServer(children, bareServer(0));
   const replica = await startServer(children, runtimeReplica(functionDir, 0));
   const gateway = await startServer(children, staticGateway(replica.port));
   const proxy = await startServer(children, minimalProxy(replica.port));
+  const traced = await startServer(
+    children,
+    staticGateway(replica.port, {
+      NIMBUS_TRACING_ENDPOINT: sink.url,
+      NIMBUS_TRACING_SAMPLE_RATIO: String(TRACED_SAMPLE_RATIO),
+    }),
+  );
   const base = (port: number) => `http://127.0.0.1:${port}`;
   return [
     { id: 'a', label: 'a: bare node:http', url: `${base(bare.port)}/`, expectBody: 'ok' },
@@ -73,6 +82,14 @@ async function startTargets(children: Children, functionDir: string): Promise<Ta
       url: `${base(proxy.port)}/function/hello?name=Ada`,
       expectBody: 'Hello, Ada!\n',
       front: proxy,
+      replica,
+    },
+    {
+      id: 'e',
+      label: `e: gateway, tracing at ${TRACED_SAMPLE_RATIO * 100}% → replica`,
+      url: `${base(traced.port)}/function/hello?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: traced,
       replica,
     },
   ];
@@ -178,6 +195,15 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       `≤ ${GATEWAY_TARGETS.maxP99RatioCB32}`,
       verdict(s.pass_p99_ratio_c_b_32),
     ],
+    ['e/c req/s, 1 conn (tracing at 10%)', formatNumber(s.ratio_e_c_1, 3), '', ''],
+    ['e/c req/s, 32 conns (tracing at 10%)', formatNumber(s.ratio_e_c_32, 3), '', ''],
+    ['added p50 µs (e − c), 1 conn (tracing at 10%)', formatNumber(s.added_p50_us_1_traced, 0), '', ''],
+    [
+      'gateway CPU µs/req, 32 conns: tracing off / at 10%',
+      `${optional(s.gateway_cpu_us_per_request_32, 1)} / ${optional(s.traced_gateway_cpu_us_per_request_32, 1)}`,
+      '',
+      '',
+    ],
     [
       'gateway loop delay p99 / max ms, 32 conns',
       `${optional(s.loop_delay_p99_ms_32, 2)} / ${optional(s.loop_delay_max_ms_32, 2)}`,
@@ -197,15 +223,21 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
 async function run(children: Children): Promise<BenchReport> {
   await ensureWrk(children, 90_000);
   const fn = await writeHelloFunction();
+  const sink = await OtlpSink.start();
   try {
-    const targets = await startTargets(children, fn.dir);
+    const targets = await startTargets(children, fn.dir, sink);
     await checkAnswers(targets);
     const measurements = await measure(children, targets);
     const summary = summarizeGateway(measurements);
+    const exported = sink.received();
+    // A traced gateway that exported nothing measured nothing of tracing's cost.
+    if (exported.exports === 0) throw new Error('the traced gateway (e) sent no spans to the OTLP sink');
     return {
-      text: render(targets, measurements, summary),
+      text: `${render(targets, measurements, summary)}\n\ne's spans: ${exported.exports} OTLP exports, ${formatNumber(exported.bytes / 1024, 0)} KiB`,
       result: {
         ...summary,
+        tracedSampleRatio: TRACED_SAMPLE_RATIO,
+        tracedExports: exported,
         targets: GATEWAY_TARGETS,
         warmUpSeconds: WARM_UP_S,
         measuredSeconds: MEASURE_S,
@@ -223,6 +255,7 @@ async function run(children: Children): Promise<BenchReport> {
     };
   } finally {
     await children.stopAll();
+    await sink.stop();
     await fn.remove();
   }
 }
@@ -230,7 +263,7 @@ async function run(children: Children): Promise<BenchReport> {
 export const gatewayBenchmark: Benchmark = {
   name: 'gateway',
   description:
-    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it and a minimal Node proxy (wrk)',
-  limitMs: 150_000,
+    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it (tracing off, and on at 10%) and a minimal Node proxy (wrk)',
+  limitMs: 180_000,
   run,
 };

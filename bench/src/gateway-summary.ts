@@ -3,9 +3,13 @@ import type { WrkResult } from './wrk-output.js';
 
 /**
  * a: bare node:http (the floor); b: the runtime replica alone; c: the gateway in front of b;
- * d: a minimal Node proxy in front of b, the floor for any proxy written in Node.
+ * d: a minimal Node proxy in front of b, the floor for any proxy written in Node; e: the gateway
+ * with tracing on at a 10% sample ratio, exporting to a loopback OTLP sink (its cost over c).
  */
-export type TargetId = 'a' | 'b' | 'c' | 'd';
+export type TargetId = 'a' | 'b' | 'c' | 'd' | 'e';
+
+/** The sample ratio of target e. */
+export const TRACED_SAMPLE_RATIO = 0.1;
 
 export interface Measurement {
   readonly target: TargetId;
@@ -44,6 +48,11 @@ export interface GatewaySummary {
   readonly ratio_c_d_32: number;
   readonly ratio_d_a_32: number;
   readonly added_p50_us_1_over_minimal_proxy: number;
+  /** e/c: what tracing at TRACED_SAMPLE_RATIO keeps of the gateway's throughput, and adds to its p50 and CPU. */
+  readonly ratio_e_c_32: number;
+  readonly ratio_e_c_1: number;
+  readonly added_p50_us_1_traced: number;
+  readonly traced_gateway_cpu_us_per_request_32: number | undefined;
   readonly gateway_cpu_us_per_request_32: number | undefined;
   readonly minimal_proxy_cpu_us_per_request_32: number | undefined;
   readonly replica_cpu_us_per_request_32: number | undefined;
@@ -80,6 +89,10 @@ export function summarizeGateway(measurements: readonly Measurement[]): GatewayS
     ratio_c_d_32: rps('c', 32) / rps('d', 32),
     ratio_d_a_32: rps('d', 32) / rps('a', 32),
     added_p50_us_1_over_minimal_proxy: find('c', 1).result.p50Us - find('d', 1).result.p50Us,
+    ratio_e_c_32: rps('e', 32) / rps('c', 32),
+    ratio_e_c_1: rps('e', 1) / rps('c', 1),
+    added_p50_us_1_traced: find('e', 1).result.p50Us - find('c', 1).result.p50Us,
+    traced_gateway_cpu_us_per_request_32: find('e', 32).proxyCpuUsPerRequest,
     gateway_cpu_us_per_request_32: c32.proxyCpuUsPerRequest,
     minimal_proxy_cpu_us_per_request_32: find('d', 32).proxyCpuUsPerRequest,
     replica_cpu_us_per_request_32: c32.replicaCpuUsPerRequest,

@@ -91,11 +91,14 @@ export function pythonReplica(functionDir: string, port: number): ServerCommand 
 }
 
 /** The real gateway in its own process, routing `hello` to the replica on `replicaPort`. */
-export function staticGateway(replicaPort: number): ServerCommand {
+export function staticGateway(
+  replicaPort: number,
+  env: Readonly<Record<string, string>> = {},
+): ServerCommand {
   return {
     name: 'gateway',
     args: [fileURLToPath(new URL('./gateway-static.js', import.meta.url)), String(replicaPort)],
-    env: {},
+    env,
     saysReady: false,
   };
 }
