@@ -49,6 +49,8 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     private readonly started: number,
     /** The request waited for a ready replica; the response says so. */
     private readonly coldStart: boolean,
+    /** The call's sampled trace, for the duration metric's exemplar; undefined untraced. */
+    private readonly traceId: string | undefined,
   ) {
     const length = req.headers['content-length'];
     this.hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -153,6 +155,11 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     this.done = true;
     this.retry.done();
     this.route.load.end();
-    this.upstream.metrics.record(this.route.key, code, (performance.now() - this.started) / 1000);
+    this.upstream.metrics.record(
+      this.route.key,
+      code,
+      (performance.now() - this.started) / 1000,
+      this.traceId,
+    );
   }
 }

@@ -5,8 +5,8 @@ import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
 
 /** What the invoke path records (GatewayMetrics). Times in seconds. */
 export interface InvokeMetrics {
-  /** `fn` is the function's key, or '' for a request that named no known function. */
-  record(fn: string, code: number, seconds: number): void;
+  /** `fn` is the function's key, or '' for a request that named no known function; `traceId` when the call was traced. */
+  record(fn: string, code: number, seconds: number, traceId?: string): void;
   /** How long a request was held for a ready replica. */
   recordColdStart(fn: string, seconds: number): void;
 }

@@ -157,6 +157,24 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * Up as far as the connection's events tell: connected, and no failure (a dropped connection,
+   * a refused connect or login) since the last command that succeeded.
+   */
+  get reachable(): boolean {
+    return this.healthy && this.client.status === 'ready';
+  }
+
+  /** Not connected yet: the connection is made on first use. */
+  get idle(): boolean {
+    return this.client.status === 'wait';
+  }
+
+  /** Connects now with a PING, for a process that reports reachability before it has used Redis. */
+  probe(): void {
+    this.run('ping', (client) => client.ping()).catch(() => {});
+  }
+
   /** QUIT when connected (pending replies still arrive), otherwise just drop the socket and stop reconnecting. */
   async close(): Promise<void> {
     this.closing = true;
