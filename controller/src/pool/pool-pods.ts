@@ -67,20 +67,26 @@ export class PoolPods {
     metrics.countPoolPods(() => this.census());
   }
 
-  /** The generic pods (a pool label, not yet taken over) by namespace, runtime and readiness. */
+  /**
+   * The generic pods (a pool label, not yet taken over) by namespace, runtime and readiness. A
+   * pool with pods has both states, zeros included, so "no ready pod" is a series an alert sees.
+   */
   private census(): PoolPodCount[] {
-    const counts = new Map<string, PoolPodCount>();
+    const pools = new Map<string, { ready: PoolPodCount; starting: PoolPodCount }>();
     for (const pod of this.pods.list()) {
       const runtime = pod.metadata.labels?.[POOL_LABEL];
       if (runtime === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
       const namespace = pod.metadata.namespace ?? '';
-      const state = isReady(pod) ? 'ready' : 'starting';
-      const key = `${namespace} ${runtime} ${state}`;
-      const count = counts.get(key) ?? { namespace, runtime, state, pods: 0 };
-      count.pods++;
-      counts.set(key, count);
+      const key = `${namespace} ${runtime}`;
+      let pool = pools.get(key);
+      if (pool === undefined) {
+        const count = (state: PoolPodCount['state']) => ({ namespace, runtime, state, pods: 0 });
+        pool = { ready: count('ready'), starting: count('starting') };
+        pools.set(key, pool);
+      }
+      pool[isReady(pod) ? 'ready' : 'starting'].pods++;
     }
-    return [...counts.values()];
+    return [...pools.values()].flatMap(({ ready, starting }) => [ready, starting]);
   }
 
   /**

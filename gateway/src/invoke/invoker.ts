@@ -160,6 +160,7 @@ export class Invoker {
     const refuse = (problem: Problem) => {
       span?.released(problem);
       sendProblem(res, problem, { callId });
+      this.metrics.recordColdStartFailure(route.key);
       this.record(route.key, problem.status, started, span);
     };
     let ticket: HoldTicket | undefined;

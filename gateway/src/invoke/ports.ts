@@ -9,6 +9,8 @@ export interface InvokeMetrics {
   record(fn: string, code: number, seconds: number, traceId?: string): void;
   /** How long a request was held for a ready replica. */
   recordColdStart(fn: string, seconds: number): void;
+  /** A request held for a ready replica was refused: the hold queue was full, or no replica came in time. */
+  recordColdStartFailure(fn: string): void;
 }
 
 /** What a streaming exchange and a buffered call share: made once, by the invoker. */

@@ -25,8 +25,9 @@ export class DependencyMetrics {
       collect() {
         if (nats !== undefined) this.set({ dependency: 'nats' }, nats()?.reachable === true ? 1 : 0);
         if (redis !== undefined) {
-          // The connection is made on first use; an idle gateway's scrape makes it, so the next one knows.
-          if (redis.idle) redis.probe();
+          // Redis is connected on first use, and found healthy again by a command that succeeds: an
+          // idle gateway's scrape sends a PING when it has not seen one, so the next scrape knows.
+          if (!redis.reachable) redis.probe();
           this.set({ dependency: 'redis' }, redis.reachable ? 1 : 0);
         }
       },

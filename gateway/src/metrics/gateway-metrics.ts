@@ -21,6 +21,7 @@ export class GatewayMetrics {
   private readonly duration: Histogram<'function'>;
   private readonly series = new Map<string, FunctionSeries>();
   private readonly coldStart: Histogram<'function'>;
+  private readonly coldStartFailures: Counter<'function'>;
 
   constructor(@inject(TOKENS.Registry) registry: Registry, @inject(TOKENS.RouteTable) routes: RouteTable) {
     this.requests = new Counter({
@@ -46,6 +47,12 @@ export class GatewayMetrics {
       help: 'How long requests were held for a ready replica (a wake from zero, a start) before going out.',
       labelNames: ['function'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    this.coldStartFailures = new Counter({
+      name: 'nimbus_cold_start_failures_total',
+      help: 'Requests held for a ready replica that were refused instead: the hold queue was full, or no replica was ready in time (a failed scale from zero).',
+      labelNames: ['function'],
       registers: [registry],
     });
     new Gauge({
@@ -84,6 +91,10 @@ export class GatewayMetrics {
 
   recordColdStart(fn: string, seconds: number): void {
     this.coldStart.observe({ function: fn }, seconds);
+  }
+
+  recordColdStartFailure(fn: string): void {
+    this.coldStartFailures.inc({ function: fn });
   }
 
   /**

@@ -44,14 +44,17 @@ export class QueueMetrics {
     });
     new Gauge({
       name: 'nimbus_async_queue_oldest_age_seconds',
-      help: 'Age of the oldest async call still in the NIMBUS_CALLS stream (0 when it is empty); the same on every gateway replica.',
+      help: 'Age of the oldest async call still in the stream (0 when it is empty); the same on every gateway replica.',
+      // Labelled by stream so that an unread stream has no series: prom-client shows an unlabelled gauge as 0.
+      labelNames: ['stream'],
       registers: [registry],
       async collect() {
         this.reset();
         const state = await metrics.state();
         if (state === undefined) return;
         const { oldestTimestamp } = state;
-        this.set(oldestTimestamp === undefined ? 0 : Math.max(0, (metrics.now() - oldestTimestamp) / 1000));
+        const age = oldestTimestamp === undefined ? 0 : Math.max(0, (metrics.now() - oldestTimestamp) / 1000);
+        this.set({ stream: CALLS_STREAM }, age);
       },
     });
   }

@@ -165,12 +165,7 @@ export class RedisConnection {
     return this.healthy && this.client.status === 'ready';
   }
 
-  /** Not connected yet: the connection is made on first use. */
-  get idle(): boolean {
-    return this.client.status === 'wait';
-  }
-
-  /** Connects now with a PING, for a process that reports reachability before it has used Redis. */
+  /** Sends a PING (connecting first if need be), so that `reachable` reflects Redis now; never throws. */
   probe(): void {
     this.run('ping', (client) => client.ping()).catch(() => {});
   }
