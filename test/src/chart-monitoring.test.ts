@@ -13,7 +13,7 @@ interface Manifest {
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   data?: Record<string, string>;
-  spec?: { groups: RuleGroup[] };
+  spec?: { groups: RuleGroup[]; template?: { metadata?: { annotations?: Record<string, string> } } };
 }
 
 interface Rule {
@@ -116,6 +116,18 @@ describe('chart: Grafana dashboard and PrometheusRule alerts, checked by promtoo
       false,
       'no object for the Grafana sidecar',
     );
+  });
+
+  it('has Prometheus scrape the controller, whose metrics the alerts read, beside its own annotations', async () => {
+    const objects = await render(['--set', 'controller.podAnnotations.team=platform']);
+    const controller = objects.find(
+      (o) => o.kind === 'Deployment' && o.metadata.name === 'nimbus-controller',
+    );
+    const annotations = controller?.spec?.template?.metadata?.annotations;
+    assert.equal(annotations?.['prometheus.io/scrape'], 'true');
+    assert.equal(annotations?.['prometheus.io/port'], '9090');
+    assert.equal(annotations?.['prometheus.io/path'], '/metrics');
+    assert.equal(annotations?.team, 'platform');
   });
 
   it('labels the dashboard for Grafana’s sidecar and the rule for the operator', () => {
