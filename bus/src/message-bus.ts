@@ -1,6 +1,6 @@
 import type { ConsumerConfig, ConsumerInfo } from './consumers.js';
 import type { Headers } from './headers.js';
-import type { StreamConfig } from './streams.js';
+import type { StreamConfig, StreamState } from './streams.js';
 
 export interface PublishOptions {
   /** Dedup id (sent as `Nats-Msg-Id`): a second publish with it inside the stream's window stores nothing. */
@@ -86,6 +86,10 @@ export interface MessageBus {
   deleteConsumer(stream: string, name: string): Promise<boolean>;
   consumerInfo(stream: string, name: string): Promise<ConsumerInfo | undefined>;
   listConsumers(stream: string): Promise<ConsumerInfo[]>;
+  /** What the stream holds now (undefined when there is no such stream): for the queue metrics. */
+  streamState(name: string): Promise<StreamState | undefined>;
+  /** False while the connection to the server is down; the memory bus has none to lose. */
+  readonly reachable: boolean;
   /** Stops every subscription (waiting for their handlers), then lets pending acks out and disconnects. */
   close(): Promise<void>;
 }

@@ -27,6 +27,15 @@ export interface StreamConfig {
 
 export type ResolvedStreamConfig = Required<StreamConfig>;
 
+/** What a stream holds now. */
+export interface StreamState {
+  readonly messages: number;
+  /** When the oldest message still stored was stored (epoch ms); undefined when it holds none. */
+  readonly oldestTimestamp: number | undefined;
+  /** Messages stored, by subject. */
+  readonly bySubject: ReadonlyMap<string, number>;
+}
+
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 
 function checkCount(value: number, what: string, min: number): void {

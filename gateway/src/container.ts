@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type Logger, createLogger, systemClock } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
-import { type Stores, createStores, stateLimits } from '@nimbus/store';
+import { type RedisStores, type Stores, createStores, stateLimits } from '@nimbus/store';
 import { type Tracing, startTracing } from '@nimbus/telemetry';
 import { Registry } from 'prom-client';
 import { type DependencyContainer, instanceCachingFactory, container as root } from 'tsyringe';
@@ -21,7 +21,9 @@ import { MetricsServer } from './http/metrics-server.js';
 import { GatewayServer } from './http/server.js';
 import { Invoker } from './invoke/invoker.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
+import { DependencyMetrics } from './metrics/dependency-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
+import { QueueMetrics } from './metrics/queue-metrics.js';
 import type { FunctionDirectory, FunctionLogs, LocalListeners, Readiness } from './ports.js';
 import { RateLimiter } from './quotas/rate-limiter.js';
 import { RouteTable } from './routing/route-table.js';
@@ -137,6 +139,12 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
     overrides.bus,
     overrides.connectBus,
   );
+  const registry = c.resolve<Registry>(TOKENS.Registry);
+  new QueueMetrics(registry, () => queue.connection, now);
+  new DependencyMetrics(registry, {
+    ...(config.async.natsUrl === undefined ? {} : { nats: () => queue.connection }),
+    ...('connection' in stores ? { redis: (stores as RedisStores).connection } : {}),
+  });
   c.register(TOKENS.Now, { useValue: now });
   c.register(TOKENS.Stores, { useValue: stores });
   c.register(TOKENS.StateService, {

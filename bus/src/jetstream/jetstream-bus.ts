@@ -16,7 +16,7 @@ import type {
   Subscription,
 } from '../message-bus.js';
 import { checkName } from '../names.js';
-import { type StreamConfig, resolveStreamConfig, streamChanges } from '../streams.js';
+import { type StreamConfig, type StreamState, resolveStreamConfig, streamChanges } from '../streams.js';
 import { checkSubject } from '../subjects.js';
 import { ConnectionState } from './connection-state.js';
 import { CONSUMER_NOT_FOUND, STREAM_NOT_FOUND, isApiError, toBusError } from './errors.js';
@@ -222,6 +222,28 @@ export class JetStreamBus implements MessageBus {
     checkName(stream, 'stream name');
     checkName(name, 'consumer name');
     return this.call(`read consumer ${stream}/${name}`, () => this.readConsumer(stream, name));
+  }
+
+  async streamState(name: string): Promise<StreamState | undefined> {
+    checkName(name, 'stream name');
+    return this.call(`read stream ${name}`, async () => {
+      try {
+        // subjects_filter asks for the per-subject counts, which the server leaves out otherwise.
+        const { state } = await this.jsm.streams.info(name, { subjects_filter: '>' });
+        return {
+          messages: state.messages,
+          oldestTimestamp: state.messages === 0 ? undefined : Date.parse(state.first_ts),
+          bySubject: new Map(Object.entries(state.subjects ?? {})),
+        };
+      } catch (err) {
+        if (isApiError(err, STREAM_NOT_FOUND)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  get reachable(): boolean {
+    return this.state.connected && !this.nc.isClosed();
   }
 
   async listConsumers(stream: string): Promise<ConsumerInfo[]> {

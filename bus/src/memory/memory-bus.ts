@@ -17,7 +17,7 @@ import type {
   Subscription,
 } from '../message-bus.js';
 import { checkName } from '../names.js';
-import { type StreamConfig, resolveStreamConfig, streamChanges } from '../streams.js';
+import { type StreamConfig, type StreamState, resolveStreamConfig, streamChanges } from '../streams.js';
 import { checkSubject, subjectMatches, subjectsOverlap } from '../subjects.js';
 import { type Handout, MemoryConsumer } from './memory-consumer.js';
 import { MemoryStream } from './memory-stream.js';
@@ -197,6 +197,24 @@ export class MemoryBus implements MessageBus {
   async listConsumers(stream: string): Promise<ConsumerInfo[]> {
     this.assertOpen();
     return [...(this.streams.get(stream)?.consumers.values() ?? [])].map((c) => c.info());
+  }
+
+  async streamState(name: string): Promise<StreamState | undefined> {
+    this.assertOpen();
+    const entry = this.streams.get(name);
+    if (entry === undefined) return undefined;
+    const bySubject = new Map<string, number>();
+    let oldestTimestamp: number | undefined;
+    for (const message of entry.stream.messages.values()) {
+      bySubject.set(message.subject, (bySubject.get(message.subject) ?? 0) + 1);
+      // In sequence order: the first is the oldest.
+      oldestTimestamp ??= message.timestamp;
+    }
+    return { messages: entry.stream.messages.size, oldestTimestamp, bySubject };
+  }
+
+  get reachable(): boolean {
+    return !this.closed;
   }
 
   async close(): Promise<void> {

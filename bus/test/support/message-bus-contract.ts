@@ -518,6 +518,25 @@ export function describeMessageBusContract(
       assert.equal((await bus.consumerInfo(queue, 'again'))?.pending, 1);
     });
 
+    it('tells what a stream holds by subject, and when its oldest message was stored', async () => {
+      const empty = await bus.streamState(stream);
+      assert.deepEqual(empty, { messages: 0, oldestTimestamp: undefined, bySubject: new Map() });
+      const before = Date.now();
+      await bus.publish(subject('a'), bytes('1'));
+      await bus.publish(subject('a'), bytes('2'));
+      await bus.publish(subject('b'), bytes('3'));
+      const state = await bus.streamState(stream);
+      assert.equal(state?.messages, 3);
+      assert.deepEqual([...(state?.bySubject ?? [])].sort(), [
+        [subject('a'), 2],
+        [subject('b'), 1],
+      ]);
+      const oldest = state?.oldestTimestamp ?? 0;
+      assert.ok(oldest >= before - 1_000 && oldest <= Date.now() + 1_000, `oldest ${oldest}`);
+      assert.equal(await bus.streamState(`${stream}_NONE`), undefined, 'no such stream');
+      assert.equal(bus.reachable, true);
+    });
+
     it('keeps a message on an interest stream until every consumer that wants it has it', async () => {
       const events = `${stream}_I`;
       const on = (leaf: string) => `i.${stream}.${leaf}`;

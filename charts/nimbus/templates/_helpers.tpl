@@ -323,3 +323,8 @@ podAntiAffinity:
 {{- define "nimbus.podSelectorEnv" -}}
 {{- printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s" (include "nimbus.name" .ctx) .ctx.Release.Name .component }}
 {{- end }}
+
+{{/* The label matchers every alert picks this release's series with (monitoring.seriesSelector). */}}
+{{- define "nimbus.monitoring.selector" -}}
+{{- default (printf "namespace=%q" .Release.Namespace) .Values.monitoring.seriesSelector }}
+{{- end }}

@@ -5,7 +5,7 @@ import { derivePoolToken } from '@nimbus/api/pool-token';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
 import type { ServingPod } from '../autoscale/cluster-autoscaler.js';
 import type { EventSink } from '../events/event-recorder.js';
-import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
+import type { ControllerMetrics, PoolPodCount } from '../reconcile/controller-metrics.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { ADOPTED_LABEL, FUNCTION_LABEL, POOL_LABEL } from '../resources/metadata.js';
 import { POOL_TOKEN_INIT, adoptionPatch, poolable, specialisation } from '../resources/pool.js';
@@ -63,7 +63,31 @@ export class PoolPods {
     private readonly log: Logger,
     private readonly metrics: ControllerMetrics,
     private readonly events: EventSink,
-  ) {}
+  ) {
+    metrics.countPoolPods(() => this.census());
+  }
+
+  /**
+   * The generic pods (a pool label, not yet taken over) by namespace, runtime and readiness. A
+   * pool with pods has both states, zeros included, so "no ready pod" is a series an alert sees.
+   */
+  private census(): PoolPodCount[] {
+    const pools = new Map<string, { ready: PoolPodCount; starting: PoolPodCount }>();
+    for (const pod of this.pods.list()) {
+      const runtime = pod.metadata.labels?.[POOL_LABEL];
+      if (runtime === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
+      const namespace = pod.metadata.namespace ?? '';
+      const key = `${namespace} ${runtime}`;
+      let pool = pools.get(key);
+      if (pool === undefined) {
+        const count = (state: PoolPodCount['state']) => ({ namespace, runtime, state, pods: 0 });
+        pool = { ready: count('ready'), starting: count('starting') };
+        pools.set(key, pool);
+      }
+      pool[isReady(pod) ? 'ready' : 'starting'].pods++;
+    }
+    return [...pools.values()].flatMap(({ ready, starting }) => [ready, starting]);
+  }
 
   /**
    * Deletes `pod` if it is a generic pool pod whose runtime exited (poolPodFault says why): it
@@ -125,7 +149,11 @@ export class PoolPods {
         p.metadata.uid !== undefined &&
         !this.claimed.has(p.metadata.uid),
     );
-    if (pod === undefined) return undefined;
+    const { runtime } = fn.spec;
+    if (pod === undefined) {
+      this.metrics.poolSpecialisations.inc({ runtime, outcome: 'empty' });
+      return undefined;
+    }
     const uid = pod.metadata.uid ?? '';
     const name = pod.metadata.name ?? '';
     const ip = pod.status?.podIP ?? '';
@@ -165,8 +193,10 @@ export class PoolPods {
         loadMs,
         relabelMs,
       });
+      this.metrics.poolSpecialisations.inc({ runtime, outcome: 'adopted' });
       return { host: ip, port: PORT };
     } catch (err) {
+      this.metrics.poolSpecialisations.inc({ runtime, outcome: 'failed' });
       this.log.warn('could not take a pool pod over; the function’s own pods will serve', {
         function: `${namespace}/${fn.metadata.name}`,
         pod: name,

@@ -12,6 +12,10 @@ export class ControllerMetrics {
   readonly wakeSeconds: Histogram;
   readonly scalings: Counter<'reason'>;
   readonly poolPodsReplaced: Counter<'reason'>;
+  readonly poolSpecialisations: Counter<'runtime' | 'outcome'>;
+  readonly reconcileLag: Histogram;
+  /** The warm pools' generic pods now, by namespace, runtime and state: PoolPods counts them once the pool is on. */
+  private poolCensus: () => Iterable<PoolPodCount> = () => [];
 
   constructor(registry: Registry) {
     this.reconciles = new Counter({
@@ -72,5 +76,41 @@ export class ControllerMetrics {
       labelNames: ['reason'],
       registers: [registry],
     });
+    this.poolSpecialisations = new Counter({
+      name: 'nimbus_controller_pool_specialisations_total',
+      help: 'Wakes that tried to take a warm-pool pod over, by runtime and outcome: adopted, failed (the pod was deleted), empty (no ready pod: the function woke the slow way).',
+      labelNames: ['runtime', 'outcome'],
+      registers: [registry],
+    });
+    this.reconcileLag = new Histogram({
+      name: 'nimbus_controller_reconcile_lag_seconds',
+      help: 'From a change to a Function or its objects being seen to the reconcile that took it in succeeding: queueing, retries and the reconcile itself.',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    });
+    const metrics = this;
+    new Gauge({
+      name: 'nimbus_controller_pool_pods',
+      help: 'Generic warm-pool pods (not yet taken over by a function), by namespace, runtime and state (ready, starting).',
+      labelNames: ['namespace', 'runtime', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { namespace, runtime, state, pods } of metrics.poolCensus())
+          this.set({ namespace, runtime, state }, pods);
+      },
+    });
   }
+
+  /** Where the pool gauge reads its counts from, when scraped. */
+  countPoolPods(census: () => Iterable<PoolPodCount>): void {
+    this.poolCensus = census;
+  }
+}
+
+export interface PoolPodCount {
+  namespace: string;
+  runtime: string;
+  state: 'ready' | 'starting';
+  pods: number;
 }

@@ -348,7 +348,8 @@ export class FunctionController implements LeadershipListener {
         const result = await this.reconciler.reconcile(key);
         await this.reconcilePool(key);
         await this.runSteps(key);
-        queue.forget(key);
+        const lagMs = queue.forget(key);
+        if (lagMs !== undefined) this.metrics.reconcileLag.observe(lagMs / 1000);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         this.metrics.reconciles.inc({ result: 'success' });
         span.end();

@@ -21,6 +21,10 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly delayed = new Map<string, { at: number; timer: unknown }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
+  /** When the oldest change not yet reconciled was seen, by key: queued, delayed or dirty ones. */
+  private readonly changedAt = new Map<string, number>();
+  /** The same for the keys being processed: what their success reports as the lag. */
+  private readonly takenChangedAt = new Map<string, number>();
   private shuttingDown = false;
 
   constructor(
@@ -49,6 +53,7 @@ export class WorkQueue {
 
   add(key: string): void {
     if (this.shuttingDown) return;
+    if (!this.changedAt.has(key)) this.changedAt.set(key, this.clock.now());
     if (this.processing.has(key)) {
       this.dirty.add(key);
       return;
@@ -57,8 +62,7 @@ export class WorkQueue {
     this.queued.add(key);
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
-      this.queued.delete(key);
-      this.processing.add(key);
+      this.take(key);
       waiter(key);
     } else {
       this.queue.push(key);
@@ -86,8 +90,11 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** Adds the key again after its failure delay, and counts the failure. */
+  /** Adds the key again after its failure delay, and counts the failure; its change stays unreconciled. */
   addRateLimited(key: string): number {
+    const taken = this.takenChangedAt.get(key);
+    const pending = this.changedAt.get(key);
+    if (taken !== undefined && (pending === undefined || taken < pending)) this.changedAt.set(key, taken);
     const count = this.failureCount(key) + 1;
     this.failures.set(key, count);
     const delay = backoffDelay({ baseMs: this.options.baseDelayMs, maxMs: this.options.maxDelayMs }, count);
@@ -95,9 +102,15 @@ export class WorkQueue {
     return delay;
   }
 
-  /** The key succeeded (or is gone): its next failure starts from the base delay again. */
-  forget(key: string): void {
+  /**
+   * The key succeeded (or is gone): its next failure starts from the base delay again. Returns
+   * the reconcile lag: how long since the change it took in was first seen (retries included).
+   */
+  forget(key: string): number | undefined {
     this.failures.delete(key);
+    const changed = this.takenChangedAt.get(key);
+    this.takenChangedAt.delete(key);
+    return changed === undefined ? undefined : this.clock.now() - changed;
   }
 
   /** The next key to work on; resolves undefined once the queue shuts down. */
@@ -106,8 +119,7 @@ export class WorkQueue {
     if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
-      this.queued.delete(key);
-      this.processing.add(key);
+      this.take(key);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -116,7 +128,17 @@ export class WorkQueue {
   /** A worker finished the key (whatever the outcome). */
   done(key: string): void {
     this.processing.delete(key);
+    this.takenChangedAt.delete(key);
     if (this.dirty.delete(key)) this.add(key);
+  }
+
+  /** Hands the key to a worker, with the time its change was seen. */
+  private take(key: string): void {
+    this.queued.delete(key);
+    this.processing.add(key);
+    const changed = this.changedAt.get(key);
+    this.changedAt.delete(key);
+    if (changed !== undefined) this.takenChangedAt.set(key, changed);
   }
 
   /** Stops handing out keys: waiting workers get undefined; pending retries are dropped. */

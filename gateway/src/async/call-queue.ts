@@ -105,6 +105,11 @@ export class CallQueue {
     if (this.bus !== undefined && this.given === undefined) await this.bus.close();
   }
 
+  /** The bus if connected by now (NATS or the memory bus): for the metrics, read when scraped. */
+  get connection(): MessageBus | undefined {
+    return this.bus;
+  }
+
   /** The bus once connected (undefined when the queue closed first): for other consumers of the same connection. */
   whenConnected(): Promise<MessageBus | undefined> {
     if (this.closed) return Promise.resolve(undefined);

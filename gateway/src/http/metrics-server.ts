@@ -1,6 +1,7 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { expose } from '../metrics/exposition.js';
 import { sendProblem } from './problems.js';
 
 /**
@@ -24,10 +25,10 @@ export class MetricsServer {
         res.end(JSON.stringify({ error: 'this port serves /metrics only', code: 'RouteNotFound' }));
         return;
       }
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(text);
+      expose(registry, req.headers.accept).then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType });
+          res.end(body);
         },
         (err: unknown) => sendProblem(res, err),
       );

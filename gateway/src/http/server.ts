@@ -9,6 +9,7 @@ import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
 import { ASYNC_PREFIX, INVOKE_PREFIX } from '../invoke/function-path.js';
 import type { Invoker } from '../invoke/invoker.js';
+import { expose } from '../metrics/exposition.js';
 import type { Readiness } from '../ports.js';
 import { TOKENS } from '../tokens.js';
 import { problems, sendProblem } from './problems.js';
@@ -92,10 +93,10 @@ export class GatewayServer {
           sendProblem(res, denied);
           return;
         }
-        this.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': this.registry.contentType });
-            res.end(text);
+        expose(this.registry, req.headers.accept).then(
+          ({ contentType, body }) => {
+            res.writeHead(200, { 'content-type': contentType });
+            res.end(body);
           },
           (err: unknown) => sendProblem(res, err),
         );

@@ -51,7 +51,7 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     private readonly started: number,
     /** The request waited for a ready replica; the response says so. */
     private readonly coldStart: boolean,
-    /** The call's spans, with tracing on. */
+    /** The call's spans, with tracing on (and its trace id the duration metric's exemplar). */
     private readonly span: InvokeSpan | undefined,
   ) {
     const length = req.headers['content-length'];
@@ -164,6 +164,11 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     this.done = true;
     this.retry.done();
     this.route.load.end();
-    this.upstream.metrics.record(this.route.key, code, (performance.now() - this.started) / 1000);
+    this.upstream.metrics.record(
+      this.route.key,
+      code,
+      (performance.now() - this.started) / 1000,
+      this.span?.traceId,
+    );
   }
 }

@@ -1,6 +1,14 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Tracing } from '@nimbus/telemetry';
-import { type Context, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { WakeTrace } from '../routing/waker.js';
 import { RefusedSpans, TRACE_REQUEST_HEADER, parseReplicaSpans } from './replica-spans.js';
 
@@ -37,6 +45,12 @@ export class InvokeSpan {
     // 'close' comes after the response is sent, and also when the caller hangs up first.
     res.once('close', () => call.end(res));
     return call;
+  }
+
+  /** The trace's id when it is sampled (its spans are exported): the duration metric's exemplar links to it. */
+  get traceId(): string | undefined {
+    const { traceId, traceFlags } = this.span.spanContext();
+    return (traceFlags & TraceFlags.SAMPLED) === 0 ? undefined : traceId;
   }
 
   /** Admission found the function: the span is named after it. */

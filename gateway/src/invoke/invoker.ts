@@ -73,7 +73,7 @@ export class Invoker {
     if (admitted instanceof Refused) {
       if (admitted.fn !== '') span?.admitted(admitted.fn);
       sendProblem(res, admitted.error);
-      this.record(admitted.fn, admitted.error.status, started);
+      this.record(admitted.fn, admitted.error.status, started, span);
       return;
     }
     span?.admitted(admitted.route.key);
@@ -87,8 +87,8 @@ export class Invoker {
             // Close rather than read a body we refused.
             if (!req.complete) res.setHeader('connection', 'close');
             sendProblem(res, problem);
-            this.record(admitted.route.key, problem.status, started);
-          } else if (res.destroyed) this.record(admitted.route.key, 499, started);
+            this.record(admitted.route.key, problem.status, started, span);
+          } else if (res.destroyed) this.record(admitted.route.key, 499, started, span);
           else this.forward(req, res, admitted, started, span);
         },
         (err: unknown) => sendProblem(res, err),
@@ -160,12 +160,13 @@ export class Invoker {
     const refuse = (problem: Problem) => {
       span?.released(problem);
       sendProblem(res, problem, { callId });
-      this.record(route.key, problem.status, started);
+      this.metrics.recordColdStartFailure(route.key);
+      this.record(route.key, problem.status, started, span);
     };
     let ticket: HoldTicket | undefined;
     const disconnected = () => {
       ticket?.leave();
-      this.record(route.key, 499, started);
+      this.record(route.key, 499, started, span);
     };
     // Listening before holding: the waker may bring a replica up, and release, before hold returns.
     res.once('close', disconnected);
@@ -197,8 +198,8 @@ export class Invoker {
     return bufferedCall(this.upstream, this.holds, route, request, signal);
   }
 
-  private record(fn: string, code: number, started: number): void {
-    this.metrics.record(fn, code, (performance.now() - started) / 1000);
+  private record(fn: string, code: number, started: number, span: InvokeSpan | undefined): void {
+    this.metrics.record(fn, code, (performance.now() - started) / 1000, span?.traceId);
   }
 
   /** Everything that can refuse a request before it goes anywhere: name, auth, size, readiness. */

@@ -21,6 +21,7 @@ export class GatewayMetrics {
   private readonly duration: Histogram<'function'>;
   private readonly series = new Map<string, FunctionSeries>();
   private readonly coldStart: Histogram<'function'>;
+  private readonly coldStartFailures: Counter<'function'>;
 
   constructor(@inject(TOKENS.Registry) registry: Registry, @inject(TOKENS.RouteTable) routes: RouteTable) {
     this.requests = new Counter({
@@ -34,13 +35,24 @@ export class GatewayMetrics {
       help: 'Time from a request reaching the gateway to its response headers being sent.',
       labelNames: ['function'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers: [registry],
+      // A traced call's trace id rides on its bucket as an exemplar (OpenMetrics scrapes only:
+      // see exposition.ts). prom-client refuses exemplars on a classic registry at construction,
+      // so the histogram joins the registry after it.
+      enableExemplars: true,
+      registers: [],
     });
+    registry.registerMetric(this.duration);
     this.coldStart = new Histogram({
       name: 'nimbus_cold_start_seconds',
       help: 'How long requests were held for a ready replica (a wake from zero, a start) before going out.',
       labelNames: ['function'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    this.coldStartFailures = new Counter({
+      name: 'nimbus_cold_start_failures_total',
+      help: 'Requests held for a ready replica that were refused instead: the hold queue was full, or no replica was ready in time (a failed scale from zero).',
+      labelNames: ['function'],
       registers: [registry],
     });
     new Gauge({
@@ -81,8 +93,15 @@ export class GatewayMetrics {
     this.coldStart.observe({ function: fn }, seconds);
   }
 
-  /** `fn` is the function's key, or '' for requests that named no known function. */
-  record(fn: string, code: number, seconds: number): void {
+  recordColdStartFailure(fn: string): void {
+    this.coldStartFailures.inc({ function: fn });
+  }
+
+  /**
+   * `fn` is the function's key, or '' for requests that named no known function; `traceId` is
+   * the call's sampled trace, kept as the duration bucket's exemplar.
+   */
+  record(fn: string, code: number, seconds: number, traceId?: string): void {
     let series = this.series.get(fn);
     if (series === undefined) {
       series = { duration: this.duration.labels(fn), byCode: new Map(), calls: 0 };
@@ -95,7 +114,12 @@ export class GatewayMetrics {
     }
     counter.inc();
     series.calls++;
-    series.duration.observe(seconds);
+    // Untraced calls take the label child, which does no hashing; only a traced one pays for the exemplar.
+    if (traceId === undefined) series.duration.observe(seconds);
+    else {
+      const exemplarLabels: Record<string, string> = { trace_id: traceId };
+      this.duration.observe({ labels: { function: fn }, value: seconds, exemplarLabels });
+    }
   }
 
   /** Calls to a function answered through this gateway since it started (by its key). */

@@ -157,6 +157,19 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * Up as far as the connection's events tell: connected, and no failure (a dropped connection,
+   * a refused connect or login) since the last command that succeeded.
+   */
+  get reachable(): boolean {
+    return this.healthy && this.client.status === 'ready';
+  }
+
+  /** Sends a PING (connecting first if need be), so that `reachable` reflects Redis now; never throws. */
+  probe(): void {
+    this.run('ping', (client) => client.ping()).catch(() => {});
+  }
+
   /** QUIT when connected (pending replies still arrive), otherwise just drop the socket and stop reconnecting. */
   async close(): Promise<void> {
     this.closing = true;
