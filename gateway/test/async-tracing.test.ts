@@ -75,7 +75,12 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
     callbackUrl = `http://127.0.0.1:${receiver.port}/hook`;
     const routes = new RouteTable();
     routes.upsert({ name: 'job', namespace: 'default', timeoutMs: 5000, concurrency: 10, auth: 'none' });
-    routes.setEndpoints('default', 'job', [{ id: 'job-0', host: '127.0.0.1', port: replica.port }], 'starting');
+    routes.setEndpoints(
+      'default',
+      'job',
+      [{ id: 'job-0', host: '127.0.0.1', port: replica.port }],
+      'starting',
+    );
     stores = createMemoryStores();
     bus = new MemoryBus();
     exporter = new InMemorySpanExporter();
@@ -149,7 +154,13 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
       'x-callback-url': callbackUrl,
     });
     const record = await finished(id);
-    const ended = await spans('enqueue default/job', 'queue wait', 'attempt default/job', 'attempt default/job', 'callback');
+    const ended = await spans(
+      'enqueue default/job',
+      'queue wait',
+      'attempt default/job',
+      'attempt default/job',
+      'callback',
+    );
     const enqueue = ended.find((s) => s.name === 'enqueue default/job') as ReadableSpan;
     assert.equal(enqueue.kind, SpanKind.PRODUCER);
     assert.equal(enqueue.spanContext().traceId, CALLER_TRACE);
@@ -162,7 +173,8 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
     assert.equal((shown.json() as CallRecord).traceId, CALLER_TRACE, 'GET /system/calls/{id} shows it');
 
     const underEnqueue = (s: ReadableSpan) =>
-      s.spanContext().traceId === CALLER_TRACE && s.parentSpanContext?.spanId === enqueue.spanContext().spanId;
+      s.spanContext().traceId === CALLER_TRACE &&
+      s.parentSpanContext?.spanId === enqueue.spanContext().spanId;
     const wait = ended.find((s) => s.name === 'queue wait') as ReadableSpan;
     assert.ok(underEnqueue(wait), 'the wait is a child of the enqueue');
     assert.equal(wait.attributes['nimbus.call_id'], id);
@@ -221,7 +233,10 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
 
   it('a message published to the queue with a forged trace context: the attempt is a root, and the replica never sees it', async () => {
     await start(true);
-    const forged = { traceparent: 'ff-ffffffffffffffffffffffffffffffff-ffffffffffffffff-ff', tracestate: 'evil=1' };
+    const forged = {
+      traceparent: 'ff-ffffffffffffffffffffffffffffffff-ffffffffffffffff-ff',
+      tracestate: 'evil=1',
+    };
     const message = encodeCall(
       {
         id: 'forged-1',

@@ -15,9 +15,9 @@ import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
-import { EnqueueSpan } from './enqueue-span.js';
 import type { CallQueue } from './call-queue.js';
 import { cancelTokenMatches, hashCancelToken, newCancelToken, publicCallView } from './call-views.js';
+import { EnqueueSpan } from './enqueue-span.js';
 
 /** Request headers that describe the async request itself, not the call the function receives. */
 const NOT_FORWARDED = new Set(['content-length', 'x-callback-url']);

@@ -1,6 +1,5 @@
 import { PassThrough, type Writable } from 'node:stream';
 import type { Logger } from '@nimbus/api';
-import type { Tracing } from '@nimbus/telemetry';
 import { type BusMessage, BusUnavailableError, type Subscription, publishDeadLetter } from '@nimbus/bus';
 import {
   CallExistsError,
@@ -11,6 +10,7 @@ import {
   FINISHED_CALL_STATUSES,
   StoreUnavailableError,
 } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import type { CallOutcome, Invoker, ResponseHead } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { FunctionDirectory, Readiness } from '../ports.js';
@@ -224,7 +224,14 @@ export class CallWorker {
     };
     const outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
     // A stream cut short (the replica failed mid-answer) left the receiver nothing whole.
-    const settled = this.settle(message, call, attempt, policy, outcome, streaming && outcome.kind === 'response');
+    const settled = this.settle(
+      message,
+      call,
+      attempt,
+      policy,
+      outcome,
+      streaming && outcome.kind === 'response',
+    );
     await (span === undefined ? settled : span.endWhen(settled, outcome));
   }
 

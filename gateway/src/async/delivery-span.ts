@@ -117,7 +117,9 @@ export class DeliverySpan {
     if (waited !== undefined) {
       // Dates, not numbers: OpenTelemetry reads a number from before this process started as a performance.now().
       const start = new Date(Math.min(waited.since, waited.startedAt));
-      tracer.startSpan('queue wait', { attributes, startTime: start }, parent).end(new Date(waited.startedAt));
+      tracer
+        .startSpan('queue wait', { attributes, startTime: start }, parent)
+        .end(new Date(waited.startedAt));
     }
     const name = `${kind} ${attributes['nimbus.function']}`;
     const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
