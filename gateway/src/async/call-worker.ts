@@ -224,14 +224,8 @@ export class CallWorker {
     };
     const outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
     // A stream cut short (the replica failed mid-answer) left the receiver nothing whole.
-    const settled = this.settle(
-      message,
-      call,
-      attempt,
-      policy,
-      outcome,
-      streaming && outcome.kind === 'response',
-    );
+    const streamed = streaming && outcome.kind === 'response';
+    const settled = this.settle(message, call, attempt, policy, outcome, streamed);
     await (span === undefined ? settled : span.endWhen(settled, outcome));
   }
 

@@ -53,15 +53,26 @@ export class DeliverySpan {
     startedAt: number,
   ): DeliverySpan | undefined {
     if (tracing?.tracer === undefined) return undefined;
-    const attributes = {
-      'nimbus.function': `${call.namespace}/${call.function}`,
+    const parent = tracing.extract(call.traceContext ?? {});
+    const fn = `${call.namespace}/${call.function}`;
+    if (attempt === 1) {
+      // Dates, not numbers: OpenTelemetry reads a number from before this process started as a performance.now().
+      const since = new Date(Math.min(call.acceptedAt, startedAt));
+      tracing.tracer
+        .startSpan(
+          'queue wait',
+          { attributes: { 'nimbus.function': fn, 'nimbus.call_id': call.id }, startTime: since },
+          parent,
+        )
+        .end(new Date(startedAt));
+    }
+    return DeliverySpan.start(tracing, 'attempt', parent, {
+      'nimbus.function': fn,
       'nimbus.call_id': call.id,
       'nimbus.attempt': attempt,
       'messaging.system': 'nats',
       'messaging.destination.name': subject,
-    };
-    const waited = attempt === 1 ? { since: call.acceptedAt, startedAt } : undefined;
-    return DeliverySpan.start(tracing, 'attempt', call.traceContext, attributes, waited);
+    });
   }
 
   /**
@@ -84,7 +95,8 @@ export class DeliverySpan {
       'messaging.destination.name': message.subject,
       'messaging.message.id': message.id,
     };
-    return DeliverySpan.start(tracing, 'trigger', message.headers, attributes);
+    // A malformed traceparent names no parent: the delivery is a root.
+    return DeliverySpan.start(tracing, 'trigger', tracing.extract(message.headers), attributes);
   }
 
   /** A cron tick's invocation: always a trace of its own, since nothing sent it. */
@@ -97,32 +109,18 @@ export class DeliverySpan {
       'nimbus.schedule.tick': new Date(tickAt).toISOString(),
       'nimbus.attempt': 1,
     };
-    return DeliverySpan.start(tracing, 'schedule', undefined, attributes);
+    return DeliverySpan.start(tracing, 'schedule', ROOT_CONTEXT, attributes);
   }
 
-  /**
-   * The span `{kind} {namespace}/{function}` under the context `carrier` names (a root when it
-   * names none or a bad one). With `waited` (epoch ms), a `queue wait` span under the same parent
-   * first covers the time from `since` to `startedAt`.
-   */
+  /** The span `{kind} {namespace}/{function}` under `parent`. */
   private static start(
     tracing: Tracing,
     kind: string,
-    carrier: Readonly<Record<string, string>> | undefined,
+    parent: Context,
     attributes: Attributes & { 'nimbus.function': string },
-    waited?: { readonly since: number; readonly startedAt: number },
   ): DeliverySpan {
-    const tracer = tracing.tracer as Tracer;
-    const parent = carrier === undefined ? ROOT_CONTEXT : tracing.extract(carrier);
-    if (waited !== undefined) {
-      // Dates, not numbers: OpenTelemetry reads a number from before this process started as a performance.now().
-      const start = new Date(Math.min(waited.since, waited.startedAt));
-      tracer
-        .startSpan('queue wait', { attributes, startTime: start }, parent)
-        .end(new Date(waited.startedAt));
-    }
     const name = `${kind} ${attributes['nimbus.function']}`;
-    const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+    const span = (tracing.tracer as Tracer).startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
     return new DeliverySpan(tracing, span, trace.setSpan(parent, span));
   }
 
