@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, Server } from 'node:http';
-import { type FunctionResource, createLogger } from '@nimbus/api';
+import { createLogger, validateFunction } from '@nimbus/api';
 import { MemoryBus } from '@nimbus/bus';
 import { type CallRecord, type Stores, createMemoryStores } from '@nimbus/store';
 import { type Tracing, startTracing } from '@nimbus/telemetry';
@@ -21,21 +21,20 @@ const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
 
-const job: FunctionResource = {
-  apiVersion: 'nimbus.dev/v1alpha1',
-  kind: 'Function',
-  metadata: { name: 'job', namespace: 'default' },
-  spec: {
-    runtime: 'node20',
-    handler: 'index.default',
-    timeout: '5s',
-    concurrency: 10,
-    scale: { min: 0, max: 1, target: 1, scaleToZeroAfter: '60s' },
-    http: { auth: 'none' },
-    source: { inline: 'export default () => 1' },
-    async: { maxAttempts: 3, retryOn: [500], backoff: { initial: '20ms', max: '20ms' } },
-  },
-};
+/** Retried on a 500 after 20 ms, three attempts at most. */
+const job = (() => {
+  const result = validateFunction({
+    apiVersion: 'nimbus.dev/v1alpha1',
+    kind: 'Function',
+    metadata: { name: 'job', namespace: 'default' },
+    spec: {
+      source: { inline: 'export default () => 1' },
+      async: { maxAttempts: 3, retryOn: [500], backoff: { initial: '20ms', max: '20ms' } },
+    },
+  });
+  assert.ok(result.ok, JSON.stringify(result));
+  return result.value;
+})();
 
 /** The traceparent a request carried: its trace and parent span, or undefined. */
 const parentOf = (headers: IncomingHttpHeaders) => {

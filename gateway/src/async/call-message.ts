@@ -4,12 +4,6 @@ import { type PublishOptions, callSubject } from '@nimbus/bus';
 export const CALL_ID_HEADER = 'Nimbus-Call-Id';
 /** The rest of the request but its body, as JSON: the body is the message's data, bytes as sent. */
 export const CALL_REQUEST_HEADER = 'Nimbus-Call-Request';
-/**
- * The W3C trace context headers a call message may carry: the front door's enqueue span, so the
- * worker's spans join the caller's trace across the JetStream hop. Whoever can publish to the
- * calls stream can write them, so they are read as untrusted (see Tracing.extract).
- */
-const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
 
 /** An async call as it travels through the queue: everything needed to run it, without Redis. */
 export interface CallRequest {
@@ -25,7 +19,12 @@ export interface CallRequest {
   readonly callbackUrl: string | undefined;
   /** When this series of attempts was accepted (epoch ms): the request, or its redrive. */
   readonly acceptedAt: number;
-  /** The enqueue span's `traceparent` and `tracestate`, when tracing was on where the call was accepted. */
+  /**
+   * The enqueue span's `traceparent` and `tracestate`, when tracing was on where the call was
+   * accepted: carried as NATS headers of those names, so the worker's spans join the caller's
+   * trace across the JetStream hop. Whoever can publish to the calls stream can write them, so
+   * they are untrusted until Tracing.extract has read them.
+   */
   readonly traceContext?: Readonly<Record<string, string>>;
 }
 
@@ -110,11 +109,8 @@ export function decodeCall(message: {
     typeof t !== 'number'
   )
     return { invalid: `the ${CALL_REQUEST_HEADER} header lacks the method, path, headers or time` };
-  const traceContext: Record<string, string> = {};
-  for (const name of TRACE_HEADERS) {
-    const value = message.headers[name];
-    if (value !== undefined) traceContext[name] = value;
-  }
+  // W3C: a tracestate means nothing without a traceparent.
+  const { traceparent, tracestate } = message.headers;
   return {
     id,
     ...target,
@@ -124,6 +120,11 @@ export function decodeCall(message: {
     body: message.data,
     callbackUrl: c,
     acceptedAt: t,
-    traceContext,
+    traceContext:
+      traceparent === undefined
+        ? undefined
+        : tracestate === undefined
+          ? { traceparent }
+          : { traceparent, tracestate },
   };
 }
