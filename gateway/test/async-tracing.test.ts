@@ -230,7 +230,7 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
     }
   });
 
-  it('a message published to the queue with a forged trace context: the attempt is a root, and the replica never sees it', async () => {
+  it('a message published to the queue with a forged trace context: the attempt and callback are roots, and the replica never sees it', async () => {
     await start(true);
     const forged = {
       traceparent: 'ff-ffffffffffffffffffffffffffffffff-ffffffffffffffff-ff',
@@ -246,14 +246,21 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
         // A request header that names a valid parent is no trace context for the worker either.
         headers: { 'x-call-id': 'forged-1', traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
         body: Buffer.from('x'),
-        callbackUrl: undefined,
+        // The front door refuses such a callback; one in a message is refused by the sender.
+        callbackUrl: 'http://169.254.169.254/latest/meta-data',
         acceptedAt: Date.now(),
         traceContext: forged,
       },
       'forged-1',
     );
     await bus.publish(message.subject, message.data, message.options);
-    const ended = await spans('attempt default/job', 'attempt default/job');
+    const ended = await spans('attempt default/job', 'attempt default/job', 'callback');
+    const callback = ended.find((s) => s.name === 'callback');
+    assert.equal(callback?.parentSpanContext, undefined);
+    assert.equal(callback?.status.code, SpanStatusCode.ERROR);
+    assert.match(String(callback?.status.message), /refused/);
+    assert.equal(callback?.attributes['server.address'], '169.254.169.254');
+    assert.equal(callback?.attributes['http.response.status_code'], undefined, 'no answer: never connected');
     const attempts = ended.filter((s) => s.name === 'attempt default/job');
     for (const [i, attempt] of attempts.entries()) {
       assert.equal(attempt.parentSpanContext, undefined, 'a root: nothing forged is trusted');
