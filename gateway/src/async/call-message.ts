@@ -120,11 +120,8 @@ export function decodeCall(message: {
     body: message.data,
     callbackUrl: c,
     acceptedAt: t,
-    traceContext:
-      traceparent === undefined
-        ? undefined
-        : tracestate === undefined
-          ? { traceparent }
-          : { traceparent, tracestate },
+    ...(traceparent === undefined
+      ? {}
+      : { traceContext: tracestate === undefined ? { traceparent } : { traceparent, tracestate } }),
   };
 }
