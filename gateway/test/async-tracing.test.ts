@@ -244,7 +244,7 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
         method: 'POST',
         path: '/',
         // A request header that names a valid parent is no trace context for the worker either.
-        headers: { 'x-call-id': 'forged-1', traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
+        headers: { 'x-call-id': 'forged-1', Traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
         body: Buffer.from('x'),
         // The front door refuses such a callback; one in a message is refused by the sender.
         callbackUrl: 'http://169.254.169.254/latest/meta-data',

@@ -127,8 +127,9 @@ export class DeliverySpan {
   /** `request` with this span as the replica's parent, in place of any trace headers it came with. */
   request(request: BufferedRequest): BufferedRequest {
     const headers: Record<string, string> = {};
+    // Any case: a message published straight to the queue may carry `Traceparent`.
     for (const [name, value] of Object.entries(request.headers))
-      if (!TRACE_HEADERS.has(name)) headers[name] = value;
+      if (!TRACE_HEADERS.has(name.toLowerCase())) headers[name] = value;
     this.tracing.inject(this.context, headers);
     return { ...request, headers };
   }
@@ -148,6 +149,7 @@ export class DeliverySpan {
     this.end({ outcome, ...end });
   }
 
+  /** Ends the span with how the delivery went: its status code, its error, whether it goes again. */
   end({ outcome, error, retried }: DeliveryEnd): void {
     const span = this.span;
     if (outcome !== undefined) {
