@@ -190,6 +190,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           log,
           now,
           egress,
+          tracing: d.resolve(TOKENS.Tracing),
         }),
     ),
   });
@@ -202,6 +203,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         retryBaseMs: overrides.callbackRetryBaseMs,
         egress,
         records: stores.calls,
+        tracing: d.resolve(TOKENS.Tracing),
       });
       const worker = new CallWorker(
         {
@@ -218,6 +220,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           now,
           random: Math.random,
           maxResultBytes: config.store.calls.maxResultBodyBytes,
+          tracing: d.resolve(TOKENS.Tracing),
         },
         config.async.concurrency,
       );
@@ -232,6 +235,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         concurrency: config.async.concurrency,
         registry: d.resolve(TOKENS.Registry),
         log,
+        tracing: d.resolve(TOKENS.Tracing),
       });
       return new AsyncCalls(
         queue,

@@ -78,6 +78,26 @@ describe('the call message', () => {
     assert.deepEqual(decoded, call);
   });
 
+  it('carries the trace context as the NATS headers traceparent and tracestate, beside the request', () => {
+    const traceContext = {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'team=a',
+    };
+    const message = encodeCall({ ...call, traceContext }, 'call-1');
+    assert.equal(message.options.headers?.traceparent, traceContext.traceparent);
+    assert.equal(message.options.headers?.tracestate, traceContext.tracestate);
+    const decoded = decodeCall({
+      subject: message.subject,
+      headers: message.options.headers ?? {},
+      data: message.data,
+    });
+    assert.deepEqual(decoded, { ...call, traceContext });
+    // A tracestate alone names no trace: it is not carried on.
+    const { traceparent: _, ...withoutParent } = message.options.headers ?? {};
+    const alone = decodeCall({ subject: message.subject, headers: withoutParent, data: message.data });
+    assert.equal('traceContext' in alone, false);
+  });
+
   it('keeps the call id apart from the message id (a redrive)', () => {
     const message = encodeCall(call, 'call-1:redrive:5');
     const decoded = decodeCall({

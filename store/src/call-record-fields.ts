@@ -115,6 +115,11 @@ export function patchFields(patch: CallPatch, limits: CallStoreLimits): CallFiel
       throw new InvalidStoreInputError('a cancel token hash must be 64 lower-case hex digits (SHA-256)');
     put('cancelTokenHash', patch.cancelTokenHash);
   }
+  if (patch.traceId !== undefined) {
+    if (typeof patch.traceId !== 'string' || !/^[0-9a-f]{32}$/.test(patch.traceId))
+      throw new InvalidStoreInputError('a trace id must be 32 lower-case hex digits (W3C trace context)');
+    put('traceId', patch.traceId);
+  }
   return fields;
 }
 
@@ -178,5 +183,7 @@ export function callFromFields(fields: CallFields): CallRecord | undefined {
   if (callbackError !== undefined) record.callbackError = callbackError;
   const cancelTokenHash = read<string>('cancelTokenHash');
   if (cancelTokenHash !== undefined) record.cancelTokenHash = cancelTokenHash;
+  const traceId = read<string>('traceId');
+  if (traceId !== undefined) record.traceId = traceId;
   return record;
 }

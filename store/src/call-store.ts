@@ -60,6 +60,11 @@ export interface CallRecord {
    * ever in the 202 that queued it. Never shown by the gateway's answers.
    */
   cancelTokenHash?: string;
+  /**
+   * The W3C trace id of the call's spans (32 hex digits), when the gateway that queued it traced
+   * it and the trace was sampled: where a dashboard links to the trace.
+   */
+  traceId?: string;
 }
 
 export interface CallResultInput {
@@ -86,6 +91,8 @@ export interface CallPatch {
   callbackError?: string;
   /** Replaces the cancel token's hash (a call queued again under a new token). */
   cancelTokenHash?: string;
+  /** Replaces the trace id (a call queued again starts a trace of its own). */
+  traceId?: string;
 }
 
 export interface NewCallRecord extends Omit<CallPatch, 'status'> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nimbus/api';
 import { CallExistsError, type CallRecord, type CallStore } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
 import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
@@ -16,6 +17,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
 import type { CallQueue } from './call-queue.js';
 import { cancelTokenMatches, hashCancelToken, newCancelToken, publicCallView } from './call-views.js';
+import { EnqueueSpan } from './enqueue-span.js';
 
 /** Request headers that describe the async request itself, not the call the function receives. */
 const NOT_FORWARDED = new Set(['content-length', 'x-callback-url']);
@@ -32,6 +34,8 @@ export interface FrontDoorDeps {
   readonly now: () => number;
   /** Where a callback may go; checked before the call is accepted, and again by the sender. */
   readonly egress: EgressGuard;
+  /** An enqueue span for each POST, whose context the call's message carries; absent, or without a tracer, none. */
+  readonly tracing?: Tracing;
 }
 
 /** What a POST ended with: the record's status, and whether an earlier request with the same id had made it. */
@@ -87,11 +91,14 @@ export class AsyncFrontDoor {
   private async accept(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { config, routes, keys, queue } = this.deps;
     const url = req.url as string;
+    // Undefined with tracing off: every use below is one check.
+    const span = EnqueueSpan.start(this.deps.tracing, req, res);
     const target = parseInvokePath(url, config.defaultNamespace, ASYNC_PREFIX, config.openfaasNamespace);
     if ('invalid' in target) throw problems.invalidFunctionName(target.invalid);
     if (target.internal) throw problems.internalRoute();
     const route = routes.get(target.namespace, target.name);
     if (route === undefined) throw problems.functionNotFound(target.name, target.namespace);
+    span?.admitted(route.namespace, route.name);
     let consumed: string | undefined;
     if (route.auth === 'key') {
       const denied = checkScope(keys, req.headers.authorization, 'invoke');
@@ -118,6 +125,7 @@ export class AsyncFrontDoor {
     if (notReady !== undefined) throw problems.queueUnavailable(notReady);
     const body = await readBody(req, limit, res);
     const headers = forwardedHeaders(req, consumed, id);
+    const traced = span?.queuing(id);
     const call: CallRequest = {
       id,
       namespace: route.namespace,
@@ -128,10 +136,11 @@ export class AsyncFrontDoor {
       body,
       callbackUrl,
       acceptedAt: this.deps.now(),
+      traceContext: traced?.traceContext,
     };
     let accepted: Accepted;
     try {
-      accepted = await this.enqueue(call);
+      accepted = await this.enqueue(call, traced?.traceId);
     } catch (err) {
       // The id goes back with a 503, so the caller can send the call again under it; its record,
       // if one was made, says it was not queued.
@@ -140,6 +149,7 @@ export class AsyncFrontDoor {
       return;
     }
     if (!accepted.duplicate) this.deps.metrics.count('accepted', route.key);
+    else span?.duplicate();
     const text = JSON.stringify({
       id,
       status: accepted.status,
@@ -156,7 +166,8 @@ export class AsyncFrontDoor {
     res.end(text);
   }
 
-  private async enqueue(call: CallRequest): Promise<Accepted> {
+  /** `traceId`: the trace the call's record links to, when this request's is sampled. */
+  private async enqueue(call: CallRequest, traceId: string | undefined): Promise<Accepted> {
     const { calls } = this.deps;
     const cancelToken = newCancelToken();
     const cancelTokenHash = hashCancelToken(cancelToken);
@@ -169,6 +180,7 @@ export class AsyncFrontDoor {
         createdAt: call.acceptedAt,
         cancelTokenHash,
         ...(call.callbackUrl === undefined ? {} : { callbackUrl: call.callbackUrl }),
+        ...(traceId === undefined ? {} : { traceId }),
       });
     } catch (err) {
       if (!(err instanceof CallExistsError)) throw err;
@@ -185,7 +197,11 @@ export class AsyncFrontDoor {
       // It never made it into the queue. Its message id may still sit in the duplicate window
       // (a publish that timed out may have landed), so this one gets an id of its own.
       // The one who queues it now holds its cancel token; the first request's got a 503.
-      const again = await calls.transition(call.id, ['failed'], { status: 'queued', cancelTokenHash });
+      const again = await calls.transition(call.id, ['failed'], {
+        status: 'queued',
+        cancelTokenHash,
+        ...(traceId === undefined ? {} : { traceId }),
+      });
       if (again.applied) {
         await this.publishOrMarkFailed(call, `${call.id}:${call.acceptedAt}`);
         return { status: 'queued', duplicate: false, cancelToken };

@@ -28,6 +28,7 @@ export function streamedCallback(
     durationMs,
     contentType: head.headers['content-type'],
     body,
+    traceContext: call.traceContext,
   };
 }
 
@@ -64,6 +65,7 @@ export function finalCallback(
     durationMs: patch.timings?.durationMs ?? 0,
     contentType: result !== undefined ? result.headers['content-type'] : 'application/json; charset=utf-8',
     body,
+    traceContext: call.traceContext,
     ...(result?.size !== undefined && result.size > body.byteLength ? { truncatedFrom: result.size } : {}),
   };
 }

@@ -19,6 +19,13 @@ export interface CallRequest {
   readonly callbackUrl: string | undefined;
   /** When this series of attempts was accepted (epoch ms): the request, or its redrive. */
   readonly acceptedAt: number;
+  /**
+   * The enqueue span's `traceparent` and `tracestate`, when tracing was on where the call was
+   * accepted: carried as NATS headers of those names, so the worker's spans join the caller's
+   * trace across the JetStream hop. Whoever can publish to the calls stream can write them, so
+   * they are untrusted until Tracing.extract has read them.
+   */
+  readonly traceContext?: Readonly<Record<string, string>>;
 }
 
 interface RequestHeader {
@@ -53,7 +60,11 @@ export function encodeCall(call: CallRequest, msgId: string): OutgoingCall {
     options: {
       msgId,
       // JSON escapes line breaks, so the header stays on one line as NATS needs.
-      headers: { [CALL_ID_HEADER]: call.id, [CALL_REQUEST_HEADER]: JSON.stringify(request) },
+      headers: {
+        ...call.traceContext,
+        [CALL_ID_HEADER]: call.id,
+        [CALL_REQUEST_HEADER]: JSON.stringify(request),
+      },
     },
   };
 }
@@ -98,6 +109,8 @@ export function decodeCall(message: {
     typeof t !== 'number'
   )
     return { invalid: `the ${CALL_REQUEST_HEADER} header lacks the method, path, headers or time` };
+  // W3C: a tracestate means nothing without a traceparent.
+  const { traceparent, tracestate } = message.headers;
   return {
     id,
     ...target,
@@ -107,5 +120,8 @@ export function decodeCall(message: {
     body: message.data,
     callbackUrl: c,
     acceptedAt: t,
+    ...(traceparent === undefined
+      ? {}
+      : { traceContext: tracestate === undefined ? { traceparent } : { traceparent, tracestate } }),
   };
 }

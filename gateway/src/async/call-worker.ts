@@ -10,6 +10,7 @@ import {
   FINISHED_CALL_STATUSES,
   StoreUnavailableError,
 } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import type { CallOutcome, Invoker, ResponseHead } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { FunctionDirectory, Readiness } from '../ports.js';
@@ -19,6 +20,7 @@ import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js
 import { DEAD_LETTER_PSEUDO, attemptOutcomeOf, describeFailure } from './call-outcome.js';
 import type { CallQueue } from './call-queue.js';
 import type { CallbackSender } from './callback-sender.js';
+import { type DeliveryEnd, DeliverySpan } from './delivery-span.js';
 import { type RetryPolicy, decideAfterAttempt, retryPolicyOf } from './retry-policy.js';
 
 /** How soon a delivery is tried again when Redis or NATS could not be reached; no attempt is counted. */
@@ -40,6 +42,8 @@ export interface WorkerDeps {
   readonly random: () => number;
   /** The most of an answer held and recorded (the store's NIMBUS_CALL_MAX_RESULT_BYTES). */
   readonly maxResultBytes: number;
+  /** Spans of the attempts, under each call's enqueue span; absent, or without a tracer, none. */
+  readonly tracing?: Tracing;
 }
 
 type Final = {
@@ -204,21 +208,25 @@ export class CallWorker {
     attempt: number,
   ): Promise<void> {
     const startedAt = this.deps.now();
+    const span = DeliverySpan.attempt(this.deps.tracing, message.subject, call, attempt, startedAt);
     let streaming = false;
-    const outcome = await this.deps.invoker.call(route, {
+    const request = {
       method: call.method,
       path: call.path,
       headers: call.headers,
       body: call.body,
       keepBytes: this.deps.maxResultBytes,
-      overflow: (head) => {
+      overflow: (head: ResponseHead) => {
         const stream = this.streamCallback(call, policy, attempt, head, startedAt);
         streaming = stream !== undefined;
         return stream;
       },
-    });
+    };
+    const outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
     // A stream cut short (the replica failed mid-answer) left the receiver nothing whole.
-    await this.settle(message, call, attempt, policy, outcome, streaming && outcome.kind === 'response');
+    const streamed = streaming && outcome.kind === 'response';
+    const settled = this.settle(message, call, attempt, policy, outcome, streamed);
+    await (span === undefined ? settled : span.endWhen(settled, outcome));
   }
 
   /**
@@ -270,7 +278,7 @@ export class CallWorker {
     policy: RetryPolicy,
     outcome: CallOutcome,
     streamed: boolean,
-  ): Promise<void> {
+  ): Promise<DeliveryEnd> {
     const now = this.deps.now();
     const fn = `${call.namespace}/${call.function}`;
     const decision = decideAfterAttempt(policy, attempt, attemptOutcomeOf(outcome, now), this.deps.random());
@@ -288,7 +296,7 @@ export class CallWorker {
         patch: { status: 'succeeded', finishedAt: now, timings, ...(result === undefined ? {} : { result }) },
         streamed,
       });
-      return;
+      return { error: undefined, retried: false };
     }
     const lastError = describeFailure(outcome, attempt);
     // The durable sets no delivery limit of its own; should one be set on it, its last delivery ends the call.
@@ -301,7 +309,7 @@ export class CallWorker {
       });
       this.deps.metrics.count('retried', fn);
       message.nak(decision.delayMs);
-      return;
+      return { error: lastError, retried: true };
     }
     await this.fail(
       message,
@@ -312,6 +320,7 @@ export class CallWorker {
       { lastError, timings, ...(result === undefined ? {} : { result }) },
       outcome,
     );
+    return { error: lastError, retried: false };
   }
 
   /**

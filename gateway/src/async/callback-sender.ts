@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
 import { type Clock, type Logger, backoffDelay, sleep, systemClock } from '@nimbus/api';
 import type { CallStore } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import { Agent, type Dispatcher, RetryAgent, type RetryHandler, buildConnector, errors } from 'undici';
 import { EgressGuard, EgressRefusedError } from '../egress/egress-guard.js';
 import { parseEgressUrl } from '../egress/egress-policy.js';
 import { type AsyncConfig, CALLBACK_RETRY_BASE_MS } from './async-config.js';
+import { CallbackSpan } from './callback-span.js';
 
 /** What a finished call's callback carries. */
 export interface CallbackResult {
@@ -23,6 +25,8 @@ export interface CallbackResult {
   readonly body: Uint8Array | Readable;
   /** The answer's whole size, when `body` is only its first bytes (the record's limit). */
   readonly truncatedFrom?: number;
+  /** The call's trace context (its enqueue span): the callback's span is its child. */
+  readonly traceContext?: Readonly<Record<string, string>>;
 }
 
 export interface CallbackOptions {
@@ -40,6 +44,11 @@ export interface CallbackOptions {
    * the record learns why the callback never came; without it, only the log says.
    */
   readonly records?: Pick<CallStore, 'transition'>;
+  /**
+   * With a tracer, each callback is a client span under its call's enqueue span, and the receiver
+   * gets it as its `traceparent`, so a caller's trace goes on into its own receiver.
+   */
+  readonly tracing?: Tracing;
 }
 
 /** A callback is given up after the record is finished, or, for a streamed answer, while it still runs. */
@@ -80,6 +89,7 @@ export class CallbackSender {
   private readonly clock: Clock;
   private closed: Promise<void> | undefined;
   private readonly records: Pick<CallStore, 'transition'> | undefined;
+  private readonly tracing: Tracing | undefined;
 
   constructor(
     private readonly config: Pick<AsyncConfig, 'callbackAttempts' | 'callbackTimeoutMs'>,
@@ -87,6 +97,7 @@ export class CallbackSender {
     timing: CallbackOptions = {},
   ) {
     this.records = timing.records;
+    this.tracing = timing.tracing;
     this.clock = timing.clock ?? systemClock;
     // With a `retry` of its own, undici reads only statusCodes; the hook reads maxRetries and minTimeout.
     const retryOptions: RetryHandler.RetryOptions = {
@@ -125,12 +136,14 @@ export class CallbackSender {
       headers['x-result-truncated'] = 'true';
       headers['x-result-size'] = String(result.truncatedFrom);
     }
-    let error: string;
+    const span = CallbackSpan.start(this.tracing, result, headers);
+    let error: string | undefined;
     try {
       // A call message can carry a URL the front door never saw (one published straight to NATS).
       const target = parseEgressUrl(result.url);
       if ('refused' in target) throw new EgressRefusedError(`refused: ${target.refused}`);
       const { url } = target;
+      span?.sending(url);
       const response = await this.agent.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
@@ -142,8 +155,9 @@ export class CallbackSender {
         bodyTimeout: this.config.callbackTimeoutMs,
       });
       await response.body.dump();
-      if (response.statusCode >= 200 && response.statusCode < 300) return;
-      error = `the receiver answered ${response.statusCode}`;
+      span?.answered(response.statusCode);
+      if (response.statusCode < 200 || response.statusCode >= 300)
+        error = `the receiver answered ${response.statusCode}`;
     } catch (err) {
       error =
         err instanceof errors.RequestRetryError
@@ -151,11 +165,14 @@ export class CallbackSender {
           : err instanceof EgressRefusedError
             ? err.message
             : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+      if (err instanceof errors.RequestRetryError) span?.answered(err.statusCode);
     } finally {
       // A stream the request did not read to its end (given up, refused, or answered early) is
       // closed, so its writer drops the rest of the answer instead of waiting.
       if (!(result.body instanceof Uint8Array)) result.body.destroy();
     }
+    span?.end(error);
+    if (error === undefined) return;
     this.log.warn('gave up on a callback; the result stays in the call record', {
       callId: result.callId,
       url: redact(result.url),

@@ -1,5 +1,7 @@
 import type { Schedule } from '@nimbus/api';
+import type { Tracing } from '@nimbus/telemetry';
 import { describeFailure } from '../async/call-outcome.js';
+import { type DeliveryEnd, DeliverySpan } from '../async/delivery-span.js';
 import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { TickSink } from './scheduler.js';
@@ -40,14 +42,33 @@ export class ScheduleInvoker implements TickSink {
   constructor(
     private readonly routes: RouteTable,
     private readonly invoker: Pick<Invoker, 'call'>,
+    /** A span for each tick, the root of a trace of its own; absent, or without a tracer, none. */
+    private readonly tracing?: Tracing,
   ) {}
 
   async fire(schedule: Schedule, tickAt: number, signal: AbortSignal): Promise<void> {
+    const span = DeliverySpan.tick(this.tracing, schedule, tickAt);
+    const end = await this.run(schedule, tickAt, signal, span);
+    span?.end(end);
+    if (end.error !== undefined) throw new Error(end.error);
+  }
+
+  /** How the tick's invocation ended; a tick is never retried. */
+  private async run(
+    schedule: Schedule,
+    tickAt: number,
+    signal: AbortSignal,
+    span: DeliverySpan | undefined,
+  ): Promise<DeliveryEnd> {
     const route = this.routes.get(schedule.namespace, schedule.function);
     if (route === undefined)
-      throw new Error(`function ${schedule.namespace}/${schedule.function} is not known here`);
-    const outcome = await this.invoker.call(route, tickRequest(schedule, tickAt), signal);
-    if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return;
-    throw new Error(describeFailure(outcome, 1));
+      return {
+        error: `function ${schedule.namespace}/${schedule.function} is not known here`,
+        retried: false,
+      };
+    const request = tickRequest(schedule, tickAt);
+    const outcome = await this.invoker.call(route, span?.request(request) ?? request, signal);
+    const ok = outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300;
+    return { outcome, error: ok ? undefined : describeFailure(outcome, 1), retried: false };
   }
 }

@@ -3,6 +3,7 @@ import { systemClock } from '@nimbus/api';
 import { type Schedule, schedulesOf } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
 import type { Stores } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import { Counter, type Registry } from 'prom-client';
 import type { Invoker } from '../invoke/invoker.js';
 import type { FunctionDirectory } from '../ports.js';
@@ -24,6 +25,8 @@ export interface EventSourceDeps {
   readonly concurrency: number;
   readonly registry: Registry;
   readonly log: Logger;
+  /** Spans of trigger deliveries and cron ticks; absent, or without a tracer, none. */
+  readonly tracing?: Tracing;
 }
 
 /** How often the scheduler looks at its schedules: the most a tick fires late while all runs well. */
@@ -60,11 +63,12 @@ export class EventSources {
       syncMs: TRIGGER_SYNC_MS,
       log: deps.log.child({ part: 'triggers' }),
       now: Date.now,
+      tracing: deps.tracing,
     });
     this.scheduler = new Scheduler(
       () => this.schedulesOf(deps.directory.list()),
       deps.stores.claims,
-      new ScheduleInvoker(deps.routes, deps.invoker),
+      new ScheduleInvoker(deps.routes, deps.invoker, deps.tracing),
       systemClock,
       {
         owner: deps.schedules.owner,

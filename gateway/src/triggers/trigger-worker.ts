@@ -9,8 +9,10 @@ import {
 } from '@nimbus/bus';
 import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/bus';
 import type { DeadLetterStore } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-outcome.js';
-import type { BufferedRequest, Invoker } from '../invoke/invoker.js';
+import { type DeliveryEnd, DeliverySpan } from '../async/delivery-span.js';
+import type { BufferedRequest, CallOutcome, Invoker } from '../invoke/invoker.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
 
@@ -32,6 +34,8 @@ export interface TriggerWorkerDeps {
   readonly syncMs: number;
   readonly log: Logger;
   readonly now: () => number;
+  /** A span for each delivery, under the event's `traceparent`; absent, or without a tracer, none. */
+  readonly tracing?: Tracing;
 }
 
 /** A message's content type when its publisher gave none: JSON if it parses, bytes otherwise. */
@@ -129,7 +133,7 @@ export class TriggerWorker {
       const subscription = bus.consume(
         EVENTS_STREAM,
         name,
-        (message) => this.handle(namespace, fnName, message),
+        (message) => this.handle(namespace, fnName, name, message),
         {
           concurrency: this.deps.concurrency,
           onError: (err) =>
@@ -146,26 +150,40 @@ export class TriggerWorker {
     }
   }
 
-  private async handle(namespace: string, name: string, message: BusMessage): Promise<void> {
+  private async handle(namespace: string, name: string, trigger: string, message: BusMessage): Promise<void> {
+    const span = DeliverySpan.event(this.deps.tracing, message, namespace, name, trigger);
+    const delivered = this.deliver(namespace, name, message, span);
+    await (span === undefined ? delivered : span.endWhen(delivered));
+  }
+
+  /** Runs one delivery and settles it; says how, for its span. */
+  private async deliver(
+    namespace: string,
+    name: string,
+    message: BusMessage,
+    span?: DeliverySpan,
+  ): Promise<DeliveryEnd> {
     const route = this.deps.routes.get(namespace, name);
     let lastError: string;
+    let outcome: CallOutcome | undefined;
     if (route === undefined) {
       // Not known here (yet, or any more): a failed attempt like any other, but never at once.
       lastError = `attempt ${message.deliveryCount}: the function ${namespace}/${name} is not known to this gateway`;
       if (!message.lastAttempt) {
         message.nak(UNKNOWN_FUNCTION_RETRY_MS);
-        return;
+        return { outcome, error: lastError, retried: true };
       }
     } else {
-      const outcome = await this.deps.invoker.call(route, eventRequest(message));
+      const request = eventRequest(message);
+      outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
       if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
         await message.ack();
-        return;
+        return { outcome, error: undefined, retried: false };
       }
       lastError = describeFailure(outcome, message.deliveryCount);
       if (!message.lastAttempt) {
         message.nak();
-        return;
+        return { outcome, error: lastError, retried: true };
       }
     }
     try {
@@ -180,6 +198,7 @@ export class TriggerWorker {
       });
     }
     message.term();
+    return { outcome, error: lastError, retried: false };
   }
 
   private async deadLetter(

@@ -68,6 +68,17 @@ export function describeCallStoreContract(adapter: string, setUp: () => Promise<
         );
       });
 
+      it('keeps a trace id, replaced by a transition, and refuses what is not one', async () => {
+        const first = '4bf92f3577b34da6a3ce929d0e0e4736';
+        const second = '0af7651916cd43dd8448eb211c80319c';
+        await calls.create(newCall('c1', { traceId: first }));
+        assert.equal((await calls.get('c1'))?.traceId, first);
+        await calls.transition('c1', ['queued'], { traceId: second });
+        assert.equal((await calls.get('c1'))?.traceId, second);
+        for (const bad of ['4BF92F3577B34DA6A3CE929D0E0E4736', `${first}"`, 'x'])
+          await assert.rejects(calls.create(newCall('c2', { traceId: bad })), InvalidStoreInputError);
+      });
+
       it('refuses a duplicate id and keeps the first record', async () => {
         await calls.create(newCall('c1'));
         await calls.transition('c1', ['queued'], { status: 'running', attempts: 1 });
