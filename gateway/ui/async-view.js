@@ -83,7 +83,7 @@ function timings(record) {
   const t = record.timings ?? {};
   return ['waitMs', 'initMs', 'durationMs']
     .filter((k) => t[k] !== undefined)
-    .map((k) => `${k.replace('Ms', '')} ${t[k]} ms`)
+    .map((k) => `${k.replace('Ms', '')} ${Math.round(t[k] * 10) / 10} ms`)
     .join(', ');
 }
 

@@ -47,6 +47,8 @@ function options(chart, width) {
     width,
     height: 180,
     scales: { x: { time: true } },
+    // The labels only: the latest values are in the line under the chart.
+    legend: { live: false },
     series: [
       {},
       ...chart.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, scale: s.scale ?? 'y' })),
