@@ -51,7 +51,7 @@ describe('the functions history behind the dashboard', () => {
   const make = (points = 360, maxFunctions = 500) =>
     new FunctionStats({ intervalMs: 10_000, points, maxFunctions }, registry, routes, clock);
 
-  it('makes a point per interval from the counters: rates, p50 and p99, concurrency, replicas, cold starts, errors', async () => {
+  it('makes a point per interval from the counters and the meter: rates, p50 and p99, concurrency, replicas, cold starts, errors', async () => {
     routes.upsert(settings('api'));
     routes.setEndpoints('home', 'api', [replica('a'), replica('b')]);
     const stats = make();
@@ -62,7 +62,12 @@ describe('the functions history behind the dashboard', () => {
     metrics.record('home/api', 502, 0.2);
     metrics.record('home/api', 404, 0.02);
     metrics.recordColdStart('home/api', 0.5);
-    await clock.advanceAndSettle(10_000);
+    const load = routes.get('home', 'api')?.load;
+    load?.begin();
+    load?.begin();
+    clock.advance(5_000);
+    load?.end();
+    await clock.advanceAndSettle(5_000);
     const history = await eventually(() => {
       const h = stats.history('home/api');
       return h !== undefined && h.t.length === 1 ? h : undefined;
@@ -73,7 +78,7 @@ describe('the functions history behind the dashboard', () => {
     // 11 answers: 9 at or below 25 ms, 2 in (100 ms, 250 ms].
     approx(history.latencyP50Ms[0], 10 + 15 * (5.5 / 9));
     approx(history.latencyP99Ms[0], 100 + 150 * ((10.89 - 9) / 2));
-    approx(history.concurrency[0], (9 * 0.02 + 2 * 0.2) / 10);
+    approx(history.concurrency[0], (2 * 5 + 1 * 5) / 10);
     assert.deepEqual(history.replicas, [2]);
     assert.deepEqual(history.coldStarts, [1]);
     assert.deepEqual(history.coldStartMs, [500]);
@@ -86,6 +91,7 @@ describe('the functions history behind the dashboard', () => {
     });
     assert.deepEqual(quiet.invocationsPerSecond, [1.1, 0], 'a quiet interval is 0, not the total again');
     assert.deepEqual(quiet.latencyP50Ms, [quiet.latencyP50Ms[0], null], 'no latency without calls');
+    assert.deepEqual(quiet.concurrency, [1.5, 1], 'a long request counts in every interval it spans');
     await stats.stop();
     assert.equal(clock.pending, 0, 'stopped: nothing left on the clock');
   });

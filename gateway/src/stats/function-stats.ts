@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { RouteTable } from '../routing/route-table.js';
 import { errorCounts, historyPoint } from './history-point.js';
 import { type HistoryColumns, HistoryRing, type RecentError } from './history-ring.js';
-import { type FunctionTotals, readTotals } from './metric-totals.js';
+import { type FunctionTotals, emptyTotals, readTotals } from './metric-totals.js';
 
 export interface StatsConfig {
   /** Time between points (NIMBUS_STATS_INTERVAL_MS); the plots span `points` of them. */
@@ -44,9 +44,9 @@ interface Tracked {
 
 /**
  * The dashboard's per-function history: every `intervalMs` it reads the counters the invoke path
- * keeps anyway (by series name from the registry) and the route table, and writes one point per
- * function into a fixed ring. Nothing runs on the invoke path; a sample costs one read of three
- * series, as a Prometheus scrape does.
+ * keeps anyway (by series name from the registry, and each route's concurrency meter) and writes
+ * one point per function into a fixed ring. Nothing runs on the invoke path; a sample costs one
+ * read of three series, as a Prometheus scrape does.
  *
  * Memory is bounded twice: each function's ring is fixed (8 + 8·4 bytes a point, 14 KB for an
  * hour of 10 s points), and at most `maxFunctions` functions have one (7 MB at 500). The functions
@@ -105,7 +105,8 @@ export class FunctionStats {
     for (const route of routes) {
       const entry = this.tracked.get(route.key);
       if (entry === undefined) continue;
-      const now = totals.get(route.key) ?? { byCode: new Map(), duration: undefined, coldStart: undefined };
+      const now = totals.get(route.key) ?? emptyTotals();
+      now.inflightAreaMs = route.load.areaSinceStartMs();
       if (entry.totals !== undefined && seconds > 0)
         entry.ring.push(
           at,

@@ -8,9 +8,9 @@ export interface HistoryPoint {
   latencyP50Ms: number;
   latencyP99Ms: number;
   /**
-   * Requests in flight, averaged over the interval: the time spent by the requests that finished
-   * in it over the interval's length (Little's law). Unlike a look at the in-flight count every
-   * 10 s, it sees every request, however short.
+   * Requests in flight, averaged over the interval by time (the area under the count over the
+   * interval's length, as the autoscaler measures it): unlike a look at the count every 10 s, it
+   * sees every request, however short, and a long one in every interval it spans.
    */
   concurrency: number;
   /** Ready replicas at the end of the interval. */
@@ -63,7 +63,7 @@ export function historyPoint(
     errorsPerSecond: errors / seconds,
     latencyP50Ms: quantile(duration, 0.5) * 1000,
     latencyP99Ms: quantile(duration, 0.99) * 1000,
-    concurrency: (duration?.sum ?? 0) / seconds,
+    concurrency: increase(before.inflightAreaMs, after.inflightAreaMs) / 1000 / seconds,
     replicas,
     coldStarts: cold?.count ?? 0,
     coldStartMs: cold === undefined || cold.count === 0 ? Number.NaN : (cold.sum / cold.count) * 1000,

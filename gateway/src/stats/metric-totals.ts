@@ -16,6 +16,8 @@ export interface FunctionTotals {
   readonly byCode: Map<number, number>;
   duration: HistogramTotals | undefined;
   coldStart: HistogramTotals | undefined;
+  /** The area under the function's in-flight count, in request-ms (its route's ConcurrencyMeter). */
+  inflightAreaMs: number;
 }
 
 /** The series the history reads: the invoke path's own (metrics/gateway-metrics.ts), by name. */
@@ -27,15 +29,14 @@ export const HISTORY_SOURCES = {
 
 interface MetricValue {
   value: number;
-  metricName?: string;
   labels: Record<string, string | number | undefined>;
 }
 
 /**
- * Every function's totals, read from the registry as a scrape would read them: by series name, so
- * the history needs nothing from the invoke path but the counters it keeps anyway. Keys are the
- * functions' `namespace/name`; `keep` says which to read (the tracked ones), so an untracked
- * function costs a label compare and no allocation.
+ * Every function's totals, read from the registry by series name, so the history needs nothing
+ * from the invoke path but the counters it keeps anyway. Keys are the functions'
+ * `namespace/name`; `keep` says which to read (the tracked ones): an untracked function's
+ * histograms cost a label compare.
  */
 export async function readTotals(
   registry: Registry,
@@ -45,7 +46,7 @@ export async function readTotals(
   const of = (key: string): FunctionTotals => {
     let entry = totals.get(key);
     if (entry === undefined) {
-      entry = { byCode: new Map(), duration: undefined, coldStart: undefined };
+      entry = emptyTotals();
       totals.set(key, entry);
     }
     return entry;
@@ -57,38 +58,63 @@ export async function readTotals(
     const byCode = of(key).byCode;
     byCode.set(code, (byCode.get(code) ?? 0) + value);
   }
-  for (const [key, histogram] of await histograms(registry, HISTORY_SOURCES.duration, keep))
+  for (const [key, histogram] of histograms(registry, HISTORY_SOURCES.duration, keep))
     of(key).duration = histogram;
-  for (const [key, histogram] of await histograms(registry, HISTORY_SOURCES.coldStart, keep))
+  for (const [key, histogram] of histograms(registry, HISTORY_SOURCES.coldStart, keep))
     of(key).coldStart = histogram;
   return totals;
 }
 
+export function emptyTotals(): FunctionTotals {
+  return { byCode: new Map(), duration: undefined, coldStart: undefined, inflightAreaMs: 0 };
+}
+
+/** A counter's series through prom-client's API: 2.5 ms for 10,000 series. */
 async function values(registry: Registry, name: string): Promise<MetricValue[]> {
   const metric = registry.getSingleMetric(name);
   if (metric === undefined) return [];
   return (await metric.get()).values as MetricValue[];
 }
 
-async function histograms(
+/** Where prom-client 15's Histogram keeps each series' running totals: `bucketValues` per bound, not cumulative. */
+interface HistogramInternals {
+  upperBounds: readonly number[];
+  hashMap: Record<
+    string,
+    { labels: Record<string, unknown>; bucketValues: Record<number, number>; sum: number; count: number }
+  >;
+}
+
+/**
+ * prom-client's Histogram.get() makes an object for every bucket of every series: 140 ms at
+ * 5,000 functions, in one block of the event loop, every sample. The history reads the running
+ * totals where the histogram keeps them instead (prom-client is pinned), making objects for the
+ * tracked functions only: 1 ms at 5,000. The history tests fail if an upgrade moves them.
+ */
+function histograms(
   registry: Registry,
   name: string,
   keep: (key: string) => boolean,
-): Promise<Map<string, HistogramTotals>> {
+): Map<string, HistogramTotals> {
   const out = new Map<string, HistogramTotals>();
-  for (const { labels, value, metricName } of await values(registry, name)) {
-    const key = String(labels.function);
+  const metric = registry.getSingleMetric(name) as Partial<HistogramInternals> | undefined;
+  if (metric === undefined) return out;
+  const { hashMap, upperBounds } = metric;
+  if (typeof hashMap !== 'object' || !Array.isArray(upperBounds))
+    throw new Error(
+      `${name}: this prom-client keeps a histogram's series elsewhere than the history reads them`,
+    );
+  const bounds = [...upperBounds, Number.POSITIVE_INFINITY];
+  for (const series of Object.values(hashMap)) {
+    const key = String(series.labels.function);
     if (!keep(key)) continue;
-    let histogram = out.get(key);
-    if (histogram === undefined) {
-      histogram = { bounds: [], cumulative: [], sum: 0, count: 0 };
-      out.set(key, histogram);
-    }
-    if (metricName === `${name}_bucket`) {
-      histogram.bounds.push(labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(labels.le));
-      histogram.cumulative.push(value);
-    } else if (metricName === `${name}_sum`) histogram.sum = value;
-    else if (metricName === `${name}_count`) histogram.count = value;
+    let below = 0;
+    const cumulative = upperBounds.map((bound) => {
+      below += series.bucketValues[bound] ?? 0;
+      return below;
+    });
+    cumulative.push(series.count);
+    out.set(key, { bounds, cumulative, sum: series.sum, count: series.count });
   }
   return out;
 }
