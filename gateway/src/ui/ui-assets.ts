@@ -57,31 +57,22 @@ interface Asset {
 export class UiAssets {
   private readonly assets = new Map<string, Asset>();
 
-  constructor(pageDir = PAGE_DIR) {
-    for (const file of readdirSync(pageDir)) {
-      const type = CONTENT_TYPES[extname(file)];
-      if (type !== undefined) this.add(`${UI_PREFIX}/${file}`, join(pageDir, file), type);
-    }
+  constructor() {
+    for (const file of readdirSync(PAGE_DIR)) this.add(`${UI_PREFIX}/${file}`, join(PAGE_DIR, file));
     const index = this.assets.get(`${UI_PREFIX}/index.html`);
-    if (index === undefined) throw new Error(`the dashboard's index.html is missing from ${pageDir}`);
+    if (index === undefined) throw new Error(`the dashboard's index.html is missing from ${PAGE_DIR}`);
     this.assets.set(UI_PREFIX, index);
     this.assets.set(`${UI_PREFIX}/`, index);
     // uPlot from the gateway's own dependencies: nothing is loaded from outside.
     const require = createRequire(import.meta.url);
-    this.add(
-      `${UI_PREFIX}/vendor/uPlot.esm.js`,
-      require.resolve('uplot/dist/uPlot.esm.js'),
-      CONTENT_TYPES['.js'],
-    );
-    this.add(
-      `${UI_PREFIX}/vendor/uPlot.min.css`,
-      require.resolve('uplot/dist/uPlot.min.css'),
-      CONTENT_TYPES['.css'],
-    );
+    this.add(`${UI_PREFIX}/vendor/uPlot.esm.js`, require.resolve('uplot/dist/uPlot.esm.js'));
+    this.add(`${UI_PREFIX}/vendor/uPlot.min.css`, require.resolve('uplot/dist/uPlot.min.css'));
   }
 
-  private add(path: string, file: string, type = 'application/octet-stream'): void {
-    this.assets.set(path, { body: readFileSync(file), type });
+  /** A file of a type the page uses; others (a README, an editor's backup) are not served. */
+  private add(path: string, file: string): void {
+    const type = CONTENT_TYPES[extname(file)];
+    if (type !== undefined) this.assets.set(path, { body: readFileSync(file), type });
   }
 
   /** For paths at or under /ui. */
