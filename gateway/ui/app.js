@@ -6,7 +6,7 @@
  */
 import { ApiError, session, whenRefused } from './api.js';
 import { asyncView, callView } from './async-view.js';
-import { replace } from './dom.js';
+import { el, replace } from './dom.js';
 import { functionView } from './function-view.js';
 import { functionsView } from './functions-view.js';
 import { logsView } from './logs-view.js';
@@ -23,18 +23,23 @@ const ROUTES = [
 ];
 
 let cleanup = () => {};
+/** Counts routings: a view that finishes drawing after the page has moved on is stopped at once. */
+let generation = 0;
 
 function showStatus(error) {
   $('status').textContent = error === undefined ? '' : error instanceof Error ? error.message : String(error);
 }
 
 async function route() {
+  const mine = ++generation;
   cleanup();
   cleanup = () => {};
   showStatus();
-  const view = $('view');
-  replace(view);
+  replace($('view'));
   if (session.key() === null) return;
+  // A container of its own: a view still loading when the page moves on draws into a detached one.
+  const view = el('div');
+  $('view').append(view);
   const hash = location.hash === '' ? '#/functions' : location.hash;
   for (const [pattern, render] of ROUTES) {
     const match = pattern.exec(hash);
@@ -43,9 +48,11 @@ async function route() {
     for (const a of document.querySelectorAll('#nav a'))
       a.classList.toggle('current', hash.startsWith(a.getAttribute('href')));
     try {
-      cleanup = (await render(view, params, showStatus)) ?? (() => {});
+      const stop = (await render(view, params, showStatus)) ?? (() => {});
+      if (mine === generation) cleanup = stop;
+      else stop();
     } catch (err) {
-      showStatus(err);
+      if (mine === generation) showStatus(err);
     }
     return;
   }
@@ -56,6 +63,7 @@ function showSignedIn(signedIn) {
   $('sign-in').hidden = signedIn;
   $('nav').hidden = !signedIn;
   if (!signedIn) {
+    generation++;
     cleanup();
     cleanup = () => {};
     replace($('view'));
