@@ -71,18 +71,20 @@ function showSignedIn(signedIn) {
   }
 }
 
+const SIGN_IN_REFUSALS = { 401: 'The gateway does not know that key.', 403: 'That key is not an admin key.' };
+
 $('sign-in').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = $('key');
+  $('sign-in-error').textContent = '';
   try {
     await session.signIn(input.value.trim());
     input.value = '';
-    $('sign-in-error').textContent = '';
     showSignedIn(true);
     await route();
   } catch (err) {
     $('sign-in-error').textContent =
-      err instanceof ApiError && err.status === 403 ? 'That key is not an admin key.' : err.message;
+      SIGN_IN_REFUSALS[err instanceof ApiError ? err.status : 0] ?? err.message;
   }
 });
 
