@@ -203,6 +203,17 @@ describe('the dashboard at /ui, in Chromium', function () {
     );
     await view('#/functions');
     await page.locator('tr[data-function="default/broken"]').waitFor();
+    // The list refreshes every 5 s; the 500 is in a sample within a second.
+    await eventually(
+      async () => {
+        await view('#/functions');
+        const row = await page.locator('tr[data-function="default/evil"]').textContent();
+        return row?.includes('1 × 500 by') ? true : undefined;
+      },
+      10_000,
+      "evil's 500 among its recent errors",
+    );
+    await screenshot(page, 'functions-errors');
     for (const selector of ['#view img', '#view script', '#view [onerror]'])
       assert.equal(await page.locator(selector).count(), 0, selector);
     assert.equal(await page.evaluate('window.__pwned'), undefined, 'no injected script ran');
