@@ -7,6 +7,7 @@ import { parseRate } from './quotas/rate-config.js';
 import type { Rate } from './quotas/rate-limit-plan.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
 import { type StateServiceConfig, readStateServiceConfig } from './state/state-service-config.js';
+import { type UiConfig, readUiConfig } from './ui/ui-config.js';
 
 export type Scope = 'admin' | 'invoke';
 
@@ -60,6 +61,8 @@ export interface GatewayConfig {
   readonly egress: EgressConfig;
   /** Where this gateway's spans go (issue 15); off unless an OTLP endpoint is set. */
   readonly tracing: TracingConfig;
+  /** The dashboard at /ui: its plots' history and the tracing UI it links calls to. */
+  readonly ui: UiConfig;
 }
 
 /** What differs between the hosts of a gateway before any setting is read. */
@@ -136,5 +139,6 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
     stateService: readStateServiceConfig(env),
     egress: readEgressConfig(env, defaults.egressAllow),
     tracing: loadTracingConfig(env, 'nimbus-gateway'),
+    ui: readUiConfig(env),
   });
 }

@@ -29,9 +29,11 @@ import { RateLimiter } from './quotas/rate-limiter.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
 import { StateService } from './state/state-service.js';
+import { FunctionStats } from './stats/function-stats.js';
 import { type SystemInfo, createSystemApp } from './system/system-app.js';
 import { TOKENS } from './tokens.js';
 import { EventSources } from './triggers/event-sources.js';
+import { UiAssets } from './ui/ui-assets.js';
 
 /** What a process embedding the gateway (local mode, a cluster's gateway, a test) supplies or swaps. */
 export interface GatewayOverrides {
@@ -94,6 +96,19 @@ export function createGatewayContainer(
   c.registerSingleton(TOKENS.Metrics, GatewayMetrics);
   c.registerSingleton(TOKENS.Invoker, Invoker);
   registerAsync(c, config, overrides);
+  c.register(TOKENS.FunctionStats, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new FunctionStats(
+          config.ui.stats,
+          d.resolve(TOKENS.Registry),
+          routes,
+          d.resolve(TOKENS.Clock),
+          d.resolve<Logger>(TOKENS.Logger),
+        ),
+    ),
+  });
+  c.register(TOKENS.UiAssets, { useFactory: instanceCachingFactory(() => new UiAssets()) });
   c.register(TOKENS.SystemApp, {
     useFactory: (d) =>
       createSystemApp({
@@ -106,6 +121,7 @@ export function createGatewayContainer(
         log: d.resolve(TOKENS.Logger),
         calls: d.resolve(TOKENS.CallAdmin),
         ...(overrides.logs === undefined ? {} : { logs: overrides.logs }),
+        stats: { stats: d.resolve(TOKENS.FunctionStats), tracingUiUrl: config.ui.tracingUiUrl },
       }),
   });
   c.registerSingleton(TOKENS.Server, GatewayServer);

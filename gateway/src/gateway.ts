@@ -6,6 +6,7 @@ import type { MetricsServer } from './http/metrics-server.js';
 import type { GatewayServer } from './http/server.js';
 import type { Invoker } from './invoke/invoker.js';
 import type { StateService } from './state/state-service.js';
+import type { FunctionStats } from './stats/function-stats.js';
 import { TOKENS } from './tokens.js';
 
 /**
@@ -23,6 +24,7 @@ export class Gateway {
     @inject(TOKENS.MetricsServer) private readonly metrics: MetricsServer,
     @inject(TOKENS.StateService) private readonly state: { service: StateService | undefined },
     @inject(TOKENS.Tracing) private readonly tracing: Pick<Tracing, 'shutdown'>,
+    @inject(TOKENS.FunctionStats) private readonly stats: Pick<FunctionStats, 'start' | 'stop'>,
   ) {}
 
   /** The state service function pods reach ctx.state through, when the config has one. */
@@ -32,7 +34,7 @@ export class Gateway {
 
   /**
    * Listens (on the metrics and state ports too, when there are ones), then starts the async
-   * workers, which connect to the queue in the background.
+   * workers, which connect to the queue in the background, and the dashboard's history.
    */
   async listen(): Promise<AddressInfo> {
     const state = await this.state.service?.listen();
@@ -44,6 +46,7 @@ export class Gateway {
     // The metrics port is the gateway's own too: no callback may be sent there.
     if (this.metricsAddress !== undefined) this.ownPorts.add(this.metricsAddress.port);
     this.asyncCalls.start();
+    await this.stats.start();
     return address;
   }
 
@@ -58,6 +61,7 @@ export class Gateway {
    */
   async close(graceMs?: number): Promise<void> {
     await this.server.close(graceMs);
+    await this.stats.stop();
     await this.state.service?.close();
     await this.metrics.close();
     await this.asyncCalls.stop();

@@ -25,6 +25,9 @@ export const TOKENS = {
   Clock: Symbol('Clock'),
   /** @nimbus/telemetry's Tracing, from config.tracing (no tracer when off). */
   Tracing: Symbol('Tracing'),
+  /** The dashboard (ui/): its static files' handler, and the history sampler behind its plots. */
+  UiAssets: Symbol('UiAssets'),
+  FunctionStats: Symbol('FunctionStats'),
   // Async calls (async/):
   Stores: Symbol('Stores'),
   CallQueue: Symbol('CallQueue'),

@@ -1,12 +1,14 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import type { Server, ServerResponse } from 'node:http';
-import { createLogger } from '@nimbus/api';
+import { createLogger, systemClock } from '@nimbus/api';
 import { ManualClock, eventually, send, settle } from '@nimbus/testkit';
+import { Registry } from 'prom-client';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
 import type { Gateway } from '../src/gateway.js';
 import { RouteTable } from '../src/routing/route-table.js';
+import { FunctionStats } from '../src/stats/function-stats.js';
 import { TOKENS } from '../src/tokens.js';
 import { type Handler, closedPort, echoRequest, upstream } from './replicas.js';
 
@@ -62,6 +64,10 @@ describe('gateway invoke path (real sockets)', function () {
     });
     clock = new ManualClock();
     container.register(TOKENS.Clock, { useValue: clock });
+    // The dashboard's sampler keeps a timer of its own; on the system clock it is not counted here.
+    container.register(TOKENS.FunctionStats, {
+      useValue: new FunctionStats(config.ui.stats, new Registry(), routes, systemClock),
+    });
     gateway = container.resolve<Gateway>(TOKENS.Gateway);
     const address = await gateway.listen();
     base = `http://127.0.0.1:${address.port}`;

@@ -88,7 +88,11 @@ export async function startLocalMode(
   await watcher.start();
   await platform.reload();
   platform.startAutoscaling();
-  log.info('gateway listening', { url, try: `curl -s '${url}/function/hello?name=Ada'` });
+  log.info('gateway listening', {
+    url,
+    try: `curl -s '${url}/function/hello?name=Ada'`,
+    dashboard: `${url}/ui`,
+  });
   return {
     url,
     platform,

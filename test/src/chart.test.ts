@@ -6,6 +6,7 @@ import { readStoreConfig } from '@nimbus/gateway/async/async-config';
 import { parsePeerEntry } from '@nimbus/gateway/cluster/controller-peers';
 import { loadGatewayConfig } from '@nimbus/gateway/config';
 import { readEgressConfig } from '@nimbus/gateway/egress/egress-config';
+import { readUiConfig } from '@nimbus/gateway/ui/ui-config';
 import { loadTracingConfig } from '@nimbus/telemetry';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './harness/control-plane/control-plane.js';
@@ -876,6 +877,31 @@ describe('the Helm chart', function () {
       });
     }
     await assert.rejects(render('nimbus', ['--set', 'tracing.endpoint=collector:4318']), /tracing\.endpoint/);
+  });
+
+  it("passes the dashboard's tracing UI link and sample interval to the gateway as its config parses them", async () => {
+    const byDefault = readUiConfig(plainEnv(containerOf(await render('nimbus', []), 'nimbus-gateway')));
+    assert.deepEqual([byDefault.tracingUiUrl, byDefault.stats.intervalMs], [undefined, 10_000]);
+    const objects = await render('nimbus', [
+      '--set',
+      'gateway.tracingUiUrl=https://jaeger.example/trace/{traceId}',
+      '--set-json',
+      'gateway.statsIntervalMs=5000',
+    ]);
+    const ui = readUiConfig(plainEnv(containerOf(objects, 'nimbus-gateway')));
+    assert.deepEqual(
+      [ui.tracingUiUrl, ui.stats.intervalMs],
+      ['https://jaeger.example/trace/{traceId}', 5000],
+    );
+    await assert.rejects(
+      render('nimbus', ['--set', 'gateway.tracingUiUrl=javascript:alert(1)//{traceId}']),
+      /tracingUiUrl/,
+    );
+    await assert.rejects(
+      render('nimbus', ['--set', 'gateway.tracingUiUrl=https://jaeger.example/']),
+      /tracingUiUrl/,
+    );
+    await assert.rejects(render('nimbus', ['--set-json', 'gateway.statsIntervalMs=500']), /statsIntervalMs/);
   });
 
   it("follows the controller's metrics port and the release's names in the peers Service and URL", async () => {

@@ -12,6 +12,7 @@ import type { Invoker } from '../invoke/invoker.js';
 import { expose } from '../metrics/exposition.js';
 import type { Readiness } from '../ports.js';
 import { TOKENS } from '../tokens.js';
+import { UI_PREFIX, type UiAssets } from '../ui/ui-assets.js';
 import { problems, sendProblem } from './problems.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -42,6 +43,7 @@ export class GatewayServer {
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.AsyncFrontDoor) private readonly asyncDoor: AsyncFrontDoor,
     @inject(TOKENS.ApiKeys) private readonly keys: ApiKeyVerifier,
+    @inject(TOKENS.UiAssets) private readonly ui: Pick<UiAssets, 'handle'>,
   ) {
     this.server = createServer(
       {
@@ -105,6 +107,10 @@ export class GatewayServer {
     }
     if (path === '/system' || path.startsWith('/system/')) {
       this.system(req, res);
+      return;
+    }
+    if (path === UI_PREFIX || path.startsWith(`${UI_PREFIX}/`)) {
+      this.ui.handle(req, res);
       return;
     }
     sendProblem(res, problems.routeNotFound(path));

@@ -24,7 +24,10 @@ export interface LoadReading {
  */
 export class ConcurrencyMeter {
   private current = 0;
-  private areaMs = 0;
+  /** The area since the meter was made: readers take differences of it, so each has its own interval. */
+  private totalAreaMs = 0;
+  /** `totalAreaMs` at the start of read()'s interval. */
+  private areaAtIntervalStart = 0;
   private intervalStart: number;
   private changedAt: number;
   private started = 0;
@@ -38,6 +41,16 @@ export class ConcurrencyMeter {
   /** Requests in flight now. */
   get inflight(): number {
     return this.current;
+  }
+
+  /**
+   * The area under the in-flight count since the meter was made, up to now, in request-ms: a
+   * running total whose differences any reader may take (the dashboard's history), where read()
+   * has one reader.
+   */
+  areaSinceStartMs(): number {
+    this.advance(this.clock.now());
+    return this.totalAreaMs;
   }
 
   begin(): void {
@@ -62,13 +75,13 @@ export class ConcurrencyMeter {
     this.advance(now);
     const spanMs = now - this.intervalStart;
     // An empty interval (two readings in the same millisecond) has the count as its average.
-    const average = spanMs > 0 ? this.areaMs / spanMs : this.current;
+    const average = spanMs > 0 ? (this.totalAreaMs - this.areaAtIntervalStart) / spanMs : this.current;
     const reading: LoadReading = {
       average,
       requests: this.started,
       idleMs: this.current > 0 ? 0 : this.lastActiveAt === undefined ? undefined : now - this.lastActiveAt,
     };
-    this.areaMs = 0;
+    this.areaAtIntervalStart = this.totalAreaMs;
     this.started = 0;
     this.intervalStart = now;
     return reading;
@@ -76,7 +89,7 @@ export class ConcurrencyMeter {
 
   private advance(now: number): void {
     // A clock that steps back (a test's, or a wall clock set back) adds no negative area.
-    if (now > this.changedAt) this.areaMs += this.current * (now - this.changedAt);
+    if (now > this.changedAt) this.totalAreaMs += this.current * (now - this.changedAt);
     this.changedAt = now;
   }
 }

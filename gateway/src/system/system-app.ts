@@ -14,6 +14,8 @@ import {
   mountOpenFaasWrites,
 } from '../openfaas/openfaas-routes.js';
 import type { FunctionDirectory, FunctionLogs, SystemInfo } from '../ports.js';
+import type { FunctionStats } from '../stats/function-stats.js';
+import { mountStatsRoutes } from '../ui/stats-routes.js';
 import { mountCallRoutes } from './call-routes.js';
 import { functionToCreate, functionToReplace, targetOf } from './function-body.js';
 import { mountLogRoutes } from './log-routes.js';
@@ -32,6 +34,8 @@ export interface SystemAppDeps {
   calls?: CallAdmin;
   /** Functions' log lines, for GET /system/logs; without it the route is not there. */
   logs?: FunctionLogs;
+  /** The dashboard's history and live view (/system/stats); without it the routes are not there. */
+  stats?: { stats: FunctionStats; tracingUiUrl: string | undefined };
 }
 
 /** The API server refuses requests over 3 MiB; a Function is at most that. */
@@ -138,6 +142,8 @@ export function createSystemApp(deps: SystemAppDeps): express.Express {
 
   if (calls !== undefined) mountCallRoutes(app, calls);
   if (deps.logs !== undefined) mountLogRoutes(app, { logs: deps.logs, directory, namespaces });
+  if (deps.stats !== undefined)
+    mountStatsRoutes(app, { ...deps.stats, directory, namespaces, defaultNamespace });
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, problems.routeNotFound(req.path));
