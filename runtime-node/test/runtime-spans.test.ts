@@ -5,108 +5,103 @@ import type { SpanRecord } from '../src/invoke/invocation-spans.js';
 import { removeFunctionDirs } from './support/function-dir.js';
 import { request } from './support/http-client.js';
 import type { RuntimeProcess } from './support/runtime-process.js';
-import { nodeRuntime, startRuntime } from './support/runtimes.js';
+import { RUNTIMES, type RuntimeUnderTest, startRuntime } from './support/runtimes.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const GATEWAY_SPAN = '00f067aa0ba902b7';
-
-/** Calls another function and ctx.state (not configured here, so it fails), then answers. */
-const TRACED_HANDLER = `
-export default async (event, ctx) => {
-  const other = await ctx.invoke('other', { n: 1 });
-  let state = 'ok';
-  try { await ctx.state.get('some-key'); } catch (error) { state = error.message; }
-  return { statusCode: 200, headers: { 'x-nimbus-spans': 'forged by the handler' }, body: { other: other.statusCode, state } };
-};
-`;
 
 const decode = (header: string | string[] | undefined): SpanRecord[] =>
   JSON.parse(Buffer.from(String(header), 'base64url').toString('utf8')) as SpanRecord[];
 
 /**
- * The runtime's spans, as the bundled runtime records them and hands them back with the response
- * when (and only when) the gateway asks for them in a sampled trace.
+ * The runtime's spans, as each runtime records them and hands them back with the response when
+ * (and only when) the gateway asks for them in a sampled trace. The handler (TRACED) calls another
+ * function and ctx.state, which is not configured here, so that call fails.
  */
-describe('runtime process: spans for the gateway (bundled runtime)', function () {
-  this.timeout(20_000);
-  let runtime: RuntimeProcess;
-  let gateway: http.Server;
-  const seenByGateway: (string | undefined)[] = [];
+function describeSpans(subject: RuntimeUnderTest): void {
+  describe(`runtime process: spans for the gateway (${subject.name})`, function () {
+    this.timeout(30_000);
+    let runtime: RuntimeProcess;
+    let gateway: http.Server;
+    const seenByGateway: (string | undefined)[] = [];
 
-  before(async () => {
-    // Plays the gateway for ctx.invoke: notes the traceparent each call carries.
-    gateway = http.createServer((req, res) => {
-      seenByGateway.push(req.headers.traceparent as string | undefined);
-      req.resume();
-      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
-    });
-    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
-    runtime = await startRuntime(
-      nodeRuntime,
-      { files: { 'index.mjs': TRACED_HANDLER }, env: {} },
-      {
+    before(async () => {
+      // Plays the gateway for ctx.invoke: notes the traceparent each call carries.
+      gateway = http.createServer((req, res) => {
+        seenByGateway.push(req.headers.traceparent as string | undefined);
+        req.resume();
+        req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
+      });
+      await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+      runtime = await startRuntime(subject, subject.traced, {
         NIMBUS_FUNCTION_NAME: 'traced',
         NIMBUS_FUNCTION_NAMESPACE: 'tests',
         NIMBUS_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`,
-      },
-    );
-  });
-
-  after(async () => {
-    await runtime?.stop();
-    await new Promise<void>((resolve) => gateway.close(() => resolve()));
-    removeFunctionDirs();
-  });
-
-  it('records the handler, ctx.invoke and ctx.state under the gateway’s span, and ctx.invoke carries its own span', async () => {
-    seenByGateway.length = 0;
-    const reply = await request(runtime.port, '/', {
-      headers: {
-        traceparent: `00-${TRACE}-${GATEWAY_SPAN}-01`,
-        'x-nimbus-trace': '1',
-        'x-call-id': 'call-1',
-      },
+      });
     });
-    assert.equal(reply.status, 200);
-    assert.equal((reply.json() as { other: number }).other, 202);
-    const spans = decode(reply.headers['x-nimbus-spans']);
-    const byName = (name: string) => spans.find((s) => s.n === name);
-    const handler = byName('handler');
-    const invoke = byName('ctx.invoke other');
-    const state = byName('ctx.state get');
-    assert.ok(handler && invoke && state, spans.map((s) => s.n).join(', '));
-    assert.equal(handler.p, GATEWAY_SPAN);
-    assert.equal(handler.k, 'server');
-    assert.equal(handler.a?.['nimbus.invocation_id'], 'call-1');
-    assert.equal(handler.a?.['http.response.status_code'], 200);
-    assert.equal(invoke.p, handler.i);
-    assert.equal(invoke.k, 'client');
-    assert.equal(invoke.a?.['http.response.status_code'], 202);
-    assert.equal(state.p, handler.i);
-    assert.ok(state.x !== undefined && state.x.length > 0, 'the failed state call says why');
-    assert.equal(state.a?.['nimbus.state.key_length'], 'some-key'.length);
-    assert.ok(!JSON.stringify(spans).includes('some-key'), 'the key itself is not recorded');
-    for (const s of spans) assert.ok(s.s > 0 && s.e >= s.s, `${s.n} has times`);
-    assert.ok(handler.s <= invoke.s && invoke.e <= handler.e, 'the call lies inside the handler');
-    assert.deepEqual(
-      seenByGateway,
-      [`00-${TRACE}-${invoke.i}-01`],
-      'the callee’s parent is the ctx.invoke span',
-    );
-  });
 
-  it('records nothing unless the gateway asks, in a sampled trace; a handler cannot write the header', async () => {
-    for (const headers of [
-      { traceparent: `00-${TRACE}-${GATEWAY_SPAN}-01` },
-      { traceparent: `00-${TRACE}-${GATEWAY_SPAN}-00`, 'x-nimbus-trace': '1' },
-      { traceparent: 'garbage', 'x-nimbus-trace': '1' },
-    ]) {
+    after(async () => {
+      await runtime?.stop();
+      await new Promise<void>((resolve) => gateway.close(() => resolve()));
+      removeFunctionDirs();
+    });
+
+    it('records the handler, ctx.invoke and ctx.state under the gateway’s span, and ctx.invoke carries its own span', async () => {
       seenByGateway.length = 0;
-      const reply = await request(runtime.port, '/', { headers });
+      const reply = await request(runtime.port, '/', {
+        headers: {
+          traceparent: `00-${TRACE}-${GATEWAY_SPAN}-01`,
+          'x-nimbus-trace': '1',
+          'x-call-id': 'call-1',
+        },
+      });
       assert.equal(reply.status, 200);
-      assert.equal(reply.headers['x-nimbus-spans'], undefined, JSON.stringify(headers));
-      // Untraced, ctx.invoke passes on the traceparent the invocation came with.
-      assert.deepEqual(seenByGateway, [headers.traceparent]);
-    }
+      assert.equal((reply.json() as { other: number }).other, 202);
+      const spans = decode(reply.headers['x-nimbus-spans']);
+      const byName = (name: string) => spans.find((s) => s.n === name);
+      const handler = byName('handler');
+      const invoke = byName('ctx.invoke other');
+      const state = byName('ctx.state get');
+      assert.ok(handler && invoke && state, spans.map((s) => s.n).join(', '));
+      assert.equal(handler.p, GATEWAY_SPAN);
+      assert.equal(handler.k, 'server');
+      assert.equal(handler.a?.['nimbus.invocation_id'], 'call-1');
+      assert.equal(handler.a?.['http.response.status_code'], 200);
+      assert.equal(invoke.p, handler.i);
+      assert.equal(invoke.k, 'client');
+      assert.equal(invoke.a?.['http.response.status_code'], 202);
+      assert.equal(state.p, handler.i);
+      assert.ok(state.x !== undefined && state.x.length > 0, 'the failed state call says why');
+      assert.equal(state.a?.['nimbus.state.key_length'], 'some-key'.length);
+      assert.ok(!JSON.stringify(spans).includes('some-key'), 'the key itself is not recorded');
+      for (const s of spans) {
+        assert.ok(Number.isSafeInteger(s.s) && s.s > 0 && s.e >= s.s, `${s.n} has times`);
+        assert.match(s.i, /^[0-9a-f]{16}$/);
+      }
+      assert.equal(new Set(spans.map((s) => s.i)).size, spans.length, 'the ids are unique');
+      assert.ok(handler.s <= invoke.s && invoke.e <= handler.e, 'the call lies inside the handler');
+      assert.deepEqual(
+        seenByGateway,
+        [`00-${TRACE}-${invoke.i}-01`],
+        'the callee’s parent is the ctx.invoke span',
+      );
+    });
+
+    it('records nothing unless the gateway asks, in a sampled trace; a handler cannot write the header', async () => {
+      for (const headers of [
+        { traceparent: `00-${TRACE}-${GATEWAY_SPAN}-01` },
+        { traceparent: `00-${TRACE}-${GATEWAY_SPAN}-00`, 'x-nimbus-trace': '1' },
+        { traceparent: 'garbage', 'x-nimbus-trace': '1' },
+      ]) {
+        seenByGateway.length = 0;
+        const reply = await request(runtime.port, '/', { headers });
+        assert.equal(reply.status, 200);
+        assert.equal(reply.headers['x-nimbus-spans'], undefined, JSON.stringify(headers));
+        // Untraced, ctx.invoke passes on the traceparent the invocation came with.
+        assert.deepEqual(seenByGateway, [headers.traceparent]);
+      }
+    });
   });
-});
+}
+
+for (const subject of RUNTIMES) describeSpans(subject);
