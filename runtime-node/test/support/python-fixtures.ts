@@ -307,6 +307,13 @@ def answer(other, state):
 
 
 async def handle(event, ctx):
+    if event.path == '/many':
+        for _ in range(80):
+            try:
+                await ctx.state.get('k')
+            except Exception:
+                pass
+        return 'many'
     other = await ctx.invoke('other', {'n': 1})
     state = 'ok'
     try:
@@ -317,6 +324,13 @@ async def handle(event, ctx):
 
 
 def handle_sync(event, ctx):
+    if event.path == '/many':
+        for _ in range(80):
+            try:
+                ctx.state.get('k')
+            except Exception:
+                pass
+        return 'many'
     other = ctx.invoke('other', {'n': 1})
     state = 'ok'
     try:

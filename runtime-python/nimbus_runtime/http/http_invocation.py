@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from ..invoke.cancellation import Cancellation, until_cancelled
 from ..invoke.event import Event, build_event
-from ..invoke.invocation_spans import InvocationSpans, OpenSpan
 from .connection import HttpConnection
 from .request_head import RequestHead
+
+if TYPE_CHECKING:
+    from ..invoke.invocation_spans import InvocationSpans, OpenSpan
+
+#: Sent by the gateway when its span for the call is sampled: the runtime records its own spans.
+TRACE_REQUEST_HEADER = 'x-nimbus-trace'
 
 
 class HttpInvocation:
@@ -32,11 +38,16 @@ class HttpInvocation:
         traceparent = head.headers.get('traceparent')
         self.traceparent = traceparent if isinstance(traceparent, str) else None
         #: Recorded only when the gateway asked for the spans of a sampled trace.
-        self.spans = InvocationSpans.requested(head.headers)
+        self.spans: InvocationSpans | None = None
         #: From arrival to the response: the replica's side of the call.
         self.span: OpenSpan | None = None
-        if self.spans is not None:
-            self.span = self.spans.start('handler', 'server', None, {'nimbus.invocation_id': invocation_id})
+        if head.headers.get(TRACE_REQUEST_HEADER) == '1':
+            from ..invoke.invocation_spans import InvocationSpans
+
+            self.spans = InvocationSpans.for_traceparent(self.traceparent)
+            if self.spans is not None:
+                attributes = {'nimbus.invocation_id': invocation_id}
+                self.span = self.spans.start('handler', 'server', None, attributes)
         self.cancellation = Cancellation()
         self.head = head
         self.started = time.perf_counter()

@@ -8,12 +8,13 @@ import json
 import time
 from typing import Any
 
-from ..invoke.invocation_spans import SPANS_RESPONSE_HEADER
 from ..json_text import to_json
 from .http_errors import ErrorResponse
 from .status_text import status_text
 
 CALL_ID_HEADER = 'x-call-id'
+#: The invocation's spans, when the gateway asked for them (invoke/invocation_spans.py).
+SPANS_RESPONSE_HEADER = 'x-nimbus-spans'
 JSON_TYPE = 'application/json'
 
 # Set by the runtime for the body and connection it sends, and the spans it records; a handler's own

@@ -15,11 +15,11 @@ from ..log import JsonLogger
 from ..state.function_state import AsyncFunctionState, SyncFunctionState
 from .cancellation import Cancellation, CancelledEvent, ThreadCancelledEvent
 from .handler_threads import HandlerThreads
-from .invocation_spans import OpenSpan
 
 if TYPE_CHECKING:
     # Imported on the first ctx.invoke: most functions never make one.
     from .function_invoker import Caller, GatewayInvoker, InvokeResponse
+    from .invocation_spans import OpenSpan
 
 
 class PublisherNotConfiguredError(RuntimeError):

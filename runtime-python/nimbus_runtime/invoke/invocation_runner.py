@@ -24,12 +24,13 @@ from .event import Event
 from .handler_loader import LoadedHandler
 from .handler_slot import HandlerSlot
 from .handler_threads import HandlerThreads
-from .invocation_spans import OpenSpan
 from .response_mapping import ResponseSpec, map_handler_result
 
 
 if TYPE_CHECKING:
     from typing import Protocol
+
+    from .invocation_spans import OpenSpan
 
     class InvocationRequest(Protocol):
         invocation_id: str

@@ -4,8 +4,8 @@ The runtime holds no tracing SDK and no exporter: it would lengthen the very col
 meant to explain, and an exporter in the pod would need a way out to the collector. So when the
 gateway asks (`x-nimbus-trace: 1` with a sampled traceparent), the runtime records its spans as
 plain records and hands them back in a response header; the gateway, which knows which span it
-sent, checks them and exports them under that span. Without the ask nothing here runs but the
-header check."""
+sent, checks them and exports them under that span. This module is imported only when the gateway
+asks: untraced, the runtime does nothing but look for the header (http/http_invocation.py)."""
 
 from __future__ import annotations
 
@@ -16,18 +16,19 @@ import re
 import time
 from typing import Any
 
-TRACE_REQUEST_HEADER = 'x-nimbus-trace'
-SPANS_RESPONSE_HEADER = 'x-nimbus-spans'
-
-#: At most this many spans go back with one response; later ones are counted, not sent.
+#: At most this many spans go back with one response (the gateway takes no more); later ones are
+#: counted, not sent.
 MAX_SPANS = 64
+# The JSON of the spans under the server span, at most; base64 makes it a third more. The gateway's
+# client (undici) fails a response whose head passes 16 KiB, and 63 spans with errors would: the
+# call itself would fail for being traced.
+_MAX_CHILDREN_JSON = 6 * 1024
 _MAX_ATTRIBUTE_TEXT = 256
 _MAX_NAME = 128
-# Patterns rather than compiled regexes: an untraced replica never uses them, and re caches them.
-_TRACEPARENT = r'00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z'
-# The gateway refuses a batch with a name outside printable ASCII; a callee or subject named by the
-# handler may be anything.
-_UNPRINTABLE = r'[^\x20-\x7e]'
+_TRACEPARENT = re.compile(r'00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z')
+# The gateway refuses a batch with a name outside printable ASCII; a callee named by the handler may
+# be anything.
+_UNPRINTABLE = re.compile(r'[^\x20-\x7e]')
 
 
 def _now_micros() -> int:
@@ -80,25 +81,24 @@ class OpenSpan:
 
 
 class InvocationSpans:
-    """One invocation's spans, made only when the gateway asked for them (see `requested`)."""
+    """One invocation's spans, made only when the gateway asked for them."""
 
-    __slots__ = ('trace_id', 'parent_id', '_done', '_dropped')
+    __slots__ = ('trace_id', 'parent_id', '_server', '_done', '_dropped')
 
     def __init__(self, trace_id: str, parent_id: str) -> None:
         self.trace_id = trace_id
         #: The gateway's span that sent the request: the root of everything recorded here.
         self.parent_id = parent_id
+        #: The span from arrival to response, which every other span hangs under; it ends last.
+        self._server: dict[str, Any] | None = None
         self._done: list[dict[str, Any]] = []
         self._dropped = 0
 
     @staticmethod
-    def requested(headers: dict[str, Any]) -> InvocationSpans | None:
-        """The invocation's recorder, or None when the gateway did not ask (or the traceparent is
-        not sampled)."""
-        if headers.get(TRACE_REQUEST_HEADER) != '1':
-            return None
-        traceparent = headers.get('traceparent')
-        parsed = re.match(_TRACEPARENT, traceparent) if isinstance(traceparent, str) else None
+    def for_traceparent(traceparent: str | None) -> InvocationSpans | None:
+        """The recorder for a call the gateway asked spans of, or None when its traceparent is not a
+        valid, sampled one."""
+        parsed = _TRACEPARENT.match(traceparent) if traceparent is not None else None
         # Bit 0 of the flags: the caller records this trace. Unsampled, nobody would see the spans.
         if parsed is None or int(parsed[3], 16) & 1 == 0:
             return None
@@ -108,7 +108,7 @@ class InvocationSpans:
         self, name: str, kind: str, parent: OpenSpan | None, attributes: dict[str, Any] | None = None
     ) -> OpenSpan:
         record: dict[str, Any] = {
-            'n': re.sub(_UNPRINTABLE, '?', name[:_MAX_NAME]),
+            'n': _UNPRINTABLE.sub('?', name[:_MAX_NAME]),
             'i': os.urandom(8).hex(),
             'p': self.parent_id if parent is None else parent.id,
             'k': kind,
@@ -120,16 +120,37 @@ class InvocationSpans:
         return OpenSpan(self, record)
 
     def ended(self, record: dict[str, Any]) -> None:
-        # A sync handler's calls end on its thread; list.append is atomic.
-        if len(self._done) < MAX_SPANS:
+        if record['p'] == self.parent_id:
+            self._server = record
+        elif len(self._done) < MAX_SPANS - 1:
+            # A sync handler's calls end on its thread; list.append is atomic.
             self._done.append(record)
         else:
             self._dropped += 1
 
     def encode(self) -> str:
-        """The response header's value: base64url JSON of the spans ended so far."""
-        spans = self._done
-        if self._dropped > 0 and spans:
-            spans[0].setdefault('a', {})['nimbus.spans_dropped'] = self._dropped
-        data = json.dumps(spans, separators=(',', ':')).encode('utf-8')
+        """The response header's value: base64url JSON of the spans ended so far. The server span
+        is always sent, though it ends last: without it the gateway would refuse every span under it.
+        The others go as they fit; the server span counts those that did not."""
+        texts = []
+        size = 0
+        dropped = self._dropped
+        for record in self._done:
+            text = _json(record)
+            if size + len(text) + 1 > _MAX_CHILDREN_JSON:
+                dropped += 1
+                continue
+            texts.append(text)
+            size += len(text) + 1
+        server = self._server
+        if server is not None:
+            if dropped > 0:
+                server.setdefault('a', {})['nimbus.spans_dropped'] = dropped
+            texts.insert(0, _json(server))
+        data = ('[' + ','.join(texts) + ']').encode('ascii')
         return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
+
+
+def _json(record: dict[str, Any]) -> str:
+    """ASCII (non-ASCII escaped), so its length is its size in bytes."""
+    return json.dumps(record, separators=(',', ':'))
