@@ -157,3 +157,21 @@ export default async (event, ctx) => {
 
 /** Code a specialise command carries in its `files`, as `lib/greet.hello`. */
 export const SHIPPED = 'export const hello = (event) => ({ hello: event.query.name });\n';
+
+/**
+ * For a traced call: calls another function and ctx.state (not configured, so it fails), then
+ * answers with a header only the runtime may set; on /many, makes more state calls than a response
+ * can carry spans of. PY_TRACED is its Python twin.
+ */
+export const TRACED = `
+export default async (event, ctx) => {
+  if (event.path === '/many') {
+    for (let i = 0; i < 80; i++) await ctx.state.get('k').catch(() => {});
+    return 'many';
+  }
+  const other = await ctx.invoke('other', { n: 1 });
+  let state = 'ok';
+  try { await ctx.state.get('some-key'); } catch (error) { state = error.message; }
+  return { statusCode: 200, headers: { 'x-nimbus-spans': 'forged by the handler' }, body: { other: other.statusCode, state } };
+};
+`;

@@ -295,3 +295,47 @@ def handle_sync(event, ctx):
 /** SHIPPED's twins, as `lib/greet.hello`. */
 export const PY_SHIPPED = `async def hello(event, ctx):\n    return {'hello': event.query.get('name')}\n`;
 export const PY_SHIPPED_SYNC = `def hello(event, ctx):\n    return {'hello': event.query.get('name')}\n`;
+
+/** TRACED's twin, in both kinds of handler. */
+export const PY_TRACED = `
+def answer(other, state):
+    return {
+        'statusCode': 200,
+        'headers': {'x-nimbus-spans': 'forged by the handler'},
+        'body': {'other': other.status_code, 'state': state},
+    }
+
+
+async def handle(event, ctx):
+    if event.path == '/many':
+        for _ in range(80):
+            try:
+                await ctx.state.get('k')
+            except Exception:
+                pass
+        return 'many'
+    other = await ctx.invoke('other', {'n': 1})
+    state = 'ok'
+    try:
+        await ctx.state.get('some-key')
+    except Exception as error:
+        state = str(error)
+    return answer(other, state)
+
+
+def handle_sync(event, ctx):
+    if event.path == '/many':
+        for _ in range(80):
+            try:
+                ctx.state.get('k')
+            except Exception:
+                pass
+        return 'many'
+    other = ctx.invoke('other', {'n': 1})
+    state = 'ok'
+    try:
+        ctx.state.get('some-key')
+    except Exception as error:
+        state = str(error)
+    return answer(other, state)
+`;

@@ -1,4 +1,4 @@
-import { KITCHEN_SINK, POOL_ENV, SHIPPED, STATE, THROWS_ON_LOAD } from './fixtures.js';
+import { KITCHEN_SINK, POOL_ENV, SHIPPED, STATE, THROWS_ON_LOAD, TRACED } from './fixtures.js';
 import { writeFunctionDir } from './function-dir.js';
 import {
   PY_KITCHEN_SINK,
@@ -7,6 +7,7 @@ import {
   PY_SHIPPED_SYNC,
   PY_STATE,
   PY_THROWS_ON_LOAD,
+  PY_TRACED,
 } from './python-fixtures.js';
 import { type Launcher, RuntimeProcess, nodeLauncher, pythonLauncher } from './runtime-process.js';
 
@@ -37,6 +38,8 @@ export interface RuntimeUnderTest {
   readonly poolEnv: FunctionSource;
   /** Code a specialise command carries in `files`; its handler answers `{ hello: <query name> }`. */
   readonly shipped: FunctionSource;
+  /** The handler for a traced call (see TRACED). */
+  readonly traced: FunctionSource;
   /** A module that throws as it loads, and the reason the runtime reports for it. */
   readonly throwsOnLoad: FunctionSource & { readonly reason: string };
   /** What the log line for a handler's `boom from handler` error carries as its stack. */
@@ -53,6 +56,7 @@ export const nodeRuntime: RuntimeUnderTest = {
   state: { files: { 'index.mjs': STATE }, env: {} },
   poolEnv: { files: { 'index.mjs': POOL_ENV }, env: {} },
   shipped: { files: { 'lib/greet.mjs': SHIPPED }, env: { NIMBUS_HANDLER: 'lib/greet.hello' } },
+  traced: { files: { 'index.mjs': TRACED }, env: {} },
   throwsOnLoad: {
     files: { 'index.mjs': THROWS_ON_LOAD },
     env: {},
@@ -75,6 +79,7 @@ export const pythonAsyncRuntime: RuntimeUnderTest = {
   state: { files: { 'main.py': PY_STATE }, env: { NIMBUS_HANDLER: 'main.handle' } },
   poolEnv: { files: { 'main.py': PY_POOL_ENV }, env: { NIMBUS_HANDLER: 'main.handle' } },
   shipped: { files: { 'lib/greet.py': PY_SHIPPED }, env: { NIMBUS_HANDLER: 'lib/greet.hello' } },
+  traced: { files: { 'main.py': PY_TRACED }, env: { NIMBUS_HANDLER: 'main.handle' } },
   throwsOnLoad: {
     files: { 'main.py': PY_THROWS_ON_LOAD },
     env: { NIMBUS_HANDLER: 'main.handle' },
@@ -91,6 +96,7 @@ export const pythonSyncRuntime: RuntimeUnderTest = {
   state: { ...pythonAsyncRuntime.state, env: { NIMBUS_HANDLER: 'main.handle_sync' } },
   poolEnv: { ...pythonAsyncRuntime.poolEnv, env: { NIMBUS_HANDLER: 'main.handle_sync' } },
   shipped: { ...pythonAsyncRuntime.shipped, files: { 'lib/greet.py': PY_SHIPPED_SYNC } },
+  traced: { ...pythonAsyncRuntime.traced, env: { NIMBUS_HANDLER: 'main.handle_sync' } },
 };
 
 /** Every runtime the shared suites run against. */

@@ -13,12 +13,14 @@ from .http_errors import ErrorResponse
 from .status_text import status_text
 
 CALL_ID_HEADER = 'x-call-id'
+#: The invocation's spans, when the gateway asked for them (invoke/invocation_spans.py).
+SPANS_RESPONSE_HEADER = 'x-nimbus-spans'
 JSON_TYPE = 'application/json'
 
-# Set by the runtime for the body and connection it sends; a handler's own values (say, copied from
-# a ctx.invoke response) would be wrong or unsafe.
+# Set by the runtime for the body and connection it sends, and the spans it records; a handler's own
+# values (say, copied from a ctx.invoke response) would be wrong or unsafe.
 _FRAMING_HEADERS = frozenset(
-    ('content-length', 'transfer-encoding', 'connection', 'keep-alive', CALL_ID_HEADER)
+    ('content-length', 'transfer-encoding', 'connection', 'keep-alive', CALL_ID_HEADER, SPANS_RESPONSE_HEADER)
 )
 # Longer than typical client idle timeouts, so the gateway closes idle connections first and never
 # sends a request on a connection this side is closing (node:http's keepAliveTimeout in runtime-node).
@@ -47,10 +49,12 @@ def response_bytes(
     invocation_id: str | None,
     close: bool,
     head_only: bool,
+    spans: str | None = None,
 ) -> bytes:
     """`invocation_id` is echoed as x-call-id (the runtime's own /_/ endpoints have none); `close`
     asks the client not to reuse the connection; `head_only` answers HEAD: the GET's headers,
-    content-length included, and no body."""
+    content-length included, and no body; `spans` are the invocation's, encoded, when the gateway
+    asked for them."""
     lines = [f'HTTP/1.1 {status_code} {status_text(status_code)}']
     for name, value in headers.items():
         if name in _FRAMING_HEADERS:
@@ -63,6 +67,8 @@ def response_bytes(
         lines.append(f'{CALL_ID_HEADER}: {invocation_id}')
     if close:
         lines.append('connection: close')
+    if spans is not None:
+        lines.append(f'{SPANS_RESPONSE_HEADER}: {spans}')
     body_allowed = status_code not in (204, 304)
     if body_allowed:
         lines.append(f'content-length: {len(body) if body else 0}')
@@ -83,6 +89,7 @@ def json_response_bytes(
     close: bool,
     head_only: bool,
     headers: dict[str, str] | None = None,
+    spans: str | None = None,
 ) -> bytes:
     encoded = to_json(body).encode('utf-8')
     return response_bytes(
@@ -92,11 +99,17 @@ def json_response_bytes(
         invocation_id=invocation_id,
         close=close,
         head_only=head_only,
+        spans=spans,
     )
 
 
 def error_response_bytes(
-    error: ErrorResponse, *, invocation_id: str | None, close: bool, head_only: bool
+    error: ErrorResponse,
+    *,
+    invocation_id: str | None,
+    close: bool,
+    head_only: bool,
+    spans: str | None = None,
 ) -> bytes:
     return json_response_bytes(
         error.status_code,
@@ -105,6 +118,7 @@ def error_response_bytes(
         close=close,
         head_only=head_only,
         headers=error.headers,
+        spans=spans,
     )
 
 

@@ -157,6 +157,7 @@ class RuntimeServer:
                 invocation_id=invocation.invocation_id,
                 close=close,
                 head_only=head_only,
+                spans=invocation.encoded_spans(spec.status_code, None),
             )
             connection.finish(data, close)
             return spec.status_code
@@ -164,7 +165,11 @@ class RuntimeServer:
         config = self._config
         error = error_response(outcome.error, invocation.invocation_id, config.debug, config.error_detail)
         data = error_response_bytes(
-            error, invocation_id=invocation.invocation_id, close=close, head_only=head_only
+            error,
+            invocation_id=invocation.invocation_id,
+            close=close,
+            head_only=head_only,
+            spans=invocation.encoded_spans(error.status_code, outcome.error),
         )
         connection.finish(data, close)
         return error.status_code

@@ -1,7 +1,8 @@
 """A handler's `ctx` (runtime-node's invoke/context.ts), in two flavours: an async handler's, whose
 invoke and state calls are coroutines and whose `cancelled` is an asyncio.Event; and a sync
 handler's, running on a handler thread, whose calls block that thread and whose `cancelled` is a
-threading.Event. `log` is made on first use: most handlers never log."""
+threading.Event. `log` is made on first use: most handlers never log. In a traced invocation
+(invoke/invocation_spans.py) each ctx.invoke and ctx.state call is a client span under the handler's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .handler_threads import HandlerThreads
 if TYPE_CHECKING:
     # Imported on the first ctx.invoke: most functions never make one.
     from .function_invoker import Caller, GatewayInvoker, InvokeResponse
+    from .invocation_spans import OpenSpan
 
 
 class PublisherNotConfiguredError(RuntimeError):
@@ -28,15 +30,22 @@ class PublisherNotConfiguredError(RuntimeError):
 class InvocationInfo:
     """What one invocation contributes to its ctx."""
 
-    __slots__ = ('invocation_id', 'deadline', 'cancellation', 'traceparent')
+    __slots__ = ('invocation_id', 'deadline', 'cancellation', 'traceparent', 'span')
 
     def __init__(
-        self, invocation_id: str, deadline: int, cancellation: Cancellation, traceparent: str | None
+        self,
+        invocation_id: str,
+        deadline: int,
+        cancellation: Cancellation,
+        traceparent: str | None,
+        span: OpenSpan | None,
     ) -> None:
         self.invocation_id = invocation_id
         self.deadline = deadline
         self.cancellation = cancellation
         self.traceparent = traceparent
+        #: The handler's span when the invocation is traced: ctx's calls record spans under it.
+        self.span = span
 
 
 class _Context:
@@ -80,10 +89,30 @@ class _Context:
             self._log = self._logger.child(invocationId=self.invocation_id)
         return self._log
 
-    def _caller(self) -> Caller:
+    def _invoke(self, invoker: GatewayInvoker, name: Any, payload: Any, seconds: float) -> InvokeResponse:
+        """Blocks until the gateway answers. Traced, the call is a span of its own, and the callee's
+        spans hang under it rather than under the handler's."""
+        info = self._info
+        if info.span is None:
+            return invoker.invoke(name, payload, self._caller(info.traceparent), seconds)
+        with info.span.child(f'ctx.invoke {name}', 'client', {'nimbus.callee': str(name)}) as span:
+            response = invoker.invoke(name, payload, self._caller(span.traceparent), seconds)
+            span.set('http.response.status_code', response.status_code)
+            return response
+
+    def _caller(self, traceparent: str | None) -> Caller:
         from .function_invoker import Caller
 
-        return Caller(self.invocation_id, self.namespace, self._info.traceparent)
+        return Caller(self.invocation_id, self.namespace, traceparent)
+
+    def _state_for(self, state: Any) -> Any:
+        """The shared ctx.state, or when traced a twin that records its calls."""
+        span = self._info.span
+        if span is None:
+            return state
+        from .traced_state import traced_state
+
+        return traced_state(state, span)
 
     def __repr__(self) -> str:
         return f'<ctx {self.function_name}.{self.namespace} invocation {self.invocation_id}>'
@@ -94,7 +123,7 @@ class AsyncContext(_Context):
 
     def __init__(self, factory: ContextFactory, info: InvocationInfo) -> None:
         super().__init__(factory, info)
-        self.state: AsyncFunctionState = factory.state
+        self.state: AsyncFunctionState = self._state_for(factory.state)
         self._threads = factory.threads
         self._cancelled: CancelledEvent | None = None
 
@@ -107,10 +136,9 @@ class AsyncContext(_Context):
         return self._cancelled
 
     async def invoke(self, name: str, payload: Any = None) -> InvokeResponse:
-        caller = self._caller()
         seconds = self.remaining_ms() / 1000
         invoker = self._factory.invoker
-        return await self._threads.run(lambda: invoker.invoke(name, payload, caller, seconds))
+        return await self._threads.run(lambda: self._invoke(invoker, name, payload, seconds))
 
     async def publish(self, subject: str, data: Any) -> None:
         raise PublisherNotConfiguredError()
@@ -121,7 +149,7 @@ class SyncContext(_Context):
 
     def __init__(self, factory: ContextFactory, info: InvocationInfo) -> None:
         super().__init__(factory, info)
-        self.state: SyncFunctionState = factory.sync_state
+        self.state: SyncFunctionState = self._state_for(factory.sync_state)
         # Made here, on the loop's thread, so it cannot miss an abort that races its creation.
         self._cancelled = ThreadCancelledEvent(info.cancellation)
 
@@ -132,7 +160,7 @@ class SyncContext(_Context):
         return self._cancelled
 
     def invoke(self, name: str, payload: Any = None) -> InvokeResponse:
-        return self._factory.invoker.invoke(name, payload, self._caller(), self.remaining_ms() / 1000)
+        return self._invoke(self._factory.invoker, name, payload, self.remaining_ms() / 1000)
 
     def publish(self, subject: str, data: Any) -> None:
         raise PublisherNotConfiguredError()

@@ -30,9 +30,13 @@ from .response_mapping import ResponseSpec, map_handler_result
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from .invocation_spans import OpenSpan
+
     class InvocationRequest(Protocol):
         invocation_id: str
         traceparent: str | None
+        #: The invocation's server span, when the gateway asked for spans.
+        span: OpenSpan | None
         #: Cancelled by the caller when the client goes away; the runner cancels it at the deadline.
         cancellation: Cancellation
 
@@ -81,14 +85,11 @@ class InvocationRunner:
         work: asyncio.Future[Any] | None = None
         try:
             event = await request.read_event()
-            handler = self._handlers.loaded_handler or await self._handlers.handler()
+            handler = self._handlers.loaded_handler or await self._load_handler(request.span)
             cancellation.raise_if_aborted()
             permit = self._limiter.try_acquire()
             if permit is None:
-                acquired = self._limiter.acquire(cancellation)
-                if acquired is None:
-                    raise QueueFullError()
-                permit = await acquired
+                permit = await self._queue_for_slot(request)
                 cancellation.raise_if_aborted()
             work = self._call(handler, event, request, deadline)
             value = await until_cancelled(work, cancellation, self._late_failure(request.invocation_id))
@@ -108,13 +109,32 @@ class InvocationRunner:
             if cancellation.aborted and isinstance(work, asyncio.Task) and not work.done():
                 loop.call_soon(work.cancel)
 
+    async def _load_handler(self, span: OpenSpan | None) -> LoadedHandler:
+        """The first requests of a replica wait for its handler to load: a part of the cold start."""
+        if span is None:
+            return await self._handlers.handler()
+        with span.child('load handler', 'internal'):
+            return await self._handlers.handler()
+
+    async def _queue_for_slot(self, request: InvocationRequest) -> Permit:
+        """Every slot is taken: wait in the replica's queue (or 429 when it is full)."""
+        acquired = self._limiter.acquire(request.cancellation)
+        if acquired is None:
+            raise QueueFullError()
+        if request.span is None:
+            return await acquired
+        with request.span.child('wait for a slot', 'internal'):
+            return await acquired
+
     def _time_out(self, cancellation: Cancellation) -> None:
         cancellation.abort(FunctionTimeoutError(self._timeout_ms))
 
     def _call(
         self, handler: LoadedHandler, event: Event, request: InvocationRequest, deadline: int
     ) -> asyncio.Future[Any]:
-        info = InvocationInfo(request.invocation_id, deadline, request.cancellation, request.traceparent)
+        info = InvocationInfo(
+            request.invocation_id, deadline, request.cancellation, request.traceparent, request.span
+        )
         ctx = self._contexts.create(info, handler.is_async)
         function = handler.function
         if handler.is_async:

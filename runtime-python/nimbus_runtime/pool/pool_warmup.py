@@ -11,11 +11,14 @@ import importlib
 from ..invoke.handler_threads import HandlerThreads
 
 # What the runtime imports on first use (bodies, CloudEvents, ctx.invoke's http.client with ssl,
-# ctx.state on either backend, errors, internal routes) and what the handler loader reaches for.
+# ctx.state on either backend, errors, internal routes, spans for a traced call) and what the handler
+# loader reaches for.
 _FIRST_USE_MODULES = (
     'nimbus_runtime.http.body_reader',
     'nimbus_runtime.invoke.cloud_event',
     'nimbus_runtime.invoke.function_invoker',
+    'nimbus_runtime.invoke.invocation_spans',
+    'nimbus_runtime.invoke.traced_state',
     'nimbus_runtime.state.state_errors',
     'nimbus_runtime.state.state_value',
     'nimbus_runtime.state.supervisor_state',
