@@ -13,9 +13,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 export const TRACE_REQUEST_HEADER = 'x-nimbus-trace';
 export const SPANS_RESPONSE_HEADER = 'x-nimbus-spans';
 
-/** At most this many spans go back with one response; later ones are counted, not sent. */
-export const MAX_SPANS = 64;
+/** At most this many spans are kept besides the handler's; later ones are counted, not sent. */
+export const MAX_SPANS = 63;
+/**
+ * The spans besides the handler's go while their JSON fits this many bytes: with base64url about
+ * 8 KiB of header, well inside the 16 KiB response head the gateway's HTTP client accepts (a
+ * larger one would fail the very call that was traced).
+ */
+const MAX_CHILDREN_JSON = 6 * 1024;
 const MAX_ATTRIBUTE_TEXT = 256;
+const MAX_NAME = 128;
 
 export type SpanAttributes = Record<string, string | number | boolean>;
 
@@ -82,6 +89,8 @@ export class OpenSpan {
  */
 export class InvocationSpans {
   private readonly done: SpanRecord[] = [];
+  /** The handler's span, sent whatever else fits: every other span hangs under it. */
+  private server: SpanRecord | undefined;
   private dropped = 0;
 
   private constructor(
@@ -108,7 +117,8 @@ export class InvocationSpans {
     attributes?: SpanAttributes,
   ): OpenSpan {
     const record: SpanRecord = {
-      n: name,
+      // The gateway refuses a batch with a name that is not printable ASCII (a ctx.invoke of 'é').
+      n: name.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_NAME),
       i: newSpanId(),
       p: parent?.id ?? this.parentId,
       k: kind,
@@ -125,17 +135,36 @@ export class InvocationSpans {
   }
 
   ended(record: SpanRecord): void {
-    if (this.done.length < MAX_SPANS) this.done.push(record);
+    if (record.k === 'server' && record.p === this.parentId) this.server = record;
+    else if (this.done.length < MAX_SPANS) this.done.push(record);
     else this.dropped++;
   }
 
-  /** The response header's value: base64url JSON of the spans ended so far. */
+  /**
+   * The response header's value: base64url JSON of the spans ended so far, the handler's first and
+   * the others while they fit; the handler's span counts those left out.
+   */
   encode(): string {
-    const spans = this.done;
-    if (this.dropped > 0 && spans[0] !== undefined) {
-      spans[0].a ??= {};
-      spans[0].a['nimbus.spans_dropped'] = this.dropped;
+    const texts: string[] = [];
+    let size = 0;
+    let dropped = this.dropped;
+    for (const record of this.done) {
+      const text = JSON.stringify(record);
+      const bytes = Buffer.byteLength(text) + 1;
+      if (size + bytes > MAX_CHILDREN_JSON) dropped++;
+      else {
+        texts.push(text);
+        size += bytes;
+      }
     }
-    return Buffer.from(JSON.stringify(spans)).toString('base64url');
+    const server = this.server;
+    if (server !== undefined) {
+      if (dropped > 0) {
+        server.a ??= {};
+        server.a['nimbus.spans_dropped'] = dropped;
+      }
+      texts.unshift(JSON.stringify(server));
+    }
+    return Buffer.from(`[${texts.join(',')}]`).toString('base64url');
   }
 }
