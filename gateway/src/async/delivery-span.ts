@@ -12,10 +12,11 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { BufferedRequest, CallOutcome } from '../invoke/invoker.js';
+import { TRACE_REQUEST_HEADER, adoptReplicaSpans } from '../invoke/replica-spans.js';
 import type { CallRequest } from './call-message.js';
 
 /** The trace headers a request to a replica carries: the delivery's own, never the event's as they came. */
-const TRACE_HEADERS = new Set(['traceparent', 'tracestate']);
+const TRACE_HEADERS = new Set(['traceparent', 'tracestate', TRACE_REQUEST_HEADER]);
 
 /** How a delivery ended, as the worker that ran it settled it. */
 export interface DeliveryEnd {
@@ -42,6 +43,7 @@ export class DeliverySpan {
     private readonly tracing: Tracing,
     private readonly span: Span,
     private readonly context: Context,
+    private readonly functionKey: string,
   ) {}
 
   /** Attempt `attempt` of an async call, under its enqueue span; the first also records the queue wait. */
@@ -121,7 +123,7 @@ export class DeliverySpan {
   ): DeliverySpan {
     const name = `${kind} ${attributes['nimbus.function']}`;
     const span = (tracing.tracer as Tracer).startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
-    return new DeliverySpan(tracing, span, trace.setSpan(parent, span));
+    return new DeliverySpan(tracing, span, trace.setSpan(parent, span), attributes['nimbus.function']);
   }
 
   /** `request` with this span as the replica's parent, in place of any trace headers it came with. */
@@ -131,6 +133,8 @@ export class DeliverySpan {
     for (const [name, value] of Object.entries(request.headers))
       if (!TRACE_HEADERS.has(name.toLowerCase())) headers[name] = value;
     this.tracing.inject(this.context, headers);
+    // The replica hands its own spans back with the answer, recorded under this one (end).
+    headers[TRACE_REQUEST_HEADER] = '1';
     return { ...request, headers };
   }
 
@@ -158,6 +162,8 @@ export class DeliverySpan {
         outcome.kind === 'response' ? outcome.status : outcome.problem.status,
       );
       if (outcome.initMs !== undefined) span.setAttribute('nimbus.cold_start', true);
+      if (outcome.kind === 'response' && outcome.replicaSpans !== undefined)
+        adoptReplicaSpans(this.tracing, this.context, span, outcome.replicaSpans, this.functionKey);
     }
     span.setAttribute('nimbus.retried', retried);
     if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });

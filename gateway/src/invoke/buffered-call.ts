@@ -6,6 +6,7 @@ import type { HoldQueue } from '../routing/hold-queue.js';
 import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
 import type { Upstream } from './ports.js';
 import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
+import { SPANS_RESPONSE_HEADER } from './replica-spans.js';
 import type { UpstreamFailure } from './upstream-errors.js';
 
 /** The bytes of an answer kept when the caller names no limit. */
@@ -50,6 +51,8 @@ export type CallOutcome =
       readonly size: number;
       readonly durationMs: number;
       readonly initMs?: number;
+      /** The spans the replica sent back (its header's value), when it was asked for them. */
+      readonly replicaSpans?: string;
     }
   | {
       readonly kind: 'failed';
@@ -99,6 +102,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
   private readonly started = performance.now();
   private readonly keepBytes: number;
   private status = 0;
+  private replicaSpans: string | undefined;
   private headers: Record<string, string> = {};
   private chunks: Buffer[] = [];
   /** Ends the attempt in flight: undici hands it over when the request is dispatched. */
@@ -172,6 +176,11 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
       const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
       if (isHopByHop(name)) continue;
       const value = (raw[i + 1] as Buffer).toString('latin1');
+      // The replica's spans are for the gateway's tracing, never for a call's record or callback.
+      if (name === SPANS_RESPONSE_HEADER) {
+        this.replicaSpans = value;
+        continue;
+      }
       const earlier = this.headers[name];
       this.headers[name] = earlier === undefined ? value : `${earlier}, ${value}`;
     }
@@ -220,6 +229,7 @@ class BufferedCall implements AttemptTarget, Dispatcher.DispatchHandlers {
       body,
       size: this.size,
       ...this.timing(),
+      ...(this.replicaSpans === undefined ? {} : { replicaSpans: this.replicaSpans }),
     });
   }
 

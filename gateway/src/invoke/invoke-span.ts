@@ -10,7 +10,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { WakeTrace } from '../routing/waker.js';
-import { RefusedSpans, TRACE_REQUEST_HEADER, parseReplicaSpans } from './replica-spans.js';
+import { TRACE_REQUEST_HEADER, adoptReplicaSpans } from './replica-spans.js';
 
 /**
  * The spans of one synchronous call through the gateway, made only when tracing is on: a server
@@ -86,11 +86,7 @@ export class InvokeSpan {
     if (forward === undefined) return;
     this.forward = undefined;
     forward.setAttribute('http.response.status_code', status);
-    if (spans !== undefined) {
-      const parsed = parseReplicaSpans(spans, forward.spanContext().spanId, Date.now() * 1000);
-      if (parsed instanceof RefusedSpans) forward.setAttribute('nimbus.replica_spans_refused', parsed.reason);
-      else this.tracing.adopt(trace.setSpan(this.context, forward), parsed, { 'nimbus.function': this.key });
-    }
+    if (spans !== undefined) adoptReplicaSpans(this.tracing, this.context, forward, spans, this.key);
     forward.end();
   }
 

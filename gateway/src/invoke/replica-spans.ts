@@ -1,4 +1,5 @@
-import type { AdoptedSpan } from '@nimbus/telemetry';
+import type { AdoptedSpan, Tracing } from '@nimbus/telemetry';
+import { type Context, type Span, trace } from '@opentelemetry/api';
 
 /** The request header that asks a replica for its spans, and the response header that brings them. */
 export const TRACE_REQUEST_HEADER = 'x-nimbus-trace';
@@ -114,4 +115,20 @@ function attributesOf(value: unknown): Record<string, string | number | boolean>
     else return `attribute "${name}" has a bad value`;
   }
   return out;
+}
+
+/**
+ * Records the spans a replica sent back (the header's value) under `span`, the gateway's span that
+ * sent the request, in `parent`'s trace; or notes on `span` why they were refused.
+ */
+export function adoptReplicaSpans(
+  tracing: Tracing,
+  parent: Context,
+  span: Span,
+  value: string,
+  functionKey: string,
+): void {
+  const parsed = parseReplicaSpans(value, span.spanContext().spanId, Date.now() * 1000);
+  if (parsed instanceof RefusedSpans) span.setAttribute('nimbus.replica_spans_refused', parsed.reason);
+  else tracing.adopt(trace.setSpan(parent, span), parsed, { 'nimbus.function': functionKey });
 }

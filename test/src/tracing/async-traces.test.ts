@@ -10,6 +10,7 @@ import { type RedisServer, eventually, send, startRedisServer } from '@nimbus/te
 import { admin, callReaches } from '../harness/async-calls.js';
 import { ADMIN_KEY } from '../harness/local-mode-process.js';
 import { type SecuredNats, TEST_ADMIN, startSecuredNats, untilCallsQueueReady } from '../harness/nats.js';
+import { type RuntimeReplica, startRuntimeReplica } from '../harness/runtime-replica.js';
 import { type StoredSpan, TracingBackend } from '../harness/tracing-backend.js';
 
 const CALLER_TRACE = '5af7651916cd43dd8448eb211c80319c';
@@ -29,6 +30,14 @@ function fn(name: string, spec: Record<string, unknown>): FunctionResource {
   return result.value;
 }
 
+/** Fails a call's first attempt (call id flaky-1) and answers every other request. */
+const FLAKY_ONCE = `const seen = new Map();
+export default async (event, ctx) => {
+  const n = (seen.get(ctx.invocationId) ?? 0) + 1;
+  seen.set(ctx.invocationId, n);
+  return ctx.invocationId === 'flaky-1' && n === 1 ? { statusCode: 500, body: 'first attempt fails' } : { ok: true };
+};`;
+
 const FUNCTIONS = [
   fn('flaky', { async: { maxAttempts: 3, retryOn: [500], backoff: { initial: '100ms', max: '100ms' } } }),
   fn('listener', { triggers: [{ nats: { subject: 'shop.orders', maxDeliver: 3, backoff: ['100ms'] } }] }),
@@ -37,10 +46,11 @@ const FUNCTIONS = [
 /**
  * The spans of an async call and of a trigger's event as a tracing backend stores them, across
  * a real NATS JetStream (the call's message and the event), with the call records in a real
- * Redis: the gateway exports over OTLP/HTTP to Jaeger, started by the harness. The replica stands
- * in for a runtime: a plain HTTP server that continues the `traceparent` it gets with a `handler`
- * span of its own, exported to the same Jaeger under another service name, so the trace shows
- * where the function's spans hang. It answers 500 to a call's first request and 200 after.
+ * Redis: the gateway exports over OTLP/HTTP to Jaeger, started by the harness. The functions run
+ * in a real runtime-node replica, which hands its `handler` span back with each answer for the
+ * gateway to record under the attempt (service nimbus-function); it answers 500 to a call's first
+ * attempt and 200 after. The callback's receiver is a plain HTTP server that continues the
+ * `traceparent` it gets with a `handler` span of its own, exported under another service name.
  */
 describe('async and trigger traces in a real tracing backend (Jaeger, NATS JetStream, Redis)', function () {
   this.timeout(60_000);
@@ -48,12 +58,12 @@ describe('async and trigger traces in a real tracing backend (Jaeger, NATS JetSt
   let nats: SecuredNats;
   let redis: RedisServer;
   let replica: Server;
+  let runtime: RuntimeReplica;
   let replicaTracing: Tracing;
   let gateway: Gateway;
   let gatewayTracing: Tracing;
   let base: string;
   let events: JetStreamBus;
-  const seen = new Map<string, number>();
 
   before(async () => {
     [backend, nats, redis] = await Promise.all([
@@ -63,30 +73,32 @@ describe('async and trigger traces in a real tracing backend (Jaeger, NATS JetSt
     ]);
     const tracingConfig = { endpoint: backend.otlpTracesUrl, sampleRatio: 1 };
     replicaTracing = startTracing({ ...tracingConfig, serviceName: 'test-replica' });
+    // The callback's receiver: continues the callback's trace with a span of its own.
     replica = createServer((req, res) => {
-      const callId = String(req.headers['x-call-id']);
-      const n = (seen.get(callId) ?? 0) + 1;
-      seen.set(callId, n);
-      const status = callId === 'flaky-1' && n === 1 ? 500 : 200;
-      const span = replicaTracing.tracer?.startSpan(
-        'handler',
-        { attributes: { 'nimbus.test.request': n, 'http.response.status_code': status } },
-        replicaTracing.extract(req.headers),
-      );
+      const span = replicaTracing.tracer?.startSpan('handler', {}, replicaTracing.extract(req.headers));
       req.resume();
       req.on('end', () => {
         span?.end();
-        res.statusCode = status;
         res.end();
       });
     });
     await new Promise<void>((resolve) => replica.listen(0, '127.0.0.1', resolve));
-    const port = (replica.address() as AddressInfo).port;
+    runtime = await startRuntimeReplica({
+      host: '127.0.0.1',
+      code: FLAKY_ONCE,
+      name: 'flaky',
+      namespace: 'default',
+    });
 
     const routes = new RouteTable();
     for (const name of ['flaky', 'listener']) {
       routes.upsert({ name, namespace: 'default', timeoutMs: 5000, concurrency: 10, auth: 'none' });
-      routes.setEndpoints('default', name, [{ id: `${name}-0`, host: '127.0.0.1', port }], 'starting');
+      routes.setEndpoints(
+        'default',
+        name,
+        [{ id: `${name}-0`, host: '127.0.0.1', port: runtime.port }],
+        'starting',
+      );
     }
     const config = loadGatewayConfig({
       HOST: '127.0.0.1',
@@ -127,6 +139,7 @@ describe('async and trigger traces in a real tracing backend (Jaeger, NATS JetSt
 
   after(async () => {
     await gateway?.close();
+    await runtime?.stop();
     await replicaTracing?.shutdown();
     replica?.closeAllConnections();
     await new Promise((resolve) => replica?.close(resolve));
@@ -221,14 +234,13 @@ describe('async and trigger traces in a real tracing backend (Jaeger, NATS JetSt
     );
     const handlers = spans.filter((s) => s.name === 'handler');
     const underAttempt = (i: number) => handlers.filter((h) => h.parentSpanId === attempts[i]?.spanId);
-    assert.deepEqual(
-      underAttempt(0).map((h) => [h.service, h.attributes['http.response.status_code']]),
-      [['test-replica', 500]],
-    );
-    assert.deepEqual(
-      underAttempt(1).map((h) => [h.service, h.attributes['http.response.status_code']]),
-      [['test-replica', 200]],
-    );
+    const described = (h: StoredSpan) => [
+      h.service,
+      h.attributes['nimbus.function'],
+      h.attributes['http.response.status_code'],
+    ];
+    assert.deepEqual(underAttempt(0).map(described), [['nimbus-function', 'default/flaky', 500]]);
+    assert.deepEqual(underAttempt(1).map(described), [['nimbus-function', 'default/flaky', 200]]);
 
     const callback = one(spans, 'callback');
     assert.equal(callback.parentSpanId, enqueue.spanId);
