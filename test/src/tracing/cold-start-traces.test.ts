@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { eventually, send } from '@nimbus/testkit';
 import { ScalingCluster } from '../harness/scaling-cluster.js';
+import { saveTracePicture } from '../harness/trace-picture.js';
 import { type StoredSpan, TracingBackend } from '../harness/tracing-backend.js';
 
 const CALLER_SPAN = 'b7ad6b7169203331';
+/** Where the picture of the stored trace goes (gitignored); docs/images has a copy for the README. */
+const PICTURE = fileURLToPath(new URL('../../../artifacts/traces/cold-start-pool.png', import.meta.url));
 const SERVER = 2;
 const CLIENT = 3;
 
@@ -114,6 +118,7 @@ describe('a cold start’s trace across gateway, controller and pod (Jaeger, API
     assert.equal(handler.attributes['nimbus.function'], key);
     assert.equal(handler.attributes['http.response.status_code'], 200);
     assert.equal(typeof handler.attributes['nimbus.invocation_id'], 'string');
+    await saveTracePicture(spans, PICTURE, `A request at zero through a warm-pool pod (trace ${traceId})`);
   });
 
   it('a reconcile is a trace of its own, named after the Function', async () => {
