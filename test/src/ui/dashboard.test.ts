@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { eventually, send } from '@nimbus/testkit';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { admin, callReaches } from '../harness/async-calls.js';
+import { admin, callReaches, postAsync } from '../harness/async-calls.js';
 import { ensureChromium, launchChromium } from '../harness/browser.js';
 import { functionsFolder } from '../harness/fixtures.js';
 import { ADMIN_KEY, INVOKE_KEY, LocalModeProcess } from '../harness/local-mode-process.js';
+import { TracingBackend } from '../harness/tracing-backend.js';
 import { DASHBOARD_FUNCTIONS, PAYLOADS, chartPixels, queueCall, screenshot } from './dashboard-fixtures.js';
 
 /**
@@ -18,6 +19,7 @@ import { DASHBOARD_FUNCTIONS, PAYLOADS, chartPixels, queueCall, screenshot } fro
 describe('the dashboard at /ui, in Chromium', function () {
   this.timeout(60_000);
   let platform: LocalModeProcess;
+  let traces: TracingBackend;
   let dir: string;
   let browser: Browser;
   let context: BrowserContext;
@@ -29,9 +31,13 @@ describe('the dashboard at /ui, in Chromium', function () {
     this.timeout(15 * 60_000);
     await ensureChromium((line) => process.stderr.write(`${line}\n`));
     dir = await functionsFolder(DASHBOARD_FUNCTIONS);
+    traces = await TracingBackend.start();
     platform = await LocalModeProcess.start(dir, {
       NIMBUS_STATS_INTERVAL_MS: '1000',
       NIMBUS_TRACING_UI_URL: 'http://127.0.0.1:9/trace/{traceId}',
+      // Traces are recorded only when a caller's traceparent asks: the other calls have no trace id.
+      NIMBUS_TRACING_ENDPOINT: traces.otlpTracesUrl,
+      NIMBUS_TRACING_SAMPLE_RATIO: '0',
     });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
@@ -47,6 +53,7 @@ describe('the dashboard at /ui, in Chromium', function () {
   after(async () => {
     await browser?.close();
     await platform?.stop();
+    await traces?.stop();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
@@ -158,6 +165,30 @@ describe('the dashboard at /ui, in Chromium', function () {
     const done = await callReaches(platform.url, id, 'succeeded');
     assert.equal(done.result?.body, 'done');
     assert.equal((await send(platform.url, `/system/dead-letters/${id}`, { headers: admin })).status, 404);
+  });
+
+  it('links a traced call to its trace in the operator’s tracing UI, where the backend has it', async () => {
+    const traceId = '7af7651916cd43dd8448eb211c80319c';
+    const queued = await postAsync(
+      platform.url,
+      'hello',
+      { 'content-type': 'text/plain', traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+      'payload',
+    );
+    assert.equal(queued.status, 202, queued.text);
+    const id = queued.headers['x-call-id'] as string;
+    await callReaches(platform.url, id, 'succeeded');
+    await view(`#/async/${id}`);
+    const trace = page.locator(`a[href="http://127.0.0.1:9/trace/${traceId}"]`);
+    await trace.waitFor();
+    assert.equal(await trace.textContent(), traceId);
+    assert.equal(await trace.getAttribute('rel'), 'noopener noreferrer');
+    await eventually(
+      async () =>
+        (await traces.trace(traceId)).some((s) => s.name === 'enqueue default/hello') ? true : undefined,
+      20_000,
+      'the linked trace in the tracing backend',
+    );
   });
 
   it("deletes a dead letter, showing the function's hostile error as text", async () => {
