@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '@nimbus/api';
 import type { Tracing } from '@nimbus/telemetry';
 import { inject, injectable } from 'tsyringe';
@@ -102,45 +102,46 @@ export class Invoker {
     started: number,
     span: InvokeSpan | undefined,
   ): void {
-    const { route, upstreamPath, consumedHeader } = admitted;
+    const { route, consumedHeader } = admitted;
     const callId = callIdFrom(req.headers['x-call-id'], randomUUID);
     const headers = endToEndHeaders(req.headers, consumedHeader);
     headers['x-call-id'] = callId;
     const forwardedFor = req.headers['x-forwarded-for'];
     const peer = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = forwardedFor === undefined ? peer : `${forwardedFor}, ${peer}`;
-    // With tracing on, the replica's parent is the gateway's span; off, the caller's traceparent passes as it came.
+    // With tracing on, the replica's parent is the gateway's forward span; off, the caller's traceparent passes as it came.
     span?.forwarding(callId, headers);
-    if (route.endpoints.length > 0) {
-      new Exchange(
-        this.upstream,
-        req,
-        res,
-        route,
-        upstreamPath,
-        headers,
-        callId,
-        started,
-        false,
-        span,
-      ).start();
-    } else {
-      // The closure is made only for a request that must wait: the hot path allocates none.
+    if (route.endpoints.length > 0) this.exchange(req, res, admitted, headers, callId, started, span, false);
+    // The closure is made only for a request that must wait: the hot path allocates none.
+    else
       this.hold(route, res, started, callId, span, () =>
-        new Exchange(
-          this.upstream,
-          req,
-          res,
-          route,
-          upstreamPath,
-          headers,
-          callId,
-          started,
-          true,
-          span,
-        ).start(),
+        this.exchange(req, res, admitted, headers, callId, started, span, true),
       );
-    }
+  }
+
+  /** Streams the request to a replica and its answer back; `coldStart`: it was held for one. */
+  private exchange(
+    req: IncomingMessage,
+    res: ServerResponse,
+    { route, upstreamPath }: Admitted,
+    headers: OutgoingHttpHeaders,
+    callId: string,
+    started: number,
+    span: InvokeSpan | undefined,
+    coldStart: boolean,
+  ): void {
+    new Exchange(
+      this.upstream,
+      req,
+      res,
+      route,
+      upstreamPath,
+      headers,
+      callId,
+      started,
+      coldStart,
+      span,
+    ).start();
   }
 
   /**
