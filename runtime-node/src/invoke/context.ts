@@ -82,12 +82,12 @@ class InvocationContext implements FunctionContext {
     this.invocationId = invocationId;
     this.deadline = deadline;
     this.getRemainingTimeInMillis = () => Math.max(0, deadline - clock.now());
-    const { signal } = cancellation;
+    // `cancellation.signal` is read only when a call is made: an AbortSignal per request costs.
     if (trace === undefined) {
       this.state = state;
       this.publish = (subject, data) => publisher.publish(subject, data);
       this.invoke = (name, payload) =>
-        invoker.invoke(name, payload, { invocationId, namespace, traceparent, signal });
+        invoker.invoke(name, payload, { invocationId, namespace, traceparent, signal: cancellation.signal });
     } else {
       // The callee's spans hang under this call's own span, not the handler's.
       this.state = tracedState(state, trace);
@@ -102,7 +102,7 @@ class InvocationContext implements FunctionContext {
               invocationId,
               namespace,
               traceparent: trace.spans.traceparent(span),
-              signal,
+              signal: cancellation.signal,
             })
             .then((response) => {
               span.set('http.response.status_code', response.statusCode);
