@@ -54,6 +54,8 @@ export interface Woken {
   readonly outcome: WakeOutcome;
   /** Resolves with a loaded pool pod of the function, or undefined (none, or not within ADOPTION_WAIT_MS). */
   readonly serving: Promise<ServingPod | undefined>;
+  /** A pool pod is being taken over for this wake (or another wake's takeover is awaited). */
+  readonly takingOver: boolean;
 }
 
 /**
@@ -155,7 +157,7 @@ export class ClusterAutoscaler {
    * EndpointSlice lists it.
    */
   async wake(fn: FunctionResource | undefined, held: number): Promise<Woken> {
-    if (fn === undefined) return { outcome: { outcome: 'not-found' }, serving: none };
+    if (fn === undefined) return { outcome: { outcome: 'not-found' }, serving: none, takingOver: false };
     const key = keyOf(fn);
     const tracked = this.track(fn);
     tracked.samples.push({ at: this.clock.now(), concurrency: Math.max(1, held) });
@@ -168,7 +170,11 @@ export class ClusterAutoscaler {
       // Another gateway's wake took a pod over: name it to this one too.
       const pending = this.adopting.get(key);
       const serving = pending === undefined ? Promise.resolve(this.pool?.serving(fn)) : this.bounded(pending);
-      return { outcome: { outcome: 'unchanged', replicas: desired }, serving };
+      return {
+        outcome: { outcome: 'unchanged', replicas: desired },
+        serving,
+        takingOver: pending !== undefined,
+      };
     }
     // From zero, a pool pod may serve long before a new pod could: both start at once, and the
     // pool's pod hands over to the Deployment's once those are ready.
@@ -179,7 +185,11 @@ export class ClusterAutoscaler {
       // After the write, so the reconcile (status, the rest of the Deployment) does not compete with it.
       if (reason !== undefined) this.changed(key, reason);
     }
-    return { outcome: { outcome: 'raised', replicas: desired }, serving };
+    return {
+      outcome: { outcome: 'raised', replicas: desired },
+      serving,
+      takingOver: running === 0 && this.pool !== undefined,
+    };
   }
 
   /** One pool pod per function: the one being taken over, or already serving, else a new adoption. */

@@ -292,7 +292,7 @@ export class FunctionController implements LeadershipListener {
     this.metrics.wakes.inc({ outcome: outcome.outcome });
     if (outcome.outcome === 'raised') this.metrics.wakeSeconds.observe((performance.now() - started) / 1000);
     // A pool pod taken over loads the function meanwhile: the rest of a pool cold start.
-    const pool = this.poolPods === undefined ? undefined : this.spans.step(trace, 'pool takeover');
+    const pool = woken.takingOver ? this.spans.step(trace, 'pool takeover') : undefined;
     const endpoint = await woken.serving;
     if (endpoint !== undefined) pool?.set('nimbus.pool.pod_address', `${endpoint.host}:${endpoint.port}`);
     pool?.end(endpoint === undefined ? 'no pool pod loaded the function in time' : undefined);
