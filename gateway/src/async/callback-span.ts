@@ -1,6 +1,13 @@
 import type { Tracing } from '@nimbus/telemetry';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { CallbackResult } from './callback-sender.js';
+
+/** What the span takes of a callback (a CallbackResult, without tying this file to the sender's). */
+interface CallbackFacts {
+  readonly callId: string;
+  readonly outcome: 'succeeded' | 'failed';
+  /** The call's trace context (its enqueue span). */
+  readonly traceContext?: Readonly<Record<string, string>>;
+}
 
 /**
  * The client span of one callback, its retries included: a child of the call's enqueue span (the
@@ -14,7 +21,7 @@ export class CallbackSpan {
   /** Starts the span and writes it onto the callback's `headers`; undefined when tracing is off. */
   static start(
     tracing: Tracing | undefined,
-    result: CallbackResult,
+    result: CallbackFacts,
     headers: Record<string, string>,
   ): CallbackSpan | undefined {
     if (tracing?.tracer === undefined) return undefined;
