@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Tracing } from '@nimbus/telemetry';
+import { SpanStep, type Tracing } from '@nimbus/telemetry';
 import {
   type Context,
   type Span,
@@ -154,13 +154,7 @@ export function wakeTraceUnder(tracing: Tracing, tracer: Tracer, parent: Context
         parent,
       );
       if (headers !== undefined) tracing.inject(trace.setSpan(parent, span), headers);
-      return {
-        set: (key, value) => span.setAttribute(key, value),
-        end(error) {
-          if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
-          span.end();
-        },
-      };
+      return new SpanStep(span);
     },
   };
 }
