@@ -1,5 +1,6 @@
 import { NO_STEP, SpanStep, type Step, type Tracing } from '@nimbus/telemetry';
 import { type Context, ROOT_CONTEXT } from '@opentelemetry/api';
+
 /**
  * The controller's spans: a trace of its own for each reconcile (sampled by the ratio), and the
  * steps of a wake under the span of the wake request, which continues the held call's trace.

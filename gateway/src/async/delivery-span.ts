@@ -1,4 +1,5 @@
 import type { Schedule } from '@nimbus/api';
+import { TRACE_REQUEST_HEADER } from '@nimbus/api/replica-spans';
 import type { BusMessage } from '@nimbus/bus';
 import type { Tracing } from '@nimbus/telemetry';
 import {
@@ -12,7 +13,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { BufferedRequest, CallOutcome } from '../invoke/invoker.js';
-import { TRACE_REQUEST_HEADER, adoptReplicaSpans } from '../invoke/replica-spans.js';
+import { adoptReplicaSpans } from '../invoke/replica-spans.js';
 import type { CallRequest } from './call-message.js';
 
 /** The trace headers a request to a replica carries: the delivery's own, never the event's as they came. */

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { TRACE_REQUEST_HEADER } from '../invoke/replica-spans.js';
+import { TRACE_REQUEST_HEADER } from '@nimbus/api/replica-spans';
 
 /** Headers that describe one connection, not the message: a proxy must not pass them on (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { SPANS_RESPONSE_HEADER } from '@nimbus/api/replica-spans';
 import type { Dispatcher } from 'undici';
 import { isHopByHop } from '../http/headers.js';
 import { type Problem, problems } from '../http/problems.js';
@@ -6,7 +7,6 @@ import type { HoldQueue } from '../routing/hold-queue.js';
 import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
 import type { Upstream } from './ports.js';
 import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
-import { SPANS_RESPONSE_HEADER } from './replica-spans.js';
 import type { UpstreamFailure } from './upstream-errors.js';
 
 /** The bytes of an answer kept when the caller names no limit. */

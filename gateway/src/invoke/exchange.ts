@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { SPANS_RESPONSE_HEADER } from '@nimbus/api/replica-spans';
 import type { Dispatcher } from 'undici';
 import { isHopByHop } from '../http/headers.js';
 import { type Problem, sendProblem } from '../http/problems.js';
@@ -7,7 +8,6 @@ import type { Endpoint, FunctionRoute } from '../routing/route-table.js';
 import type { InvokeSpan } from './invoke-span.js';
 import type { Upstream } from './ports.js';
 import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
-import { SPANS_RESPONSE_HEADER } from './replica-spans.js';
 import { BodyTooLargeError, type UpstreamFailure } from './upstream-errors.js';
 
 /** Response headers the gateway writes itself, in place of any the replica sent. */

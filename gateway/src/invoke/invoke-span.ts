@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { TRACE_REQUEST_HEADER } from '@nimbus/api/replica-spans';
 import { SpanStep, type Tracing } from '@nimbus/telemetry';
 import {
   type Context,
@@ -10,7 +11,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { WakeTrace } from '../routing/waker.js';
-import { TRACE_REQUEST_HEADER, adoptReplicaSpans } from './replica-spans.js';
+import { adoptReplicaSpans } from './replica-spans.js';
 
 /**
  * The spans of one synchronous call through the gateway, made only when tracing is on: a server

@@ -1,10 +1,6 @@
 import type { AdoptedSpan, Tracing } from '@nimbus/telemetry';
 import { type Context, type Span, trace } from '@opentelemetry/api';
 
-/** The request header that asks a replica for its spans, and the response header that brings them. */
-export const TRACE_REQUEST_HEADER = 'x-nimbus-trace';
-export const SPANS_RESPONSE_HEADER = 'x-nimbus-spans';
-
 const MAX_SPANS = 64;
 const MAX_ATTRIBUTES = 16;
 const MAX_TEXT = 256;

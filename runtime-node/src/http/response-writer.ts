@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
+import { SPANS_RESPONSE_HEADER } from '@nimbus/api/replica-spans';
 import { CALL_ID_HEADER } from '../invoke/invocation-id.js';
-import { SPANS_RESPONSE_HEADER } from '../invoke/invocation-spans.js';
+
 import { JSON_TYPE, type ResponseSpec } from '../invoke/response-mapping.js';
 import type { ErrorResponse } from './http-errors.js';
 import type { SystemReply } from './system-routes.js';

@@ -1,18 +1,15 @@
 import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { TRACE_REQUEST_HEADER } from '@nimbus/api/replica-spans';
 
 /**
- * The request header by which the gateway asks a replica for its spans, and the response header
- * that carries them back. The runtime holds no tracing SDK and no exporter: loading the
- * OpenTelemetry SDK and its OTLP exporter costs 60-120 ms of a replica's start on the benchmarks'
+ * A replica's spans, for the gateway (the headers: @nimbus/api/replica-spans). The runtime holds
+ * no tracing SDK and no exporter: loading the OpenTelemetry SDK and its OTLP exporter costs 60-120 ms of a replica's start on the benchmarks'
  * machine (bundled: 428 KB and 644 KB), the very cold start a trace is meant to explain, and an
  * exporter in the pod would need a way out to the collector. So the runtime records its spans as
  * plain records and hands them to the gateway with the response; the gateway, which has the SDK
  * loaded and knows which span it sent, checks them and exports them under that span.
  */
-export const TRACE_REQUEST_HEADER = 'x-nimbus-trace';
-export const SPANS_RESPONSE_HEADER = 'x-nimbus-spans';
-
 /** At most this many spans are kept besides the handler's; later ones are counted, not sent. */
 export const MAX_SPANS = 63;
 /**
