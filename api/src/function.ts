@@ -1,3 +1,5 @@
+import type { SourceTrigger } from './source-triggers.js';
+
 /** The Function custom resource, `nimbus.dev/v1alpha1`, as both the cluster and local mode read it. */
 
 export const GROUP = 'nimbus.dev';
@@ -48,6 +50,7 @@ export interface FunctionScale {
 }
 
 export interface NatsTrigger {
+  name?: string;
   nats: { subject: string; maxDeliver?: number; backoff?: string[] };
 }
 
@@ -55,10 +58,11 @@ export interface NatsTrigger {
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
 
 export interface ScheduleTrigger {
+  name?: string;
   schedule: { cron: string; timezone?: string; body?: string; concurrencyPolicy?: ConcurrencyPolicy };
 }
 
-export type Trigger = NatsTrigger | ScheduleTrigger;
+export type Trigger = NatsTrigger | ScheduleTrigger | SourceTrigger;
 
 /** How async calls (`POST /async-function/...`) to the function are retried. */
 export interface AsyncPolicy {

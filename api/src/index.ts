@@ -13,3 +13,4 @@ export * from './schedule-plan.js';
 export * from './spec-hash.js';
 export * from './inline-source.js';
 export * from './credential-headers.js';
+export * from './source-triggers.js';

@@ -8,6 +8,7 @@ import type {
   Readiness,
   Trigger,
 } from './function.js';
+import { SOURCE_KINDS, sourceKindOf } from './source-triggers.js';
 
 /**
  * Rules that a JSON schema cannot say. Each carries the CEL expression the CRD declares (so
@@ -27,6 +28,9 @@ export interface CrossFieldRule {
 function rule<T>(r: Omit<CrossFieldRule, 'holds'> & { holds(self: T): boolean }): CrossFieldRule {
   return r as CrossFieldRule;
 }
+
+/** Every kind of `spec.triggers` entry. */
+const TRIGGER_KINDS = ['nats', 'schedule', ...SOURCE_KINDS];
 
 const MAX_TIMEOUT_MS = 3_600_000;
 const MAX_BACKOFF_MS = 24 * 3_600_000;
@@ -183,8 +187,25 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   rule<Trigger>({
     at: 'triggers',
     field: '',
-    cel: 'has(self.nats) != has(self.schedule)',
-    message: 'exactly one of nats and schedule must be set',
-    holds: (trigger) => 'nats' in trigger !== 'schedule' in trigger,
+    cel: `[${TRIGGER_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(k, k).size() == 1`,
+    message: `exactly one of ${TRIGGER_KINDS.join(', ')} must be set`,
+    holds: (trigger) => TRIGGER_KINDS.filter((k) => k in trigger).length === 1,
+  }),
+  rule<Trigger>({
+    at: 'triggers',
+    field: 'name',
+    cel: `!(${SOURCE_KINDS.map((k) => `has(self.${k})`).join(' || ')}) || has(self.name)`,
+    message: 'is required for an event-source trigger',
+    holds: (trigger) => sourceKindOf(trigger) === undefined || typeof trigger.name === 'string',
+  }),
+  rule<FunctionSpec>({
+    at: '',
+    field: 'triggers',
+    cel: '!has(self.triggers) || self.triggers.all(t, !has(t.name) || self.triggers.exists_one(u, has(u.name) && u.name == t.name))',
+    message: 'trigger names must be unique',
+    holds: (spec) => {
+      const names = (spec.triggers ?? []).flatMap((t) => (t.name === undefined ? [] : [t.name]));
+      return new Set(names).size === names.length;
+    },
   }),
 ];

@@ -3,8 +3,11 @@ import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
 import { CROSS_FIELD_RULES } from './rules.js';
 import { withDescriptions } from './schema-descriptions.js';
 import type { SchemaNode } from './schema-node.js';
+import { SECRET_NAME_PATTERN, SUBJECT_PATTERN, duration } from './schema-patterns.js';
+import { triggersSchema } from './trigger-schema.js';
 
 export type { SchemaNode } from './schema-node.js';
+export { SUBJECT_PATTERN } from './schema-patterns.js';
 
 // Over 350 lines on purpose: the spec below is one tree, read top to bottom the way
 // `kubectl explain` walks it, each field beside its words; cutting it into files would scatter
@@ -14,9 +17,7 @@ export const HANDLER_PATTERN =
   '^[A-Za-z0-9_][A-Za-z0-9_\\-/]*(\\.(mjs|cjs|js|py))?\\.[A-Za-z_$][A-Za-z0-9_$]*$';
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$';
-export const SUBJECT_PATTERN = '^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-*>]+)*$';
 export const READINESS_PATH_PATTERN = '^/[!-~]*$';
-const SECRET_NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$';
 
 /** What a failed pattern means, in words a function author can act on. */
 export const PATTERN_HINTS: Readonly<Record<string, string>> = {
@@ -31,12 +32,6 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [SECRET_NAME_PATTERN]: 'must be a lower-case RFC 1123 subdomain',
   [READINESS_PATH_PATTERN]: 'must be a path starting with /, without spaces',
 };
-
-const duration = (defaultValue?: string): SchemaNode => ({
-  type: 'string',
-  pattern: DURATION_PATTERN,
-  ...(defaultValue === undefined ? {} : { default: defaultValue }),
-});
 
 /**
  * An object whose default is made of its properties' defaults. The API server checks a default
@@ -291,89 +286,7 @@ const specProperties: Record<string, SchemaNode> = {
       },
     },
   }),
-  triggers: {
-    type: 'array',
-    maxItems: 16,
-    description: 'Events that invoke the function: each entry is a NATS subject or a cron schedule.',
-    items: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        nats: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['subject'],
-          description:
-            'Each message on the subject is POSTed to the function as a CloudEvent; a 2xx acknowledges it, ' +
-            'anything else has it delivered again.',
-          properties: {
-            subject: {
-              type: 'string',
-              pattern: SUBJECT_PATTERN,
-              maxLength: 255,
-              description:
-                'The subject to take messages from. One that Nimbus or NATS keeps (nimbus.>, $JS.>, _INBOX.>) is ' +
-                'refused with an Event.',
-            },
-            maxDeliver: {
-              type: 'integer',
-              minimum: 1,
-              maximum: 100,
-              default: 5,
-              description:
-                'Deliveries per message, the first included; after the last one fails the message is dead-lettered.',
-            },
-            backoff: {
-              type: 'array',
-              maxItems: 20,
-              description:
-                'Waits before each redelivery, in order; the last step repeats, and steps beyond the ' +
-                'maxDeliver - 1 redeliveries are ignored. Without it a failed message comes again at once.',
-              items: duration(),
-            },
-          },
-        },
-        schedule: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['cron'],
-          description:
-            'Invokes the function at each tick, once across all gateway replicas, with a CloudEvent of type ' +
-            'dev.nimbus.schedule.tick.',
-          properties: {
-            cron: {
-              type: 'string',
-              minLength: 9,
-              maxLength: 128,
-              description:
-                'A cron pattern of five fields, or six with seconds first (croner syntax): */5 * * * *.',
-            },
-            timezone: {
-              type: 'string',
-              default: 'UTC',
-              maxLength: 64,
-              description: 'The IANA time zone the pattern is read in, such as Europe/Berlin.',
-            },
-            body: {
-              type: 'string',
-              maxLength: 65536,
-              description:
-                'The body of each tick: sent as application/json when it parses as JSON, else as text.',
-            },
-            concurrencyPolicy: {
-              type: 'string',
-              enum: ['Allow', 'Forbid', 'Replace'],
-              default: 'Allow',
-              description:
-                'What a tick does while the previous run of this schedule still runs, on any gateway: Allow ' +
-                'runs both, Forbid skips the new tick (counted and logged), Replace cancels the running one ' +
-                'and starts the new one.',
-            },
-          },
-        },
-      },
-    },
-  },
+  triggers: triggersSchema,
   state: {
     type: 'object',
     additionalProperties: false,

@@ -59,7 +59,10 @@ describe('the Function CRD', () => {
     assert.match(description('spec.timeout'), /must be more than 0s and at most 1h\. Default: 30s\.$/i);
     assert.match(description('spec.scale.min'), /min must not exceed max/i);
     assert.match(description('spec.env.name'), /NIMBUS_ are reserved/);
-    assert.match(description('spec.triggers'), /exactly one of nats and schedule/i);
+    assert.match(
+      description('spec.triggers'),
+      /exactly one of nats, schedule, postgres, s3, rabbitmq, mqtt, webhook/i,
+    );
     assert.match(description('spec.async.retryOn'), /Each entry: between 400 and 599\. Default: 429, 500/);
     assert.match(description('spec.http.auth'), /One of: none, key\. Default: none\.$/);
   });

@@ -134,7 +134,42 @@ describe('validateFunction', () => {
       (d) =>
         Object.assign(d.spec, { triggers: [{ nats: { subject: 'a.b' }, schedule: { cron: '* * * * *' } }] }),
       'spec.triggers[0]',
-      /exactly one of nats and schedule/,
+      /exactly one of nats, schedule, postgres, s3, rabbitmq, mqtt, webhook/,
+    ],
+    [
+      'a source trigger without a name',
+      (d) =>
+        Object.assign(d.spec, {
+          triggers: [{ webhook: { secret: { name: 'hook', key: 'secret' } } }],
+        }),
+      'spec.triggers[0].name',
+      /required for an event-source trigger/,
+    ],
+    [
+      'two triggers of one name',
+      (d) =>
+        Object.assign(d.spec, {
+          triggers: [
+            { name: 'in', webhook: { secret: { name: 'hook', key: 'secret' } } },
+            { name: 'in', mqtt: { connection: { name: 'broker', key: 'url' }, topics: ['a/#'] } },
+          ],
+        }),
+      'spec.triggers',
+      /trigger names must be unique/,
+    ],
+    [
+      'a Postgres table that is not an identifier',
+      (d) =>
+        Object.assign(d.spec, {
+          triggers: [
+            {
+              name: 'db',
+              postgres: { connection: { name: 'db', key: 'url' }, tables: ['orders; drop table x'] },
+            },
+          ],
+        }),
+      'spec.triggers[0].postgres.tables[0]',
+      /pattern|must/,
     ],
     [
       'maxAttempts 0',
