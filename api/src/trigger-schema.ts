@@ -314,7 +314,7 @@ const triggerProperties: Record<string, SchemaNode> = {
         description:
           'How requests are signed: standard (Standard Webhooks: webhook-id, webhook-timestamp, ' +
           'webhook-signature), github (X-Hub-Signature-256), stripe (Stripe-Signature), hmac-sha256 ' +
-          '(X-Signature-256: sha256=<hex of the body>, with X-Timestamp).',
+          '(X-Signature-256: sha256=<hex of X-Timestamp.body>).',
       },
       tolerance: {
         ...duration('5m'),

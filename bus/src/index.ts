@@ -42,3 +42,4 @@ export { readNatsUrl, readNatsCredentials, type NatsCredentials } from './nats-u
 export * from './nats-permissions.js';
 export { MemoryBus, type MemoryBusOptions } from './memory/memory-bus.js';
 export { JetStreamBus, type JetStreamBusOptions } from './jetstream/jetstream-bus.js';
+export * from './source-topology.js';

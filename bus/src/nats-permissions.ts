@@ -1,3 +1,4 @@
+import { SOURCES_STREAM } from './source-topology.js';
 import { CALLS_CONSUMER, CALLS_STREAM, DEAD_LETTER_STREAM, EVENTS_STREAM } from './topology.js';
 
 /**
@@ -93,11 +94,13 @@ function gatewayPublish(): string[] {
   return [
     'nimbus.calls.>',
     'nimbus.dlq.>',
+    'nimbus.sources.>',
     ...streamAdmin(CALLS_STREAM, false),
     ...streamAdmin(DEAD_LETTER_STREAM, false),
     ...consumerAdmin(CALLS_STREAM, CALLS_CONSUMER),
     ...pull(CALLS_STREAM, CALLS_CONSUMER),
     ...pull(EVENTS_STREAM, '*'),
+    ...pull(SOURCES_STREAM, '*'),
   ];
 }
 
@@ -108,6 +111,11 @@ function triggerTopologyPublish(): string[] {
     `${api}.CONSUMER.DELETE.${EVENTS_STREAM}.*`,
     `${api}.CONSUMER.LIST.${EVENTS_STREAM}`,
     `${api}.CONSUMER.NAMES.${EVENTS_STREAM}`,
+    ...streamAdmin(SOURCES_STREAM, false),
+    ...consumerAdmin(SOURCES_STREAM, '*'),
+    `${api}.CONSUMER.DELETE.${SOURCES_STREAM}.*`,
+    `${api}.CONSUMER.LIST.${SOURCES_STREAM}`,
+    `${api}.CONSUMER.NAMES.${SOURCES_STREAM}`,
   ];
 }
 

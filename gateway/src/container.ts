@@ -28,6 +28,9 @@ import type { FunctionDirectory, FunctionLogs, LocalListeners, Readiness } from 
 import { RateLimiter } from './quotas/rate-limiter.js';
 import { RouteTable } from './routing/route-table.js';
 import { type Waker, noWaker } from './routing/waker.js';
+import { createEventSourceParts } from './sources/event-source-parts.js';
+import { LocalTriggerSecrets } from './sources/local-secrets.js';
+import type { SourceCheckpoints, TriggerSecrets } from './sources/source-runner.js';
 import { StateService } from './state/state-service.js';
 import { FunctionStats } from './stats/function-stats.js';
 import { type SystemInfo, createSystemApp } from './system/system-app.js';
@@ -65,6 +68,10 @@ export interface GatewayOverrides {
   resolveHost?: ResolveHost;
   /** Tracing; by default from `config.tracing`, and shut down (its last spans sent) with the gateway. */
   tracing?: Tracing;
+  /** Where source triggers' Secrets are read; by default none are (a trigger that needs one says so). */
+  triggerSecrets?: TriggerSecrets;
+  /** Source triggers' durable state (an S3 poller's view); by default kept in this process. */
+  sourceCheckpoints?: SourceCheckpoints;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -191,6 +198,26 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
     ),
   });
   c.register(TOKENS.CallQueue, { useValue: queue });
+  c.register(TOKENS.EventSourceParts, {
+    useFactory: instanceCachingFactory((d) =>
+      createEventSourceParts({
+        directory: d.resolve(TOKENS.Directory),
+        routes: d.resolve(TOKENS.RouteTable),
+        invoker: d.resolve(TOKENS.Invoker),
+        bus: () => queue.whenConnected(),
+        deadLetters: stores.deadLetters,
+        claims: stores.claims,
+        secrets: overrides.triggerSecrets ?? new LocalTriggerSecrets({}, undefined),
+        checkpoints: overrides.sourceCheckpoints,
+        provision: (overrides.info?.mode ?? 'kubernetes') === 'local',
+        owner: config.schedules.owner,
+        maxBodyBytes: Math.min(config.maxBodyBytes, config.async.maxBodyBytes),
+        registry: d.resolve(TOKENS.Registry),
+        clock: d.resolve(TOKENS.Clock),
+        log,
+      }),
+    ),
+  });
   c.registerSingleton(TOKENS.AsyncMetrics, AsyncMetrics);
   c.register(TOKENS.AsyncFrontDoor, {
     useFactory: instanceCachingFactory(
@@ -252,6 +279,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         registry: d.resolve(TOKENS.Registry),
         log,
         tracing: d.resolve(TOKENS.Tracing),
+        sources: d.resolve(TOKENS.EventSourceParts),
       });
       return new AsyncCalls(
         queue,

@@ -26,3 +26,5 @@ export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
 export type { SystemInfo } from './system/system-app.js';
 export { StateService } from './state/state-service.js';
 export type { StateServiceConfig } from './state/state-service-config.js';
+export { LocalTriggerSecrets, secretEnvName } from './sources/local-secrets.js';
+export type { SourceCheckpoints, TriggerSecrets } from './sources/source-runner.js';

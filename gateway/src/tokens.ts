@@ -36,6 +36,8 @@ export const TOKENS = {
   CallAdmin: Symbol('CallAdmin'),
   AsyncCalls: Symbol('AsyncCalls'),
   Now: Symbol('now'),
+  /** Event sources (sources/): readers, the pushed endpoint, health. */
+  EventSourceParts: Symbol('EventSourceParts'),
   /** The state service (state/), or undefined when the config has none: wrapped, as tsyringe keeps no undefined. */
   StateService: Symbol('StateService'),
   // In a cluster (cluster/):

@@ -17,6 +17,11 @@ export interface LocalConfig {
   readonly warmPoolSize: number;
   /** Log lines kept per function for GET /system/logs (NIMBUS_LOG_LINES). */
   readonly logLinesPerFunction: number;
+  /**
+   * Values of the Secrets source triggers name: NIMBUS_SECRET_<NAME>_<KEY> variables, and files
+   * `<secretsDir>/<secret>/<key>` (NIMBUS_SECRETS_DIR, unset: none).
+   */
+  readonly secrets: { readonly env: Env; readonly dir: string | undefined };
   /** `NIMBUS_AUTOSCALER_*`, as in a cluster. */
   readonly autoscaler: Partial<AutoscalerTuning>;
   readonly gateway: GatewayConfig;
@@ -57,5 +62,11 @@ export function loadLocalConfig(env: Env, args: readonly string[] = [], cwd = pr
     gateway: loadGatewayConfig({ ...env, HOST: env.HOST || '127.0.0.1' }, { egressAllow: 'loopback' }),
     store: parseStoreConfig(env),
     errorDetail: readErrorDetail(env, 'full'),
+    secrets: Object.freeze({
+      env: Object.freeze(
+        Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('NIMBUS_SECRET_'))),
+      ),
+      dir: env.NIMBUS_SECRETS_DIR ? resolve(cwd, env.NIMBUS_SECRETS_DIR) : undefined,
+    }),
   });
 }

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
-import { TOKENS as GATEWAY, type Gateway, createGatewayContainer } from '@nimbus/gateway';
+import {
+  TOKENS as GATEWAY,
+  type Gateway,
+  LocalTriggerSecrets,
+  createGatewayContainer,
+} from '@nimbus/gateway';
 import { type Stores, redactUrl } from '@nimbus/store';
 import type { LocalConfig } from './config.js';
 import { type LocalOverrides, createLocalContainer } from './container.js';
@@ -63,6 +68,7 @@ export async function startLocalMode(
     stores: local.resolve<Stores>(TOKENS.Stores),
     localListeners: local.resolve<ProcessBackend>(TOKENS.ProcessBackend),
     logs: local.resolve<LogBook>(TOKENS.LogBook),
+    triggerSecrets: new LocalTriggerSecrets(config.secrets.env, config.secrets.dir),
   });
   // The HTTP server and the async workers, started and (in close) stopped together.
   const server = gateway.resolve<Gateway>(GATEWAY.Gateway);

@@ -10,6 +10,7 @@ import type { EgressGuard } from '../egress/egress-guard.js';
 import { parseEgressUrl } from '../egress/egress-policy.js';
 import { endToEndHeaders, isCallId } from '../http/headers.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
+import { readBody } from '../http/read-body.js';
 import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
@@ -323,26 +324,4 @@ function forwardedHeaders(
   const forwardedFor = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = forwardedFor === undefined ? peer : `${forwardedFor}, ${peer}`;
   return out;
-}
-
-/** The whole body, refused with 413 past `limit` (the connection is then closed, the rest unread). */
-function readBody(req: IncomingMessage, limit: number, res: ServerResponse): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        res.setHeader('connection', 'close');
-        reject(problems.bodyTooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    req.once('error', reject);
-  });
 }

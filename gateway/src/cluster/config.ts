@@ -47,6 +47,12 @@ export interface ClusterConfig {
    * named, so it is better refused at start than found missing at the first cold start.
    */
   readonly reportToken: string;
+  /**
+   * The namespace the gateway runs in (NIMBUS_PLATFORM_NAMESPACE, or POD_NAMESPACE), where the
+   * controller keeps the copies of source triggers' Secrets; undefined: source triggers that need a
+   * Secret cannot start, and say why.
+   */
+  readonly platformNamespace: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -91,5 +97,14 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     wakeTimeoutMs: readInt(env, 'NIMBUS_WAKE_REQUEST_TIMEOUT_MS', 5000, 100, 60_000),
     reporter: env.POD_NAME || hostname(),
     reportToken,
+    platformNamespace: platformNamespaceOf(env),
   });
+}
+
+function platformNamespaceOf(env: Env): string | undefined {
+  const key = env.NIMBUS_PLATFORM_NAMESPACE ? 'NIMBUS_PLATFORM_NAMESPACE' : 'POD_NAMESPACE';
+  const value = env[key] || undefined;
+  if (value !== undefined && !isNamespace(value))
+    throw new ConfigError(key, `must be a namespace (a lower-case RFC 1123 label), got "${value}"`);
+  return value;
 }

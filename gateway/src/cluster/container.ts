@@ -20,6 +20,7 @@ import { type EndpointSlice, NIMBUS_SLICES } from './endpoint-slice.js';
 import { KubernetesFunctionDirectory } from './function-directory.js';
 import { FunctionSource } from './function-source.js';
 import { InformerReadiness } from './informer-readiness.js';
+import { MirroredTriggerSecrets } from './mirrored-secrets.js';
 import { NewPodProber } from './new-pod-prober.js';
 import { PodLogs } from './pod-logs.js';
 
@@ -145,6 +146,7 @@ export function createClusterGateway(
     logs: new PodLogs(client, log.child({ component: 'logs' })),
     // The controllers and the API server: reached by the gateway, never by a caller's callback.
     platformEndpoints: [...controllerEndpoints(config.controllers), ...apiServerEndpoints(config)],
+    triggerSecrets: new MirroredTriggerSecrets(client, config.platformNamespace, Date.now),
   });
   const server = gateway.resolve<Gateway>(TOKENS.Gateway);
   const reporter = new ConcurrencyReporter(

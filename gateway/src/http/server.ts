@@ -11,6 +11,8 @@ import { ASYNC_PREFIX, INVOKE_PREFIX } from '../invoke/function-path.js';
 import type { Invoker } from '../invoke/invoker.js';
 import { expose } from '../metrics/exposition.js';
 import type { Readiness } from '../ports.js';
+import type { EventSourceParts } from '../sources/event-source-parts.js';
+import { WEBHOOK_PREFIX } from '../sources/pushed-sources.js';
 import { TOKENS } from '../tokens.js';
 import { UI_PREFIX, type UiAssets } from '../ui/ui-assets.js';
 import { problems, sendProblem } from './problems.js';
@@ -44,6 +46,7 @@ export class GatewayServer {
     @inject(TOKENS.AsyncFrontDoor) private readonly asyncDoor: AsyncFrontDoor,
     @inject(TOKENS.ApiKeys) private readonly keys: ApiKeyVerifier,
     @inject(TOKENS.UiAssets) private readonly ui: Pick<UiAssets, 'handle'>,
+    @inject(TOKENS.EventSourceParts) private readonly sources: Pick<EventSourceParts, 'pushed'>,
   ) {
     this.server = createServer(
       {
@@ -71,6 +74,10 @@ export class GatewayServer {
     }
     if (url.startsWith(ASYNC_PREFIX)) {
       this.asyncDoor.handle(req, res);
+      return;
+    }
+    if (url.startsWith(WEBHOOK_PREFIX)) {
+      this.sources.pushed.handle(req, res);
       return;
     }
     const path = url.split('?', 1)[0] as string;
@@ -124,9 +131,11 @@ export class GatewayServer {
   private checkContinue(req: IncomingMessage, res: ServerResponse): void {
     const declared = Number(req.headers['content-length'] ?? 0);
     const { maxBodyBytes, async } = this.config;
-    const limit = (req.url ?? '').startsWith(ASYNC_PREFIX)
-      ? Math.min(maxBodyBytes, async.maxBodyBytes)
-      : maxBodyBytes;
+    const url = req.url ?? '';
+    const limit =
+      url.startsWith(ASYNC_PREFIX) || url.startsWith(WEBHOOK_PREFIX)
+        ? Math.min(maxBodyBytes, async.maxBodyBytes)
+        : maxBodyBytes;
     if (declared > limit) {
       res.setHeader('connection', 'close');
       sendProblem(res, problems.bodyTooLarge(limit));

@@ -11,6 +11,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import type { ScheduleConfig } from '../schedules/schedule-config.js';
 import { ScheduleInvoker } from '../schedules/schedule-invoker.js';
 import { Scheduler } from '../schedules/scheduler.js';
+import type { EventSourceParts } from '../sources/event-source-parts.js';
 import { TriggerWorker } from './trigger-worker.js';
 
 export interface EventSourceDeps {
@@ -27,6 +28,8 @@ export interface EventSourceDeps {
   readonly log: Logger;
   /** Spans of trigger deliveries and cron ticks; absent, or without a tracer, none. */
   readonly tracing?: Tracing;
+  /** The readers of source triggers (the durables they store into are delivered by the trigger worker). */
+  readonly sources?: Pick<EventSourceParts, 'runner' | 'stop'>;
 }
 
 /** How often the scheduler looks at its schedules: the most a tick fires late while all runs well. */
@@ -34,16 +37,18 @@ const SCHEDULE_PASS_MS = 250;
 const TRIGGER_SYNC_MS = 2_000;
 
 /**
- * What invokes functions besides callers: the NATS triggers and the cron schedules. Started and
- * stopped with the gateway's async side.
+ * What invokes functions besides callers: the NATS triggers, the cron schedules and the event
+ * sources. Started and stopped with the gateway's async side.
  */
 export class EventSources {
   private readonly triggers: TriggerWorker;
   private readonly scheduler: Scheduler;
+  private readonly sources: EventSourceDeps['sources'];
   /** Parsed schedules by Function, kept until its triggers change. */
   private readonly parsed = new Map<string, { triggers: string; schedules: Schedule[] }>();
 
   constructor(deps: EventSourceDeps) {
+    this.sources = deps.sources;
     const ticks = new Counter({
       name: 'nimbus_schedule_ticks_total',
       help:
@@ -90,9 +95,12 @@ export class EventSources {
   start(): void {
     this.triggers.start();
     this.scheduler.start();
+    this.sources?.runner.start();
   }
 
   async stop(): Promise<void> {
+    // Readers first: what they still hand on goes into the durable path, not to a stopped worker.
+    await this.sources?.stop();
     await Promise.all([this.triggers.stop(), this.scheduler.stop()]);
   }
 

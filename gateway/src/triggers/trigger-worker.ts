@@ -1,10 +1,16 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
+import { sourceTriggersOf } from '@nimbus/api';
 import {
   type BusMessage,
   EVENTS_STREAM,
   type MessageBus,
+  SOURCES_STREAM,
   type Subscription,
   publishDeadLetter,
+  sourceConsumerName,
+  sourceConsumers,
+  sourcesStreamConfig,
+  storesInStream,
   triggerConsumerName,
 } from '@nimbus/bus';
 import { eventsStream, natsTriggers, triggerConsumers } from '@nimbus/bus';
@@ -15,6 +21,7 @@ import { type DeliveryEnd, DeliverySpan } from '../async/delivery-span.js';
 import type { BufferedRequest, CallOutcome, Invoker } from '../invoke/invoker.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
+import { sourceEventRequest } from '../sources/source-message.js';
 
 export interface TriggerWorkerDeps {
   readonly directory: FunctionDirectory;
@@ -76,6 +83,18 @@ interface Running {
   readonly subscription: Subscription;
 }
 
+/** One durable this gateway delivers from: a NATS trigger's on NIMBUS_EVENTS, or a source's on NIMBUS_SOURCES. */
+interface Wanted {
+  readonly stream: string;
+  readonly consumer: string;
+  readonly fn: FunctionResource;
+}
+
+/** The request a stored message becomes, by the stream it waits in. */
+function requestOf(message: BusMessage): BufferedRequest {
+  return message.stream === SOURCES_STREAM ? sourceEventRequest(message) : eventRequest(message);
+}
+
 /**
  * Runs the Functions' NATS triggers in this gateway: one subscription per function and subject on
  * the trigger's durable (shared by every gateway replica, so each event runs once), each event an
@@ -114,24 +133,34 @@ export class TriggerWorker {
   /** Subscribes to the durables of triggers that came, stops those of triggers that went. */
   async sync(): Promise<void> {
     const functions = this.deps.directory.list();
-    const wanted = new Map<string, FunctionResource>();
-    for (const fn of functions)
+    const wanted = new Map<string, Wanted>();
+    const want = (stream: string, consumer: string, fn: FunctionResource) =>
+      wanted.set(`${stream}/${consumer}`, { stream, consumer, fn });
+    let sources = false;
+    for (const fn of functions) {
       for (const t of natsTriggers(fn).triggers)
-        wanted.set(triggerConsumerName(fn.metadata.namespace, fn.metadata.name, t.subject), fn);
+        want(EVENTS_STREAM, triggerConsumerName(fn.metadata.namespace, fn.metadata.name, t.subject), fn);
+      for (const source of sourceTriggersOf(fn).filter(storesInStream)) {
+        want(SOURCES_STREAM, sourceConsumerName(source), fn);
+        sources = true;
+      }
+    }
     if (wanted.size === 0 && this.running.size === 0) return;
     const bus = await this.deps.bus();
     if (bus === undefined || this.stopped) return;
     if (this.deps.manageTopology) {
       const stream = eventsStream(functions);
       if (stream !== undefined) await bus.ensureStream(stream);
+      if (sources) await bus.ensureStream(sourcesStreamConfig());
       for (const fn of functions)
-        for (const consumer of triggerConsumers(fn)) await bus.ensureConsumer(consumer);
+        for (const consumer of [...triggerConsumers(fn), ...(sources ? sourceConsumers(fn) : [])])
+          await bus.ensureConsumer(consumer);
     }
-    for (const [name, fn] of wanted) {
-      if (this.running.has(name)) continue;
+    for (const [key, { stream, consumer: name, fn }] of wanted) {
+      if (this.running.has(key)) continue;
       const { namespace, name: fnName } = fn.metadata;
       const subscription = bus.consume(
-        EVENTS_STREAM,
+        stream,
         name,
         (message) => this.handle(namespace, fnName, name, message),
         {
@@ -140,13 +169,14 @@ export class TriggerWorker {
             this.deps.log.warn('a trigger subscription failed; it goes on', { consumer: name, err }),
         },
       );
-      this.running.set(name, { subscription });
+      this.running.set(key, { subscription });
     }
-    for (const [name, running] of this.running) {
-      if (wanted.has(name)) continue;
-      this.running.delete(name);
+    for (const [key, running] of this.running) {
+      if (wanted.has(key)) continue;
+      this.running.delete(key);
       await running.subscription.stop();
-      if (this.deps.manageTopology) await bus.deleteConsumer(EVENTS_STREAM, name);
+      const [stream = EVENTS_STREAM, name = key] = key.split('/');
+      if (this.deps.manageTopology) await bus.deleteConsumer(stream, name);
     }
   }
 
@@ -174,7 +204,7 @@ export class TriggerWorker {
         return { outcome, error: lastError, retried: true };
       }
     } else {
-      const request = eventRequest(message);
+      const request = requestOf(message);
       outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
       if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
         await message.ack();
@@ -207,7 +237,7 @@ export class TriggerWorker {
     message: BusMessage,
     lastError: string,
   ): Promise<void> {
-    const request = eventRequest(message);
+    const request = requestOf(message);
     const bus = await this.deps.bus();
     const target = { namespace, function: name };
     const { evicted } = await this.deps.deadLetters.add({

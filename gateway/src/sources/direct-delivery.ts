@@ -1,0 +1,103 @@
+import { type Clock, type Logger, type ResolvedSource, sleep, sourceKey } from '@nimbus/api';
+import { retryDelay } from '@nimbus/bus';
+import type { SourceEvent } from '@nimbus/sources';
+import type { DeadLetterStore } from '@nimbus/store';
+import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-outcome.js';
+import type { Invoker } from '../invoke/invoker.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { directEventRequest, sourceEventKey } from './source-message.js';
+
+export interface DirectDeliveryDeps {
+  readonly routes: RouteTable;
+  readonly invoker: Pick<Invoker, 'call'>;
+  readonly deadLetters: DeadLetterStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** Why a delivery stopped before it settled: the origin should give the event again. */
+export class DeliveryStoppedError extends Error {
+  constructor() {
+    super('the gateway is stopping; the event goes back to its origin');
+    this.name = 'DeliveryStoppedError';
+  }
+}
+
+/** How a settled delivery ended. */
+export type DirectOutcome = 'delivered' | 'dead-lettered';
+
+/**
+ * Delivers an event straight from an origin that holds it unacknowledged meanwhile (a RabbitMQ
+ * queue): attempts through the gateway's routing (so a function at zero wakes), waits the
+ * trigger's backoff between them, and after `maxDeliver` attempts writes a dead letter (listed
+ * and redriven like any other). It resolves once the event is settled either way, and the
+ * origin may then forget it; it rejects only when it could not settle it (stopping, the dead
+ * letters unreachable), and the origin keeps it.
+ */
+export class DirectDelivery {
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly deps: DirectDeliveryDeps) {}
+
+  async deliver(source: ResolvedSource, event: SourceEvent, firstAttempt: number): Promise<DirectOutcome> {
+    const request = directEventRequest(event);
+    let attempt = Math.max(1, firstAttempt);
+    for (;;) {
+      if (this.stopping.signal.aborted) throw new DeliveryStoppedError();
+      const route = this.deps.routes.get(source.namespace, source.function);
+      let lastError: string;
+      if (route === undefined) {
+        lastError = `attempt ${attempt}: the function ${source.namespace}/${source.function} is not known to this gateway`;
+      } else {
+        // A call in progress runs to its end: stopping only ends the waits between attempts.
+        const outcome = await this.deps.invoker.call(route, request);
+        if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return 'delivered';
+        lastError = describeFailure(outcome, attempt);
+      }
+      if (attempt >= source.maxDeliver) {
+        await this.deadLetter(source, event, request, lastError, attempt);
+        return 'dead-lettered';
+      }
+      const waited = await sleep(
+        this.deps.clock,
+        retryDelay(source.backoffMs, attempt),
+        this.stopping.signal,
+      );
+      if (!waited) throw new DeliveryStoppedError();
+      attempt++;
+    }
+  }
+
+  /** Deliveries in progress stop at their next step and reject. */
+  stop(): void {
+    this.stopping.abort();
+  }
+
+  private async deadLetter(
+    source: ResolvedSource,
+    event: SourceEvent,
+    request: ReturnType<typeof directEventRequest>,
+    lastError: string,
+    attempts: number,
+  ): Promise<void> {
+    const { evicted } = await this.deps.deadLetters.add({
+      id: sourceEventKey('source', source, event.id),
+      namespace: source.namespace,
+      function: source.function,
+      reason: 'max-deliver',
+      lastError,
+      attempts,
+      request: {
+        headers: { ...request.headers, [DEAD_LETTER_PSEUDO.method]: 'POST', [DEAD_LETTER_PSEUDO.path]: '/' },
+        body: request.body,
+      },
+      failedAt: this.deps.clock.now(),
+    });
+    if (evicted.length > 0)
+      this.deps.log.warn('dropped the oldest dead letters of a function at its bound', {
+        function: `${source.namespace}/${source.function}`,
+        dropped: evicted,
+      });
+    this.deps.log.warn('a source event was dead-lettered', { trigger: sourceKey(source), lastError });
+  }
+}

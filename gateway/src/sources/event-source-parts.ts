@@ -1,0 +1,113 @@
+import type { Clock, Logger, ResolvedSource } from '@nimbus/api';
+import type { MessageBus } from '@nimbus/bus';
+import type { SourceCheckpoint } from '@nimbus/sources';
+import type { ClaimStore, DeadLetterStore } from '@nimbus/store';
+import type { Registry } from 'prom-client';
+import type { Invoker } from '../invoke/invoker.js';
+import type { FunctionDirectory } from '../ports.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { BusSourceSink } from './bus-sink.js';
+import { DirectDelivery } from './direct-delivery.js';
+import { PushedSources } from './pushed-sources.js';
+import { SourceHealthBoard } from './source-health.js';
+import { type SourceCheckpoints, SourceRunner, type TriggerSecrets } from './source-runner.js';
+
+export interface EventSourceDeps {
+  readonly directory: FunctionDirectory;
+  readonly routes: RouteTable;
+  readonly invoker: Pick<Invoker, 'call'>;
+  readonly bus: () => Promise<MessageBus | undefined>;
+  readonly deadLetters: DeadLetterStore;
+  readonly claims: ClaimStore;
+  readonly secrets: TriggerSecrets;
+  readonly checkpoints?: SourceCheckpoints;
+  /** Local mode: the gateway makes and removes what each source needs (no controller does). */
+  readonly provision: boolean;
+  readonly owner: string;
+  readonly maxBodyBytes: number;
+  readonly registry: Registry;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** The gateway's side of the event sources: readers, the pushed endpoint, straight deliveries and health. */
+export interface EventSourceParts {
+  readonly runner: SourceRunner;
+  readonly pushed: PushedSources;
+  readonly health: SourceHealthBoard;
+  stop(): Promise<void>;
+}
+
+const READER_LEASE_MS = 15_000;
+const SYNC_MS = 2_000;
+
+export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts {
+  const log = deps.log.child({ part: 'sources' });
+  const health = new SourceHealthBoard(deps.registry, () => deps.clock.now());
+  const direct = new DirectDelivery({
+    routes: deps.routes,
+    invoker: deps.invoker,
+    deadLetters: deps.deadLetters,
+    clock: deps.clock,
+    log,
+  });
+  const sinkFor = (source: ResolvedSource) => new BusSourceSink(source, { bus: deps.bus, direct, health });
+  const runner = new SourceRunner({
+    directory: deps.directory,
+    leases: deps.claims,
+    secrets: deps.secrets,
+    checkpoints: deps.checkpoints ?? new MemoryCheckpoints(),
+    sinkFor,
+    provision: deps.provision,
+    owner: deps.owner,
+    leaseMs: READER_LEASE_MS,
+    syncMs: SYNC_MS,
+    clock: deps.clock,
+    log,
+    onStopped: (source) => health.forget(source),
+  });
+  const pushed = new PushedSources({
+    directory: deps.directory,
+    secrets: deps.secrets,
+    sinkFor,
+    health,
+    seen: deps.claims,
+    maxBodyBytes: deps.maxBodyBytes,
+    now: () => deps.clock.now(),
+    log,
+  });
+  return {
+    runner,
+    pushed,
+    health,
+    async stop() {
+      direct.stop();
+      await runner.stop();
+    },
+  };
+}
+
+/** Checkpoints kept in this process only: for a gateway without a shared store (local mode). */
+class MemoryCheckpoints implements SourceCheckpoints {
+  private readonly maps = new Map<string, Map<string, string>>();
+
+  of(key: string): SourceCheckpoint {
+    const map = () => {
+      let m = this.maps.get(key);
+      if (m === undefined) this.maps.set(key, (m = new Map()));
+      return m;
+    };
+    return {
+      entries: async () => new Map(map()),
+      set: async (fields) => {
+        for (const [k, v] of fields) map().set(k, v);
+      },
+      delete: async (fields) => {
+        for (const k of fields) map().delete(k);
+      },
+      clear: async () => {
+        this.maps.delete(key);
+      },
+    };
+  }
+}

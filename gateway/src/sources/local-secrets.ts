@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Env } from '@nimbus/api';
+import { type SecretReader, SourceConfigError } from '@nimbus/sources';
+import type { TriggerSecrets } from './source-runner.js';
+
+/** `NIMBUS_SECRET_<NAME>_<KEY>`, upper-cased, anything but letters and digits as `_`. */
+export function secretEnvName(name: string, key: string): string {
+  return `NIMBUS_SECRET_${name}_${key}`.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/**
+ * Local mode's Secrets, for the source triggers of the Functions in its folder: a value from the
+ * environment (`NIMBUS_SECRET_ORDERS_DB_URL` for Secret orders-db, key url), else from a file
+ * `<dir>/<secret>/<key>` under NIMBUS_SECRETS_DIR, the layout a mounted Secret has. There is no
+ * namespace boundary on a laptop: every Function there is the user's own.
+ */
+export class LocalTriggerSecrets implements TriggerSecrets {
+  constructor(
+    private readonly env: Env,
+    private readonly dir: string | undefined,
+  ) {}
+
+  reader(): SecretReader {
+    return {
+      read: async (ref) => {
+        const fromEnv = this.env[secretEnvName(ref.name, ref.key)];
+        if (fromEnv !== undefined) return fromEnv;
+        if (
+          this.dir !== undefined &&
+          !ref.name.includes('/') &&
+          !ref.key.includes('/') &&
+          !ref.key.startsWith('.')
+        ) {
+          try {
+            return (await readFile(join(this.dir, ref.name, ref.key), 'utf8')).trimEnd();
+          } catch {
+            // Said below.
+          }
+        }
+        throw new SourceConfigError(
+          `secret ${ref.name}`,
+          `Secret ${ref.name} key ${ref.key} is not set: give it as ${secretEnvName(ref.name, ref.key)}` +
+            (this.dir === undefined ? '' : ` or in ${join(this.dir, ref.name, ref.key)}`),
+        );
+      },
+    };
+  }
+}
