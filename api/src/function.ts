@@ -137,12 +137,30 @@ export interface Condition {
  */
 export const HANDLER_LOAD_FAILED = 'HandlerLoadFailed';
 
+/** One source trigger as the controller last saw it: set up on its origin, and how its reader is doing. */
+export interface TriggerStatus {
+  name: string;
+  kind: string;
+  ready: boolean;
+  reason: string;
+  message: string;
+  /** Whether a gateway reading it is connected to its origin; absent until one reports. */
+  connected?: boolean;
+  /** Events its origin holds that were not handed on yet, where the origin tells. */
+  backlog?: number;
+  lastError?: string;
+  /** When a gateway last handed one of its events on (RFC 3339). */
+  lastEventTime?: string;
+}
+
 export interface FunctionStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   replicas?: number;
   readyReplicas?: number;
   url?: string;
+  /** The event-source triggers (spec.triggers with a name and a source kind). */
+  triggers?: TriggerStatus[];
 }
 
 export interface FunctionMetadata {

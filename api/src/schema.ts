@@ -410,6 +410,34 @@ export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, 
       description:
         'Where the function is called through the gateway: <gateway URL>/function/<name>.<namespace>.',
     },
+    triggers: {
+      type: 'array',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      description:
+        'Each event-source trigger: whether it is set up on its origin, and how its reader is doing.',
+      items: {
+        type: 'object',
+        required: ['name', 'kind', 'ready', 'reason', 'message'],
+        properties: {
+          name: { type: 'string', description: "The trigger's name." },
+          kind: { type: 'string', description: 'postgres, s3, rabbitmq, mqtt or webhook.' },
+          ready: { type: 'boolean', description: 'Set up, and (once a gateway reports) connected.' },
+          reason: { type: 'string', description: 'Why, in one CamelCase word.' },
+          message: { type: 'string', description: 'Why, in words.' },
+          connected: {
+            type: 'boolean',
+            description: 'Whether the gateway reading it is connected to its origin.',
+          },
+          backlog: { type: 'integer', description: 'Events its origin holds that were not handed on yet.' },
+          lastError: { type: 'string', description: "The reader's last failure." },
+          lastEventTime: {
+            type: 'string',
+            description: 'When an event of it was last handed on, in RFC 3339.',
+          },
+        },
+      },
+    },
     conditions: {
       type: 'array',
       'x-kubernetes-list-type': 'map',
@@ -417,8 +445,8 @@ export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, 
       description:
         'Ready (the current revision serves, or the function is at zero), Deployed (its ConfigMap, ' +
         'Deployment and Service are applied), with spec.state StateReady, with state turned off ' +
-        'StateRetained (whether its keys are kept, and until when), and with spec.secrets SecretsMounted ' +
-        '(False names each entry refused).',
+        'StateRetained (whether its keys are kept, and until when), with spec.secrets SecretsMounted ' +
+        '(False names each entry refused), and with event-source triggers TriggersReady.',
       items: {
         type: 'object',
         required: ['type', 'status'],
@@ -426,7 +454,7 @@ export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, 
           type: {
             type: 'string',
             description:
-              "The condition's name: Ready, Deployed, StateReady, StateRetained or SecretsMounted.",
+              "The condition's name: Ready, Deployed, StateReady, StateRetained, SecretsMounted or TriggersReady.",
           },
           status: {
             type: 'string',

@@ -290,7 +290,7 @@ const triggerProperties: Record<string, SchemaNode> = {
         type: 'array',
         minItems: 1,
         maxItems: 32,
-        items: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[^\\u0000]+$' },
+        items: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[^\\x00]+$' },
         description: 'Topic filters, with + for one level and a final # for any number.',
       },
       qos: { type: 'integer', enum: [0, 1], default: 1, description: '1: at least once. 0: at most once.' },

@@ -12,8 +12,8 @@ import { type SecretReader, SourceConfigError } from './source.js';
 
 /** The label a Secret carries to offer its keys to source triggers. */
 export const TRIGGER_SECRET_LABEL = 'nimbus.dev/trigger-secret';
-/** The label on the controller's copies. */
-export const TRIGGER_SECRET_MIRROR_LABEL = 'nimbus.dev/trigger-secrets-of';
+/** The label on the controller's copies (value "true"; the Function is in an annotation). */
+export const TRIGGER_SECRET_MIRROR_LABEL = 'nimbus.dev/trigger-secrets';
 
 /** The copy's name for one Function: `nimbus-trigger-<digest of namespace/name>`. */
 export function triggerSecretMirrorName(namespace: string, fn: string): string {

@@ -407,7 +407,11 @@ describe('the Helm chart', function () {
         'PodDisruptionBudget/nimbus-controller',
         'PodDisruptionBudget/nimbus-gateway',
         'Role/nimbus-controller-leader-election',
+        'Role/nimbus-controller-trigger-secrets',
+        'Role/nimbus-gateway-trigger-secrets',
         'RoleBinding/nimbus-controller-leader-election',
+        'RoleBinding/nimbus-controller-trigger-secrets',
+        'RoleBinding/nimbus-gateway-trigger-secrets',
         'Secret/nimbus-api-keys',
         'Secret/nimbus-nats-auth',
         'Secret/nimbus-redis',
@@ -507,6 +511,21 @@ describe('the Helm chart', function () {
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       ]);
+    });
+
+    it("reads trigger Secrets' copies only in its own namespace: get for the gateway, writes for the controller", () => {
+      for (const [component, verbs] of [
+        ['gateway', ['get']],
+        ['controller', ['get', 'create', 'patch', 'delete']],
+      ] as const) {
+        const role = find(objects, 'Role', `nimbus-${component}-trigger-secrets`);
+        assert.equal(role.metadata.namespace, 'nimbus');
+        assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], verbs }]);
+        const binding = find(objects, 'RoleBinding', `nimbus-${component}-trigger-secrets`);
+        assert.equal(binding.metadata.namespace, 'nimbus');
+        const account = podSpec(find(objects, 'Deployment', `nimbus-${component}`)).serviceAccountName;
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: account, namespace: 'nimbus' }]);
+      }
     });
 
     it('has no wildcard in any rule, and binds each role to the service account its pods run as', () => {

@@ -221,6 +221,9 @@ numbers as plain digits (1000000, not 1e+06), the only form the components' pars
 {{- define "nimbus.commonEnv" -}}
 - name: NIMBUS_WATCH_NAMESPACES
   value: {{ join "," .Values.watchNamespaces | quote }}
+{{- /* Where the controller keeps the copies of source triggers' Secrets, and the gateway reads them. */}}
+- name: NIMBUS_PLATFORM_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
 - name: NIMBUS_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- if include "nimbus.redis.bundled" . }}

@@ -10,6 +10,9 @@ import {
   withReport,
 } from './reports.js';
 
+import { changedFunctions, combinedHealth, parseSourceHealth } from '../sources/source-reports.js';
+import type { TriggerHealthSeen } from '../sources/trigger-status.js';
+
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const MAX_REPORTER_LENGTH = 253;
 
@@ -28,7 +31,7 @@ export class ReportError extends Error {
 export function parseReport(body: unknown, at: number): ConcurrencyReport {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new ReportError('body', 'must be a JSON object');
-  const { reporter, functions } = body as Record<string, unknown>;
+  const { reporter, functions, sources } = body as Record<string, unknown>;
   if (typeof reporter !== 'string' || reporter === '' || reporter.length > MAX_REPORTER_LENGTH) {
     throw new ReportError('reporter', `must be a name of 1 to ${MAX_REPORTER_LENGTH} characters`);
   }
@@ -63,7 +66,16 @@ export function parseReport(body: unknown, at: number): ConcurrencyReport {
     }
     parsed[key] = load;
   }
-  return { reporter, at, functions: parsed };
+  let health: ReturnType<typeof parseSourceHealth>;
+  try {
+    health = parseSourceHealth(sources);
+  } catch (err) {
+    const [field = 'sources', ...rest] = (err as Error).message.split(': ');
+    throw new ReportError(field, rest.join(': '));
+  }
+  return Object.keys(health).length === 0
+    ? { reporter, at, functions: parsed }
+    : { reporter, at, functions: parsed, sources: health };
 }
 
 /**
@@ -74,6 +86,7 @@ export function parseReport(body: unknown, at: number): ConcurrencyReport {
  */
 export class ReportEndpoint {
   private reports: Reports = new Map();
+  private sourcesChanged: (functionKeys: string[]) => void = () => {};
 
   constructor(
     private readonly clock: Clock,
@@ -83,6 +96,22 @@ export class ReportEndpoint {
   /** The concurrency of one function summed over the gateways that reported lately; undefined with no data. */
   sample(key: string) {
     return concurrencySample(this.reports, key, this.clock.now());
+  }
+
+  /** One source trigger's health over the gateways that reported on it lately; undefined with none. */
+  sourceHealth(key: string): TriggerHealthSeen | undefined {
+    const now = this.clock.now();
+    const seen: TriggerHealthSeen[] = [];
+    for (const report of freshReports(this.reports, now).values()) {
+      const h = report.sources?.[key];
+      if (h !== undefined) seen.push(h);
+    }
+    return combinedHealth(seen);
+  }
+
+  /** Told the Functions whose triggers came up, went down or failed differently, as reports arrive. */
+  onSourcesChanged(listener: (functionKeys: string[]) => void): void {
+    this.sourcesChanged = listener;
   }
 
   /** Handles the request when it is one of its routes; false otherwise. */
@@ -112,7 +141,20 @@ export class ReportEndpoint {
       (body) => {
         try {
           const report = parseReport(body, this.clock.now());
+          const keys = new Set([
+            ...Object.keys(report.sources ?? {}),
+            ...Object.keys(this.reports.get(report.reporter)?.sources ?? {}),
+          ]);
+          const before = new Map([...keys].map((k) => [k, this.sourceHealth(k)]));
           this.reports = withReport(freshReports(this.reports, report.at), report);
+          if (keys.size > 0) {
+            const changed = changedFunctions(
+              (k) => before.get(k),
+              (k) => this.sourceHealth(k),
+              keys,
+            );
+            if (changed.length > 0) this.sourcesChanged(changed);
+          }
           res.writeHead(204).end();
         } catch (err) {
           const { field, message } = err as ReportError;

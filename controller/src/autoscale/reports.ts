@@ -1,3 +1,4 @@
+import type { TriggerHealthSeen } from '../sources/trigger-status.js';
 import type { ConcurrencySample } from './window.js';
 
 /** One function's load through one gateway over the interval since that gateway's last report. */
@@ -21,6 +22,8 @@ export interface ConcurrencyReport {
   /** When it was received, by the controller's clock (never the sender's). */
   readonly at: number;
   readonly functions: Readonly<Record<string, FunctionLoad>>;
+  /** The health of the source triggers that gateway runs, by `namespace/function/trigger`. */
+  readonly sources?: Readonly<Record<string, TriggerHealthSeen>>;
 }
 
 /** Reports older than this count for nothing: the gateway that sent them has gone silent. */

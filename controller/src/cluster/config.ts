@@ -57,6 +57,12 @@ export interface ClusterConfig {
    * each Function and warm pool gets a NetworkPolicy letting only those pods in. Undefined: none.
    */
   readonly functionIngress: FunctionIngress | undefined;
+  /**
+   * The namespace the gateway and controller run in (NIMBUS_PLATFORM_NAMESPACE, or POD_NAMESPACE),
+   * where the copies of source triggers' Secrets are kept; undefined: source triggers are refused
+   * in status until it is set.
+   */
+  readonly platformNamespace: string | undefined;
 }
 
 /** What the controller needs to give functions their state: tokens for the gateway's state service, and Redis to clear keys. */
@@ -154,6 +160,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     state: readStateConfig(env),
     errorDetail: env.NIMBUS_ERROR_DETAIL ? readErrorDetail(env, 'none') : undefined,
     functionIngress: readFunctionIngress(env),
+    platformNamespace: readPlatformNamespace(env),
   });
 }
 
@@ -240,4 +247,12 @@ function readStateConfig(env: Env): StateConfig | undefined {
     commandTimeoutMs: store.commandTimeoutMs,
     maxValueBytes: store.state.maxValueBytes,
   });
+}
+
+function readPlatformNamespace(env: Env): string | undefined {
+  const key = env.NIMBUS_PLATFORM_NAMESPACE ? 'NIMBUS_PLATFORM_NAMESPACE' : 'POD_NAMESPACE';
+  const value = env[key] || undefined;
+  if (value !== undefined && !isNamespace(value))
+    throw new ConfigError(key, `must be a namespace (a lower-case RFC 1123 label), got "${value}"`);
+  return value;
 }

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type Logger, createLogger } from '@nimbus/api';
+import { type Logger, createLogger, sourceTriggersOf } from '@nimbus/api';
 import { type Clock, systemClock } from '@nimbus/api';
 import { JetStreamBus, NATS_INBOX_PREFIX } from '@nimbus/bus';
 import type { KubeClient } from '@nimbus/kube';
@@ -12,7 +12,11 @@ import { EventRecorder, type EventSink } from '../events/event-recorder.js';
 import { LeaseElector } from '../leader/lease-elector.js';
 import { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import { FunctionController } from '../reconcile/function-controller.js';
+import type { TriggerStatusSource } from '../reconcile/function-reconciler.js';
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
+import { SecretMirrorStore } from '../sources/secret-mirror-store.js';
+import { SourceReconciler } from '../sources/source-reconciler.js';
+import { triggerStatuses } from '../sources/trigger-status.js';
 import { FunctionStateProvisioner } from '../state/function-state-provisioner.js';
 import { RedisStateAdmin } from '../state/state-admin.js';
 import { TOKENS } from '../tokens.js';
@@ -86,6 +90,39 @@ export function createClusterContainer(
           c.resolve(TOKENS.EventSink),
           log.child({ part: 'triggers' }),
         );
+  // Event sources: what each needs on its origin, the copies of their Secrets, their durables.
+  const sources =
+    config.platformNamespace === undefined
+      ? undefined
+      : new SourceReconciler(
+          client,
+          new SecretMirrorStore(client, config.platformNamespace),
+          bus,
+          c.resolve(TOKENS.EventSink),
+          log.child({ part: 'sources' }),
+          (fn) => built.controller?.requeue((f) => f.metadata.uid === fn.metadata.uid),
+        );
+  reports.onSourcesChanged((keys) =>
+    built.controller?.requeue((f) => keys.includes(`${f.metadata.namespace}/${f.metadata.name}`)),
+  );
+  const triggerStatus: TriggerStatusSource = (fn) => {
+    if (sourceTriggersOf(fn).length === 0) return undefined;
+    const outcomes =
+      sources?.provisioning(fn) ??
+      (sources === undefined
+        ? sourceTriggersOf(fn).map((s) => ({
+            name: s.name,
+            kind: s.kind,
+            ok: false,
+            reason: 'NoPlatformNamespace',
+            message:
+              'the controller does not know its namespace (POD_NAMESPACE), where trigger Secrets are copied',
+          }))
+        : undefined);
+    if (outcomes === undefined) return undefined;
+    const prefix = `${fn.metadata.namespace}/${fn.metadata.name}/`;
+    return triggerStatuses(outcomes, (trigger) => reports.sourceHealth(`${prefix}${trigger}`));
+  };
   // Function state: a token Secret per Function with spec.state, before its Deployment; Redis to clear keys.
   const stateAdmin =
     config.state?.adminUrl === undefined
@@ -103,7 +140,12 @@ export function createClusterContainer(
     clock,
   );
   c.register(TOKENS.Cleanups, {
-    useValue: [...(overrides.cleanups ?? []), ...(triggers === undefined ? [] : [triggers]), state],
+    useValue: [
+      ...(overrides.cleanups ?? []),
+      ...(triggers === undefined ? [] : [triggers]),
+      ...(sources === undefined ? [] : [sources]),
+      state,
+    ],
   });
   const functions = new FunctionController(
     client,
@@ -122,13 +164,18 @@ export function createClusterContainer(
     },
     c.resolve(TOKENS.EventSink),
     c.resolve(TOKENS.Cleanups),
-    [new ScheduleCheck(c.resolve(TOKENS.EventSink)), ...(triggers === undefined ? [] : [triggers])],
+    [
+      new ScheduleCheck(c.resolve(TOKENS.EventSink)),
+      ...(triggers === undefined ? [] : [triggers]),
+      ...(sources === undefined ? [] : [sources]),
+    ],
     state,
     reports,
     c.resolve(TOKENS.ControllerMetrics),
     clock,
     log,
     tracing,
+    triggerStatus,
   );
   built.controller = functions;
   c.register(TOKENS.FunctionController, { useValue: functions });

@@ -34,6 +34,7 @@ import {
   type ReconcilerSettings,
   type StateProvisioner,
 } from './function-reconciler.js';
+import type { TriggerStatusSource } from './function-reconciler.js';
 import { LoadFailures } from './load-failure.js';
 import type { FunctionCleanup, FunctionStep } from './object-cache.js';
 import type { ObservedDeployment } from './status.js';
@@ -94,6 +95,8 @@ export class FunctionController implements LeadershipListener {
     private readonly clock: Clock,
     private readonly log: Logger,
     tracing?: Tracing,
+    /** Event-source triggers' status (TriggersReady, status.triggers); absent: none written. */
+    triggers?: TriggerStatusSource,
   ) {
     this.spans = new ControllerSpans(tracing);
     const { namespaces } = settings;
@@ -193,6 +196,7 @@ export class FunctionController implements LeadershipListener {
       clock,
       log,
       new LoadFailures(this.functionPods, log.child({ part: 'load-failures' })),
+      triggers,
     );
     this.functions.on((event) => {
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;

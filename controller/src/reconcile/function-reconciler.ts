@@ -1,4 +1,4 @@
-import { API_VERSION, type FunctionResource, KIND, type Logger } from '@nimbus/api';
+import { API_VERSION, type FunctionResource, KIND, type Logger, type TriggerStatus } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import {
   KubeApiError,
@@ -24,6 +24,7 @@ import type { FunctionCleanup, ObjectCache } from './object-cache.js';
 import {
   type ApplyOutcome,
   type ObservedDeployment,
+  TRIGGERS_CONDITION,
   type Verdict,
   computeStatus,
   sameStatus,
@@ -76,6 +77,11 @@ export interface SecretGate {
   check(fn: FunctionResource): Promise<SecretMounts>;
 }
 
+/** Each event-source trigger's status and the TriggersReady verdict; undefined for a Function without any. */
+export type TriggerStatusSource = (
+  fn: FunctionResource,
+) => { verdict: Verdict; triggers: TriggerStatus[] } | undefined;
+
 /** What a reconcile that succeeded asks of the queue. */
 export interface ReconcileResult {
   /** Reconcile this key again after this long (a retention period ends then, say). */
@@ -108,6 +114,7 @@ export class FunctionReconciler {
     private readonly log: Logger,
     /** Reads a load error from an unready pod; without it, status says only that pods are not ready. */
     private readonly loads?: LoadFailures,
+    private readonly triggers?: TriggerStatusSource,
   ) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -194,6 +201,7 @@ export class FunctionReconciler {
     if (condition?.status === 'False') this.events.emit(fn, 'Warning', condition.reason, condition.message);
     for (const refused of secrets.refused) this.events.emit(fn, 'Warning', refused.reason, refused.message);
     const load = outcome.ok ? await this.checkLoad(fn, deployment) : {};
+    const triggers = this.triggers?.(fn);
     const written = await this.writeStatus(
       fn,
       staleReadCanRetry,
@@ -204,8 +212,10 @@ export class FunctionReconciler {
         [RETAINED_CONDITION, state.retained],
         [SECRETS_CONDITION, secretsVerdict(fn.spec.secrets ?? [], secrets)],
         [LOADED_CONDITION, load.failure],
+        [TRIGGERS_CONDITION, triggers?.verdict],
       ],
       load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail),
+      triggers?.triggers,
     );
     if (written === 'gone') {
       // Deleted meanwhile: nothing to look at again.
@@ -291,6 +301,7 @@ export class FunctionReconciler {
     state: Verdict | undefined,
     more: readonly (readonly [string, Verdict | undefined])[],
     ready?: Verdict,
+    triggers?: TriggerStatus[],
   ): Promise<'written' | 'unchanged' | 'gone'> {
     const status = computeStatus(
       fn,
@@ -301,6 +312,7 @@ export class FunctionReconciler {
       state,
       more,
       ready,
+      triggers,
     );
     if (sameStatus(fn.status, status)) return 'unchanged';
     try {

@@ -1,4 +1,4 @@
-import type { Condition, FunctionResource, FunctionStatus } from '@nimbus/api';
+import type { Condition, FunctionResource, FunctionStatus, TriggerStatus } from '@nimbus/api';
 import { canonicalJson } from '@nimbus/api';
 
 /** What applying the Function's objects came to; Deployed reports it. */
@@ -23,6 +23,9 @@ export interface FunctionCondition extends Condition {
 }
 
 export type Verdict = { status: 'True' | 'False'; reason: string; message: string };
+
+/** The condition that says whether every event-source trigger of a Function works (sources/). */
+export const TRIGGERS_CONDITION = 'TriggersReady';
 
 /** The condition that reports a function's Redis key space (spec.state), beside Ready and Deployed. */
 export const STATE_CONDITION = 'StateReady';
@@ -88,6 +91,7 @@ export function computeStatus(
   state?: Verdict,
   more: readonly (readonly [type: string, verdict: Verdict | undefined])[] = [],
   ready?: Verdict,
+  triggers?: readonly TriggerStatus[],
 ): FunctionStatus {
   const generation = fn.metadata.generation;
   const deployed: Verdict = applied.ok
@@ -118,6 +122,7 @@ export function computeStatus(
     replicas: deployment?.status?.replicas ?? 0,
     readyReplicas: deployment?.status?.readyReplicas ?? 0,
     url: `${gatewayUrl.replace(/\/+$/, '')}/function/${name}.${namespace}`,
+    ...(triggers === undefined || triggers.length === 0 ? {} : { triggers: [...triggers] }),
   };
 }
 

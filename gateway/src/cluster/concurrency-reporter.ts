@@ -16,17 +16,30 @@ export interface FunctionLoad {
   idleMs?: number;
 }
 
-/** What one report says: per function key, its load through this gateway. */
+/** One source trigger run by this gateway, as a report carries it. */
+export interface SourceHealthLine {
+  connected: boolean;
+  backlog?: number;
+  lastError?: string;
+  lastEventAt?: number;
+}
+
+/** What one report says: per function key, its load through this gateway; per source trigger run here, its health. */
 export interface ReportBody {
   reporter: string;
   functions: Record<string, FunctionLoad>;
+  sources?: Record<string, SourceHealthLine>;
 }
 
 /**
  * The report of every function this gateway knows, closing each function's metering interval: a
  * report is the meters' one reader in a cluster.
  */
-export function reportOf(reporter: string, routes: RouteTable): ReportBody {
+export function reportOf(
+  reporter: string,
+  routes: RouteTable,
+  sources: () => Readonly<Record<string, SourceHealthLine>> = () => ({}),
+): ReportBody {
   const functions: ReportBody['functions'] = {};
   for (const route of routes.list()) {
     const { average, requests, idleMs } = route.load.read();
@@ -34,7 +47,17 @@ export function reportOf(reporter: string, routes: RouteTable): ReportBody {
     if (idleMs !== undefined) load.idleMs = idleMs;
     functions[route.key] = load;
   }
-  return { reporter, functions };
+  const health: Record<string, SourceHealthLine> = {};
+  for (const [key, h] of Object.entries(sources())) {
+    const line: SourceHealthLine = { connected: h.connected };
+    if (h.backlog !== undefined) line.backlog = h.backlog;
+    if (h.lastError !== undefined) line.lastError = h.lastError;
+    if (h.lastEventAt !== undefined) line.lastEventAt = h.lastEventAt;
+    health[key] = line;
+  }
+  return Object.keys(health).length === 0
+    ? { reporter, functions }
+    : { reporter, functions, sources: health };
 }
 
 /**
@@ -54,6 +77,8 @@ export class ConcurrencyReporter {
     private readonly intervalMs: number,
     private readonly token: string | undefined,
     private readonly log: Logger,
+    /** The health of the source triggers this gateway runs (sources/source-health.ts). */
+    private readonly sources?: () => Readonly<Record<string, SourceHealthLine>>,
   ) {}
 
   start(): void {
@@ -68,7 +93,7 @@ export class ConcurrencyReporter {
   }
 
   async reportOnce(): Promise<void> {
-    const body = JSON.stringify(reportOf(this.reporter, this.routes));
+    const body = JSON.stringify(reportOf(this.reporter, this.routes, this.sources));
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     const results = await Promise.allSettled(

@@ -9,6 +9,7 @@ import type { PlatformEndpoint } from '../egress/egress-policy.js';
 import type { Gateway } from '../gateway.js';
 import { RouteTable } from '../routing/route-table.js';
 import type { Waker } from '../routing/waker.js';
+import type { EventSourceParts } from '../sources/event-source-parts.js';
 import { TOKENS } from '../tokens.js';
 import { ConcurrencyReporter } from './concurrency-reporter.js';
 import type { ClusterConfig } from './config.js';
@@ -156,6 +157,7 @@ export function createClusterGateway(
     config.reportIntervalMs,
     config.reportToken,
     log.child({ component: 'concurrency-reporter' }),
+    () => gateway.resolve<EventSourceParts>(TOKENS.EventSourceParts).health.snapshot(),
   );
   return {
     container: gateway,

@@ -107,7 +107,9 @@ describe('webhooks end to end: a signed POST is stored, answered 202, and delive
     eventually(
       async () => {
         const reply = await post(path, body, headers);
-        return reply.status === 404 || reply.json<{ code?: string }>().code === 'NotStored' ? undefined : reply;
+        return reply.status === 404 || reply.json<{ code?: string }>().code === 'NotStored'
+          ? undefined
+          : reply;
       },
       20_000,
       `${path} to exist`,
