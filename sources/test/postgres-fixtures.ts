@@ -1,0 +1,98 @@
+import { type Logger, type PostgresSource, type ResolvedSource, createLogger } from '@nimbus/api';
+import type { PostgresServer } from '@nimbus/testkit';
+import pg from 'pg';
+import type { SecretReader, SourceEvent, SourceHealth, SourceSink } from '../src/source.js';
+
+/** A SourceSink that keeps what it is given; `store` does what `storing` says (resolve by default). */
+export class RecordingSink implements SourceSink {
+  readonly stored: SourceEvent[] = [];
+  readonly offered: SourceEvent[] = [];
+  readonly health: SourceHealth[] = [];
+  storing: (event: SourceEvent) => Promise<void> = async () => {};
+
+  async store(event: SourceEvent): Promise<void> {
+    this.offered.push(event);
+    await this.storing(event);
+    this.stored.push(event);
+  }
+
+  deliver(): Promise<void> {
+    return Promise.reject(new Error('the postgres source never calls deliver'));
+  }
+
+  report(health: SourceHealth): void {
+    this.health.push(health);
+  }
+
+  get lastHealth(): SourceHealth | undefined {
+    return this.health.at(-1);
+  }
+
+  /** Each stored event's data, parsed. */
+  rows(): ChangeData[] {
+    return this.stored.map(dataOf);
+  }
+}
+
+export interface ChangeData {
+  operation: string;
+  schema: string;
+  table: string;
+  new: Record<string, unknown> | null;
+  old?: Record<string, unknown>;
+  unchanged?: string[];
+  lsn: string;
+  commitTime: string;
+}
+
+export function dataOf(event: SourceEvent): ChangeData {
+  return JSON.parse(new TextDecoder().decode(event.data)) as ChangeData;
+}
+
+/** A SecretReader whose one Secret holds `url`. */
+export function secretHolding(url: string): SecretReader {
+  return { read: async () => url };
+}
+
+export function postgresTrigger(
+  name: string,
+  spec: Omit<PostgresSource, 'connection'>,
+  fn = 'orders-fn',
+): ResolvedSource<'postgres'> {
+  return {
+    namespace: 'shop',
+    function: fn,
+    name,
+    kind: 'postgres',
+    spec: { connection: { name: 'orders-db', key: 'url' }, ...spec },
+    maxDeliver: 5,
+    backoffMs: [],
+    concurrency: 1,
+  };
+}
+
+/** A logger that keeps its lines, so a test can look for what must never be logged. */
+export function recordingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { log: createLogger({}, 'debug', (line) => lines.push(line)), lines };
+}
+
+/** Runs `work` on a fresh connection to `url`. */
+export async function withPg<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Where the slot is confirmed, as an LSN text, or undefined when it does not exist. */
+export async function confirmedFlush(server: PostgresServer, slot: string): Promise<string | undefined> {
+  const out = await server.sql(
+    `SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+  );
+  return out === '' ? undefined : out;
+}
