@@ -77,16 +77,17 @@ export function recordingLogger(): { log: Logger; lines: string[] } {
   return { log: createLogger({}, 'debug', (line) => lines.push(line)), lines };
 }
 
-/** Runs `work` on a fresh connection to `url`. */
-export async function withPg<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+/** A plain connection to `url`, whose lost-connection errors come from its queries, not as a crash. */
+export async function connectPg(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => {});
-  await client.connect();
   try {
-    return await work(client);
-  } finally {
+    await client.connect();
+  } catch (err) {
     await client.end().catch(() => {});
+    throw err;
   }
+  return client;
 }
 
 /** Where the slot is confirmed, as an LSN text, or undefined when it does not exist. */
