@@ -1,6 +1,8 @@
 import { type Logger, type PostgresSource, type ResolvedSource, createLogger } from '@nimbus/api';
-import type { PostgresServer } from '@nimbus/testkit';
-import pg from 'pg';
+import { ManualClock, type PostgresServer, startPostgresServer } from '@nimbus/testkit';
+import type pg from 'pg';
+import { connectClient, parseConnectionUrl } from '../src/postgres/connection.js';
+import { PostgresReader } from '../src/postgres/reader.js';
 import type { SecretReader, SourceEvent, SourceHealth, SourceSink } from '../src/source.js';
 
 /** A SourceSink that keeps what it is given; `store` does what `storing` says (resolve by default). */
@@ -78,16 +80,41 @@ export function recordingLogger(): { log: Logger; lines: string[] } {
 }
 
 /** A plain connection to `url`, whose lost-connection errors come from its queries, not as a crash. */
-export async function connectPg(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => {});
-    throw err;
+export function connectPg(url: string): Promise<pg.Client> {
+  return connectClient(parseConnectionUrl(url, 'url'), { replication: false });
+}
+
+/** The readers a suite started, each on a manual clock unless given one; `stopAll` after each test. */
+export class Readers {
+  private readonly running: PostgresReader[] = [];
+
+  /** `defaultUrl`: the connection a reader started without `secrets` reads. */
+  constructor(private readonly defaultUrl: () => string) {}
+
+  start(
+    source: ResolvedSource<'postgres'>,
+    sink: RecordingSink,
+    options: { secrets?: SecretReader; clock?: ManualClock; log?: ReturnType<typeof recordingLogger> } = {},
+  ): PostgresReader {
+    const reader = new PostgresReader(
+      {
+        source,
+        secrets: options.secrets ?? secretHolding(this.defaultUrl()),
+        sink,
+        checkpoint: undefined as never, // the postgres source keeps its position in the slot
+        clock: options.clock ?? new ManualClock(Date.now()),
+        log: (options.log ?? recordingLogger()).log,
+      },
+      { random: () => 0.5 },
+    );
+    this.running.push(reader);
+    reader.start();
+    return reader;
   }
-  return client;
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.running.splice(0).map((r) => r.stop()));
+  }
 }
 
 /** Where the slot is confirmed, as an LSN text, or undefined when it does not exist. */
@@ -96,4 +123,25 @@ export async function confirmedFlush(server: PostgresServer, slot: string): Prom
     `SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '${slot}'`,
   );
   return out === '' ? undefined : out;
+}
+
+/** Inside a describe: one PostgreSQL for the suite, and the readers a test started stopped after it. */
+export function usePostgres(): { readonly server: PostgresServer; readonly readers: Readers } {
+  let server: PostgresServer | undefined;
+  const readers = new Readers(() => {
+    if (server === undefined) throw new Error('the suite has no PostgreSQL yet');
+    return server.url();
+  });
+  before(async () => {
+    server = await startPostgresServer();
+  });
+  afterEach(() => readers.stopAll());
+  after(async () => server?.stop());
+  return {
+    get server() {
+      if (server === undefined) throw new Error('the suite has no PostgreSQL yet');
+      return server;
+    },
+    readers,
+  };
 }

@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { type PostgresServer, eventually, startPostgresServer } from '@nimbus/testkit';
-import { ManualClock } from '@nimbus/testkit';
 import { slotName } from '../src/postgres/names.js';
 import { postgresProvisioner as provisioner } from '../src/postgres/provisioner.js';
-import { PostgresReader } from '../src/postgres/reader.js';
 import { SourceConfigError } from '../src/source.js';
-import { RecordingSink, postgresTrigger, recordingLogger, secretHolding } from './postgres-fixtures.js';
+import { Readers, RecordingSink, postgresTrigger, secretHolding } from './postgres-fixtures.js';
 
 describe('postgres provisioner (a real PostgreSQL)', function () {
   this.timeout(60_000);
@@ -84,16 +82,8 @@ describe('postgres provisioner (a real PostgreSQL)', function () {
     const secrets = secretHolding(server.url());
     await provisioner.ensure(trigger, secrets);
     const sink = new RecordingSink();
-    const clock = new ManualClock(Date.now());
-    const reader = new PostgresReader({
-      source: trigger,
-      secrets,
-      sink,
-      checkpoint: undefined as never,
-      clock,
-      log: recordingLogger().log,
-    });
-    reader.start();
+    const readers = new Readers(() => server.url());
+    readers.start(trigger, sink);
     try {
       await eventually(
         async () =>
@@ -114,7 +104,7 @@ describe('postgres provisioner (a real PostgreSQL)', function () {
       );
       assert.ok(sink.lastHealth?.lastError);
     } finally {
-      await reader.stop();
+      await readers.stopAll();
     }
   });
 

@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import type { ResolvedSource } from '@nimbus/api';
-import { ManualClock, type PostgresServer, eventually, startPostgresServer } from '@nimbus/testkit';
+import { type PostgresServer, eventually } from '@nimbus/testkit';
 import { parseLsn } from '../src/postgres/lsn.js';
 import { slotName } from '../src/postgres/names.js';
 import { postgresProvisioner as provisioner } from '../src/postgres/provisioner.js';
-import { PostgresReader } from '../src/postgres/reader.js';
-import type { SecretReader } from '../src/source.js';
 import {
   RecordingSink,
   confirmedFlush,
@@ -13,41 +11,17 @@ import {
   postgresTrigger,
   recordingLogger,
   secretHolding,
+  usePostgres,
 } from './postgres-fixtures.js';
 
 describe('postgres reader (a real PostgreSQL)', function () {
   this.timeout(60_000);
+  const suite = usePostgres();
+  const readers = suite.readers;
   let server: PostgresServer;
-  const readers: PostgresReader[] = [];
-
-  before(async () => {
-    server = await startPostgresServer();
+  before(() => {
+    server = suite.server;
   });
-  afterEach(async () => {
-    await Promise.all(readers.splice(0).map((r) => r.stop()));
-  });
-  after(async () => server?.stop());
-
-  function startReader(
-    source: ResolvedSource<'postgres'>,
-    sink: RecordingSink,
-    options: { secrets?: SecretReader; clock?: ManualClock; log?: ReturnType<typeof recordingLogger> } = {},
-  ): PostgresReader {
-    const reader = new PostgresReader(
-      {
-        source,
-        secrets: options.secrets ?? secretHolding(server.url()),
-        sink,
-        checkpoint: undefined as never,
-        clock: options.clock ?? new ManualClock(Date.now()),
-        log: (options.log ?? recordingLogger()).log,
-      },
-      { random: () => 0.5 },
-    );
-    readers.push(reader);
-    reader.start();
-    return reader;
-  }
 
   const connected = (sink: RecordingSink) =>
     eventually(() => (sink.lastHealth?.connected ? true : undefined), 20_000, 'the reader to connect');
@@ -74,7 +48,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
       ['orders'],
     );
     const sink = new RecordingSink();
-    startReader(trigger, sink);
+    readers.start(trigger, sink);
     await connected(sink);
     await server.sql(`BEGIN;
       INSERT INTO orders (sku, qty, price, paid, meta, big, ratio, at)
@@ -145,7 +119,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
       ['public.accounts'],
     );
     const sink = new RecordingSink();
-    startReader(trigger, sink);
+    readers.start(trigger, sink);
     await connected(sink);
     await server.sql("INSERT INTO accounts VALUES (7, 'ada', 10)");
     await server.sql('UPDATE accounts SET balance = 25 WHERE id = 7');
@@ -164,7 +138,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
       ['docs'],
     );
     const sink = new RecordingSink();
-    startReader(trigger, sink);
+    readers.start(trigger, sink);
     await connected(sink);
     await server.sql(
       "INSERT INTO docs SELECT 1, 'draft', string_agg(md5(i::text), '') FROM generate_series(1, 20000) i",
@@ -182,7 +156,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
       'ticks',
     ]);
     const first = new RecordingSink();
-    const reader = startReader(trigger, first);
+    const reader = readers.start(trigger, first);
     await connected(first);
     await server.sql('INSERT INTO ticks (n) VALUES (1)');
     await storedCount(first, 1);
@@ -191,8 +165,10 @@ describe('postgres reader (a real PostgreSQL)', function () {
     await server.sql('INSERT INTO ticks (n) VALUES (3)');
 
     const second = new RecordingSink();
-    startReader(trigger, second);
+    readers.start(trigger, second);
     await storedCount(second, 2);
+    // On connecting it said how far behind the slot was: the two rows' WAL, in bytes.
+    assert.ok((second.health.find((h) => h.connected)?.backlog ?? 0) > 0);
     assert.deepEqual(
       second.rows().map((r) => r.new?.n),
       [2, 3],
@@ -208,7 +184,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
       new Promise<void>((resolve) => {
         release = resolve;
       });
-    startReader(trigger, sink);
+    readers.start(trigger, sink);
     await connected(sink);
     await server.sql('INSERT INTO held DEFAULT VALUES');
     await eventually(() => (sink.offered.length === 1 ? true : undefined), 20_000, 'the event offered');
@@ -232,7 +208,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
     const before = await confirmedFlush(server, slot);
     const refusing = new RecordingSink();
     refusing.storing = () => Promise.reject(new Error('JetStream is away'));
-    const reader = startReader(trigger, refusing);
+    const reader = readers.start(trigger, refusing);
     await connected(refusing);
     await server.sql('INSERT INTO refused (n) VALUES (1)');
     await server.sql('INSERT INTO refused (n) VALUES (2)');
@@ -248,7 +224,7 @@ describe('postgres reader (a real PostgreSQL)', function () {
     assert.equal(refusing.stored.length, 0);
 
     const accepting = new RecordingSink();
-    startReader(trigger, accepting);
+    readers.start(trigger, accepting);
     await storedCount(accepting, 2);
     assert.deepEqual(
       accepting.rows().map((r) => r.new?.n),

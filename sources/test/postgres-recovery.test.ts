@@ -1,46 +1,24 @@
 import { strict as assert } from 'node:assert';
-import type { ResolvedSource } from '@nimbus/api';
-import { ManualClock, type PostgresServer, eventually, startPostgresServer } from '@nimbus/testkit';
+import { ManualClock, type PostgresServer, eventually } from '@nimbus/testkit';
 import type pg from 'pg';
 import { postgresProvisioner as provisioner } from '../src/postgres/provisioner.js';
-import { PostgresReader } from '../src/postgres/reader.js';
-import type { SecretReader } from '../src/source.js';
 import {
   RecordingSink,
   connectPg as connect,
   postgresTrigger,
   recordingLogger,
   secretHolding,
+  usePostgres,
 } from './postgres-fixtures.js';
 
 describe('postgres reader across failures (a real PostgreSQL)', function () {
   this.timeout(120_000);
+  const suite = usePostgres();
+  const readers = suite.readers;
   let server: PostgresServer;
-  const readers: PostgresReader[] = [];
-
-  before(async () => {
-    server = await startPostgresServer();
+  before(() => {
+    server = suite.server;
   });
-  afterEach(async () => {
-    await Promise.all(readers.splice(0).map((r) => r.stop()));
-  });
-  after(async () => server?.stop());
-
-  function startReader(
-    source: ResolvedSource<'postgres'>,
-    sink: RecordingSink,
-    secrets: SecretReader,
-    clock: ManualClock,
-    log = recordingLogger(),
-  ): PostgresReader {
-    const reader = new PostgresReader(
-      { source, secrets, sink, checkpoint: undefined as never, clock, log: log.log },
-      { random: () => 0.5 },
-    );
-    readers.push(reader);
-    reader.start();
-    return reader;
-  }
 
   it('gets every committed row, in order, when the server restarts mid-stream', async () => {
     await server.sql('CREATE TABLE pulses (id serial PRIMARY KEY, n int)');
@@ -49,7 +27,7 @@ describe('postgres reader across failures (a real PostgreSQL)', function () {
     await provisioner.ensure(trigger, secrets);
     const sink = new RecordingSink();
     const clock = new ManualClock(Date.now());
-    startReader(trigger, sink, secrets, clock);
+    readers.start(trigger, sink, { secrets, clock });
     await eventually(() => (sink.lastHealth?.connected ? true : undefined), 20_000, 'connected');
 
     // A writer that inserts n = 1..400 one transaction each and keeps the ones acknowledged; a
@@ -123,7 +101,7 @@ describe('postgres reader across failures (a real PostgreSQL)', function () {
 
     // Not provisioned yet: the slot is missing, which the reader says (without the password).
     const sink = new RecordingSink();
-    startReader(trigger, sink, secretHolding(url), clock, log);
+    readers.start(trigger, sink, { secrets: secretHolding(url), clock, log });
     await eventually(() => (sink.lastHealth?.lastError ? true : undefined), 20_000, 'an error reported');
     assert.match(sink.lastHealth?.lastError ?? '', /replication slot nimbus_[0-9a-f]+ does not exist/);
 
@@ -141,7 +119,11 @@ describe('postgres reader across failures (a real PostgreSQL)', function () {
 
     // A wrong password: the failure is reported, the password it was given is not.
     const wrong = new RecordingSink();
-    startReader(trigger, wrong, secretHolding(url.replace(password, `${password}-old`)), clock, log);
+    readers.start(trigger, wrong, {
+      secrets: secretHolding(url.replace(password, `${password}-old`)),
+      clock,
+      log,
+    });
     await eventually(() => (wrong.lastHealth?.lastError ? true : undefined), 20_000, 'an error reported');
     assert.match(wrong.lastHealth?.lastError ?? '', /password authentication failed/);
 
