@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { ResolvedSource } from '@nimbus/api';
+import type { PostgresOperation, ResolvedSource } from '@nimbus/api';
 import { TABLE_PATTERN } from '@nimbus/api/trigger-schema';
 import { SourceConfigError } from '../source.js';
+
+/** What a trigger without `operations` reads, in the order a publication's `publish` names them. */
+export const ALL_OPERATIONS: readonly PostgresOperation[] = ['insert', 'update', 'delete'];
 
 /** A table the trigger reads, split into its schema and name. */
 export interface TableName {

@@ -2,8 +2,15 @@ import type { PostgresOperation, ResolvedSource } from '@nimbus/api';
 import type pg from 'pg';
 import { type SecretReader, SourceConfigError, type SourceProvisioner } from '../source.js';
 import { type PostgresTarget, connectClient, describeError, readTarget } from './connection.js';
-import { type TableName, parseTables, quoteIdent, quoteTable, slotName, specField } from './names.js';
-import { ALL_OPERATIONS } from './reader.js';
+import {
+  ALL_OPERATIONS,
+  type TableName,
+  parseTables,
+  quoteIdent,
+  quoteTable,
+  slotName,
+  specField,
+} from './names.js';
 
 /** SQLSTATEs that say the trigger's configuration is wrong, not that the server is away. */
 const CONFIG_ERRORS = new Set([

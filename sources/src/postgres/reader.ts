@@ -1,8 +1,7 @@
 import { type Backoff, backoffDelay, errorMessage, sleep } from '@nimbus/api';
-import type { PostgresOperation } from '@nimbus/api';
 import { SourceConfigError, type SourceContext, type SourceReader } from '../source.js';
 import { type PostgresTarget, describeError, readTarget } from './connection.js';
-import { slotName } from './names.js';
+import { ALL_OPERATIONS, slotName } from './names.js';
 import { ReplicationSession } from './session.js';
 
 /** Reconnects after 0.5 s, 1 s, 2 s … up to 30 s, jittered so gateways that lost one server spread out. */
@@ -10,8 +9,6 @@ export const RECONNECT_BACKOFF: Backoff = { baseMs: 500, maxMs: 30_000, jitter: 
 
 /** Stores in flight at once: enough to hide the sink's round trip, little enough to bound memory. */
 export const DEFAULT_STORE_WINDOW = 256;
-
-export const ALL_OPERATIONS: readonly PostgresOperation[] = ['insert', 'update', 'delete'];
 
 export interface PostgresReaderOptions {
   window?: number;
