@@ -30,6 +30,9 @@ export async function startServerProcess(
     readyTimeoutMs: number;
     cwd?: string;
     env?: NodeJS.ProcessEnv;
+    /** Runs it as this OS user and group (a server that refuses root, such as PostgreSQL). */
+    uid?: number;
+    gid?: number;
     onOutput?: (text: string) => void;
   },
 ): Promise<ServerProcess> {
@@ -37,6 +40,8 @@ export async function startServerProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: options.cwd,
     env: options.env,
+    uid: options.uid,
+    gid: options.gid,
   });
   let output = '';
   const keep = (chunk: Buffer) => {

@@ -1,10 +1,19 @@
 import type { SourceKindModule } from '../source.js';
+import { postgresProvisioner } from './provisioner.js';
+import { PostgresReader } from './reader.js';
 
-/** Placeholder until the postgres source lands: it reads nothing and says so. */
+export { readRawChanges } from './raw.js';
+export { slotName } from './names.js';
+export { PostgresReader, RECONNECT_BACKOFF } from './reader.js';
+
+/**
+ * Row changes of PostgreSQL tables, read through logical replication (pgoutput) from a slot of the
+ * trigger's own: one reader per trigger over all gateways, since a slot streams to one client at a
+ * time and its order is the commit order. See docs/event-sources.md.
+ */
 export const postgresSource: SourceKindModule<'postgres'> = {
   kind: 'postgres',
-  exclusive: false,
-  reader: () => {
-    throw new Error('the postgres event source is not built yet');
-  },
+  exclusive: true,
+  reader: (context) => new PostgresReader(context),
+  provisioner: postgresProvisioner,
 };

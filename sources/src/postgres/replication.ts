@@ -1,0 +1,109 @@
+import type { Duplex } from 'node:stream';
+import type pg from 'pg';
+import { msToPgTime } from './lsn.js';
+import { ProtocolError } from './pgoutput.js';
+
+/**
+ * The streaming half of a logical replication connection: START_REPLICATION over a `replication=
+ * database` connection, then CopyData both ways. From the server: XLogData (`w`, a pgoutput message
+ * and its WAL position) and keepalives (`k`); to it: standby status updates (`r`), which is how a
+ * logical slot's confirmed position moves. pg gives the CopyData frames on its connection object;
+ * this reads and writes what is inside them.
+ */
+
+/** The parts of pg's Connection a replication stream uses (not in pg's published types). */
+interface WalConnection {
+  readonly stream: Duplex;
+  on(event: 'copyData', listener: (message: { chunk: Buffer }) => void): unknown;
+  once(event: 'replicationStart', listener: () => void): unknown;
+  removeAllListeners(event: string): unknown;
+  sendCopyFromChunk(chunk: Buffer): void;
+}
+
+export interface ReplicationHandlers {
+  /** One pgoutput message and the WAL position of the record it comes from. */
+  data(message: Buffer, lsn: bigint): void;
+  /** The server's sent position; `replyRequested`: answer now, or it times the connection out. */
+  keepalive(walEnd: bigint, replyRequested: boolean): void;
+  /** A frame that could not be read, or a handler that threw: the stream is no good any more. */
+  fail(err: Error): void;
+}
+
+const NAME = /^[a-z0-9_]{1,63}$/;
+
+export interface ReplicationStream {
+  /** Settles when the server ends the stream or the connection goes: rejects with why. */
+  readonly ended: Promise<void>;
+  /**
+   * Tells the server how far this reader is. `received`: all WAL up to here arrived (lets a fast
+   * shutdown finish); `confirmed`: the slot may move here, as everything before it is safe.
+   */
+  sendStatus(received: bigint, confirmed: bigint, now: number): void;
+  /** Stops reading from the socket, so the server's sends back up: backpressure. */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Starts streaming `slot` for `publication` (pgoutput protocol 1) on a replication connection,
+ * resolving once the server has begun (CopyBothResponse). Decoding happens in `handlers`, as the
+ * frames arrive.
+ */
+export async function startReplication(
+  client: pg.Client,
+  slot: string,
+  publication: string,
+  handlers: ReplicationHandlers,
+): Promise<ReplicationStream> {
+  // Both come from slotName(): plain lower-case names, which is what keeps this text safe.
+  if (!NAME.test(slot) || !NAME.test(publication))
+    throw new Error('a replication slot or publication name that is not [a-z0-9_]');
+  const connection = client.connection as unknown as WalConnection;
+  const ended = new Promise<void>((resolve, reject) => {
+    client.query(
+      `START_REPLICATION SLOT ${slot} LOGICAL 0/0 (proto_version '1', publication_names '${publication}')`,
+      (err: Error | undefined) => (err ? reject(err) : resolve()),
+    );
+  });
+  ended.catch(() => {}); // the caller awaits it; a failure before then is seen through `started`
+  const started = new Promise<void>((resolve, reject) => {
+    connection.once('replicationStart', resolve);
+    ended.then(() => reject(new Error('the server ended replication before it began')), reject);
+  });
+  // A throw here would escape into pg's socket handler and end the process: it goes to `fail`.
+  connection.on('copyData', ({ chunk }) => {
+    try {
+      const kind = chunk[0];
+      if (kind === 0x77 /* w */) {
+        if (chunk.length < 25) throw new ProtocolError('an XLogData message ended early');
+        handlers.data(chunk.subarray(25), chunk.readBigUInt64BE(1));
+      } else if (kind === 0x6b /* k */) {
+        if (chunk.length < 18) throw new ProtocolError('a keepalive message ended early');
+        handlers.keepalive(chunk.readBigUInt64BE(1), chunk[17] === 1);
+      }
+    } catch (err) {
+      handlers.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+  try {
+    await started;
+  } catch (err) {
+    connection.removeAllListeners('copyData');
+    throw err;
+  }
+  return {
+    ended,
+    sendStatus(received, confirmed, now) {
+      const message = Buffer.alloc(34);
+      message.write('r', 0, 'latin1');
+      message.writeBigUInt64BE(received > confirmed ? received : confirmed, 1); // written
+      message.writeBigUInt64BE(confirmed, 9); // flushed: what moves the slot
+      message.writeBigUInt64BE(confirmed, 17); // applied
+      message.writeBigInt64BE(msToPgTime(now), 25);
+      message.writeUInt8(0, 33);
+      connection.sendCopyFromChunk(message);
+    },
+    pause: () => connection.stream.pause(),
+    resume: () => connection.stream.resume(),
+  };
+}
