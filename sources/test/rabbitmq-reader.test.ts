@@ -88,7 +88,9 @@ describe('RabbitMQ reader (a real broker)', function () {
   it('runs at most prefetch deliveries at once, and acks each only once it is delivered', async () => {
     const queue = await freshQueue();
     const sink = new RecordingSink();
-    startReader(readerContext(rabbitTrigger({ queue, prefetch: 3 }), server.url, sink));
+    startReader(readerContext(rabbitTrigger({ queue, prefetch: 3 }), server.url, sink), {
+      backlogIntervalMs: 100,
+    });
     await publish(
       server.url,
       '',
@@ -99,6 +101,11 @@ describe('RabbitMQ reader (a real broker)', function () {
     let counts = await server.queueCounts(queue);
     assert.deepEqual(counts, { ready: 7, unacked: 3, consumers: 1 }, 'three held by the reader, unacked');
     assert.equal(sink.inFlight, 3);
+    await eventually(
+      () => (sink.last?.backlog === 7 ? true : undefined),
+      10_000,
+      'the backlog: the ready seven',
+    );
 
     // One delivery settles: it is acked and one more comes; the others stay unacked.
     sink.deliveries[0]?.resolve();

@@ -98,7 +98,7 @@ export async function startRabbitMqServer(options: RabbitMqServerOptions = {}): 
     epmd = (
       await startServerProcess(EPMD, ['-port', String(epmdPort), '-address', '127.0.0.1'], {
         what: `epmd on port ${epmdPort}`,
-        ready: () => accepts(epmdPort),
+        ready: () => answers(epmdPort),
         readyTimeoutMs: 10_000,
       })
     ).child;
@@ -149,7 +149,7 @@ export async function startRabbitMqServer(options: RabbitMqServerOptions = {}): 
         what: `rabbitmq-server on port ${port}`,
         env,
         cwd: dir,
-        ready: () => speaksAmqp(port),
+        ready: () => answers(port, AMQP_HELLO),
         readyTimeoutMs,
         onOutput: keep,
       })
@@ -250,22 +250,20 @@ function brokerConfig(o: { port: number; user: string; password: string; vhost: 
   ].join('\n');
 }
 
-/** The port accepts a TCP connection (epmd says nothing first). */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
+/** The AMQP 0-9-1 protocol header; a booted broker answers with connection.start, a method frame (type 1). */
+const AMQP_HELLO = {
+  send: Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]),
+  answer: (c: Buffer) => c[0] === 1,
+};
 
-/** Sends the AMQP 0-9-1 protocol header; a booted broker answers with a method frame (type 1). */
-function speaksAmqp(port: number): Promise<boolean> {
+/**
+ * True when the loopback port accepts a connection and, given a `hello`, answers it as `answer`
+ * says (epmd says nothing first, so for it accepting is enough).
+ */
+function answers(
+  port: number,
+  hello?: { send: Buffer; answer: (chunk: Buffer) => boolean },
+): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     const done = (ok: boolean) => {
@@ -273,8 +271,8 @@ function speaksAmqp(port: number): Promise<boolean> {
       resolve(ok);
     };
     socket.setTimeout(2_000, () => done(false));
-    socket.once('connect', () => socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1])));
-    socket.once('data', (chunk: Buffer) => done(chunk[0] === 1));
+    socket.once('connect', () => (hello === undefined ? done(true) : socket.write(hello.send)));
+    socket.once('data', (chunk: Buffer) => done(hello?.answer(chunk) ?? false));
     socket.once('error', () => done(false));
   });
 }

@@ -7,9 +7,13 @@ import type { BrokerAddress } from './broker-url.js';
  */
 export class BrokerConnection {
   private channel: Promise<Channel> | undefined;
+  /** Why the broker closed the connection, when it did: it comes before the channels learn of it. */
+  private failure: Error | undefined;
 
   private constructor(private readonly connection: ChannelModel) {
-    connection.on('error', () => {}); // its close is what the operations see
+    connection.on('error', (err: Error) => {
+      this.failure = err;
+    });
   }
 
   static async open(address: BrokerAddress, connectTimeoutMs = 10_000): Promise<BrokerConnection> {
@@ -27,7 +31,8 @@ export class BrokerConnection {
       return await op(await channel);
     } catch (err) {
       if (this.channel === channel) this.channel = undefined;
-      throw err;
+      // A channel ended by the connection's close only says so: the connection's error says why.
+      throw (err as { code?: unknown }).code === undefined && this.failure !== undefined ? this.failure : err;
     }
   }
 
