@@ -56,6 +56,12 @@ describe('RabbitMQ messages as events', () => {
     assert.equal(attemptOf(first), 1);
     assert.equal(attemptOf(again), 4, 'x-delivery-count counts the deliveries before');
     assert.equal(attemptOf(message('x', {}, { redelivered: true })), 2);
+    const forged = message('x', { headers: { 'x-delivery-count': 99 } });
+    assert.equal(
+      attemptOf(forged),
+      1,
+      "a publisher's own x-delivery-count does not count on a first delivery",
+    );
   });
 
   it('hashes a message-id that cannot serve as an event id as it is (too long, not printable ASCII)', () => {

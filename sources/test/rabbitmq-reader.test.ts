@@ -3,7 +3,14 @@ import { ManualClock, type RabbitMqServer, eventually, startRabbitMqServer } fro
 import amqp from 'amqplib';
 import type { SourceReader } from '../src/index.js';
 import { RabbitMqReader, rabbitMqSource } from '../src/rabbitmq/index.js';
-import { RecordingSink, publish, rabbitTrigger, readerContext, withChannel } from './support/rabbitmq.js';
+import {
+  RecordingSink,
+  publish,
+  rabbitTrigger,
+  readerContext,
+  secretsOf,
+  withChannel,
+} from './support/rabbitmq.js';
 
 const PASSWORD = 'Pa55-w0rd-never-shown';
 const FAST_RECONNECT = { reconnect: { baseMs: 100, maxMs: 1_000 } } as const;
@@ -285,6 +292,50 @@ describe('RabbitMQ reader (a real broker)', function () {
       good.deliveries.map((d) => ({ ...d.event, data: undefined })),
     ]);
     for (const secret of [wrongPassword, PASSWORD]) assert.ok(!shown.includes(secret), 'no password shown');
+  });
+
+  it('says which field is wrong when the connection Secret is missing or holds no AMQP URL', async () => {
+    const clock = new ManualClock(Date.now());
+    for (const [url, words] of [
+      [undefined, /secret broker/],
+      [
+        `https://u:${PASSWORD}@127.0.0.1/`,
+        /spec\.triggers\[orders\]\.rabbitmq\.connection: has the scheme https:/,
+      ],
+    ] as const) {
+      const sink = new RecordingSink(true);
+      const base = readerContext(rabbitTrigger({ queue: 'any' }), url ?? '', sink, clock);
+      const context = url === undefined ? { ...base, secrets: secretsOf({}) } : base;
+      const reader = startReader(context);
+      await eventually(() => sink.last?.lastError, 5_000, 'the error in health');
+      assert.match(sink.last?.lastError ?? '', words);
+      assert.ok(!JSON.stringify([sink.health, context.lines]).includes(PASSWORD));
+      await reader.stop();
+    }
+  });
+
+  it("counts a quorum queue's deliveries from x-delivery-count", async () => {
+    const queue = `quorum${++queueSeq}`;
+    await withChannel(server.url, (channel) =>
+      channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } }),
+    );
+    await publish(server.url, '', queue, [{ body: 'twice refused', options: { messageId: 'qq' } }]);
+    const sink = new RecordingSink();
+    startReader(readerContext(rabbitTrigger({ queue, prefetch: 1 }), server.url, sink));
+    for (const n of [0, 1]) {
+      await eventually(() => sink.deliveries[n], 20_000, `delivery ${n + 1}`);
+      sink.deliveries[n]?.reject(new Error('not settled'));
+    }
+    await eventually(() => sink.deliveries[2], 20_000, 'the third delivery');
+    assert.deepEqual(
+      sink.deliveries.map((d) => [d.event.id, d.attempt]),
+      [
+        ['qq', 1],
+        ['qq', 2],
+        ['qq', 3],
+      ],
+    );
+    sink.deliveries[2]?.resolve();
   });
 
   it('counts a message the broker delivered before (to anyone) as attempt 2', async () => {

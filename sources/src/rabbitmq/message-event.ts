@@ -39,13 +39,15 @@ export function messageEvent(message: Message, source: string, now: number): Sou
 
 /**
  * The delivery count the broker knows: a quorum queue's `x-delivery-count` header counts earlier
- * deliveries; a classic queue only says whether the message was delivered before.
+ * deliveries; a classic queue only says whether the message was delivered before. A publisher can
+ * set that header too, so it counts only on a message the broker itself flags as redelivered.
  */
 export function attemptOf(message: Message): number {
+  if (!message.fields.redelivered) return 1;
   const count = message.properties.headers?.['x-delivery-count'];
-  if (typeof count === 'number' && Number.isInteger(count) && count >= 0)
+  if (typeof count === 'number' && Number.isInteger(count) && count >= 1)
     return Math.min(count, 1_000_000) + 1;
-  return message.fields.redelivered ? 2 : 1;
+  return 2;
 }
 
 /**
