@@ -125,6 +125,8 @@ describe('RabbitMQ connection URLs', () => {
     );
     assert.equal(parseBrokerUrl('amqp://mq', field).display, 'amqp://mq:5672/%2F', 'the default vhost, /');
     assert.equal(parseBrokerUrl('amqp://mq/%2F', field).vhost, '/');
+    assert.equal(parseBrokerUrl('amqp://mq', field).connect.heartbeat, 15);
+    assert.equal(parseBrokerUrl('amqp://mq/?heartbeat=0', field).connect.heartbeat, 0);
   });
 
   it('refuses what is no AMQP URL with an error naming the field and quoting nothing', () => {
@@ -132,6 +134,7 @@ describe('RabbitMQ connection URLs', () => {
       ['hunter2', /is not a URL/],
       ['https://u:hunter2@h/', /scheme https:/],
       ['amqp://u:hunter2@h/a/b', /more than one segment/],
+      ['amqp://u:hunter2@h/?heartbeat=soon', /heartbeat/],
     ] as const) {
       assert.throws(
         () => parseBrokerUrl(raw, field),

@@ -64,6 +64,8 @@ export function parseBrokerUrl(raw: string, field: string): BrokerAddress {
       ...(url.username === '' && url.password === '' ? {} : { username, password }),
       // amqplib unescapes the vhost it is given once more.
       vhost: encodeURIComponent(vhost),
+      // A broker gone silent (a partition, a dead node) is noticed within two heartbeats.
+      heartbeat: heartbeatOf(url.searchParams.get('heartbeat'), field),
     },
     display,
     vhost,
@@ -73,6 +75,14 @@ export function parseBrokerUrl(raw: string, field: string): BrokerAddress {
       return out;
     },
   };
+}
+
+/** `?heartbeat=` seconds, as RabbitMQ's URI spec has it; 15 unless given (0 turns heartbeats off). */
+function heartbeatOf(value: string | null, field: string): number {
+  if (value === null) return 15;
+  if (!/^\d{1,5}$/.test(value))
+    throw new SourceConfigError(field, 'has a heartbeat that is not a number of seconds');
+  return Number(value);
 }
 
 function decode(text: string): string {
