@@ -7,3 +7,4 @@ export * from './nats-server.js';
 export * from './redis-server.js';
 export * from './manual-clock.js';
 export * from './postgres-server.js';
+export * from './rabbitmq-server.js';
