@@ -6,3 +6,4 @@ export * from './server-process.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
 export * from './manual-clock.js';
+export * from './s3-server.js';
