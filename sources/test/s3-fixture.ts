@@ -1,0 +1,152 @@
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Logger, ResolvedSource, S3Source, SecretKeyRef } from '@nimbus/api';
+import type { S3Server } from '@nimbus/testkit';
+import {
+  type SecretReader,
+  SourceConfigError,
+  type SourceEvent,
+  type SourceHealth,
+  type SourceSink,
+} from '../src/source.js';
+
+// The SDK warns once per process that its releases after January 2027 need Node 22; tests run on 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** An S3 trigger of function team-a/thumbnails, as sourceTriggersOf resolves it. */
+export function s3Trigger(
+  spec: Partial<S3Source> & Pick<S3Source, 'endpoint' | 'bucket'>,
+): ResolvedSource<'s3'> {
+  return {
+    namespace: 'team-a',
+    function: 'thumbnails',
+    name: 'uploads',
+    kind: 's3',
+    spec: { credentials: { secret: 's3-keys' }, ...spec },
+    maxDeliver: 5,
+    backoffMs: [],
+    concurrency: 16,
+  };
+}
+
+/** The SecretReader port over a map of `secret/key` to value; a missing one is a SourceConfigError, as the platform's is. */
+export class MapSecrets implements SecretReader {
+  constructor(readonly values: Map<string, string>) {}
+
+  static forServer(
+    server: Pick<S3Server, 'accessKeyId' | 'secretAccessKey'>,
+    token = 'notify-token-1',
+  ): MapSecrets {
+    return new MapSecrets(
+      new Map([
+        ['s3-keys/accessKeyId', server.accessKeyId],
+        ['s3-keys/secretAccessKey', server.secretAccessKey],
+        ['s3-notify/token', token],
+      ]),
+    );
+  }
+
+  async read(ref: SecretKeyRef): Promise<string> {
+    const value = this.values.get(`${ref.name}/${ref.key}`);
+    if (value === undefined)
+      throw new SourceConfigError(`secret ${ref.name}`, `the Secret ${ref.name} has no key ${ref.key}`);
+    return value;
+  }
+}
+
+/**
+ * The SourceSink port as the durable path behaves: stores every event, and keeps it once per id (as
+ * JetStream's deduplication does) while counting every store. `failNext` makes the next stores reject.
+ */
+export class RecordingSink implements SourceSink {
+  readonly stored: SourceEvent[] = [];
+  readonly storesById = new Map<string, number>();
+  readonly health: SourceHealth[] = [];
+  failStores = 0;
+
+  async store(event: SourceEvent): Promise<void> {
+    if (this.failStores > 0) {
+      this.failStores--;
+      throw new Error('the durable path is down');
+    }
+    const count = this.storesById.get(event.id) ?? 0;
+    this.storesById.set(event.id, count + 1);
+    if (count === 0) this.stored.push(event);
+  }
+
+  async deliver(): Promise<void> {
+    throw new Error('the s3 source never delivers itself');
+  }
+
+  report(health: SourceHealth): void {
+    this.health.push(health);
+  }
+
+  get lastHealth(): SourceHealth | undefined {
+    return this.health.at(-1);
+  }
+
+  /** Stored events as `kind key`, in the order stored. */
+  summary(): string[] {
+    return this.stored.map((e) => `${e.type.split('.').at(-1)} ${dataOf(e).key}`);
+  }
+}
+
+export interface ObjectData {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string | null;
+  contentType?: string;
+  eventName: string;
+  eventTime: string;
+}
+
+export function dataOf(event: SourceEvent): ObjectData {
+  return JSON.parse(Buffer.from(event.data).toString('utf8')) as ObjectData;
+}
+
+export const quietLog: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => quietLog,
+};
+
+/** The uploader's side: a plain S3 client with the server's root keys. */
+export class Uploader {
+  readonly client: S3Client;
+
+  constructor(server: S3Server) {
+    this.client = new S3Client({
+      endpoint: server.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+  }
+
+  async bucket(name: string): Promise<void> {
+    await this.client.send(new CreateBucketCommand({ Bucket: name }));
+  }
+
+  async put(bucket: string, key: string, body: string, contentType?: string): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ...(contentType ? { ContentType: contentType } : {}),
+      }),
+    );
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
