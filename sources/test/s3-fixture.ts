@@ -1,9 +1,12 @@
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Logger, ResolvedSource, S3Source, SecretKeyRef } from '@nimbus/api';
-import type { S3Server } from '@nimbus/testkit';
+import { ManualClock, type S3Server } from '@nimbus/testkit';
+import { S3Poller, s3Source } from '../src/s3/index.js';
 import {
   type SecretReader,
+  type SourceCheckpoint,
   SourceConfigError,
+  type SourceContext,
   type SourceEvent,
   type SourceHealth,
   type SourceSink,
@@ -62,6 +65,8 @@ export class RecordingSink implements SourceSink {
   readonly storesById = new Map<string, number>();
   readonly health: SourceHealth[] = [];
   failStores = 0;
+  /** Runs once an event is stored, before the store resolves: where a test makes the next step fail. */
+  afterStore: ((event: SourceEvent) => Promise<void>) | undefined;
 
   async store(event: SourceEvent): Promise<void> {
     if (this.failStores > 0) {
@@ -71,6 +76,12 @@ export class RecordingSink implements SourceSink {
     const count = this.storesById.get(event.id) ?? 0;
     this.storesById.set(event.id, count + 1);
     if (count === 0) this.stored.push(event);
+    await this.afterStore?.(event);
+  }
+
+  /** Ids stored more than once: repeats the durable path dropped. */
+  repeats(): string[] {
+    return [...this.storesById].filter(([, n]) => n > 1).map(([id]) => id);
   }
 
   async deliver(): Promise<void> {
@@ -148,5 +159,35 @@ export class Uploader {
 
   close(): void {
     this.client.destroy();
+  }
+}
+
+/** Pollers a test made, each with its sink and clock; all stopped in afterEach. */
+export class Pollers {
+  private readonly made: S3Poller[] = [];
+
+  make(
+    source: ResolvedSource<'s3'>,
+    checkpoint: SourceCheckpoint,
+    options: { sink?: RecordingSink; clock?: ManualClock; secrets: SecretReader },
+  ): { reader: S3Poller; sink: RecordingSink; clock: ManualClock } {
+    const sink = options.sink ?? new RecordingSink();
+    const clock = options.clock ?? new ManualClock(Date.now());
+    const context: SourceContext<'s3'> = {
+      source,
+      secrets: options.secrets,
+      sink,
+      checkpoint,
+      clock,
+      log: quietLog,
+    };
+    const reader = s3Source.reader?.(context);
+    if (!(reader instanceof S3Poller)) throw new Error('mode poll has no poller');
+    this.made.push(reader);
+    return { reader, sink, clock };
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.made.splice(0).map((p) => p.stop()));
   }
 }

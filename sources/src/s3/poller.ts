@@ -1,7 +1,9 @@
+import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { ObjectEventKind } from '@nimbus/api';
 import { backoffDelay } from '@nimbus/api/backoff';
 import { sleep } from '@nimbus/api/clock';
-import { SourceConfigError, type SourceContext, type SourceReader } from '../source.js';
+import { SourceConfigError, type SourceContext, type SourceEvent, type SourceReader } from '../source.js';
 import { accessError } from './access-error.js';
 import { redact, s3Client } from './client.js';
 import { type S3Credentials, type S3Target, credentialsOf, pollIntervalOf, targetOf } from './config.js';
@@ -47,6 +49,8 @@ export class S3Poller implements SourceReader {
     this.target = targetOf(context.source);
     this.filter = filterOf(context.source.spec);
     this.pollMs = pollIntervalOf(context.source);
+    // Every request in flight (up to `concurrency` HEADs, a few listeners each) listens for the stop.
+    setMaxListeners(options.concurrency * 4 + 8, this.stopping.signal);
   }
 
   start(): void {
@@ -137,45 +141,69 @@ export class S3Poller implements SourceReader {
 
   /**
    * Stores the events of one batch of changes, then writes into the view the changes the sink
-   * took. A change that is not wanted (events: [deleted] and a new key) goes into the view
-   * without an event. The first failure is thrown once the rest have settled.
+   * took. New versions go into the view as pending first, so that an object whose store is cut
+   * short by a crash is still known if it goes before the next poll. A change that is not wanted
+   * (events: [deleted] and a new key) goes into the view without an event. The first failure is
+   * thrown once the rest have settled.
    */
   private async handOn(s3: S3Client, credentials: S3Credentials, changes: ViewChange[], listedAt: number) {
     const { source, sink, checkpoint } = this.context;
     const signal = this.stopping.signal;
+    const wants = (kind: ObjectEventKind) => this.filter.events.has(kind);
+    if (wants('created')) {
+      const pending = changes
+        .filter((c) => c.kind === 'created')
+        .map((c) => [c.key, encodeVersion(c.version, true)]);
+      if (pending.length > 0) await checkpoint.set(new Map(pending as [string, string][]));
+    }
     const seen = new Map<string, string>();
     const gone: string[] = [];
     const failure = await runLimited(changes, this.options.concurrency, async (change) => {
-      if (this.filter.events.has(change.kind)) {
-        let contentType: { contentType?: string } | undefined = {};
-        if (change.kind === 'created') {
+      if (change.kind === 'created') {
+        if (wants('created')) {
+          let head: { contentType?: string } | undefined;
           try {
-            contentType = await contentTypeOf(s3, this.target.bucket, change.key, signal);
+            head = await contentTypeOf(s3, this.target.bucket, change.key, signal);
           } catch (err) {
             throw accessError(source, `reading ${change.key}`, err, credentials);
           }
-          if (contentType === undefined) return; // gone since the listing: the next poll says so
+          if (head === undefined) return; // gone since the listing: the next poll says so
+          await sink.store(this.event('created', change.key, change.version, head.contentType, listedAt));
         }
-        await sink.store(
-          objectEvent(this.target.source, {
-            kind: change.kind,
-            bucket: this.target.bucket,
-            key: change.key,
-            size: change.version.size,
-            etag: change.version.etag,
-            ...contentType,
-            eventName: change.kind === 'created' ? 'ObjectCreated:*' : 'ObjectRemoved:*',
-            eventTime: change.kind === 'created' ? change.version.modified : listedAt,
-            identity: [change.version.etag, String(change.version.size), String(change.version.modified)],
-          }),
-        );
+        seen.set(change.key, encodeVersion(change.version));
+        return;
       }
-      if (change.kind === 'created') seen.set(change.key, encodeVersion(change.version));
-      else gone.push(change.key);
+      if (change.createdFirst && wants('created'))
+        await sink.store(this.event('created', change.key, change.version, undefined, listedAt));
+      if (wants('deleted'))
+        await sink.store(this.event('deleted', change.key, change.version, undefined, listedAt));
+      gone.push(change.key);
     });
     if (seen.size > 0) await checkpoint.set(seen);
     if (gone.length > 0) await checkpoint.delete(gone);
     if (failure !== undefined) throw failure;
+  }
+
+  /** A listed change as its event; the id hashes the version, so a change listed again is the same event. */
+  private event(
+    kind: ObjectEventKind,
+    key: string,
+    version: ObjectVersion,
+    contentType: string | undefined,
+    listedAt: number,
+  ): SourceEvent {
+    return objectEvent(this.target.source, {
+      kind,
+      bucket: this.target.bucket,
+      key,
+      size: version.size,
+      etag: version.etag,
+      ...(contentType === undefined ? {} : { contentType }),
+      eventName: kind === 'created' ? 'ObjectCreated:*' : 'ObjectRemoved:*',
+      // A listing says when an object was written, not when it went: then, the poll that saw it gone.
+      eventTime: kind === 'created' ? version.modified : listedAt,
+      identity: [version.etag, String(version.size), String(version.modified)],
+    });
   }
 
   private async connect(): Promise<{ s3: S3Client; credentials: S3Credentials }> {
