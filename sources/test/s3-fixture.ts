@@ -1,6 +1,6 @@
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Logger, ResolvedSource, S3Source, SecretKeyRef } from '@nimbus/api';
-import { ManualClock, type S3Server } from '@nimbus/testkit';
+import { ManualClock, type S3Server, startS3Server } from '@nimbus/testkit';
 import { S3Poller, s3Source } from '../src/s3/index.js';
 import {
   type SecretReader,
@@ -190,4 +190,39 @@ export class Pollers {
   async stopAll(): Promise<void> {
     await Promise.all(this.made.splice(0).map((p) => p.stop()));
   }
+}
+
+/** What a suite of tests against one versitygw shares; `bucket` is a fresh one for each test. */
+export interface S3Suite {
+  s3: S3Server;
+  uploader: Uploader;
+  secrets: MapSecrets;
+  bucket: string;
+  readonly pollers: Pollers;
+}
+
+/**
+ * Registers the hooks of a suite against its own versitygw: started before (the first run builds
+ * it, about 6 minutes on 2 cores), a new bucket `<prefix>-<n>` before each test, the test's pollers
+ * stopped after it, the server stopped by PID at the end.
+ */
+export function s3Suite(bucketPrefix: string): S3Suite {
+  const suite = { pollers: new Pollers() } as S3Suite;
+  let buckets = 0;
+  before(async function () {
+    this.timeout(15 * 60_000);
+    suite.s3 = await startS3Server();
+    suite.uploader = new Uploader(suite.s3);
+    suite.secrets = MapSecrets.forServer(suite.s3);
+  });
+  beforeEach(async () => {
+    suite.bucket = `${bucketPrefix}-${++buckets}`;
+    await suite.uploader.bucket(suite.bucket);
+  });
+  afterEach(() => suite.pollers.stopAll());
+  after(async () => {
+    suite.uploader?.close();
+    await suite.s3?.stop();
+  });
+  return suite;
 }

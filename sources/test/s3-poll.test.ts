@@ -2,65 +2,42 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { ResolvedSource, S3Source } from '@nimbus/api';
 import { MemoryCheckpointStore, RedisCheckpointStore, RedisConnection } from '@nimbus/store';
-import {
-  ManualClock,
-  type RedisServer,
-  type S3Server,
-  eventually,
-  startRedisServer,
-  startS3Server,
-} from '@nimbus/testkit';
+import { ManualClock, type RedisServer, startRedisServer } from '@nimbus/testkit';
 import { s3Source } from '../src/s3/index.js';
 import type { SourceCheckpoint } from '../src/source.js';
-import { MapSecrets, Pollers, RecordingSink, Uploader, dataOf, quietLog, s3Trigger } from './s3-fixture.js';
+import { RecordingSink, dataOf, quietLog, s3Suite, s3Trigger } from './s3-fixture.js';
 
 const POLL_MS = 10_000;
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 
-describe('s3 source, mode poll, against versitygw', function () {
-  this.timeout(15 * 60_000); // the first run builds versitygw (about 6 minutes on 2 cores)
-  let s3: S3Server;
-  let uploader: Uploader;
-  let secrets: MapSecrets;
-  let bucketNo = 0;
-  let bucket: string;
-  const pollers = new Pollers();
-
-  before(async () => {
-    s3 = await startS3Server();
-    uploader = new Uploader(s3);
-    secrets = MapSecrets.forServer(s3);
-  });
-  beforeEach(async () => {
-    bucket = `poll-${++bucketNo}`;
-    await uploader.bucket(bucket);
-  });
-  afterEach(async () => {
-    await pollers.stopAll();
-  });
-  after(async () => {
-    uploader?.close();
-    await s3?.stop();
-  });
+describe('s3 source, mode poll, against versitygw', () => {
+  const suite = s3Suite('poll');
+  const pollers = suite.pollers;
 
   function trigger(spec: Partial<S3Source> = {}) {
-    return s3Trigger({ endpoint: s3.endpoint, bucket, mode: 'poll', pollInterval: '10s', ...spec });
+    return s3Trigger({
+      endpoint: suite.s3.endpoint,
+      bucket: suite.bucket,
+      mode: 'poll',
+      pollInterval: '10s',
+      ...spec,
+    });
   }
 
   function poller(source: ResolvedSource<'s3'>, checkpoint: SourceCheckpoint) {
-    return pollers.make(source, checkpoint, { secrets });
+    return pollers.make(source, checkpoint, { secrets: suite.secrets });
   }
 
   it('is one exclusive module whose reader runs in mode poll only', () => {
     assert.equal(s3Source.exclusive, true);
     const notify = s3Trigger({
-      endpoint: s3.endpoint,
-      bucket,
+      endpoint: suite.s3.endpoint,
+      bucket: suite.bucket,
       notifyToken: { name: 's3-notify', key: 'token' },
     });
     const context = {
       source: notify,
-      secrets,
+      secrets: suite.secrets,
       sink: new RecordingSink(),
       checkpoint: new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads'),
       clock: new ManualClock(),
@@ -70,20 +47,20 @@ describe('s3 source, mode poll, against versitygw', function () {
   });
 
   it('takes the bucket in as it is first, then gives each change between polls once', async () => {
-    await uploader.put(bucket, 'in/old.jpg', 'history');
-    await uploader.put(bucket, 'in/changes.jpg', 'v1');
-    await uploader.put(bucket, 'in/goes.jpg', 'bye');
+    await suite.uploader.put(suite.bucket, 'in/old.jpg', 'history');
+    await suite.uploader.put(suite.bucket, 'in/changes.jpg', 'v1');
+    await suite.uploader.put(suite.bucket, 'in/goes.jpg', 'bye');
     const checkpoint = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
     const { reader, sink } = poller(trigger({ prefix: 'in/', suffix: '.jpg' }), checkpoint);
     await reader.poll();
     assert.equal(sink.stored.length, 0, 'a new trigger does not fire for what the bucket held');
     assert.equal((await checkpoint.entries()).size, 4, 'three objects and the marker');
 
-    await uploader.put(bucket, 'in/new photo é.jpg', 'fresh', 'image/jpeg');
-    await uploader.put(bucket, 'in/changes.jpg', 'v2 is longer');
-    await uploader.delete(bucket, 'in/goes.jpg');
-    await uploader.put(bucket, 'in/skipped.png', 'suffix');
-    await uploader.put(bucket, 'out/skipped.jpg', 'prefix');
+    await suite.uploader.put(suite.bucket, 'in/new photo é.jpg', 'fresh', 'image/jpeg');
+    await suite.uploader.put(suite.bucket, 'in/changes.jpg', 'v2 is longer');
+    await suite.uploader.delete(suite.bucket, 'in/goes.jpg');
+    await suite.uploader.put(suite.bucket, 'in/skipped.png', 'suffix');
+    await suite.uploader.put(suite.bucket, 'out/skipped.jpg', 'prefix');
     await reader.poll();
     assert.deepEqual(sink.summary().sort(), [
       'created in/changes.jpg',
@@ -94,7 +71,7 @@ describe('s3 source, mode poll, against versitygw', function () {
       sink.stored.find((e) => dataOf(e).key === 'in/new photo é.jpg') ?? assert.fail('no new photo');
     const { eventTime, ...facts } = dataOf(fresh);
     assert.deepEqual(facts, {
-      bucket,
+      bucket: suite.bucket,
       key: 'in/new photo é.jpg',
       size: 5,
       etag: md5('fresh'),
@@ -103,7 +80,7 @@ describe('s3 source, mode poll, against versitygw', function () {
     });
     assert.ok(Math.abs(Date.parse(eventTime) - Date.now()) < 60_000, 'eventTime is the upload time');
     assert.equal(fresh.type, 'dev.nimbus.s3.object.created');
-    assert.equal(fresh.source, `${s3.endpoint}/${bucket}`);
+    assert.equal(fresh.source, `${suite.s3.endpoint}/${suite.bucket}`);
     assert.equal(fresh.subject, 'in/new%20photo%20%C3%A9.jpg');
     const gone =
       sink.stored.find((e) => e.type === 'dev.nimbus.s3.object.deleted') ?? assert.fail('no delete');
@@ -118,11 +95,11 @@ describe('s3 source, mode poll, against versitygw', function () {
     const checkpoint = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
     const { reader, sink } = poller(trigger({ events: ['deleted'] }), checkpoint);
     await reader.poll();
-    await uploader.put(bucket, 'made.txt', 'no event for this');
+    await suite.uploader.put(suite.bucket, 'made.txt', 'no event for this');
     await reader.poll();
     assert.equal(sink.stored.length, 0);
     assert.ok((await checkpoint.entries()).has('made.txt'), 'but the view has it');
-    await uploader.delete(bucket, 'made.txt');
+    await suite.uploader.delete(suite.bucket, 'made.txt');
     await reader.poll();
     assert.deepEqual(sink.summary(), ['deleted made.txt']);
   });
@@ -132,7 +109,7 @@ describe('s3 source, mode poll, against versitygw', function () {
     const { reader, sink } = poller(trigger(), checkpoint);
     await reader.poll();
     const keys = Array.from({ length: 1_234 }, (_, i) => `k/${String(i).padStart(5, '0')}`);
-    await runAll(keys, (key) => uploader.put(bucket, key, key));
+    await runAll(keys, (key) => suite.uploader.put(suite.bucket, key, key));
     await reader.poll();
     assert.equal(sink.stored.length, keys.length);
     assert.deepEqual(new Set(sink.stored.map((e) => dataOf(e).key)), new Set(keys));
@@ -143,8 +120,8 @@ describe('s3 source, mode poll, against versitygw', function () {
     const checkpoint = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
     const { reader, sink } = poller(trigger(), checkpoint);
     await reader.poll();
-    await uploader.put(bucket, 'a.txt', 'a');
-    await uploader.put(bucket, 'b.txt', 'b');
+    await suite.uploader.put(suite.bucket, 'a.txt', 'a');
+    await suite.uploader.put(suite.bucket, 'b.txt', 'b');
     sink.failStores = 1;
     await assert.rejects(reader.poll(), /the durable path is down/);
     assert.equal(sink.stored.length, 1, 'one of the two was stored');
@@ -181,12 +158,12 @@ describe('s3 source, mode poll, against versitygw', function () {
       const key = 'team-a/thumbnails/uploads';
       const sink = new RecordingSink(); // the durable path outlives the gateway
       const first = pollers.make(trigger(), new RedisCheckpointStore(connect()).checkpoint(key), {
-        secrets,
+        secrets: suite.secrets,
         sink,
       });
       await first.reader.poll();
-      await uploader.put(bucket, 'one.txt', '1');
-      await uploader.put(bucket, 'two.txt', '2');
+      await suite.uploader.put(suite.bucket, 'one.txt', '1');
+      await suite.uploader.put(suite.bucket, 'two.txt', '2');
       // Once the events are stored, Redis refuses the checkpoint's write (its script) for a while.
       const control = connect();
       sink.afterStore = async () => {
@@ -197,11 +174,11 @@ describe('s3 source, mode poll, against versitygw', function () {
       assert.deepEqual(sink.summary().sort(), ['created one.txt', 'created two.txt']);
       await first.reader.stop(); // the gateway goes down
       await control.run('allow scripts', (c) => c.call('ACL', 'SETUSER', 'default', '+eval', '+evalsha'));
-      await uploader.put(bucket, 'three.txt', '3');
-      await uploader.delete(bucket, 'one.txt');
+      await suite.uploader.put(suite.bucket, 'three.txt', '3');
+      await suite.uploader.delete(suite.bucket, 'one.txt');
 
       const second = pollers.make(trigger(), new RedisCheckpointStore(connect()).checkpoint(key), {
-        secrets,
+        secrets: suite.secrets,
         sink,
       });
       await second.reader.poll();
