@@ -1,6 +1,9 @@
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { bareEtag } from './object-event.js';
 
+const MAX_KEY_BYTES = 1_024;
+const MAX_ETAG_CHARS = 256;
+
 /** What a listing says of one object: enough to tell a new version from the one seen before. */
 export interface ObjectVersion {
   readonly size: number;
@@ -31,10 +34,17 @@ export async function listObjects(
       { abortSignal: options.signal },
     );
     for (const object of page.Contents ?? []) {
-      if (object.Key === undefined || !options.keep(object.Key)) continue;
+      // A key past S3's 1,024 bytes (a store that is not S3) could not be kept in the checkpoint.
+      if (
+        object.Key === undefined ||
+        Buffer.byteLength(object.Key) > MAX_KEY_BYTES ||
+        !options.keep(object.Key)
+      )
+        continue;
       out.set(object.Key, {
-        size: object.Size ?? 0,
-        etag: bareEtag(object.ETag) ?? '',
+        size: Math.max(0, object.Size ?? 0),
+        // Cut: the store is not trusted to keep an ETag to the length the checkpoint takes.
+        etag: (bareEtag(object.ETag) ?? '').slice(0, MAX_ETAG_CHARS),
         modified: object.LastModified?.getTime() ?? 0,
       });
     }

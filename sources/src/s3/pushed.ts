@@ -18,7 +18,9 @@ import { objectEvent } from './object-event.js';
  * the trigger's notifyToken, as `Authorization: Bearer <token>` or `?token=<token>` (stores whose
  * webhook cannot set headers put it in the URL); only then is the body read. Records of other
  * buckets, keys outside the prefix and suffix, and changes the trigger does not want are dropped:
- * whoever holds one trigger's token can raise no event of another bucket.
+ * whoever holds one trigger's token can raise no event of another bucket. A notification carries
+ * no content type, so these events have none: a HeadObject each would put a request to the store
+ * on the path of the gateway's answer (the poller, which has the time, does make one).
  */
 export const s3Pushed: PushedSource<'s3'> = {
   async accept(source, request, secrets, now) {
