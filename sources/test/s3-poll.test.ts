@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { ResolvedSource, S3Source } from '@nimbus/api';
 import { MemoryCheckpointStore, RedisCheckpointStore, RedisConnection } from '@nimbus/store';
-import { ManualClock, type RedisServer, startRedisServer } from '@nimbus/testkit';
+import { ManualClock, type RedisServer, eventually, startRedisServer } from '@nimbus/testkit';
 import { s3Source } from '../src/s3/index.js';
 import type { SourceCheckpoint } from '../src/source.js';
 import { RecordingSink, dataOf, quietLog, s3Suite, s3Trigger } from './s3-fixture.js';
@@ -134,6 +134,36 @@ describe('s3 source, mode poll, against versitygw', () => {
     await reader.poll();
     assert.deepEqual(sink.summary().sort(), ['created a.txt', 'created b.txt']);
     assert.deepEqual(sink.repeats(), [], 'the stored one was not stored again');
+  });
+
+  it('settles what is in flight when stopped mid-poll: what it stored is in the view, the rest comes next time', async () => {
+    const checkpoint = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
+    const sink = new RecordingSink();
+    const first = pollers.make(trigger(), checkpoint, { secrets: suite.secrets, sink });
+    await first.reader.poll();
+    const keys = Array.from({ length: 40 }, (_, i) => `s/${String(i).padStart(2, '0')}`);
+    await runAll(keys, (key) => suite.uploader.put(suite.bucket, key, key));
+    let stopped: Promise<void> | undefined;
+    sink.afterStore = async () => {
+      sink.afterStore = undefined;
+      stopped = first.reader.stop(); // the gateway lost its lease
+    };
+    first.reader.start();
+    await eventually(() => (stopped === undefined ? undefined : true), 10_000, 'the stop');
+    await stopped;
+    const view = await checkpoint.entries();
+    for (const event of sink.stored)
+      assert.match(
+        view.get(dataOf(event).key) ?? 'missing',
+        /^\d/,
+        `${dataOf(event).key} is in the view, not pending`,
+      );
+    assert.ok(sink.stored.length < keys.length, `the stop cut the poll short (${sink.stored.length} stored)`);
+
+    const second = pollers.make(trigger(), checkpoint, { secrets: suite.secrets, sink });
+    await second.reader.poll();
+    assert.deepEqual(sink.stored.map((e) => dataOf(e).key).sort(), keys);
+    assert.deepEqual(sink.repeats(), [], 'nothing the first one stored and wrote down came again');
   });
 
   describe('with its checkpoint in Redis', () => {
