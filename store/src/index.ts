@@ -18,6 +18,8 @@
  *   takeOver: a cron tick fires once, and a schedule's run holds a lease (concurrency policy).
  * - RateLimitStore: take a token from one or more token buckets at once, atomically (a fixed Lua
  *   script on Redis's own clock); the memory store runs the same arithmetic (token-bucket.ts).
+ * - CheckpointStore: an event source's durable state per trigger, a map of fields (the S3
+ *   poller's view of its bucket): entries (HSCAN pages), set (bounded by maxFields), delete, clear.
  * - RedisAclManager: removes the per-function ACL users earlier versions made.
  *
  * Redis key layout (root `nimbus` unless configured)
@@ -29,6 +31,7 @@
  *   nimbus:dlq:index[:<namespace>[:<function>]]  sorted sets, lexical, member <failedAt 16 digits>:<id>
  *   nimbus:claim:<key>                           string, the owner
  *   nimbus:rate:<bucket>                         hash { tokens, at }, expiring once refilled
+ *   nimbus:checkpoint:<ns>/<fn>/<trigger>        hash, field -> value (an event source's checkpoint)
  *   ACL user of a function (earlier versions only): nimbus-fn:<namespace>:<function>
  * Standalone Redis 7.0 or later (script flags, ZRANGE BYLEX REV); not Redis Cluster.
  *
@@ -42,6 +45,7 @@
  */
 
 export * from './call-store.js';
+export * from './checkpoint-store.js';
 export * from './claim-store.js';
 export * from './config.js';
 export * from './dead-letter-store.js';
@@ -49,12 +53,14 @@ export * from './errors.js';
 export * from './json-value.js';
 export * from './logger.js';
 export * from './memory/call-store.js';
+export * from './memory/checkpoint-store.js';
 export * from './memory/claim-store.js';
 export * from './memory/dead-letter-store.js';
 export * from './memory/rate-limit-store.js';
 export * from './memory/state-store.js';
 export * from './redis/acl.js';
 export * from './redis/call-store.js';
+export * from './redis/checkpoint-store.js';
 export * from './redis/claim-store.js';
 export * from './redis/connection.js';
 export * from './redis/dead-letter-store.js';

@@ -14,6 +14,7 @@ import { InvalidStoreInputError } from './errors.js';
  *   <root>:dlq:index:<namespace>:<function>     sorted set (lexical), one function
  *   <root>:claim:<key>                          string: the owner
  *   <root>:rate:<bucket>                        hash { tokens, at }: a rate limit's token bucket
+ *   <root>:checkpoint:<ns>/<fn>/<trigger>       hash: an event source's checkpoint, field -> value
  */
 export const DEFAULT_KEY_ROOT = 'nimbus';
 
@@ -74,6 +75,8 @@ export function functionUsername(namespace: string, fn: string, root = DEFAULT_K
 export const callKey = (root: string, id: string): string => `${root}:call:${id}`;
 
 export const claimKey = (root: string, key: string): string => `${root}:claim:${key}`;
+
+export const checkpointKey = (root: string, key: string): string => `${root}:checkpoint:${key}`;
 
 export const rateKey = (root: string, bucket: string): string => `${root}:rate:${bucket}`;
 

@@ -1,10 +1,12 @@
 import { type Clock, systemClock } from '@nimbus/api/clock';
 import type { CallStore, CallStoreLimits } from './call-store.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 import type { ClaimStore } from './claim-store.js';
 import type { StoreConfig } from './config.js';
 import type { DeadLetterLimits, DeadLetterStore } from './dead-letter-store.js';
 import { type StoreLogger, silentLogger } from './logger.js';
 import { MemoryCallStore } from './memory/call-store.js';
+import { MemoryCheckpointStore } from './memory/checkpoint-store.js';
 import { MemoryClaimStore } from './memory/claim-store.js';
 import { MemoryDeadLetterStore } from './memory/dead-letter-store.js';
 import { MemoryRateLimitStore } from './memory/rate-limit-store.js';
@@ -12,6 +14,7 @@ import { MemoryStateStore } from './memory/state-store.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 import { RedisAclManager } from './redis/acl.js';
 import { RedisCallStore } from './redis/call-store.js';
+import { RedisCheckpointStore } from './redis/checkpoint-store.js';
 import { RedisClaimStore } from './redis/claim-store.js';
 import { RedisConnection, type RedisConnectionOptions } from './redis/connection.js';
 import { RedisDeadLetterStore } from './redis/dead-letter-store.js';
@@ -27,6 +30,8 @@ export interface Stores {
   readonly deadLetters: DeadLetterStore;
   readonly claims: ClaimStore;
   readonly rateLimits: RateLimitStore;
+  /** Event sources' checkpoints (the S3 poller's view of its bucket). */
+  readonly checkpoints: CheckpointStore;
   close(): Promise<void>;
 }
 
@@ -67,6 +72,7 @@ export function createRedisStores(url: string, options: RedisStoresOptions = {})
     }),
     claims: new RedisClaimStore(connection, rooted),
     rateLimits: new RedisRateLimitStore(connection, rooted),
+    checkpoints: new RedisCheckpointStore(connection, rooted),
     acl: new RedisAclManager(connection, rooted),
     close: () => connection.close(),
   };
@@ -83,6 +89,7 @@ export function createMemoryStores(options: { clock?: Clock; limits?: StoreLimit
     deadLetters: new MemoryDeadLetterStore(clock, limits.deadLetters),
     claims: new MemoryClaimStore(clock),
     rateLimits: new MemoryRateLimitStore(clock),
+    checkpoints: new MemoryCheckpointStore(),
     close: async () => {},
   };
 }

@@ -8,3 +8,4 @@ export * from './redis-server.js';
 export * from './manual-clock.js';
 export * from './postgres-server.js';
 export * from './rabbitmq-server.js';
+export * from './s3-server.js';
