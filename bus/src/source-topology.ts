@@ -20,7 +20,12 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * heard so reads it again after a restart, a lease takeover or a server restart, well inside this.
  */
 const SOURCE_DUPLICATE_WINDOW_MS = 15 * 60 * 1000;
-const SOURCE_ACK_WAIT_MS = 30_000;
+/**
+ * How long a delivery may go without a word: the bus reports progress while a call runs, so this
+ * measures a gateway that died mid-delivery, and a trigger whose concurrency is 1 (in order) waits
+ * this long behind it.
+ */
+const SOURCE_ACK_WAIT_MS = 10_000;
 
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

@@ -70,7 +70,7 @@ export interface GatewayOverrides {
   tracing?: Tracing;
   /** Where source triggers' Secrets are read; by default none are (a trigger that needs one says so). */
   triggerSecrets?: TriggerSecrets;
-  /** Source triggers' durable state (an S3 poller's view); by default kept in this process. */
+  /** Source triggers' durable state (an S3 poller's view); by default in the stores (Redis, or memory). */
   sourceCheckpoints?: SourceCheckpoints;
 }
 
@@ -208,7 +208,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         deadLetters: stores.deadLetters,
         claims: stores.claims,
         secrets: overrides.triggerSecrets ?? new LocalTriggerSecrets({}, undefined),
-        checkpoints: overrides.sourceCheckpoints,
+        checkpoints: overrides.sourceCheckpoints ?? { of: (key) => stores.checkpoints.checkpoint(key) },
         provision: (overrides.info?.mode ?? 'kubernetes') === 'local',
         owner: config.schedules.owner,
         maxBodyBytes: Math.min(config.maxBodyBytes, config.async.maxBodyBytes),

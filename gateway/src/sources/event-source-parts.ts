@@ -1,6 +1,5 @@
 import type { Clock, Logger, ResolvedSource } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
-import type { SourceCheckpoint } from '@nimbus/sources';
 import type { ClaimStore, DeadLetterStore } from '@nimbus/store';
 import type { Registry } from 'prom-client';
 import type { Invoker } from '../invoke/invoker.js';
@@ -20,7 +19,7 @@ export interface EventSourceDeps {
   readonly deadLetters: DeadLetterStore;
   readonly claims: ClaimStore;
   readonly secrets: TriggerSecrets;
-  readonly checkpoints?: SourceCheckpoints;
+  readonly checkpoints: SourceCheckpoints;
   /** Local mode: the gateway makes and removes what each source needs (no controller does). */
   readonly provision: boolean;
   readonly owner: string;
@@ -56,7 +55,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     directory: deps.directory,
     leases: deps.claims,
     secrets: deps.secrets,
-    checkpoints: deps.checkpoints ?? new MemoryCheckpoints(),
+    checkpoints: deps.checkpoints,
     sinkFor,
     provision: deps.provision,
     owner: deps.owner,
@@ -85,29 +84,4 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
       await runner.stop();
     },
   };
-}
-
-/** Checkpoints kept in this process only: for a gateway without a shared store (local mode). */
-class MemoryCheckpoints implements SourceCheckpoints {
-  private readonly maps = new Map<string, Map<string, string>>();
-
-  of(key: string): SourceCheckpoint {
-    const map = () => {
-      let m = this.maps.get(key);
-      if (m === undefined) this.maps.set(key, (m = new Map()));
-      return m;
-    };
-    return {
-      entries: async () => new Map(map()),
-      set: async (fields) => {
-        for (const [k, v] of fields) map().set(k, v);
-      },
-      delete: async (fields) => {
-        for (const k of fields) map().delete(k);
-      },
-      clear: async () => {
-        this.maps.delete(key);
-      },
-    };
-  }
 }

@@ -86,6 +86,13 @@ export class LocalModeProcess {
       .join('\n');
   }
 
+  /** SIGKILL: a crash, with nothing handed over or drained. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+    await rm(this.stateDir, { recursive: true, force: true });
+  }
+
   /** SIGTERM, as a user's Ctrl-C; SIGKILL if it has not exited within `ms`. */
   async stop(ms = 15_000): Promise<number | null> {
     if (this.child.exitCode === null) this.child.kill('SIGTERM');
