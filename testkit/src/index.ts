@@ -5,4 +5,6 @@ export * from './stop-child.js';
 export * from './server-process.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
+export * from './debian-binary.js';
+export * from './mosquitto-server.js';
 export * from './manual-clock.js';
