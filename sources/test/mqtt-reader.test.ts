@@ -96,6 +96,16 @@ describe('mqtt source: the reader on a real mosquitto', function () {
     await pub.publishAsync('r/state', '', { qos: 1, retain: true }); // clears it for the other tests
   });
 
+  it('a message over the maximum packet size never reaches the gateway, and reading goes on', async () => {
+    const sink = new RecordingSink();
+    await startReader('big', ['big/#'], sink);
+    await pub.publishAsync('big/huge', Buffer.alloc(2 * 1024 * 1024, 0x61), { qos: 1 });
+    await pub.publishAsync('big/small', 'small', { qos: 1 });
+    await eventually(() => (sink.payloads().includes('small') ? true : undefined), 10_000, 'the small one');
+    assert.deepEqual(sink.payloads(), ['small']);
+    assert.equal(sink.last?.connected, true);
+  });
+
   it('delivers what was published while it was stopped (persistent session), and once acknowledged never again', async () => {
     const sink = new RecordingSink();
     const reader = await startReader('offline', ['o/#'], sink);
@@ -224,7 +234,7 @@ describe('mqtt source: the reader on a real mosquitto', function () {
       for (let i = 0; i < total; i++) {
         const payload = `m${i}`;
         try {
-          await withDeadline(pub.publishAsync(`s/${i % 7}`, payload, { qos: 1 }), 15_000);
+          await withDeadline(pub.publishAsync(`s/${i % 7}`, payload, { qos: 1 }), 2_000);
           acked.push(payload);
         } catch {
           // not acknowledged: the broker promised nothing for it
@@ -234,6 +244,8 @@ describe('mqtt source: the reader on a real mosquitto', function () {
     await eventually(() => (acked.length >= 100 ? true : undefined), 10_000, '100 messages published');
     await broker.restart();
     await publishing;
+    const down = sink.health.find((h) => !h.connected);
+    assert.match(down?.lastError ?? '', /^mqtt:\/\/127\.0\.0\.1:\d+: /, 'the outage shows in health');
     assert.ok(acked.length > 200, `only ${acked.length} acknowledged`);
     await eventually(
       () => {

@@ -9,6 +9,7 @@
 export class AckWindow {
   private readonly queue: { readonly messageId: number; stored: boolean }[] = [];
   private failed = false;
+  private readonly waiting: { readonly limit: number; readonly resolve: () => void }[] = [];
 
   constructor(
     private readonly acknowledge: (messageId: number) => void,
@@ -38,11 +39,24 @@ export class AckWindow {
     );
   }
 
+  /**
+   * Undefined while fewer than `limit` messages are unacknowledged; else a promise that resolves
+   * once they are (never, after a failed store: the connection is being dropped).
+   */
+  room(limit: number): Promise<void> | undefined {
+    if (this.queue.length < limit) return undefined;
+    return new Promise((resolve) => this.waiting.push({ limit, resolve }));
+  }
+
   private flush(): void {
     if (this.failed) return;
     while (this.queue[0]?.stored === true) {
       const head = this.queue.shift();
       if (head !== undefined) this.acknowledge(head.messageId);
+    }
+    for (const waiter of this.waiting.filter((w) => this.queue.length < w.limit)) {
+      this.waiting.splice(this.waiting.indexOf(waiter), 1);
+      waiter.resolve();
     }
   }
 }

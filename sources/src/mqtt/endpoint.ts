@@ -67,9 +67,16 @@ export function clientIdOf(source: ResolvedSource<'mqtt'>, purpose: 'session' | 
   return `nimbus${createHash('sha256').update(key).digest('hex').slice(0, 17)}`;
 }
 
-/** An error in words for health and logs, with the endpoint's password taken out wherever it shows. */
-export function describeError(err: unknown, endpoint: MqttEndpoint | undefined): string {
+/** An error in words, with the endpoint's password taken out wherever it shows. */
+export function scrubbed(err: unknown, endpoint: MqttEndpoint | undefined): string {
   const text = err instanceof Error ? err.message : String(err);
   const secret = endpoint?.password;
   return secret === undefined || secret === '' ? text : text.split(secret).join('***');
+}
+
+/** An error of the broker's for health and logs: scrubbed, and prefixed with where it happened. */
+export function describeError(err: unknown, endpoint: MqttEndpoint | undefined): string {
+  const text = scrubbed(err, endpoint);
+  if (endpoint === undefined || text.startsWith(`${endpoint.source}: `)) return text;
+  return `${endpoint.source}: ${text}`;
 }

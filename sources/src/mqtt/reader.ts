@@ -2,7 +2,7 @@ import { type Backoff, backoffDelay } from '@nimbus/api';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { SourceContext, SourceHealth, SourceReader } from '../source.js';
 import { AckWindow } from './ack-window.js';
-import { type MqttEndpoint, clientIdOf, describeError, readEndpoint } from './endpoint.js';
+import { type MqttEndpoint, clientIdOf, describeError, readEndpoint, scrubbed } from './endpoint.js';
 import { messageEvent } from './event.js';
 import { openSession, sendPuback, subscribeAll } from './session.js';
 
@@ -19,6 +19,8 @@ interface Connection {
   client?: MqttClient;
   /** The last error the client reported on it, in words. */
   error?: string;
+  /** Given up on (a store failed, the broker misbehaved): it takes nothing more. */
+  dropped?: boolean;
 }
 
 /**
@@ -86,11 +88,11 @@ export class MqttReader implements SourceReader {
     connection.client = client;
     this.connection = connection;
     client.on('error', (err) => {
-      connection.error = `${endpoint.source}: ${describeError(err, endpoint)}`;
+      connection.error = describeError(err, endpoint);
     });
     client.on('disconnect', (packet) => {
       const why = packet.properties?.reasonString ?? `reason code ${packet.reasonCode ?? 0}`;
-      connection.error = `${endpoint.source}: the broker disconnected the reader (${describeError(why, endpoint)})`;
+      connection.error = describeError(`the broker disconnected the reader (${why})`, endpoint);
     });
     client.on('close', () => this.closed(connection));
     try {
@@ -106,29 +108,44 @@ export class MqttReader implements SourceReader {
     this.report({ connected: true });
   }
 
-  /** Hands a message on; undefined when it is left to the broker (stopping, an old connection). */
+  /**
+   * Hands a message on. Returns what reading waits for: a QoS 0 store (nothing else bounds those),
+   * or room in the window when it is full. A broker should never send more than the receive maximum
+   * unacknowledged (MQTT 5, 4.9), but one may (mosquitto resending a session it restored after a
+   * restart does): reading then pauses until stores catch up, so memory stays bounded and nothing is
+   * dropped.
+   */
   private received(connection: Connection, packet: IPublishPacket): Promise<unknown> | undefined {
-    if (!this.running || this.connection !== connection || packet.qos === 2) return undefined;
+    // Left to the broker: stopping, an old connection, one given up on, or a QoS never asked for.
+    if (!this.running || this.connection !== connection || connection.dropped || packet.qos === 2)
+      return undefined;
     const event = messageEvent(
       packet,
       { source: connection.endpoint.source, clientId: this.clientId },
       this.now(),
     );
     const store = this.context.sink.store(event);
-    const settled =
-      packet.qos === 1 && packet.messageId !== undefined
-        ? connection.window.track(packet.messageId, store)
-        : // QoS 0: at most once. A store that fails loses it, as the publisher chose; health says so.
-          store.catch((err: unknown) =>
-            this.report({ ...this.health, lastError: this.storeError(connection, err) }),
-          );
+    if (packet.qos === 0) {
+      // At most once: a store that fails loses it, as the publisher chose; health says so.
+      const settled = store.catch((err: unknown) =>
+        this.report({ ...this.health, lastError: this.storeError(connection, err) }),
+      );
+      this.keep(settled);
+      return settled;
+    }
+    this.keep(connection.window.track(packet.messageId ?? 0, store));
+    return connection.window.room(MQTT_IN_FLIGHT);
+  }
+
+  /** Remembers a store until it settles, for stop() to wait on. */
+  private keep(settled: Promise<unknown>): void {
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));
-    return settled;
   }
 
   private storeFailed(connection: Connection, err: unknown): void {
     connection.error = this.storeError(connection, err);
+    connection.dropped = true;
     this.storeFailures += 1;
     this.context.log.warn('mqtt message not stored: reconnecting so the broker gives it again', {
       error: connection.error,
@@ -138,7 +155,7 @@ export class MqttReader implements SourceReader {
   }
 
   private storeError(connection: Connection, err: unknown): string {
-    return `storing a message failed: ${describeError(err, connection.endpoint)}`;
+    return `storing a message failed: ${scrubbed(err, connection.endpoint)}`;
   }
 
   private failed(connection: Connection | undefined, err: unknown): void {
@@ -149,6 +166,7 @@ export class MqttReader implements SourceReader {
     }
     if (connection !== undefined) {
       connection.error = words;
+      connection.dropped = true;
       connection.client?.end(true); // its close schedules the next attempt
     }
     this.context.log.warn('mqtt source could not connect', { error: words });
@@ -159,6 +177,8 @@ export class MqttReader implements SourceReader {
   private closed(connection: Connection): void {
     if (this.connection !== connection) return;
     this.connection = undefined;
+    // A broker that went away closes the socket without an error of its own.
+    connection.error ??= `${connection.endpoint.source}: the connection closed`;
     this.report({ connected: false, ...this.lastError(connection) });
     this.schedule();
   }

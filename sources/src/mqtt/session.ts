@@ -46,11 +46,9 @@ export interface SessionOptions {
   /** QoS 1 messages the broker may have unacknowledged with this client at once. */
   readonly receiveMaximum?: number;
   /**
-   * Sees every message. A QoS 1 message is never acknowledged for it: it sends the PUBACK itself
-   * with `sendPuback`, and reading goes on at once (the broker sends at most `receiveMaximum`
-   * unacknowledged). A QoS 0 one has nothing to acknowledge and nothing bounds it, so reading
-   * waits for the promise it returns: a flood of them is held back through TCP. Default: hold
-   * everything.
+   * Sees every message; reading goes on once the promise it returns settles (at once for
+   * undefined). A QoS 1 message is never acknowledged for it: it sends the PUBACK itself with
+   * `sendPuback`. Default: hold everything.
    */
   readonly onMessage?: (packet: IPublishPacket) => Promise<unknown> | undefined;
   /** Seconds without a packet before a PINGREQ, and 1.5 times that before the connection is dead. */
@@ -91,19 +89,15 @@ export function openSession(endpoint: MqttEndpoint, options: SessionOptions): Op
     onMessage === undefined
       ? holdEveryMessage
       : (packet, done) => {
-          const settled = onMessage(packet);
-          if (packet.qos !== 0) done(HELD);
-          else if (settled === undefined) done();
-          else
-            settled.then(
-              () => done(),
-              () => done(),
-            );
+          const hold = onMessage(packet);
+          const next = () => (packet.qos === 0 ? done() : done(HELD));
+          if (hold === undefined) next();
+          else hold.then(next, next);
         };
   const accepted = new Promise<IConnackPacket>((resolve, reject) => {
     let failure: Error | undefined;
     client.on('error', (err) => {
-      const words = `${endpoint.source}: ${describeError(err, endpoint)}`;
+      const words = describeError(err, endpoint);
       failure ??=
         err instanceof ErrorWithReasonCode ? new MqttRefusedError(words, err.code) : new Error(words);
     });
