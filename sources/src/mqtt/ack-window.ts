@@ -54,6 +54,7 @@ export class AckWindow {
       const head = this.queue.shift();
       if (head !== undefined) this.acknowledge(head.messageId);
     }
+    if (this.waiting.length === 0) return;
     for (const waiter of this.waiting.filter((w) => this.queue.length < w.limit)) {
       this.waiting.splice(this.waiting.indexOf(waiter), 1);
       waiter.resolve();

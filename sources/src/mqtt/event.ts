@@ -75,10 +75,12 @@ export function contentTypeOf(declared: string | undefined, data: Uint8Array): s
   return isJson(data) ? 'application/json' : 'application/octet-stream';
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 function isJson(data: Uint8Array): boolean {
   if (data.length === 0) return false;
   try {
-    JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+    JSON.parse(utf8.decode(data));
     return true;
   } catch {
     return false;
