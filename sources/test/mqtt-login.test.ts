@@ -152,6 +152,12 @@ describe('mqtt source: logins and the provisioner on a real mosquitto', function
       assert.ok(err instanceof SourceConfigError, String(err));
       assert.equal(err.field, 'spec.triggers[prov].mqtt.topics');
       assert.match(err.message, /not a valid MQTT topic filter: "p\/#\/x"$/);
+      // Said even while the broker is out of reach: waiting would not mend it.
+      const offline = await rejection(
+        provisioner.ensure(badFilter, secretsOf({ 'broker/url': 'mqtt://127.0.0.1:1' })),
+      );
+      assert.ok(offline instanceof SourceConfigError, String(offline));
+      assert.equal(offline.field, 'spec.triggers[prov].mqtt.topics');
     });
 
     it('ensure with a broker out of reach is a plain error, worth retrying', async () => {

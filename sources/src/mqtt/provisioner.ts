@@ -6,6 +6,7 @@ import {
   CONFIG_REFUSALS,
   MqttRefusedError,
   SubscribeRefusedError,
+  checkFilters,
   openSession,
   subscribeAll,
 } from './session.js';
@@ -20,18 +21,19 @@ import {
  */
 export const mqttProvisioner: SourceProvisioner<'mqtt'> = {
   async ensure(source, secrets) {
-    await withSession(source, secrets, 'probe', async (client) => {
-      try {
-        await subscribeAll(client, source.spec.topics, source.spec.qos ?? 1);
-      } catch (err) {
-        if (err instanceof SubscribeRefusedError)
-          throw new SourceConfigError(
-            fieldOf(source, 'topics'),
-            `${fieldOf(source, 'topics')}: ${err.message}`,
-          );
-        throw err;
-      }
-    });
+    const topicsRefused = (err: unknown) =>
+      err instanceof SubscribeRefusedError
+        ? new SourceConfigError(fieldOf(source, 'topics'), `${fieldOf(source, 'topics')}: ${err.message}`)
+        : err;
+    try {
+      // A malformed filter is said even while the broker is out of reach.
+      checkFilters(source.spec.topics);
+      await withSession(source, secrets, 'probe', (client) =>
+        subscribeAll(client, source.spec.topics, source.spec.qos ?? 1),
+      );
+    } catch (err) {
+      throw topicsRefused(err);
+    }
   },
   async remove(source, secrets) {
     await withSession(source, secrets, 'session', async () => {});

@@ -38,6 +38,8 @@ export class MqttReader implements SourceReader {
   private failures = 0;
   private storeFailures = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Subscribed once: from then on the broker holds a session for the trigger. */
+  private subscribed = false;
   private health: SourceHealth = { connected: false };
 
   constructor(private readonly context: SourceContext<'mqtt'>) {
@@ -96,7 +98,15 @@ export class MqttReader implements SourceReader {
     });
     client.on('close', () => this.closed(connection));
     try {
-      await accepted;
+      const connack = await accepted;
+      if (this.subscribed && !connack.sessionPresent)
+        this.context.log.warn(
+          'the broker had lost the trigger session: what was published meanwhile is lost',
+          {
+            source: endpoint.source,
+            clientId: this.clientId,
+          },
+        );
       await subscribeAll(client, source.spec.topics, source.spec.qos ?? 1);
     } catch (err) {
       this.failed(connection, err);
@@ -104,6 +114,7 @@ export class MqttReader implements SourceReader {
     }
     if (this.connection !== connection) return;
     this.failures = 0;
+    this.subscribed = true;
     this.context.log.info('mqtt source connected', { source: endpoint.source, clientId: this.clientId });
     this.report({ connected: true });
   }

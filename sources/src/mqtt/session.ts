@@ -51,9 +51,6 @@ export interface SessionOptions {
    * `sendPuback`. Default: hold everything.
    */
   readonly onMessage?: (packet: IPublishPacket) => Promise<unknown> | undefined;
-  /** Seconds without a packet before a PINGREQ, and 1.5 times that before the connection is dead. */
-  readonly keepaliveSeconds?: number;
-  readonly connectTimeoutMs?: number;
 }
 
 /** A connection the broker refused in its CONNACK, with the MQTT 5 reason code. */
@@ -121,8 +118,9 @@ function clientOptions(endpoint: MqttEndpoint, options: SessionOptions): IClient
     clean: options.clean,
     reconnectPeriod: 0,
     resubscribe: false,
-    keepalive: options.keepaliveSeconds ?? 30,
-    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    // Seconds without a packet before a PINGREQ; a connection silent for 1.5 times that is dead.
+    keepalive: 30,
+    connectTimeout: 10_000,
     ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
     ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
     properties: {
@@ -142,17 +140,16 @@ export class SubscribeRefusedError extends Error {
 }
 
 /**
- * Subscribes to the filters at `qos` (those another one covers left out: see filters.ts). Retain handling 1: a retained message comes only when the
- * subscription is new, not again on every reconnect of the persistent session.
+ * Subscribes to the filters at `qos`, those another one covers left out (see filters.ts). Retain
+ * handling 1: a retained message comes only when the subscription is new, not again on every
+ * reconnect of the persistent session.
  */
 export async function subscribeAll(
   client: MqttClient,
   filters: readonly string[],
   qos: 0 | 1,
 ): Promise<void> {
-  const invalid = filters.filter((filter) => !validFilter(filter));
-  if (invalid.length > 0)
-    throw new SubscribeRefusedError(`not a valid MQTT topic filter: ${quoted(invalid)}`);
+  checkFilters(filters);
   const unique = subscriptionFilters(filters);
   try {
     await client.subscribeAsync(Object.fromEntries(unique.map((filter) => [filter, { qos, rh: 1 }])));
@@ -163,6 +160,13 @@ export async function subscribeAll(
     const refused = unique.filter((_, i) => (granted[i] ?? 0) >= 0x80);
     throw new SubscribeRefusedError(`the broker refused the subscription to ${quoted(refused)}: ${message}`);
   }
+}
+
+/** Throws SubscribeRefusedError naming the filters that are not valid MQTT topic filters. */
+export function checkFilters(filters: readonly string[]): void {
+  const invalid = filters.filter((filter) => !validFilter(filter));
+  if (invalid.length > 0)
+    throw new SubscribeRefusedError(`not a valid MQTT topic filter: ${quoted(invalid)}`);
 }
 
 function quoted(filters: readonly string[]): string {
