@@ -12,7 +12,13 @@ import {
 import type { MqttClient } from 'mqtt';
 import type { SourceReader } from '../src/index.js';
 import { MQTT_MESSAGE_TYPE, MQTT_RECONNECT, mqttSource } from '../src/mqtt/index.js';
-import { RecordingSink, mqttTrigger, publisher, readerContext } from './support/mqtt-fixtures.js';
+import {
+  MemoryCheckpoint,
+  RecordingSink,
+  mqttTrigger,
+  publisher,
+  readerContext,
+} from './support/mqtt-fixtures.js';
 
 const START = Date.UTC(2026, 0, 2, 3, 4, 5);
 
@@ -35,8 +41,15 @@ describe('mqtt source: the reader on a real mosquitto', function () {
   });
 
   /** Starts a reader of `topics` under trigger `name` and waits until it is subscribed. */
-  async function startReader(name: string, topics: string[], sink: RecordingSink, clock = systemClock) {
-    const reader = mqttSource.reader?.(readerContext(mqttTrigger({ topics }, name), broker.url, sink, clock));
+  async function startReader(
+    name: string,
+    topics: string[],
+    sink: RecordingSink,
+    clock = systemClock,
+    checkpoint = new MemoryCheckpoint(),
+  ) {
+    const context = readerContext(mqttTrigger({ topics }, name), broker.url, sink, clock, [], checkpoint);
+    const reader = mqttSource.reader?.(context);
     assert.ok(reader);
     readers.push(reader);
     reader.start();
@@ -94,6 +107,24 @@ describe('mqtt source: the reader on a real mosquitto', function () {
     await eventually(() => (sink.payloads().includes('next') ? true : undefined), 10_000, 'the next message');
     assert.deepEqual(sink.payloads(), ['on', 'next']);
     await pub.publishAsync('r/state', '', { qos: 1, retain: true }); // clears it for the other tests
+  });
+
+  it('a filter dropped from the trigger (or now covered by a wider one) is unsubscribed from the session', async () => {
+    const checkpoint = new MemoryCheckpoint();
+    const first = await startReader(
+      'edited',
+      ['e/old/#', 'e/keep', 'e/wide/+'],
+      new RecordingSink(),
+      systemClock,
+      checkpoint,
+    );
+    await stopReader(first);
+    const sink = new RecordingSink();
+    // e/wide/+ is inside e/wide/#: left subscribed, each message on it would come twice.
+    await startReader('edited', ['e/keep', 'e/wide/#'], sink, systemClock, checkpoint);
+    for (const topic of ['e/old/x', 'e/wide/a', 'e/keep']) await pub.publishAsync(topic, topic, { qos: 1 });
+    await eventually(() => (sink.payloads().includes('e/keep') ? true : undefined), 10_000, 'the last one');
+    assert.deepEqual(sink.payloads(), ['e/wide/a', 'e/keep']);
   });
 
   it('a message over the maximum packet size never reaches the gateway, and reading goes on', async () => {

@@ -28,9 +28,9 @@ export const mqttProvisioner: SourceProvisioner<'mqtt'> = {
     try {
       // A malformed filter is said even while the broker is out of reach.
       checkFilters(source.spec.topics);
-      await withSession(source, secrets, 'probe', (client) =>
-        subscribeAll(client, source.spec.topics, source.spec.qos ?? 1),
-      );
+      await withSession(source, secrets, 'probe', async (client) => {
+        await subscribeAll(client, source.spec.topics, source.spec.qos ?? 1);
+      });
     } catch (err) {
       throw topicsRefused(err);
     }

@@ -5,6 +5,7 @@ import { AckWindow } from './ack-window.js';
 import { type MqttEndpoint, clientIdOf, describeError, readEndpoint, scrubbed } from './endpoint.js';
 import { messageEvent } from './event.js';
 import { openSession, sendPuback, subscribeAll } from './session.js';
+import { unsubscribeStale } from './stale-filters.js';
 
 /** Waits before reconnecting: 1 s doubling to a minute, jittered so triggers on one broker spread out. */
 export const MQTT_RECONNECT: Backoff = { baseMs: 1_000, maxMs: 60_000, jitter: 'equal' };
@@ -107,7 +108,8 @@ export class MqttReader implements SourceReader {
             clientId: this.clientId,
           },
         );
-      await subscribeAll(client, source.spec.topics, source.spec.qos ?? 1);
+      const filters = await subscribeAll(client, source.spec.topics, source.spec.qos ?? 1);
+      await unsubscribeStale(client, this.context.checkpoint, filters, this.context.log);
     } catch (err) {
       this.failed(connection, err);
       return;

@@ -142,13 +142,13 @@ export class SubscribeRefusedError extends Error {
 /**
  * Subscribes to the filters at `qos`, those another one covers left out (see filters.ts). Retain
  * handling 1: a retained message comes only when the subscription is new, not again on every
- * reconnect of the persistent session.
+ * reconnect of the persistent session. Resolves with the filters subscribed.
  */
 export async function subscribeAll(
   client: MqttClient,
   filters: readonly string[],
   qos: 0 | 1,
-): Promise<void> {
+): Promise<string[]> {
   checkFilters(filters);
   const unique = subscriptionFilters(filters);
   try {
@@ -160,6 +160,7 @@ export async function subscribeAll(
     const refused = unique.filter((_, i) => (granted[i] ?? 0) >= 0x80);
     throw new SubscribeRefusedError(`the broker refused the subscription to ${quoted(refused)}: ${message}`);
   }
+  return unique;
 }
 
 /** Throws SubscribeRefusedError naming the filters that are not valid MQTT topic filters. */

@@ -78,12 +78,26 @@ export function mqttTrigger(
   };
 }
 
-const noCheckpoint: SourceCheckpoint = {
-  entries: async () => new Map(),
-  set: async () => {},
-  delete: async () => {},
-  clear: async () => {},
-};
+/** A checkpoint in memory: share one between readers to stand for the trigger's durable one. */
+export class MemoryCheckpoint implements SourceCheckpoint {
+  readonly fields = new Map<string, string>();
+
+  async entries(): Promise<Map<string, string>> {
+    return new Map(this.fields);
+  }
+
+  async set(fields: ReadonlyMap<string, string>): Promise<void> {
+    for (const [field, value] of fields) this.fields.set(field, value);
+  }
+
+  async delete(fields: readonly string[]): Promise<void> {
+    for (const field of fields) this.fields.delete(field);
+  }
+
+  async clear(): Promise<void> {
+    this.fields.clear();
+  }
+}
 
 /** A reader's context; log lines land in `logs`, so a test can read them for secrets. */
 export function readerContext(
@@ -92,12 +106,13 @@ export function readerContext(
   sink: SourceSink,
   clock: Clock,
   logs: string[] = [],
+  checkpoint: SourceCheckpoint = new MemoryCheckpoint(),
 ): SourceContext<'mqtt'> {
   return {
     source,
     secrets: secretsOf({ 'broker/url': url }),
     sink,
-    checkpoint: noCheckpoint,
+    checkpoint,
     clock,
     log: new JsonLogger((line) => logs.push(line), clock, 'debug'),
   };
