@@ -109,6 +109,24 @@ describe('mqtt source: the reader on a real mosquitto', function () {
     await pub.publishAsync('r/state', '', { qos: 1, retain: true }); // clears it for the other tests
   });
 
+  it('a QoS 0 trigger takes messages at most once, each with an id of its own', async () => {
+    const sink = new RecordingSink();
+    const reader = mqttSource.reader?.(
+      readerContext(mqttTrigger({ topics: ['z/#'], qos: 0 }, 'qos0'), broker.url, sink, systemClock),
+    );
+    assert.ok(reader);
+    readers.push(reader);
+    reader.start();
+    await eventually(() => (sink.last?.connected ? true : undefined), 10_000, 'subscribed');
+    for (const _ of [1, 2]) await pub.publishAsync('z/same', 'same', { qos: 1 });
+    await eventually(() => (sink.events.length === 2 ? true : undefined), 10_000, 'both');
+    assert.deepEqual(
+      sink.events.map((e) => e.extensions?.qos),
+      ['0', '0'],
+    );
+    assert.notEqual(sink.events[0]?.id, sink.events[1]?.id);
+  });
+
   it('a filter dropped from the trigger (or now covered by a wider one) is unsubscribed from the session', async () => {
     const checkpoint = new MemoryCheckpoint();
     const first = await startReader(
