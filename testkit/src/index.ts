@@ -5,6 +5,8 @@ export * from './stop-child.js';
 export * from './server-process.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
+export * from './debian-binary.js';
+export * from './mosquitto-server.js';
 export * from './manual-clock.js';
 export * from './postgres-server.js';
 export * from './rabbitmq-server.js';

@@ -1,16 +1,13 @@
-import { type ChildProcess, execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { debianBinary } from './debian-binary.js';
 import { freePorts } from './free-port.js';
 import { startServerProcess } from './server-process.js';
 import { stopChild } from './stop-child.js';
-
-const run = promisify(execFile);
 
 /** One direction's rules as nats-server takes them: allowed unless denied; nothing when `allow` is empty. */
 export interface NatsSubjectRules {
@@ -190,52 +187,7 @@ function greets(port: number): Promise<boolean> {
   });
 }
 
-let installing: Promise<string> | undefined;
-
-/** The nats-server binary: on PATH, in the sbin directories a non-root PATH lacks, or from apt once per process. */
+/** The nats-server binary, from Debian's nats-server package when it is missing. */
 export function natsServerBinary(): Promise<string> {
-  installing ??= findOrInstall();
-  installing.catch(() => {
-    installing = undefined;
-  });
-  return installing;
-}
-
-async function findOrInstall(): Promise<string> {
-  const found = await findOnPath();
-  if (found !== undefined) return found;
-  const asRoot = process.getuid?.() === 0;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const [command, prefix] = asRoot ? ['apt-get', []] : ['sudo', ['-n', 'apt-get']];
-  try {
-    await run(command, [...prefix, 'update'], { env, maxBuffer: 16 * 1024 * 1024 });
-    await run(command, [...prefix, 'install', '-y', '--no-install-recommends', 'nats-server'], {
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-  } catch (err) {
-    throw new Error(
-      'the tests need nats-server; it is not on PATH nor in /usr/sbin, and installing it with apt-get failed ' +
-        '(install the nats-server package, or put the binary on PATH)',
-      { cause: err },
-    );
-  }
-  const installed = await findOnPath();
-  if (installed === undefined)
-    throw new Error('apt-get installed nats-server but the binary is nowhere to be found');
-  return installed;
-}
-
-async function findOnPath(): Promise<string | undefined> {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs.filter((d) => d !== '')) {
-    const candidate = join(dir, 'nats-server');
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return debianBinary({ binary: 'nats-server', pkg: 'nats-server' });
 }
