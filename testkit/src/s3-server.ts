@@ -32,6 +32,8 @@ export interface S3ServerOptions {
    */
   eventFilter?: Readonly<Record<string, boolean>>;
   readyTimeoutMs?: number;
+  /** A port chosen beforehand (a Function that names the store's endpoint is written first); free by default. */
+  port?: number;
 }
 
 export interface S3Server {
@@ -62,7 +64,7 @@ export interface S3Server {
  */
 export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
   const binary = await versitygwBinary();
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dataDir = await mkdtemp(join(tmpdir(), 'nimbus-s3-'));
   const accessKeyId = options.accessKeyId ?? `AK${randomBytes(8).toString('hex').toUpperCase()}`;
   const secretAccessKey = options.secretAccessKey ?? randomBytes(20).toString('base64url');

@@ -5,18 +5,22 @@ import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { secretEnvName } from '@nimbus/gateway';
 import {
+  type MosquittoServer,
   type PostgresServer,
   type RabbitMqServer,
   type RedisServer,
   type S3Server,
   eventually,
+  freePort,
   send,
+  startMosquittoServer,
   startPostgresServer,
   startRabbitMqServer,
   startRedisServer,
   startS3Server,
 } from '@nimbus/testkit';
 import amqp from 'amqplib';
+import mqtt from 'mqtt';
 import { admin } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
@@ -47,6 +51,9 @@ interface Seen {
   data: Record<string, unknown>;
 }
 
+const NOTIFY_TOKEN = 'a-token-the-store-sends';
+const PUSHING_KEYS = { accessKeyId: 'AKPUSHINGSTORE01', secretAccessKey: 'pushing-store-secret-key' };
+
 const one = (fn: string) =>
   `scale:\n  min: 1\n  max: 1\nenv:\n  - name: RECORD_FILE\n    value: RECORDS/${fn}.jsonl`;
 const FIXTURES = {
@@ -59,6 +66,16 @@ const FIXTURES = {
     'jobs',
     RECORDER,
     `${one('jobs')}\ntriggers:\n  - name: queue\n    rabbitmq:\n      connection: { name: broker, key: url }\n      queue: jobs\n      declare: true\n      prefetch: 4\n      maxDeliver: 2\n      backoff: [100ms]`,
+  ),
+  'sensors.yaml': inlineFunction(
+    'sensors',
+    RECORDER,
+    `${one('sensors')}\ntriggers:\n  - name: telemetry\n    mqtt:\n      connection: { name: broker-mqtt, key: url }\n      topics: ['sensors/+/temperature', 'alerts/#']`,
+  ),
+  'notified.yaml': inlineFunction(
+    'notified',
+    RECORDER,
+    `${one('notified')}\ntriggers:\n  - name: s3\n    s3:\n      endpoint: PUSHING\n      bucket: pushed\n      mode: notify\n      credentials: { secret: pushing-store }\n      notifyToken: { name: pushing-store, key: token }`,
   ),
   'uploads.yaml': inlineFunction(
     'uploads',
@@ -74,19 +91,24 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
   let postgres: PostgresServer;
   let rabbit: RabbitMqServer;
   let s3: S3Server;
+  let mosquitto: MosquittoServer;
+  /** A second store, started once the gateway listens: it pushes its notifications there. */
+  let pushing: S3Server | undefined;
   let uploads: S3Client;
   let dir: string;
   let records: string;
+  let pushingPort: number;
   let platform: LocalModeProcess;
   let env: Record<string, string>;
 
   before(async () => {
-    [redis, nats, postgres, rabbit, s3] = await Promise.all([
+    [redis, nats, postgres, rabbit, s3, mosquitto] = await Promise.all([
       startRedisServer(),
       startSecuredNats(),
       startPostgresServer(),
       startRabbitMqServer(),
       startS3Server(),
+      startMosquittoServer(),
     ]);
     await postgres.sql('CREATE TABLE orders (id int PRIMARY KEY, item text, qty int)');
     uploads = new S3Client({
@@ -98,11 +120,15 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
     });
     await uploads.send(new CreateBucketCommand({ Bucket: 'uploads' }));
     records = await mkdtemp(join(tmpdir(), 'nimbus-records-'));
+    pushingPort = await freePort();
     dir = await functionsFolder(
       Object.fromEntries(
         Object.entries(FIXTURES).map(([file, text]) => [
           file,
-          text.replace('ENDPOINT', s3.endpoint).replace('RECORDS', records),
+          text
+            .replace('ENDPOINT', s3.endpoint)
+            .replace('PUSHING', `http://127.0.0.1:${pushingPort}`)
+            .replace('RECORDS', records),
         ]),
       ),
     );
@@ -114,6 +140,10 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
       [secretEnvName('broker', 'url')]: rabbit.url,
       [secretEnvName('store', 'accessKeyId')]: s3.accessKeyId,
       [secretEnvName('store', 'secretAccessKey')]: s3.secretAccessKey,
+      [secretEnvName('broker-mqtt', 'url')]: mosquitto.url,
+      [secretEnvName('pushing-store', 'accessKeyId')]: PUSHING_KEYS.accessKeyId,
+      [secretEnvName('pushing-store', 'secretAccessKey')]: PUSHING_KEYS.secretAccessKey,
+      [secretEnvName('pushing-store', 'token')]: NOTIFY_TOKEN,
     };
     platform = await LocalModeProcess.start(dir, env);
   });
@@ -122,7 +152,15 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
     this.timeout(60_000);
     uploads?.destroy();
     await platform?.stop();
-    await Promise.all([nats?.stop(), redis?.stop(), postgres?.stop(), rabbit?.stop(), s3?.stop()]);
+    await Promise.all([
+      nats?.stop(),
+      redis?.stop(),
+      postgres?.stop(),
+      rabbit?.stop(),
+      s3?.stop(),
+      mosquitto?.stop(),
+      pushing?.stop(),
+    ]);
     for (const d of [dir, records]) if (d !== undefined) await rm(d, { recursive: true, force: true });
   });
 
@@ -233,6 +271,48 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
     assert.equal(event?.data.bucket, 'uploads');
     assert.match(String(event?.data.etag), /^"?[0-9a-f]{32}"?$/);
     assert.deepEqual(more, []);
+  });
+
+  it('MQTT messages on matching topic filters become events; others do not', async () => {
+    await connected('telemetry');
+    const client = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5 });
+    await client.publishAsync('sensors/kitchen/temperature', '{"celsius":21}', { qos: 1 });
+    await client.publishAsync('sensors/kitchen/humidity', '{"percent":40}', { qos: 1 });
+    await client.publishAsync('alerts/fire/kitchen', '{"alarm":true}', { qos: 1 });
+    await client.endAsync();
+    const seen = await waitFor('sensors', 'two matching messages', (s) => s.length >= 2);
+    assert.deepEqual(
+      seen.map((e) => [e.type, e.subject, e.data]),
+      [
+        ['dev.nimbus.mqtt.message', 'sensors/kitchen/temperature', { celsius: 21 }],
+        ['dev.nimbus.mqtt.message', 'alerts/fire/kitchen', { alarm: true }],
+      ],
+    );
+  });
+
+  it('a store that pushes S3 notifications to the gateway: uploads become events; a forged push is refused', async () => {
+    const url = `${platform.url}/webhook/default/notified/s3?token=${NOTIFY_TOKEN}`;
+    const forged = await send(platform.url, '/webhook/default/notified/s3?token=wrong', {
+      method: 'POST',
+      body: '{"Records":[]}',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(forged.status, 401, forged.text);
+    pushing = await startS3Server({ ...PUSHING_KEYS, port: pushingPort, eventWebhookUrl: url });
+    const client = new S3Client({
+      endpoint: pushing.endpoint,
+      region: pushing.region,
+      forcePathStyle: true,
+      credentials: PUSHING_KEYS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    await client.send(new CreateBucketCommand({ Bucket: 'pushed' }));
+    await client.send(new PutObjectCommand({ Bucket: 'pushed', Key: 'report.pdf', Body: 'pdf!' }));
+    client.destroy();
+    const [event] = await waitFor('notified', 'the pushed upload', (s) => s.length >= 1);
+    assert.equal(event?.type, 'dev.nimbus.s3.object.created');
+    assert.equal(event?.subject, 'report.pdf');
+    assert.equal(event?.data.size, 4);
   });
 
   it('a gateway killed mid-stream loses no committed row: a new one delivers every row at least once', async () => {
