@@ -3,6 +3,7 @@ import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
 import { CROSS_FIELD_RULES } from './rules.js';
 import { withDescriptions } from './schema-descriptions.js';
 import type { SchemaNode } from './schema-node.js';
+import { destinationsSchema } from './destination-schema.js';
 import { SECRET_NAME_PATTERN, SUBJECT_PATTERN, duration } from './schema-patterns.js';
 import { triggersSchema } from './trigger-schema.js';
 
@@ -334,6 +335,7 @@ const specProperties: Record<string, SchemaNode> = {
       },
     },
   },
+  destinations: destinationsSchema,
   async: withDefaults({
     type: 'object',
     additionalProperties: false,
