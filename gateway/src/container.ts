@@ -13,9 +13,12 @@ import { CallWorker } from './async/call-worker.js';
 import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
 import type { GatewayConfig } from './config.js';
+import { Destinations } from './destinations/destinations.js';
 import { EgressGuard, type ResolveHost } from './egress/egress-guard.js';
 import type { PlatformEndpoint } from './egress/egress-policy.js';
 import { configuredEndpoints, platformView } from './egress/platform-endpoints.js';
+import { EventsEndpoint } from './events/events-endpoint.js';
+import { FunctionEvents } from './events/function-events.js';
 import { Gateway } from './gateway.js';
 import { MetricsServer } from './http/metrics-server.js';
 import { GatewayServer } from './http/server.js';
@@ -163,6 +166,23 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   });
   c.register(TOKENS.Now, { useValue: now });
   c.register(TOKENS.Stores, { useValue: stores });
+  const events = new FunctionEvents(config.events, () => queue.connection);
+  c.register(TOKENS.FunctionEvents, { useValue: events });
+  c.register(TOKENS.Destinations, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new Destinations({
+          config: config.events,
+          directory: d.resolve(TOKENS.Directory),
+          events,
+          calls: stores.calls,
+          queue,
+          log: log.child({ part: 'destinations' }),
+          registry,
+          now,
+        }),
+    ),
+  });
   c.register(TOKENS.StateService, {
     useFactory: instanceCachingFactory((d) => ({
       service:
@@ -174,7 +194,14 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
               d.resolve(TOKENS.Directory),
               stateLimits(config.store.state),
               log.child({ part: 'state-service' }),
-              d.resolve(TOKENS.Registry),
+              registry,
+              new EventsEndpoint(
+                config.events,
+                events,
+                d.resolve(TOKENS.Directory),
+                log.child({ part: 'events' }),
+                registry,
+              ),
             ),
     })),
   });
@@ -237,6 +264,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           random: Math.random,
           maxResultBytes: config.store.calls.maxResultBodyBytes,
           tracing: d.resolve(TOKENS.Tracing),
+          destinations: d.resolve(TOKENS.Destinations),
         },
         config.async.concurrency,
       );
@@ -252,6 +280,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         registry: d.resolve(TOKENS.Registry),
         log,
         tracing: d.resolve(TOKENS.Tracing),
+        destinations: { sender: d.resolve(TOKENS.Destinations), sealKey: config.events.sealKey },
       });
       return new AsyncCalls(
         queue,

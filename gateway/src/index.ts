@@ -26,3 +26,13 @@ export { HashedApiKeys, type ApiKeyVerifier } from './auth/api-keys.js';
 export type { SystemInfo } from './system/system-app.js';
 export { StateService } from './state/state-service.js';
 export type { StateServiceConfig } from './state/state-service-config.js';
+export {
+  FunctionEvents,
+  PublishRefusedError,
+  type OutgoingEvent,
+  type Published,
+  type Publisher,
+  functionSource,
+} from './events/function-events.js';
+export { eventOf } from './events/events-endpoint.js';
+export type { EventsConfig } from './events/events-config.js';

@@ -11,7 +11,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import type { ScheduleConfig } from '../schedules/schedule-config.js';
 import { ScheduleInvoker } from '../schedules/schedule-invoker.js';
 import { Scheduler } from '../schedules/scheduler.js';
-import { TriggerWorker } from './trigger-worker.js';
+import { TriggerWorker, type TriggerWorkerDeps } from './trigger-worker.js';
 
 export interface EventSourceDeps {
   readonly directory: FunctionDirectory;
@@ -27,6 +27,8 @@ export interface EventSourceDeps {
   readonly log: Logger;
   /** Spans of trigger deliveries and cron ticks; absent, or without a tracer, none. */
   readonly tracing?: Tracing;
+  /** Where events' outcomes go (spec.destinations). */
+  readonly destinations?: TriggerWorkerDeps['destinations'];
 }
 
 /** How often the scheduler looks at its schedules: the most a tick fires late while all runs well. */
@@ -64,6 +66,7 @@ export class EventSources {
       log: deps.log.child({ part: 'triggers' }),
       now: Date.now,
       tracing: deps.tracing,
+      destinations: deps.destinations,
     });
     this.scheduler = new Scheduler(
       () => this.schedulesOf(deps.directory.list()),
