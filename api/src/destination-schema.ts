@@ -7,16 +7,14 @@ export const LITERAL_SUBJECT_PATTERN = '^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-]+)*$
 const destination = (when: string): SchemaNode => ({
   type: 'object',
   additionalProperties: false,
-  description:
-    `Where the outcome goes when ${when}, as a CloudEvent (id derived from the original event's, ` +
-    'extension causationid its id): exactly one of function and subject.',
+  description: `Where the outcome goes when ${when}, as a CloudEvent: exactly one of function and subject.`,
   properties: {
     function: {
       type: 'string',
       pattern: FUNCTION_NAME_PATTERN,
       maxLength: 63,
       description:
-        "A Function in this namespace, called asynchronously (its own spec.async retries) with the outcome as the body.",
+        'A Function in this namespace, called asynchronously (its own spec.async retries) with the outcome as the body.',
     },
     subject: {
       type: 'string',

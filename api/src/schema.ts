@@ -1,9 +1,9 @@
+import { destinationsSchema } from './destination-schema.js';
 import { DURATION_PATTERN } from './duration.js';
 import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
 import { CROSS_FIELD_RULES } from './rules.js';
 import { withDescriptions } from './schema-descriptions.js';
 import type { SchemaNode } from './schema-node.js';
-import { destinationsSchema } from './destination-schema.js';
 import { SECRET_NAME_PATTERN, SUBJECT_PATTERN, duration } from './schema-patterns.js';
 import { triggersSchema } from './trigger-schema.js';
 
