@@ -1,6 +1,6 @@
 import type { Clock } from '@nimbus/api/clock';
 import type { StateEntry } from '../contract.js';
-import type { StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
+import type { PublishRequest, StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
 import type { StatePort } from './function-state.js';
 import { RemoteStateError, StateUnavailableError } from './state-errors.js';
 import { checkStateValue } from './state-value.js';
@@ -8,7 +8,7 @@ import { checkStateValue } from './state-value.js';
 /** The IPC channel as the state client needs it. */
 export interface StateChannel {
   /** False when there is no channel; `failed` is called if the message could not be delivered. */
-  send(request: StateRequest, failed: (error: Error) => void): boolean;
+  send(request: StateRequest | PublishRequest, failed: (error: Error) => void): boolean;
   /** Every message from the supervisor; the client picks out its replies. */
   onMessage(listener: (message: unknown) => void): void;
 }
