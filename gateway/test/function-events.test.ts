@@ -6,7 +6,6 @@ import { SEAL_HEADER, openSeal } from '../src/events/event-seal.js';
 import { readEventsConfig } from '../src/events/events-config.js';
 import { eventOf } from '../src/events/events-endpoint.js';
 import { FunctionEvents, PublishRefusedError, checkPublishSubject } from '../src/events/function-events.js';
-import { Refusal } from '../src/state/internal-http.js';
 
 const config = readEventsConfig({ NIMBUS_STATE_KEY: 'k'.repeat(40), NIMBUS_EVENT_MAX_BYTES: '1024' });
 const alpha = { namespace: 'team', name: 'alpha' };
@@ -172,7 +171,8 @@ describe('ctx.publish in the gateway: the request body', () => {
     it(`refuses ${what} with 400, naming the field`, () => {
       assert.throws(
         () => eventOf(body),
-        (err: unknown) => err instanceof Refusal && err.status === 400 && message.test(err.message),
+        (err: unknown) =>
+          err instanceof PublishRefusedError && err.status === 400 && message.test(err.message),
       );
     });
 });

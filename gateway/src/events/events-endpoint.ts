@@ -84,22 +84,28 @@ function tooLarge(what: string, limit: number): Refusal {
   );
 }
 
-/** The event a body asks for; a Refusal naming the field that is wrong. */
+/** The event a body asks for; a PublishRefusedError (400) naming the field that is wrong. */
 export function eventOf(body: Record<string, unknown>): OutgoingEvent {
   const { subject, data, dataBase64, contentType, type } = body;
-  if (typeof subject !== 'string') throw new Refusal(400, 'InvalidSubject', 'subject must be a string');
+  if (typeof subject !== 'string')
+    throw new PublishRefusedError(400, 'InvalidSubject', 'subject must be a string');
   for (const [field, value] of [
     ['contentType', contentType],
     ['type', type],
   ] as const)
     if (value !== undefined && (typeof value !== 'string' || !/^[ -~]{1,255}$/.test(value)))
-      throw new Refusal(400, 'InvalidEvent', `${field} must be 1 to 255 printable ASCII characters`);
+      throw new PublishRefusedError(
+        400,
+        'InvalidEvent',
+        `${field} must be 1 to 255 printable ASCII characters`,
+      );
   const given = contentType as string | undefined;
   const typed = type === undefined ? {} : { type: type as string };
   if (dataBase64 !== undefined) {
-    if (data !== undefined) throw new Refusal(400, 'InvalidEvent', 'give data or dataBase64, not both');
+    if (data !== undefined)
+      throw new PublishRefusedError(400, 'InvalidEvent', 'give data or dataBase64, not both');
     if (typeof dataBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(dataBase64))
-      throw new Refusal(400, 'InvalidEvent', 'dataBase64 must be base64');
+      throw new PublishRefusedError(400, 'InvalidEvent', 'dataBase64 must be base64');
     const bytes = Buffer.from(dataBase64, 'base64');
     return { subject, data: bytes, contentType: given ?? 'application/octet-stream', ...typed };
   }
