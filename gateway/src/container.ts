@@ -17,6 +17,7 @@ import { Destinations } from './destinations/destinations.js';
 import { EgressGuard, type ResolveHost } from './egress/egress-guard.js';
 import type { PlatformEndpoint } from './egress/egress-policy.js';
 import { configuredEndpoints, platformView } from './egress/platform-endpoints.js';
+import { EventsBus } from './events/events-bus.js';
 import { EventsEndpoint } from './events/events-endpoint.js';
 import { FunctionEvents } from './events/function-events.js';
 import { Gateway } from './gateway.js';
@@ -166,7 +167,16 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   });
   c.register(TOKENS.Now, { useValue: now });
   c.register(TOKENS.Stores, { useValue: stores });
-  const events = new FunctionEvents(config.events, () => queue.connection);
+  const { natsUrl } = config.async;
+  const { natsCredentials } = config.events;
+  const eventsBus = new EventsBus(
+    natsUrl === undefined || natsCredentials === undefined
+      ? undefined
+      : { natsUrl, credentials: natsCredentials },
+    () => queue.connection,
+    log.child({ part: 'events' }),
+  );
+  const events = new FunctionEvents(config.events, () => eventsBus.bus());
   c.register(TOKENS.FunctionEvents, { useValue: events });
   c.register(TOKENS.Destinations, {
     useFactory: instanceCachingFactory(
@@ -268,7 +278,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         },
         config.async.concurrency,
       );
-      const events = new EventSources({
+      const sources = new EventSources({
         directory: d.resolve(TOKENS.Directory),
         routes: d.resolve(TOKENS.RouteTable),
         invoker: d.resolve(TOKENS.Invoker),
@@ -282,13 +292,13 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         tracing: d.resolve(TOKENS.Tracing),
         destinations: { sender: d.resolve(TOKENS.Destinations), sealKey: config.events.sealKey },
       });
-      return new AsyncCalls(
-        queue,
-        worker,
-        callbacks,
-        overrides.stores === undefined ? stores : undefined,
-        events,
-      );
+      return new AsyncCalls(queue, worker, callbacks, overrides.stores === undefined ? stores : undefined, {
+        start: () => sources.start(),
+        stop: async () => {
+          await sources.stop();
+          await eventsBus.close();
+        },
+      });
     }),
   });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 
+import { ConfigError } from '@nimbus/api';
 import { type BusMessage, EVENTS_STREAM, MemoryBus, eventsStreamConfig } from '@nimbus/bus';
 import { eventually } from '@nimbus/testkit';
 import { SEAL_HEADER, openSeal } from '../src/events/event-seal.js';
@@ -24,6 +25,53 @@ async function eventsBus(): Promise<{ bus: MemoryBus; seen: BusMessage[] }> {
   });
   return { bus, seen };
 }
+
+describe('ctx.publish in the gateway: settings', () => {
+  it('take the limits, the state key as the seal key, and a NATS user of their own', () => {
+    const env = {
+      NIMBUS_NATS_URL: 'nats://127.0.0.1:4222',
+      NIMBUS_STATE_KEY: 's'.repeat(40),
+      NIMBUS_NATS_EVENTS_USER: 'nimbus-publisher',
+      NIMBUS_NATS_EVENTS_PASSWORD: 'pw',
+    };
+    const read = readEventsConfig(env);
+    assert.deepEqual(
+      [read.maxDataBytes, read.maxHops, read.sealKey, read.natsCredentials],
+      [256 * 1024, 8, 's'.repeat(40), { user: 'nimbus-publisher', pass: 'pw' }],
+    );
+    assert.notEqual(
+      readEventsConfig({}).sealKey,
+      readEventsConfig({}).sealKey,
+      'without a state key, one of its own',
+    );
+  });
+
+  const bad: [string, Record<string, string>, string][] = [
+    [
+      'a user without a password',
+      { NIMBUS_NATS_URL: 'nats://n:4222', NIMBUS_NATS_EVENTS_USER: 'u' },
+      'NIMBUS_NATS_EVENTS_PASSWORD',
+    ],
+    [
+      'a user without NATS',
+      { NIMBUS_NATS_EVENTS_USER: 'u', NIMBUS_NATS_EVENTS_PASSWORD: 'p' },
+      'NIMBUS_NATS_EVENTS_USER',
+    ],
+    [
+      'a data limit over 1 MiB',
+      { NIMBUS_EVENT_MAX_BYTES: String(2 * 1024 * 1024) },
+      'NIMBUS_EVENT_MAX_BYTES',
+    ],
+    ['a hop bound of 0', { NIMBUS_DESTINATION_MAX_HOPS: '0' }, 'NIMBUS_DESTINATION_MAX_HOPS'],
+  ];
+  for (const [what, env, key] of bad)
+    it(`refuse ${what}, naming ${key}`, () => {
+      assert.throws(
+        () => readEventsConfig(env),
+        (err: unknown) => err instanceof ConfigError && err.key === key,
+      );
+    });
+});
 
 describe('ctx.publish in the gateway: subjects a function may use', () => {
   const refused: [string, number][] = [

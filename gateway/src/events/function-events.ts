@@ -65,7 +65,8 @@ export function functionSource(publisher: Publisher): string {
 export class FunctionEvents {
   constructor(
     private readonly config: EventsConfig,
-    private readonly bus: () => MessageBus | undefined,
+    /** The bus to publish on (events-bus.ts); undefined or a rejection: not now (503). */
+    private readonly bus: () => Promise<MessageBus | undefined> | MessageBus | undefined,
   ) {}
 
   /** Throws PublishRefusedError (bad subject, too large, NATS unavailable); never a bus error. */
@@ -84,7 +85,12 @@ export class FunctionEvents {
       ...(event.causationId === undefined ? {} : { 'ce-causationid': event.causationId }),
       ...(event.hops === undefined ? {} : { 'ce-nimbushops': String(event.hops) }),
     };
-    const bus = this.bus();
+    let bus: MessageBus | undefined;
+    try {
+      bus = await this.bus();
+    } catch (err) {
+      throw new PublishRefusedError(503, 'EventsUnavailable', `cannot reach NATS: ${(err as Error).message}`);
+    }
     if (bus === undefined)
       throw new PublishRefusedError(503, 'EventsUnavailable', 'the gateway is not connected to NATS yet');
     try {
