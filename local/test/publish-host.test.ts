@@ -35,22 +35,26 @@ describe('PublishHost', () => {
     const reply = await host.handle(alpha, {
       type: 'publish',
       id: 4,
-      subject: 'orders.created',
-      data: { sku: 'A-1' },
-      source: 'nimbus://team/beta',
-      'ce-source': 'nimbus://team/beta',
+      event: {
+        subject: 'orders.created',
+        data: { sku: 'A-1' },
+        type: 'order.created',
+        source: 'nimbus://team/beta',
+        'ce-source': 'nimbus://team/beta',
+      },
     });
     assert.ok(reply?.ok === true, JSON.stringify(reply));
     assert.equal(reply.id, 4);
     const message = await eventually(() => seen[0], 5_000, 'the event');
     assert.equal(message.id, reply.result.id);
     assert.equal(message.headers['ce-source'], 'nimbus://team/alpha');
+    assert.equal(message.headers['ce-type'], 'order.created');
     assert.equal(Buffer.from(message.data).toString(), '{"sku":"A-1"}');
   });
 
   it('refuses a reserved subject with 403 and publishes nothing', async () => {
     for (const subject of ['nimbus.calls.team.beta', '$JS.API.STREAM.DELETE.NIMBUS_CALLS', '_INBOX.x']) {
-      const reply = await host.handle(alpha, { type: 'publish', id: 5, subject, data: 1 });
+      const reply = await host.handle(alpha, { type: 'publish', id: 5, event: { subject, data: 1 } });
       assert.ok(reply?.ok === false, JSON.stringify(reply));
       assert.deepEqual(
         [reply.error.name, reply.error.status, reply.error.code],
@@ -62,7 +66,11 @@ describe('PublishHost', () => {
 
   it('answers unavailable before the gateway is attached, and ignores what is not a publish', async () => {
     const early = new PublishHost();
-    const reply = await early.handle(alpha, { type: 'publish', id: 6, subject: 'orders.x', data: 1 });
+    const reply = await early.handle(alpha, {
+      type: 'publish',
+      id: 6,
+      event: { subject: 'orders.x', data: 1 },
+    });
     assert.ok(reply?.ok === false);
     assert.deepEqual([reply.error.name, reply.error.status], ['PublishUnavailableError', 503]);
     assert.equal(await early.handle(alpha, { type: 'state', id: 1 }), undefined);

@@ -34,9 +34,12 @@ export type StateReply =
  * A ctx.publish over IPC: the supervisor publishes it into local mode's bus as the function it
  * spawned this process for (never one the message names), and answers a `publish-result`.
  */
-export type PublishRequest = { readonly type: 'publish'; readonly id: number } & Readonly<
-  Record<string, unknown>
->;
+export interface PublishRequest {
+  readonly type: 'publish';
+  readonly id: number;
+  /** The body the gateway's events endpoint takes: subject, data or dataBase64, contentType, type. */
+  readonly event: Readonly<Record<string, unknown>>;
+}
 
 /** The supervisor's answer to a {@link PublishRequest}: the event's id, or why it was refused. */
 export type PublishReply =

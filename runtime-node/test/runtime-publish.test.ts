@@ -157,7 +157,7 @@ function describePublish(subject: RuntimeUnderTest): void {
       runtime.child.on('message', (message: IpcPublish) => {
         if (message?.type !== 'publish') return;
         seen.push(message);
-        const reply: PublishReply = String(message.subject).startsWith('nimbus.')
+        const reply: PublishReply = String(message.event.subject).startsWith('nimbus.')
           ? {
               type: 'publish-result',
               id: message.id,
@@ -173,10 +173,9 @@ function describePublish(subject: RuntimeUnderTest): void {
         runtime.child.send(reply);
       });
       assert.deepEqual(await call(runtime, 'subject=orders.created&n=2'), { id: 'local-1' });
-      assert.deepEqual(
-        { subject: seen[0]?.subject, data: seen[0]?.data },
-        { subject: 'orders.created', data: { n: 2 } },
-      );
+      assert.deepEqual(seen[0]?.event, { subject: 'orders.created', data: { n: 2 } });
+      assert.deepEqual(await call(runtime, 'subject=orders.typed&type=order.created'), { id: 'local-1' });
+      assert.deepEqual(seen[1]?.event, { subject: 'orders.typed', data: { n: 1 }, type: 'order.created' });
       const refused = await call(runtime, 'subject=nimbus.dlq.x.y');
       assert.deepEqual([refused.error?.name, refused.error?.status], ['PublishRefusedError', 403]);
     });

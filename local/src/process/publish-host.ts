@@ -18,9 +18,10 @@ export class PublishHost {
   /** The reply to a `publish` message, or undefined when the message is not one (no id to answer). */
   async handle(from: Publisher, message: unknown): Promise<PublishReply | undefined> {
     if (message === null || typeof message !== 'object') return undefined;
-    const request = message as Record<string, unknown>;
-    if (request.type !== 'publish' || !Number.isSafeInteger(request.id)) return undefined;
-    const id = request.id as number;
+    const { type, id: given, event } = message as { type?: unknown; id?: unknown; event?: unknown };
+    if (type !== 'publish' || !Number.isSafeInteger(given)) return undefined;
+    const id = given as number;
+    const request = event !== null && typeof event === 'object' ? (event as Record<string, unknown>) : {};
     try {
       if (this.events === undefined)
         throw new PublishRefusedError(503, 'EventsUnavailable', 'the local gateway is not started yet');

@@ -54,7 +54,7 @@ export class SupervisorPublisher implements EventPublisher {
       }, this.timeoutMs);
       const call: Pending = { resolve, reject, timer };
       this.pending.set(id, call);
-      const sent = this.channel.send({ ...request, type: 'publish', id }, (error) =>
+      const sent = this.channel.send({ type: 'publish', id, event: request }, (error) =>
         this.settle(id, call, () =>
           reject(unavailable(`the supervisor channel failed: ${error.message}`, error)),
         ),

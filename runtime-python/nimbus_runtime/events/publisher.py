@@ -117,7 +117,7 @@ class SupervisorPublisher:
         timeout = _unavailable(subject, f'the local supervisor did not answer within {self._timeout_ms} ms')
         timer = loop.call_later(self._timeout_ms / 1000, self._settle, call_id, timeout)
         self._pending[call_id] = (future, timer)
-        if not self._channel.send({**request, 'type': 'publish', 'id': call_id}):
+        if not self._channel.send({'type': 'publish', 'id': call_id, 'event': request}):
             why = 'no supervisor channel (NIMBUS_EVENTS_BACKEND=supervisor works only in a runtime started by local mode)'
             self._settle(call_id, _unavailable(subject, why))
         return future
