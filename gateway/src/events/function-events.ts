@@ -119,6 +119,13 @@ export class FunctionEvents {
 export function checkPublishSubject(subject: unknown): asserts subject is string {
   if (typeof subject !== 'string' || subject === '' || subject.length > 255)
     throw new PublishRefusedError(400, 'InvalidSubject', 'subject must be a string of 1 to 255 characters');
+  // Reserved first, patterns included (nimbus.>, $JS.API.>): an attempt on Nimbus's own is a 403.
+  if (isReservedSubject(subject) || subject.startsWith('$'))
+    throw new PublishRefusedError(
+      403,
+      'ReservedSubject',
+      `subject "${subject}" is reserved: Nimbus and NATS keep nimbus.>, $JS.>, $SYS.>, $KV.>, $O.> and _INBOX.>`,
+    );
   try {
     checkSubject(subject, 'subject', false);
   } catch (err) {
@@ -126,10 +133,4 @@ export function checkPublishSubject(subject: unknown): asserts subject is string
   }
   if (!/^[!-~]+$/.test(subject))
     throw new PublishRefusedError(400, 'InvalidSubject', `subject "${subject}" must be printable ASCII`);
-  if (isReservedSubject(subject) || subject.startsWith('$'))
-    throw new PublishRefusedError(
-      403,
-      'ReservedSubject',
-      `subject "${subject}" is reserved: Nimbus and NATS keep nimbus.>, $JS.>, $SYS.>, $KV.>, $O.> and _INBOX.>`,
-    );
 }
