@@ -5,7 +5,6 @@ with the event's id; raises a PublishError naming why not."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -102,63 +101,42 @@ class SupervisorPublisher:
     within the timeout (or no channel) fails it as unavailable."""
 
     def __init__(self, channel: SupervisorChannel, timeout_ms: int) -> None:
-        self._channel = channel
-        self._timeout_ms = timeout_ms
-        self._pending: dict[int, tuple[asyncio.Future[str], asyncio.TimerHandle]] = {}
-        self._next_id = 1
-        channel.on_message(self._received)
+        from ..supervisor_requests import SupervisorRequests
 
-    def publish(self, subject: Any, data: Any, content_type: str | None, event_type: str | None) -> asyncio.Future[str]:
+        self._requests = SupervisorRequests(channel, timeout_ms, _is_publish_reply)
+
+    async def publish(self, subject: Any, data: Any, content_type: str | None, event_type: str | None) -> str:
         request = publish_request(subject, data, content_type, event_type)
-        loop = asyncio.get_running_loop()
-        call_id = self._next_id
-        self._next_id += 1
-        future: asyncio.Future[str] = loop.create_future()
-        timeout = _unavailable(subject, f'the local supervisor did not answer within {self._timeout_ms} ms')
-        timer = loop.call_later(self._timeout_ms / 1000, self._settle, call_id, timeout)
-        self._pending[call_id] = (future, timer)
-        if not self._channel.send({'type': 'publish', 'id': call_id, 'event': request}):
-            why = 'no supervisor channel (NIMBUS_EVENTS_BACKEND=supervisor works only in a runtime started by local mode)'
-            self._settle(call_id, _unavailable(subject, why))
-        return future
+        reply = await self._requests.send(
+            {'type': 'publish', 'event': request},
+            lambda why: _unavailable(subject, why),
+            'no supervisor channel (NIMBUS_EVENTS_BACKEND=supervisor works only in a runtime started by local mode)',
+        )
+        if reply['ok']:
+            return reply['result']['id']
+        error = reply['error']
+        raise PublishError(error['name'], error['message'], error['status'], error['code'])
 
     def close(self) -> None:
-        for call_id in list(self._pending):
-            self._settle(call_id, PublishError('PublishUnavailableError', 'ctx.publish: the runtime is shutting down'))
+        self._requests.fail_all(lambda: PublishError('PublishUnavailableError', 'ctx.publish: the runtime is shutting down'))
 
-    def _received(self, message: Any) -> None:
-        if not isinstance(message, dict) or message.get('type') != 'publish-result':
-            return
-        call_id = message.get('id')
-        if not isinstance(call_id, int) or call_id not in self._pending:
-            return
-        result, error = message.get('result'), message.get('error')
-        if message.get('ok') is True and isinstance(result, dict) and isinstance(result.get('id'), str):
-            self._settle(call_id, None, result['id'])
-        elif isinstance(error, dict):
-            status = error.get('status')
-            self._settle(
-                call_id,
-                PublishError(
-                    str(error.get('name', 'PublishRefusedError')),
-                    str(error.get('message', 'refused')),
-                    status if isinstance(status, int) else 0,
-                    str(error.get('code', 'PublishRefused')),
-                ),
-            )
 
-    def _settle(self, call_id: int, error: PublishError | None, result: str = '') -> None:
-        entry = self._pending.pop(call_id, None)
-        if entry is None:
-            return
-        future, timer = entry
-        timer.cancel()
-        if future.done():
-            return
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
+def _is_publish_reply(message: Any) -> bool:
+    if not isinstance(message, dict) or message.get('type') != 'publish-result':
+        return False
+    call_id = message.get('id')
+    if not isinstance(call_id, int) or isinstance(call_id, bool):
+        return False
+    if message.get('ok') is True:
+        result = message.get('result')
+        return isinstance(result, dict) and isinstance(result.get('id'), str)
+    error = message.get('error')
+    return (
+        message.get('ok') is False
+        and isinstance(error, dict)
+        and all(isinstance(error.get(name), str) for name in ('name', 'message', 'code'))
+        and isinstance(error.get('status'), int)
+    )
 
 
 def _unavailable(subject: Any, why: str) -> PublishError:

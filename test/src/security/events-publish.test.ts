@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type FunctionResource, createLogger } from '@nimbus/api';
+import { createLogger } from '@nimbus/api';
 import {
   type BusMessage,
   CALLS_STREAM,
@@ -17,6 +17,7 @@ import { stateToken } from '@nimbus/store';
 import { eventually, send } from '@nimbus/testkit';
 import { type SecuredNats, TEST_ADMIN, startSecuredNats, untilCallsQueueReady } from '../harness/nats.js';
 import { type RuntimeReplica, startRuntimeReplica } from '../harness/runtime-replica.js';
+import { fnResource } from './state-fixture.js';
 
 /** The platform's key in this test: function tokens and event seals are made with it. */
 const KEY = 'platform-key-of-the-events-attack-tests-0123';
@@ -54,22 +55,6 @@ export default async (event, ctx) => {
   return { status: res.status, body: await res.json() };
 };
 `;
-
-const fnResource = (name: string): FunctionResource =>
-  ({
-    apiVersion: 'nimbus.dev/v1alpha1',
-    kind: 'Function',
-    metadata: { name, namespace: 'team' },
-    spec: {
-      runtime: 'node20',
-      handler: 'index.default',
-      source: { inline: ATTACKER },
-      timeout: '30s',
-      concurrency: 10,
-      scale: { min: 1, max: 1 },
-      http: { auth: 'none' },
-    },
-  }) as unknown as FunctionResource;
 
 type Answer = { id?: string; error?: { name: string; status: number; code: string; message: string } };
 type Raw = { status: number; body: { id?: string; error?: string; code?: string } };
@@ -111,7 +96,7 @@ describe('security: a function publishes events only as itself, only on subjects
       NIMBUS_NATS_EVENTS_USER: 'publisher',
       NIMBUS_NATS_EVENTS_PASSWORD: nats.passwords.publisher,
     });
-    const functions = [fnResource('alpha'), fnResource('beta')];
+    const functions = [fnResource('alpha', undefined, ATTACKER), fnResource('beta', undefined, ATTACKER)];
     const container = createGatewayContainer(config, {
       directory: {
         list: () => functions,
