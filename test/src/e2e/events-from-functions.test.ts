@@ -57,6 +57,13 @@ const FIXTURES = {
     `${one}\nasync:\n  maxAttempts: 2\n  backoff: { initial: 50ms, max: 50ms }\ndestinations:\n  onFailure: { function: alerts }`,
   ),
   'alerts.yaml': inlineFunction('alerts', recorder('alerts'), one),
+  // A trigger event that runs out of deliveries: its failure goes on as an event to a subject.
+  'picky.yaml': inlineFunction(
+    'picky',
+    FLAKY,
+    `${one}\ntriggers:\n  - nats:\n      subject: jobs.new\n      maxDeliver: 2\n      backoff: [50ms]\ndestinations:\n  onFailure: { subject: jobs.failed }`,
+  ),
+  'failures.yaml': inlineFunction('failures', recorder('failures'), `${one}\n${on('jobs.failed')}`),
   'ping.yaml': inlineFunction('ping', COUNTER, `${one}\ndestinations:\n  onSuccess: { function: pong }`),
   'pong.yaml': inlineFunction('pong', COUNTER, `${one}\ndestinations:\n  onSuccess: { function: ping }`),
 };
@@ -90,6 +97,8 @@ describe('events from functions: ctx.publish and destinations (local mode, NATS 
       ['search', 'uploads.new'],
       ['upload', 'files.uploaded'],
       ['index', 'files.resized'],
+      ['picky', 'jobs.new'],
+      ['failures', 'jobs.failed'],
     ] as const)
       await eventually(
         async () =>
@@ -184,6 +193,17 @@ describe('events from functions: ctx.publish and destinations (local mode, NATS 
     assert.match(data.lastError, /500/);
     const dead = await send(platform.url, '/system/dead-letters', { headers: admin });
     assert.match(dead.text, new RegExp(String(callId)));
+  });
+
+  it('publishes a trigger event that was dead-lettered to its onFailure subject, for the triggers there', async () => {
+    const published = await emit('jobs.new', { job: 7 });
+    const [failure] = await waitFor('failures', 1);
+    assert.equal(failure?.type, 'dev.nimbus.function.failed');
+    assert.equal(failure?.source, 'nimbus://default/picky');
+    assert.equal(failure?.causationid, published.id);
+    const data = failure?.data as { attempts: number; lastError: string };
+    assert.equal(data.attempts, 2);
+    assert.match(data.lastError, /500/);
   });
 
   it('ends a loop of destinations (ping -> pong -> ping ...) at 8 hops, counted and logged', async () => {
