@@ -24,6 +24,8 @@ const BODY_OVERHEAD_BYTES = 512 * 6 + 1024;
  *   Authorization: Bearer <token>   X-Nimbus-Function: <namespace>/<name>
  *   {"key": "...", "value": ..., "ttlMs": 1000, "by": 1, "expectedVersion": "..."}
  *   200 {"result": ...}, or {"error": message, "code": the store error's name, "limit"?: n}
+ *
+ * The same port and tokens serve ctx.publish (`/v1/events/...`, events/events-endpoint.ts).
  */
 export class StateService {
   private server: Server | undefined;
