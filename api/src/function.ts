@@ -87,6 +87,23 @@ export interface FunctionState {
   maxBytes?: number;
 }
 
+/** Where a destination sends a finished call's outcome: exactly one of the two. */
+export interface Destination {
+  /** Another Function in the same namespace, called asynchronously with the outcome as a CloudEvent. */
+  function?: string;
+  /** A NATS subject (no wildcards, not a reserved one) the outcome is published on, for its triggers. */
+  subject?: string;
+}
+
+/**
+ * Where the outcome of an async call or a trigger event goes once it ends: delivered (2xx) or
+ * dead-lettered. Sync calls have none: their caller has the answer.
+ */
+export interface FunctionDestinations {
+  onSuccess?: Destination;
+  onFailure?: Destination;
+}
+
 /** A token bucket: `requestsPerSecond` on average, up to `burst` at once (requestsPerSecond rounded up unless given). */
 export interface RateLimit {
   requestsPerSecond: number;
@@ -119,6 +136,8 @@ export interface FunctionSpec {
   http: { auth: HttpAuth; rateLimit?: FunctionRateLimit };
   triggers?: Trigger[];
   state?: FunctionState;
+  /** Where async calls' and events' outcomes go (onSuccess, onFailure). */
+  destinations?: FunctionDestinations;
   /** Defaulted by the schema; absent only on an object stored before the field existed. */
   async?: AsyncPolicy;
 }

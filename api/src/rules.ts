@@ -1,5 +1,6 @@
 import { isDuration, parseDuration } from './duration.js';
 import type {
+  Destination,
   EnvVar,
   FunctionSource,
   FunctionSpec,
@@ -82,6 +83,23 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
     message: 'ctx.state needs a Nimbus runtime (node20); a container function has none',
     holds: (spec) => !isContainer(spec) || spec.state?.enabled !== true,
   }),
+  // A destination names one target: a Function or a subject.
+  ...(['onSuccess', 'onFailure'] as const).flatMap((when) => [
+    rule<Destination>({
+      at: `destinations.${when}`,
+      field: '',
+      cel: 'has(self.function) != has(self.subject)',
+      message: 'exactly one of function and subject must be set',
+      holds: (d) => (d.function === undefined) !== (d.subject === undefined),
+    }),
+    rule<Destination>({
+      at: `destinations.${when}`,
+      field: 'subject',
+      cel: "!has(self.subject) || !(self.subject.startsWith('nimbus.') || self.subject.startsWith('_INBOX.'))",
+      message: 'is reserved: Nimbus and NATS keep nimbus.> and _INBOX.>',
+      holds: (d) => d.subject === undefined || !/^(nimbus|_INBOX)\./.test(d.subject),
+    }),
+  ]),
   rule<Readiness>({
     at: 'readiness',
     field: '',

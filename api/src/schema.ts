@@ -1,3 +1,4 @@
+import { destinationsSchema } from './destination-schema.js';
 import { DURATION_PATTERN } from './duration.js';
 import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
 import { CROSS_FIELD_RULES } from './rules.js';
@@ -334,6 +335,7 @@ const specProperties: Record<string, SchemaNode> = {
       },
     },
   },
+  destinations: destinationsSchema,
   async: withDefaults({
     type: 'object',
     additionalProperties: false,

@@ -60,6 +60,7 @@ const triggerProperties: Record<string, SchemaNode> = {
   name: {
     type: 'string',
     pattern: TRIGGER_NAME_PATTERN,
+    maxLength: 32,
     description:
       'Names the trigger in status, metrics, the dead letters and a webhook URL; unique in the Function. ' +
       'Required for the event-source kinds.',

@@ -50,6 +50,15 @@ describe('validateFunction', () => {
     assert.deepEqual(result.value.spec.async?.retryOn, []);
   });
 
+  it('takes destinations naming a function or a subject', () => {
+    const doc = base() as Doc;
+    const destinations = { onSuccess: { function: 'index-file' }, onFailure: { subject: 'uploads.failed' } };
+    Object.assign(doc.spec, { destinations });
+    const result = validateFunction(doc);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.value.spec.destinations, destinations);
+  });
+
   it('does not modify its input', () => {
     const doc = base();
     validateFunction(doc);
@@ -96,6 +105,42 @@ describe('validateFunction', () => {
       (d) => Object.assign(d.spec, { scale: { min: 5, max: 2 } }),
       'spec.scale.min',
       /exceed max/,
+    ],
+    [
+      'a destination with both a function and a subject',
+      (d) => Object.assign(d.spec, { destinations: { onSuccess: { function: 'b', subject: 'a.b' } } }),
+      'spec.destinations.onSuccess',
+      /exactly one of function and subject/,
+    ],
+    [
+      'a destination with neither',
+      (d) => Object.assign(d.spec, { destinations: { onFailure: {} } }),
+      'spec.destinations.onFailure',
+      /exactly one of function and subject/,
+    ],
+    [
+      'a destination subject with a wildcard',
+      (d) => Object.assign(d.spec, { destinations: { onSuccess: { subject: 'orders.*' } } }),
+      'spec.destinations.onSuccess.subject',
+      /must match/,
+    ],
+    [
+      "a destination on Nimbus's own calls",
+      (d) => Object.assign(d.spec, { destinations: { onSuccess: { subject: 'nimbus.calls.default.x' } } }),
+      'spec.destinations.onSuccess.subject',
+      /reserved/,
+    ],
+    [
+      'a destination on an inbox',
+      (d) => Object.assign(d.spec, { destinations: { onFailure: { subject: '_INBOX.abc' } } }),
+      'spec.destinations.onFailure.subject',
+      /reserved/,
+    ],
+    [
+      'a destination function that is not a name',
+      (d) => Object.assign(d.spec, { destinations: { onSuccess: { function: 'B_2' } } }),
+      'spec.destinations.onSuccess.function',
+      /RFC 1035 label/,
     ],
     ['concurrency 0', (d) => Object.assign(d.spec, { concurrency: 0 }), 'spec.concurrency', />= 1/],
     ['both image and source', (d) => Object.assign(d.spec, { image: 'x/y:1' }), 'spec.source', /exactly one/],

@@ -33,7 +33,7 @@ export * from './message-bus.js';
 export * from './streams.js';
 export * from './consumers.js';
 export { MSG_ID_HEADER, type Headers, messageId } from './headers.js';
-export { subjectMatches, subjectsOverlap, subjectCovers } from './subjects.js';
+export { checkSubject, subjectMatches, subjectsOverlap, subjectCovers } from './subjects.js';
 export { retryDelay } from './retry-delay.js';
 export * from './topology.js';
 export * from './trigger-topology.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, validateFunction } from '@nimbus/api';
+import { stateToken } from '@nimbus/store';
 import { ADOPTED_LABEL, POOL_LABEL } from '../src/resources/metadata.js';
 import {
   POOL_KEY_SECRET,
@@ -165,6 +166,20 @@ describe('the warm pool’s builders', () => {
     );
     assert.equal(nested.env.NIMBUS_HANDLER, 'lib/greet.hello');
     assert.deepEqual(nested.files, { 'lib/greet.py': 'x = 1' });
+  });
+
+  it('what a pool pod is sent for ctx.publish: the internal port and the function’s own token, when there is a key', () => {
+    const key = 'k'.repeat(40);
+    const f = fn({ source: { inline: 'export default () => 1' } });
+    const { env } = specialisation(f, {
+      ...settings,
+      functionTokens: { serviceUrl: 'http://gw-state:8081', key },
+    });
+    assert.equal(env.NIMBUS_EVENTS_URL, 'http://gw-state:8081');
+    assert.equal(env.NIMBUS_EVENTS_TOKEN, stateToken(key, f.metadata.namespace, 'hello'));
+    const without = specialisation(f, settings).env;
+    assert.equal(without.NIMBUS_EVENTS_URL, undefined);
+    assert.equal(without.NIMBUS_EVENTS_TOKEN, undefined);
   });
 
   it('the adoption patch moves the pod out of the pool into the function, owned by it', () => {

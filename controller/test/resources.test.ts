@@ -284,6 +284,7 @@ describe('buildService', () => {
 
 describe('function state in the cluster', () => {
   const binding: StateBinding = {
+    state: true,
     serviceUrl: 'http://nimbus-gateway-state.nimbus.svc:8081',
     secretName: 'hello-state',
     credentialsRevision: '0123456789abcdef',
@@ -315,6 +316,25 @@ describe('function state in the cluster', () => {
     );
     assert.equal(d.spec.template.metadata.annotations[STATE_CREDENTIALS_ANNOTATION], '0123456789abcdef');
     assert.equal(new Set(container.env.map((e) => e.name)).size, container.env.length, 'each name once');
+  });
+
+  it('gives a function without state its token for ctx.publish alone: the events settings, the token file, no NIMBUS_STATE_*', () => {
+    const tokenOnly: StateBinding = { ...binding, state: false, secretName: 'hello-token' };
+    const d = buildDeployment(fn({}), settings, 1, 'h', tokenOnly);
+    const container = d.spec.template.spec.containers[0];
+    assert.ok(container);
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    assert.equal(env.NIMBUS_EVENTS_URL, 'http://nimbus-gateway-state.nimbus.svc:8081');
+    assert.equal(env.NIMBUS_EVENTS_TOKEN_FILE, '/var/nimbus/state/token');
+    assert.equal(env.NIMBUS_EVENTS_TOKEN, undefined, 'never the token itself');
+    assert.deepEqual(
+      container.env.filter((e) => e.name.startsWith('NIMBUS_STATE_')),
+      [],
+    );
+    assert.deepEqual(d.spec.template.spec.volumes.find((v) => v.name === 'state-credentials')?.secret, {
+      secretName: 'hello-token',
+      items: [{ key: 'token', path: 'token' }],
+    });
   });
 
   it('leaves all of that out without a binding', () => {

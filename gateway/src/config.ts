@@ -3,6 +3,7 @@ import type { StoreConfig } from '@nimbus/store';
 import { type TracingConfig, loadTracingConfig } from '@nimbus/telemetry';
 import { type AsyncConfig, readAsyncConfig, readStoreConfig } from './async/async-config.js';
 import { type EgressConfig, readEgressConfig } from './egress/egress-config.js';
+import { type EventsConfig, readEventsConfig } from './events/events-config.js';
 import { parseRate } from './quotas/rate-config.js';
 import type { Rate } from './quotas/rate-limit-plan.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
@@ -55,6 +56,8 @@ export interface GatewayConfig {
   readonly store: StoreConfig;
   /** Cron triggers: this replica's name in its claims, and how late a missed tick may fire. */
   readonly schedules: ScheduleConfig;
+  /** ctx.publish and destinations: the data limit, the hop bound and the key events are sealed with. */
+  readonly events: EventsConfig;
   /** ctx.state for function pods, on a port of its own; undefined: not served (local mode). */
   readonly stateService: StateServiceConfig | undefined;
   /** Where caller-steered requests (X-Callback-Url) may go besides public addresses. */
@@ -137,6 +140,7 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
     store: readStoreConfig(env),
     schedules: readScheduleConfig(env),
     stateService: readStateServiceConfig(env),
+    events: readEventsConfig(env),
     egress: readEgressConfig(env, defaults.egressAllow),
     tracing: loadTracingConfig(env, 'nimbus-gateway'),
     ui: readUiConfig(env),

@@ -13,9 +13,13 @@ import { CallWorker } from './async/call-worker.js';
 import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
 import type { GatewayConfig } from './config.js';
+import { Destinations } from './destinations/destinations.js';
 import { EgressGuard, type ResolveHost } from './egress/egress-guard.js';
 import type { PlatformEndpoint } from './egress/egress-policy.js';
 import { configuredEndpoints, platformView } from './egress/platform-endpoints.js';
+import { EventsBus } from './events/events-bus.js';
+import { EventsEndpoint } from './events/events-endpoint.js';
+import { FunctionEvents } from './events/function-events.js';
 import { Gateway } from './gateway.js';
 import { MetricsServer } from './http/metrics-server.js';
 import { GatewayServer } from './http/server.js';
@@ -170,6 +174,32 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
   });
   c.register(TOKENS.Now, { useValue: now });
   c.register(TOKENS.Stores, { useValue: stores });
+  const { natsUrl } = config.async;
+  const { natsCredentials } = config.events;
+  const eventsBus = new EventsBus(
+    natsUrl === undefined || natsCredentials === undefined
+      ? undefined
+      : { natsUrl, credentials: natsCredentials },
+    () => queue.connection,
+    log.child({ part: 'events' }),
+  );
+  const events = new FunctionEvents(config.events, () => eventsBus.bus());
+  c.register(TOKENS.FunctionEvents, { useValue: events });
+  c.register(TOKENS.Destinations, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new Destinations({
+          config: config.events,
+          directory: d.resolve(TOKENS.Directory),
+          events,
+          calls: stores.calls,
+          queue,
+          log: log.child({ part: 'destinations' }),
+          registry,
+          now,
+        }),
+    ),
+  });
   c.register(TOKENS.StateService, {
     useFactory: instanceCachingFactory((d) => ({
       service:
@@ -181,7 +211,14 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
               d.resolve(TOKENS.Directory),
               stateLimits(config.store.state),
               log.child({ part: 'state-service' }),
-              d.resolve(TOKENS.Registry),
+              registry,
+              new EventsEndpoint(
+                config.events,
+                events,
+                d.resolve(TOKENS.Directory),
+                log.child({ part: 'events' }),
+                registry,
+              ),
             ),
     })),
   });
@@ -264,10 +301,11 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           random: Math.random,
           maxResultBytes: config.store.calls.maxResultBodyBytes,
           tracing: d.resolve(TOKENS.Tracing),
+          destinations: d.resolve(TOKENS.Destinations),
         },
         config.async.concurrency,
       );
-      const events = new EventSources({
+      const sources = new EventSources({
         directory: d.resolve(TOKENS.Directory),
         routes: d.resolve(TOKENS.RouteTable),
         invoker: d.resolve(TOKENS.Invoker),
@@ -280,14 +318,15 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         log,
         tracing: d.resolve(TOKENS.Tracing),
         sources: d.resolve(TOKENS.EventSourceParts),
+        destinations: { sender: d.resolve(TOKENS.Destinations), sealKey: config.events.sealKey },
       });
-      return new AsyncCalls(
-        queue,
-        worker,
-        callbacks,
-        overrides.stores === undefined ? stores : undefined,
-        events,
-      );
+      return new AsyncCalls(queue, worker, callbacks, overrides.stores === undefined ? stores : undefined, {
+        start: () => sources.start(),
+        stop: async () => {
+          await sources.stop();
+          await eventsBus.close();
+        },
+      });
     }),
   });
 }

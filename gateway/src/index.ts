@@ -28,3 +28,13 @@ export { StateService } from './state/state-service.js';
 export type { StateServiceConfig } from './state/state-service-config.js';
 export { LocalTriggerSecrets, secretEnvName } from './sources/local-secrets.js';
 export type { SourceCheckpoints, TriggerSecrets } from './sources/source-runner.js';
+export {
+  FunctionEvents,
+  PublishRefusedError,
+  type OutgoingEvent,
+  type Published,
+  type Publisher,
+  functionSource,
+} from './events/function-events.js';
+export { eventOf } from './events/events-endpoint.js';
+export type { EventsConfig } from './events/events-config.js';

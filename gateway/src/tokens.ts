@@ -31,6 +31,10 @@ export const TOKENS = {
   // Async calls (async/):
   Stores: Symbol('Stores'),
   CallQueue: Symbol('CallQueue'),
+  /** ctx.publish's way into NIMBUS_EVENTS (events/), which local mode's supervisor uses too. */
+  FunctionEvents: Symbol('FunctionEvents'),
+  /** Where finished calls' and events' outcomes go (destinations/). */
+  Destinations: Symbol('Destinations'),
   AsyncMetrics: Symbol('AsyncMetrics'),
   AsyncFrontDoor: Symbol('AsyncFrontDoor'),
   CallAdmin: Symbol('CallAdmin'),

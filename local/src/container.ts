@@ -11,6 +11,7 @@ import { LocalPlatform } from './local-platform.js';
 import type { ReadinessCheck } from './process/command-replica.js';
 import { LogBook } from './process/log-book.js';
 import { ProcessBackend } from './process/process-backend.js';
+import { PublishHost } from './process/publish-host.js';
 import { checkReadiness } from './process/readiness-check.js';
 import { inheritedEnv } from './process/replica-env.js';
 import {
@@ -87,6 +88,7 @@ export function createLocalContainer(
     });
   c.register(TOKENS.Stores, { useValue: stores });
   c.register(TOKENS.StateHost, { useValue: new StateHost(stores.state) });
+  c.register(TOKENS.PublishHost, { useValue: new PublishHost() });
   c.registerSingleton(TOKENS.ProcessBackend, ProcessBackend);
   c.registerSingleton(TOKENS.LocalPlatform, LocalPlatform);
   return c;

@@ -16,6 +16,7 @@ import { FolderWatcher, WATCH_TIMING } from './folder-watcher.js';
 import type { LocalPlatform } from './local-platform.js';
 import type { LogBook } from './process/log-book.js';
 import type { ProcessBackend } from './process/process-backend.js';
+import type { PublishHost } from './process/publish-host.js';
 import type { WarmPools } from './process/warm-pool.js';
 import { ownWrites, statePaths } from './state-paths.js';
 import { TOKENS } from './tokens.js';
@@ -70,6 +71,8 @@ export async function startLocalMode(
     logs: local.resolve<LogBook>(TOKENS.LogBook),
     triggerSecrets: new LocalTriggerSecrets(config.secrets.env, config.secrets.dir),
   });
+  // Replicas' ctx.publish goes into the gateway's bus, with the gateway's checks.
+  local.resolve<PublishHost>(TOKENS.PublishHost).attach(gateway.resolve(GATEWAY.FunctionEvents));
   // The HTTP server and the async workers, started and (in close) stopped together.
   const server = gateway.resolve<Gateway>(GATEWAY.Gateway);
   const address = await server.listen();

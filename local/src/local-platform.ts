@@ -184,6 +184,8 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
         : {}),
       replicas: this.autoscaler.track(key, configFromSpec(spec.scale, this.config.autoscaler)),
       stopGraceMs: timeoutMs + 2000,
+      // The supervisor publishes the replicas' events into the gateway's bus, as this function.
+      ...(container ? {} : { publisher: { namespace: metadata.namespace, name: metadata.name } }),
       // The supervisor answers the replicas' state calls (from memory or Redis): they hold no credentials.
       ...(spec.state?.enabled === true
         ? { state: { namespace: metadata.namespace, name: metadata.name, limits: stateQuota(spec.state) } }

@@ -13,6 +13,8 @@ export const TOKENS = {
   WarmPools: Symbol('WarmPools'),
   Stores: Symbol('Stores'),
   StateHost: Symbol('StateHost'),
+  /** ctx.publish from replicas, into the gateway's bus once the gateway exists. */
+  PublishHost: Symbol('PublishHost'),
   LogBook: Symbol('LogBook'),
   PythonRuntime: Symbol('PythonRuntime'),
   LocalPlatform: Symbol('LocalPlatform'),

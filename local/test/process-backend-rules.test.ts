@@ -61,6 +61,7 @@ describe('buildReplicaEnv', () => {
       NIMBUS_CONCURRENCY: '7',
       NIMBUS_QUEUE_SIZE: '14',
       NIMBUS_GATEWAY_URL: 'http://127.0.0.1:8080',
+      NIMBUS_EVENTS_BACKEND: 'supervisor',
     });
   });
 

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { PUBLISH_SETTINGS, type PublishSettings, loadPublishSettings } from './events/publish-config.js';
 import { STATE_SETTINGS, type StateSettings, loadStateSettings } from './state/state-config.js';
 
 import type { LogLevel } from '@nimbus/api/log';
@@ -65,6 +66,8 @@ export interface FunctionConfig {
   readonly logLevel: LogLevel;
   /** Where ctx.state keeps its keys (NIMBUS_STATE_*). */
   readonly state: StateSettings;
+  /** How ctx.publish reaches the events stream (NIMBUS_EVENTS_*). */
+  readonly publish: PublishSettings;
 }
 
 export interface RuntimeConfig extends ProcessConfig, FunctionConfig {}
@@ -87,6 +90,7 @@ export const FUNCTION_SETTINGS = [
   'NIMBUS_ERROR_DETAIL',
   'NIMBUS_LOG_LEVEL',
   ...STATE_SETTINGS,
+  ...PUBLISH_SETTINGS,
 ] as const;
 
 /** The keys {@link loadProcessConfig} reads: a function's env map cannot change them. */
@@ -133,6 +137,8 @@ export function loadProcessConfig(env: Env): ProcessConfig {
 }
 
 export function loadFunctionConfig(env: Env): FunctionConfig {
+  const refuse = (key: string, message: string) => new ConfigError(key, message);
+  const state = loadStateSettings(env, refuse);
   const timeoutMs = integer(env, 'NIMBUS_TIMEOUT_MS', 30_000, 1, MAX_TIMEOUT_MS);
   return Object.freeze({
     functionDir: path.resolve(text(env, 'NIMBUS_FUNCTION_DIR', '/var/nimbus/function')),
@@ -148,7 +154,8 @@ export function loadFunctionConfig(env: Env): FunctionConfig {
     errorDetail: oneOf(env, 'NIMBUS_ERROR_DETAIL', ERROR_DETAILS, 'none'),
     gatewayUrl: gatewayUrl(env),
     logLevel: oneOf(env, 'NIMBUS_LOG_LEVEL', LOG_LEVELS, 'info'),
-    state: loadStateSettings(env, (key, message) => new ConfigError(key, message)),
+    state,
+    publish: loadPublishSettings(env, state, refuse),
   });
 }
 

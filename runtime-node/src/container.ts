@@ -4,12 +4,13 @@ import { JsonLogger, type LogSink, type Logger } from '@nimbus/api/log';
 import { type DependencyContainer, Lifecycle, container } from 'tsyringe';
 import type { ProcessConfig, RuntimeConfig } from './config.js';
 import type { FunctionState } from './contract.js';
+import { createPublisher } from './events/publisher-factory.js';
 import { createHttpServer } from './http/http-server.js';
 import { Readiness } from './http/readiness.js';
 import { RuntimeServer, type SpecialiseRoute } from './http/runtime-server.js';
 import { ConcurrencyLimiter } from './invoke/concurrency-limiter.js';
 import { ContextFactory } from './invoke/context.js';
-import { type EventPublisher, UnconfiguredPublisher } from './invoke/event-publisher.js';
+import type { EventPublisher } from './invoke/event-publisher.js';
 import { type FunctionInvoker, GatewayInvoker } from './invoke/function-invoker.js';
 import { type HandlerLoader, ModuleHandlerLoader } from './invoke/handler-loader.js';
 import { HandlerSlot } from './invoke/handler-slot.js';
@@ -65,7 +66,9 @@ export function createContainer(
   c.register(TOKENS.StateStore, {
     useValue: overrides.stateStore ?? createFunctionState(config, { clock, logger, ipc: process }),
   });
-  c.register(TOKENS.Publisher, { useValue: overrides.publisher ?? new UnconfiguredPublisher() });
+  c.register(TOKENS.Publisher, {
+    useValue: overrides.publisher ?? createPublisher(config, { clock, ipc: process }),
+  });
   c.register(TOKENS.Supervisor, { useValue: overrides.supervisor ?? ipcSupervisorChannel(process) });
   c.register(TOKENS.HttpServer, { useValue: overrides.httpServer ?? createHttpServer() });
   c.register(TOKENS.SpecialiseRoute, { useValue: overrides.specialiseRoute ?? noSpecialiseRoute });

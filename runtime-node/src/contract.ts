@@ -97,7 +97,16 @@ export interface FunctionContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
   readonly state: FunctionState;
-  publish(subject: string, data: unknown): Promise<void>;
+  /**
+   * Publishes a CloudEvent on `subject` for every function with a trigger on it; resolves with
+   * its id. Rejects with a PublishError: not configured, refused (the gateway's reason and status),
+   * or unavailable.
+   */
+  publish(
+    subject: string,
+    data: unknown,
+    options?: { readonly contentType?: string; readonly type?: string },
+  ): Promise<string>;
   invoke(name: string, payload?: unknown): Promise<InvokeResponse>;
 }
 

@@ -36,6 +36,8 @@ export type { StateBackend, StateSettings } from './state/state-config.js';
 export { STATE_SETTINGS } from './state/state-config.js';
 export type { StateErrorInfo } from './state/state-errors.js';
 export type {
+  PublishReply,
+  PublishRequest,
   SpecialiseCommand,
   StateOperation,
   StateReply,

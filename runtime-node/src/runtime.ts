@@ -36,6 +36,7 @@ export class Runtime {
     @inject(TOKENS.Supervisor) private readonly supervisor: SupervisorChannel,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(TOKENS.StateStore) private readonly state: { close?(): Promise<void> },
+    @inject(TOKENS.Publisher) private readonly publisher: { close?(): Promise<void> },
   ) {}
 
   /**
@@ -93,6 +94,7 @@ export class Runtime {
     this.logger.info('draining', { timeoutMs: this.config.drainTimeoutMs });
     const answered = await drained;
     try {
+      await this.publisher.close?.();
       await this.state.close?.();
     } catch (error) {
       this.logger.warn('closing function state failed', {

@@ -30,6 +30,37 @@ export type StateReply =
       readonly error: StateErrorInfo;
     };
 
+/**
+ * A ctx.publish over IPC: the supervisor publishes it into local mode's bus as the function it
+ * spawned this process for (never one the message names), and answers a `publish-result`.
+ */
+export interface PublishRequest {
+  readonly type: 'publish';
+  readonly id: number;
+  /** The body the gateway's events endpoint takes: subject, data or dataBase64, contentType, type. */
+  readonly event: Readonly<Record<string, unknown>>;
+}
+
+/** The supervisor's answer to a {@link PublishRequest}: the event's id, or why it was refused. */
+export type PublishReply =
+  | {
+      readonly type: 'publish-result';
+      readonly id: number;
+      readonly ok: true;
+      readonly result: { readonly id: string; readonly delivered: boolean };
+    }
+  | {
+      readonly type: 'publish-result';
+      readonly id: number;
+      readonly ok: false;
+      readonly error: {
+        readonly name: string;
+        readonly message: string;
+        readonly status: number;
+        readonly code: string;
+      };
+    };
+
 /** Messages for the local-mode supervisor that spawned this process with an 'ipc' stdio channel. */
 export type SupervisorMessage =
   | { readonly type: 'listening'; readonly port: number }
@@ -37,7 +68,8 @@ export type SupervisorMessage =
   | { readonly type: 'load-failed'; readonly reason: string }
   /** A pool replica turned a `specialise` down: it has a function already, or the settings are bad. */
   | { readonly type: 'specialise-refused'; readonly reason: string }
-  | StateRequest;
+  | StateRequest
+  | PublishRequest;
 
 /**
  * What the supervisor may send a pool replica (NIMBUS_POOL=1): take on a function. `env` holds the
@@ -49,7 +81,7 @@ export interface SpecialiseCommand {
   readonly env: Readonly<Record<string, string>>;
 }
 
-export type SupervisorCommand = SpecialiseCommand | StateReply;
+export type SupervisorCommand = SpecialiseCommand | StateReply | PublishReply;
 
 export interface SupervisorChannel {
   /** Best effort: never throws, and does nothing without a channel. */

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       poolTokenFile: undefined,
       shutdownDelayMs: 0,
       state: { backend: 'none' },
+      publish: { backend: 'none' },
     });
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.handler));

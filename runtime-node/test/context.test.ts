@@ -98,9 +98,9 @@ describe('the handler context', () => {
     });
   }
 
-  it('rejects ctx.publish clearly without NATS', async () => {
+  it('rejects ctx.publish clearly when the runtime has no way to publish', async () => {
     const { ctx } = contextWith(undefined);
-    await assert.rejects(ctx.publish('orders', {}), /NATS is not configured for this runtime/);
+    await assert.rejects(ctx.publish('orders', {}), /ctx.publish is not configured for this runtime/);
   });
 
   it('rejects ctx.invoke clearly without a gateway URL', async () => {

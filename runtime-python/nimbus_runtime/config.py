@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from .env_settings import ConfigError, Settings, boolean, integer, one_of, quote, read, text
+from .events.publish_config import PUBLISH_SETTINGS, PublishSettings, load_publish_settings
 from .state.state_config import STATE_SETTINGS, StateSettings, load_state_settings
 
 LOG_LEVELS = ('debug', 'info', 'warn', 'error')
@@ -37,6 +38,7 @@ FUNCTION_SETTINGS = (
     'NIMBUS_ERROR_DETAIL',
     'NIMBUS_LOG_LEVEL',
     *STATE_SETTINGS,
+    *PUBLISH_SETTINGS,
 )
 
 #: The keys load_process_config reads: a function's env map cannot change them.
@@ -98,6 +100,7 @@ _FUNCTION_FIELDS = (
     'gateway_url',
     'log_level',
     'state',
+    'publish',
 )
 
 
@@ -122,6 +125,7 @@ class FunctionConfig(Settings):
     gateway_url: GatewayUrl | None
     log_level: str
     state: StateSettings
+    publish: PublishSettings
 
 
 class RuntimeConfig(Settings):
@@ -147,6 +151,7 @@ class RuntimeConfig(Settings):
     gateway_url: GatewayUrl | None
     log_level: str
     state: StateSettings
+    publish: PublishSettings
 
 
 def runtime_config(process: ProcessConfig, function: FunctionConfig) -> RuntimeConfig:
@@ -171,6 +176,7 @@ def load_process_config(env: Mapping[str, str]) -> ProcessConfig:
 
 
 def load_function_config(env: Mapping[str, str]) -> FunctionConfig:
+    state = load_state_settings(env)
     timeout_ms = integer(env, 'NIMBUS_TIMEOUT_MS', 30_000, 1, MAX_TIMEOUT_MS)
     return FunctionConfig(
         function_dir=os.path.abspath(text(env, 'NIMBUS_FUNCTION_DIR', '/var/nimbus/function')),
@@ -186,7 +192,8 @@ def load_function_config(env: Mapping[str, str]) -> FunctionConfig:
         error_detail=one_of(env, 'NIMBUS_ERROR_DETAIL', ERROR_DETAILS, 'none'),
         gateway_url=_gateway_url(env),
         log_level=one_of(env, 'NIMBUS_LOG_LEVEL', LOG_LEVELS, 'info'),
-        state=load_state_settings(env),
+        state=state,
+        publish=load_publish_settings(env, state),
     )
 
 

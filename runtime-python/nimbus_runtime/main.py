@@ -118,17 +118,20 @@ def _compose(
     logger = JsonLogger(sink, config.log_level, {'function': config.function_name})
     threads = threads or HandlerThreads(loop)
     state = _function_state(config, supervisor)
+    from .events.publisher import create_publisher
+
+    publisher = create_publisher(config.publish, config.namespace, config.function_name, supervisor)
     limiter = ConcurrencyLimiter(config.concurrency, config.queue_size)
     handlers = HandlerSlot(config.function_dir, config.handler, threads)
     contexts = ContextFactory(
-        config.function_name, config.namespace, logger, state, config.gateway_url, threads, loop
+        config.function_name, config.namespace, logger, state, config.gateway_url, threads, loop, publisher
     )
     runner = InvocationRunner(config.timeout_ms, limiter, handlers, contexts, threads, logger)
     metrics = RuntimeMetrics(limiter, handlers)
     readiness = Readiness(handlers)
     listener = listener or HttpListener(loop)
     server = RuntimeServer(config, listener, logger, metrics, readiness, runner, specialise_route)
-    return Runtime(config, server, handlers, supervisor, state, logger)
+    return Runtime(config, server, handlers, supervisor, state, logger, publisher)
 
 
 def _compose_pool(

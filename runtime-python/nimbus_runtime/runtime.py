@@ -24,6 +24,7 @@ class Runtime:
         supervisor: SupervisorChannel,
         state: AsyncFunctionState,
         logger: JsonLogger,
+        publisher: Any = None,
     ) -> None:
         self._config = config
         self._server = server
@@ -31,6 +32,7 @@ class Runtime:
         self._supervisor = supervisor
         self._state = state
         self._logger = logger
+        self._publisher = publisher
 
     @property
     def logger(self) -> JsonLogger:
@@ -84,6 +86,8 @@ class Runtime:
         self._logger.info('draining', timeoutMs=self._config.drain_timeout_ms)
         answered = await self._server.drain(self._config.drain_timeout_ms)
         try:
+            if self._publisher is not None:
+                self._publisher.close()
             self._state.close()
         except Exception as error:
             self._logger.warn('closing function state failed', error=error)

@@ -50,6 +50,22 @@ A component's NATS login, NIMBUS_NATS_USER and NIMBUS_NATS_PASSWORD; call with (
 {{- end }}
 
 {{/*
+The gateway's second login, for what functions publish (ctx.publish, subject destinations): the
+publisher user, whom NATS refuses every subject of Nimbus's. Call with $.
+*/}}
+{{- define "nimbus.nats.eventsAuthEnv" -}}
+{{- if and (include "nimbus.nats.url" .) (include "nimbus.nats.auth" .) -}}
+- name: NIMBUS_NATS_EVENTS_USER
+  value: {{ index .Values.nats.auth.users "publisher" | quote }}
+- name: NIMBUS_NATS_EVENTS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nimbus.nats.authSecretName" . }}
+      key: {{ include "nimbus.nats.passwordKey" (dict "ctx" . "role" "publisher") }}
+{{- end }}
+{{- end }}
+
+{{/*
 The bundled server's authorization block. Passwords are environment variables the server reads
 ($NATS_<ROLE>_PASSWORD, from the Secret), so the ConfigMap holds none; permissions are JSON, which
 the NATS config language reads as is.

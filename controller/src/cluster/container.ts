@@ -159,6 +159,7 @@ export function createClusterContainer(
       runAsUser: config.runAsUser,
       ...(config.errorDetail === undefined ? {} : { errorDetail: config.errorDetail }),
       ...(config.functionIngress === undefined ? {} : { functionIngress: config.functionIngress }),
+      ...(serviceUrl === undefined || key === undefined ? {} : { functionTokens: { serviceUrl, key } }),
       autoscaler: config.autoscaler,
       warmPoolSize: config.warmPoolSize,
     },

@@ -40,6 +40,12 @@ export interface DeploymentSettings extends RuntimeImages {
    * policies are made (and those made before are removed).
    */
   functionIngress?: FunctionIngress;
+  /**
+   * The gateway's internal port and the platform's key, for a pool pod taken over by a function:
+   * it cannot mount the function's token Secret, so the token (made with the key) comes with its
+   * settings, for ctx.publish. Unset: no state service configured.
+   */
+  functionTokens?: { serviceUrl: string; key: string };
 }
 
 const FUNCTION_DIR = '/var/nimbus/function';

@@ -1,5 +1,6 @@
 import type { FunctionResource } from '@nimbus/api';
 import { handlerOf, inlineFileName } from '@nimbus/api';
+import { stateToken } from '@nimbus/store';
 import type { DeploymentSettings } from './deployment.js';
 import {
   ADOPTED_LABEL,
@@ -178,6 +179,13 @@ export function specialisation(
   for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
   Object.assign(env, runtimeSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
   if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
+  // ctx.publish's token: sent to the pod over the specialise call, never stored in an object.
+  const tokens = settings.functionTokens;
+  if (tokens !== undefined)
+    Object.assign(env, {
+      NIMBUS_EVENTS_URL: tokens.serviceUrl,
+      NIMBUS_EVENTS_TOKEN: stateToken(tokens.key, fn.metadata.namespace, fn.metadata.name),
+    });
   return {
     env,
     files: { [inlineFileName(handlerOf(fn.spec), fn.spec.runtime)]: fn.spec.source?.inline ?? '' },

@@ -1,8 +1,13 @@
 import type { Container, EnvVar, Volume } from './objects.js';
 import { STATE_SECRET_KEYS } from './state-secret.js';
 
-/** What a function's pods need to reach its state through the gateway's state service. */
+/**
+ * What a function's pods need to reach the gateway's internal port with the function's token:
+ * ctx.publish for every function on a Nimbus runtime, and ctx.state for one with state.
+ */
 export interface StateBinding {
+  /** spec.state.enabled: ctx.state goes to the state service too (else only ctx.publish uses the token). */
+  state: boolean;
   /** The state service's base URL (the gateway's internal port), e.g. http://nimbus-gateway-state.nimbus.svc:8081. */
   serviceUrl: string;
   /** The Secret with the function's token. */
@@ -18,9 +23,18 @@ export interface StateBinding {
 export const STATE_CREDENTIALS_ANNOTATION = 'nimbus.dev/state-credentials';
 const STATE_DIR = '/var/nimbus/state';
 
-/** runtime-node's NIMBUS_STATE_* settings; the token is read from the mounted Secret. No Redis URL or login. */
+/**
+ * The runtime's NIMBUS_EVENTS_* settings, and NIMBUS_STATE_* for a function with state; the token
+ * is read from the mounted Secret. No Redis URL or login, no NATS user.
+ */
 export function stateEnv(binding: StateBinding): EnvVar[] {
+  const events = [
+    { name: 'NIMBUS_EVENTS_URL', value: binding.serviceUrl },
+    { name: 'NIMBUS_EVENTS_TOKEN_FILE', value: `${STATE_DIR}/${STATE_SECRET_KEYS.token}` },
+  ];
+  if (!binding.state) return events;
   return [
+    ...events,
     { name: 'NIMBUS_STATE_BACKEND', value: 'service' },
     { name: 'NIMBUS_STATE_URL', value: binding.serviceUrl },
     { name: 'NIMBUS_STATE_TOKEN_FILE', value: `${STATE_DIR}/${STATE_SECRET_KEYS.token}` },

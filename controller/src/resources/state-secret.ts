@@ -11,16 +11,24 @@ export function stateSecretName(fn: FunctionResource): string {
 }
 
 /**
+ * `<function>-token`: the same token for a function without state, for ctx.publish. A Secret of
+ * its own, so `<function>-state` still says that state was on (state-retention.ts reads it so).
+ */
+export function tokenSecretName(fn: FunctionResource): string {
+  return `${fn.metadata.name}-token`;
+}
+
+/**
  * The Secret holding a function's state token, owned by the Function so it goes with it. The
  * token is derived from the platform's state key and the function's name (store's stateToken),
  * so the controller can write it again at any time and every gateway replica can check it.
  * Pure: the token is made by the caller.
  */
-export function buildStateSecret(fn: FunctionResource, token: string): Secret {
+export function buildStateSecret(fn: FunctionResource, token: string, name = stateSecretName(fn)): Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: ownedMetadata(fn, stateSecretName(fn)),
+    metadata: ownedMetadata(fn, name),
     type: 'Opaque',
     data: { [STATE_SECRET_KEYS.token]: Buffer.from(token).toString('base64') },
   };

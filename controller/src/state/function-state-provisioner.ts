@@ -12,7 +12,12 @@ import {
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
 import type { Verdict } from '../reconcile/status.js';
 import type { StateBinding } from '../resources/state-binding.js';
-import { STATE_SECRET_KEYS, buildStateSecret, stateSecretName } from '../resources/state-secret.js';
+import {
+  STATE_SECRET_KEYS,
+  buildStateSecret,
+  stateSecretName,
+  tokenSecretName,
+} from '../resources/state-secret.js';
 import type { StateAdmin } from './state-admin.js';
 import {
   RETAINED_CONDITION,
@@ -85,7 +90,8 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
   }
 
   async prepare(fn: Fn): Promise<StatePreparation> {
-    if (fn.spec.state?.enabled !== true) return this.retainOrRelease(fn);
+    if (fn.spec.state?.enabled !== true)
+      return { ...(await this.retainOrRelease(fn)), ...(await this.tokenOnly(fn)) };
     const { settings } = this;
     if (settings === undefined)
       return {
@@ -97,10 +103,11 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
       };
     const { namespace, name } = fn.metadata;
     const token = stateToken(settings.key, namespace, name);
-    const written = await this.ensureSecret(fn, token);
+    const written = await this.ensureSecret(fn, token, stateSecretName(fn));
     if ('conflict' in written)
       return { condition: verdict('False', 'StateSecretConflict', written.conflict) };
     const binding: StateBinding = {
+      state: true,
       serviceUrl: settings.serviceUrl,
       secretName: stateSecretName(fn),
       credentialsRevision: credentialsRevision(token),
@@ -206,30 +213,60 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
   }
 
   /**
-   * Writes the token into the Function's Secret unless it is there already. A Secret of an earlier
-   * version (a Redis login) is replaced whole, so no password stays behind in it.
+   * A function without state still gets its token, for ctx.publish (the simplest honest rule:
+   * every function on a Nimbus runtime gets its token; a container function has no runtime to use
+   * it). In `<function>-token`, owned by the Function; a name taken by a Secret of someone else's
+   * leaves the function without ctx.publish, and says why in the log.
+   */
+  private async tokenOnly(fn: Fn): Promise<Pick<StatePreparation, 'binding'>> {
+    const { settings } = this;
+    if (settings === undefined || fn.spec.runtime === 'container') return {};
+    const { namespace, name } = fn.metadata;
+    const token = stateToken(settings.key, namespace, name);
+    const written = await this.ensureSecret(fn, token, tokenSecretName(fn));
+    if ('conflict' in written) {
+      this.log.warn('the function token has no Secret: ctx.publish is not configured for it', {
+        function: `${namespace}/${name}`,
+        why: written.conflict,
+      });
+      return {};
+    }
+    return {
+      binding: {
+        state: false,
+        serviceUrl: settings.serviceUrl,
+        secretName: tokenSecretName(fn),
+        credentialsRevision: credentialsRevision(token),
+        maxValueBytes: settings.maxValueBytes,
+      },
+    };
+  }
+
+  /**
+   * Writes the token into the Function's Secret `name` unless it is there already. A Secret of an
+   * earlier version (a Redis login) is replaced whole, so no password stays behind in it.
    */
   private async ensureSecret(
     fn: Fn,
     token: string,
+    name: string,
   ): Promise<{ replacedPassword: boolean } | { conflict: string }> {
-    const name = stateSecretName(fn);
-    let secret = await this.readSecret(fn);
+    let secret = await this.readSecret(fn, name);
     if (secret !== undefined && !ownedByAFunction(secret))
       return {
-        conflict: `Secret ${name} exists and does not belong to this Function; the state token goes there, so rename or delete it`,
+        conflict: `Secret ${name} exists and does not belong to this Function; the function token goes there, so rename or delete it`,
       };
     const legacy = secret?.data?.password !== undefined;
     if (secret !== undefined && (ownerUid(secret) !== fn.metadata.uid || legacy)) {
       // Left by an earlier Function of the same name, not yet collected, or by an earlier version.
-      await this.deleteSecret(fn, secret.metadata.uid);
+      await this.deleteSecret(fn, secret.metadata.uid, name);
       secret = undefined;
     }
     if (secret !== undefined && decode(secret.data?.[STATE_SECRET_KEYS.token]) === token)
       return { replacedPassword: false };
-    const desired = buildStateSecret(fn, token) as unknown as KubeObject;
+    const desired = buildStateSecret(fn, token, name) as unknown as KubeObject;
     if (secret !== undefined) {
-      this.log.info('the state Secret held another token (the state key changed?); writing the current one', {
+      this.log.info('the token Secret held another token (the state key changed?); writing the current one', {
         secret: name,
       });
       await this.secrets.apply(RESOURCES.secrets, desired, FIELD_MANAGER);
@@ -240,31 +277,30 @@ export class FunctionStateProvisioner implements StateProvisioner, FunctionClean
     } catch (err) {
       // Written meanwhile (a reconcile of a previous leader): fine if it holds the same token.
       if (!isAlreadyExists(err)) throw err;
-      const written = decode((await this.readSecret(fn))?.data?.[STATE_SECRET_KEYS.token]);
+      const written = decode((await this.readSecret(fn, name))?.data?.[STATE_SECRET_KEYS.token]);
       if (written !== token) throw err;
     }
     return { replacedPassword: legacy };
   }
 
-  private async readSecret(fn: FunctionResource): Promise<SecretObject | undefined> {
+  private async readSecret(
+    fn: FunctionResource,
+    name = stateSecretName(fn),
+  ): Promise<SecretObject | undefined> {
     try {
-      return await this.secrets.get<SecretObject>(
-        RESOURCES.secrets,
-        fn.metadata.namespace,
-        stateSecretName(fn),
-      );
+      return await this.secrets.get<SecretObject>(RESOURCES.secrets, fn.metadata.namespace, name);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
-  private async deleteSecret(fn: FunctionResource, uid?: string): Promise<void> {
+  private async deleteSecret(fn: FunctionResource, uid?: string, name = stateSecretName(fn)): Promise<void> {
     try {
       await this.secrets.delete(
         RESOURCES.secrets,
         fn.metadata.namespace,
-        stateSecretName(fn),
+        name,
         uid === undefined ? {} : { uid },
       );
     } catch (err) {

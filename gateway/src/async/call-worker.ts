@@ -11,6 +11,8 @@ import {
   StoreUnavailableError,
 } from '@nimbus/store';
 import type { Tracing } from '@nimbus/telemetry';
+import type { Destinations } from '../destinations/destinations.js';
+import { callEnding } from '../destinations/endings.js';
 import type { CallOutcome, Invoker, ResponseHead } from '../invoke/invoker.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { FunctionDirectory, Readiness } from '../ports.js';
@@ -44,10 +46,13 @@ export interface WorkerDeps {
   readonly maxResultBytes: number;
   /** Spans of the attempts, under each call's enqueue span; absent, or without a tracer, none. */
   readonly tracing?: Tracing;
+  /** Where a finished call's outcome goes (spec.destinations); absent, nowhere. */
+  readonly destinations?: Pick<Destinations, 'ended'>;
 }
 
 type Final = {
   status: 'succeeded' | 'failed';
+  attempts: number;
   patch: CallPatch;
   /** The callback already has the whole answer, streamed while it came. */
   streamed?: boolean;
@@ -293,6 +298,7 @@ export class CallWorker {
     if (decision.action === 'succeed') {
       await this.finish(message, call, {
         status: 'succeeded',
+        attempts: attempt,
         patch: { status: 'succeeded', finishedAt: now, timings, ...(result === undefined ? {} : { result }) },
         streamed,
       });
@@ -380,7 +386,7 @@ export class CallWorker {
     await this.finish(
       message,
       call,
-      { status: 'failed', patch: { ...patch, status: 'failed', finishedAt: failedAt } },
+      { status: 'failed', attempts, patch: { ...patch, status: 'failed', finishedAt: failedAt } },
       outcome,
     );
   }
@@ -396,6 +402,8 @@ export class CallWorker {
     final: Final,
     outcome?: CallOutcome,
   ): Promise<void> {
+    // Before the record and the ack: a finish run again sends the same outcome id, stored once.
+    await this.deps.destinations?.ended(callEnding(call, final));
     const done = await this.deps.calls.transition(call.id, ['running', 'queued'], final.patch);
     if (done.applied) {
       const fn = `${call.namespace}/${call.function}`;

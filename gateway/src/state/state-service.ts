@@ -1,31 +1,16 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FunctionResource, Logger } from '@nimbus/api';
-import {
-  type StateLimits,
-  type StateStore,
-  checkFunctionName,
-  stateErrorStatus,
-  verifyStateToken,
-} from '@nimbus/store';
+import { type StateLimits, type StateStore, stateErrorStatus } from '@nimbus/store';
 import { Counter, type Registry } from 'prom-client';
+import type { EventsEndpoint } from '../events/events-endpoint.js';
 import type { FunctionDirectory } from '../ports.js';
+import { Refusal, callingFunction, readJsonObject, sendJson as send } from './internal-http.js';
 import { type StateOperationName, isStateOperation, runStateOperation } from './state-request.js';
 import type { StateServiceConfig } from './state-service-config.js';
 
 /** Room in a request body beside the value: the key (512 bytes, escaped at worst 6 to a byte) and the rest. */
 const BODY_OVERHEAD_BYTES = 512 * 6 + 1024;
-
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
 
 /**
  * ctx.state for function pods: the only way a function reaches its state in a cluster. Pods hold
@@ -39,6 +24,8 @@ class Refusal extends Error {
  *   Authorization: Bearer <token>   X-Nimbus-Function: <namespace>/<name>
  *   {"key": "...", "value": ..., "ttlMs": 1000, "by": 1, "expectedVersion": "..."}
  *   200 {"result": ...}, or {"error": message, "code": the store error's name, "limit"?: n}
+ *
+ * The same port and tokens serve ctx.publish (`/v1/events/...`, events/events-endpoint.ts).
  */
 export class StateService {
   private server: Server | undefined;
@@ -52,6 +39,8 @@ export class StateService {
     private readonly limits: StateLimits,
     private readonly log: Logger,
     registry: Registry,
+    /** POST /v1/events/publish (ctx.publish) on the same port, with the same tokens. */
+    private readonly events?: EventsEndpoint,
   ) {
     this.requests = new Counter({
       name: 'nimbus_state_requests_total',
@@ -97,13 +86,21 @@ export class StateService {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.events !== undefined && req.url?.startsWith('/v1/events/') === true) {
+      await this.events.handle(req, res, this.config.key);
+      return;
+    }
     let op = 'unknown';
     try {
       const who = this.authorise(req, (known) => {
         op = known;
       });
       const limits = { ...this.limits, ...functionLimits(who.fn) };
-      const body = await readJsonBody(req, limits.maxValueBytes + BODY_OVERHEAD_BYTES, limits.maxValueBytes);
+      const body = await readJsonObject(
+        req,
+        limits.maxValueBytes + BODY_OVERHEAD_BYTES,
+        tooLarge(limits.maxValueBytes),
+      );
       const result = await runStateOperation(
         this.store.scoped(who.namespace, who.name, limits),
         who.op,
@@ -150,21 +147,7 @@ export class StateService {
       );
     named(match[1] as StateOperationName);
     if (req.method !== 'POST') throw new Refusal(405, 'MethodNotAllowed', 'state operations take POST');
-    const who = header(req, 'x-nimbus-function');
-    const [namespace = '', name = '', ...rest] = who.split('/');
-    try {
-      if (rest.length > 0) throw new Error('more than one /');
-      checkFunctionName(namespace, name);
-    } catch {
-      throw new Refusal(400, 'InvalidFunction', 'X-Nimbus-Function must be <namespace>/<function name>');
-    }
-    const token = /^Bearer (\S+)$/i.exec(header(req, 'authorization'))?.[1];
-    if (token === undefined || !verifyStateToken(this.config.key, namespace, name, token))
-      throw new Refusal(
-        401,
-        'InvalidStateToken',
-        `the state token is missing or is not the one of ${namespace}/${name}`,
-      );
+    const { namespace, name } = callingFunction(req, this.config.key);
     const fn = this.directory.get(namespace, name);
     if (fn?.spec.state?.enabled !== true)
       throw new Refusal(
@@ -184,61 +167,12 @@ function functionLimits(fn: FunctionResource): Partial<StateLimits> {
   return limits;
 }
 
-function header(req: IncomingMessage, name: string): string {
-  const value = req.headers[name];
-  return typeof value === 'string' ? value : '';
-}
-
-/**
- * The body as a JSON object, refused with 413 once it is longer than the largest value could make
- * it: said from Content-Length before reading anything, or when the stream passes the limit.
- */
-async function readJsonBody(
-  req: IncomingMessage,
-  limit: number,
-  maxValueBytes: number,
-): Promise<Record<string, unknown>> {
-  const tooLarge = (size: string) =>
+function tooLarge(maxValueBytes: number): (size: string) => Refusal {
+  return (size) =>
     new Refusal(
       413,
       'StateValueTooLargeError',
       `the state value is too large: the request is ${size} bytes, the value limit is ${maxValueBytes} bytes`,
       { limit: maxValueBytes },
     );
-  // The rest of a body refused is read and dropped, not kept (the request timeout bounds it), so
-  // the client gets the 413 instead of a connection cut in the middle of its upload.
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    throw tooLarge(String(declared));
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-  }
-  if (size > limit) throw tooLarge(String(size));
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new Refusal(400, 'MalformedRequest', 'the body must be a JSON object');
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body))
-    throw new Refusal(400, 'MalformedRequest', 'the body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }

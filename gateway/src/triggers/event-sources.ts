@@ -12,7 +12,7 @@ import type { ScheduleConfig } from '../schedules/schedule-config.js';
 import { ScheduleInvoker } from '../schedules/schedule-invoker.js';
 import { Scheduler } from '../schedules/scheduler.js';
 import type { EventSourceParts } from '../sources/event-source-parts.js';
-import { TriggerWorker } from './trigger-worker.js';
+import { TriggerWorker, type TriggerWorkerDeps } from './trigger-worker.js';
 
 export interface EventSourceDeps {
   readonly directory: FunctionDirectory;
@@ -30,6 +30,8 @@ export interface EventSourceDeps {
   readonly tracing?: Tracing;
   /** The readers of source triggers (the durables they store into are delivered by the trigger worker). */
   readonly sources?: Pick<EventSourceParts, 'runner' | 'stop'>;
+  /** Where events' outcomes go (spec.destinations). */
+  readonly destinations?: TriggerWorkerDeps['destinations'];
 }
 
 /** How often the scheduler looks at its schedules: the most a tick fires late while all runs well. */
@@ -69,6 +71,7 @@ export class EventSources {
       log: deps.log.child({ part: 'triggers' }),
       now: Date.now,
       tracing: deps.tracing,
+      destinations: deps.destinations,
     });
     this.scheduler = new Scheduler(
       () => this.schedulesOf(deps.directory.list()),

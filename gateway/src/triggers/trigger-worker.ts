@@ -18,6 +18,9 @@ import type { DeadLetterStore } from '@nimbus/store';
 import type { Tracing } from '@nimbus/telemetry';
 import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-outcome.js';
 import { type DeliveryEnd, DeliverySpan } from '../async/delivery-span.js';
+import type { Destinations } from '../destinations/destinations.js';
+import { type EventEnd, eventEnding } from '../destinations/endings.js';
+import { openSeal } from '../events/event-seal.js';
 import type { BufferedRequest, CallOutcome, Invoker } from '../invoke/invoker.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
@@ -43,6 +46,8 @@ export interface TriggerWorkerDeps {
   readonly now: () => number;
   /** A span for each delivery, under the event's `traceparent`; absent, or without a tracer, none. */
   readonly tracing?: Tracing;
+  /** Where an event's outcome goes (spec.destinations), and the key that vouches for attributes set by a gateway. */
+  readonly destinations?: { readonly sender: Pick<Destinations, 'ended'>; readonly sealKey: string };
 }
 
 /** A message's content type when its publisher gave none: JSON if it parses, bytes otherwise. */
@@ -61,7 +66,7 @@ function contentTypeOf(message: BusMessage): string {
  * The request a NATS message becomes: a POST carrying a CloudEvent in binary mode (`ce-id` the
  * message's id, `ce-type` its subject, `ce-source` the stream), the data as the body. Pure.
  */
-export function eventRequest(message: BusMessage): BufferedRequest {
+export function eventRequest(message: BusMessage, sealKey?: string): BufferedRequest {
   const headers: Record<string, string> = {
     'content-type': contentTypeOf(message),
     'ce-specversion': '1.0',
@@ -70,6 +75,7 @@ export function eventRequest(message: BusMessage): BufferedRequest {
     'ce-source': message.stream,
     'ce-time': new Date(message.timestamp).toISOString(),
     'x-call-id': message.id,
+    ...(sealKey === undefined ? {} : openSeal(sealKey, message)),
   };
   const traceparent = message.headers.traceparent;
   if (traceparent !== undefined) headers.traceparent = traceparent;
@@ -88,11 +94,6 @@ interface Wanted {
   readonly stream: string;
   readonly consumer: string;
   readonly fn: FunctionResource;
-}
-
-/** The request a stored message becomes, by the stream it waits in. */
-function requestOf(message: BusMessage): BufferedRequest {
-  return message.stream === SOURCES_STREAM ? sourceEventRequest(message) : eventRequest(message);
 }
 
 /**
@@ -180,6 +181,13 @@ export class TriggerWorker {
     }
   }
 
+  /** The request a stored message becomes, by the stream it waits in. */
+  private requestOf(message: BusMessage): BufferedRequest {
+    return message.stream === SOURCES_STREAM
+      ? sourceEventRequest(message)
+      : eventRequest(message, this.deps.destinations?.sealKey);
+  }
+
   private async handle(namespace: string, name: string, trigger: string, message: BusMessage): Promise<void> {
     const span = DeliverySpan.event(this.deps.tracing, message, namespace, name, trigger);
     const delivered = this.deliver(namespace, name, message, span);
@@ -204,9 +212,10 @@ export class TriggerWorker {
         return { outcome, error: lastError, retried: true };
       }
     } else {
-      const request = requestOf(message);
+      const request = this.requestOf(message);
       outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
       if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
+        await this.ended(namespace, name, message, { outcome });
         await message.ack();
         return { outcome, error: undefined, retried: false };
       }
@@ -227,8 +236,15 @@ export class TriggerWorker {
         err,
       });
     }
+    await this.ended(namespace, name, message, { outcome, error: lastError });
     message.term();
     return { outcome, error: lastError, retried: false };
+  }
+
+  /** The event's outcome to the function's destination, before the ack: a redelivery sends the same id. */
+  private async ended(namespace: string, name: string, message: BusMessage, end: EventEnd): Promise<void> {
+    const d = this.deps.destinations;
+    if (d !== undefined) await d.sender.ended(eventEnding(namespace, name, message, end, d.sealKey));
   }
 
   private async deadLetter(
@@ -237,7 +253,7 @@ export class TriggerWorker {
     message: BusMessage,
     lastError: string,
   ): Promise<void> {
-    const request = requestOf(message);
+    const request = this.requestOf(message);
     const bus = await this.deps.bus();
     const target = { namespace, function: name };
     const { evicted } = await this.deps.deadLetters.add({

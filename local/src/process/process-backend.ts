@@ -1,11 +1,13 @@
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import type { EndpointAddress, LocalListeners } from '@nimbus/gateway';
+import type { Publisher } from '@nimbus/gateway';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
 import { type CommandLaunch, CommandReplica, type ReadinessCheck } from './command-replica.js';
 import { freeLoopbackPort } from './free-port.js';
 import type { LogBook } from './log-book.js';
+import type { PublishHost } from './publish-host.js';
 import { Replica, type ReplicaHandle, type ReplicaListener } from './replica.js';
 import { type BackoffPolicy, crashesAfter, restartDelay } from './restart-backoff.js';
 import type { Spawn, SpawnCommand } from './spawn.js';
@@ -24,6 +26,8 @@ export interface ReplicaSetSpec {
   stopGraceMs: number;
   /** The key space its replicas' ctx.state calls reach through the supervisor; undefined: none. */
   state?: StateScope;
+  /** The function its replicas' ctx.publish calls publish as, through the supervisor; undefined: none. */
+  publisher?: Publisher;
   /** A container function: this command runs instead of runtime-node (env is added to it). */
   command?: Omit<CommandLaunch, 'env'>;
   /** A python3.11 function: runtime-python runs instead of runtime-node, from its own warm pool. */
@@ -91,6 +95,7 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
     @inject(TOKENS.Spawn) private readonly spawnFn: Spawn,
     @inject(TOKENS.WarmPools) private readonly pools: WarmPools,
     @inject(TOKENS.StateHost) private readonly stateHost: StateHost,
+    @inject(TOKENS.PublishHost) private readonly publishHost: PublishHost,
     @inject(TOKENS.SpawnCommand) private readonly spawnCommandFn: SpawnCommand,
     @inject(TOKENS.ReadinessCheck) private readonly readinessCheck: ReadinessCheck,
     @inject(TOKENS.LogBook) private readonly logBook: LogBook,
@@ -257,7 +262,14 @@ export class ProcessBackend implements ReplicaListener, LocalListeners {
         : python
           ? { spawn: this.python.spawn, entry: this.python.entry, env: spec.env }
           : { spawn: this.spawnFn, entry: this.entry, env: spec.env };
-    const replica = new Replica(id, start, this, this.clock, { host: this.stateHost, scope: spec.state });
+    const replica = new Replica(
+      id,
+      start,
+      this,
+      this.clock,
+      { host: this.stateHost, scope: spec.state },
+      spec.publisher === undefined ? undefined : { host: this.publishHost, from: spec.publisher },
+    );
     replica.routeOutput((text) => this.logBook.record(spec.key, id, text));
     this.live.add(replica);
     this.starts.started(replica, member === undefined ? 'process' : 'pool');

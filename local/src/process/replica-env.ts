@@ -43,6 +43,8 @@ export function buildReplicaEnv(
     NIMBUS_GATEWAY_URL: settings.gatewayUrl,
   });
   if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
+  // ctx.publish asks the supervisor too, which publishes as this function with the gateway's checks.
+  env.NIMBUS_EVENTS_BACKEND = 'supervisor';
   // ctx.state asks the supervisor over IPC, which keeps the store (memory or Redis) and its limits:
   // a replica gets no Redis URL or credentials, so it cannot bypass them.
   if (fn.spec.state?.enabled === true) {

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Clock } from '@nimbus/api';
+import type { Publisher } from '@nimbus/gateway';
 import { type LineSink, outputTapOf } from './output-tap.js';
+import type { PublishHost } from './publish-host.js';
 import type { Spawn } from './spawn.js';
 import type { StateHost, StateScope } from './state-host.js';
 import type { PoolMember } from './warm-pool.js';
@@ -15,7 +17,9 @@ type RuntimeMessage =
   /** A pool process refused the function's settings: it serves nothing. */
   | { type: 'specialise-refused'; reason: string }
   /** A ctx.state call, answered by the supervisor's StateHost. */
-  | { type: 'state'; id: number };
+  | { type: 'state'; id: number }
+  /** A ctx.publish, answered by the supervisor's PublishHost. */
+  | { type: 'publish'; id: number };
 
 /** One replica process as the process backend sees it, whatever kind of program it runs. */
 export interface ReplicaHandle {
@@ -62,6 +66,8 @@ export class Replica implements ReplicaHandle {
     private readonly clock: Clock,
     /** Where its ctx.state calls go: the supervisor's store, scoped to its function (none: state is off). */
     private readonly stateAccess?: { host: StateHost; scope: StateScope | undefined },
+    /** Where its ctx.publish calls go: the supervisor's PublishHost, as its function. */
+    private readonly publishAccess?: { host: PublishHost; from: Publisher },
   ) {
     if ('adopt' in start) {
       this.child = start.adopt.child;
@@ -99,6 +105,11 @@ export class Replica implements ReplicaHandle {
       this.answerState(message);
       return;
     }
+    if (message.type === 'publish') {
+      if (this.publishAccess !== undefined)
+        this.answer(this.publishAccess.host.handle(this.publishAccess.from, message));
+      return;
+    }
     if (this.state === 'stopping' || this.state === 'exited') return;
     switch (message.type) {
       case 'listening':
@@ -122,10 +133,14 @@ export class Replica implements ReplicaHandle {
 
   private answerState(message: RuntimeMessage): void {
     if (this.stateAccess === undefined) return;
-    void this.stateAccess.host.handle(this.stateAccess.scope, message).then((reply) => {
-      if (reply === undefined || !this.child.connected) return;
+    this.answer(this.stateAccess.host.handle(this.stateAccess.scope, message));
+  }
+
+  private answer(reply: Promise<object | undefined>): void {
+    void reply.then((answer) => {
+      if (answer === undefined || !this.child.connected) return;
       // A child that is gone by now cannot be answered; its call has failed already.
-      this.child.send(reply, (error) => error);
+      this.child.send(answer, (error) => error);
     });
   }
 

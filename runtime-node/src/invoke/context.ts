@@ -5,7 +5,7 @@ import type { RuntimeConfig } from '../config.js';
 import type { FunctionContext, FunctionState, InvokeResponse } from '../contract.js';
 import { TOKENS } from '../tokens.js';
 import type { Cancellation } from './cancellation.js';
-import type { EventPublisher } from './event-publisher.js';
+import type { EventPublisher, PublishOptions } from './event-publisher.js';
 import type { FunctionInvoker } from './function-invoker.js';
 import type { InvocationSpans, OpenSpan } from './invocation-spans.js';
 import { tracedCall, tracedState } from './traced-context.js';
@@ -60,7 +60,7 @@ class InvocationContext implements FunctionContext {
   readonly deadline: number;
   readonly state: FunctionState;
   readonly getRemainingTimeInMillis: () => number;
-  readonly publish: (subject: string, data: unknown) => Promise<void>;
+  readonly publish: (subject: string, data: unknown, options?: PublishOptions) => Promise<string>;
   readonly invoke: (name: string, payload?: unknown) => Promise<InvokeResponse>;
   readonly #cancellation: Cancellation;
   readonly #logger: Logger;
@@ -85,15 +85,15 @@ class InvocationContext implements FunctionContext {
     // `cancellation.signal` is read only when a call is made: an AbortSignal per request costs.
     if (trace === undefined) {
       this.state = state;
-      this.publish = (subject, data) => publisher.publish(subject, data);
+      this.publish = (subject, data, options) => publisher.publish(subject, data, options);
       this.invoke = (name, payload) =>
         invoker.invoke(name, payload, { invocationId, namespace, traceparent, signal: cancellation.signal });
     } else {
       // The callee's spans hang under this call's own span, not the handler's.
       this.state = tracedState(state, trace);
-      this.publish = (subject, data) =>
+      this.publish = (subject, data, options) =>
         tracedCall(trace, `ctx.publish ${subject}`, { 'messaging.destination.name': subject }, () =>
-          publisher.publish(subject, data),
+          publisher.publish(subject, data, options),
         );
       this.invoke = (name, payload) =>
         tracedCall(trace, `ctx.invoke ${name}`, { 'nimbus.callee': name }, (span) =>

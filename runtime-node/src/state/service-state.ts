@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { StateEntry } from '../contract.js';
 import type { StatePort } from './function-state.js';
+import { InternalClient } from './internal-client.js';
 import type { StateSettings } from './state-config.js';
 import {
   InvalidStateValueError,
@@ -22,20 +20,24 @@ export type ServiceStateSettings = Extract<StateSettings, { backend: 'service' }
  * refuse is not uploaded; the service checks again and is the one that counts.
  */
 export class ServiceStatePort implements StatePort {
-  private token: Promise<string> | undefined;
   private readonly inFlight = new Set<AbortController>();
-  private readonly agent: HttpAgent;
-  private readonly https: boolean;
+  private readonly client: InternalClient;
 
   constructor(
     private readonly settings: ServiceStateSettings,
-    private readonly namespace: string,
-    private readonly fn: string,
+    namespace: string,
+    fn: string,
   ) {
-    this.https = settings.url.startsWith('https:');
-    // Idle connections go after 30 s, well before the service's 65 s: reusing one it just closed would fail a call.
-    const options = { keepAlive: true, timeout: 30_000 };
-    this.agent = this.https ? new HttpsAgent(options) : new HttpAgent(options);
+    this.client = new InternalClient(
+      settings,
+      namespace,
+      fn,
+      (tokenFile, error) =>
+        new StateUnavailableError(
+          `cannot read the state token from NIMBUS_STATE_TOKEN_FILE (${tokenFile}): ${error.message}`,
+          { cause: error },
+        ),
+    );
   }
 
   async get(key: string): Promise<StateEntry | undefined> {
@@ -69,11 +71,11 @@ export class ServiceStatePort implements StatePort {
   /** Fails the calls still waiting: the process is going away. */
   async close(): Promise<void> {
     for (const controller of this.inFlight) controller.abort(new ShuttingDown());
-    this.agent.destroy();
+    this.client.close();
   }
 
   private async call(op: string, body: Record<string, unknown>): Promise<unknown> {
-    const token = await this.readToken();
+    const token = await this.client.readToken();
     // JSON text built before the request: undefined members dropped by stringify were refused above.
     const text = JSON.stringify(body);
     const controller = new AbortController();
@@ -81,7 +83,7 @@ export class ServiceStatePort implements StatePort {
     this.inFlight.add(controller);
     let response: { status: number; text: string };
     try {
-      response = await this.post(`${this.settings.url}/v1/state/${op}`, token, text, controller.signal);
+      response = await this.client.post(`/v1/state/${op}`, token, text, controller.signal);
     } catch (error) {
       // Aborted by the timer (no reason given) or by close (the reason says why).
       const why = !controller.signal.aborted
@@ -113,63 +115,9 @@ export class ServiceStatePort implements StatePort {
     });
   }
 
-  private post(
-    url: string,
-    token: string,
-    body: string,
-    signal: AbortSignal,
-  ): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const request = (this.https ? httpsRequest : httpRequest)(
-        url,
-        {
-          method: 'POST',
-          agent: this.agent,
-          signal,
-          headers: {
-            authorization: `Bearer ${token}`,
-            'x-nimbus-function': `${this.namespace}/${this.fn}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-          );
-          res.on('error', reject);
-        },
-      );
-      request.on('error', reject);
-      request.end(body);
-    });
-  }
-
   private checkValue(key: string, value: unknown): unknown {
     checkStateValue(key, value, this.settings.maxValueBytes);
     return value;
-  }
-
-  /** The token, read from its file once (a mounted Secret); a failed read is tried again by the next call. */
-  private readToken(): Promise<string> {
-    const { token, tokenFile } = this.settings;
-    if (token !== undefined) return Promise.resolve(token);
-    if (this.token === undefined) {
-      const reading = readFile(tokenFile as string, 'utf8').then(
-        (text) => text.trim(),
-        (error: unknown) => {
-          this.token = undefined;
-          throw new StateUnavailableError(
-            `cannot read the state token from NIMBUS_STATE_TOKEN_FILE (${tokenFile}): ${(error as Error).message}`,
-            { cause: error },
-          );
-        },
-      );
-      this.token = reading;
-    }
-    return this.token;
   }
 }
 

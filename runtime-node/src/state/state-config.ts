@@ -111,7 +111,7 @@ export function loadStateSettings(env: Env, refuse: Refuse): StateSettings {
   });
 }
 
-function read(env: Env, key: string): string | undefined {
+export function read(env: Env, key: string): string | undefined {
   const value = env[key]?.trim();
   return value === undefined || value === '' ? undefined : value;
 }

@@ -1,54 +1,12 @@
 import type { Clock } from '@nimbus/api/clock';
+import { type StateChannel, SupervisorRequests } from '../supervisor-requests.js';
+
+export { type IpcStateProcess, type StateChannel, ipcStateChannel } from '../supervisor-requests.js';
 import type { StateEntry } from '../contract.js';
-import type { StateOperation, StateReply, StateRequest } from '../supervisor-channel.js';
+import type { StateOperation, StateReply } from '../supervisor-channel.js';
 import type { StatePort } from './function-state.js';
 import { RemoteStateError, StateUnavailableError } from './state-errors.js';
 import { checkStateValue } from './state-value.js';
-
-/** The IPC channel as the state client needs it. */
-export interface StateChannel {
-  /** False when there is no channel; `failed` is called if the message could not be delivered. */
-  send(request: StateRequest, failed: (error: Error) => void): boolean;
-  /** Every message from the supervisor; the client picks out its replies. */
-  onMessage(listener: (message: unknown) => void): void;
-}
-
-/** The slice of `process` the IPC state channel uses. */
-export interface IpcStateProcess {
-  send?: (
-    message: unknown,
-    sendHandle?: undefined,
-    options?: undefined,
-    callback?: (error: Error | null) => void,
-  ) => boolean;
-  readonly connected?: boolean;
-  on(event: 'message', listener: (message: unknown) => void): unknown;
-}
-
-export function ipcStateChannel(proc: IpcStateProcess): StateChannel {
-  return {
-    send(request, failed) {
-      if (typeof proc.send !== 'function' || proc.connected === false) return false;
-      try {
-        proc.send(request, undefined, undefined, (error) => {
-          if (error) failed(error);
-        });
-      } catch (error) {
-        failed(error instanceof Error ? error : new Error(String(error)));
-      }
-      return true;
-    },
-    onMessage(listener) {
-      proc.on('message', listener);
-    },
-  };
-}
-
-interface Pending {
-  resolve(result: unknown): void;
-  reject(error: Error): void;
-  timer: unknown;
-}
 
 /**
  * ctx.state in local mode without Redis: each call is a request to the supervisor, which keeps
@@ -56,17 +14,17 @@ interface Pending {
  * `timeoutMs` (or a channel that is gone) fails the call as unavailable; a late reply is dropped.
  */
 export class SupervisorStatePort implements StatePort {
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private listening = false;
+  private readonly requests: SupervisorRequests<StateReply>;
 
   constructor(
-    private readonly channel: StateChannel,
-    private readonly clock: Clock,
-    private readonly timeoutMs: number,
+    channel: StateChannel,
+    clock: Clock,
+    timeoutMs: number,
     /** Values larger than this are refused here, before the transfer; the supervisor checks again. */
     private readonly maxValueBytes: number,
-  ) {}
+  ) {
+    this.requests = new SupervisorRequests(channel, clock, timeoutMs, isStateReply);
+  }
 
   async get(key: string): Promise<StateEntry | undefined> {
     return (await this.request({ op: 'get', key })) as StateEntry | undefined;
@@ -99,65 +57,21 @@ export class SupervisorStatePort implements StatePort {
 
   /** Fails the calls still waiting: the process is going away. */
   async close(): Promise<void> {
-    for (const [id, call] of this.pending) this.settle(id, call, () => call.reject(closedError()));
+    this.requests.failAll(closedError);
   }
 
-  private request(operation: StateOperation): Promise<unknown> {
-    this.listen();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        this.pending.delete(id);
-        reject(
-          new StateUnavailableError(
-            `state ${operation.op}: the local supervisor did not answer within ${this.timeoutMs} ms`,
-          ),
-        );
-      }, this.timeoutMs);
-      const call: Pending = { resolve, reject, timer };
-      this.pending.set(id, call);
-      const sent = this.channel.send({ type: 'state', id, ...operation }, (error) =>
-        this.settle(id, call, () =>
-          reject(
-            new StateUnavailableError(
-              `state ${operation.op}: the supervisor channel failed: ${error.message}`,
-              {
-                cause: error,
-              },
-            ),
-          ),
+  private async request(operation: StateOperation): Promise<unknown> {
+    const reply = await this.requests.send(
+      (id) => ({ type: 'state', id, ...operation }),
+      (why, cause) =>
+        new StateUnavailableError(
+          `state ${operation.op}: ${why}`,
+          cause === undefined ? undefined : { cause },
         ),
-      );
-      if (!sent)
-        this.settle(id, call, () =>
-          reject(
-            new StateUnavailableError(
-              `state ${operation.op}: no supervisor channel (NIMBUS_STATE_BACKEND=supervisor works only in a runtime started by local mode)`,
-            ),
-          ),
-        );
-    });
-  }
-
-  private listen(): void {
-    if (this.listening) return;
-    this.listening = true;
-    this.channel.onMessage((message) => {
-      if (!isStateReply(message)) return;
-      const call = this.pending.get(message.id);
-      if (call === undefined) return; // timed out already
-      this.settle(message.id, call, () => {
-        if (message.ok) call.resolve(message.result);
-        else call.reject(new RemoteStateError(message.error));
-      });
-    });
-  }
-
-  private settle(id: number, call: Pending, outcome: () => void): void {
-    if (this.pending.get(id) !== call) return;
-    this.pending.delete(id);
-    this.clock.clearTimeout(call.timer);
-    outcome();
+      'no supervisor channel (NIMBUS_STATE_BACKEND=supervisor works only in a runtime started by local mode)',
+    );
+    if (reply.ok) return reply.result;
+    throw new RemoteStateError(reply.error);
   }
 }
 

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from .invocation_spans import OpenSpan
 
 
-class PublisherNotConfiguredError(RuntimeError):
-    def __init__(self) -> None:
-        super().__init__('NATS is not configured for this runtime; ctx.publish is unavailable')
-
-
 class InvocationInfo:
     """What one invocation contributes to its ctx."""
 
@@ -105,6 +100,15 @@ class _Context:
 
         return Caller(self.invocation_id, self.namespace, traceparent)
 
+    async def _publish(self, subject: Any, data: Any, content_type: str | None, event_type: str | None) -> str:
+        """On the event loop. Traced, the publish is a client span of its own."""
+        publisher = self._factory.publisher
+        span = self._info.span
+        if span is None:
+            return await publisher.publish(subject, data, content_type, event_type)
+        with span.child(f'ctx.publish {subject}', 'client', {'messaging.destination.name': str(subject)}):
+            return await publisher.publish(subject, data, content_type, event_type)
+
     def _state_for(self, state: Any) -> Any:
         """The shared ctx.state, or when traced a twin that records its calls."""
         span = self._info.span
@@ -140,8 +144,12 @@ class AsyncContext(_Context):
         invoker = self._factory.invoker
         return await self._threads.run(lambda: self._invoke(invoker, name, payload, seconds))
 
-    async def publish(self, subject: str, data: Any) -> None:
-        raise PublisherNotConfiguredError()
+    async def publish(
+        self, subject: str, data: Any, content_type: str | None = None, type: str | None = None
+    ) -> str:
+        """A CloudEvent on `subject` for every function with a trigger on it; returns its id. Raises
+        a PublishError: not configured, refused (the gateway's reason and status), unavailable."""
+        return await self._publish(subject, data, content_type, type)
 
 
 class SyncContext(_Context):
@@ -162,8 +170,10 @@ class SyncContext(_Context):
     def invoke(self, name: str, payload: Any = None) -> InvokeResponse:
         return self._invoke(self._factory.invoker, name, payload, self.remaining_ms() / 1000)
 
-    def publish(self, subject: str, data: Any) -> None:
-        raise PublisherNotConfiguredError()
+    def publish(self, subject: str, data: Any, content_type: str | None = None, type: str | None = None) -> str:
+        """As the async ctx.publish, blocking the handler's thread while the loop sends it."""
+        call = self._publish(subject, data, content_type, type)
+        return asyncio.run_coroutine_threadsafe(call, self._factory.loop).result()
 
 
 class ContextFactory:
@@ -178,6 +188,7 @@ class ContextFactory:
         gateway_url: GatewayUrl | None,
         threads: HandlerThreads,
         loop: asyncio.AbstractEventLoop,
+        publisher: Any = None,
     ) -> None:
         self.function_name = function_name
         self.namespace = namespace
@@ -187,6 +198,9 @@ class ContextFactory:
         self._gateway_url = gateway_url
         self._invoker: GatewayInvoker | None = None
         self.threads = threads
+        self.loop = loop
+        #: ctx.publish's way out (events/publisher.py); none given: not configured.
+        self.publisher = publisher if publisher is not None else _unconfigured()
 
     @property
     def invoker(self) -> GatewayInvoker:
@@ -199,3 +213,9 @@ class ContextFactory:
 
     def create(self, info: InvocationInfo, is_async: bool) -> AsyncContext | SyncContext:
         return AsyncContext(self, info) if is_async else SyncContext(self, info)
+
+
+def _unconfigured() -> Any:
+    from ..events.publisher import UnconfiguredPublisher
+
+    return UnconfiguredPublisher()

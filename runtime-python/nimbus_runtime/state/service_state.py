@@ -103,6 +103,15 @@ class ServiceStatePort:
         self._idle.clear()
 
     async def _call(self, op: str, body: dict[str, Any]) -> Any:
+        status, answer = await self.post(f'/v1/state/{op}', body, f'state {op}', 'the state service')
+        if 200 <= status < 300:
+            return answer.get('result')
+        raise _remote_error(status, answer)
+
+    async def post(self, path: str, body: dict[str, Any], what: str, service: str) -> tuple[int, dict[str, Any]]:
+        """One JSON POST to the gateway's internal port, with the function's name and token: the
+        answer's status and JSON object. StateUnavailableError when there is no answer, or no JSON
+        (`what` and `service` name the call and the other side in its message)."""
         token = self._read_token()
         # The JSON text is made before the request: a key that is not JSON fails here, as it does
         # on the way to the supervisor.
@@ -115,23 +124,21 @@ class ServiceStatePort:
                 # As node:http refuses it: a header value must not end the header early.
                 raise ValueError(f'Invalid character in header content ["{unsafe}"]')
             head = (
-                f'POST /v1/state/{op} HTTP/1.1\r\nauthorization: Bearer {token}\r\n{self._request_head}'
+                f'POST {path} HTTP/1.1\r\nauthorization: Bearer {token}\r\n{self._request_head}'
                 f'content-length: {len(payload)}\r\n\r\n'
             )
             async with timeout:
                 status, text = await self._exchange(head.encode('latin-1') + payload)
         except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as error:
             why = f'no answer within {self._settings.timeout_ms} ms' if timeout.expired() else _why(error)
-            raise StateUnavailableError(f'state {op}: the state service is unavailable ({why})') from error
+            raise StateUnavailableError(f'{what}: {service} is unavailable ({why})') from error
         try:
             answer = json.loads(text)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            raise StateUnavailableError(f'state {op}: the state service answered {status} without JSON')
-        if 200 <= status < 300:
-            return answer.get('result')
-        raise _remote_error(status, answer)
+            raise StateUnavailableError(f'{what}: {service} answered {status} without JSON')
+        return status, answer
 
     async def _exchange(self, request: bytes) -> tuple[int, str]:
         connection = self._take_idle() or await self._open()

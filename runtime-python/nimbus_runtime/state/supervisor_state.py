@@ -5,11 +5,11 @@ call as unavailable; a late reply is dropped."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ..supervisor_channel import SupervisorChannel
-from .state_errors import StateError, StateUnavailableError, to_state_error
+from ..supervisor_requests import SupervisorRequests
+from .state_errors import StateUnavailableError, to_state_error
 from .state_value import check_state_value
 
 
@@ -17,12 +17,8 @@ class SupervisorStatePort:
     """Runs on the event loop's thread; the sync face of ctx.state hops onto it."""
 
     def __init__(self, channel: SupervisorChannel, timeout_ms: int, max_value_bytes: int) -> None:
-        self._channel = channel
-        self._timeout_ms = timeout_ms
         self._max_value_bytes = max_value_bytes
-        self._pending: dict[int, tuple[asyncio.Future[Any], asyncio.TimerHandle]] = {}
-        self._next_id = 1
-        channel.on_message(self._received)
+        self._requests = SupervisorRequests(channel, timeout_ms, _is_state_reply)
 
     async def get(self, key: Any) -> dict[str, Any] | None:
         return await self._request({'op': 'get', 'key': key})
@@ -46,51 +42,20 @@ class SupervisorStatePort:
 
     def close(self) -> None:
         """Fails the calls still waiting: the process is going away."""
-        for call_id in list(self._pending):
-            closing = StateUnavailableError('function state is closing: the runtime is shutting down')
-            self._settle(call_id, closing)
-
-    def _request(self, operation: dict[str, Any]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        call_id = self._next_id
-        self._next_id += 1
-        future: asyncio.Future[Any] = loop.create_future()
-        op = operation['op']
-        timeout = StateUnavailableError(
-            f'state {op}: the local supervisor did not answer within {self._timeout_ms} ms'
+        self._requests.fail_all(
+            lambda: StateUnavailableError('function state is closing: the runtime is shutting down')
         )
-        timer = loop.call_later(self._timeout_ms / 1000, self._settle, call_id, timeout)
-        self._pending[call_id] = (future, timer)
-        if not self._channel.send({'type': 'state', 'id': call_id, **operation}):
-            self._settle(
-                call_id,
-                StateUnavailableError(
-                    f'state {op}: no supervisor channel (NIMBUS_STATE_BACKEND=supervisor works only in a'
-                    ' runtime started by local mode)'
-                ),
-            )
-        return future
 
-    def _received(self, message: Any) -> None:
-        if not _is_state_reply(message) or message['id'] not in self._pending:
-            return  # not a reply, or one that timed out already
-        if message['ok']:
-            self._settle(message['id'], None, message.get('result'))
-        else:
-            self._settle(message['id'], to_state_error(message['error']))
-
-    def _settle(self, call_id: int, error: StateError | None, result: Any = None) -> None:
-        entry = self._pending.pop(call_id, None)
-        if entry is None:
-            return
-        future, timer = entry
-        timer.cancel()
-        if future.done():
-            return
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
+    async def _request(self, operation: dict[str, Any]) -> Any:
+        op = operation['op']
+        reply = await self._requests.send(
+            {'type': 'state', **operation},
+            lambda why: StateUnavailableError(f'state {op}: {why}'),
+            'no supervisor channel (NIMBUS_STATE_BACKEND=supervisor works only in a runtime started by local mode)',
+        )
+        if reply['ok']:
+            return reply.get('result')
+        raise to_state_error(reply['error'])
 
 
 def _with_ttl(operation: dict[str, Any], ttl_ms: int | None) -> dict[str, Any]:

@@ -379,17 +379,23 @@ describe('function state in a cluster: a token per function for the gateway stat
     assert.deepEqual(await keysOf(admin, ns.name, 'delta'), []);
     assert.deepEqual(await admin.state.usage(ns.name, 'delta'), { keys: 0, bytes: 0 }, 'the quota count too');
     assert.equal(await ns.secret('delta-state'), undefined);
+    // The pods keep the function's token, for ctx.publish alone: from delta-token, with no ctx.state settings.
     const deployment = await eventually(
       async () => {
         const d = await ns.deployment('delta');
-        return d?.spec.template.spec.volumes?.some((v) => v.name === 'state-credentials') === false
-          ? d
-          : undefined;
+        const volume = d?.spec.template.spec.volumes?.find((v) => v.name === 'state-credentials');
+        return volume?.secret?.secretName === 'delta-token' ? d : undefined;
       },
       15_000,
-      'the pods without the token',
+      'the pods with the publish token only',
     );
-    assert.ok(deployment);
+    const env = deployment.spec.template.spec.containers[0]?.env ?? [];
+    assert.deepEqual(
+      env.filter((e) => e.name.startsWith('NIMBUS_STATE_')),
+      [],
+    );
+    assert.ok(env.some((e) => e.name === 'NIMBUS_EVENTS_TOKEN_FILE'));
+    assert.ok((await ns.secret('delta-token')) !== undefined);
   });
 
   it('removes the keys and the Secret when the Function is deleted, then lets it go', async () => {

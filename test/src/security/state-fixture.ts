@@ -67,7 +67,11 @@ export default async (event, ctx) => {
 };
 `;
 
-export const fnResource = (name: string, state: FunctionResource['spec']['state']): FunctionResource =>
+export const fnResource = (
+  name: string,
+  state: FunctionResource['spec']['state'],
+  code = ATTACKER,
+): FunctionResource =>
   ({
     apiVersion: 'nimbus.dev/v1alpha1',
     kind: 'Function',
@@ -75,7 +79,7 @@ export const fnResource = (name: string, state: FunctionResource['spec']['state'
     spec: {
       runtime: 'node20',
       handler: 'index.default',
-      source: { inline: ATTACKER },
+      source: { inline: code },
       timeout: '30s',
       concurrency: 10,
       scale: { min: 1, max: 1 },
