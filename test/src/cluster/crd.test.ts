@@ -80,7 +80,37 @@ describe('the Function CRD on a real API server', function () {
       'a trigger of two kinds',
       'f8',
       { triggers: [{ nats: { subject: 'a.b' }, schedule: { cron: '* * * * *' } }] },
-      /spec\.triggers\[0\]: .*exactly one of nats and schedule/,
+      /spec\.triggers\[0\]: .*exactly one of nats, schedule, postgres, s3, rabbitmq, mqtt, webhook/,
+    ],
+    [
+      'an event-source trigger without a name',
+      'f8a',
+      { triggers: [{ webhook: { secret: { name: 'hook', key: 'secret' } } }] },
+      /spec\.triggers\[0\]\.name: .*required for an event-source trigger/,
+    ],
+    [
+      'two triggers of one name',
+      'f8b',
+      {
+        triggers: [
+          { name: 'in', webhook: { secret: { name: 'hook', key: 'secret' } } },
+          { name: 'in', mqtt: { connection: { name: 'broker', key: 'url' }, topics: ['a/#'] } },
+        ],
+      },
+      /spec\.triggers: .*trigger names must be unique/,
+    ],
+    [
+      'a Postgres table that is not an identifier',
+      'f8c',
+      {
+        triggers: [
+          {
+            name: 'db',
+            postgres: { connection: { name: 'db', key: 'url' }, tables: ['orders; drop table x'] },
+          },
+        ],
+      },
+      /spec\.triggers\[0\]\.postgres\.tables\[0\]/,
     ],
     [
       'an empty image',
