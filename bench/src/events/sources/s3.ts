@@ -1,0 +1,69 @@
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { secretEnvName } from '@nimbus/gateway';
+import type { S3Server } from '@nimbus/testkit';
+import type { SourceDriver } from '../source-driver.js';
+
+const BUCKET = 'bench-events';
+/** How often the poller lists the bucket: the floor under the paced phase's latency. */
+const POLL_INTERVAL = '100ms';
+
+/**
+ * Objects put into a polled bucket, each resolved when the store answers; the key ends with the
+ * time the put was sent (`<phase>/<n>-<ms>.bin`), the origin time, since the event carries no body
+ * and ce-time is LastModified, in whole seconds. The baseline is ListObjectsV2 over the same keys.
+ */
+export function s3PollDriver(server: S3Server): SourceDriver {
+  let client: S3Client | undefined;
+  const open = () =>
+    new S3Client({
+      endpoint: server.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+  return {
+    name: 's3-poll',
+    origin: 'key',
+    trigger: `- name: bucket\n  s3:\n    endpoint: ${server.endpoint}\n    bucket: ${BUCKET}\n    mode: poll\n    pollInterval: ${POLL_INTERVAL}\n    events: [created]\n    credentials: { secret: bench-store }`,
+    env: {
+      [secretEnvName('bench-store', 'accessKeyId')]: server.accessKeyId,
+      [secretEnvName('bench-store', 'secretAccessKey')]: server.secretAccessKey,
+    },
+    saturationEvents: 1_000,
+    lanes: 32,
+    baselineNote: 'ListObjectsV2 pages over the same keys',
+    async prepare() {
+      const setup = open();
+      await setup.send(new CreateBucketCommand({ Bucket: BUCKET }));
+      setup.destroy();
+    },
+    async connect() {
+      client = open();
+    },
+    async publish(phase, n) {
+      if (client === undefined) throw new Error('s3: not connected');
+      const key = `${phase}/${String(n).padStart(6, '0')}-${Date.now()}.bin`;
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'x' }));
+    },
+    async armBaseline() {},
+    async baseline(count) {
+      if (client === undefined) throw new Error('s3: not connected');
+      const started = performance.now();
+      let listed = 0;
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'sat/', ContinuationToken: token }),
+        );
+        listed += page.KeyCount ?? 0;
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token !== undefined && listed < count * 2);
+      if (listed < count) throw new Error(`ListObjectsV2 found ${listed} of ${count} keys`);
+      return (listed / (performance.now() - started)) * 1000;
+    },
+    async close() {
+      client?.destroy();
+    },
+  };
+}
