@@ -6,6 +6,8 @@ export interface Driven {
   readonly lastAt: number;
   readonly sent: number;
   readonly failed: number;
+  /** How long the origin took to take each event sent (publish to its ack), in ms. */
+  readonly publishMs: number[];
   /** The first failure, for the report: a failed publish is counted, not retried. */
   readonly firstError?: string;
 }
@@ -30,6 +32,7 @@ export async function drive(
   let failed = 0;
   let lastAt = firstAt;
   let firstError: string | undefined;
+  const publishMs: number[] = [];
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
       while (next < count && performance.now() - started < deadlineMs) {
@@ -39,8 +42,10 @@ export async function drive(
           const due = started + (n * 1000) / ratePerS - performance.now();
           if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
         }
+        const sending = performance.now();
         try {
           await send(n, lane);
+          publishMs.push(performance.now() - sending);
           sent++;
           lastAt = Date.now();
         } catch (error) {
@@ -50,7 +55,7 @@ export async function drive(
       }
     }),
   );
-  return { firstAt, lastAt, sent, failed, ...(firstError === undefined ? {} : { firstError }) };
+  return { firstAt, lastAt, sent, failed, publishMs, ...(firstError === undefined ? {} : { firstError }) };
 }
 
 /** A JSON payload that carries its phase, number and publish time (the origin stamp of brokers and webhooks). */

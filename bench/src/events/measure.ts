@@ -1,6 +1,7 @@
 import { progress } from '../benchmark.js';
 import { busyShare, cpuSeconds, machineTicks } from '../proc-stats.js';
 import { percentile } from '../stats.js';
+import { treeCpuSeconds } from './cpu.js';
 import { type Driven, drive } from './drive.js';
 import { type PhaseView, recorded } from './recorder.js';
 import type { SourceDriver } from './source-driver.js';
@@ -11,6 +12,38 @@ const PACED_SECONDS = 10;
 const DELIVERY_DEADLINE_MS = 60_000;
 const WARM_UP_DEADLINE_MS = 60_000;
 const POLL_MS = 100;
+
+/** CPU µs per event: the local-mode process (gateway and readers), its replicas, nats-server, the origin's server. */
+export interface CpuPerEvent {
+  readonly gateway: number;
+  readonly replicas: number;
+  readonly nats: number;
+  /** Null when the gateway is the origin (webhooks). */
+  readonly origin: number | null;
+}
+
+/** The processes whose CPU a phase is charged with. */
+export interface Pids {
+  readonly gateway: number;
+  readonly nats: number;
+  readonly origin: number | undefined;
+}
+
+async function cpuNow(pids: Pids): Promise<[number, number, number, number]> {
+  const [gateway, tree, nats, origin] = await Promise.all([
+    cpuSeconds(pids.gateway),
+    treeCpuSeconds(pids.gateway),
+    treeCpuSeconds(pids.nats),
+    pids.origin === undefined || pids.origin === pids.nats ? 0 : treeCpuSeconds(pids.origin),
+  ]);
+  return [gateway, tree - gateway, nats, origin];
+}
+
+function cpuPerEvent(before: number[], after: number[], events: number, pids: Pids): CpuPerEvent {
+  const us = (i: number) => (((after[i] ?? 0) - (before[i] ?? 0)) * 1e6) / Math.max(1, events);
+  const origin = pids.origin === undefined ? null : pids.origin === pids.nats ? us(2) : us(3);
+  return { gateway: us(0), replicas: us(1), nats: us(2), origin };
+}
 
 export interface Latencies {
   readonly p50: number;
@@ -33,8 +66,8 @@ export interface SourceResult {
     readonly eventsPerS: number;
     readonly publishedPerS: number;
     readonly latencyMs: Latencies | null;
-    /** CPU of the local-mode process (gateway and readers; replicas apart) per delivered event. */
-    readonly gatewayCpuUsPerEvent: number;
+    /** CPU per delivered event over the phase, by process: where the time goes. */
+    readonly cpuUsPerEvent: CpuPerEvent;
     /** The machine's busy share over the phase, every core and every process. */
     readonly machineBusy: number;
     readonly firstError?: string;
@@ -44,8 +77,12 @@ export interface SourceResult {
   readonly paced: {
     readonly sent: number;
     readonly offeredPerS: number;
+    /** Publish to the origin's ack: the part of the latency that is the origin's own. */
+    readonly publishMs: Latencies | null;
     readonly delivered: number;
     readonly latencyMs: Latencies | null;
+    /** Every event's latency in arrival order, to see when the slow ones came. */
+    readonly samplesMs: readonly number[];
     readonly firstError?: string;
   };
 }
@@ -96,12 +133,12 @@ async function warmUp(driver: SourceDriver, url: string): Promise<void> {
   throw new Error(`${driver.name}: no warm-up event reached the function in 60 s (${lastError})`);
 }
 
-async function saturate(driver: SourceDriver, url: string, gatewayPid: number) {
+async function saturate(driver: SourceDriver, url: string, pids: Pids) {
   const events = driver.saturationEvents;
-  const [cpuBefore, ticksBefore] = await Promise.all([cpuSeconds(gatewayPid), machineTicks()]);
+  const [cpuBefore, ticksBefore] = await Promise.all([cpuNow(pids), machineTicks()]);
   const driven: Driven = await drive(events, driver.lanes, (n, lane) => driver.publish('sat', n, lane));
   const view = await delivered(url, driver.name, 'sat', driven.sent, DELIVERY_DEADLINE_MS);
-  const [cpuAfter, ticksAfter] = await Promise.all([cpuSeconds(gatewayPid), machineTicks()]);
+  const [cpuAfter, ticksAfter] = await Promise.all([cpuNow(pids), machineTicks()]);
   const samples = (await recorded(url, driver.name, 'sat')).sat?.latencyMs;
   return {
     events,
@@ -112,7 +149,7 @@ async function saturate(driver: SourceDriver, url: string, gatewayPid: number) {
     eventsPerS: view.unique === 0 ? 0 : (view.unique / (view.last - driven.firstAt)) * 1000,
     publishedPerS: (driven.sent / Math.max(1, driven.lastAt - driven.firstAt)) * 1000,
     latencyMs: latencies(samples),
-    gatewayCpuUsPerEvent: ((cpuAfter - cpuBefore) * 1e6) / Math.max(1, view.unique),
+    cpuUsPerEvent: cpuPerEvent(cpuBefore, cpuAfter, view.unique, pids),
     machineBusy: busyShare(ticksBefore, ticksAfter),
     ...(driven.firstError === undefined ? {} : { firstError: driven.firstError }),
   };
@@ -129,8 +166,10 @@ async function paced(driver: SourceDriver, url: string) {
   return {
     sent: driven.sent,
     offeredPerS: (driven.sent / Math.max(1, driven.lastAt - driven.firstAt)) * 1000,
+    publishMs: latencies(driven.publishMs),
     delivered: view.unique,
     latencyMs: latencies(samples),
+    samplesMs: samples ?? [],
     ...(driven.firstError === undefined ? {} : { firstError: driven.firstError }),
   };
 }
@@ -139,7 +178,7 @@ async function paced(driver: SourceDriver, url: string) {
 export async function measureSource(
   driver: SourceDriver,
   url: string,
-  gatewayPid: number,
+  pids: Omit<Pids, 'origin'>,
 ): Promise<SourceResult> {
   await driver.connect(url);
   try {
@@ -147,7 +186,7 @@ export async function measureSource(
     await warmUp(driver, url);
     await driver.armBaseline();
     progress(`${driver.name}: saturation, ${driver.saturationEvents} events from ${driver.lanes} publishers`);
-    const saturation = await saturate(driver, url, gatewayPid);
+    const saturation = await saturate(driver, url, { ...pids, origin: driver.originPid() });
     progress(`${driver.name}: baseline (${driver.baselineNote})`);
     let baselinePerS: number | null = null;
     let baselineError: string | undefined;

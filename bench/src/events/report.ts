@@ -1,5 +1,5 @@
 import { VERDICT_COLUMNS, formatNumber, formatTable, verdict } from '../table.js';
-import { type Latencies, PACED_RATE_PER_S, type SourceResult } from './measure.js';
+import { type CpuPerEvent, type Latencies, PACED_RATE_PER_S, type SourceResult } from './measure.js';
 
 export const EVENTS_TARGETS = {
   minEventsPerS: 1_000,
@@ -16,6 +16,9 @@ const ORIGIN_NOTE: Readonly<Record<string, string>> = {
 const ms = (l: Latencies | null, pick: (l: Latencies) => number) =>
   l === null ? '-' : formatNumber(pick(l), 0);
 const rate = (v: number | null) => (v === null ? '-' : formatNumber(v, 0));
+
+const cpuCell = (c: CpuPerEvent) =>
+  [c.gateway, c.replicas, c.nats, c.origin].map((v) => (v === null ? '-' : formatNumber(v, 0))).join('/');
 
 export function passes(r: SourceResult): { rate: boolean; p99: boolean } {
   const complete = r.saturation.delivered >= r.saturation.events && r.paced.delivered >= r.paced.sent;
@@ -43,13 +46,15 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
       { title: 'source', align: 'left' },
       { title: 'origin time', align: 'left' },
       { title: 'sent/delivered', align: 'right' },
+      { title: 'origin ev/s', align: 'right' },
       { title: 'e2e ev/s', align: 'right' },
       { title: 'bare ev/s', align: 'right' },
       { title: 'e2e/bare', align: 'right' },
       { title: 'sat p50/p99 ms', align: 'right' },
-      { title: 'gw µs/ev', align: 'right' },
+      { title: 'CPU µs/ev gw/fn/nats/origin', align: 'right' },
       { title: 'busy', align: 'right' },
       { title: `@${PACED_RATE_PER_S}/s p50/p99/max ms`, align: 'right' },
+      { title: 'publish p50/p99', align: 'right' },
     ],
     results.map((r) => {
       const s = r.saturation;
@@ -58,13 +63,15 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
         r.source,
         ORIGIN_NOTE[r.origin] ?? r.origin,
         `${s.sent}/${s.delivered}`,
+        rate(s.publishedPerS),
         rate(s.eventsPerS),
         rate(r.baselinePerS),
         r.baselinePerS === null ? '-' : formatNumber(s.eventsPerS / r.baselinePerS, 2),
         `${ms(s.latencyMs, (l) => l.p50)}/${ms(s.latencyMs, (l) => l.p99)}`,
-        formatNumber(s.gatewayCpuUsPerEvent, 0),
+        cpuCell(s.cpuUsPerEvent),
         `${formatNumber(s.machineBusy * 100, 0)}%`,
         `${ms(p, (l) => l.p50)}/${ms(p, (l) => l.p99)}/${ms(p, (l) => l.max)}`,
+        `${ms(r.paced.publishMs, (l) => l.p50)}/${ms(r.paced.publishMs, (l) => l.p99)}`,
       ];
     }),
   );
@@ -97,8 +104,12 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
       r.paced.firstError && `${r.source}: paced publish failed: ${r.paced.firstError}`,
     ].filter((n): n is string => typeof n === 'string' && n !== ''),
   );
-  const legend =
-    'e2e ev/s: delivered / (first publish → last handler start); bare: the baseline client over the same events; ' +
-    'gw µs/ev: CPU of the local-mode process per event; busy: the whole machine over the saturation phase';
+  const legend = [
+    'origin ev/s: the rate the origin took the saturation phase at',
+    'e2e ev/s: delivered / (first publish → last handler start); bare: the baseline client over the same events',
+    "CPU µs/ev: the local-mode process (gw), its replicas (fn), nats-server and the origin's server, per event",
+    'busy: the whole machine over the saturation phase',
+    'publish: how long the origin took to acknowledge each paced event (a part of the latency)',
+  ].join('\n');
   return [figures, legend, verdicts, ...broken, ...notes].join('\n\n');
 }

@@ -18,6 +18,8 @@ export interface SourceDriver {
   readonly lanes: number;
   /** What the baseline measures, for the table. */
   readonly baselineNote: string;
+  /** The origin's server process (its CPU is charged to the source), or undefined when the gateway is the origin. */
+  originPid(): number | undefined;
   /** Before the gateway starts: tables, exchanges, buckets its trigger names. */
   prepare(): Promise<void>;
   /** Once the gateway listens: opens the publishing clients. */
@@ -26,7 +28,7 @@ export interface SourceDriver {
   publish(phase: string, n: number, lane: number): Promise<void>;
   /** Before the saturation phase: sets the bare client up so it gets the same events. */
   armBaseline(): Promise<void>;
-  /** After it: the bare client's rate over the `count` events, in events/s. */
-  baseline(count: number): Promise<number>;
+  /** After it: the bare client's rate over the `count` events, in events/s; null when there is none. */
+  baseline(count: number): Promise<number | null>;
   close(): Promise<void>;
 }

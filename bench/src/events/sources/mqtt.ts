@@ -29,6 +29,7 @@ export function mqttDriver(server: MosquittoServer): SourceDriver {
     saturationEvents: 5_000,
     lanes: 64,
     baselineNote: 'bare MQTT.js subscriber draining its session',
+    originPid: () => server.pid,
     async prepare() {},
     async connect() {
       publisher = await mqtt.connectAsync(server.url, { protocolVersion: 5, reconnectPeriod: 0 });

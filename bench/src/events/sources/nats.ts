@@ -24,6 +24,7 @@ export function natsDriver(server: NatsServer): SourceDriver {
     saturationEvents: 5_000,
     lanes: 64,
     baselineNote: 'bare nats.js pull consumer, acks',
+    originPid: () => server.pid,
     async prepare() {},
     async connect() {
       nc = await connect({ servers: server.url, name: 'bench-events' });

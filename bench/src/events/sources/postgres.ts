@@ -25,6 +25,7 @@ export function postgresDriver(server: PostgresServer, options: { concurrency?: 
     saturationEvents: 5_000,
     lanes,
     baselineNote: 'bare pgoutput client on its own slot',
+    originPid: () => server.pid,
     async prepare() {
       await server.sql(`CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, phase text, n int)`);
     },

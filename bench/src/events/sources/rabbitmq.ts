@@ -26,6 +26,7 @@ export function rabbitMqDriver(server: RabbitMqServer): SourceDriver {
     saturationEvents: 5_000,
     lanes: 64,
     baselineNote: `bare amqplib consumer, prefetch ${PREFETCH}, acks`,
+    originPid: () => server.pid,
     async prepare() {
       const setup = await amqp.connect(server.url);
       const ch = await setup.createChannel();

@@ -7,6 +7,23 @@ const BUCKET = 'bench-events';
 /** How often the poller lists the bucket: the floor under the paced phase's latency. */
 const POLL_INTERVAL = '100ms';
 
+/** A path-style client of `server` with its root keys. */
+export function s3Client(server: S3Server): S3Client {
+  return new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+}
+
+/** Puts event `n` of `phase` under a key that ends with the time the put is sent: `<phase>/<n>-<ms>.bin`. */
+export async function putStamped(client: S3Client, bucket: string, phase: string, n: number): Promise<void> {
+  const key = `${phase}/${String(n).padStart(6, '0')}-${Date.now()}.bin`;
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+}
+
 /**
  * Objects put into a polled bucket, each resolved when the store answers; the key ends with the
  * time the put was sent (`<phase>/<n>-<ms>.bin`), the origin time, since the event carries no body
@@ -14,14 +31,7 @@ const POLL_INTERVAL = '100ms';
  */
 export function s3PollDriver(server: S3Server): SourceDriver {
   let client: S3Client | undefined;
-  const open = () =>
-    new S3Client({
-      endpoint: server.endpoint,
-      region: server.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+  const open = () => s3Client(server);
   return {
     name: 's3-poll',
     origin: 'key',
@@ -33,6 +43,7 @@ export function s3PollDriver(server: S3Server): SourceDriver {
     saturationEvents: 1_000,
     lanes: 32,
     baselineNote: 'ListObjectsV2 pages over the same keys',
+    originPid: () => server.pid,
     async prepare() {
       const setup = open();
       await setup.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -43,8 +54,7 @@ export function s3PollDriver(server: S3Server): SourceDriver {
     },
     async publish(phase, n) {
       if (client === undefined) throw new Error('s3: not connected');
-      const key = `${phase}/${String(n).padStart(6, '0')}-${Date.now()}.bin`;
-      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'x' }));
+      await putStamped(client, BUCKET, phase, n);
     },
     async armBaseline() {},
     async baseline(count) {

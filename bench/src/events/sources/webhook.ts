@@ -42,6 +42,7 @@ export function webhookDriver(): SourceDriver {
     saturationEvents: 5_000,
     lanes,
     baselineNote: 'plain POST /function/ of the same bodies',
+    originPid: () => undefined,
     async prepare() {},
     async connect(gatewayUrl) {
       const port = Number(new URL(gatewayUrl).port);
