@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,10 @@ export async function startLocalGateway(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // NIMBUS_BENCH_GATEWAY_LOG=<file>: every line local mode writes, for a look at what it did meanwhile.
+  const logFile = process.env.NIMBUS_BENCH_GATEWAY_LOG;
+  const log = logFile === undefined || logFile === '' ? undefined : createWriteStream(logFile);
+  child.once('exit', () => log?.end());
   const kept: string[] = [];
   const keep = (line: string) => {
     kept.push(line.slice(0, 500));
@@ -57,6 +62,7 @@ export async function startLocalGateway(
       reject(new Error(`local mode exited (${code}):\n${kept.join('\n')}`));
     });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      log?.write(`${line}\n`);
       let parsed: { level?: string; msg?: string; url?: string } = {};
       try {
         parsed = JSON.parse(line) as typeof parsed;
