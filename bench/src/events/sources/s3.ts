@@ -62,13 +62,16 @@ export function s3PollDriver(server: S3Server): SourceDriver {
       const started = performance.now();
       let listed = 0;
       let token: string | undefined;
-      do {
+      // Bounded in pages too: a store that kept saying "truncated" with no keys would loop forever.
+      const maxPages = Math.ceil(count / 1_000) * 2 + 10;
+      for (let pages = 0; pages < maxPages; pages++) {
         const page = await client.send(
           new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'sat/', ContinuationToken: token }),
         );
         listed += page.KeyCount ?? 0;
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token !== undefined && listed < count * 2);
+        if (token === undefined) break;
+      }
       if (listed < count) throw new Error(`ListObjectsV2 found ${listed} of ${count} keys`);
       return (listed / (performance.now() - started)) * 1000;
     },
