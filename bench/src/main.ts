@@ -3,6 +3,7 @@ import { asyncBenchmark } from './async-bench.js';
 import type { Benchmark } from './benchmark.js';
 import { coldstartBenchmark } from './coldstart-bench.js';
 import { controllerBenchmark } from './controller-bench.js';
+import { eventsBenchmark } from './events-bench.js';
 import { gatewayBenchmark } from './gateway-bench.js';
 import { describeMachine, machineLine } from './machine.js';
 import { Children } from './processes.js';
@@ -17,6 +18,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   coldstartBenchmark,
   asyncBenchmark,
   scaleBenchmark,
+  eventsBenchmark,
 ];
 
 function usage(): string {

@@ -1,0 +1,98 @@
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Children } from '../processes.js';
+
+const LOCAL_MAIN = fileURLToPath(import.meta.resolve('@nimbus/local/main'));
+const KEPT_LINES = 40;
+
+/** Local mode serving a functions folder, a child of the bench: the gateway, its source readers and the replicas. */
+export interface LocalGateway {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  /** The last warnings and errors it logged, for a failure's message. */
+  complaints(): string;
+  /** Stops it by PID (its replicas leave when their IPC channel closes) and removes its state. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `npm start`'s program on a free loopback port with `env` added, and waits (bounded) for
+ * its `gateway listening` line. Its output is read all along, so a full pipe never stalls it.
+ */
+export async function startLocalGateway(
+  children: Children,
+  functionsDir: string,
+  env: Readonly<Record<string, string>>,
+  timeoutMs = 30_000,
+): Promise<LocalGateway> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'nimbus-bench-state-'));
+  const child = children.spawn(process.execPath, [LOCAL_MAIN, functionsDir], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: '0',
+      NIMBUS_STATE_DIR: stateDir,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // NIMBUS_BENCH_GATEWAY_LOG=<file>: every line local mode writes, for a look at what it did meanwhile.
+  const logFile = process.env.NIMBUS_BENCH_GATEWAY_LOG;
+  const log = logFile === undefined || logFile === '' ? undefined : createWriteStream(logFile);
+  child.once('exit', () => log?.end());
+  const kept: string[] = [];
+  const keep = (line: string) => {
+    kept.push(line.slice(0, 500));
+    if (kept.length > KEPT_LINES) kept.shift();
+  };
+  child.stderr?.on('data', (chunk: Buffer) => keep(chunk.toString()));
+  const listening = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`local mode did not listen within ${timeoutMs} ms:\n${kept.join('\n')}`)),
+      timeoutMs,
+    );
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`local mode exited (${code}):\n${kept.join('\n')}`));
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      log?.write(`${line}\n`);
+      let parsed: { level?: string; msg?: string; url?: string } = {};
+      try {
+        parsed = JSON.parse(line) as typeof parsed;
+      } catch {
+        keep(line);
+        return;
+      }
+      if (parsed.level === 'warn' || parsed.level === 'error') keep(line);
+      if (parsed.msg === 'gateway listening' && parsed.url !== undefined) {
+        clearTimeout(timer);
+        resolve(parsed.url);
+      }
+    });
+  });
+  let url: string;
+  try {
+    url = await listening;
+  } catch (error) {
+    await children.stop(child);
+    await rm(stateDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    complaints: () => kept.join('\n'),
+    stop: async () => {
+      await children.stop(child);
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
