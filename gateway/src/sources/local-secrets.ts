@@ -38,10 +38,10 @@ export class LocalTriggerSecrets implements TriggerSecrets {
             // Said below.
           }
         }
+        const file = this.dir === undefined ? '' : ` or in ${join(this.dir, ref.name, ref.key)}`;
         throw new SourceConfigError(
           `secret ${ref.name}`,
-          `Secret ${ref.name} key ${ref.key} is not set: give it as ${secretEnvName(ref.name, ref.key)}` +
-            (this.dir === undefined ? '' : ` or in ${join(this.dir, ref.name, ref.key)}`),
+          `Secret ${ref.name} key ${ref.key} is not set: give it as ${secretEnvName(ref.name, ref.key)}${file}`,
         );
       },
     };

@@ -77,6 +77,8 @@ export class SourceRunner {
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The last reason each trigger could not start, as logged. */
+  private readonly said = new Map<string, string>();
 
   constructor(private readonly deps: SourceRunnerDeps) {}
 
@@ -116,6 +118,7 @@ export class SourceRunner {
       this.running.delete(key);
       await this.halt(running);
     }
+    for (const key of this.said.keys()) if (!wanted.has(key)) this.said.delete(key);
     if (this.deps.provision) await this.unprovision(wanted);
     for (const [key, source] of wanted) {
       if (this.stopped) return;
@@ -155,6 +158,7 @@ export class SourceRunner {
     const leased = module.exclusive;
     if (leased && !(await this.deps.leases.claim(leaseKey(key), this.deps.owner, this.deps.leaseMs))) return;
     reader.start();
+    this.said.delete(key);
     this.running.set(key, { source, fingerprint, reader, leased });
     this.deps.log.info('started an event source', { trigger: key, kind: source.kind, leased });
   }
@@ -202,14 +206,21 @@ export class SourceRunner {
     }
   }
 
+  /**
+   * A trigger that could not start: its health says why, and the log says it once per reason (a
+   * trigger whose Secret is not given in local mode is retried every pass, quietly).
+   */
   private failed(source: ResolvedSource, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     this.deps.sinkFor(source).report({ connected: false, lastError: message });
-    const level = err instanceof SourceConfigError ? 'info' : 'warn';
-    this.deps.log[level]('an event source could not start; trying again', {
-      trigger: sourceKey(source),
-      err: message,
-    });
+    const key = sourceKey(source);
+    if (this.said.get(key) === message) return;
+    this.said.set(key, message);
+    const what =
+      err instanceof SourceConfigError
+        ? 'an event source cannot run as configured'
+        : 'an event source could not start; trying again';
+    this.deps.log.warn(what, { trigger: key, kind: source.kind, err: message });
   }
 }
 
