@@ -252,6 +252,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         registry: d.resolve(TOKENS.Registry),
         clock: d.resolve(TOKENS.Clock),
         log,
+        destinations: d.resolve(TOKENS.Destinations),
       }),
     ),
   });

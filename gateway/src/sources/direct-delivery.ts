@@ -3,6 +3,7 @@ import { retryDelay } from '@nimbus/bus';
 import type { SourceEvent } from '@nimbus/sources';
 import type { DeadLetterStore } from '@nimbus/store';
 import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-outcome.js';
+import type { Ending } from '../destinations/outcome-event.js';
 import type { Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { directEventRequest, sourceEventKey } from './source-message.js';
@@ -13,6 +14,8 @@ export interface DirectDeliveryDeps {
   readonly deadLetters: DeadLetterStore;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Where the Function's spec.destinations sends an event's outcome. */
+  readonly destinations?: { ended(ending: Ending): Promise<void> };
 }
 
 /** Why a delivery stopped before it settled: the origin should give the event again. */
@@ -51,11 +54,27 @@ export class DirectDelivery {
       } else {
         // A call in progress runs to its end: stopping only ends the waits between attempts.
         const outcome = await this.deps.invoker.call(route, request);
-        if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return 'delivered';
+        if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
+          await this.deps.destinations?.ended({
+            ...this.ending(source, event),
+            outcome: {
+              kind: 'succeeded',
+              status: outcome.status,
+              headers: outcome.headers,
+              body: outcome.body,
+              size: outcome.size,
+            },
+          });
+          return 'delivered';
+        }
         lastError = describeFailure(outcome, attempt);
       }
       if (attempt >= source.maxDeliver) {
         await this.deadLetter(source, event, request, lastError, attempt);
+        await this.deps.destinations?.ended({
+          ...this.ending(source, event),
+          outcome: { kind: 'failed', lastError, attempts: attempt },
+        });
         return 'dead-lettered';
       }
       const waited = await sleep(
@@ -66,6 +85,19 @@ export class DirectDelivery {
       if (!waited) throw new DeliveryStoppedError();
       attempt++;
     }
+  }
+
+  /** What an outcome names: the function, and the event as its cause (from outside: no hops yet). */
+  private ending(
+    source: ResolvedSource,
+    event: SourceEvent,
+  ): Pick<Ending, 'namespace' | 'function' | 'id' | 'hops'> {
+    return {
+      namespace: source.namespace,
+      function: source.function,
+      id: sourceEventKey('src', source, event.id),
+      hops: 0,
+    };
   }
 
   /** Deliveries in progress stop at their next step and reject. */

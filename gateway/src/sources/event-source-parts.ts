@@ -2,6 +2,7 @@ import type { Clock, Logger, ResolvedSource } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
 import type { ClaimStore, DeadLetterStore } from '@nimbus/store';
 import type { Registry } from 'prom-client';
+import type { Ending } from '../destinations/outcome-event.js';
 import type { Invoker } from '../invoke/invoker.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
@@ -27,6 +28,8 @@ export interface EventSourceDeps {
   readonly registry: Registry;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Where the outcome of an event delivered straight from its origin goes (spec.destinations). */
+  readonly destinations?: { ended(ending: Ending): Promise<void> };
 }
 
 /** The gateway's side of the event sources: readers, the pushed endpoint, straight deliveries and health. */
@@ -49,6 +52,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     deadLetters: deps.deadLetters,
     clock: deps.clock,
     log,
+    destinations: deps.destinations,
   });
   const sinkFor = (source: ResolvedSource) => new BusSourceSink(source, { bus: deps.bus, direct, health });
   const runner = new SourceRunner({
