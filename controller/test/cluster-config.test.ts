@@ -17,6 +17,15 @@ const MINIMAL: Env = {
 const load = (overrides: Env = {}): ClusterConfig => loadClusterConfig({ ...MINIMAL, ...overrides });
 
 describe('loadClusterConfig', () => {
+  it('takes the platform namespace from NIMBUS_PLATFORM_NAMESPACE over POD_NAMESPACE, and refuses one that is not a namespace', () => {
+    assert.equal(load({ NIMBUS_PLATFORM_NAMESPACE: 'platform' }).platformNamespace, 'platform');
+    assert.equal(
+      load({ POD_NAMESPACE: undefined, NIMBUS_LEASE_NAMESPACE: 'x' }).platformNamespace,
+      undefined,
+    );
+    assert.throws(() => load({ NIMBUS_PLATFORM_NAMESPACE: 'Not_A_Namespace' }), /NIMBUS_PLATFORM_NAMESPACE/);
+  });
+
   it('fills in the defaults around the minimal settings', () => {
     const config = load();
     assert.deepEqual(
@@ -50,6 +59,8 @@ describe('loadClusterConfig', () => {
         state: undefined,
         errorDetail: undefined,
         functionIngress: undefined,
+        // Where source triggers' Secrets are copied: the controller's own namespace.
+        platformNamespace: 'nimbus',
       },
     );
   });
