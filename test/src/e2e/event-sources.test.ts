@@ -21,7 +21,7 @@ import {
 } from '@nimbus/testkit';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { admin } from '../harness/async-calls.js';
+import { admin, deadLetterOfEvent } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
 import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
@@ -238,20 +238,7 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
     const seen = await waitFor('jobs', 'the job and two attempts of the poison', (s) => s.length >= 3);
     assert.equal(seen.filter((e) => e.id === 'job-1').length, 1);
     assert.equal(seen.filter((e) => e.id === 'job-poison').length, 2, 'maxDeliver 2');
-    const letter = await eventually(
-      async () => {
-        const reply = await send(platform.url, '/system/dead-letters?namespace=default&function=jobs', {
-          headers: admin,
-        });
-        return reply
-          .json<{
-            entries: { lastError: string; attempts: number; request: { headers: Record<string, string> } }[];
-          }>()
-          .entries.find((e) => e.request.headers['ce-id'] === 'job-poison');
-      },
-      20_000,
-      'the dead letter of job-poison',
-    );
+    const letter = await deadLetterOfEvent(platform.url, 'jobs', 'job-poison', 20_000);
     assert.equal(letter.attempts, 2);
     assert.match(letter.lastError, /500/);
     const counts = await rabbit.queueCounts('jobs');

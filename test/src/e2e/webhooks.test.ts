@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { secretEnvName } from '@nimbus/gateway';
 import { type RedisServer, eventually, send, startRedisServer } from '@nimbus/testkit';
-import { admin } from '../harness/async-calls.js';
+import { deadLetterOfEvent } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
 import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
@@ -220,20 +220,7 @@ describe('webhooks end to end: a signed POST is stored, answered 202, and delive
       (await post('/webhook/default/hooks/in', body, standardHeaders('msg_poison', body))).status,
       202,
     );
-    const letter = await eventually(
-      async () => {
-        const reply = await send(platform.url, '/system/dead-letters?namespace=default&function=hooks', {
-          headers: admin,
-        });
-        return reply
-          .json<{
-            entries: { lastError: string; attempts: number; request: { headers: Record<string, string> } }[];
-          }>()
-          .entries.find((e) => e.request.headers['ce-id'] === 'msg_poison');
-      },
-      30_000,
-      'a dead letter for msg_poison',
-    );
+    const letter = await deadLetterOfEvent(platform.url, 'hooks', 'msg_poison', 30_000);
     assert.equal(letter.attempts, 2);
     assert.match(letter.lastError, /500/);
   });

@@ -142,3 +142,33 @@ export async function streamLastSeq(monitorPort: number, stream: string): Promis
   }
   throw new Error(`no stream ${stream} on the server`);
 }
+
+/** A dead letter as GET /system/dead-letters lists it, as far as the tests read it. */
+export interface DeadLetterView {
+  id: string;
+  lastError: string;
+  attempts: number;
+  request: { headers: Record<string, string> };
+}
+
+/** Polls a function's dead letters until one holds the event whose `ce-id` is `eventId`. */
+export function deadLetterOfEvent(
+  base: string,
+  fn: string,
+  eventId: string,
+  ms = 20_000,
+  namespace = 'default',
+): Promise<DeadLetterView> {
+  return eventually(
+    async () => {
+      const reply = await send(base, `/system/dead-letters?namespace=${namespace}&function=${fn}`, {
+        headers: admin,
+      });
+      return reply
+        .json<{ entries: DeadLetterView[] }>()
+        .entries.find((e) => e.request.headers['ce-id'] === eventId);
+    },
+    ms,
+    `a dead letter of ${fn} for ${eventId}`,
+  );
+}
