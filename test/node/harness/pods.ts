@@ -23,9 +23,9 @@ export async function runningContainers(node: RealNode, namespace: string): Prom
   }
   const found: RunningContainer[] = [];
   for (const [id, pid] of tasks) {
-    const info = JSON.parse((await containerd.ctr(['containers', 'info', id])).stdout) as {
-      Labels?: Record<string, string>;
-    };
+    const info = await containerInfo(node, id);
+    // A task listed a moment ago may be gone now (a pod of another test scaled away): not running.
+    if (info === undefined) continue;
     const labels = info.Labels ?? {};
     if (labels['io.cri-containerd.kind'] !== 'container') continue;
     if (labels['io.kubernetes.pod.namespace'] !== namespace) continue;
@@ -37,6 +37,21 @@ export async function runningContainers(node: RealNode, namespace: string): Prom
     });
   }
   return found;
+}
+
+/** containerd's record of a container, or undefined when it no longer has one. */
+async function containerInfo(
+  node: RealNode,
+  id: string,
+): Promise<{ Labels?: Record<string, string> } | undefined> {
+  try {
+    return JSON.parse((await node.containerdRuntime.ctr(['containers', 'info', id])).stdout) as {
+      Labels?: Record<string, string>;
+    };
+  } catch (err) {
+    if (/ not found/.test(String((err as Error).message))) return undefined;
+    throw err;
+  }
 }
 
 /** How a pod run to its end finished, and what it printed. */
