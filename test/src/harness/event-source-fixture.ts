@@ -22,37 +22,12 @@ import {
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { admin } from './async-calls.js';
-import { functionsFolder, inlineFunction } from './fixtures.js';
+import { functionsFolder } from './fixtures.js';
 import { LocalModeProcess } from './local-mode-process.js';
 import { type SecuredNats, startSecuredNats } from './nats.js';
+import type { Seen } from './recording-function.js';
 
-/**
- * Appends each CloudEvent it receives to the file RECORD_FILE names (which outlives a gateway
- * killed mid-stream); GET lists them. Data with "fail" makes it answer 500; while a file
- * `<RECORD_FILE>.hold` exists it answers 503 and records nothing, so events wait in the durable path.
- */
-const RECORDER = `import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-const file = process.env.RECORD_FILE;
-export default async (event) => {
-  if (event.method === 'GET') {
-    let text = '';
-    try { text = readFileSync(file, 'utf8'); } catch {}
-    return { seen: text.split('\\n').filter(Boolean).map((l) => JSON.parse(l)) };
-  }
-  if (existsSync(file + '.hold')) return { statusCode: 503, body: 'held' };
-  const ce = event.cloudEvent;
-  appendFileSync(file, JSON.stringify({ id: ce?.id, type: ce?.type, subject: ce?.subject, data: ce?.data }) + '\\n');
-  if (ce?.data && ce.data.fail) return { statusCode: 500, body: 'cannot take this one' };
-  return { ok: true };
-};`;
-
-/** One CloudEvent as the recording function saw it. */
-export interface Seen {
-  id: string;
-  type: string;
-  subject?: string;
-  data: Record<string, unknown>;
-}
+export { type Seen, assertOncePerId, bulkIds, recordingFunction } from './recording-function.js';
 
 /** The Secrets (local mode's NIMBUS_SECRET_* variables) the fixture's servers are reached with. */
 export const SECRETS = {
@@ -76,18 +51,6 @@ export interface FixtureAddresses {
   readonly s3: string;
   /** The endpoint the pushing store will have once `startPushingStore` runs. */
   readonly pushing: string;
-}
-
-/**
- * A recording Function `name` with one replica and the given `triggers:` entries (YAML lines, two
- * spaces in, as under spec.triggers).
- */
-export function recordingFunction(at: FixtureAddresses, name: string, triggers: string): string {
-  return inlineFunction(
-    name,
-    RECORDER,
-    `scale:\n  min: 1\n  max: 1\nenv:\n  - name: RECORD_FILE\n    value: ${join(at.records, `${name}.jsonl`)}\ntriggers:\n${triggers}`,
-  );
 }
 
 export interface EventSourceFixtureOptions {
@@ -291,13 +254,26 @@ export class EventSourceFixture {
     });
   }
 
-  /** The trigger's nimbus_source_connected on the gateway's /metrics: 1, 0, or undefined when absent. */
-  async sourceConnected(trigger: string): Promise<number | undefined> {
+  /**
+   * A sample of the trigger's series in the gateway's /metrics (`nimbus_source_connected`, or
+   * `nimbus_source_events_total` with its `result`); undefined when there is none.
+   */
+  async sourceSample(name: string, trigger: string, result?: string): Promise<number | undefined> {
     const metrics = await send(this.platform.url, '/metrics', { headers: admin });
     const line = metrics.text
       .split('\n')
-      .find((l) => l.startsWith('nimbus_source_connected{') && l.includes(`trigger="${trigger}"`));
+      .find(
+        (l) =>
+          l.startsWith(`${name}{`) &&
+          l.includes(`trigger="${trigger}"`) &&
+          (result === undefined || l.includes(`result="${result}"`)),
+      );
     return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+
+  /** The trigger's nimbus_source_connected: 1, 0, or undefined when absent. */
+  sourceConnected(trigger: string): Promise<number | undefined> {
+    return this.sourceSample('nimbus_source_connected', trigger);
   }
 
   /** Until the trigger's health metric says `value` (1: its reader runs, so a change made now is read). */
@@ -368,32 +344,4 @@ export class EventSourceFixture {
     );
     for (const d of [this.dir, this.records]) if (d !== '') await rm(d, { recursive: true, force: true });
   }
-}
-
-/** The ids of events whose data carries a numeric `bulk`, as the publishers above send. */
-export const bulkIds = (seen: readonly Seen[]): Set<string> =>
-  new Set(seen.flatMap((e) => (typeof e.data.bulk === 'number' ? [e.id] : [])));
-
-/**
- * At least once, visibly once by id: `count` distinct ids among `ids`, and any event seen again
- * carries the same data (so a handler that dedupes on ce-id acts once). Returns the repeats.
- */
-export function assertOncePerId(
-  label: string,
-  seen: readonly Seen[],
-  ids: Set<string>,
-  count: number,
-): number {
-  assert.equal(ids.size, count, `${label}: every event, by ${count} distinct ids`);
-  const byId = new Map<string, string>();
-  let repeats = 0;
-  for (const e of seen) {
-    if (!ids.has(e.id)) continue;
-    const data = JSON.stringify(e.data);
-    const before = byId.get(e.id);
-    if (before !== undefined) repeats++;
-    assert.equal(before ?? data, data, `${label}: ${e.id} came again with other data`);
-    byId.set(e.id, data);
-  }
-  return repeats;
 }
