@@ -7,6 +7,7 @@ import { deadLetterOfEvent } from '../harness/async-calls.js';
 import { functionsFolder, inlineFunction } from '../harness/fixtures.js';
 import { LocalModeProcess } from '../harness/local-mode-process.js';
 import { type SecuredNats, startSecuredNats } from '../harness/nats.js';
+import { standardWebhookHeaders } from '../harness/standard-webhook.js';
 
 /** Keeps the CloudEvents it receives; GET lists them. A body with "fail" makes it answer 500. */
 const RECORDER = `const seen = [];
@@ -52,20 +53,8 @@ const FIXTURES = {
   ),
 };
 
-function standardHeaders(
-  id: string,
-  body: string,
-  at = Math.floor(Date.now() / 1000),
-): Record<string, string> {
-  const key = Buffer.from(STANDARD_SECRET.slice(6), 'base64');
-  const signature = createHmac('sha256', key).update(`${id}.${at}.${body}`).digest('base64');
-  return {
-    'content-type': 'application/json',
-    'webhook-id': id,
-    'webhook-timestamp': String(at),
-    'webhook-signature': `v1,${signature}`,
-  };
-}
+const standardHeaders = (id: string, body: string, at?: number) =>
+  standardWebhookHeaders(STANDARD_SECRET, id, body, at);
 
 describe('webhooks end to end: a signed POST is stored, answered 202, and delivered to the function', function () {
   this.timeout(90_000);
