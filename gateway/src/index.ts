@@ -28,6 +28,8 @@ export { StateService } from './state/state-service.js';
 export type { StateServiceConfig } from './state/state-service-config.js';
 export { LocalTriggerSecrets, secretEnvName } from './sources/local-secrets.js';
 export type { SourceCheckpoints, TriggerSecrets } from './sources/source-runner.js';
+export type { EventSourceParts } from './sources/event-source-parts.js';
+export type { SourceHealthReport } from './sources/source-health.js';
 export {
   FunctionEvents,
   PublishRefusedError,

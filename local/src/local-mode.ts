@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import type { Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import {
+  type EventSourceParts,
   TOKENS as GATEWAY,
   type Gateway,
   LocalTriggerSecrets,
@@ -71,6 +72,8 @@ export async function startLocalMode(
     logs: local.resolve<LogBook>(TOKENS.LogBook),
     triggerSecrets: new LocalTriggerSecrets(config.secrets.env, config.secrets.dir),
   });
+  // Status shows each source trigger's health as the gateway's readers report it.
+  platform.setSourceHealth(gateway.resolve<EventSourceParts>(GATEWAY.EventSourceParts).health);
   // Replicas' ctx.publish goes into the gateway's bus, with the gateway's checks.
   local.resolve<PublishHost>(TOKENS.PublishHost).attach(gateway.resolve(GATEWAY.FunctionEvents));
   // The HTTP server and the async workers, started and (in close) stopped together.

@@ -8,6 +8,7 @@ import type {
   FunctionRoute,
   Readiness,
   RouteTable,
+  SourceHealthReport,
   WakeTrace,
   Waker,
 } from '@nimbus/gateway';
@@ -19,6 +20,7 @@ import type { ProcessBackend, ReplicaSetSpec } from './process/process-backend.j
 import { buildCommandEnv, buildReplicaEnv } from './process/replica-env.js';
 import { SourceError, materializeSource } from './source.js';
 import { TOKENS } from './tokens.js';
+import { triggerView } from './trigger-view.js';
 
 interface Deployed {
   loaded: LoadedFunction;
@@ -43,6 +45,8 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
   private running: Promise<void> | undefined;
   private rerun = false;
   private gatewayUrl = '';
+  /** The gateway's health board of source triggers; nothing is known of them until it is attached. */
+  private sourceHealth: (key: string) => SourceHealthReport | undefined = () => undefined;
   private readonly autoscaler: LocalAutoscaler;
 
   constructor(
@@ -85,6 +89,11 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
   /** The gateway's own address, handed to replicas for ctx.invoke; known once it listens. */
   setGatewayUrl(url: string): void {
     this.gatewayUrl = url;
+  }
+
+  /** Where each trigger's health is read from for status: the board of the gateway in this process. */
+  setSourceHealth(health: { of(key: string): SourceHealthReport | undefined }): void {
+    this.sourceHealth = (key) => health.of(key);
   }
 
   /** Reads the folder and applies it. Calls during a reload run once more after it, never twice at once. */
@@ -247,6 +256,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
                 message: 'replicas are starting',
               };
     const { name, namespace } = resource.metadata;
+    const triggers = triggerView(resource, this.sourceHealth);
     return {
       ...resource,
       metadata: {
@@ -256,10 +266,11 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       },
       status: {
         observedGeneration: deployed.generation,
-        conditions: [ready],
+        conditions: triggers === undefined ? [ready] : [ready, triggers.condition],
         replicas: status?.replicas ?? 0,
         readyReplicas,
         url: `${this.gatewayUrl}/function/${name}.${namespace}`,
+        ...(triggers === undefined ? {} : { triggers: triggers.triggers }),
       },
     };
   }

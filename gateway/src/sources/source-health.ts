@@ -19,6 +19,21 @@ export interface SourceHealthReport {
 type Labels = 'namespace' | 'function' | 'trigger' | 'kind';
 
 const MAX_ERROR_LENGTH = 500;
+/** The login of a URL (`scheme://user:password@`): every kind redacts its own, this is the last guard. */
+const URL_LOGIN = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi;
+
+/**
+ * An error as health shows it: on one line, at most 500 characters, and without the login of any URL
+ * in it. Health reaches status, the admin API and the controller's reports; a reader's error can quote
+ * the connection string a Secret holds.
+ */
+export function healthError(text: string): string {
+  return text
+    .slice(0, 8 * MAX_ERROR_LENGTH)
+    .replace(/\s+/g, ' ')
+    .replace(URL_LOGIN, '$1***@')
+    .slice(0, MAX_ERROR_LENGTH);
+}
 
 /**
  * What every source trigger run by this gateway reports: kept for the reports the controller
@@ -61,7 +76,7 @@ export class SourceHealthBoard {
   report(source: ResolvedSource, health: SourceHealth): void {
     const key = sourceKey(source);
     const before = this.entries.get(key);
-    const lastError = health.lastError?.replace(/\s+/g, ' ').slice(0, MAX_ERROR_LENGTH);
+    const lastError = health.lastError === undefined ? undefined : healthError(health.lastError);
     const changed =
       before === undefined ||
       before.connected !== health.connected ||
@@ -104,6 +119,11 @@ export class SourceHealthBoard {
     const labels = this.labels(source);
     this.connected.remove(labels);
     this.backlog.remove(labels);
+  }
+
+  /** One trigger's entry, by `namespace/function/trigger`; undefined when it does not run here. */
+  of(key: string): SourceHealthReport | undefined {
+    return this.entries.get(key);
   }
 
   /** Every trigger run here, by `namespace/function/trigger`. */
