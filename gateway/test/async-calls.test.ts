@@ -22,6 +22,7 @@ import {
   createMemoryStores,
 } from '@nimbus/store';
 import { type Reply, eventually, send } from '@nimbus/testkit';
+import { redriveCallId } from '../src/async/call-admin.js';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
 import type { Gateway } from '../src/gateway.js';
@@ -602,6 +603,24 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
       (await send(base, `/system/dead-letters/${id}`, { method: 'DELETE', headers: admin })).status,
       404,
     );
+  });
+
+  it("a trigger event's dead letter is addressed by its own id; one with a control character is 400", async () => {
+    const event = encodeURIComponent('source:default/jobs/queue:job-1');
+    const missing = await send(base, `/system/dead-letters/${event}`, { headers: admin });
+    assert.equal(missing.status, 404, missing.text);
+    assert.equal(missing.json().code, 'DeadLetterNotFound');
+    const bad = await send(base, '/system/dead-letters/a%0Ab/redrive', { method: 'POST', headers: admin });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(
+      bad.json<{ error: string }>().error,
+      /dead-letter id .* without whitespace or control characters/,
+    );
+    assert.equal(redriveCallId('0b4c-call_1.x'), '0b4c-call_1.x');
+    const derived = redriveCallId('event:NIMBUS_SOURCES:12:orders');
+    assert.match(derived, /^redrive-[A-Za-z0-9_-]{32}$/);
+    assert.equal(redriveCallId('event:NIMBUS_SOURCES:12:orders'), derived);
+    assert.notEqual(redriveCallId('event:NIMBUS_SOURCES:13:orders'), derived);
   });
 
   it('pages dead letters newest first, by function, with a cursor', async () => {

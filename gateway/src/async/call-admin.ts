@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type CallRecord,
   type CallStore,
@@ -7,6 +8,7 @@ import {
   type DeadLetterStore,
   bodyBytes,
 } from '@nimbus/store';
+import { isCallId } from '../http/headers.js';
 import { problems } from '../http/problems.js';
 import { encodeCall } from './call-message.js';
 import { DEAD_LETTER_PSEUDO } from './call-outcome.js';
@@ -57,17 +59,22 @@ export class CallAdmin {
    * Cookie…, which the store never keeps), unless `withoutCredentials` says to send it without
    * them: the operator's choice, since the function then sees an anonymous call.
    */
-  async redrive(id: string, options: { withoutCredentials?: boolean } = {}): Promise<CallRecord> {
+  async redrive(letterId: string, options: { withoutCredentials?: boolean } = {}): Promise<CallRecord> {
     const { calls, deadLetters, queue, now } = this.deps;
+    const id = redriveCallId(letterId);
     // A cut body would run the function on part of a request: refused before anything is taken.
-    const seen = await deadLetters.get(id);
+    const seen = await deadLetters.get(letterId);
     if (seen?.request.truncated === true)
-      throw problems.deadLetterTruncated(id, seen.request.size ?? 0, bodyBytes(seen.request).byteLength);
+      throw problems.deadLetterTruncated(
+        letterId,
+        seen.request.size ?? 0,
+        bodyBytes(seen.request).byteLength,
+      );
     const removed = seen?.request.removedHeaders ?? [];
     if (removed.length > 0 && options.withoutCredentials !== true)
-      throw problems.deadLetterCredentialsRemoved(id, removed);
-    const letter = await deadLetters.take(id);
-    if (letter === undefined) throw problems.deadLetterNotFound(id);
+      throw problems.deadLetterCredentialsRemoved(letterId, removed);
+    const letter = await deadLetters.take(letterId);
+    if (letter === undefined) throw problems.deadLetterNotFound(letterId);
     const {
       [DEAD_LETTER_PSEUDO.method]: method = 'POST',
       [DEAD_LETTER_PSEUDO.path]: path = '/',
@@ -94,7 +101,7 @@ export class CallAdmin {
         lastError: `redriven; before: ${letter.lastError}`,
       });
       if (moved.applied) queued = moved.record;
-      else if (moved.record !== undefined) throw problems.deadLetterStale(id, moved.record.status);
+      else if (moved.record !== undefined) throw problems.deadLetterStale(letterId, moved.record.status);
       else
         queued = await calls.create({
           id,
@@ -132,4 +139,16 @@ export class CallAdmin {
     }
     return queued as CallRecord;
   }
+}
+
+/**
+ * The call a dead letter is redriven as: a dead-lettered call keeps its id; a trigger event's letter
+ * (`event:…`, `source:…`, not a call id) gets one derived from it, so the redrive is an async call
+ * like any other (its record under /system/calls, its own dead letter if it fails again) and a
+ * second redrive of the same letter, had it been put back, is the same call. The event keeps its
+ * `ce-id`, so a handler still dedupes on it.
+ */
+export function redriveCallId(letterId: string): string {
+  if (isCallId(letterId)) return letterId;
+  return `redrive-${createHash('sha256').update(letterId).digest('base64url').slice(0, 32)}`;
 }

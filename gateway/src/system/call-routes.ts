@@ -45,6 +45,13 @@ function idParam(req: Request): string {
 }
 
 /**
+ * A dead letter's id: a call id, or a trigger event's (`event:<stream>:<seq>:<function>`,
+ * `source:<namespace>/<function>/<trigger>:<event id>`), sent percent-encoded. The store checks it
+ * (400 naming the rule), as it checks every id it is asked for.
+ */
+const letterIdParam = (req: Request): string => req.params.id as string;
+
+/**
  * Async calls under `/system` (admin scope, checked by the system app). Callback URLs show with
  * their userinfo and query values masked, and credential headers (which the store no longer keeps)
  * masked in entries stored before it stopped (call-views.ts): an admin sees where callbacks go,
@@ -52,7 +59,8 @@ function idParam(req: Request): string {
  *   GET    /system/calls/{id}                      the call record
  *   GET    /system/dead-letters                    newest first; ?namespace=&function=&limit=&cursor=
  *   GET    /system/dead-letters/{id}               one, with the request it would send again
- *   POST   /system/dead-letters/{id}/redrive       202: queued again under the same call id;
+ *   POST   /system/dead-letters/{id}/redrive       202: queued again under the same call id (a trigger
+ *                                                   event's: under one derived from it, in X-Call-Id);
  *                                                   ?withoutCredentials=true for one kept without them
  *   DELETE /system/dead-letters/{id}               204
  */
@@ -65,10 +73,10 @@ export function mountCallRoutes(app: express.Express, admin: CallAdmin): void {
     res.json({ ...page, entries: page.entries.map(adminDeadLetterView) });
   });
   app.get('/system/dead-letters/:id', async (req, res) => {
-    res.json(adminDeadLetterView(await admin.deadLetter(idParam(req))));
+    res.json(adminDeadLetterView(await admin.deadLetter(letterIdParam(req))));
   });
   app.post('/system/dead-letters/:id/redrive', async (req, res) => {
-    const record = await admin.redrive(idParam(req), { withoutCredentials: withoutCredentials(req) });
+    const record = await admin.redrive(letterIdParam(req), { withoutCredentials: withoutCredentials(req) });
     res
       .status(202)
       .set('x-call-id', record.id)
@@ -76,7 +84,7 @@ export function mountCallRoutes(app: express.Express, admin: CallAdmin): void {
       .json(adminCallView(record));
   });
   app.delete('/system/dead-letters/:id', async (req, res) => {
-    await admin.remove(idParam(req));
+    await admin.remove(letterIdParam(req));
     res.status(204).end();
   });
   const refuse = (allow: string) => (_req: Request, res: express.Response) =>
