@@ -231,6 +231,11 @@ export class EventSourceFixture {
     await rm(join(this.records, `${fn}.jsonl.hold`), { force: true });
   }
 
+  /** From now on `fn` takes the events it would refuse (a fixed function, for a redrive). */
+  async accept(fn: string): Promise<void> {
+    await writeFile(join(this.records, `${fn}.jsonl.accept`), '');
+  }
+
   async seenBy(fn: string): Promise<Seen[]> {
     const reply = await send(this.platform.url, `/function/${fn}`);
     assert.equal(reply.status, 200, reply.text);

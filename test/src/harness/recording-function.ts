@@ -4,8 +4,9 @@ import { inlineFunction } from './fixtures.js';
 
 /**
  * Appends each CloudEvent it receives to the file RECORD_FILE names (which outlives a gateway
- * killed mid-stream); GET lists them. Data with "fail" makes it answer 500; while a file
- * `<RECORD_FILE>.hold` exists it answers 503 and records nothing, so events wait in the durable path.
+ * killed mid-stream); GET lists them. Data with "fail", or that mentions "poison" anywhere (a row's
+ * column, an object's key), makes it answer 500 unless a file `<RECORD_FILE>.accept` exists; while a
+ * file `<RECORD_FILE>.hold` exists it answers 503 and records nothing, so events wait in the durable path.
  */
 const RECORDER = `import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 const file = process.env.RECORD_FILE;
@@ -18,7 +19,8 @@ export default async (event) => {
   if (existsSync(file + '.hold')) return { statusCode: 503, body: 'held' };
   const ce = event.cloudEvent;
   appendFileSync(file, JSON.stringify({ id: ce?.id, type: ce?.type, subject: ce?.subject, data: ce?.data }) + '\\n');
-  if (ce?.data && ce.data.fail) return { statusCode: 500, body: 'cannot take this one' };
+  const poison = ce?.data && (ce.data.fail || JSON.stringify(ce.data).includes('poison'));
+  if (poison && !existsSync(file + '.accept')) return { statusCode: 500, body: 'cannot take this one' };
   return { ok: true };
 };`;
 

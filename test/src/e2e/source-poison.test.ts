@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { send } from '@nimbus/testkit';
+import mqtt from 'mqtt';
+import { type DeadLetterView, admin, callReaches, deadLetterOfEvent } from '../harness/async-calls.js';
+import {
+  EventSourceFixture,
+  SECRETS,
+  type Seen,
+  recordingFunction,
+} from '../harness/event-source-fixture.js';
+
+/** Two attempts 100 ms apart, then the dead letters: a poison event ends quickly. */
+const ATTEMPTS = '      maxDeliver: 2\n      backoff: [100ms]';
+
+/**
+ * Issue 16, item 8: a poison event of each kind ends in the dead letters with its last error,
+ * through a local-mode gateway, and the events around it are delivered. RabbitMQ's and webhooks'
+ * are in event-sources.test.ts and webhooks.test.ts; here PostgreSQL, MQTT and a polled S3 bucket.
+ * The recording function refuses (500) any event that mentions "poison", until told to accept.
+ */
+describe('poison events of PostgreSQL, MQTT and S3 end in the dead letters with their last error', function () {
+  this.timeout(240_000);
+  let fixture: EventSourceFixture;
+  let store: S3Client;
+
+  before(async () => {
+    fixture = await EventSourceFixture.start({
+      sources: ['postgres', 'mqtt', 's3'],
+      functions: (at) => ({
+        'rows.yaml': recordingFunction(
+          at,
+          'rows',
+          `  - name: parcels\n    postgres:\n      connection: { name: ${SECRETS.postgres}, key: url }\n      tables: [public.parcels]\n${ATTEMPTS}`,
+        ),
+        'readings.yaml': recordingFunction(
+          at,
+          'readings',
+          `  - name: readings\n    mqtt:\n      connection: { name: ${SECRETS.mqtt}, key: url }\n      topics: ['meters/#']\n${ATTEMPTS}`,
+        ),
+        'pictures.yaml': recordingFunction(
+          at,
+          'pictures',
+          `  - name: pictures\n    s3:\n      endpoint: ${at.s3}\n      bucket: pictures\n      mode: poll\n      pollInterval: 300ms\n      credentials: { secret: ${SECRETS.s3} }\n${ATTEMPTS}`,
+        ),
+      }),
+      async prepare(f) {
+        await f.postgres.sql('CREATE TABLE parcels (id int PRIMARY KEY, label text)');
+        await f.storeClient().send(new CreateBucketCommand({ Bucket: 'pictures' }));
+      },
+    });
+    store = fixture.storeClient();
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await fixture?.stop();
+  });
+
+  /** The poison was tried maxDeliver times and its last error is the function's 500 with its body. */
+  const assertLastError = (letter: DeadLetterView) => {
+    assert.equal(letter.attempts, 2, 'maxDeliver 2');
+    assert.match(letter.lastError, /attempt 2: the function answered 500: cannot take this one/);
+  };
+  /** How often the poison was tried, and the other events once each (at least once: a repeat has its id). */
+  const idsOf = (seen: readonly Seen[], poison: string) => ({
+    poison: seen.filter((e) => e.id === poison).length,
+    others: [...new Map(seen.filter((e) => e.id !== poison).map((e) => [e.id, e])).values()],
+  });
+
+  it('a row change the function refuses: dead-lettered after 2 attempts; the rows around it arrive, in order', async () => {
+    await fixture.connected('parcels');
+    await fixture.postgres.sql(
+      "INSERT INTO parcels VALUES (1, 'before'); INSERT INTO parcels VALUES (2, 'poison'); " +
+        "INSERT INTO parcels VALUES (3, 'after');",
+    );
+    const seen = await fixture.waitFor('rows', 'both good rows', (s) =>
+      s.some((e) => (e.data.new as { label?: string })?.label === 'after'),
+    );
+    const poison = seen.find((e) => (e.data.new as { label?: string })?.label === 'poison');
+    assert.ok(poison, 'the poison row was tried');
+    const { poison: tries, others } = idsOf(seen, poison.id);
+    assert.equal(tries, 2);
+    assert.deepEqual(
+      others.map((e) => (e.data.new as { label?: string }).label),
+      ['before', 'after'],
+    );
+    const letter = await deadLetterOfEvent(fixture.url, 'rows', poison.id, 30_000);
+    assertLastError(letter);
+    assert.equal(letter.request.headers['ce-type'], 'dev.nimbus.postgres.insert');
+  });
+
+  it('an MQTT message the function refuses: dead-lettered; the messages around it arrive', async () => {
+    await fixture.connected('readings');
+    const client = await mqtt.connectAsync(fixture.mqtt.url, { protocolVersion: 5 });
+    for (const reading of [{ kwh: 1 }, { kwh: 2, note: 'poison' }, { kwh: 3 }])
+      await client.publishAsync('meters/hall', JSON.stringify(reading), { qos: 1 });
+    await client.endAsync();
+    const seen = await fixture.waitFor(
+      'readings',
+      'both good readings and two attempts of the poison',
+      (s) => s.filter((e) => e.data.note === 'poison').length >= 2 && s.some((e) => e.data.kwh === 3),
+    );
+    const poison = seen.find((e) => e.data.note === 'poison') as Seen;
+    const { poison: tries, others } = idsOf(seen, poison.id);
+    assert.equal(tries, 2);
+    assert.deepEqual(others.map((e) => e.data.kwh).sort(), [1, 3]);
+    const letter = await deadLetterOfEvent(fixture.url, 'readings', poison.id, 30_000);
+    assertLastError(letter);
+    assert.equal(letter.request.headers['ce-subject'], 'meters/hall');
+  });
+
+  it('an upload the function refuses: dead-lettered; the uploads around it arrive', async () => {
+    await fixture.connected('pictures');
+    await fixture.upload(store, 'pictures', ['a.jpg']);
+    await fixture.waitFor('pictures', 'the first upload', (s) => s.length >= 1);
+    await fixture.upload(store, 'pictures', ['poison.jpg']);
+    await fixture.upload(store, 'pictures', ['b.jpg']);
+    const seen = await fixture.waitFor(
+      'pictures',
+      'both good uploads and two attempts of the poison',
+      (s) => s.filter((e) => e.subject === 'poison.jpg').length >= 2 && s.some((e) => e.subject === 'b.jpg'),
+    );
+    const poison = seen.find((e) => e.subject === 'poison.jpg') as Seen;
+    const { poison: tries, others } = idsOf(seen, poison.id);
+    assert.equal(tries, 2);
+    assert.deepEqual(others.map((e) => e.subject).sort(), ['a.jpg', 'b.jpg']);
+    const letter = await deadLetterOfEvent(fixture.url, 'pictures', poison.id, 30_000);
+    assertLastError(letter);
+    assert.equal(letter.request.headers['ce-type'], 'dev.nimbus.s3.object.created');
+  });
+
+  it('a dead-lettered source event is redriven once the function takes it, and leaves the dead letters', async () => {
+    const poison = (await fixture.seenBy('readings')).find((e) => e.data.note === 'poison') as Seen;
+    const letter = await deadLetterOfEvent(fixture.url, 'readings', poison.id);
+    await fixture.accept('readings');
+    const path = `/system/dead-letters/${encodeURIComponent(letter.id)}`;
+    const redrive = await send(fixture.url, `${path}/redrive`, { method: 'POST', headers: admin });
+    assert.equal(redrive.status, 202, redrive.text);
+    const callId = String(redrive.headers['x-call-id']);
+    await callReaches(fixture.url, callId, 'succeeded', 30_000);
+    const seen = await fixture.waitFor(
+      'readings',
+      'the poison taken',
+      (s) => s.filter((e) => e.id === poison.id).length >= 3,
+    );
+    assert.deepEqual(seen.filter((e) => e.id === poison.id).at(-1)?.data, { kwh: 2, note: 'poison' });
+    const gone = await send(fixture.url, path, { headers: admin });
+    assert.equal(gone.status, 404, gone.text);
+  });
+});
