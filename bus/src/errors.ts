@@ -24,5 +24,13 @@ export class BusUnavailableError extends BusError {
 
 /** A stream, consumer, subject or header the bus will not accept as given; retrying will not help. */
 export class BusConfigError extends BusError {
-  override readonly name = 'BusConfigError';
+  override readonly name: string = 'BusConfigError';
+}
+
+/**
+ * A message larger than the server takes (NATS max_payload, 1 MiB unless configured): it can never
+ * be stored as it is, so a caller that would give it again forever should set it aside instead.
+ */
+export class BusPayloadTooLargeError extends BusConfigError {
+  override readonly name = 'BusPayloadTooLargeError';
 }

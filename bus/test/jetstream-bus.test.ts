@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { type NatsServer, startNatsServer } from '@nimbus/testkit';
-import { JetStreamBus, type MessageBus } from '../src/index.js';
+import { BusConfigError, BusPayloadTooLargeError, JetStreamBus, type MessageBus } from '../src/index.js';
 import { describeMessageBusContract } from './support/message-bus-contract.js';
 
 describe('JetStreamBus', function () {
@@ -43,4 +44,19 @@ describe('JetStreamBus', function () {
     },
     { serverControl: true },
   );
+
+  it("a message over the server's max_payload is refused for good, as too large", async () => {
+    const bus = await JetStreamBus.connect({ servers: server.url, name: 'bus-test-large' });
+    try {
+      await assert.rejects(
+        bus.publish('nimbus.sources.default.f.t', new Uint8Array(1024 * 1024 + 1)),
+        (err: Error) =>
+          err instanceof BusPayloadTooLargeError &&
+          err instanceof BusConfigError &&
+          /larger than the server's max_payload/.test(err.message),
+      );
+    } finally {
+      await bus.close();
+    }
+  });
 });

@@ -1,5 +1,11 @@
 import { ErrorCode, NatsError } from 'nats';
-import { BusConfigError, BusError, BusUnavailableError, type UnavailableReason } from '../errors.js';
+import {
+  BusConfigError,
+  BusError,
+  BusPayloadTooLargeError,
+  BusUnavailableError,
+  type UnavailableReason,
+} from '../errors.js';
 
 /** JetStream API error codes the bus tells apart. */
 export const STREAM_NOT_FOUND = 10059;
@@ -24,6 +30,10 @@ export function toBusError(err: unknown, what: string, noResponders: Unavailable
       case ErrorCode.PermissionsViolation:
         // The user this process logs in as lacks the permission: retrying will not help.
         return new BusConfigError(`${what}: NATS denied it to this user (${err.message})`, { cause: err });
+      case ErrorCode.MaxPayloadExceeded:
+        return new BusPayloadTooLargeError(`${what}: the message is larger than the server's max_payload`, {
+          cause: err,
+        });
       case ErrorCode.Timeout:
         return new BusUnavailableError(`${what}: NATS did not answer in time`, 'timeout', { cause: err });
       case ErrorCode.NoResponders:

@@ -1,5 +1,5 @@
 import type { ResolvedSource } from '@nimbus/api';
-import { type MessageBus, sourceSubject } from '@nimbus/bus';
+import { BusPayloadTooLargeError, type MessageBus, sourceSubject } from '@nimbus/bus';
 import type { SourceEvent, SourceHealth, SourceSink } from '@nimbus/sources';
 import type { DirectDelivery } from './direct-delivery.js';
 import type { SourceHealthBoard } from './source-health.js';
@@ -45,10 +45,28 @@ export class BusSourceSink implements SourceSink {
         headers,
       });
     } catch (err) {
+      if (err instanceof BusPayloadTooLargeError && (await this.setAside(event, err))) return;
       this.deps.health.count(this.source, 'store-failed');
       throw err;
     }
     this.deps.health.count(this.source, 'stored');
+  }
+
+  /**
+   * An event too large for the bus will be too large every time its origin gives it again, and an
+   * origin that keeps order (an MQTT session, a replication slot) would stall behind it: it goes to
+   * the dead letters instead, with its size, and store() resolves so the origin moves on. False when
+   * even that failed: the origin keeps it.
+   */
+  private async setAside(event: SourceEvent, err: Error): Promise<boolean> {
+    const why = `not stored: the event is ${event.data.byteLength} bytes, more than the event bus takes (${err.message})`;
+    try {
+      await this.deps.direct.refuse(this.source, event, why);
+    } catch {
+      return false;
+    }
+    this.deps.health.count(this.source, 'dead-lettered');
+    return true;
   }
 
   async deliver(event: SourceEvent, attempt: number): Promise<void> {

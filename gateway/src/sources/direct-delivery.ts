@@ -87,6 +87,14 @@ export class DirectDelivery {
     }
   }
 
+  /**
+   * An event the durable path can never take as it is (larger than the event bus allows): a dead
+   * letter at once, with why, so that its origin may let it go rather than give it again forever.
+   */
+  async refuse(source: ResolvedSource, event: SourceEvent, why: string): Promise<void> {
+    await this.deadLetter(source, event, directEventRequest(event), why, 0, 'refused');
+  }
+
   /** What an outcome names: the function, and the event as its cause (from outside: no hops yet). */
   private ending(
     source: ResolvedSource,
@@ -111,12 +119,13 @@ export class DirectDelivery {
     request: ReturnType<typeof directEventRequest>,
     lastError: string,
     attempts: number,
+    reason: 'max-deliver' | 'refused' = 'max-deliver',
   ): Promise<void> {
     const { evicted } = await this.deps.deadLetters.add({
       id: sourceEventKey('source', source, event.id),
       namespace: source.namespace,
       function: source.function,
-      reason: 'max-deliver',
+      reason,
       lastError,
       attempts,
       request: {
