@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { send } from '@nimbus/testkit';
+import type { TriggerStatus } from '@nimbus/api';
+import { eventually, send } from '@nimbus/testkit';
 import mqtt from 'mqtt';
 import { type DeadLetterView, admin, callReaches, deadLetterOfEvent } from '../harness/async-calls.js';
 import {
@@ -63,6 +64,12 @@ describe('poison events of PostgreSQL, MQTT and S3 end in the dead letters with 
     assert.match(letter.lastError, /attempt 2: the function answered 500: cannot take this one/);
   };
   /** How often the poison was tried, and the other events once each (at least once: a repeat has its id). */
+  /** The trigger's entry in the Function's status (local mode's view of its health). */
+  const triggerOf = async (name: string) => {
+    const reply = await send(fixture.url, `/system/functions/${name}`, { headers: admin });
+    const triggers = reply.json<{ status: { triggers: TriggerStatus[] } }>().status.triggers;
+    return { fn: triggers.find((t) => t.name === name) as TriggerStatus };
+  };
   const idsOf = (seen: readonly Seen[], poison: string) => ({
     poison: seen.filter((e) => e.id === poison).length,
     others: [...new Map(seen.filter((e) => e.id !== poison).map((e) => [e.id, e])).values()],
@@ -128,6 +135,52 @@ describe('poison events of PostgreSQL, MQTT and S3 end in the dead letters with 
     const letter = await deadLetterOfEvent(fixture.url, 'pictures', poison.id, 30_000);
     assertLastError(letter);
     assert.equal(letter.request.headers['ce-type'], 'dev.nimbus.s3.object.created');
+  });
+
+  /** Polls the function's dead letters until one holds an event on `subject`. */
+  const letterOn = (fn: string, subject: string) =>
+    eventually(
+      async () => {
+        const reply = await send(fixture.url, `/system/dead-letters?namespace=default&function=${fn}`, {
+          headers: admin,
+        });
+        return reply
+          .json<{ entries: (DeadLetterView & { reason: string })[] }>()
+          .entries.find((e) => e.request.headers['ce-subject'] === subject);
+      },
+      30_000,
+      `a dead letter of ${fn} on ${subject}`,
+    );
+
+  it('bad input over MQTT (over the event bus limit; bytes declared JSON that are not UTF-8): dead letters, and the stream goes on', async () => {
+    await fixture.connected('readings');
+    const client = await mqtt.connectAsync(fixture.mqtt.url, { protocolVersion: 5 });
+    // Under the reader's MQTT packet limit (1 MiB + 64 KiB), over JetStream's 1 MiB max_payload.
+    await client.publishAsync('meters/big', Buffer.alloc(1_080_000, 'x'), { qos: 1 });
+    await client.publishAsync('meters/garbled', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), {
+      qos: 1,
+      properties: { contentType: 'application/json' },
+    });
+    await client.publishAsync('meters/hall', JSON.stringify({ kwh: 4 }), { qos: 1 });
+    await client.endAsync();
+    await fixture.waitFor('readings', 'the reading after the bad input', (s) =>
+      s.some((e) => e.data.kwh === 4),
+    );
+    const big = await letterOn('readings', 'meters/big');
+    assert.equal(big.reason, 'refused');
+    assert.equal(big.attempts, 0, 'never delivered');
+    assert.match(big.lastError, /not stored: the event is 1080000 bytes, more than the event bus takes/);
+    const garbled = await letterOn('readings', 'meters/garbled');
+    assert.equal(garbled.attempts, 2);
+    assert.match(garbled.lastError, /attempt 2: the function answered 400: .*not valid JSON/);
+    // Nothing is left for the broker to give again: the reader stays connected, and reads on at once.
+    const { fn } = await triggerOf('readings');
+    assert.deepEqual([fn.connected, fn.lastError], [true, undefined]);
+    const more = await mqtt.connectAsync(fixture.mqtt.url, { protocolVersion: 5 });
+    await more.publishAsync('meters/hall', JSON.stringify({ kwh: 5 }), { qos: 1 });
+    await more.endAsync();
+    await fixture.waitFor('readings', 'the next reading', (s) => s.some((e) => e.data.kwh === 5), 10_000);
+    assert.deepEqual([(await triggerOf('readings')).fn.connected], [true]);
   });
 
   it('a dead-lettered source event is redriven once the function takes it, and leaves the dead letters', async () => {
