@@ -60,6 +60,7 @@ try {
     if (name === 'memory') {
       for (let round = 0; round < 3; round++) {
         started = Date.now();
+        const cpu = process.cpuUsage();
         let listed = 0;
         let pages = 0;
         let token: string | undefined;
@@ -73,7 +74,7 @@ try {
         } while (token !== undefined);
         const ms = Date.now() - started;
         console.log(
-          `raw ListObjectsV2: ${listed} keys in ${pages} pages, ${ms} ms (${rate(listed, ms)} keys, ${rate(pages, ms)} pages)`,
+          `raw ListObjectsV2: ${listed} keys in ${pages} pages, ${ms} ms (${rate(listed, ms)} keys, ${cpuPer(cpu, listed)} per key)`,
         );
       }
     }
