@@ -96,10 +96,17 @@ export function s3PollDriver(server: S3Server, redis: RedisServer): SourceDriver
     },
     async saturate(count, gateway): Promise<Driven> {
       const stopped = readerLine(gateway, 'stopped an event source');
-      // Bounded: the lease lapses by itself in 5 minutes whatever happens here.
-      await redisCli('SET', LEASE, 'bench-backlog', 'PX', '300000');
-      await stopped;
-      const uploaded = await drive(count, 32, (n) => putStamped(connected(), BUCKET, 'sat', n));
+      let uploaded: Driven;
+      try {
+        // Bounded: the lease lapses by itself in 5 minutes, and is let go below whatever happens.
+        await redisCli('SET', LEASE, 'bench-backlog', 'PX', '300000');
+        await stopped;
+        uploaded = await drive(count, 32, (n) => putStamped(connected(), BUCKET, 'sat', n));
+      } catch (error) {
+        stopped.catch(() => undefined);
+        await redisCli('DEL', LEASE).catch(() => undefined);
+        throw error;
+      }
       const started = readerLine(gateway, 'started an event source');
       await redisCli('DEL', LEASE);
       const line = await started;
