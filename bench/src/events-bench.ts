@@ -25,7 +25,7 @@ import { mqttDriver } from './events/sources/mqtt.js';
 import { natsDriver } from './events/sources/nats.js';
 import { postgresDriver } from './events/sources/postgres.js';
 import { rabbitMqDriver } from './events/sources/rabbitmq.js';
-import { s3NotifyDriver } from './events/sources/s3-notify.js';
+import { s3NotifyDriver, s3NotifyLiveDriver } from './events/sources/s3-notify.js';
 import { s3PollDriver } from './events/sources/s3.js';
 import { webhookDriver } from './events/sources/webhook.js';
 import type { Children } from './processes.js';
@@ -91,9 +91,10 @@ async function run(children: Children): Promise<BenchReport> {
       mqttDriver(s.mosquitto),
       postgresDriver(s.postgres),
       postgresDriver(s.postgres, { concurrency: 16 }),
-      // The poller last: it lists its whole bucket every 100 ms, which would load the rows after it.
-      s3NotifyDriver(await freePort()),
-      s3PollDriver(s.s3),
+      s3NotifyDriver(s.s3),
+      s3NotifyLiveDriver(await freePort(), s.s3),
+      // The poller last: it lists its bucket every 100 ms, which would load the rows after it.
+      s3PollDriver(s.s3, s.redis),
     ];
     // NIMBUS_BENCH_EVENTS_SOURCES=postgres,s3-poll: only these rows (a focused look at one source).
     const only = process.env.NIMBUS_BENCH_EVENTS_SOURCES?.split(',').filter((name) => name !== '');
@@ -123,7 +124,7 @@ async function run(children: Children): Promise<BenchReport> {
     for (const driver of drivers) {
       try {
         results.push(
-          await measureSource(driver, gateway.url, {
+          await measureSource(driver, gateway, {
             gateway: gateway.child.pid as number,
             nats: s.nats.pid as number,
           }),
@@ -156,6 +157,6 @@ export const eventsBenchmark: Benchmark = {
   name: 'events',
   description:
     'each event source end to end through local mode: events/s beside a bare client, and latency at 200 events/s',
-  limitMs: 360_000,
+  limitMs: 540_000,
   run,
 };

@@ -104,6 +104,46 @@ describe('s3 source, mode poll, against versitygw', () => {
     assert.deepEqual(sink.summary(), ['deleted made.txt']);
   });
 
+  it('reads the content type of keys whose signed path must be percent-encoded', async () => {
+    const checkpoint = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
+    const { reader, sink } = poller(trigger(), checkpoint);
+    await reader.poll();
+    const keys = ["odd/a+b=c&d;e,f$g@h:i!j'k(l)m*n~o.txt", 'odd/ü 😀 %41.txt'];
+    for (const key of keys) await suite.uploader.put(suite.bucket, key, key, 'text/x-odd');
+    await reader.poll();
+    assert.deepEqual(
+      sink.stored.map((e) => [dataOf(e).key, dataOf(e).contentType]).sort(),
+      keys.map((key) => [key, 'text/x-odd']).sort(),
+    );
+  });
+
+  it('reads its checkpoint once, not every pass, and again after a pass that failed', async () => {
+    const inner = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
+    let reads = 0;
+    const checkpoint: SourceCheckpoint = {
+      entries: () => {
+        reads++;
+        return inner.entries();
+      },
+      set: (fields) => inner.set(fields),
+      delete: (fields) => inner.delete(fields),
+      clear: () => inner.clear(),
+    };
+    const { reader, sink } = poller(trigger(), checkpoint);
+    await reader.poll();
+    await suite.uploader.put(suite.bucket, 'a.txt', 'a');
+    await reader.poll();
+    await reader.poll();
+    assert.equal(reads, 1);
+    await suite.uploader.put(suite.bucket, 'b.txt', 'b');
+    sink.failStores = 1;
+    await assert.rejects(reader.poll(), /the durable path is down/);
+    await reader.poll();
+    assert.equal(reads, 2, 'read again after the failed pass');
+    assert.deepEqual(sink.summary().sort(), ['created a.txt', 'created b.txt']);
+    assert.deepEqual(sink.repeats(), []);
+  });
+
   it('lists every page of a bucket larger than one page', async () => {
     const checkpoint = new MemoryCheckpointStore().checkpoint('team-a/thumbnails/uploads');
     const { reader, sink } = poller(trigger(), checkpoint);

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
+import { encodePath } from '../src/s3/head-object.js';
 import { subjectOf } from '../src/s3/object-event.js';
-import { BASELINE, changesBetween, decodeVersion, encodeVersion } from '../src/s3/view.js';
+import {
+  BASELINE,
+  type ViewChange,
+  createdIn,
+  decodeVersion,
+  deletedSince,
+  encodeVersion,
+} from '../src/s3/view.js';
 
 const v = (modified: number, size: number, etag: string) => ({ modified, size, etag });
 
@@ -12,7 +20,7 @@ describe('s3 poller view', () => {
     assert.deepEqual(decodeVersion('garbage'), { modified: 0, size: 0, etag: '', pending: false });
   });
 
-  it('tells new, changed, pending and gone keys apart, in key order', () => {
+  it('tells new, changed and pending keys of a page, and keys a whole listing lacks, in key order', () => {
     const view = new Map([
       [BASELINE, 'v1'],
       ['same', encodeVersion(v(1, 1, 'a'))],
@@ -27,23 +35,28 @@ describe('s3 poller view', () => {
       ['pending-listed', v(1, 1, 'a')],
       ['new', v(3, 3, 'n')],
     ]);
-    assert.deepEqual(
-      changesBetween(view, listing).map(
-        (c) => `${c.kind} ${c.key}${c.createdFirst ? ' (created first)' : ''}`,
-      ),
-      [
-        'created changed',
-        'deleted gone',
-        'created new',
-        'deleted pending-gone (created first)',
-        'created pending-listed',
-      ],
-    );
+    const say = (c: ViewChange) => `${c.kind} ${c.key}${c.createdFirst ? ' (created first)' : ''}`;
+    assert.deepEqual(createdIn(view, listing).map(say), [
+      'created changed',
+      'created new',
+      'created pending-listed',
+    ]);
+    assert.deepEqual(deletedSince(view, new Set(listing.keys())).map(say), [
+      'deleted gone',
+      'deleted pending-gone (created first)',
+    ]);
   });
 
   it('makes subjects a header can carry, keeping printable ASCII as it is', () => {
     assert.equal(subjectOf('in/a-b_c.jpg'), 'in/a-b_c.jpg');
     assert.equal(subjectOf('a b%c\né😀'), 'a%20b%25c%0A%C3%A9%F0%9F%98%80');
     assert.equal(subjectOf('\ud800'), '%EF%BF%BD', 'a lone surrogate does not throw');
+  });
+
+  it('encodes a key for a signed path as S3 does: unreserved bytes and slashes as they are', () => {
+    assert.equal(encodePath('in/a-b_c.~d'), 'in/a-b_c.~d');
+    assert.equal(encodePath("a b+c=d&e!f'g(h)i*j"), 'a%20b%2Bc%3Dd%26e%21f%27g%28h%29i%2Aj');
+    assert.equal(encodePath('é/%41'), '%C3%A9/%2541');
+    assert.equal(encodePath('\ud800'), '%EF%BF%BD', 'a lone surrogate does not throw');
   });
 });

@@ -4,6 +4,11 @@ export interface Driven {
   readonly firstAt: number;
   /** When the origin took the last one. */
   readonly lastAt: number;
+  /**
+   * A backlog (events the origin took while their reader was held off): when the reader was let
+   * go, where the end-to-end clock starts instead of at firstAt.
+   */
+  readonly releasedAt?: number;
   readonly sent: number;
   readonly failed: number;
   /** How long the origin took to take each event sent (publish to its ack), in ms. */

@@ -17,8 +17,19 @@ export interface LocalGateway {
   readonly port: number;
   /** The last warnings and errors it logged, for a failure's message. */
   complaints(): string;
+  /** The first line it logs from now on that `match` takes, parsed; rejects after `timeoutMs`. */
+  logged(match: (line: LogLine) => boolean, timeoutMs: number): Promise<LogLine>;
   /** Stops it by PID (its replicas leave when their IPC channel closes) and removes its state. */
   stop(): Promise<void>;
+}
+
+/** One JSON line of local mode's log. */
+export interface LogLine {
+  readonly level?: string;
+  /** ISO 8601, with milliseconds. */
+  readonly time?: string;
+  readonly msg?: string;
+  readonly [field: string]: unknown;
 }
 
 /**
@@ -47,6 +58,7 @@ export async function startLocalGateway(
   const log = logFile === undefined || logFile === '' ? undefined : createWriteStream(logFile);
   child.once('exit', () => log?.end());
   const kept: string[] = [];
+  const watchers = new Set<(line: LogLine) => void>();
   const keep = (line: string) => {
     kept.push(line.slice(0, 500));
     if (kept.length > KEPT_LINES) kept.shift();
@@ -63,13 +75,14 @@ export async function startLocalGateway(
     });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       log?.write(`${line}\n`);
-      let parsed: { level?: string; msg?: string; url?: string } = {};
+      let parsed: LogLine & { url?: string } = {};
       try {
         parsed = JSON.parse(line) as typeof parsed;
       } catch {
         keep(line);
         return;
       }
+      for (const watch of watchers) watch(parsed);
       if (parsed.level === 'warn' || parsed.level === 'error') keep(line);
       if (parsed.msg === 'gateway listening' && parsed.url !== undefined) {
         clearTimeout(timer);
@@ -90,6 +103,20 @@ export async function startLocalGateway(
     url,
     port: Number(new URL(url).port),
     complaints: () => kept.join('\n'),
+    logged: (match, ms) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(watch);
+          reject(new Error(`local mode logged no such line within ${ms} ms`));
+        }, ms);
+        const watch = (line: LogLine) => {
+          if (!match(line)) return;
+          clearTimeout(timer);
+          watchers.delete(watch);
+          resolve(line);
+        };
+        watchers.add(watch);
+      }),
     stop: async () => {
       await children.stop(child);
       await rm(stateDir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { busyShare, cpuSeconds, machineTicks } from '../proc-stats.js';
 import { percentile } from '../stats.js';
 import { treeCpuSeconds } from './cpu.js';
 import { type Driven, drive } from './drive.js';
+import type { LocalGateway } from './local-gateway.js';
 import { type PhaseView, recorded } from './recorder.js';
 import type { SourceDriver } from './source-driver.js';
 
@@ -62,7 +63,7 @@ export interface SourceResult {
     readonly failed: number;
     readonly delivered: number;
     readonly duplicates: number;
-    /** Delivered events over the time from the first publish to the last handler start. */
+    /** Delivered events over the time from the first publish (or a backlog's release) to the last handler start. */
     readonly eventsPerS: number;
     readonly publishedPerS: number;
     readonly latencyMs: Latencies | null;
@@ -75,6 +76,8 @@ export interface SourceResult {
   readonly baselinePerS: number | null;
   readonly baselineError?: string;
   readonly paced: {
+    /** The rate asked for: PACED_RATE_PER_S, or the driver's own when its origin is slower. */
+    readonly ratePerS: number;
     readonly sent: number;
     readonly offeredPerS: number;
     /** Publish to the origin's ack: the part of the latency that is the origin's own. */
@@ -133,10 +136,15 @@ async function warmUp(driver: SourceDriver, url: string): Promise<void> {
   throw new Error(`${driver.name}: no warm-up event reached the function in 60 s (${lastError})`);
 }
 
-async function saturate(driver: SourceDriver, url: string, pids: Pids) {
+async function saturate(driver: SourceDriver, gateway: LocalGateway, pids: Pids) {
+  const { url } = gateway;
   const events = driver.saturationEvents;
   const [cpuBefore, ticksBefore] = await Promise.all([cpuNow(pids), machineTicks()]);
-  const driven: Driven = await drive(events, driver.lanes, (n, lane) => driver.publish('sat', n, lane));
+  const driven: Driven =
+    driver.saturate === undefined
+      ? await drive(events, driver.lanes, (n, lane) => driver.publish('sat', n, lane))
+      : await driver.saturate(events, gateway);
+  const startedAt = driven.releasedAt ?? driven.firstAt;
   const view = await delivered(url, driver.name, 'sat', driven.sent, DELIVERY_DEADLINE_MS);
   const [cpuAfter, ticksAfter] = await Promise.all([cpuNow(pids), machineTicks()]);
   const samples = (await recorded(url, driver.name, 'sat')).sat?.latencyMs;
@@ -146,7 +154,7 @@ async function saturate(driver: SourceDriver, url: string, pids: Pids) {
     failed: driven.failed,
     delivered: view.unique,
     duplicates: view.count - view.unique,
-    eventsPerS: view.unique === 0 ? 0 : (view.unique / (view.last - driven.firstAt)) * 1000,
+    eventsPerS: view.unique === 0 ? 0 : (view.unique / (view.last - startedAt)) * 1000,
     publishedPerS: (driven.sent / Math.max(1, driven.lastAt - driven.firstAt)) * 1000,
     latencyMs: latencies(samples),
     cpuUsPerEvent: cpuPerEvent(cpuBefore, cpuAfter, view.unique, pids),
@@ -156,14 +164,16 @@ async function saturate(driver: SourceDriver, url: string, pids: Pids) {
 }
 
 async function paced(driver: SourceDriver, url: string) {
-  const count = PACED_RATE_PER_S * PACED_SECONDS;
+  const ratePerS = driver.pacedRatePerS ?? PACED_RATE_PER_S;
+  const count = ratePerS * PACED_SECONDS;
   const driven = await drive(count, driver.lanes, (n, lane) => driver.publish('paced', n, lane), {
-    ratePerS: PACED_RATE_PER_S,
+    ratePerS,
     deadlineMs: PACED_SECONDS * 1000 * 3,
   });
   const view = await delivered(url, driver.name, 'paced', driven.sent, DELIVERY_DEADLINE_MS);
   const samples = (await recorded(url, driver.name, 'paced')).paced?.latencyMs;
   return {
+    ratePerS,
     sent: driven.sent,
     offeredPerS: (driven.sent / Math.max(1, driven.lastAt - driven.firstAt)) * 1000,
     publishMs: latencies(driven.publishMs),
@@ -174,19 +184,20 @@ async function paced(driver: SourceDriver, url: string) {
   };
 }
 
-/** Runs one source's phases against the local-mode gateway at `url`, its clients opened and closed here. */
+/** Runs one source's phases against the local-mode gateway, its clients opened and closed here. */
 export async function measureSource(
   driver: SourceDriver,
-  url: string,
+  gateway: LocalGateway,
   pids: Omit<Pids, 'origin'>,
 ): Promise<SourceResult> {
+  const { url } = gateway;
   await driver.connect(url);
   try {
     progress(`${driver.name}: warm-up`);
     await warmUp(driver, url);
     await driver.armBaseline();
     progress(`${driver.name}: saturation, ${driver.saturationEvents} events from ${driver.lanes} publishers`);
-    const saturation = await saturate(driver, url, { ...pids, origin: driver.originPid() });
+    const saturation = await saturate(driver, gateway, { ...pids, origin: driver.originPid() });
     progress(`${driver.name}: baseline (${driver.baselineNote})`);
     let baselinePerS: number | null = null;
     let baselineError: string | undefined;
@@ -195,7 +206,7 @@ export async function measureSource(
     } catch (error) {
       baselineError = error instanceof Error ? error.message : String(error);
     }
-    progress(`${driver.name}: paced, ${PACED_RATE_PER_S}/s for ${PACED_SECONDS} s`);
+    progress(`${driver.name}: paced, ${driver.pacedRatePerS ?? PACED_RATE_PER_S}/s for ${PACED_SECONDS} s`);
     return {
       source: driver.name,
       origin: driver.origin,

@@ -24,8 +24,10 @@ export function passes(r: SourceResult): { rate: boolean; p99: boolean } {
   const complete = r.saturation.delivered >= r.saturation.events && r.paced.delivered >= r.paced.sent;
   return {
     rate: complete && r.saturation.eventsPerS >= EVENTS_TARGETS.minEventsPerS,
+    // A row paced slower than the target's rate (a store that takes fewer puts) cannot meet it.
     p99:
       complete &&
+      r.paced.ratePerS >= PACED_RATE_PER_S &&
       r.paced.latencyMs !== null &&
       r.paced.sent > 0 &&
       r.paced.latencyMs.p99 < EVENTS_TARGETS.maxPacedP99Ms,
@@ -53,7 +55,8 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
       { title: 'sat p50/p99 ms', align: 'right' },
       { title: 'CPU µs/ev gw/fn/nats/origin', align: 'right' },
       { title: 'busy', align: 'right' },
-      { title: `@${PACED_RATE_PER_S}/s p50/p99/max ms`, align: 'right' },
+      { title: 'paced /s', align: 'right' },
+      { title: 'paced p50/p99/max ms', align: 'right' },
       { title: 'publish p50/p99', align: 'right' },
     ],
     results.map((r) => {
@@ -70,6 +73,7 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
         `${ms(s.latencyMs, (l) => l.p50)}/${ms(s.latencyMs, (l) => l.p99)}`,
         cpuCell(s.cpuUsPerEvent),
         `${formatNumber(s.machineBusy * 100, 0)}%`,
+        String(r.paced.ratePerS),
         `${ms(p, (l) => l.p50)}/${ms(p, (l) => l.p99)}/${ms(p, (l) => l.max)}`,
         `${ms(r.paced.publishMs, (l) => l.p50)}/${ms(r.paced.publishMs, (l) => l.p99)}`,
       ];
@@ -86,7 +90,7 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
           verdict(pass.rate),
         ],
         [
-          `${r.source}: p99 ms at ${PACED_RATE_PER_S}/s`,
+          `${r.source}: p99 ms at ${r.paced.ratePerS}/s`,
           ms(r.paced.latencyMs, (l) => l.p99),
           `< ${EVENTS_TARGETS.maxPacedP99Ms}`,
           verdict(pass.p99),
@@ -106,9 +110,10 @@ export function eventsReport(results: readonly SourceResult[], failures: readonl
   );
   const legend = [
     'origin ev/s: the rate the origin took the saturation phase at',
-    'e2e ev/s: delivered / (first publish → last handler start); bare: the baseline client over the same events',
+    "e2e ev/s: delivered / (first publish, or a backlog's release → last handler start); bare: the baseline client over the same events",
     "CPU µs/ev: the local-mode process (gw), its replicas (fn), nats-server and the origin's server, per event",
     'busy: the whole machine over the saturation phase',
+    `paced: events offered at ${PACED_RATE_PER_S}/s (or what the origin can take) for the latency`,
     'publish: how long the origin took to acknowledge each paced event (a part of the latency)',
   ].join('\n');
   return [figures, legend, verdicts, ...broken, ...notes].join('\n\n');

@@ -1,4 +1,4 @@
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { bareEtag } from './object-event.js';
 
 const MAX_KEY_BYTES = 1_024;
@@ -13,19 +13,18 @@ export interface ObjectVersion {
 }
 
 /**
- * Every object under the prefix, ListObjectsV2 page by page (1,000 keys a page), keeping those
- * `keep` accepts. Stops with the signal. At most `maxObjects`: past that it throws, saying so,
- * rather than hold an unbounded view in memory.
+ * The objects under the prefix that `keep` accepts, one ListObjectsV2 page (up to 1,000 keys) at a
+ * time, in the store's key order. The next page is asked for while the caller works on this one,
+ * so a pass over a large bucket does not wait on the store twice. Stops with the signal. Past
+ * `maxObjects` kept keys it throws, saying so, rather than hold an unbounded view in memory.
  */
-export async function listObjects(
+export async function* listPages(
   client: S3Client,
   bucket: string,
   options: { prefix: string; keep: (key: string) => boolean; maxObjects: number; signal?: AbortSignal },
-): Promise<Map<string, ObjectVersion>> {
-  const out = new Map<string, ObjectVersion>();
-  let token: string | undefined;
-  do {
-    const page = await client.send(
+): AsyncGenerator<Map<string, ObjectVersion>> {
+  const ask = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
+    const asking = client.send(
       new ListObjectsV2Command({
         Bucket: bucket,
         ...(options.prefix === '' ? {} : { Prefix: options.prefix }),
@@ -33,45 +32,52 @@ export async function listObjects(
       }),
       { abortSignal: options.signal },
     );
-    for (const object of page.Contents ?? []) {
-      // A key past S3's 1,024 bytes (a store that is not S3) could not be kept in the checkpoint.
-      if (
-        object.Key === undefined ||
-        Buffer.byteLength(object.Key) > MAX_KEY_BYTES ||
-        !options.keep(object.Key)
-      )
-        continue;
-      out.set(object.Key, {
-        size: Math.max(0, object.Size ?? 0),
-        // Cut: the store is not trusted to keep an ETag to the length the checkpoint takes.
-        etag: (bareEtag(object.ETag) ?? '').slice(0, MAX_ETAG_CHARS),
-        modified: object.LastModified?.getTime() ?? 0,
-      });
-    }
-    if (out.size > options.maxObjects)
+    // Asked ahead: its failure is thrown when the page is read, not unhandled while it is not yet.
+    asking.catch(() => undefined);
+    return asking;
+  };
+  let asked: Promise<ListObjectsV2CommandOutput> | undefined = ask(undefined);
+  let kept = 0;
+  while (asked !== undefined) {
+    const page: ListObjectsV2CommandOutput = await asked;
+    const token: string | undefined = page.IsTruncated ? page.NextContinuationToken : undefined;
+    asked = token === undefined ? undefined : ask(token);
+    const out = versionsOf(page.Contents ?? [], options.keep);
+    kept += out.size;
+    if (kept > options.maxObjects)
       throw new Error(
         `the bucket holds more than ${options.maxObjects} objects under the prefix: narrow the trigger's prefix or suffix`,
       );
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
+    yield out;
+  }
+}
+
+/** Every page of listPages in one map: the whole listing. */
+export async function listObjects(
+  client: S3Client,
+  bucket: string,
+  options: Parameters<typeof listPages>[2],
+): Promise<Map<string, ObjectVersion>> {
+  const out = new Map<string, ObjectVersion>();
+  for await (const page of listPages(client, bucket, options)) for (const entry of page) out.set(...entry);
   return out;
 }
 
-/** The object's content type (HeadObject), undefined when it has gone since the listing. */
-export async function contentTypeOf(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  signal?: AbortSignal,
-): Promise<{ contentType?: string } | undefined> {
-  try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
-      abortSignal: signal,
+function versionsOf(
+  contents: readonly { Key?: string; Size?: number; ETag?: string; LastModified?: Date }[],
+  keep: (key: string) => boolean,
+): Map<string, ObjectVersion> {
+  const out = new Map<string, ObjectVersion>();
+  for (const object of contents) {
+    // A key past S3's 1,024 bytes (a store that is not S3) could not be kept in the checkpoint.
+    if (object.Key === undefined || Buffer.byteLength(object.Key) > MAX_KEY_BYTES || !keep(object.Key))
+      continue;
+    out.set(object.Key, {
+      size: Math.max(0, object.Size ?? 0),
+      // Cut: the store is not trusted to keep an ETag to the length the checkpoint takes.
+      etag: (bareEtag(object.ETag) ?? '').slice(0, MAX_ETAG_CHARS),
+      modified: object.LastModified?.getTime() ?? 0,
     });
-    return head.ContentType === undefined ? {} : { contentType: head.ContentType };
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
-      return undefined;
-    throw err;
   }
+  return out;
 }

@@ -8,10 +8,11 @@ import { accessError } from './access-error.js';
 import { redact, s3Client } from './client.js';
 import { type S3Credentials, type S3Target, credentialsOf, pollIntervalOf, targetOf } from './config.js';
 import { type ObjectFilter, filterOf, watchesKey } from './filter.js';
-import { type ObjectVersion, contentTypeOf, listObjects } from './listing.js';
+import { ObjectHeads } from './head-object.js';
+import { type ObjectVersion, listPages } from './listing.js';
 import { objectEvent } from './object-event.js';
 import { runLimited } from './run-limited.js';
-import { BASELINE, type ViewChange, baselineEntry, changesBetween, encodeVersion } from './view.js';
+import { BASELINE, type ViewChange, baselineEntry, createdIn, deletedSince, encodeVersion } from './view.js';
 
 export interface PollerOptions {
   /** Changes handed on between two checkpoint writes. */
@@ -31,8 +32,15 @@ export const DEFAULT_POLLER_OPTIONS: PollerOptions = { batch: 500, concurrency: 
  * crash in between repeats the change with the same id (the durable path drops the copy) and
  * never loses it. The first listing of a trigger (an empty view) is taken in without events: a new
  * trigger does not fire for the bucket's whole history, only for what changes after it started.
- * A created event carries the content type, which a listing lacks: one HeadObject per new key,
- * `concurrency` at a time (for 5,000 new objects, 5,000 HEADs).
+ *
+ * What a pass costs: the view is read from the checkpoint once (and again after a failed pass, when
+ * memory may be ahead of what was written), then kept in memory in step with every write, since
+ * only the lease holder writes it. Changes are handed on page by page while the store lists the
+ * next one, so the first events of a large backlog do not wait for the whole listing; keys gone
+ * are known only once the listing is whole. ETag, size and time come from the listing; a created
+ * event's content type, which a listing lacks, costs one HeadObject per new version, `concurrency`
+ * at a time. A key cannot be skipped by listing from where the last pass ended (StartAfter): S3
+ * lists in key order, and a new key may sort anywhere.
  */
 export class S3Poller implements SourceReader {
   private readonly target: S3Target;
@@ -40,7 +48,9 @@ export class S3Poller implements SourceReader {
   private readonly pollMs: number;
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
-  private client: { s3: S3Client; credentials: S3Credentials } | undefined;
+  private client: { s3: S3Client; heads: ObjectHeads; credentials: S3Credentials } | undefined;
+  /** The checkpoint as this reader last wrote it; undefined until read, and after a failed pass. */
+  private view: Map<string, string> | undefined;
 
   constructor(
     private readonly context: SourceContext<'s3'>,
@@ -61,8 +71,7 @@ export class S3Poller implements SourceReader {
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.running;
-    this.client?.s3.destroy();
-    this.client = undefined;
+    this.forget();
     this.context.sink.report({ connected: false });
   }
 
@@ -83,7 +92,7 @@ export class S3Poller implements SourceReader {
         if (failures === 1)
           log.warn('polling the bucket failed; retrying with backoff', { error: lastError });
         // Keys the store refused are read again, in case the Secret changed.
-        if (err instanceof SourceConfigError) this.client = undefined;
+        if (err instanceof SourceConfigError) this.forget();
         wait = backoffDelay({ baseMs: 500, maxMs: Math.max(this.pollMs, 30_000), jitter: 'equal' }, failures);
       }
       await sleep(clock, wait, this.stopping.signal);
@@ -92,48 +101,89 @@ export class S3Poller implements SourceReader {
 
   /** One listing compared with the view; resolves once every change is stored and in the view. */
   async poll(): Promise<void> {
-    const { source, checkpoint, sink, clock } = this.context;
-    const { s3, credentials } = await this.connect();
-    const view = await checkpoint.entries();
-    const signal = this.stopping.signal;
-    let listing: Map<string, ObjectVersion>;
     try {
-      listing = await listObjects(s3, this.target.bucket, {
-        prefix: this.filter.prefix,
-        keep: (key) => watchesKey(this.filter, key),
-        maxObjects: this.options.maxObjects,
-        signal,
-      });
+      await this.pass();
     } catch (err) {
-      throw accessError(source, `listing bucket ${this.target.bucket}`, err, credentials);
+      // What the checkpoint holds is what counts: read it again before the next pass.
+      this.view = undefined;
+      throw err;
     }
-    const listedAt = clock.now();
+  }
+
+  private async pass(): Promise<void> {
+    const { sink, clock } = this.context;
+    const view = this.view ?? (await this.readView());
+    this.view = view;
     if (!view.has(BASELINE)) {
-      await this.takeIn(listing);
+      await this.takeIn();
       sink.report({ connected: true, backlog: 0 });
       return;
     }
-    // Keys the trigger no longer watches (its prefix or suffix changed) leave the view without an event.
-    const unwatched = [...view.keys()].filter((key) => key !== BASELINE && !watchesKey(this.filter, key));
-    if (unwatched.length > 0) await checkpoint.delete(unwatched);
-    for (const key of unwatched) view.delete(key);
-    const changes = changesBetween(view, listing);
-    for (let i = 0; i < changes.length && !signal.aborted; i += this.options.batch) {
-      sink.report({ connected: true, backlog: changes.length - i });
-      await this.handOn(s3, credentials, changes.slice(i, i + this.options.batch), listedAt);
-    }
+    const listed = new Set<string>();
+    await this.eachPage(async (page) => {
+      for (const key of page.keys()) listed.add(key);
+      await this.handAll(createdIn(view, page));
+    });
+    if (this.stopping.signal.aborted) return;
+    const listedAt = clock.now();
+    await this.handAll(deletedSince(view, listed), listedAt);
     sink.report({ connected: true, backlog: 0 });
   }
 
+  /** The checkpoint, without keys the trigger no longer watches (its prefix or suffix changed): they leave without an event. */
+  private async readView(): Promise<Map<string, string>> {
+    const view = await this.context.checkpoint.entries();
+    const unwatched = [...view.keys()].filter((key) => key !== BASELINE && !watchesKey(this.filter, key));
+    if (unwatched.length > 0) await this.context.checkpoint.delete(unwatched);
+    for (const key of unwatched) view.delete(key);
+    return view;
+  }
+
+  /** Runs `work` on each page of the listing in turn; a failed listing is said as accessError says it. */
+  private async eachPage(work: (page: Map<string, ObjectVersion>) => Promise<void>): Promise<void> {
+    const { s3, credentials } = await this.connect();
+    const pages = listPages(s3, this.target.bucket, {
+      prefix: this.filter.prefix,
+      keep: (key) => watchesKey(this.filter, key),
+      maxObjects: this.options.maxObjects,
+      signal: this.stopping.signal,
+    });
+    for (;;) {
+      let next: IteratorResult<Map<string, ObjectVersion>>;
+      try {
+        next = await pages.next();
+      } catch (err) {
+        throw accessError(this.context.source, `listing bucket ${this.target.bucket}`, err, credentials);
+      }
+      if (next.done || this.stopping.signal.aborted) return;
+      await work(next.value);
+    }
+  }
+
+  /** Hands the changes on a batch at a time, saying the backlog, until done or stopped. */
+  private async handAll(changes: readonly ViewChange[], listedAt = this.context.clock.now()): Promise<void> {
+    for (let i = 0; i < changes.length && !this.stopping.signal.aborted; i += this.options.batch) {
+      this.context.sink.report({ connected: true, backlog: changes.length - i });
+      await this.handOn(changes.slice(i, i + this.options.batch), listedAt);
+    }
+  }
+
   /** The first listing becomes the view, 10,000 keys a write, the BASELINE marker last. */
-  private async takeIn(listing: Map<string, ObjectVersion>): Promise<void> {
-    const entries = [...listing].map(([key, version]): [string, string] => [key, encodeVersion(version)]);
+  private async takeIn(): Promise<void> {
+    const { checkpoint, log } = this.context;
+    const listing = new Map<string, string>();
+    await this.eachPage(async (page) => {
+      for (const [key, version] of page) listing.set(key, encodeVersion(version));
+    });
+    if (this.stopping.signal.aborted) return;
+    const entries = [...listing];
     // What an earlier attempt cut short left behind is not a view: it goes.
-    await this.context.checkpoint.clear();
+    await checkpoint.clear();
     for (let i = 0; i < entries.length; i += 10_000)
-      await this.context.checkpoint.set(new Map(entries.slice(i, i + 10_000)));
-    await this.context.checkpoint.set(new Map([baselineEntry()]));
-    this.context.log.info('took the bucket in as it is: events start with the next change', {
+      await checkpoint.set(new Map(entries.slice(i, i + 10_000)));
+    await checkpoint.set(new Map([baselineEntry()]));
+    this.view = new Map([...entries, baselineEntry()]);
+    log.info('took the bucket in as it is: events start with the next change', {
       bucket: this.target.bucket,
       objects: listing.size,
     });
@@ -144,17 +194,20 @@ export class S3Poller implements SourceReader {
    * took. New versions go into the view as pending first, so that an object whose store is cut
    * short by a crash is still known if it goes before the next poll. A change that is not wanted
    * (events: [deleted] and a new key) goes into the view without an event. The first failure is
-   * thrown once the rest have settled.
+   * thrown once the rest have settled. The view in memory takes each write once it is made.
    */
-  private async handOn(s3: S3Client, credentials: S3Credentials, changes: ViewChange[], listedAt: number) {
-    const { source, sink, checkpoint } = this.context;
+  private async handOn(changes: ViewChange[], listedAt: number) {
+    const { source, sink } = this.context;
+    const { heads, credentials } = await this.connect();
     const signal = this.stopping.signal;
     const wants = (kind: ObjectEventKind) => this.filter.events.has(kind);
     if (wants('created')) {
-      const pending = changes
-        .filter((c) => c.kind === 'created')
-        .map((c) => [c.key, encodeVersion(c.version, true)]);
-      if (pending.length > 0) await checkpoint.set(new Map(pending as [string, string][]));
+      const pending = new Map(
+        changes
+          .filter((c) => c.kind === 'created')
+          .map((c): [string, string] => [c.key, encodeVersion(c.version, true)]),
+      );
+      if (pending.size > 0) await this.write(pending);
     }
     const seen = new Map<string, string>();
     const gone: string[] = [];
@@ -163,7 +216,7 @@ export class S3Poller implements SourceReader {
         if (wants('created')) {
           let head: { contentType?: string } | undefined;
           try {
-            head = await contentTypeOf(s3, this.target.bucket, change.key, signal);
+            head = await heads.contentTypeOf(change.key, signal);
           } catch (err) {
             throw accessError(source, `reading ${change.key}`, err, credentials);
           }
@@ -179,9 +232,18 @@ export class S3Poller implements SourceReader {
         await sink.store(this.event('deleted', change.key, change.version, undefined, listedAt));
       gone.push(change.key);
     });
-    if (seen.size > 0) await checkpoint.set(seen);
-    if (gone.length > 0) await checkpoint.delete(gone);
+    if (seen.size > 0) await this.write(seen);
+    if (gone.length > 0) {
+      await this.context.checkpoint.delete(gone);
+      for (const key of gone) this.view?.delete(key);
+    }
     if (failure !== undefined) throw failure;
+  }
+
+  /** Writes fields into the checkpoint, then into the view in memory. */
+  private async write(fields: ReadonlyMap<string, string>): Promise<void> {
+    await this.context.checkpoint.set(fields);
+    for (const [key, value] of fields) this.view?.set(key, value);
   }
 
   /** A listed change as its event; the id hashes the version, so a change listed again is the same event. */
@@ -206,11 +268,21 @@ export class S3Poller implements SourceReader {
     });
   }
 
-  private async connect(): Promise<{ s3: S3Client; credentials: S3Credentials }> {
+  private async connect(): Promise<{ s3: S3Client; heads: ObjectHeads; credentials: S3Credentials }> {
     if (this.client !== undefined) return this.client;
     const credentials = await credentialsOf(this.context.source, this.context.secrets);
-    this.client = { s3: s3Client(this.target, credentials), credentials };
+    this.client = {
+      s3: s3Client(this.target, credentials),
+      heads: new ObjectHeads(this.target, credentials, this.options.concurrency),
+      credentials,
+    };
     return this.client;
+  }
+
+  private forget(): void {
+    this.client?.s3.destroy();
+    this.client?.heads.close();
+    this.client = undefined;
   }
 
   /** The failure as health says it: a config error with its field, never a credential. */

@@ -47,25 +47,30 @@ export interface ViewChange {
   readonly createdFirst?: boolean;
 }
 
-/**
- * What changed between the view and a listing: keys new, with another version, or still pending
- * (created), and keys the view has and the listing has not (deleted), in key order.
- */
-export function changesBetween(
+/** Keys of a page of the listing that are new, of another version, or still pending: `created`, in key order. */
+export function createdIn(
   view: ReadonlyMap<string, string>,
-  listing: ReadonlyMap<string, ObjectVersion>,
+  page: ReadonlyMap<string, ObjectVersion>,
 ): ViewChange[] {
   const changes: ViewChange[] = [];
-  for (const [key, version] of listing) {
+  for (const [key, version] of page) {
     const seenValue = view.get(key);
     const seen = seenValue === undefined ? undefined : decodeVersion(seenValue);
     if (seen === undefined || seen.pending || !sameVersion(seen, version))
       changes.push({ kind: 'created', key, version });
   }
+  return changes.sort(byKey);
+}
+
+/** Keys the view has and a whole listing has not: `deleted`, in key order. */
+export function deletedSince(view: ReadonlyMap<string, string>, listed: ReadonlySet<string>): ViewChange[] {
+  const changes: ViewChange[] = [];
   for (const [key, value] of view) {
-    if (key === BASELINE || listing.has(key)) continue;
+    if (key === BASELINE || listed.has(key)) continue;
     const seen = decodeVersion(value);
     changes.push({ kind: 'deleted', key, version: seen, ...(seen.pending ? { createdFirst: true } : {}) });
   }
-  return changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return changes.sort(byKey);
 }
+
+const byKey = (a: ViewChange, b: ViewChange) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
