@@ -39,7 +39,7 @@ const FIXTURES = {
   'hooks.yaml': inlineFunction(
     'hooks',
     RECORDER,
-    `scale:\n  min: 1\n  max: 1\ntriggers:\n${hook('in', 'hook-secret', '      concurrency: 1\n      maxDeliver: 2\n      backoff: [100ms]')}`,
+    `scale:\n  min: 1\n  max: 1\ntriggers:\n${hook('in', 'hook-secret', '      concurrency: 1\n      maxDeliver: 2\n      backoff: [1s]')}`,
   ),
   'github.yaml': inlineFunction(
     'github',
