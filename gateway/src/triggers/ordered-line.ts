@@ -51,6 +51,8 @@ type Verdict =
  */
 export class OrderedLine {
   private tail: Promise<void> = Promise.resolve();
+  /** The last ack sent: the next goes out once it lands. */
+  private acked: Promise<void> = Promise.resolve();
   private lastSeq = 0;
   private broken: LineBreak | undefined;
   private draining = false;
@@ -100,6 +102,11 @@ export class OrderedLine {
     return this.broken === undefined && !this.draining;
   }
 
+  /** Resolves once every ack sent so far has landed or failed. */
+  acks(): Promise<void> {
+    return this.acked;
+  }
+
   /** Starts nothing more; the attempt in progress finishes and is settled. */
   drain(): void {
     this.draining = true;
@@ -136,7 +143,7 @@ export class OrderedLine {
           verdict = { kind: 'ack' };
           if (this.broken !== undefined)
             throw new Error('the ordered line is closed: the event is left to come again');
-          await message.ack();
+          this.settle(message);
         },
         nak: (delayMs) => {
           verdict = { kind: 'retry', delayMs: delayMs ?? retryDelay(backoffMs, attempt) };
@@ -151,8 +158,8 @@ export class OrderedLine {
       );
       if (!(await this.until(done, this.onBreak))) return;
       if (!(await done)) {
-        // The ack did not land, or the attempt failed in a way that settled nothing.
-        this.break(verdict?.kind === 'ack' ? 'ack-failed' : 'failed');
+        // The line closed before the ack, or the attempt failed in a way that settled nothing.
+        this.break('failed');
         return;
       }
       if (verdict === undefined) {
@@ -162,11 +169,25 @@ export class OrderedLine {
       if (verdict.kind === 'ack') return;
       if (verdict.kind === 'end') {
         // Dead-lettered: an ack rather than a term, because only an ack says it landed.
-        await message.ack().catch(() => this.break('ack-failed'));
+        this.settle(message);
         return;
       }
       if (!(await this.until(this.pause(verdict.delayMs), this.onStop))) return;
     }
+  }
+
+  /**
+   * Acks `message` once the ack before it has landed, without holding up the next event's call:
+   * the round trip overlaps it. Acks go out one at a time, in order, so one that fails stops every
+   * later one (the line breaks): the events from it on come again, in order, and a call already
+   * made for the next one is repeated under the same ce-id.
+   */
+  private settle(message: BusMessage): void {
+    const acked = this.acked.then(() => {
+      if (this.broken !== undefined) throw new Error('the ordered line broke before this ack');
+      return message.ack();
+    });
+    this.acked = acked.catch(() => this.break('ack-failed'));
   }
 
   /** Waits for `work` unless `stop` is told first; true when the line may go on. */

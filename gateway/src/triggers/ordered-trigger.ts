@@ -104,11 +104,13 @@ export class OrderedTrigger {
     this.stopped = true;
     this.generation++;
     this.deps.clock.clearTimeout(this.expiry);
-    this.line?.drain();
+    const line = this.line;
+    line?.drain();
     const subscription = this.subscription;
     this.subscription = undefined;
     await this.chain;
     await subscription?.stop();
+    await line?.acks();
     if (this.held) await this.deps.leases.release(this.leaseKey, this.deps.owner).catch(() => false);
     this.held = false;
   }
