@@ -53,6 +53,8 @@ export class OrderedLine {
   private tail: Promise<void> = Promise.resolve();
   /** The last ack sent: the next goes out once it lands. */
   private acked: Promise<void> = Promise.resolve();
+  /** The acks before the last: the next event's call waits for them, so calls run at most one ack ahead. */
+  private olderAcks: Promise<void> = Promise.resolve();
   private lastSeq = 0;
   private broken: LineBreak | undefined;
   private draining = false;
@@ -133,6 +135,7 @@ export class OrderedLine {
 
   private async deliver(message: BusMessage): Promise<void> {
     const { maxDeliver, backoffMs } = this.deps.policy;
+    if (!(await this.until(this.olderAcks, this.onBreak))) return;
     for (let attempt = message.deliveryCount; this.open; attempt++) {
       let verdict: Verdict | undefined;
       const view: BusMessage = {
@@ -178,11 +181,12 @@ export class OrderedLine {
 
   /**
    * Acks `message` once the ack before it has landed, without holding up the next event's call:
-   * the round trip overlaps it. Acks go out one at a time, in order, so one that fails stops every
-   * later one (the line breaks): the events from it on come again, in order, and a call already
-   * made for the next one is repeated under the same ce-id.
+   * the round trip overlaps that call (the one after waits for it). Acks go out one at a time, in
+   * order, so one that fails stops every later one (the line breaks): the events from it on come
+   * again, in order, and the call already made for the next one is repeated under the same ce-id.
    */
   private settle(message: BusMessage): void {
+    this.olderAcks = this.acked;
     const acked = this.acked.then(() => {
       if (this.broken !== undefined) throw new Error('the ordered line broke before this ack');
       return message.ack();
