@@ -22,8 +22,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const SOURCE_DUPLICATE_WINDOW_MS = 15 * 60 * 1000;
 /**
  * How long a delivery may go without a word: the bus reports progress while a call runs, so this
- * measures a gateway that died mid-delivery, and a trigger whose concurrency is 1 (in order) waits
- * this long behind it.
+ * measures a gateway that died mid-delivery: the next holder of an ordered trigger waits this long
+ * (or its longest backoff step) before it takes the trigger's events on.
  */
 const SOURCE_ACK_WAIT_MS = 10_000;
 
@@ -74,8 +74,20 @@ export function sourcesStreamConfig(options: SourceStreamOptions = {}): StreamCo
 }
 
 /**
+ * Events an ordered trigger (`concurrency: 1`) holds out at once: fetched ahead by the one gateway
+ * that delivers it (the holder of its lease), which runs them one after another in stream order.
+ */
+export const ORDERED_WINDOW = 32;
+
+/** Whether a source trigger's events run one after another, in the order they were stored. */
+export function deliversInOrder(source: Pick<ResolvedSource, 'concurrency' | 'kind'>): boolean {
+  return source.concurrency === 1 && storesInStream(source);
+}
+
+/**
  * The durable of one source trigger: its maxDeliver and backoff, and its concurrency as the
- * deliveries out at once over every gateway (1 keeps the order the source stored them in).
+ * deliveries out at once over every gateway. An ordered trigger's window is out instead: only
+ * its lease holder pulls, so the order holds (gateway/src/triggers/ordered-trigger.ts).
  */
 export function sourceConsumerConfig(source: ResolvedSource): ConsumerConfig {
   return {
@@ -85,7 +97,7 @@ export function sourceConsumerConfig(source: ResolvedSource): ConsumerConfig {
     maxDeliver: source.maxDeliver,
     backoffMs: source.backoffMs.length > 0 ? source.backoffMs : undefined,
     ackWaitMs: SOURCE_ACK_WAIT_MS,
-    maxAckPending: source.concurrency,
+    maxAckPending: deliversInOrder(source) ? ORDERED_WINDOW : source.concurrency,
     deliverPolicy: 'all',
     description: `${source.kind} trigger ${source.name} of ${source.namespace}/${source.function}`,
   };

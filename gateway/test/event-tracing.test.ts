@@ -89,6 +89,8 @@ describe('trigger events and cron ticks: a span for each delivery (in-memory exp
         invoker,
         bus: async () => bus,
         deadLetters: createMemoryStores().deadLetters,
+        leases: createMemoryStores().claims,
+        owner: 'test-gateway',
         manageTopology: true,
         concurrency: 4,
         syncMs: 60_000,

@@ -65,6 +65,8 @@ describe('TriggerWorker: NATS events become invocations, acked, retried or dead-
       },
       bus: async () => bus,
       deadLetters: stores.deadLetters,
+      leases: stores.claims,
+      owner: 'test-gateway',
       manageTopology: true,
       concurrency: 4,
       syncMs: 60_000,

@@ -72,6 +72,8 @@ export class EventSources {
       now: Date.now,
       tracing: deps.tracing,
       destinations: deps.destinations,
+      leases: deps.stores.claims,
+      owner: deps.schedules.owner,
     });
     this.scheduler = new Scheduler(
       () => this.schedulesOf(deps.directory.list()),

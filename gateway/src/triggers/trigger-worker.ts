@@ -1,12 +1,16 @@
-import type { FunctionResource, Logger } from '@nimbus/api';
-import { sourceTriggersOf } from '@nimbus/api';
+import type { FunctionResource, Logger, ResolvedSource } from '@nimbus/api';
+import { type Clock, sourceTriggersOf, systemClock } from '@nimbus/api';
 import {
   type BusMessage,
   EVENTS_STREAM,
   type MessageBus,
+  ORDERED_WINDOW,
   SOURCES_STREAM,
   type Subscription,
+  deliversInOrder,
   publishDeadLetter,
+  resolveConsumerConfig,
+  sourceConsumerConfig,
   sourceConsumerName,
   sourceConsumers,
   sourcesStreamConfig,
@@ -25,6 +29,7 @@ import type { BufferedRequest, CallOutcome, Invoker } from '../invoke/invoker.js
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { sourceEventRequest } from '../sources/source-message.js';
+import { type OrderLeases, OrderedTrigger } from './ordered-trigger.js';
 
 export interface TriggerWorkerDeps {
   readonly directory: FunctionDirectory;
@@ -48,6 +53,12 @@ export interface TriggerWorkerDeps {
   readonly tracing?: Tracing;
   /** Where an event's outcome goes (spec.destinations), and the key that vouches for attributes set by a gateway. */
   readonly destinations?: { readonly sender: Pick<Destinations, 'ended'>; readonly sealKey: string };
+  /** Ordered triggers are delivered by one gateway at a time: the holder of the trigger's lease. */
+  readonly leases: OrderLeases;
+  /** This gateway, as a lease holder. */
+  readonly owner: string;
+  /** Timers of the ordered triggers' leases and backoffs; the system clock when absent. */
+  readonly clock?: Clock;
 }
 
 /** A message's content type when its publisher gave none: JSON if it parses, bytes otherwise. */
@@ -85,8 +96,15 @@ export function eventRequest(message: BusMessage, sealKey?: string): BufferedReq
 /** How soon an event for a function this gateway does not know comes back. */
 const UNKNOWN_FUNCTION_RETRY_MS = 1_000;
 
+/** How long an ordered trigger's lease lasts unless renewed (each sync pass renews it). */
+const ORDER_LEASE_MS = 15_000;
+
 interface Running {
-  readonly subscription: Subscription;
+  /** What it was started for: a change (say, of concurrency or attempts) starts it again. */
+  readonly fingerprint: string;
+  stop(): Promise<void>;
+  /** A sync pass: an ordered trigger claims or renews its lease. */
+  pass?(): Promise<void>;
 }
 
 /** One durable this gateway delivers from: a NATS trigger's on NIMBUS_EVENTS, or a source's on NIMBUS_SOURCES. */
@@ -94,6 +112,8 @@ interface Wanted {
   readonly stream: string;
   readonly consumer: string;
   readonly fn: FunctionResource;
+  /** A source trigger delivered in order, one event after another over every gateway. */
+  readonly ordered?: ResolvedSource;
 }
 
 /**
@@ -127,7 +147,7 @@ export class TriggerWorker {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.syncing;
-    await Promise.all([...this.running.values()].map((r) => r.subscription.stop()));
+    await Promise.all([...this.running.values()].map((r) => r.stop()));
     this.running.clear();
   }
 
@@ -135,14 +155,14 @@ export class TriggerWorker {
   async sync(): Promise<void> {
     const functions = this.deps.directory.list();
     const wanted = new Map<string, Wanted>();
-    const want = (stream: string, consumer: string, fn: FunctionResource) =>
-      wanted.set(`${stream}/${consumer}`, { stream, consumer, fn });
+    const want = (stream: string, consumer: string, fn: FunctionResource, ordered?: ResolvedSource) =>
+      wanted.set(`${stream}/${consumer}`, { stream, consumer, fn, ordered });
     let sources = false;
     for (const fn of functions) {
       for (const t of natsTriggers(fn).triggers)
         want(EVENTS_STREAM, triggerConsumerName(fn.metadata.namespace, fn.metadata.name, t.subject), fn);
       for (const source of sourceTriggersOf(fn).filter(storesInStream)) {
-        want(SOURCES_STREAM, sourceConsumerName(source), fn);
+        want(SOURCES_STREAM, sourceConsumerName(source), fn, deliversInOrder(source) ? source : undefined);
         sources = true;
       }
     }
@@ -157,28 +177,54 @@ export class TriggerWorker {
         for (const consumer of [...triggerConsumers(fn), ...(sources ? sourceConsumers(fn) : [])])
           await bus.ensureConsumer(consumer);
     }
-    for (const [key, { stream, consumer: name, fn }] of wanted) {
-      if (this.running.has(key)) continue;
-      const { namespace, name: fnName } = fn.metadata;
-      const subscription = bus.consume(
-        stream,
-        name,
-        (message) => this.handle(namespace, fnName, name, message),
-        {
-          concurrency: this.deps.concurrency,
-          onError: (err) =>
-            this.deps.log.warn('a trigger subscription failed; it goes on', { consumer: name, err }),
-        },
-      );
-      this.running.set(key, { subscription });
+    for (const [key, want] of wanted) {
+      const fingerprint = JSON.stringify(want.ordered ?? 'unordered');
+      const running = this.running.get(key);
+      if (running?.fingerprint === fingerprint) continue;
+      if (running !== undefined) await running.stop();
+      this.running.set(key, this.run(bus, want, fingerprint));
     }
     for (const [key, running] of this.running) {
-      if (wanted.has(key)) continue;
+      if (wanted.has(key)) {
+        await running.pass?.();
+        continue;
+      }
       this.running.delete(key);
-      await running.subscription.stop();
+      await running.stop();
       const [stream = EVENTS_STREAM, name = key] = key.split('/');
       if (this.deps.manageTopology) await bus.deleteConsumer(stream, name);
     }
+  }
+
+  /** Starts delivering from one durable: every gateway sharing it, or, in order, the lease holder alone. */
+  private run(bus: MessageBus, want: Wanted, fingerprint: string): Running {
+    const { stream, consumer: name, fn, ordered } = want;
+    const { namespace, name: fnName } = fn.metadata;
+    const handler = (message: BusMessage) => this.handle(namespace, fnName, name, message);
+    if (ordered === undefined) {
+      const subscription: Subscription = bus.consume(stream, name, handler, {
+        concurrency: this.deps.concurrency,
+        onError: (err) =>
+          this.deps.log.warn('a trigger subscription failed; it goes on', { consumer: name, err }),
+      });
+      return { fingerprint, stop: () => subscription.stop() };
+    }
+    const config = resolveConsumerConfig(sourceConsumerConfig(ordered));
+    const trigger = new OrderedTrigger({
+      stream,
+      consumer: name,
+      policy: { maxDeliver: ordered.maxDeliver, backoffMs: ordered.backoffMs },
+      ackDeadlineMs: Math.max(config.ackWaitMs, ...config.backoffMs),
+      window: ORDERED_WINDOW,
+      bus: this.deps.bus,
+      leases: this.deps.leases,
+      owner: this.deps.owner,
+      leaseMs: ORDER_LEASE_MS,
+      clock: this.deps.clock ?? systemClock,
+      attempt: handler,
+      log: this.deps.log,
+    });
+    return { fingerprint, stop: () => trigger.stop(), pass: () => trigger.pass() };
   }
 
   /** The request a stored message becomes, by the stream it waits in. */

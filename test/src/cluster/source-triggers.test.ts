@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { FunctionStatus } from '@nimbus/api';
-import { type JetStreamBus, SOURCES_STREAM, sourceConsumerName } from '@nimbus/bus';
+import { type JetStreamBus, ORDERED_WINDOW, SOURCES_STREAM, sourceConsumerName } from '@nimbus/bus';
 import { RESOURCES } from '@nimbus/kube';
 import { triggerSecretMirrorName } from '@nimbus/sources';
 import { type PostgresServer, eventually, startPostgresServer } from '@nimbus/testkit';
@@ -114,7 +114,11 @@ describe('the controller sets up source triggers: Secrets copied only when they 
       SOURCES_STREAM,
       sourceConsumerName({ namespace: ns, function: 'orders', name: 'db' }),
     );
-    assert.equal(durable?.config.maxAckPending, 1, 'commit order: one at a time');
+    assert.equal(
+      durable?.config.maxAckPending,
+      ORDERED_WINDOW,
+      'commit order: a window its lease holder delivers in line',
+    );
     const triggers = (await status('orders'))?.triggers;
     assert.equal(triggers?.[0]?.name, 'db');
     assert.equal(triggers?.[0]?.ready, true);

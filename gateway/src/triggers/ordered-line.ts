@@ -1,0 +1,218 @@
+import type { Clock } from '@nimbus/api';
+import { type BusMessage, retryDelay } from '@nimbus/bus';
+
+/** The trigger's rules for attempts, as its spec gives them. */
+export interface AttemptPolicy {
+  readonly maxDeliver: number;
+  readonly backoffMs: readonly number[];
+}
+
+/** Why a line stopped delivering: the rest of its window is left to the ack wait and comes again. */
+export type LineBreak = 'ack-failed' | 'out-of-order' | 'failed' | 'closed';
+
+export interface OrderedLineDeps {
+  readonly policy: AttemptPolicy;
+  readonly clock: Clock;
+  /**
+   * Runs one attempt, settling `message` as the trigger worker settles any delivery: `ack()` after
+   * a 2xx, `nak(delay?)` for another attempt, `term()` once dead-lettered.
+   */
+  readonly attempt: (message: BusMessage) => Promise<void>;
+  /** The line broke; told once. */
+  readonly broke: (why: LineBreak) => void;
+  /**
+   * Deliveries that were out when the line started: JetStream gives them first, but in the order
+   * their ack waits ran out rather than stream order, so the line sorts this many before it starts.
+   */
+  readonly redeliveries?: number;
+}
+
+/** How long the line waits for the redeliveries it expects before it sorts what came. */
+const SORT_WAIT_MS = 100;
+
+/** How an attempt asked its message to be settled. */
+type Verdict =
+  | { readonly kind: 'ack' }
+  | { readonly kind: 'retry'; readonly delayMs: number }
+  | { readonly kind: 'end' };
+
+/**
+ * Delivers the window of one ordered trigger strictly one event after another, in the order the
+ * bus hands them over (stream order: this gateway is the only one pulling). A failing event is
+ * retried here, in place, after the trigger's backoff, while the events behind it wait: JetStream
+ * never sees a nak, so it never hands a later event out first. After `maxDeliver` attempts (counted
+ * from the delivery count the bus gives, so attempts before a crash count too) it is dead-lettered
+ * and the line moves on.
+ *
+ * Anything that could let an event overtake another breaks the line for good: an ack that did not
+ * land (the event comes again, after those behind it would have run), an event older than one
+ * already delivered, the lease lost. A broken line settles nothing more; what it holds runs down
+ * its ack wait and comes back in stream order to the next line, which starts only once it has.
+ */
+export class OrderedLine {
+  private tail: Promise<void> = Promise.resolve();
+  /** The last ack sent: the next goes out once it lands. */
+  private acked: Promise<void> = Promise.resolve();
+  /** The acks before the last: the next event's call waits for them, so calls run at most one ack ahead. */
+  private olderAcks: Promise<void> = Promise.resolve();
+  private lastSeq = 0;
+  private broken: LineBreak | undefined;
+  private draining = false;
+  /** Told when the line breaks (an attempt in progress is left) and when it drains (a backoff wait ends). */
+  private readonly onBreak = new Set<() => void>();
+  private readonly onStop = new Set<() => void>();
+  /** The first arrivals, held back to be sorted; undefined once the line runs in arrival order. */
+  private sorting: { message: BusMessage; turn: (tail: Promise<void>) => Promise<void> }[] | undefined;
+  private sortTimer: unknown;
+
+  constructor(private readonly deps: OrderedLineDeps) {
+    if ((deps.redeliveries ?? 0) > 0) this.sorting = [];
+  }
+
+  /** The bus's handler: queues `message` behind those before it and resolves once it is settled or left. */
+  readonly handle = (message: BusMessage): Promise<void> => {
+    const sorting = this.sorting;
+    if (sorting !== undefined) {
+      return new Promise<void>((resolve) => {
+        sorting.push({ message, turn: (tail) => this.enqueue(message, tail).then(resolve) });
+        if (sorting.length >= (this.deps.redeliveries ?? 0)) this.sorted();
+        else if (sorting.length === 1)
+          this.sortTimer = this.deps.clock.setTimeout(() => this.sorted(), SORT_WAIT_MS);
+      });
+    }
+    return this.enqueue(message, this.tail);
+  };
+
+  /** The expected redeliveries came (or the wait is over): into the line in stream order. */
+  private sorted(): void {
+    const held = this.sorting ?? [];
+    this.sorting = undefined;
+    this.deps.clock.clearTimeout(this.sortTimer);
+    held.sort((a, b) => a.message.streamSeq - b.message.streamSeq);
+    for (const { turn } of held) turn(this.tail);
+  }
+
+  private enqueue(message: BusMessage, after: Promise<void>): Promise<void> {
+    if (message.streamSeq <= this.lastSeq) this.break('out-of-order');
+    else this.lastSeq = message.streamSeq;
+    const turn = after.then(() => this.deliver(message));
+    this.tail = turn;
+    return turn;
+  }
+
+  get open(): boolean {
+    return this.broken === undefined && !this.draining;
+  }
+
+  /** Resolves once every ack sent so far has landed or failed. */
+  acks(): Promise<void> {
+    return this.acked;
+  }
+
+  /** Starts nothing more; the attempt in progress finishes and is settled. */
+  drain(): void {
+    this.draining = true;
+    this.tell(this.onStop);
+  }
+
+  /** Settles nothing more, not even the attempt in progress (the lease is gone: another gateway may deliver). */
+  close(): void {
+    this.break('closed');
+  }
+
+  private break(why: LineBreak): void {
+    if (this.broken !== undefined) return;
+    this.broken = why;
+    this.tell(this.onBreak);
+    this.tell(this.onStop);
+    this.deps.broke(why);
+  }
+
+  private tell(waiters: Set<() => void>): void {
+    for (const wake of waiters) wake();
+    waiters.clear();
+  }
+
+  private async deliver(message: BusMessage): Promise<void> {
+    const { maxDeliver, backoffMs } = this.deps.policy;
+    if (!(await this.until(this.olderAcks, this.onBreak))) return;
+    for (let attempt = message.deliveryCount; this.open; attempt++) {
+      let verdict: Verdict | undefined;
+      const view: BusMessage = {
+        ...message,
+        deliveryCount: attempt,
+        lastAttempt: attempt >= maxDeliver,
+        ack: async () => {
+          verdict = { kind: 'ack' };
+          if (this.broken !== undefined)
+            throw new Error('the ordered line is closed: the event is left to come again');
+          this.settle(message);
+        },
+        nak: (delayMs) => {
+          verdict = { kind: 'retry', delayMs: delayMs ?? retryDelay(backoffMs, attempt) };
+        },
+        term: () => {
+          verdict = { kind: 'end' };
+        },
+      };
+      const done = this.deps.attempt(view).then(
+        () => true,
+        () => false,
+      );
+      if (!(await this.until(done, this.onBreak))) return;
+      if (!(await done)) {
+        // The line closed before the ack, or the attempt failed in a way that settled nothing.
+        this.break('failed');
+        return;
+      }
+      if (verdict === undefined) {
+        this.break('failed');
+        return;
+      }
+      if (verdict.kind === 'ack') return;
+      if (verdict.kind === 'end') {
+        // Dead-lettered: an ack rather than a term, because only an ack says it landed.
+        this.settle(message);
+        return;
+      }
+      if (!(await this.until(this.pause(verdict.delayMs), this.onStop))) return;
+    }
+  }
+
+  /**
+   * Acks `message` once the ack before it has landed, without holding up the next event's call:
+   * the round trip overlaps that call (the one after waits for it). Acks go out one at a time, in
+   * order, so one that fails stops every later one (the line breaks): the events from it on come
+   * again, in order, and the call already made for the next one is repeated under the same ce-id.
+   */
+  private settle(message: BusMessage): void {
+    this.olderAcks = this.acked;
+    const acked = this.acked.then(() => {
+      if (this.broken !== undefined) throw new Error('the ordered line broke before this ack');
+      return message.ack();
+    });
+    this.acked = acked.catch(() => this.break('ack-failed'));
+  }
+
+  /** Waits for `work` unless `stop` is told first; true when the line may go on. */
+  private async until(work: Promise<unknown>, stop: Set<() => void>): Promise<boolean> {
+    if (this.broken !== undefined || (this.draining && stop === this.onStop)) return false;
+    let wake: () => void = () => {};
+    const stopped = new Promise<false>((resolve) => {
+      wake = () => resolve(false);
+      stop.add(wake);
+    });
+    try {
+      const finished = await Promise.race([work.then(() => true), stopped]);
+      return finished && this.broken === undefined;
+    } finally {
+      stop.delete(wake);
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.deps.clock.setTimeout(resolve, ms);
+    });
+  }
+}
