@@ -5,14 +5,16 @@ import { CROSS_FIELD_RULES } from './rules.js';
 import { withDescriptions } from './schema-descriptions.js';
 import type { SchemaNode } from './schema-node.js';
 import { SECRET_NAME_PATTERN, SUBJECT_PATTERN, duration } from './schema-patterns.js';
+import { stateSchema } from './state-schema.js';
+import { statusSchema } from './status-schema.js';
 import { triggersSchema } from './trigger-schema.js';
 
 export type { SchemaNode } from './schema-node.js';
 export { SUBJECT_PATTERN } from './schema-patterns.js';
 
-// Over 350 lines on purpose: the spec below is one tree, read top to bottom the way
-// `kubectl explain` walks it, each field beside its words; cutting it into files would scatter
-// the fields a reader looks up together.
+// The spec below is one tree, read top to bottom the way `kubectl explain` walks it, each field
+// beside its words. Only self-contained parts live in files of their own (spec.triggers,
+// spec.state, spec.destinations, and the status), so the fields a reader looks up together stay here.
 
 export const HANDLER_PATTERN =
   '^[A-Za-z0-9_][A-Za-z0-9_\\-/]*(\\.(mjs|cjs|js|py))?\\.[A-Za-z_$][A-Za-z0-9_$]*$';
@@ -288,53 +290,7 @@ const specProperties: Record<string, SchemaNode> = {
     },
   }),
   triggers: triggersSchema,
-  state: {
-    type: 'object',
-    additionalProperties: false,
-    description: 'Keyed state for the function, as ctx.state.',
-    properties: {
-      enabled: {
-        type: 'boolean',
-        default: false,
-        description:
-          "Gives the handler ctx.state: keys under the function's own prefix, in Redis (local mode without " +
-          'one: in memory). In a cluster, turning it off keeps the keys as deletionPolicy says; deleting the ' +
-          'Function deletes them.',
-      },
-      deletionPolicy: {
-        type: 'string',
-        enum: ['Retain', 'Delete'],
-        description:
-          "What becomes of the keys when enabled is turned off, in a cluster (as a PersistentVolume's " +
-          'reclaim policy). Retain (the default when unset): they are kept, until retainFor has passed or ' +
-          'else until the Function is deleted, and turning state on again finds them; the status condition ' +
-          'StateRetained says until when. Delete: they are deleted at once.',
-      },
-      retainFor: {
-        ...duration(),
-        maxLength: 32,
-        description:
-          'With deletionPolicy Retain: how long the keys are kept after enabled is turned off before they ' +
-          'are deleted. Unset: until the Function is deleted.',
-      },
-      maxKeys: {
-        type: 'integer',
-        minimum: 1,
-        maximum: 100_000_000,
-        description:
-          'Most keys the function may hold; a write of a new key past it is refused (507). ' +
-          "Default: the platform's NIMBUS_STATE_MAX_KEYS (10000).",
-      },
-      maxBytes: {
-        type: 'integer',
-        minimum: 1024,
-        maximum: 68_719_476_736,
-        description:
-          'Most bytes the function may hold (its keys and their JSON values); a write that grows past it ' +
-          "is refused (507). Default: the platform's NIMBUS_STATE_MAX_BYTES (16 MiB).",
-      },
-    },
-  },
+  state: stateSchema,
   destinations: destinationsSchema,
   async: withDefaults({
     type: 'object',
@@ -397,88 +353,7 @@ export const functionSpecSchema: SchemaNode = withDescriptions(
   }),
 );
 
-export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, {
-  type: 'object',
-  description: 'What the controller last observed of the function. Written by Nimbus, not by users.',
-  properties: {
-    observedGeneration: {
-      type: 'integer',
-      description: 'The metadata.generation of the spec this status describes.',
-    },
-    replicas: { type: 'integer', description: "Replicas of the function's Deployment, ready or not." },
-    readyReplicas: { type: 'integer', description: 'Replicas ready to take calls.' },
-    url: {
-      type: 'string',
-      description:
-        'Where the function is called through the gateway: <gateway URL>/function/<name>.<namespace>.',
-    },
-    triggers: {
-      type: 'array',
-      'x-kubernetes-list-type': 'map',
-      'x-kubernetes-list-map-keys': ['name'],
-      description:
-        'Each event-source trigger: whether it is set up on its origin, and how its reader is doing.',
-      items: {
-        type: 'object',
-        required: ['name', 'kind', 'ready', 'reason', 'message'],
-        properties: {
-          name: { type: 'string', description: "The trigger's name." },
-          kind: { type: 'string', description: 'postgres, s3, rabbitmq, mqtt or webhook.' },
-          ready: { type: 'boolean', description: 'Set up, and (once a gateway reports) connected.' },
-          reason: { type: 'string', description: 'Why, in one CamelCase word.' },
-          message: { type: 'string', description: 'Why, in words.' },
-          connected: {
-            type: 'boolean',
-            description: 'Whether the gateway reading it is connected to its origin.',
-          },
-          backlog: { type: 'integer', description: 'Events its origin holds that were not handed on yet.' },
-          lastError: { type: 'string', description: "The reader's last failure." },
-          lastEventTime: {
-            type: 'string',
-            description: 'When an event of it was last handed on, in RFC 3339.',
-          },
-        },
-      },
-    },
-    conditions: {
-      type: 'array',
-      'x-kubernetes-list-type': 'map',
-      'x-kubernetes-list-map-keys': ['type'],
-      description:
-        'Ready (the current revision serves, or the function is at zero), Deployed (its ConfigMap, ' +
-        'Deployment and Service are applied), with spec.state StateReady, with state turned off ' +
-        'StateRetained (whether its keys are kept, and until when), with spec.secrets SecretsMounted ' +
-        '(False names each entry refused), and with event-source triggers TriggersReady.',
-      items: {
-        type: 'object',
-        required: ['type', 'status'],
-        properties: {
-          type: {
-            type: 'string',
-            description:
-              "The condition's name: Ready, Deployed, StateReady, StateRetained, SecretsMounted or TriggersReady.",
-          },
-          status: {
-            type: 'string',
-            enum: ['True', 'False', 'Unknown'],
-            description: 'Whether the condition holds.',
-          },
-          reason: {
-            type: 'string',
-            description: 'Why, in one CamelCase word, such as ReplicasReady, RollingOut or SourceTooLarge.',
-          },
-          message: { type: 'string', description: 'Why, in words.' },
-          lastTransitionTime: { type: 'string', description: 'When status last changed, in RFC 3339.' },
-          observedGeneration: {
-            type: 'integer',
-            minimum: 0,
-            description: 'The metadata.generation of the spec the condition was judged on.',
-          },
-        },
-      },
-    },
-  },
-});
+export const functionStatusSchema: SchemaNode = withDescriptions(PATTERN_HINTS, statusSchema);
 
 /** The whole document as local mode reads it from YAML; a cluster's API server checks the same spec. */
 export const functionDocumentSchema: SchemaNode = {

@@ -1,4 +1,4 @@
-import { percentile } from './stats.js';
+import { distribution } from './stats.js';
 
 /** What a cold start of the runtime is held to. */
 export const SPAWN_TARGETS = Object.freeze({
@@ -9,12 +9,6 @@ export const SPAWN_TARGETS = Object.freeze({
   /** An idle replica's resident memory over a bare server's of its language, at most (issue 14). */
   maxRssRatio: 1.2,
 });
-
-interface Distribution {
-  readonly p50: number;
-  readonly p90: number;
-  readonly max: number;
-}
 
 export interface SpawnSummary {
   readonly p50_ms: number;
@@ -27,17 +21,9 @@ export interface SpawnSummary {
   readonly pass_p50_ms: boolean;
 }
 
-function distribution(samples: readonly number[]): Distribution {
-  return {
-    p50: percentile(samples, 50),
-    p90: percentile(samples, 90),
-    max: Math.max(...samples),
-  };
-}
-
 export function summarizeSpawn(runtimeMs: readonly number[], baselineMs: readonly number[]): SpawnSummary {
-  const runtime = distribution(runtimeMs);
-  const baseline = distribution(baselineMs);
+  const runtime = distribution(runtimeMs, 50, 90);
+  const baseline = distribution(baselineMs, 50, 90);
   return {
     p50_ms: runtime.p50,
     p90_ms: runtime.p90,

@@ -1,6 +1,6 @@
 import { progress } from '../benchmark.js';
 import { busyShare, cpuSeconds, machineTicks } from '../proc-stats.js';
-import { percentile } from '../stats.js';
+import { distribution } from '../stats.js';
 import { treeCpuSeconds } from './cpu.js';
 import { type Driven, drive } from './drive.js';
 import type { LocalGateway } from './local-gateway.js';
@@ -94,7 +94,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function latencies(samples: readonly number[] | undefined): Latencies | null {
   if (samples === undefined || samples.length === 0) return null;
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), max: Math.max(...samples) };
+  return distribution(samples, 50, 99);
 }
 
 /** Polls the recorder until `target` distinct events of `phase` arrived or the deadline passed; the last view. */

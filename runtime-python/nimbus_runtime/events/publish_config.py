@@ -5,15 +5,13 @@ over IPC (`supervisor`)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from ..env_settings import ConfigError, Settings, integer, quote, read
+from ..env_settings import ConfigError, ServiceSettings, integer, quote, read, service_access
 from ..state.state_config import StateSettings
 
 PUBLISH_BACKENDS = ('none', 'service', 'supervisor')
 DEFAULT_PUBLISH_TIMEOUT_MS = 2_000
-_EVENTS_URL = r'https?://[^\s/@]+/?\Z'
 
 #: The keys load_publish_settings reads (function settings too: a pool replica drops its own).
 PUBLISH_SETTINGS = (
@@ -25,22 +23,13 @@ PUBLISH_SETTINGS = (
 )
 
 
-class PublishSettings(Settings):
-    """`url`, `token` and `token_file` are the service's, None for the other backends."""
+class PublishSettings(ServiceSettings):
+    """Where ctx.publish sends its events: nowhere (`none`), the gateway's events endpoint
+    (`service`) or the local-mode supervisor (`supervisor`)."""
 
-    __slots__ = ('backend', 'timeout_ms', 'url', 'token', 'token_file')
+    __slots__ = ('backend', 'timeout_ms')
     backend: str
     timeout_ms: int
-    url: str | None
-    token: str | None
-    token_file: str | None
-
-    def __repr__(self) -> str:
-        shown = '<hidden>' if self.token is not None else None
-        return (
-            f'PublishSettings(backend={self.backend!r}, timeout_ms={self.timeout_ms!r}, url={self.url!r},'
-            f' token={shown}, token_file={self.token_file!r})'
-        )
 
 
 def load_publish_settings(env: Mapping[str, str], state: StateSettings) -> PublishSettings:
@@ -71,20 +60,7 @@ def load_publish_settings(env: Mapping[str, str], state: StateSettings) -> Publi
         return PublishSettings(
             backend='service', timeout_ms=timeout_ms, url=state.url, token=state.token, token_file=state.token_file
         )
-    if not re.match(_EVENTS_URL, url):
-        raise ConfigError(
-            'NIMBUS_EVENTS_URL',
-            'NIMBUS_EVENTS_URL must be an http:// or https:// base URL such as'
-            ' http://nimbus-gateway-state.nimbus.svc:8081',
-        )
-    if token is not None and token_file is not None:
-        raise ConfigError(
-            'NIMBUS_EVENTS_TOKEN_FILE', 'set NIMBUS_EVENTS_TOKEN or NIMBUS_EVENTS_TOKEN_FILE, not both'
-        )
-    if token is None and token_file is None:
-        raise ConfigError(
-            'NIMBUS_EVENTS_TOKEN_FILE', 'the events endpoint needs NIMBUS_EVENTS_TOKEN_FILE or NIMBUS_EVENTS_TOKEN'
-        )
+    url, token, token_file = service_access(env, 'NIMBUS_EVENTS', url, 'the events endpoint')
     return PublishSettings(
-        backend='service', timeout_ms=timeout_ms, url=url.removesuffix('/'), token=token, token_file=token_file
+        backend='service', timeout_ms=timeout_ms, url=url, token=token, token_file=token_file
     )
