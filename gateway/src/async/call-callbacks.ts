@@ -5,8 +5,8 @@ import type { CallRequest } from './call-message.js';
 import type { CallbackResult } from './callback-sender.js';
 
 /*
- * What a call's callback carries. The worker decides when one is sent (call-worker.ts); these
- * say what goes in it. Pure.
+ * What a call's callback carries. An attempt and its settlement decide when one is sent
+ * (call-attempt.ts, call-settlement.ts); these say what goes in it. Pure.
  */
 
 /**
