@@ -253,6 +253,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         clock: d.resolve(TOKENS.Clock),
         log,
         destinations: d.resolve(TOKENS.Destinations),
+        tracing: d.resolve(TOKENS.Tracing),
       }),
     ),
   });

@@ -43,6 +43,28 @@ describe('RabbitMQ messages as events', () => {
     assert.equal(event.id, 'm-1');
   });
 
+  it('carries a W3C traceparent and tracestate header as the distributed tracing extension', () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const event = messageEvent(
+      message('{}', { headers: { traceparent: Buffer.from(traceparent), tracestate: 'shop=1' } }),
+      SOURCE,
+      5,
+    );
+    assert.equal(event.extensions?.traceparent, traceparent, 'a longstr or a byte array alike');
+    assert.equal(event.extensions?.tracestate, 'shop=1');
+    const hostile = messageEvent(
+      message('{}', { headers: { traceparent: 'x\r\ny: 1', tracestate: 7 } }),
+      SOURCE,
+      5,
+    );
+    assert.equal(
+      hostile.extensions?.traceparent,
+      'x%0D%0Ay: 1',
+      'safe as a header; the gateway drops it as malformed',
+    );
+    assert.equal(hostile.extensions?.tracestate, undefined, 'not text: left out');
+  });
+
   it('keeps an id across redeliveries, which change the delivery tag, the flag and x-delivery-count', () => {
     const first = message('body', { headers: { tenant: 'a' }, timestamp: 1_700_000_000 });
     const again = message(

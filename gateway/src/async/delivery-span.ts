@@ -27,6 +27,8 @@ export interface DeliveryEnd {
   readonly error: string | undefined;
   /** It will be delivered again (an async call's retry, a trigger event's redelivery). */
   readonly retried: boolean;
+  /** It ran out of attempts and was written to the dead letters. */
+  readonly deadLettered?: boolean;
 }
 
 /**
@@ -102,6 +104,19 @@ export class DeliverySpan {
     return DeliverySpan.start(tracing, 'trigger', tracing.extract(message.headers), attributes);
   }
 
+  /**
+   * A delivery of something else the gateway consumes (a queue message run straight from its
+   * broker), under the W3C trace context `carrier` holds, read as untrusted like the rest.
+   */
+  static message(
+    tracing: Tracing | undefined,
+    carrier: Readonly<Record<string, string | undefined>>,
+    attributes: Attributes & { 'nimbus.function': string },
+  ): DeliverySpan | undefined {
+    if (tracing?.tracer === undefined) return undefined;
+    return DeliverySpan.start(tracing, 'trigger', tracing.extract(carrier), attributes);
+  }
+
   /** A cron tick's invocation: always a trace of its own, since nothing sent it. */
   static tick(tracing: Tracing | undefined, schedule: Schedule, tickAt: number): DeliverySpan | undefined {
     if (tracing?.tracer === undefined) return undefined;
@@ -155,7 +170,7 @@ export class DeliverySpan {
   }
 
   /** Ends the span with how the delivery went: its status code, its error, whether it goes again. */
-  end({ outcome, error, retried }: DeliveryEnd): void {
+  end({ outcome, error, retried, deadLettered }: DeliveryEnd): void {
     const span = this.span;
     if (outcome !== undefined) {
       span.setAttribute(
@@ -167,6 +182,7 @@ export class DeliverySpan {
         adoptReplicaSpans(this.tracing, this.context, span, outcome.replicaSpans, this.functionKey);
     }
     span.setAttribute('nimbus.retried', retried);
+    if (deadLettered === true) span.setAttribute('nimbus.dead_lettered', true);
     if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     span.end();
   }

@@ -2,9 +2,11 @@ import { type Clock, type Logger, type ResolvedSource, sleep, sourceKey } from '
 import { retryDelay } from '@nimbus/bus';
 import type { SourceEvent } from '@nimbus/sources';
 import type { DeadLetterStore } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import { DEAD_LETTER_PSEUDO, describeFailure } from '../async/call-outcome.js';
+import { type DeliveryEnd, DeliverySpan } from '../async/delivery-span.js';
 import type { Ending } from '../destinations/outcome-event.js';
-import type { Invoker } from '../invoke/invoker.js';
+import type { BufferedRequest, CallOutcome, Invoker } from '../invoke/invoker.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { directEventRequest, sourceEventKey } from './source-message.js';
 
@@ -16,6 +18,8 @@ export interface DirectDeliveryDeps {
   readonly log: Logger;
   /** Where the Function's spec.destinations sends an event's outcome. */
   readonly destinations?: { ended(ending: Ending): Promise<void> };
+  /** A span for each attempt, under the message's `traceparent`; absent, or without a tracer, none. */
+  readonly tracing?: Tracing;
 }
 
 /** Why a delivery stopped before it settled: the origin should give the event again. */
@@ -28,6 +32,37 @@ export class DeliveryStoppedError extends Error {
 
 /** How a settled delivery ended. */
 export type DirectOutcome = 'delivered' | 'dead-lettered';
+
+/** How one attempt went, for its span; `settled` once the event needs no other. */
+interface Attempted extends DeliveryEnd {
+  readonly settled?: DirectOutcome;
+}
+
+/** The W3C trace context the event carried from its publisher (CloudEvents' distributed tracing extension). */
+function traceCarrier(event: SourceEvent): Record<string, string | undefined> {
+  return { traceparent: event.extensions?.traceparent, tracestate: event.extensions?.tracestate };
+}
+
+/** What an attempt's span says: whose trigger, which attempt, which message from where. */
+function spanAttributes(source: ResolvedSource, event: SourceEvent, attempt: number) {
+  const queue =
+    source.kind === 'rabbitmq'
+      ? {
+          'messaging.destination.name': (source as ResolvedSource<'rabbitmq'>).spec.queue,
+          ...(event.subject === undefined
+            ? {}
+            : { 'messaging.rabbitmq.destination.routing_key': event.subject }),
+        }
+      : {};
+  return {
+    'nimbus.function': `${source.namespace}/${source.function}`,
+    'nimbus.trigger': source.name,
+    'nimbus.attempt': attempt,
+    'messaging.system': source.kind,
+    ...queue,
+    'messaging.message.id': event.id,
+  };
+}
 
 /**
  * Delivers an event straight from an origin that holds it unacknowledged meanwhile (a RabbitMQ
@@ -47,36 +82,16 @@ export class DirectDelivery {
     let attempt = Math.max(1, firstAttempt);
     for (;;) {
       if (this.stopping.signal.aborted) throw new DeliveryStoppedError();
-      const route = this.deps.routes.get(source.namespace, source.function);
-      let lastError: string;
-      if (route === undefined) {
-        lastError = `attempt ${attempt}: the function ${source.namespace}/${source.function} is not known to this gateway`;
-      } else {
-        // A call in progress runs to its end: stopping only ends the waits between attempts.
-        const outcome = await this.deps.invoker.call(route, request);
-        if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
-          await this.deps.destinations?.ended({
-            ...this.ending(source, event),
-            outcome: {
-              kind: 'succeeded',
-              status: outcome.status,
-              headers: outcome.headers,
-              body: outcome.body,
-              size: outcome.size,
-            },
-          });
-          return 'delivered';
-        }
-        lastError = describeFailure(outcome, attempt);
-      }
-      if (attempt >= source.maxDeliver) {
-        await this.deadLetter(source, event, request, lastError, attempt);
-        await this.deps.destinations?.ended({
-          ...this.ending(source, event),
-          outcome: { kind: 'failed', lastError, attempts: attempt },
-        });
-        return 'dead-lettered';
-      }
+      const span = DeliverySpan.message(
+        this.deps.tracing,
+        traceCarrier(event),
+        spanAttributes(source, event, attempt),
+      );
+      const attempted = this.attempt(source, event, request, attempt, span);
+      // The span ends once the attempt is settled; one whose dead letter could not be written is retried.
+      if (span !== undefined) await span.endWhen(attempted);
+      const { settled } = await attempted;
+      if (settled !== undefined) return settled;
       const waited = await sleep(
         this.deps.clock,
         retryDelay(source.backoffMs, attempt),
@@ -85,6 +100,46 @@ export class DirectDelivery {
       if (!waited) throw new DeliveryStoppedError();
       attempt++;
     }
+  }
+
+  /** One attempt: a 2xx settles the event, the last failure dead-letters it, any other goes again. */
+  private async attempt(
+    source: ResolvedSource,
+    event: SourceEvent,
+    request: BufferedRequest,
+    attempt: number,
+    span: DeliverySpan | undefined,
+  ): Promise<Attempted> {
+    const route = this.deps.routes.get(source.namespace, source.function);
+    let lastError: string;
+    let outcome: CallOutcome | undefined;
+    if (route === undefined) {
+      lastError = `attempt ${attempt}: the function ${source.namespace}/${source.function} is not known to this gateway`;
+    } else {
+      // A call in progress runs to its end: stopping only ends the waits between attempts.
+      outcome = await this.deps.invoker.call(route, span?.request(request) ?? request);
+      if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
+        await this.deps.destinations?.ended({
+          ...this.ending(source, event),
+          outcome: {
+            kind: 'succeeded',
+            status: outcome.status,
+            headers: outcome.headers,
+            body: outcome.body,
+            size: outcome.size,
+          },
+        });
+        return { outcome, error: undefined, retried: false, settled: 'delivered' };
+      }
+      lastError = describeFailure(outcome, attempt);
+    }
+    if (attempt < source.maxDeliver) return { outcome, error: lastError, retried: true };
+    await this.deadLetter(source, event, request, lastError, attempt);
+    await this.deps.destinations?.ended({
+      ...this.ending(source, event),
+      outcome: { kind: 'failed', lastError, attempts: attempt },
+    });
+    return { outcome, error: lastError, retried: false, deadLettered: true, settled: 'dead-lettered' };
   }
 
   /**
@@ -116,7 +171,7 @@ export class DirectDelivery {
   private async deadLetter(
     source: ResolvedSource,
     event: SourceEvent,
-    request: ReturnType<typeof directEventRequest>,
+    request: BufferedRequest,
     lastError: string,
     attempts: number,
     reason: 'max-deliver' | 'refused' = 'max-deliver',

@@ -1,6 +1,7 @@
 import type { Clock, Logger, ResolvedSource } from '@nimbus/api';
 import type { MessageBus } from '@nimbus/bus';
 import type { ClaimStore, DeadLetterStore } from '@nimbus/store';
+import type { Tracing } from '@nimbus/telemetry';
 import type { Registry } from 'prom-client';
 import type { Ending } from '../destinations/outcome-event.js';
 import type { Invoker } from '../invoke/invoker.js';
@@ -30,6 +31,8 @@ export interface EventSourceDeps {
   readonly log: Logger;
   /** Where the outcome of an event delivered straight from its origin goes (spec.destinations). */
   readonly destinations?: { ended(ending: Ending): Promise<void> };
+  /** Spans for events delivered straight from their origin (NATS-stored ones get theirs in the trigger worker). */
+  readonly tracing?: Tracing;
 }
 
 /** The gateway's side of the event sources: readers, the pushed endpoint, straight deliveries and health. */
@@ -53,6 +56,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     clock: deps.clock,
     log,
     destinations: deps.destinations,
+    tracing: deps.tracing,
   });
   const sinkFor = (source: ResolvedSource) => new BusSourceSink(source, { bus: deps.bus, direct, health });
   const runner = new SourceRunner({

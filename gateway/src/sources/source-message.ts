@@ -12,6 +12,8 @@ import type { BufferedRequest } from '../invoke/invoker.js';
 
 const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
 const RESERVED_ATTRIBUTES = new Set(['id', 'type', 'source', 'subject', 'time', 'specversion']);
+/** CloudEvents' distributed tracing extension: it travels as W3C trace context headers, not `ce-*`. */
+const TRACE_EXTENSIONS = new Set(['traceparent', 'tracestate']);
 /** Printable ASCII, no more than a header should hold. */
 const ATTRIBUTE_VALUE = /^[\x20-\x7e]{0,1024}$/;
 const ID = /^[\x21-\x7e]{1,200}$/;
@@ -34,7 +36,7 @@ export function sourceMessageHeaders(event: SourceEvent): Headers {
       throw new TypeError(
         `CloudEvent extension ${JSON.stringify(name)} is not a lower-case name of 1-20 letters and digits`,
       );
-    headers[`ce-${name}`] = value;
+    headers[TRACE_EXTENSIONS.has(name) ? name : `ce-${name}`] = value;
   }
   for (const [name, value] of Object.entries(headers))
     if (!ATTRIBUTE_VALUE.test(value)) headers[name] = value.replace(/[^\x20-\x7e]/g, '?').slice(0, 1024);

@@ -6,6 +6,7 @@ export const RABBITMQ_EVENT_TYPE = 'dev.nimbus.rabbitmq.message';
 
 /** Headers the broker changes on each redelivery: left out of a message's digest, so its id holds. */
 const REDELIVERY_HEADERS = new Set(['x-delivery-count']);
+const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
 const PRINTABLE = /^[\x20-\x7e]*$/;
 const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?$/;
 
@@ -25,6 +26,12 @@ export function messageEvent(message: Message, source: string, now: number): Sou
   const correlationId = textOf(properties.correlationId);
   if (correlationId !== undefined && correlationId !== '')
     extensions.correlationid = headerSafe(correlationId);
+  // W3C trace context as OpenTelemetry's AMQP instrumentation sets it: CloudEvents' distributed
+  // tracing extension. The gateway reads it as untrusted (a malformed one starts a trace of its own).
+  for (const name of TRACE_HEADERS) {
+    const value = textOf(properties.headers?.[name]);
+    if (value !== undefined && value !== '' && value.length <= 512) extensions[name] = headerSafe(value);
+  }
   return {
     id: messageId(message),
     type: RABBITMQ_EVENT_TYPE,
