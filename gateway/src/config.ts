@@ -7,6 +7,7 @@ import { type EventsConfig, readEventsConfig } from './events/events-config.js';
 import { parseRate } from './quotas/rate-config.js';
 import type { Rate } from './quotas/rate-limit-plan.js';
 import { type ScheduleConfig, readScheduleConfig } from './schedules/schedule-config.js';
+import { type SourcesConfig, readSourcesConfig } from './sources/sources-config.js';
 import { type StateServiceConfig, readStateServiceConfig } from './state/state-service-config.js';
 import { type UiConfig, readUiConfig } from './ui/ui-config.js';
 
@@ -58,6 +59,8 @@ export interface GatewayConfig {
   readonly schedules: ScheduleConfig;
   /** ctx.publish and destinations: the data limit, the hop bound and the key events are sealed with. */
   readonly events: EventsConfig;
+  /** Event-source triggers: how long a rotated secret of a pushed trigger is still accepted. */
+  readonly sources: SourcesConfig;
   /** ctx.state for function pods, on a port of its own; undefined: not served (local mode). */
   readonly stateService: StateServiceConfig | undefined;
   /** Where caller-steered requests (X-Callback-Url) may go besides public addresses. */
@@ -141,6 +144,7 @@ export function loadGatewayConfig(env: Env, defaults: GatewayDefaults = {}): Gat
     schedules: readScheduleConfig(env),
     stateService: readStateServiceConfig(env),
     events: readEventsConfig(env),
+    sources: readSourcesConfig(env),
     egress: readEgressConfig(env, defaults.egressAllow),
     tracing: loadTracingConfig(env, 'nimbus-gateway'),
     ui: readUiConfig(env),

@@ -249,6 +249,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
         provision: (overrides.info?.mode ?? 'kubernetes') === 'local',
         owner: config.schedules.owner,
         maxBodyBytes: Math.min(config.maxBodyBytes, config.async.maxBodyBytes),
+        secretGraceMs: config.sources.secretGraceMs,
         registry: d.resolve(TOKENS.Registry),
         clock: d.resolve(TOKENS.Clock),
         log,

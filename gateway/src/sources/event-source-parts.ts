@@ -10,6 +10,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import { BusSourceSink } from './bus-sink.js';
 import { DirectDelivery } from './direct-delivery.js';
 import { PushedSources } from './pushed-sources.js';
+import { SecretRotations } from './secret-rotation.js';
 import { SourceHealthBoard } from './source-health.js';
 import { type SourceCheckpoints, SourceRunner, type TriggerSecrets } from './source-runner.js';
 
@@ -31,6 +32,8 @@ export interface EventSourceDeps {
   readonly log: Logger;
   /** Where the outcome of an event delivered straight from its origin goes (spec.destinations). */
   readonly destinations?: { ended(ending: Ending): Promise<void> };
+  /** How long a pushed trigger still accepts what its Secrets held before a rotation (0: not at all). */
+  readonly secretGraceMs: number;
   /** Spans for events delivered straight from their origin (NATS-stored ones get theirs in the trigger worker). */
   readonly tracing?: Tracing;
 }
@@ -58,6 +61,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     destinations: deps.destinations,
     tracing: deps.tracing,
   });
+  const rotations = new SecretRotations(deps.secretGraceMs);
   const sinkFor = (source: ResolvedSource) => new BusSourceSink(source, { bus: deps.bus, direct, health });
   const runner = new SourceRunner({
     directory: deps.directory,
@@ -72,6 +76,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     clock: deps.clock,
     log,
     onStopped: (source) => health.forget(source),
+    rotations,
   });
   const pushed = new PushedSources({
     directory: deps.directory,
@@ -82,6 +87,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     maxBodyBytes: deps.maxBodyBytes,
     now: () => deps.clock.now(),
     log,
+    rotations,
   });
   return {
     runner,

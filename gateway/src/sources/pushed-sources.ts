@@ -1,12 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Logger, type ResolvedSource, isNamespace, sourceKey, sourceTriggersOf } from '@nimbus/api';
-import { PushRefusedError, type PushedRequest, SourceConfigError, loadSourceKind } from '@nimbus/sources';
+import {
+  PushRefusedError,
+  type PushedRequest,
+  type PushedSource,
+  SourceConfigError,
+  type SourceEvent,
+  loadSourceKind,
+} from '@nimbus/sources';
 import type { ClaimStore } from '@nimbus/store';
 import { Problem, problems, sendProblem } from '../http/problems.js';
 import { readBody } from '../http/read-body.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { BusSourceSink } from './bus-sink.js';
+import type { SecretRotations } from './secret-rotation.js';
 import type { SourceHealthBoard } from './source-health.js';
 import type { TriggerSecrets } from './source-runner.js';
 
@@ -25,6 +33,8 @@ export interface PushedSourcesDeps {
   readonly maxBodyBytes: number;
   readonly now: () => number;
   readonly log: Logger;
+  /** What a trigger's Secrets held before a rotation: still accepted during the grace. */
+  readonly rotations: Pick<SecretRotations, 'previous'>;
 }
 
 /**
@@ -59,14 +69,9 @@ export class PushedSources {
       query: new URLSearchParams(query === -1 ? '' : raw.slice(query + 1)),
       body,
     };
-    let events: Awaited<ReturnType<typeof module.pushed.accept>>;
+    let events: SourceEvent[];
     try {
-      events = await module.pushed.accept(
-        source,
-        request,
-        this.deps.secrets.reader(source.namespace, source.function),
-        this.deps.now(),
-      );
+      events = await this.accept(module.pushed, source, request);
     } catch (err) {
       if (err instanceof SourceConfigError) {
         // Said to the operator (status, log), not to whoever is on the public side.
@@ -115,6 +120,32 @@ export class PushedSources {
       'content-length': Buffer.byteLength(text),
     });
     res.end(text);
+  }
+
+  /**
+   * The request's events, checked with the trigger's Secrets as they are now; a request refused
+   * as unsigned by them (401) is checked again with what they held before a rotation, while its
+   * grace lasts, and refused as the first check said otherwise.
+   */
+  private async accept(
+    pushed: PushedSource,
+    source: ResolvedSource,
+    request: PushedRequest,
+  ): Promise<SourceEvent[]> {
+    const current = this.deps.secrets.reader(source.namespace, source.function);
+    const now = this.deps.now();
+    try {
+      return await pushed.accept(source, request, current, now);
+    } catch (err) {
+      if (!(err instanceof PushRefusedError) || err.status !== 401) throw err;
+      const previous = await this.deps.rotations.previous(source, current, now);
+      if (previous === undefined) throw err;
+      const events = await pushed.accept(source, request, previous, now).catch(() => Promise.reject(err));
+      this.deps.log.info("accepted a pushed request signed with a trigger's previous secret, in its grace", {
+        trigger: sourceKey(source),
+      });
+      return events;
+    }
   }
 
   /** The events whose ids were not stored before. */

@@ -15,6 +15,7 @@ import {
   loadSourceKind,
 } from '@nimbus/sources';
 import type { FunctionDirectory } from '../ports.js';
+import { type SecretLook, type SecretRotations, readSecretValues } from './secret-rotation.js';
 
 /** The lease a reader of an exclusive kind runs under: one reader per trigger over every gateway. */
 export interface ReaderLeases {
@@ -50,6 +51,8 @@ export interface SourceRunnerDeps {
   readonly log: Logger;
   /** A trigger stopped running here (gone, changed, or its lease lost). */
   readonly onStopped?: (source: ResolvedSource) => void;
+  /** The values each trigger's Secrets held when last looked at: a change restarts its reader. */
+  readonly rotations: SecretRotations;
 }
 
 interface Running {
@@ -67,8 +70,9 @@ const fingerprintOf = (source: ResolvedSource): string => JSON.stringify(source)
  * is held: claimed by the first gateway to ask, renewed every pass, and lost (the reader stopped)
  * when a renewal fails, so a gateway that dies hands its triggers on once the lease lapses. A
  * kind every gateway reads (a queue shared out by its broker) runs in each. A trigger whose spec
- * changes is stopped and started again; one that goes is stopped (and, locally, its origin
- * cleaned up).
+ * changes, or whose Secrets' values do (a rotated password), is stopped and started again, so
+ * it reconnects with what its Secrets hold now; one that goes is stopped (and, locally, its
+ * origin cleaned up).
  */
 export class SourceRunner {
   private readonly running = new Map<string, Running>();
@@ -113,12 +117,18 @@ export class SourceRunner {
     }
     for (const [key, running] of this.running) {
       const source = wanted.get(key);
-      if (source !== undefined && fingerprintOf(source) === running.fingerprint && (await this.keep(running)))
+      if (
+        source !== undefined &&
+        fingerprintOf(source) === running.fingerprint &&
+        (await this.keep(running)) &&
+        !(await this.rotated(source))
+      )
         continue;
       this.running.delete(key);
       await this.halt(running);
     }
     for (const key of this.said.keys()) if (!wanted.has(key)) this.said.delete(key);
+    this.deps.rotations.retain(new Set(wanted.keys()));
     if (this.deps.provision) await this.unprovision(wanted);
     for (const [key, source] of wanted) {
       if (this.stopped) return;
@@ -137,9 +147,13 @@ export class SourceRunner {
     const secrets = this.deps.secrets.reader(source.namespace, source.function);
     const fingerprint = fingerprintOf(source);
     const key = sourceKey(source);
-    if (this.deps.provision && this.provisioned.get(key)?.fingerprint !== fingerprint) {
+    // What its Secrets hold as it starts: a later pass restarts it when that changes.
+    await this.look(source);
+    // Set up again when its Secrets changed too: they may name another server.
+    const provisionedAs = `${fingerprint}#${this.deps.rotations.generation(key)}`;
+    if (this.deps.provision && this.provisioned.get(key)?.fingerprint !== provisionedAs) {
       await module.provisioner?.ensure(source, secrets);
-      this.provisioned.set(key, { source, fingerprint });
+      this.provisioned.set(key, { source, fingerprint: provisionedAs });
     }
     const sink = this.deps.sinkFor(source);
     const reader = module.reader?.({
@@ -174,6 +188,26 @@ export class SourceRunner {
         trigger: sourceKey(running.source),
       });
     return held;
+  }
+
+  /** Whether a running trigger's Secrets changed since it started: then it starts again with them. */
+  private async rotated(source: ResolvedSource): Promise<boolean> {
+    if ((await this.look(source)) !== 'rotated') return false;
+    this.deps.log.info("an event source's Secret changed; restarting its reader with it", {
+      trigger: sourceKey(source),
+    });
+    return true;
+  }
+
+  /** Looks at a trigger's Secrets; a failure to read them (not their absence) changes nothing. */
+  private async look(source: ResolvedSource): Promise<SecretLook | undefined> {
+    const reader = this.deps.secrets.reader(source.namespace, source.function);
+    try {
+      const values = await readSecretValues(source, reader);
+      return this.deps.rotations.observe(sourceKey(source), values, this.deps.clock.now());
+    } catch {
+      return undefined;
+    }
   }
 
   private async halt(running: Running): Promise<void> {
