@@ -38,6 +38,7 @@ describe('loadClusterConfig', () => {
         runAsUser: 10001,
         workers: 4,
         resyncMs: 600_000,
+        triggerSecretCheckMs: 30_000,
         lease: {
           name: 'nimbus-controller',
           namespace: 'nimbus',

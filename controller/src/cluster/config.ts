@@ -26,6 +26,11 @@ export interface ClusterConfig {
   readonly runAsUser: number;
   readonly workers: number;
   readonly resyncMs: number;
+  /**
+   * How often the Secrets named by source triggers are looked at (metadata, by name) for a
+   * rotation to copy beside the gateway (NIMBUS_TRIGGER_SECRET_CHECK_MS; 0: only at reconciles).
+   */
+  readonly triggerSecretCheckMs: number;
   /** Undefined when leader election is off (one replica only). */
   readonly lease: LeaseSettings | undefined;
   readonly metricsHost: string;
@@ -143,6 +148,7 @@ export function loadClusterConfig(env: Env): ClusterConfig {
     runAsUser: readInt(env, 'NIMBUS_RUN_AS_USER', 10001, 1, 2_147_483_647),
     workers: readInt(env, 'NIMBUS_WORKERS', 4, 1, 64),
     resyncMs: readInt(env, 'NIMBUS_RESYNC_MS', 10 * 60_000, 1000, 24 * 3_600_000),
+    triggerSecretCheckMs: readInt(env, 'NIMBUS_TRIGGER_SECRET_CHECK_MS', 30_000, 0, 3_600_000),
     lease,
     metricsHost: env.NIMBUS_METRICS_HOST || '0.0.0.0',
     metricsPort: readInt(env, 'NIMBUS_METRICS_PORT', 9090, 0, 65535),

@@ -16,6 +16,7 @@ import type { TriggerStatusSource } from '../reconcile/function-reconciler.js';
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
 import { SecretMirrorStore } from '../sources/secret-mirror-store.js';
 import { SourceReconciler } from '../sources/source-reconciler.js';
+import { TriggerSecretWatch } from '../sources/trigger-secret-watch.js';
 import { triggerStatuses } from '../sources/trigger-status.js';
 import { FunctionStateProvisioner } from '../state/function-state-provisioner.js';
 import { RedisStateAdmin } from '../state/state-admin.js';
@@ -91,6 +92,14 @@ export function createClusterContainer(
           log.child({ part: 'triggers' }),
         );
   // Event sources: what each needs on its origin, the copies of their Secrets, their durables.
+  const secretWatch = new TriggerSecretWatch(
+    client,
+    (namespace, name) =>
+      built.controller?.requeue((f) => f.metadata.namespace === namespace && f.metadata.name === name),
+    clock,
+    config.triggerSecretCheckMs,
+    log.child({ part: 'sources' }),
+  );
   const sources =
     config.platformNamespace === undefined
       ? undefined
@@ -101,7 +110,9 @@ export function createClusterContainer(
           c.resolve(TOKENS.EventSink),
           log.child({ part: 'sources' }),
           (fn) => built.controller?.requeue((f) => f.metadata.uid === fn.metadata.uid),
+          secretWatch,
         );
+  if (sources !== undefined) secretWatch.start();
   reports.onSourcesChanged((keys) =>
     built.controller?.requeue((f) => keys.includes(`${f.metadata.namespace}/${f.metadata.name}`)),
   );
@@ -194,6 +205,7 @@ export function createClusterContainer(
   c.register(TOKENS.HealthServer, { useValue: health });
   c.register(TOKENS.ClusterController, {
     useValue: new ClusterController(functions, elector, health, clock, log, async () => {
+      secretWatch.stop();
       await Promise.all([bus?.close(), stateAdmin?.close(), tracing.shutdown()]);
     }),
   });

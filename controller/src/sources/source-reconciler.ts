@@ -12,6 +12,7 @@ import type { EventSink } from '../events/event-recorder.js';
 import type { FunctionCleanup, FunctionStep } from '../reconcile/object-cache.js';
 import type { LazyBusAdmin } from '../triggers/lazy-bus-admin.js';
 import type { Mirror, SecretMirrorStore } from './secret-mirror-store.js';
+import type { TriggerSecretWatch } from './trigger-secret-watch.js';
 import { readTriggerSecrets } from './trigger-secrets.js';
 import type { TriggerProvisioning } from './trigger-status.js';
 
@@ -35,6 +36,8 @@ export class SourceReconciler implements FunctionStep, FunctionCleanup {
     private readonly log: Logger,
     /** Asks for the Function to be reconciled again (its status to be written). */
     private readonly requeue: (fn: FunctionResource) => void,
+    /** Told which Secrets each copy was made from, so a rotated one is copied again soon. */
+    private readonly watch?: Pick<TriggerSecretWatch, 'remember' | 'forget'>,
   ) {}
 
   appliesTo(fn: FunctionResource): boolean {
@@ -54,7 +57,7 @@ export class SourceReconciler implements FunctionStep, FunctionCleanup {
       this.record(fn, undefined);
       return;
     }
-    const { values, problems } = await readTriggerSecrets(this.client, namespace, sources);
+    const { values, problems, versions } = await readTriggerSecrets(this.client, namespace, sources);
     // Triggers that went, or changed kind: undone with the values they were made with.
     const leftOver: ResolvedSource[] = [];
     for (const old of before?.provisioned ?? []) {
@@ -70,6 +73,7 @@ export class SourceReconciler implements FunctionStep, FunctionCleanup {
     }
     // The copy first: the gateway reads it to start the readers of what is made below.
     await this.mirrors.write(namespace, name, { values, provisioned: [...sources, ...leftOver] });
+    this.watch?.remember(namespace, name, versions);
     const outcomes: TriggerProvisioning[] = [];
     for (const source of sources) {
       const problem = problems.find((p) => p.trigger === source.name);
@@ -107,6 +111,7 @@ export class SourceReconciler implements FunctionStep, FunctionCleanup {
     }
     await this.syncDurables(fn, []);
     await this.mirrors.remove(namespace, name);
+    this.watch?.forget(namespace, name);
     this.outcomes.delete(keyOf(fn));
   }
 
@@ -180,8 +185,10 @@ export class SourceReconciler implements FunctionStep, FunctionCleanup {
   private record(fn: FunctionResource, outcomes: readonly TriggerProvisioning[] | undefined): void {
     const key = keyOf(fn);
     const before = this.outcomes.get(key);
-    if (outcomes === undefined) this.outcomes.delete(key);
-    else this.outcomes.set(key, outcomes);
+    if (outcomes === undefined) {
+      this.outcomes.delete(key);
+      this.watch?.forget(fn.metadata.namespace, fn.metadata.name);
+    } else this.outcomes.set(key, outcomes);
     if (JSON.stringify(before) !== JSON.stringify(outcomes)) this.requeue(fn);
   }
 }

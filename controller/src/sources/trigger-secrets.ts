@@ -18,6 +18,8 @@ export interface TriggerSecretValues {
   /** `<secret>.<key>` to value, for every key the triggers name that could be read. */
   readonly values: Map<string, string>;
   readonly problems: SecretProblem[];
+  /** Each Secret named, by name: its resourceVersion as read, undefined when there was none. */
+  readonly versions: Map<string, string | undefined>;
 }
 
 /** Keys a trigger may name without their being there. */
@@ -53,7 +55,8 @@ export async function readTriggerSecrets(
         values.set(mirroredKey(ref), Buffer.from(encoded, 'base64').toString('utf8'));
     }
   }
-  return { values, problems };
+  const versions = new Map([...secrets].map(([name, secret]) => [name, secret?.metadata.resourceVersion]));
+  return { values, problems, versions };
 }
 
 /** Its labels first; its data only when it opts in, so a Secret that does not never reaches this process. */

@@ -38,6 +38,7 @@ describe('the controller sets up source triggers: Secrets copied only when they 
     controller = await startController(plane, ns, {
       ...nats.env('controller'),
       NIMBUS_PLATFORM_NAMESPACE: platform,
+      NIMBUS_TRIGGER_SECRET_CHECK_MS: '500',
     });
   });
 
@@ -136,6 +137,34 @@ describe('the controller sets up source triggers: Secrets copied only when they 
     const copy = await mirror('nosy');
     assert.equal(copy?.data?.['not-offered.key'], undefined);
     assert.doesNotMatch(JSON.stringify(copy ?? {}), /YS1zZWNyZXQ|a-secret-someone-else-owns/);
+  });
+
+  it('a Secret rotated: its copy is written again with no change to the Function; unoffered, the key goes', async () => {
+    await secret('hook-key', { key: 'signing-secret-one' }, true);
+    await create('signed', [{ name: 'hook', webhook: { secret: { name: 'hook-key', key: 'key' } } }]);
+    await condition('signed', 'TriggersReady');
+    const copied = (value: string) =>
+      eventually(
+        async () => {
+          const data = (await mirror('signed'))?.data?.['hook-key.key'];
+          const text = data === undefined ? undefined : Buffer.from(data, 'base64').toString();
+          return text === value ? true : undefined;
+        },
+        30_000,
+        'the copy to hold the value written last',
+      );
+    await copied('signing-secret-one');
+    const base64 = (text: string) => Buffer.from(text).toString('base64');
+    await controller.client.mergePatch(RESOURCES.secrets, ns, 'hook-key', {
+      data: { key: base64('signing-secret-two') },
+    });
+    await copied('signing-secret-two');
+    // No longer offered: the next copy leaves it out, and the trigger says why.
+    await controller.client.mergePatch(RESOURCES.secrets, ns, 'hook-key', {
+      metadata: { labels: { 'nimbus.dev/trigger-secret': null } },
+    });
+    await condition('signed', 'TriggerSecretNotOptedIn');
+    assert.equal((await mirror('signed'))?.data?.['hook-key.key'], undefined);
   });
 
   it("a gateway's report of a disconnected reader turns the trigger not ready, with its error", async () => {
