@@ -6,13 +6,13 @@ import { type Tracing, startTracing } from '@nimbus/telemetry';
 import { ManualClock, eventually } from '@nimbus/testkit';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { BufferedRequest, CallOutcome } from '../src/invoke/invoker.js';
+import type { BufferedRequest } from '../src/invoke/invoker.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { DirectDelivery } from '../src/sources/direct-delivery.js';
+import { answer, parentOf } from './delivery-outcomes.js';
 
 const PUBLISHER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PUBLISHER_SPAN = 'b7ad6b7169203331';
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
 
 const source: ResolvedSource<'rabbitmq'> = {
   namespace: 'shop',
@@ -36,21 +36,6 @@ const event = (id: string, trace: Record<string, string> = {}): SourceEvent => (
   data: new TextEncoder().encode('{"job":1}'),
   extensions: { routingkey: 'job.new', ...trace },
 });
-
-const answer = (status: number): CallOutcome => ({
-  kind: 'response',
-  status,
-  headers: {},
-  body: Buffer.from(''),
-  size: 0,
-  durationMs: 1,
-});
-
-/** The span a request's traceparent names as its parent. */
-const parentOf = (request: BufferedRequest | undefined) => {
-  const [, traceId, spanId] = TRACEPARENT.exec(request?.headers.traceparent ?? '') ?? [];
-  return { traceId, spanId };
-};
 
 describe('RabbitMQ deliveries straight from the queue: a span for each attempt (in-memory exporter)', function () {
   this.timeout(10_000);

@@ -4,9 +4,10 @@ import type { SourceEvent } from '@nimbus/sources';
 import { createMemoryStores } from '@nimbus/store';
 import { ManualClock, eventually } from '@nimbus/testkit';
 import type { Ending } from '../src/destinations/outcome-event.js';
-import type { BufferedRequest, CallOutcome } from '../src/invoke/invoker.js';
+import type { BufferedRequest } from '../src/invoke/invoker.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { DeliveryStoppedError, DirectDelivery } from '../src/sources/direct-delivery.js';
+import { answer as replied } from './delivery-outcomes.js';
 
 const quiet = createLogger({}, 'error', () => {});
 
@@ -31,14 +32,7 @@ const event = (id: string): SourceEvent => ({
   data: new TextEncoder().encode('{"job":1}'),
 });
 
-const answer = (status: number): CallOutcome => ({
-  kind: 'response',
-  status,
-  headers: {},
-  body: Buffer.from(status === 200 ? 'done' : 'nope'),
-  size: 4,
-  durationMs: 1,
-});
+const answer = (status: number) => replied(status, status === 200 ? 'done' : 'nope');
 
 describe('DirectDelivery: an event straight from a queue, with the trigger’s attempts, backoff and dead letters', () => {
   let clock: ManualClock;

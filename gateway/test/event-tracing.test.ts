@@ -6,14 +6,14 @@ import { type Tracing, startTracing } from '@nimbus/telemetry';
 import { eventually } from '@nimbus/testkit';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { BufferedRequest, CallOutcome } from '../src/invoke/invoker.js';
+import type { BufferedRequest } from '../src/invoke/invoker.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { ScheduleInvoker } from '../src/schedules/schedule-invoker.js';
 import { TriggerWorker } from '../src/triggers/trigger-worker.js';
+import { answer, parentOf } from './delivery-outcomes.js';
 
 const PUBLISHER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PUBLISHER_SPAN = 'b7ad6b7169203331';
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
 
 function fn(name: string, trigger: Record<string, unknown>): FunctionResource {
   const result = validateFunction({
@@ -25,21 +25,6 @@ function fn(name: string, trigger: Record<string, unknown>): FunctionResource {
   assert.ok(result.ok, JSON.stringify(result));
   return result.value;
 }
-
-const answer = (status: number): CallOutcome => ({
-  kind: 'response',
-  status,
-  headers: {},
-  body: Buffer.from(''),
-  size: 0,
-  durationMs: 1,
-});
-
-/** The span a request's traceparent names as its parent. */
-const parentOf = (request: BufferedRequest | undefined) => {
-  const [, traceId, spanId] = TRACEPARENT.exec(request?.headers.traceparent ?? '') ?? [];
-  return { traceId, spanId };
-};
 
 describe('trigger events and cron ticks: a span for each delivery (in-memory exporter)', function () {
   this.timeout(10_000);

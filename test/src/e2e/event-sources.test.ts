@@ -12,6 +12,7 @@ import {
   assertOncePerId,
   bulkIds,
   recordingFunction,
+  sourceTrigger,
 } from '../harness/event-source-fixture.js';
 
 describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-mode gateway', function () {
@@ -30,17 +31,23 @@ describe('event sources end to end: PostgreSQL, RabbitMQ and S3 through a local-
         'orders.yaml': recordingFunction(
           at,
           'orders',
-          `  - name: db\n    postgres:\n      connection: { name: ${SECRETS.postgres}, key: url }\n      tables: [public.orders]`,
+          sourceTrigger('db', 'postgres', { tables: '[public.orders]' }),
         ),
         'jobs.yaml': recordingFunction(
           at,
           'jobs',
-          `  - name: queue\n    rabbitmq:\n      connection: { name: ${SECRETS.rabbitmq}, key: url }\n      queue: jobs\n      declare: true\n      prefetch: 4\n      maxDeliver: 2\n      backoff: [100ms]`,
+          sourceTrigger('queue', 'rabbitmq', {
+            queue: 'jobs',
+            declare: true,
+            prefetch: 4,
+            maxDeliver: 2,
+            backoff: '[100ms]',
+          }),
         ),
         'sensors.yaml': recordingFunction(
           at,
           'sensors',
-          `  - name: telemetry\n    mqtt:\n      connection: { name: ${SECRETS.mqtt}, key: url }\n      topics: ['sensors/+/temperature', 'alerts/#']`,
+          sourceTrigger('telemetry', 'mqtt', { topics: "['sensors/+/temperature', 'alerts/#']" }),
         ),
         'notified.yaml': recordingFunction(
           at,

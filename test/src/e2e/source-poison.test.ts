@@ -9,10 +9,11 @@ import {
   SECRETS,
   type Seen,
   recordingFunction,
+  sourceTrigger,
 } from '../harness/event-source-fixture.js';
 
 /** Two attempts 100 ms apart, then the dead letters: a poison event ends quickly. */
-const ATTEMPTS = '      maxDeliver: 2\n      backoff: [100ms]';
+const ATTEMPTS = { maxDeliver: 2, backoff: '[100ms]' };
 
 /**
  * Issue 16, item 8: a poison event of each kind ends in the dead letters with its last error,
@@ -32,17 +33,17 @@ describe('poison events of PostgreSQL, MQTT and S3 end in the dead letters with 
         'rows.yaml': recordingFunction(
           at,
           'rows',
-          `  - name: parcels\n    postgres:\n      connection: { name: ${SECRETS.postgres}, key: url }\n      tables: [public.parcels]\n${ATTEMPTS}`,
+          sourceTrigger('parcels', 'postgres', { tables: '[public.parcels]', ...ATTEMPTS }),
         ),
         'readings.yaml': recordingFunction(
           at,
           'readings',
-          `  - name: readings\n    mqtt:\n      connection: { name: ${SECRETS.mqtt}, key: url }\n      topics: ['meters/#']\n${ATTEMPTS}`,
+          sourceTrigger('readings', 'mqtt', { topics: "['meters/#']", ...ATTEMPTS }),
         ),
         'pictures.yaml': recordingFunction(
           at,
           'pictures',
-          `  - name: pictures\n    s3:\n      endpoint: ${at.s3}\n      bucket: pictures\n      mode: poll\n      pollInterval: 300ms\n      credentials: { secret: ${SECRETS.s3} }\n${ATTEMPTS}`,
+          `  - name: pictures\n    s3:\n      endpoint: ${at.s3}\n      bucket: pictures\n      mode: poll\n      pollInterval: 300ms\n      credentials: { secret: ${SECRETS.s3} }\n      maxDeliver: ${ATTEMPTS.maxDeliver}\n      backoff: ${ATTEMPTS.backoff}`,
         ),
       }),
       async prepare(f) {

@@ -8,6 +8,7 @@ import {
   assertOncePerId,
   bulkIds,
   recordingFunction,
+  sourceTrigger,
 } from '../harness/event-source-fixture.js';
 
 /** Events per source: half before the server's restart, half after. */
@@ -45,17 +46,17 @@ describe('source servers restarted mid-stream, through a local-mode gateway: eve
         'orders.yaml': recordingFunction(
           at,
           'orders',
-          `  - name: db\n    postgres:\n      connection: { name: ${SECRETS.postgres}, key: url }\n      tables: [public.orders]`,
+          sourceTrigger('db', 'postgres', { tables: '[public.orders]' }),
         ),
         'jobs.yaml': recordingFunction(
           at,
           'jobs',
-          `  - name: queue\n    rabbitmq:\n      connection: { name: ${SECRETS.rabbitmq}, key: url }\n      queue: jobs\n      declare: true\n      prefetch: 4`,
+          sourceTrigger('queue', 'rabbitmq', { queue: 'jobs', declare: true, prefetch: 4 }),
         ),
         'sensors.yaml': recordingFunction(
           at,
           'sensors',
-          `  - name: telemetry\n    mqtt:\n      connection: { name: ${SECRETS.mqtt}, key: url }\n      topics: ['sensors/+/temperature']`,
+          sourceTrigger('telemetry', 'mqtt', { topics: "['sensors/+/temperature']" }),
         ),
         'uploads.yaml': recordingFunction(
           at,

@@ -37,6 +37,22 @@ export const SECRETS = {
   s3: 'store',
   pushingStore: 'pushing-store',
 } as const;
+/**
+ * A trigger entry of a Function's YAML on one of the fixture's brokers or databases, its
+ * connection from the fixture's Secret: `fields` follow in the kind's block, in order.
+ */
+export function sourceTrigger(
+  name: string,
+  kind: 'postgres' | 'rabbitmq' | 'mqtt',
+  fields: Readonly<Record<string, string | number | boolean>>,
+): string {
+  return [
+    `  - name: ${name}`,
+    `    ${kind}:`,
+    `      connection: { name: ${SECRETS[kind]}, key: url }`,
+    ...Object.entries(fields).map(([field, value]) => `      ${field}: ${value}`),
+  ].join('\n');
+}
 export const NOTIFY_TOKEN = 'a-token-the-store-sends';
 export const PUSHING_KEYS = { accessKeyId: 'AKPUSHINGSTORE01', secretAccessKey: 'pushing-store-secret-key' };
 
