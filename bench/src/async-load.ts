@@ -32,6 +32,12 @@ export class Lane {
     });
   }
 
+  /** `post`, throwing unless the answer's status is `want`: a driver's request that must land. */
+  async expect(path: string, body: string, headers: string, want: number): Promise<void> {
+    const answer = await this.post(path, body, headers);
+    if (answer.status !== want) throw new Error(`${path} answered ${answer.status}, not ${want}`);
+  }
+
   close(): void {
     this.socket?.destroy();
     this.socket = undefined;

@@ -14,6 +14,7 @@ import { createGatewayContainer } from '../src/container.js';
 import type { Gateway } from '../src/gateway.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { TOKENS } from '../src/tokens.js';
+import { byAttempt } from './delivery-outcomes.js';
 import { upstream } from './replicas.js';
 
 const ADMIN = 'admin-key-0123456789';
@@ -177,9 +178,7 @@ describe('async calls: spans across the queue (in-memory exporter, real sockets)
     const wait = ended.find((s) => s.name === 'queue wait') as ReadableSpan;
     assert.ok(underEnqueue(wait), 'the wait is a child of the enqueue');
     assert.equal(wait.attributes['nimbus.call_id'], id);
-    const attempts = ended
-      .filter((s) => s.name === 'attempt default/job')
-      .sort((a, b) => Number(a.attributes['nimbus.attempt']) - Number(b.attributes['nimbus.attempt']));
+    const attempts = byAttempt(ended.filter((s) => s.name === 'attempt default/job'));
     assert.deepEqual(
       attempts.map((s) => [
         s.kind,

@@ -1,3 +1,4 @@
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { BufferedRequest, CallOutcome } from '../src/invoke/invoker.js';
 
 /** What a replica answered, as the invoker reports it: `status`, and `body` when it matters. */
@@ -17,3 +18,7 @@ export const parentOf = (request: BufferedRequest | undefined) => {
   const [, traceId, spanId] = TRACEPARENT.exec(request?.headers.traceparent ?? '') ?? [];
   return { traceId, spanId };
 };
+
+/** A delivery's attempt spans, first attempt first (by their `nimbus.attempt`). */
+export const byAttempt = (spans: readonly ReadableSpan[]): ReadableSpan[] =>
+  [...spans].sort((a, b) => Number(a.attributes['nimbus.attempt']) - Number(b.attributes['nimbus.attempt']));

@@ -9,7 +9,7 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import type { BufferedRequest } from '../src/invoke/invoker.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { DirectDelivery } from '../src/sources/direct-delivery.js';
-import { answer, parentOf } from './delivery-outcomes.js';
+import { answer, byAttempt, parentOf } from './delivery-outcomes.js';
 
 const PUBLISHER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PUBLISHER_SPAN = 'b7ad6b7169203331';
@@ -123,11 +123,9 @@ describe('RabbitMQ deliveries straight from the queue: a span for each attempt (
     await stepThrough(3);
     assert.equal(await settled, 'dead-lettered');
     const found = await spans(3);
-    const byAttempt = found.sort(
-      (a, b) => Number(a.attributes['nimbus.attempt']) - Number(b.attributes['nimbus.attempt']),
-    );
+    const attempts = byAttempt(found);
     assert.deepEqual(
-      byAttempt.map((s) => [
+      attempts.map((s) => [
         s.attributes['nimbus.attempt'],
         s.attributes['nimbus.retried'],
         s.attributes['nimbus.dead_lettered'],
@@ -142,11 +140,11 @@ describe('RabbitMQ deliveries straight from the queue: a span for each attempt (
         [3, false, true, 502, SpanStatusCode.ERROR, PUBLISHER_TRACE, PUBLISHER_SPAN],
       ],
     );
-    assert.match(String(byAttempt[2]?.status.message), /attempt 3: the function answered 502/);
+    assert.match(String(attempts[2]?.status.message), /attempt 3: the function answered 502/);
     // Each attempt's request names its own span as the replica's parent.
     assert.deepEqual(
       requests.map((r) => parentOf(r).spanId),
-      byAttempt.map((s) => s.spanContext().spanId),
+      attempts.map((s) => s.spanContext().spanId),
     );
   });
 

@@ -10,7 +10,7 @@ import type { BufferedRequest } from '../src/invoke/invoker.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import { ScheduleInvoker } from '../src/schedules/schedule-invoker.js';
 import { TriggerWorker } from '../src/triggers/trigger-worker.js';
-import { answer, parentOf } from './delivery-outcomes.js';
+import { answer, byAttempt, parentOf } from './delivery-outcomes.js';
 
 const PUBLISHER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PUBLISHER_SPAN = 'b7ad6b7169203331';
@@ -126,11 +126,9 @@ describe('trigger events and cron ticks: a span for each delivery (in-memory exp
         headers: { traceparent: `00-${PUBLISHER_TRACE}-${PUBLISHER_SPAN}-01` },
       });
       const found = await spans('trigger shop/broken', 2);
-      const byAttempt = found.sort(
-        (a, b) => Number(a.attributes['nimbus.attempt']) - Number(b.attributes['nimbus.attempt']),
-      );
+      const attempts = byAttempt(found);
       assert.deepEqual(
-        byAttempt.map((s) => [
+        attempts.map((s) => [
           s.attributes['nimbus.attempt'],
           s.attributes['nimbus.retried'],
           s.attributes['http.response.status_code'],
@@ -142,7 +140,7 @@ describe('trigger events and cron ticks: a span for each delivery (in-memory exp
           [2, false, 500, SpanStatusCode.ERROR, PUBLISHER_SPAN],
         ],
       );
-      assert.match(String(byAttempt[1]?.status.message), /answered 500/);
+      assert.match(String(attempts[1]?.status.message), /answered 500/);
     });
 
     it('a malformed traceparent on an event is dropped: the delivery is a root, the replica gets its own', async () => {

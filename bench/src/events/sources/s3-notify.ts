@@ -66,10 +66,8 @@ export function s3NotifyDriver(store: S3Server): SourceDriver {
   const name = 's3-notify';
   const lanes = 32;
   let open: Lane[] = [];
-  const post = async (lane: number, path: string, body: string, headers: string, want: number) => {
-    const answer = await (open[lane] as Lane).post(path, body, headers);
-    if (answer.status !== want) throw new Error(`${path} answered ${answer.status}, not ${want}`);
-  };
+  const post = (lane: number, ...request: Parameters<Lane['expect']>) =>
+    (open[lane] as Lane).expect(...request);
   return {
     name,
     origin: 'key',

@@ -30,10 +30,8 @@ export function webhookDriver(): SourceDriver {
   const name = 'webhook';
   const lanes = 32;
   let open: Lane[] = [];
-  const post = async (lane: number, path: string, body: string, headers: string, want: number) => {
-    const answer = await (open[lane] as Lane).post(path, body, headers);
-    if (answer.status !== want) throw new Error(`${path} answered ${answer.status}, not ${want}`);
-  };
+  const post = (lane: number, ...request: Parameters<Lane['expect']>) =>
+    (open[lane] as Lane).expect(...request);
   return {
     name,
     origin: 'payload',
