@@ -108,6 +108,15 @@ describe('proxy headers', () => {
       accept: '*/*',
     });
   });
+  it("drops a caller's copy of the headers only the gateway may assert", () => {
+    const out = endToEndHeaders({
+      'x-nimbus-params': '{"id":"other-tenant"}',
+      'x-nimbus-auth': '{"sub":"admin","scope":"orders:write"}',
+      'x-nimbus-paramsx': 'kept',
+      accept: '*/*',
+    });
+    assert.deepEqual(out, { 'x-nimbus-paramsx': 'kept', accept: '*/*' });
+  });
   it("keeps a caller's safe call id and replaces an unsafe one", () => {
     const make = () => 'generated';
     assert.equal(callIdFrom('order-42.retry_1', make), 'order-42.retry_1');

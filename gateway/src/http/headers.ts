@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { GATEWAY_ASSERTED_HEADERS } from '@nimbus/api/gateway-headers';
 import { TRACE_REQUEST_HEADER } from '@nimbus/api/replica-spans';
 
 /** Headers that describe one connection, not the message: a proxy must not pass them on (RFC 9110 §7.6.1). */
@@ -23,7 +24,8 @@ export function isHopByHop(name: string): boolean {
 /**
  * Copies headers without the hop-by-hop ones, including any the Connection header names.
  * `drop` removes more (for example the Authorization header the gateway itself consumed). A
- * caller's request for the replica's spans is the gateway's to make, so it never passes.
+ * caller's request for the replica's spans is the gateway's to make, so it never passes; nor do
+ * the headers the gateway asserts (route parameters, verified claims), which it sets afterwards.
  */
 export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): OutgoingHttpHeaders {
   const named = headers.connection;
@@ -33,7 +35,14 @@ export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): Ou
       : new Set(named.split(',').map((h) => h.trim().toLowerCase()));
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || name === drop || name === TRACE_REQUEST_HEADER || listed?.has(name)) continue;
+    if (
+      HOP_BY_HOP.has(name) ||
+      name === drop ||
+      name === TRACE_REQUEST_HEADER ||
+      GATEWAY_ASSERTED_HEADERS.has(name) ||
+      listed?.has(name)
+    )
+      continue;
     out[name] = headers[name];
   }
   return out;
