@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { goBinary } from '../../src/harness/control-plane/assets.js';
 import { type Progress, cacheDir, exists, sh } from './host.js';
 
+/** How long a first build may take before it is given up. */
+const BUILD_TIMEOUT_MS = 120 * 60_000;
+
 /**
  * Builds a small Go module of the tests (CoreDNS, the NetworkPolicy controller, Jaeger) once per
  * machine into `~/.cache/nimbus/<name>-<version>-<hash>/<name>`: the version is the one `go.mod`
@@ -38,9 +41,12 @@ export async function goModuleBinary(options: {
   progress(`building ${name} ${version} with Go (first run only; ${options.expected})…`);
   const started = Date.now();
   const partial = `${target}.partial-${process.pid}`;
-  // At the lowest priority, like the Kubernetes builds: the tests beside it keep their CPU.
+  // At the lowest priority, like the Kubernetes builds: the tests beside it keep their CPU. At
+  // that priority on a busy machine a first build took over half an hour (promtool, load 20), so
+  // it gets longer than sh's default before it is given up.
   await sh('nice', ['-n', '19', await goBinary(), 'build', '-o', partial, options.pkg ?? '.'], {
     cwd: moduleDir,
+    timeoutMs: BUILD_TIMEOUT_MS,
   });
   // A build cut short never leaves a binary later runs would trust.
   await rename(partial, target);
