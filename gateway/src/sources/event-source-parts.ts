@@ -76,6 +76,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     clock: deps.clock,
     log,
     onStopped: (source) => health.forget(source),
+    onSetup: (source, failure) => health.setup(source, failure),
     rotations,
   });
   const pushed = new PushedSources({

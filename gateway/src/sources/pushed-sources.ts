@@ -15,6 +15,7 @@ import { readBody } from '../http/read-body.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { BusSourceSink } from './bus-sink.js';
 import type { SecretRotations } from './secret-rotation.js';
+import { setupFailureOf } from './setup-failure.js';
 import type { SourceHealthBoard } from './source-health.js';
 import type { TriggerSecrets } from './source-runner.js';
 
@@ -75,7 +76,7 @@ export class PushedSources {
     } catch (err) {
       if (err instanceof SourceConfigError) {
         // Said to the operator (status, log), not to whoever is on the public side.
-        this.deps.health.report(source, { connected: false, lastError: err.message });
+        this.deps.health.setup(source, setupFailureOf(source, err));
         this.deps.log.warn('a pushed trigger cannot check requests', {
           trigger: sourceKey(source),
           why: err.message,
