@@ -15,6 +15,8 @@ export const PAYLOADS = {
   load: '<img src=x onerror="window.__pwned=3">',
   /** In a trigger's topic filter: quoted back in its status, where an author's spec goes. */
   trigger: '<img src=x onerror=window.__pwned=4>',
+  /** A queue's name (no spaces in one): quoted back by its reader's last error once it is deleted. */
+  queue: '<img/src/onerror=window.__pwned=5>',
 };
 
 const oneReplica = 'scale:\n  min: 1\n  max: 1\nasync:\n  maxAttempts: 1';
@@ -22,8 +24,8 @@ const oneReplica = 'scale:\n  min: 1\n  max: 1\nasync:\n  maxAttempts: 1';
 /**
  * The functions the dashboard is shown: one that logs what it is asked to, one that fails its
  * first call only (a dead letter to redrive), one whose log lines and errors are markup, one
- * whose handler fails to load with markup in its error, and one with MQTT triggers (one of them
- * with markup in a topic filter, which its status quotes).
+ * whose handler fails to load with markup in its error, and one with event-source triggers whose
+ * topic filter and queue name are markup (its status quotes them, as a message and a last error).
  */
 export const DASHBOARD_FUNCTIONS = {
   'hello.yaml': inlineFunction(
@@ -53,7 +55,7 @@ export default async () => {
     oneReplica,
   ),
   'broken.yaml': inlineFunction('broken', `throw new Error(${JSON.stringify(PAYLOADS.load)});`, oneReplica),
-  // Triggers on the test's MQTT broker (Secret broker, key url), one of them with markup in its spec.
+  // Triggers on the test's MQTT broker (Secret broker) and RabbitMQ (Secret amqp), with markup in specs.
   'sensors.yaml': inlineFunction(
     'sensors',
     'export default async () => ({ ok: true });',
@@ -65,7 +67,12 @@ export default async () => {
   - name: hostile
     mqtt:
       connection: { name: broker, key: url }
-      topics: ['sensors/#/${PAYLOADS.trigger}']`,
+      topics: ['sensors/#/${PAYLOADS.trigger}']
+  - name: jobs
+    rabbitmq:
+      connection: { name: amqp, key: url }
+      queue: '${PAYLOADS.queue}'
+      declare: true`,
   ),
 };
 

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { secretEnvName } from '@nimbus/gateway';
-import { type MosquittoServer, eventually, send, startMosquittoServer } from '@nimbus/testkit';
+import {
+  type MosquittoServer,
+  type RabbitMqServer,
+  eventually,
+  send,
+  startMosquittoServer,
+  startRabbitMqServer,
+} from '@nimbus/testkit';
+import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { admin, callReaches, postAsync } from '../harness/async-calls.js';
@@ -23,6 +31,7 @@ describe('the dashboard at /ui, in Chromium', function () {
   let platform: LocalModeProcess;
   let traces: TracingBackend;
   let broker: MosquittoServer;
+  let rabbit: RabbitMqServer;
   let dir: string;
   let browser: Browser;
   let context: BrowserContext;
@@ -34,9 +43,14 @@ describe('the dashboard at /ui, in Chromium', function () {
     this.timeout(15 * 60_000);
     await ensureChromium((line) => process.stderr.write(`${line}\n`));
     dir = await functionsFolder(DASHBOARD_FUNCTIONS);
-    [traces, broker] = await Promise.all([TracingBackend.start(), startMosquittoServer()]);
+    [traces, broker, rabbit] = await Promise.all([
+      TracingBackend.start(),
+      startMosquittoServer(),
+      startRabbitMqServer(),
+    ]);
     platform = await LocalModeProcess.start(dir, {
       [secretEnvName('broker', 'url')]: broker.url,
+      [secretEnvName('amqp', 'url')]: rabbit.url,
       NIMBUS_STATS_INTERVAL_MS: '1000',
       NIMBUS_TRACING_UI_URL: 'http://127.0.0.1:9/trace/{traceId}',
       // Traces are recorded only when a caller's traceparent asks: the other calls have no trace id.
@@ -57,7 +71,7 @@ describe('the dashboard at /ui, in Chromium', function () {
   after(async () => {
     await browser?.close();
     await platform?.stop();
-    await Promise.all([traces?.stop(), broker?.stop()]);
+    await Promise.all([traces?.stop(), broker?.stop(), rabbit?.stop()]);
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
@@ -274,17 +288,35 @@ describe('the dashboard at /ui, in Chromium', function () {
       10_000,
       'the hostile lines, as text',
     );
-    // A trigger's status quotes its spec (a topic filter here): text, in its row and its reason.
+    // A trigger's status quotes its spec (a topic filter) and its origin (a queue deleted under its
+    // reader, named in the last error): text, in its row and its reason.
+    const amqpClient = await amqp.connect(rabbit.url);
+    try {
+      const channel = await amqpClient.createChannel();
+      await eventually(
+        async () => ((await channel.checkQueue(PAYLOADS.queue).catch(() => undefined)) ? true : undefined),
+        30_000,
+        'the queue declared by its trigger',
+      );
+      await channel.deleteQueue(PAYLOADS.queue);
+    } finally {
+      await amqpClient.close();
+    }
     await view('#/functions/default/sensors');
+    const cell = (trigger: string, index: number) =>
+      page.locator(`tr[data-trigger="${trigger}"] td`).nth(index).textContent();
     await eventually(
-      async () =>
-        (await page.locator('tr[data-trigger="hostile"]').textContent())?.includes(PAYLOADS.trigger)
-          ? true
-          : undefined,
+      async () => ((await cell('hostile', 3))?.includes(PAYLOADS.trigger) ? true : undefined),
       15_000,
-      'the hostile trigger, as text',
+      'the hostile topic filter, as text',
     );
-    assert.match(String(await page.textContent('tr[data-trigger="hostile"]')), /TriggerMisconfigured/);
+    await eventually(
+      async () => ((await cell('jobs', 6))?.includes(PAYLOADS.queue) ? true : undefined),
+      30_000,
+      "the hostile queue in the trigger's last error, as text",
+    );
+    assert.match(String(await cell('hostile', 3)), /TriggerMisconfigured/);
+    assert.equal(await cell('jobs', 4), 'disconnected');
     for (const selector of ['#view img', '#view script', '#view [onerror]'])
       assert.equal(await page.locator(selector).count(), 0, `triggers: ${selector}`);
     await screenshot(page, 'function-triggers-hostile');
