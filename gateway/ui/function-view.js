@@ -2,16 +2,19 @@ import { ApiError, api, query } from './api.js';
 import { CHARTS, HistoryChart } from './charts.js';
 import { el, facts, link, replace } from './dom.js';
 import { errorsList, loadFunctions, notReadyReasons, scaleText } from './functions-view.js';
+import { triggersTable } from './triggers-view.js';
 
-/** One function: its facts, and its plots over the history's window, redrawn every sample. */
+/** One function: its facts, its triggers' health, and its plots over the history's window, redrawn every sample. */
 export async function functionView(view, [namespace, name], showStatus) {
   const header = el('div');
+  const triggers = el('div');
   const grid = el('div', { className: 'charts' });
   const note = el('p', { className: 'muted' });
   replace(
     view,
     el('h2', {}, link('#/functions', 'Functions'), ' / ', name),
     header,
+    triggers,
     note,
     grid,
     el(
@@ -45,6 +48,7 @@ export async function functionView(view, [namespace, name], showStatus) {
           ['Recent errors (5xx)', errorsList(fn.live?.recentErrors ?? [])],
         ]),
       );
+      replace(triggers, triggersTable(fn.resource.status?.triggers));
       const points = Math.round((stats.points * stats.intervalMs) / 60_000);
       note.textContent = `A point every ${stats.intervalMs / 1000} s over the last ${points} minutes.`;
       const history = await api(

@@ -41,6 +41,21 @@ describe('triggerView: local mode status of source triggers', () => {
       'False',
     ],
     [
+      'its configuration refused: the reason and words of a cluster, no reader health',
+      {
+        'default/sensors/telemetry': report({
+          connected: false,
+          lastError: 'spec.triggers[telemetry]: mqtt://h:1883: Not authorized',
+          setup: {
+            reason: 'TriggerMisconfigured',
+            message: 'spec.triggers[telemetry]: mqtt://h:1883: Not authorized',
+          },
+        }),
+      },
+      { ready: false, reason: 'TriggerMisconfigured' },
+      'False',
+    ],
+    [
       'connected, an event handed on',
       { 'default/sensors/telemetry': report({ lastEventAt: Date.UTC(2026, 11, 7, 10, 0, 0, 250) }) },
       { ready: true, reason: 'Connected', connected: true, lastEventTime: '2026-12-07T10:00:00Z' },
@@ -65,6 +80,11 @@ describe('triggerView: local mode status of source triggers', () => {
       );
       assert.equal(view?.condition.type, 'TriggersReady');
       assert.equal(view?.condition.status, condition);
+      const setup = board['default/sensors/telemetry']?.setup;
+      if (setup !== undefined) {
+        assert.equal(status?.message, setup.message);
+        assert.equal(view?.condition.reason, setup.reason);
+      }
     });
   }
 

@@ -5,6 +5,7 @@ import type { Tracing } from '@nimbus/telemetry';
 import type { Registry } from 'prom-client';
 import type { Ending } from '../destinations/outcome-event.js';
 import type { Invoker } from '../invoke/invoker.js';
+import { SecretGraceMetrics } from '../metrics/secret-grace-metrics.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { BusSourceSink } from './bus-sink.js';
@@ -76,6 +77,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     clock: deps.clock,
     log,
     onStopped: (source) => health.forget(source),
+    onSetup: (source, failure) => health.setup(source, failure),
     rotations,
   });
   const pushed = new PushedSources({
@@ -88,6 +90,7 @@ export function createEventSourceParts(deps: EventSourceDeps): EventSourceParts 
     now: () => deps.clock.now(),
     log,
     rotations,
+    grace: new SecretGraceMetrics(deps.registry),
   });
   return {
     runner,

@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Env } from '@nimbus/api';
-import { type SecretReader, SourceConfigError } from '@nimbus/sources';
+import type { SecretReader } from '@nimbus/sources';
+import { SecretNotGivenError } from './setup-failure.js';
 import type { TriggerSecrets } from './source-runner.js';
 
 /** `NIMBUS_SECRET_<NAME>_<KEY>`, upper-cased, anything but letters and digits as `_`. */
@@ -26,12 +27,8 @@ export class LocalTriggerSecrets implements TriggerSecrets {
       read: async (ref) => {
         const fromEnv = this.env[secretEnvName(ref.name, ref.key)];
         if (fromEnv !== undefined) return fromEnv;
-        if (
-          this.dir !== undefined &&
-          !ref.name.includes('/') &&
-          !ref.key.includes('/') &&
-          !ref.key.startsWith('.')
-        ) {
+        const inDir = this.dir !== undefined && safeName(ref.name) && safeName(ref.key);
+        if (inDir) {
           try {
             return (await readFile(join(this.dir, ref.name, ref.key), 'utf8')).trimEnd();
           } catch {
@@ -39,11 +36,23 @@ export class LocalTriggerSecrets implements TriggerSecrets {
           }
         }
         const file = this.dir === undefined ? '' : ` or in ${join(this.dir, ref.name, ref.key)}`;
-        throw new SourceConfigError(
+        throw new SecretNotGivenError(
           `secret ${ref.name}`,
           `Secret ${ref.name} key ${ref.key} is not set: give it as ${secretEnvName(ref.name, ref.key)}${file}`,
+          await this.given(ref.name, inDir),
         );
       },
     };
   }
+
+  /** Whether any key of the Secret is given: its folder is there, or a variable of its prefix is set. */
+  private async given(name: string, inDir: boolean): Promise<boolean> {
+    const prefix = secretEnvName(name, '');
+    if (Object.keys(this.env).some((k) => k.startsWith(prefix) && k.length > prefix.length)) return true;
+    if (!inDir || this.dir === undefined) return false;
+    return (await stat(join(this.dir, name)).catch(() => undefined))?.isDirectory() === true;
+  }
 }
+
+/** A name that stays one entry of the folder. */
+const safeName = (name: string): boolean => !name.includes('/') && !name.startsWith('.');

@@ -12,9 +12,11 @@ import {
 import type { ClaimStore } from '@nimbus/store';
 import { Problem, problems, sendProblem } from '../http/problems.js';
 import { readBody } from '../http/read-body.js';
+import type { SecretGraceMetrics } from '../metrics/secret-grace-metrics.js';
 import type { FunctionDirectory } from '../ports.js';
 import type { BusSourceSink } from './bus-sink.js';
 import type { SecretRotations } from './secret-rotation.js';
+import { setupFailureOf } from './setup-failure.js';
 import type { SourceHealthBoard } from './source-health.js';
 import type { TriggerSecrets } from './source-runner.js';
 
@@ -34,7 +36,9 @@ export interface PushedSourcesDeps {
   readonly now: () => number;
   readonly log: Logger;
   /** What a trigger's Secrets held before a rotation: still accepted during the grace. */
-  readonly rotations: Pick<SecretRotations, 'previous'>;
+  readonly rotations: Pick<SecretRotations, 'previous' | 'firstGraceUse'>;
+  /** Counts the requests accepted with a previous secret. */
+  readonly grace: Pick<SecretGraceMetrics, 'acceptedInGrace'>;
 }
 
 /**
@@ -75,7 +79,7 @@ export class PushedSources {
     } catch (err) {
       if (err instanceof SourceConfigError) {
         // Said to the operator (status, log), not to whoever is on the public side.
-        this.deps.health.report(source, { connected: false, lastError: err.message });
+        this.deps.health.setup(source, setupFailureOf(source, err));
         this.deps.log.warn('a pushed trigger cannot check requests', {
           trigger: sourceKey(source),
           why: err.message,
@@ -141,9 +145,14 @@ export class PushedSources {
       const previous = await this.deps.rotations.previous(source, current, now);
       if (previous === undefined) throw err;
       const events = await pushed.accept(source, request, previous, now).catch(() => Promise.reject(err));
-      this.deps.log.info("accepted a pushed request signed with a trigger's previous secret, in its grace", {
-        trigger: sourceKey(source),
-      });
+      this.deps.grace.acceptedInGrace(source);
+      // Once per rotation: a sender not yet moved would otherwise log a line per request.
+      if (this.deps.rotations.firstGraceUse(sourceKey(source)))
+        this.deps.log.info(
+          "accepting pushed requests signed with a trigger's previous secret, in its grace; " +
+            'each is counted in nimbus_source_secret_grace_accepted_total',
+          { trigger: sourceKey(source) },
+        );
       return events;
     }
   }

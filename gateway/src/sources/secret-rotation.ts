@@ -48,6 +48,8 @@ export async function readSecretValues(
  */
 export class SecretRotations {
   private readonly held = new Map<string, Held>();
+  /** Per trigger, the rotation whose grace has been used (and said) already. */
+  private readonly graceUsed = new Map<string, number>();
 
   constructor(private readonly graceMs: number) {}
 
@@ -93,9 +95,21 @@ export class SecretRotations {
     return mapSecretReader(async () => previous.values);
   }
 
+  /**
+   * True the first time a request is accepted with `key`'s previous values since its last rotation,
+   * false after: the log says it once per trigger per rotation, a metric counts every one.
+   */
+  firstGraceUse(key: string): boolean {
+    const generation = this.generation(key);
+    if (this.graceUsed.get(key) === generation) return false;
+    this.graceUsed.set(key, generation);
+    return true;
+  }
+
   /** Forgets the triggers not in `keys` (gone from every Function). */
   retain(keys: ReadonlySet<string>): void {
     for (const key of this.held.keys()) if (!keys.has(key)) this.held.delete(key);
+    for (const key of this.graceUsed.keys()) if (!keys.has(key)) this.graceUsed.delete(key);
   }
 }
 

@@ -1,6 +1,7 @@
 import { type ResolvedSource, sourceKey } from '@nimbus/api';
 import type { SourceHealth } from '@nimbus/sources';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { SetupFailure } from './setup-failure.js';
 
 /** One source trigger's health as this gateway knows it, for status and the admin API. */
 export interface SourceHealthReport {
@@ -14,6 +15,8 @@ export interface SourceHealthReport {
   readonly lastEventAt?: number;
   /** When the health last changed (epoch ms). */
   readonly since: number;
+  /** Set when the trigger could not be set up as configured: status names that, not a disconnection. */
+  readonly setup?: SetupFailure;
 }
 
 type Labels = 'namespace' | 'function' | 'trigger' | 'kind';
@@ -94,6 +97,23 @@ export class SourceHealthBoard {
     const labels = this.labels(source);
     this.connected.set(labels, health.connected ? 1 : 0);
     if (health.backlog !== undefined) this.backlog.set(labels, health.backlog);
+  }
+
+  /**
+   * How setting the trigger up went: a failure of its configuration is kept (not connected, its
+   * message as the error) until it is set up, or a reader reports; set up, a failure kept goes.
+   */
+  setup(source: ResolvedSource, failure: SetupFailure | undefined): void {
+    const key = sourceKey(source);
+    const before = this.entries.get(key);
+    if (failure === undefined) {
+      if (before?.setup !== undefined) this.entries.delete(key);
+      return;
+    }
+    this.report(source, { connected: false, lastError: failure.message });
+    const entry = this.entries.get(key);
+    if (entry !== undefined)
+      this.entries.set(key, { ...entry, setup: { ...failure, message: healthError(failure.message) } });
   }
 
   /** An event handed on, or not. */

@@ -16,6 +16,7 @@ import {
 } from '@nimbus/sources';
 import type { FunctionDirectory } from '../ports.js';
 import { type SecretLook, type SecretRotations, readSecretValues } from './secret-rotation.js';
+import { type SetupFailure, requireSecrets, setupFailureOf } from './setup-failure.js';
 
 /** The lease a reader of an exclusive kind runs under: one reader per trigger over every gateway. */
 export interface ReaderLeases {
@@ -51,6 +52,8 @@ export interface SourceRunnerDeps {
   readonly log: Logger;
   /** A trigger stopped running here (gone, changed, or its lease lost). */
   readonly onStopped?: (source: ResolvedSource) => void;
+  /** How setting a trigger up went: undefined once it is, or why its configuration stops it. */
+  readonly onSetup: (source: ResolvedSource, failure: SetupFailure | undefined) => void;
   /** The values each trigger's Secrets held when last looked at: a change restarts its reader. */
   readonly rotations: SecretRotations;
 }
@@ -149,6 +152,8 @@ export class SourceRunner {
     const key = sourceKey(source);
     // What its Secrets hold as it starts: a later pass restarts it when that changes.
     await this.look(source);
+    // Every key its Secrets should give, first: a missing one is said as such.
+    await requireSecrets(source, secrets);
     // Set up again when its Secrets changed too: they may name another server.
     const provisionedAs = `${fingerprint}#${this.deps.rotations.generation(key)}`;
     if (this.deps.provision && this.provisioned.get(key)?.fingerprint !== provisionedAs) {
@@ -156,6 +161,7 @@ export class SourceRunner {
       this.provisioned.set(key, { source, fingerprint: provisionedAs });
     }
     const sink = this.deps.sinkFor(source);
+    this.deps.onSetup(source, undefined);
     const reader = module.reader?.({
       source,
       secrets,
@@ -241,12 +247,15 @@ export class SourceRunner {
   }
 
   /**
-   * A trigger that could not start: its health says why, and the log says it once per reason (a
-   * trigger whose Secret is not given in local mode is retried every pass, quietly).
+   * A trigger that could not start: its health says why (its configuration, or a server out of
+   * reach), and the log says it once per reason (a trigger whose Secret is not given in local mode
+   * is retried every pass, quietly).
    */
   private failed(source: ResolvedSource, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    this.deps.sinkFor(source).report({ connected: false, lastError: message });
+    const setup = setupFailureOf(source, err);
+    if (setup === undefined) this.deps.sinkFor(source).report({ connected: false, lastError: message });
+    else this.deps.onSetup(source, setup);
     const key = sourceKey(source);
     if (this.said.get(key) === message) return;
     this.said.set(key, message);

@@ -139,6 +139,38 @@ describe('the controller sets up source triggers: Secrets copied only when they 
     assert.doesNotMatch(JSON.stringify(copy ?? {}), /YS1zZWNyZXQ|a-secret-someone-else-owns/);
   });
 
+  it('a URL of another scheme is TriggerMisconfigured, a Secret not there TriggerSecretNotFound (as local mode says)', async () => {
+    // The faults test/src/e2e/trigger-health.test.ts gives local mode: the same reasons, the same words.
+    await secret('shop-db-http', { url: 'http://db.example:5432/shop' }, true);
+    await create('faulty', [
+      {
+        name: 'wrong-scheme',
+        postgres: { connection: { name: 'shop-db-http', key: 'url' }, tables: ['orders'] },
+      },
+      { name: 'unset', webhook: { secret: { name: 'hook-unset', key: 'secret' } } },
+    ]);
+    const triggers = await eventually(
+      async () => {
+        const found = (await status('faulty'))?.triggers;
+        return found?.length === 2 ? found : undefined;
+      },
+      30_000,
+      'the triggers of faulty in its status',
+    );
+    const [scheme, unset] = triggers;
+    assert.deepEqual(
+      [scheme?.name, scheme?.ready, scheme?.reason, scheme?.message],
+      [
+        'wrong-scheme',
+        false,
+        'TriggerMisconfigured',
+        'spec.triggers[wrong-scheme]: is a http: URL, not postgres://',
+      ],
+    );
+    assert.deepEqual([unset?.name, unset?.ready, unset?.reason], ['unset', false, 'TriggerSecretNotFound']);
+    assert.match(unset?.message ?? '', /^spec\.triggers\[unset\]\.webhook: /);
+  });
+
   it('a Secret rotated: its copy is written again with no change to the Function; unoffered, the key goes', async () => {
     await secret('hook-key', { key: 'signing-secret-one' }, true);
     await create('signed', [{ name: 'hook', webhook: { secret: { name: 'hook-key', key: 'key' } } }]);

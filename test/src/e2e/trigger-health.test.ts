@@ -25,8 +25,18 @@ const SENSORS = inlineFunction(
     mqttTrigger('telemetry', 'broker'),
     mqttTrigger('wrong-login', 'broker-wrong'),
     mqttTrigger('bad-url', 'broker-bad'),
+    // The faults test/src/cluster/source-triggers.test.ts gives a cluster: the same words come back.
+    "  - name: wrong-scheme\n    postgres:\n      connection: { name: shop-db, key: url }\n      tables: ['orders']",
+    '  - name: unset\n    webhook:\n      secret: { name: hook-unset, key: secret }',
   ].join('\n')}`,
 );
+
+/** What a cluster's controller says of a Postgres trigger whose Secret holds a URL of another scheme. */
+const WRONG_SCHEME = {
+  url: 'http://db.example:5432/shop',
+  reason: 'TriggerMisconfigured',
+  message: 'spec.triggers[wrong-scheme]: is a http: URL, not postgres://',
+};
 
 interface Described {
   status?: { conditions?: Condition[]; triggers?: TriggerStatus[] };
@@ -59,6 +69,7 @@ describe('local mode: each source trigger has a health in the Function status', 
       [secretEnvName('broker-wrong', 'url')]: `mqtt://${USER}:${WRONG}@${at}`,
       // A port out of range: the URL does not parse, and its error must not quote it.
       [secretEnvName('broker-bad', 'url')]: `mqtt://${USER}:${UNPARSABLE}@127.0.0.1:99999`,
+      [secretEnvName('shop-db', 'url')]: WRONG_SCHEME.url,
     });
   });
 
@@ -124,20 +135,43 @@ describe('local mode: each source trigger has a health in the Function status', 
     assert.ok(time >= Math.floor(started / 1000) * 1000 && time <= Date.now(), `lastEventTime ${time}`);
   });
 
-  it('a refused login and an unparsable URL are named, and no password of a Secret shows anywhere', async () => {
-    const refused = await until('wrong-login', 'refused', (t) => t.connected === false && !!t.lastError);
-    const bad = await until('bad-url', 'refused', (t) => t.connected === false && !!t.lastError);
+  it('a refused login and an unparsable URL are its configuration: TriggerMisconfigured, no password shown', async () => {
+    const misconfigured = (t: TriggerStatus) => t.reason === 'TriggerMisconfigured';
+    const refused = await until('wrong-login', 'misconfigured', misconfigured);
+    const bad = await until('bad-url', 'misconfigured', misconfigured);
+    const login = trigger(refused, 'wrong-login') as TriggerStatus;
     assert.match(
-      trigger(refused, 'wrong-login')?.lastError ?? '',
-      /not authori[sz]ed|bad user name or password|refused/i,
+      login.message ?? '',
+      /^spec\.triggers\[wrong-login\]: .*(not authori[sz]ed|bad user name or password)/i,
     );
-    assert.match(trigger(bad, 'bad-url')?.lastError ?? '', /spec\.triggers\[bad-url\]\.mqtt\.connection/);
+    // As a cluster shows a trigger it could not set up: not ready, no reader's health.
+    assert.deepEqual([login.ready, login.connected, login.lastError], [false, undefined, undefined]);
+    assert.match(
+      trigger(bad, 'bad-url')?.message ?? '',
+      /^spec\.triggers\[bad-url\]: spec\.triggers\[bad-url\]\.mqtt\.connection/,
+    );
     const list = await send(platform.url, '/system/functions', { headers: admin });
     for (const text of [(await described()).text, list.text])
       for (const secret of [PASSWORD, WRONG, UNPARSABLE, `${USER}:`])
         assert.ok(!text.includes(secret), `the status shows ${secret}: ${text.slice(0, 2000)}`);
-    console.log(JSON.stringify(refused.status, null, 1));
     const condition = refused.status?.conditions?.find((c) => c.type === 'TriggersReady');
     assert.equal(condition?.status, 'False');
+  });
+
+  it("the cluster's faults get the cluster's reasons and words: a URL of another scheme, a Secret not given", async () => {
+    const scheme = await until('wrong-scheme', 'misconfigured', (t) => t.reason === WRONG_SCHEME.reason);
+    const t = trigger(scheme, 'wrong-scheme') as TriggerStatus;
+    assert.deepEqual([t.ready, t.message], [false, WRONG_SCHEME.message]);
+    const unset = await until('unset', 'its Secret not found', (t) => t.reason === 'TriggerSecretNotFound');
+    assert.equal(
+      trigger(unset, 'unset')?.message,
+      `spec.triggers[unset].webhook: Secret hook-unset key secret is not set: give it as ${secretEnvName('hook-unset', 'secret')}`,
+    );
+    // The webhook's route says the same to the operator, and nothing of it to the sender.
+    const hook = await send(platform.url, '/webhook/default/sensors/unset', { method: 'POST', body: '{}' });
+    assert.equal(hook.status, 503);
+    assert.doesNotMatch(hook.text, /hook-unset|NIMBUS_SECRET/);
+    const after = trigger((await described()).fn, 'unset');
+    assert.equal(after?.reason, 'TriggerSecretNotFound');
   });
 });

@@ -13,14 +13,19 @@ export const PAYLOADS = {
   img: '<img src=x onerror="window.__pwned=1">',
   script: '<script>window.__pwned=2</script>',
   load: '<img src=x onerror="window.__pwned=3">',
+  /** In a trigger's topic filter: quoted back in its status, where an author's spec goes. */
+  trigger: '<img src=x onerror=window.__pwned=4>',
+  /** A queue's name (no spaces in one): quoted back by its reader's last error once it is deleted. */
+  queue: '<img/src/onerror=window.__pwned=5>',
 };
 
 const oneReplica = 'scale:\n  min: 1\n  max: 1\nasync:\n  maxAttempts: 1';
 
 /**
  * The functions the dashboard is shown: one that logs what it is asked to, one that fails its
- * first call only (a dead letter to redrive), one whose log lines and errors are markup, and one
- * whose handler fails to load with markup in its error.
+ * first call only (a dead letter to redrive), one whose log lines and errors are markup, one
+ * whose handler fails to load with markup in its error, and one with event-source triggers whose
+ * topic filter and queue name are markup (its status quotes them, as a message and a last error).
  */
 export const DASHBOARD_FUNCTIONS = {
   'hello.yaml': inlineFunction(
@@ -50,6 +55,25 @@ export default async () => {
     oneReplica,
   ),
   'broken.yaml': inlineFunction('broken', `throw new Error(${JSON.stringify(PAYLOADS.load)});`, oneReplica),
+  // Triggers on the test's MQTT broker (Secret broker) and RabbitMQ (Secret amqp), with markup in specs.
+  'sensors.yaml': inlineFunction(
+    'sensors',
+    'export default async () => ({ ok: true });',
+    `triggers:
+  - name: telemetry
+    mqtt:
+      connection: { name: broker, key: url }
+      topics: ['sensors/#']
+  - name: hostile
+    mqtt:
+      connection: { name: broker, key: url }
+      topics: ['sensors/#/${PAYLOADS.trigger}']
+  - name: jobs
+    rabbitmq:
+      connection: { name: amqp, key: url }
+      queue: '${PAYLOADS.queue}'
+      declare: true`,
+  ),
 };
 
 /** Queues an async call (retrying the 503 of a queue still being set up) and returns its id. */

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { eventually, send } from '@nimbus/testkit';
+import { secretEnvName } from '@nimbus/gateway';
+import {
+  type MosquittoServer,
+  type RabbitMqServer,
+  eventually,
+  send,
+  startMosquittoServer,
+  startRabbitMqServer,
+} from '@nimbus/testkit';
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { admin, callReaches, postAsync } from '../harness/async-calls.js';
 import { ensureChromium, launchChromium } from '../harness/browser.js';
@@ -20,6 +30,8 @@ describe('the dashboard at /ui, in Chromium', function () {
   this.timeout(60_000);
   let platform: LocalModeProcess;
   let traces: TracingBackend;
+  let broker: MosquittoServer;
+  let rabbit: RabbitMqServer;
   let dir: string;
   let browser: Browser;
   let context: BrowserContext;
@@ -31,8 +43,14 @@ describe('the dashboard at /ui, in Chromium', function () {
     this.timeout(15 * 60_000);
     await ensureChromium((line) => process.stderr.write(`${line}\n`));
     dir = await functionsFolder(DASHBOARD_FUNCTIONS);
-    traces = await TracingBackend.start();
+    [traces, broker, rabbit] = await Promise.all([
+      TracingBackend.start(),
+      startMosquittoServer(),
+      startRabbitMqServer(),
+    ]);
     platform = await LocalModeProcess.start(dir, {
+      [secretEnvName('broker', 'url')]: broker.url,
+      [secretEnvName('amqp', 'url')]: rabbit.url,
       NIMBUS_STATS_INTERVAL_MS: '1000',
       NIMBUS_TRACING_UI_URL: 'http://127.0.0.1:9/trace/{traceId}',
       // Traces are recorded only when a caller's traceparent asks: the other calls have no trace id.
@@ -53,7 +71,7 @@ describe('the dashboard at /ui, in Chromium', function () {
   after(async () => {
     await browser?.close();
     await platform?.stop();
-    await traces?.stop();
+    await Promise.all([traces?.stop(), broker?.stop(), rabbit?.stop()]);
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
@@ -141,6 +159,44 @@ describe('the dashboard at /ui, in Chromium', function () {
     assert.notEqual(await chartPixels(page, 'traffic'), before, 'the canvas was redrawn');
     assert.match(String(await page.textContent('[data-chart="latency"] .latest')), /p50 ms: \d/);
     await screenshot(page, 'function');
+  });
+
+  it("shows a function's triggers: connected, its last event, then disconnected with the error once the broker stops", async () => {
+    await view('#/functions/default/sensors');
+    const telemetry = page.locator('tr[data-trigger="telemetry"]');
+    const cells = async () => (await telemetry.locator('td').allTextContents()).map((t) => t.trim());
+    /** Polls the row until `enough` holds for its cells (name, kind, ready, reason, connected, backlog, error, last event). */
+    const rowUntil = (what: string, enough: (c: string[]) => boolean) =>
+      eventually(
+        async () => {
+          const now = (await telemetry.count()) === 0 ? [] : await cells();
+          return enough(now) ? now : undefined;
+        },
+        30_000,
+        what,
+      );
+    let row = await rowUntil('telemetry connected', (c) => c[4] === 'connected');
+    assert.deepEqual(row.slice(0, 3), ['telemetry', 'mqtt', 'ready']);
+    assert.match(row[3] ?? '', /^Connected/);
+    assert.equal(row[7], '', 'no event yet');
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    await client.publishAsync('sensors/kitchen', '{"celsius":21}', { qos: 1 });
+    await client.endAsync();
+    row = await rowUntil('its last event time', (c) => (c[7] ?? '') !== '');
+    assert.ok(String(row[7]).includes(String(new Date().getFullYear())), `last event: ${row[7]}`);
+    await broker.pause();
+    try {
+      row = await rowUntil(
+        'telemetry disconnected, with the error',
+        (c) => c[4] === 'disconnected' && c[6] !== '',
+      );
+      assert.deepEqual([row[2], row[3]?.startsWith('Disconnected')], ['not ready', true]);
+      assert.match(row[6] ?? '', /ECONNREFUSED|closed|connect/i);
+      await screenshot(page, 'function-triggers');
+    } finally {
+      await broker.resume();
+    }
+    await rowUntil('telemetry connected again', (c) => c[4] === 'connected');
   });
 
   it('opens a dead letter with its call record, attempts and timings, and redrives it', async () => {
@@ -232,6 +288,38 @@ describe('the dashboard at /ui, in Chromium', function () {
       10_000,
       'the hostile lines, as text',
     );
+    // A trigger's status quotes its spec (a topic filter) and its origin (a queue deleted under its
+    // reader, named in the last error): text, in its row and its reason.
+    const amqpClient = await amqp.connect(rabbit.url);
+    try {
+      const channel = await amqpClient.createChannel();
+      await eventually(
+        async () => ((await channel.checkQueue(PAYLOADS.queue).catch(() => undefined)) ? true : undefined),
+        30_000,
+        'the queue declared by its trigger',
+      );
+      await channel.deleteQueue(PAYLOADS.queue);
+    } finally {
+      await amqpClient.close();
+    }
+    await view('#/functions/default/sensors');
+    const cell = (trigger: string, index: number) =>
+      page.locator(`tr[data-trigger="${trigger}"] td`).nth(index).textContent();
+    await eventually(
+      async () => ((await cell('hostile', 3))?.includes(PAYLOADS.trigger) ? true : undefined),
+      15_000,
+      'the hostile topic filter, as text',
+    );
+    await eventually(
+      async () => ((await cell('jobs', 6))?.includes(PAYLOADS.queue) ? true : undefined),
+      30_000,
+      "the hostile queue in the trigger's last error, as text",
+    );
+    assert.match(String(await cell('hostile', 3)), /TriggerMisconfigured/);
+    assert.equal(await cell('jobs', 4), 'disconnected');
+    for (const selector of ['#view img', '#view script', '#view [onerror]'])
+      assert.equal(await page.locator(selector).count(), 0, `triggers: ${selector}`);
+    await screenshot(page, 'function-triggers-hostile');
     await view('#/functions');
     await page.locator('tr[data-function="default/broken"]').waitFor();
     // The list refreshes every 5 s; the 500 is in a sample within a second.
