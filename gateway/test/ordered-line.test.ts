@@ -182,6 +182,34 @@ describe('OrderedLine: one event after another, and nothing settled out of turn'
     assert.deepEqual(sent, ['later 1', 'ack 2', 'ack 3']);
   });
 
+  it('an event’s handler runs until its batch is acked, so the bus reports progress for it meanwhile', async () => {
+    const sent: string[] = [];
+    let finish: () => void = () => {};
+    const slow = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const { line: l, clock } = line(
+      async (m) => {
+        if (m.streamSeq === 2) await slow;
+        await m.ack();
+      },
+      0,
+      8,
+    );
+    let firstDone = false;
+    const first = l.handle(batched(1, sent)).then(() => {
+      firstDone = true;
+    });
+    const second = l.handle(batched(2, sent));
+    await observe(() => firstDone, 'the handler of 1 ended before its ack went out');
+    clock.advance(20);
+    await first;
+    assert.deepEqual(sent, ['ack 1']);
+    finish();
+    await second;
+    assert.deepEqual(sent, ['ack 1', 'ack 2']);
+  });
+
   it('a batch whose ack fails breaks the line: no later batch goes out, what it held comes again', async () => {
     const sent: string[] = [];
     const ran: number[] = [];

@@ -77,6 +77,10 @@ export class OrderedLine {
   /** Settled events whose ack has not gone out yet, oldest first. */
   private batch: BusMessage[] = [];
   private batchTimer: unknown;
+  /** Resolves once the batch being gathered has been acked (landed or failed) or dropped. */
+  private batchDone: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** What each settled event's handler waits for: its batch's ack. */
+  private readonly acking = new WeakMap<BusMessage, Promise<void>>();
   /** Events handed over and not yet through the line: none means nothing more to batch with now. */
   private inHand = 0;
 
@@ -84,7 +88,10 @@ export class OrderedLine {
     if ((deps.redeliveries ?? 0) > 0) this.sorting = [];
   }
 
-  /** The bus's handler: queues `message` behind those before it and resolves once it is settled or left. */
+  /**
+   * The bus's handler: queues `message` behind those before it and resolves once its ack has landed
+   * or failed, or it is left.
+   */
   readonly handle = (message: BusMessage): Promise<void> => {
     const sorting = this.sorting;
     if (sorting !== undefined) {
@@ -118,7 +125,9 @@ export class OrderedLine {
         if (--this.inHand === 0) this.flush();
       });
     this.tail = turn;
-    return turn;
+    // The handler runs on until the event's ack is out: while it runs the bus reports progress, so
+    // the ack wait (as short as the first backoff step) does not run out on an event held for its batch.
+    return turn.then(() => this.acking.get(message));
   }
 
   get open(): boolean {
@@ -148,6 +157,8 @@ export class OrderedLine {
     // What it holds is left to come again, like everything after it.
     this.deps.clock.clearTimeout(this.batchTimer);
     this.batch = [];
+    this.batchDone?.resolve();
+    this.batchDone = undefined;
     this.tell(this.onBreak);
     this.tell(this.onStop);
     this.deps.broke(why);
@@ -210,6 +221,8 @@ export class OrderedLine {
    */
   private settle(message: BusMessage): void {
     this.batch.push(message);
+    this.batchDone ??= deferred();
+    this.acking.set(message, this.batchDone.promise);
     const every = message.ackLater === undefined ? 1 : (this.deps.ackEvery ?? 1);
     if (this.batch.length >= every) this.flush();
     else if (this.batch.length === 1)
@@ -227,9 +240,14 @@ export class OrderedLine {
   private flush(): void {
     this.deps.clock.clearTimeout(this.batchTimer);
     const batch = this.batch;
+    const done = this.batchDone;
     this.batch = [];
+    this.batchDone = undefined;
     const last = batch.at(-1);
-    if (last === undefined) return;
+    if (last === undefined) {
+      done?.resolve();
+      return;
+    }
     this.olderAcks = this.acked;
     const acked = this.acked.then(() => {
       if (this.broken !== undefined) throw new Error('the ordered line broke before this ack');
@@ -237,6 +255,7 @@ export class OrderedLine {
       return last.ack();
     });
     this.acked = acked.catch(() => this.break('ack-failed'));
+    void this.acked.then(() => done?.resolve());
   }
 
   /** Waits for `work` unless `stop` is told first; true when the line may go on. */
@@ -260,4 +279,12 @@ export class OrderedLine {
       this.deps.clock.setTimeout(resolve, ms);
     });
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
