@@ -15,6 +15,8 @@ export interface Delivery {
   readonly deliveryCount: number;
   readonly timestamp: number;
   ack(): Promise<void>;
+  /** Sends the ack without waiting for the server's word; the next `ack()` vouches for it. */
+  ackLater(): void;
   nak(delayMs: number): void;
   term(): void;
   working(): void;
@@ -60,6 +62,9 @@ export async function runDelivery(
       // A handler that does not await its ack must not crash the process with an unhandled rejection.
       acked.catch(() => {});
       return acked;
+    },
+    ackLater() {
+      if (settle()) delivery.ackLater();
     },
     nak(delayMs) {
       if (!settle()) return;

@@ -33,6 +33,15 @@ export interface BusMessage {
   readonly lastAttempt: boolean;
   /** Done with it. Resolves once the server has recorded the ack; rejects with BusUnavailableError otherwise (it will come again). */
   ack(): Promise<void>;
+  /**
+   * Done with it, without waiting to hear that the server recorded it: the ack goes out and
+   * nothing comes back. A subscription's acks land in the order they were sent, so once a later
+   * `ack()` of the same subscription resolves, every `ackLater()` before it has landed too; that
+   * `ack()` rejects if one of them may have been lost (the connection dropped in between). For a
+   * caller that settles in order (an ordered trigger's line), this is one reply per batch of acks
+   * instead of one per message. Both buses give it; a message made by hand may leave it out.
+   */
+  ackLater?(): void;
   /** Failed; redeliver after `delayMs`, by default the consumer's backoff step for this delivery (at once without one). */
   nak(delayMs?: number): void;
   /**

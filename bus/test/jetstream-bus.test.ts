@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { type NatsServer, startNatsServer } from '@nimbus/testkit';
 import { BusConfigError, BusPayloadTooLargeError, JetStreamBus, type MessageBus } from '../src/index.js';
-import { describeMessageBusContract } from './support/message-bus-contract.js';
+import { describeAckLaterContract } from './support/ack-later-contract.js';
+import { type BusFixture, describeMessageBusContract } from './support/message-bus-contract.js';
 
 describe('JetStreamBus', function () {
   this.timeout(60_000);
@@ -15,35 +16,33 @@ describe('JetStreamBus', function () {
     await server?.stop();
   });
 
-  describeMessageBusContract(
-    'JetStream',
-    async () => {
-      const connect = () =>
-        JetStreamBus.connect({
-          servers: server.url,
-          name: 'bus-test',
-          reconnectMinMs: 50,
-          reconnectMaxMs: 250,
-        });
-      const buses: MessageBus[] = [await connect()];
-      const [bus] = buses as [MessageBus];
-      return {
-        bus,
-        async peer() {
-          const peer = await connect();
-          buses.push(peer);
-          return peer;
-        },
-        server,
-        async close() {
-          await Promise.all(buses.map((b) => b.close()));
-          // A test may leave the server paused; the next one needs it.
-          await server.resume();
-        },
-      };
-    },
-    { serverControl: true },
-  );
+  const jetStreamBus = async (): Promise<BusFixture> => {
+    const connect = () =>
+      JetStreamBus.connect({
+        servers: server.url,
+        name: 'bus-test',
+        reconnectMinMs: 50,
+        reconnectMaxMs: 250,
+      });
+    const buses: MessageBus[] = [await connect()];
+    const [bus] = buses as [MessageBus];
+    return {
+      bus,
+      async peer() {
+        const peer = await connect();
+        buses.push(peer);
+        return peer;
+      },
+      server,
+      async close() {
+        await Promise.all(buses.map((b) => b.close()));
+        // A test may leave the server paused; the next one needs it.
+        await server.resume();
+      },
+    };
+  };
+  describeMessageBusContract('JetStream', jetStreamBus, { serverControl: true });
+  describeAckLaterContract('JetStream', jetStreamBus, { serverControl: true });
 
   it("a message over the server's max_payload is refused for good, as too large", async () => {
     const bus = await JetStreamBus.connect({ servers: server.url, name: 'bus-test-large' });

@@ -1,11 +1,11 @@
 import { MemoryBus } from '../src/index.js';
-import { describeMessageBusContract } from './support/message-bus-contract.js';
+import { describeAckLaterContract } from './support/ack-later-contract.js';
+import { type BusFixture, describeMessageBusContract } from './support/message-bus-contract.js';
 
-describeMessageBusContract(
-  'memory',
-  async () => {
-    const bus = new MemoryBus();
-    return { bus, peer: async () => bus, close: () => bus.close() };
-  },
-  { serverControl: false },
-);
+const memoryBus = async (): Promise<BusFixture> => {
+  const bus = new MemoryBus();
+  return { bus, peer: async () => bus, close: () => bus.close() };
+};
+
+describeMessageBusContract('memory', memoryBus, { serverControl: false });
+describeAckLaterContract('memory', memoryBus, { serverControl: false });

@@ -20,7 +20,7 @@ const quiet = createLogger(
 );
 
 /** A Function with one Postgres trigger at its default concurrency (1: in order). */
-function fn(name: string): FunctionResource {
+function fn(name: string, attempts = { maxDeliver: 3, backoff: ['500ms'] }): FunctionResource {
   const result = validateFunction({
     apiVersion: 'nimbus.dev/v1alpha1',
     kind: 'Function',
@@ -33,8 +33,7 @@ function fn(name: string): FunctionResource {
           postgres: {
             connection: { name: 'shop-db', key: 'url' },
             tables: ['public.orders'],
-            maxDeliver: 3,
-            backoff: ['500ms'],
+            ...attempts,
           },
         },
       ],
@@ -204,6 +203,19 @@ describe('ordered source triggers: one gateway at a time, a window delivered one
     assert.equal(dead.attempts, 3);
     assert.match(dead.lastError, /500/);
     assert.equal(dead.request.headers['ce-id'], 'e10');
+  });
+
+  it('a backoff shorter than the ack delay: events around a poison one arrive once, in order', async () => {
+    // JetStream's ack wait is the first backoff step (100 ms): an ack held back must still land in it.
+    const parcels = fn('parcels', { maxDeliver: 2, backoff: ['100ms'] });
+    const calls: Call[] = [];
+    await gateway('a', parcels, calls, async (id) => (id === 'e1' ? refused : ok));
+    await store(parcels, 3);
+    await settled(parcels);
+    assert.deepEqual(
+      calls.map((c) => c.id),
+      ['e0', 'e1', 'e1', 'e2'],
+    );
   });
 
   it('two gateways on one ordered trigger: only the lease holder delivers, in order', async () => {

@@ -8,6 +8,8 @@ import { reconnectDelay } from '../retry-delay.js';
  */
 export class ConnectionState {
   connected = true;
+  /** Connections lost so far: an ack sent on one that was lost since may not have landed. */
+  disconnects = 0;
   private failedAttempts = 0;
 
   constructor(
@@ -21,7 +23,10 @@ export class ConnectionState {
   watch(nc: NatsConnection): void {
     (async () => {
       for await (const status of nc.status()) {
-        if (status.type === Events.Disconnect) this.connected = false;
+        if (status.type === Events.Disconnect) {
+          this.connected = false;
+          this.disconnects++;
+        }
         if (status.type === DebugEvents.Reconnecting) this.failedAttempts++;
         if (status.type === Events.Reconnect) {
           this.connected = true;

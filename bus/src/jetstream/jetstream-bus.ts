@@ -153,6 +153,7 @@ export class JetStreamBus implements MessageBus {
       retryMinMs: this.options.reconnectMinMs ?? 100,
       retryMaxMs: this.options.reconnectMaxMs ?? 5_000,
       connected: () => this.state.connected,
+      disconnects: () => this.state.disconnects,
     });
     this.subscriptions.add(subscription);
     return {

@@ -21,7 +21,12 @@ export interface SubscriptionSettings {
   readonly retryMaxMs: number;
   /** Whether the connection is up, so an ack can fail at once when it is not. */
   readonly connected: () => boolean;
+  /** Connections lost so far: an ackLater() is vouched for only if none was lost since it went out. */
+  readonly disconnects: () => number;
 }
+
+/** An ackLater() went out while the connection was down (or could not go out at all). */
+const LOST = -1;
 
 /** How stale the consumer's maxDeliver and backoff may be when judging a delivery (another process may change them). */
 const POLICY_TTL_MS = 1_000;
@@ -40,6 +45,11 @@ export class JetStreamSubscription implements Subscription {
   private policy: DeliveryPolicy | undefined;
   private policyReadAt = 0;
   private reading: Promise<void> | undefined;
+  /**
+   * The connection (as a count of those lost before it) on which the oldest ackLater() not yet
+   * vouched for went out, or LOST; undefined when there is none.
+   */
+  private unvouched: number | undefined;
   private readonly loop: Promise<void>;
 
   constructor(private readonly settings: SubscriptionSettings) {
@@ -175,6 +185,7 @@ export class JetStreamSubscription implements Subscription {
         send();
       } catch {}
     };
+    const what = `ack of ${info.stream}:${info.streamSequence}`;
     const delivery: Delivery = {
       subject: msg.subject,
       stream: info.stream,
@@ -184,13 +195,31 @@ export class JetStreamSubscription implements Subscription {
       deliveryCount: info.redeliveryCount,
       timestamp: Math.floor(info.timestampNanos / 1_000_000),
       ack: async () => {
-        const what = `ack of ${info.stream}:${info.streamSequence}`;
+        // This ack vouches for the ackLater() calls before it: they went out first, on this connection.
+        const earlier = this.unvouched;
+        this.unvouched = undefined;
         if (!connected()) throw new BusUnavailableError(`${what}: NATS is unreachable`, 'disconnected');
         try {
           await msg.ackAck({ timeout: timeoutMs });
         } catch (err) {
           throw toBusError(err, what, 'disconnected');
         }
+        if (earlier !== undefined && earlier !== this.settings.disconnects())
+          throw new BusUnavailableError(
+            `${what}: landed, but the connection was lost after an earlier ack went out, which may not have`,
+            'disconnected',
+          );
+      },
+      ackLater: () => {
+        let on = connected() ? this.settings.disconnects() : LOST;
+        if (on !== LOST) {
+          try {
+            msg.ack();
+          } catch {
+            on = LOST;
+          }
+        }
+        if (this.unvouched === undefined || on === LOST) this.unvouched = on;
       },
       nak: (delayMs) => quietly(() => msg.nak(delayMs > 0 ? delayMs : undefined)),
       term: () => quietly(() => msg.term()),

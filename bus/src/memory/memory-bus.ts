@@ -291,6 +291,10 @@ export class MemoryBus implements MessageBus {
         if (this.closed) throw new BusUnavailableError('the bus is closed', 'closed');
         finish();
       },
+      // Nothing is lost in memory: a closed bus drops it, and the next ack() rejects.
+      ackLater: () => {
+        if (!this.closed) finish();
+      },
       nak: (delayMs) => consumer.nak(seq, count, delayMs),
       term: () => finish(),
       working: () => consumer.working(seq, count),

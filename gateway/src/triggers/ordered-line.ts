@@ -25,10 +25,20 @@ export interface OrderedLineDeps {
    * their ack waits ran out rather than stream order, so the line sorts this many before it starts.
    */
   readonly redeliveries?: number;
+  /**
+   * Settled events acked together (default 1): all but the last with `ackLater()`, the last with
+   * `ack()`, whose reply vouches for the batch. A message without `ackLater()` is acked alone.
+   */
+  readonly ackEvery?: number;
 }
 
 /** How long the line waits for the redeliveries it expects before it sorts what came. */
 const SORT_WAIT_MS = 100;
+/**
+ * The longest a settled event waits for the rest of its batch, so a slow call behind it does not
+ * hold its ack back (toward the ack wait, and toward a longer tail to repeat after a crash).
+ */
+const ACK_DELAY_MS = 20;
 
 /** How an attempt asked its message to be settled. */
 type Verdict =
@@ -64,12 +74,24 @@ export class OrderedLine {
   /** The first arrivals, held back to be sorted; undefined once the line runs in arrival order. */
   private sorting: { message: BusMessage; turn: (tail: Promise<void>) => Promise<void> }[] | undefined;
   private sortTimer: unknown;
+  /** Settled events whose ack has not gone out yet, oldest first. */
+  private batch: BusMessage[] = [];
+  private batchTimer: unknown;
+  /** Resolves once the batch being gathered has been acked (landed or failed) or dropped. */
+  private batchDone: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** What each settled event's handler waits for: its batch's ack. */
+  private readonly acking = new WeakMap<BusMessage, Promise<void>>();
+  /** Events handed over and not yet through the line: none means nothing more to batch with now. */
+  private inHand = 0;
 
   constructor(private readonly deps: OrderedLineDeps) {
     if ((deps.redeliveries ?? 0) > 0) this.sorting = [];
   }
 
-  /** The bus's handler: queues `message` behind those before it and resolves once it is settled or left. */
+  /**
+   * The bus's handler: queues `message` behind those before it and resolves once its ack has landed
+   * or failed, or it is left.
+   */
   readonly handle = (message: BusMessage): Promise<void> => {
     const sorting = this.sorting;
     if (sorting !== undefined) {
@@ -95,17 +117,26 @@ export class OrderedLine {
   private enqueue(message: BusMessage, after: Promise<void>): Promise<void> {
     if (message.streamSeq <= this.lastSeq) this.break('out-of-order');
     else this.lastSeq = message.streamSeq;
-    const turn = after.then(() => this.deliver(message));
+    this.inHand++;
+    const turn = after
+      .then(() => this.deliver(message))
+      .finally(() => {
+        // Nothing more in hand: the window may be all settled, and the bus sends more once acked.
+        if (--this.inHand === 0) this.flush();
+      });
     this.tail = turn;
-    return turn;
+    // The handler runs on until the event's ack is out: while it runs the bus reports progress, so
+    // the ack wait (as short as the first backoff step) does not run out on an event held for its batch.
+    return turn.then(() => this.acking.get(message));
   }
 
   get open(): boolean {
     return this.broken === undefined && !this.draining;
   }
 
-  /** Resolves once every ack sent so far has landed or failed. */
+  /** Sends the acks still held, and resolves once every ack sent has landed or failed. */
   acks(): Promise<void> {
+    this.flush();
     return this.acked;
   }
 
@@ -123,6 +154,11 @@ export class OrderedLine {
   private break(why: LineBreak): void {
     if (this.broken !== undefined) return;
     this.broken = why;
+    // What it holds is left to come again, like everything after it.
+    this.deps.clock.clearTimeout(this.batchTimer);
+    this.batch = [];
+    this.batchDone?.resolve();
+    this.batchDone = undefined;
     this.tell(this.onBreak);
     this.tell(this.onStop);
     this.deps.broke(why);
@@ -180,18 +216,46 @@ export class OrderedLine {
   }
 
   /**
-   * Acks `message` once the ack before it has landed, without holding up the next event's call:
-   * the round trip overlaps that call (the one after waits for it). Acks go out one at a time, in
-   * order, so one that fails stops every later one (the line breaks): the events from it on come
-   * again, in order, and the call already made for the next one is repeated under the same ce-id.
+   * Holds `message`'s ack for its batch: sent once `ackEvery` events are settled, when the line has
+   * nothing more in hand, or ACK_DELAY_MS after the first of them, whichever comes first.
    */
   private settle(message: BusMessage): void {
+    this.batch.push(message);
+    this.batchDone ??= deferred();
+    this.acking.set(message, this.batchDone.promise);
+    const every = message.ackLater === undefined ? 1 : (this.deps.ackEvery ?? 1);
+    if (this.batch.length >= every) this.flush();
+    else if (this.batch.length === 1)
+      this.batchTimer = this.deps.clock.setTimeout(() => this.flush(), ACK_DELAY_MS);
+  }
+
+  /**
+   * Acks the batch once the batch before it has landed, without holding up the next event's call:
+   * the round trip overlaps that call (the one after waits for it). All but the last go out with
+   * `ackLater()` and the last with `ack()`, which resolves only if they all landed; batches go out
+   * one at a time, in order, so one that fails stops every later one (the line breaks): the events
+   * from it on may come again, in order, and the calls already made after it are repeated under
+   * the same ce-ids.
+   */
+  private flush(): void {
+    this.deps.clock.clearTimeout(this.batchTimer);
+    const batch = this.batch;
+    const done = this.batchDone;
+    this.batch = [];
+    this.batchDone = undefined;
+    const last = batch.at(-1);
+    if (last === undefined) {
+      done?.resolve();
+      return;
+    }
     this.olderAcks = this.acked;
     const acked = this.acked.then(() => {
       if (this.broken !== undefined) throw new Error('the ordered line broke before this ack');
-      return message.ack();
+      for (const earlier of batch.slice(0, -1)) earlier.ackLater?.();
+      return last.ack();
     });
     this.acked = acked.catch(() => this.break('ack-failed'));
+    void this.acked.then(() => done?.resolve());
   }
 
   /** Waits for `work` unless `stop` is told first; true when the line may go on. */
@@ -215,4 +279,12 @@ export class OrderedLine {
       this.deps.clock.setTimeout(resolve, ms);
     });
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }

@@ -36,6 +36,13 @@ const LEASE_MARGIN_MS = 3_000;
 /** After the ack deadline, how long JetStream may take to notice and queue the redeliveries. */
 const FENCE_MARGIN_MS = 1_000;
 const FENCE_POLL_MS = 250;
+/**
+ * The share of the window acked together. Each ack frees a slot of the durable's maxAckPending,
+ * and JetStream sends the next event at once: acked one by one, every event cost the gateway an
+ * ack's reply and a delivery of its own; acked in batches, a quarter of the window at a time, the
+ * replies are one per batch and the events come in bursts, while three quarters stay in hand.
+ */
+const ACK_BATCHES_PER_WINDOW = 4;
 
 /**
  * One ordered trigger (a source trigger with `concurrency: 1`) in this gateway. Only the holder of
@@ -199,6 +206,7 @@ export class OrderedTrigger {
       attempt: this.deps.attempt,
       broke: (why) => this.broke(line, why),
       redeliveries,
+      ackEvery: Math.max(1, Math.floor(window / ACK_BATCHES_PER_WINDOW)),
     });
     this.line = line;
     this.subscription = bus.consume(stream, consumer, line.handle, {
