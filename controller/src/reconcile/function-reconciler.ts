@@ -15,6 +15,7 @@ import type { DeploymentSettings } from '../resources/deployment.js';
 import { sourceConfigMapName } from '../resources/source-configmap.js';
 import { SECRETS_CONDITION, type SecretMounts, secretsVerdict } from '../secrets/secret-opt-in.js';
 import { RETAINED_CONDITION } from '../state/state-retention.js';
+import { ROUTES_CONDITION } from '@nimbus/api/route-claims';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';
@@ -77,6 +78,8 @@ export class FunctionReconciler {
     /** Reads a load error from an unready pod; without it, status says only that pods are not ready. */
     private readonly loads?: LoadFailures,
     private readonly triggers?: TriggerStatusSource,
+    /** RoutesReady for a Function with routes (route-conflicts.ts); undefined leaves it out. */
+    private readonly routes?: (fn: FunctionResource) => Verdict | undefined,
   ) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -175,6 +178,7 @@ export class FunctionReconciler {
         [SECRETS_CONDITION, secretsVerdict(fn.spec.secrets ?? [], secrets)],
         [LOADED_CONDITION, load.failure],
         [TRIGGERS_CONDITION, triggers?.verdict],
+        [ROUTES_CONDITION, this.routes?.(fn)],
       ],
       load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail),
       triggers?.triggers,
