@@ -87,7 +87,9 @@ export function resolveRouteClaims(owners: Iterable<RouteOwner>): RouteClaims {
     const claimed: [string, HttpRoute][] = [];
     owner.routes.forEach((route, index) => {
       const slot = `${route.host ?? ''} ${templateShape(route.path)}`;
-      const holder = held.get(slot)?.find((h) => h.holder !== owner.key && overlaps(h.methods, route.methods));
+      const holder = held
+        .get(slot)
+        ?.find((h) => h.holder !== owner.key && overlaps(h.methods, route.methods));
       if (holder !== undefined) refused.push({ index, route, holder: holder.holder });
       else {
         mine.push(index);
@@ -115,10 +117,17 @@ export function describeRoute(route: HttpRoute): string {
 /** RoutesReady for a Function with routes: False naming each refused route and its holder. Pure. */
 export function routesCondition(conflicts: readonly RouteConflict[] | undefined): Condition {
   if (conflicts === undefined || conflicts.length === 0) {
-    return { type: ROUTES_CONDITION, status: 'True', reason: 'RoutesAccepted', message: 'every route is served' };
+    return {
+      type: ROUTES_CONDITION,
+      status: 'True',
+      reason: 'RoutesAccepted',
+      message: 'every route is served',
+    };
   }
   const message = conflicts
-    .map((c) => `route ${describeRoute(c.route)} (spec.http.routes[${c.index}]) is held by Function ${c.holder}`)
+    .map(
+      (c) => `route ${describeRoute(c.route)} (spec.http.routes[${c.index}]) is held by Function ${c.holder}`,
+    )
     .join('; ');
   return { type: ROUTES_CONDITION, status: 'False', reason: ROUTE_CONFLICT, message };
 }

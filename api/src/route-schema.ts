@@ -1,4 +1,4 @@
-import type { HttpRoute, RouteCors } from './function.js';
+import type { HttpRoute } from './function.js';
 import type { CrossFieldRule } from './rules.js';
 import type { SchemaNode } from './schema-node.js';
 
@@ -45,7 +45,8 @@ export const ROUTE_PATTERN_HINTS: Readonly<Record<string, string>> = {
   [ROUTE_PATH_PATTERN]:
     'must be a path template: /literal and /{name} segments, optionally ending in /{name...}; a name is letters, digits and _',
   [ROUTE_HOST_PATTERN]: 'must be a lower-case DNS name such as api.example.com, or *.example.com',
-  [CORS_ORIGIN_PATTERN]: 'must be "*" or an origin such as https://app.example.com (scheme, host, optional port)',
+  [CORS_ORIGIN_PATTERN]:
+    'must be "*" or an origin such as https://app.example.com (scheme, host, optional port)',
   [HEADER_NAME_PATTERN]: 'must be an HTTP header name',
 };
 
@@ -81,7 +82,9 @@ const corsSchema: SchemaNode = {
       description: 'Origins allowed to call, exactly as browsers send them, or "*" for any.',
       items: { type: 'string', pattern: CORS_ORIGIN_PATTERN, maxLength: 253 },
     },
-    allowMethods: methods("Methods a preflight may ask for; unset: the route's methods (all when it has none)."),
+    allowMethods: methods(
+      "Methods a preflight may ask for; unset: the route's methods (all when it has none).",
+    ),
     allowHeaders: headerNames('Request headers a preflight may ask for, besides the CORS-safelisted ones.'),
     exposeHeaders: headerNames("Response headers the browser lets the page's script read."),
     allowCredentials: {
@@ -168,23 +171,23 @@ export const ROUTE_RULES: readonly CrossFieldRule[] = [
       return new Set(names).size === names.length;
     },
   }),
-  rule<RouteCors>({
-    at: 'http.routes.cors',
-    field: 'allowCredentials',
-    cel: "!has(self.allowCredentials) || !self.allowCredentials || !('*' in self.allowOrigins)",
+  rule<HttpRoute>({
+    at: 'http.routes',
+    field: 'cors.allowCredentials',
+    cel: "!has(self.cors) || !has(self.cors.allowCredentials) || !self.cors.allowCredentials || !('*' in self.cors.allowOrigins)",
     message: 'cannot be true with the origin "*": browsers refuse credentials for any origin',
-    holds: (cors) => cors.allowCredentials !== true || !cors.allowOrigins.includes('*'),
+    holds: (route) => route.cors?.allowCredentials !== true || !route.cors.allowOrigins.includes('*'),
   }),
   rule<{ routes?: HttpRoute[] }>({
     at: 'http',
     field: 'routes',
-    cel:
-      "!has(self.routes) || self.routes.all(r, self.routes.exists_one(s, s.path == r.path && (has(s.host) ? s.host : '') == (has(r.host) ? r.host : '') && (!has(s.methods) || !has(r.methods) || s.methods.exists(m, m in r.methods))))",
+    cel: "!has(self.routes) || self.routes.all(r, self.routes.exists_one(s, s.path == r.path && (has(s.host) ? s.host : '') == (has(r.host) ? r.host : '') && (!has(s.methods) || !has(r.methods) || s.methods.exists(m, m in r.methods))))",
     message: 'has the same path, host and method twice',
     holds: (http) => {
       const routes = http.routes ?? [];
       return routes.every(
-        (r) => routes.filter((s) => s.path === r.path && hostOf(s) === hostOf(r) && overlap(s, r)).length === 1,
+        (r) =>
+          routes.filter((s) => s.path === r.path && hostOf(s) === hostOf(r) && overlap(s, r)).length === 1,
       );
     },
   }),

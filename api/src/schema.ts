@@ -1,7 +1,7 @@
 import { destinationsSchema } from './destination-schema.js';
 import { DURATION_PATTERN } from './duration.js';
-import { ROUTE_PATTERN_HINTS, routesSchema } from './route-schema.js';
 import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
+import { ROUTE_PATTERN_HINTS, routesSchema } from './route-schema.js';
 import { CROSS_FIELD_RULES } from './rules.js';
 import { withDescriptions } from './schema-descriptions.js';
 import type { SchemaNode } from './schema-node.js';

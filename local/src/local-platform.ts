@@ -1,8 +1,8 @@
-import { type RouteConflict, resolveRouteClaims, routesCondition } from '@nimbus/api/route-claims';
 import { relative } from 'node:path';
 import { type Condition, type FunctionResource, type Logger, functionKey, parseDuration } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { specHash } from '@nimbus/api';
+import { type RouteConflict, resolveRouteClaims, routesCondition } from '@nimbus/api/route-claims';
 import { configFromSpec } from '@nimbus/controller/autoscale/config';
 import type {
   FunctionDirectory,
@@ -261,7 +261,8 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const triggers = triggerView(resource, this.sourceHealth);
     const conditions = triggers === undefined ? [ready] : [ready, triggers.condition];
     // The rule every gateway and the controller apply: a route another Function holds is refused.
-    if ((resource.spec.http.routes?.length ?? 0) > 0) conditions.push(routesCondition(this.routeConflicts().get(key)));
+    if ((resource.spec.http.routes?.length ?? 0) > 0)
+      conditions.push(routesCondition(this.routeConflicts().get(key)));
     return {
       ...resource,
       metadata: {

@@ -36,8 +36,8 @@ import {
 } from './function-reconciler.js';
 import type { TriggerStatusSource } from './function-reconciler.js';
 import { LoadFailures } from './load-failure.js';
-import { RouteConflicts } from './route-conflicts.js';
 import type { FunctionCleanup, FunctionStep } from './object-cache.js';
+import { RouteConflicts } from './route-conflicts.js';
 import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
 

@@ -1,5 +1,6 @@
 import { API_VERSION, type FunctionResource, KIND, type Logger, type TriggerStatus } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
+import { ROUTES_CONDITION } from '@nimbus/api/route-claims';
 import {
   KubeApiError,
   type KubeClient,
@@ -15,7 +16,6 @@ import type { DeploymentSettings } from '../resources/deployment.js';
 import { sourceConfigMapName } from '../resources/source-configmap.js';
 import { SECRETS_CONDITION, type SecretMounts, secretsVerdict } from '../secrets/secret-opt-in.js';
 import { RETAINED_CONDITION } from '../state/state-retention.js';
-import { ROUTES_CONDITION } from '@nimbus/api/route-claims';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';

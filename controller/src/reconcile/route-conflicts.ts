@@ -1,5 +1,10 @@
 import type { FunctionResource } from '@nimbus/api';
-import { ROUTES_CONDITION, type RouteClaims, resolveRouteClaims, routesCondition } from '@nimbus/api/route-claims';
+import {
+  ROUTES_CONDITION,
+  type RouteClaims,
+  resolveRouteClaims,
+  routesCondition,
+} from '@nimbus/api/route-claims';
 import type { Verdict } from './status.js';
 
 export { ROUTES_CONDITION } from '@nimbus/api/route-claims';
@@ -39,7 +44,11 @@ export class RouteConflicts {
       this.functions
         .list()
         .filter((f) => hasRoutes(f) && f.metadata.deletionTimestamp === undefined)
-        .map((f) => ({ key: keyOf(f), creationTimestamp: f.metadata.creationTimestamp, routes: f.spec.http.routes ?? [] })),
+        .map((f) => ({
+          key: keyOf(f),
+          creationTimestamp: f.metadata.creationTimestamp,
+          routes: f.spec.http.routes ?? [],
+        })),
     );
     const { status, reason, message } = routesCondition(this.claims.conflicts.get(keyOf(fn)));
     return { status: status === 'True' ? 'True' : 'False', reason: reason ?? '', message: message ?? '' };

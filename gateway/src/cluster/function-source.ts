@@ -44,7 +44,11 @@ export class FunctionSource {
     const settings = routeSettingsOf(event.object);
     this.routes.upsert(settings);
     // Every gateway hands conflicting routes out by the controller's rule, from the same Functions.
-    this.routes.http.set(`${namespace}/${name}`, event.object.metadata.creationTimestamp, event.object.spec?.http?.routes);
+    this.routes.http.set(
+      `${namespace}/${name}`,
+      event.object.metadata.creationTimestamp,
+      event.object.spec?.http?.routes,
+    );
     if (event.type === 'added') this.log.info('function added', { function: `${namespace}/${name}` });
     this.publish(namespace, name);
   }

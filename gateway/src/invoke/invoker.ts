@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '@nimbus/api';
+import { ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
 import type { Tracing } from '@nimbus/telemetry';
 import { inject, injectable } from 'tsyringe';
 import { Agent } from 'undici';
@@ -21,7 +22,6 @@ import { INVOKE_PREFIX, parseInvokePath } from './function-path.js';
 import { InvokeSpan } from './invoke-span.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 import { type RoutedCall, routeRequest } from './routed-call.js';
-import { ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
 export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
@@ -219,7 +219,11 @@ export class Invoker {
   }
 
   /** Everything that can refuse a request before it goes anywhere: name, auth, size, readiness. */
-  private admit(req: IncomingMessage, res: ServerResponse, routed: RoutedCall | undefined): Admitted | Refused {
+  private admit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    routed: RoutedCall | undefined,
+  ): Admitted | Refused {
     const found = routed === undefined ? this.target(req) : routed;
     if (found instanceof Refused) return found;
     const { route } = found;

@@ -51,7 +51,12 @@ export function routeRequest(
   if (preflight) {
     // A route without a CORS policy takes the OPTIONS request itself, if it serves OPTIONS.
     if (target.cors === undefined) return withoutPreflight(table, req, res);
-    const answer = answerPreflight(target.cors, origin, asked, header(req.headers['access-control-request-headers']));
+    const answer = answerPreflight(
+      target.cors,
+      origin,
+      asked,
+      header(req.headers['access-control-request-headers']),
+    );
     if (!answer.ok) sendProblem(res, corsRefused(answer.why));
     else {
       res.writeHead(204, answer.headers);
@@ -65,7 +70,11 @@ export function routeRequest(
   return { route, params };
 }
 
-function withoutPreflight(table: RouteTable, req: IncomingMessage, res: ServerResponse): RoutedCall | 'answered' | 'none' {
+function withoutPreflight(
+  table: RouteTable,
+  req: IncomingMessage,
+  res: ServerResponse,
+): RoutedCall | 'answered' | 'none' {
   const lookup = table.http.match('OPTIONS', req.headers.host, req.url as string);
   if (lookup.kind !== 'found') {
     sendProblem(res, corsRefused('this route takes no cross-origin calls: it has no CORS policy'));

@@ -29,7 +29,10 @@ export function compileCors(cors: RouteCors, routeMethods: readonly HttpMethod[]
     headers: new Set((cors.allowHeaders ?? []).map((h) => h.toLowerCase())),
     credentials: cors.allowCredentials === true,
     maxAge: cors.maxAge,
-    expose: cors.exposeHeaders === undefined || cors.exposeHeaders.length === 0 ? undefined : cors.exposeHeaders.join(', '),
+    expose:
+      cors.exposeHeaders === undefined || cors.exposeHeaders.length === 0
+        ? undefined
+        : cors.exposeHeaders.join(', '),
   };
 }
 
@@ -50,7 +53,8 @@ export function answerPreflight(
   method: string,
   requestHeaders: string | undefined,
 ): PreflightAnswer {
-  if (!originAllowed(cors, origin)) return { ok: false, why: `the origin ${printable(origin)} is not allowed` };
+  if (!originAllowed(cors, origin))
+    return { ok: false, why: `the origin ${printable(origin)} is not allowed` };
   if (!cors.methods.has(method)) return { ok: false, why: `the method ${printable(method)} is not allowed` };
   const asked = (requestHeaders ?? '')
     .split(',')

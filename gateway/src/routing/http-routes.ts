@@ -71,7 +71,11 @@ export class HttpRoutes {
     const segments = path.length === 1 ? [] : path.slice(1).split('/');
     for (const s of segments) {
       if (s === '.' || s === '..' || (s.includes('%') && /^(\.|%2e){1,2}$/i.test(s))) {
-        return { kind: 'refused', why: 'dot segments (. and ..) are not allowed in a route path', internal: false };
+        return {
+          kind: 'refused',
+          why: 'dot segments (. and ..) are not allowed in a route path',
+          internal: false,
+        };
       }
     }
     if (reachesInternalRoute(path)) return { kind: 'refused', why: 'internal', internal: true };
@@ -79,7 +83,8 @@ export class HttpRoutes {
     try {
       for (const trie of this.triesFor(host)) {
         const found = trie.match(segments, method, allow);
-        if (found !== undefined) return { kind: 'found', target: found.value, params: paramsJson(found.names, found.values) };
+        if (found !== undefined)
+          return { kind: 'found', target: found.value, params: paramsJson(found.names, found.values) };
       }
     } catch (err) {
       if (err instanceof RefusedPath) return { kind: 'refused', why: err.why, internal: false };
@@ -121,7 +126,11 @@ export class HttpRoutes {
         const route = owner.routes[index] as HttpRoute;
         const segments = parseTemplate(route.path);
         const entry: TrieEntry<RouteTarget> = {
-          value: { fnKey: key, path: route.path, cors: route.cors === undefined ? undefined : compileCors(route.cors, route.methods) },
+          value: {
+            fnKey: key,
+            path: route.path,
+            cors: route.cors === undefined ? undefined : compileCors(route.cors, route.methods),
+          },
           methods: route.methods === undefined ? undefined : new Set(route.methods),
           names: segments.flatMap((s) => (s.kind === 'literal' ? [] : [s.name])),
         };

@@ -1,7 +1,7 @@
 import { type Clock, type FunctionRateLimit, type HttpAuth, functionKey, systemClock } from '@nimbus/api';
 import { ConcurrencyMeter } from './concurrency-meter.js';
-import { HttpRoutes } from './http-routes.js';
 import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
+import { HttpRoutes } from './http-routes.js';
 import { ProvisionalEndpoints } from './provisional-endpoints.js';
 import { releaseQueued } from './replica-queue.js';
 import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';

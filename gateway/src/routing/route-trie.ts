@@ -61,7 +61,10 @@ export class RouteTrie<T> {
       else {
         node.literals ??= new Map();
         let next = node.literals.get(segment.value);
-        if (next === undefined) node.literals.set(segment.value, (next = new Node()));
+        if (next === undefined) {
+          next = new Node();
+          node.literals.set(segment.value, next);
+        }
         node = next;
       }
     }

@@ -108,7 +108,8 @@ function readParams(value: string | string[] | undefined): Params {
   // JSON.parse defines own properties: a `__proto__` parameter stays a parameter.
   const params: Record<string, string> = {};
   for (const [name, v] of Object.entries(parsed)) {
-    if (typeof v === 'string') Object.defineProperty(params, name, { value: v, enumerable: true, writable: true, configurable: true });
+    if (typeof v === 'string')
+      Object.defineProperty(params, name, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return params;
 }
