@@ -94,10 +94,16 @@ export function pythonReplica(functionDir: string, port: number): ServerCommand 
 export function staticGateway(
   replicaPort: number,
   env: Readonly<Record<string, string>> = {},
+  /** Other Functions, each with a route of its own, for route matching's cost. */
+  routes = 0,
 ): ServerCommand {
   return {
     name: 'gateway',
-    args: [fileURLToPath(new URL('./gateway-static.js', import.meta.url)), String(replicaPort)],
+    args: [
+      fileURLToPath(new URL('./gateway-static.js', import.meta.url)),
+      ...(routes > 0 ? [`--routes=${routes}`] : []),
+      String(replicaPort),
+    ],
     env,
     saysReady: false,
   };
