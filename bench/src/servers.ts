@@ -94,14 +94,15 @@ export function pythonReplica(functionDir: string, port: number): ServerCommand 
 export function staticGateway(
   replicaPort: number,
   env: Readonly<Record<string, string>> = {},
-  /** Other Functions, each with a route of its own, for route matching's cost. */
-  routes = 0,
+  /** Other Functions it holds, and whether each has a route of its own: route matching's cost. */
+  others: { functions: number; routes: boolean } = { functions: 0, routes: false },
 ): ServerCommand {
   return {
     name: 'gateway',
     args: [
       fileURLToPath(new URL('./gateway-static.js', import.meta.url)),
-      ...(routes > 0 ? [`--routes=${routes}`] : []),
+      ...(others.functions > 0 ? [`--functions=${others.functions}`] : []),
+      ...(others.routes ? ['--routes'] : []),
       String(replicaPort),
     ],
     env,
