@@ -158,14 +158,14 @@ export const ROUTE_RULES: readonly CrossFieldRule[] = [
     at: 'http.routes',
     field: 'path',
     cel: `!self.path.matches('${RESERVED_SOURCE}')`,
-    message: `is the gateway's own: routes may not start with ${RESERVED_ROUTE_SEGMENTS.map((s) => `/${s}`).join(', ')}`,
+    message: `must not start with ${RESERVED_ROUTE_SEGMENTS.map((s) => `/${s}`).join(', ')}: the gateway serves those paths itself`,
     holds: (route) => !RESERVED.test(route.path),
   }),
   rule<HttpRoute>({
     at: 'http.routes',
     field: 'path',
     cel: "self.path.findAll('\\\\{[A-Za-z_][A-Za-z0-9_]*').all(p, self.path.findAll('\\\\{[A-Za-z_][A-Za-z0-9_]*').filter(q, q == p).size() == 1)",
-    message: 'names a parameter twice',
+    message: 'must not name a parameter twice',
     holds: (route) => {
       const names = route.path.match(PARAM_NAME) ?? [];
       return new Set(names).size === names.length;
@@ -182,7 +182,7 @@ export const ROUTE_RULES: readonly CrossFieldRule[] = [
     at: 'http',
     field: 'routes',
     cel: "!has(self.routes) || self.routes.all(r, self.routes.exists_one(s, s.path == r.path && (has(s.host) ? s.host : '') == (has(r.host) ? r.host : '') && (!has(s.methods) || !has(r.methods) || s.methods.exists(m, m in r.methods))))",
-    message: 'has the same path, host and method twice',
+    message: 'must not have the same path and host twice with a method in common',
     holds: (http) => {
       const routes = http.routes ?? [];
       return routes.every(

@@ -263,6 +263,12 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
     ],
     ['h/c req/s, 32 conns (5,000 Functions over one)', formatNumber(s.ratio_h_c_32, 3), '', ''],
     [
+      'gateway CPU µs/req, 32 conns: h / f / g (steadier than req/s on a busy machine)',
+      `${optional(s.no_routes_cpu_us_per_request_32, 1)} / ${optional(s.routes_plain_cpu_us_per_request_32, 1)} / ${optional(s.route_hit_cpu_us_per_request_32, 1)}`,
+      '',
+      '',
+    ],
+    [
       'added p50 µs (g − f), 1 conn (a route hit over /function/)',
       formatNumber(s.added_p50_us_1_routed, 0),
       '',

@@ -83,6 +83,10 @@ export interface GatewaySummary {
   readonly ratio_g_h_1: number;
   readonly ratio_g_h_32: number;
   readonly ratio_h_c_32: number;
+  /** The gateway's CPU per request at 32 connections: h, f and g. */
+  readonly no_routes_cpu_us_per_request_32: number | undefined;
+  readonly routes_plain_cpu_us_per_request_32: number | undefined;
+  readonly route_hit_cpu_us_per_request_32: number | undefined;
   /** g − f at 1 connection: a route hit over /function/ on the same gateway. */
   readonly added_p50_us_1_routed: number;
   readonly pass_ratio_routes_32: boolean;
@@ -134,6 +138,9 @@ export function summarizeGateway(measurements: readonly Measurement[]): GatewayS
     ratio_g_h_1: rps('g', 1) / rps('h', 1),
     ratio_g_h_32: rps('g', 32) / rps('h', 32),
     ratio_h_c_32: rps('h', 32) / rps('c', 32),
+    no_routes_cpu_us_per_request_32: find('h', 32).proxyCpuUsPerRequest,
+    routes_plain_cpu_us_per_request_32: find('f', 32).proxyCpuUsPerRequest,
+    route_hit_cpu_us_per_request_32: find('g', 32).proxyCpuUsPerRequest,
     added_p50_us_1_routed: find('g', 1).result.p50Us - find('f', 1).result.p50Us,
     pass_ratio_routes_32:
       rps('f', 32) / rps('h', 32) >= GATEWAY_TARGETS.minRatioRoutes &&
