@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { type HttpRoute, createLogger, systemClock } from '@nimbus/api';
-import { ManualClock, send } from '@nimbus/testkit';
+import { ManualClock, eventually, send } from '@nimbus/testkit';
 import { Registry } from 'prom-client';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
@@ -86,6 +86,24 @@ describe("a Function's own routes through the gateway (real sockets)", function 
     assert.equal(seen.url, '/api/orders/a%2Fb/x/y?z=1');
     // The caller's copy never reaches the replica: the gateway's own replaces it.
     assert.deepEqual(JSON.parse(seen.headers['x-nimbus-params'] as string), { id: 'a/b', rest: 'x/y' });
+  });
+
+  it('holds a routed request while the function wakes, as /function does, and sends it with its parameters', async () => {
+    fn('cold', [], [{ path: '/cold/{id}', cors: { allowOrigins: [APP] } }]);
+    const pending = send(base, '/cold/7', { method: 'POST', body: 'held body', headers: { origin: APP } });
+    const held = routes.get('default', 'cold');
+    await eventually(() => (held?.held.size === 1 ? true : undefined), 5000, 'the request to be held');
+    assert.deepEqual(woken, ['default/cold']);
+    routes.setEndpoints('default', 'cold', [
+      { id: 'cold-0', host: '127.0.0.1', port: await serve(echoRequest) },
+    ]);
+    const reply = await pending;
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers['x-nimbus-cold-start'], 'true');
+    assert.equal(reply.headers['access-control-allow-origin'], APP);
+    const seen = reply.json<Seen & { body: string }>();
+    assert.equal(seen.body, 'held body');
+    assert.equal(seen.headers['x-nimbus-params'], '{"id":"7"}');
   });
 
   it('drops a caller-sent x-nimbus-params on /function/{name}, which has no parameters', async () => {
