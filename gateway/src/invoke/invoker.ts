@@ -27,7 +27,8 @@ import { type RoutedCall, routeRequest } from './routed-call.js';
 export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
 
 /**
- * Serves `ANY /function/{name}[.{namespace}][/rest]`, the synchronous invoke path: admits the
+ * Serves `ANY /function/{name}[.{namespace}][/rest]`, the synchronous invoke path, and the
+ * Functions' own routes (spec.http.routes) through the same admission: admits the
  * request (name, auth, size, readiness), then hands it to a streaming Exchange at once, or to
  * the hold queue while the function has no ready replica. Also makes buffered calls for the
  * gateway's own workers.
@@ -245,7 +246,7 @@ export class Invoker {
       return new Refused(route.key, problems.unavailable(route.name, route.failure));
     }
     // A routed request reaches the replica by its own path and query.
-    const upstreamPath = routed === undefined ? (found as Target).upstreamPath : (req.url as string);
+    const upstreamPath = 'upstreamPath' in found ? found.upstreamPath : (req.url as string);
     return { route, upstreamPath, consumedHeader, params: routed?.params };
   }
 
