@@ -259,15 +259,21 @@ describe("a Function's own routes through the gateway (real sockets)", function 
       for (const name of Object.keys(other.headers)) assert.doesNotMatch(name, /^access-control-/);
     });
 
-    it("leaves a function's own CORS headers as it set them, not doubled", async () => {
+    it("leaves a function's own CORS headers as it set them, not doubled, and adds up Vary", async () => {
       const own: Handler = (_req, res) => {
         res.setHeader('access-control-allow-origin', APP);
+        res.setHeader('vary', 'Accept-Encoding');
         res.end('mine');
       };
       fn('own', [await serve(own)], [{ path: '/own', cors }]);
       const reply = await send(base, '/own', { headers: { origin: APP } });
       assert.equal(reply.headers['access-control-allow-origin'], APP);
       assert.equal(reply.headers['access-control-expose-headers'], 'X-Total');
+      assert.equal(
+        reply.headers.vary,
+        'Origin, Accept-Encoding',
+        "Vary adds up: the gateway's field and the function's",
+      );
       const raw = await rawHeaders(base, '/own', APP);
       assert.equal(raw.filter((h) => h.toLowerCase() === 'access-control-allow-origin').length, 1);
     });
