@@ -102,7 +102,8 @@ const corsSchema: SchemaNode = {
 
 export const routesSchema: SchemaNode = {
   type: 'array',
-  maxItems: 32,
+  // 16 routes of at most 128 characters: what keeps the CEL rules within the API server's cost budget.
+  maxItems: 16,
   description:
     'Paths of its own the gateway serves the function on, besides /function/{name}: the most ' +
     'specific template matching a request wins, and a route another Function already holds is ' +
@@ -115,7 +116,7 @@ export const routesSchema: SchemaNode = {
       path: {
         type: 'string',
         minLength: 1,
-        maxLength: 256,
+        maxLength: 128,
         pattern: ROUTE_PATH_PATTERN,
         description:
           'A path template such as /api/orders/{id} or /files/{path...}; the parameters reach the ' +
@@ -137,6 +138,10 @@ const hostOf = (route: HttpRoute): string => route.host ?? '';
 const overlap = (a: HttpRoute, b: HttpRoute): boolean =>
   a.methods === undefined || b.methods === undefined || a.methods.some((m) => b.methods?.includes(m));
 const PARAM_NAME = /\{[A-Za-z_][A-Za-z0-9_]*/g;
+/** PARAM_NAME as a CEL string literal's text. */
+const PARAM_NAME_CEL = '\\\\{[A-Za-z_][A-Za-z0-9_]*';
+/** Parameters in one template: plenty for a path, and a bound for the CEL rule's cost. */
+export const MAX_PARAMS = 8;
 const RESERVED_SOURCE = `^/(${RESERVED_ROUTE_SEGMENTS.join('|')})(/|$)`;
 const RESERVED = new RegExp(RESERVED_SOURCE);
 const DOT_SEGMENT = /\/\.\.?(\/|$)/;
@@ -164,7 +169,15 @@ export const ROUTE_RULES: readonly CrossFieldRule[] = [
   rule<HttpRoute>({
     at: 'http.routes',
     field: 'path',
-    cel: "self.path.findAll('\\\\{[A-Za-z_][A-Za-z0-9_]*').all(p, self.path.findAll('\\\\{[A-Za-z_][A-Za-z0-9_]*').filter(q, q == p).size() == 1)",
+    cel: `self.path.findAll('\\\\{', ${MAX_PARAMS + 1}).size() <= ${MAX_PARAMS}`,
+    message: `must not have more than ${MAX_PARAMS} parameters`,
+    holds: (route) => (route.path.match(/\{/g) ?? []).length <= MAX_PARAMS,
+  }),
+  rule<HttpRoute>({
+    at: 'http.routes',
+    field: 'path',
+    // Linear, as the API server's cost estimate needs: a pairwise comparison is refused as too costly.
+    cel: `self.path.findAll('${PARAM_NAME_CEL}').distinct().size() == self.path.findAll('${PARAM_NAME_CEL}').size()`,
     message: 'must not name a parameter twice',
     holds: (route) => {
       const names = route.path.match(PARAM_NAME) ?? [];

@@ -83,7 +83,7 @@ describe('routes on a real API server', function () {
     [
       'the same route twice',
       [{ path: '/a' }, { path: '/a', methods: ['GET'] }],
-      /spec\.http\.routes: .*same path, host and method twice/,
+      /spec\.http\.routes: .*must not have the same path and host twice with a method in common/,
     ],
     [
       'an unknown method',
