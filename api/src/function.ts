@@ -116,6 +116,33 @@ export interface FunctionRateLimit extends RateLimit {
   anonymous?: RateLimit;
 }
 
+/** A method a route may name (route-schema.ts HTTP_METHODS). */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+/** Cross-origin calls to a route from browsers; the gateway answers preflights itself. */
+export interface RouteCors {
+  /** Exact origins (`https://app.example.com`) or `*`. */
+  allowOrigins: string[];
+  /** Methods a preflight may ask for; unset: the route's methods, or all. */
+  allowMethods?: HttpMethod[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  /** Not with the origin `*`. */
+  allowCredentials?: boolean;
+  /** Seconds a browser may keep a preflight answer. */
+  maxAge?: number;
+}
+
+/** A path of the function's own: `/api/orders/{id}`, `/files/{path...}`; see route-schema.ts. */
+export interface HttpRoute {
+  path: string;
+  /** Unset: every method. */
+  methods?: HttpMethod[];
+  /** An exact DNS name or `*.domain`; unset: any Host. */
+  host?: string;
+  cors?: RouteCors;
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   image?: string;
@@ -133,7 +160,7 @@ export interface FunctionSpec {
   timeout: string;
   concurrency: number;
   scale: FunctionScale;
-  http: { auth: HttpAuth; rateLimit?: FunctionRateLimit };
+  http: { auth: HttpAuth; rateLimit?: FunctionRateLimit; routes?: HttpRoute[] };
   triggers?: Trigger[];
   state?: FunctionState;
   /** Where async calls' and events' outcomes go (onSuccess, onFailure). */

@@ -9,6 +9,7 @@ import type {
   Readiness,
   Trigger,
 } from './function.js';
+import { ROUTE_RULES } from './route-schema.js';
 import { SOURCE_KINDS, sourceKindOf } from './source-triggers.js';
 
 /**
@@ -226,4 +227,5 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
       return new Set(names).size === names.length;
     },
   }),
+  ...ROUTE_RULES,
 ];

@@ -1,6 +1,7 @@
 import { destinationsSchema } from './destination-schema.js';
 import { DURATION_PATTERN } from './duration.js';
 import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
+import { ROUTE_PATTERN_HINTS, routesSchema } from './route-schema.js';
 import { CROSS_FIELD_RULES } from './rules.js';
 import { withDescriptions } from './schema-descriptions.js';
 import type { SchemaNode } from './schema-node.js';
@@ -34,6 +35,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [SUBJECT_PATTERN]: 'must be a NATS subject such as orders.created',
   [SECRET_NAME_PATTERN]: 'must be a lower-case RFC 1123 subdomain',
   [READINESS_PATH_PATTERN]: 'must be a path starting with /, without spaces',
+  ...ROUTE_PATTERN_HINTS,
 };
 
 /**
@@ -287,6 +289,7 @@ const specProperties: Record<string, SchemaNode> = {
           ),
         },
       },
+      routes: routesSchema,
     },
   }),
   triggers: triggersSchema,

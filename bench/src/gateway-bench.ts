@@ -3,6 +3,7 @@ import {
   GATEWAY_TARGETS,
   type GatewaySummary,
   type Measurement,
+  ROUTED_FUNCTIONS,
   TRACED_SAMPLE_RATIO,
   type TargetId,
   summarizeGateway,
@@ -57,6 +58,14 @@ async function startTargets(children: Children, functionDir: string, sink: OtlpS
       NIMBUS_TRACING_SAMPLE_RATIO: String(TRACED_SAMPLE_RATIO),
     }),
   );
+  const routed = await startServer(
+    children,
+    staticGateway(replica.port, {}, { functions: ROUTED_FUNCTIONS, routes: true }),
+  );
+  const many = await startServer(
+    children,
+    staticGateway(replica.port, {}, { functions: ROUTED_FUNCTIONS, routes: false }),
+  );
   const base = (port: number) => `http://127.0.0.1:${port}`;
   return [
     { id: 'a', label: 'a: bare node:http', url: `${base(bare.port)}/`, expectBody: 'ok' },
@@ -90,6 +99,30 @@ async function startTargets(children: Children, functionDir: string, sink: OtlpS
       url: `${base(traced.port)}/function/hello?name=Ada`,
       expectBody: 'Hello, Ada!\n',
       front: traced,
+      replica,
+    },
+    {
+      id: 'f',
+      label: `f: gateway with ${ROUTED_FUNCTIONS} routes, /function/hello → replica`,
+      url: `${base(routed.port)}/function/hello?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: routed,
+      replica,
+    },
+    {
+      id: 'g',
+      label: `g: gateway with ${ROUTED_FUNCTIONS} routes, /api/v1/hello/{who} → replica`,
+      url: `${base(routed.port)}/api/v1/hello/Ada?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: routed,
+      replica,
+    },
+    {
+      id: 'h',
+      label: `h: gateway with ${ROUTED_FUNCTIONS} Functions, no routes, /function/hello → replica`,
+      url: `${base(many.port)}/function/hello?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: many,
       replica,
     },
   ];
@@ -205,6 +238,43 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
       '',
     ],
     [
+      'f/c and g/c req/s, 1 conn (5,000 routes over none)',
+      `${formatNumber(s.ratio_f_c_1, 3)} / ${formatNumber(s.ratio_g_c_1, 3)}`,
+      '',
+      '',
+    ],
+    [
+      'f/c and g/c req/s, 32 conns (5,000 routes over none)',
+      `${formatNumber(s.ratio_f_c_32, 3)} / ${formatNumber(s.ratio_g_c_32, 3)}`,
+      '',
+      '',
+    ],
+    [
+      'f/h and g/h req/s, 1 conn (routes over as many Functions without)',
+      `${formatNumber(s.ratio_f_h_1, 3)} / ${formatNumber(s.ratio_g_h_1, 3)}`,
+      '',
+      '',
+    ],
+    [
+      'f/h and g/h req/s, 32 conns (routes over as many Functions without)',
+      `${formatNumber(s.ratio_f_h_32, 3)} / ${formatNumber(s.ratio_g_h_32, 3)}`,
+      `≥ ${GATEWAY_TARGETS.minRatioRoutes}`,
+      verdict(s.pass_ratio_routes_32),
+    ],
+    ['h/c req/s, 32 conns (5,000 Functions over one)', formatNumber(s.ratio_h_c_32, 3), '', ''],
+    [
+      'gateway CPU µs/req, 32 conns: h / f / g (steadier than req/s on a busy machine)',
+      `${optional(s.no_routes_cpu_us_per_request_32, 1)} / ${optional(s.routes_plain_cpu_us_per_request_32, 1)} / ${optional(s.route_hit_cpu_us_per_request_32, 1)}`,
+      '',
+      '',
+    ],
+    [
+      'added p50 µs (g − f), 1 conn (a route hit over /function/)',
+      formatNumber(s.added_p50_us_1_routed, 0),
+      '',
+      '',
+    ],
+    [
       'gateway loop delay p99 / max ms, 32 conns',
       `${optional(s.loop_delay_p99_ms_32, 2)} / ${optional(s.loop_delay_max_ms_32, 2)}`,
       '',
@@ -263,7 +333,7 @@ async function run(children: Children): Promise<BenchReport> {
 export const gatewayBenchmark: Benchmark = {
   name: 'gateway',
   description:
-    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it (tracing off, and on at 10%) and a minimal Node proxy (wrk)',
-  limitMs: 180_000,
+    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it (tracing off, and on at 10%; with 5,000 routes, plain and routed) and a minimal Node proxy (wrk)',
+  limitMs: 300_000,
   run,
 };

@@ -3,7 +3,10 @@
 // NIMBUS_REDIS_URL and NIMBUS_NATS_URL, as for any gateway (in memory without them). It reports
 // its port to the parent over IPC as {type:'listening', port} and exits when the parent goes away.
 // It watches its own event-loop delay and GC pauses, reported when the parent asks (stall-monitor.ts).
-//   node bench/dist/src/gateway-static.js <replica-port>...
+// With --functions=N it also holds N other Functions; with --routes as well, each has a route of
+// its own (/api/v1/svc-<i>/items/{id}) and hello the route /api/v1/hello/{who}: route matching's
+// cost, apart from the cost of holding N Functions.
+//   node bench/dist/src/gateway-static.js [--functions=N [--routes]] <replica-port>...
 import 'reflect-metadata';
 import { createLogger } from '@nimbus/api';
 import { type Gateway, RouteTable, TOKENS, createGatewayContainer, loadGatewayConfig } from '@nimbus/gateway';
@@ -28,7 +31,9 @@ async function main(): Promise<void> {
   const stalls = new StallMonitor();
   stalls.start();
   stalls.answerParent();
-  const upstreams = ports(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const others = Number(args.find((a) => a.startsWith('--functions='))?.slice('--functions='.length) ?? 0);
+  const upstreams = ports(args.filter((a) => !a.startsWith('--')));
   const config = loadGatewayConfig({ ...process.env, HOST: '127.0.0.1', PORT: '0' });
   const routes = new RouteTable();
   routes.upsert(ROUTE);
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
     ROUTE.name,
     upstreams.map((port, i) => ({ id: `replica-${i}`, host: '127.0.0.1', port })),
   );
+  if (others > 0) addFunctions(routes, others, args.includes('--routes'));
   const server = createGatewayContainer(config, {
     routes,
     logger: createLogger({ component: 'gateway' }, 'warn', (line) => process.stderr.write(line)),
@@ -52,6 +58,20 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('disconnect', stop);
   process.send?.({ type: 'listening', port: address.port });
+}
+
+/** `count` more Functions, as many informer events would leave them; `withRoutes`: a route each, and hello's. */
+function addFunctions(routes: RouteTable, count: number, withRoutes: boolean): void {
+  const created = '2026-01-01T00:00:00Z';
+  for (let i = 0; i < count; i++) {
+    const name = `svc-${i}`;
+    routes.upsert({ ...ROUTE, name });
+    if (withRoutes)
+      routes.http.set(`default/${name}`, created, [{ path: `/api/v1/${name}/items/{id}`, methods: ['GET'] }]);
+  }
+  if (!withRoutes) return;
+  routes.http.set('default/hello', created, [{ path: '/api/v1/hello/{who}', methods: ['GET'] }]);
+  if (routes.http.size !== count + 1) throw new Error(`${routes.http.size} routes served, not ${count + 1}`);
 }
 
 main().catch((error: unknown) => {

@@ -4,9 +4,16 @@ import type { WrkResult } from './wrk-output.js';
 /**
  * a: bare node:http (the floor); b: the runtime replica alone; c: the gateway in front of b;
  * d: a minimal Node proxy in front of b, the floor for any proxy written in Node; e: the gateway
- * with tracing on at a 10% sample ratio, exporting to a loopback OTLP sink (its cost over c).
+ * with tracing on at a 10% sample ratio, exporting to a loopback OTLP sink (its cost over c);
+ * f: a gateway holding ROUTED_FUNCTIONS Functions with a route each, called by /function/hello
+ * (what routes cost the plain path); g: the same gateway called by hello's own route with a
+ * parameter (what a route hit costs); h: a gateway holding as many Functions without routes,
+ * called by /function/hello, so that f/h and g/h are the routes' own cost.
  */
-export type TargetId = 'a' | 'b' | 'c' | 'd' | 'e';
+export type TargetId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
+
+/** Functions with a route each in targets f and g. */
+export const ROUTED_FUNCTIONS = 5000;
 
 /** The sample ratio of target e. */
 export const TRACED_SAMPLE_RATIO = 0.1;
@@ -32,6 +39,8 @@ export const GATEWAY_TARGETS = Object.freeze({
   maxP99RatioCB32: 1.5,
   /** The gateway's longest event-loop stall and GC pause under the 32-connection run, in ms, at most. */
   maxStallMs: 10,
+  /** f/h and g/h of req/s at 32 connections: 5,000 routes against none (issue 17, item 1), at least. */
+  minRatioRoutes: 0.95,
 });
 
 export interface GatewaySummary {
@@ -63,6 +72,24 @@ export interface GatewaySummary {
   readonly pass_added_p50_us_1: boolean;
   readonly pass_p99_ratio_c_b_32: boolean;
   readonly pass_stalls_32: boolean;
+  /** With ROUTED_FUNCTIONS routes: the plain path (f) and a route hit (g) over the gateway without routes (c). */
+  readonly ratio_f_c_1: number;
+  readonly ratio_f_c_32: number;
+  readonly ratio_g_c_1: number;
+  readonly ratio_g_c_32: number;
+  /** Against a gateway with as many Functions but no routes: the routes' own cost. */
+  readonly ratio_f_h_1: number;
+  readonly ratio_f_h_32: number;
+  readonly ratio_g_h_1: number;
+  readonly ratio_g_h_32: number;
+  readonly ratio_h_c_32: number;
+  /** The gateway's CPU per request at 32 connections: h, f and g. */
+  readonly no_routes_cpu_us_per_request_32: number | undefined;
+  readonly routes_plain_cpu_us_per_request_32: number | undefined;
+  readonly route_hit_cpu_us_per_request_32: number | undefined;
+  /** g − f at 1 connection: a route hit over /function/ on the same gateway. */
+  readonly added_p50_us_1_routed: number;
+  readonly pass_ratio_routes_32: boolean;
 }
 
 export function summarizeGateway(measurements: readonly Measurement[]): GatewaySummary {
@@ -102,6 +129,22 @@ export function summarizeGateway(measurements: readonly Measurement[]): GatewayS
     pass_ratio_c_a_32: ratioCA32 >= GATEWAY_TARGETS.minRatioCA32,
     pass_added_p50_us_1: addedP50 <= GATEWAY_TARGETS.maxAddedP50Us1,
     pass_p99_ratio_c_b_32: p99Ratio <= GATEWAY_TARGETS.maxP99RatioCB32,
+    ratio_f_c_1: rps('f', 1) / rps('c', 1),
+    ratio_f_c_32: rps('f', 32) / rps('c', 32),
+    ratio_g_c_1: rps('g', 1) / rps('c', 1),
+    ratio_g_c_32: rps('g', 32) / rps('c', 32),
+    ratio_f_h_1: rps('f', 1) / rps('h', 1),
+    ratio_f_h_32: rps('f', 32) / rps('h', 32),
+    ratio_g_h_1: rps('g', 1) / rps('h', 1),
+    ratio_g_h_32: rps('g', 32) / rps('h', 32),
+    ratio_h_c_32: rps('h', 32) / rps('c', 32),
+    no_routes_cpu_us_per_request_32: find('h', 32).proxyCpuUsPerRequest,
+    routes_plain_cpu_us_per_request_32: find('f', 32).proxyCpuUsPerRequest,
+    route_hit_cpu_us_per_request_32: find('g', 32).proxyCpuUsPerRequest,
+    added_p50_us_1_routed: find('g', 1).result.p50Us - find('f', 1).result.p50Us,
+    pass_ratio_routes_32:
+      rps('f', 32) / rps('h', 32) >= GATEWAY_TARGETS.minRatioRoutes &&
+      rps('g', 32) / rps('h', 32) >= GATEWAY_TARGETS.minRatioRoutes,
     pass_stalls_32:
       stalls !== undefined &&
       stalls.loopDelayMaxMs <= GATEWAY_TARGETS.maxStallMs &&

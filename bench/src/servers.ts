@@ -94,10 +94,17 @@ export function pythonReplica(functionDir: string, port: number): ServerCommand 
 export function staticGateway(
   replicaPort: number,
   env: Readonly<Record<string, string>> = {},
+  /** Other Functions it holds, and whether each has a route of its own: route matching's cost. */
+  others: { functions: number; routes: boolean } = { functions: 0, routes: false },
 ): ServerCommand {
   return {
     name: 'gateway',
-    args: [fileURLToPath(new URL('./gateway-static.js', import.meta.url)), String(replicaPort)],
+    args: [
+      fileURLToPath(new URL('./gateway-static.js', import.meta.url)),
+      ...(others.functions > 0 ? [`--functions=${others.functions}`] : []),
+      ...(others.routes ? ['--routes'] : []),
+      String(replicaPort),
+    ],
     env,
     saysReady: false,
   };

@@ -87,6 +87,33 @@ describe('the Kubernetes sources feeding the route table', () => {
     assert.equal(route?.unavailableReason, undefined);
   });
 
+  it("serves each Function's routes, a contested one from the earlier Function until it is deleted", () => {
+    const withRoutes = (name: string, created: string) => {
+      const f = fn(name);
+      f.metadata.creationTimestamp = created;
+      f.spec.http.routes = [{ path: '/api/{x}' }];
+      return f;
+    };
+    const later = withRoutes('later', '2026-01-02T00:00:00Z');
+    const earlier = withRoutes('earlier', '2026-01-01T00:00:00Z');
+    functions.put(later);
+    functions.put(earlier);
+    const holder = () => {
+      const found = routes.http.match('GET', undefined, '/api/1');
+      return found.kind === 'found' ? found.target.fnKey : found.kind;
+    };
+    assert.equal(holder(), 'ns/earlier');
+    functions.put({
+      ...earlier,
+      metadata: { ...earlier.metadata, deletionTimestamp: '2026-01-03T00:00:00Z' },
+    });
+    assert.equal(holder(), 'ns/later', 'a Function being deleted gives its routes up');
+    functions.remove(earlier);
+    assert.equal(holder(), 'ns/later');
+    functions.remove(later);
+    assert.equal(holder(), 'none');
+  });
+
   it('keeps slices that come before their Function and applies them when it appears', () => {
     slices.put(slice('early-a', 'early', ['10.0.0.1']));
     assert.equal(routes.get('ns', 'early'), undefined);

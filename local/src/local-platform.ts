@@ -2,6 +2,7 @@ import { relative } from 'node:path';
 import { type Condition, type FunctionResource, type Logger, functionKey, parseDuration } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { specHash } from '@nimbus/api';
+import { type RouteConflict, resolveRouteClaims, routesCondition } from '@nimbus/api/route-claims';
 import { configFromSpec } from '@nimbus/controller/autoscale/config';
 import type {
   FunctionDirectory,
@@ -163,6 +164,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       previous === undefined ? 1 : previous.generation + (previous.revision === revision ? 0 : 1);
     const createdAt = previous?.createdAt ?? new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
     this.deployed.set(key, { loaded: fn, revision, generation, createdAt, replicaSet: previous?.replicaSet });
+    this.routes.http.set(key, createdAt, spec.http.routes);
     if (previous?.revision === revision) return;
     const timeoutMs = parseDuration(spec.timeout);
     this.routes.upsert({
@@ -257,6 +259,10 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
               };
     const { name, namespace } = resource.metadata;
     const triggers = triggerView(resource, this.sourceHealth);
+    const conditions = triggers === undefined ? [ready] : [ready, triggers.condition];
+    // The rule every gateway and the controller apply: a route another Function holds is refused.
+    if ((resource.spec.http.routes?.length ?? 0) > 0)
+      conditions.push(routesCondition(this.routeConflicts().get(key)));
     return {
       ...resource,
       metadata: {
@@ -266,13 +272,22 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       },
       status: {
         observedGeneration: deployed.generation,
-        conditions: triggers === undefined ? [ready] : [ready, triggers.condition],
+        conditions,
         replicas: status?.replicas ?? 0,
         readyReplicas,
         url: `${this.gatewayUrl}/function/${name}.${namespace}`,
         ...(triggers === undefined ? {} : { triggers: triggers.triggers }),
       },
     };
+  }
+
+  private routeConflicts(): Map<string, RouteConflict[]> {
+    const owners = [...this.deployed].map(([key, d]) => ({
+      key,
+      creationTimestamp: d.createdAt,
+      routes: d.loaded.resource.spec.http.routes ?? [],
+    }));
+    return resolveRouteClaims(owners).conflicts;
   }
 
   // Readiness

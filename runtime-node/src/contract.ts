@@ -21,12 +21,20 @@ export interface CloudEvent {
   readonly [extension: string]: unknown;
 }
 
+/** Route parameters by name. */
+export type Params = Readonly<Record<string, string>>;
+
 export interface FunctionEvent {
   readonly method: string;
   /** The request path as received, without the query string. */
   readonly path: string;
   /** Repeated keys become arrays. */
   readonly query: Query;
+  /**
+   * The parameters of the route that matched (`/orders/{id}` gives `{ id }`), percent-decoded;
+   * empty for a call by /function/{name}.
+   */
+  readonly params: Params;
   /** Lower-cased names. */
   readonly headers: Headers;
   /** Parsed JSON, a string for text and forms, a Buffer otherwise; undefined without a body. */

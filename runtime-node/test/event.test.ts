@@ -21,6 +21,34 @@ describe('buildEvent', () => {
     assert.equal('cloudEvent' in event, false);
   });
 
+  it("reads the gateway's route parameters into params, and not into headers", () => {
+    const event = buildEvent({
+      method: 'GET',
+      url: '/api/orders/a%2Fb',
+      headers: { 'x-nimbus-params': '{"id":"a/b","__proto__":"p"}', 'x-thing': 'yes' },
+      rawBody: NO_BODY,
+    });
+    assert.deepEqual(Object.entries(event.params), [
+      ['id', 'a/b'],
+      ['__proto__', 'p'],
+    ]);
+    assert.equal(
+      Object.getPrototypeOf(event.params),
+      Object.prototype,
+      'a __proto__ parameter is only a parameter',
+    );
+    assert.deepEqual(event.headers, { 'x-thing': 'yes' });
+  });
+
+  it('gives no params without the header, or with one that is not a JSON object of strings', () => {
+    for (const value of [undefined, 'not json', '[1]', '"s"', 'null', '{"n":1}']) {
+      const headers = value === undefined ? {} : { 'x-nimbus-params': value };
+      const event = buildEvent({ method: 'GET', url: '/', headers, rawBody: NO_BODY });
+      assert.deepEqual(event.params, {}, String(value));
+      assert.equal('x-nimbus-params' in event.headers, false);
+    }
+  });
+
   it('gives "/" for the root with or without a query', () => {
     assert.equal(buildEvent({ method: 'GET', url: '/', headers: {}, rawBody: NO_BODY }).path, '/');
     assert.equal(buildEvent({ method: 'GET', url: '/?a=1', headers: {}, rawBody: NO_BODY }).path, '/');

@@ -23,6 +23,7 @@ const EVENT: FunctionEvent = {
   method: 'GET',
   path: '/',
   query: {},
+  params: {},
   headers: {},
   body: undefined,
   rawBody: Buffer.alloc(0),

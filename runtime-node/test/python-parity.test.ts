@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { isLiteralInternalPath, reachesInternalRoute } from '@nimbus/api/internal-path';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { parseQuery } from '../src/invoke/event.js';
+import { buildEvent, parseQuery } from '../src/invoke/event.js';
 import { isJsonType, mediaType } from '../src/invoke/request-body.js';
 import { inPython } from './support/in-python.js';
 
@@ -88,6 +88,38 @@ describe('runtime-python agrees with runtime-node', function () {
       python,
       queries.map((q) => ({ ...parseQuery(q) })),
     );
+  });
+
+  it("on the route parameters read from the gateway's header, and that the header is gone", () => {
+    const values = [
+      '{"id":"42"}',
+      '{"a":"x/y","b":"caf\u00e9","__proto__":"p"}',
+      '{"n":1,"s":"kept"}',
+      '[]',
+      'null',
+      '"text"',
+      'not json',
+      '',
+      '{}',
+    ];
+    const python = inPython(
+      'from nimbus_runtime.invoke.event import build_event\nev = lambda v: build_event("GET", "/", {"x-nimbus-params": v, "x-a": "1"}, b"")',
+      '[sorted(ev(item).params.items()), sorted(ev(item).headers)]',
+      values,
+    );
+    const node = values.map((v) => {
+      const event = buildEvent({
+        method: 'GET',
+        url: '/',
+        headers: { 'x-nimbus-params': v, 'x-a': '1' },
+        rawBody: Buffer.alloc(0),
+      });
+      return [
+        Object.entries(event.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        Object.keys(event.headers).sort(),
+      ];
+    });
+    assert.deepEqual(python, node);
   });
 
   it('on which content types are JSON', () => {

@@ -37,6 +37,7 @@ import {
 import type { TriggerStatusSource } from './function-reconciler.js';
 import { LoadFailures } from './load-failure.js';
 import type { FunctionCleanup, FunctionStep } from './object-cache.js';
+import { RouteConflicts } from './route-conflicts.js';
 import type { ObservedDeployment } from './status.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -197,8 +198,15 @@ export class FunctionController implements LeadershipListener {
       log,
       new LoadFailures(this.functionPods, log.child({ part: 'load-failures' })),
       triggers,
+      (fn) => routeConflicts.verdict(fn),
     );
+    const routeConflicts = new RouteConflicts(this.functions);
     this.functions.on((event) => {
+      // A Function's routes can take a route from, or give one back to, any other Function.
+      if (event.type !== 'updated' || specOrLifecycleChanged(event)) {
+        const old = event.type === 'updated' ? event.old : undefined;
+        for (const key of routeConflicts.changed(event.object, old)) this.enqueue(key);
+      }
       if (event.type === 'deleted' || (event.type === 'updated' && !specOrLifecycleChanged(event))) return;
       this.enqueue(objectKey(event.object));
     });

@@ -1,5 +1,6 @@
 import { API_VERSION, type FunctionResource, KIND, type Logger, type TriggerStatus } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
+import { ROUTES_CONDITION } from '@nimbus/api/route-claims';
 import {
   KubeApiError,
   type KubeClient,
@@ -77,6 +78,8 @@ export class FunctionReconciler {
     /** Reads a load error from an unready pod; without it, status says only that pods are not ready. */
     private readonly loads?: LoadFailures,
     private readonly triggers?: TriggerStatusSource,
+    /** RoutesReady for a Function with routes (route-conflicts.ts); undefined leaves it out. */
+    private readonly routes?: (fn: FunctionResource) => Verdict | undefined,
   ) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -175,6 +178,7 @@ export class FunctionReconciler {
         [SECRETS_CONDITION, secretsVerdict(fn.spec.secrets ?? [], secrets)],
         [LOADED_CONDITION, load.failure],
         [TRIGGERS_CONDITION, triggers?.verdict],
+        [ROUTES_CONDITION, this.routes?.(fn)],
       ],
       load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail),
       triggers?.triggers,

@@ -43,6 +43,11 @@ export class FunctionSource {
     }
     const settings = routeSettingsOf(event.object);
     this.routes.upsert(settings);
+    // Every gateway hands conflicting routes out by the controller's rule, from the same
+    // Functions; one being deleted gives its routes up at once, as in the controller's claims.
+    const { creationTimestamp, deletionTimestamp } = event.object.metadata;
+    const httpRoutes = deletionTimestamp === undefined ? event.object.spec?.http?.routes : undefined;
+    this.routes.http.set(`${namespace}/${name}`, creationTimestamp, httpRoutes);
     if (event.type === 'added') this.log.info('function added', { function: `${namespace}/${name}` });
     this.publish(namespace, name);
   }

@@ -120,6 +120,8 @@ export class GatewayServer {
       this.ui.handle(req, res);
       return;
     }
+    // The Functions' own routes, after every path of the gateway's own.
+    if (this.invoker.serveRoute(req, res)) return;
     sendProblem(res, problems.routeNotFound(path));
   }
 

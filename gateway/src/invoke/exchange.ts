@@ -110,7 +110,7 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
       // The replica's spans are for the gateway only, tracing on or off.
       if (lower === SPANS_RESPONSE_HEADER) spans = (raw[i + 1] as Buffer).toString('latin1');
       else if (!isHopByHop(lower) && !SET_BY_GATEWAY.has(lower)) {
-        headers.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+        headers.push(name, varyWithOurs(this.res, lower, (raw[i + 1] as Buffer).toString('latin1')));
       }
     }
     this.span?.answered(status, spans);
@@ -171,4 +171,23 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
       this.span?.traceId,
     );
   }
+}
+
+/**
+ * The function's own header wins over one the gateway set before forwarding (a route's CORS
+ * headers), except Vary, whose fields add up: a cache must key on the Origin the gateway's
+ * answer depends on as well as on what the function's does.
+ */
+function varyWithOurs(res: ServerResponse, lower: string, value: string): string {
+  if (lower !== 'vary') return value;
+  const ours = res.getHeader('vary');
+  if (
+    typeof ours !== 'string' ||
+    value
+      .toLowerCase()
+      .split(/\s*,\s*/)
+      .includes(ours.toLowerCase())
+  )
+    return value;
+  return `${ours}, ${value}`;
 }

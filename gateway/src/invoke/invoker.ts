@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '@nimbus/api';
+import { ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
 import type { Tracing } from '@nimbus/telemetry';
 import { inject, injectable } from 'tsyringe';
 import { Agent } from 'undici';
@@ -20,12 +21,14 @@ import { Exchange } from './exchange.js';
 import { INVOKE_PREFIX, parseInvokePath } from './function-path.js';
 import { InvokeSpan } from './invoke-span.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
+import { type RoutedCall, routeRequest } from './routed-call.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
 export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
 
 /**
- * Serves `ANY /function/{name}[.{namespace}][/rest]`, the synchronous invoke path: admits the
+ * Serves `ANY /function/{name}[.{namespace}][/rest]`, the synchronous invoke path, and the
+ * Functions' own routes (spec.http.routes) through the same admission: admits the
  * request (name, auth, size, readiness), then hands it to a streaming Exchange at once, or to
  * the hold queue while the function has no ready replica. Also makes buffered calls for the
  * gateway's own workers.
@@ -65,11 +68,23 @@ export class Invoker {
     this.holds = new HoldQueue(config, clock, waker);
   }
 
-  handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * A path no gateway prefix took, tried against the Functions' own routes: a match goes through
+   * the same admission and forwarding as /function/{name}. False when no route matches.
+   */
+  serveRoute(req: IncomingMessage, res: ServerResponse): boolean {
+    const routed = routeRequest(this.routes, req, res);
+    if (routed === 'none') return false;
+    if (routed !== 'answered') this.handle(req, res, routed);
+    return true;
+  }
+
+  /** `routed`: the request came by a Function's own route (serveRoute), not /function/{name}. */
+  handle(req: IncomingMessage, res: ServerResponse, routed?: RoutedCall): void {
     const started = performance.now();
     // Undefined with tracing off: every use below is one check.
     const span = InvokeSpan.start(this.tracing, req, res);
-    const admitted = this.admit(req, res);
+    const admitted = this.admit(req, res, routed);
     if (admitted instanceof Refused) {
       if (admitted.fn !== '') span?.admitted(admitted.fn);
       sendProblem(res, admitted.error);
@@ -106,6 +121,7 @@ export class Invoker {
     const callId = callIdFrom(req.headers['x-call-id'], randomUUID);
     const headers = endToEndHeaders(req.headers, consumedHeader);
     headers['x-call-id'] = callId;
+    if (admitted.params !== undefined) headers[ROUTE_PARAMS_HEADER] = admitted.params;
     const forwardedFor = req.headers['x-forwarded-for'];
     const peer = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = forwardedFor === undefined ? peer : `${forwardedFor}, ${peer}`;
@@ -204,13 +220,14 @@ export class Invoker {
   }
 
   /** Everything that can refuse a request before it goes anywhere: name, auth, size, readiness. */
-  private admit(req: IncomingMessage, res: ServerResponse): Admitted | Refused {
-    const { defaultNamespace, openfaasNamespace } = this.config;
-    const target = parseInvokePath(req.url as string, defaultNamespace, INVOKE_PREFIX, openfaasNamespace);
-    if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
-    if (target.internal) return new Refused('', problems.internalRoute());
-    const route = this.routes.get(target.namespace, target.name);
-    if (route === undefined) return new Refused('', problems.functionNotFound(target.name, target.namespace));
+  private admit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    routed: RoutedCall | undefined,
+  ): Admitted | Refused {
+    const found = routed === undefined ? this.target(req) : routed;
+    if (found instanceof Refused) return found;
+    const { route } = found;
     let consumedHeader: string | undefined;
     if (route.auth === 'key') {
       const denied = checkScope(this.keys, req.headers.authorization, 'invoke');
@@ -228,7 +245,20 @@ export class Invoker {
     if (route.endpoints.length === 0 && route.failure !== undefined) {
       return new Refused(route.key, problems.unavailable(route.name, route.failure));
     }
-    return { route, upstreamPath: target.upstreamPath, consumedHeader };
+    // A routed request reaches the replica by its own path and query.
+    const upstreamPath = 'upstreamPath' in found ? found.upstreamPath : (req.url as string);
+    return { route, upstreamPath, consumedHeader, params: routed?.params };
+  }
+
+  /** The function a `/function/{name}[.{namespace}]/rest` path names. */
+  private target(req: IncomingMessage): Target | Refused {
+    const { defaultNamespace, openfaasNamespace } = this.config;
+    const target = parseInvokePath(req.url as string, defaultNamespace, INVOKE_PREFIX, openfaasNamespace);
+    if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
+    if (target.internal) return new Refused('', problems.internalRoute());
+    const route = this.routes.get(target.namespace, target.name);
+    if (route === undefined) return new Refused('', problems.functionNotFound(target.name, target.namespace));
+    return { route, upstreamPath: target.upstreamPath };
   }
 
   async close(): Promise<void> {
@@ -236,10 +266,15 @@ export class Invoker {
   }
 }
 
-interface Admitted {
+interface Target {
   route: FunctionRoute;
   upstreamPath: string;
+}
+
+interface Admitted extends Target {
   consumedHeader: string | undefined;
+  /** The route parameters as JSON, for a request that came by a Function's own route. */
+  params: string | undefined;
 }
 
 class Refused {

@@ -1,6 +1,7 @@
 import { type Clock, type FunctionRateLimit, type HttpAuth, functionKey, systemClock } from '@nimbus/api';
 import { ConcurrencyMeter } from './concurrency-meter.js';
 import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
+import { HttpRoutes } from './http-routes.js';
 import { ProvisionalEndpoints } from './provisional-endpoints.js';
 import { releaseQueued } from './replica-queue.js';
 import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
@@ -38,6 +39,8 @@ export class RouteTable {
   private readonly routes = new Map<string, FunctionRoute>();
   private readonly listed = new Map<string, Listed>();
   private readonly provisional: ProvisionalEndpoints;
+  /** The Functions' own routes (spec.http.routes), fed by the same sources. */
+  readonly http = new HttpRoutes();
 
   /**
    * `clock` starts each function's concurrency meter (the invoke path reads the same clock) and
@@ -146,6 +149,7 @@ export class RouteTable {
     this.routes.delete(key);
     this.listed.delete(key);
     this.provisional.forget(key);
+    this.http.remove(key);
     if (route !== undefined) dropHeldOfRemoved(route);
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FunctionEvent, Headers, Query } from '../contract.js';
+import { ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
+import type { FunctionEvent, Headers, Params, Query } from '../contract.js';
 import { readCloudEvent } from './cloud-event.js';
 import { parseBody } from './request-body.js';
 
@@ -17,6 +18,7 @@ export function buildEvent(request: RequestParts): FunctionEvent {
   const queryStart = request.url.indexOf('?');
   const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
   const query = queryStart === -1 ? {} : parseQuery(request.url.slice(queryStart + 1));
+  const params = readParams(request.headers[ROUTE_PARAMS_HEADER]);
   const headers = copyHeaders(request.headers);
   const body = parseBody(request.rawBody, headerString(headers['content-type']));
   const cloudEvent = readCloudEvent(headers, body);
@@ -24,6 +26,7 @@ export function buildEvent(request: RequestParts): FunctionEvent {
     method: request.method,
     path,
     query,
+    params,
     headers,
     body,
     rawBody: request.rawBody,
@@ -82,7 +85,33 @@ function copyHeaders(headers: IncomingHttpHeaders): Headers {
   // Spread defines own properties (a `__proto__` header stays a header) and is the fastest copy.
   const copy: Record<string, string | string[] | undefined> = { ...headers };
   for (const name in copy) if (copy[name] === undefined) delete copy[name];
+  // The gateway's, read into event.params: not a header of the caller's.
+  delete copy[ROUTE_PARAMS_HEADER];
   return copy as Headers;
+}
+
+const NO_PARAMS: Params = Object.freeze({});
+
+/**
+ * The matched route's parameters, as the gateway sets them (a JSON object of strings; it drops a
+ * caller's own copy). Anything else, and a /function/{name} call, gives none.
+ */
+function readParams(value: string | string[] | undefined): Params {
+  if (typeof value !== 'string') return NO_PARAMS;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return NO_PARAMS;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return NO_PARAMS;
+  // JSON.parse defines own properties: a `__proto__` parameter stays a parameter.
+  const params: Record<string, string> = {};
+  for (const [name, v] of Object.entries(parsed)) {
+    if (typeof v === 'string')
+      Object.defineProperty(params, name, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  return params;
 }
 
 function headerString(value: string | string[] | undefined): string | undefined {

@@ -1,8 +1,9 @@
-"""The handler's `event` (runtime-node's invoke/event.ts): method, path, query, headers, body,
-raw_body and cloud_event, built from one request."""
+"""The handler's `event` (runtime-node's invoke/event.ts): method, path, query, params, headers,
+body, raw_body and cloud_event, built from one request."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -14,15 +15,19 @@ Query = dict[str, 'str | list[str]']
 # Binary mode is recognised by any of these (CloudEvents 1.0's required attributes, as headers).
 _CLOUD_EVENT_HEADERS = ('ce-specversion', 'ce-id', 'ce-source', 'ce-type')
 _ESCAPES = r'(?:%[0-9A-Fa-f]{2})+'
+# The matched route's parameters, as JSON set by the gateway (api/src/gateway-headers.ts), which
+# drops a caller's own copy; the handler reads them as `params`, never as a header.
+_PARAMS_HEADER = 'x-nimbus-params'
 
 
 class Event:
     """What the handler is called with. `headers` has lower-cased names; `query` turns repeated keys
-    into lists; `body` is parsed JSON for JSON and +json types, a str for text and forms, bytes
+    into lists; `params` holds the route's parameters (strings; empty for /function/{name});
+    `body` is parsed JSON for JSON and +json types, a str for text and forms, bytes
     otherwise, None without a body; `cloud_event` is a dict of the CloudEvent's attributes and
     `data` (bytes for `data_base64`), or None for an ordinary request."""
 
-    __slots__ = ('method', 'path', 'query', 'headers', 'body', 'raw_body', 'cloud_event')
+    __slots__ = ('method', 'path', 'query', 'headers', 'body', 'raw_body', 'cloud_event', 'params')
 
     def __init__(
         self,
@@ -33,6 +38,7 @@ class Event:
         body: Any,
         raw_body: bytes,
         cloud_event: Any,
+        params: dict[str, str] | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -41,6 +47,7 @@ class Event:
         self.body = body
         self.raw_body = raw_body
         self.cloud_event = cloud_event
+        self.params = params if params is not None else {}
 
     def __repr__(self) -> str:
         return f'<event {self.method} {self.path}>'
@@ -48,6 +55,7 @@ class Event:
 
 def build_event(method: str, target: str, headers: Headers, raw_body: bytes) -> Event:
     """Raises a 400 for a body or CloudEvent that does not parse."""
+    params = _read_params(headers.pop(_PARAMS_HEADER, None))
     path, mark, search = target.partition('?')
     query = parse_query(search) if mark else {}
     body = parse_body(raw_body, _first(headers.get('content-type')))
@@ -58,7 +66,20 @@ def build_event(method: str, target: str, headers: Headers, raw_body: bytes) -> 
         from .cloud_event import read_cloud_event
 
         cloud_event = read_cloud_event(headers, body)
-    return Event(method, path, query, headers, body, raw_body, cloud_event)
+    return Event(method, path, query, headers, body, raw_body, cloud_event, params)
+
+
+def _read_params(value: str | list[str] | None) -> dict[str, str]:
+    """The gateway's JSON object of strings; anything else (no route, a malformed value) is none."""
+    if not isinstance(value, str):
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {k: v for k, v in parsed.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def parse_query(search: str) -> Query:
