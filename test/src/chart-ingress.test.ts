@@ -485,6 +485,39 @@ describe('chart: the gateway exposed through an Ingress or a Gateway API HTTPRou
       );
     });
 
+    it('installs both with helm install, whose notes say what is routed, and uninstalls them', async () => {
+      const namespace = await freshNamespace(plane, 'ingress');
+      const release = namespace.replace('ingress-', 'edge-');
+      const run = async (args: string[]) => {
+        const done = await helm([...args, '--namespace', namespace, '--kubeconfig', plane.kubeconfigPath], {
+          cwd: REPO_ROOT,
+        });
+        assert.equal(done.code, 0, `helm ${args.join(' ')}: ${done.stderr}`);
+        return done.stdout;
+      };
+      const notes = await run(['install', release, CHART_DIR, '--skip-crds', ...INGRESS, ...ROUTE]);
+      const fullname = `${release}-nimbus`;
+      assert.match(
+        notes,
+        new RegExp(
+          `the Ingress ${fullname}-gateway routes /function, /async-function, /webhook\\s+on fn\\.example\\.com, \\*\\.fn\\.example\\.org; /system, /ui and /metrics stay inside`,
+        ),
+      );
+      assert.match(
+        notes,
+        new RegExp(
+          `the HTTPRoute ${fullname}-gateway routes /function, /async-function, /webhook\\s+on fn\\.example\\.com`,
+        ),
+      );
+      const paths = [
+        `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses/${fullname}-gateway`,
+        `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes/${fullname}-gateway`,
+      ];
+      for (const path of paths) assert.equal((await plane.request('GET', path)).status, 200, path);
+      await run(['uninstall', release]);
+      for (const path of paths) assert.equal((await plane.request('GET', path)).status, 404, path);
+    });
+
     it('is judged by the CRD’s CEL rules: a backend timeout past the request timeout, and a relative path, are refused', async () => {
       const namespace = await freshNamespace(plane, 'route');
       const objects = await render(namespace, [
