@@ -152,7 +152,7 @@ Required: Redis must never start without one, nor a component with a URL naming 
 {{- end }}
 
 {{- define "nimbus.gateway.url" -}}
-{{- printf "http://%s-gateway.%s.svc:8080" (include "nimbus.fullname" .) .Release.Namespace }}
+{{- printf "http://%s-gateway.%s.svc:%s" (include "nimbus.fullname" .) .Release.Namespace (include "nimbus.gateway.port" .) }}
 {{- end }}
 
 {{- define "nimbus.apiKeysSecretName" -}}
