@@ -1,8 +1,9 @@
 """The handler's `event` (runtime-node's invoke/event.ts): method, path, query, headers, body,
-raw_body and cloud_event, built from one request."""
+raw_body, cloud_event and auth, built from one request."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -14,15 +15,18 @@ Query = dict[str, 'str | list[str]']
 # Binary mode is recognised by any of these (CloudEvents 1.0's required attributes, as headers).
 _CLOUD_EVENT_HEADERS = ('ce-specversion', 'ce-id', 'ce-source', 'ce-type')
 _ESCAPES = r'(?:%[0-9A-Fa-f]{2})+'
+# The verified token claims the gateway sends (api/src/gateway-headers.ts AUTH_CLAIMS_HEADER).
+_AUTH_CLAIMS_HEADER = 'x-nimbus-auth'
 
 
 class Event:
     """What the handler is called with. `headers` has lower-cased names; `query` turns repeated keys
     into lists; `body` is parsed JSON for JSON and +json types, a str for text and forms, bytes
     otherwise, None without a body; `cloud_event` is a dict of the CloudEvent's attributes and
-    `data` (bytes for `data_base64`), or None for an ordinary request."""
+    `data` (bytes for `data_base64`), or None for an ordinary request; `auth` is the dict of claims
+    of the token the gateway verified (`spec.http.auth: jwt`), or None."""
 
-    __slots__ = ('method', 'path', 'query', 'headers', 'body', 'raw_body', 'cloud_event')
+    __slots__ = ('method', 'path', 'query', 'headers', 'body', 'raw_body', 'cloud_event', 'auth')
 
     def __init__(
         self,
@@ -33,6 +37,7 @@ class Event:
         body: Any,
         raw_body: bytes,
         cloud_event: Any,
+        auth: dict[str, Any] | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -41,6 +46,7 @@ class Event:
         self.body = body
         self.raw_body = raw_body
         self.cloud_event = cloud_event
+        self.auth = auth
 
     def __repr__(self) -> str:
         return f'<event {self.method} {self.path}>'
@@ -48,6 +54,7 @@ class Event:
 
 def build_event(method: str, target: str, headers: Headers, raw_body: bytes) -> Event:
     """Raises a 400 for a body or CloudEvent that does not parse."""
+    auth = _claims_of(headers)
     path, mark, search = target.partition('?')
     query = parse_query(search) if mark else {}
     body = parse_body(raw_body, _first(headers.get('content-type')))
@@ -58,7 +65,19 @@ def build_event(method: str, target: str, headers: Headers, raw_body: bytes) -> 
         from .cloud_event import read_cloud_event
 
         cloud_event = read_cloud_event(headers, body)
-    return Event(method, path, query, headers, body, raw_body, cloud_event)
+    return Event(method, path, query, headers, body, raw_body, cloud_event, auth)
+
+
+def _claims_of(headers: Headers) -> dict[str, Any] | None:
+    """The gateway's verified claims, taken out of `headers`; None when absent or not a JSON object."""
+    raw = headers.pop(_AUTH_CLAIMS_HEADER, None)
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def parse_query(search: str) -> Query:
