@@ -16,6 +16,16 @@ const WHOAMI = `export default async (event) => ({
   claimsHeader: event.headers['x-nimbus-auth'] ?? null,
 });`;
 
+/** The same in runtime-python. */
+const WHOAMI_PY = `
+def handle(event, ctx):
+    return {
+        "auth": event.auth,
+        "authorization": event.headers.get("authorization"),
+        "claimsHeader": event.headers.get("x-nimbus-auth"),
+    }
+`;
+
 /** spec.http for a Function that takes tokens of `idp` (YAML flow style); `more` adds jwt fields. */
 const jwtHttp = (jwksUrl: string, issuer: string, more = '') =>
   `http: { auth: jwt, jwt: { issuer: "${issuer}", audiences: [orders], jwksUrl: "${jwksUrl}"${more} } }`;
@@ -59,6 +69,11 @@ describe('sign-in with an identity provider (auth jwt), in local mode', function
         WHOAMI,
         `${jwtHttp(idp.jwksUrl, idp.issuer, ', forwardToken: true, requiredScopes: [orders:read]')}\nscale: { min: 1 }`,
       ),
+      'whoami-py.yaml': inlineFunction(
+        'whoami-py',
+        WHOAMI_PY,
+        `runtime: python3.11\n${jwtHttp(idp.jwksUrl, idp.issuer)}\nscale: { min: 1 }`,
+      ),
       'metadata.yaml': inlineFunction(
         'metadata',
         WHOAMI,
@@ -71,10 +86,10 @@ describe('sign-in with an identity provider (auth jwt), in local mode', function
         const list = (await send(platform.url, '/system/functions', { headers: admin })).json<
           { metadata: { name: string }; status: { readyReplicas: number } }[]
         >();
-        return list.filter((f) => f.status.readyReplicas > 0).length >= 2 ? true : undefined;
+        return list.filter((f) => f.status.readyReplicas > 0).length >= 3 ? true : undefined;
       },
-      20_000,
-      'whoami and forwards to have a ready replica',
+      30_000,
+      'whoami, whoami-py and forwards to have a ready replica',
     );
   });
 
@@ -92,6 +107,17 @@ describe('sign-in with an identity provider (auth jwt), in local mode', function
     assert.equal(seen.auth?.email, 'ada@example.com');
     assert.equal(seen.authorization, null, 'the token did not reach the handler');
     assert.equal(seen.claimsHeader, null, 'the raw claims header is not left in event.headers');
+  });
+
+  it('hands the same claims to a Python handler as event.auth', async () => {
+    const reply = await call('whoami-py', {
+      ...bearer(await sign({ groups: ['ops'] })),
+      'x-nimbus-auth': '{"sub":"root"}',
+    });
+    assert.equal(reply.status, 200, reply.text);
+    const seen = reply.json<Seen>();
+    assert.deepEqual([seen.auth?.sub, seen.auth?.groups], ['ada', ['ops']]);
+    assert.deepEqual([seen.authorization, seen.claimsHeader], [null, null]);
   });
 
   it('passes the token on only with forwardToken, and enforces requiredScopes with 403', async () => {
