@@ -171,10 +171,12 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
     useFactory: instanceCachingFactory(
       (d) =>
         new JwtVerifier(
-          new JwksCache(jwks.fetch, d.resolve(TOKENS.Clock), {
-            ...DEFAULT_JWKS_CACHE_POLICY,
-            ...overrides.jwks,
-          }),
+          new JwksCache(
+            jwks.fetch,
+            d.resolve(TOKENS.Clock),
+            { ...DEFAULT_JWKS_CACHE_POLICY, ...overrides.jwks },
+            log.child({ part: 'jwks' }),
+          ),
           d.resolve(TOKENS.Clock),
         ),
     ),

@@ -211,10 +211,12 @@ describe('JwtVerifier against an identity provider on loopback', function () {
 
   it('never fetches keys where the egress policy forbids: metadata, the platform, plain http to the internet', async () => {
     const token = bearer(await sign());
+    const warnings: string[] = [];
+    const log = { warn: (msg: string, fields?: object) => warnings.push(`${msg} ${JSON.stringify(fields)}`) };
     const refusedBy = async (jwksUrl: string, guard: EgressGuard) => {
       const f = new JwksFetcher(guard);
       try {
-        const v = new JwtVerifier(new JwksCache(f.fetch, clock), clock);
+        const v = new JwtVerifier(new JwksCache(f.fetch, clock, DEFAULT_JWKS_CACHE_POLICY, log), clock);
         const outcome = await v.verify(token, { ...settings, jwksUrl });
         assert.ok(outcome instanceof Problem);
         assert.equal(outcome.status, 503);
@@ -223,7 +225,10 @@ describe('JwtVerifier against an identity provider on loopback', function () {
         await f.close();
       }
     };
-    assert.match(await refusedBy('http://169.254.169.254/latest/jwks', egressGuard()), /egress policy/);
+    const metadata = await refusedBy('http://169.254.169.254/latest/jwks', egressGuard());
+    assert.match(metadata, /egress policy/);
+    assert.doesNotMatch(metadata, /169\.254/, 'the caller is not told the address');
+    assert.match(warnings[0] ?? '', /169\.254\.169\.254.*link-local/, 'the operator is');
     const idpPort = Number(new URL(idp.issuer).port);
     assert.match(await refusedBy(idp.jwksUrl, egressGuard([idpPort])), /egress policy/);
     const publicName: ResolveHost = async () => [{ address: '93.184.216.34' }];

@@ -1,4 +1,4 @@
-import type { Clock } from '@nimbus/api';
+import type { Clock, Logger } from '@nimbus/api';
 import { type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet } from 'jose';
 import { type FetchJwks, JwksUnavailableError } from './jwks-fetch.js';
 
@@ -46,6 +46,8 @@ export class JwksCache {
     private readonly fetchJwks: FetchJwks,
     private readonly clock: Pick<Clock, 'now'>,
     private readonly policy: JwksCachePolicy = DEFAULT_JWKS_CACHE_POLICY,
+    /** Where a failed fetch is told, with the address a caller's answer leaves out. */
+    private readonly log?: Pick<Logger, 'warn'>,
   ) {}
 
   /** The URL's keys, fetched first when there are none or they are stale; throws JwksUnavailableError. */
@@ -90,6 +92,11 @@ export class JwksCache {
                 cause: err,
               });
         entry.inflight = undefined;
+        this.log?.warn('an identity provider key set could not be fetched', {
+          url,
+          err: entry.error.message,
+          stale: entry.keys !== undefined,
+        });
       },
     );
     return entry.inflight;
