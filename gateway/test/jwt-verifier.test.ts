@@ -3,6 +3,7 @@ import { createHmac, createPublicKey } from 'node:crypto';
 import type { HttpJwt } from '@nimbus/api';
 import { ManualClock } from '@nimbus/testkit';
 import { TestIdentityProvider, type TestKey, b64url, makeKey } from '@nimbus/testkit/identity-provider';
+import { SignJWT } from 'jose';
 import { DEFAULT_JWKS_CACHE_POLICY, JwksCache } from '../src/auth/jwks-cache.js';
 import { JwksFetcher, JwksUnavailableError, publicSigningKeys } from '../src/auth/jwks-fetch.js';
 import { JwtVerifier, type VerifiedToken } from '../src/auth/jwt-verifier.js';
@@ -141,6 +142,19 @@ describe('JwtVerifier against an identity provider on loopback', function () {
     assert.equal(await refusal(bearer(await sign({}, stranger))), '401 bad_signature');
     // A kid the set lacks: unknown key.
     assert.equal(await refusal(bearer(await sign({}, next))), '401 unknown_key');
+  });
+
+  it('ignores keys a token brings itself (jwk, jku headers): keys come from jwksUrl only', async () => {
+    const attacker = await makeKey('attacker');
+    const token = await new SignJWT({ iss: idp.issuer, aud: 'orders', sub: 'root', exp: nowS() + 60 })
+      .setProtectedHeader({
+        alg: 'RS256',
+        kid: 'attacker',
+        jwk: attacker.publicJwk,
+        jku: 'http://127.0.0.1:1/evil.json',
+      })
+      .sign(attacker.privateKey);
+    assert.equal(await refusal(bearer(token)), '401 unknown_key');
   });
 
   it('random kids cost at most one fetch per cooldown, not one per request', async () => {
