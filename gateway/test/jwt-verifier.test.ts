@@ -157,6 +157,12 @@ describe('JwtVerifier against an identity provider on loopback', function () {
     assert.equal(await refusal(bearer(token)), '401 unknown_key');
   });
 
+  it('refuses claims over 8 KiB rather than cut them, and a token over 12 KiB unread', async () => {
+    assert.equal(await refusal(bearer(await sign({ blob: 'x'.repeat(8200) }))), '401 claims_too_large');
+    await accepted(bearer(await sign({ blob: 'x'.repeat(7000) })));
+    assert.equal(await refusal(bearer(await sign({ blob: 'x'.repeat(9500) }))), '401 malformed');
+  });
+
   it('random kids cost at most one fetch per cooldown, not one per request', async () => {
     const tokens = await Promise.all(
       Array.from({ length: 40 }, (_, i) => sign({}, { ...next, kid: `random-${i}-${Math.random()}` })),
