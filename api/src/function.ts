@@ -22,7 +22,27 @@ export const DEFAULT_CONTAINER_PORT = 8080;
 
 /** How a container function says it is ready: a GET answered 2xx or 3xx, or an accepted connection. */
 export type Readiness = { httpGet: { path: string } } | { tcpSocket: Record<string, never> };
-export type HttpAuth = 'none' | 'key';
+export type HttpAuth = 'none' | 'key' | 'jwt';
+export type JwtAlgorithm = typeof import('./http-auth-schema.js').JWT_ALGORITHMS[number];
+
+/** spec.http.jwt: the identity provider whose tokens the gateway accepts (http-auth-schema.ts). */
+export interface HttpJwt {
+  issuer: string;
+  audiences: string[];
+  jwksUrl: string;
+  requiredScopes?: string[];
+  requiredClaims?: Record<string, string>;
+  /** A duration, at most 5m; unset, 30s. */
+  clockSkew?: string;
+  forwardToken?: boolean;
+  algorithms?: JwtAlgorithm[];
+}
+
+/** The auth part of spec.http. */
+export interface HttpAuthSpec {
+  auth: HttpAuth;
+  jwt?: HttpJwt;
+}
 
 export interface EnvVar {
   name: string;
@@ -160,7 +180,7 @@ export interface FunctionSpec {
   timeout: string;
   concurrency: number;
   scale: FunctionScale;
-  http: { auth: HttpAuth; rateLimit?: FunctionRateLimit; routes?: HttpRoute[] };
+  http: HttpAuthSpec & { rateLimit?: FunctionRateLimit; routes?: HttpRoute[] };
   triggers?: Trigger[];
   state?: FunctionState;
   /** Where async calls' and events' outcomes go (onSuccess, onFailure). */

@@ -9,6 +9,7 @@ import type {
   Readiness,
   Trigger,
 } from './function.js';
+import { HTTP_AUTH_RULES } from './http-auth-schema.js';
 import { ROUTE_RULES } from './route-schema.js';
 import { SOURCE_KINDS, sourceKindOf } from './source-triggers.js';
 
@@ -203,6 +204,7 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
       holds: (limit) => !(typeof limit.requestsPerSecond === 'number' && limit.requestsPerSecond <= 0),
     }),
   ),
+  ...HTTP_AUTH_RULES,
   rule<Trigger>({
     at: 'triggers',
     field: '',

@@ -1,5 +1,6 @@
 import { destinationsSchema } from './destination-schema.js';
 import { DURATION_PATTERN } from './duration.js';
+import { HTTP_AUTH_PROPERTIES, JWKS_URL_PATTERN } from './http-auth-schema.js';
 import { FUNCTION_NAME_PATTERN, NAMESPACE_PATTERN } from './names.js';
 import { ROUTE_PATTERN_HINTS, routesSchema } from './route-schema.js';
 import { CROSS_FIELD_RULES } from './rules.js';
@@ -36,6 +37,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [SECRET_NAME_PATTERN]: 'must be a lower-case RFC 1123 subdomain',
   [READINESS_PATH_PATTERN]: 'must be a path starting with /, without spaces',
   ...ROUTE_PATTERN_HINTS,
+  [JWKS_URL_PATTERN]: 'must be an absolute http:// or https:// URL without credentials or a fragment',
 };
 
 /**
@@ -268,14 +270,7 @@ const specProperties: Record<string, SchemaNode> = {
     additionalProperties: false,
     description: 'Who may call the function over HTTP.',
     properties: {
-      auth: {
-        type: 'string',
-        enum: ['none', 'key'],
-        default: 'none',
-        description:
-          "none: any caller. key: callers need an API key with the invoke scope, which the function's code " +
-          'never sees.',
-      },
+      ...HTTP_AUTH_PROPERTIES,
       rateLimit: {
         ...rateLimit(
           'Calls admitted to the function, sync and async together, counted over all gateway replicas; beyond ' +

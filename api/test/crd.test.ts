@@ -64,6 +64,6 @@ describe('the Function CRD', () => {
       /exactly one of nats, schedule, postgres, s3, rabbitmq, mqtt, webhook/i,
     );
     assert.match(description('spec.async.retryOn'), /Each entry: between 400 and 599\. Default: 429, 500/);
-    assert.match(description('spec.http.auth'), /One of: none, key\. Default: none\.$/);
+    assert.match(description('spec.http.auth'), /One of: none, key, jwt\. Default: none\.$/);
   });
 });

@@ -12,6 +12,9 @@ import { type BusConnector, CallQueue } from './async/call-queue.js';
 import { CallWorker } from './async/call-worker.js';
 import { CallbackSender } from './async/callback-sender.js';
 import { type ApiKeyVerifier, HashedApiKeys } from './auth/api-keys.js';
+import { DEFAULT_JWKS_CACHE_POLICY, JwksCache, type JwksCachePolicy } from './auth/jwks-cache.js';
+import { JwksFetcher } from './auth/jwks-fetch.js';
+import { JwtVerifier } from './auth/jwt-verifier.js';
 import type { GatewayConfig } from './config.js';
 import { Destinations } from './destinations/destinations.js';
 import { EgressGuard, type ResolveHost } from './egress/egress-guard.js';
@@ -76,6 +79,8 @@ export interface GatewayOverrides {
   triggerSecrets?: TriggerSecrets;
   /** Source triggers' durable state (an S3 poller's view); by default in the stores (Redis, or memory). */
   sourceCheckpoints?: SourceCheckpoints;
+  /** How long identity providers' key sets are kept and how often refetched; tests shorten it. */
+  jwks?: Partial<JwksCachePolicy>;
 }
 
 const emptyDirectory: FunctionDirectory = { list: () => [], get: () => undefined };
@@ -160,6 +165,22 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
     ...(overrides.resolveHost === undefined ? {} : { resolve: overrides.resolveHost }),
   });
   c.register(TOKENS.OwnPorts, { useValue: ownPorts });
+  // Key sets come from outside, so through the same egress policy as callbacks.
+  const jwks = new JwksFetcher(egress);
+  c.register(TOKENS.JwtAdmission, {
+    useFactory: instanceCachingFactory(
+      (d) =>
+        new JwtVerifier(
+          new JwksCache(
+            jwks.fetch,
+            d.resolve(TOKENS.Clock),
+            { ...DEFAULT_JWKS_CACHE_POLICY, ...overrides.jwks },
+            log.child({ part: 'jwks' }),
+          ),
+          d.resolve(TOKENS.Clock),
+        ),
+    ),
+  });
   const queue = new CallQueue(
     config.async,
     log.child({ part: 'async' }),
@@ -266,6 +287,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           config,
           routes: d.resolve(TOKENS.RouteTable),
           keys: d.resolve(TOKENS.ApiKeys),
+          jwt: d.resolve(TOKENS.JwtAdmission),
           limiter: d.resolve(TOKENS.RateLimiter),
           calls: stores.calls,
           queue,

@@ -4,6 +4,8 @@ export const TOKENS = {
   Registry: Symbol('prom-client Registry'),
   RouteTable: Symbol('RouteTable'),
   ApiKeys: Symbol('ApiKeyVerifier'),
+  /** Bearer-token sign-in for Functions with auth jwt (auth/jwt-verifier.ts). */
+  JwtAdmission: Symbol('JwtAdmission'),
   Metrics: Symbol('GatewayMetrics'),
   Invoker: Symbol('Invoker'),
   Logger: Symbol('Logger'),

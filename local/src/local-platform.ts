@@ -174,6 +174,7 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
       concurrency: spec.concurrency,
       gatewayAdmits: spec.runtime === 'container',
       auth: spec.http.auth,
+      jwt: spec.http.jwt,
       rateLimit: spec.http.rateLimit,
     });
     const container = spec.runtime === 'container';

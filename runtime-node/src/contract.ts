@@ -41,6 +41,12 @@ export interface FunctionEvent {
   readonly body: unknown;
   readonly rawBody: Buffer;
   readonly cloudEvent?: CloudEvent;
+  /**
+   * With `spec.http.auth: jwt`: the claims of the caller's token, which the gateway verified
+   * (issuer, audience, expiry, signature). The token itself is not passed on unless the Function
+   * sets `forwardToken`. Absent for any other call.
+   */
+  readonly auth?: Readonly<Record<string, unknown>>;
 }
 
 export interface SetOptions {

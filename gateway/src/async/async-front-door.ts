@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nimbus/api';
+import { AUTH_CLAIMS_HEADER } from '@nimbus/api/gateway-headers';
 import { CallExistsError, type CallRecord, type CallStore } from '@nimbus/store';
 import type { Tracing } from '@nimbus/telemetry';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
+import { type JwtAdmission, signIn, tokenHeaderKept } from '../auth/jwt-verifier.js';
 import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
 import type { EgressGuard } from '../egress/egress-guard.js';
@@ -27,6 +29,8 @@ export interface FrontDoorDeps {
   readonly config: GatewayConfig;
   readonly routes: RouteTable;
   readonly keys: ApiKeyVerifier;
+  /** Sign-in for Functions with auth jwt. */
+  readonly jwt: JwtAdmission;
   readonly limiter: Pick<RateLimiter, 'check'>;
   readonly calls: CallStore;
   readonly queue: CallQueue;
@@ -106,6 +110,18 @@ export class AsyncFrontDoor {
       if (denied !== undefined) throw denied;
       consumed = 'authorization';
     }
+    // The claims go with the queued call, as the sync path hands them over: the function acts on
+    // who called when it runs. They are what the token said when the call was accepted.
+    let claims: string | undefined;
+    if (route.auth === 'jwt') {
+      const verified = await signIn(this.deps.jwt, route, req.headers.authorization);
+      if (verified instanceof Problem) {
+        res.setHeader('connection', 'close');
+        throw verified;
+      }
+      claims = verified.claimsHeader;
+      consumed = tokenHeaderKept(route.jwt);
+    }
     // Before anything is stored or queued: a call over a limit never gets a 202, nor a dead letter.
     const limited = await this.deps.limiter.check(route, req.headers.authorization);
     if (limited !== undefined) {
@@ -126,6 +142,7 @@ export class AsyncFrontDoor {
     if (notReady !== undefined) throw problems.queueUnavailable(notReady);
     const body = await readBody(req, limit, res);
     const headers = forwardedHeaders(req, consumed, id);
+    if (claims !== undefined) headers[AUTH_CLAIMS_HEADER] = claims;
     const traced = span?.queuing(id);
     const call: CallRequest = {
       id,

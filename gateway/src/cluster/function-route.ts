@@ -28,6 +28,7 @@ export function routeSettingsOf(fn: FunctionResource): RouteSettings {
     // No runtime inside a container function holds its replicas to their concurrency: the gateway does.
     gatewayAdmits: spec.runtime === 'container',
     auth: spec.http?.auth ?? FALLBACK.auth,
+    jwt: spec.http?.jwt,
     rateLimit: spec.http?.rateLimit,
   };
 }

@@ -66,6 +66,43 @@ export const problems = {
       'www-authenticate': 'Bearer realm="nimbus"',
     }),
   forbidden: (scope: string) => new Problem(403, 'Forbidden', `this API key lacks the ${scope} scope`),
+  /**
+   * A bearer token refused (spec.http.auth jwt): `reason` names why, as a code a client can act
+   * on, and WWW-Authenticate says it as RFC 6750 does (no error code when no token came).
+   */
+  invalidToken: (reason: string, description: string) =>
+    new Problem(
+      401,
+      'InvalidToken',
+      description,
+      {
+        'www-authenticate':
+          reason === 'missing_token'
+            ? 'Bearer realm="nimbus"'
+            : `Bearer realm="nimbus", error="invalid_token", error_description="${quotable(description)}"`,
+      },
+      { details: { reason } },
+    ),
+  /** A valid token without a scope or claim value the function (or route) requires. */
+  insufficientScope: (reason: 'missing_scope' | 'missing_claim', description: string, scope?: string) =>
+    new Problem(
+      403,
+      'InsufficientScope',
+      description,
+      {
+        'www-authenticate': `Bearer realm="nimbus", error="insufficient_scope", error_description="${quotable(description)}"${scope === undefined ? '' : `, scope="${quotable(scope)}"`}`,
+      },
+      { details: { reason } },
+    ),
+  /** The identity provider's keys could not be had: not the caller's fault, so not 401. */
+  identityProviderUnavailable: (summary: string, cause?: unknown) =>
+    new Problem(
+      503,
+      'IdentityProviderUnavailable',
+      `${summary}, so no token can be checked now; try again later`,
+      { 'retry-after': '5' },
+      { cause, details: { reason: 'jwks_unavailable' } },
+    ),
   functionNotFound: (name: string, namespace: string) =>
     new Problem(404, 'FunctionNotFound', `function ${name} not found in namespace ${namespace}`),
   internalRoute: () =>
@@ -230,6 +267,11 @@ function messageOf(error: unknown): string {
 }
 
 /** Shows control characters escaped, so a hostile path cannot forge log lines or headers. */
+/** Text safe inside a quoted-string of a header: printable ASCII without `"` or `\`. */
+function quotable(text: string): string {
+  return text.replace(/[^\x20-\x7e]|["\\]/g, "'");
+}
+
 function printable(text: string): string {
   const clipped = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   let out = '';

@@ -1,4 +1,11 @@
-import { type Clock, type FunctionRateLimit, type HttpAuth, functionKey, systemClock } from '@nimbus/api';
+import {
+  type Clock,
+  type FunctionRateLimit,
+  type HttpAuth,
+  type HttpJwt,
+  functionKey,
+  systemClock,
+} from '@nimbus/api';
 import { ConcurrencyMeter } from './concurrency-meter.js';
 import { dropHeldOfRemoved, settleHeld } from './hold-queue.js';
 import { HttpRoutes } from './http-routes.js';
@@ -16,6 +23,8 @@ export interface RouteSettings {
   /** The gateway holds each replica to `concurrency` (container functions); false when not given. */
   gatewayAdmits?: boolean;
   auth: HttpAuth;
+  /** With auth jwt: the identity provider (spec.http.jwt); given as undefined otherwise. */
+  jwt?: HttpJwt | undefined;
   /** Given as undefined, not left out, to lift a limit: an update assigns the settings it gets. */
   rateLimit?: FunctionRateLimit | undefined;
 }

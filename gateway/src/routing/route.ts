@@ -1,5 +1,5 @@
 /** The shapes the route table, the hold queue and the wakers share: types only, so none imports another for them. */
-import type { FunctionRateLimit, HttpAuth } from '@nimbus/api';
+import type { FunctionRateLimit, HttpAuth, HttpJwt } from '@nimbus/api';
 import type { ConcurrencyMeter } from './concurrency-meter.js';
 
 /** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
@@ -32,6 +32,8 @@ export interface FunctionRoute {
    */
   readonly gatewayAdmits: boolean;
   readonly auth: HttpAuth;
+  /** With auth jwt: whose tokens are accepted, and what they must carry (spec.http.jwt). */
+  readonly jwt?: HttpJwt | undefined;
   /** spec.http.rateLimit: calls admitted per second over all gateway replicas. */
   readonly rateLimit?: FunctionRateLimit | undefined;
   /** Ready replicas only. */

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
+import { AUTH_CLAIMS_HEADER, ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
 import type { FunctionEvent, Headers, Params, Query } from '../contract.js';
 import { readCloudEvent } from './cloud-event.js';
 import { parseBody } from './request-body.js';
@@ -20,6 +20,7 @@ export function buildEvent(request: RequestParts): FunctionEvent {
   const query = queryStart === -1 ? {} : parseQuery(request.url.slice(queryStart + 1));
   const params = readParams(request.headers[ROUTE_PARAMS_HEADER]);
   const headers = copyHeaders(request.headers);
+  const auth = claimsOf(headers as Record<string, string | string[]>);
   const body = parseBody(request.rawBody, headerString(headers['content-type']));
   const cloudEvent = readCloudEvent(headers, body);
   const event: FunctionEvent = {
@@ -31,7 +32,28 @@ export function buildEvent(request: RequestParts): FunctionEvent {
     body,
     rawBody: request.rawBody,
   };
-  return cloudEvent === undefined ? event : { ...event, cloudEvent };
+  const withAuth = auth === undefined ? event : { ...event, auth };
+  return cloudEvent === undefined ? withAuth : { ...withAuth, cloudEvent };
+}
+
+/**
+ * The verified claims the gateway sent (AUTH_CLAIMS_HEADER), taken out of the headers so the
+ * handler reads them in one place; the gateway drops any copy a caller sends. A value that is not
+ * a JSON object gives none.
+ */
+function claimsOf(headers: Record<string, string | string[]>): Record<string, unknown> | undefined {
+  const raw = headers[AUTH_CLAIMS_HEADER];
+  if (raw === undefined) return undefined;
+  delete headers[AUTH_CLAIMS_HEADER];
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Repeated keys become arrays, in order of appearance. */

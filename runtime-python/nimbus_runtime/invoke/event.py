@@ -1,5 +1,5 @@
 """The handler's `event` (runtime-node's invoke/event.ts): method, path, query, params, headers,
-body, raw_body and cloud_event, built from one request."""
+body, raw_body, cloud_event and auth, built from one request."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ _ESCAPES = r'(?:%[0-9A-Fa-f]{2})+'
 # The matched route's parameters, as JSON set by the gateway (api/src/gateway-headers.ts), which
 # drops a caller's own copy; the handler reads them as `params`, never as a header.
 _PARAMS_HEADER = 'x-nimbus-params'
+# The verified token claims the gateway sends (api/src/gateway-headers.ts AUTH_CLAIMS_HEADER).
+_AUTH_CLAIMS_HEADER = 'x-nimbus-auth'
 
 
 class Event:
@@ -25,9 +27,10 @@ class Event:
     into lists; `params` holds the route's parameters (strings; empty for /function/{name});
     `body` is parsed JSON for JSON and +json types, a str for text and forms, bytes
     otherwise, None without a body; `cloud_event` is a dict of the CloudEvent's attributes and
-    `data` (bytes for `data_base64`), or None for an ordinary request."""
+    `data` (bytes for `data_base64`), or None for an ordinary request; `auth` is the dict of claims
+    of the token the gateway verified (`spec.http.auth: jwt`), or None."""
 
-    __slots__ = ('method', 'path', 'query', 'headers', 'body', 'raw_body', 'cloud_event', 'params')
+    __slots__ = ('method', 'path', 'query', 'headers', 'body', 'raw_body', 'cloud_event', 'params', 'auth')
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class Event:
         raw_body: bytes,
         cloud_event: Any,
         params: dict[str, str] | None = None,
+        auth: dict[str, Any] | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -48,6 +52,7 @@ class Event:
         self.raw_body = raw_body
         self.cloud_event = cloud_event
         self.params = params if params is not None else {}
+        self.auth = auth
 
     def __repr__(self) -> str:
         return f'<event {self.method} {self.path}>'
@@ -56,6 +61,7 @@ class Event:
 def build_event(method: str, target: str, headers: Headers, raw_body: bytes) -> Event:
     """Raises a 400 for a body or CloudEvent that does not parse."""
     params = _read_params(headers.pop(_PARAMS_HEADER, None))
+    auth = _claims_of(headers)
     path, mark, search = target.partition('?')
     query = parse_query(search) if mark else {}
     body = parse_body(raw_body, _first(headers.get('content-type')))
@@ -66,7 +72,7 @@ def build_event(method: str, target: str, headers: Headers, raw_body: bytes) -> 
         from .cloud_event import read_cloud_event
 
         cloud_event = read_cloud_event(headers, body)
-    return Event(method, path, query, headers, body, raw_body, cloud_event, params)
+    return Event(method, path, query, headers, body, raw_body, cloud_event, params, auth)
 
 
 def _read_params(value: str | list[str] | None) -> dict[str, str]:
@@ -80,6 +86,18 @@ def _read_params(value: str | list[str] | None) -> dict[str, str]:
     if not isinstance(parsed, dict):
         return {}
     return {k: v for k, v in parsed.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _claims_of(headers: Headers) -> dict[str, Any] | None:
+    """The gateway's verified claims, taken out of `headers`; None when absent or not a JSON object."""
+    raw = headers.pop(_AUTH_CLAIMS_HEADER, None)
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def parse_query(search: str) -> Query:

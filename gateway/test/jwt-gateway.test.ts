@@ -1,0 +1,87 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { type HttpJwt, createLogger } from '@nimbus/api';
+import { ManualClock, send } from '@nimbus/testkit';
+import { TestIdentityProvider, type TestKey, makeKey } from '@nimbus/testkit/identity-provider';
+import { DEFAULT_JWKS_CACHE_POLICY } from '../src/auth/jwks-cache.js';
+import { loadGatewayConfig } from '../src/config.js';
+import { createGatewayContainer } from '../src/container.js';
+import type { Gateway } from '../src/gateway.js';
+import { RouteTable } from '../src/routing/route-table.js';
+import { TOKENS } from '../src/tokens.js';
+import { echoRequest, upstream } from './replicas.js';
+
+/**
+ * The gateway's sync path with auth jwt, its clock stepped by the test: a key rotation at the
+ * identity provider is followed without a restart, and what reaches the replica is the claims
+ * header, not the token.
+ */
+describe('gateway: auth jwt on the invoke path, through a key rotation', function () {
+  this.timeout(20_000);
+  let idp: TestIdentityProvider;
+  let k1: TestKey;
+  let k2: TestKey;
+  let replica: Server;
+  let gateway: Gateway;
+  let base: string;
+  const clock = new ManualClock(Date.now());
+
+  const nowS = () => Math.floor(clock.now() / 1000);
+  const call = async (key: TestKey) =>
+    send(base, '/function/orders', {
+      headers: { authorization: `Bearer ${await idp.sign(key, {}, nowS())}` },
+    });
+
+  before(async () => {
+    [k1, k2] = await Promise.all([makeKey('k1'), makeKey('k2', 'EdDSA')]);
+    idp = await TestIdentityProvider.start([k1]);
+    const echo = await upstream(echoRequest);
+    replica = echo.server;
+    const routes = new RouteTable();
+    const jwt: HttpJwt = { issuer: idp.issuer, audiences: ['orders'], jwksUrl: idp.jwksUrl };
+    routes.upsert({
+      name: 'orders',
+      namespace: 'default',
+      timeoutMs: 5000,
+      concurrency: 10,
+      auth: 'jwt',
+      jwt,
+    });
+    routes.setEndpoints('default', 'orders', [{ id: 'orders-0', host: '127.0.0.1', port: echo.port }]);
+    const config = loadGatewayConfig({ HOST: '127.0.0.1', PORT: '0', NIMBUS_EGRESS_ALLOW: 'loopback' });
+    const container = createGatewayContainer(config, { routes, logger: createLogger({}, 'error') });
+    container.register(TOKENS.Clock, { useValue: clock });
+    gateway = container.resolve<Gateway>(TOKENS.Gateway);
+    base = `http://127.0.0.1:${(await gateway.listen()).port}`;
+  });
+
+  after(async () => {
+    await gateway?.close();
+    replica?.closeAllConnections();
+    await new Promise((r) => replica?.close(r));
+    await idp?.close();
+  });
+
+  it('hands the replica the claims header and not the token', async () => {
+    const reply = await call(k1);
+    assert.equal(reply.status, 200, reply.text);
+    const { headers } = reply.json<{ headers: Record<string, string> }>();
+    assert.equal(headers.authorization, undefined);
+    assert.equal(JSON.parse(headers['x-nimbus-auth'] ?? '{}').sub, 'ada');
+  });
+
+  it('follows a rotation without a restart: the new key at once, the old one refused after the refresh', async () => {
+    idp.publish([k1, k2]);
+    clock.advance(DEFAULT_JWKS_CACHE_POLICY.cooldownMs);
+    assert.equal((await call(k2)).status, 200, 'a token of the new key');
+    assert.equal(idp.fetches, 2);
+    idp.publish([k2]);
+    assert.equal((await call(k1)).status, 200, 'the old key still verifies until the set is fetched again');
+    clock.advance(DEFAULT_JWKS_CACHE_POLICY.maxAgeMs);
+    const old = await call(k1);
+    assert.deepEqual([old.status, old.json().reason], [401, 'unknown_key']);
+    assert.equal((await call(k2)).status, 200);
+    assert.equal(idp.fetches, 3, 'one fetch for the stale set; the unknown kid waited out the cooldown');
+  });
+});
