@@ -161,6 +161,8 @@ export interface HttpRoute {
   /** An exact DNS name or `*.domain`; unset: any Host. */
   host?: string;
   cors?: RouteCors;
+  /** With auth jwt: what this route's callers' tokens must carry besides spec.http.jwt's requirements. */
+  jwt?: { requiredScopes?: string[]; requiredClaims?: Record<string, string> };
 }
 
 export interface FunctionSpec {

@@ -42,6 +42,36 @@ const shortStrings = (description: string, maxItems: number): SchemaNode => ({
   description,
 });
 
+/** What a token must carry besides a valid signature: in spec.http.jwt, and a route's own jwt. */
+const JWT_REQUIREMENT_PROPERTIES: Readonly<Record<string, SchemaNode>> = {
+  requiredScopes: shortStrings(
+    'Scopes the token must carry (its scope claim, space-separated, or scp); a token without one gets 403.',
+    20,
+  ),
+  requiredClaims: {
+    type: 'object',
+    additionalProperties: { type: 'string', maxLength: 256 },
+    description:
+      'Claims the token must carry with these values (a list claim must contain the value); otherwise 403.',
+  },
+};
+
+/**
+ * A route's own requirements (spec.http.routes[].jwt), checked as well as the Function's: a
+ * route that writes can ask for a scope the reading routes do not. At most 20 claims, as the
+ * Function's own rule says, here as a schema bound the API server counts into its CEL budget.
+ */
+export const routeJwtSchema: SchemaNode = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    "With auth jwt: scopes and claims this route's callers must carry besides those spec.http.jwt asks for.",
+  properties: {
+    ...JWT_REQUIREMENT_PROPERTIES,
+    requiredClaims: { ...(JWT_REQUIREMENT_PROPERTIES.requiredClaims as SchemaNode), maxProperties: 20 },
+  },
+};
+
 const jwtSchema: SchemaNode = {
   type: 'object',
   additionalProperties: false,
@@ -68,16 +98,7 @@ const jwtSchema: SchemaNode = {
         'policy, so it may not be a Nimbus component, a metadata or (unless NIMBUS_EGRESS_ALLOW allows it) a ' +
         'private address; http:// only to an address NIMBUS_EGRESS_ALLOW names, never to a public one.',
     },
-    requiredScopes: shortStrings(
-      'Scopes the token must carry (its scope claim, space-separated, or scp); a token without one gets 403.',
-      20,
-    ),
-    requiredClaims: {
-      type: 'object',
-      additionalProperties: { type: 'string', maxLength: 256 },
-      description:
-        'Claims the token must carry with these values (a list claim must contain the value); otherwise 403.',
-    },
+    ...JWT_REQUIREMENT_PROPERTIES,
     clockSkew: {
       ...duration(DEFAULT_CLOCK_SKEW),
       description: 'How far exp and nbf may be off the gateway clock; at most 5m.',

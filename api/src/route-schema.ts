@@ -1,4 +1,5 @@
-import type { HttpRoute } from './function.js';
+import type { HttpAuth, HttpRoute } from './function.js';
+import { routeJwtSchema } from './http-auth-schema.js';
 import type { CrossFieldRule } from './rules.js';
 import type { SchemaNode } from './schema-node.js';
 
@@ -130,6 +131,7 @@ export const routesSchema: SchemaNode = {
         description: 'Serve the route only for this Host; *.example.com for any name under example.com.',
       },
       cors: corsSchema,
+      jwt: routeJwtSchema,
     },
   },
 };
@@ -190,6 +192,13 @@ export const ROUTE_RULES: readonly CrossFieldRule[] = [
     cel: "!has(self.cors) || !has(self.cors.allowCredentials) || !self.cors.allowCredentials || !('*' in self.cors.allowOrigins)",
     message: 'cannot be true with the origin "*": browsers refuse credentials for any origin',
     holds: (route) => route.cors?.allowCredentials !== true || !route.cors.allowOrigins.includes('*'),
+  }),
+  rule<{ auth?: HttpAuth; routes?: HttpRoute[] }>({
+    at: 'http',
+    field: 'routes',
+    cel: "!has(self.routes) || self.auth == 'jwt' || self.routes.all(r, !has(r.jwt))",
+    message: 'may give a route jwt requirements only with auth jwt',
+    holds: (http) => http.auth === 'jwt' || (http.routes ?? []).every((r) => r.jwt === undefined),
   }),
   rule<{ routes?: HttpRoute[] }>({
     at: 'http',

@@ -15,6 +15,7 @@ export interface SchemaNode {
   maximum?: number;
   minItems?: number;
   maxItems?: number;
+  maxProperties?: number;
   'x-kubernetes-validations'?: { rule: string; message: string; fieldPath?: string }[];
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];

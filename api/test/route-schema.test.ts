@@ -17,6 +17,21 @@ function refusals(routes: unknown): string[] {
 }
 
 describe('spec.http.routes', () => {
+  it('takes a route with its own token requirements when the Function signs callers in with jwt', () => {
+    const fn = withRoutes([
+      { path: '/api/orders', methods: ['POST'], jwt: { requiredScopes: ['orders:write'] } },
+    ]);
+    const http = fn.spec.http as Record<string, unknown>;
+    http.auth = 'jwt';
+    http.jwt = {
+      issuer: 'https://idp.example.com/',
+      audiences: ['orders'],
+      jwksUrl: 'https://idp.example.com/jwks',
+    };
+    const result = validateFunction(fn);
+    assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => `${e.field}: ${e.message}`).join('\n'));
+  });
+
   it('takes literals, parameters, a trailing wildcard, methods, a host and CORS', () => {
     const routes = [
       { path: '/' },
@@ -75,6 +90,19 @@ describe('spec.http.routes', () => {
       /routes\[0\]\.path: must not have more than 8 parameters/,
     ],
     ['a path too long', { path: `/${'a'.repeat(300)}` }, /routes\[0\]\.path: must NOT have more than 128/],
+    [
+      'token requirements without auth jwt',
+      { path: '/a', jwt: { requiredScopes: ['orders:write'] } },
+      /http\.routes: may give a route jwt requirements only with auth jwt/,
+    ],
+    [
+      'more than 20 required claims on a route',
+      {
+        path: '/a',
+        jwt: { requiredClaims: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`c${i}`, 'v'])) },
+      },
+      /routes\[0\]\.jwt\.requiredClaims: must NOT have more than 20/,
+    ],
   ];
   for (const [what, route, expected] of refused) {
     it(`refuses ${what}, naming the field`, () => {

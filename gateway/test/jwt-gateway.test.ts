@@ -25,6 +25,7 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
   let replica: Server;
   let gateway: Gateway;
   let base: string;
+  let routes: RouteTable;
   const clock = new ManualClock(Date.now());
 
   const nowS = () => Math.floor(clock.now() / 1000);
@@ -38,7 +39,7 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
     idp = await TestIdentityProvider.start([k1]);
     const echo = await upstream(echoRequest);
     replica = echo.server;
-    const routes = new RouteTable();
+    routes = new RouteTable();
     const jwt: HttpJwt = { issuer: idp.issuer, audiences: ['orders'], jwksUrl: idp.jwksUrl };
     routes.upsert({
       name: 'orders',
@@ -69,6 +70,46 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
     const { headers } = reply.json<{ headers: Record<string, string> }>();
     assert.equal(headers.authorization, undefined);
     assert.equal(JSON.parse(headers['x-nimbus-auth'] ?? '{}').sub, 'ada');
+  });
+
+  it("holds a route to its own scopes, and a call by name to every route's", async () => {
+    routes.http.set('default/orders', '2026-01-01T00:00:00Z', [
+      { path: '/api/orders/{id}', methods: ['GET'] },
+      { path: '/api/orders', methods: ['POST'], jwt: { requiredScopes: ['orders:write'] } },
+    ]);
+    try {
+      const as = async (scope: string) => ({
+        authorization: `Bearer ${await idp.sign(k1, { scope }, nowS())}`,
+        'content-type': 'application/json',
+      });
+      const reader = await as('orders:read');
+      const writer = await as('orders:read orders:write');
+      const read = await send(base, '/api/orders/42', { headers: reader });
+      assert.equal(read.status, 200, read.text);
+      assert.equal(
+        read.json<{ headers: Record<string, string> }>().headers['x-nimbus-params'],
+        '{"id":"42"}',
+      );
+      const post = (path: string, headers: Record<string, string>) =>
+        send(base, path, { method: 'POST', headers, body: '{}' });
+      const refused = await post('/api/orders', reader);
+      assert.deepEqual([refused.status, refused.json().reason], [403, 'missing_scope'], refused.text);
+      assert.equal((await post('/api/orders', writer)).status, 200);
+      // The attack: the same function by name, with the route's path after it.
+      const byName = await post('/function/orders/api/orders', reader);
+      assert.deepEqual([byName.status, byName.json().reason], [403, 'missing_scope'], byName.text);
+      const queued = await post('/async-function/orders/api/orders', reader);
+      assert.deepEqual([queued.status, queued.json().reason], [403, 'missing_scope'], queued.text);
+      assert.equal((await post('/function/orders/api/orders', writer)).status, 200);
+    } finally {
+      routes.http.set('default/orders', undefined, undefined);
+    }
+    const plain = await send(base, '/function/orders', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await idp.sign(k1, {}, nowS())}` },
+      body: '{}',
+    });
+    assert.equal(plain.status, 200, "without routes, the Function's own requirements alone");
   });
 
   it('follows a rotation without a restart: the new key at once, the old one refused after the refresh', async () => {

@@ -219,10 +219,15 @@ describe('JwtVerifier against an identity provider on loopback', function () {
     );
     const good = bearer(await sign({ scp: ['orders:read'], tenant: ['acme', 'x'], groups: ['ops'] }));
     await accepted(good);
-    assert.equal(await refusal(good, { requiredScopes: ['orders:write'] }), '403 missing_scope');
-    assert.equal(await refusal(good, { requiredClaims: { groups: 'admins' } }), '403 missing_claim');
-    assert.ok(!((await verify(good, { requiredClaims: { groups: 'ops' } })) instanceof Problem));
-    const denied = (await verify(good, { requiredScopes: ['orders:write'] })) as Problem;
+    assert.equal(await refusal(good, [{ requiredScopes: ['orders:write'] }]), '403 missing_scope');
+    assert.equal(await refusal(good, [{ requiredClaims: { groups: 'admins' } }]), '403 missing_claim');
+    assert.ok(!((await verify(good, [{ requiredClaims: { groups: 'ops' } }])) instanceof Problem));
+    assert.equal(
+      await refusal(good, [{ requiredClaims: { groups: 'ops' } }, { requiredClaims: { groups: 'admins' } }]),
+      '403 missing_claim',
+      'every route requirement must hold, each on its own',
+    );
+    const denied = (await verify(good, [{ requiredScopes: ['orders:write'] }])) as Problem;
     assert.match(
       denied.headers['www-authenticate'] ?? '',
       /error="insufficient_scope".*scope="orders:write"/,

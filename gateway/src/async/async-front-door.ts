@@ -114,7 +114,13 @@ export class AsyncFrontDoor {
     // who called when it runs. They are what the token said when the call was accepted.
     let claims: string | undefined;
     if (route.auth === 'jwt') {
-      const verified = await signIn(this.deps.jwt, route, req.headers.authorization);
+      // Called by name: every requirement of the Function's routes holds too (HttpRoutes.requirementsOf).
+      const verified = await signIn(
+        this.deps.jwt,
+        route,
+        req.headers.authorization,
+        this.deps.routes.http.requirementsOf(route.key),
+      );
       if (verified instanceof Problem) {
         res.setHeader('connection', 'close');
         throw verified;

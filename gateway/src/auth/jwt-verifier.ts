@@ -19,7 +19,7 @@ export interface JwtAdmission {
   verify(
     authorization: string | undefined,
     settings: HttpJwt,
-    extra?: JwtRequirements,
+    extra?: readonly JwtRequirements[],
   ): Promise<VerifiedToken | Problem>;
 }
 
@@ -44,7 +44,7 @@ export class JwtVerifier implements JwtAdmission {
   async verify(
     authorization: string | undefined,
     settings: HttpJwt,
-    extra?: JwtRequirements,
+    extra: readonly JwtRequirements[] = [],
   ): Promise<VerifiedToken | Problem> {
     if (authorization === undefined || authorization.trim() === '')
       return problems.invalidToken(
@@ -64,7 +64,7 @@ export class JwtVerifier implements JwtAdmission {
     } catch (err) {
       return refusalOf(err);
     }
-    const unmet = unmetRequirement(claims, [settings, extra]);
+    const unmet = unmetRequirement(claims, [settings, ...extra]);
     if (unmet !== undefined)
       return 'scope' in unmet
         ? problems.insufficientScope('missing_scope', `the token lacks the scope ${unmet.scope}`, unmet.scope)
@@ -189,7 +189,7 @@ export function signIn(
   admission: JwtAdmission,
   route: { readonly name: string; readonly jwt?: HttpJwt | undefined },
   authorization: string | undefined,
-  extra?: JwtRequirements,
+  extra: readonly JwtRequirements[] = [],
 ): Promise<VerifiedToken | Problem> {
   if (route.jwt === undefined)
     return Promise.resolve(problems.unavailable(route.name, 'auth is jwt but spec.http.jwt is missing'));

@@ -106,7 +106,7 @@ export class Invoker {
     started: number,
     span: InvokeSpan | undefined,
   ): void {
-    signIn(this.jwt, admitted.route, req.headers.authorization).then(
+    signIn(this.jwt, admitted.route, req.headers.authorization, admitted.requirements).then(
       (verified) => {
         if (verified instanceof Problem) {
           if (!req.complete) res.setHeader('connection', 'close');
@@ -285,7 +285,20 @@ export class Invoker {
     }
     // A routed request reaches the replica by its own path and query.
     const upstreamPath = 'upstreamPath' in found ? found.upstreamPath : (req.url as string);
-    return { route, upstreamPath, consumedHeader, params: routed?.params, claimsHeader: undefined };
+    return {
+      route,
+      upstreamPath,
+      consumedHeader,
+      params: routed?.params,
+      // By a route: its own requirements; by name: every route's, so none is sidestepped.
+      requirements:
+        routed === undefined
+          ? this.routes.http.requirementsOf(route.key)
+          : routed.requirements === undefined
+            ? []
+            : [routed.requirements],
+      claimsHeader: undefined,
+    };
   }
 
   /** The function a `/function/{name}[.{namespace}]/rest` path names. */
@@ -315,6 +328,8 @@ interface Admitted extends Target {
   params: string | undefined;
   /** With auth jwt, once the token is verified: its claims, for AUTH_CLAIMS_HEADER. */
   claimsHeader: string | undefined;
+  /** With auth jwt: the route's own requirements, checked with the Function's. */
+  requirements: readonly NonNullable<RoutedCall['requirements']>[];
 }
 
 class Refused {

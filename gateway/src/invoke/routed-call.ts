@@ -1,12 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Problem, problems, sendProblem } from '../http/problems.js';
 import { answerPreflight, responseCorsHeaders } from '../routing/cors.js';
+import type { RouteTarget } from '../routing/http-routes.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
 
-/** A request a Function's own route matched: the function, and the parameters as JSON. */
+/**
+ * A request a Function's own route matched: the function, the parameters as JSON, and with auth
+ * jwt what the route asks of a token besides the Function's own requirements.
+ */
 export interface RoutedCall {
   route: FunctionRoute;
   params: string;
+  requirements: RouteTarget['jwt'];
 }
 
 /**
@@ -67,7 +72,7 @@ export function routeRequest(
   if (target.cors !== undefined) {
     for (const [name, value] of responseCorsHeaders(target.cors, origin)) res.setHeader(name, value);
   }
-  return { route, params };
+  return { route, params, requirements: target.jwt };
 }
 
 function withoutPreflight(
@@ -81,7 +86,7 @@ function withoutPreflight(
     return 'answered';
   }
   const route = table.getByKey(lookup.target.fnKey);
-  return route === undefined ? 'none' : { route, params: lookup.params };
+  return route === undefined ? 'none' : { route, params: lookup.params, requirements: lookup.target.jwt };
 }
 
 const corsRefused = (why: string) => new Problem(403, 'CorsRefused', `CORS preflight refused: ${why}`);

@@ -12,6 +12,8 @@ export interface RouteTarget {
   readonly fnKey: string;
   readonly path: string;
   readonly cors: CompiledCors | undefined;
+  /** With auth jwt: what this route's callers must carry besides the Function's own requirements. */
+  readonly jwt: HttpRoute['jwt'];
 }
 
 export type RouteLookup =
@@ -21,6 +23,7 @@ export type RouteLookup =
   | { kind: 'found'; target: RouteTarget; params: string };
 
 const NONE: RouteLookup = { kind: 'none' };
+const NO_REQUIREMENTS: readonly NonNullable<HttpRoute['jwt']>[] = [];
 
 /**
  * Every Function's spec.http.routes, as the gateway serves them. Functions are set and removed
@@ -30,6 +33,7 @@ const NONE: RouteLookup = { kind: 'none' };
  */
 export class HttpRoutes {
   private readonly owners = new Map<string, RouteOwner>();
+  private readonly requirements = new Map<string, readonly NonNullable<HttpRoute['jwt']>[]>();
   private dirty = false;
   private anyHost: RouteTrie<RouteTarget> | undefined;
   private exactHosts = new Map<string, RouteTrie<RouteTarget>>();
@@ -42,15 +46,30 @@ export class HttpRoutes {
   /** Sets a Function's routes; none removes it. `key` is `namespace/name`. */
   set(key: string, creationTimestamp: string | undefined, routes: readonly HttpRoute[] | undefined): void {
     const had = this.owners.has(key);
+    this.requirements.delete(key);
     if (routes === undefined || routes.length === 0) {
       if (!had) return;
       this.owners.delete(key);
-    } else this.owners.set(key, { key, creationTimestamp, routes });
+    } else {
+      this.owners.set(key, { key, creationTimestamp, routes });
+      const asked = routes.flatMap((r) => (r.jwt === undefined ? [] : [r.jwt]));
+      if (asked.length > 0) this.requirements.set(key, asked);
+    }
     this.changed();
   }
 
   remove(key: string): void {
+    this.requirements.delete(key);
     if (this.owners.delete(key)) this.changed();
+  }
+
+  /**
+   * Every token requirement the Function's routes ask for, all of which a call that does not come
+   * by one of them (`/function/{name}`, `/async-function/{name}`) must meet: otherwise a route's
+   * scope could be sidestepped by calling the function by name with the route's path after it.
+   */
+  requirementsOf(key: string): readonly NonNullable<HttpRoute['jwt']>[] {
+    return this.requirements.get(key) ?? NO_REQUIREMENTS;
   }
 
   /** Routes served, refused ones not counted. */
@@ -135,6 +154,7 @@ export class HttpRoutes {
             fnKey: key,
             path: route.path,
             cors: route.cors === undefined ? undefined : compileCors(route.cors, route.methods),
+            jwt: route.jwt,
           },
           methods: route.methods === undefined ? undefined : new Set(route.methods),
           names: segments.flatMap((s) => (s.kind === 'literal' ? [] : [s.name])),

@@ -90,6 +90,11 @@ describe('routes on a real API server', function () {
       [{ path: '/a', methods: ['TRACE'] }],
       /spec\.http\.routes\[0\]\.methods\[0\]: Unsupported value: "TRACE"/,
     ],
+    [
+      'token requirements on a route without auth jwt',
+      [{ path: '/a', jwt: { requiredScopes: ['orders:write'] } }],
+      /spec\.http\.routes: .*may give a route jwt requirements only with auth jwt/,
+    ],
   ];
   for (const [what, routes, message] of refused) {
     it(`refuses ${what}, naming the field`, async () => {
