@@ -12,6 +12,11 @@ import {
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+
+/** What the test reads of GET /system/functions/{name}. */
+interface FunctionView {
+  status?: { triggers?: { name: string; connected?: boolean }[] };
+}
 import { admin, callReaches, postAsync } from '../harness/async-calls.js';
 import { ensureChromium, launchChromium } from '../harness/browser.js';
 import { functionsFolder } from '../harness/fixtures.js';
@@ -57,6 +62,18 @@ describe('the dashboard at /ui, in Chromium', function () {
       NIMBUS_TRACING_ENDPOINT: traces.otlpTracesUrl,
       NIMBUS_TRACING_SAMPLE_RATIO: '0',
     });
+    // The readers of the sensors' triggers connect as the platform starts (RabbitMQ itself has
+    // just booted): the page's load is timed once they have, not against their start-up.
+    await eventually(
+      async () => {
+        const reply = await send(platform.url, '/system/functions/sensors', { headers: admin });
+        const triggers = reply.status === 200 ? reply.json<FunctionView>().status?.triggers : undefined;
+        const connected = (name: string) => triggers?.find((t) => t.name === name)?.connected === true;
+        return connected('telemetry') && connected('jobs') ? true : undefined;
+      },
+      60_000,
+      'the sensors triggers connected',
+    );
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     // Before any page script: a CSP violation would mean the page tried something it must not.
