@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { type FunctionResource, createLogger, sourceTriggersOf, validateFunction } from '@nimbus/api';
-import { JetStreamBus, SOURCES_STREAM, sourceConsumerName, sourceSubject } from '@nimbus/bus';
+import {
+  BusUnavailableError,
+  JetStreamBus,
+  SOURCES_STREAM,
+  sourceConsumerName,
+  sourceSubject,
+} from '@nimbus/bus';
 import { type RedisStores, createRedisStores } from '@nimbus/store';
 import {
   type NatsServer,
@@ -152,15 +158,28 @@ describe('ordered source triggers: one gateway at a time, a window delivered one
         10_000,
         'the durable made by the worker',
       );
-      for (let n = 0; n < count; n++)
-        await bus.publish(sourceSubject(source), Buffer.from(JSON.stringify({ n })), {
-          msgId: `${function_.metadata.name}-e${n}`,
-          headers: {
-            'ce-id': `e${n}`,
-            'ce-type': 'dev.nimbus.postgres.insert',
-            'ce-source': 'postgres://db',
-          },
-        });
+      for (let n = 0; n < count; n++) {
+        const publish = () =>
+          bus.publish(sourceSubject(source), Buffer.from(JSON.stringify({ n })), {
+            msgId: `${function_.metadata.name}-e${n}`,
+            headers: {
+              'ce-id': `e${n}`,
+              'ce-type': 'dev.nimbus.postgres.insert',
+              'ce-source': 'postgres://db',
+            },
+          });
+        // As a reader does: a stream that does not answer yet (a CI run saw 503 while the worker's
+        // topology settled) is tried again; the message id keeps a retry from storing it twice.
+        await eventually(
+          () =>
+            publish().then(
+              () => true,
+              (err: unknown) => (err instanceof BusUnavailableError ? undefined : Promise.reject(err)),
+            ),
+          10_000,
+          `e${n} stored`,
+        );
+      }
     } finally {
       await bus.close();
     }
