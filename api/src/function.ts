@@ -23,15 +23,36 @@ export const DEFAULT_CONTAINER_PORT = 8080;
 /** How a container function says it is ready: a GET answered 2xx or 3xx, or an accepted connection. */
 export type Readiness = { httpGet: { path: string } } | { tcpSocket: Record<string, never> };
 export type HttpAuth = 'none' | 'key' | 'jwt';
-export type JwtAlgorithm = typeof import('./http-auth-schema.js').JWT_ALGORITHMS[number];
+/**
+ * Signature algorithms a token may use: asymmetric only. A symmetric (HS*) key would have to be
+ * shared with the gateway, and a JWKS is public, so an HS* token checked against it could be
+ * signed by anyone who read the JWKS; `none` is no signature at all.
+ */
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** spec.http.jwt: the identity provider whose tokens the gateway accepts (http-auth-schema.ts). */
-export interface HttpJwt {
+/** What a token must carry besides a valid signature: spec.http.jwt's, and a route's own. */
+export interface JwtRequirement {
+  requiredScopes?: string[];
+  requiredClaims?: Record<string, string>;
+}
+
+export interface HttpJwt extends JwtRequirement {
   issuer: string;
   audiences: string[];
   jwksUrl: string;
-  requiredScopes?: string[];
-  requiredClaims?: Record<string, string>;
   /** A duration, at most 5m; unset, 30s. */
   clockSkew?: string;
   forwardToken?: boolean;
@@ -162,7 +183,7 @@ export interface HttpRoute {
   host?: string;
   cors?: RouteCors;
   /** With auth jwt: what this route's callers' tokens must carry besides spec.http.jwt's requirements. */
-  jwt?: { requiredScopes?: string[]; requiredClaims?: Record<string, string> };
+  jwt?: JwtRequirement;
 }
 
 export interface FunctionSpec {

@@ -1,6 +1,6 @@
+import type { CrossFieldRule } from './cross-field-rule.js';
 import { isDuration, parseDuration } from './duration.js';
-import type { HttpAuthSpec, HttpJwt } from './function.js';
-import type { CrossFieldRule } from './rules.js';
+import { type HttpAuthSpec, type HttpJwt, JWT_ALGORITHMS } from './function.js';
 import type { SchemaNode } from './schema-node.js';
 import { duration } from './schema-patterns.js';
 
@@ -9,23 +9,7 @@ import { duration } from './schema-patterns.js';
  * sign-in settings read as one unit; schema.ts spreads HTTP_AUTH_PROPERTIES into spec.http.
  */
 
-/**
- * Signature algorithms a token may use: asymmetric only. A symmetric (HS*) key would have to be
- * shared with the gateway, and a JWKS is public, so an HS* token checked against it could be
- * signed by anyone who read the JWKS; `none` is no signature at all.
- */
-export const JWT_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-] as const;
+export { JWT_ALGORITHMS } from './function.js';
 
 /** An absolute http(s) URL with a host and no credentials or fragment. */
 export const JWKS_URL_PATTERN = '^https?://[^/?#@\\s]+(/[^#\\s]*)?$';

@@ -1,6 +1,6 @@
+import { type CrossFieldRule, rule } from './cross-field-rule.js';
 import type { HttpAuth, HttpRoute } from './function.js';
 import { routeJwtSchema } from './http-auth-schema.js';
-import type { CrossFieldRule } from './rules.js';
 import type { SchemaNode } from './schema-node.js';
 
 /**
@@ -147,10 +147,6 @@ export const MAX_PARAMS = 8;
 const RESERVED_SOURCE = `^/(${RESERVED_ROUTE_SEGMENTS.join('|')})(/|$)`;
 const RESERVED = new RegExp(RESERVED_SOURCE);
 const DOT_SEGMENT = /\/\.\.?(\/|$)/;
-
-function rule<T>(r: Omit<CrossFieldRule, 'holds'> & { holds(self: T): boolean }): CrossFieldRule {
-  return r as CrossFieldRule;
-}
 
 /** The rules on routes a schema pattern cannot say, in CEL for the API server and TypeScript for local mode. */
 export const ROUTE_RULES: readonly CrossFieldRule[] = [

@@ -1,3 +1,4 @@
+import { type CrossFieldRule, rule } from './cross-field-rule.js';
 import { isDuration, parseDuration } from './duration.js';
 import type {
   Destination,
@@ -13,24 +14,7 @@ import { HTTP_AUTH_RULES } from './http-auth-schema.js';
 import { ROUTE_RULES } from './route-schema.js';
 import { SOURCE_KINDS, sourceKindOf } from './source-triggers.js';
 
-/**
- * Rules that a JSON schema cannot say. Each carries the CEL expression the CRD declares (so
- * the API server enforces it) and the same rule in TypeScript (so local mode, which has no
- * API server, enforces it too). One list keeps the two from drifting apart.
- */
-export interface CrossFieldRule {
-  /** Schema properties under `spec` to the node the rule sits on ('' is spec); on a list, each item. */
-  at: string;
-  /** The field the message names, relative to the node; '' names the node. */
-  field: string;
-  cel: string;
-  message: string;
-  holds(self: unknown): boolean;
-}
-
-function rule<T>(r: Omit<CrossFieldRule, 'holds'> & { holds(self: T): boolean }): CrossFieldRule {
-  return r as CrossFieldRule;
-}
+export type { CrossFieldRule } from './cross-field-rule.js';
 
 /** Every kind of `spec.triggers` entry. */
 const TRIGGER_KINDS = ['nats', 'schedule', ...SOURCE_KINDS];
