@@ -106,19 +106,19 @@ export class Invoker {
     started: number,
     span: InvokeSpan | undefined,
   ): void {
-    signIn(this.jwt, admitted.route, req.headers.authorization, admitted.requirements).then(
-      (verified) => {
-        if (verified instanceof Problem) {
-          if (!req.complete) res.setHeader('connection', 'close');
-          sendProblem(res, verified);
-          this.record(admitted.route.key, verified.status, started, span);
-        } else if (res.destroyed) this.record(admitted.route.key, 499, started, span);
-        else {
-          admitted.claimsHeader = verified.claimsHeader;
-          this.limit(req, res, admitted, started, span);
-        }
-      },
-      (err: unknown) => sendProblem(res, err),
+    const verified = signIn(this.jwt, admitted.route, req.headers.authorization, admitted.requirements);
+    this.whenPassed(
+      verified.then((v) => {
+        if (v instanceof Problem) return v;
+        admitted.claimsHeader = v.claimsHeader;
+        return undefined;
+      }),
+      req,
+      res,
+      admitted,
+      started,
+      span,
+      () => this.limit(req, res, admitted, started, span),
     );
   }
 
@@ -133,18 +133,36 @@ export class Invoker {
     const limited = this.limiter.check(admitted.route, req.headers.authorization);
     if (limited === undefined) this.forward(req, res, admitted, started, span);
     else
-      limited.then(
-        (problem) => {
-          if (problem !== undefined) {
-            // Close rather than read a body we refused.
-            if (!req.complete) res.setHeader('connection', 'close');
-            sendProblem(res, problem);
-            this.record(admitted.route.key, problem.status, started, span);
-          } else if (res.destroyed) this.record(admitted.route.key, 499, started, span);
-          else this.forward(req, res, admitted, started, span);
-        },
-        (err: unknown) => sendProblem(res, err),
+      this.whenPassed(limited, req, res, admitted, started, span, () =>
+        this.forward(req, res, admitted, started, span),
       );
+  }
+
+  /**
+   * A check that has to wait (sign-in, a shared rate limit): its problem is the answer, a caller
+   * gone meanwhile counts as client-closed (499), and otherwise `next` goes on with the call.
+   */
+  private whenPassed(
+    check: Promise<Problem | undefined>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    admitted: Admitted,
+    started: number,
+    span: InvokeSpan | undefined,
+    next: () => void,
+  ): void {
+    check.then(
+      (problem) => {
+        if (problem !== undefined) {
+          // Close rather than read a body we refused.
+          if (!req.complete) res.setHeader('connection', 'close');
+          sendProblem(res, problem);
+          this.record(admitted.route.key, problem.status, started, span);
+        } else if (res.destroyed) this.record(admitted.route.key, 499, started, span);
+        else next();
+      },
+      (err: unknown) => sendProblem(res, err),
+    );
   }
 
   private forward(
