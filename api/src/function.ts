@@ -186,6 +186,33 @@ export interface HttpRoute {
   jwt?: JwtRequirement;
 }
 
+/** spec.versions: keep immutable versions (versions-schema.ts). */
+export interface FunctionVersions {
+  /** Versions kept, newest first; those still needed are kept whatever this says. Defaulted to 5. */
+  keep: number;
+}
+
+/** One entry of spec.traffic: a version by name or the latest, its share, and an optional tag. */
+export interface TrafficTarget {
+  version?: string;
+  latestVersion?: boolean;
+  percent: number;
+  tag?: string;
+}
+
+/** spec.rollout: how a new version takes over, step by step, judged against the stable one. */
+export interface RolloutSpec {
+  steps: { percent: number; pause?: string }[];
+  /** Defaulted to 20. */
+  minRequests?: number;
+  /** Percentage points; defaulted to 5. */
+  maxErrorRateIncrease?: number;
+  /** Percent over the stable p99; defaulted to 50. */
+  maxLatencyIncrease?: number;
+  /** A duration; defaulted to 10ms. */
+  p99Floor?: string;
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   image?: string;
@@ -210,6 +237,9 @@ export interface FunctionSpec {
   destinations?: FunctionDestinations;
   /** Defaulted by the schema; absent only on an object stored before the field existed. */
   async?: AsyncPolicy;
+  versions?: FunctionVersions;
+  traffic?: TrafficTarget[];
+  rollout?: RolloutSpec;
 }
 
 export interface Condition {
@@ -242,8 +272,53 @@ export interface TriggerStatus {
   lastEventTime?: string;
 }
 
+/** One kept version as status lists it. */
+export interface VersionStatus {
+  name: string;
+  /** The hash of what shapes its pods and code. */
+  revision: string;
+  /** RFC 3339. */
+  createdAt: string;
+  replicas: number;
+  readyReplicas: number;
+  /** Its share of calls now (status.traffic), 0 when it is reached by tag only or not at all. */
+  percent: number;
+  tags?: string[];
+}
+
+/** One resolved entry of how calls are shared now: what every gateway applies (traffic.ts). */
+export interface TrafficStatus {
+  version: string;
+  percent: number;
+  tag?: string;
+}
+
+export type RolloutPhase = 'Progressing' | 'Succeeded' | 'RolledBack' | 'Aborted';
+
+/** The last or current rollout (spec.rollout). */
+export interface RolloutStatus {
+  phase: RolloutPhase;
+  /** The version that had all calls when the rollout began. */
+  stable: string;
+  /** The version rolled out. */
+  candidate: string;
+  /** 1-based index of the current step while Progressing. */
+  step?: number;
+  steps: number;
+  /** RFC 3339: when the current step began, or when the rollout ended. */
+  since: string;
+  /** RolledBack: ErrorRate or Latency; Aborted: TrafficSet. */
+  reason?: string;
+  message?: string;
+}
+
 export interface FunctionStatus {
   observedGeneration?: number;
+  /** With spec.versions: the version the spec describes now. */
+  latestVersion?: string;
+  versions?: VersionStatus[];
+  traffic?: TrafficStatus[];
+  rollout?: RolloutStatus;
   conditions?: Condition[];
   replicas?: number;
   readyReplicas?: number;

@@ -14,3 +14,4 @@ export * from './spec-hash.js';
 export * from './inline-source.js';
 export * from './credential-headers.js';
 export * from './source-triggers.js';
+export * from './versions.js';

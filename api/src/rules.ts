@@ -13,6 +13,7 @@ import type {
 import { HTTP_AUTH_RULES } from './http-auth-schema.js';
 import { ROUTE_RULES } from './route-schema.js';
 import { SOURCE_KINDS, sourceKindOf } from './source-triggers.js';
+import { VERSION_RULES } from './versions-schema.js';
 
 export type { CrossFieldRule } from './cross-field-rule.js';
 
@@ -214,4 +215,5 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
     },
   }),
   ...ROUTE_RULES,
+  ...VERSION_RULES,
 ];

@@ -10,6 +10,7 @@ import { SECRET_NAME_PATTERN, SUBJECT_PATTERN, duration } from './schema-pattern
 import { stateSchema } from './state-schema.js';
 import { statusSchema } from './status-schema.js';
 import { triggersSchema } from './trigger-schema.js';
+import { VERSION_PATTERN_HINTS, rolloutSchema, trafficSchema, versionsSchema } from './versions-schema.js';
 
 export type { SchemaNode } from './schema-node.js';
 export { SUBJECT_PATTERN } from './schema-patterns.js';
@@ -37,6 +38,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [SECRET_NAME_PATTERN]: 'must be a lower-case RFC 1123 subdomain',
   [READINESS_PATH_PATTERN]: 'must be a path starting with /, without spaces',
   ...ROUTE_PATTERN_HINTS,
+  ...VERSION_PATTERN_HINTS,
   [JWKS_URL_PATTERN]: 'must be an absolute http:// or https:// URL without credentials or a fragment',
 };
 
@@ -290,6 +292,10 @@ const specProperties: Record<string, SchemaNode> = {
   triggers: triggersSchema,
   state: stateSchema,
   destinations: destinationsSchema,
+  // Not defaulted: a Function keeps versions, and rolls out, only when it asks to.
+  versions: versionsSchema,
+  traffic: trafficSchema,
+  rollout: rolloutSchema,
   async: withDefaults({
     type: 'object',
     additionalProperties: false,

@@ -19,6 +19,71 @@ export const statusSchema: SchemaNode = {
       description:
         'Where the function is called through the gateway: <gateway URL>/function/<name>.<namespace>.',
     },
+    latestVersion: {
+      type: 'string',
+      description: 'With spec.versions: the version the spec describes now.',
+    },
+    versions: {
+      type: 'array',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      description: 'With spec.versions: every version kept, the newest first, its readiness and its share.',
+      items: {
+        type: 'object',
+        required: ['name', 'revision', 'createdAt', 'replicas', 'readyReplicas', 'percent'],
+        properties: {
+          name: { type: 'string', description: 'v and a number, counted from v1.' },
+          revision: { type: 'string', description: 'The hash of what shapes its pods and code.' },
+          createdAt: { type: 'string', description: 'When it was made, in RFC 3339.' },
+          replicas: { type: 'integer', description: 'Its replicas, ready or not.' },
+          readyReplicas: { type: 'integer', description: 'Its replicas ready to take calls.' },
+          percent: { type: 'integer', description: 'Its share of calls now.' },
+          tags: {
+            type: 'array',
+            items: { type: 'string' },
+            description: 'The tags that reach it: /function/{name}@{tag}.',
+          },
+        },
+      },
+    },
+    traffic: {
+      type: 'array',
+      'x-kubernetes-list-type': 'atomic',
+      description:
+        'How calls are shared now, resolved from spec.traffic or the rollout: what every gateway applies.',
+      items: {
+        type: 'object',
+        required: ['version', 'percent'],
+        properties: {
+          version: { type: 'string', description: "The version's name." },
+          percent: { type: 'integer', description: 'Its share of calls, 0-100.' },
+          tag: { type: 'string', description: 'A name that always reaches it.' },
+        },
+      },
+    },
+    rollout: {
+      type: 'object',
+      required: ['phase', 'stable', 'candidate', 'steps', 'since'],
+      description: 'The current or last rollout (spec.rollout).',
+      properties: {
+        phase: {
+          type: 'string',
+          enum: ['Progressing', 'Succeeded', 'RolledBack', 'Aborted'],
+          description:
+            'Progressing, Succeeded, RolledBack (a threshold was crossed) or Aborted (spec.traffic was set).',
+        },
+        stable: { type: 'string', description: 'The version that had all calls when it began.' },
+        candidate: { type: 'string', description: 'The version rolled out.' },
+        step: { type: 'integer', description: 'While Progressing: the current step, from 1.' },
+        steps: { type: 'integer', description: 'Steps in all.' },
+        since: {
+          type: 'string',
+          description: 'When the current step began, or the rollout ended, in RFC 3339.',
+        },
+        reason: { type: 'string', description: 'Why it ended as it did, in one CamelCase word.' },
+        message: { type: 'string', description: 'Why, in words.' },
+      },
+    },
     triggers: {
       type: 'array',
       'x-kubernetes-list-type': 'map',
@@ -55,7 +120,7 @@ export const statusSchema: SchemaNode = {
         'Ready (the current revision serves, or the function is at zero), Deployed (its ConfigMap, ' +
         'Deployment and Service are applied), with spec.state StateReady, with state turned off ' +
         'StateRetained (whether its keys are kept, and until when), with spec.secrets SecretsMounted ' +
-        '(False names each entry refused), and with event-source triggers TriggersReady.',
+        '(False names each entry refused), with event-source triggers TriggersReady, with routes RoutesReady, and with spec.rollout RolledOut (False once a rollout was rolled back).',
       items: {
         type: 'object',
         required: ['type', 'status'],
@@ -63,7 +128,7 @@ export const statusSchema: SchemaNode = {
           type: {
             type: 'string',
             description:
-              "The condition's name: Ready, Deployed, StateReady, StateRetained, SecretsMounted or TriggersReady.",
+              "The condition's name: Ready, Deployed, StateReady, StateRetained, SecretsMounted, TriggersReady, RoutesReady or RolledOut.",
           },
           status: {
             type: 'string',

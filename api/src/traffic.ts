@@ -1,3 +1,5 @@
+import { VERSION_NAME_PATTERN } from './versions.js';
+
 /**
  * How a Function's calls are shared between its versions. The controller resolves the spec's
  * traffic block (or a rollout's current step) into concrete entries and writes them to status;
@@ -19,7 +21,19 @@ export interface TrafficEntry {
 export const VERSION_HEADER = 'x-nimbus-version';
 
 /** A version's name as the controller gives it: `v` and a number from 1, no leading zero. */
-export const VERSION_NAME = /^v[1-9][0-9]{0,8}$/;
+export const VERSION_NAME = new RegExp(VERSION_NAME_PATTERN);
+
+/**
+ * What one gateway saw of one version over one report interval, sent to the controller beside
+ * its concurrency (keyed by the version's route, `namespace/function@vN`): what a rollout judges.
+ */
+export interface VersionOutcomes {
+  readonly requests: number;
+  /** 5xx answers, timeouts and refused connections; a caller's 4xx is not one. */
+  readonly errors: number;
+  /** The requests' latencies in LatencyHistogram's buckets (bucket index → count). */
+  readonly latency: Readonly<Record<string, number>>;
+}
 
 /**
  * One Function's traffic, ready to be asked per call. Only the versions its entries name can be

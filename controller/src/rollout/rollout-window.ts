@@ -1,14 +1,8 @@
-import { LatencyHistogram, type SparseBuckets } from '@nimbus/api/latency-histogram';
+import { LatencyHistogram } from '@nimbus/api/latency-histogram';
+import type { VersionOutcomes } from '@nimbus/api/traffic';
 import type { RolloutObservation, WindowStats } from './rollout-decision.js';
 
-/** What one gateway saw of one version over one report interval. */
-export interface VersionOutcomes {
-  readonly requests: number;
-  /** 5xx answers, timeouts and refused connections. */
-  readonly errors: number;
-  /** The requests' latencies, in LatencyHistogram's buckets. */
-  readonly latency: SparseBuckets;
-}
+export type { VersionOutcomes } from '@nimbus/api/traffic';
 
 interface Tally {
   requests: number;
