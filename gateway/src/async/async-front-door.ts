@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nimbus/api';
 import { AUTH_CLAIMS_HEADER } from '@nimbus/api/gateway-headers';
+import { VERSION_HEADER } from '@nimbus/api/traffic';
 import { CallExistsError, type CallRecord, type CallStore } from '@nimbus/store';
 import type { Tracing } from '@nimbus/telemetry';
 import type { ApiKeyVerifier } from '../auth/api-keys.js';
@@ -14,6 +15,7 @@ import { endToEndHeaders, isCallId } from '../http/headers.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
 import { readBody } from '../http/read-body.js';
 import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
+import { pinOf, pinnedVersionOf } from '../invoke/version-pick.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
 import type { RouteTable } from '../routing/route-table.js';
@@ -134,6 +136,13 @@ export class AsyncFrontDoor {
       res.setHeader('connection', 'close');
       throw limited;
     }
+    // A pin (header or `@tag`) is checked now, so a call no version can take is never queued; the
+    // version it names goes with the call, and every attempt goes there (Invoker.call).
+    const pinned = pinnedVersionOf(routes, route, {
+      pin: pinOf(req.headers[VERSION_HEADER]),
+      tag: target.tag,
+    });
+    if (pinned instanceof Problem) throw pinned;
     const id = callIdOf(req.headers['x-call-id']);
     const callbackUrl = await this.callbackUrlOf(req.headers['x-callback-url']);
     const limit = Math.min(config.maxBodyBytes, config.async.maxBodyBytes);
@@ -149,6 +158,7 @@ export class AsyncFrontDoor {
     const body = await readBody(req, limit, res);
     const headers = forwardedHeaders(req, consumed, id);
     if (claims !== undefined) headers[AUTH_CLAIMS_HEADER] = claims;
+    if (pinned !== undefined) headers[VERSION_HEADER] = pinned;
     const traced = span?.queuing(id);
     const call: CallRequest = {
       id,

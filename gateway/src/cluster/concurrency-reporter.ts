@@ -1,4 +1,5 @@
 import type { Logger } from '@nimbus/api';
+import type { VersionOutcomes } from '@nimbus/api/traffic';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ControllerPeers } from './controller-peers.js';
 
@@ -29,6 +30,8 @@ export interface ReportBody {
   reporter: string;
   functions: Record<string, FunctionLoad>;
   sources?: Record<string, SourceHealthLine>;
+  /** Per version route key (`ns/fn@vN`) that had calls: their outcomes since the last report. */
+  outcomes?: Record<string, VersionOutcomes>;
 }
 
 /**
@@ -41,7 +44,10 @@ export function reportOf(
   sources: () => Readonly<Record<string, SourceHealthLine>> = () => ({}),
 ): ReportBody {
   const functions: ReportBody['functions'] = {};
+  const outcomes: Record<string, VersionOutcomes> = {};
   for (const route of routes.list()) {
+    const taken = route.outcomes?.take();
+    if (taken !== undefined) outcomes[route.key] = taken;
     const { average, requests, idleMs } = route.load.read();
     const load: FunctionLoad = { inflight: route.load.inflight, held: route.held.size, average, requests };
     if (idleMs !== undefined) load.idleMs = idleMs;
@@ -55,9 +61,10 @@ export function reportOf(
     if (h.lastEventAt !== undefined) line.lastEventAt = h.lastEventAt;
     health[key] = line;
   }
-  return Object.keys(health).length === 0
-    ? { reporter, functions }
-    : { reporter, functions, sources: health };
+  const body: ReportBody = { reporter, functions };
+  if (Object.keys(health).length > 0) body.sources = health;
+  if (Object.keys(outcomes).length > 0) body.outcomes = outcomes;
+  return body;
 }
 
 /**

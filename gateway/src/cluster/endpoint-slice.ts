@@ -1,3 +1,5 @@
+import { VERSION_LABEL, versionObjectName, versionRouteName } from '@nimbus/api';
+import { VERSION_NAME } from '@nimbus/api/traffic';
 import type { KubeObject } from '@nimbus/kube';
 import type { EndpointAddress } from '../routing/route-table.js';
 
@@ -26,11 +28,26 @@ export const NIMBUS_SLICES = 'app.kubernetes.io/managed-by=nimbus';
 /** The Service's port the replicas serve on (controller/src/resources/service.ts). */
 export const HTTP_PORT = 'http';
 
-/** The function a slice belongs to: its Service is named like the function. */
+/** Copied from the function's Service: the Function it serves. */
+export const FUNCTION_LABEL = 'nimbus.dev/function';
+
+/**
+ * The route a slice feeds: an unversioned Function's Service is named like the Function (route
+ * `fn`); a version's Service `fn-vN`, labelled with the Function and the version, feeds the
+ * version's route `fn@vN`. A slice with a version label that does not match its Service's name is
+ * nobody's.
+ */
 export function functionOfSlice(slice: EndpointSlice): { namespace: string; name: string } | undefined {
-  const name = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+  const labels = slice.metadata.labels;
+  const name = labels?.[SERVICE_NAME_LABEL];
   const namespace = slice.metadata.namespace;
-  return name === undefined || name === '' || namespace === undefined ? undefined : { namespace, name };
+  if (name === undefined || name === '' || namespace === undefined) return undefined;
+  const version = labels?.[VERSION_LABEL];
+  if (version === undefined) return { namespace, name };
+  const fn = labels?.[FUNCTION_LABEL];
+  if (fn === undefined || !VERSION_NAME.test(version) || versionObjectName(fn, version) !== name)
+    return undefined;
+  return { namespace, name: versionRouteName(fn, version) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { GATEWAY_ASSERTED_HEADERS } from '@nimbus/api/gateway-headers';
 import { TRACE_REQUEST_HEADER } from '@nimbus/api/replica-spans';
+import { VERSION_HEADER } from '@nimbus/api/traffic';
 
 /** Headers that describe one connection, not the message: a proxy must not pass them on (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -25,7 +26,8 @@ export function isHopByHop(name: string): boolean {
  * Copies headers without the hop-by-hop ones, including any the Connection header names.
  * `drop` removes more (for example the Authorization header the gateway itself consumed). A
  * caller's request for the replica's spans is the gateway's to make, so it never passes; nor do
- * the headers the gateway asserts (route parameters, verified claims), which it sets afterwards.
+ * the headers the gateway asserts (route parameters, verified claims), which it sets afterwards;
+ * nor a version pin, which is the gateway's to read.
  */
 export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): OutgoingHttpHeaders {
   const named = headers.connection;
@@ -39,6 +41,7 @@ export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): Ou
       HOP_BY_HOP.has(name) ||
       name === drop ||
       name === TRACE_REQUEST_HEADER ||
+      name === VERSION_HEADER ||
       GATEWAY_ASSERTED_HEADERS.has(name) ||
       listed?.has(name)
     )

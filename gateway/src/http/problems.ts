@@ -103,6 +103,18 @@ export const problems = {
       { 'retry-after': '5' },
       { cause, details: { reason: 'jwks_unavailable' } },
     ),
+  /** A pin (X-Nimbus-Version, `/function/{name}@{tag}`) that names no version the Function's traffic reaches. */
+  versionNotReachable: (name: string, asked: string) =>
+    new Problem(
+      404,
+      'VersionNotFound',
+      `function ${name} has no version or tag ${JSON.stringify(asked.slice(0, 64))} that takes calls`,
+    ),
+  /** A versioned Function the controller has not given traffic yet (no version built). */
+  noVersionYet: (name: string) =>
+    new Problem(503, 'NoVersionReady', `no version of function ${name} is ready yet`, {
+      'retry-after': '1',
+    }),
   functionNotFound: (name: string, namespace: string) =>
     new Problem(404, 'FunctionNotFound', `function ${name} not found in namespace ${namespace}`),
   internalRoute: () =>

@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { SPANS_RESPONSE_HEADER } from '@nimbus/api/replica-spans';
+import { VERSION_HEADER } from '@nimbus/api/traffic';
 import type { Dispatcher } from 'undici';
 import { isHopByHop } from '../http/headers.js';
 import { type Problem, sendProblem } from '../http/problems.js';
@@ -11,7 +12,7 @@ import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
 import { BodyTooLargeError, type UpstreamFailure } from './upstream-errors.js';
 
 /** Response headers the gateway writes itself, in place of any the replica sent. */
-const SET_BY_GATEWAY = new Set(['x-call-id', 'x-duration-seconds', 'x-nimbus-cold-start']);
+const SET_BY_GATEWAY = new Set(['x-call-id', 'x-duration-seconds', 'x-nimbus-cold-start', VERSION_HEADER]);
 
 /**
  * The request body as undici will read it. Nothing is read from the caller until undici writes
@@ -121,6 +122,8 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
       ((performance.now() - this.started) / 1000).toFixed(6),
     );
     if (this.coldStart) headers.push('x-nimbus-cold-start', 'true');
+    // Which version served, for callers and tests; a replica cannot claim another.
+    if (this.route.version !== undefined) headers.push(VERSION_HEADER, this.route.version);
     this.res.writeHead(status, headers);
     this.res.on('drain', resume);
     return true;

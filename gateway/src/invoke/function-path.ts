@@ -1,5 +1,8 @@
 import { type FunctionRef, parseFunctionRef } from '@nimbus/api';
 import { reachesInternalRoute } from '@nimbus/api/internal-path';
+import { TAG_PATTERN } from '@nimbus/api/versions-schema';
+
+const TAG = new RegExp(TAG_PATTERN);
 
 export const INVOKE_PREFIX = '/function/';
 /** The namespace faas-cli names when told none; read as the gateway's `openfaasNamespace`. */
@@ -14,13 +17,16 @@ export interface InvokeTarget extends FunctionRef {
    * doubled slashes. Such a request is never forwarded.
    */
   internal: boolean;
+  /** `{name}@{tag}`: the tag of the version that must serve (a Function's traffic names it). */
+  tag?: string;
 }
 
 /**
  * Splits `/function/{name}[.{namespace}][/rest][?query]` (or the same under another prefix, such
  * as `/async-function/`); the namespace `openfaas-fn` is read as `openfaasNamespace`. The name is matched as sent, not percent-decoded, so `%2e%2e` or an
  * encoded slash can never name anything.
- * Returns the raw name segment as `invalid` when it is not a valid name.
+ * `{name}[.{namespace}]@{tag}` names a tagged version; `@` is in no Function's name.
+ * Returns the raw name segment as `invalid` when it is not a valid name (or tag).
  */
 export function parseInvokePath(
   url: string,
@@ -38,10 +44,15 @@ export function parseInvokePath(
     }
   }
   const segment = rest.slice(0, end);
-  const ref = parseFunctionRef(segment, defaultNamespace);
+  const at = segment.indexOf('@');
+  const tag = at === -1 ? undefined : segment.slice(at + 1);
+  if (tag !== undefined && !TAG.test(tag)) return { invalid: segment };
+  const ref = parseFunctionRef(at === -1 ? segment : segment.slice(0, at), defaultNamespace);
   if (ref === undefined) return { invalid: segment };
   if (ref.namespace === OPENFAAS_NAMESPACE) ref.namespace = openfaasNamespace;
   const tail = rest.slice(end);
   const upstreamPath = tail === '' ? '/' : tail.charCodeAt(0) === 63 ? `/${tail}` : tail;
-  return { ...ref, upstreamPath, internal: reachesInternalRoute(upstreamPath) };
+  const target: InvokeTarget = { ...ref, upstreamPath, internal: reachesInternalRoute(upstreamPath) };
+  if (tag !== undefined) target.tag = tag;
+  return target;
 }

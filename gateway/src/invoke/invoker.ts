@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '@nimbus/api';
 import { AUTH_CLAIMS_HEADER, ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
+import { VERSION_HEADER, unitOf } from '@nimbus/api/traffic';
 import type { Tracing } from '@nimbus/telemetry';
 import { inject, injectable } from 'tsyringe';
 import { Agent } from 'undici';
@@ -23,6 +24,7 @@ import { INVOKE_PREFIX, parseInvokePath } from './function-path.js';
 import { InvokeSpan } from './invoke-span.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 import { type RoutedCall, routeRequest } from './routed-call.js';
+import { pinOf, versionRouteOf } from './version-pick.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
 export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
@@ -60,7 +62,15 @@ export class Invoker {
       dispatcher: this.agent,
       config,
       log,
-      metrics,
+      metrics: {
+        // A version route's calls count toward its outcomes too, for a rollout to judge.
+        record: (fn, code, seconds, traceId) => {
+          routes.getByKey(fn)?.outcomes?.record(code, seconds * 1000);
+          metrics.record(fn, code, seconds, traceId);
+        },
+        recordColdStart: (fn, seconds) => metrics.recordColdStart(fn, seconds),
+        recordColdStartFailure: (fn) => metrics.recordColdStartFailure(fn),
+      },
       clock,
       pick: (route, exclude) => {
         turn = (turn + 1) % 1_000_000;
@@ -172,6 +182,27 @@ export class Invoker {
     started: number,
     span: InvokeSpan | undefined,
   ): void {
+    // The Function's own admission passed: now the version that serves, if it keeps versions.
+    const served = versionRouteOf(this.routes, admitted.route, Math.random, {
+      pin: pinOf(req.headers[VERSION_HEADER]),
+      tag: admitted.tag,
+    });
+    if (served instanceof Problem || (served.endpoints.length === 0 && served.failure !== undefined)) {
+      const problem =
+        served instanceof Problem
+          ? served
+          : problems.unavailable(admitted.route.name, served.failure as string);
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendProblem(res, problem);
+      this.upstream.metrics.record(
+        served instanceof Problem ? admitted.route.key : served.key,
+        problem.status,
+        (performance.now() - started) / 1000,
+        span?.traceId,
+      );
+      return;
+    }
+    admitted.route = served;
     const { route, consumedHeader } = admitted;
     const callId = callIdFrom(req.headers['x-call-id'], randomUUID);
     const headers = endToEndHeaders(req.headers, consumedHeader);
@@ -267,8 +298,29 @@ export class Invoker {
    * response, of which only the start of a large body is held (`keepBytes`, `overflow`): for
    * callers inside the gateway that have no client socket to stream to.
    */
-  call(route: FunctionRoute, request: BufferedRequest, signal?: AbortSignal): Promise<CallOutcome> {
-    return bufferedCall(this.upstream, this.holds, route, request, signal);
+  async call(route: FunctionRoute, request: BufferedRequest, signal?: AbortSignal): Promise<CallOutcome> {
+    const started = performance.now();
+    // Every attempt of one call or event (one x-call-id) goes to the same version.
+    const id = request.headers['x-call-id'];
+    const served = versionRouteOf(this.routes, route, () => (id === undefined ? Math.random() : unitOf(id)), {
+      pin: request.headers[VERSION_HEADER],
+    });
+    if (served instanceof Problem)
+      return { kind: 'failed', problem: served, unreachable: served.status !== 404 };
+    let sent = request;
+    if (VERSION_HEADER in request.headers) {
+      // A pin is the gateway's to read, never the function's.
+      const { [VERSION_HEADER]: _, ...headers } = request.headers;
+      sent = { ...request, headers };
+    }
+    const outcome = await bufferedCall(this.upstream, this.holds, served, sent, signal);
+    if (served.outcomes !== undefined) {
+      const code = outcome.kind === 'response' ? outcome.status : outcome.problem.status;
+      served.outcomes.record(code, outcome.durationMs ?? performance.now() - started);
+    }
+    if (outcome.kind === 'response' && served.version !== undefined)
+      outcome.headers[VERSION_HEADER] = served.version;
+    return outcome;
   }
 
   private record(fn: string, code: number, started: number, span: InvokeSpan | undefined): void {
@@ -306,6 +358,7 @@ export class Invoker {
     return {
       route,
       upstreamPath,
+      tag: 'tag' in found ? found.tag : undefined,
       consumedHeader,
       params: routed?.params,
       // By a route: its own requirements; by name: every route's, so none is sidestepped.
@@ -327,7 +380,7 @@ export class Invoker {
     if (target.internal) return new Refused('', problems.internalRoute());
     const route = this.routes.get(target.namespace, target.name);
     if (route === undefined) return new Refused('', problems.functionNotFound(target.name, target.namespace));
-    return { route, upstreamPath: target.upstreamPath };
+    return { route, upstreamPath: target.upstreamPath, tag: target.tag };
   }
 
   async close(): Promise<void> {
@@ -338,6 +391,8 @@ export class Invoker {
 interface Target {
   route: FunctionRoute;
   upstreamPath: string;
+  /** `/function/{name}@{tag}`: the tagged version must serve. */
+  tag?: string | undefined;
 }
 
 interface Admitted extends Target {

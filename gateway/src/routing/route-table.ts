@@ -4,6 +4,7 @@ import {
   type HttpAuth,
   type HttpJwt,
   functionKey,
+  splitVersionRoute,
   systemClock,
 } from '@nimbus/api';
 import { ConcurrencyMeter } from './concurrency-meter.js';
@@ -12,6 +13,8 @@ import { HttpRoutes } from './http-routes.js';
 import { ProvisionalEndpoints } from './provisional-endpoints.js';
 import { releaseQueued } from './replica-queue.js';
 import type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
+import { VersionOutcomeMeter } from './version-outcomes.js';
+import { VersionSplits } from './version-splits.js';
 
 export type { Endpoint, EndpointAddress, FunctionRoute } from './route.js';
 
@@ -50,6 +53,8 @@ export class RouteTable {
   private readonly provisional: ProvisionalEndpoints;
   /** The Functions' own routes (spec.http.routes), fed by the same sources. */
   readonly http = new HttpRoutes();
+  /** The versioned Functions' traffic, fed by the same sources; their versions are routes named `fn@vN`. */
+  readonly versions = new VersionSplits();
 
   /**
    * `clock` starts each function's concurrency meter (the invoke path reads the same clock) and
@@ -81,9 +86,12 @@ export class RouteTable {
     const existing = this.routes.get(key);
     const full = { ...settings, gatewayAdmits: settings.gatewayAdmits ?? false };
     if (existing !== undefined) return Object.assign(existing as Mutable<FunctionRoute>, full);
+    const version = splitVersionRoute(settings.name)?.version;
     const route: FunctionRoute = {
       key,
       ...full,
+      version,
+      outcomes: version === undefined ? undefined : new VersionOutcomeMeter(),
       endpoints: [],
       unavailableReason: undefined,
       failure: undefined,
@@ -159,6 +167,7 @@ export class RouteTable {
     this.listed.delete(key);
     this.provisional.forget(key);
     this.http.remove(key);
+    this.versions.remove(key);
     if (route !== undefined) dropHeldOfRemoved(route);
   }
 }

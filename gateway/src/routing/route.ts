@@ -1,6 +1,7 @@
 /** The shapes the route table, the hold queue and the wakers share: types only, so none imports another for them. */
 import type { FunctionRateLimit, HttpAuth, HttpJwt } from '@nimbus/api';
 import type { ConcurrencyMeter } from './concurrency-meter.js';
+import type { VersionOutcomeMeter } from './version-outcomes.js';
 
 /** A replica the gateway can send requests to. `inflight` is the gateway's own count for it. */
 export interface Endpoint {
@@ -44,6 +45,10 @@ export interface FunctionRoute {
   failure: string | undefined;
   /** Requests for this function in flight through this gateway, and their time in flight. */
   readonly load: ConcurrencyMeter;
+  /** A version route's version (`v3`, its name being `fn@v3`); undefined for a Function's own route. */
+  readonly version: string | undefined;
+  /** A version route's call outcomes since the last report, for rollouts; undefined otherwise. */
+  readonly outcomes: VersionOutcomeMeter | undefined;
   /** Requests waiting for a ready replica (a wake from zero, a start, a restart): see hold-queue.ts. */
   readonly held: Set<HeldRequest>;
   /** With gatewayAdmits: requests waiting for a replica with room, oldest first (replica-queue.ts). */
