@@ -43,8 +43,17 @@ const LOADS = [
   { connections: 1, threads: 1 },
   { connections: 32, threads: 2 },
 ] as const;
-const WARM_UP_S = 2;
-const MEASURE_S = 8;
+/** Seconds per run; NIMBUS_BENCH_WARM_UP_S and NIMBUS_BENCH_MEASURE_S shorten them for a quick look. */
+const WARM_UP_S = secondsFrom(process.env.NIMBUS_BENCH_WARM_UP_S, 2);
+const MEASURE_S = secondsFrom(process.env.NIMBUS_BENCH_MEASURE_S, 8);
+
+function secondsFrom(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 60)
+    throw new Error(`seconds must be 1-60, not ${raw}`);
+  return value;
+}
 
 async function startTargets(children: Children, functionDir: string, sink: OtlpSink): Promise<Target[]> {
   const bare = await startServer(children, bareServer(0));
@@ -65,6 +74,12 @@ async function startTargets(children: Children, functionDir: string, sink: OtlpS
   const many = await startServer(
     children,
     staticGateway(replica.port, {}, { functions: ROUTED_FUNCTIONS, routes: false }),
+  );
+  // v2 of hello: the same code in a replica of its own, so the split is seen in which replica serves.
+  const v2 = await startServer(children, runtimeReplica(functionDir, 0));
+  const versioned = await startServer(
+    children,
+    staticGateway(replica.port, {}, { functions: 0, routes: false }, v2.port),
   );
   const base = (port: number) => `http://127.0.0.1:${port}`;
   return [
@@ -125,6 +140,14 @@ async function startTargets(children: Children, functionDir: string, sink: OtlpS
       front: many,
       replica,
     },
+    {
+      id: 'i',
+      label: 'i: gateway, hello 90/10 over two versions → two replicas',
+      url: `${base(versioned.port)}/function/hello?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: versioned,
+      replica,
+    },
   ];
 }
 
@@ -174,6 +197,29 @@ async function measured(children: Children, target: Target, load: WrkLoad): Prom
     replicaCpuUsPerRequest: perRequest(replicaBefore, replicaAfter),
     stalls,
   };
+}
+
+/** Calls sent to the versioned target before the load, to see its split: v2's share of them. */
+const SPLIT_CALLS = 2000;
+
+/** The share of SPLIT_CALLS calls that the gateway says v2 served (x-nimbus-version). */
+async function versionShare(url: string): Promise<{ calls: number; v1: number; v2: number }> {
+  const counts = { calls: 0, v1: 0, v2: 0 };
+  for (let sent = 0; sent < SPLIT_CALLS; sent += 50) {
+    const versions = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const reply = await fetch(url);
+        await reply.arrayBuffer();
+        return reply.headers.get('x-nimbus-version');
+      }),
+    );
+    for (const v of versions) {
+      counts.calls++;
+      if (v === 'v1') counts.v1++;
+      else if (v === 'v2') counts.v2++;
+    }
+  }
+  return counts;
 }
 
 const labelOf = (targets: readonly Target[], id: TargetId) => targets.find((t) => t.id === id)?.label ?? id;
@@ -263,6 +309,19 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
     ],
     ['h/c req/s, 32 conns (5,000 Functions over one)', formatNumber(s.ratio_h_c_32, 3), '', ''],
     [
+      'i/c req/s, 1 and 32 conns (versions 90/10 over the plain path)',
+      `${formatNumber(s.ratio_i_c_1, 3)} / ${formatNumber(s.ratio_i_c_32, 3)}`,
+      '',
+      '',
+    ],
+    ['added p50 µs (i − c), 1 conn (picking a version)', formatNumber(s.added_p50_us_1_versions, 0), '', ''],
+    [
+      'gateway CPU µs/req, 32 conns: c / i',
+      `${optional(s.gateway_cpu_us_per_request_32, 1)} / ${optional(s.versions_cpu_us_per_request_32, 1)}`,
+      '',
+      '',
+    ],
+    [
       'gateway CPU µs/req, 32 conns: h / f / g (steadier than req/s on a busy machine)',
       `${optional(s.no_routes_cpu_us_per_request_32, 1)} / ${optional(s.routes_plain_cpu_us_per_request_32, 1)} / ${optional(s.route_hit_cpu_us_per_request_32, 1)}`,
       '',
@@ -297,15 +356,22 @@ async function run(children: Children): Promise<BenchReport> {
   try {
     const targets = await startTargets(children, fn.dir, sink);
     await checkAnswers(targets);
+    const split = await versionShare(targets.find((t) => t.id === 'i')?.url as string);
+    if (split.v1 + split.v2 !== split.calls)
+      throw new Error(
+        `the versioned target answered ${split.calls - split.v1 - split.v2} calls without a version`,
+      );
     const measurements = await measure(children, targets);
     const summary = summarizeGateway(measurements);
+    const splitLine = `i's split over ${split.calls} calls: v1 ${formatNumber((100 * split.v1) / split.calls, 1)} %, v2 ${formatNumber((100 * split.v2) / split.calls, 1)} % (asked 90/10)`;
     const exported = sink.received();
     // A traced gateway that exported nothing measured nothing of tracing's cost.
     if (exported.exports === 0) throw new Error('the traced gateway (e) sent no spans to the OTLP sink');
     return {
-      text: `${render(targets, measurements, summary)}\n\ne's spans: ${exported.exports} OTLP exports, ${formatNumber(exported.bytes / 1024, 0)} KiB`,
+      text: `${render(targets, measurements, summary)}\n\n${splitLine}\ne's spans: ${exported.exports} OTLP exports, ${formatNumber(exported.bytes / 1024, 0)} KiB`,
       result: {
         ...summary,
+        versionSplit: { asked: { v1: 90, v2: 10 }, ...split },
         tracedSampleRatio: TRACED_SAMPLE_RATIO,
         tracedExports: exported,
         targets: GATEWAY_TARGETS,
@@ -333,7 +399,7 @@ async function run(children: Children): Promise<BenchReport> {
 export const gatewayBenchmark: Benchmark = {
   name: 'gateway',
   description:
-    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it (tracing off, and on at 10%; with 5,000 routes, plain and routed) and a minimal Node proxy (wrk)',
-  limitMs: 300_000,
+    'req/s, latency and CPU of bare node:http, a runtime replica, the gateway in front of it (tracing off, and on at 10%; with 5,000 routes, plain and routed; a Function split 90/10 over two versions) and a minimal Node proxy (wrk)',
+  limitMs: 360_000,
   run,
 };

@@ -8,9 +8,10 @@ import type { WrkResult } from './wrk-output.js';
  * f: a gateway holding ROUTED_FUNCTIONS Functions with a route each, called by /function/hello
  * (what routes cost the plain path); g: the same gateway called by hello's own route with a
  * parameter (what a route hit costs); h: a gateway holding as many Functions without routes,
- * called by /function/hello, so that f/h and g/h are the routes' own cost.
+ * called by /function/hello, so that f/h and g/h are the routes' own cost; i: the gateway with
+ * hello versioned, 90/10 between two version routes each with a replica, against c's plain path.
  */
-export type TargetId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
+export type TargetId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i';
 
 /** Functions with a route each in targets f and g. */
 export const ROUTED_FUNCTIONS = 5000;
@@ -90,6 +91,12 @@ export interface GatewaySummary {
   /** g − f at 1 connection: a route hit over /function/ on the same gateway. */
   readonly added_p50_us_1_routed: number;
   readonly pass_ratio_routes_32: boolean;
+  /** i/c: a versioned Function's calls, shared 90/10 between two version routes, over the plain path. */
+  readonly ratio_i_c_1: number;
+  readonly ratio_i_c_32: number;
+  /** i − c at 1 connection: what picking a version adds to p50. */
+  readonly added_p50_us_1_versions: number;
+  readonly versions_cpu_us_per_request_32: number | undefined;
 }
 
 export function summarizeGateway(measurements: readonly Measurement[]): GatewaySummary {
@@ -145,6 +152,10 @@ export function summarizeGateway(measurements: readonly Measurement[]): GatewayS
     pass_ratio_routes_32:
       rps('f', 32) / rps('h', 32) >= GATEWAY_TARGETS.minRatioRoutes &&
       rps('g', 32) / rps('h', 32) >= GATEWAY_TARGETS.minRatioRoutes,
+    ratio_i_c_1: rps('i', 1) / rps('c', 1),
+    ratio_i_c_32: rps('i', 32) / rps('c', 32),
+    added_p50_us_1_versions: find('i', 1).result.p50Us - find('c', 1).result.p50Us,
+    versions_cpu_us_per_request_32: find('i', 32).proxyCpuUsPerRequest,
     pass_stalls_32:
       stalls !== undefined &&
       stalls.loopDelayMaxMs <= GATEWAY_TARGETS.maxStallMs &&

@@ -96,6 +96,8 @@ export function staticGateway(
   env: Readonly<Record<string, string>> = {},
   /** Other Functions it holds, and whether each has a route of its own: route matching's cost. */
   others: { functions: number; routes: boolean } = { functions: 0, routes: false },
+  /** hello keeps versions: 90 % to the replica on `replicaPort`, 10 % to the one on this port. */
+  versionPort?: number,
 ): ServerCommand {
   return {
     name: 'gateway',
@@ -103,6 +105,7 @@ export function staticGateway(
       fileURLToPath(new URL('./gateway-static.js', import.meta.url)),
       ...(others.functions > 0 ? [`--functions=${others.functions}`] : []),
       ...(others.routes ? ['--routes'] : []),
+      ...(versionPort === undefined ? [] : [`--versions=${versionPort}`]),
       String(replicaPort),
     ],
     env,

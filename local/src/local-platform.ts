@@ -22,6 +22,7 @@ import { buildCommandEnv, buildReplicaEnv } from './process/replica-env.js';
 import { SourceError, materializeSource } from './source.js';
 import { TOKENS } from './tokens.js';
 import { triggerView } from './trigger-view.js';
+import { LOCAL_VERSIONS_MESSAGE, localVersionsCondition } from './versions-note.js';
 
 interface Deployed {
   loaded: LoadedFunction;
@@ -165,6 +166,13 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const createdAt = previous?.createdAt ?? new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
     this.deployed.set(key, { loaded: fn, revision, generation, createdAt, replicaSet: previous?.replicaSet });
     this.routes.http.set(key, createdAt, spec.http.routes);
+    // Said once, when the Function turns versions on here (or is first read with them).
+    const versioned = localVersionsCondition(spec) !== undefined;
+    if (
+      versioned &&
+      (previous === undefined || localVersionsCondition(previous.loaded.resource.spec) === undefined)
+    )
+      this.log.warn(LOCAL_VERSIONS_MESSAGE, { function: key });
     if (previous?.revision === revision) return;
     const timeoutMs = parseDuration(spec.timeout);
     this.routes.upsert({
@@ -261,6 +269,8 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     const { name, namespace } = resource.metadata;
     const triggers = triggerView(resource, this.sourceHealth);
     const conditions = triggers === undefined ? [ready] : [ready, triggers.condition];
+    const versions = localVersionsCondition(resource.spec);
+    if (versions !== undefined) conditions.push(versions);
     // The rule every gateway and the controller apply: a route another Function holds is refused.
     if ((resource.spec.http.routes?.length ?? 0) > 0)
       conditions.push(routesCondition(this.routeConflicts().get(key)));
