@@ -728,6 +728,53 @@ describe('async calls through the gateway (real sockets, in-memory queue and rec
     await settled(id);
   });
 
+  it('queues a call pinned by @tag or header only to a version the traffic names, and runs it there', async () => {
+    const [v1, v2] = [await replica(), await replica()];
+    deploy('split', []);
+    for (const [version, r] of [
+      ['v1', v1],
+      ['v2', v2],
+    ] as const) {
+      routes.upsert({
+        name: `split@${version}`,
+        namespace: 'default',
+        timeoutMs: 5000,
+        concurrency: 10,
+        auth: 'none',
+      });
+      routes.setEndpoints('default', `split@${version}`, [{ id: version, host: '127.0.0.1', port: r.port }]);
+    }
+    routes.versions.set('default/split', [
+      { version: 'v1', percent: 100 },
+      { version: 'v2', percent: 0, tag: 'canary' },
+    ]);
+    for (const [path, headers] of [
+      ['/async-function/split@nope', {}],
+      ['/async-function/split', { 'x-nimbus-version': 'v3' }],
+    ] as const) {
+      const refused = await post(path, headers, 'x');
+      assert.equal(refused.status, 404, refused.text);
+      assert.equal(refused.json<{ code: string }>().code, 'VersionNotFound');
+    }
+    const byTag = accepted(await post('/async-function/split@canary/path', {}, 'by tag'));
+    const byHeader = accepted(
+      await post('/async-function/split', { 'x-nimbus-version': 'canary' }, 'by header'),
+    );
+    const unpinned = accepted(await post('/async-function/split', {}, 'by share'));
+    for (const id of [byTag, byHeader, unpinned]) await settled(id);
+    assert.deepEqual(
+      v2.seen.map((s) => s.body).sort(),
+      ['by header', 'by tag'],
+      'the pinned calls ran on the tagged version',
+    );
+    assert.deepEqual(
+      v1.seen.map((s) => s.body),
+      ['by share'],
+    );
+    assert.equal(v2.seen.find((s) => s.body === 'by tag')?.url, '/path');
+    for (const s of [...v1.seen, ...v2.seen]) assert.equal(s.headers['x-nimbus-version'], undefined);
+  });
+
   describe('answers larger than the record keeps (1 MiB)', () => {
     const MiB = 1024 * 1024;
     /** Answers `status` with `size` bytes of 'z', written 64 KiB at a time as the socket takes them. */

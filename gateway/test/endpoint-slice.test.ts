@@ -183,3 +183,45 @@ describe('functionOfSlice', () => {
     );
   });
 });
+
+describe('functionOfSlice (a slice → the route it feeds)', () => {
+  const labelled = (labels: Record<string, string>): EndpointSlice => ({
+    metadata: { name: 's', namespace: 'ns', labels },
+    addressType: 'IPv4',
+  });
+  const cases: [string, Record<string, string>, string | undefined][] = [
+    ['an unversioned Service named like its Function', { 'kubernetes.io/service-name': 'hello' }, 'hello'],
+    [
+      "a version's Service",
+      {
+        'kubernetes.io/service-name': 'hello-v3',
+        'nimbus.dev/function': 'hello',
+        'nimbus.dev/version': 'v3',
+      },
+      'hello@v3',
+    ],
+    [
+      'a version label that does not match the Service',
+      {
+        'kubernetes.io/service-name': 'other-v3',
+        'nimbus.dev/function': 'hello',
+        'nimbus.dev/version': 'v3',
+      },
+      undefined,
+    ],
+    [
+      'a version label that is no version',
+      { 'kubernetes.io/service-name': 'hello-x', 'nimbus.dev/function': 'hello', 'nimbus.dev/version': 'x' },
+      undefined,
+    ],
+    [
+      'a version label without a function label',
+      { 'kubernetes.io/service-name': 'hello-v3', 'nimbus.dev/version': 'v3' },
+      undefined,
+    ],
+  ];
+  for (const [what, labels, expected] of cases) {
+    it(`${what} → ${expected ?? 'none'}`, () =>
+      assert.equal(functionOfSlice(labelled(labels))?.name, expected));
+  }
+});

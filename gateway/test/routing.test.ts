@@ -42,6 +42,21 @@ describe('parseInvokePath', () => {
     ['/function/Hello', { invalid: 'Hello' }],
     ['/function/hello.', { invalid: 'hello.' }],
     ['/function/hello.a.b', { invalid: 'hello.a.b' }],
+    [
+      '/function/hello@canary/a?b=1',
+      { name: 'hello', namespace: 'default', upstreamPath: '/a?b=1', internal: false, tag: 'canary' },
+    ],
+    [
+      '/function/hello.team@blue-2',
+      { name: 'hello', namespace: 'team', upstreamPath: '/', internal: false, tag: 'blue-2' },
+    ],
+    ['/function/hello@', { invalid: 'hello@' }],
+    ['/function/hello@Canary', { invalid: 'hello@Canary' }],
+    ['/function/hello@a@b', { invalid: 'hello@a@b' }],
+    ['/function/hello@-x', { invalid: 'hello@-x' }],
+    ['/function/hello@canary.team', { invalid: 'hello@canary.team' }],
+    ['/function/@canary', { invalid: '@canary' }],
+    ['/function/hello%40canary', { invalid: 'hello%40canary' }],
   ];
   for (const [url, expected] of cases) {
     it(`${url} → ${JSON.stringify(expected)}`, () =>

@@ -95,7 +95,8 @@ export class FunctionStats {
   /** One point for every tracked function (start() calls it; tests call it after stepping the clock). */
   async sample(): Promise<void> {
     const at = this.clock.now();
-    const routes = this.routes.list();
+    // A version route's calls are counted under its Function (the metrics' function label).
+    const routes = this.routes.list().filter((r) => r.version === undefined);
     const present = new Set(routes.map((r) => r.key));
     for (const key of this.tracked.keys()) if (!present.has(key)) this.tracked.delete(key);
     for (const route of routes) {

@@ -114,7 +114,16 @@ function histograms(
       return below;
     });
     cumulative.push(series.count);
-    out.set(key, { bounds, cumulative, sum: series.sum, count: series.count });
+    // A versioned Function has a series per version: its history is theirs together.
+    const earlier = out.get(key);
+    if (earlier === undefined) out.set(key, { bounds, cumulative, sum: series.sum, count: series.count });
+    else
+      out.set(key, {
+        bounds,
+        cumulative: cumulative.map((n, i) => n + (earlier.cumulative[i] ?? 0)),
+        sum: earlier.sum + series.sum,
+        count: earlier.count + series.count,
+      });
   }
   return out;
 }
