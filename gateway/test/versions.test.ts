@@ -336,6 +336,31 @@ describe("a versioned Function's calls shared between its versions (real sockets
     assert.equal(reportOf('gw-1', routes).outcomes, undefined);
   });
 
+  it("names the version that served, whatever the replica's own answer claims", async () => {
+    slices.put(
+      versionSlice(
+        'fn',
+        'v1',
+        await serve((_req, res) => {
+          res.setHeader('x-nimbus-version', 'v7');
+          res.end('ok');
+        }),
+      ),
+    );
+    functions.put(versioned('fn', [{ version: 'v1', percent: 100 }]));
+    const reply = await send(base, '/function/fn');
+    assert.equal(reply.headers['x-nimbus-version'], 'v1');
+    const route = routes.get('default', 'fn');
+    assert.ok(route !== undefined);
+    const outcome = await invoker.call(route, {
+      method: 'GET',
+      path: '/',
+      headers: { 'x-call-id': 'x' },
+      body: new Uint8Array(),
+    });
+    assert.equal(outcome.kind === 'response' ? outcome.headers['x-nimbus-version'] : undefined, 'v1');
+  });
+
   it('labels the request metrics with the version', async () => {
     await threeVersions([{ version: 'v2', percent: 100 }]);
     assert.equal((await send(base, '/function/fn')).status, 200);

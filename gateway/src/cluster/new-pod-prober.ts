@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { Clock, FunctionResource } from '@nimbus/api';
+import { type Clock, type FunctionResource, splitVersionRoute } from '@nimbus/api';
 import type { EndpointAddress, FunctionRoute } from '../routing/route-table.js';
 import type { Waker } from '../routing/waker.js';
 import type { EarlyEndpoints } from './early-endpoints.js';
@@ -89,7 +89,9 @@ export class NewPodProber implements Waker {
 
   private tick(watch: Watch): void {
     const { route } = watch;
-    const fn = this.functions.get(route.namespace, route.name);
+    // A version route (`fn@v2`) probes the path the Function's current spec names; an older
+    // version's pods that answer elsewhere fail the probe and wait for their kubelet instead.
+    const fn = this.functions.get(route.namespace, splitVersionRoute(route.name)?.functionName ?? route.name);
     const path = fn === undefined ? undefined : readinessPathOf(fn);
     const starting =
       path === undefined || !path.startsWith('/')

@@ -12,7 +12,7 @@ import { type AttemptTarget, ReplicaRetry } from './replica-retry.js';
 import { BodyTooLargeError, type UpstreamFailure } from './upstream-errors.js';
 
 /** Response headers the gateway writes itself, in place of any the replica sent. */
-const SET_BY_GATEWAY = new Set(['x-call-id', 'x-duration-seconds', 'x-nimbus-cold-start', VERSION_HEADER]);
+const SET_BY_GATEWAY = new Set(['x-call-id', 'x-duration-seconds', 'x-nimbus-cold-start']);
 
 /**
  * The request body as undici will read it. Nothing is read from the caller until undici writes
@@ -110,7 +110,12 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
       const lower = name.toLowerCase();
       // The replica's spans are for the gateway only, tracing on or off.
       if (lower === SPANS_RESPONSE_HEADER) spans = (raw[i + 1] as Buffer).toString('latin1');
-      else if (!isHopByHop(lower) && !SET_BY_GATEWAY.has(lower)) {
+      else if (
+        !isHopByHop(lower) &&
+        !SET_BY_GATEWAY.has(lower) &&
+        // A version's replica cannot claim another version served; an unversioned one's header passes as before.
+        !(lower === VERSION_HEADER && this.route.version !== undefined)
+      ) {
         headers.push(name, varyWithOurs(this.res, lower, (raw[i + 1] as Buffer).toString('latin1')));
       }
     }
