@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '@nimbus/api';
 import { AUTH_CLAIMS_HEADER, ROUTE_PARAMS_HEADER } from '@nimbus/api/gateway-headers';
-import { VERSION_HEADER, unitOf } from '@nimbus/api/traffic';
+import { VERSION_HEADER } from '@nimbus/api/traffic';
 import type { Tracing } from '@nimbus/telemetry';
 import { inject, injectable } from 'tsyringe';
 import { Agent } from 'undici';
@@ -24,7 +24,7 @@ import { INVOKE_PREFIX, parseInvokePath } from './function-path.js';
 import { InvokeSpan } from './invoke-span.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 import { type RoutedCall, routeRequest } from './routed-call.js';
-import { pinOf, versionRouteOf } from './version-pick.js';
+import { pinOf, versionOfBuffered, versionRouteOf } from './version-pick.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
 export type { BufferedRequest, CallOutcome, ResponseHead } from './buffered-call.js';
@@ -187,19 +187,11 @@ export class Invoker {
       pin: pinOf(req.headers[VERSION_HEADER]),
       tag: admitted.tag,
     });
-    if (served instanceof Problem || (served.endpoints.length === 0 && served.failure !== undefined)) {
-      const problem =
-        served instanceof Problem
-          ? served
-          : problems.unavailable(admitted.route.name, served.failure as string);
+    if (served instanceof Problem) {
+      // Close rather than read a body we refused.
       if (!req.complete) res.setHeader('connection', 'close');
-      sendProblem(res, problem);
-      this.upstream.metrics.record(
-        served instanceof Problem ? admitted.route.key : served.key,
-        problem.status,
-        (performance.now() - started) / 1000,
-        span?.traceId,
-      );
+      sendProblem(res, served);
+      this.record(admitted.route.key, served.status, started, span);
       return;
     }
     admitted.route = served;
@@ -300,26 +292,18 @@ export class Invoker {
    */
   async call(route: FunctionRoute, request: BufferedRequest, signal?: AbortSignal): Promise<CallOutcome> {
     const started = performance.now();
-    // Every attempt of one call or event (one x-call-id) goes to the same version.
-    const id = request.headers['x-call-id'];
-    const served = versionRouteOf(this.routes, route, () => (id === undefined ? Math.random() : unitOf(id)), {
-      pin: request.headers[VERSION_HEADER],
-    });
-    if (served instanceof Problem)
-      return { kind: 'failed', problem: served, unreachable: served.status !== 404 };
-    let sent = request;
-    if (VERSION_HEADER in request.headers) {
-      // A pin is the gateway's to read, never the function's.
-      const { [VERSION_HEADER]: _, ...headers } = request.headers;
-      sent = { ...request, headers };
-    }
+    const chosen = versionOfBuffered(this.routes, route, request);
+    if (chosen instanceof Problem)
+      return { kind: 'failed', problem: chosen, unreachable: chosen.status !== 404 };
+    const { served, sent } = chosen;
     const outcome = await bufferedCall(this.upstream, this.holds, served, sent, signal);
-    if (served.outcomes !== undefined) {
-      const code = outcome.kind === 'response' ? outcome.status : outcome.problem.status;
-      served.outcomes.record(code, outcome.durationMs ?? performance.now() - started);
-    }
-    if (outcome.kind === 'response' && served.version !== undefined)
-      outcome.headers[VERSION_HEADER] = served.version;
+    if (served.version === undefined) return outcome;
+    // Timed from the start, held time included, as a sync call's outcome is.
+    served.outcomes?.record(
+      outcome.kind === 'response' ? outcome.status : outcome.problem.status,
+      performance.now() - started,
+    );
+    if (outcome.kind === 'response') outcome.headers[VERSION_HEADER] = served.version;
     return outcome;
   }
 

@@ -1,8 +1,9 @@
 import { versionRouteName } from '@nimbus/api';
-import { VERSION_HEADER } from '@nimbus/api/traffic';
+import { VERSION_HEADER, unitOf } from '@nimbus/api/traffic';
 import { Problem, problems } from '../http/problems.js';
 import type { FunctionRoute, RouteTable } from '../routing/route-table.js';
 import { NO_VERSION_YET } from '../routing/version-splits.js';
+import type { BufferedRequest } from './buffered-call.js';
 
 export { VERSION_HEADER };
 
@@ -65,4 +66,26 @@ export function pinnedVersionOf(
 /** A header's one value: a repeated header is not a pin (Node joins repeats with commas). */
 export function pinOf(value: string | string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The version route for a call the gateway makes itself (a queued call's attempt, a trigger's
+ * event, a schedule's tick), and the request without its pin. Its x-call-id picks the version
+ * (unitOf), so every attempt of one call or event goes to the same one; a pin stored with a
+ * queued call (VERSION_HEADER) is held to the Function's traffic as it stands now.
+ */
+export function versionOfBuffered(
+  table: RouteTable,
+  route: FunctionRoute,
+  request: BufferedRequest,
+): { served: FunctionRoute; sent: BufferedRequest } | Problem {
+  const id = request.headers['x-call-id'];
+  const served = versionRouteOf(table, route, () => (id === undefined ? Math.random() : unitOf(id)), {
+    pin: request.headers[VERSION_HEADER],
+  });
+  if (served instanceof Problem) return served;
+  if (!(VERSION_HEADER in request.headers)) return { served, sent: request };
+  // A pin is the gateway's to read, never the function's.
+  const { [VERSION_HEADER]: _, ...headers } = request.headers;
+  return { served, sent: { ...request, headers } };
 }
