@@ -96,6 +96,27 @@ describe('the functions history behind the dashboard', () => {
     assert.equal(clock.pending, 0, 'stopped: nothing left on the clock');
   });
 
+  it("counts a versioned Function's calls on all its versions together, under its own name", async () => {
+    routes.upsert(settings('shop'));
+    routes.upsert(settings('shop@v1'));
+    routes.upsert(settings('shop@v2'));
+    const stats = make();
+    await stats.start();
+    for (let i = 0; i < 9; i++) metrics.record('home/shop@v1', 200, 0.02);
+    metrics.record('home/shop@v2', 500, 0.2);
+    await clock.advanceAndSettle(10_000);
+    const history = await eventually(() => {
+      const h = stats.history('home/shop');
+      return h !== undefined && h.t.length === 1 ? h : undefined;
+    });
+    assert.deepEqual(history.invocationsPerSecond, [1]);
+    assert.deepEqual(history.errorsPerSecond, [0.1]);
+    // Both versions' latencies: 9 at or below 25 ms, one in (100 ms, 250 ms].
+    approx(history.latencyP99Ms[0], 100 + 150 * ((9.9 - 9) / 1));
+    assert.equal(stats.history('home/shop@v1'), undefined, 'a version has no history of its own');
+    assert.equal(metrics.invocations('home/shop'), 10);
+  });
+
   it('keeps the last `points` points, oldest first, in a fixed ring', async () => {
     routes.upsert(settings('api'));
     const stats = make(3);
