@@ -80,7 +80,8 @@ export class VersionSync {
   async sync(fn: FunctionResource, desired: DesiredObjects, now: number): Promise<VersionSyncResult> {
     checkVersionedName(fn);
     const found = versionDeploymentsOf(fn, this.caches.deployments.list());
-    const observed = observeRevision(historyOf(fn, found), revisionOf(desired), new Date(now).toISOString());
+    const stamp = new Date(now).toISOString().replace(/\.\d+Z$/, 'Z');
+    const observed = observeRevision(historyOf(fn, found), revisionOf(desired), stamp);
     const latest = observed.latest as string;
     // A version whose Deployment is gone cannot be made again from today's spec, unless it is the latest.
     const history: VersionHistory = {
@@ -105,6 +106,7 @@ export class VersionSync {
       neededVersions(history, traffic, rollout),
     );
     const deployments = new Map<string, ObservedDeployment>();
+    const createdAt = new Map<string, string>();
     for (const version of kept.versions) {
       const objects = buildVersionObjects(desired, version.name, this.scale.replicasFor(fn, version.name));
       const current = found.get(version.name);
@@ -123,12 +125,18 @@ export class VersionSync {
       if (deployment !== undefined) {
         await this.apply(RESOURCES.services, this.caches.services, objects.service);
         deployments.set(version.name, deployment as ObservedDeployment);
+        const created = deployment.metadata.creationTimestamp;
+        if (created !== undefined) createdAt.set(version.name, created);
       }
     }
     for (const version of removed) await this.removeVersion(fn, version.name);
     return {
       latest,
-      history: kept,
+      // A version just made: when the API server says it was, as every later reconcile reads it.
+      history: {
+        ...kept,
+        versions: kept.versions.map((v) => ({ ...v, createdAt: createdAt.get(v.name) ?? v.createdAt })),
+      },
       deployments,
       traffic,
       ...(rollout === undefined ? {} : { rollout }),
