@@ -1,12 +1,5 @@
-import {
-  API_VERSION,
-  type FunctionResource,
-  KIND,
-  type Logger,
-  type TriggerStatus,
-  isVersioned,
-} from '@nimbus/api';
-import type { Clock } from '@nimbus/api';
+import { API_VERSION, type FunctionResource, KIND, type Logger, type TriggerStatus } from '@nimbus/api';
+import { type Clock, isVersioned } from '@nimbus/api';
 import { ROUTES_CONDITION } from '@nimbus/api/route-claims';
 import {
   KubeApiError,
