@@ -9,8 +9,11 @@ import { type RunningController, startController } from '../harness/controller.j
 type Stored = FunctionResource & KubeObject;
 
 interface Owned extends KubeObject {
-  metadata: KubeObject['metadata'] & { generation?: number };
-  spec?: { selector?: Record<string, string> | { matchLabels: Record<string, string> } };
+  metadata: KubeObject['metadata'];
+  spec?: {
+    selector?: Record<string, string> | { matchLabels: Record<string, string> };
+    template?: unknown;
+  };
 }
 
 const code = (n: number) => `export default () => "version ${n}"`;
@@ -120,7 +123,12 @@ describe('versions of a Function on a real API server', function () {
     assert.equal(await exists('deployments', 'greet'), false, 'no unversioned Deployment');
     assert.equal(await exists('services', 'greet'), false, 'no unversioned Service');
     const v1After = (await read('deployments', 'greet-v1')) as Owned;
-    assert.equal(v1After.metadata.generation, v1.metadata.generation, 'v1 was never changed');
+    // Only its replicas may change (the autoscaler's, per version): what its pods run never does.
+    assert.deepEqual(v1After.spec?.template, v1.spec?.template, 'v1 runs what it ran');
+    assert.equal(
+      v1After.metadata.annotations?.['nimbus.dev/spec-hash'],
+      v1.metadata.annotations?.['nimbus.dev/spec-hash'],
+    );
   });
 
   it('resolves spec.traffic, latestVersion and a tag, into status.traffic', async () => {
