@@ -108,6 +108,22 @@ describe('versioned objects: a version’s ConfigMap, Deployment and Service', (
     assert.equal(v2.deployment.metadata.ownerReferences[0]?.uid, 'uid-1');
   });
 
+  it('leaves every version’s pods selected by the Function’s NetworkPolicy', () => {
+    const ingress = {
+      platformNamespace: 'nimbus',
+      gatewayPods: { app: 'gateway' },
+      controllerPods: { app: 'controller' },
+    };
+    const desired = desiredObjects(fn(), { ...settings, functionIngress: ingress }, 0);
+    const selector = desired.networkPolicy?.spec.podSelector.matchLabels ?? {};
+    assert.notDeepEqual(selector, {});
+    for (const version of ['v1', 'v2']) {
+      const labels = buildVersionObjects(desired, version, 1).deployment.spec.template.metadata.labels;
+      for (const [key, value] of Object.entries(selector))
+        assert.equal(labels[key], value, `${version}: ${key}`);
+    }
+  });
+
   it('gives the same revision whatever the replicas, and another for other code', () => {
     const a = revisionOf(desiredObjects(fn(), settings, 0));
     assert.equal(revisionOf(desiredObjects(fn(), settings, 4)), a);
