@@ -211,6 +211,33 @@ describe('versions of a Function on a real API server', function () {
     assert.equal(await exists('deployments', 'plain-v1'), false);
   });
 
+  it('replaces the plain objects with v1 when versions are turned on, and back when turned off', async () => {
+    const created = await plane.request(
+      'POST',
+      `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`,
+      {
+        apiVersion: 'nimbus.dev/v1alpha1',
+        kind: 'Function',
+        metadata: { name: 'shift' },
+        spec: { source: { inline: code(1) } },
+      },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await eventually<Owned>(() => read('deployments', 'shift'), 20_000, 'Deployment shift');
+    await patchSpec('shift', { versions: { keep: 2 } });
+    await untilStatus('shift', 'v1 latest', (f) => f.status?.latestVersion === 'v1');
+    await untilGone('deployments', 'shift');
+    await untilGone('services', 'shift');
+    await untilGone('configmaps', 'shift-source');
+    assert.equal(await exists('deployments', 'shift-v1'), true);
+    await patchSpec('shift', { versions: null });
+    await untilGone('deployments', 'shift-v1');
+    await untilGone('services', 'shift-v1');
+    await eventually<Owned>(() => read('deployments', 'shift'), 20_000, 'Deployment shift again');
+    const fn = await untilStatus('shift', 'no versions', (f) => f.status?.latestVersion === undefined);
+    assert.equal(fn.status?.traffic, undefined);
+  });
+
   it('refuses a versioned Function whose name leaves no room for versions, naming metadata.name', async () => {
     const name = `n${'a'.repeat(52)}`;
     const created = await plane.request(
