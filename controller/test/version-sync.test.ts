@@ -95,6 +95,7 @@ function fn(code: number, spec: Record<string, unknown> = {}, status?: FunctionR
 function world(planner: TrafficPlanner = staticTrafficPlanner) {
   const store = new Store();
   const replicas = new Map<string, number>();
+  const events: string[] = [];
   const sync = new VersionSync(
     store.client as unknown as KubeClient,
     {
@@ -107,11 +108,12 @@ function world(planner: TrafficPlanner = staticTrafficPlanner) {
     store.apply,
     'nimbus-controller',
     quiet,
+    { emit: (_object, type, reason, message) => events.push(`${type} ${reason}: ${message}`) },
   );
   /** One sync, and the status that would be written (so the next sync reads it). */
   const run = async (f: FunctionResource): Promise<VersionSyncResult> =>
     sync.sync(f, desiredObjects(f, settings, 0), NOW);
-  return { store, replicas, sync, run };
+  return { store, replicas, sync, run, events };
 }
 
 /** The status a sync's result leads to, enough for the next one to read. */
@@ -171,7 +173,7 @@ describe('version sync: a versioned Function’s objects', () => {
   });
 
   it('prunes beyond keep, deleting the version’s three objects', async () => {
-    const { store, run } = world();
+    const { store, run, events } = world();
     let status: FunctionResource['status'];
     for (const code of [1, 2, 3]) status = statusOf(await run(fn(code, {}, status)));
     store.writes.length = 0;
@@ -185,6 +187,8 @@ describe('version sync: a versioned Function’s objects', () => {
       'delete Deployment/hello-v1',
       'delete Service/hello-v1',
     ]);
+    assert.equal(events.filter((e) => e.startsWith('Normal VersionCreated')).length, 3);
+    assert.match(events.at(-1) ?? '', /^Normal VersionPruned: version v1 removed/);
   });
 
   it('keeps the previous traffic and asks no planner while spec.traffic names a version not kept', async () => {

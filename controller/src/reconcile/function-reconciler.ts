@@ -93,7 +93,7 @@ export class FunctionReconciler {
     planner: TrafficPlanner = staticTrafficPlanner,
   ) {
     const apply = this.applyIfChanged.bind(this);
-    this.versions = new VersionSync(client, caches, scale, planner, apply, FIELD_MANAGER, log);
+    this.versions = new VersionSync(client, caches, scale, planner, apply, FIELD_MANAGER, log, events);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {

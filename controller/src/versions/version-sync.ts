@@ -7,6 +7,7 @@ import {
   isConflict,
   isNotFound,
 } from '@nimbus/kube';
+import type { EventSink } from '../events/event-recorder.js';
 import type { DesiredObjects } from '../reconcile/desired-objects.js';
 import type { ObjectCache } from '../reconcile/object-cache.js';
 import type { ReplicaSource } from '../reconcile/reconcile-ports.js';
@@ -74,6 +75,8 @@ export class VersionSync {
     private readonly apply: ApplyIfChanged,
     private readonly fieldManager: string,
     private readonly log: Logger,
+    /** A version made or pruned is worth an Event on the Function. */
+    private readonly events?: EventSink,
   ) {}
 
   /** Throws NotDeployableError for a name too long for versions; Kubernetes' refusals as they come. */
@@ -114,10 +117,10 @@ export class VersionSync {
       if (version.name === latest) {
         if (objects.configMap !== undefined)
           await this.apply(RESOURCES.configMaps, this.caches.configMaps, objects.configMap);
-        deployment =
-          current === undefined
-            ? await this.create(objects.deployment, version.revision)
-            : await this.scaleTo(current, objects.deployment.spec.replicas);
+        if (current === undefined) {
+          deployment = await this.create(objects.deployment, version.revision);
+          this.emit(fn, 'VersionCreated', `version ${version.name} runs revision ${version.revision}`);
+        } else deployment = await this.scaleTo(current, objects.deployment.spec.replicas);
       } else if (current !== undefined) {
         deployment = await this.scaleTo(current, objects.deployment.spec.replicas);
       }
@@ -129,7 +132,14 @@ export class VersionSync {
         if (created !== undefined) createdAt.set(version.name, created);
       }
     }
-    for (const version of removed) await this.removeVersion(fn, version.name);
+    for (const version of removed) {
+      await this.removeVersion(fn, version.name);
+      this.emit(
+        fn,
+        'VersionPruned',
+        `version ${version.name} removed: more than spec.versions.keep, and nothing needs it`,
+      );
+    }
     return {
       latest,
       // A version just made: when the API server says it was, as every later reconcile reads it.
@@ -175,6 +185,10 @@ export class VersionSync {
       this.caches.configMaps,
       versionSourceName(fn.metadata.name, version),
     );
+  }
+
+  private emit(fn: FunctionResource, reason: string, message: string): void {
+    this.events?.emit(fn as FunctionResource & KubeObject, 'Normal', reason, message);
   }
 
   /** Deletes what the cache shows the Function owns by that name; anything else is left alone. */
