@@ -217,7 +217,7 @@ describe('versioned objects: history from the cluster', () => {
     );
   });
 
-  it('keeps a rollout’s stable and candidate', () => {
+  it('keeps a rollout’s stable and candidate until it succeeds', () => {
     const found = versionDeploymentsOf(
       fn(),
       ['v1', 'v2', 'v3'].map((v) => versionDeployment(v, `rev-${v}`)),
@@ -231,6 +231,13 @@ describe('versioned objects: history from the cluster', () => {
     assert.deepEqual(
       removed.map((v) => v.name),
       ['v2'],
+    );
+    const done = { phase: 'Succeeded', stable: 'v1', candidate: 'v3' };
+    const after = pruneVersions(history, 1, neededVersions(history, [{ version: 'v3', percent: 100 }], done));
+    assert.deepEqual(
+      after.removed.map((v) => v.name),
+      ['v2', 'v1'],
+      'a rollout that succeeded holds nothing back',
     );
   });
 });

@@ -163,16 +163,18 @@ export function historyOf(fn: FunctionResource, found: ReadonlyMap<string, KubeO
 
 /**
  * The versions that must stay whatever spec.versions.keep says: those the traffic names (by
- * share or tag), a rollout's stable and candidate, and the highest-numbered version, so the next
- * number is always above every number used (names are never reused). Pure.
+ * share or tag), a rollout's stable and candidate (unless it succeeded: the candidate is then the
+ * latest, and the stable one is history like any other; a rolled back candidate stays for
+ * inspection), and the highest-numbered version, so the next number is always above every number
+ * used (names are never reused). Pure.
  */
 export function neededVersions(
   history: VersionHistory,
   traffic: readonly TrafficStatus[],
-  rollout?: { stable: string; candidate: string },
+  rollout?: { phase?: string; stable: string; candidate: string },
 ): Set<string> {
   const needed = new Set(traffic.map((t) => t.version));
-  if (rollout !== undefined) {
+  if (rollout !== undefined && rollout.phase !== 'Succeeded') {
     needed.add(rollout.stable);
     needed.add(rollout.candidate);
   }
