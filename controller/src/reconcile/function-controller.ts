@@ -24,6 +24,7 @@ import type { LeadershipListener } from '../leader/lease-elector.js';
 import { PoolKeys } from '../pool/pool-keys.js';
 import { type Pod, PoolPods } from '../pool/pool-pods.js';
 import { PoolReconciler } from '../pool/pool-reconciler.js';
+import type { TrafficPlanner } from '../rollout/rollout-port.js';
 import { FunctionSecrets } from '../secrets/function-secrets.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { ControllerSpans } from './controller-spans.js';
@@ -98,6 +99,8 @@ export class FunctionController implements LeadershipListener {
     tracing?: Tracing,
     /** Event-source triggers' status (TriggersReady, status.triggers); absent: none written. */
     triggers?: TriggerStatusSource,
+    /** How versioned Functions' calls are shared (the rollout driver); absent: spec.traffic or all to the latest. */
+    planner?: TrafficPlanner,
   ) {
     this.spans = new ControllerSpans(tracing);
     const { namespaces } = settings;
@@ -199,6 +202,7 @@ export class FunctionController implements LeadershipListener {
       new LoadFailures(this.functionPods, log.child({ part: 'load-failures' })),
       triggers,
       (fn) => routeConflicts.verdict(fn),
+      planner,
     );
     const routeConflicts = new RouteConflicts(this.functions);
     this.functions.on((event) => {

@@ -1,5 +1,5 @@
 import { API_VERSION, type FunctionResource, KIND, type Logger, type TriggerStatus } from '@nimbus/api';
-import type { Clock } from '@nimbus/api';
+import { type Clock, isVersioned } from '@nimbus/api';
 import { ROUTES_CONDITION } from '@nimbus/api/route-claims';
 import {
   KubeApiError,
@@ -14,10 +14,14 @@ import {
 import type { EventSink } from '../events/event-recorder.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { sourceConfigMapName } from '../resources/source-configmap.js';
+import { ROLLED_OUT_CONDITION, type TrafficPlanner } from '../rollout/rollout-port.js';
 import { SECRETS_CONDITION, type SecretMounts, secretsVerdict } from '../secrets/secret-opt-in.js';
 import { RETAINED_CONDITION } from '../state/state-retention.js';
+import { staticTrafficPlanner } from '../versions/static-traffic.js';
+import { type ListableCache, VersionSync, type VersionSyncResult } from '../versions/version-sync.js';
+import { versionedVerdicts } from '../versions/versioned-status.js';
 import type { ControllerMetrics } from './controller-metrics.js';
-import { NotDeployableError, desiredObjects } from './desired-objects.js';
+import { type DesiredObjects, NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';
 import { LOADED_CONDITION, type LoadCheck, type LoadFailures, readyForLoadFailure } from './load-failure.js';
 import type { FunctionCleanup, ObjectCache } from './object-cache.js';
@@ -34,6 +38,7 @@ import {
   type ObservedDeployment,
   TRIGGERS_CONDITION,
   type Verdict,
+  type VersionedStatus,
   computeStatus,
   sameStatus,
 } from './status.js';
@@ -45,7 +50,8 @@ export interface ReconcilerSettings extends DeploymentSettings {}
 
 export interface ReconcilerCaches {
   functions: ObjectCache<FunctionResource & KubeObject>;
-  deployments: ObjectCache<KubeObject>;
+  /** Listed too: a versioned Function's version Deployments are found by their labels. */
+  deployments: ListableCache;
   services: ObjectCache<KubeObject>;
   configMaps: ObjectCache<KubeObject>;
   /** Only when the platform makes NetworkPolicies. */
@@ -63,6 +69,9 @@ export * from './reconcile-ports.js';
  * reported on the Function's status and in an Event, and waits for the spec to change.
  */
 export class FunctionReconciler {
+  /** The versioned half of a reconcile, for a Function with spec.versions. */
+  private readonly versions: VersionSync;
+
   constructor(
     private readonly client: KubeClient,
     private readonly caches: ReconcilerCaches,
@@ -80,7 +89,12 @@ export class FunctionReconciler {
     private readonly triggers?: TriggerStatusSource,
     /** RoutesReady for a Function with routes (route-conflicts.ts); undefined leaves it out. */
     private readonly routes?: (fn: FunctionResource) => Verdict | undefined,
-  ) {}
+    /** How versioned Functions' calls are shared; without one, spec.traffic or all to the latest. */
+    planner: TrafficPlanner = staticTrafficPlanner,
+  ) {
+    const apply = this.applyIfChanged.bind(this);
+    this.versions = new VersionSync(client, caches, scale, planner, apply, FIELD_MANAGER, log, events);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
@@ -125,27 +139,22 @@ export class FunctionReconciler {
       | undefined;
     let state: StatePreparation = {};
     let secrets: SecretMounts = { mounted: [], refused: [] };
+    const versioned = isVersioned(fn.spec);
+    let versions: VersionSyncResult | undefined;
     try {
       state = await this.state.prepare(fn);
       secrets = await this.secrets.check(fn);
-      const desired = desiredObjects(
-        fn,
-        this.settings,
-        this.scale.replicasFor(fn),
-        state.binding,
-        secrets.mounted,
-      );
+      // A versioned Function's replicas are asked per version (version-sync.ts); these are not applied.
+      const replicas = versioned ? 0 : this.scale.replicasFor(fn);
+      const desired = desiredObjects(fn, this.settings, replicas, state.binding, secrets.mounted);
       // Before the Deployment, so its pods are never up without it.
       await this.syncNetworkPolicy(fn, desired.networkPolicy);
-      if (desired.configMap !== undefined)
-        await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
-      deployment = (await this.applyIfChanged(
-        RESOURCES.deployments,
-        this.caches.deployments,
-        desired.deployment,
-      )) as ObservedDeployment | undefined;
-      await this.applyIfChanged(RESOURCES.services, this.caches.services, desired.service);
-      if (desired.configMap === undefined) await this.deleteStaleSource(fn);
+      if (versioned) {
+        versions = await this.versions.sync(fn, desired, this.clock.now());
+        deployment = versions.deployments.get(versions.latest);
+      } else {
+        deployment = await this.applyUnversioned(fn, desired);
+      }
     } catch (err) {
       if (err instanceof NotDeployableError) {
         outcome = { ok: false, reason: err.reason, message: err.message };
@@ -167,6 +176,11 @@ export class FunctionReconciler {
     for (const refused of secrets.refused) this.events.emit(fn, 'Warning', refused.reason, refused.message);
     const load = outcome.ok ? await this.checkLoad(fn, deployment) : {};
     const triggers = this.triggers?.(fn);
+    const loadReady =
+      load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail);
+    const plan = versions?.plan;
+    if (plan?.event) this.events.emit(fn, plan.event.type, plan.event.reason, plan.event.message);
+    const ofVersions = versioned ? versionedVerdicts(fn, versions, outcome, loadReady) : undefined;
     const written = await this.writeStatus(
       fn,
       staleReadCanRetry,
@@ -179,18 +193,40 @@ export class FunctionReconciler {
         [LOADED_CONDITION, load.failure],
         [TRIGGERS_CONDITION, triggers?.verdict],
         [ROUTES_CONDITION, this.routes?.(fn)],
+        [ROLLED_OUT_CONDITION, ofVersions?.rolledOut],
       ],
-      load.failure === undefined ? undefined : readyForLoadFailure(load.failure, this.settings.errorDetail),
+      ofVersions?.ready ?? loadReady,
       triggers?.triggers,
+      ofVersions?.status,
     );
     if (written === 'gone') {
       // Deleted meanwhile: nothing to look at again.
       this.loads?.forget(namespace, name);
       return {};
     }
+    // Once status.traffic names the versions, so gateways move to them before the plain objects go.
+    if (versions !== undefined) await this.versions.removePlain(fn);
     if (state.retry !== undefined) throw state.retry;
-    const requeue = [state.requeueAfterMs, load.requeueAfterMs].filter((ms) => ms !== undefined);
+    const requeue = [state.requeueAfterMs, load.requeueAfterMs, plan?.requeueAfterMs].filter(
+      (ms) => ms !== undefined,
+    );
     return requeue.length === 0 ? {} : { requeueAfterMs: Math.min(...requeue) };
+  }
+
+  /** A Function without spec.versions: its ConfigMap, Deployment and Service named like it. */
+  private async applyUnversioned(fn: Fn, desired: DesiredObjects): Promise<ObservedDeployment> {
+    if (desired.configMap !== undefined)
+      await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
+    const deployment = await this.applyIfChanged(
+      RESOURCES.deployments,
+      this.caches.deployments,
+      desired.deployment,
+    );
+    await this.applyIfChanged(RESOURCES.services, this.caches.services, desired.service);
+    if (desired.configMap === undefined) await this.deleteStaleSource(fn);
+    // Versions turned off: the versions' objects go, the plain ones above took over.
+    if (fn.status?.latestVersion !== undefined) await this.versions.removeAllVersions(fn);
+    return deployment as ObservedDeployment;
   }
 
   /**
@@ -268,6 +304,7 @@ export class FunctionReconciler {
     more: readonly (readonly [string, Verdict | undefined])[],
     ready?: Verdict,
     triggers?: TriggerStatus[],
+    versioned?: VersionedStatus,
   ): Promise<'written' | 'unchanged' | 'gone'> {
     const status = computeStatus(
       fn,
@@ -279,6 +316,7 @@ export class FunctionReconciler {
       more,
       ready,
       triggers,
+      versioned,
     );
     if (sameStatus(fn.status, status)) return 'unchanged';
     try {

@@ -1,4 +1,12 @@
-import type { Condition, FunctionResource, FunctionStatus, TriggerStatus } from '@nimbus/api';
+import type {
+  Condition,
+  FunctionResource,
+  FunctionStatus,
+  RolloutStatus,
+  TrafficStatus,
+  TriggerStatus,
+  VersionStatus,
+} from '@nimbus/api';
 import { canonicalJson } from '@nimbus/api';
 
 /** What applying the Function's objects came to; Deployed reports it. */
@@ -29,6 +37,17 @@ export const TRIGGERS_CONDITION = 'TriggersReady';
 
 /** The condition that reports a function's Redis key space (spec.state), beside Ready and Deployed. */
 export const STATE_CONDITION = 'StateReady';
+
+/** What a versioned Function's status says of its versions (versions/version-sync.ts). */
+export interface VersionedStatus {
+  latestVersion: string;
+  versions: VersionStatus[];
+  traffic: TrafficStatus[];
+  rollout?: RolloutStatus;
+  /** Sums over every kept version's Deployment. */
+  replicas: number;
+  readyReplicas: number;
+}
 
 /** Ready: the function's current revision serves, judged from its Deployment. */
 export function readiness(applied: ApplyOutcome, deployment: ObservedDeployment | undefined): Verdict {
@@ -81,6 +100,7 @@ export function readiness(applied: ApplyOutcome, deployment: ObservedDeployment 
  * key space is, then each of `more` that has a verdict), observedGeneration, replica counts and the URL it is called at. Pure; `now`
  * stamps only conditions whose status changed. `ready`, when given, is Ready's verdict in place
  * of the Deployment's (a handler that failed to load, which no Deployment status shows).
+ * `versioned`, for a Function with spec.versions: its versions, traffic and summed replicas.
  */
 export function computeStatus(
   fn: FunctionResource,
@@ -92,6 +112,7 @@ export function computeStatus(
   more: readonly (readonly [type: string, verdict: Verdict | undefined])[] = [],
   ready?: Verdict,
   triggers?: readonly TriggerStatus[],
+  versioned?: VersionedStatus,
 ): FunctionStatus {
   const generation = fn.metadata.generation;
   const deployed: Verdict = applied.ok
@@ -119,8 +140,16 @@ export function computeStatus(
       ...(state === undefined ? [] : [condition(STATE_CONDITION, state)]),
       ...more.flatMap(([type, verdict]) => (verdict === undefined ? [] : [condition(type, verdict)])),
     ],
-    replicas: deployment?.status?.replicas ?? 0,
-    readyReplicas: deployment?.status?.readyReplicas ?? 0,
+    ...(versioned === undefined
+      ? {}
+      : {
+          latestVersion: versioned.latestVersion,
+          versions: versioned.versions,
+          traffic: versioned.traffic,
+          ...(versioned.rollout === undefined ? {} : { rollout: versioned.rollout }),
+        }),
+    replicas: versioned?.replicas ?? deployment?.status?.replicas ?? 0,
+    readyReplicas: versioned?.readyReplicas ?? deployment?.status?.readyReplicas ?? 0,
     url: `${gatewayUrl.replace(/\/+$/, '')}/function/${name}.${namespace}`,
     ...(triggers === undefined || triggers.length === 0 ? {} : { triggers: [...triggers] }),
   };

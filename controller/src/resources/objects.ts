@@ -24,6 +24,8 @@ export interface ConfigMap {
   kind: 'ConfigMap';
   metadata: ObjectMeta;
   data: Record<string, string>;
+  /** Set on a version's source: its code never changes, and the API server then keeps it so. */
+  immutable?: boolean;
 }
 
 export interface Service {
