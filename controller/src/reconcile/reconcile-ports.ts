@@ -48,7 +48,10 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-/** How many replicas a Function's Deployment should ask for now: the autoscaler's decision. */
+/**
+ * How many replicas a Function's Deployment should ask for now: the autoscaler's decision. For a
+ * versioned Function, `version` names the version whose Deployment is asked about.
+ */
 export interface ReplicaSource {
-  replicasFor(fn: FunctionResource): number;
+  replicasFor(fn: FunctionResource, version?: string): number;
 }
