@@ -211,6 +211,37 @@ describe('RolloutDriver: status.traffic from spec.traffic, a rollout, or the lat
     assert.equal(next.rollout?.candidate, 'v3');
   });
 
+  it('after a rollout succeeded, the next version rolls out from the one that won', () => {
+    const rig = new Rig();
+    const f = withStatus(fn({ rollout: ROLLOUT }), {
+      traffic: [{ version: 'v2', percent: 100 }],
+      rollout: {
+        phase: 'Succeeded',
+        stable: 'v1',
+        candidate: 'v2',
+        steps: 2,
+        since: new Date(T0).toISOString(),
+      },
+    });
+    const plan = rig.plan(f, 'v3', ['v3', 'v2', 'v1']);
+    assert.deepEqual(plan.traffic, [
+      { version: 'v2', percent: 90 },
+      { version: 'v3', percent: 10 },
+    ]);
+    assert.deepEqual([plan.rollout?.stable, plan.rollout?.candidate], ['v2', 'v3']);
+  });
+
+  it('spec.rollout removed under a running rollout: the latest takes all, the rollout aborted', () => {
+    const rig = new Rig();
+    let f = withStatus(fn({ rollout: ROLLOUT }), { traffic: [{ version: 'v1', percent: 100 }] });
+    f = applied(f, rig.plan(f, 'v2', ['v2', 'v1']));
+    const { rollout: _gone, ...spec } = f.spec;
+    const plan = rig.plan({ ...f, spec }, 'v2', ['v2', 'v1']);
+    assert.deepEqual(plan.traffic, [{ version: 'v2', percent: 100 }]);
+    assert.deepEqual([plan.rollout?.phase, plan.rollout?.reason], ['Aborted', 'RolloutRemoved']);
+    assert.equal(plan.condition?.reason, 'Aborted');
+  });
+
   it('spec.traffic aborts a running rollout at once and decides the split, latestVersion resolved', () => {
     const rig = new Rig();
     let f = withStatus(fn({ rollout: ROLLOUT }), { traffic: [{ version: 'v1', percent: 100 }] });
