@@ -228,7 +228,9 @@ export class ReportEndpoint {
             ...Object.keys(this.reports.get(report.reporter)?.sources ?? {}),
           ]);
           const before = new Map([...keys].map((k) => [k, this.sourceHealth(k)]));
-          this.reports = withReport(freshReports(this.reports, report.at), report);
+          // Outcomes are deltas, handed on below once; the kept report holds none to be read twice.
+          const { outcomes, ...kept } = report;
+          this.reports = withReport(freshReports(this.reports, report.at), kept);
           if (keys.size > 0) {
             const changed = changedFunctions(
               (k) => before.get(k),
@@ -237,8 +239,7 @@ export class ReportEndpoint {
             );
             if (changed.length > 0) this.sourcesChanged(changed);
           }
-          if (report.outcomes !== undefined && Object.keys(report.outcomes).length > 0)
-            this.outcomesReceived(report.outcomes);
+          if (outcomes !== undefined && Object.keys(outcomes).length > 0) this.outcomesReceived(outcomes);
           res.writeHead(204).end();
         } catch (err) {
           const { field, message } = err as ReportError;
