@@ -55,6 +55,11 @@ describe('wantedPools: which runtimes’ warm pools a namespace keeps', () => {
     },
     { name: 'pool size 0', functions: [fn('a', NODE), fn('p', PYTHON)], size: 0, wanted: [] },
     {
+      name: 'a versioned Function at zero: its versions cold-start, no pool is kept for it',
+      functions: [fn('v', { ...NODE, versions: { keep: 3 } })],
+      wanted: [],
+    },
+    {
       name: 'a Python function with a replica always up',
       functions: [fn('p', { ...PYTHON, scale: { min: 1 } })],
       wanted: [],

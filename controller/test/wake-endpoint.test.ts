@@ -14,6 +14,13 @@ describe('parseWake: a gateway’s wake, checked', () => {
     });
     assert.deepEqual(parseWake({ function: 'team/hello' }), { namespace: 'team', name: 'hello', held: 1 });
   });
+  it('takes a version’s route, "namespace/name@vN", as the name', () => {
+    assert.deepEqual(parseWake({ function: 'team/hello@v12', held: 2 }), {
+      namespace: 'team',
+      name: 'hello@v12',
+      held: 2,
+    });
+  });
   const refused: [string, unknown, string][] = [
     ['a list', [], 'body'],
     ['no function', { held: 1 }, 'function'],
@@ -22,6 +29,11 @@ describe('parseWake: a gateway’s wake, checked', () => {
     ['an upper-case name', { function: 'team/Hello' }, 'function'],
     ['a negative held count', { function: 'team/hello', held: -1 }, 'held'],
     ['a fractional held count', { function: 'team/hello', held: 1.5 }, 'held'],
+    ['a version that is no version name', { function: 'team/hello@canary' }, 'function'],
+    ['version zero', { function: 'team/hello@v0' }, 'function'],
+    ['a bad name before the version', { function: 'team/Hello@v1' }, 'function'],
+    ['two versions', { function: 'team/hello@v1@v2' }, 'function'],
+    ['a version alone', { function: 'team/@v1' }, 'function'],
   ];
   for (const [what, body, field] of refused) {
     it(`refuses ${what}, naming ${field}`, () => {

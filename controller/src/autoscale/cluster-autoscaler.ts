@@ -1,5 +1,6 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
+import { isVersioned, versionObjectName, versionRouteName } from '@nimbus/api/versions';
 import { type AutoscalerConfig, type AutoscalerTuning, configFromSpec } from './config.js';
 import { type AutoscalerState, type DecisionReason, decideScale, resumedState } from './decider.js';
 import { type ConcurrencySample, pruneSamples } from './window.js';
@@ -68,6 +69,8 @@ const none = Promise.resolve(undefined);
 
 interface Tracked {
   generation: number | undefined;
+  /** Scaled 0..max on demand (a version reached by tag only), not min..max. */
+  onDemand: boolean;
   config: AutoscalerConfig;
   samples: ConcurrencySample[];
   state: AutoscalerState;
@@ -76,6 +79,53 @@ interface Tracked {
 export const TICK_MS = 1000;
 
 const keyOf = (fn: FunctionResource) => `${fn.metadata.namespace}/${fn.metadata.name}`;
+
+/**
+ * What one decision scales: a plain Function's Deployment, or one version's of a versioned
+ * Function. `key` names its samples (the gateway's route) and its decisions; `functionKey` is the
+ * Function the reconcile that follows a change is asked for.
+ */
+interface Target {
+  readonly key: string;
+  readonly functionKey: string;
+  /** The Deployment's name. */
+  readonly deployment: string;
+  readonly onDemand: boolean;
+}
+
+const plainTarget = (fn: FunctionResource): Target => ({
+  key: keyOf(fn),
+  functionKey: keyOf(fn),
+  deployment: fn.metadata.name,
+  onDemand: false,
+});
+
+function versionTarget(fn: FunctionResource, version: string, percent: number): Target {
+  const { namespace, name } = fn.metadata;
+  return {
+    key: `${namespace}/${versionRouteName(name, version)}`,
+    functionKey: keyOf(fn),
+    deployment: versionObjectName(name, version),
+    onDemand: percent === 0,
+  };
+}
+
+/**
+ * Each version a versioned Function's status.traffic names, with its share (0: reached by tag
+ * only). A version it does not name takes no call, so it is not scaled at all: it gets 0.
+ */
+export function trafficShares(fn: FunctionResource): Map<string, number> {
+  const shares = new Map<string, number>();
+  for (const entry of fn.status?.traffic ?? [])
+    shares.set(entry.version, (shares.get(entry.version) ?? 0) + entry.percent);
+  return shares;
+}
+
+/** The targets a Function is scaled as: itself, or each version its traffic names. */
+function targetsOf(fn: FunctionResource): Target[] {
+  if (!isVersioned(fn.spec)) return [plainTarget(fn)];
+  return [...trafficShares(fn)].map(([version, percent]) => versionTarget(fn, version, percent));
+}
 
 /**
  * The cluster's autoscaler loop around the pure decider, run by the leader only. Every tick it
@@ -106,10 +156,22 @@ export class ClusterAutoscaler {
   /**
    * The replicas a Function's Deployment should have now, for the reconciler. A function seen for
    * the first time is decided without samples: its initial scale, or what already runs when a
-   * previous leader decided it.
+   * previous leader decided it. For a versioned Function, `version` names the Deployment asked
+   * about: a version with a share of status.traffic scales min..max, one reached by tag only
+   * 0..max on demand, one status.traffic does not name gets 0. Without `version`, a versioned
+   * Function's answer is the sum over its versions.
    */
-  replicasFor(fn: FunctionResource): number {
-    return this.track(fn).state.desired;
+  replicasFor(fn: FunctionResource, version?: string): number {
+    if (!isVersioned(fn.spec))
+      return version === undefined ? this.track(fn, plainTarget(fn)).state.desired : 0;
+    const shares = trafficShares(fn);
+    if (version === undefined) {
+      let total = 0;
+      for (const [v, percent] of shares) total += this.track(fn, versionTarget(fn, v, percent)).state.desired;
+      return total;
+    }
+    const percent = shares.get(version);
+    return percent === undefined ? 0 : this.track(fn, versionTarget(fn, version, percent)).state.desired;
   }
 
   /** Starts ticking: this replica leads. */
@@ -139,12 +201,13 @@ export class ClusterAutoscaler {
   tick(): void {
     const seen = new Set<string>();
     for (const fn of this.functions.list()) {
-      const key = keyOf(fn);
-      seen.add(key);
-      const tracked = this.track(fn);
-      const sample = this.concurrency.sample(key);
-      if (sample !== undefined) tracked.samples.push(sample);
-      this.decide(key, fn, tracked);
+      for (const target of targetsOf(fn)) {
+        seen.add(target.key);
+        const tracked = this.track(fn, target);
+        const sample = this.concurrency.sample(target.key);
+        if (sample !== undefined) tracked.samples.push(sample);
+        this.decide(target, fn, tracked);
+      }
     }
     for (const key of this.tracked.keys()) if (!seen.has(key)) this.tracked.delete(key);
   }
@@ -155,21 +218,31 @@ export class ClusterAutoscaler {
    * answer is the time to raise them. From zero a pool pod is taken over alongside the write, and
    * `serving` names it once loaded: the gateway sends the held requests there at once, before any
    * EndpointSlice lists it.
+   *
+   * A versioned Function is woken one version at a time (`version`, from the gateway's version
+   * route), and only a version its status.traffic names: any other answers not-found, as an
+   * unknown function does, so no wake can start pods of a version calls may not reach. Its
+   * versions take no pool pod: a pool pod is relabelled into the Function's endpoints and sent
+   * the spec's code, and a version's Service selects its VERSION_LABEL and an older version's
+   * code is not the spec's, so versions cold-start on their own Deployment.
    */
-  async wake(fn: FunctionResource | undefined, held: number): Promise<Woken> {
-    if (fn === undefined) return { outcome: { outcome: 'not-found' }, serving: none, takingOver: false };
-    const key = keyOf(fn);
-    const tracked = this.track(fn);
+  async wake(fn: FunctionResource | undefined, held: number, version?: string): Promise<Woken> {
+    const target = fn === undefined ? undefined : this.wakeTarget(fn, version);
+    if (fn === undefined || target === undefined)
+      return { outcome: { outcome: 'not-found' }, serving: none, takingOver: false };
+    const { key } = target;
+    const tracked = this.track(fn, target);
     tracked.samples.push({ at: this.clock.now(), concurrency: Math.max(1, held) });
-    const reason = this.decide(key, fn, tracked, false);
+    const reason = this.decide(target, fn, tracked, false);
     const desired = tracked.state.desired;
-    const running = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.replicas;
+    const running = this.observed.observe(fn.metadata.namespace, target.deployment)?.replicas;
+    const pool = isVersioned(fn.spec) ? undefined : this.pool;
     // No Deployment yet: the reconcile that creates it asks for `desired`.
     if (running === undefined || running >= desired) {
-      if (reason !== undefined) this.changed(key, reason);
+      if (reason !== undefined) this.changed(target.functionKey, reason);
       // Another gateway's wake took a pod over: name it to this one too.
       const pending = this.adopting.get(key);
-      const serving = pending === undefined ? Promise.resolve(this.pool?.serving(fn)) : this.bounded(pending);
+      const serving = pending === undefined ? Promise.resolve(pool?.serving(fn)) : this.bounded(pending);
       return {
         outcome: { outcome: 'unchanged', replicas: desired },
         serving,
@@ -178,18 +251,26 @@ export class ClusterAutoscaler {
     }
     // From zero, a pool pod may serve long before a new pod could: both start at once, and the
     // pool's pod hands over to the Deployment's once those are ready.
-    const serving = running === 0 ? this.bounded(this.adoptOnce(key, fn)) : none;
+    const serving = running === 0 && pool !== undefined ? this.bounded(this.adoptOnce(key, fn)) : none;
     try {
-      await this.writer.setReplicas(fn.metadata.namespace, fn.metadata.name, desired);
+      await this.writer.setReplicas(fn.metadata.namespace, target.deployment, desired);
     } finally {
       // After the write, so the reconcile (status, the rest of the Deployment) does not compete with it.
-      if (reason !== undefined) this.changed(key, reason);
+      if (reason !== undefined) this.changed(target.functionKey, reason);
     }
     return {
       outcome: { outcome: 'raised', replicas: desired },
       serving,
-      takingOver: running === 0 && this.pool !== undefined,
+      takingOver: running === 0 && pool !== undefined,
     };
+  }
+
+  /** What a wake for `fn` (and `version`) scales; undefined when no call can reach it. */
+  private wakeTarget(fn: FunctionResource, version: string | undefined): Target | undefined {
+    if (!isVersioned(fn.spec)) return version === undefined ? plainTarget(fn) : undefined;
+    if (version === undefined) return undefined;
+    const percent = trafficShares(fn).get(version);
+    return percent === undefined ? undefined : versionTarget(fn, version, percent);
   }
 
   /** One pool pod per function: the one being taken over, or already serving, else a new adoption. */
@@ -216,27 +297,38 @@ export class ClusterAutoscaler {
     return Promise.race([serving, late]).finally(() => this.clock.clearTimeout(timer));
   }
 
-  private track(fn: FunctionResource): Tracked {
-    const key = keyOf(fn);
+  private track(fn: FunctionResource, target: Target): Tracked {
+    const { key, onDemand } = target;
     const existing = this.tracked.get(key);
     const generation = fn.metadata.generation;
     if (existing !== undefined) {
-      if (existing.generation !== generation) {
-        existing.config = configFromSpec(fn.spec.scale, this.tuning);
+      // A version's share can move to or from zero without a new generation (a rollout's step).
+      if (existing.generation !== generation || existing.onDemand !== onDemand) {
+        existing.config = this.configOf(fn, onDemand);
         existing.generation = generation;
+        existing.onDemand = onDemand;
       }
       return existing;
     }
-    const config = configFromSpec(fn.spec.scale, this.tuning);
+    const config = this.configOf(fn, onDemand);
     const now = this.clock.now();
-    const running = this.observed.observe(fn.metadata.namespace, fn.metadata.name);
+    const running = this.observed.observe(fn.metadata.namespace, target.deployment);
     const state =
       running === undefined
         ? decideScale(config, { samples: [], readyReplicas: 0 }, undefined, now).state
         : resumedState(running.replicas, running.ready, now);
-    const tracked: Tracked = { generation, config, samples: [], state };
+    const tracked: Tracked = { generation, onDemand, config, samples: [], state };
     this.tracked.set(key, tracked);
     return tracked;
+  }
+
+  /**
+   * spec.scale, or for a version reached by tag only, the same without its minimum and starting
+   * at zero: it runs while tagged calls come, and no longer.
+   */
+  private configOf(fn: FunctionResource, onDemand: boolean) {
+    if (!onDemand) return configFromSpec(fn.spec.scale, this.tuning);
+    return configFromSpec({ ...fn.spec.scale, min: 0 }, { ...this.tuning, initialScale: 0 });
   }
 
   /**
@@ -244,14 +336,15 @@ export class ClusterAutoscaler {
    * `notify` is false, for the caller to do it) asks for a reconcile.
    */
   private decide(
-    key: string,
+    target: Target,
     fn: FunctionResource,
     tracked: Tracked,
     notify = true,
   ): DecisionReason | undefined {
+    const { key } = target;
     const now = this.clock.now();
     tracked.samples = pruneSamples(tracked.samples, now, tracked.config.stableWindowMs);
-    const ready = this.observed.observe(fn.metadata.namespace, fn.metadata.name)?.ready ?? 0;
+    const ready = this.observed.observe(fn.metadata.namespace, target.deployment)?.ready ?? 0;
     const decision = decideScale(
       tracked.config,
       { samples: tracked.samples, readyReplicas: ready },
@@ -269,7 +362,8 @@ export class ClusterAutoscaler {
       stableConcurrency: decision.stableConcurrency,
       panicConcurrency: decision.panicConcurrency,
     });
-    if (notify) this.changed(key, decision.reason);
+    // The reconcile is the Function's: it writes every version's replicas.
+    if (notify) this.changed(target.functionKey, decision.reason);
     return decision.reason;
   }
 }

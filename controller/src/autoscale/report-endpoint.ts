@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Clock } from '@nimbus/api';
+import { type Clock, isFunctionName, isNamespace } from '@nimbus/api';
+import { BUCKET_COUNT } from '@nimbus/api/latency-histogram';
+import { VERSION_NAME, type VersionOutcomes } from '@nimbus/api/traffic';
+import { splitVersionRoute } from '@nimbus/api/versions';
 import { BodyTooLargeError, authorised, readJson, replyJson as reply } from './peer-http.js';
 import {
   type ConcurrencyReport,
@@ -15,6 +18,8 @@ import type { TriggerHealthSeen } from '../sources/trigger-status.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const MAX_REPORTER_LENGTH = 253;
+/** Versions one report may name outcomes for: far above any cluster's, far below what would cost. */
+export const MAX_OUTCOME_KEYS = 5000;
 
 /** Why a report body was refused, naming the field. */
 export class ReportError extends Error {
@@ -31,7 +36,7 @@ export class ReportError extends Error {
 export function parseReport(body: unknown, at: number): ConcurrencyReport {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new ReportError('body', 'must be a JSON object');
-  const { reporter, functions, sources } = body as Record<string, unknown>;
+  const { reporter, functions, sources, outcomes } = body as Record<string, unknown>;
   if (typeof reporter !== 'string' || reporter === '' || reporter.length > MAX_REPORTER_LENGTH) {
     throw new ReportError('reporter', `must be a name of 1 to ${MAX_REPORTER_LENGTH} characters`);
   }
@@ -73,9 +78,77 @@ export function parseReport(body: unknown, at: number): ConcurrencyReport {
     const [field = 'sources', ...rest] = (err as Error).message.split(': ');
     throw new ReportError(field, rest.join(': '));
   }
-  return Object.keys(health).length === 0
-    ? { reporter, at, functions: parsed }
-    : { reporter, at, functions: parsed, sources: health };
+  const versions = parseOutcomes(outcomes);
+  return {
+    reporter,
+    at,
+    functions: parsed,
+    ...(Object.keys(health).length === 0 ? {} : { sources: health }),
+    ...(versions === undefined ? {} : { outcomes: versions }),
+  };
+}
+
+/** Whether `key` is a version's route key, `namespace/function@vN`. Pure. */
+export function isVersionKey(key: string): boolean {
+  const [namespace = '', name = '', ...rest] = key.split('/');
+  const route = splitVersionRoute(name);
+  return (
+    rest.length === 0 &&
+    isNamespace(namespace) &&
+    route !== undefined &&
+    isFunctionName(route.functionName) &&
+    VERSION_NAME.test(route.version)
+  );
+}
+
+/**
+ * A report's `outcomes` (absent from gateways before versions): counts that could not be true
+ * (negative, fractional, more errors than requests, more latencies than requests, a bucket that
+ * does not exist) refuse the report, as a bad concurrency count does, since they would pass or
+ * fail a rollout on made-up numbers. A key that names no version's route is dropped: no rollout
+ * can read it, and the report's concurrency is still good. Pure; throws ReportError.
+ */
+function parseOutcomes(outcomes: unknown): Record<string, VersionOutcomes> | undefined {
+  if (outcomes === undefined) return undefined;
+  if (typeof outcomes !== 'object' || outcomes === null || Array.isArray(outcomes))
+    throw new ReportError('outcomes', 'must be an object keyed by namespace/function@version');
+  const entries = Object.entries(outcomes);
+  if (entries.length > MAX_OUTCOME_KEYS)
+    throw new ReportError('outcomes', `names ${entries.length} versions; at most ${MAX_OUTCOME_KEYS}`);
+  const parsed: Record<string, VersionOutcomes> = {};
+  for (const [key, value] of entries) {
+    if (!isVersionKey(key)) continue;
+    const field = (name: string) => `outcomes["${key}"]${name}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new ReportError(field(''), 'must be an object of requests, errors and latency');
+    const { requests, errors, latency = {} } = value as Record<string, unknown>;
+    const count = (n: unknown, name: string): number => {
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+        throw new ReportError(field(name), 'must be a whole number, 0 or more');
+      return n;
+    };
+    const r = count(requests, '.requests');
+    const e = count(errors, '.errors');
+    if (e > r) throw new ReportError(field('.errors'), `is ${e}, more than the ${r} requests`);
+    if (typeof latency !== 'object' || latency === null || Array.isArray(latency))
+      throw new ReportError(field('.latency'), 'must be an object of bucket index to count');
+    const buckets = Object.entries(latency);
+    if (buckets.length > BUCKET_COUNT)
+      throw new ReportError(field('.latency'), `has ${buckets.length} buckets; there are ${BUCKET_COUNT}`);
+    let recorded = 0;
+    const sparse: Record<string, number> = {};
+    for (const [bucket, n] of buckets) {
+      const index = /^(0|[1-9][0-9]*)$/.test(bucket) ? Number(bucket) : -1;
+      if (index < 0 || index >= BUCKET_COUNT)
+        throw new ReportError(field('.latency'), `bucket "${bucket}" is not 0 to ${BUCKET_COUNT - 1}`);
+      recorded += count(n, `.latency["${bucket}"]`);
+      sparse[index] = n as number;
+    }
+    if (recorded > r)
+      throw new ReportError(field('.latency'), `counts ${recorded} latencies, more than the ${r} requests`);
+    parsed[key] = { requests: r, errors: e, latency: sparse };
+  }
+  return parsed;
 }
 
 /**
@@ -87,6 +160,7 @@ export function parseReport(body: unknown, at: number): ConcurrencyReport {
 export class ReportEndpoint {
   private reports: Reports = new Map();
   private sourcesChanged: (functionKeys: string[]) => void = () => {};
+  private outcomesReceived: (outcomes: Readonly<Record<string, VersionOutcomes>>) => void = () => {};
 
   constructor(
     private readonly clock: Clock,
@@ -112,6 +186,14 @@ export class ReportEndpoint {
   /** Told the Functions whose triggers came up, went down or failed differently, as reports arrive. */
   onSourcesChanged(listener: (functionKeys: string[]) => void): void {
     this.sourcesChanged = listener;
+  }
+
+  /**
+   * Told each report's version outcomes once, as it arrives: they are deltas since that gateway's
+   * previous report, so the listener (the rollout driver) adds them up itself.
+   */
+  onOutcomes(listener: (outcomes: Readonly<Record<string, VersionOutcomes>>) => void): void {
+    this.outcomesReceived = listener;
   }
 
   /** Handles the request when it is one of its routes; false otherwise. */
@@ -146,7 +228,9 @@ export class ReportEndpoint {
             ...Object.keys(this.reports.get(report.reporter)?.sources ?? {}),
           ]);
           const before = new Map([...keys].map((k) => [k, this.sourceHealth(k)]));
-          this.reports = withReport(freshReports(this.reports, report.at), report);
+          // Outcomes are deltas, handed on below once; the kept report holds none to be read twice.
+          const { outcomes, ...kept } = report;
+          this.reports = withReport(freshReports(this.reports, report.at), kept);
           if (keys.size > 0) {
             const changed = changedFunctions(
               (k) => before.get(k),
@@ -155,6 +239,7 @@ export class ReportEndpoint {
             );
             if (changed.length > 0) this.sourcesChanged(changed);
           }
+          if (outcomes !== undefined && Object.keys(outcomes).length > 0) this.outcomesReceived(outcomes);
           res.writeHead(204).end();
         } catch (err) {
           const { field, message } = err as ReportError;

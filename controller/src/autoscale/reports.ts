@@ -1,3 +1,4 @@
+import type { VersionOutcomes } from '@nimbus/api/traffic';
 import type { TriggerHealthSeen } from '../sources/trigger-status.js';
 import type { ConcurrencySample } from './window.js';
 
@@ -24,6 +25,12 @@ export interface ConcurrencyReport {
   readonly functions: Readonly<Record<string, FunctionLoad>>;
   /** The health of the source triggers that gateway runs, by `namespace/function/trigger`. */
   readonly sources?: Readonly<Record<string, TriggerHealthSeen>>;
+  /**
+   * What each version of a versioned Function did through that gateway since its previous report,
+   * keyed by the version's route (`namespace/function@vN`): deltas, so each is counted once, as
+   * it arrives, by the rollout driver; never summed again from the latest reports.
+   */
+  readonly outcomes?: Readonly<Record<string, VersionOutcomes>>;
 }
 
 /** Reports older than this count for nothing: the gateway that sent them has gone silent. */

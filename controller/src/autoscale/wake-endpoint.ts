@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFunctionName, isNamespace } from '@nimbus/api';
+import { VERSION_NAME } from '@nimbus/api/traffic';
+import { splitVersionRoute } from '@nimbus/api/versions';
 import type { Tracing } from '@nimbus/telemetry';
 import { type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { WakeOutcome } from './cluster-autoscaler.js';
@@ -15,18 +17,32 @@ export interface Wakeable {
 
 export interface WakeRequest {
   readonly namespace: string;
+  /** A Function's name, or a version's route name `function@vN`. */
   readonly name: string;
   readonly held: number;
 }
 
-/** Checks a wake body (untrusted JSON): `{ "function": "namespace/name", "held": n }`. Pure. */
+/** Whether `name` is a Function's name or one version's route name, `function@vN`. Pure. */
+function isWakeName(name: string): boolean {
+  const route = splitVersionRoute(name);
+  if (route === undefined) return isFunctionName(name);
+  return isFunctionName(route.functionName) && VERSION_NAME.test(route.version);
+}
+
+/**
+ * Checks a wake body (untrusted JSON): `{ "function": "namespace/name", "held": n }`, the name
+ * a Function's or a version's route (`name@vN`), which wakes that version alone. Pure.
+ */
 export function parseWake(body: unknown): WakeRequest | { field: string; message: string } {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return { field: 'body', message: 'must be a JSON object' };
   const { function: key, held = 1 } = body as Record<string, unknown>;
   const [namespace = '', name = '', ...rest] = typeof key === 'string' ? key.split('/') : [];
-  if (rest.length > 0 || !isNamespace(namespace) || !isFunctionName(name))
-    return { field: 'function', message: 'must be "namespace/name" of a Function' };
+  if (rest.length > 0 || !isNamespace(namespace) || !isWakeName(name))
+    return {
+      field: 'function',
+      message: 'must be "namespace/name" of a Function, or "namespace/name@vN" of one of its versions',
+    };
   if (typeof held !== 'number' || !Number.isInteger(held) || held < 0)
     return { field: 'held', message: 'must be a whole number, 0 or more' };
   return { namespace, name, held };
@@ -83,7 +99,9 @@ export class WakeEndpoint {
       else if (outcome.outcome === 'not-found')
         reply(res, 404, {
           error: 'FunctionNotFound',
-          message: `no Function ${wake.name} in namespace ${wake.namespace}`,
+          message: wake.name.includes('@')
+            ? `no version ${wake.name} whose Function's traffic names it in namespace ${wake.namespace}`
+            : `no Function ${wake.name} in namespace ${wake.namespace}`,
         });
       else reply(res, 200, outcome);
     } catch (err) {

@@ -14,6 +14,7 @@ import { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import { FunctionController } from '../reconcile/function-controller.js';
 import type { TriggerStatusSource } from '../reconcile/function-reconciler.js';
 import type { FunctionCleanup } from '../reconcile/object-cache.js';
+import { RolloutDriver } from '../rollout/rollout-driver.js';
 import { SecretMirrorStore } from '../sources/secret-mirror-store.js';
 import { SourceReconciler } from '../sources/source-reconciler.js';
 import { TriggerSecretWatch } from '../sources/trigger-secret-watch.js';
@@ -113,6 +114,13 @@ export function createClusterContainer(
           secretWatch,
         );
   if (sources !== undefined) secretWatch.start();
+  // Rollouts: judged on the gateways' outcomes as each report arrives; a report that moves one
+  // requeues its Function, whose reconcile asks the driver for status.traffic (TrafficPlanner).
+  const rollouts = new RolloutDriver(clock, (key) =>
+    built.controller?.requeue((f) => `${f.metadata.namespace}/${f.metadata.name}` === key),
+  );
+  c.register(RolloutDriver, { useValue: rollouts });
+  reports.onOutcomes((outcomes) => rollouts.onReport(outcomes));
   reports.onSourcesChanged((keys) =>
     built.controller?.requeue((f) => keys.includes(`${f.metadata.namespace}/${f.metadata.name}`)),
   );
@@ -188,6 +196,7 @@ export function createClusterContainer(
     log,
     tracing,
     triggerStatus,
+    rollouts,
   );
   built.controller = functions;
   c.register(TOKENS.FunctionController, { useValue: functions });

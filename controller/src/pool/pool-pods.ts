@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { derivePoolToken } from '@nimbus/api/pool-token';
+import { isVersioned } from '@nimbus/api/versions';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
 import type { ServingPod } from '../autoscale/cluster-autoscaler.js';
 import type { EventSink } from '../events/event-recorder.js';
@@ -138,7 +139,10 @@ export class PoolPods {
    */
   async adopt(fn: FunctionResource): Promise<ServingPod | undefined> {
     const { namespace } = fn.metadata;
-    if (!poolable(fn)) return undefined;
+    // Not for a versioned Function: a version's Service selects VERSION_LABEL and the version's
+    // code, which for any version but the latest is not the spec's that specialisation sends; a
+    // relabel with the version would not be enough. Its versions cold-start on their Deployments.
+    if (!poolable(fn) || isVersioned(fn.spec)) return undefined;
     const pod = [...this.pods.list()].find(
       (p) =>
         p.metadata.namespace === namespace &&

@@ -1,4 +1,5 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
+import { isVersioned } from '@nimbus/api/versions';
 import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
 import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import { firstDifference } from '../reconcile/drift.js';
@@ -11,9 +12,15 @@ import { buildPoolDeployment, poolable } from '../resources/pool.js';
 import { type RuntimeImages, runtimeImageOf } from '../resources/runtime-image.js';
 import type { PoolKeys } from './pool-keys.js';
 
-/** A function at zero that a pool pod could wake: the reason a namespace keeps its runtime's pool. */
+/**
+ * A function at zero that a pool pod could wake: the reason a namespace keeps its runtime's pool.
+ * A versioned Function is none (PoolPods.adopt says why): its versions cold-start.
+ */
 export const wantsPool = (fn: FunctionResource): boolean =>
-  fn.spec.scale.min === 0 && poolable(fn) && fn.metadata.deletionTimestamp === undefined;
+  fn.spec.scale.min === 0 &&
+  poolable(fn) &&
+  !isVersioned(fn.spec) &&
+  fn.metadata.deletionTimestamp === undefined;
 
 /**
  * Which runtimes' pools a namespace should have: those with an image in this cluster and a

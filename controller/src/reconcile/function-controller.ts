@@ -1,5 +1,6 @@
 import { type FunctionResource, KIND, type Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
+import { splitVersionRoute } from '@nimbus/api/versions';
 import {
   type InformerEvent,
   InformerSet,
@@ -295,7 +296,12 @@ export class FunctionController implements LeadershipListener {
     const scale = this.spans.step(trace, 'scale');
     let woken: Woken;
     try {
-      woken = await this.autoscaler.wake(this.functions.get(namespace, name), held);
+      const route = splitVersionRoute(name); // `fn@vN`: one version of a versioned Function
+      woken = await this.autoscaler.wake(
+        this.functions.get(namespace, route?.functionName ?? name),
+        held,
+        route?.version,
+      );
     } catch (err) {
       this.metrics.wakes.inc({ outcome: 'failed' });
       scale.end(err);

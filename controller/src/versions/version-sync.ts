@@ -110,8 +110,15 @@ export class VersionSync {
     );
     const deployments = new Map<string, ObservedDeployment>();
     const createdAt = new Map<string, string>();
+    // Replicas as the traffic about to be written asks: a new candidate gets its share's minimum now,
+    // not at the autoscaler's next tick.
+    const planned: FunctionResource = { ...fn, status: { ...fn.status, traffic } };
     for (const version of kept.versions) {
-      const objects = buildVersionObjects(desired, version.name, this.scale.replicasFor(fn, version.name));
+      const objects = buildVersionObjects(
+        desired,
+        version.name,
+        this.scale.replicasFor(planned, version.name),
+      );
       const current = found.get(version.name);
       let deployment: KubeObject | undefined;
       if (version.name === latest) {
