@@ -172,12 +172,10 @@ export class Exchange implements AttemptTarget, Dispatcher.DispatchHandlers {
     this.done = true;
     this.retry.done();
     this.route.load.end();
-    this.upstream.metrics.record(
-      this.route.key,
-      code,
-      (performance.now() - this.started) / 1000,
-      this.span?.traceId,
-    );
+    const ms = performance.now() - this.started;
+    // A version route's calls are what a rollout judges it on (routing/version-outcomes.ts).
+    this.route.outcomes?.record(code, ms, this.coldStart);
+    this.upstream.metrics.record(this.route.key, code, ms / 1000, this.span?.traceId);
   }
 }
 

@@ -62,15 +62,7 @@ export class Invoker {
       dispatcher: this.agent,
       config,
       log,
-      metrics: {
-        // A version route's calls count toward its outcomes too, for a rollout to judge.
-        record: (fn, code, seconds, traceId) => {
-          routes.getByKey(fn)?.outcomes?.record(code, seconds * 1000);
-          metrics.record(fn, code, seconds, traceId);
-        },
-        recordColdStart: (fn, seconds) => metrics.recordColdStart(fn, seconds),
-        recordColdStartFailure: (fn) => metrics.recordColdStartFailure(fn),
-      },
+      metrics,
       clock,
       pick: (route, exclude) => {
         turn = (turn + 1) % 1_000_000;
@@ -257,6 +249,7 @@ export class Invoker {
       span?.released(problem);
       sendProblem(res, problem, { callId });
       this.metrics.recordColdStartFailure(route.key);
+      route.outcomes?.record(problem.status, performance.now() - started, true);
       this.record(route.key, problem.status, started, span);
     };
     let ticket: HoldTicket | undefined;
@@ -296,12 +289,14 @@ export class Invoker {
     if (chosen instanceof Problem)
       return { kind: 'failed', problem: chosen, unreachable: chosen.status !== 404 };
     const { served, sent } = chosen;
+    const held = served.endpoints.length === 0;
     const outcome = await bufferedCall(this.upstream, this.holds, served, sent, signal);
     if (served.version === undefined) return outcome;
-    // Timed from the start, held time included, as a sync call's outcome is.
+    // As a sync call's: counted, and timed unless it waited for the version to wake.
     served.outcomes?.record(
       outcome.kind === 'response' ? outcome.status : outcome.problem.status,
       performance.now() - started,
+      held,
     );
     if (outcome.kind === 'response') outcome.headers[VERSION_HEADER] = served.version;
     return outcome;
