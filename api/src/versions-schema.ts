@@ -11,8 +11,12 @@ import { VERSION_NAME_PATTERN } from './versions.js';
  * (OpenAPI and CEL) and in local mode by the same rules (VERSION_RULES).
  */
 
-/** A traffic tag names a URL (`/function/{name}@{tag}`): a lower-case DNS label that is not a version's name. */
-export const TAG_PATTERN = '^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$';
+/**
+ * A traffic tag names a URL (`/function/{name}@{tag}`): a lower-case DNS label of at most 40
+ * characters that is not a version's name. (Not the Function name's own pattern: the schema's
+ * messages are looked up by pattern, and each says what its field must be.)
+ */
+export const TAG_PATTERN = '^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$';
 export const MAX_TRAFFIC_ENTRIES = 10;
 export const MAX_ROLLOUT_STEPS = 10;
 /** A rollout step's pause is at most a day: a longer one is a deployment that forgot itself. */
@@ -20,7 +24,7 @@ const MAX_PAUSE_MS = 24 * 3_600_000;
 
 export const VERSION_PATTERN_HINTS: Readonly<Record<string, string>> = {
   [VERSION_NAME_PATTERN]: 'must be a version name as status.versions lists it: v and a number, such as v3',
-  [TAG_PATTERN]: 'must be a lower-case DNS label, such as canary',
+  [TAG_PATTERN]: 'must be a lower-case DNS label of at most 40 characters, such as canary',
 };
 
 export const versionsSchema: SchemaNode = {
@@ -66,7 +70,7 @@ export const trafficSchema: SchemaNode = {
       tag: {
         type: 'string',
         pattern: TAG_PATTERN,
-        maxLength: 63,
+        maxLength: 40,
         description:
           'A name that always reaches this version: /function/{name}@{tag}, or the header X-Nimbus-Version: {tag}.',
       },

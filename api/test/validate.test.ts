@@ -378,6 +378,80 @@ describe('validateFunction', () => {
       /must NOT have fewer than 1 items/,
     ],
     [
+      'traffic without versions',
+      (d) => Object.assign(d.spec, { traffic: [{ latestVersion: true, percent: 100 }] }),
+      'spec.traffic',
+      /needs spec.versions/,
+    ],
+    [
+      'traffic that does not add up to 100',
+      (d) =>
+        Object.assign(d.spec, {
+          versions: { keep: 5 },
+          traffic: [
+            { version: 'v1', percent: 90 },
+            { latestVersion: true, percent: 20 },
+          ],
+        }),
+      'spec.traffic',
+      /add up to 100/,
+    ],
+    [
+      'a tag given twice',
+      (d) =>
+        Object.assign(d.spec, {
+          versions: { keep: 5 },
+          traffic: [
+            { version: 'v1', percent: 50, tag: 'blue' },
+            { version: 'v2', percent: 50, tag: 'blue' },
+          ],
+        }),
+      'spec.traffic',
+      /tags must be unique/,
+    ],
+    [
+      'a traffic entry with both a version and latestVersion',
+      (d) =>
+        Object.assign(d.spec, {
+          versions: { keep: 5 },
+          traffic: [{ version: 'v1', latestVersion: true, percent: 100 }],
+        }),
+      'spec.traffic[0]',
+      /exactly one of version and latestVersion/,
+    ],
+    [
+      'a tag that looks like a version',
+      (d) =>
+        Object.assign(d.spec, {
+          versions: { keep: 5 },
+          traffic: [{ version: 'v1', percent: 100, tag: 'v2' }],
+        }),
+      'spec.traffic[0].tag',
+      /must not look like a version name/,
+    ],
+    [
+      'a version that is not a version name',
+      (d) => Object.assign(d.spec, { versions: { keep: 5 }, traffic: [{ version: 'latest', percent: 100 }] }),
+      'spec.traffic[0].version',
+      /must be a version name/,
+    ],
+    [
+      'rollout steps that fall',
+      (d) =>
+        Object.assign(d.spec, {
+          versions: { keep: 5 },
+          rollout: { steps: [{ percent: 50 }, { percent: 10 }] },
+        }),
+      'spec.rollout.steps',
+      /must rise/,
+    ],
+    [
+      'a rollout without versions',
+      (d) => Object.assign(d.spec, { rollout: { steps: [{ percent: 10 }] } }),
+      'spec.rollout',
+      /needs spec.versions/,
+    ],
+    [
       'a .py module on a node20 function',
       (d) => Object.assign(d.spec, { handler: 'main.py.handle' }),
       'spec.handler',

@@ -260,4 +260,60 @@ describe('versions of a Function on a real API server', function () {
     assert.match(deployed?.message ?? '', /metadata\.name/);
     assert.equal(await exists('deployments', `${name}-v1`), false);
   });
+  const refused: [string, Record<string, unknown>, RegExp][] = [
+    ['traffic without versions', { traffic: [{ latestVersion: true, percent: 100 }] }, /needs spec.versions/],
+    [
+      'traffic that adds up to 110',
+      {
+        versions: { keep: 5 },
+        traffic: [
+          { version: 'v1', percent: 90 },
+          { latestVersion: true, percent: 20 },
+        ],
+      },
+      /percents must add up to 100/,
+    ],
+    [
+      'one tag twice',
+      {
+        versions: { keep: 5 },
+        traffic: [
+          { version: 'v1', percent: 50, tag: 'blue' },
+          { version: 'v2', percent: 50, tag: 'blue' },
+        ],
+      },
+      /tags must be unique/,
+    ],
+    [
+      'an entry with a version and latestVersion',
+      { versions: { keep: 5 }, traffic: [{ version: 'v1', latestVersion: true, percent: 100 }] },
+      /exactly one of version and latestVersion/,
+    ],
+    [
+      'rollout steps that fall',
+      { versions: { keep: 5 }, rollout: { steps: [{ percent: 50 }, { percent: 10 }] } },
+      /percents must rise/,
+    ],
+    [
+      'a pause over a day',
+      { versions: { keep: 5 }, rollout: { steps: [{ percent: 5, pause: '25h' }] } },
+      /24h/,
+    ],
+  ];
+  for (const [what, spec, message] of refused) {
+    it(`the API server refuses ${what}, by the CRD's own rules`, async () => {
+      const reply = await plane.request<{ message?: string }>(
+        'POST',
+        `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`,
+        {
+          apiVersion: 'nimbus.dev/v1alpha1',
+          kind: 'Function',
+          metadata: { name: 'refused' },
+          spec: { source: { inline: code(1) }, ...spec },
+        },
+      );
+      assert.equal(reply.status, 422, JSON.stringify(reply.body));
+      assert.match(reply.body.message ?? '', message);
+    });
+  }
 });
