@@ -81,6 +81,8 @@ async function startTargets(children: Children, functionDir: string, sink: OtlpS
     children,
     staticGateway(replica.port, {}, { functions: 0, routes: false }, v2.port),
   );
+  // The same two replicas as one plain Function's: what i costs over j is picking a version alone.
+  const pair = await startServer(children, staticGateway([replica.port, v2.port]));
   const base = (port: number) => `http://127.0.0.1:${port}`;
   return [
     { id: 'a', label: 'a: bare node:http', url: `${base(bare.port)}/`, expectBody: 'ok' },
@@ -146,6 +148,14 @@ async function startTargets(children: Children, functionDir: string, sink: OtlpS
       url: `${base(versioned.port)}/function/hello?name=Ada`,
       expectBody: 'Hello, Ada!\n',
       front: versioned,
+      replica,
+    },
+    {
+      id: 'j',
+      label: 'j: gateway, hello unversioned over the same two replicas',
+      url: `${base(pair.port)}/function/hello?name=Ada`,
+      expectBody: 'Hello, Ada!\n',
+      front: pair,
       replica,
     },
   ];
@@ -316,8 +326,14 @@ function render(targets: readonly Target[], measurements: readonly Measurement[]
     ],
     ['added p50 µs (i − c), 1 conn (picking a version)', formatNumber(s.added_p50_us_1_versions, 0), '', ''],
     [
-      'gateway CPU µs/req, 32 conns: c / i',
-      `${optional(s.gateway_cpu_us_per_request_32, 1)} / ${optional(s.versions_cpu_us_per_request_32, 1)}`,
+      'i/j req/s, 1 and 32 conns (90/10 over the same two replicas unversioned)',
+      `${formatNumber(s.ratio_i_j_1, 3)} / ${formatNumber(s.ratio_i_j_32, 3)}`,
+      '≥ 0.95',
+      verdict(s.pass_ratio_versions_32),
+    ],
+    [
+      'gateway CPU µs/req, 32 conns: c / j / i',
+      `${optional(s.gateway_cpu_us_per_request_32, 1)} / ${optional(s.pair_cpu_us_per_request_32, 1)} / ${optional(s.versions_cpu_us_per_request_32, 1)}`,
       '',
       '',
     ],
