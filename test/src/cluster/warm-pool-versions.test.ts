@@ -80,7 +80,8 @@ describe('the warm pool for versions: each version wakes on a pool pod specialis
     );
     for (const version of ['v1', 'v2'])
       await eventually(
-        async () => ((await cluster.deployment(`${name}-${version}`))?.spec?.replicas === 0 ? true : undefined),
+        async () =>
+          (await cluster.deployment(`${name}-${version}`))?.spec?.replicas === 0 ? true : undefined,
         30_000,
         `${name}-${version} at zero`,
       );
