@@ -44,15 +44,17 @@ class World {
   readonly writes: [string, number][] = [];
   readonly changes: [string, string][] = [];
   readonly adoptions: string[] = [];
+  /** Pool pods already serving, by `function@version`. */
+  readonly serving = new Map<string, { host: string; port: number }>();
   readonly autoscaler: ClusterAutoscaler;
 
   constructor(tuning: Partial<AutoscalerTuning> = {}) {
     const pool: PoolAdopter = {
-      adopt: async (f) => {
-        this.adoptions.push(f.metadata.name);
+      adopt: async (f, version) => {
+        this.adoptions.push(version === undefined ? f.metadata.name : `${f.metadata.name}@${version}`);
         return { host: '10.0.0.9', port: 8080 };
       },
-      serving: () => undefined,
+      serving: (f, version) => this.serving.get(`${f.metadata.name}@${version}`),
     };
     this.autoscaler = new ClusterAutoscaler(
       { list: () => this.functions },
@@ -167,18 +169,32 @@ describe('ClusterAutoscaler: each version of a versioned Function scaled on its 
     assert.equal(world.autoscaler.replicasFor(promoted, 'v3'), 2);
   });
 
-  it('a wake names a version: its Deployment is written, and no pool pod is taken', async () => {
+  it('a wake names a version: its Deployment is written, and a pool pod taken for that version', async () => {
     const world = new World();
     const f = versioned('hello', SPLIT, { min: 0 });
     world.deployments.set('team/hello-v3', { replicas: 0, ready: 0 });
     assert.equal(world.autoscaler.replicasFor(f, 'v3'), 0);
     const woken = await world.autoscaler.wake(f, 2, 'v3');
     assert.deepEqual(woken.outcome, { outcome: 'raised', replicas: 1 });
-    assert.equal(woken.takingOver, false);
-    assert.equal(await woken.serving, undefined);
+    assert.equal(woken.takingOver, true);
+    assert.deepEqual(await woken.serving, { host: '10.0.0.9', port: 8080 });
     assert.deepEqual(world.writes, [['team/hello-v3', 1]]);
     assert.deepEqual(world.changes, [['team/hello', 'wake']]);
-    assert.deepEqual(world.adoptions, [], 'versions cold-start on their own Deployment');
+    assert.deepEqual(world.adoptions, ['hello@v3'], 'the version, not the spec, is what the pod becomes');
+  });
+
+  it('a version’s pool pod serves that version alone: a wake of another takes its own', async () => {
+    const world = new World();
+    const f = versioned('hello', SPLIT, { min: 0 });
+    world.deployments.set('team/hello-v1', { replicas: 1, ready: 0 });
+    world.deployments.set('team/hello-v2', { replicas: 0, ready: 0 });
+    world.serving.set('hello@v1', { host: '10.0.0.1', port: 8080 });
+    // v1 already asks for its replica: the wake names v1's pool pod, taking none.
+    const v1 = await world.autoscaler.wake(f, 1, 'v1');
+    assert.deepEqual(await v1.serving, { host: '10.0.0.1', port: 8080 });
+    const v2 = await world.autoscaler.wake(f, 1, 'v2');
+    assert.deepEqual(await v2.serving, { host: '10.0.0.9', port: 8080 });
+    assert.deepEqual(world.adoptions, ['hello@v2']);
   });
 
   it('refuses to wake what no call can reach, as an unknown Function, writing nothing', async () => {

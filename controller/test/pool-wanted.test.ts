@@ -55,8 +55,13 @@ describe('wantedPools: which runtimes’ warm pools a namespace keeps', () => {
     },
     { name: 'pool size 0', functions: [fn('a', NODE), fn('p', PYTHON)], size: 0, wanted: [] },
     {
-      name: 'a versioned Function at zero: its versions cold-start, no pool is kept for it',
+      name: 'a versioned Function at zero: its versions wake from the pool too',
       functions: [fn('v', { ...NODE, versions: { keep: 3 } })],
+      wanted: ['node20'],
+    },
+    {
+      name: 'a versioned Python function with state',
+      functions: [fn('v', { ...PYTHON, versions: { keep: 3 }, state: { enabled: true } })],
       wanted: [],
     },
     {

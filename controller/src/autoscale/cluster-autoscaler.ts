@@ -31,12 +31,15 @@ export interface ServingPod {
   readonly port: number;
 }
 
-/** The warm pool: takes a generic pod over for a function waking from zero, when it has one ready. */
+/**
+ * The warm pool: takes a generic pod over for a function waking from zero, when it has one ready.
+ * `version` names the version of a versioned Function (undefined for a plain one).
+ */
 export interface PoolAdopter {
   /** Resolves once the pod has loaded the function (undefined: none taken over). */
-  adopt(fn: FunctionResource): Promise<ServingPod | undefined>;
-  /** A pod `fn` took over earlier that still runs, loaded. */
-  serving(fn: FunctionResource): ServingPod | undefined;
+  adopt(fn: FunctionResource, version?: string): Promise<ServingPod | undefined>;
+  /** A pod `fn` (its `version`) took over earlier that still runs, loaded. */
+  serving(fn: FunctionResource, version?: string): ServingPod | undefined;
 }
 
 /** What a wake did, for the gateway that asked and for the wake metric. */
@@ -91,6 +94,8 @@ interface Target {
   /** The Deployment's name. */
   readonly deployment: string;
   readonly onDemand: boolean;
+  /** The version, for a versioned Function's. */
+  readonly version?: string;
 }
 
 const plainTarget = (fn: FunctionResource): Target => ({
@@ -107,6 +112,7 @@ function versionTarget(fn: FunctionResource, version: string, percent: number): 
     functionKey: keyOf(fn),
     deployment: versionObjectName(name, version),
     onDemand: percent === 0,
+    version,
   };
 }
 
@@ -221,10 +227,9 @@ export class ClusterAutoscaler {
    *
    * A versioned Function is woken one version at a time (`version`, from the gateway's version
    * route), and only a version its status.traffic names: any other answers not-found, as an
-   * unknown function does, so no wake can start pods of a version calls may not reach. Its
-   * versions take no pool pod: a pool pod is relabelled into the Function's endpoints and sent
-   * the spec's code, and a version's Service selects its VERSION_LABEL and an older version's
-   * code is not the spec's, so versions cold-start on their own Deployment.
+   * unknown function does, so no wake can start pods of a version calls may not reach. A
+   * version takes a pool pod of its own, specialised as that version (its code and settings, not
+   * the spec's) and labelled with it, so the version's Service lists it (PoolPods.adopt).
    */
   async wake(fn: FunctionResource | undefined, held: number, version?: string): Promise<Woken> {
     const target = fn === undefined ? undefined : this.wakeTarget(fn, version);
@@ -236,13 +241,14 @@ export class ClusterAutoscaler {
     const reason = this.decide(target, fn, tracked, false);
     const desired = tracked.state.desired;
     const running = this.observed.observe(fn.metadata.namespace, target.deployment)?.replicas;
-    const pool = isVersioned(fn.spec) ? undefined : this.pool;
+    const pool = this.pool;
     // No Deployment yet: the reconcile that creates it asks for `desired`.
     if (running === undefined || running >= desired) {
       if (reason !== undefined) this.changed(target.functionKey, reason);
       // Another gateway's wake took a pod over: name it to this one too.
       const pending = this.adopting.get(key);
-      const serving = pending === undefined ? Promise.resolve(pool?.serving(fn)) : this.bounded(pending);
+      const serving =
+        pending === undefined ? Promise.resolve(pool?.serving(fn, target.version)) : this.bounded(pending);
       return {
         outcome: { outcome: 'unchanged', replicas: desired },
         serving,
@@ -251,7 +257,8 @@ export class ClusterAutoscaler {
     }
     // From zero, a pool pod may serve long before a new pod could: both start at once, and the
     // pool's pod hands over to the Deployment's once those are ready.
-    const serving = running === 0 && pool !== undefined ? this.bounded(this.adoptOnce(key, fn)) : none;
+    const serving =
+      running === 0 && pool !== undefined ? this.bounded(this.adoptOnce(key, fn, target.version)) : none;
     try {
       await this.writer.setReplicas(fn.metadata.namespace, target.deployment, desired);
     } finally {
@@ -273,14 +280,18 @@ export class ClusterAutoscaler {
     return percent === undefined ? undefined : versionTarget(fn, version, percent);
   }
 
-  /** One pool pod per function: the one being taken over, or already serving, else a new adoption. */
-  private adoptOnce(key: string, fn: FunctionResource): Promise<ServingPod | undefined> {
+  /** One pool pod per function (version): the one being taken over, or already serving, else a new adoption. */
+  private adoptOnce(
+    key: string,
+    fn: FunctionResource,
+    version: string | undefined,
+  ): Promise<ServingPod | undefined> {
     if (this.pool === undefined) return none;
     const pending = this.adopting.get(key);
     if (pending !== undefined) return pending;
-    const serving = this.pool.serving(fn);
+    const serving = this.pool.serving(fn, version);
     if (serving !== undefined) return Promise.resolve(serving);
-    const adoption = this.pool.adopt(fn).catch(() => undefined);
+    const adoption = this.pool.adopt(fn, version).catch(() => undefined);
     this.adopting.set(key, adoption);
     void adoption.then(() => {
       if (this.adopting.get(key) === adoption) this.adopting.delete(key);

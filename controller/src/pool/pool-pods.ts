@@ -2,16 +2,33 @@ import { request } from 'node:http';
 import type { FunctionResource, Logger } from '@nimbus/api';
 import type { Clock } from '@nimbus/api';
 import { derivePoolToken } from '@nimbus/api/pool-token';
-import { isVersioned } from '@nimbus/api/versions';
+import { VERSION_LABEL, isVersioned, versionObjectName } from '@nimbus/api/versions';
 import { type KubeClient, type KubeObject, RESOURCES, isConflict, isNotFound } from '@nimbus/kube';
 import type { ServingPod } from '../autoscale/cluster-autoscaler.js';
 import type { EventSink } from '../events/event-recorder.js';
 import type { ControllerMetrics, PoolPodCount } from '../reconcile/controller-metrics.js';
 import type { DeploymentSettings } from '../resources/deployment.js';
 import { ADOPTED_LABEL, FUNCTION_LABEL, POOL_LABEL } from '../resources/metadata.js';
-import { POOL_TOKEN_INIT, adoptionPatch, poolable, specialisation } from '../resources/pool.js';
+import {
+  POOL_TOKEN_INIT,
+  type Specialisation,
+  adoptionPatch,
+  poolable,
+  specialisation,
+} from '../resources/pool.js';
 import { type PoolPodFault, type PoolPodView, poolPodFault } from './pool-health.js';
 import type { PoolKeys } from './pool-keys.js';
+import {
+  type VersionDeploymentView,
+  type VersionPlan,
+  versionPlan,
+  versionSpecialisation,
+} from './version-specialisation.js';
+
+/** A source ConfigMap as read: its code by key. */
+interface SourceConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
 
 export interface Pod extends KubeObject {
   spec?: { initContainers?: { name: string }[] };
@@ -131,29 +148,31 @@ export class PoolPods {
   }
 
   /**
-   * Moves a pool pod to `fn`: specialises it, then relabels it into the function's endpoints while
-   * its handler loads. Resolves with its address once it has loaded the function and carries its
-   * labels, or undefined when its pool had none ready (the function's own Deployment
-   * wakes it all the same, only slower). A pod that took the function but failed to load it is
-   * deleted: it can serve nothing else now.
+   * Moves a pool pod to `fn` (or, for a versioned Function, to its `version`): specialises it,
+   * then relabels it into the function's (the version's) endpoints while its handler loads.
+   * Resolves with its address once it has loaded the function and carries its labels, or
+   * undefined when its pool had none ready or the version cannot run in one (the function's own
+   * Deployment wakes it all the same, only slower). A pod that took the function but failed to
+   * load it is deleted: it can serve nothing else now.
    */
-  async adopt(fn: FunctionResource): Promise<ServingPod | undefined> {
+  async adopt(fn: FunctionResource, version?: string): Promise<ServingPod | undefined> {
     const { namespace } = fn.metadata;
-    // Not for a versioned Function: a version's Service selects VERSION_LABEL and the version's
-    // code, which for any version but the latest is not the spec's that specialisation sends; a
-    // relabel with the version would not be enough. Its versions cold-start on their Deployments.
-    if (!poolable(fn) || isVersioned(fn.spec)) return undefined;
+    // A versioned Function is woken one version at a time, a plain one never by version.
+    if (!poolable(fn) || isVersioned(fn.spec) !== (version !== undefined)) return undefined;
+    const plan = version === undefined ? undefined : await this.versionPlan(fn, version);
+    if (plan === null) return undefined;
+    // Its runtime's pool only: a Python function on a Node pod would never load. A version's
+    // runtime is its pods' (spec.runtime may have changed since).
+    const runtime = plan?.runtime ?? fn.spec.runtime;
     const pod = [...this.pods.list()].find(
       (p) =>
         p.metadata.namespace === namespace &&
-        // Its runtime's pool only: a Python function on a Node pod would never load.
-        p.metadata.labels?.[POOL_LABEL] === fn.spec.runtime &&
+        p.metadata.labels?.[POOL_LABEL] === runtime &&
         isReady(p) &&
         hasOwnToken(p) &&
         p.metadata.uid !== undefined &&
         !this.claimed.has(p.metadata.uid),
     );
-    const { runtime } = fn.spec;
     if (pod === undefined) {
       this.metrics.poolSpecialisations.inc({ runtime, outcome: 'empty' });
       return undefined;
@@ -164,12 +183,15 @@ export class PoolPods {
     this.claimed.add(uid);
     const started = this.clock.now();
     try {
-      const key = await this.keys.get(namespace);
+      const [key, body] = await Promise.all([
+        this.keys.get(namespace),
+        plan === undefined ? specialisation(fn, this.settings) : this.versionBody(fn, plan),
+      ]);
       if (key === undefined) throw new Error('the namespace has no pool key (Secret nimbus-pool-key)');
       // The pod's own token: the same its init container derived from the key and its UID.
       const token = derivePoolToken(key, uid);
       const keyed = this.clock.now();
-      const answer = await post(ip, '/_/specialise', token, specialisation(fn, this.settings));
+      const answer = await post(ip, '/_/specialise', token, body);
       // The key changed under the pod (the Secret was remade): read it again for the next one.
       if (answer.status === 401 || answer.status === 403) this.keys.forget(namespace);
       // 409: taken by another wake meanwhile (or a controller before a failover); try no other.
@@ -183,12 +205,13 @@ export class PoolPods {
         this.loaded(ip, started).then(() => {
           loadMs = this.clock.now() - specialised;
         }),
-        this.client.mergePatch(RESOURCES.pods, namespace, name, adoptionPatch(fn)).then(() => {
+        this.client.mergePatch(RESOURCES.pods, namespace, name, adoptionPatch(fn, version)).then(() => {
           relabelMs = this.clock.now() - specialised;
         }),
       ]);
       this.log.info('took a pool pod over', {
         function: `${namespace}/${fn.metadata.name}`,
+        version,
         pod: name,
         ms: this.clock.now() - started,
         // Where the time went: the pool key, the specialise call, then the load beside the relabel.
@@ -203,6 +226,7 @@ export class PoolPods {
       this.metrics.poolSpecialisations.inc({ runtime, outcome: 'failed' });
       this.log.warn('could not take a pool pod over; the function’s own pods will serve', {
         function: `${namespace}/${fn.metadata.name}`,
+        version,
         pod: name,
         err,
       });
@@ -217,30 +241,107 @@ export class PoolPods {
     }
   }
 
-  /** The pods `fn` took over from the pool that still run. */
-  adopted(fn: FunctionResource): Pod[] {
+  /**
+   * The pods `fn` took over from the pool that still run: all of them, or with `version` those of
+   * that version alone (labelled with it at adoption).
+   */
+  adopted(fn: FunctionResource, version?: string): Pod[] {
     return [...this.pods.list()].filter(
       (p) =>
         p.metadata.namespace === fn.metadata.namespace &&
         p.metadata.labels?.[ADOPTED_LABEL] === 'true' &&
         p.metadata.labels?.[FUNCTION_LABEL] === fn.metadata.name &&
+        (version === undefined || p.metadata.labels?.[VERSION_LABEL] === version) &&
         p.metadata.deletionTimestamp === undefined,
     );
   }
 
-  /** A pod `fn` took over that runs and is ready (it was relabelled only once loaded), if any. */
-  serving(fn: FunctionResource): ServingPod | undefined {
-    const ip = this.adopted(fn).find(isReady)?.status?.podIP;
+  /** A pod `fn` (its `version`) took over that runs and is ready (it was relabelled only once loaded), if any. */
+  serving(fn: FunctionResource, version?: string): ServingPod | undefined {
+    const ip = this.adopted(fn, version).find(isReady)?.status?.podIP;
     return ip === undefined ? undefined : { host: ip, port: PORT };
   }
 
-  /** Deletes the pods `fn` took over: its own pods serve now (or it scaled to zero). They drain first. */
-  async handOff(fn: FunctionResource): Promise<void> {
-    for (const pod of this.adopted(fn)) {
+  /** Deletes the pods `fn` (its `version`) took over: its own pods serve now (or it scaled to zero). They drain first. */
+  async handOff(fn: FunctionResource, version?: string): Promise<void> {
+    await this.release(fn, this.adopted(fn, version));
+  }
+
+  private async release(fn: FunctionResource, pods: readonly Pod[]): Promise<void> {
+    for (const pod of pods) {
       await this.client
         .delete(RESOURCES.pods, fn.metadata.namespace, pod.metadata.name ?? '', { uid: pod.metadata.uid })
         .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
+  }
+
+  /**
+   * Hands off what `fn` took over once it is not needed: when the Deployment it stood in for has
+   * a ready pod of its own, or the autoscaler wants none. A versioned Function's pods are judged
+   * one version at a time (the version's Deployment and replicas), so a version at zero lets its
+   * pool pod go while another version runs on. `ready` gives a Deployment's ready replicas by name.
+   */
+  async settle(
+    fn: FunctionResource,
+    ready: (deployment: string) => number,
+    replicas: (version?: string) => number,
+  ): Promise<void> {
+    const adopted = this.adopted(fn);
+    if (adopted.length === 0) return;
+    if (!isVersioned(fn.spec)) {
+      if (ready(fn.metadata.name) > 0 || replicas() === 0) await this.handOff(fn);
+      return;
+    }
+    const versions = new Set(adopted.map((p) => p.metadata.labels?.[VERSION_LABEL]));
+    for (const version of versions) {
+      // Taken over before versions were turned on: no version's Service lists it, so it serves nothing.
+      if (version === undefined)
+        await this.release(
+          fn,
+          adopted.filter((p) => p.metadata.labels?.[VERSION_LABEL] === undefined),
+        );
+      else if (ready(versionObjectName(fn.metadata.name, version)) > 0 || replicas(version) === 0)
+        await this.handOff(fn, version);
+    }
+  }
+
+  /**
+   * How a pool pod becomes one replica of `version`, from its Deployment (versionPlan), or null
+   * when it cannot: no such Deployment yet, or a version no pool pod can run (logged: its own
+   * Deployment wakes it).
+   */
+  private async versionPlan(fn: FunctionResource, version: string): Promise<VersionPlan | null> {
+    const { namespace, name } = fn.metadata;
+    let deployment: VersionDeploymentView;
+    try {
+      deployment = await this.client.get(RESOURCES.deployments, namespace, versionObjectName(name, version));
+    } catch (err) {
+      if (!isNotFound(err)) this.log.warn('could not read a version’s Deployment', { namespace, name, err });
+      return null;
+    }
+    const plan = versionPlan(fn, version, deployment, this.settings);
+    if (typeof plan !== 'string') return plan;
+    this.log.info('a version takes no pool pod; its own Deployment wakes it', {
+      function: `${namespace}/${name}`,
+      version,
+      reason: plan,
+    });
+    return null;
+  }
+
+  /** The specialise body for a version: its code read from its immutable ConfigMap, its env from `plan`. */
+  private async versionBody(fn: FunctionResource, plan: VersionPlan): Promise<Specialisation> {
+    const { configMap, key } = plan.source;
+    const source = await this.client.get<SourceConfigMap>(
+      RESOURCES.configMaps,
+      fn.metadata.namespace,
+      configMap,
+    );
+    const code = source.data?.[key];
+    if (!(source.metadata.ownerReferences ?? []).some((o) => o.uid === fn.metadata.uid))
+      throw new Error(`ConfigMap ${configMap} is not the Function's`);
+    if (code === undefined) throw new Error(`ConfigMap ${configMap} has no ${key}`);
+    return versionSpecialisation(fn, plan, code, this.settings);
   }
 
   private async loaded(ip: string, started: number): Promise<void> {

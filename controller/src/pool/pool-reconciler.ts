@@ -1,5 +1,4 @@
 import type { FunctionResource, Logger } from '@nimbus/api';
-import { isVersioned } from '@nimbus/api/versions';
 import { type KubeClient, type KubeObject, RESOURCES, isNotFound } from '@nimbus/kube';
 import type { ControllerMetrics } from '../reconcile/controller-metrics.js';
 import { firstDifference } from '../reconcile/drift.js';
@@ -14,13 +13,11 @@ import type { PoolKeys } from './pool-keys.js';
 
 /**
  * A function at zero that a pool pod could wake: the reason a namespace keeps its runtime's pool.
- * A versioned Function is none (PoolPods.adopt says why): its versions cold-start.
+ * A versioned Function counts as its spec says (each version is woken from the pool of its own
+ * runtime, which is the spec's for the latest one).
  */
 export const wantsPool = (fn: FunctionResource): boolean =>
-  fn.spec.scale.min === 0 &&
-  poolable(fn) &&
-  !isVersioned(fn.spec) &&
-  fn.metadata.deletionTimestamp === undefined;
+  fn.spec.scale.min === 0 && poolable(fn) && fn.metadata.deletionTimestamp === undefined;
 
 /**
  * Which runtimes' pools a namespace should have: those with an image in this cluster and a

@@ -329,10 +329,14 @@ export class FunctionController implements LeadershipListener {
     const { namespace, name } = splitKey(key);
     await this.pools.reconcile(namespace);
     const fn = this.functions.get(namespace, name);
-    if (fn === undefined || this.poolPods === undefined || this.poolPods.adopted(fn).length === 0) return;
-    const deployment = this.deployments.get(namespace, name) as ObservedDeployment | undefined;
-    const ownReady = deployment?.status?.readyReplicas ?? 0;
-    if (ownReady > 0 || this.autoscaler.replicasFor(fn) === 0) await this.poolPods.handOff(fn);
+    if (fn === undefined || this.poolPods === undefined) return;
+    await this.poolPods.settle(
+      fn,
+      (deployment) =>
+        (this.deployments.get(namespace, deployment) as ObservedDeployment | undefined)?.status
+          ?.readyReplicas ?? 0,
+      (version) => this.autoscaler.replicasFor(fn, version),
+    );
   }
 
   private async runSteps(key: string): Promise<void> {

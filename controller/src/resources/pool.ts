@@ -1,5 +1,6 @@
 import type { FunctionResource } from '@nimbus/api';
 import { handlerOf, inlineFileName } from '@nimbus/api';
+import { VERSION_LABEL } from '@nimbus/api/versions';
 import { stateToken } from '@nimbus/store';
 import type { DeploymentSettings } from './deployment.js';
 import {
@@ -170,22 +171,33 @@ export function buildPoolDeployment(
   };
 }
 
-/** What a pool pod is sent to become one replica of `fn`: the same settings its own pods get, and its code. */
-export function specialisation(
-  fn: FunctionResource,
-  settings: DeploymentSettings,
-): { env: Record<string, string>; files: Record<string, string> } {
-  const env: Record<string, string> = {};
-  for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
-  Object.assign(env, runtimeSettings(fn), { NIMBUS_GATEWAY_URL: settings.gatewayUrl });
+/** The body of a specialise call: a function's env and its code, by file name. */
+export interface Specialisation {
+  env: Record<string, string>;
+  files: Record<string, string>;
+}
+
+/**
+ * The platform's part of a specialisation, as it is now: the gateway's URL, the error detail, and
+ * ctx.publish's token (sent to the pod over the specialise call, never stored in an object).
+ */
+export function platformSettings(fn: FunctionResource, settings: DeploymentSettings): Record<string, string> {
+  const env: Record<string, string> = { NIMBUS_GATEWAY_URL: settings.gatewayUrl };
   if (settings.errorDetail !== undefined) env.NIMBUS_ERROR_DETAIL = settings.errorDetail;
-  // ctx.publish's token: sent to the pod over the specialise call, never stored in an object.
   const tokens = settings.functionTokens;
   if (tokens !== undefined)
     Object.assign(env, {
       NIMBUS_EVENTS_URL: tokens.serviceUrl,
       NIMBUS_EVENTS_TOKEN: stateToken(tokens.key, fn.metadata.namespace, fn.metadata.name),
     });
+  return env;
+}
+
+/** What a pool pod is sent to become one replica of `fn`: the same settings its own pods get, and its code. */
+export function specialisation(fn: FunctionResource, settings: DeploymentSettings): Specialisation {
+  const env: Record<string, string> = {};
+  for (const variable of fn.spec.env ?? []) env[variable.name] = variable.value;
+  Object.assign(env, runtimeSettings(fn), platformSettings(fn, settings));
   return {
     env,
     files: { [inlineFileName(handlerOf(fn.spec), fn.spec.runtime)]: fn.spec.source?.inline ?? '' },
@@ -197,12 +209,19 @@ export function specialisation(
  * label goes (its ReplicaSet lets the pod go and starts a replacement), the function's labels
  * come (its Service's EndpointSlice lists it), and the Function owns it (deleting the Function
  * deletes it). The pool's pod-template-hash stays, so the function's own ReplicaSet never adopts it.
+ * For one version of a versioned Function, `version` adds VERSION_LABEL: the version's Service
+ * selects the function and the version, so its slice lists the pod, and no other version's does.
  */
-export function adoptionPatch(fn: FunctionResource): unknown {
+export function adoptionPatch(fn: FunctionResource, version?: string): unknown {
   if (fn.metadata.uid === undefined) throw new Error(`Function ${fn.metadata.name} has no uid`);
   return {
     metadata: {
-      labels: { ...functionLabels(fn), [POOL_LABEL]: null, [ADOPTED_LABEL]: 'true' },
+      labels: {
+        ...functionLabels(fn),
+        ...(version === undefined ? {} : { [VERSION_LABEL]: version }),
+        [POOL_LABEL]: null,
+        [ADOPTED_LABEL]: 'true',
+      },
       ownerReferences: [functionOwner(fn.metadata.name, fn.metadata.uid)],
     },
   };
