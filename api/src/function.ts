@@ -203,13 +203,13 @@ export interface TrafficTarget {
 /** spec.rollout: how a new version takes over, step by step, judged against the stable one. */
 export interface RolloutSpec {
   steps: { percent: number; pause?: string }[];
-  /** Defaulted to 20. */
+  /** Defaulted to 50. */
   minRequests?: number;
   /** Percentage points; defaulted to 5. */
   maxErrorRateIncrease?: number;
   /** Percent over the stable p99; defaulted to 50. */
   maxLatencyIncrease?: number;
-  /** A duration; defaulted to 10ms. */
+  /** A duration; defaulted to 25ms. */
   p99Floor?: string;
 }
 

@@ -106,7 +106,7 @@ export const rolloutSchema: SchemaNode = {
       type: 'integer',
       minimum: 0,
       maximum: 1_000_000,
-      default: 20,
+      default: 50,
       description: 'Calls the new version must answer in a step before the step can pass or fail it.',
     },
     maxErrorRateIncrease: {
@@ -125,7 +125,7 @@ export const rolloutSchema: SchemaNode = {
       description: 'Percent the new version’s p99 latency may exceed the stable one’s by.',
     },
     p99Floor: {
-      ...duration('10ms'),
+      ...duration('25ms'),
       description: 'A stable p99 below this counts as this, so a fast function is not failed for a few ms.',
     },
   },

@@ -65,10 +65,10 @@ describe('RolloutDriver: status.traffic from spec.traffic, a rollout, or the lat
         { percent: 20, pauseMs: 30_000 },
         { percent: 60, pauseMs: 60_000 },
       ],
-      minRequests: 20,
+      minRequests: 50,
       maxErrorRateIncrease: 0.05,
       maxP99Ratio: 1.5,
-      p99FloorMs: 10,
+      p99FloorMs: 25,
     });
     const tuned = rolloutPolicy({
       steps: [{ percent: 5 }],

@@ -23,10 +23,10 @@ import { RolloutWindow } from './rollout-window.js';
 
 /** spec.rollout's defaults, as the CRD schema sets them (versions-schema.ts). */
 const DEFAULT_PAUSE = '1m';
-const DEFAULT_MIN_REQUESTS = 20;
+const DEFAULT_MIN_REQUESTS = 50;
 const DEFAULT_MAX_ERROR_RATE_INCREASE = 5;
 const DEFAULT_MAX_LATENCY_INCREASE = 50;
-const DEFAULT_P99_FLOOR = '10ms';
+const DEFAULT_P99_FLOOR = '25ms';
 
 /** spec.rollout in the decision's units: durations in ms, points and percents as fractions and ratios. Pure. */
 export function rolloutPolicy(spec: RolloutSpec): RolloutPolicy {
