@@ -92,8 +92,7 @@ export function pythonReplica(functionDir: string, port: number): ServerCommand 
 
 /** The real gateway in its own process, routing `hello` to the replica on `replicaPort`. */
 export function staticGateway(
-  /** One replica, or several of one plain Function (balanced as the gateway balances replicas). */
-  replicaPort: number | readonly number[],
+  replicaPort: number,
   env: Readonly<Record<string, string>> = {},
   /** Other Functions it holds, and whether each has a route of its own: route matching's cost. */
   others: { functions: number; routes: boolean } = { functions: 0, routes: false },
@@ -107,7 +106,7 @@ export function staticGateway(
       ...(others.functions > 0 ? [`--functions=${others.functions}`] : []),
       ...(others.routes ? ['--routes'] : []),
       ...(versionPort === undefined ? [] : [`--versions=${versionPort}`]),
-      ...(typeof replicaPort === 'number' ? [replicaPort] : replicaPort).map(String),
+      String(replicaPort),
     ],
     env,
     saysReady: false,
