@@ -24,6 +24,7 @@ import type { ControllerMetrics } from './controller-metrics.js';
 import { type DesiredObjects, NotDeployableError, desiredObjects } from './desired-objects.js';
 import { firstDifference } from './drift.js';
 import { LOADED_CONDITION, type LoadCheck, type LoadFailures, readyForLoadFailure } from './load-failure.js';
+import { claimNames } from './name-claims.js';
 import type { FunctionCleanup, ObjectCache } from './object-cache.js';
 import type {
   ReconcileResult,
@@ -215,6 +216,7 @@ export class FunctionReconciler {
 
   /** A Function without spec.versions: its ConfigMap, Deployment and Service named like it. */
   private async applyUnversioned(fn: Fn, desired: DesiredObjects): Promise<ObservedDeployment> {
+    claimNames(fn, desired, this.caches);
     if (desired.configMap !== undefined)
       await this.applyIfChanged(RESOURCES.configMaps, this.caches.configMaps, desired.configMap);
     const deployment = await this.applyIfChanged(

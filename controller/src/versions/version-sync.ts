@@ -9,6 +9,7 @@ import {
 } from '@nimbus/kube';
 import type { EventSink } from '../events/event-recorder.js';
 import type { DesiredObjects } from '../reconcile/desired-objects.js';
+import { claimNames } from '../reconcile/name-claims.js';
 import type { ObjectCache } from '../reconcile/object-cache.js';
 import type { ReplicaSource } from '../reconcile/reconcile-ports.js';
 import type { ObservedDeployment, Verdict } from '../reconcile/status.js';
@@ -119,6 +120,7 @@ export class VersionSync {
         version.name,
         this.scale.replicasFor(planned, version.name),
       );
+      claimNames(fn, objects, this.caches);
       const current = found.get(version.name);
       let deployment: KubeObject | undefined;
       if (version.name === latest) {

@@ -260,6 +260,49 @@ describe('versions of a Function on a real API server', function () {
     assert.match(deployed?.message ?? '', /metadata\.name/);
     assert.equal(await exists('deployments', `${name}-v1`), false);
   });
+  const createFn = async (name: string, spec: Record<string, unknown>) => {
+    const created = await plane.request(
+      'POST',
+      `/apis/nimbus.dev/v1alpha1/namespaces/${namespace}/functions`,
+      {
+        apiVersion: 'nimbus.dev/v1alpha1',
+        kind: 'Function',
+        metadata: { name },
+        spec: { source: { inline: code(1) }, ...spec },
+      },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+  };
+  const ownerOf = async (resource: string, name: string) =>
+    (await read(resource, name))?.metadata.ownerReferences?.[0]?.name;
+  const nameTaken = (name: string) =>
+    untilStatus(name, 'NameTaken', (f) =>
+      (f.status?.conditions ?? []).some((c) => c.type === 'Deployed' && c.reason === 'NameTaken'),
+    );
+
+  it('refuses a Function named like another one’s version, and leaves that version’s objects alone', async () => {
+    await createFn('clash', { versions: { keep: 5 } });
+    await untilStatus('clash', 'v1', (f) => f.status?.latestVersion === 'v1');
+    await eventually(() => read('deployments', 'clash-v1'), 20_000, 'clash-v1');
+    await createFn('clash-v1', {});
+    const refused = await nameTaken('clash-v1');
+    const message = refused.status?.conditions?.find((c) => c.type === 'Deployed')?.message ?? '';
+    assert.match(message, /belongs to Function clash\b/);
+    for (const resource of ['deployments', 'services'])
+      assert.equal(await ownerOf(resource, 'clash-v1'), 'clash', `${resource}/clash-v1 is still clash's v1`);
+  });
+
+  it('refuses a versioned Function whose version would take another Function’s objects', async () => {
+    await createFn('taken-v1', {});
+    await eventually(() => read('deployments', 'taken-v1'), 20_000, 'taken-v1');
+    await createFn('taken', { versions: { keep: 5 } });
+    const refused = await nameTaken('taken');
+    assert.match(refused.status?.conditions?.find((c) => c.type === 'Deployed')?.message ?? '', /taken-v1/);
+    assert.equal(await ownerOf('deployments', 'taken-v1'), 'taken-v1');
+    const labels = (await read('deployments', 'taken-v1'))?.metadata.labels ?? {};
+    assert.equal(labels['nimbus.dev/version'], undefined, 'not made a version of taken');
+  });
+
   const refused: [string, Record<string, unknown>, RegExp][] = [
     ['traffic without versions', { traffic: [{ latestVersion: true, percent: 100 }] }, /needs spec.versions/],
     [
