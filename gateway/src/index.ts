@@ -11,6 +11,7 @@ export type {
   LogQuery,
   Readiness,
 } from './ports.js';
+export { declaredFunction } from './ports.js';
 export { Problem, problems, sendProblem } from './http/problems.js';
 export {
   RouteTable,

@@ -24,7 +24,13 @@ export interface Readiness {
  */
 export interface FunctionDirectory {
   list(): FunctionResource[];
+  /** The Function with its status as it stands now. */
   get(namespace: string, name: string): FunctionResource | undefined;
+  /**
+   * The Function as declared (metadata and spec; its status may be absent or old), where that
+   * is cheaper than get(): local mode composes a status on get(). Read it with declaredFunction().
+   */
+  declared?(namespace: string, name: string): FunctionResource | undefined;
   /** Set when Functions cannot be changed through the API, saying where to change them. */
   readonly readOnlyReason?: string;
   /** Creates the Function; resolves with what the store kept (defaults applied). */
@@ -42,6 +48,20 @@ export interface FunctionDirectory {
     name: string,
     change: (fn: FunctionResource) => FunctionResource,
   ): Promise<FunctionResource>;
+}
+
+/**
+ * The Function's metadata and spec, for the paths every call or event takes (which need no
+ * status): a directory's declared() where it has one, get() otherwise.
+ */
+export function declaredFunction(
+  directory: Pick<FunctionDirectory, 'get' | 'declared'>,
+  namespace: string,
+  name: string,
+): FunctionResource | undefined {
+  return directory.declared === undefined
+    ? directory.get(namespace, name)
+    : directory.declared(namespace, name);
 }
 
 /**

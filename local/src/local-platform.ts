@@ -242,6 +242,11 @@ export class LocalPlatform implements FunctionDirectory, Readiness, Waker {
     return this.describe(functionKey(namespace, name));
   }
 
+  /** The Function as its file declares it, with no status composed (each event asks). */
+  declared(namespace: string, name: string): FunctionResource | undefined {
+    return this.deployed.get(functionKey(namespace, name))?.loaded.resource;
+  }
+
   private describe(key: string): FunctionResource | undefined {
     const deployed = this.deployed.get(key);
     if (deployed === undefined) return undefined;

@@ -7,23 +7,9 @@ import { createLogger, systemClock } from '@nimbus/api';
 import { RouteTable } from '@nimbus/gateway';
 import { loadLocalConfig } from '../src/config.js';
 import { LocalPlatform } from '../src/local-platform.js';
-import type { ProcessBackend, ReplicaSetSpec, ReplicaSetStatus } from '../src/process/process-backend.js';
+import type { ProcessBackend } from '../src/process/process-backend.js';
 import { LOCAL_VERSIONS_MESSAGE } from '../src/versions-note.js';
-
-/** The process backend's surface LocalPlatform uses, in memory: what it was asked to run. */
-class RecordingBackend {
-  readonly applied: ReplicaSetSpec[] = [];
-  readonly starts = { during: <T>(_trace: unknown, run: () => T): T => run() };
-  onChange(): void {}
-  apply(spec: ReplicaSetSpec): void {
-    this.applied.push(spec);
-  }
-  status(): ReplicaSetStatus | undefined {
-    return undefined;
-  }
-  async remove(): Promise<void> {}
-  async shutdown(): Promise<void> {}
-}
+import { RecordingBackend } from './support/recording-backend.js';
 
 const VERSIONED = `apiVersion: nimbus.dev/v1alpha1
 kind: Function

@@ -5,7 +5,7 @@ import {
   FINISHED_CALL_STATUSES,
   StoreUnavailableError,
 } from '@nimbus/store';
-import type { FunctionDirectory, Readiness } from '../ports.js';
+import { type FunctionDirectory, type Readiness, declaredFunction } from '../ports.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { type AttemptDeps, CallAttempts } from './call-attempt.js';
 import { type CallRequest, decodeCall, targetOfSubject } from './call-message.js';
@@ -113,7 +113,7 @@ export class CallWorker {
   private async run(message: BusMessage, call: CallRequest): Promise<void> {
     const { metrics } = this.deps;
     const route = this.deps.routes.get(call.namespace, call.function);
-    const policy = retryPolicyOf(this.deps.directory.get(call.namespace, call.function)?.spec);
+    const policy = retryPolicyOf(declaredFunction(this.deps.directory, call.namespace, call.function)?.spec);
     let known: CallRecord | undefined;
     if (message.deliveryCount === 1 && route !== undefined) {
       // The common case, in one write: only a call that has not started is ever published (a new

@@ -5,7 +5,7 @@ import { encodeCall } from '../async/call-message.js';
 import type { CallQueue } from '../async/call-queue.js';
 import type { EventsConfig } from '../events/events-config.js';
 import { type FunctionEvents, functionSource } from '../events/function-events.js';
-import type { FunctionDirectory } from '../ports.js';
+import { type FunctionDirectory, declaredFunction } from '../ports.js';
 import { type Ending, HOPS_HEADER, destinationOf, outcomeEvent } from './outcome-event.js';
 
 export interface DestinationDeps {
@@ -49,7 +49,7 @@ export class Destinations {
 
   /** Sends the ending's outcome to its destination, if the function has one. Never throws. */
   async ended(ending: Ending): Promise<void> {
-    const spec = this.deps.directory.get(ending.namespace, ending.function)?.spec;
+    const spec = declaredFunction(this.deps.directory, ending.namespace, ending.function)?.spec;
     const destination = destinationOf(spec, ending);
     if (destination === undefined) return;
     const kind = ending.outcome.kind;

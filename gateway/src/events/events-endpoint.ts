@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nimbus/api';
 import { Counter, type Registry } from 'prom-client';
-import type { FunctionDirectory } from '../ports.js';
+import { type FunctionDirectory, declaredFunction } from '../ports.js';
 import { Refusal, callingFunction, readJsonObject, sendJson } from '../state/internal-http.js';
 import type { EventsConfig } from './events-config.js';
 import { type FunctionEvents, type OutgoingEvent, PublishRefusedError } from './function-events.js';
@@ -46,7 +46,7 @@ export class EventsEndpoint {
         throw new Refusal(404, 'NotFound', 'events are published with POST /v1/events/publish');
       if (req.method !== 'POST') throw new Refusal(405, 'MethodNotAllowed', 'publishing takes POST');
       const from = callingFunction(req, key);
-      if (this.directory.get(from.namespace, from.name) === undefined)
+      if (declaredFunction(this.directory, from.namespace, from.name) === undefined)
         throw new Refusal(403, 'UnknownFunction', `${from.namespace}/${from.name} is not a known function`);
       const body = await readJsonObject(req, this.config.maxDataBytes * 2 + BODY_OVERHEAD_BYTES, (size) =>
         tooLarge(`the request is ${size} bytes`, this.config.maxDataBytes),

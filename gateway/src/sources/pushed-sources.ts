@@ -13,7 +13,7 @@ import type { ClaimStore } from '@nimbus/store';
 import { Problem, problems, sendProblem } from '../http/problems.js';
 import { readBody } from '../http/read-body.js';
 import type { SecretGraceMetrics } from '../metrics/secret-grace-metrics.js';
-import type { FunctionDirectory } from '../ports.js';
+import { type FunctionDirectory, declaredFunction } from '../ports.js';
 import type { BusSourceSink } from './bus-sink.js';
 import type { SecretRotations } from './secret-rotation.js';
 import { setupFailureOf } from './setup-failure.js';
@@ -168,7 +168,7 @@ export class PushedSources {
     const [namespace = '', fn = '', trigger = '', ...rest] = path.slice(WEBHOOK_PREFIX.length).split('/');
     if (rest.length > 0 || !isNamespace(namespace) || !LABEL.test(fn) || !LABEL.test(trigger))
       throw noWebhook(path);
-    const resource = this.deps.directory.get(namespace, fn);
+    const resource = declaredFunction(this.deps.directory, namespace, fn);
     const source =
       resource === undefined || resource.metadata.deletionTimestamp !== undefined
         ? undefined

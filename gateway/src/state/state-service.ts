@@ -4,7 +4,7 @@ import type { FunctionResource, Logger } from '@nimbus/api';
 import { type StateLimits, type StateStore, stateErrorStatus } from '@nimbus/store';
 import { Counter, type Registry } from 'prom-client';
 import type { EventsEndpoint } from '../events/events-endpoint.js';
-import type { FunctionDirectory } from '../ports.js';
+import { type FunctionDirectory, declaredFunction } from '../ports.js';
 import { Refusal, callingFunction, readJsonObject, sendJson as send } from './internal-http.js';
 import { type StateOperationName, isStateOperation, runStateOperation } from './state-request.js';
 import type { StateServiceConfig } from './state-service-config.js';
@@ -148,7 +148,7 @@ export class StateService {
     named(match[1] as StateOperationName);
     if (req.method !== 'POST') throw new Refusal(405, 'MethodNotAllowed', 'state operations take POST');
     const { namespace, name } = callingFunction(req, this.config.key);
-    const fn = this.directory.get(namespace, name);
+    const fn = declaredFunction(this.directory, namespace, name);
     if (fn?.spec.state?.enabled !== true)
       throw new Refusal(
         403,
