@@ -44,4 +44,49 @@ describe('source health', () => {
     board.forget(source);
     assert.equal(board.of('default/f/t'), undefined);
   });
+
+  it('exports what it kept as metrics when scraped: gauges while the trigger runs here, counts for good', async () => {
+    const registry = new Registry();
+    const board = new SourceHealthBoard(registry, () => 1_000);
+    const source = { namespace: 'shop', function: 'f', name: 'db', kind: 'postgres' } as ResolvedSource;
+    board.report(source, { connected: true, backlog: 4096 });
+    for (let i = 0; i < 3; i++) board.count(source, 'stored');
+    board.count(source, 'store-failed');
+    const series = async () =>
+      (await registry.metrics()).split('\n').filter((l) => l.startsWith('nimbus_source_'));
+    const labels = 'namespace="shop",function="f",trigger="db",kind="postgres"';
+    assert.deepEqual((await series()).sort(), [
+      `nimbus_source_backlog{${labels}} 4096`,
+      `nimbus_source_connected{${labels}} 1`,
+      `nimbus_source_events_total{${labels},result="store-failed"} 1`,
+      `nimbus_source_events_total{${labels},result="stored"} 3`,
+    ]);
+    assert.equal(board.of('shop/f/db')?.events, 3, 'a failed store is not an event handed on');
+    board.report(source, { connected: false, lastError: 'gone' });
+    board.count(source, 'stored');
+    assert.deepEqual((await series()).sort(), [
+      `nimbus_source_connected{${labels}} 0`,
+      `nimbus_source_events_total{${labels},result="store-failed"} 1`,
+      `nimbus_source_events_total{${labels},result="stored"} 4`,
+    ]);
+    board.forget(source);
+    assert.deepEqual((await series()).sort(), [
+      `nimbus_source_events_total{${labels},result="store-failed"} 1`,
+      `nimbus_source_events_total{${labels},result="stored"} 4`,
+    ]);
+  });
+
+  it('hands out copies: what a reader holds does not change under it', () => {
+    let now = 1_000;
+    const board = new SourceHealthBoard(new Registry(), () => now);
+    const source = { namespace: 'default', function: 'f', name: 't', kind: 'mqtt' } as ResolvedSource;
+    board.count(source, 'stored');
+    const held = board.of('default/f/t');
+    const all = board.snapshot();
+    now = 5_000;
+    board.count(source, 'delivered');
+    assert.deepEqual(held, { kind: 'mqtt', connected: true, events: 1, lastEventAt: 1_000, since: 1_000 });
+    assert.equal(all['default/f/t']?.events, 1);
+    assert.equal(board.of('default/f/t')?.events, 2);
+  });
 });

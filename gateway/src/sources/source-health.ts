@@ -38,34 +38,60 @@ export function healthError(text: string): string {
     .slice(0, MAX_ERROR_LENGTH);
 }
 
+type EventResult = 'stored' | 'store-failed' | 'delivered' | 'dead-lettered' | 'refused';
+
+/** A report as the board keeps it: changed in place, since `count()` runs for every event. */
+type Entry = { -readonly [K in keyof SourceHealthReport]: SourceHealthReport[K] };
+
 /**
  * What every source trigger run by this gateway reports: kept for the reports the controller
  * reads (status conditions) and exported as metrics. A trigger this gateway does not run (another
  * replica holds its lease) has no entry here.
+ *
+ * `count()` and `report()` run for every event and every word from an origin, so they only change
+ * numbers in place; the metrics are filled from them when scraped.
  */
 export class SourceHealthBoard {
-  private readonly entries = new Map<string, SourceHealthReport>();
-  private readonly connected: Gauge<Labels>;
-  private readonly backlog: Gauge<Labels>;
-  private readonly events: Counter<Labels | 'result'>;
+  private readonly entries = new Map<string, Entry>();
+  /** Events by result per trigger since this gateway started; kept when the trigger goes, as counters are. */
+  private readonly totals = new Map<
+    string,
+    { labels: Record<Labels, string>; counts: Map<EventResult, number> }
+  >();
+  private readonly labelsOf = new Map<string, Record<Labels, string>>();
 
   constructor(
     registry: Registry,
     private readonly now: () => number,
   ) {
-    this.connected = new Gauge({
+    const board = this;
+    new Gauge({
       name: 'nimbus_source_connected',
       help: 'Whether the source trigger run by this gateway is connected to its origin (1) or not (0).',
       labelNames: ['namespace', 'function', 'trigger', 'kind'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, entry] of board.entries) {
+          const labels = board.labelsOf.get(key);
+          if (labels !== undefined) this.set(labels, entry.connected ? 1 : 0);
+        }
+      },
     });
-    this.backlog = new Gauge({
+    new Gauge({
       name: 'nimbus_source_backlog',
       help: "Events the source's origin holds that the trigger has not handed on yet, where the origin tells.",
       labelNames: ['namespace', 'function', 'trigger', 'kind'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, entry] of board.entries) {
+          const labels = board.labelsOf.get(key);
+          if (labels !== undefined && entry.backlog !== undefined) this.set(labels, entry.backlog);
+        }
+      },
     });
-    this.events = new Counter({
+    new Counter({
       name: 'nimbus_source_events_total',
       help:
         'Source events by what became of them in this gateway: stored (in the durable path), store-failed ' +
@@ -73,6 +99,11 @@ export class SourceHealthBoard {
         '(a pushed request refused).',
       labelNames: ['namespace', 'function', 'trigger', 'kind', 'result'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const { labels, counts } of board.totals.values())
+          for (const [result, count] of counts) this.inc({ ...labels, result }, count);
+      },
     });
   }
 
@@ -80,23 +111,27 @@ export class SourceHealthBoard {
     const key = sourceKey(source);
     const before = this.entries.get(key);
     const lastError = health.lastError === undefined ? undefined : healthError(health.lastError);
-    const changed =
-      before === undefined ||
+    this.labels(key, source);
+    if (before === undefined) {
+      const entry: Entry = { kind: source.kind, connected: health.connected, events: 0, since: this.now() };
+      if (health.backlog !== undefined) entry.backlog = health.backlog;
+      if (lastError !== undefined) entry.lastError = lastError;
+      this.entries.set(key, entry);
+      return;
+    }
+    if (
       before.connected !== health.connected ||
       before.lastError !== lastError ||
-      before.backlog !== health.backlog;
-    this.entries.set(key, {
-      kind: source.kind,
-      connected: health.connected,
-      ...(health.backlog === undefined ? {} : { backlog: health.backlog }),
-      ...(lastError === undefined ? {} : { lastError }),
-      events: before?.events ?? 0,
-      ...(before?.lastEventAt === undefined ? {} : { lastEventAt: before.lastEventAt }),
-      since: changed ? this.now() : (before?.since ?? this.now()),
-    });
-    const labels = this.labels(source);
-    this.connected.set(labels, health.connected ? 1 : 0);
-    if (health.backlog !== undefined) this.backlog.set(labels, health.backlog);
+      before.backlog !== health.backlog
+    )
+      before.since = this.now();
+    before.kind = source.kind;
+    before.connected = health.connected;
+    if (health.backlog === undefined) delete before.backlog;
+    else before.backlog = health.backlog;
+    if (lastError === undefined) delete before.lastError;
+    else before.lastError = lastError;
+    delete before.setup;
   }
 
   /**
@@ -112,51 +147,58 @@ export class SourceHealthBoard {
     }
     this.report(source, { connected: false, lastError: failure.message });
     const entry = this.entries.get(key);
-    if (entry !== undefined)
-      this.entries.set(key, { ...entry, setup: { ...failure, message: healthError(failure.message) } });
+    if (entry !== undefined) entry.setup = { ...failure, message: healthError(failure.message) };
   }
 
   /** An event handed on, or not. */
-  count(
-    source: ResolvedSource,
-    result: 'stored' | 'store-failed' | 'delivered' | 'dead-lettered' | 'refused',
-  ): void {
-    this.events.inc({ ...this.labels(source), result });
-    if (result === 'refused' || result === 'store-failed') return;
+  count(source: ResolvedSource, result: EventResult): void {
     const key = sourceKey(source);
-    const before = this.entries.get(key) ?? {
-      kind: source.kind,
-      connected: true,
-      events: 0,
-      since: this.now(),
-    };
-    this.entries.set(key, { ...before, events: before.events + 1, lastEventAt: this.now() });
+    let total = this.totals.get(key);
+    if (total === undefined) {
+      total = { labels: this.labels(key, source), counts: new Map() };
+      this.totals.set(key, total);
+    }
+    total.counts.set(result, (total.counts.get(result) ?? 0) + 1);
+    if (result === 'refused' || result === 'store-failed') return;
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      this.labels(key, source);
+      const now = this.now();
+      this.entries.set(key, { kind: source.kind, connected: true, events: 1, lastEventAt: now, since: now });
+      return;
+    }
+    entry.events++;
+    entry.lastEventAt = this.now();
   }
 
-  /** The trigger no longer runs here: its entry and series go. */
+  /** The trigger no longer runs here: its entry and its gauges go (its counts stay, as counters do). */
   forget(source: ResolvedSource): void {
     this.entries.delete(sourceKey(source));
-    const labels = this.labels(source);
-    this.connected.remove(labels);
-    this.backlog.remove(labels);
   }
 
   /** One trigger's entry, by `namespace/function/trigger`; undefined when it does not run here. */
   of(key: string): SourceHealthReport | undefined {
-    return this.entries.get(key);
+    const entry = this.entries.get(key);
+    return entry === undefined ? undefined : { ...entry };
   }
 
   /** Every trigger run here, by `namespace/function/trigger`. */
   snapshot(): Record<string, SourceHealthReport> {
-    return Object.fromEntries(this.entries);
+    return Object.fromEntries([...this.entries].map(([key, entry]) => [key, { ...entry }]));
   }
 
-  private labels(source: ResolvedSource): Record<Labels, string> {
-    return {
-      namespace: source.namespace,
-      function: source.function,
-      trigger: source.name,
-      kind: source.kind,
-    };
+  /** A trigger's metric labels, made once (again if its kind changed). */
+  private labels(key: string, source: ResolvedSource): Record<Labels, string> {
+    let labels = this.labelsOf.get(key);
+    if (labels === undefined || labels.kind !== source.kind) {
+      labels = {
+        namespace: source.namespace,
+        function: source.function,
+        trigger: source.name,
+        kind: source.kind,
+      };
+      this.labelsOf.set(key, labels);
+    }
+    return labels;
   }
 }
