@@ -200,6 +200,40 @@ describe('postgres reader (a real PostgreSQL)', function () {
     );
   });
 
+  it('confirms a burst held in flight up to its last transaction once the stores land', async () => {
+    const trigger = await provisioned('burst', 'CREATE TABLE burst (id serial PRIMARY KEY, n int)', [
+      'burst',
+    ]);
+    const slot = slotName(trigger);
+    const sink = new RecordingSink();
+    // Every store waits until 200 are in flight: status updates go out in groups meanwhile, and
+    // the last group (fewer than a full one) must still reach the slot once nothing is in flight.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    sink.storing = () => {
+      if (sink.offered.length >= 200) release();
+      return held;
+    };
+    readers.start(trigger, sink);
+    await connected(sink);
+    await server.sql(
+      'DO $$ BEGIN FOR i IN 1..230 LOOP INSERT INTO burst (n) VALUES (i); COMMIT; END LOOP; END $$',
+    );
+    await storedCount(sink, 230);
+    const last = parseLsn(dataOf(sink.stored.at(-1) as never).lsn);
+    await eventually(
+      async () => (parseLsn((await confirmedFlush(server, slot)) ?? '0/0') > last ? true : undefined),
+      20_000,
+      'the slot confirmed past the last commit',
+    );
+    assert.deepEqual(
+      sink.rows().map((r) => r.new?.n),
+      Array.from({ length: 230 }, (_, i) => i + 1),
+    );
+  });
+
   it('confirms nothing while the sink refuses, and the events come again after a restart', async () => {
     const trigger = await provisioned('refused', 'CREATE TABLE refused (id serial PRIMARY KEY, n int)', [
       'refused',

@@ -8,6 +8,13 @@ import { parseLsn } from './lsn.js';
 import { decodePgOutput } from './pgoutput.js';
 import { type ReplicationStream, startReplication } from './replication.js';
 
+/**
+ * Confirmations sent to the server in one status update while stores are still in flight: each
+ * update is a write on the replication connection, and under load one went out for every event.
+ * Once nothing is in flight, what is confirmed goes out at once.
+ */
+const CONFIRMS_PER_STATUS = 64;
+
 export interface SessionOptions {
   readonly target: PostgresTarget;
   /** The slot, and the publication of the same name. */
@@ -37,6 +44,8 @@ export class ReplicationSession {
   private paused = false;
   private closing = false;
   private statusQueued = false;
+  /** Transactions confirmed since the last status update. */
+  private unsent = 0;
   private failure: Error | undefined;
   private onFailure: (err: Error) => void = () => {};
   private closed: () => void = () => {};
@@ -114,7 +123,7 @@ export class ReplicationSession {
         break;
       case 'commit':
         if (this.transaction !== undefined && this.tracker.committed(this.transaction, step.endLsn))
-          this.queueStatus();
+          this.confirmedMore();
         if (step.endLsn > this.received) this.received = step.endLsn;
         this.transaction = undefined;
         break;
@@ -133,7 +142,8 @@ export class ReplicationSession {
     this.options.sink.store(event).then(
       () => {
         this.inFlight--;
-        if (this.tracker.stored(transaction)) this.queueStatus();
+        if (this.tracker.stored(transaction)) this.confirmedMore();
+        else if (this.inFlight === 0 && this.unsent > 0) this.queueStatus();
         if (this.paused && !this.closing && this.inFlight <= this.options.window / 2) {
           this.paused = false;
           this.stream.resume();
@@ -158,6 +168,12 @@ export class ReplicationSession {
     this.options.backlog(Math.max(0, Number(walEnd - this.tracker.confirmed)));
   }
 
+  /** A transaction is confirmed: said to the server now if nothing is in flight, else with others. */
+  private confirmedMore(): void {
+    this.unsent++;
+    if (this.inFlight === 0 || this.unsent >= CONFIRMS_PER_STATUS) this.queueStatus();
+  }
+
   /** One status update for a burst of confirmations, sent once the current frames are handled. */
   private queueStatus(): void {
     if (this.statusQueued) return;
@@ -170,6 +186,7 @@ export class ReplicationSession {
 
   private sendStatus(): void {
     if (this.failure !== undefined) return;
+    this.unsent = 0;
     try {
       this.stream.sendStatus(this.received, this.tracker.confirmed, this.options.clock.now());
     } catch (err) {
