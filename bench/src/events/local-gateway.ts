@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Children } from '../processes.js';
+import { type Children, cpuProfileFlags, stopGently } from '../processes.js';
 
 const LOCAL_MAIN = fileURLToPath(import.meta.resolve('@nimbus/local/main'));
 const KEPT_LINES = 40;
@@ -43,7 +43,7 @@ export async function startLocalGateway(
   timeoutMs = 30_000,
 ): Promise<LocalGateway> {
   const stateDir = await mkdtemp(join(tmpdir(), 'nimbus-bench-state-'));
-  const child = children.spawn(process.execPath, [LOCAL_MAIN, functionsDir], {
+  const child = children.spawn(process.execPath, [...cpuProfileFlags(), LOCAL_MAIN, functionsDir], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
@@ -118,6 +118,8 @@ export async function startLocalGateway(
         watchers.add(watch);
       }),
     stop: async () => {
+      // NIMBUS_BENCH_CPU_PROF: the gateway's profile is written only when it exits by itself.
+      if (cpuProfileFlags().length > 0) await stopGently(child);
       await children.stop(child);
       await rm(stateDir, { recursive: true, force: true });
     },
