@@ -69,7 +69,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   const accessKeyId = options.accessKeyId ?? `AK${randomBytes(8).toString('hex').toUpperCase()}`;
   const secretAccessKey = options.secretAccessKey ?? randomBytes(20).toString('base64url');
   const region = options.region ?? 'us-east-1';
-  const args = ['--port', `127.0.0.1:${port}`, '--region', region, '--quiet'];
+  // --keep-alive: versitygw closes every connection after one response otherwise, which no
+  // production S3 does; a client would pay a TCP connect per request (an S3 poller, one per HEAD).
+  const args = ['--port', `127.0.0.1:${port}`, '--region', region, '--quiet', '--keep-alive'];
   if (options.eventWebhookUrl !== undefined) args.push('--event-webhook-url', options.eventWebhookUrl);
   if (options.eventFilter !== undefined) {
     const filter = join(dataDir, '.event-filter.json');
