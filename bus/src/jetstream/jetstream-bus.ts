@@ -29,6 +29,7 @@ import {
   toNatsHeaders,
   toNatsStream,
 } from './translate.js';
+import { WriteTurn } from './write-turn.js';
 
 export interface JetStreamBusOptions {
   /** `nats://host:port`, or several for a cluster. */
@@ -61,6 +62,8 @@ export class JetStreamBus implements MessageBus {
   private readonly js: JetStreamClient;
   private readonly subscriptions = new Set<JetStreamSubscription>();
   private closing = false;
+  /** Publishes and acks of one turn of the event loop go out in one write. */
+  private readonly turn = new WriteTurn();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -118,6 +121,7 @@ export class JetStreamBus implements MessageBus {
     checkHeaders(options.headers ?? {});
     const what = `publish to ${subject}`;
     this.assertUsable(what);
+    await this.turn.next();
     try {
       const ack = await this.js.publish(subject, data, {
         msgID: options.msgId,
@@ -154,6 +158,7 @@ export class JetStreamBus implements MessageBus {
       retryMaxMs: this.options.reconnectMaxMs ?? 5_000,
       connected: () => this.state.connected,
       disconnects: () => this.state.disconnects,
+      turn: this.turn,
     });
     this.subscriptions.add(subscription);
     return {

@@ -8,6 +8,7 @@ import { reconnectDelay } from '../retry-delay.js';
 import { Slots } from '../slots.js';
 import { toBusError } from './errors.js';
 import { fromNatsConsumer, fromNatsHeaders } from './translate.js';
+import type { WriteTurn } from './write-turn.js';
 
 export interface SubscriptionSettings {
   readonly js: JetStreamClient;
@@ -23,6 +24,8 @@ export interface SubscriptionSettings {
   readonly connected: () => boolean;
   /** Connections lost so far: an ackLater() is vouched for only if none was lost since it went out. */
   readonly disconnects: () => number;
+  /** The bus's turn: an ack waits for it, to leave in one write with the others of the turn. */
+  readonly turn: WriteTurn;
 }
 
 /** An ackLater() went out while the connection was down (or could not go out at all). */
@@ -199,6 +202,7 @@ export class JetStreamSubscription implements Subscription {
         const earlier = this.unvouched;
         this.unvouched = undefined;
         if (!connected()) throw new BusUnavailableError(`${what}: NATS is unreachable`, 'disconnected');
+        await this.settings.turn.next();
         try {
           await msg.ackAck({ timeout: timeoutMs });
         } catch (err) {
