@@ -76,6 +76,22 @@ describe('source health', () => {
     ]);
   });
 
+  it('counts a trigger whose kind changed under the new kind, and keeps the old count', async () => {
+    const registry = new Registry();
+    const board = new SourceHealthBoard(registry, () => 1_000);
+    const source = { namespace: 'shop', function: 'f', name: 'in', kind: 'mqtt' } as ResolvedSource;
+    board.count(source, 'stored');
+    board.count({ ...source, kind: 'rabbitmq' } as ResolvedSource, 'delivered');
+    const counted = (await registry.metrics())
+      .split('\n')
+      .filter((l) => l.startsWith('nimbus_source_events_total{'))
+      .sort();
+    assert.deepEqual(counted, [
+      'nimbus_source_events_total{namespace="shop",function="f",trigger="in",kind="mqtt",result="stored"} 1',
+      'nimbus_source_events_total{namespace="shop",function="f",trigger="in",kind="rabbitmq",result="delivered"} 1',
+    ]);
+  });
+
   it('hands out copies: what a reader holds does not change under it', () => {
     let now = 1_000;
     const board = new SourceHealthBoard(new Registry(), () => now);

@@ -53,7 +53,10 @@ type Entry = { -readonly [K in keyof SourceHealthReport]: SourceHealthReport[K] 
  */
 export class SourceHealthBoard {
   private readonly entries = new Map<string, Entry>();
-  /** Events by result per trigger since this gateway started; kept when the trigger goes, as counters are. */
+  /**
+   * Events by result per trigger and kind since this gateway started; kept when the trigger goes,
+   * as counters are. A trigger whose kind changed counts under the new kind's series.
+   */
   private readonly totals = new Map<
     string,
     { labels: Record<Labels, string>; counts: Map<EventResult, number> }
@@ -153,10 +156,11 @@ export class SourceHealthBoard {
   /** An event handed on, or not. */
   count(source: ResolvedSource, result: EventResult): void {
     const key = sourceKey(source);
-    let total = this.totals.get(key);
+    const totalKey = `${key}/${source.kind}`;
+    let total = this.totals.get(totalKey);
     if (total === undefined) {
       total = { labels: this.labels(key, source), counts: new Map() };
-      this.totals.set(key, total);
+      this.totals.set(totalKey, total);
     }
     total.counts.set(result, (total.counts.get(result) ?? 0) + 1);
     if (result === 'refused' || result === 'store-failed') return;
