@@ -12,6 +12,7 @@ import { checkScope } from '../auth/require-scope.js';
 import type { GatewayConfig } from '../config.js';
 import { callIdFrom, endToEndHeaders } from '../http/headers.js';
 import { Problem, problems, sendProblem } from '../http/problems.js';
+import type { Readiness } from '../ports.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
 import { pickEndpoint } from '../routing/balancer.js';
 import { HoldQueue, type HoldTicket } from '../routing/hold-queue.js';
@@ -53,6 +54,7 @@ export class Invoker {
     @inject(TOKENS.RateLimiter) private readonly limiter: Pick<RateLimiter, 'check'>,
     @inject(TOKENS.Tracing) private readonly tracing: Tracing,
     @inject(TOKENS.JwtAdmission) private readonly jwt: JwtAdmission,
+    @inject(TOKENS.Readiness) private readonly readiness: Readiness,
   ) {
     // undici rather than node:http's client: measured 25-40% more requests per second through
     // the gateway, and its dispatch API hands us the response without a stream in between.
@@ -358,7 +360,17 @@ export class Invoker {
     if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
     if (target.internal) return new Refused('', problems.internalRoute());
     const route = this.routes.get(target.namespace, target.name);
-    if (route === undefined) return new Refused('', problems.functionNotFound(target.name, target.namespace));
+    if (route === undefined) {
+      // Before the gateway has read its Functions (local mode's folder, the cluster's informers) a
+      // name it does not know yet may well exist: 503 and try again, not a 404 that says it does not.
+      const starting = this.readiness.notReadyReason();
+      return new Refused(
+        '',
+        starting === undefined
+          ? problems.functionNotFound(target.name, target.namespace)
+          : problems.unavailable(target.name, starting),
+      );
+    }
     return { route, upstreamPath: target.upstreamPath, tag: target.tag };
   }
 
