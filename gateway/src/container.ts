@@ -295,6 +295,7 @@ function registerAsync(c: DependencyContainer, config: GatewayConfig, overrides:
           log,
           now,
           egress,
+          readiness: d.resolve(TOKENS.Readiness),
           tracing: d.resolve(TOKENS.Tracing),
         }),
     ),

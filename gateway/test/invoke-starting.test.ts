@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { createLogger } from '@nimbus/api';
+import { MemoryBus } from '@nimbus/bus';
 import { send } from '@nimbus/testkit';
 import { loadGatewayConfig } from '../src/config.js';
 import { createGatewayContainer } from '../src/container.js';
@@ -22,6 +23,7 @@ describe('the invoke path before the gateway has read its Functions', () => {
     gateway = createGatewayContainer(config, {
       directory: { list: () => [], get: () => undefined },
       routes: new RouteTable(),
+      bus: new MemoryBus(),
       readiness: { notReadyReason: () => (reading ? 'reading the functions folder' : undefined) },
       logger: createLogger({}, 'error', () => {}),
     }).resolve<Gateway>(TOKENS.Gateway);
@@ -30,16 +32,25 @@ describe('the invoke path before the gateway has read its Functions', () => {
 
   after(() => gateway.close());
 
+  /** The sync call and the async one, by the same name. */
+  const calls = () =>
+    Promise.all([
+      send(base, '/function/hello?name=Ada'),
+      send(base, '/async-function/hello', { method: 'POST', body: '{}' }),
+    ]);
+
   it('answers 503 with Retry-After and the reason while reading, then 404 for a name that is not there', async () => {
-    const early = await send(base, '/function/hello?name=Ada');
-    assert.equal(early.status, 503);
-    assert.equal(early.headers['retry-after'], '1');
-    const problem = early.json<{ code: string; error: string }>();
-    assert.equal(problem.code, 'FunctionUnavailable');
-    assert.match(problem.error, /hello.*reading the functions folder/);
+    for (const early of await calls()) {
+      assert.equal(early.status, 503, early.text);
+      assert.equal(early.headers['retry-after'], '1');
+      const problem = early.json<{ code: string; error: string }>();
+      assert.equal(problem.code, 'FunctionUnavailable');
+      assert.match(problem.error, /hello.*reading the functions folder/);
+    }
     reading = false;
-    const late = await send(base, '/function/hello?name=Ada');
-    assert.equal(late.status, 404);
-    assert.equal(late.json<{ code: string }>().code, 'FunctionNotFound');
+    for (const late of await calls()) {
+      assert.equal(late.status, 404, late.text);
+      assert.equal(late.json<{ code: string }>().code, 'FunctionNotFound');
+    }
   });
 });

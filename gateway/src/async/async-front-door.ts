@@ -15,8 +15,10 @@ import { endToEndHeaders, isCallId } from '../http/headers.js';
 import { Problem, problemOf, problems, sendProblem } from '../http/problems.js';
 import { readBody } from '../http/read-body.js';
 import { ASYNC_PREFIX, parseInvokePath } from '../invoke/function-path.js';
+import { unknownFunction } from '../invoke/unknown-function.js';
 import { pinOf, pinnedVersionOf } from '../invoke/version-pick.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
+import type { Readiness } from '../ports.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
@@ -41,6 +43,8 @@ export interface FrontDoorDeps {
   readonly now: () => number;
   /** Where a callback may go; checked before the call is accepted, and again by the sender. */
   readonly egress: EgressGuard;
+  /** Whether the gateway has read its Functions: a name unknown before then is not yet a 404. */
+  readonly readiness: Readiness;
   /** An enqueue span for each POST, whose context the call's message carries; absent, or without a tracer, none. */
   readonly tracing?: Tracing;
 }
@@ -104,7 +108,7 @@ export class AsyncFrontDoor {
     if ('invalid' in target) throw problems.invalidFunctionName(target.invalid);
     if (target.internal) throw problems.internalRoute();
     const route = routes.get(target.namespace, target.name);
-    if (route === undefined) throw problems.functionNotFound(target.name, target.namespace);
+    if (route === undefined) throw unknownFunction(this.deps.readiness, target.name, target.namespace);
     span?.admitted(route.namespace, route.name);
     let consumed: string | undefined;
     if (route.auth === 'key') {

@@ -25,6 +25,7 @@ import { INVOKE_PREFIX, parseInvokePath } from './function-path.js';
 import { InvokeSpan } from './invoke-span.js';
 import type { InvokeMetrics, Upstream } from './ports.js';
 import { type RoutedCall, routeRequest } from './routed-call.js';
+import { unknownFunction } from './unknown-function.js';
 import { pinOf, versionOfBuffered, versionRouteOf } from './version-pick.js';
 
 // Other modules (the async and trigger workers) import these from here, with the Invoker.
@@ -360,17 +361,8 @@ export class Invoker {
     if ('invalid' in target) return new Refused('', problems.invalidFunctionName(target.invalid));
     if (target.internal) return new Refused('', problems.internalRoute());
     const route = this.routes.get(target.namespace, target.name);
-    if (route === undefined) {
-      // Before the gateway has read its Functions (local mode's folder, the cluster's informers) a
-      // name it does not know yet may well exist: 503 and try again, not a 404 that says it does not.
-      const starting = this.readiness.notReadyReason();
-      return new Refused(
-        '',
-        starting === undefined
-          ? problems.functionNotFound(target.name, target.namespace)
-          : problems.unavailable(target.name, starting),
-      );
-    }
+    if (route === undefined)
+      return new Refused('', unknownFunction(this.readiness, target.name, target.namespace));
     return { route, upstreamPath: target.upstreamPath, tag: target.tag };
   }
 
