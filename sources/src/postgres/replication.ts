@@ -53,6 +53,8 @@ export interface ReplicationStream {
   /** Stops reading from the socket, so the server's sends back up: backpressure. */
   pause(): void;
   resume(): void;
+  /** Handles every frame already read, now, held or not (for a clean close). */
+  flush(): void;
 }
 
 /**
@@ -124,6 +126,7 @@ export async function startReplication(
     },
     pause: () => frames.hold(),
     resume: () => frames.release(),
+    flush: () => frames.flush(),
   };
 }
 
@@ -166,6 +169,15 @@ class FrameQueue {
     this.held = false;
     if (this.queued < MAX_QUEUED_FRAMES) this.socket.resume();
     this.schedule();
+  }
+
+  /** Handles every frame queued now, held or not, with no turn budget. */
+  flush(): void {
+    while (!this.stopped && this.queued > 0) this.handle(this.frames[this.next++] as Buffer);
+    if (this.queued === 0) {
+      this.frames = [];
+      this.next = 0;
+    }
   }
 
   /** The stream is over: what is queued is dropped (it was never confirmed). */

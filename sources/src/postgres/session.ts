@@ -211,6 +211,9 @@ export class ReplicationSession {
     if (this.closing) return this.done;
     this.closing = true;
     this.stream.pause();
+    // Frames already read are handled, as they were when each read was handled whole: a commit
+    // left queued behind its stored rows would leave them unconfirmed, to be read again.
+    this.stream.flush();
     if (this.inFlight > 0)
       await new Promise<void>((resolve) => {
         this.onSettled = resolve;
