@@ -21,6 +21,7 @@ import { checkSubject } from '../subjects.js';
 import { ConnectionState } from './connection-state.js';
 import { CONSUMER_NOT_FOUND, STREAM_NOT_FOUND, isApiError, toBusError } from './errors.js';
 import { JetStreamSubscription } from './jetstream-subscription.js';
+import { PublishAcks } from './publish-acks.js';
 import {
   changeableNatsConsumer,
   fromNatsConsumer,
@@ -64,6 +65,7 @@ export class JetStreamBus implements MessageBus {
   private closing = false;
   /** Publishes and acks of one turn of the event loop go out in one write. */
   private readonly turn = new WriteTurn();
+  private readonly acks: PublishAcks;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -73,6 +75,7 @@ export class JetStreamBus implements MessageBus {
     private readonly timeoutMs: number,
   ) {
     this.js = nc.jetstream({ timeout: timeoutMs });
+    this.acks = new PublishAcks(nc, options.inboxPrefix);
   }
 
   /** Connects once; throws BusUnavailableError when the server cannot be reached now. */
@@ -123,12 +126,13 @@ export class JetStreamBus implements MessageBus {
     this.assertUsable(what);
     await this.turn.next();
     try {
-      const ack = await this.js.publish(subject, data, {
-        msgID: options.msgId,
-        headers: toNatsHeaders(options.headers),
-        timeout: this.timeoutMs,
-      });
-      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      return await this.acks.publish(
+        subject,
+        data,
+        options.msgId,
+        toNatsHeaders(options.headers),
+        this.timeoutMs,
+      );
     } catch (err) {
       throw toBusError(err, what, 'no-stream');
     }
