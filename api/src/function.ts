@@ -153,8 +153,13 @@ export interface RateLimit {
 
 /** Calls admitted per second to a function, over all gateway replicas. */
 export interface FunctionRateLimit extends RateLimit {
-  /** A tighter bucket shared by the callers that present no known API key. */
+  /** A tighter bucket shared by the callers that present no known API key and no verified token. */
   anonymous?: RateLimit;
+  /**
+   * A bucket for each caller of this function: each API key, and each signed-in subject (a verified
+   * JWT's issuer and `sub`), so that one caller cannot spend what the others share.
+   */
+  perCaller?: RateLimit;
 }
 
 /** A method a route may name (route-schema.ts HTTP_METHODS). */

@@ -180,7 +180,7 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   }),
   // The schema's minimum says the same, but the API server compares a whole number (0) with a
   // fractional minimum after truncating it to a whole number, and lets 0 through.
-  ...['http.rateLimit', 'http.rateLimit.anonymous'].map((at) =>
+  ...['http.rateLimit', 'http.rateLimit.anonymous', 'http.rateLimit.perCaller'].map((at) =>
     rule<RateLimit>({
       at,
       field: 'requestsPerSecond',

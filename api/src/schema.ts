@@ -281,8 +281,12 @@ const specProperties: Record<string, SchemaNode> = {
         properties: {
           ...rateLimit('').properties,
           anonymous: rateLimit(
-            'A limit of its own for the callers that present no known API key, all of them together; ' +
-              'they also count against the limit above.',
+            'A limit of its own for the callers that present no known API key and no verified token, all ' +
+              'of them together; they also count against the limit above.',
+          ),
+          perCaller: rateLimit(
+            'A limit for each caller on its own: each API key, and each signed-in subject (a verified ' +
+              "JWT's issuer and sub); callers also count against the limit above.",
           ),
         },
       },

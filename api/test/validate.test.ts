@@ -283,6 +283,15 @@ describe('validateFunction', () => {
       /more than 0|>= 0.001/,
     ],
     [
+      'a per-caller rate limit of zero calls a second',
+      (d) =>
+        Object.assign(d.spec, {
+          http: { rateLimit: { requestsPerSecond: 5, perCaller: { requestsPerSecond: 0 } } },
+        }),
+      'spec.http.rateLimit.perCaller.requestsPerSecond',
+      /more than 0|>= 0.001/,
+    ],
+    [
       'an anonymous rate limit without a rate',
       (d) =>
         Object.assign(d.spec, { http: { rateLimit: { requestsPerSecond: 5, anonymous: { burst: 3 } } } }),

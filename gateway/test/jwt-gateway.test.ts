@@ -23,6 +23,7 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
   let k1: TestKey;
   let k2: TestKey;
   let replica: Server;
+  let replicaPort: number;
   let gateway: Gateway;
   let base: string;
   let routes: RouteTable;
@@ -39,6 +40,7 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
     idp = await TestIdentityProvider.start([k1]);
     const echo = await upstream(echoRequest);
     replica = echo.server;
+    replicaPort = echo.port;
     routes = new RouteTable();
     const jwt: HttpJwt = { issuer: idp.issuer, audiences: ['orders'], jwksUrl: idp.jwksUrl };
     routes.upsert({
@@ -49,7 +51,7 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
       auth: 'jwt',
       jwt,
     });
-    routes.setEndpoints('default', 'orders', [{ id: 'orders-0', host: '127.0.0.1', port: echo.port }]);
+    routes.setEndpoints('default', 'orders', [{ id: 'orders-0', host: '127.0.0.1', port: replicaPort }]);
     const config = loadGatewayConfig({ HOST: '127.0.0.1', PORT: '0', NIMBUS_EGRESS_ALLOW: 'loopback' });
     const container = createGatewayContainer(config, { routes, logger: createLogger({}, 'error') });
     container.register(TOKENS.Clock, { useValue: clock });
@@ -110,6 +112,45 @@ describe('gateway: auth jwt on the invoke path, through a key rotation', functio
       body: '{}',
     });
     assert.equal(plain.status, 200, "without routes, the Function's own requirements alone");
+  });
+
+  it("holds each signed-in subject to its own rate on a per-caller limit, not to the anonymous callers'", async () => {
+    const jwt: HttpJwt = { issuer: idp.issuer, audiences: ['orders'], jwksUrl: idp.jwksUrl };
+    routes.upsert({
+      name: 'ledger',
+      namespace: 'default',
+      timeoutMs: 5000,
+      concurrency: 10,
+      auth: 'jwt',
+      jwt,
+      // The clock does not move in this test: a spent bucket stays spent.
+      rateLimit: {
+        requestsPerSecond: 100,
+        anonymous: { requestsPerSecond: 0.001, burst: 1 },
+        perCaller: { requestsPerSecond: 0.001, burst: 2 },
+      },
+    });
+    routes.setEndpoints('default', 'ledger', [{ id: 'ledger-0', host: '127.0.0.1', port: replicaPort }]);
+    const as = async (sub: string) => ({ authorization: `Bearer ${await idp.sign(k1, { sub }, nowS())}` });
+    const mallory = await as('mallory');
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push((await send(base, '/function/ledger', { headers: mallory })).status);
+    assert.deepEqual(statuses, [200, 200, 429], 'mallory has her own burst of 2');
+    // The same subject by the async door, with a fresh token: refused before anything is queued.
+    const queued = await send(base, '/async-function/ledger', {
+      method: 'POST',
+      headers: await as('mallory'),
+      body: '{}',
+    });
+    assert.equal(queued.status, 429, queued.text);
+    assert.equal(queued.json<{ limit: { scope: string } }>().limit.scope, 'caller');
+    // Another subject still gets its own two, though the anonymous bucket holds one call only.
+    const alice = await as('alice');
+    const alices = [];
+    for (let i = 0; i < 2; i++)
+      alices.push((await send(base, '/function/ledger', { headers: alice })).status);
+    assert.deepEqual(alices, [200, 200], "mallory's calls spent none of alice's");
   });
 
   it('follows a rotation without a restart: the new key at once, the old one refused after the refresh', async () => {

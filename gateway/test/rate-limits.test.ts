@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { HashedApiKeys } from '../src/auth/api-keys.js';
 import { loadGatewayConfig, parseApiKeys } from '../src/config.js';
 import { parseRate } from '../src/quotas/rate-config.js';
-import { bucketsFor, rateOf, retryAfterSeconds } from '../src/quotas/rate-limit-plan.js';
+import { bucketsFor, rateOf, retryAfterSeconds, signedInAs } from '../src/quotas/rate-limit-plan.js';
 import { RateLimiter } from '../src/quotas/rate-limiter.js';
 import { RouteTable } from '../src/routing/route-table.js';
 
@@ -48,6 +48,24 @@ describe('bucketsFor: which limits a call counts against', () => {
       ['key key:k1 5/5'],
     ],
     [
+      'a per-caller limit: a bucket for each key and each signed-in subject, none for the anonymous',
+      { key: 'shop/resize', rateLimit: { requestsPerSecond: 10, perCaller: { requestsPerSecond: 2 } } },
+      { keyId: 'k1', keyRate: undefined },
+      ['function fn:shop/resize 10/10', 'caller caller:shop/resize:k1 2/2'],
+    ],
+    [
+      "a signed-in subject is not anonymous: its own bucket, not the anonymous callers'",
+      { key: 'shop/resize', rateLimit: { ...limited.rateLimit, perCaller: { requestsPerSecond: 2 } } },
+      { keyId: undefined, subject: 'jwt:alice' },
+      ['function fn:shop/resize 10/20', 'caller caller:shop/resize:jwt:alice 2/2'],
+    ],
+    [
+      'a signed-in subject of a function without a per-caller limit: the function only',
+      limited,
+      { keyId: undefined, subject: 'jwt:alice' },
+      ['function fn:shop/resize 10/20'],
+    ],
+    [
       'a function limit without an anonymous one: anonymous callers share the function bucket only',
       { key: 'a/b', rateLimit: { requestsPerSecond: 0.5 } },
       { keyId: undefined },
@@ -61,6 +79,17 @@ describe('bucketsFor: which limits a call counts against', () => {
         expected,
       ));
   }
+
+  it('a signed-in subject is named by a digest of issuer and sub, never by the claims themselves', () => {
+    const alice = signedInAs({ iss: 'https://idp.example', sub: 'alice@example.com' });
+    assert.equal(alice, signedInAs({ iss: 'https://idp.example', sub: 'alice@example.com' }));
+    assert.notEqual(alice, signedInAs({ iss: 'https://idp.example', sub: 'bob@example.com' }));
+    assert.notEqual(alice, signedInAs({ iss: 'https://other.example', sub: 'alice@example.com' }));
+    // The separator cannot be forged by moving characters between the two claims.
+    assert.notEqual(signedInAs({ iss: 'a', sub: 'bc' }), signedInAs({ iss: 'ab', sub: 'c' }));
+    assert.match(alice, /^jwt:[A-Za-z0-9_-]{22}$/);
+    assert.ok(!alice.includes('alice'));
+  });
 
   it('burst defaults to the rate rounded up, and at least 1', () => {
     assert.deepEqual(rateOf({ requestsPerSecond: 2.5 }), { perSecond: 2.5, burst: 3 });
@@ -158,6 +187,53 @@ describe('RateLimiter: 429 with Retry-After, shared counters, and their fallback
     const text = await registry.metrics();
     assert.match(text, /nimbus_rate_limited_total\{function="resize",namespace="shop",scope="anonymous"\} 1/);
     assert.match(text, /nimbus_rate_limited_total\{function="resize",namespace="shop",scope="function"\} 1/);
+  });
+
+  it('a per-caller limit holds each signed-in subject to its own bucket, outside the anonymous one', async () => {
+    const clock = new ManualClock(T0);
+    const registry = new Registry();
+    const limiter = new RateLimiter(
+      new MemoryRateLimitStore(clock),
+      new HashedApiKeys([]),
+      registry,
+      clock,
+      quiet,
+    );
+    const route = new RouteTable().upsert({
+      name: 'orders',
+      namespace: 'shop',
+      timeoutMs: 1000,
+      concurrency: 1,
+      auth: 'jwt',
+      rateLimit: {
+        requestsPerSecond: 100,
+        anonymous: { requestsPerSecond: 1, burst: 1 },
+        perCaller: { requestsPerSecond: 1, burst: 2 },
+      },
+    });
+    const alice = signedInAs({ iss: 'https://idp', sub: 'alice' });
+    const bob = signedInAs({ iss: 'https://idp', sub: 'bob' });
+    // The token in Authorization is not an API key: the subject decides, whatever the header holds.
+    const call = async (who: string) => (await limiter.check(route, 'Bearer eyJhbGciOi', who))?.status;
+    assert.deepEqual([await call(alice), await call(alice), await call(alice)], [undefined, undefined, 429]);
+    assert.deepEqual(
+      [await call(bob), await call(bob)],
+      [undefined, undefined],
+      "alice's calls left bob his",
+    );
+    const refused = await limiter.check(route, undefined, alice);
+    assert.deepEqual(refused?.details?.limit, {
+      scope: 'caller',
+      function: 'orders.shop',
+      requestsPerSecond: 1,
+      burst: 2,
+    });
+    assert.match(refused?.message ?? '', /your own rate limit on function orders/);
+    assert.equal(await limiter.check(route, undefined), undefined, 'the anonymous bucket was not spent');
+    assert.match(
+      await registry.metrics(),
+      /nimbus_rate_limited_total\{function="orders",namespace="shop",scope="caller"\} 2/,
+    );
   });
 
   it('a limited key is held to its own rate over every function, and gets tokens back with time', async () => {

@@ -269,6 +269,7 @@ export const problems = {
 function limitName(scope: string, fn: { name: string; namespace: string }): string {
   if (scope === 'key') return "this API key's rate limit";
   if (scope === 'anonymous') return `the rate limit for callers without a key of function ${fn.name}`;
+  if (scope === 'caller') return `your own rate limit on function ${fn.name}`;
   return `the rate limit of function ${fn.name}`;
 }
 

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { FunctionRateLimit, RateLimit } from '@nimbus/api';
 import type { RateBucket } from '@nimbus/store';
 
-/** Which limit refused a call: the function's, its anonymous callers', or the caller's key's. */
-export type RateScope = 'function' | 'anonymous' | 'key';
+/** Which limit refused a call: the function's, its anonymous callers', one caller's of it, or the caller's key's. */
+export type RateScope = 'function' | 'anonymous' | 'caller' | 'key';
 
 /** A token bucket's numbers, `burst` filled in. */
 export interface Rate {
@@ -10,10 +11,24 @@ export interface Rate {
   readonly burst: number;
 }
 
-/** Who calls: a known API key (its id, a digest prefix, never the key) or nobody known. */
+/**
+ * Who calls: a known API key (its id, a digest prefix, never the key), a signed-in subject (the
+ * digest signedInAs() makes of a verified token's issuer and subject), or nobody known.
+ */
 export type Caller =
   | { readonly keyId: string; readonly keyRate: Rate | undefined }
-  | { readonly keyId: undefined };
+  | { readonly keyId: undefined; readonly subject?: string };
+
+/**
+ * A verified token's caller as a bucket names it: a digest of its issuer and `sub` (a token without
+ * `sub` shares its issuer's), so no claim is written into the shared counters. Pure.
+ */
+export function signedInAs(claims: { readonly iss?: string; readonly sub?: string }): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([claims.iss ?? '', claims.sub ?? '']))
+    .digest('base64url');
+  return `jwt:${digest.slice(0, 22)}`;
+}
 
 export interface PlannedBucket extends RateBucket {
   readonly scope: RateScope;
@@ -30,7 +45,10 @@ export function rateOf(limit: RateLimit): Rate {
 /**
  * The buckets one call takes a token from (all or none, atomically). Pure.
  * - the function's, when its spec sets `http.rateLimit`: every caller, sync and async together;
- * - its anonymous callers', when it sets `http.rateLimit.anonymous` and the caller has no known key;
+ * - its anonymous callers', when it sets `http.rateLimit.anonymous` and the caller has neither a
+ *   known key nor a verified token;
+ * - the caller's own for this function, when it sets `http.rateLimit.perCaller`: one per key, one
+ *   per signed-in subject;
  * - the key's, when the caller's key has a limit: one bucket across every function it calls.
  */
 export function bucketsFor(
@@ -41,8 +59,11 @@ export function bucketsFor(
   const limit = route.rateLimit;
   if (limit !== undefined) {
     out.push({ scope: 'function', key: `fn:${route.key}`, ...rateOf(limit) });
-    if (caller.keyId === undefined && limit.anonymous !== undefined)
+    const who = caller.keyId ?? caller.subject;
+    if (who === undefined && limit.anonymous !== undefined)
       out.push({ scope: 'anonymous', key: `anon:${route.key}`, ...rateOf(limit.anonymous) });
+    if (who !== undefined && limit.perCaller !== undefined)
+      out.push({ scope: 'caller', key: `caller:${route.key}:${who}`, ...rateOf(limit.perCaller) });
   }
   if (caller.keyId !== undefined && caller.keyRate !== undefined)
     out.push({ scope: 'key', key: `key:${caller.keyId}`, ...caller.keyRate });

@@ -11,8 +11,8 @@ const WARN_EVERY_MS = 10_000;
 
 /**
  * Rate limits at the gateway's front doors (sync and async invoke), before a call is queued or
- * sent anywhere: the function's limit, its anonymous callers' limit, and the caller's key's
- * limit (rate-limit-plan.ts), as token buckets shared by every gateway replica through the
+ * sent anywhere: the function's limit, its anonymous callers' limit, each caller's limit on it, and
+ * the caller's key's limit (rate-limit-plan.ts), as token buckets shared by every gateway replica through the
  * RateLimitStore (Redis; in memory in local mode). A call refused by any bucket takes no token
  * from the others and is answered 429 with Retry-After.
  *
@@ -38,7 +38,7 @@ export class RateLimiter {
     this.local = new MemoryRateLimitStore(clock);
     this.limited = new Counter({
       name: 'nimbus_rate_limited_total',
-      help: 'Calls refused with 429 by a rate limit, by function and by the limit that refused them (function, anonymous, key).',
+      help: 'Calls refused with 429 by a rate limit, by function and by the limit that refused them (function, anonymous, caller, key).',
       labelNames: ['function', 'namespace', 'scope'],
       registers: [registry],
     });
@@ -52,10 +52,18 @@ export class RateLimiter {
   /**
    * undefined when no limit applies to the call (no I/O, nothing allocated: the common case stays
    * synchronous); otherwise resolves the 429 to answer with, or undefined when it is admitted.
+   * `subject`: the caller a verified token signed in (signedInAs), for a Function with auth jwt;
+   * its Authorization header is then the token, not a key.
    */
-  check(route: FunctionRoute, authorization: string | undefined): Promise<Problem | undefined> | undefined {
+  check(
+    route: FunctionRoute,
+    authorization: string | undefined,
+    subject?: string,
+  ): Promise<Problem | undefined> | undefined {
     if (route.rateLimit === undefined && !this.keys.limited) return undefined;
-    const buckets = bucketsFor(route, this.callerOf(authorization));
+    const caller: Caller =
+      subject === undefined ? this.callerOf(authorization) : { keyId: undefined, subject };
+    const buckets = bucketsFor(route, caller);
     if (buckets.length === 0) return undefined;
     return this.take(route, buckets);
   }

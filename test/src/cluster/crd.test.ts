@@ -143,6 +143,12 @@ describe('the Function CRD on a real API server', function () {
       /spec\.http\.rateLimit\.anonymous\.burst: .*greater than or equal to 1/,
     ],
     [
+      'a per-caller rate limit of zero calls a second',
+      'f13p',
+      { http: { rateLimit: { requestsPerSecond: 5, perCaller: { requestsPerSecond: 0 } } } },
+      /spec\.http\.rateLimit\.perCaller\.requestsPerSecond: .*must be more than 0/,
+    ],
+    [
       'an unknown cron concurrency policy',
       'f14',
       { triggers: [{ schedule: { cron: '* * * * *', concurrencyPolicy: 'Queue' } }] },
