@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { encodePath } from '../src/s3/head-object.js';
 import { subjectOf } from '../src/s3/object-event.js';
+import { encodePath } from '../src/s3/signed-requests.js';
 import {
   BASELINE,
   type ViewChange,

@@ -1,5 +1,6 @@
-import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { type ListPage, type ListedObject, listError, parseListPage } from './list-page.js';
 import { bareEtag } from './object-event.js';
+import type { SignedRequests } from './signed-requests.js';
 
 const MAX_KEY_BYTES = 1_024;
 const MAX_ETAG_CHARS = 256;
@@ -19,30 +20,32 @@ export interface ObjectVersion {
  * `maxObjects` kept keys it throws, saying so, rather than hold an unbounded view in memory.
  */
 export async function* listPages(
-  client: S3Client,
-  bucket: string,
+  requests: SignedRequests,
   options: { prefix: string; keep: (key: string) => boolean; maxObjects: number; signal?: AbortSignal },
 ): AsyncGenerator<Map<string, ObjectVersion>> {
-  const ask = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
-    const asking = client.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        ...(options.prefix === '' ? {} : { Prefix: options.prefix }),
-        ...(token === undefined ? {} : { ContinuationToken: token }),
-      }),
-      { abortSignal: options.signal },
-    );
+  const ask = async (token: string | undefined): Promise<ListPage> => {
+    const query: Record<string, string> = { 'list-type': '2' };
+    if (options.prefix !== '') query.prefix = options.prefix;
+    if (token !== undefined) query['continuation-token'] = token;
+    const answer = await requests.send('GET', requests.pathOf(), query, {
+      readBody: true,
+      signal: options.signal,
+    });
+    if (answer.status !== 200) throw listError(answer.status, answer.body);
+    return parseListPage(answer.body);
+  };
+  const askAhead = (token: string | undefined): Promise<ListPage> => {
+    const asking = ask(token);
     // Asked ahead: its failure is thrown when the page is read, not unhandled while it is not yet.
     asking.catch(() => undefined);
     return asking;
   };
-  let asked: Promise<ListObjectsV2CommandOutput> | undefined = ask(undefined);
+  let asked: Promise<ListPage> | undefined = askAhead(undefined);
   let kept = 0;
   while (asked !== undefined) {
-    const page: ListObjectsV2CommandOutput = await asked;
-    const token: string | undefined = page.IsTruncated ? page.NextContinuationToken : undefined;
-    asked = token === undefined ? undefined : ask(token);
-    const out = versionsOf(page.Contents ?? [], options.keep);
+    const page: ListPage = await asked;
+    asked = page.next === undefined ? undefined : askAhead(page.next);
+    const out = versionsOf(page.objects, options.keep);
     kept += out.size;
     if (kept > options.maxObjects)
       throw new Error(
@@ -52,31 +55,21 @@ export async function* listPages(
   }
 }
 
-/** Every page of listPages in one map: the whole listing. */
-export async function listObjects(
-  client: S3Client,
-  bucket: string,
-  options: Parameters<typeof listPages>[2],
-): Promise<Map<string, ObjectVersion>> {
-  const out = new Map<string, ObjectVersion>();
-  for await (const page of listPages(client, bucket, options)) for (const entry of page) out.set(...entry);
-  return out;
-}
-
 function versionsOf(
-  contents: readonly { Key?: string; Size?: number; ETag?: string; LastModified?: Date }[],
+  objects: readonly ListedObject[],
   keep: (key: string) => boolean,
 ): Map<string, ObjectVersion> {
   const out = new Map<string, ObjectVersion>();
-  for (const object of contents) {
+  for (const object of objects) {
     // A key past S3's 1,024 bytes (a store that is not S3) could not be kept in the checkpoint.
-    if (object.Key === undefined || Buffer.byteLength(object.Key) > MAX_KEY_BYTES || !keep(object.Key))
-      continue;
-    out.set(object.Key, {
-      size: Math.max(0, object.Size ?? 0),
+    if (Buffer.byteLength(object.key) > MAX_KEY_BYTES || !keep(object.key)) continue;
+    const size = Number(object.size);
+    const modified = Date.parse(object.lastModified);
+    out.set(object.key, {
+      size: Number.isSafeInteger(size) && size > 0 ? size : 0,
       // Cut: the store is not trusted to keep an ETag to the length the checkpoint takes.
-      etag: (bareEtag(object.ETag) ?? '').slice(0, MAX_ETAG_CHARS),
-      modified: object.LastModified?.getTime() ?? 0,
+      etag: (bareEtag(object.etag) ?? '').slice(0, MAX_ETAG_CHARS),
+      modified: Number.isNaN(modified) ? 0 : modified,
     });
   }
   return out;

@@ -1,17 +1,17 @@
 import { setMaxListeners } from 'node:events';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { ObjectEventKind } from '@nimbus/api';
 import { backoffDelay } from '@nimbus/api/backoff';
 import { sleep } from '@nimbus/api/clock';
 import { SourceConfigError, type SourceContext, type SourceEvent, type SourceReader } from '../source.js';
 import { accessError } from './access-error.js';
-import { redact, s3Client } from './client.js';
+import { redact } from './client.js';
 import { type S3Credentials, type S3Target, credentialsOf, pollIntervalOf, targetOf } from './config.js';
 import { type ObjectFilter, filterOf, watchesKey } from './filter.js';
 import { ObjectHeads } from './head-object.js';
 import { type ObjectVersion, listPages } from './listing.js';
 import { objectEvent } from './object-event.js';
 import { runLimited } from './run-limited.js';
+import { SignedRequests } from './signed-requests.js';
 import { BASELINE, type ViewChange, baselineEntry, createdIn, deletedSince, encodeVersion } from './view.js';
 
 export interface PollerOptions {
@@ -21,6 +21,13 @@ export interface PollerOptions {
   readonly concurrency: number;
   /** Objects the view may hold (the checkpoint's own bound is 1,000,000). */
   readonly maxObjects: number;
+}
+
+/** The store as one reader reaches it, made with the keys read from the trigger's Secret. */
+interface Connection {
+  readonly requests: SignedRequests;
+  readonly heads: ObjectHeads;
+  readonly credentials: S3Credentials;
 }
 
 export const DEFAULT_POLLER_OPTIONS: PollerOptions = { batch: 500, concurrency: 16, maxObjects: 1_000_000 };
@@ -48,7 +55,7 @@ export class S3Poller implements SourceReader {
   private readonly pollMs: number;
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
-  private client: { s3: S3Client; heads: ObjectHeads; credentials: S3Credentials } | undefined;
+  private client: Connection | undefined;
   /** The checkpoint as this reader last wrote it; undefined until read, and after a failed pass. */
   private view: Map<string, string> | undefined;
 
@@ -141,8 +148,8 @@ export class S3Poller implements SourceReader {
 
   /** Runs `work` on each page of the listing in turn; a failed listing is said as accessError says it. */
   private async eachPage(work: (page: Map<string, ObjectVersion>) => Promise<void>): Promise<void> {
-    const { s3, credentials } = await this.connect();
-    const pages = listPages(s3, this.target.bucket, {
+    const { requests, credentials } = await this.connect();
+    const pages = listPages(requests, {
       prefix: this.filter.prefix,
       keep: (key) => watchesKey(this.filter, key),
       maxObjects: this.options.maxObjects,
@@ -268,20 +275,17 @@ export class S3Poller implements SourceReader {
     });
   }
 
-  private async connect(): Promise<{ s3: S3Client; heads: ObjectHeads; credentials: S3Credentials }> {
+  private async connect(): Promise<Connection> {
     if (this.client !== undefined) return this.client;
     const credentials = await credentialsOf(this.context.source, this.context.secrets);
-    this.client = {
-      s3: s3Client(this.target, credentials),
-      heads: new ObjectHeads(this.target, credentials, this.options.concurrency),
-      credentials,
-    };
+    // A socket for each HEAD in flight and one for the next page of a listing.
+    const requests = new SignedRequests(this.target, credentials, this.options.concurrency + 1);
+    this.client = { requests, heads: new ObjectHeads(requests), credentials };
     return this.client;
   }
 
   private forget(): void {
-    this.client?.s3.destroy();
-    this.client?.heads.close();
+    this.client?.requests.close();
     this.client = undefined;
   }
 
