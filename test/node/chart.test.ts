@@ -15,7 +15,13 @@ import {
   TICKER,
   steady,
 } from './chart-fixtures.js';
-import { deploymentScale, untilAtZero, untilNoPool, untilPoolReady } from './harness/function-scale.js';
+import {
+  deploymentScale,
+  untilAtZero,
+  untilListedReady,
+  untilNoPool,
+  untilPoolReady,
+} from './harness/function-scale.js';
 import { stderrProgress, unsupportedReason } from './harness/host.js';
 import { containerdRef } from './harness/images.js';
 import {
@@ -492,6 +498,10 @@ describe('the chart on a real node', function () {
     assert.match(cold.pod, /^nimbus-pool-python3-11-/, 'answered by a pod of the Python pool');
     assert.deepEqual(cold.python, [3, 11]);
     stderrProgress(`real node: a Python function at zero → response through a pool pod: ${woke.ms} ms`);
+    // Two gateway replicas: the one that woke it knows the pod from the wake's answer, the other
+    // from the slice, which may lag the answer (a 118 ms wake once beat it, and the next call, sent
+    // to the other replica, was held: a cold start). Warm means warm on either.
+    await untilListedReady(node, APPS, 'sleepy-python', 30_000);
     const started = Date.now();
     const warm = await release.get(`/function/sleepy-python.${APPS}`);
     assert.equal(warm.status, 200, warm.text);

@@ -102,3 +102,44 @@ export function untilNoPool(node: RealNode, namespace: string, ms: number): Prom
     `the warm pools of ${namespace} to go`,
   );
 }
+
+/**
+ * Until an EndpointSlice of the Function's Service lists a ready endpoint, and what it lists. A
+ * wake's answer tells only the gateway replica that asked where the pod is; the others learn it
+ * from the slice, so a call that must find the function warm on any replica waits for this first.
+ */
+export function untilListedReady(
+  node: RealNode,
+  namespace: string,
+  name: string,
+  ms: number,
+): Promise<string[]> {
+  return eventually(
+    async () => {
+      const { stdout } = await node.kubectl([
+        '-n',
+        namespace,
+        'get',
+        'endpointslices',
+        '-l',
+        `kubernetes.io/service-name=${name}`,
+        '-o',
+        'json',
+      ]);
+      const slices = JSON.parse(stdout) as {
+        items: {
+          endpoints?: { addresses: string[]; conditions?: { ready?: boolean; terminating?: boolean } }[];
+        }[];
+      };
+      // As the gateway reads a slice: a missing `ready` means ready, a terminating endpoint is not.
+      const ready = slices.items.flatMap((slice) =>
+        (slice.endpoints ?? [])
+          .filter((e) => e.conditions?.ready !== false && e.conditions?.terminating !== true)
+          .flatMap((e) => e.addresses),
+      );
+      return ready.length > 0 ? ready : undefined;
+    },
+    ms,
+    `${namespace}/${name} listed ready in an EndpointSlice`,
+  );
+}
