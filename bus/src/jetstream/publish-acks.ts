@@ -53,7 +53,7 @@ export class PublishAcks {
   ) {
     this.inbox = createInbox(inboxPrefix);
     nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.answer(err, msg) });
-    void this.watchRefusals();
+    this.watchRefusals().catch(() => {});
     void nc.closed().then(() => this.failAll(NatsError.errorForCode(ErrorCode.ConnectionClosed)));
   }
 
@@ -67,7 +67,8 @@ export class PublishAcks {
   ): Promise<StoredAck> {
     const id = ++this.last;
     let headers = given;
-    if (msgId !== undefined) {
+    // An empty id is no id, as nats.js took it.
+    if (msgId !== undefined && msgId !== '') {
       headers ??= natsHeaders();
       headers.set('Nats-Msg-Id', msgId);
     }
