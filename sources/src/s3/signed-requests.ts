@@ -20,6 +20,13 @@ export class S3RequestError extends Error {
   }
 }
 
+type Method = 'HEAD' | 'GET';
+type Query = Readonly<Record<string, string>>;
+interface SendOptions {
+  readonly readBody: boolean;
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** An answer: its status, its headers, and its body when one was asked for. */
 export interface SignedAnswer {
   readonly status: number;
@@ -60,12 +67,7 @@ export class SignedRequests {
   }
 
   /** Sends the request; `readBody` false drops the body (a HEAD has none). Rejects only without an answer. */
-  async send(
-    method: 'HEAD' | 'GET',
-    path: string,
-    query: Readonly<Record<string, string>>,
-    options: { readBody: boolean; signal?: AbortSignal | undefined },
-  ): Promise<SignedAnswer> {
+  async send(method: Method, path: string, query: Query, options: SendOptions): Promise<SignedAnswer> {
     try {
       return await this.once(method, path, query, options);
     } catch (err) {
@@ -78,12 +80,7 @@ export class SignedRequests {
     this.agent.destroy();
   }
 
-  private once(
-    method: 'HEAD' | 'GET',
-    path: string,
-    query: Readonly<Record<string, string>>,
-    options: { readBody: boolean; signal?: AbortSignal | undefined },
-  ): Promise<SignedAnswer> {
+  private once(method: Method, path: string, query: Query, options: SendOptions): Promise<SignedAnswer> {
     const search = canonicalQuery(query);
     const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
@@ -190,7 +187,7 @@ export function encodePath(key: string): string {
 }
 
 /** The query as SigV4 signs it and the request sends it: sorted by name, every reserved byte encoded, slashes too. */
-export function canonicalQuery(query: Readonly<Record<string, string>>): string {
+export function canonicalQuery(query: Query): string {
   return Object.keys(query)
     .sort()
     .map(
