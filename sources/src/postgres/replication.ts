@@ -174,10 +174,7 @@ class FrameQueue {
   /** Handles every frame queued now, held or not, with no turn budget. */
   flush(): void {
     while (!this.stopped && this.queued > 0) this.handle(this.frames[this.next++] as Buffer);
-    if (this.queued === 0) {
-      this.frames = [];
-      this.next = 0;
-    }
+    this.compact();
   }
 
   /** The stream is over: what is queued is dropped (it was never confirmed). */
@@ -185,6 +182,17 @@ class FrameQueue {
     this.stopped = true;
     this.frames = [];
     this.next = 0;
+  }
+
+  /** Lets go of the frames already handled: all of them once none is left, else every 1,024. */
+  private compact(): void {
+    if (this.queued === 0) {
+      this.frames = [];
+      this.next = 0;
+    } else if (this.next >= 1024) {
+      this.frames = this.frames.slice(this.next);
+      this.next = 0;
+    }
   }
 
   private schedule(): void {
@@ -202,13 +210,7 @@ class FrameQueue {
       this.handle(chunk);
       if (performance.now() >= until) break;
     }
-    if (this.queued === 0) {
-      this.frames = [];
-      this.next = 0;
-    } else if (this.next >= 1024) {
-      this.frames = this.frames.slice(this.next);
-      this.next = 0;
-    }
+    this.compact();
     if (!this.held && !this.stopped && this.queued < MAX_QUEUED_FRAMES / 2) this.socket.resume();
     this.schedule();
   };
