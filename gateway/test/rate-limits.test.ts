@@ -6,7 +6,13 @@ import { Registry } from 'prom-client';
 import { HashedApiKeys } from '../src/auth/api-keys.js';
 import { loadGatewayConfig, parseApiKeys } from '../src/config.js';
 import { parseRate } from '../src/quotas/rate-config.js';
-import { bucketsFor, rateOf, retryAfterSeconds, signedInAs } from '../src/quotas/rate-limit-plan.js';
+import {
+  type SignedIn,
+  bucketsFor,
+  rateOf,
+  retryAfterSeconds,
+  signedInAs,
+} from '../src/quotas/rate-limit-plan.js';
 import { RateLimiter } from '../src/quotas/rate-limiter.js';
 import { RouteTable } from '../src/routing/route-table.js';
 
@@ -21,6 +27,7 @@ describe('bucketsFor: which limits a call counts against', () => {
     rateLimit: { requestsPerSecond: 10, burst: 20, anonymous: { requestsPerSecond: 1 } },
   };
   const keyRate = { perSecond: 5, burst: 5 };
+  const alice = { iss: 'https://idp.example', sub: 'alice' };
   const cases: [string, Parameters<typeof bucketsFor>[0], Parameters<typeof bucketsFor>[1], string[]][] = [
     ['no limit anywhere: none', { key: 'shop/free' }, { keyId: undefined }, []],
     [
@@ -56,13 +63,13 @@ describe('bucketsFor: which limits a call counts against', () => {
     [
       "a signed-in subject is not anonymous: its own bucket, not the anonymous callers'",
       { key: 'shop/resize', rateLimit: { ...limited.rateLimit, perCaller: { requestsPerSecond: 2 } } },
-      { keyId: undefined, subject: 'jwt:alice' },
-      ['function fn:shop/resize 10/20', 'caller caller:shop/resize:jwt:alice 2/2'],
+      { keyId: undefined, signedIn: alice },
+      ['function fn:shop/resize 10/20', `caller caller:shop/resize:${signedInAs(alice)} 2/2`],
     ],
     [
       'a signed-in subject of a function without a per-caller limit: the function only',
       limited,
-      { keyId: undefined, subject: 'jwt:alice' },
+      { keyId: undefined, signedIn: alice },
       ['function fn:shop/resize 10/20'],
     ],
     [
@@ -211,10 +218,10 @@ describe('RateLimiter: 429 with Retry-After, shared counters, and their fallback
         perCaller: { requestsPerSecond: 1, burst: 2 },
       },
     });
-    const alice = signedInAs({ iss: 'https://idp', sub: 'alice' });
-    const bob = signedInAs({ iss: 'https://idp', sub: 'bob' });
-    // The token in Authorization is not an API key: the subject decides, whatever the header holds.
-    const call = async (who: string) => (await limiter.check(route, 'Bearer eyJhbGciOi', who))?.status;
+    const alice = { iss: 'https://idp', sub: 'alice' };
+    const bob = { iss: 'https://idp', sub: 'bob' };
+    // The token in Authorization is not an API key: the claims decide, whatever the header holds.
+    const call = async (who: SignedIn) => (await limiter.check(route, 'Bearer eyJhbGciOi', who))?.status;
     assert.deepEqual([await call(alice), await call(alice), await call(alice)], [undefined, undefined, 429]);
     assert.deepEqual(
       [await call(bob), await call(bob)],

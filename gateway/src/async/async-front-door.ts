@@ -19,7 +19,7 @@ import { unknownFunction } from '../invoke/unknown-function.js';
 import { pinOf, pinnedVersionOf } from '../invoke/version-pick.js';
 import type { AsyncMetrics } from '../metrics/async-metrics.js';
 import type { Readiness } from '../ports.js';
-import { signedInAs } from '../quotas/rate-limit-plan.js';
+import type { SignedIn } from '../quotas/rate-limit-plan.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
 import type { RouteTable } from '../routing/route-table.js';
 import { type CallRequest, encodeCall } from './call-message.js';
@@ -120,7 +120,7 @@ export class AsyncFrontDoor {
     // The claims go with the queued call, as the sync path hands them over: the function acts on
     // who called when it runs. They are what the token said when the call was accepted.
     let claims: string | undefined;
-    let subject: string | undefined;
+    let signedIn: SignedIn | undefined;
     if (route.auth === 'jwt') {
       // Called by name: every requirement of the Function's routes holds too (HttpRoutes.requirementsOf).
       const verified = await signIn(
@@ -134,11 +134,11 @@ export class AsyncFrontDoor {
         throw verified;
       }
       claims = verified.claimsHeader;
-      subject = signedInAs(verified.claims);
+      signedIn = verified.claims;
       consumed = tokenHeaderKept(route.jwt);
     }
     // Before anything is stored or queued: a call over a limit never gets a 202, nor a dead letter.
-    const limited = await this.deps.limiter.check(route, req.headers.authorization, subject);
+    const limited = await this.deps.limiter.check(route, req.headers.authorization, signedIn);
     if (limited !== undefined) {
       res.setHeader('connection', 'close');
       throw limited;

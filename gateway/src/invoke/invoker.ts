@@ -13,7 +13,7 @@ import type { GatewayConfig } from '../config.js';
 import { callIdFrom, endToEndHeaders } from '../http/headers.js';
 import { Problem, problems, sendProblem } from '../http/problems.js';
 import type { Readiness } from '../ports.js';
-import { signedInAs } from '../quotas/rate-limit-plan.js';
+import type { SignedIn } from '../quotas/rate-limit-plan.js';
 import type { RateLimiter } from '../quotas/rate-limiter.js';
 import { pickEndpoint } from '../routing/balancer.js';
 import { HoldQueue, type HoldTicket } from '../routing/hold-queue.js';
@@ -117,7 +117,7 @@ export class Invoker {
       verified.then((v) => {
         if (v instanceof Problem) return v;
         admitted.claimsHeader = v.claimsHeader;
-        admitted.subject = signedInAs(v.claims);
+        admitted.signedIn = v.claims;
         return undefined;
       }),
       req,
@@ -137,7 +137,7 @@ export class Invoker {
     span: InvokeSpan | undefined,
   ): void {
     // Only a function or key with a rate limit waits for the shared counters; the rest go on at once.
-    const limited = this.limiter.check(admitted.route, req.headers.authorization, admitted.subject);
+    const limited = this.limiter.check(admitted.route, req.headers.authorization, admitted.signedIn);
     if (limited === undefined) this.forward(req, res, admitted, started, span);
     else
       this.whenPassed(limited, req, res, admitted, started, span, () =>
@@ -353,7 +353,7 @@ export class Invoker {
             ? []
             : [routed.requirements],
       claimsHeader: undefined,
-      subject: undefined,
+      signedIn: undefined,
     };
   }
 
@@ -387,7 +387,7 @@ interface Admitted extends Target {
   params: string | undefined;
   /** With auth jwt, once the token is verified: its claims, for AUTH_CLAIMS_HEADER, and who for rate limits. */
   claimsHeader: string | undefined;
-  subject: string | undefined;
+  signedIn: SignedIn | undefined;
   /** With auth jwt: the route's own requirements, checked with the Function's. */
   requirements: readonly NonNullable<RoutedCall['requirements']>[];
 }

@@ -11,19 +11,25 @@ export interface Rate {
   readonly burst: number;
 }
 
+/** The claims of a verified token that say who signed in. */
+export interface SignedIn {
+  readonly iss?: string | undefined;
+  readonly sub?: string | undefined;
+}
+
 /**
- * Who calls: a known API key (its id, a digest prefix, never the key), a signed-in subject (the
- * digest signedInAs() makes of a verified token's issuer and subject), or nobody known.
+ * Who calls: a known API key (its id, a digest prefix, never the key), a verified token's caller,
+ * or nobody known.
  */
 export type Caller =
   | { readonly keyId: string; readonly keyRate: Rate | undefined }
-  | { readonly keyId: undefined; readonly subject?: string };
+  | { readonly keyId: undefined; readonly signedIn?: SignedIn | undefined };
 
 /**
  * A verified token's caller as a bucket names it: a digest of its issuer and `sub` (a token without
  * `sub` shares its issuer's), so no claim is written into the shared counters. Pure.
  */
-export function signedInAs(claims: { readonly iss?: string; readonly sub?: string }): string {
+export function signedInAs(claims: SignedIn): string {
   const digest = createHash('sha256')
     .update(JSON.stringify([claims.iss ?? '', claims.sub ?? '']))
     .digest('base64url');
@@ -59,11 +65,15 @@ export function bucketsFor(
   const limit = route.rateLimit;
   if (limit !== undefined) {
     out.push({ scope: 'function', key: `fn:${route.key}`, ...rateOf(limit) });
-    const who = caller.keyId ?? caller.subject;
-    if (who === undefined && limit.anonymous !== undefined)
+    const signedIn = caller.keyId === undefined ? caller.signedIn : undefined;
+    if (caller.keyId === undefined && signedIn === undefined && limit.anonymous !== undefined)
       out.push({ scope: 'anonymous', key: `anon:${route.key}`, ...rateOf(limit.anonymous) });
-    if (who !== undefined && limit.perCaller !== undefined)
-      out.push({ scope: 'caller', key: `caller:${route.key}:${who}`, ...rateOf(limit.perCaller) });
+    if (limit.perCaller !== undefined) {
+      // The digest only where a per-caller bucket needs naming, not on every signed-in call.
+      const who = caller.keyId ?? (signedIn === undefined ? undefined : signedInAs(signedIn));
+      if (who !== undefined)
+        out.push({ scope: 'caller', key: `caller:${route.key}:${who}`, ...rateOf(limit.perCaller) });
+    }
   }
   if (caller.keyId !== undefined && caller.keyRate !== undefined)
     out.push({ scope: 'key', key: `key:${caller.keyId}`, ...caller.keyRate });

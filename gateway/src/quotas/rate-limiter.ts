@@ -4,7 +4,13 @@ import { Counter, type Registry } from 'prom-client';
 import { type ApiKeyVerifier, bearerToken } from '../auth/api-keys.js';
 import { type Problem, problems } from '../http/problems.js';
 import type { FunctionRoute } from '../routing/route-table.js';
-import { type Caller, type PlannedBucket, bucketsFor, retryAfterSeconds } from './rate-limit-plan.js';
+import {
+  type Caller,
+  type PlannedBucket,
+  type SignedIn,
+  bucketsFor,
+  retryAfterSeconds,
+} from './rate-limit-plan.js';
 
 /** A log line about the shared counters being away at most this often, not one per call. */
 const WARN_EVERY_MS = 10_000;
@@ -52,17 +58,17 @@ export class RateLimiter {
   /**
    * undefined when no limit applies to the call (no I/O, nothing allocated: the common case stays
    * synchronous); otherwise resolves the 429 to answer with, or undefined when it is admitted.
-   * `subject`: the caller a verified token signed in (signedInAs), for a Function with auth jwt;
-   * its Authorization header is then the token, not a key.
+   * `signedIn`: the verified token's claims, for a Function with auth jwt; its Authorization
+   * header is then the token, not a key.
    */
   check(
     route: FunctionRoute,
     authorization: string | undefined,
-    subject?: string,
+    signedIn?: SignedIn,
   ): Promise<Problem | undefined> | undefined {
     if (route.rateLimit === undefined && !this.keys.limited) return undefined;
     const caller: Caller =
-      subject === undefined ? this.callerOf(authorization) : { keyId: undefined, subject };
+      signedIn === undefined ? this.callerOf(authorization) : { keyId: undefined, signedIn };
     const buckets = bucketsFor(route, caller);
     if (buckets.length === 0) return undefined;
     return this.take(route, buckets);
