@@ -179,6 +179,33 @@ describe('attack: NATS lets in only Nimbus’s users, each with least privilege 
     assert.equal(ack.stream, EVENTS_STREAM);
   });
 
+  it("a publisher cannot forge a JetStream acknowledgement into the gateway's inbox, where the bus takes its publishes' acks", async () => {
+    // The bus settles a publish on the first answer in its own inbox (publish-acks.ts): a forged
+    // `{"stream":…}` there would tell the gateway a call was stored that was not.
+    const forgedTo = `${NATS_INBOX_PREFIX.gateway}.forged.1`;
+    const seen: string[] = [];
+    const watch = gatewayRaw.subscribe(`${NATS_INBOX_PREFIX.gateway}.forged.*`, {
+      callback: (_err, msg) => seen.push(msg.subject),
+    });
+    await gatewayRaw.flush();
+    const refusals: string[] = [];
+    const statuses = (async () => {
+      for await (const status of publisher.status())
+        if (status.permissionContext?.subject === forgedTo) {
+          refusals.push(status.permissionContext.operation);
+          return;
+        }
+    })();
+    publisher.publish(forgedTo, enc(`{"stream":"${CALLS_STREAM}","seq":999999}`));
+    await publisher.flush();
+    await eventually(async () => (refusals.length > 0 ? true : undefined), 5_000, 'the server refusing it');
+    await gatewayRaw.flush();
+    watch.unsubscribe();
+    assert.deepEqual(refusals, ['publish']);
+    assert.deepEqual(seen, [], 'nothing reached the inbox');
+    await statuses;
+  });
+
   it('a publisher cannot read NIMBUS_CALLS or NIMBUS_DLQ: stream info, consumers, pulls, direct gets and subscriptions are denied', async () => {
     for (const stream of [CALLS_STREAM, DEAD_LETTER_STREAM]) {
       await assert.rejects(jsRequest(publisher, `$JS.API.STREAM.INFO.${stream}`), DENIED);
